@@ -1,0 +1,132 @@
+"""Every setting of Neighbourhood Atlas, in one declarative table.
+
+Each setting is read from an ``ATLAS_*`` environment variable, has a default and help text, and is
+validated when it is first read (at start-up of the app, the pipeline and the tests), with a message
+that names the bad variable. The README's settings table is checked against ``SETTINGS`` by a test.
+
+This module imports nothing of the project: everything else may import it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlparse
+
+__all__ = ["SETTINGS", "Setting", "Settings", "SettingsError", "load"]
+
+PROJECT_DIR = Path(__file__).resolve().parent
+
+
+class SettingsError(ValueError):
+    """A setting's value is not valid; the message names the variable."""
+
+
+def _path(value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (PROJECT_DIR / path).resolve()
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return value
+
+    return parse
+
+
+def _url_or_empty(value: str) -> str:
+    if value and urlparse(value.replace("{", "").replace("}", "")).scheme not in ("http", "https"):
+        raise ValueError("must be an http(s) URL or empty")
+    return value
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ValueError("must be a positive whole number")
+    return number
+
+
+def _origins(value: str) -> tuple[str, ...]:
+    origins = tuple(v for v in value.split() if v)
+    for origin in origins:
+        if origin not in ("*", "'self'") and urlparse(origin).scheme not in ("http", "https"):
+            raise ValueError(f"{origin!r} is not an origin such as https://www.example.gov.uk or *")
+    return origins
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    help: str
+    parse: Callable[[str], object] = str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("ATLAS_RAW_DIR", "../shared/data",
+            "Folder of the publishers' raw files, laid out as in the fetch manifest. Relative paths are "
+            "taken from the project folder.", _path),
+    Setting("ATLAS_DATA_DIR", "data",
+            "Folder of built extracts: `python -m pipeline build` writes here, the app reads from here.",
+            _path),
+    Setting("ATLAS_FETCH_MIRROR", "",
+            "Base URL of a mirror laid out like ATLAS_RAW_DIR; when set, `pipeline fetch` downloads from "
+            "it instead of each file's source address.", _url_or_empty),
+    Setting("ATLAS_CACHE_TYPE", "SimpleCache",
+            "flask-caching backend for classified results: SimpleCache (one worker), FileSystemCache or "
+            "RedisCache (several workers).", _choice("SimpleCache", "FileSystemCache", "RedisCache", "NullCache")),
+    Setting("ATLAS_CACHE_DIR", "/tmp/atlas-cache", "Folder used when ATLAS_CACHE_TYPE is FileSystemCache.", _path),
+    Setting("ATLAS_CACHE_REDIS_URL", "redis://127.0.0.1:6379/0",
+            "Redis URL used when ATLAS_CACHE_TYPE is RedisCache.", str),
+    Setting("ATLAS_CACHE_TIMEOUT", "3600", "Seconds a cached result is kept.", _positive_int),
+    Setting("ATLAS_TILES_URL", "",
+            "Basemap tile URL template ({z}/{x}/{y}); empty for no basemap (the map is complete without it).",
+            _url_or_empty),
+    Setting("ATLAS_TILES_ATTRIBUTION", "",
+            "Attribution shown for the basemap tiles (required by most tile providers).", str),
+    Setting("ATLAS_EMBED_ORIGINS", "*",
+            "Space-separated origins allowed to frame the /embed page (* for any).", _origins),
+    Setting("ATLAS_LOG_LEVEL", "INFO", "Logging level of the app and pipeline.",
+            _choice("DEBUG", "INFO", "WARNING", "ERROR")),
+)
+
+
+class Settings:
+    """Parsed settings, attribute access by lower-case name without the prefix (``settings.data_dir``)."""
+
+    def __init__(self, environ: dict[str, str] | None = None) -> None:
+        environ = os.environ if environ is None else environ
+        for setting in SETTINGS:
+            raw = environ.get(setting.name, setting.default)
+            try:
+                value = setting.parse(raw)
+            except (ValueError, TypeError) as exc:
+                raise SettingsError(f"{setting.name}={raw!r} is not valid: {exc}. {setting.help}") from None
+            setattr(self, setting.name.removeprefix("ATLAS_").lower(), value)
+        unknown = sorted(k for k in environ if k.startswith("ATLAS_") and k not in {s.name for s in SETTINGS})
+        if unknown:
+            raise SettingsError(
+                f"unknown setting {', '.join(unknown)}; valid settings are "
+                f"{', '.join(s.name for s in SETTINGS)}")
+
+    raw_dir: Path
+    data_dir: Path
+    fetch_mirror: str
+    cache_type: str
+    cache_dir: Path
+    cache_redis_url: str
+    cache_timeout: int
+    tiles_url: str
+    tiles_attribution: str
+    embed_origins: tuple[str, ...]
+    log_level: str
+
+
+def load(environ: dict[str, str] | None = None) -> Settings:
+    """Read and validate every setting (raises SettingsError naming the bad variable)."""
+    return Settings(environ)

@@ -1,0 +1,58 @@
+"""Shared fixtures: the real publisher files, and extracts built from them once per test session.
+
+With pytest-xdist the workers share one build: the first to take the lock builds, the others wait and
+reuse it (the pattern from pytest-xdist's docs, with fcntl in place of the filelock package).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+import settings
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@pytest.fixture(scope="session")
+def raw_dir() -> Path:
+    """The publishers' files, in place (never copied into the repository)."""
+    path = settings.load({k: v for k, v in os.environ.items() if k == "ATLAS_RAW_DIR"}).raw_dir
+    if not (path / "MANIFEST.sha256").exists() and not (path / "boundaries").exists():
+        pytest.fail(f"ATLAS_RAW_DIR={path} holds no publisher files; run `python -m pipeline fetch`")
+    return path
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory, raw_dir: Path) -> Path:
+    """An ATLAS_DATA_DIR holding extracts built from the real raw files, built once per session."""
+    from pipeline import build
+
+    root = tmp_path_factory.getbasetemp().parent
+    target = root / "atlas-data"
+    with _locked(root / "atlas-data.lock"):
+        if not (target / "current" / "build.json").exists():
+            build.build(raw_dir, target)
+    return target
+
+
+@pytest.fixture()
+def atlas_env(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the app's settings at the session's extracts (tiles off, in-process cache)."""
+    monkeypatch.setenv("ATLAS_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("ATLAS_TILES_URL", "")
+    monkeypatch.setenv("ATLAS_CACHE_TYPE", "SimpleCache")
+    return data_dir

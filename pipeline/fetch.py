@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import errno
 import hashlib
+import http.client
 import io
 import json
 import logging
@@ -28,6 +29,7 @@ import sys
 import threading
 import uuid
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -272,17 +274,28 @@ def _open(url: str, timeout: float) -> IO[bytes]:
     except TimeoutError:
         raise _Problem(f"{_UNREACHABLE} {urlsplit(url).netloc}: no answer within {timeout:g} s", url,
                        host_down=True) from None
+    except (OSError, http.client.HTTPException) as exc:  # the server hung up before answering...
+        raise _Problem(f"no valid answer from {urlsplit(url).netloc}: {exc!r}", url) from None
+    except ValueError as exc:  # a malformed address in the manifest or the mirror setting
+        raise _Problem(f"not a usable URL: {exc}", url) from None
 
 
 def _copy_from(url: str, timeout: float) -> Callable[[IO[bytes]], None]:
     def write(out: IO[bytes]) -> None:
         with _open(url, timeout) as response:
+            announced = response.headers.get("Content-Length")
+            received = 0
             try:
-                shutil.copyfileobj(response, out, _CHUNK)
+                while chunk := response.read(_CHUNK):
+                    out.write(chunk)
+                    received += len(chunk)
             except TimeoutError:
                 raise _Problem(f"the download stalled (no data for {timeout:g} s)", url) from None
-            except OSError as exc:  # connection reset, IncompleteRead...
-                raise _Problem(f"the download broke off: {exc}", url) from None
+            except (OSError, http.client.HTTPException) as exc:  # connection reset, IncompleteRead...
+                raise _Problem(f"the download broke off: {exc!r}", url) from None
+        # http.client returns a short body without complaint when the server hangs up early.
+        if announced and announced.isdigit() and received != int(announced):
+            raise _Problem(f"the download broke off after {received:,} of {int(announced):,} bytes", url)
     return write
 
 
@@ -303,7 +316,7 @@ def _zip_member(entry: Source, target: Path, hosts: _Hosts, timeout: float) -> t
                     shutil.copyfileobj(source, out, _CHUNK)
             except KeyError:
                 raise _Problem(f"the zip has no member {member!r}", url) from None
-            except zipfile.BadZipFile as exc:
+            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
                 raise _Problem(f"not a valid zip file ({exc})", url) from None
 
         return _write_verified(target, entry, write, url), f"{url} [member {member}]"
@@ -421,6 +434,9 @@ def fetch(raw_dir: Path, entries: Iterable[Source | Mapping[str, Any]], mirror: 
             outcome = Outcome(entry.path, "failed", url, problem=f"cannot write {target}: {exc}")
             log.error("%s", outcome)
             return outcome
+        except Exception as exc:  # one odd file must not stop the others; say what it was
+            log.exception("%s: unexpected error", entry.path)
+            return Outcome(entry.path, "failed", url, problem=f"unexpected error: {exc!r}")
         log.info("fetched %s (%s bytes) from %s", entry.path, f"{written:,}", where)
         return Outcome(entry.path, "fetched", where, written)
 

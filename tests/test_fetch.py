@@ -200,6 +200,30 @@ def test_a_silent_server_times_out(tmp_path: Path, manifest: dict[str, fetch.Sou
     assert outcome.problem == f"cannot reach 127.0.0.1:{port}: no answer within 0.5 s"
 
 
+def test_a_download_cut_short_leaves_nothing(tmp_path: Path, manifest: dict[str, fetch.Source]) -> None:
+    with socket.socket() as listener:  # promises the whole file, sends 10 bytes, hangs up
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+
+        def serve_once() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n0123456789"
+                             % manifest[CITY].size)
+
+        thread = threading.Thread(target=serve_once, daemon=True)
+        thread.start()
+        target = tmp_path / "raw"
+        report = fetch.fetch(target, manifest.values(),
+                             mirror=f"http://127.0.0.1:{listener.getsockname()[1]}/", only=[CITY])
+        thread.join(5)
+    outcome = report.outcome(CITY)
+    assert outcome.status == "failed" and outcome.problem == (
+        f"the download broke off after 10 of {manifest[CITY].size:,} bytes")
+    assert not (target / CITY).exists() and _parts(target) == []
+
+
 def test_zip_member_is_extracted_and_verified(tmp_path: Path, raw_dir: Path,
                                               manifest: dict[str, fetch.Source]) -> None:
     served = tmp_path / "served"

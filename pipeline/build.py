@@ -1,0 +1,704 @@
+"""``python -m pipeline build``: publisher files in ATLAS_RAW_DIR -> extracts in ATLAS_DATA_DIR.
+
+The build writes a new folder ``builds/<id>/`` beside the one in use and, only once every step has
+succeeded, swaps the ``current`` symlink to it (an atomic rename), so a failed build never leaves a
+half-written set: the previous good extracts stay in use. Re-running with unchanged inputs (same raw
+file contents, same pipeline code) returns at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline import geometry, readers
+from pipeline.readers import RawFiles, SourceError
+
+__all__ = ["build", "main", "BuildReport", "LEVELS", "INPUT_FOLDERS"]
+
+log = logging.getLogger("atlas.pipeline")
+
+LEVELS = {"lsoa11": "LSOA 2011", "oa11": "OA 2011", "lsoa21": "LSOA 2021", "oa21": "OA 2021",
+          "lad": "LAD December 2021"}
+VINTAGE = {"lsoa11": "2011", "oa11": "2011", "lsoa21": "2021", "oa21": "2021", "lad": "2021"}
+INPUT_FOLDERS = ("boundaries", "lookups", "deprivation", "census2011", "census2021")
+KEEP_BUILDS = 2
+ROW_GROUP = 2048
+
+F_LAD = "boundaries/lad/Local_Authority_Districts_(December_2021)_UK_BUC.geojson"
+F_LSOA_LOOKUP = "lookups/Lower_Layer_Super_Output_Area_(2011)_to_Ward_(2019)_Lookup_in_England_and_Wales.csv"
+F_REGION = "lookups/Local_Authority_District_to_Region_(April_2021)_Lookup_in_England.csv"
+F_KS102 = "census2011/nomis_ks102ew_lsoa11_ew/bulk.csv"
+F_GLA = "boundaries/london_lsoa11_gla/LSOA_2011_London_gen_MHW.shp"
+F_LSOA21 = "boundaries/gm_2021_trafforddatalab/lsoa/2021/trafford_lsoa_generalised.geojson"
+F_OA21 = "boundaries/gm_2021_trafforddatalab/oa/2021/trafford_oa_generalised.geojson"
+F_LOOKUP21 = "boundaries/gm_2021_trafforddatalab/lookups/2021/statistical_lookup.csv"
+
+OGL = "Open Government Licence v3.0 (https://www.nationalarchives.gov.uk/doc/open-government-licence/version/3/)"
+SOURCES = {
+    "ks102ew": ("Office for National Statistics, 2011 Census table KS102EW (Age structure), Nomis bulk "
+                "download. Contains National Statistics data © Crown copyright and database right 2013.", OGL),
+    "cdrc": ("Office for National Statistics, 2011 Census Key and Quick Statistics, packaged by the ESRC "
+             "Consumer Data Research Centre (2011 Census Geodata Pack). Contains National Statistics data "
+             "© Crown copyright and database right 2015.", OGL),
+    "imd2019": ("Ministry of Housing, Communities and Local Government, English Indices of Deprivation "
+                "2019.", OGL),
+    "wimd2019": ("Welsh Government, Welsh Index of Multiple Deprivation 2019.", OGL),
+    "gla2011": ("Greater London Authority, London Datastore, Statistical GIS Boundary Files for London "
+                "(2011 Census attributes). Contains National Statistics data © Crown copyright.", OGL),
+    "c21": ("Office for National Statistics, Census 2021 (via Nomis), reshaped by Trafford Council Data "
+            "Lab. Contains public sector information licensed under the Open Government Licence v3.0.", OGL),
+}
+BOUNDARY_SOURCE = ("Boundaries: Office for National Statistics (Open Geography Portal); contains OS data "
+                   "© Crown copyright and database right. GeoJSON by UK-GeoJSON (Martin Chorley), GLA "
+                   "London Datastore, Trafford Data Lab.")
+
+# First digit of a 2011 Census table number -> topic (ONS numbers its KS/QS tables by theme).
+CENSUS_TOPICS = {"1": "Population", "2": "Identity", "3": "Health", "4": "Housing", "5": "Education",
+                 "6": "Work", "7": "Travel", "8": "Work"}
+C21_TOPICS = {"population": "Population", "ethnicity": "Identity", "education": "Education",
+              "health_disability_unpaid_care": "Health", "housing": "Housing",
+              "labour_market_travel_to_work": "Work"}
+
+
+@dataclass
+class BuildReport:
+    id: str
+    path: Path
+    seconds: float
+    skipped: bool = False
+    steps: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class Dataset:
+    """One values file per level: a frame of code + variable columns, and a catalogue row per variable."""
+
+    name: str
+    frames: dict[str, pd.DataFrame]
+    variables: list[dict]
+    national_levels: tuple[str, ...] = ()
+    coverage: str = ""
+
+
+# --------------------------------------------------------------------------------------------------
+# entry points
+
+def main(conf, force: bool = False) -> int:
+    try:
+        report = build(conf.raw_dir, conf.data_dir, force=force)
+    except SourceError as exc:
+        print(f"build failed: {exc}\nThe extracts in use were not changed.", file=sys.stderr)
+        return 1
+    if report.skipped:
+        print(f"extracts are up to date ({report.id}); checked in {report.seconds:.1f} s "
+              "(use --force to rebuild)")
+    else:
+        steps = ", ".join(f"{k} {v:.1f} s" for k, v in report.steps.items())
+        print(f"built {report.id} in {report.seconds:.1f} s ({steps})\n{json.dumps(report.counts, indent=1)}")
+    return 0
+
+
+def build(raw_dir: Path, data_dir: Path, force: bool = False) -> BuildReport:
+    """Build every extract; raises SourceError (naming the file) and leaves ``current`` untouched on failure."""
+    started = time.perf_counter()
+    raw = RawFiles(Path(raw_dir))
+    data_dir = Path(data_dir)
+    inputs = _fingerprint(raw)
+    current = data_dir / "current"
+    previous = _read_json(current / "build.json")
+    if not force and previous and previous.get("fingerprint") == inputs["fingerprint"]:
+        return BuildReport(previous["id"], current.resolve(), time.perf_counter() - started, skipped=True)
+
+    build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + inputs["fingerprint"][:8]
+    builds = data_dir / "builds"
+    builds.mkdir(parents=True, exist_ok=True)
+    staging = builds / f".staging-{build_id}-{os.getpid()}"
+    report = BuildReport(build_id, builds / build_id, 0.0)
+    try:
+        _build_into(raw, staging, report)
+        report.seconds = time.perf_counter() - started
+        manifest = {"id": build_id, "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "seconds": round(report.seconds, 1), "steps": {k: round(v, 1) for k, v in report.steps.items()},
+                    "counts": report.counts, "fingerprint": inputs["fingerprint"], "inputs": inputs["files"]}
+        (staging / "build.json").write_text(json.dumps(manifest, indent=1))
+        staging.rename(report.path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _swap(current, report.path)
+    _prune(builds, keep={report.path.name})
+    log.info("built %s in %.1f s", build_id, report.seconds)
+    return report
+
+
+# --------------------------------------------------------------------------------------------------
+# the steps
+
+@contextmanager
+def _step(report: BuildReport, name: str) -> Iterator[None]:
+    t = time.perf_counter()
+    yield
+    report.steps[name] = report.steps.get(name, 0.0) + time.perf_counter() - t
+    log.info("%s: %.1f s", name, report.steps[name])
+
+
+def _build_into(raw: RawFiles, out: Path, report: BuildReport) -> None:
+    # Tables first: they are quick, so a malformed table stops the build before the slow geometry work.
+    with _step(report, "tables"):
+        lookup = _read_lsoa_lookup(raw)
+        ks102 = readers.read_ks102ew_bulk(raw(F_KS102), F_KS102)
+        _require_same(ks102["code"], lookup.index, F_KS102, "the LSOA 2011 lookup")
+        imd, imd_meta = readers.read_imd2019(raw)
+        english = lookup.index[lookup.index.str.startswith("E")]
+        _require_same(imd["code"], english, readers.IMD_FILES["File_2"], "the English LSOAs of the lookup")
+        wimd, wimd_meta = readers.read_wimd2019(raw)
+        welsh = lookup.index[lookup.index.str.startswith("W")]
+        _require_same(wimd["code"], welsh, readers.WIMD_FILES["rank"], "the Welsh LSOAs of the lookup")
+        cdrc = readers.read_cdrc_pack(raw, {"oa11": "oa11", "lsoa11": "lsoa11"})
+        c21 = readers.read_census2021_long(raw, {"lsoa21": "lsoa", "oa21": "oa"})
+
+    with _step(report, "boundaries"):
+        lads = _read_lads(raw)
+        lsoa = _read_lsoa11(raw, lookup, lads)
+        gla = readers.read_shapefile(raw(F_GLA), ["LSOA11CD", "LSOA11NM", "LAD11CD", "USUALRES", "HHOLDRES",
+                                                  "COMESTRES", "POPDEN", "HHOLDS", "AVHHOLDSZ"], F_GLA)
+        readers.require_codes(gla["LSOA11CD"], F_GLA, "E")
+        london = lsoa.index[lsoa["lad19"].str.startswith("E09")]
+        _require_same(gla["LSOA11CD"], london, F_GLA, "the London LSOAs of the lookup")
+        oa11 = _read_oa11(raw, lads)
+        lsoa21, oa21 = _read_2021(raw, lads)
+
+    with _step(report, "geometry"):
+        # London's LSOAs come from the GLA's file (clipped to mean high water, so the Thames shows);
+        # the rest of England and Wales from UK-GeoJSON. Each publisher's set is simplified as its own
+        # coverage, because the two do not share vertices along London's edge.
+        gla = gla.set_index("LSOA11CD")
+        lsoa_geom = lsoa.geometry.copy()
+        lsoa_geom.loc[london] = gla.geometry.reindex(london).to_numpy()
+        repaired = {}
+        lsoa_geom, repaired["lsoa11"] = geometry.repair(lsoa_geom)
+        in_london = lsoa_geom.index.isin(london)
+        parts = [geometry.simplify_coverage(lsoa_geom[~in_london], geometry.TOLERANCE_M["lsoa11"]),
+                 geometry.simplify_coverage(lsoa_geom[in_london], geometry.TOLERANCE_M["lsoa11"])]
+        lsoa = lsoa.set_geometry(pd.concat(parts).reindex(lsoa.index))
+        areas = {"lsoa11": lsoa, "oa11": oa11, "lsoa21": lsoa21, "oa21": oa21}
+        for level in ("oa11", "lsoa21", "oa21"):
+            fixed, repaired[level] = geometry.repair(areas[level].geometry)
+            areas[level] = areas[level].set_geometry(
+                geometry.simplify_coverage(fixed, geometry.TOLERANCE_M[level]))
+        fixed, repaired["lad"] = geometry.repair(lads.geometry)
+        lad_display = lads.set_geometry(geometry.simplify_coverage(fixed, geometry.TOLERANCE_M["lad"]))
+        report.counts["repaired_polygons"] = repaired
+
+    with _step(report, "indicators"):
+        datasets = [
+            _ks102_dataset(ks102, lsoa),
+            _deprivation_dataset("imd2019", imd, imd_meta, "England"),
+            _deprivation_dataset("wimd2019", wimd, wimd_meta, "Wales"),
+            _gla_dataset(gla),
+            *_cdrc_datasets(cdrc, areas, ks102),
+            *_c21_datasets(c21, areas),
+        ]
+        datasets = _merge_same_name(datasets)
+
+    with _step(report, "write"):
+        out.mkdir(parents=True)
+        area_frames = _area_frames(areas, lad_display)
+        for level, frame in area_frames.items():
+            (out / "areas").mkdir(exist_ok=True)
+            frame.to_parquet(out / "areas" / f"{level}.parquet", index=False, row_group_size=ROW_GROUP,
+                             compression="zstd")
+        authority_of = pd.concat([f[["code", "authority"]].assign(level=level)
+                                  for level, f in area_frames.items()], ignore_index=True)
+        catalogue, coverage = _write_values(out, datasets, authority_of)
+        authorities = _authorities(lads, area_frames, raw)
+        _write_table(out / "catalogue.parquet", catalogue)
+        _write_table(out / "coverage.parquet", coverage)
+        _write_table(out / "authorities.parquet", authorities)
+        report.counts.update({
+            "areas": {level: int(len(f)) for level, f in area_frames.items()},
+            "authorities": int(len(authorities)),
+            "authorities_with_small_areas": int((authorities["n_lsoa11"] > 0).sum()),
+            "variables": int(len(catalogue)),
+            "datasets": int(catalogue["dataset"].nunique()),
+            "bytes": sum(p.stat().st_size for p in out.rglob("*.parquet")),
+        })
+
+
+# --------------------------------------------------------------------------------------------------
+# boundaries and lookups
+
+def _read_lsoa_lookup(raw: RawFiles) -> pd.DataFrame:
+    frame = readers.read_csv(raw(F_LSOA_LOOKUP), F_LSOA_LOOKUP, encoding="utf-8-sig")
+    readers.require_columns(frame, ["LSOA11CD", "LSOA11NM", "LAD19CD", "LAD19NM"], F_LSOA_LOOKUP)
+    readers.require_codes(frame["LSOA11CD"], F_LSOA_LOOKUP, "EW")
+    return frame.set_index("LSOA11CD")[["LSOA11NM", "LAD19CD", "LAD19NM"]]
+
+
+def _read_lads(raw: RawFiles) -> gpd.GeoDataFrame:
+    lads = readers.read_geojson(raw(F_LAD), ["LAD21CD", "LAD21NM", "LAD21NMW"], F_LAD)
+    readers.require_codes(lads["LAD21CD"], F_LAD, "EWSN")
+    region = readers.read_csv(raw(F_REGION), F_REGION, encoding="utf-8-sig")
+    readers.require_columns(region, ["LAD21CD", "RGN21NM"], F_REGION)
+    unknown = sorted(set(region["LAD21CD"]) - set(lads["LAD21CD"]))
+    if unknown:
+        raise SourceError(F_REGION, f"lists districts missing from {F_LAD}: {unknown[:5]}")
+    nation = lads["LAD21CD"].str[0].map({"E": "England", "W": "Wales", "S": "Scotland", "N": "Northern Ireland"})
+    lads = lads.assign(nation=nation, region=lads["LAD21CD"].map(dict(zip(region["LAD21CD"], region["RGN21NM"],
+                                                                          strict=True))))
+    lads["region"] = lads["region"].fillna(lads["nation"])
+    return lads.set_index("LAD21CD", drop=False)
+
+
+def _successors(codes: pd.Series, points: gpd.GeoSeries, lads: gpd.GeoDataFrame, label: str) -> pd.Series:
+    """Map older district codes to their December 2021 district.
+
+    Codes still current map to themselves. A district that has since merged (Buckinghamshire in 2020,
+    North and West Northamptonshire in 2021...) maps to the 2021 district holding its areas, found by
+    where its areas' points fall: a merger moves whole districts, so every area of one old district must
+    land in one successor; anything less stops the build.
+    """
+    current = set(lads["LAD21CD"])
+    gone = sorted(set(codes) - current)
+    mapping = {c: c for c in set(codes) & current}
+    if gone:
+        mask = codes.isin(gone)
+        pts = gpd.GeoDataFrame({"old": codes[mask].to_numpy()}, geometry=points[mask].to_numpy(), crs=4326)
+        joined = gpd.sjoin_nearest(pts.to_crs(27700), lads[["LAD21CD", "geometry"]].reset_index(drop=True).to_crs(27700), how="left")
+        for old, group in joined.groupby("old"):
+            shares = group["LAD21CD"].value_counts(normalize=True)
+            if shares.iloc[0] < 0.95:
+                raise SourceError(label, f"areas of district {old} fall in several 2021 districts "
+                                         f"({dict(shares.head(3).round(3))}); cannot find its successor")
+            mapping[old] = shares.index[0]
+    return codes.map(mapping)
+
+
+def _read_lsoa11(raw: RawFiles, lookup: pd.DataFrame, lads: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    frames = []
+    for path in raw.glob("boundaries/lsoa11_by_lad", "*.json"):
+        frame = readers.read_geojson(path, ["LSOA11CD", "LSOA11NM"], raw.rel(path))
+        readers.require_codes(frame["LSOA11CD"], raw.rel(path), "EW")
+        frames.append(frame[["LSOA11CD", "LSOA11NM", "geometry"]])
+    lsoa = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=4326)
+    readers.require_codes(lsoa["LSOA11CD"], "boundaries/lsoa11_by_lad/*.json", "EW")
+    _require_same(lsoa["LSOA11CD"], lookup.index, "boundaries/lsoa11_by_lad/*.json", F_LSOA_LOOKUP)
+    lsoa = lsoa.set_index("LSOA11CD", drop=False).join(lookup.drop(columns="LSOA11NM"))
+    points = lsoa.geometry.representative_point()
+    lsoa["authority"] = _successors(lsoa["LAD19CD"], points, lads, F_LSOA_LOOKUP)
+    return gpd.GeoDataFrame({"code": lsoa["LSOA11CD"], "name": lsoa["LSOA11NM"], "authority": lsoa["authority"],
+                             "lad19": lsoa["LAD19CD"]}, geometry=lsoa.geometry, crs=4326)
+
+
+def _read_oa11(raw: RawFiles, lads: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    frames = []
+    for path in raw.glob("boundaries/oa11_by_lad", "*.json"):
+        frame = readers.read_geojson(path, ["OA11CD", "LAD11CD"], raw.rel(path))
+        readers.require_codes(frame["OA11CD"], raw.rel(path), "EW")
+        if set(frame["LAD11CD"]) != {path.stem}:
+            raise SourceError(raw.rel(path), f"holds areas of {sorted(set(frame['LAD11CD']))}, not {path.stem}")
+        frames.append(frame)
+    oa = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=4326)
+    readers.require_codes(oa["OA11CD"], "boundaries/oa11_by_lad/*.json", "EW")
+    authority = _successors(oa["LAD11CD"], oa.geometry.representative_point(), lads, "boundaries/oa11_by_lad")
+    # Output Areas have no names of their own: the code is the name people search for.
+    return gpd.GeoDataFrame({"code": oa["OA11CD"], "name": oa["OA11CD"], "authority": authority},
+                            geometry=oa.geometry, crs=4326).set_index("code", drop=False)
+
+
+def _read_2021(raw: RawFiles, lads: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    lookup = readers.read_csv(raw(F_LOOKUP21), F_LOOKUP21)
+    readers.require_columns(lookup, ["oa21cd", "lsoa21cd", "lsoa21nm", "lad22cd"], F_LOOKUP21)
+    lsoa = readers.read_geojson(raw(F_LSOA21), ["area_code", "area_name"], F_LSOA21)
+    oa = readers.read_geojson(raw(F_OA21), ["area_code", "la_code"], F_OA21)
+    readers.require_codes(lsoa["area_code"], F_LSOA21, "E")
+    readers.require_codes(oa["area_code"], F_OA21, "E")
+    lsoa_lad = lookup.drop_duplicates("lsoa21cd").set_index("lsoa21cd")["lad22cd"]
+    oa_lad = lookup.set_index("oa21cd")["lad22cd"]
+    for frame, table, label in ((lsoa, lsoa_lad, F_LSOA21), (oa, oa_lad, F_OA21)):
+        missing = sorted(set(frame["area_code"]) - set(table.index))
+        if missing:
+            raise SourceError(label, f"{len(missing)} areas are not in {F_LOOKUP21}, e.g. {missing[:3]}")
+        unknown = sorted(set(table.reindex(frame["area_code"])) - set(lads["LAD21CD"]))
+        if unknown:
+            raise SourceError(F_LOOKUP21, f"districts {unknown} are not December 2021 districts")
+    lsoa_out = gpd.GeoDataFrame({"code": lsoa["area_code"], "name": lsoa["area_name"],
+                                 "authority": lsoa_lad.reindex(lsoa["area_code"]).to_numpy()},
+                                geometry=lsoa.geometry, crs=4326).set_index("code", drop=False)
+    oa_out = gpd.GeoDataFrame({"code": oa["area_code"], "name": oa["area_code"],
+                               "authority": oa_lad.reindex(oa["area_code"]).to_numpy()},
+                              geometry=oa.geometry, crs=4326).set_index("code", drop=False)
+    return lsoa_out, oa_out
+
+
+def _require_same(codes: pd.Series | pd.Index, expected: pd.Index, label: str, other: str) -> None:
+    got, want = set(codes), set(expected)
+    if got != want:
+        extra, missing = sorted(got - want), sorted(want - got)
+        raise SourceError(label, f"codes do not join with {other}: {len(extra)} not in it (e.g. {extra[:3]}), "
+                                 f"{len(missing)} of it missing here (e.g. {missing[:3]})")
+
+
+# --------------------------------------------------------------------------------------------------
+# indicators
+
+def _variable(id_: str, label: str, topic: str, table: str, table_title: str, cell: str, unit: str,
+              source: str, vintage: str, denominator: str | None = None, polarity: str | None = None,
+              description: str = "") -> dict:
+    text, licence = SOURCES[source]
+    return {"id": id_, "label": label, "topic": topic, "table": table, "table_title": table_title, "cell": cell,
+            "unit": unit, "denominator": denominator, "polarity": polarity, "vintage": vintage,
+            "source": text, "licence": licence, "description": description}
+
+
+def _pct(frame: pd.DataFrame, column: str, total: str) -> pd.Series:
+    """Percentage of the table's total; missing where the total is zero or missing (never invented)."""
+    denominator = frame[total].where(frame[total] > 0)
+    return (frame[column] / denominator * 100).round(4)
+
+
+def _ks102_dataset(ks102: pd.DataFrame, lsoa: gpd.GeoDataFrame) -> Dataset:
+    cells = readers.KS102EW_CELLS
+    frame = ks102.rename(columns={c: c.lower() for c, _, _ in cells})
+    variables = []
+    total = "ks102ew0001"
+    for cell, text, unit in cells:
+        ident = cell.lower()
+        label = {"All usual residents": "All usual residents", "Mean Age": "Mean age",
+                 "Median Age": "Median age"}.get(text, f"{text} (people)")
+        variables.append(_variable(ident, label, "Population", "KS102EW", "Age structure",
+                                   f"Age: {text}; measures: Value", unit, "ks102ew", "Census 2011",
+                                   denominator=None if unit != "count" or ident == total else None))
+        if unit == "count" and ident != total:
+            frame[f"{ident}_pct"] = _pct(frame, ident, total)
+            variables.append(_variable(f"{ident}_pct", f"{text} (% of all usual residents)", "Population",
+                                       "KS102EW", "Age structure", f"Age: {text}; measures: Value",
+                                       "percentage", "ks102ew", "Census 2011", denominator=total,
+                                       description=f"Derived here: {text} / All usual residents x 100"))
+    # Authority level for the national overview: counts summed from LSOAs to December 2021 districts.
+    # The mean age of a district is the resident-weighted mean of its LSOA means (exact up to the
+    # publisher's rounding to 0.1); a median cannot be built from medians, so it is left out.
+    counts = [c.lower() for c, _, unit in cells if unit == "count"]
+    by_lad = frame.assign(authority=frame["code"].map(lsoa["authority"]))
+    lad = by_lad.groupby("authority")[counts].sum()
+    weighted = (by_lad["ks102ew0018"] * by_lad[total]).groupby(by_lad["authority"]).sum()
+    lad["ks102ew0018"] = (weighted / lad[total]).round(2)
+    for column in counts[1:]:
+        lad[f"{column}_pct"] = _pct(lad, column, total)
+    lad = lad.reset_index().rename(columns={"authority": "code"})
+    for variable in variables:
+        if variable["id"] == "ks102ew0018":
+            variable["description"] = ("At district level: the resident-weighted mean of the LSOA means "
+                                       "(derived here).")
+        if variable["id"] == "ks102ew0019":
+            variable["description"] = "Not available by district: a median cannot be derived from medians."
+    return Dataset("ks102ew", {"lsoa11": frame, "lad": lad}, variables, ("lsoa11", "lad"), "England and Wales")
+
+
+def _deprivation_dataset(name: str, frame: pd.DataFrame, meta: dict, nation: str) -> Dataset:
+    variables = []
+    index_name = "IoD2019" if name == "imd2019" else "WIMD 2019"
+    for ident, (label, file, column, unit) in meta.items():
+        if unit in ("rank", "decile"):
+            polarity = "higher is better"  # rank 1 / decile 1 = most deprived
+            note = f"1 = most deprived in {nation}; ranked within {nation} only."
+        elif unit == "score":
+            polarity = "lower is better"
+            note = "Higher score = more deprived."
+        else:
+            polarity, note = None, "Population denominator used by the indices."
+        variables.append(_variable(ident, label, "Deprivation", index_name, Path(file).stem, column, unit, name,
+                                   index_name, polarity=polarity, description=note))
+    return Dataset(name, {"lsoa11": frame}, variables, ("lsoa11",), nation)
+
+
+GLA_COLUMNS = [("USUALRES", "Usual residents", "count"), ("HHOLDRES", "Household residents", "count"),
+               ("COMESTRES", "Communal establishment residents", "count"),
+               ("POPDEN", "Population density (people per hectare)", "per hectare"),
+               ("HHOLDS", "Households", "count"), ("AVHHOLDSZ", "Average household size", "people")]
+
+
+def _gla_dataset(gla: gpd.GeoDataFrame) -> Dataset:
+    frame = pd.DataFrame({"code": gla.index.to_numpy()})
+    variables = []
+    for column, label, unit in GLA_COLUMNS:
+        frame[f"gla2011_{column.lower()}"] = pd.to_numeric(gla[column]).astype("float64").to_numpy()
+        variables.append(_variable(f"gla2011_{column.lower()}", label, "Population", "GLA LSOA 2011",
+                                   "Statistical GIS Boundary Files for London", column, unit, "gla2011",
+                                   "Census 2011"))
+    frame["gla2011_hholdres_pct"] = _pct(frame, "gla2011_hholdres", "gla2011_usualres")
+    frame["gla2011_comestres_pct"] = _pct(frame, "gla2011_comestres", "gla2011_usualres")
+    for column, label in (("HHOLDRES", "Household residents"), ("COMESTRES", "Communal establishment residents")):
+        variables.append(_variable(f"gla2011_{column.lower()}_pct", f"{label} (% of usual residents)",
+                                   "Population", "GLA LSOA 2011", "Statistical GIS Boundary Files for London",
+                                   column, "percentage", "gla2011", "Census 2011", denominator="gla2011_usualres",
+                                   description=f"Derived here: {column} / USUALRES x 100"))
+    return Dataset("gla2011", {"lsoa11": frame}, variables, (), "London")
+
+
+CDRC_UNITS = {"Count": "count", "Percentage": "percentage", "Ratio": "ratio", "Sum": "sum", "Average": "average",
+              "Years": "years"}
+
+
+def _cdrc_datasets(tables: list[readers.CdrcTable], areas: dict, ks102: pd.DataFrame) -> list[Dataset]:
+    out = []
+    for table in tables:
+        name = table.table.lower()
+        frames = {}
+        for level, frame in table.levels.items():
+            relative = f"{readers.CDRC_DIR}/tables/{table.table}_{level}.csv"
+            expected = areas[level].index[areas[level]["authority"] == "E09000007"]
+            _require_same(frame["code"], expected, relative, f"Camden's {LEVELS[level]} boundaries")
+            frames[level] = frame.rename(columns={c: c.lower() for c in frame.columns if c != "code"})
+        if table.table == "KS102EW" and "lsoa11" in frames:
+            # The same figures are national in the Nomis bulk table: keep one copy, after checking they agree.
+            mine = frames.pop("lsoa11").set_index("code")
+            theirs = ks102.set_index("code").rename(columns=str.lower).reindex(mine.index)
+            shared = [c for c in mine.columns if c in theirs.columns]
+            differ = (mine[shared] != theirs[shared]).any(axis=1)
+            if differ.any():
+                raise SourceError(f"{readers.CDRC_DIR}/tables/KS102EW_lsoa11.csv",
+                                  f"disagrees with {F_KS102} for {int(differ.sum())} LSOAs")
+        cells = list(table.cells.items())
+        first_cell, (first_unit, first_text) = cells[0]
+        has_total = first_unit == "Count" and first_text.startswith("All")
+        topic = CENSUS_TOPICS.get(re.sub(r"\D", "", table.table)[:1], "Population")
+        if table.table.startswith("CT"):
+            topic = "Identity"
+        universe = first_text.split(":", 1)[-1].strip().lower() if has_total else ""
+        variables = []
+        present = set().union(*(set(f.columns) for f in frames.values())) if frames else set()
+        derived: dict[str, dict[str, pd.Series]] = {level: {} for level in frames}
+        for cell, (unit, text) in cells:
+            ident = cell.lower()
+            if ident not in present:
+                continue
+            suffix = {"Percentage": " (%, as published)"}.get(unit, "")
+            variables.append(_variable(ident, f"{text}{suffix}", topic, table.table, table.title, cell,
+                                       CDRC_UNITS.get(unit, unit.lower()), "cdrc", "Census 2011"))
+            if has_total and unit == "Count" and cell != first_cell:
+                for level, frame in frames.items():
+                    if ident in frame:
+                        derived[level][f"{ident}_pct"] = _pct(frame, ident, first_cell.lower())
+                variables.append(_variable(
+                    f"{ident}_pct", f"{text} (% of {first_text.replace('All categories: ', 'all: ')})", topic,
+                    table.table, table.title, cell, "percentage", "cdrc", "Census 2011",
+                    denominator=first_cell.lower(),
+                    description=f"Derived here: {cell} / {first_cell} ({universe}) x 100"))
+        frames = {level: pd.concat([frame, pd.DataFrame(derived[level], index=frame.index)], axis=1)
+                  for level, frame in frames.items()}
+        if frames:
+            out.append(Dataset(name, frames, variables, (), "Camden"))
+    return out
+
+
+def _merge_same_name(datasets: list[Dataset]) -> list[Dataset]:
+    """One dataset per name: Camden's KS102EW Output Areas (CDRC) join the national KS102EW (Nomis),
+    whose cells carry the same ONS codes, as another level of the same variables."""
+    merged: dict[str, Dataset] = {}
+    for dataset in datasets:
+        first = merged.get(dataset.name)
+        if first is None:
+            merged[dataset.name] = dataset
+            continue
+        clash = set(first.frames) & set(dataset.frames)
+        if clash:
+            raise SourceError(dataset.name, f"two sources give level(s) {sorted(clash)}")
+        first.frames.update(dataset.frames)
+        known = {v["id"] for v in first.variables}
+        first.variables.extend(v for v in dataset.variables if v["id"] not in known)
+    return list(merged.values())
+
+
+def _slug(text: str) -> str:
+    """A readable id part; long category names keep their start plus a short hash, so ids stay unique."""
+    slug = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+    if len(slug) > 48:
+        slug = f"{slug[:40].rstrip('_')}_{hashlib.sha1(text.encode()).hexdigest()[:6]}"
+    return slug
+
+
+def _c21_datasets(topics: list[readers.Census2021Topic], areas: dict) -> list[Dataset]:
+    out = []
+    for topic in topics:
+        frames = {}
+        columns = {c: f"{topic.dataset}_{_slug(c)}" for c in topic.categories}
+        if len(set(columns.values())) != len(columns):
+            raise SourceError(list(topic.files.values())[0], "two categories have the same name once simplified")
+        total_category = next((c for c in topic.categories if c.lower().startswith("all ")), None)
+        for level, wide in topic.levels.items():
+            expected = areas[level].index[areas[level]["authority"] == "E08000009"]
+            _require_same(wide["code"], expected, topic.files[level], f"Trafford's {LEVELS[level]} boundaries")
+            frame = wide.rename(columns=columns)
+            if topic.unit == "count" and len(topic.categories) > 1:
+                # Nomis topic summaries list every category of their universe, so the categories sum to
+                # the total (people or households); the sex table carries its own "All persons" total.
+                parts = [columns[c] for c in topic.categories if c != total_category]
+                frame["_total"] = frame[columns[total_category]] if total_category else frame[parts].sum(axis=1)
+                for column in parts:
+                    frame[f"{column}_pct"] = _pct(frame, column, "_total")
+                frame = frame.drop(columns="_total")
+            frames[level] = frame
+        folder = topic.topic.rsplit("/", 1)[-1]
+        theme = C21_TOPICS.get(folder, "Population")
+        universe = topic.universe.lower()
+        variables = []
+        for category in topic.categories:
+            ident = columns[category]
+            unit = "per km2" if topic.unit == "per km2" else "count"
+            label = category if unit != "count" else f"{category} ({universe})"
+            variables.append(_variable(ident, label, theme, topic.title, topic.indicator[:200],
+                                       category, unit, "c21", "Census 2021"))
+            if f"{ident}_pct" in next(iter(frames.values())):
+                denominator = (f"all {universe}" if not total_category else total_category.lower())
+                variables.append(_variable(
+                    f"{ident}_pct", f"{category} (% of {denominator})", theme, topic.title,
+                    topic.indicator[:200], category, "percentage", "c21", "Census 2021",
+                    denominator=columns[total_category] if total_category else None,
+                    description=("Derived here: category / " +
+                                 (total_category if total_category else f"sum of all categories ({universe})") +
+                                 " x 100")))
+        out.append(Dataset(topic.dataset, frames, variables, (), "Trafford"))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# writing
+
+def _area_frames(areas: dict, lads: gpd.GeoDataFrame) -> dict[str, gpd.GeoDataFrame]:
+    names = lads["LAD21NM"]
+    out = {}
+    for level, frame in areas.items():
+        g = gpd.GeoDataFrame({"code": frame["code"].to_numpy(), "name": frame["name"].to_numpy(),
+                              "authority": frame["authority"].to_numpy(),
+                              "authority_name": names.reindex(frame["authority"]).to_numpy(),
+                              "level": level, "vintage": VINTAGE[level]},
+                             geometry=frame.geometry.to_numpy(), crs=4326)
+        out[level] = g.sort_values(["authority", "code"], ignore_index=True)
+    out["lad"] = gpd.GeoDataFrame({"code": lads["LAD21CD"].to_numpy(), "name": names.to_numpy(),
+                                   "authority": lads["LAD21CD"].to_numpy(), "authority_name": names.to_numpy(),
+                                   "level": "lad", "vintage": VINTAGE["lad"]},
+                                  geometry=lads.geometry.to_numpy(), crs=4326
+                                  ).sort_values(["authority", "code"], ignore_index=True)
+    return out
+
+
+def _write_values(out: Path, datasets: list[Dataset], authority_of: pd.DataFrame
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    catalogue, coverage, seen = [], [], set()
+    for dataset in datasets:
+        levels_of: dict[str, list[str]] = {}
+        authorities_of: dict[str, set[str]] = {}
+        for level, frame in dataset.frames.items():
+            owner = authority_of[authority_of["level"] == level].set_index("code")["authority"]
+            missing = sorted(set(frame["code"]) - set(owner.index))
+            if missing:
+                raise SourceError(dataset.name, f"{len(missing)} {level} codes have no boundary, e.g. {missing[:3]}")
+            frame = frame.assign(authority=frame["code"].map(owner).to_numpy())
+            columns = ["code", "authority"] + [c for c in frame.columns if c not in ("code", "authority")]
+            frame = frame[columns].sort_values(["authority", "code"], ignore_index=True)
+            (out / "values" / level).mkdir(parents=True, exist_ok=True)
+            _write_table(out / "values" / level / f"{dataset.name}.parquet", frame)
+            for authority, count in frame.groupby("authority").size().items():
+                coverage.append({"dataset": dataset.name, "level": level, "authority": authority, "areas": int(count)})
+            for column in columns[2:]:
+                has = frame[column].notna()
+                if has.any():
+                    levels_of.setdefault(column, []).append(level)
+                    authorities_of.setdefault(column, set()).update(frame.loc[has, "authority"])
+        for variable in dataset.variables:
+            if variable["id"] not in levels_of:
+                continue  # e.g. the median age, which exists only where the publisher gave it
+            if variable["id"] in seen:
+                raise SourceError(dataset.name, f"variable id {variable['id']} is defined twice")
+            seen.add(variable["id"])
+            levels = sorted(levels_of[variable["id"]], key=list(LEVELS).index)
+            national_levels = [lv for lv in dataset.national_levels if lv in levels]
+            catalogue.append({**variable, "dataset": dataset.name, "levels": levels,
+                              "authorities": sorted(authorities_of[variable["id"]]),
+                              "national": bool(national_levels), "national_levels": national_levels,
+                              "coverage": dataset.coverage})
+    columns = ["id", "label", "topic", "table", "table_title", "cell", "unit", "denominator", "polarity",
+               "vintage", "levels", "authorities", "national", "national_levels", "coverage", "source",
+               "licence", "dataset", "description"]
+    return pd.DataFrame(catalogue)[columns], pd.DataFrame(coverage)
+
+
+def _authorities(lads: gpd.GeoDataFrame, areas: dict[str, gpd.GeoDataFrame], raw: RawFiles) -> pd.DataFrame:
+    bounds = lads.geometry.bounds
+    frame = pd.DataFrame({"code": lads["LAD21CD"].to_numpy(), "name": lads["LAD21NM"].to_numpy(),
+                          "name_welsh": lads["LAD21NMW"].replace("", None).to_numpy(),
+                          "nation": lads["nation"].to_numpy(), "region": lads["region"].to_numpy()})
+    for level in ("lsoa11", "oa11", "lsoa21", "oa21"):
+        counts = areas[level].groupby("authority").size()
+        frame[f"n_{level}"] = frame["code"].map(counts).fillna(0).astype("int32")
+    frame["levels"] = [[lv for lv in ("lsoa11", "oa11", "lsoa21", "oa21") if row[f"n_{lv}"] > 0]
+                       for _, row in frame.iterrows()]
+    frame["bbox"] = [[round(v, 5) for v in row] for row in bounds[["minx", "miny", "maxx", "maxy"]].to_numpy()]
+    return frame.sort_values("code", ignore_index=True)
+
+
+def _write_table(path: Path, frame: pd.DataFrame) -> None:
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    pq.write_table(table, path, row_group_size=ROW_GROUP, compression="zstd")
+
+
+# --------------------------------------------------------------------------------------------------
+# fingerprint, swap, prune
+
+def _fingerprint(raw: RawFiles) -> dict:
+    files = {}
+    for folder in INPUT_FOLDERS:
+        root = raw(folder)
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            digest = hashlib.sha256()
+            with open(path, "rb") as handle:
+                for chunk in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(chunk)
+            files[raw.rel(path)] = digest.hexdigest()
+    code = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        code.update(path.read_bytes())
+    total = hashlib.sha256(json.dumps(files, sort_keys=True).encode() + code.digest())
+    return {"files": files, "fingerprint": total.hexdigest()}
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _swap(current: Path, target: Path) -> None:
+    """Point ``current`` at the new build with one atomic rename of a fresh symlink over the old one."""
+    link = current.with_name(f".current-{os.getpid()}")
+    link.unlink(missing_ok=True)
+    link.symlink_to(Path("builds") / target.name)
+    os.replace(link, current)
+
+
+def _prune(builds: Path, keep: set[str]) -> None:
+    """Keep the newest few builds (a process may still read the previous one), and drop stale staging."""
+    done = sorted((p for p in builds.iterdir() if not p.name.startswith(".")), key=lambda p: p.name, reverse=True)
+    for old in done[KEEP_BUILDS:]:
+        if old.name not in keep:
+            shutil.rmtree(old, ignore_errors=True)

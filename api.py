@@ -1,0 +1,307 @@
+"""The data API: every view's data as a URL (JSON, CSV, GeoJSON, geobuf), served from the store.
+
+``ROUTES`` below is the whole URL surface, in one table (the datasette pattern); ``GET /api`` serves it.
+Routes only parse the URL, ask ``store`` and format the answer: no SQL, no data logic. Every error is JSON
+with the valid choices, and no traceback ever reaches a client.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import gzip
+import io
+import json
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import flask
+from werkzeug.exceptions import HTTPException
+
+import store
+
+__all__ = ["ROUTES", "Route", "blueprint", "init_app"]
+
+log = logging.getLogger(__name__)
+
+blueprint = flask.Blueprint("api", __name__)
+
+#: Longest list of valid choices put in an error body; the body says how many there are in all.
+MAX_VALID = 100
+VALUES_FORMATS = ("json", "csv")
+AREAS_FORMATS = ("geojson", "pbf")
+YEAR = 31_536_000
+DAY = 86_400
+
+
+@dataclass(frozen=True)
+class Route:
+    rule: str
+    endpoint: str
+    help: str
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("/api", "index", "This list of routes, with the build in use and the levels it has."),
+    Route("/api/authorities", "authorities",
+          "Every local authority: code, name, nation, region, bbox and the levels (with vintage and area "
+          "count) it has small-area data for. Authority `all` is the national overview at level `lad`."),
+    Route("/api/authorities/<authority>", "authority", "One authority, as in /api/authorities."),
+    Route("/api/variables", "variables",
+          "The variable catalogue, filtered by ?authority=, ?level=, ?topic= and free text ?q= "
+          "(every word must match the id, label, table, table title, cell or topic)."),
+    Route("/api/variables/<variable>", "variable", "One variable's catalogue entry."),
+    Route("/api/values/<authority>/<level>/<variable>.<format>", "values",
+          "One row per area: code, name, value, rank (within the authority, 1 = highest value) and "
+          "rank_national (where the variable covers a whole nation at that level). Formats: json (with the "
+          "variable's metadata) and csv."),
+    Route("/api/areas/<authority>/<level>.<format>", "areas",
+          "Display geometry of the areas (properties code and name, ordered by code), as geojson or pbf "
+          "(geobuf). Add ?v=<build> to cache it for a year."),
+)
+
+
+class BadFormat(LookupError):
+    def __init__(self, value: str, valid: tuple[str, ...]) -> None:
+        self.value, self.valid = value, list(valid)
+        super().__init__(f"unknown format {value!r}; valid formats: {', '.join(valid)}")
+
+
+# -- responses ---------------------------------------------------------------------------------------------
+
+def _json(payload: Any, status: int = 200) -> flask.Response:
+    # allow_nan=False: a NaN that slipped through is a bug, and must not become invalid JSON for a client.
+    body = json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return flask.Response(body, status=status, mimetype="application/json")
+
+
+def _error(status: int, message: str, valid: list[str] | None = None, **extra: Any) -> flask.Response:
+    payload: dict[str, Any] = {"error": message, "status": status, **extra}
+    if valid is not None:
+        payload["valid"] = valid[:MAX_VALID]
+        payload["valid_count"] = len(valid)
+        if len(valid) > MAX_VALID:
+            payload["valid_truncated"] = True
+    return _json(payload, status)
+
+
+@functools.lru_cache(maxsize=256)
+def _gzip_cached(tag: str, body: bytes) -> bytes:
+    # Geometry never changes within a build, so it is compressed once per worker (the tag names the build).
+    return gzip.compress(body, 6, mtime=0)
+
+
+def _cacheable(response: flask.Response, tag: str, build_id: str, *, cache_gzip: bool = False
+               ) -> flask.Response:
+    """Strong ETag, long-lived caching when the URL names the build (?v=), and 304 on a match.
+
+    Bodies are gzipped here when the client accepts it: nothing in front of gunicorn is assumed to
+    compress, and GeoJSON shrinks about five-fold. The gzipped body is a different representation, so it
+    gets its own strong ETag.
+    """
+    response.headers["Vary"] = "Accept-Encoding"
+    big = (response.content_length or 0) > 1024
+    if big and "gzip" in flask.request.accept_encodings:
+        body = response.get_data()
+        response.set_data(_gzip_cached(tag, body) if cache_gzip else gzip.compress(body, 6, mtime=0))
+        response.headers["Content-Encoding"] = "gzip"
+        tag += ":gzip"
+    response.set_etag(tag)
+    if flask.request.args.get("v") == build_id:
+        # The URL names this build, whose files never change: a year, and no revalidation.
+        response.headers["Cache-Control"] = f"public, max-age={YEAR}, immutable"
+    else:
+        response.headers["Cache-Control"] = f"public, max-age={DAY}"
+    return response.make_conditional(flask.request)
+
+
+def _split(filename: str, formats: tuple[str, ...]) -> tuple[str, str]:
+    name, dot, fmt = filename.rpartition(".")
+    if not dot or fmt not in formats:
+        raise BadFormat(fmt if dot else "", formats)
+    return name, fmt
+
+
+def _number(value: float) -> int | float | None:
+    """JSON/CSV form of a value: None for missing, whole numbers without a trailing .0."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if float(value).is_integer() and abs(value) < 2**53:
+        return int(value)
+    return float(value)
+
+
+def _ints(series: Any) -> list[int | None]:
+    """A nullable integer column as plain ints and None."""
+    missing = series.isna().to_numpy()
+    return [None if m else int(v) for v, m in zip(series.to_numpy(dtype="int64", na_value=0), missing,
+                                                      strict=True)]
+
+
+def _param(name: str) -> str | None:
+    value = flask.request.args.get(name, "").strip()
+    return value or None
+
+
+# -- views -------------------------------------------------------------------------------------------------
+
+def index() -> flask.Response:
+    s = store.get_store()
+    return _json({
+        "build": s.build_id,
+        "levels": s.levels,
+        "national_overview": f"/api/values/{store.ALL}/{store.NATIONAL_LEVEL}/<variable>.json",
+        "routes": [{"rule": r.rule, "help": r.help} for r in ROUTES],
+    })
+
+
+def authorities() -> flask.Response:
+    s = store.get_store()
+    return _cacheable(_json({"build": s.build_id, "authorities": s.authorities()}),
+                      f"{s.build_id}:authorities", s.build_id)
+
+
+def authority(authority: str) -> flask.Response:
+    s = store.get_store()
+    return _cacheable(_json(s.authority(authority)), f"{s.build_id}:authority:{authority}", s.build_id)
+
+
+def variables() -> flask.Response:
+    s = store.get_store()
+    rows = s.variables(authority=_param("authority"), level=_param("level"), topic=_param("topic"),
+                       q=_param("q"))
+    return _json({"build": s.build_id, "count": len(rows), "variables": rows})
+
+
+def variable(variable: str) -> flask.Response:
+    s = store.get_store()
+    return _cacheable(_json(s.variable(variable)), f"{s.build_id}:variable:{variable}", s.build_id)
+
+
+def values(authority: str, level: str, filename: str) -> flask.Response:
+    variable, fmt = _split(filename, VALUES_FORMATS)
+    s = store.get_store()
+    df = s.values(authority, level, variable)
+    rows = [
+        {"code": code, "name": name, "value": _number(value), "rank": rank, "rank_national": rank_national}
+        for code, name, value, rank, rank_national in zip(
+            df["code"].tolist(), df["name"].tolist(), df["value"].tolist(), _ints(df["rank"]),
+            _ints(df["rank_national"]), strict=True)]
+    tag = f"{s.build_id}:values:{authority}:{level}:{variable}:{fmt}"
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(["code", "name", "value", "rank", "rank_national"])
+        for r in rows:
+            writer.writerow(["" if r[k] is None else r[k] for k in ("code", "name", "value", "rank",
+                                                                    "rank_national")])
+        response = flask.Response(out.getvalue(), mimetype="text/csv")
+        response.headers["Content-Disposition"] = (
+            f'attachment; filename="{authority}_{level}_{variable}.csv"')
+        return _cacheable(response, tag, s.build_id)
+    meta = s.variable(variable)
+    place = s.authority(authority)
+    payload = {
+        "build": s.build_id,
+        "authority": {"code": place["code"], "name": place["name"]},
+        "level": level,
+        "variable": meta,
+        "national_ranks": level in (meta.get("national_levels") or []),
+        "count": len(rows),
+        "missing": sum(r["value"] is None for r in rows),
+        "rows": rows,
+        "links": {
+            "csv": flask.url_for("api.values", authority=authority, level=level, filename=f"{variable}.csv"),
+            "geojson": flask.url_for("api.areas", authority=authority, filename=f"{level}.geojson",
+                                     v=s.build_id),
+            "pbf": flask.url_for("api.areas", authority=authority, filename=f"{level}.pbf", v=s.build_id),
+        },
+    }
+    return _cacheable(_json(payload), tag, s.build_id)
+
+
+def areas(authority: str, filename: str) -> flask.Response:
+    level, fmt = _split(filename, AREAS_FORMATS)
+    s = store.get_store()
+    if fmt == "geojson":
+        response = flask.Response(s.area_geojson_bytes(authority, level), mimetype="application/geo+json")
+    else:
+        response = flask.Response(s.area_pbf(authority, level), mimetype="application/x-protobuf")
+    return _cacheable(response, f"{s.build_id}:areas:{authority}:{level}:{fmt}", s.build_id, cache_gzip=True)
+
+
+def unknown(rest: str) -> flask.Response:
+    if flask.request.method not in ("GET", "HEAD"):
+        return _error(405, f"the data API is read-only: use GET, not {flask.request.method}",
+                      [r.rule for r in ROUTES])
+    return _error(404, f"no API route matches /api/{rest}", [r.rule for r in ROUTES])
+
+
+_VIEWS: dict[str, tuple[str, Callable[..., flask.Response]]] = {
+    # endpoint -> (Flask rule, view): the Flask spelling of each ROUTES rule
+    "index": ("/api", index),
+    "authorities": ("/api/authorities", authorities),
+    "authority": ("/api/authorities/<authority>", authority),
+    "variables": ("/api/variables", variables),
+    "variable": ("/api/variables/<variable>", variable),
+    # <variable>.<format> and <level>.<format> are one path segment, split by the view so that an unknown
+    # format gets the same helpful 404 as any other unknown name.
+    "values": ("/api/values/<authority>/<level>/<filename>", values),
+    "areas": ("/api/areas/<authority>/<filename>", areas),
+}
+
+for _route in ROUTES:
+    _rule, _view = _VIEWS[_route.endpoint]
+    blueprint.add_url_rule(_rule, _route.endpoint, _view, methods=["GET"])
+blueprint.add_url_rule("/api/<path:rest>", "unknown", unknown,
+                       methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+
+
+# -- errors: always JSON, never a traceback ---------------------------------------------------------------
+
+@blueprint.after_request
+def _open_data(response: flask.Response) -> flask.Response:
+    # Open data: any site may fetch it (the embed page on a council's site, a notebook, a GIS).
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response
+
+
+#: Where the full list of valid choices lives, for lists too long for an error body.
+_SEE = {"authority": "/api/authorities", "variable": "/api/variables", "topic": "/api/variables"}
+
+
+@blueprint.errorhandler(store.NotFound)
+def _not_found(exc: store.NotFound) -> flask.Response:
+    extra = {"see": _SEE[exc.what]} if exc.what in _SEE else {}
+    return _error(404, exc.message, exc.valid, what=exc.what, value=exc.value, **extra)
+
+
+@blueprint.errorhandler(BadFormat)
+def _bad_format(exc: BadFormat) -> flask.Response:
+    return _error(404, str(exc), exc.valid, what="format", value=exc.value)
+
+
+@blueprint.errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> flask.Response:
+    return _error(exc.code or 500, exc.description or exc.name)
+
+
+@blueprint.errorhandler(FileNotFoundError)
+def _no_extracts(exc: FileNotFoundError) -> flask.Response:
+    log.error("data API unavailable: %s", exc)
+    return _error(503, "the extracts are not available on this server yet; run `python -m pipeline build`")
+
+
+@blueprint.errorhandler(Exception)
+def _internal(exc: Exception) -> flask.Response:
+    log.exception("data API error on %s", flask.request.path)
+    return _error(500, "internal error in the data API; it has been logged")
+
+
+def init_app(server: flask.Flask) -> None:
+    """Register the data API on ``server`` (the Dash app's Flask server)."""
+    server.register_blueprint(blueprint)

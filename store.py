@@ -1,0 +1,479 @@
+"""The one module that talks to DuckDB: read-only queries over the built extracts.
+
+Every other module asks this one typed questions (``values(authority, level, variable)``) and gets plain
+Python or pandas back; nothing else imports duckdb and no SQL leaves this file.
+
+- One in-memory DuckDB connection per process, opened lazily on first use and re-opened when
+  ``os.getpid()`` changes, so a connection is never shared across gunicorn's fork.
+- Each thread gets its own cursor (``con.cursor()``): sharing one connection across threads without a
+  cursor fails under load (DESIGN.md, "Gotchas").
+- ``ATLAS_DATA_DIR/current`` is resolved once, when the store opens, and that build is used for the life of
+  the process, so swapping the symlink mid-request can never mix two builds in one answer.
+- Values from callers are only ever bound parameters. Identifiers (a dataset's file, a variable's column)
+  come only from the catalogue and coverage tables, after the caller's string has been looked up there; an
+  unknown name raises ``NotFound`` listing the valid choices.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import geobuf
+import numpy as np
+import pandas as pd
+import shapely
+
+import settings
+
+__all__ = ["ALL", "LEVELS", "NATIONAL_LEVEL", "NotFound", "Store", "get_store"]
+
+#: Every geography level the extracts may hold, in display order.
+LEVELS: tuple[str, ...] = ("lsoa11", "oa11", "lsoa21", "oa21", "lad")
+#: The pseudo-authority of the national overview, served at level ``lad`` only.
+ALL = "all"
+NATIONAL_LEVEL = "lad"
+#: Decimal places of coordinates served to browsers: 6 places is about 0.1 m, finer than the display
+#: simplification, and the same integer grid geobuf uses, so GeoJSON and geobuf carry identical features.
+PRECISION = 6
+#: Catalogue fields searched by ``variables(q=...)``.
+_SEARCHED = ("id", "label", "table", "table_title", "cell", "topic", "description")
+
+
+class NotFound(LookupError):
+    """An authority, level, variable or area that the extracts do not hold.
+
+    ``what`` names the kind of thing, ``value`` is what was asked for and ``valid`` lists what would have
+    been accepted (for a variable with no data where it was asked for: the ``authority/level`` pairs where
+    it has data).
+    """
+
+    def __init__(self, what: str, value: str, valid: Iterable[str], message: str | None = None) -> None:
+        self.what = what
+        self.value = value
+        self.valid = list(valid)
+        if message is None:
+            shown = ", ".join(self.valid[:20])
+            if len(self.valid) > 20:
+                shown += f" ... ({len(self.valid)} in all)"
+            message = f"unknown {what} {value!r}; valid: {shown or '(none)'}"
+        self.message = message
+        super().__init__(message)
+
+
+def _plain(value: Any) -> Any:
+    """numpy / pyarrow scalars and arrays as plain Python (for JSON and for callers' dicts)."""
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()]
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and value != value:  # NaN
+        return None
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value
+
+
+def _quote_identifier(name: str) -> str:
+    # Only ever called with catalogue ids, but quoted properly anyway so no name can end the identifier.
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _rank_desc(values: np.ndarray) -> np.ndarray:
+    """1 + the number of values strictly greater: rank 1 is the highest and ties share the lowest rank
+    (SQL's RANK(), pandas' method="min"). NaN positions get 0; callers mask them."""
+    present = ~np.isnan(values)
+    ordered = np.sort(-values[present])
+    ranks = np.zeros(len(values), dtype="int64")
+    ranks[present] = np.searchsorted(ordered, -values[present], side="left") + 1
+    return ranks
+
+
+def _int_array(data: np.ndarray, missing: np.ndarray) -> pd.arrays.IntegerArray:
+    return pd.arrays.IntegerArray(np.asarray(data, dtype="int64"), np.asarray(missing, dtype=bool))
+
+
+class Store:
+    """Read-only access to one build of the extracts (the one ``current`` pointed at when opened)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir)
+        current = self.data_dir / "current"
+        if not (current / "build.json").exists():
+            raise FileNotFoundError(
+                f"no extracts in {current} (ATLAS_DATA_DIR={self.data_dir}); run `python -m pipeline build`")
+        # Resolved once: later swaps of `current` do not affect this process.
+        self.build_dir = current.resolve()
+        self.build = json.loads((self.build_dir / "build.json").read_text())
+        self.build_id: str = str(self.build["id"])
+        self._pid: int | None = None
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._local = threading.local()
+        self._lock = threading.RLock()
+        self._area_names: dict[tuple[str, str], tuple[pd.Index, np.ndarray]] = {}
+        self._load_tables()
+        # Geometry and national ranks never change within a build: cache them per store (= per build).
+        self._geojson_bytes = functools.lru_cache(maxsize=128)(self._encode_geojson)
+        self._pbf_bytes = functools.lru_cache(maxsize=128)(self._encode_pbf)
+        self._national = functools.lru_cache(maxsize=256)(self._national_uncached)
+
+    # -- connection -------------------------------------------------------------------------------------
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        """This thread's cursor on this process's connection (opened here, after any fork)."""
+        pid = os.getpid()
+        if self._pid != pid:
+            with self._lock:
+                if self._pid != pid:
+                    # A connection inherited across fork is unusable: drop it without closing it (closing
+                    # would touch the parent's state) and open a fresh one for this process.
+                    con = duckdb.connect(":memory:")
+                    con.execute("SET enable_object_cache = true")
+                    con.execute("SET parquet_metadata_cache = true")
+                    con.execute("SET threads = 1")  # many small queries, several workers on 2 cores
+                    con.execute("SET enable_progress_bar = false")
+                    self._con = con
+                    self._local = threading.local()
+                    self._pid = pid
+        cursor = getattr(self._local, "cursor", None)
+        if cursor is None:
+            assert self._con is not None
+            cursor = self._local.cursor = self._con.cursor()
+        return cursor
+
+    def _query(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
+        return self._cursor().execute(sql, params or []).df()
+
+    # -- small tables, held in Python: they are the source of every identifier ---------------------------
+
+    def _file(self, *parts: str) -> str:
+        return str(self.build_dir.joinpath(*parts))
+
+    def _load_tables(self) -> None:
+        auth = self._query("SELECT * FROM read_parquet(?) ORDER BY code", [self._file("authorities.parquet")])
+        self._authority_rows = {row["code"]: {k: _plain(v) for k, v in row.items()}
+                                for row in auth.to_dict("records")}
+        cat = self._query("SELECT * FROM read_parquet(?) ORDER BY id", [self._file("catalogue.parquet")])
+        self._catalogue = {row["id"]: {k: _plain(v) for k, v in row.items()}
+                           for row in cat.to_dict("records")}
+        cov = self._query("SELECT dataset, level, authority, areas FROM read_parquet(?)",
+                          [self._file("coverage.parquet")])
+        self._coverage: set[tuple[str, str, str]] = set(
+            zip(cov["dataset"], cov["level"], cov["authority"], strict=True))
+        self._dataset_places: dict[str, list[tuple[str, str]]] = {}
+        for dataset, level, authority in sorted(self._coverage):
+            self._dataset_places.setdefault(dataset, []).append((authority, level))
+        # A dataset's file at a level need not hold every variable of the dataset (the median age has no
+        # district figure), and a column may be empty for an authority: the catalogue says where each
+        # variable has values, coverage which files exist. Both must agree before a query is built.
+        self._variable_authorities = {id_: frozenset(row.get("authorities") or ())
+                                      for id_, row in self._catalogue.items()}
+        self._levels = [lv for lv in LEVELS if (self.build_dir / "areas" / f"{lv}.parquet").exists()]
+        # Names and membership of every area (no geometry): small, and every values() joins to it.
+        counts = []
+        for level in self._levels:
+            counts.append(self._query(
+                "SELECT authority, level, any_value(vintage) AS vintage, count(*) AS areas "
+                "FROM read_parquet(?) GROUP BY authority, level", [self._file("areas", f"{level}.parquet")]))
+        self._area_counts: dict[str, list[dict]] = {}
+        for row in pd.concat(counts).to_dict("records") if counts else []:
+            self._area_counts.setdefault(row["authority"], []).append(
+                {"level": row["level"], "vintage": _plain(row["vintage"]), "areas": int(row["areas"])})
+        for levels in self._area_counts.values():
+            levels.sort(key=lambda d: LEVELS.index(d["level"]) if d["level"] in LEVELS else len(LEVELS))
+        self._topics = sorted({row["topic"] for row in self._catalogue.values() if row.get("topic")})
+
+    # -- validation: a user's string becomes an identifier only by being found here ----------------------
+
+    def _check_level(self, level: str) -> str:
+        if level not in self._levels:
+            raise NotFound("level", level, self._levels)
+        return level
+
+    def _check_authority(self, authority: str, level: str | None = None) -> str:
+        if authority == ALL:
+            if level is not None and level != NATIONAL_LEVEL:
+                raise NotFound("level", level, [NATIONAL_LEVEL],
+                               f"the national overview (authority {ALL!r}) is served at level "
+                               f"{NATIONAL_LEVEL!r} only, not {level!r}")
+            return authority
+        if authority not in self._authority_rows:
+            raise NotFound("authority", authority, [ALL, *self._authority_rows])
+        if level == NATIONAL_LEVEL:
+            # One way to each view: local authority districts are mapped together, as the overview.
+            raise NotFound("level", level, self._small_levels(authority),
+                           f"level {NATIONAL_LEVEL!r} is the national overview: ask for authority {ALL!r}; "
+                           f"{authority} has {', '.join(self._small_levels(authority)) or 'no small areas'}")
+        if level is not None:
+            levels = self._small_levels(authority)
+            if level not in levels:
+                name = self._authority_rows[authority]["name"]
+                raise NotFound("level", level, levels,
+                               f"{name} ({authority}) has no areas at level {level!r}; it has "
+                               f"{', '.join(levels) or 'none'}")
+        return authority
+
+    def _small_levels(self, authority: str) -> list[str]:
+        return [d["level"] for d in self._area_counts.get(authority, []) if d["level"] != NATIONAL_LEVEL]
+
+    def _check_variable(self, variable: str) -> dict:
+        row = self._catalogue.get(variable)
+        if row is None:
+            raise NotFound("variable", variable, list(self._catalogue))
+        return row
+
+    def _has_data(self, row: dict, authority: str, level: str) -> bool:
+        if level not in (row.get("levels") or ()):
+            return False
+        if authority == ALL:
+            return level == NATIONAL_LEVEL and any(lv == level for _, lv in self._dataset_places[row["dataset"]])
+        return ((row["dataset"], level, authority) in self._coverage
+                and authority in self._variable_authorities[row["id"]])
+
+    def _available(self, row: dict) -> list[str]:
+        """Where a variable has data, as ``authority/level`` (what a values URL takes)."""
+        out = [f"{a}/{lv}" for a, lv in self._dataset_places.get(row["dataset"], [])
+               if lv != NATIONAL_LEVEL and self._has_data(row, a, lv)]
+        if self._has_data(row, ALL, NATIONAL_LEVEL):
+            out.insert(0, f"{ALL}/{NATIONAL_LEVEL}")
+        return out
+
+    # -- public API --------------------------------------------------------------------------------------
+
+    @property
+    def levels(self) -> list[str]:
+        """Levels present in this build, in display order."""
+        return list(self._levels)
+
+    @property
+    def topics(self) -> list[str]:
+        return list(self._topics)
+
+    def authorities(self) -> list[dict]:
+        """Every authority: code, name, nation, region, levels [{level, vintage, areas}] (small-area levels
+        only; the national overview is authority ``all``), bbox [west, south, east, north]."""
+        return [self._authority_dict(code) for code in self._authority_rows]
+
+    def _authority_dict(self, code: str) -> dict:
+        row = self._authority_rows[code]
+        levels = [dict(d) for d in self._area_counts.get(code, []) if d["level"] != NATIONAL_LEVEL]
+        return {"code": code, "name": row.get("name"), "nation": row.get("nation"),
+                "region": row.get("region"), "levels": levels, "bbox": row.get("bbox")}
+
+    def authority(self, code: str) -> dict:
+        """One authority (see ``authorities``); ``all`` is the national overview. Raises NotFound."""
+        self._check_authority(code)
+        if code == ALL:
+            lads = [d for levels in self._area_counts.values() for d in levels
+                    if d["level"] == NATIONAL_LEVEL]
+            boxes = [r["bbox"] for r in self._authority_rows.values() if r.get("bbox")]
+            bbox = ([min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
+                     max(b[3] for b in boxes)] if boxes else None)
+            return {"code": ALL, "name": "All local authorities", "nation": None, "region": None,
+                    "levels": [{"level": NATIONAL_LEVEL, "vintage": lads[0]["vintage"] if lads else None,
+                                "areas": sum(d["areas"] for d in lads)}], "bbox": bbox}
+        return self._authority_dict(code)
+
+    def variables(self, authority: str | None = None, level: str | None = None, topic: str | None = None,
+                  q: str | None = None) -> list[dict]:
+        """Catalogue rows (plain types), filtered: with data for ``authority`` and/or at ``level``, in
+        ``topic``, and matching every word of ``q`` (case-insensitive, in id, label, table, table title or
+        topic). Raises NotFound for an unknown authority, level or topic."""
+        if level is not None:
+            self._check_level(level)
+        if authority is not None:
+            self._check_authority(authority, level)
+            if authority == ALL and level is None:
+                level = NATIONAL_LEVEL
+        if topic is not None and topic not in self._topics:
+            raise NotFound("topic", topic, self._topics)
+        words = (q or "").lower().split()
+        out = []
+        for row in self._catalogue.values():
+            if topic is not None and row.get("topic") != topic:
+                continue
+            if authority is not None and level is not None:
+                if not self._has_data(row, authority, level):
+                    continue
+            elif authority is not None:
+                if not any(self._has_data(row, authority, lv) for lv in row.get("levels") or ()
+                           if lv != NATIONAL_LEVEL):
+                    continue
+            elif level is not None:
+                if level not in (row.get("levels") or ()):
+                    continue
+            if words:
+                text = " ".join(str(row.get(k) or "") for k in _SEARCHED).lower()
+                if not all(w in text for w in words):
+                    continue
+            out.append(dict(row))
+        return out
+
+    def variable(self, id: str) -> dict:
+        """One catalogue row (plain types). Raises NotFound listing valid ids."""
+        return dict(self._check_variable(id))
+
+    def _values_source(self, authority: str, level: str, variable: str) -> tuple[dict, str, str]:
+        """Validate a values request; return (catalogue row, values file, quoted column)."""
+        self._check_level(level)
+        self._check_authority(authority, level)
+        row = self._catalogue.get(variable)
+        if row is None:
+            here = [r["id"] for r in self.variables(authority=authority, level=level)]
+            place = "the national overview" if authority == ALL else authority
+            raise NotFound("variable", variable, here,
+                           f"unknown variable {variable!r}; {len(here)} variables have data for {place} at "
+                           f"level {level!r}, such as {', '.join(here[:10])}")
+        dataset = row["dataset"]
+        if not self._has_data(row, authority, level):
+            where = self._available(row)
+            place = "the national overview" if authority == ALL else authority
+            raise NotFound("variable", variable, where,
+                           f"variable {variable!r} has no data for {place} at level {level!r}; it is "
+                           f"available for {', '.join(where[:20]) or 'nowhere'}"
+                           + (f" ... ({len(where)} in all)" if len(where) > 20 else ""))
+        path = self.build_dir / "values" / level / f"{dataset}.parquet"
+        return row, str(path), _quote_identifier(row["id"])
+
+    def values(self, authority: str, level: str, variable: str) -> pd.DataFrame:
+        """One row per area of ``authority`` at ``level`` (ordered by code, like the geometry):
+        code, name, value (float, NaN when missing), rank (1 = highest value within the authority, ties
+        share the lowest rank, <NA> for a missing value) and rank_national (among every area with a value at
+        that level; <NA> unless ``level`` is one of the variable's ``national_levels``). Authority ``all``
+        at level ``lad`` is the national overview. Raises NotFound."""
+        row, path, column = self._values_source(authority, level, variable)
+        # The column is a quoted catalogue id and the file a catalogue dataset's; the caller's strings reach
+        # DuckDB only as bound parameters. Names and ranks are joined here rather than in SQL: the areas
+        # are already in memory, and one narrow Parquet scan is the cheapest query DuckDB can do.
+        sql = "SELECT code, CAST(" + column + " AS DOUBLE) AS value FROM read_parquet(?)"  # noqa: S608
+        if authority == ALL:
+            got = self._cursor().execute(sql, [path]).fetchnumpy()
+        else:
+            got = self._cursor().execute(sql + " WHERE authority = ?", [path, authority]).fetchnumpy()
+        raw = got["value"]
+        raw = raw.filled(np.nan) if np.ma.isMaskedArray(raw) else np.asarray(raw, dtype="float64")
+        codes, names = self._areas(authority, level)
+        value = np.full(len(codes), np.nan)
+        pos = codes.get_indexer(np.asarray(got["code"], dtype=object))
+        value[pos[pos >= 0]] = raw[pos >= 0]
+        if level in (row.get("national_levels") or []):
+            national_codes, national_ranks = self._national(level, row["id"])
+            at = national_codes.get_indexer(codes)
+            rank_national = _int_array(np.where(at >= 0, national_ranks[at], 0), at < 0)
+        else:
+            rank_national = _int_array(np.zeros(len(codes), dtype="int64"), np.ones(len(codes), dtype=bool))
+        missing = np.isnan(value)
+        return pd.DataFrame({"code": codes.to_numpy(), "name": names, "value": value,
+                             "rank": _int_array(_rank_desc(value), missing), "rank_national": rank_national})
+
+    def _areas(self, authority: str, level: str) -> tuple[pd.Index, np.ndarray]:
+        """Codes (in code order) and names of the areas of ``authority`` at ``level``."""
+        key = (authority, level)
+        names = self._area_names.get(key)
+        if names is None:
+            with self._lock:
+                names = self._area_names.get(key)
+                if names is None:
+                    sql = "SELECT code, name FROM read_parquet(?) "
+                    params: list[Any] = [self._file("areas", f"{level}.parquet")]
+                    if authority != ALL:
+                        sql += "WHERE authority = ? "
+                        params.append(authority)
+                    df = self._query(sql + "ORDER BY code", params)
+                    names = self._area_names[key] = (pd.Index(df["code"].to_numpy(dtype=object)),
+                                                     df["name"].to_numpy(dtype=object))
+        return names
+
+    def _national_uncached(self, level: str, variable: str) -> tuple[pd.Index, np.ndarray]:
+        """Codes and national ranks of every area with a value at ``level`` (cached per build)."""
+        _, path, column = self._national_source(level, variable)
+        df = self._query(  # column: a quoted catalogue id, never the caller's string
+            "SELECT code, rank() OVER (ORDER BY " + column + " DESC) AS rank FROM read_parquet(?) "  # noqa: S608
+            "WHERE " + column + " IS NOT NULL", [path])
+        return pd.Index(df["code"].to_numpy(dtype=object)), df["rank"].to_numpy(dtype="int64")
+
+    def _national_source(self, level: str, variable: str) -> tuple[dict, str, str]:
+        self._check_level(level)
+        row = self._check_variable(variable)
+        if level not in (row.get("levels") or ()):
+            raise NotFound("variable", variable, self._available(row),
+                           f"variable {variable!r} has no data at level {level!r}")
+        path = self.build_dir / "values" / level / f"{row['dataset']}.parquet"
+        return row, str(path), _quote_identifier(row["id"])
+
+    def national_values(self, level: str, variable: str) -> np.ndarray:
+        """Every non-missing value of ``variable`` at ``level`` across all authorities (float64), for
+        classifying against the national distribution. Raises NotFound."""
+        _, path, column = self._national_source(level, variable)
+        df = self._query("SELECT CAST(" + column + " AS DOUBLE) AS value FROM read_parquet(?) "  # noqa: S608
+                         "WHERE " + column + " IS NOT NULL", [path])
+        return df["value"].to_numpy(dtype="float64")
+
+    # -- geometry ----------------------------------------------------------------------------------------
+
+    def _feature_collection(self, authority: str, level: str) -> dict:
+        self._check_level(level)
+        self._check_authority(authority, level)
+        # DuckDB reads the GeoParquet geometry column as its GEOMETRY type, which arrives in Python as WKB.
+        sql = "SELECT code, name, geometry FROM read_parquet(?) "
+        params: list[Any] = [self._file("areas", f"{level}.parquet")]
+        if authority != ALL:
+            sql += "WHERE authority = ? "
+            params.append(authority)
+        rows = self._cursor().execute(sql + "ORDER BY code", params).fetchall()
+        geoms = shapely.from_wkb([bytes(r[2]) for r in rows])
+        geoms = shapely.transform(geoms, lambda xy: np.round(xy, PRECISION))
+        features = [
+            {"type": "Feature", "properties": {"code": code, "name": name},
+             "geometry": shapely.geometry.mapping(geom)}
+            for (code, name, _), geom in zip(rows, geoms, strict=True)]
+        return {"type": "FeatureCollection", "features": features}
+
+    def _encode_geojson(self, authority: str, level: str) -> bytes:
+        return json.dumps(self._feature_collection(authority, level), separators=(",", ":")).encode()
+
+    def _encode_pbf(self, authority: str, level: str) -> bytes:
+        return geobuf.encode(self._feature_collection(authority, level), PRECISION, 2)
+
+    def area_geojson_bytes(self, authority: str, level: str) -> bytes:
+        """The GeoJSON of ``area_geojson``, serialised compactly (cached per build). Raises NotFound."""
+        self._check_level(level)
+        self._check_authority(authority, level)
+        return self._geojson_bytes(authority, level)
+
+    def area_geojson(self, authority: str, level: str) -> dict:
+        """FeatureCollection of the display geometry of ``authority`` at ``level``, properties code and
+        name, ordered by code, coordinates to 6 decimal places. A fresh copy each call (callers may modify
+        it). Raises NotFound."""
+        return json.loads(self.area_geojson_bytes(authority, level))
+
+    def area_pbf(self, authority: str, level: str) -> bytes:
+        """The same features as ``area_geojson``, as geobuf (cached per build). Raises NotFound."""
+        self._check_level(level)
+        self._check_authority(authority, level)
+        return self._pbf_bytes(authority, level)
+
+
+_stores: dict[tuple[int, Path], Store] = {}
+_stores_lock = threading.Lock()
+
+
+def get_store() -> Store:
+    """This process's store for ``settings.load().data_dir``, opened on first use (so after a fork)."""
+    data_dir = settings.load().data_dir
+    key = (os.getpid(), data_dir)
+    store = _stores.get(key)
+    if store is None:
+        with _stores_lock:
+            store = _stores.get(key)
+            if store is None:
+                store = _stores[key] = Store(data_dir)
+    return store

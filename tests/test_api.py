@@ -1,0 +1,269 @@
+"""The data API through a plain Flask app (api.init_app), on the real extracts."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import quote
+
+import flask
+import geobuf
+import pytest
+
+import api
+import store
+
+IMD_FILE_1 = "deprivation/imd2019_england/csv_from_xlsx/File_1_-_IMD2019_Index_of_Multiple_Deprivation.csv"
+
+
+@pytest.fixture()
+def client(atlas_env: Path) -> flask.testing.FlaskClient:
+    app = flask.Flask(__name__)
+    api.init_app(app)
+    return app.test_client()
+
+
+@pytest.fixture()
+def build_id(atlas_env: Path) -> str:
+    return json.loads((atlas_env / "current" / "build.json").read_text())["id"]
+
+
+def assert_json_error(response, status: int) -> dict:
+    assert response.status_code == status, response.data[:500]
+    assert response.mimetype == "application/json"
+    body = response.get_json()
+    text = response.get_data(as_text=True)
+    assert isinstance(body["error"], str) and body["error"]
+    assert "Traceback" not in text and 'File "' not in text
+    return body
+
+
+# -- the URL surface -------------------------------------------------------------------------------------
+
+def test_index_lists_every_route(client, build_id):
+    body = client.get("/api").get_json()
+    assert body["build"] == build_id
+    assert [r["rule"] for r in body["routes"]] == [r.rule for r in api.ROUTES]
+    assert "lsoa11" in body["levels"] and "lad" in body["levels"]
+
+
+def test_authorities(client):
+    response = client.get("/api/authorities")
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    by_code = {a["code"]: a for a in response.get_json()["authorities"]}
+    assert by_code["E07000194"]["name"] == "Lichfield"
+    assert {d["level"]: d["areas"] for d in by_code["E07000194"]["levels"]} == {"lsoa11": 58, "oa11": 325}
+    assert by_code["W06000015"]["nation"] == "Wales"
+    one = client.get("/api/authorities/E08000009").get_json()
+    assert {d["level"] for d in one["levels"]} == {"lsoa11", "oa11", "lsoa21", "oa21"}
+
+
+def test_variables_filtered(client):
+    body = client.get("/api/variables?authority=E09000007&level=oa11").get_json()
+    assert body["count"] == len(body["variables"]) > 100
+    assert all("E09000007" in v["authorities"] and "oa11" in v["levels"] for v in body["variables"])
+    found = client.get("/api/variables?q=median+age").get_json()["variables"]
+    assert "ks102ew0019" in {v["id"] for v in found}
+    one = client.get("/api/variables/imd2019_imd_rank").get_json()
+    assert one["unit"] == "rank" and one["national_levels"] == ["lsoa11"]
+
+
+# -- values ----------------------------------------------------------------------------------------------
+
+def test_values_json_are_the_published_imd_figures(client, raw_dir):
+    with open(raw_dir / IMD_FILE_1, newline="", encoding="utf-8") as f:
+        imd = {r["LSOA code (2011)"]: int(r["Index of Multiple Deprivation (IMD) Rank"])
+               for r in csv.DictReader(f)}
+    response = client.get("/api/values/E07000194/lsoa11/imd2019_imd_rank.json")
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    body = response.get_json()
+    assert body["variable"]["id"] == "imd2019_imd_rank" and body["variable"]["unit"] == "rank"
+    assert body["authority"] == {"code": "E07000194", "name": "Lichfield"}
+    assert body["count"] == len(body["rows"]) == 58 and body["national_ranks"] is True
+    for row in body["rows"]:
+        assert set(row) == {"code", "name", "value", "rank", "rank_national"}
+        assert row["value"] == imd[row["code"]]
+        assert row["rank_national"] == 1 + sum(1 for v in imd.values() if v > row["value"])
+        assert row["rank"] == 1 + sum(1 for r in body["rows"] if r["value"] > row["value"])
+    assert client.get(body["links"]["csv"]).status_code == 200
+    assert client.get(body["links"]["pbf"]).status_code == 200
+
+
+def test_values_csv_is_the_json_as_a_table(client):
+    body = client.get("/api/values/E08000025/lsoa11/ks102ew0010_pct.json").get_json()
+    response = client.get("/api/values/E08000025/lsoa11/ks102ew0010_pct.csv")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"] == (
+        'attachment; filename="E08000025_lsoa11_ks102ew0010_pct.csv"')
+    table = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert len(table) == len(body["rows"]) == 639
+    for got, want in zip(table, body["rows"], strict=True):
+        assert got["code"] == want["code"] and got["name"] == want["name"]
+        assert float(got["value"]) == want["value"]
+        assert int(got["rank"]) == want["rank"] and int(got["rank_national"]) == want["rank_national"]
+
+
+def test_values_match_the_store(client, atlas_env):
+    df = store.get_store().values("E09000007", "lsoa11", "gla2011_popden")
+    rows = client.get("/api/values/E09000007/lsoa11/gla2011_popden.json").get_json()["rows"]
+    assert [r["code"] for r in rows] == list(df["code"])
+    assert [r["value"] for r in rows] == pytest.approx(list(df["value"]))
+    assert all(r["rank_national"] is None for r in rows)  # GLA attributes cover London only
+
+
+def test_national_overview(client):
+    body = client.get("/api/values/all/lad/ks102ew0001.json").get_json()
+    codes = [r["code"] for r in body["rows"]]
+    geo = client.get("/api/areas/all/lad.geojson").get_json()
+    assert codes == [f["properties"]["code"] for f in geo["features"]]
+    assert all(r["value"] for r in body["rows"] if r["code"][0] in "EW")
+
+
+# -- geometry and caching --------------------------------------------------------------------------------
+
+def test_areas_geojson_and_pbf(client):
+    geo = client.get("/api/areas/E07000194/oa11.geojson")
+    pbf = client.get("/api/areas/E07000194/oa11.pbf")
+    assert geo.status_code == pbf.status_code == 200
+    assert geo.mimetype == "application/geo+json" and pbf.mimetype == "application/x-protobuf"
+    collection = json.loads(geo.data)
+    assert len(collection["features"]) == 325
+    assert geobuf.decode(pbf.data) == collection
+
+
+def test_gzip_when_accepted_with_its_own_etag(client):
+    plain = client.get("/api/areas/E08000025/lsoa11.geojson")
+    zipped = client.get("/api/areas/E08000025/lsoa11.geojson", headers={"Accept-Encoding": "gzip, br"})
+    assert plain.headers.get("Content-Encoding") is None
+    assert zipped.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in zipped.headers["Vary"]
+    assert gzip.decompress(zipped.data) == plain.data
+    assert len(zipped.data) < len(plain.data) / 3
+    assert zipped.headers["ETag"] != plain.headers["ETag"]
+    again = client.get("/api/areas/E08000025/lsoa11.geojson",
+                       headers={"Accept-Encoding": "gzip", "If-None-Match": zipped.headers["ETag"]})
+    assert again.status_code == 304
+    values = client.get("/api/values/E08000025/lsoa11/ks102ew0001.csv", headers={"Accept-Encoding": "gzip"})
+    assert gzip.decompress(values.data).startswith(b"code,name,value,rank,rank_national\r\n")
+
+
+def test_etag_304_and_cache_control(client, build_id):
+    first = client.get("/api/areas/E07000194/lsoa11.pbf")
+    etag = first.headers["ETag"]
+    assert etag.startswith('"') and not etag.startswith("W/")
+    assert build_id in etag
+    assert client.get("/api/areas/E07000194/lsoa11.geojson").headers["ETag"] != etag
+    assert client.get("/api/areas/E09000001/lsoa11.pbf").headers["ETag"] != etag
+    assert first.headers["Cache-Control"] == "public, max-age=86400"
+    again = client.get("/api/areas/E07000194/lsoa11.pbf", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.data == b""
+    assert again.headers["ETag"] == etag
+    versioned = client.get(f"/api/areas/E07000194/lsoa11.pbf?v={build_id}")
+    assert versioned.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    stale = client.get("/api/areas/E07000194/lsoa11.pbf?v=not-this-build")
+    assert "immutable" not in stale.headers["Cache-Control"]
+    changed = client.get("/api/areas/E07000194/lsoa11.pbf", headers={"If-None-Match": '"something-else"'})
+    assert changed.status_code == 200 and changed.data == first.data
+    values = client.get("/api/values/E07000194/lsoa11/ks102ew0001.csv")
+    assert client.get("/api/values/E07000194/lsoa11/ks102ew0001.csv",
+                      headers={"If-None-Match": values.headers["ETag"]}).status_code == 304
+
+
+# -- errors ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("url,what,valid", [
+    ("/api/values/E99999999/lsoa11/ks102ew0001.json", "authority", "all"),
+    ("/api/values/E07000194/msoa11/ks102ew0001.json", "level", "lsoa11"),
+    ("/api/values/E07000194/lsoa11/nope.json", "variable", "ks102ew0001"),
+    ("/api/values/E07000194/lsoa11/ks102ew0001.xlsx", "format", "csv"),
+    ("/api/values/E07000194/lsoa11/ks102ew0001", "format", "json"),
+    ("/api/values/E07000194/lsoa11/wimd2019_wimd_rank.json", "variable", "W06000015/lsoa11"),
+    ("/api/values/all/lsoa11/ks102ew0001.json", "level", "lad"),
+    ("/api/values/E07000194/lad/ks102ew0001.json", "level", "oa11"),
+    ("/api/values/E09000001/oa11/ks102ew0001.csv", "level", "lsoa11"),
+    ("/api/areas/E99999999/lsoa11.geojson", "authority", "all"),
+    ("/api/areas/E07000194/lsoa21.pbf", "level", "lsoa11"),
+    ("/api/areas/E07000194/lsoa11.shp", "format", "pbf"),
+    ("/api/authorities/E99999999", "authority", "E06000001"),
+    ("/api/variables/nope", "variable", None),  # 4,765 ids: truncated, pointing to /api/variables
+    ("/api/variables?authority=E99999999", "authority", "E06000001"),
+    ("/api/variables?level=msoa", "level", "oa11"),
+    ("/api/variables?topic=Nope", "topic", "Deprivation"),
+])
+def test_unknown_names_get_404_json_listing_valid_choices(client, url, what, valid):
+    body = assert_json_error(client.get(url), 404)
+    assert body["what"] == what
+    if valid is None:
+        assert body["valid_truncated"] and body["see"] == "/api/variables"
+    else:
+        assert valid in body["valid"]
+    assert body["valid_count"] >= len(body["valid"]) > 0
+
+
+def test_long_lists_of_choices_are_truncated_with_a_count(client):
+    body = assert_json_error(client.get("/api/values/E99999999/lsoa11/ks102ew0001.json"), 404)
+    assert len(body["valid"]) == api.MAX_VALID < body["valid_count"] == 375
+    assert body["valid_truncated"] is True
+    assert body["see"] == "/api/authorities"
+
+
+@pytest.mark.parametrize("bad", [
+    "E07000194' OR '1'='1", "E07000194\"; DROP TABLE x; --", "ks102ew0001\" FROM read_parquet('x') --",
+    "%00", "..", "ks102ew0001;", "(SELECT 1)"])
+def test_injection_looking_input_is_rejected_cleanly(client, bad):
+    quoted = quote(bad, safe="")
+    for url in (f"/api/values/{quoted}/lsoa11/ks102ew0001.json",
+                f"/api/values/E07000194/{quoted}/ks102ew0001.json",
+                f"/api/values/E07000194/lsoa11/{quoted}.json",
+                f"/api/areas/{quoted}/lsoa11.geojson",
+                f"/api/variables?authority={quoted}",
+                f"/api/variables?q={quoted}"):
+        response = client.get(url)
+        if "q=" in url:
+            assert response.status_code == 200 and response.get_json()["count"] == 0
+        else:
+            assert_json_error(response, 404)
+
+
+def test_unknown_route_and_method(client):
+    body = assert_json_error(client.get("/api/nothing/here"), 404)
+    assert "/api/authorities" in body["valid"]
+    assert_json_error(client.post("/api/authorities"), 405)
+    assert_json_error(client.delete("/api/values/E07000194/lsoa11/ks102ew0001.json"), 405)
+
+
+def test_an_internal_error_is_json_without_a_traceback(client, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret internal detail /etc/passwd")
+
+    monkeypatch.setattr(store.Store, "values", broken)
+    response = client.get("/api/values/E07000194/lsoa11/ks102ew0001.json")
+    body = assert_json_error(response, 500)
+    assert "secret" not in response.get_data(as_text=True)
+    assert body["status"] == 500
+
+
+def test_no_extracts_is_a_503_saying_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("ATLAS_DATA_DIR", str(tmp_path))
+    app = flask.Flask(__name__)
+    api.init_app(app)
+    body = assert_json_error(app.test_client().get("/api/authorities"), 503)
+    assert "pipeline build" in body["error"]
+
+
+def test_concurrent_requests(client):
+    urls = [f"/api/values/{a}/lsoa11/{v}.json" for a in ("E09000001", "E07000194", "E08000025", "W06000015")
+            for v in ("ks102ew0001", "ks102ew0018")]
+    expected = {url: client.get(url).get_json() for url in urls}
+    app = client.application
+
+    def fetch(url: str) -> tuple[str, dict]:
+        return url, app.test_client().get(url).get_json()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(fetch, urls * 6))
+    assert all(body == expected[url] for url, body in results)

@@ -1,0 +1,374 @@
+"""store.py against the real extracts, checked against the publishers' raw files read here independently."""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import json
+import math
+import multiprocessing
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import geobuf
+import pandas as pd
+import pytest
+
+import store
+
+KS102 = "census2011/nomis_ks102ew_lsoa11_ew/bulk.csv"
+IMD_FILE_1 = "deprivation/imd2019_england/csv_from_xlsx/File_1_-_IMD2019_Index_of_Multiple_Deprivation.csv"
+WIMD_RANKS = ("deprivation/wimd2019_wales/"
+              "welsh-index-multiple-deprivation-2019-index-and-domain-ranks-by-small-area.csv")
+# Small and large, English and Welsh; none of them changed code or boundary between 2011 and 2021.
+AUTHORITIES = ["E09000001", "E07000194", "E08000025", "W06000015"]
+INJECTIONS = [
+    "E07000194' OR '1'='1",
+    "E07000194'; DROP TABLE x; --",
+    'ks102ew0001" FROM read_parquet(\'/etc/passwd\') --',
+    "lsoa11/../../etc/passwd",
+    "*",
+    "",
+    "ks102ew0001 ",
+    "KS102EW0001",
+    "É" * 300,
+]
+
+
+@pytest.fixture(scope="module")
+def s(data_dir: Path) -> store.Store:
+    return store.Store(data_dir)
+
+
+@pytest.fixture(scope="module")
+def ks102(raw_dir: Path) -> dict[str, dict[str, float | None]]:
+    """KS102EW from the Nomis bulk file: LSOA code -> {ks102ew0001: ..., ...}, cells in the header's order."""
+    with open(raw_dir / KS102, newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header = next(reader)
+        cells = [i for i, h in enumerate(header) if h.startswith("Age: ")]
+        assert header[cells[0]] == "Age: All usual residents; measures: Value"
+        out = {}
+        for row in reader:
+            out[row[header.index("geography code")]] = {
+                f"ks102ew{n:04d}": (float(row[i]) if row[i] != "" else None) for n, i in enumerate(cells, 1)}
+    return out
+
+
+@pytest.fixture(scope="module")
+def imd(raw_dir: Path) -> dict[str, tuple[int, int]]:
+    with open(raw_dir / IMD_FILE_1, newline="", encoding="utf-8") as f:
+        return {r["LSOA code (2011)"]: (int(r["Index of Multiple Deprivation (IMD) Rank"]),
+                                        int(r["Index of Multiple Deprivation (IMD) Decile"]))
+                for r in csv.DictReader(f)}
+
+
+@pytest.fixture(scope="module")
+def wimd(raw_dir: Path) -> dict[str, int]:
+    with open(raw_dir / WIMD_RANKS, newline="", encoding="utf-8-sig") as f:
+        return {r["LSOA code"]: int(r["WIMD 2019 "]) for r in csv.DictReader(f)}
+
+
+def boundary_codes(raw_dir: Path, authority: str) -> set[str]:
+    path = raw_dir / "boundaries/lsoa11_by_lad" / f"{authority}.json"
+    features = json.loads(path.read_text())["features"]
+    return {f["properties"]["LSOA11CD"] for f in features}
+
+
+def expected_ranks(values: list[float | None]) -> list[int | None]:
+    """1 + how many values are strictly higher: ties share the best rank; missing stays missing."""
+    present = [v for v in values if v is not None]
+    return [None if v is None else 1 + sum(1 for w in present if w > v) for v in values]
+
+
+def higher(ordered: list[float], value: float) -> int:
+    """How many of the ascending ``ordered`` values are strictly greater than ``value``."""
+    return len(ordered) - bisect.bisect_right(ordered, value)
+
+
+def rows(df) -> list[dict]:
+    out = []
+    for r in df.to_dict("records"):
+        out.append({k: (None if (v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)))
+                        else v) for k, v in r.items()})
+    return out
+
+
+# -- values against the raw files ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("authority", AUTHORITIES)
+@pytest.mark.parametrize("variable", ["ks102ew0001", "ks102ew0002", "ks102ew0017", "ks102ew0019"])
+def test_ks102ew_values_are_the_nomis_bulk_figures(s, raw_dir, ks102, authority, variable):
+    got = rows(s.values(authority, "lsoa11", variable))
+    assert {r["code"] for r in got} == boundary_codes(raw_dir, authority)
+    assert [r["code"] for r in got] == sorted(r["code"] for r in got)
+    for r in got:
+        assert r["value"] == ks102[r["code"]][variable], r["code"]
+
+
+@pytest.mark.parametrize("authority", AUTHORITIES)
+def test_percentages_recomputed_from_the_counts(s, ks102, authority):
+    for r in rows(s.values(authority, "lsoa11", "ks102ew0005_pct")):
+        raw = ks102[r["code"]]
+        assert r["value"] == pytest.approx(raw["ks102ew0005"] / raw["ks102ew0001"] * 100, abs=1e-3)
+
+
+@pytest.mark.parametrize("authority", AUTHORITIES)
+@pytest.mark.parametrize("variable", ["ks102ew0006", "ks102ew0018", "ks102ew0011_pct"])
+def test_rank_within_authority_recomputed(s, authority, variable):
+    got = rows(s.values(authority, "lsoa11", variable))
+    assert [r["rank"] for r in got] == expected_ranks([r["value"] for r in got])
+    assert min(r["rank"] for r in got) == 1
+
+
+def test_ties_share_the_best_rank(s):
+    # Birmingham's 639 LSOAs have many equal counts of 15-year-olds: the case that needs "ties share".
+    got = rows(s.values("E08000025", "lsoa11", "ks102ew0006"))
+    values = [r["value"] for r in got]
+    tied = {v for v in values if values.count(v) > 1}
+    assert tied
+    for v in tied:
+        assert len({r["rank"] for r in got if r["value"] == v}) == 1
+
+
+@pytest.mark.parametrize("authority", ["E09000001", "E07000194", "E08000025", "E08000012"])
+def test_imd_ranks_and_deciles_exactly_as_published(s, imd, authority):
+    ranks = rows(s.values(authority, "lsoa11", "imd2019_imd_rank"))
+    deciles = rows(s.values(authority, "lsoa11", "imd2019_imd_decile"))
+    assert [r["code"] for r in ranks] == [r["code"] for r in deciles]
+    all_ranks = sorted(r for r, _ in imd.values())
+    all_deciles = sorted(d for _, d in imd.values())
+    for r, d in zip(ranks, deciles, strict=True):
+        assert (r["value"], d["value"]) == imd[r["code"]]
+        # Ranked among all 32,844 English LSOAs, 1 = highest value. The published ranks are not quite a
+        # permutation (26 ranks are shared by two LSOAs), so count rather than subtract.
+        assert r["rank_national"] == 1 + higher(all_ranks, r["value"])
+        assert d["rank_national"] == 1 + higher(all_deciles, d["value"])
+    assert [r["rank"] for r in ranks] == expected_ranks([r["value"] for r in ranks])
+
+
+def test_wimd_ranks_exactly_as_published_and_ranked_within_wales_only(s, wimd):
+    got = rows(s.values("W06000015", "lsoa11", "wimd2019_wimd_rank"))
+    assert len(got) == 214
+    welsh = sorted(wimd.values())
+    for r in got:
+        assert r["value"] == wimd[r["code"]]
+        assert r["rank_national"] == 1 + higher(welsh, r["value"]) <= 1909
+    assert s.variable("wimd2019_wimd_rank")["national_levels"] == ["lsoa11"]
+
+
+def test_indices_of_two_nations_are_never_mixed(s):
+    with pytest.raises(store.NotFound) as err:
+        s.values("E07000194", "lsoa11", "wimd2019_wimd_rank")
+    assert err.value.what == "variable"
+    assert "W06000015/lsoa11" in err.value.valid
+    assert all(v.startswith("W") for v in err.value.valid)
+    assert "available for" in str(err.value)
+    with pytest.raises(store.NotFound):
+        s.values("W06000015", "lsoa11", "imd2019_imd_rank")
+    assert len(s.national_values("lsoa11", "imd2019_imd_rank")) == 32844
+    assert sorted(s.national_values("lsoa11", "wimd2019_wimd_rank")) == list(range(1, 1910))
+
+
+def test_rank_national_only_where_the_variable_is_national(s):
+    local = [v for v in s.variables(authority="E09000007", level="oa11") if not v["national"]]
+    assert local, "the Camden census pack should give non-national variables at OA level"
+    got = rows(s.values("E09000007", "oa11", local[0]["id"]))
+    assert len(got) == 749
+    assert all(r["rank_national"] is None for r in got)
+    assert any(r["rank"] is not None for r in got)
+    gla = rows(s.values("E09000007", "lsoa11", "gla2011_usualres"))
+    assert all(r["rank_national"] is None for r in gla)
+
+
+def test_national_overview_has_every_authority_of_england_and_wales(s, ks102):
+    got = rows(s.values(store.ALL, "lad", "ks102ew0001"))
+    assert len(got) == len(s.authorities())
+    ew = [r for r in got if r["code"][0] in "EW"]
+    assert ew and all(r["value"] is not None for r in ew)
+    others = [r for r in got if r["code"][0] in "SN"]
+    assert others and all(r["value"] is None and r["rank"] is None for r in others)
+    assert sum(r["value"] for r in ew) == sum(v["ks102ew0001"] for v in ks102.values())
+    lichfield = next(r for r in got if r["code"] == "E07000194")
+    assert lichfield["value"] == sum(ks102[r["code"]]["ks102ew0001"]
+                                     for r in rows(s.values("E07000194", "lsoa11", "ks102ew0001")))
+    assert [r["rank"] for r in got] == expected_ranks([r["value"] for r in got])
+    assert all(r["rank"] == r["rank_national"] for r in got)
+
+
+def test_national_values_are_every_value_at_the_level(s, ks102):
+    values = s.national_values("lsoa11", "ks102ew0001")
+    assert len(values) == len(ks102) == 34753
+    assert sorted(values) == sorted(v["ks102ew0001"] for v in ks102.values())
+
+
+def test_values_rows_line_up_with_the_geometry(s):
+    for authority, level in [("E09000007", "oa11"), ("E08000009", "lsoa21"), (store.ALL, "lad")]:
+        variable = s.variables(authority=authority, level=level)[0]["id"]
+        codes = list(s.values(authority, level, variable)["code"])
+        assert codes == [f["properties"]["code"] for f in s.area_geojson(authority, level)["features"]]
+
+
+# -- catalogue and authorities ---------------------------------------------------------------------------
+
+def test_authorities_list_levels_vintages_and_counts(s):
+    by_code = {a["code"]: a for a in s.authorities()}
+    json.dumps(list(by_code.values()))  # plain types only
+    assert {"code", "name", "nation", "region", "levels", "bbox"} <= set(by_code["E07000194"])
+    assert by_code["E07000194"]["levels"] == [{"level": "lsoa11", "vintage": "2011", "areas": 58},
+                                              {"level": "oa11", "vintage": "2011", "areas": 325}]
+    trafford = {d["level"]: d for d in by_code["E08000009"]["levels"]}
+    assert (trafford["lsoa21"]["areas"], trafford["oa21"]["areas"]) == (139, 738)
+    assert trafford["lsoa21"]["vintage"] == "2021"
+    assert sum(d["areas"] for a in by_code.values() for d in a["levels"] if d["level"] == "lsoa11") == 34753
+    assert s.authority("all")["levels"][0]["level"] == "lad"
+
+
+def test_variables_filters(s):
+    camden_oa = {v["id"] for v in s.variables(authority="E09000007", level="oa11")}
+    assert camden_oa and "imd2019_imd_rank" not in camden_oa
+    assert "imd2019_imd_rank" in {v["id"] for v in s.variables(authority="E09000007", level="lsoa11")}
+    assert {v["id"] for v in s.variables(authority="all")} == {v["id"] for v in s.variables(level="lad")}
+    assert "ks102ew0019" in {v["id"] for v in s.variables(q="Median AGE")}
+    deprivation = s.variables(topic="Deprivation")
+    assert deprivation and all(v["topic"] == "Deprivation" for v in deprivation)
+    json.dumps(s.variables())
+    with pytest.raises(store.NotFound) as err:
+        s.variables(topic="Nope")
+    assert "Deprivation" in err.value.valid
+
+
+# -- bad input -------------------------------------------------------------------------------------------
+
+def test_unknown_names_list_valid_choices(s):
+    with pytest.raises(store.NotFound) as err:
+        s.values("E99999999", "lsoa11", "ks102ew0001")
+    assert (err.value.what, err.value.value) == ("authority", "E99999999")
+    assert "E07000194" in err.value.valid and store.ALL in err.value.valid
+    with pytest.raises(store.NotFound) as err:
+        s.values("E07000194", "msoa11", "ks102ew0001")
+    assert err.value.what == "level" and "lsoa11" in err.value.valid
+    with pytest.raises(store.NotFound) as err:
+        s.values("E07000194", "lsoa11", "nope")
+    assert err.value.what == "variable" and "ks102ew0001" in err.value.valid
+    with pytest.raises(store.NotFound) as err:
+        s.values("E09000001", "oa11", "ks102ew0001")  # City of London has no Output Areas here
+    assert err.value.valid == ["lsoa11"]
+    with pytest.raises(store.NotFound) as err:
+        s.values(store.ALL, "lsoa11", "ks102ew0001")
+    assert err.value.valid == ["lad"]
+    with pytest.raises(store.NotFound) as err:
+        s.values(store.ALL, "lad", "ks102ew0019")  # median age: not derivable for districts
+    assert "available for" in str(err.value)
+    with pytest.raises(store.NotFound):
+        s.variable("nope")
+    with pytest.raises(store.NotFound):
+        s.area_geojson("E07000194", "lsoa21")
+
+
+@pytest.mark.parametrize("bad", INJECTIONS)
+def test_injection_looking_input_is_rejected_before_any_sql(s, bad):
+    for call in (lambda: s.values(bad, "lsoa11", "ks102ew0001"),
+                 lambda: s.values("E07000194", bad, "ks102ew0001"),
+                 lambda: s.values("E07000194", "lsoa11", bad),
+                 lambda: s.area_pbf(bad, "lsoa11"),
+                 lambda: s.national_values(bad, "ks102ew0001"),
+                 lambda: s.variables(authority=bad)):
+        with pytest.raises(store.NotFound):
+            call()
+    # ... and the store still answers.
+    assert len(s.values("E07000194", "lsoa11", "ks102ew0001")) == 58
+
+
+# -- geometry --------------------------------------------------------------------------------------------
+
+def _coordinates(geometry: dict):
+    stack = [geometry["coordinates"]]
+    while stack:
+        item = stack.pop()
+        if isinstance(item[0], (int, float)):
+            yield item
+        else:
+            stack.extend(item)
+
+
+@pytest.mark.parametrize("authority,level,count", [("E07000194", "lsoa11", 58), ("E07000194", "oa11", 325),
+                                                   ("E08000009", "oa21", 738), (store.ALL, "lad", 374)])
+def test_geometry_geojson_and_geobuf_agree(s, authority, level, count):
+    collection = s.area_geojson(authority, level)
+    features = collection["features"]
+    assert len(features) == count
+    codes = [f["properties"]["code"] for f in features]
+    assert codes == sorted(codes)
+    assert all(set(f["properties"]) == {"code", "name"} and f["properties"]["name"] for f in features)
+    assert {f["geometry"]["type"] for f in features} <= {"Polygon", "MultiPolygon"}
+    for f in features[:50]:
+        for x, y in _coordinates(f["geometry"]):
+            assert -9 < x < 2.1 and 49 < y < 61
+            assert len(repr(x).split(".")[-1]) <= store.PRECISION and len(repr(y).split(".")[-1]) <= 6
+    assert geobuf.decode(s.area_pbf(authority, level)) == collection
+    collection["features"].clear()  # callers get their own copy
+    assert len(s.area_geojson(authority, level)["features"]) == count
+
+
+# -- processes and threads -------------------------------------------------------------------------------
+
+def test_many_threads_at_once_get_their_own_right_answers(s):
+    jobs = [(a, "lsoa11", v) for a in AUTHORITIES for v in ("ks102ew0001", "ks102ew0009_pct", "ks102ew0018")]
+    jobs += [("E09000007", "oa11", s.variables(authority="E09000007", level="oa11")[0]["id"]),
+             (store.ALL, "lad", "ks102ew0001")]
+    expected = {job: rows(s.values(*job)) for job in jobs}
+    work = jobs * 12
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(lambda job: (job, rows(s.values(*job))), work))
+        shapes = list(pool.map(lambda a: len(s.area_pbf(a, "lsoa11")), AUTHORITIES * 4))
+    assert all(got == expected[job] for job, got in results)
+    assert len(set(shapes)) == len(AUTHORITIES)
+
+
+def _child(store_: store.Store, queue) -> None:
+    try:
+        queue.put(rows(store_.values("E07000194", "lsoa11", "ks102ew0001")))
+    except Exception as exc:  # report, do not hang the parent
+        queue.put(repr(exc))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX only")
+def test_a_forked_worker_opens_its_own_connection(s):
+    before = rows(s.values("E07000194", "lsoa11", "ks102ew0001"))  # the parent's connection is open
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_child, args=(s, queue))
+    child.start()
+    got = queue.get(timeout=60)
+    child.join(timeout=60)
+    assert got == before
+    assert rows(s.values("E07000194", "lsoa11", "ks102ew0001")) == before
+
+
+def test_the_build_in_use_is_kept_when_current_is_swapped(data_dir, tmp_path):
+    build = (data_dir / "current").resolve()
+    (tmp_path / "current").symlink_to(build)
+    mine = store.Store(tmp_path)
+    first = rows(mine.values("E07000194", "lsoa11", "ks102ew0001"))
+    assert mine.build_id == json.loads((build / "build.json").read_text())["id"]
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "build.json").write_text(json.dumps({"id": "other"}))
+    (tmp_path / "current").unlink()
+    (tmp_path / "current").symlink_to(other)
+    assert rows(mine.values("E07000194", "lsoa11", "ks102ew0001")) == first
+    assert mine.build_id != "other"
+
+
+def test_get_store_follows_the_settings(atlas_env):
+    got = store.get_store()
+    assert got.data_dir == atlas_env and got is store.get_store()
+    assert re.fullmatch(r"\S+", got.build_id)
+
+
+def test_missing_extracts_say_how_to_build_them(tmp_path):
+    with pytest.raises(FileNotFoundError, match="pipeline build"):
+        store.Store(tmp_path)

@@ -204,9 +204,10 @@ def class_index(values: Any, breaks: Sequence[float]) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------------
-# Schemes: each takes the finite basis values (sorted) and k, returns raw upper bounds and a note.
+# Schemes: each takes the finite basis values (sorted), k and the custom breaks (used by `custom` only),
+# and returns raw upper bounds (classify() merges ties) and a note, or None.
 
-SchemeFn = Callable[[np.ndarray, int], tuple[np.ndarray, str | None]]
+SchemeFn = Callable[[np.ndarray, int, Any], tuple[np.ndarray, str | None]]
 
 
 def _quiet(make: Callable[[], Any]) -> Any:
@@ -219,7 +220,7 @@ def _quiet(make: Callable[[], Any]) -> Any:
         return make()
 
 
-def _quantiles(y: np.ndarray, k: int) -> tuple[np.ndarray, str | None]:
+def _quantiles(y: np.ndarray, k: int, _custom: Any = None) -> tuple[np.ndarray, str | None]:
     bins = np.unique(_quiet(lambda: mapclassify.Quantiles(y, k=k)).bins)
     # With heavy ties an interpolated quantile can fall between two data values and bound a class that
     # no value is in ([0, 0, 0, 1, 1], k=5 gives 0, 0.4, 1): drop such bounds, merging the empty class
@@ -228,11 +229,11 @@ def _quantiles(y: np.ndarray, k: int) -> tuple[np.ndarray, str | None]:
     return bins[occupied], None
 
 
-def _equal_interval(y: np.ndarray, k: int) -> tuple[np.ndarray, str | None]:
+def _equal_interval(y: np.ndarray, k: int, _custom: Any = None) -> tuple[np.ndarray, str | None]:
     return _quiet(lambda: mapclassify.EqualInterval(y, k=k)).bins, None
 
 
-def _fisher_jenks(y: np.ndarray, k: int) -> tuple[np.ndarray, str | None]:
+def _fisher_jenks(y: np.ndarray, k: int, _custom: Any = None) -> tuple[np.ndarray, str | None]:
     distinct = np.unique(y)
     if distinct.size <= k:
         # Each distinct value in a class of its own is the optimal partition (mapclassify refuses it).
@@ -265,7 +266,7 @@ def _std_multiples(k: int) -> list[float]:
     return [float(m) for m in range(-half, half + 1)]
 
 
-def _std_mean(y: np.ndarray, k: int) -> tuple[np.ndarray, str | None]:
+def _std_mean(y: np.ndarray, k: int, _custom: Any = None) -> tuple[np.ndarray, str | None]:
     sm = mapclassify.StdMean(y, multiples=_std_multiples(k))
     lo, hi = y[0], y[-1]
     # Bounds outside the data would be classes nobody is in, with ranges of impossible values (a negative
@@ -279,7 +280,7 @@ def _std_mean(y: np.ndarray, k: int) -> tuple[np.ndarray, str | None]:
     return np.asarray(bins), note
 
 
-def _head_tail(y: np.ndarray, k: int) -> tuple[np.ndarray, str | None]:
+def _head_tail(y: np.ndarray, k: int, _custom: Any = None) -> tuple[np.ndarray, str | None]:
     # When a head's mean rounds to its maximum (values one float apart), mapclassify recurses on an empty
     # head and appends NaN, with a RuntimeWarning: drop it; the last finite mean is then the maximum.
     bins = _quiet(lambda: mapclassify.HeadTailBreaks(y)).bins
@@ -300,14 +301,37 @@ def _head_tail(y: np.ndarray, k: int) -> tuple[np.ndarray, str | None]:
     return bins, note
 
 
+def _custom(
+    basis: np.ndarray, _k: int | None, custom_breaks: str | Sequence[float] | None
+) -> tuple[np.ndarray, str | None]:
+    if custom_breaks is None:
+        raise ClassifyError("the custom scheme needs breaks: increasing numbers separated by commas, e.g. 10, 20, 30")
+    if isinstance(custom_breaks, str):
+        typed = parse_breaks(custom_breaks)
+    else:
+        typed = [float(b) for b in _check_breaks(custom_breaks, "custom breaks")]
+        if len(typed) > K_MAX:
+            raise ClassifyError(f"{len(typed)} custom breaks given; at most {K_MAX} (one per class)")
+    # UserDefined adds a class from the last typed break up to the maximum when the data goes above it.
+    bins = mapclassify.UserDefined(basis, bins=typed).bins
+    note = None
+    if len(bins) > len(typed):
+        note = (
+            f"The values go above the last break ({_fmt(typed[-1])}), so a top class up to the "
+            f"maximum ({_fmt(bins[-1])}) was added."
+        )
+    return bins, note
+
+
+# The one dispatch table: same keys as SCHEMES (a test holds them together).
 _SCHEMES: dict[str, SchemeFn] = {
     "quantiles": _quantiles,
     "equal_interval": _equal_interval,
     "fisher_jenks": _fisher_jenks,
     "std_mean": _std_mean,
     "head_tail": _head_tail,
+    "custom": _custom,
 }
-# `custom` is in SCHEMES too but takes typed breaks, so classify() handles it itself.
 
 
 def _fmt(x: float) -> str:
@@ -356,19 +380,19 @@ def classify(
 
     notes: list[str] = []
     distinct = int(np.unique(basis).size)
-    if scheme == "custom":
-        bins, note = _custom(basis, custom_breaks)
-        k_requested = len(bins)
-    elif distinct == 1:
-        k_requested = k
+    if distinct == 1 and scheme != "custom":  # no scheme can split one value; some would raise
         bins, note = basis[:1], None
-        notes.append(f"{k} classes asked, 1 given: every value is {_fmt(basis[0])}.")
+        every = "every value" if reference is None else "every reference value"
+        notes.append(f"{k} classes asked, 1 given: {every} is {_fmt(basis[0])}.")
     else:
-        k_requested = k
         try:
-            bins, note = _SCHEMES[scheme](basis, k)
+            bins, note = _SCHEMES[scheme](basis, k, custom_breaks)
+        except ClassifyError:
+            raise
         except (ValueError, ArithmeticError) as exc:  # e.g. a range too small for float arithmetic
             raise ClassifyError(f"{SCHEMES[scheme]} cannot classify these values: {exc}") from exc
+    # Custom breaks set the classes themselves: nothing was asked for that they did not give.
+    k_requested = len(bins) if scheme == "custom" else k
     bins = np.unique(np.asarray(bins, dtype=np.float64))  # sorted, tied breaks merged
 
     top = float(y.max())
@@ -412,23 +436,3 @@ def classify(
         note=" ".join(notes) or None,
         missing=missing,
     )
-
-
-def _custom(basis: np.ndarray, custom_breaks: str | Sequence[float] | None) -> tuple[np.ndarray, str | None]:
-    if custom_breaks is None:
-        raise ClassifyError("the custom scheme needs breaks: increasing numbers separated by commas, e.g. 10, 20, 30")
-    if isinstance(custom_breaks, str):
-        typed = parse_breaks(custom_breaks)
-    else:
-        typed = [float(b) for b in _check_breaks(custom_breaks, "custom breaks")]
-        if len(typed) > K_MAX:
-            raise ClassifyError(f"{len(typed)} custom breaks given; at most {K_MAX} (one per class)")
-    # UserDefined adds a class from the last typed break up to the maximum when the data goes above it.
-    bins = mapclassify.UserDefined(basis, bins=typed).bins
-    note = None
-    if len(bins) > len(typed):
-        note = (
-            f"The values go above the last break ({_fmt(typed[-1])}), so a top class up to the "
-            f"maximum ({_fmt(bins[-1])}) was added."
-        )
-    return bins, note

@@ -67,9 +67,7 @@ def colours(name: str, k: int, reverse: bool = False) -> list[str]:
     name = _name(name)
     top = max_classes(name)
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= top:
-        raise ValueError(
-            f"palette {name} has from 1 to {top} colours (ColorBrewer defines 3 to {top}), got {k!r}"
-        )
+        raise ValueError(f"palette {name} has from 1 to {top} colours (ColorBrewer defines 3 to {top}), got {k!r}")
     hexes = [h.lower() for h in get_map(name, PALETTES[name], max(int(k), 3)).hex_colors]
     if k == 2:
         hexes = [hexes[0], hexes[2]]

@@ -109,11 +109,7 @@ def check_consistent(result: classify.Classification, values: list, reference: l
     if result.k < result.k_requested:
         assert result.note and f"{result.k_requested} asked" in result.note.replace("classes asked", "asked")
     assert result.breaks[-1] >= finite.max()
-    basis = (
-        finite
-        if reference is None
-        else np.array([v for v in reference if v is not None and math.isfinite(v)])
-    )
+    basis = finite if reference is None else np.array([v for v in reference if v is not None and math.isfinite(v)])
     assert result.minimum == min(finite.min(), basis.min())
     # Only custom breaks (or reference values) can sit wholly below the values, leaving the lowest class empty.
     assert result.minimum <= result.breaks[0] or result.counts[0] == 0
@@ -417,9 +413,7 @@ def _values() -> st.SearchStrategy[list]:
         st.integers(min_value=0, max_value=6).map(float),  # ties, the common case in census counts
         st.floats(min_value=0, max_value=1, allow_nan=False, width=16),
     )
-    return st.lists(
-        st.one_of(number, number, number, st.none(), st.just(float("nan"))), min_size=1, max_size=120
-    )
+    return st.lists(st.one_of(number, number, number, st.none(), st.just(float("nan"))), min_size=1, max_size=120)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -527,9 +521,7 @@ def test_javascript_class_index_matches_python(raw_dir):
         breaks = np.unique(np.round(rng.normal(0, 100, size=k), int(rng.integers(0, 6)))).tolist()
         b = np.array(breaks)
         # Values on, just below and just above every break, outside the range, and missing.
-        tricky = np.concatenate(
-            [b, np.nextafter(b, -np.inf), np.nextafter(b, np.inf), [b[0] - 1e9, b[-1] + 1e9]]
-        )
+        tricky = np.concatenate([b, np.nextafter(b, -np.inf), np.nextafter(b, np.inf), [b[0] - 1e9, b[-1] + 1e9]])
         values = np.concatenate([tricky, rng.normal(0, 150, size=40)]).tolist() + [None]
         cases.append({"values": _json_values(values), "breaks": breaks})
     # And the classifications the map will really get: every scheme on Camden's LSOAs.
@@ -548,3 +540,8 @@ def test_javascript_class_index_matches_python(raw_dir):
 def test_javascript_treats_non_numbers_as_missing():
     cases = [{"values": [None, "12", True, [], 5], "breaks": [1.0, 10.0]}]
     assert _run_js(cases)[0]["one"] == [-1, -1, -1, -1, 1]
+
+
+def test_one_dispatch_table_for_every_scheme():
+    assert list(classify._SCHEMES) == list(SCHEMES)
+    assert all(isinstance(label, str) and label for label in SCHEMES.values())

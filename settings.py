@@ -10,9 +10,9 @@ This module imports nothing of the project: everything else may import it.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 from urllib.parse import urlparse
 
 __all__ = ["SETTINGS", "Setting", "Settings", "SettingsError", "load"]

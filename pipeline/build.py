@@ -166,14 +166,10 @@ def _build_into(raw: RawFiles, out: Path, report: BuildReport) -> None:
         lookup = _read_lsoa_lookup(raw)
         ks102 = readers.read_ks102ew_bulk(raw(F_KS102), F_KS102)
         _require_same(ks102["code"], lookup.index, F_KS102, "the LSOA 2011 lookup")
-        imd, imd_meta = readers.read_imd2019(raw)
-        english = lookup.index[lookup.index.str.startswith("E")]
-        _require_same(imd["code"], english, readers.IMD_FILES["File_2"], "the English LSOAs of the lookup")
-        wimd, wimd_meta = readers.read_wimd2019(raw)
-        welsh = lookup.index[lookup.index.str.startswith("W")]
-        _require_same(wimd["code"], welsh, readers.WIMD_FILES["rank"], "the Welsh LSOAs of the lookup")
-        cdrc = readers.read_cdrc_pack(raw, {"oa11": "oa11", "lsoa11": "lsoa11"})
-        c21 = readers.read_census2021_long(raw, {"lsoa21": "lsoa", "oa21": "oa"})
+        english = lookup.index[lookup.index.str.startswith("E")].to_series()
+        imd, imd_meta = readers.read_imd2019(raw, english, f"the English LSOAs of {F_LSOA_LOOKUP}")
+        welsh = lookup.index[lookup.index.str.startswith("W")].to_series()
+        wimd, wimd_meta = readers.read_wimd2019(raw, welsh, f"the Welsh LSOAs of {F_LSOA_LOOKUP}")
 
     with _step(report, "boundaries"):
         lads = _read_lads(raw)
@@ -185,6 +181,10 @@ def _build_into(raw: RawFiles, out: Path, report: BuildReport) -> None:
         _require_same(gla["LSOA11CD"], london, F_GLA, "the London LSOAs of the lookup")
         oa11 = _read_oa11(raw, lads)
         lsoa21, oa21 = _read_2021(raw, lads)
+
+    with _step(report, "census packs"):
+        cdrc = readers.read_cdrc_pack(raw, {"oa11": "oa11", "lsoa11": "lsoa11"})
+        c21 = readers.read_census2021_long(raw, {"lsoa21": "lsoa", "oa21": "oa"})
 
     with _step(report, "geometry"):
         # London's LSOAs come from the GLA's file (clipped to mean high water, so the Thames shows);
@@ -282,7 +282,8 @@ def _successors(codes: pd.Series, points: gpd.GeoSeries, lads: gpd.GeoDataFrame,
     if gone:
         mask = codes.isin(gone)
         pts = gpd.GeoDataFrame({"old": codes[mask].to_numpy()}, geometry=points[mask].to_numpy(), crs=4326)
-        joined = gpd.sjoin_nearest(pts.to_crs(27700), lads[["LAD21CD", "geometry"]].reset_index(drop=True).to_crs(27700), how="left")
+        districts = lads[["LAD21CD", "geometry"]].reset_index(drop=True).to_crs(27700)
+        joined = gpd.sjoin_nearest(pts.to_crs(27700), districts, how="left")
         for old, group in joined.groupby("old"):
             shares = group["LAD21CD"].value_counts(normalize=True)
             if shares.iloc[0] < 0.95:

@@ -15,15 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import pyogrio
-import shapely
 
 __all__ = [
     "SourceError", "RawFiles", "read_geojson", "read_shapefile", "read_csv", "require_columns",
     "require_codes", "KS102EW_CELLS", "read_ks102ew_bulk", "read_imd2019", "read_wimd2019",
-    "read_cdrc_pack", "read_census2021_long", "CdrcTable", "Census2021Topic",
+    "read_cdrc_pack", "read_census2021_long", "CdrcTable", "Census2021Topic", "read_text_rows",
 ]
 
 CODE = re.compile(r"^[EWSN]\d{8}$")
@@ -144,6 +142,14 @@ def to_numbers(frame: pd.DataFrame, columns: list[str], label: str) -> pd.DataFr
     return pd.DataFrame(out, index=frame.index)
 
 
+def _require_same_codes(codes: pd.Series, label: str, other: pd.Series, other_label: str) -> None:
+    """Two files of one release must list the same areas; the message blames the file with odd codes."""
+    extra, missing = sorted(set(codes) - set(other)), sorted(set(other) - set(codes))
+    if extra or missing:
+        raise SourceError(label, f"area codes do not join with {other_label}: {len(extra)} not in it "
+                                 f"(e.g. {extra[:3]}), {len(missing)} of it missing here (e.g. {missing[:3]})")
+
+
 # --------------------------------------------------------------------------------------------------
 # Nomis bulk KS102EW, all LSOAs of England and Wales
 
@@ -176,7 +182,7 @@ def read_ks102ew_bulk(path: Path, label: str) -> pd.DataFrame:
     """Nomis bulk KS102EW: one row per LSOA, columns ``code`` and the cell codes (floats)."""
     frame = read_csv(path, label)
     expected = ["date", "geography", "geography code", "Rural Urban"]
-    for cell, text, unit in KS102EW_CELLS:
+    for _cell, text, _unit in KS102EW_CELLS:
         expected.append(f"Age: {text}; measures: Value")
     if list(frame.columns) != expected:
         got = list(frame.columns)
@@ -242,7 +248,8 @@ IMD_KEY = "LSOA code (2011)"
 IMD_LSOAS = 32844
 
 
-def read_imd2019(raw: RawFiles) -> tuple[pd.DataFrame, dict[str, tuple[str, str, str, str]]]:
+def read_imd2019(raw: RawFiles, expected: pd.Series, expected_label: str
+                 ) -> tuple[pd.DataFrame, dict[str, tuple[str, str, str, str]]]:
     """IoD2019 ranks, deciles and denominators per English LSOA; and per variable its (label, file, column, unit)."""
     merged: pd.DataFrame | None = None
     meta: dict[str, tuple[str, str, str, str]] = {}
@@ -250,6 +257,7 @@ def read_imd2019(raw: RawFiles) -> tuple[pd.DataFrame, dict[str, tuple[str, str,
     first = read_csv(file1, IMD_FILES["File_1"])
     require_columns(first, [IMD_KEY, "Index of Multiple Deprivation (IMD) Rank",
                             "Index of Multiple Deprivation (IMD) Decile"], IMD_FILES["File_1"])
+    _require_same_codes(first[IMD_KEY], IMD_FILES["File_1"], expected, expected_label)
     for key, columns in IMD_COLUMNS.items():
         label = IMD_FILES[key]
         frame = read_csv(raw(label), label)
@@ -262,10 +270,9 @@ def read_imd2019(raw: RawFiles) -> tuple[pd.DataFrame, dict[str, tuple[str, str,
         numbers.insert(0, "code", frame[IMD_KEY].to_numpy())
         for suffix, text, column, unit in columns:
             meta[f"imd2019_{suffix}"] = (text, label, column, unit)
+        _require_same_codes(numbers["code"], label, expected, expected_label)
         merged = numbers if merged is None else merged.merge(numbers, on="code", how="outer", validate="1:1")
     assert merged is not None
-    if merged.isna().any().any():
-        raise SourceError(IMD_FILES["File_2"], "the IoD2019 files do not list the same LSOAs")
     # File_1 is the headline table; its rank must agree with the domains file, or the sheets are mixed up.
     check = first.set_index(IMD_KEY)["Index of Multiple Deprivation (IMD) Rank"].astype(float)
     mismatch = (merged.set_index("code")["imd2019_imd_rank"] != check.reindex(merged["code"]).to_numpy()).sum()
@@ -289,7 +296,8 @@ WIMD_DOMAINS = [("wimd", "WIMD 2019"), ("income", "Income"), ("employment", "Emp
 WIMD_LSOAS = 1909
 
 
-def read_wimd2019(raw: RawFiles) -> tuple[pd.DataFrame, dict[str, tuple[str, str, str, str]]]:
+def read_wimd2019(raw: RawFiles, expected: pd.Series, expected_label: str
+                  ) -> tuple[pd.DataFrame, dict[str, tuple[str, str, str, str]]]:
     """WIMD 2019 index and domain ranks and scores per Welsh LSOA (headers keep the publisher's trailing spaces)."""
     merged: pd.DataFrame | None = None
     meta: dict[str, tuple[str, str, str, str]] = {}
@@ -309,10 +317,9 @@ def read_wimd2019(raw: RawFiles) -> tuple[pd.DataFrame, dict[str, tuple[str, str
         for key, name in WIMD_DOMAINS:
             text = f"{name} {kind}" if key != "wimd" else f"Welsh Index of Multiple Deprivation 2019 {kind}"
             meta[f"wimd2019_{key}_{kind}"] = (text, label, stripped[name], kind)
+        _require_same_codes(numbers["code"], label, expected, expected_label)
         merged = numbers if merged is None else merged.merge(numbers, on="code", how="outer", validate="1:1")
     assert merged is not None
-    if merged.isna().any().any():
-        raise SourceError(WIMD_FILES["score"], "the WIMD rank and score files do not list the same LSOAs")
     return merged, meta
 
 
@@ -435,17 +442,6 @@ def read_census2021_long(raw: RawFiles, levels: dict[str, str]) -> list[Census20
         topic.files[level] = relative
         topic.levels[level] = wide
     return list(topics.values())
-
-
-def polygons_only(geometry: gpd.GeoSeries) -> gpd.GeoSeries:
-    """make_valid can return collections holding stray lines or points: keep the polygonal part."""
-    parts = shapely.get_parts(np.asarray(geometry.values), return_index=True)
-    geoms, index = parts
-    keep = shapely.get_type_id(geoms) >= 3  # Polygon (3) or MultiPolygon (6)
-    keep &= np.isin(shapely.get_type_id(geoms), (3, 6))
-    frame = gpd.GeoDataFrame({"i": index[keep]}, geometry=geoms[keep], crs=geometry.crs)
-    merged = frame.dissolve(by="i").geometry
-    return gpd.GeoSeries(merged.reindex(range(len(geometry))).to_numpy(), index=geometry.index, crs=geometry.crs)
 
 
 def read_text_rows(path: Path, label: str, encoding: str = "utf-8") -> list[list[str]]:

@@ -59,6 +59,12 @@ def main() -> None:
             cells.append(f"{statistics.median(t):7.2f} ({t[int(0.95 * (len(t) - 1))]:6.2f})")
         print(f"{scheme:<16}{k or '-':>3}  {cells[0]:>16}  {cells[1]:>16}  {cells[2]:>18}")
 
+    largest_full = np.random.default_rng(3000).choice(national, classify.FISHER_JENKS_FULL_MAX, replace=False)
+    for k in (5, 9):
+        t = sorted(timings(largest_full, "fisher_jenks", k, max(3, args.repeat // 5)))
+        median = statistics.median(t)
+        print(f"fisher_jenks k={k} on {largest_full.size:,} values (the most it runs unsampled): {median:.1f} ms")
+
     breaks = classify.classify(local, "quantiles", 5).breaks
     start = time.perf_counter()
     for _ in range(args.repeat):

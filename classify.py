@@ -96,9 +96,10 @@ def _as_floats(values: Any) -> np.ndarray:
     if arr.dtype.kind in "iuf":
         return arr.astype(np.float64)
     if arr.dtype.kind == "O":
+        na = _pandas_na()
         out = np.empty(arr.shape[0], dtype=np.float64)
         for i, v in enumerate(arr):
-            if v is None or v is _pandas_na():
+            if v is None or v is na:
                 out[i] = np.nan
             elif isinstance(v, numbers.Real) and not isinstance(v, bool):
                 out[i] = float(v)

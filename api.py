@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import functools
 import gzip
+import hashlib
 import io
 import json
 import logging
@@ -171,9 +172,12 @@ def authority(authority: str) -> flask.Response:
 
 def variables() -> flask.Response:
     s = store.get_store()
-    rows = s.variables(authority=_param("authority"), level=_param("level"), topic=_param("topic"),
-                       q=_param("q"))
-    return _json({"build": s.build_id, "count": len(rows), "variables": rows})
+    filters = {name: _param(name) for name in ("authority", "level", "topic", "q")}
+    rows = s.variables(**filters)
+    # The filters are free text: they enter the ETag only as a digest.
+    digest = hashlib.sha256(json.dumps(filters, sort_keys=True).encode()).hexdigest()[:20]
+    return _cacheable(_json({"build": s.build_id, "count": len(rows), "variables": rows}),
+                      f"{s.build_id}:variables:{digest}", s.build_id)
 
 
 def variable(variable: str) -> flask.Response:
@@ -203,6 +207,8 @@ def values(authority: str, level: str, filename: str) -> flask.Response:
             f'attachment; filename="{authority}_{level}_{variable}.csv"')
         return _cacheable(response, tag, s.build_id)
     meta = s.variable(variable)
+    # The list of every authority the variable covers is long and beside the point here; it is one link away.
+    meta.pop("authorities", None)
     place = s.authority(authority)
     payload = {
         "build": s.build_id,
@@ -214,6 +220,7 @@ def values(authority: str, level: str, filename: str) -> flask.Response:
         "missing": sum(r["value"] is None for r in rows),
         "rows": rows,
         "links": {
+            "variable": flask.url_for("api.variable", variable=variable),
             "csv": flask.url_for("api.values", authority=authority, level=level, filename=f"{variable}.csv"),
             "geojson": flask.url_for("api.areas", authority=authority, filename=f"{level}.geojson",
                                      v=s.build_id),
@@ -305,3 +312,11 @@ def _internal(exc: Exception) -> flask.Response:
 def init_app(server: flask.Flask) -> None:
     """Register the data API on ``server`` (the Dash app's Flask server)."""
     server.register_blueprint(blueprint)
+
+
+def standalone() -> flask.Flask:
+    """The data API alone, without the dashboard: ``gunicorn 'api:standalone()'`` serves an open datastore
+    (and lets the API be load-tested under real workers without the Dash app)."""
+    server = flask.Flask(__name__)
+    init_app(server)
+    return server

@@ -6,6 +6,13 @@ import csv
 import gzip
 import io
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
@@ -267,3 +274,44 @@ def test_concurrent_requests(client):
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(fetch, urls * 6))
     assert all(body == expected[url] for url, body in results)
+
+
+@pytest.mark.slow
+def test_under_gunicorn_two_workers_with_threads(atlas_env, tmp_path):
+    """Real forked workers, each with threads: every concurrent answer is the right one."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "ATLAS_DATA_DIR": str(atlas_env)}
+    log = open(tmp_path / "gunicorn.log", "w+")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-w", "2", "--threads", "4", "-b", f"127.0.0.1:{port}",
+         "--chdir", str(Path(api.__file__).parent), "api:standalone()"], env=env, stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+
+    def get(url: str) -> tuple[str, int, bytes]:
+        try:
+            with urllib.request.urlopen(base + url, timeout=30) as response:
+                return url, response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return url, exc.code, exc.read()
+
+    try:
+        for _ in range(100):
+            try:
+                get("/api")
+                break
+            except OSError:
+                time.sleep(0.1)
+        urls = [f"/api/values/{a}/lsoa11/{v}.json" for a in ("E09000001", "E07000194", "E08000025", "W06000015")
+                for v in ("ks102ew0001", "ks102ew0018")]
+        urls += ["/api/areas/E07000194/lsoa11.pbf", "/api/values/nope/lsoa11/ks102ew0001.json"]
+        expected = {url: get(url) for url in urls}
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            results = list(pool.map(get, urls * 10))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    log.seek(0)
+    assert [r for r in results if r != expected[r[0]]] == [], log.read()
+    assert {status for _, status, _ in results} == {200, 404}

@@ -124,6 +124,7 @@ class Store:
         self._geojson_bytes = functools.lru_cache(maxsize=128)(self._encode_geojson)
         self._pbf_bytes = functools.lru_cache(maxsize=128)(self._encode_pbf)
         self._national = functools.lru_cache(maxsize=256)(self._national_uncached)
+        self._national_array = functools.lru_cache(maxsize=64)(self._national_values_uncached)
 
     # -- connection -------------------------------------------------------------------------------------
 
@@ -410,12 +411,19 @@ class Store:
         return row, str(path), _quote_identifier(row["id"])
 
     def national_values(self, level: str, variable: str) -> np.ndarray:
-        """Every non-missing value of ``variable`` at ``level`` across all authorities (float64), for
-        classifying against the national distribution. Raises NotFound."""
+        """Every non-missing value of ``variable`` at ``level`` across all authorities (float64, in code
+        order), for classifying against the national distribution. A fresh copy each call (cached per
+        build underneath). Raises NotFound."""
+        self._national_source(level, variable)  # validate before touching the cache
+        return self._national_array(level, variable).copy()
+
+    def _national_values_uncached(self, level: str, variable: str) -> np.ndarray:
         _, path, column = self._national_source(level, variable)
         df = self._query("SELECT CAST(" + column + " AS DOUBLE) AS value FROM read_parquet(?) "  # noqa: S608
-                         "WHERE " + column + " IS NOT NULL", [path])
-        return df["value"].to_numpy(dtype="float64")
+                         "WHERE " + column + " IS NOT NULL ORDER BY code", [path])
+        values = df["value"].to_numpy(dtype="float64")
+        values.flags.writeable = False
+        return values
 
     # -- geometry ----------------------------------------------------------------------------------------
 

@@ -202,6 +202,8 @@ def test_national_values_are_every_value_at_the_level(s, ks102):
     values = s.national_values("lsoa11", "ks102ew0001")
     assert len(values) == len(ks102) == 34753
     assert sorted(values) == sorted(v["ks102ew0001"] for v in ks102.values())
+    values[:] = -1  # the caller's copy: the store's cache is untouched
+    assert s.national_values("lsoa11", "ks102ew0001").min() > 0
 
 
 def test_values_rows_line_up_with_the_geometry(s):

@@ -1,0 +1,29 @@
+"""Neighbourhood Atlas: the composition root. Run with ``gunicorn app:server``.
+
+Creates the Dash app, binds the cache and the data API to its Flask server, registers the callbacks (by
+importing their modules) and sets the layout, which is a function: nothing reads the data at import.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import dash
+
+import api
+import cache
+import settings
+from callbacks import explorer  # noqa: F401 - importing registers the callbacks
+from callbacks.layout import layout
+
+config = settings.load()
+logging.basicConfig(level=config.log_level)
+
+app = dash.Dash(__name__, title="Neighbourhood Atlas", update_title=None, suppress_callback_exceptions=False)
+cache.init_cache(app.server, config)
+api.init_app(app.server)
+app.layout = layout
+server = app.server
+
+if __name__ == "__main__":
+    app.run(debug=False, port=8050)

@@ -1,0 +1,117 @@
+"""The explorer's page: labelled controls (ids = URL keys), the map, its legend, the table, attribution.
+
+``layout()`` is called by Dash for every page load (never at import): it asks the store only for the list
+of authorities. Everything that depends on the view is filled in by callbacks from the URL.
+"""
+
+from __future__ import annotations
+
+import dash_leaflet as dl
+from dash import dcc, html
+
+import classify
+import palettes
+import settings
+import store
+from callbacks import ids, view
+from layers import MapContext, build_layers
+
+__all__ = ["layout"]
+
+_HIDDEN = {"display": "none"}
+
+
+def _field(label: str, control_id: str, control, help_text: str | None = None, row_id: str | None = None,
+           style: dict | None = None) -> html.Div:
+    children = [html.Label(label, htmlFor=control_id, id=f"{control_id}-label"), control]
+    if help_text:
+        children.append(html.Small(help_text, className="help"))
+    kwargs = {"id": row_id} if row_id else {}
+    return html.Div(children, className="field", style=style or {}, **kwargs)
+
+
+def _palette_options() -> list[dict]:
+    out = []
+    for p in palettes.palette_options():
+        safe = ", colour-blind safe" if p["colourblind_safe"] else ""
+        out.append({"label": f"{p['name']} ({p['kind']}{safe})", "value": p["name"]})
+    return out
+
+
+def controls(authorities: list[dict]) -> html.Form:
+    return html.Form(className="controls", role="search", **{"aria-label": "Map controls"}, children=[
+        _field("Area", ids.AUTHORITY, dcc.Dropdown(
+            id=ids.AUTHORITY, options=view.authority_options(authorities), clearable=False, searchable=True,
+            placeholder="Type a local authority's name")),
+        _field("Geography", ids.LEVEL, dcc.Dropdown(id=ids.LEVEL, clearable=False, searchable=False),
+               row_id=ids.LEVEL_ROW, style=_HIDDEN),
+        _field("Variable", ids.VARIABLE, dcc.Dropdown(
+            id=ids.VARIABLE, clearable=False, searchable=True, maxHeight=420,
+            placeholder="Type words of a variable's name"),
+            "Grouped by topic and census table; type words to search."),
+        _field("Classes", ids.SCHEME, dcc.Dropdown(
+            id=ids.SCHEME, clearable=False, searchable=False,
+            options=[{"label": label, "value": key} for key, label in classify.SCHEMES.items()])),
+        _field("Number of classes", ids.K, dcc.Dropdown(
+            id=ids.K, clearable=False, searchable=False,
+            options=[{"label": str(k), "value": k} for k in range(classify.K_MIN, classify.K_MAX + 1)])),
+        _field("Custom breaks", ids.BREAKS, dcc.Input(
+            id=ids.BREAKS, type="text", debounce=True, placeholder="e.g. 10, 20, 30", autoComplete="off"),
+            "Upper bounds of the classes, increasing, separated by commas; press Enter.",
+            row_id=ids.BREAKS_ROW, style=_HIDDEN),
+        _field("Breaks computed", ids.SCOPE, dcc.RadioItems(id=ids.SCOPE, options=[], inline=False),
+               row_id=ids.SCOPE_ROW, style=_HIDDEN),
+        _field("Colours", ids.PALETTE, dcc.Dropdown(
+            id=ids.PALETTE, clearable=False, searchable=True, options=_palette_options()),
+            "ColorBrewer schemes by Cynthia Brewer."),
+        dcc.Checklist(id=ids.REVERSE, options=[{"label": " Reverse colours", "value": "1"}], value=[],
+                      className="field"),
+        _field("Opacity", ids.OPACITY, dcc.Slider(id=ids.OPACITY, min=0.1, max=1, step=0.05, marks=None,
+                                                  tooltip={"placement": "bottom"})),
+    ])
+
+
+def the_map(config: settings.Settings, build_id: str) -> dl.MapContainer:
+    context = MapContext(build_id=build_id, tiles_url=config.tiles_url,
+                         tiles_attribution=config.tiles_attribution)
+    return dl.MapContainer(
+        id=ids.MAP, children=build_layers(context), center=[52.6, -2.0], zoom=6, preferCanvas=True,
+        style={"height": "100%", "width": "100%"}, className="map", attributionControl=bool(config.tiles_url),
+        keyboard=True)
+
+
+def layout() -> html.Div:
+    """The whole page; the view itself comes from the URL through callbacks."""
+    config = settings.load()
+    try:
+        s = store.get_store()
+        authorities, build_id = s.authorities(), s.build_id
+    except FileNotFoundError as exc:
+        return html.Main([html.H1("Neighbourhood Atlas"),
+                          html.P(f"The data is not available on this server yet: {exc}.", role="alert")])
+    return html.Div(className="atlas", children=[
+        dcc.Location(id=ids.URL, refresh=False),
+        dcc.Store(id=ids.STATE), dcc.Store(id=ids.PAYLOAD), dcc.Store(id=ids.AREAS),
+        dcc.Store(id=ids.SELECTED), dcc.Store(id=ids.TABLE_SORT, data={"col": "rank", "dir": "asc"}),
+        dcc.Store(id=ids.TABLE_PAGE, data={"page": 0}),
+        html.Header(className="masthead", children=[
+            html.H1("Neighbourhood Atlas"),
+            html.P("Census and deprivation figures for the neighbourhoods of England and Wales."),
+        ]),
+        html.Div(id=ids.MESSAGE, className="message", role="status", **{"aria-live": "polite"}),
+        html.Div(className="layout", children=[
+            html.Aside(controls(authorities), className="panel"),
+            html.Section(className="mapcol", children=[
+                html.H2(id=ids.TITLE, className="title"),
+                html.Div(the_map(config, build_id), className="mapbox"),
+                html.P(id=ids.HELP, className="help"),
+                html.P(id=ids.ATTRIBUTION, className="attribution"),
+            ]),
+            html.Aside(className="panel legend-panel", children=[
+                html.H2("Legend"), html.Div(id=ids.LEGEND, className="legend")]),
+        ]),
+        html.Section(className="table-section", **{"aria-labelledby": "table-heading"}, children=[
+            html.H2("Areas on the map", id="table-heading"),
+            html.Div(id=ids.TABLE, className="table-wrap"),
+        ]),
+    ])

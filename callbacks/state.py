@@ -1,0 +1,300 @@
+"""The URL is the state: parse a query string into a valid view, with a message for everything refused.
+
+Pure functions: ``parse_query`` turns any string into at most one raw value per known key, and
+``resolve`` checks each value against the extracts (through the store passed in) and the classification
+and palette modules, replacing what is unusable by a sensible fallback and saying so in plain words.
+``to_query`` is the inverse, so ``resolve(parse_query(to_query(s)))`` gives ``s`` back with no message.
+Nothing here raises on user input.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Protocol
+from urllib.parse import parse_qsl, urlencode
+
+import classify
+import palettes
+
+__all__ = [
+    "DEFAULTS", "KEYS", "LEVEL_LABELS", "PREFERRED_VARIABLES", "Resolved", "ViewState", "breaks_problem",
+    "effective_scheme", "level_label", "parse_query", "resolve", "to_query",
+]
+
+ALL = "all"
+NATIONAL_LEVEL = "lad"
+KEYS: tuple[str, ...] = ("authority", "level", "variable", "scheme", "k", "breaks", "scope", "palette",
+                         "reverse", "opacity")
+SCOPES: tuple[str, ...] = ("local", "national")
+MAX_QUERY = 2000  # characters; a longer query string is refused whole (nothing legitimate is this long)
+MAX_VALUE = 200
+
+#: Shown first where they have data: a census figure every area has, then deprivation.
+PREFERRED_VARIABLES: tuple[str, ...] = (
+    "ks102ew0018", "ks102ew0014_pct", "imd2019_imd_decile", "wimd2019_wimd_rank", "c21_population_density")
+
+LEVEL_LABELS: dict[str, str] = {
+    "lsoa11": "Lower layer super output areas (2011)",
+    "oa11": "Output areas (2011)",
+    "lsoa21": "Lower layer super output areas (2021)",
+    "oa21": "Output areas (2021)",
+    "lad": "Local authority districts (2021)",
+}
+
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def level_label(level: str) -> str:
+    return LEVEL_LABELS.get(level, level)
+
+
+@dataclass(frozen=True)
+class ViewState:
+    """One valid view of the explorer; every field has a value (no None)."""
+
+    authority: str = ALL
+    level: str = NATIONAL_LEVEL
+    variable: str = ""
+    scheme: str = "quantiles"
+    k: int = 5
+    breaks: str = ""  # custom breaks as typed (only kept when scheme is custom)
+    scope: str = "local"
+    palette: str = palettes.DEFAULT_PALETTE
+    reverse: bool = False
+    opacity: float = 0.8
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+DEFAULTS = ViewState()
+
+
+@dataclass(frozen=True)
+class Resolved:
+    state: ViewState
+    messages: tuple[str, ...]  # one sentence each, for the page; empty when the URL was fine
+
+
+class StoreLike(Protocol):
+    def authority(self, code: str) -> dict: ...
+    def variable(self, id: str) -> dict: ...
+
+
+def parse_query(search: str | None) -> tuple[dict[str, str], list[str]]:
+    """Raw values of the known keys in ``search`` (``?a=b&...`` or ``a=b&...``), last one winning, and
+    messages about what was ignored (unknown keys, values too long, a query too long to be real)."""
+    messages: list[str] = []
+    if not search:
+        return {}, messages
+    if not isinstance(search, str):
+        return {}, ["The address could not be read; showing the default view."]
+    if len(search) > MAX_QUERY:
+        return {}, [f"The address is too long to be a view of this atlas ({len(search):,} characters); "
+                    "showing the default view."]
+    raw: dict[str, str] = {}
+    unknown: list[str] = []
+    for key, value in parse_qsl(search.lstrip("?"), keep_blank_values=True):
+        key = _CONTROL_CHARS.sub("", key).strip()
+        value = _CONTROL_CHARS.sub("", value).strip()
+        if key in KEYS:
+            if len(value) > MAX_VALUE:
+                messages.append(f"The value given for {key} is too long ({len(value)} characters); ignored.")
+                continue
+            raw[key] = value
+        elif key:
+            unknown.append(key[:30])
+    if unknown:
+        shown = ", ".join(repr(k) for k in sorted(set(unknown))[:5])
+        messages.append(f"Ignored unknown address parameter{'s' if len(set(unknown)) > 1 else ''} {shown}: "
+                        f"the atlas understands {', '.join(KEYS)}.")
+    return raw, messages
+
+
+def to_query(state: ViewState) -> str:
+    """The query string of ``state`` (keys in URL order; custom breaks only with the custom scheme)."""
+    params: list[tuple[str, str]] = [
+        ("authority", state.authority), ("level", state.level), ("variable", state.variable),
+        ("scheme", state.scheme), ("k", str(state.k))]
+    if state.scheme == "custom" and state.breaks:
+        params.append(("breaks", state.breaks))
+    params += [("scope", state.scope), ("palette", state.palette), ("reverse", "1" if state.reverse else "0"),
+               ("opacity", _fmt_opacity(state.opacity))]
+    return "?" + urlencode(params)
+
+
+def _fmt_opacity(value: float) -> str:
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def breaks_problem(breaks: str) -> str | None:
+    """Why custom breaks cannot be used (the map then shows quantiles), or None when they can."""
+    if not breaks.strip():
+        return ("Custom classes: type the upper bounds of the classes, increasing and separated by commas "
+                "(e.g. 10, 20, 30); quantiles are shown until then.")
+    try:
+        classify.parse_breaks(breaks)
+    except classify.ClassifyError as exc:
+        return f"Custom breaks {breaks!r} cannot be used: {exc}. Quantiles are shown until they are fixed."
+    return None
+
+
+def effective_scheme(state: ViewState) -> str:
+    """The scheme the map is classified with: custom only when its breaks can be used."""
+    if state.scheme == "custom" and breaks_problem(state.breaks):
+        return "quantiles"
+    return state.scheme
+
+
+def _authority_levels(info: dict) -> list[str]:
+    return [d["level"] for d in info.get("levels") or []]
+
+
+def resolve(raw: dict[str, str], store: StoreLike, available: Callable[[str, str], list[str]],
+            messages: list[str] | None = None) -> Resolved:
+    """A valid ViewState from raw URL values, falling back field by field, with a message per fallback.
+
+    ``available(authority, level)`` lists the variable ids with data there (catalogue order); it is
+    passed in so the caller can cache it. The store answers ``authority`` and ``variable`` look-ups.
+    """
+    messages = list(messages or [])
+    state = DEFAULTS
+
+    # Authority and level decide which variables exist, so they come first.
+    authority = raw.get("authority", ALL) or ALL
+    info: dict | None = None
+    if authority != ALL:
+        try:
+            info = store.authority(authority)
+        except LookupError:
+            upper = authority.upper()
+            try:
+                info = store.authority(upper)
+                authority = upper
+            except LookupError:
+                messages.append(f"There is no local authority with code {authority!r}; showing England and "
+                                "Wales. Choose an authority from the list or click one on the map.")
+                authority, info = ALL, None
+    if info is not None and not _authority_levels(info):
+        nation = info.get("nation") or "this nation"
+        messages.append(f"{info['name']} ({nation}) has no small-area data in this atlas, which maps England "
+                        "and Wales; showing the national view.")
+        authority, info = ALL, None
+
+    level_raw = raw.get("level", "")
+    if authority == ALL:
+        level = NATIONAL_LEVEL
+        if level_raw and level_raw != NATIONAL_LEVEL:
+            messages.append(f"The national view is mapped by local authority district, not {level_raw!r}; "
+                            "choose an authority to see its small areas.")
+    else:
+        levels = _authority_levels(info)
+        level = level_raw or levels[0]
+        if level not in levels:
+            messages.append(f"{info['name']} has no areas at level {level_raw!r}; it has "
+                            f"{', '.join(level_label(lv) for lv in levels)}. Showing {level_label(levels[0])}.")
+            level = levels[0]
+    state = replace(state, authority=authority, level=level)
+
+    ids = available(authority, level)
+    place = "England and Wales" if authority == ALL else info["name"]
+    variable = raw.get("variable", "")
+    if variable and variable not in ids:
+        lowered = variable.lower()
+        if lowered in ids:
+            variable = lowered
+    if not ids:
+        messages.append(f"No variables have data for {place} at {level_label(level)}.")
+        variable = ""
+    elif variable not in ids:
+        fallback = next((v for v in PREFERRED_VARIABLES if v in ids), ids[0])
+        if variable:
+            try:
+                row = store.variable(variable)
+                messages.append(f"{row['label']} ({variable}) has no data for {place} at "
+                                f"{level_label(level).lower()}; showing {store.variable(fallback)['label']} "
+                                "instead.")
+            except LookupError:
+                messages.append(f"There is no variable {variable!r}; showing "
+                                f"{store.variable(fallback)['label']}. Pick a variable from the list.")
+        variable = fallback
+    state = replace(state, variable=variable)
+
+    scheme = raw.get("scheme", DEFAULTS.scheme) or DEFAULTS.scheme
+    if scheme not in classify.SCHEMES:
+        messages.append(f"Unknown classification scheme {scheme!r}; using quantiles. Schemes: "
+                        f"{', '.join(classify.SCHEMES)}.")
+        scheme = DEFAULTS.scheme
+
+    k = DEFAULTS.k
+    if raw.get("k"):
+        try:
+            k = int(raw["k"])
+        except ValueError:
+            k = None
+        if k is None or not classify.K_MIN <= k <= classify.K_MAX:
+            messages.append(f"The number of classes must be a whole number from {classify.K_MIN} to "
+                            f"{classify.K_MAX}, not {raw['k']!r}; using {DEFAULTS.k}.")
+            k = DEFAULTS.k
+
+    breaks = raw.get("breaks", "")
+    if scheme == "custom":
+        problem = breaks_problem(breaks)
+        if problem:
+            messages.append(problem)
+    else:
+        breaks = ""
+
+    scope = raw.get("scope", "local") or "local"
+    if scope not in SCOPES:
+        messages.append(f"Unknown scope {scope!r}: breaks are computed 'local'ly (within the authority) or "
+                        "'national'ly; using local.")
+        scope = "local"
+    if scope == "national" and variable:
+        row = store.variable(variable)
+        if authority == ALL:
+            scope = "local"  # the national view is national already: one scope, no message needed
+        elif level not in (row.get("national_levels") or []):
+            messages.append(f"{row['label']} does not cover a whole nation at {level_label(level).lower()}, so "
+                            "its breaks are computed within the authority.")
+            scope = "local"
+    elif authority == ALL:
+        scope = "local"
+
+    palette = raw.get("palette", DEFAULTS.palette) or DEFAULTS.palette
+    known = {name.lower(): name for name in palettes.PALETTES}
+    if palette.lower() in known:
+        palette = known[palette.lower()]
+    else:
+        messages.append(f"Unknown ColorBrewer palette {palette!r}; using {DEFAULTS.palette}. Palettes: "
+                        f"{', '.join(palettes.PALETTES)}.")
+        palette = DEFAULTS.palette
+
+    reverse = DEFAULTS.reverse
+    if raw.get("reverse"):
+        flag = raw["reverse"].lower()
+        if flag in ("1", "true", "yes", "on"):
+            reverse = True
+        elif flag in ("0", "false", "no", "off"):
+            reverse = False
+        else:
+            messages.append(f"reverse must be 1 or 0, not {raw['reverse']!r}; colours are not reversed.")
+
+    opacity = DEFAULTS.opacity
+    if raw.get("opacity"):
+        try:
+            opacity = float(raw["opacity"])
+        except ValueError:
+            opacity = math.nan
+        if not (0.1 <= opacity <= 1):
+            messages.append(f"Opacity must be a number from 0.1 to 1, not {raw['opacity']!r}; using "
+                            f"{_fmt_opacity(DEFAULTS.opacity)}.")
+            opacity = DEFAULTS.opacity
+        opacity = round(opacity, 2)
+
+    state = replace(state, scheme=scheme, k=k, breaks=breaks, scope=scope, palette=palette, reverse=reverse,
+                    opacity=opacity)
+    return Resolved(state, tuple(messages))

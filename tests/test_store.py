@@ -330,6 +330,16 @@ def test_many_threads_at_once_get_their_own_right_answers(s):
     assert len(set(shapes)) == len(AUTHORITIES)
 
 
+def test_every_thread_cursor_caches_parquet_metadata(s):
+    # A session-local SET on the connection does not reach cursors; the cache must hold in each thread.
+    def setting(_: int) -> tuple:
+        return s._cursor().execute("SELECT current_setting('parquet_metadata_cache'), "
+                                   "current_setting('enable_object_cache')").fetchone()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert set(pool.map(setting, range(8))) == {(True, True)}
+
+
 def _child(store_: store.Store, queue) -> None:
     try:
         queue.put(rows(store_.values("E07000194", "lsoa11", "ks102ew0001")))

@@ -118,7 +118,7 @@ class Store:
         self._con: duckdb.DuckDBPyConnection | None = None
         self._local = threading.local()
         self._lock = threading.RLock()
-        self._area_names: dict[tuple[str, str], tuple[pd.Index, np.ndarray]] = {}
+        self._area_names: dict[tuple[str, str], tuple[pd.Index, Any]] = {}
         self._load_tables()
         # Geometry and national ranks never change within a build: cache them per store (= per build).
         self._geojson_bytes = functools.lru_cache(maxsize=128)(self._encode_geojson)
@@ -373,10 +373,11 @@ class Store:
         else:
             rank_national = _int_array(np.zeros(len(codes), dtype="int64"), np.ones(len(codes), dtype=bool))
         missing = np.isnan(value)
-        return pd.DataFrame({"code": codes.to_numpy(), "name": names, "value": value,
+        # The frame copies the cached code and name arrays, so a caller may modify what it is given.
+        return pd.DataFrame({"code": codes.array, "name": names, "value": value,
                              "rank": _int_array(_rank_desc(value), missing), "rank_national": rank_national})
 
-    def _areas(self, authority: str, level: str) -> tuple[pd.Index, np.ndarray]:
+    def _areas(self, authority: str, level: str) -> tuple[pd.Index, Any]:
         """Codes (in code order) and names of the areas of ``authority`` at ``level``."""
         key = (authority, level)
         names = self._area_names.get(key)
@@ -390,8 +391,9 @@ class Store:
                         sql += "WHERE authority = ? "
                         params.append(authority)
                     df = self._query(sql + "ORDER BY code", params)
-                    names = self._area_names[key] = (pd.Index(df["code"].to_numpy(dtype=object)),
-                                                     df["name"].to_numpy(dtype=object))
+                    # Kept as pandas string arrays, so each values() frame is built without converting.
+                    names = self._area_names[key] = (pd.Index(pd.array(df["code"], dtype="str")),
+                                                     pd.array(df["name"], dtype="str"))
         return names
 
     def _national_uncached(self, level: str, variable: str) -> tuple[pd.Index, np.ndarray]:

@@ -206,6 +206,15 @@ def test_national_values_are_every_value_at_the_level(s, ks102):
     assert s.national_values("lsoa11", "ks102ew0001").min() > 0
 
 
+def test_callers_may_modify_what_they_are_given(s):
+    first = s.values("E09000001", "lsoa11", "ks102ew0002")
+    first.loc[0, "name"] = "changed"
+    first.loc[0, "code"] = "changed"
+    first.loc[0, "rank_national"] = -1
+    again = s.values("E09000001", "lsoa11", "ks102ew0002")
+    assert "changed" not in set(again["name"]) | set(again["code"]) and -1 not in set(again["rank_national"])
+
+
 def test_values_rows_line_up_with_the_geometry(s):
     for authority, level in [("E09000007", "oa11"), ("E08000009", "lsoa21"), (store.ALL, "lad")]:
         variable = s.variables(authority=authority, level=level)[0]["id"]

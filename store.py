@@ -223,6 +223,12 @@ class Store:
                                f"{', '.join(levels) or 'none'}")
         return authority
 
+    def _check_place(self, authority: str, level: str) -> None:
+        """Authority, then level, then the pair: errors name the first bad part of a URL."""
+        self._check_authority(authority)
+        self._check_level(level)
+        self._check_authority(authority, level)
+
     def _small_levels(self, authority: str) -> list[str]:
         return [d["level"] for d in self._area_counts.get(authority, []) if d["level"] != NATIONAL_LEVEL]
 
@@ -325,8 +331,7 @@ class Store:
 
     def _values_source(self, authority: str, level: str, variable: str) -> tuple[dict, str, str]:
         """Validate a values request; return (catalogue row, values file, quoted column)."""
-        self._check_level(level)
-        self._check_authority(authority, level)
+        self._check_place(authority, level)
         row = self._catalogue.get(variable)
         if row is None:
             here = [r["id"] for r in self.variables(authority=authority, level=level)]
@@ -431,8 +436,7 @@ class Store:
     # -- geometry ----------------------------------------------------------------------------------------
 
     def _feature_collection(self, authority: str, level: str) -> dict:
-        self._check_level(level)
-        self._check_authority(authority, level)
+        self._check_place(authority, level)
         # DuckDB reads the GeoParquet geometry column as its GEOMETRY type, which arrives in Python as WKB.
         sql = "SELECT code, name, geometry FROM read_parquet(?) "
         params: list[Any] = [self._file("areas", f"{level}.parquet")]
@@ -456,8 +460,7 @@ class Store:
 
     def area_geojson_bytes(self, authority: str, level: str) -> bytes:
         """The GeoJSON of ``area_geojson``, serialised compactly (cached per build). Raises NotFound."""
-        self._check_level(level)
-        self._check_authority(authority, level)
+        self._check_place(authority, level)
         return self._geojson_bytes(authority, level)
 
     def area_geojson(self, authority: str, level: str) -> dict:
@@ -468,8 +471,7 @@ class Store:
 
     def area_pbf(self, authority: str, level: str) -> bytes:
         """The same features as ``area_geojson``, as geobuf (cached per build). Raises NotFound."""
-        self._check_level(level)
-        self._check_authority(authority, level)
+        self._check_place(authority, level)
         return self._pbf_bytes(authority, level)
 
 

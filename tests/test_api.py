@@ -184,6 +184,7 @@ def test_etag_304_and_cache_control(client, build_id):
 
 @pytest.mark.parametrize("url,what,valid", [
     ("/api/values/E99999999/lsoa11/ks102ew0001.json", "authority", "all"),
+    ("/api/values/nope/nope/nope.json", "authority", "all"),  # the first bad part of the URL is named
     ("/api/values/E07000194/msoa11/ks102ew0001.json", "level", "lsoa11"),
     ("/api/values/E07000194/lsoa11/nope.json", "variable", "ks102ew0001"),
     ("/api/values/E07000194/lsoa11/ks102ew0001.xlsx", "format", "csv"),

@@ -39,9 +39,11 @@ LEVELS: tuple[str, ...] = ("lsoa11", "oa11", "lsoa21", "oa21", "lad")
 #: The pseudo-authority of the national overview, served at level ``lad`` only.
 ALL = "all"
 NATIONAL_LEVEL = "lad"
-#: Decimal places of coordinates served to browsers: 6 places is about 0.1 m, finer than the display
-#: simplification, and the same integer grid geobuf uses, so GeoJSON and geobuf carry identical features.
-PRECISION = 6
+#: Decimal places of coordinates served to browsers: 5 places is about 1 m, well inside the display
+#: simplification (5-150 m), and 6 would cost a quarter more gzipped geobuf (Liverpool OAs: 97 KB against
+#: 74 KB). Neighbours round their shared vertices alike, so shared edges stay shared. geobuf uses the same
+#: integer grid, so GeoJSON and geobuf carry identical features.
+PRECISION = 5
 #: Catalogue fields searched by ``variables(q=...)``.
 _SEARCHED = ("id", "label", "table", "table_title", "cell", "topic", "description")
 
@@ -446,6 +448,8 @@ class Store:
         rows = self._cursor().execute(sql + "ORDER BY code", params).fetchall()
         geoms = shapely.from_wkb([bytes(r[2]) for r in rows])
         geoms = shapely.transform(geoms, lambda xy: np.round(xy, PRECISION))
+        # Rounding merges a few neighbouring vertices (18 in 69,000 across four authorities' OAs): drop them.
+        geoms = shapely.remove_repeated_points(geoms, 0.0)
         features = [
             {"type": "Feature", "properties": {"code": code, "name": name},
              "geometry": shapely.geometry.mapping(geom)}
@@ -465,8 +469,8 @@ class Store:
 
     def area_geojson(self, authority: str, level: str) -> dict:
         """FeatureCollection of the display geometry of ``authority`` at ``level``, properties code and
-        name, ordered by code, coordinates to 6 decimal places. A fresh copy each call (callers may modify
-        it). Raises NotFound."""
+        name, ordered by code, coordinates to ``PRECISION`` (5) decimal places. A fresh copy each call
+        (callers may modify it). Raises NotFound."""
         return json.loads(self.area_geojson_bytes(authority, level))
 
     def area_pbf(self, authority: str, level: str) -> bytes:

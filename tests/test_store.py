@@ -319,6 +319,12 @@ def test_geometry_geojson_and_geobuf_agree(s, authority, level, count):
         for x, y in _coordinates(f["geometry"]):
             assert -9 < x < 2.1 and 49 < y < 61
             assert len(repr(x).split(".")[-1]) <= store.PRECISION >= len(repr(y).split(".")[-1])
+    for f in features:
+        polygons = [f["geometry"]["coordinates"]] if f["geometry"]["type"] == "Polygon" \
+            else f["geometry"]["coordinates"]
+        for ring in (ring for polygon in polygons for ring in polygon):
+            assert ring[0] == ring[-1] and len(ring) >= 4  # closed, as GeoJSON requires
+            assert all(a != b for a, b in zip(ring, ring[1:], strict=False)), f["properties"]["code"]
     assert geobuf.decode(s.area_pbf(authority, level)) == collection
     collection["features"].clear()  # callers get their own copy
     assert len(s.area_geojson(authority, level)["features"]) == count

@@ -369,8 +369,12 @@ def test_a_forked_worker_opens_its_own_connection(s):
     queue = ctx.Queue()
     child = ctx.Process(target=_child, args=(s, queue))
     child.start()
-    got = queue.get(timeout=60)
-    child.join(timeout=60)
+    try:
+        got = queue.get(timeout=60)
+    finally:
+        child.join(timeout=10)
+        if child.is_alive():
+            child.terminate()
     assert got == before
     assert rows(s.values("E07000194", "lsoa11", "ks102ew0001")) == before
 

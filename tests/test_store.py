@@ -14,6 +14,7 @@ from pathlib import Path
 
 import geobuf
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 import store
@@ -204,6 +205,28 @@ def test_national_values_are_every_value_at_the_level(s, ks102):
     assert sorted(values) == sorted(v["ks102ew0001"] for v in ks102.values())
     values[:] = -1  # the caller's copy: the store's cache is untouched
     assert s.national_values("lsoa11", "ks102ew0001").min() > 0
+
+
+def test_every_variable_answers_where_the_catalogue_says_it_has_data(s):
+    # Every catalogue row, at each of its levels, for one authority it covers: the column exists in that
+    # level's file and holds values. Catches any disagreement between catalogue, coverage and files.
+    # Every variable's column is read from each of its levels' files (schemas read here with pyarrow);
+    # values() itself is asked once per dataset and level, to keep the test quick.
+    schemas: dict[Path, set[str]] = {}
+    asked = set()
+    for variable in s.variables():
+        places = dict(reversed(p.split("/")) for p in s._available(variable))  # level -> an authority
+        assert set(places) == set(variable["levels"]), variable["id"]
+        for level, place in places.items():
+            path = s.build_dir / "values" / level / f"{variable['dataset']}.parquet"
+            if path not in schemas:
+                schemas[path] = set(pq.read_schema(path).names)
+            assert variable["id"] in schemas[path], (variable["id"], path)
+            if (variable["dataset"], level) not in asked:
+                asked.add((variable["dataset"], level))
+                got = s.values(place, level, variable["id"])
+                assert got["value"].notna().any(), (variable["id"], place, level)
+    assert len(asked) >= len({v["dataset"] for v in s.variables()})
 
 
 def test_callers_may_modify_what_they_are_given(s):

@@ -1,6 +1,6 @@
 """Data API and store: warm latency (p50/p95) and bytes per response, small and large authorities.
 
-    python bench/bench_api.py [--repeat 50]
+    python bench/bench_api.py [--repeat 50] [--gunicorn]
 
 Reads the extracts in ATLAS_DATA_DIR (run `python -m pipeline build` first). Requests go through Flask's
 test client on a plain Flask app with the API registered, so the figures are server time without the
@@ -10,13 +10,16 @@ network. Each URL is fetched once to warm the caches, then timed ``--repeat`` ti
 from __future__ import annotations
 
 import argparse
-import gzip
+import socket
 import statistics
+import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 import flask  # noqa: E402
 
@@ -49,6 +52,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=50)
+    parser.add_argument("--gunicorn", action="store_true",
+                        help="also time the same URLs over HTTP through gunicorn (2 workers x 4 threads)")
     args = parser.parse_args()
     s = store.get_store()
     app = flask.Flask(__name__)
@@ -74,25 +79,68 @@ def main() -> int:
         end = time.perf_counter()
         print(f"{label:34} geojson {1000 * (middle - start):7.1f}   pbf {1000 * (end - middle):7.1f}")
 
-    print("\nHTTP responses (Flask test client, warm)")
-    print(f"{'case':34} {'format':8} {'p50':>7} {'p95':>7} {'bytes':>9} {'gzip':>8}")
+    gz = {"Accept-Encoding": "gzip"}
+    print("\nHTTP responses (Flask test client, warm): raw, and as served to a browser accepting gzip "
+          "(bodies over 1 KB are gzipped)")
+    print(f"{'case':34} {'format':8} {'p50':>7} {'p95':>7} {'gz p50':>7} {'gz p95':>7} {'bytes':>9} {'gzip':>8}")
     for label, authority, level, variable in CASES:
-        urls = [("json", f"/api/values/{authority}/{level}/{variable}.json"),
-                ("csv", f"/api/values/{authority}/{level}/{variable}.csv")] if variable else []
-        urls += [("geojson", f"/api/areas/{authority}/{level}.geojson?v={s.build_id}"),
-                 ("pbf", f"/api/areas/{authority}/{level}.pbf?v={s.build_id}")]
-        for fmt, url in urls:
+        for fmt, url in _urls(s.build_id, authority, level, variable):
             response = client.get(url)
             assert response.status_code == 200, (url, response.data[:200])
-            body = response.data
+            zipped = client.get(url, headers=gz)
             p50, p95 = timed(lambda u=url: client.get(u).data, args.repeat)
-            zipped = len(gzip.compress(body, 6))
-            print(f"{label:34} {fmt:8} {p50:>7.2f} {p95:>7.2f} {len(body):>9,} {zipped:>8,}")
-        etag = client.get(urls[-1][1]).headers["ETag"]
-        p50, p95 = timed(lambda u=urls[-1][1], e=etag: client.get(u, headers={"If-None-Match": e}),
-                         args.repeat)
-        print(f"{label:34} {'pbf 304':8} {p50:>7.2f} {p95:>7.2f} {0:>9} {'':>8}")
+            g50, g95 = timed(lambda u=url: client.get(u, headers=gz).data, args.repeat)
+            print(f"{label:34} {fmt:8} {p50:>7.2f} {p95:>7.2f} {g50:>7.2f} {g95:>7.2f} "
+                  f"{len(response.data):>9,} {len(zipped.data):>8,}")
+        last = _urls(s.build_id, authority, level, variable)[-1][1]
+        etag = client.get(last).headers["ETag"]
+        p50, p95 = timed(lambda u=last, e=etag: client.get(u, headers={"If-None-Match": e}), args.repeat)
+        print(f"{label:34} {'pbf 304':8} {p50:>7.2f} {p95:>7.2f}")
+    if args.gunicorn:
+        _over_http(s.build_id, args.repeat)
     return 0
+
+
+def _urls(build_id: str, authority: str, level: str, variable: str | None) -> list[tuple[str, str]]:
+    urls = [("json", f"/api/values/{authority}/{level}/{variable}.json"),
+            ("csv", f"/api/values/{authority}/{level}/{variable}.csv")] if variable else []
+    return urls + [("geojson", f"/api/areas/{authority}/{level}.geojson?v={build_id}"),
+                   ("pbf", f"/api/areas/{authority}/{level}.pbf?v={build_id}")]
+
+
+def _over_http(build_id: str, repeat: int) -> None:
+    """The same URLs through gunicorn (2 workers x 4 threads) over loopback, gzip accepted."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-w", "2", "--threads", "4", "-b", f"127.0.0.1:{port}",
+         "--chdir", str(ROOT), "--log-level", "warning", "api:standalone()"])
+    base = f"http://127.0.0.1:{port}"
+
+    def get(url: str) -> bytes:
+        request = urllib.request.Request(base + url, headers={"Accept-Encoding": "gzip"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.read()
+
+    try:
+        for _ in range(100):
+            try:
+                get("/api")
+                break
+            except OSError:
+                time.sleep(0.1)
+        print("\nOver HTTP: gunicorn -w 2 --threads 4, loopback, gzip accepted (8 warm-up requests per URL)")
+        print(f"{'case':34} {'format':8} {'p50':>7} {'p95':>7} {'bytes':>9}")
+        for label, authority, level, variable in CASES:
+            for fmt, url in _urls(build_id, authority, level, variable):
+                for _ in range(8):  # very likely reaches both workers before timing
+                    body = get(url)
+                p50, p95 = timed(lambda u=url: get(u), repeat)
+                print(f"{label:34} {fmt:8} {p50:>7.2f} {p95:>7.2f} {len(body):>9,}")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 if __name__ == "__main__":

@@ -89,7 +89,7 @@ def _error(status: int, message: str, valid: list[str] | None = None, **extra: A
     return _json(payload, status)
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=128)
 def _gzip_cached(tag: str, body: bytes) -> bytes:
     # Geometry never changes within a build, so it is compressed once per worker (the tag names the build).
     return gzip.compress(body, 6, mtime=0)

@@ -123,8 +123,9 @@ class Store:
         self._area_names: dict[tuple[str, str], tuple[pd.Index, Any]] = {}
         self._load_tables()
         # Geometry and national ranks never change within a build: cache them per store (= per build).
-        self._geojson_bytes = functools.lru_cache(maxsize=128)(self._encode_geojson)
-        self._pbf_bytes = functools.lru_cache(maxsize=128)(self._encode_pbf)
+        # Bounded: an OA GeoJSON is up to 0.7 MB; the map asks for geobuf, a fifth of that.
+        self._geojson_bytes = functools.lru_cache(maxsize=32)(self._encode_geojson)
+        self._pbf_bytes = functools.lru_cache(maxsize=256)(self._encode_pbf)
         self._national = functools.lru_cache(maxsize=256)(self._national_uncached)
         self._national_array = functools.lru_cache(maxsize=64)(self._national_values_uncached)
 

@@ -8,13 +8,14 @@ with the valid choices, and no traceback ever reaches a client.
 from __future__ import annotations
 
 import csv
-import functools
 import gzip
 import hashlib
 import io
 import json
 import logging
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -89,10 +90,24 @@ def _error(status: int, message: str, valid: list[str] | None = None, **extra: A
     return _json(payload, status)
 
 
-@functools.lru_cache(maxsize=128)
+_gzipped: OrderedDict[str, bytes] = OrderedDict()
+_gzipped_lock = threading.Lock()
+GZIP_CACHE_SIZE = 128
+
+
 def _gzip_cached(tag: str, body: bytes) -> bytes:
-    # Geometry never changes within a build, so it is compressed once per worker (the tag names the build).
-    return gzip.compress(body, 6, mtime=0)
+    """Geometry never changes within a build, so each worker compresses it once. Keyed by the ETag (which
+    names the build) and holding only the compressed bytes, unlike an lru_cache keyed on the body."""
+    with _gzipped_lock:
+        if tag in _gzipped:
+            _gzipped.move_to_end(tag)
+            return _gzipped[tag]
+    packed = gzip.compress(body, 6, mtime=0)
+    with _gzipped_lock:
+        _gzipped[tag] = packed
+        while len(_gzipped) > GZIP_CACHE_SIZE:
+            _gzipped.popitem(last=False)
+    return packed
 
 
 def _cacheable(response: flask.Response, tag: str, build_id: str, *, cache_gzip: bool = False

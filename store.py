@@ -485,13 +485,17 @@ _stores_lock = threading.Lock()
 
 
 def get_store() -> Store:
-    """This process's store for ``settings.load().data_dir``, opened on first use (so after a fork)."""
+    """This process's store for ``settings.load().data_dir``, opened on first use (so after a fork).
+
+    The build in use is kept for the life of the process, unless the pipeline has since pruned it (it
+    keeps only the newest few): then the store is reopened on ``current`` rather than failing every query.
+    """
     data_dir = settings.load().data_dir
     key = (os.getpid(), data_dir)
     store = _stores.get(key)
-    if store is None:
+    if store is None or not store.build_dir.exists():
         with _stores_lock:
             store = _stores.get(key)
-            if store is None:
+            if store is None or not store.build_dir.exists():
                 store = _stores[key] = Store(data_dir)
     return store

@@ -9,6 +9,7 @@ import math
 import multiprocessing
 import os
 import re
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -415,6 +416,23 @@ def test_the_build_in_use_is_kept_when_current_is_swapped(data_dir, tmp_path):
     (tmp_path / "current").symlink_to(other)
     assert rows(mine.values("E07000194", "lsoa11", "ks102ew0001")) == first
     assert mine.build_id != "other"
+
+
+def test_a_pruned_build_is_replaced_by_current(data_dir, tmp_path, monkeypatch):
+    real = (data_dir / "current").resolve()
+    for name in ("a", "b"):  # hard links: two whole builds at no cost
+        shutil.copytree(real, tmp_path / "builds" / name, copy_function=os.link)
+    (tmp_path / "current").symlink_to(Path("builds") / "a")
+    monkeypatch.setenv("ATLAS_DATA_DIR", str(tmp_path))
+    first = store.get_store()
+    assert first.build_dir.name == "a"
+    (tmp_path / "current").unlink()
+    (tmp_path / "current").symlink_to(Path("builds") / "b")
+    assert store.get_store() is first  # a swap alone changes nothing for this process
+    shutil.rmtree(tmp_path / "builds" / "a")
+    second = store.get_store()
+    assert second.build_dir.name == "b"
+    assert len(second.values("E07000194", "lsoa11", "ks102ew0001")) == 58
 
 
 def test_get_store_follows_the_settings(atlas_env):

@@ -90,14 +90,3 @@ def test_unknown_palette_lists_valid_names(name):
 def test_k_out_of_range(name, k):
     with pytest.raises(ValueError, match=rf"palette {name} has from 1 to {max_classes(name)} colours"):
         colours(name, k)
-
-
-def test_module_exports():
-    assert set(palettes.__all__) == {
-        "DEFAULT_PALETTE",
-        "PALETTES",
-        "colourblind_safe",
-        "colours",
-        "max_classes",
-        "palette_options",
-    }

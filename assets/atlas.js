@@ -208,6 +208,27 @@
     derive: derive,
     hoverHtml: hoverHtml,
     styleFor: styleFor,
+
+    // What is drawn now, for tests, the benchmark and the console: the Leaflet layer of an area, and
+    // the style each area was last painted with.
+    layerOf: function (code) {
+      var h = window.atlas._latest;
+      var list = h && h.p ? layers[h.p.url] || [] : [];
+      for (var i = 0; i < list.length; i += 1) {
+        if (list[i] && list[i].feature.properties.code === code) {
+          return list[i].layer;
+        }
+      }
+      return null;
+    },
+    drawn: function () {
+      var h = window.atlas._latest;
+      var list = h && h.p ? layers[h.p.url] || [] : [];
+      return list.filter(Boolean).map(function (e) {
+        return { code: e.feature.properties.code, fill: e.layer.options.fillColor,
+                 weight: e.layer.options.weight, opacity: e.layer.options.fillOpacity };
+      });
+    },
   });
 
   // -- components for clientside callbacks --------------------------------------------------------------

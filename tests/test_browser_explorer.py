@@ -1,0 +1,260 @@
+"""The explorer in headless Chromium (Debian's chromium and chromedriver), driven like a user would.
+
+Few and focused: the national view, opening an authority, switching variable/scheme/classes/palette and
+seeing the legend and the polygons' colours change, hover text, table and map selection in sync, the URL
+round trip with back/forward, bad URL parameters, and a console without errors. Tiles are off.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+pytestmark = pytest.mark.browser
+
+CAMDEN = "E09000007"
+# Flags known to work on these machines (a closed network: no background connections).
+CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--window-size=1400,1000")
+
+
+@pytest.fixture()
+def duo(request: pytest.FixtureRequest, atlas_env: Path, dash_thread_server, tmp_path: Path) -> Iterator:
+    """dash_duo, always headless with Debian's Chromium, serving the app on the session's extracts."""
+    from dash.testing.composite import DashComposite
+
+    options = Options()
+    for flag in CHROME_FLAGS:
+        options.add_argument(flag)
+    if Path("/usr/bin/chromium").exists():
+        options.binary_location = "/usr/bin/chromium"
+    with DashComposite(server=dash_thread_server, browser="Chrome", headless=False, options=[options],
+                       download_path=str(tmp_path), percy_run=False, percy_finalize=False) as dc:
+        import app as app_module
+
+        dc.start_server(app_module.app)
+        yield dc
+
+
+def _query(duo) -> dict[str, str]:
+    return {k: v[-1] for k, v in parse_qs(urlparse(duo.driver.current_url).query).items()}
+
+
+def _wait(duo, script: str, timeout: float = 10):
+    """Wait until a JavaScript expression is truthy; return its value."""
+    end = time.monotonic() + timeout
+    while True:
+        value = duo.driver.execute_script("try { return " + script + "; } catch (e) { return null; }")
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {script}")
+        time.sleep(0.1)
+
+
+def _drawn(duo, n: int | None = None) -> list[dict]:
+    if n is None:
+        return _wait(duo, "window.atlas.drawn().length > 0 && window.atlas.drawn()")
+    return _wait(duo, f"window.atlas.drawn().length === {n} && window.atlas.drawn()")
+
+
+def _fills(duo, n: int) -> dict[str, str]:
+    return {d["code"]: d["fill"] for d in _drawn(duo, n)}
+
+
+def _legend(duo) -> str:
+    return duo.find_element("#legend").text
+
+
+def _choose(duo, control: str, text: str, search: str | None = None) -> None:
+    """Pick the option whose text is ``text`` in the dropdown ``control``, typing ``search`` first."""
+    duo.find_element(f"#{control}").click()
+    if search:
+        box = _wait(duo, "document.querySelector('.dash-dropdown-search, .dash-dropdown-options input')")
+        box.send_keys(search)
+    for _ in range(50):
+        for option in duo.driver.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option"):
+            if option.text.strip() == text:
+                option.click()
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"no option {text!r} in #{control}")
+
+
+def _map_point(duo, code: str) -> tuple[int, int]:
+    """Container pixel of a point inside the area ``code`` (its polygon's pole, not its bbox centre)."""
+    return tuple(_wait(duo, f"""(function () {{
+        var layer = window.atlas.layerOf({code!r});
+        var ring = layer.getLatLngs()[0]; if (Array.isArray(ring[0])) {{ ring = ring[0]; }}
+        var map = layer._map, size = map.getSize(), best = null;
+        var b = layer.getBounds(), p0 = map.latLngToContainerPoint(b.getNorthWest()),
+            p1 = map.latLngToContainerPoint(b.getSouthEast());
+        if (p1.x - p0.x < 80 && p1.y - p0.y < 80) {{
+          map.fitBounds(b, {{animate: false, maxZoom: 14}});  // zoom in first, as a user would
+          return null;
+        }}
+        var pts = ring.map(function (ll) {{ return map.latLngToContainerPoint(ll); }});
+        function inside(x, y) {{
+          var c = false;
+          for (var i = 0, j = pts.length - 1; i < pts.length; j = i++) {{
+            if ((pts[i].y > y) !== (pts[j].y > y) &&
+                x < (pts[j].x - pts[i].x) * (y - pts[i].y) / (pts[j].y - pts[i].y) + pts[i].x) {{ c = !c; }}
+          }}
+          return c;
+        }}
+        for (var s = 1; s <= 9 && !best; s += 1) {{
+          for (var t = 1; t <= 9 && !best; t += 1) {{
+            var x = Math.round(p0.x + (p1.x - p0.x) * s / 10), y = Math.round(p0.y + (p1.y - p0.y) * t / 10);
+            if (x > 5 && y > 5 && x < size.x - 5 && y < size.y - 5 && inside(x, y)) {{ best = [x, y]; }}
+          }}
+        }}
+        return best;
+    }})()"""))
+
+
+def _at(duo, code: str) -> ActionChains:
+    x, y = _map_point(duo, code)
+    box = duo.find_element("#map")
+    # Selenium 4.2 offsets from the top left corner of the element (4.3 onwards: from its centre).
+    return ActionChains(duo.driver).move_to_element_with_offset(box, x, y)
+
+
+def test_exp001_national_view_then_an_authority(duo) -> None:
+    duo.wait_for_text_to_equal("#view-title", "Mean age: England and Wales, local authority districts (2021)")
+    fills = _fills(duo, 374)
+    duo.wait_for_contains_text("#legend", "No data")
+    assert "43 areas" in _legend(duo)  # Scotland and Northern Ireland: no 2011 census of England and Wales
+    assert len(set(fills.values())) == 6  # five classes and the "no data" fill
+    assert "Click a district" in duo.find_element("#view-help").text
+
+    _at(duo, CAMDEN).click().perform()  # clicking a district opens its small-area map
+    duo.wait_for_text_to_equal("#view-title", "Mean age: Camden, lower layer super output areas (2011)")
+    _fills(duo, 133)
+    assert _query(duo)["authority"] == CAMDEN
+    assert duo.find_element("#level-row").is_displayed()
+    assert "133 areas" in duo.find_element("#level-row").text
+    _choose(duo, "level", "Output areas (2011): 749 areas")
+    _fills(duo, 749)
+    assert _query(duo)["level"] == "oa11"
+    assert duo.get_logs() == []
+
+
+def test_exp002_switches_change_legend_and_colours(duo) -> None:
+    duo.wait_for_page(f"{duo.server_url}/?authority={CAMDEN}&level=lsoa11&variable=ks102ew0018")
+    duo.wait_for_text_to_equal("#view-title", "Mean age: Camden, lower layer super output areas (2011)")
+    before = _fills(duo, 133)
+    legend = _legend(duo)
+
+    _choose(duo, "variable", "Age 65 to 74 (% of all usual residents)", search="65 to 74 %")
+    duo.wait_for_contains_text("#legend", "Age 65 to 74")
+    after = _fills(duo, 133)
+    assert after != before and _legend(duo) != legend
+    assert _query(duo)["variable"] == "ks102ew0014_pct"
+
+    _choose(duo, "k", "7")
+    duo.wait_for_contains_text("#legend", "7 classes")
+    assert len(set(_fills(duo, 133).values())) == 7
+    _choose(duo, "scheme", "Equal interval")
+    duo.wait_for_contains_text("#legend", "Equal interval")
+    _choose(duo, "palette", "Reds (sequential, colour-blind safe)", search="Reds")
+    _wait(duo, "window.atlas.drawn().some(function (d) { return d.fill === '#99000d'; })")  # Reds' darkest of 7
+    assert set(_fills(duo, 133).values()) <= {"#fee5d9", "#fcbba1", "#fc9272", "#fb6a4a", "#ef3b2c", "#cb181d",
+                                             "#99000d"}
+    swatches = duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll('#legend .legend-row .swatch'))"
+        ".map(function (s) { return getComputedStyle(s).backgroundColor; })")
+    assert swatches[-1] == "rgb(153, 0, 13)"
+    duo.find_element("#reverse input").click()
+    _wait(duo, "new URLSearchParams(location.search).get('reverse') === '1'")
+    _wait(duo, "getComputedStyle(document.querySelector('#legend .legend-row .swatch')).backgroundColor"
+               " === 'rgb(153, 0, 13)'")
+    assert duo.get_logs() == []
+
+
+def test_exp003_hover_select_and_table_in_sync(duo) -> None:
+    duo.wait_for_page(f"{duo.server_url}/?authority={CAMDEN}&level=lsoa11&variable=ks102ew0018")
+    fills = _fills(duo, 133)
+    code = sorted(fills)[40]
+    _at(duo, code).perform()
+    tip = _wait(duo, "document.querySelector('.atlas-tip') && document.querySelector('.atlas-tip').innerText")
+    assert code in tip and "Mean age:" in tip and "years" in tip
+    assert "of 133 areas in Camden" in tip and "across England and Wales" in tip and "Class " in tip
+
+    _at(duo, code).click().perform()
+    duo.wait_for_element(f"tr.selected[data-code='{code}']")  # the table jumps to the selected area's page
+    assert _wait(duo, f"window.atlas.layerOf({code!r}).options.weight") == 3.5
+
+    # And from the table, by keyboard: focus another area's button and press Enter.
+    other = duo.find_element("tr:not(.selected) button.select")
+    other_code = other.find_element(By.XPATH, "./ancestor::tr").get_attribute("data-code")
+    other.send_keys(Keys.ENTER)
+    duo.wait_for_element(f"tr.selected[data-code='{other_code}']")
+    _wait(duo, f"window.atlas.layerOf({other_code!r}).options.weight === 3.5")
+    assert _wait(duo, f"window.atlas.layerOf({code!r}).options.weight") < 3.5
+
+    # Sorting by value, descending, from the keyboard.
+    value_sort = duo.find_element("button.sort[data-atlas-sort^='value']")
+    value_sort.send_keys(Keys.ENTER)
+    _wait(duo, "document.querySelector('th[aria-sort=ascending]')")
+    duo.find_element("button.sort[data-atlas-sort^='value']").send_keys(Keys.ENTER)
+    _wait(duo, "document.querySelector('th[aria-sort=descending]')")
+    first = duo.find_element("tbody tr td.num").text
+    assert first.endswith("years")
+    assert duo.get_logs() == []
+
+
+def test_exp004_url_round_trip_and_history(duo) -> None:
+    search = f"?authority={CAMDEN}&level=oa11&variable=ks102ew0014_pct&scheme=fisher_jenks&k=4&palette=PuRd"
+    duo.wait_for_page(duo.server_url + "/" + search)
+    _fills(duo, 749)
+    duo.wait_for_contains_text("#legend", "4 classes")
+    assert duo.find_element("#scheme").text.startswith("Natural breaks")
+    first = _fills(duo, 749)
+
+    _choose(duo, "k", "6")
+    _wait(duo, "new URLSearchParams(location.search).get('k') === '6'")
+    duo.wait_for_contains_text("#legend", "6 classes")
+    copied = duo.driver.current_url
+    duo.driver.back()
+    duo.wait_for_contains_text("#legend", "4 classes")
+    assert _fills(duo, 749) == first
+    assert duo.find_element("#k").text.strip() == "4"
+    duo.driver.forward()
+    duo.wait_for_contains_text("#legend", "6 classes")
+
+    # A copied link reopens the same view.
+    duo.wait_for_page(copied)
+    duo.wait_for_contains_text("#legend", "6 classes")
+    assert _query(duo)["palette"] == "PuRd" and _query(duo)["k"] == "6"
+    assert duo.get_logs() == []
+
+
+def test_exp005_bad_url_parameters(duo) -> None:
+    duo.wait_for_page(duo.server_url + "/?authority=NOPE&variable=zzz&k=42&scheme=sorcery&palette=%3Cb%3E&x=1")
+    duo.wait_for_contains_text("#message", "no local authority with code 'NOPE'")
+    message = duo.find_element("#message").text
+    for words in ("no variable 'zzz'", "from 3 to 9", "classification scheme 'sorcery'", "palette '<b>'",
+                  "unknown address parameter 'x'"):
+        assert words in message
+    assert len(set(_fills(duo, 374).values())) == 6  # a whole national map, not a blank one
+    duo.wait_for_page(duo.server_url + "/?authority=S12000005")
+    duo.wait_for_contains_text("#message", "Clackmannanshire (Scotland) has no small-area data")
+    duo.wait_for_page(duo.server_url + f"/?authority={CAMDEN}&scheme=custom&breaks=30,abc")
+    duo.wait_for_contains_text("#message", "'abc' is not a number")
+    assert duo.find_element("#breaks").get_attribute("value") == "30,abc"
+    box = duo.find_element("#breaks")
+    box.clear()
+    box.send_keys("35, 40, 45", Keys.ENTER)
+    duo.wait_for_contains_text("#legend", "45")
+    _wait(duo, "document.getElementById('message').innerText === ''")
+    assert _query(duo)["breaks"] == "35, 40, 45"
+    assert duo.get_logs() == []

@@ -71,7 +71,7 @@ def render_view(search: str | None, previous: dict | None, s: Any) -> Rendered:
         out.attribution = view.attribution(row)
         out.scope_options = view.scope_options(row, st)
     if place_changed:
-        out.level_options = view.level_options(info)
+        out.level_options = view.level_options(s, info)
         out.variable_options = view.variable_options(s, st.authority, st.level)
         areas = view.areas_data(s, st)
         if st.authority == state.ALL:

@@ -20,7 +20,7 @@ import classify
 import palettes
 
 __all__ = [
-    "DEFAULTS", "KEYS", "LEVEL_LABELS", "PREFERRED_VARIABLES", "Resolved", "ViewState", "breaks_problem",
+    "DEFAULTS", "KEYS", "LEVEL_LABELS", "PREFERRED_VARIABLES", "Resolved", "ViewState", "breaks_problem", "data_levels",
     "effective_scheme", "level_label", "parse_query", "resolve", "to_query",
 ]
 
@@ -153,6 +153,12 @@ def _authority_levels(info: dict) -> list[str]:
     return [d["level"] for d in info.get("levels") or []]
 
 
+def data_levels(info: dict, available: Callable[[str, str], list[str]]) -> list[str]:
+    """The authority's levels that have at least one variable (some have boundaries only, e.g. OAs
+    outside Camden), in the store's order."""
+    return [lv for lv in _authority_levels(info) if available(info["code"], lv)]
+
+
 def resolve(raw: dict[str, str], store: StoreLike, available: Callable[[str, str], list[str]],
             messages: list[str] | None = None) -> Resolved:
     """A valid ViewState from raw URL values, falling back field by field, with a message per fallback.
@@ -178,7 +184,7 @@ def resolve(raw: dict[str, str], store: StoreLike, available: Callable[[str, str
                 messages.append(f"There is no local authority with code {authority!r}; showing England and "
                                 "Wales. Choose an authority from the list or click one on the map.")
                 authority, info = ALL, None
-    if info is not None and not _authority_levels(info):
+    if info is not None and not data_levels(info, available):
         nation = info.get("nation") or "this nation"
         messages.append(f"{info['name']} ({nation}) has no small-area data in this atlas, which maps England "
                         "and Wales; showing the national view.")
@@ -191,11 +197,15 @@ def resolve(raw: dict[str, str], store: StoreLike, available: Callable[[str, str
             messages.append(f"The national view is mapped by local authority district, not {level_raw!r}; "
                             "choose an authority to see its small areas.")
     else:
-        levels = _authority_levels(info)
+        levels = data_levels(info, available)
         level = level_raw or levels[0]
         if level not in levels:
-            messages.append(f"{info['name']} has no areas at level {level_raw!r}; it has "
-                            f"{', '.join(level_label(lv) for lv in levels)}. Showing {level_label(levels[0])}.")
+            if level in _authority_levels(info):
+                messages.append(f"{info['name']} has boundaries but no data at {level_label(level).lower()} in "
+                                f"this atlas; showing {level_label(levels[0]).lower()}.")
+            else:
+                messages.append(f"{info['name']} has no areas at level {level_raw!r}; it has "
+                                f"{', '.join(level_label(lv) for lv in levels)}. Showing {level_label(levels[0])}.")
             level = levels[0]
     state = replace(state, authority=authority, level=level)
 

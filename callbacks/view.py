@@ -86,11 +86,13 @@ def authority_options(authorities: list[dict]) -> list[dict]:
     return options
 
 
-def level_options(authority_info: dict | None) -> list[dict]:
+def level_options(store: Any, authority_info: dict | None) -> list[dict]:
+    """The levels with data for the authority (a level with boundaries but no variable is left out)."""
     if authority_info is None:
         return [{"label": level_label(NATIONAL_LEVEL), "value": NATIONAL_LEVEL}]
     return [{"label": f"{level_label(d['level'])}: {d['areas']:,} areas", "value": d["level"]}
-            for d in authority_info.get("levels") or []]
+            for d in authority_info.get("levels") or []
+            if available_variables(store, authority_info["code"], d["level"])]
 
 
 def scope_options(variable_row: dict, state: ViewState) -> list[dict]:

@@ -160,7 +160,12 @@ def test_changing_authority_resets_selection_and_sends_names(s: store_module.Sto
     assert _out(out, "areas")["key"] == "E08000012/lsoa11"
     outline = _out(out, "outline")["features"][0]["geometry"]
     assert outline["type"] in ("LineString", "MultiLineString")
-    assert _out(out, "level_row") == {}  # Liverpool has two levels
+    # Liverpool has output area boundaries but no output area data: only its LSOAs are offered.
+    assert [o["value"] for o in _out(out, "level_options")] == ["lsoa11"]
+    assert _out(out, "level_row") == {"display": "none"}
+    camden = explorer.render(f"?authority={CAMDEN}", _out(out, "state"))
+    assert [o["value"] for o in _out(camden, "level_options")] == ["lsoa11", "oa11"]
+    assert _out(camden, "level_row") == {}
 
 
 def test_state_store_holds_the_canonical_query(s: store_module.Store) -> None:

@@ -1,0 +1,305 @@
+"""Datapacks: one view's rows as GeoJSON, GeoPackage or GeoParquet, and an authority's whole open
+datastore as a zip. Pure writers (bytes or a file out, no Flask), used by api.py and downloads.py.
+
+The zip holds every variable at every level the authority has: values wide per level and dataset (one
+row per area, one column per variable, as Parquet and CSV), the areas' geometry per level (GeoPackage, the
+display geometry the map draws, WGS84), the variable definitions (``variables.csv``) and a README. It is
+built once per (build, authority) into the cache folder, written aside and renamed into place, and one
+dataset is held in memory at a time: Camden's ~4,600 variables at oa11 never sit in memory together.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import fcntl
+import io
+import json
+import os
+import shutil
+import tempfile
+import threading
+import zipfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import geopandas
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+import settings
+
+__all__ = ["DEFINITION_FIELDS", "build_zip", "cache_path", "ensure", "values_frame", "values_geojson",
+           "values_gpkg", "values_parquet"]
+
+#: The catalogue fields a datapack's README and variables.csv list for every variable.
+DEFINITION_FIELDS: tuple[str, ...] = ("id", "label", "unit", "denominator", "table", "cell", "vintage", "source",
+                                      "licence")
+ROW_FIELDS: tuple[str, ...] = ("code", "name", "value", "rank", "rank_national")
+CRS = "EPSG:4326"
+
+
+# -- one view's rows ----------------------------------------------------------------------------------------
+
+def values_frame(values: pd.DataFrame, collection: dict) -> geopandas.GeoDataFrame:
+    """The API's rows (code, name, value, rank, rank_national) with each area's geometry, in code order.
+
+    ``values`` is ``Store.values``; ``collection`` is ``Store.area_geojson`` of the same place. Joined by
+    code rather than position, so a disagreement is an error rather than a quietly misplaced value.
+    """
+    geo = geopandas.GeoDataFrame.from_features(collection["features"], crs=CRS)
+    geo = geo.set_index("code")
+    missing = set(values["code"]) - set(geo.index)
+    if missing:
+        raise ValueError(f"{len(missing)} areas have values but no geometry, e.g. {sorted(missing)[:3]}")
+    frame = values[list(ROW_FIELDS)].copy()
+    frame["code"] = frame["code"].astype(str)
+    frame["name"] = frame["name"].astype(str)
+    frame["rank"] = frame["rank"].astype("Int64")
+    frame["rank_national"] = frame["rank_national"].astype("Int64")
+    return geopandas.GeoDataFrame(frame, geometry=geo.loc[frame["code"], "geometry"].to_numpy(), crs=CRS)
+
+
+def _json_number(value: Any) -> Any:
+    if value is None or value is pd.NA or (isinstance(value, float) and not np.isfinite(value)):
+        return None
+    if isinstance(value, (np.integer, int)):
+        return int(value)
+    value = float(value)
+    return int(value) if value.is_integer() and abs(value) < 2**53 else value
+
+
+def values_geojson(frame: geopandas.GeoDataFrame, meta: dict) -> bytes:
+    """A FeatureCollection with the rows as properties, and the variable's id, label, unit, source and
+    licence as foreign members (RFC 7946 §6.1), so the licence travels with the file."""
+    import shapely.geometry  # noqa: PLC0415
+
+    features = []
+    for row, geom in zip(frame[list(ROW_FIELDS)].itertuples(index=False), frame.geometry, strict=True):
+        props = {"code": row.code, "name": row.name, "value": _json_number(row.value),
+                 "rank": _json_number(row.rank), "rank_national": _json_number(row.rank_national)}
+        features.append({"type": "Feature", "properties": props,
+                         "geometry": shapely.geometry.mapping(geom)})
+    body = {"type": "FeatureCollection", "variable": _about(meta), "features": features}
+    return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
+def _about(meta: dict) -> dict:
+    return {k: meta.get(k) for k in ("id", "label", "unit", "denominator", "vintage", "source", "licence")}
+
+
+def values_parquet(frame: geopandas.GeoDataFrame, meta: dict) -> bytes:
+    """GeoParquet (geopandas' writer: WKB geometry, ``geo`` metadata) with the variable's definition in
+    the file's key-value metadata under ``atlas``."""
+    out = io.BytesIO()
+    table = frame.to_arrow(index=False, geometry_encoding="WKB")
+    table = pa.table(table)
+    metadata = dict(table.schema.metadata or {})
+    metadata[b"atlas"] = json.dumps(_about(meta), ensure_ascii=False).encode()
+    pq.write_table(table.replace_schema_metadata(metadata), out, compression="zstd")
+    return out.getvalue()
+
+
+def values_gpkg(frame: geopandas.GeoDataFrame, meta: dict, layer: str) -> bytes:
+    """A GeoPackage (written to a temporary file: SQLite needs one) with one layer ``layer`` and the
+    variable's definition in the layer's metadata (the gpkg_metadata tables GDAL writes)."""
+    with tempfile.TemporaryDirectory(prefix="atlas-gpkg-") as tmp:
+        path = Path(tmp) / "values.gpkg"
+        _write_gpkg(frame, path, layer, {k.upper(): str(v) for k, v in _about(meta).items() if v})
+        return path.read_bytes()
+
+
+def _write_gpkg(frame: geopandas.GeoDataFrame, path: Path, layer: str, metadata: dict[str, str] | None = None
+                ) -> None:
+    import pyogrio  # noqa: PLC0415
+
+    pyogrio.write_dataframe(frame, path, layer=layer, driver="GPKG", layer_metadata=metadata or None,
+                            promote_to_multi=True)
+
+
+# -- the whole-authority zip --------------------------------------------------------------------------------
+
+def cache_path(store: Any, authority: str) -> Path:
+    """Where the zip of ``authority`` for the store's build lives (built or not)."""
+    return settings.load().cache_dir / "datapacks" / store.build_id / f"{authority}.zip"
+
+
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """One builder per pack: a lock per process (threads) and a file lock across gunicorn's workers."""
+    with _locks_guard:
+        lock = _locks.setdefault(str(path), threading.Lock())
+    with lock:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.with_suffix(".lock"), "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure(store: Any, authority: str) -> Path:
+    """The path of the authority's datapack for the store's build, building it first if need be.
+
+    Raises store.NotFound for an unknown authority (or one with no small areas)."""
+    info = store.authority(authority)  # validates: NotFound lists the valid codes
+    if authority == "all" or not info.get("levels"):
+        from store import NotFound  # noqa: PLC0415
+
+        with_areas = [a["code"] for a in store.authorities() if a.get("levels")]
+        raise NotFound("authority", authority, with_areas,
+                       f"{info['name']} ({authority}) has no small-area data, so no datapack; "
+                       f"{len(with_areas)} authorities have one")
+    path = cache_path(store, authority)
+    if path.exists():
+        return path
+    with _exclusive(path):
+        if not path.exists():  # another worker may have built it while this one waited
+            _prune_old_builds(store, path.parent.parent)
+            fd, tmp = tempfile.mkstemp(prefix=f".{authority}-", suffix=".zip.part", dir=path.parent)
+            os.close(fd)
+            try:
+                build_zip(store, authority, Path(tmp))
+                os.replace(tmp, path)  # atomic: a reader sees the whole zip or none
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+    return path
+
+
+def _prune_old_builds(store: Any, root: Path) -> None:
+    """Drop the packs of builds the pipeline has since removed (it keeps the newest few)."""
+    builds = Path(store.data_dir) / "builds"
+    for folder in root.iterdir() if root.exists() else ():
+        if folder.is_dir() and folder.name != store.build_id and not (builds / folder.name).exists():
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _wide(store: Any, authority: str, level: str, dataset: str, ids: list[str], codes: pd.Index,
+          names: Any) -> pd.DataFrame:
+    """One dataset's variables for the authority's areas at ``level``: one row per area (in code order,
+    every area even without values), one float column per variable. The file and columns are the
+    catalogue's; the authority filter is pushed into the Parquet read."""
+    path = Path(store.build_dir) / "values" / level / f"{dataset}.parquet"
+    table = pq.read_table(path, columns=["code", *ids], filters=[("authority", "==", authority)])
+    got = table.to_pandas().set_index("code").reindex(codes)
+    frame = pd.DataFrame({"code": codes.to_numpy(), "name": np.asarray(names, dtype=object)})
+    values = got[ids].astype("float64")
+    values.index = frame.index
+    return pd.concat([frame, values], axis=1)
+
+
+def _csv_bytes(frame: pd.DataFrame) -> bytes:
+    # 15 significant figures: every double read back as it was written, without "35.0"-style noise.
+    return frame.to_csv(index=False, float_format="%.15g", lineterminator="\r\n").encode()
+
+
+def build_zip(store: Any, authority: str, target: Path) -> dict:
+    """Write the authority's datapack to ``target``; returns a summary (levels, datasets, variables)."""
+    info = store.authority(authority)
+    levels = [d["level"] for d in info.get("levels") or []]
+    built = datetime.now(UTC).replace(microsecond=0).isoformat()
+    summary: dict[str, Any] = {"authority": authority, "levels": {}, "variables": 0}
+    definitions: dict[str, dict] = {}
+    files: list[tuple[str, str]] = []
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+        for level in levels:
+            rows = store.variables(authority=authority, level=level)
+            if not rows:
+                continue
+            area_values = store.values(authority, level, rows[0]["id"])
+            codes = pd.Index(area_values["code"].astype(str))
+            names = area_values["name"].astype(str).to_numpy()
+            by_dataset: dict[str, list[str]] = {}
+            for row in rows:
+                by_dataset.setdefault(row["dataset"], []).append(row["id"])
+                definitions.setdefault(row["id"], row)
+            for dataset, ids in sorted(by_dataset.items()):
+                frame = _wide(store, authority, level, dataset, ids, codes, names)
+                base = f"{level}/values_{dataset}"
+                parquet = io.BytesIO()
+                pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), parquet, compression="zstd")
+                # Parquet is compressed already: stored, not deflated again.
+                zf.writestr(zipfile.ZipInfo(f"{base}.parquet", _date(built)), parquet.getvalue(),
+                            compress_type=zipfile.ZIP_STORED)
+                zf.writestr(zipfile.ZipInfo(f"{base}.csv", _date(built)), _csv_bytes(frame),
+                            compress_type=zipfile.ZIP_DEFLATED)
+                files.append((f"{base}.parquet / .csv", f"{len(ids):,} variables of dataset `{dataset}`, "
+                                                      f"{len(codes):,} areas"))
+                del frame, parquet
+            areas = geopandas.GeoDataFrame.from_features(store.area_geojson(authority, level)["features"],
+                                                         crs=CRS)
+            with tempfile.TemporaryDirectory(prefix="atlas-pack-") as tmp:
+                gpkg = Path(tmp) / "areas.gpkg"
+                _write_gpkg(areas[["code", "name", "geometry"]], gpkg, f"{authority}_{level}")
+                zf.write(gpkg, f"{level}/areas.gpkg", compress_type=zipfile.ZIP_DEFLATED)
+            files.append((f"{level}/areas.gpkg", f"{len(areas):,} areas (layer `{authority}_{level}`), WGS84"))
+            summary["levels"][level] = {"areas": len(codes), "datasets": len(by_dataset), "variables": len(rows)}
+        summary["variables"] = len(definitions)
+        zf.writestr(zipfile.ZipInfo("variables.csv", _date(built)), _definitions_csv(definitions.values()),
+                    compress_type=zipfile.ZIP_DEFLATED)
+        zf.writestr(zipfile.ZipInfo("README.md", _date(built)),
+                    _readme(store, info, summary, definitions.values(), files, built).encode(),
+                    compress_type=zipfile.ZIP_DEFLATED)
+    return summary
+
+
+def _date(iso: str) -> tuple[int, int, int, int, int, int]:
+    d = datetime.fromisoformat(iso)
+    return (d.year, d.month, d.day, d.hour, d.minute, d.second)
+
+
+def _definitions_csv(rows: Any) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(DEFINITION_FIELDS)
+    for row in sorted(rows, key=lambda r: r["id"]):
+        writer.writerow(["" if row.get(k) is None else row.get(k) for k in DEFINITION_FIELDS])
+    return out.getvalue().encode()
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _readme(store: Any, info: dict, summary: dict, definitions: Any, files: list[tuple[str, str]],
+            built: str) -> str:
+    created = str(getattr(store, "build", {}).get("created", "")) or "not recorded"
+    lines = [
+        f"# {info['name']} ({info['code']}): Neighbourhood Atlas datapack",
+        "",
+        f"Every variable the atlas holds for {info['name']}, at every level it has, with the areas' "
+        "geometry. Values are one row per area and one column per variable (named by the variable id "
+        "below); an empty cell is a missing value.",
+        "",
+        f"- Build: `{store.build_id}` (extracts built {created}); pack written {built}.",
+        f"- Authority: {info['name']}, {info.get('region') or info.get('nation') or ''} ({info['code']}).",
+        "- Geometry: display-simplified boundaries in WGS84 (EPSG:4326), coordinates to 5 decimals, as the "
+        "map draws them; join to the values by `code`.",
+        "- Boundaries: Office for National Statistics, Open Government Licence v3.0; contains OS data "
+        "© Crown copyright and database right.",
+        "",
+        "## Levels",
+        "",
+        "| level | areas | datasets | variables |",
+        "| --- | --- | --- | --- |",
+    ]
+    for level, d in summary["levels"].items():
+        lines.append(f"| {level} | {d['areas']:,} | {d['datasets']} | {d['variables']:,} |")
+    lines += ["", "## Files", "", "| file | contents |", "| --- | --- |",
+              "| README.md | this file |", "| variables.csv | the definitions below, as CSV |"]
+    lines += [f"| {name} | {what} |" for name, what in files]
+    lines += ["", f"## Variables ({summary['variables']:,})", "",
+              "| " + " | ".join(DEFINITION_FIELDS) + " |", "|" + " --- |" * len(DEFINITION_FIELDS)]
+    for row in sorted(definitions, key=lambda r: r["id"]):
+        lines.append("| " + " | ".join(_cell(row.get(k)) for k in DEFINITION_FIELDS) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,529 @@
+"""The map view as an image (PNG, SVG, PDF), rendered on the server from the URL state.
+
+The same link always gives the same image: the explorer's query keys are read by the explorer's own
+parser (``callbacks.state.parse_query`` and ``resolve``) and classified by its own pure function
+(``callbacks.view.payload``: classify.classify on the same rounded values, palettes.colours), and the
+areas are coloured with ``classify.class_index``, the rule the browser uses. Unlike the explorer, which
+falls back to something sensible and says so, an export refuses a link it would have to change:
+``parse_export`` raises ``ExportError`` naming the parameter, and the route answers 400.
+
+Drawn in British National Grid (EPSG:27700), the projection of the publishers' boundaries: metres on the
+ground, so the scale bar is true across the map (within 0.04%) and the north arrow points to true north
+(turned by the grid convergence at the map's centre). Only matplotlib's object-oriented API is used (a
+``Figure`` per request, never pyplot's global state), so renders may run in several threads at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import math
+import textwrap
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import matplotlib
+import numpy as np
+import pyproj
+import shapely
+import shapely.errors
+import shapely.geometry
+from matplotlib.collections import PathCollection
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from matplotlib.path import Path as MplPath
+
+import classify
+from callbacks import state as view_state
+from callbacks import view
+
+__all__ = [
+    "DPI_MAX", "DPI_MIN", "EXPORT_KEYS", "FORMATS", "MIME", "ExportError", "ExportSpec", "MapData", "Rendered",
+    "map_data", "parse_export", "render",
+]
+
+FORMATS: tuple[str, ...] = ("png", "svg", "pdf")
+MIME: dict[str, str] = {"png": "image/png", "svg": "image/svg+xml", "pdf": "application/pdf"}
+EXPORT_KEYS: tuple[str, ...] = ("bbox", "dpi", "width", "height")
+DPI_MIN, DPI_MAX = 72, 600
+SCREEN_DPI, PRINT_DPI = 96, 300
+A4_LANDSCAPE_IN = (297 / 25.4, 210 / 25.4)
+PIXELS_MIN, PIXELS_MAX = 200, 10_000  # per side
+#: A4 at 600 dpi is 34.8 million pixels; an Agg canvas costs 4 bytes a pixel, so this also bounds memory.
+MAX_PIXELS = 36_000_000
+CRS = "EPSG:27700"
+#: England and Wales, as the explorer frames the national view (the UK's box would centre on Scotland's seas).
+NATIONAL_BBOX = (-5.8, 49.9, 1.8, 55.9)
+NO_DATA = "#ffffff"  # as assets/atlas.js
+EDGE_RGBA = (0x4d / 255, 0x4d / 255, 0x4d / 255, 0.7)  # the explorer's area border, #4d4d4d at 0.7
+
+# Text as text, so a title can be searched, selected and edited in SVG and PDF. These are read only at save
+# time and every render wants the same, so they are set once here rather than through rc_context, which
+# changes the process-wide rcParams and is not safe across threads.
+matplotlib.rcParams.update({"svg.fonttype": "none", "pdf.fonttype": 42, "svg.hashsalt": "neighbourhood-atlas"})
+
+# At most two renders at a time per process: each holds a canvas of up to MAX_PIXELS and a CPU core.
+_renders = threading.BoundedSemaphore(2)
+_to_bng = pyproj.Transformer.from_crs("EPSG:4326", CRS, always_xy=True)
+
+
+class ExportError(ValueError):
+    """A parameter of an export link that cannot be used as given; ``parameters`` names it (or them)."""
+
+    def __init__(self, parameters: list[str], message: str, valid: list[str] | None = None,
+                 messages: list[str] | None = None) -> None:
+        self.parameters = parameters
+        self.message = message
+        self.valid = valid
+        self.messages = messages or [message]
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """One valid export: the explorer's view plus what only an image needs."""
+
+    state: view_state.ViewState
+    fmt: str
+    bbox: tuple[float, float, float, float] | None  # west, south, east, north (degrees); None: the authority's
+    dpi: int
+    width: int  # pixels (PNG); SVG and PDF use width/dpi inches
+    height: int
+
+    @property
+    def size_in(self) -> tuple[float, float]:
+        # A hundredth of a pixel over: Agg truncates the canvas size, and W / dpi * dpi may fall just short.
+        return ((self.width + 0.01) / self.dpi, (self.height + 0.01) / self.dpi)
+
+
+# -- parameters ---------------------------------------------------------------------------------------------
+
+def _int(args: Mapping[str, str], key: str, lo: int, hi: int) -> int | None:
+    text = (args.get(key) or "").strip()
+    if not text:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise ExportError([key], f"{key} must be a whole number from {lo} to {hi}, not {text!r}") from None
+    if not lo <= value <= hi:
+        raise ExportError([key], f"{key} must be from {lo} to {hi}, not {value}")
+    return value
+
+
+def parse_bbox(text: str) -> tuple[float, float, float, float]:
+    """``west,south,east,north`` in degrees (WGS84) -> a tuple; ExportError naming ``bbox`` otherwise."""
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        west, south, east, north = (float(p) for p in parts)
+    except ValueError:
+        raise ExportError(["bbox"], f"bbox must be four numbers west,south,east,north in degrees, not {text!r}"
+                          ) from None
+    if not all(math.isfinite(v) for v in (west, south, east, north)):
+        raise ExportError(["bbox"], f"bbox must be finite numbers, not {text!r}")
+    # British National Grid covers Great Britain and its seas; further out the projection is meaningless.
+    if not (-10 <= west < east <= 4 and 48 <= south < north <= 62):
+        raise ExportError(["bbox"], "bbox must be west,south,east,north in degrees with west < east and "
+                          f"south < north, within Great Britain (longitude -10 to 4, latitude 48 to 62): {text!r}")
+    return west, south, east, north
+
+
+def _changed(raw: dict[str, str], st: view_state.ViewState) -> list[str]:
+    """The view keys whose value the explorer's resolver did not take as given (it fell back)."""
+    bad: list[str] = []
+    if raw.get("authority") and raw["authority"].upper() != st.authority.upper():
+        bad.append("authority")
+    if raw.get("level") and raw["level"] != st.level:
+        bad.append("level")
+    if (raw.get("variable") and raw["variable"].lower() != st.variable) or not st.variable:
+        bad.append("variable")
+    if raw.get("scheme") and raw["scheme"] != st.scheme:
+        bad.append("scheme")
+    if raw.get("k") and raw["k"] != str(st.k):
+        bad.append("k")
+    if st.scheme == "custom" and view_state.breaks_problem(st.breaks):
+        bad.append("breaks")
+    if raw.get("scope") and raw["scope"] != st.scope:
+        bad.append("scope")
+    if raw.get("palette") and raw["palette"].lower() != st.palette.lower():
+        bad.append("palette")
+    if raw.get("reverse") and raw["reverse"].lower() not in (
+            ("1", "true", "yes", "on") if st.reverse else ("0", "false", "no", "off")):
+        bad.append("reverse")
+    if raw.get("opacity"):
+        try:
+            if not math.isclose(float(raw["opacity"]), st.opacity, abs_tol=0.005):
+                bad.append("opacity")
+        except ValueError:
+            bad.append("opacity")
+    return bad
+
+
+def parse_export(args: Mapping[str, str], fmt: str, store: Any) -> ExportSpec:
+    """A valid export from a request's query arguments and format, or ExportError naming what is wrong.
+
+    The view keys go through the explorer's own parser and resolver; where the resolver had to fall back
+    on anything, the export is refused with the resolver's own messages.
+    """
+    if fmt not in FORMATS:
+        raise ExportError(["format"], f"unknown format {fmt!r}; valid formats: {', '.join(FORMATS)}",
+                          list(FORMATS))
+    unknown = sorted(k for k in args if k not in view_state.KEYS and k not in EXPORT_KEYS)
+    if unknown:
+        raise ExportError(unknown, f"unknown parameter{'s' if len(unknown) > 1 else ''} "
+                          f"{', '.join(repr(k) for k in unknown)}; an export link understands "
+                          f"{', '.join(view_state.KEYS + EXPORT_KEYS)}", list(view_state.KEYS + EXPORT_KEYS))
+    view_args = [(k, args[k]) for k in view_state.KEYS if k in args]
+    raw, messages = view_state.parse_query(urlencode(view_args))
+    too_long = [k for k, v in view_args if k not in raw]
+    if messages or too_long:
+        raise ExportError(too_long or ["query"], " ".join(messages), messages=messages)
+    resolved = view_state.resolve(raw, store, lambda a, lv: view.available_variables(store, a, lv))
+    if resolved.messages:
+        bad = _changed(raw, resolved.state) or ["query"]
+        raise ExportError(bad, f"cannot export this view as given ({', '.join(bad)}): "
+                          + " ".join(resolved.messages), messages=list(resolved.messages))
+    st = resolved.state
+
+    bbox = parse_bbox(args["bbox"]) if (args.get("bbox") or "").strip() else None
+    dpi = _int(args, "dpi", DPI_MIN, DPI_MAX)
+    width = _int(args, "width", PIXELS_MIN, PIXELS_MAX)
+    height = _int(args, "height", PIXELS_MIN, PIXELS_MAX)
+    if fmt == "pdf" and (width or height):
+        raise ExportError([k for k in ("width", "height") if args.get(k)],
+                          "a PDF is always A4 landscape: width and height are for PNG and SVG")
+    dpi = dpi or (SCREEN_DPI if fmt == "png" else 72)
+    if fmt != "png":
+        dpi = 72 if fmt == "pdf" else SCREEN_DPI  # vector: a point is 1/72 in, an SVG pixel 1/96 in
+    a4_w, a4_h = (round(A4_LANDSCAPE_IN[0] * dpi), round(A4_LANDSCAPE_IN[1] * dpi))
+    if width and not height:
+        height = max(PIXELS_MIN, round(width * a4_h / a4_w))
+    elif height and not width:
+        width = max(PIXELS_MIN, round(height * a4_w / a4_h))
+    width, height = width or a4_w, height or a4_h
+    if width * height > MAX_PIXELS:
+        raise ExportError(["dpi", "width", "height"],
+                          f"{width} x {height} pixels is more than the {MAX_PIXELS:,} an export may have; "
+                          "lower dpi, width or height")
+    return ExportSpec(state=st, fmt=fmt, bbox=bbox, dpi=dpi, width=width, height=height)
+
+
+# -- data for the drawing --------------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=16)
+def _projected(store: Any, build_id: str, authority: str, level: str) -> tuple[np.ndarray, Any]:
+    """The areas in British National Grid (in the geometry's order, which is the values' order) and the
+    authority's outline. Per process and per build, like the store's own geometry cache: immutable data."""
+    collection = store.area_geojson(authority, level)
+    geoms = np.array([shapely.geometry.shape(f["geometry"]) for f in collection["features"]], dtype=object)
+    geoms = shapely.transform(geoms, lambda xy: np.column_stack(_to_bng.transform(xy[:, 0], xy[:, 1])))
+    # Matplotlib fills with the non-zero rule: holes must wind against their shells.
+    geoms = shapely.orient_polygons(geoms, exterior_cw=False)
+    outline = None
+    if authority != view_state.ALL:
+        try:
+            # The areas tile the authority with shared edges, which coverage union dissolves quickly.
+            outline = shapely.coverage_union_all(geoms).boundary
+        except shapely.errors.GEOSException:
+            outline = shapely.union_all(shapely.make_valid(geoms)).boundary
+    return geoms, outline
+
+
+@dataclass
+class MapData:
+    """Everything drawn, computed from the store and the explorer's pure functions (no drawing here)."""
+
+    spec: ExportSpec
+    title: str
+    subtitle: str
+    payload: dict  # callbacks.view.payload's: v (rounded values), b (breaks), c (colours), k, dp, unit...
+    classes: np.ndarray  # class of each area (-1: no data), by classify.class_index as the browser does
+    counts: list[int]
+    missing: int
+    geoms: np.ndarray  # BNG polygons, payload order
+    outline: Any
+    bounds: tuple[float, float, float, float]  # requested frame in BNG metres (before fitting the aspect)
+    centre_lonlat: tuple[float, float]
+    attribution: str
+    vintage: str
+    unit_line: str
+    build: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _number(value: float | None, dp: int) -> str:
+    """As the browser's legend: en-GB thousands separators and at most ``dp`` decimals."""
+    if value is None or not math.isfinite(value):
+        return "no data"
+    text = f"{value:,.{dp}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def map_data(store: Any, spec: ExportSpec) -> MapData:
+    """What the image shows for ``spec``: the explorer's payload, the classes, geometry and text."""
+    st = spec.state
+    info = store.authority(st.authority)
+    place = "England and Wales" if st.authority == view_state.ALL else info["name"]
+    part, messages = view.payload(store, st, view.geometry_url(store.build_id, st.authority, st.level), place)
+    if messages:  # custom breaks the classifier refused: resolve() already checks, so this is a safety net
+        raise ExportError(["breaks"], " ".join(messages), messages=messages)
+    row = store.variable(st.variable)
+    values = np.array([np.nan if v is None else v for v in part["v"]], dtype="float64")
+    classes = (classify.class_index(values, part["b"]) if part["k"]
+               else np.full(len(values), -1, dtype="int8"))
+    counts = [int(np.sum(classes == i)) for i in range(part["k"])]
+    missing = int(np.sum(classes < 0))
+    geoms, outline = _projected(store, store.build_id, st.authority, st.level)
+    if len(geoms) != len(values):
+        raise RuntimeError(f"geometry and values disagree for {st.authority}/{st.level}: "
+                           f"{len(geoms)} areas, {len(values)} values")
+
+    if spec.bbox is not None:
+        west, south, east, north = spec.bbox
+    elif st.authority == view_state.ALL:
+        west, south, east, north = NATIONAL_BBOX
+    else:
+        west, south, east, north = info["bbox"]
+    x0, y0, x1, y1 = _to_bng.transform_bounds(west, south, east, north, densify_pts=21)
+    if spec.bbox is None:
+        pad = 0.03 * max(x1 - x0, y1 - y0)  # a margin, so the outline is not cut by the frame
+        x0, y0, x1, y1 = x0 - pad, y0 - pad, x1 + pad, y1 + pad
+
+    level_vintage = next((d.get("vintage") for d in info.get("levels") or [] if d["level"] == st.level), None)
+    vintage = (f"Data: {row.get('vintage') or 'vintage not recorded'}. Boundaries: "
+               f"{view_state.level_label(st.level)}" + (f", {level_vintage} vintage" if level_vintage else "") + ".")
+    unit = row.get("unit") or ""
+    unit_line = f"Unit: {'per cent' if unit == 'percentage' else unit or 'not recorded'}"
+    if row.get("denominator"):
+        try:
+            unit_line += f" of {store.variable(row['denominator'])['label'].lower()}"
+        except LookupError:
+            unit_line += f" of {row['denominator']}"
+    created = str(store.build.get("created", ""))[:10] if hasattr(store, "build") else ""
+    return MapData(
+        spec=spec, title=view.title(st, place, row),
+        subtitle=f"{place} · {view_state.level_label(st.level)} · {len(values):,} areas",
+        payload=part, classes=classes, counts=counts, missing=missing, geoms=geoms, outline=outline,
+        bounds=(x0, y0, x1, y1), centre_lonlat=((west + east) / 2, (south + north) / 2),
+        attribution=view.attribution(row), vintage=vintage, unit_line=unit_line,
+        build=f"Neighbourhood Atlas build {store.build_id}" + (f" ({created})" if created else ""))
+
+
+# -- drawing -----------------------------------------------------------------------------------------------
+
+def _path(geom: Any) -> MplPath:
+    """One compound path per area: every ring of every part, closed, so one area is one artist item."""
+    verts: list[np.ndarray] = []
+    codes: list[np.ndarray] = []
+    for poly in getattr(geom, "geoms", [geom]):
+        if poly.is_empty or poly.geom_type != "Polygon":
+            continue
+        for ring in (poly.exterior, *poly.interiors):
+            xy = np.asarray(ring.coords)
+            c = np.full(len(xy), MplPath.LINETO, dtype=MplPath.code_type)
+            c[0], c[-1] = MplPath.MOVETO, MplPath.CLOSEPOLY
+            verts.append(xy)
+            codes.append(c)
+    if not verts:
+        return MplPath(np.zeros((0, 2)))
+    return MplPath(np.concatenate(verts), np.concatenate(codes))
+
+
+def _lines(geom: Any) -> list[np.ndarray]:
+    if geom is None or geom.is_empty:
+        return []
+    return [np.asarray(g.coords) for g in getattr(geom, "geoms", [geom])]
+
+
+def _hex_rgba(colour: str, alpha: float) -> tuple[float, float, float, float]:
+    r, g, b = (int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5))
+    return (r, g, b, alpha)
+
+
+def _fit(bounds: tuple[float, float, float, float], box_w: float, box_h: float
+         ) -> tuple[float, float, float, float]:
+    """The bounds grown (about their centre) to the frame's shape, so one metre is as long across as up."""
+    x0, y0, x1, y1 = bounds
+    dx, dy = x1 - x0, y1 - y0
+    ratio = box_h / box_w
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    if dy / dx < ratio:
+        dy = dx * ratio
+    else:
+        dx = dy / ratio
+    return cx - dx / 2, cy - dy / 2, cx + dx / 2, cy + dy / 2
+
+
+def _nice_length(metres: float) -> float:
+    """The longest of 1, 2 or 5 times a power of ten not above ``metres``."""
+    power = 10 ** math.floor(math.log10(metres))
+    return max(m * power for m in (1, 2, 5) if m * power <= metres)
+
+
+def _scale_bar(ax: Any, limits: tuple[float, float, float, float], scale: float) -> None:
+    x0, y0, x1, y1 = limits
+    length = _nice_length((x1 - x0) * 0.22)
+    left, bottom = x0 + (x1 - x0) * 0.03, y0 + (y1 - y0) * 0.035
+    height = (y1 - y0) * 0.008
+    ax.add_patch(Rectangle((left - (x1 - x0) * 0.01, bottom - height * 1.6), length + (x1 - x0) * 0.02,
+                           height * 6.2, facecolor="white", edgecolor="none", alpha=0.85, zorder=5))
+    for i in range(4):
+        ax.add_patch(Rectangle((left + i * length / 4, bottom), length / 4, height,
+                               facecolor="black" if i % 2 == 0 else "white", edgecolor="black",
+                               linewidth=0.6 * scale, zorder=6))
+    unit, div = ("km", 1000) if length >= 1000 else ("m", 1)
+    for at in (0, length / 2, length):
+        label = f"{at / div:g}" + (f" {unit}" if at == length else "")
+        ax.text(left + at, bottom + height * 1.6, label, ha="center", va="bottom", fontsize=7 * scale,
+                zorder=6)
+
+
+def _north_arrow(ax: Any, centre: tuple[float, float], scale: float) -> None:
+    # True north at the map's centre, as a direction on the grid (grid convergence: up to 3° across GB).
+    lon, lat = centre
+    (xa, xb), (ya, yb) = _to_bng.transform([lon, lon], [lat, lat + 0.01])
+    angle = math.atan2(xb - xa, yb - ya)
+    tip = (0.94 + 0.06 * math.sin(angle), 0.86 + 0.06 * math.cos(angle))
+    ax.annotate("", xy=tip, xytext=(0.94, 0.86), xycoords="axes fraction",
+                arrowprops={"arrowstyle": "-|>", "color": "black", "linewidth": 1.2 * scale,
+                            "mutation_scale": 14 * scale}, zorder=6)
+    ax.text(tip[0], tip[1] + 0.012, "N", transform=ax.transAxes, ha="center", va="bottom",
+            fontsize=10 * scale, fontweight="bold", zorder=6)
+
+
+def _legend(ax: Any, data: MapData, scale: float) -> None:
+    p = data.payload
+    ax.set_axis_off()
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    y = 1.0
+    unit = p.get("unit") or ""
+    heading = p["label"] + (f" ({'per cent' if unit == 'percentage' else unit})" if unit and unit != "percentage"
+                            else "")
+    for line in textwrap.wrap(heading, 34):
+        ax.text(0, y, line, fontsize=10 * scale, fontweight="bold", va="top")
+        y -= 0.045
+    scope = "" if p.get("all") else (f", breaks across {p.get('cov') or 'the nation'}"
+                                     if p.get("scope") == "national" else f", breaks within {p.get('place')}")
+    method = f"{p.get('schemeLabel') or p['scheme']}, {p['k']} class{'es' if p['k'] != 1 else ''}"
+    if p.get("kr") and p["kr"] != p["k"]:
+        method += f" ({p['kr']} asked for)"
+    for line in textwrap.wrap(method + scope, 44):
+        ax.text(0, y, line, fontsize=8 * scale, va="top", color="#333333")
+        y -= 0.035
+    if p.get("note"):
+        for line in textwrap.wrap(p["note"], 48):
+            ax.text(0, y, line, fontsize=7 * scale, va="top", style="italic", color="#555555")
+            y -= 0.03
+    y -= 0.015
+    sign = "%" if unit == "percentage" else ""
+    rows = []
+    for i in range(p["k"]):
+        lower = p.get("lo") if i == 0 else p["b"][i - 1]
+        rows.append((p["c"][i], f"{_number(lower, p['dp'])}{sign} – {_number(p['b'][i], p['dp'])}{sign}",
+                     data.counts[i]))
+    if data.missing:
+        rows.append((None, "No data", data.missing))
+    step = min(0.06, 0.5 / max(1, len(rows)))
+    for colour, text, count in rows:
+        # Swatches in the class colours at full strength, as the explorer's legend shows them.
+        ax.add_patch(Rectangle((0, y - step * 0.8), 0.12, step * 0.7, facecolor=colour or NO_DATA,
+                               edgecolor="#666666", linewidth=0.6 * scale,
+                               hatch=None if colour else "////", linestyle="-" if colour else "--"))
+        ax.text(0.16, y - step * 0.45, text, fontsize=8.5 * scale, va="center")
+        ax.text(1.0, y - step * 0.45, f"{count:,} area{'s' if count != 1 else ''}", fontsize=8 * scale,
+                va="center", ha="right", color="#555555")
+        y -= step
+    y -= 0.02
+    notes = ["Each class includes its upper bound.", data.unit_line]
+    if p.get("pol"):
+        notes.append(f"Polarity: {p['pol']}.")
+    for note in notes:
+        for line in textwrap.wrap(note, 48):
+            ax.text(0, y, line, fontsize=7.5 * scale, va="top", color="#333333")
+            y -= 0.03
+
+
+@dataclass(frozen=True)
+class Rendered:
+    body: bytes
+    mimetype: str
+    crs: str
+    limits: tuple[float, float, float, float]  # the map frame's bounds in CRS units (metres)
+    frame: tuple[float, float, float, float]  # the map frame in image pixels: left, top, right, bottom
+
+
+MAP_BOX = (0.02, 0.17, 0.64, 0.71)  # left, bottom, width, height: fractions of the figure
+
+
+def render(data: MapData) -> Rendered:
+    """Draw ``data`` into one new Figure and save it in the spec's format."""
+    spec = data.spec
+    w_in, h_in = spec.size_in
+    # Type, lines and symbols keep their proportions to the page whatever its size.
+    scale = min(w_in / A4_LANDSCAPE_IN[0], h_in / A4_LANDSCAPE_IN[1])
+    fig = Figure(figsize=(w_in, h_in), dpi=spec.dpi, facecolor="white")
+    ax = fig.add_axes(MAP_BOX)
+    limits = _fit(data.bounds, MAP_BOX[2] * w_in, MAP_BOX[3] * h_in)
+    ax.set_xlim(limits[0], limits[2])
+    ax.set_ylim(limits[1], limits[3])
+    ax.set_aspect("auto")  # _fit made the limits the frame's shape: equal scale without moving the frame
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_edgecolor("#999999")
+        spine.set_linewidth(0.6 * scale)
+
+    p = data.payload
+    alpha = spec.state.opacity
+    faces = [_hex_rgba(p["c"][c] if c >= 0 else NO_DATA, alpha) for c in data.classes.tolist()]
+    small = spec.state.level.startswith("oa")
+    areas = PathCollection([_path(g) for g in data.geoms], facecolors=faces, edgecolors=[EDGE_RGBA],
+                           linewidths=(0.25 if small else 0.4) * scale, zorder=2)
+    areas.set_transform(ax.transData)
+    ax.add_collection(areas, autolim=False)
+    for line in _lines(data.outline):
+        ax.plot(line[:, 0], line[:, 1], color="black", linewidth=1.4 * scale, zorder=3,
+                solid_joinstyle="round")
+    _scale_bar(ax, limits, scale)
+    _north_arrow(ax, data.centre_lonlat, scale)
+
+    fig.text(0.02, 0.975, data.title, fontsize=15 * scale, fontweight="bold", va="top")
+    fig.text(0.02, 0.925, data.subtitle, fontsize=9.5 * scale, va="top", color="#333333")
+    _legend(fig.add_axes((0.69, 0.17, 0.29, 0.71)), data, scale)
+
+    footer = [data.attribution, data.vintage + f" Projection: British National Grid ({CRS}). " + data.build]
+    y = 0.135
+    width_chars = max(60, int(170 * w_in / A4_LANDSCAPE_IN[0] / scale))
+    for paragraph in footer:
+        for line in textwrap.wrap(paragraph, width_chars):
+            fig.text(0.02, y, line, fontsize=7 * scale, va="top", color="#333333")
+            y -= 0.024 * scale / (h_in / A4_LANDSCAPE_IN[1])
+
+    out = io.BytesIO()
+    title = data.title
+    if spec.fmt == "png":
+        metadata: dict[str, Any] = {"Title": title, "Source": data.attribution, "Software": "Neighbourhood Atlas"}
+    elif spec.fmt == "pdf":
+        # No dates: the same link gives the same bytes.
+        metadata = {"Title": title, "Subject": data.attribution, "Creator": "Neighbourhood Atlas",
+                    "CreationDate": None, "ModDate": None}
+    else:
+        metadata = {"Title": title, "Description": data.attribution, "Date": None,
+                    "Creator": "Neighbourhood Atlas"}
+    with _renders:
+        fig.savefig(out, format=spec.fmt, dpi=spec.dpi, metadata=metadata, facecolor="white")
+    px_w, px_h = spec.width, spec.height
+    left, bottom, width, height = MAP_BOX
+    frame = (left * px_w, (1 - bottom - height) * px_h, (left + width) * px_w, (1 - bottom) * px_h)
+    return Rendered(out.getvalue(), MIME[spec.fmt], CRS, limits, frame)
+
+
+def export(store: Any, args: Mapping[str, str], fmt: str) -> Rendered:
+    """Parse, compute and draw: the whole export of one link (raises ExportError for a bad link)."""
+    return render(map_data(store, parse_export(args, fmt, store)))

@@ -14,6 +14,7 @@ import io
 import json
 import logging
 import math
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from typing import Any
 import flask
 from werkzeug.exceptions import HTTPException
 
+import datapack
 import store
 
 __all__ = ["ROUTES", "Route", "blueprint", "init_app"]
@@ -33,7 +35,10 @@ blueprint = flask.Blueprint("api", __name__)
 
 #: Longest list of valid choices put in an error body; the body says how many there are in all.
 MAX_VALID = 100
-VALUES_FORMATS = ("json", "csv")
+VALUES_FORMATS = ("json", "csv", "geojson", "gpkg", "parquet")
+#: Formats of one view's rows with each area's geometry, written by datapack.py.
+GEO_FORMATS = {"geojson": "application/geo+json", "gpkg": "application/geopackage+sqlite3",
+               "parquet": "application/vnd.apache.parquet"}
 AREAS_FORMATS = ("geojson", "pbf")
 YEAR = 31_536_000
 DAY = 86_400
@@ -59,7 +64,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/values/<authority>/<level>/<variable>.<format>", "values",
           "One row per area: code, name, value, rank (within the authority, 1 = highest value) and "
           "rank_national (where the variable covers a whole nation at that level). Formats: json (with the "
-          "variable's metadata) and csv."),
+          "variable's metadata), csv, and with each area's geometry (WGS84): geojson, gpkg (GeoPackage) and "
+          "parquet (GeoParquet), which carry the variable's source and licence in their metadata."),
     Route("/api/areas/<authority>/<level>.<format>", "areas",
           "Display geometry of the areas (properties code and name, ordered by code), as geojson or pbf "
           "(geobuf). Add ?v=<build> to cache it for a year."),
@@ -204,6 +210,8 @@ def values(authority: str, level: str, filename: str) -> flask.Response:
     variable, fmt = _split(filename, VALUES_FORMATS)
     s = store.get_store()
     df = s.values(authority, level, variable)
+    if fmt in GEO_FORMATS:
+        return _geo_values(s, df, authority, level, variable, fmt)
     rows = [
         {"code": code, "name": name, "value": _number(value), "rank": rank, "rank_national": rank_national}
         for code, name, value, rank, rank_national in zip(
@@ -220,6 +228,9 @@ def values(authority: str, level: str, filename: str) -> flask.Response:
         response = flask.Response(out.getvalue(), mimetype="text/csv")
         response.headers["Content-Disposition"] = (
             f'attachment; filename="{authority}_{level}_{variable}.csv"')
+        link = _licence_link(s.variable(variable))
+        if link:
+            response.headers["Link"] = link
         return _cacheable(response, tag, s.build_id)
     meta = s.variable(variable)
     # The list of every authority the variable covers is long and beside the point here; it is one link away.
@@ -237,12 +248,42 @@ def values(authority: str, level: str, filename: str) -> flask.Response:
         "links": {
             "variable": flask.url_for("api.variable", variable=variable),
             "csv": flask.url_for("api.values", authority=authority, level=level, filename=f"{variable}.csv"),
+            **{f"values_{geo}": flask.url_for("api.values", authority=authority, level=level,
+                                              filename=f"{variable}.{geo}") for geo in GEO_FORMATS},
             "geojson": flask.url_for("api.areas", authority=authority, filename=f"{level}.geojson",
                                      v=s.build_id),
             "pbf": flask.url_for("api.areas", authority=authority, filename=f"{level}.pbf", v=s.build_id),
         },
     }
     return _cacheable(_json(payload), tag, s.build_id)
+
+
+def _licence_link(meta: dict) -> str | None:
+    match = re.search(r"https?://[^\s)]+", meta.get("licence") or "")
+    return f'<{match.group(0)}>; rel="license"' if match else None
+
+
+def _geo_values(s: store.Store, df: Any, authority: str, level: str, variable: str, fmt: str
+                ) -> flask.Response:
+    """The same rows as the JSON, with each area's geometry, as GeoJSON, GeoPackage or GeoParquet."""
+    tag = f"{s.build_id}:values:{authority}:{level}:{variable}:{fmt}"
+    if flask.request.if_none_match.contains(tag) or flask.request.if_none_match.contains(tag + ":gzip"):
+        # Answer a revalidation before writing a GeoPackage that would be thrown away.
+        return _cacheable(flask.Response(b"", mimetype=GEO_FORMATS[fmt]), tag, s.build_id)
+    meta = s.variable(variable)
+    frame = datapack.values_frame(df, s.area_geojson(authority, level))
+    if fmt == "geojson":
+        body = datapack.values_geojson(frame, meta)
+    elif fmt == "gpkg":
+        body = datapack.values_gpkg(frame, meta, layer=f"{authority}_{level}_{variable}")
+    else:
+        body = datapack.values_parquet(frame, meta)
+    response = flask.Response(body, mimetype=GEO_FORMATS[fmt])
+    response.headers["Content-Disposition"] = f'attachment; filename="{authority}_{level}_{variable}.{fmt}"'
+    link = _licence_link(meta)
+    if link:
+        response.headers["Link"] = link
+    return _cacheable(response, tag, s.build_id)
 
 
 def areas(authority: str, filename: str) -> flask.Response:

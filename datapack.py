@@ -95,9 +95,11 @@ def _about(meta: dict) -> dict:
 def values_parquet(frame: geopandas.GeoDataFrame, meta: dict) -> bytes:
     """GeoParquet (geopandas' writer: WKB geometry, ``geo`` metadata) with the variable's definition in
     the file's key-value metadata under ``atlas``."""
+    first = io.BytesIO()
+    # geopandas writes the GeoParquet `geo` metadata; the table is read back to add the definition to it.
+    frame.to_parquet(first, index=False, compression="zstd")
+    table = pq.read_table(io.BytesIO(first.getvalue()))
     out = io.BytesIO()
-    table = frame.to_arrow(index=False, geometry_encoding="WKB")
-    table = pa.table(table)
     metadata = dict(table.schema.metadata or {})
     metadata[b"atlas"] = json.dumps(_about(meta), ensure_ascii=False).encode()
     pq.write_table(table.replace_schema_metadata(metadata), out, compression="zstd")
@@ -151,14 +153,17 @@ def ensure(store: Any, authority: str) -> Path:
     """The path of the authority's datapack for the store's build, building it first if need be.
 
     Raises store.NotFound for an unknown authority (or one with no small areas)."""
-    info = store.authority(authority)  # validates: NotFound lists the valid codes
-    if authority == "all" or not info.get("levels"):
-        from store import NotFound  # noqa: PLC0415
+    from store import NotFound  # noqa: PLC0415 - store is the caller's; imported for its error only
 
-        with_areas = [a["code"] for a in store.authorities() if a.get("levels")]
-        raise NotFound("authority", authority, with_areas,
-                       f"{info['name']} ({authority}) has no small-area data, so no datapack; "
+    with_areas = [a["code"] for a in store.authorities() if a.get("levels")]
+    if authority not in with_areas:
+        try:
+            info = store.authority(authority)
+            message = (f"{info['name']} ({authority}) has no small-area data, so no datapack; "
                        f"{len(with_areas)} authorities have one")
+        except NotFound:
+            message = f"unknown authority {authority!r}; {len(with_areas)} authorities have a datapack"
+        raise NotFound("authority", authority, with_areas, message)
     path = cache_path(store, authority)
     if path.exists():
         return path

@@ -144,7 +144,8 @@ blueprint.add_url_rule("/datapack/<authority>.zip", "datapack", datapack_zip, me
 
 @blueprint.errorhandler(store.NotFound)
 def _not_found(exc: store.NotFound) -> flask.Response:
-    return _error(404, exc.message, what=exc.what, value=exc.value, valid=exc.valid[:100])
+    return _error(404, exc.message, what=exc.what, value=exc.value, valid=exc.valid[:100],
+                  valid_count=len(exc.valid), see="/api/authorities")
 
 
 @blueprint.errorhandler(FileNotFoundError)

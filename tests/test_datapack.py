@@ -1,0 +1,199 @@
+"""Downloads of data: one view's rows as GeoJSON, GeoPackage and GeoParquet, and an authority's whole
+datapack as a zip, each read back with the usual tools and compared with the data API's JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import zipfile
+from pathlib import Path
+
+import flask
+import geopandas
+import pandas as pd
+import pyarrow.parquet as pq
+import pyogrio
+import pytest
+import shapely
+import shapely.geometry
+
+import api
+import datapack
+import downloads
+import security
+
+TRAFFORD = "E08000009"
+CAMDEN = "E09000007"
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("atlas-cache")
+
+
+@pytest.fixture()
+def client(atlas_env: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> flask.testing.FlaskClient:
+    monkeypatch.setenv("ATLAS_CACHE_DIR", str(cache_dir))
+    server = flask.Flask(__name__)
+    api.init_app(server)
+    downloads.init_app(server)
+    security.init_app(server)
+    return server.test_client()
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal, with every kind of missing (None, NaN, <NA>) equal to every other."""
+    missing = [x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x)) for x in (a, b)]
+    if any(missing):
+        return all(missing)
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return float(a) == float(b)
+    return a == b
+
+
+def _assert_rows(frame: pd.DataFrame, rows: list[dict]) -> None:
+    assert list(frame["code"]) == [r["code"] for r in rows]
+    for record, row in zip(frame.to_dict("records"), rows, strict=True):
+        for key in ("code", "name", "value", "rank", "rank_national"):
+            assert _same(record[key], row[key]), (row["code"], key, record[key], row[key])
+
+
+@pytest.mark.parametrize("place,variable", [
+    (f"{CAMDEN}/oa11", "ks102ew0018"),  # mean age: decimals
+    (f"{TRAFFORD}/lsoa21", "c21_household_tenure_owned_owns_outright_pct"),
+    ("all/lad", "ks102ew0001"),  # the national overview, with national ranks
+])
+@pytest.mark.parametrize("fmt", ["geojson", "gpkg", "parquet"])
+def test_view_downloads_read_back_as_the_json(client, tmp_path, place, variable, fmt):
+    expected = client.get(f"/api/values/{place}/{variable}.json")
+    assert expected.status_code == 200
+    body = expected.get_json()
+    rows, meta = body["rows"], body["variable"]
+    response = client.get(f"/api/values/{place}/{variable}.{fmt}")
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    authority, level = place.split("/")
+    assert response.headers["Content-Disposition"] == (
+        f'attachment; filename="{authority}_{level}_{variable}.{fmt}"')
+    assert "open-government-licence" in response.headers["Link"] and 'rel="license"' in response.headers["Link"]
+    data = io.BytesIO(response.data)
+    if fmt == "geojson":
+        collection = json.loads(response.data)
+        frame = geopandas.GeoDataFrame.from_features(collection["features"], crs="EPSG:4326")
+        assert collection["variable"]["licence"] == meta["licence"]
+        assert collection["variable"]["source"] == meta["source"]
+    elif fmt == "gpkg":
+        path = tmp_path / "values.gpkg"  # GDAL wants the extension of a GeoPackage
+        path.write_bytes(response.data)
+        frame = geopandas.read_file(path, engine="pyogrio")
+        info = pyogrio.read_info(path)
+        assert info["layer_metadata"]["LICENCE"] == meta["licence"]
+    else:
+        frame = geopandas.read_parquet(data)
+        about = json.loads(pq.read_schema(io.BytesIO(response.data)).metadata[b"atlas"])
+        assert about["licence"] == meta["licence"] and about["id"] == variable
+    assert frame.crs.to_epsg() == 4326
+    _assert_rows(frame, rows)
+    # The geometry is the map's own, area by area.
+    areas = client.get(f"/api/areas/{authority}/{level}.geojson").get_json()["features"]
+    shapes = {f["properties"]["code"]: shapely.geometry.shape(f["geometry"]) for f in areas}
+    for code, geom in zip(frame["code"], frame.geometry, strict=True):
+        assert shapely.equals_exact(shapely.normalize(geom), shapely.normalize(shapely.geometry.MultiPolygon(
+            [shapes[code]]) if shapes[code].geom_type == "Polygon" and geom.geom_type == "MultiPolygon"
+            else shapes[code]), tolerance=1e-9), code
+
+
+def test_unknown_format_lists_the_new_ones(client):
+    body = client.get(f"/api/values/{CAMDEN}/oa11/ks102ew0018.shp").get_json()
+    assert {"geojson", "gpkg", "parquet"} <= set(body["valid"])
+
+
+def test_revalidation_of_a_geopackage_is_304(client):
+    first = client.get(f"/api/values/{CAMDEN}/lsoa11/ks102ew0001.gpkg")
+    again = client.get(f"/api/values/{CAMDEN}/lsoa11/ks102ew0001.gpkg",
+                       headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304
+
+
+def _zip(client, authority: str) -> zipfile.ZipFile:
+    response = client.get(f"/datapack/{authority}.zip")
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    assert response.mimetype == "application/zip"
+    assert response.headers["Content-Disposition"].startswith("attachment;")
+    return zipfile.ZipFile(io.BytesIO(response.data))
+
+
+def test_datapack_holds_every_variable_at_every_level_as_the_api_serves_them(client, tmp_path):
+    pack = _zip(client, TRAFFORD)
+    names = set(pack.namelist())
+    build = client.get("/api").get_json()["build"]
+    levels = {d["level"] for d in client.get(f"/api/authorities/{TRAFFORD}").get_json()["levels"]}
+    definitions = list(csv.DictReader(io.StringIO(pack.read("variables.csv").decode())))
+    assert tuple(definitions[0]) == datapack.DEFINITION_FIELDS
+    defined = {d["id"]: d for d in definitions}
+    readme = pack.read("README.md").decode()
+    assert build in readme and "Trafford" in readme
+    seen_levels = set()
+    for level in sorted(levels):
+        catalogue = client.get(f"/api/variables?authority={TRAFFORD}&level={level}").get_json()["variables"]
+        if not catalogue:
+            continue  # boundaries but no figures at this level
+        seen_levels.add(level)
+        columns: dict[str, pd.Series] = {}
+        codes = None
+        for dataset in sorted({v["dataset"] for v in catalogue}):
+            parquet = pd.read_parquet(io.BytesIO(pack.read(f"{level}/values_{dataset}.parquet")))
+            table = pd.read_csv(io.BytesIO(pack.read(f"{level}/values_{dataset}.csv")), dtype={"code": str})
+            assert list(table.columns) == list(parquet.columns)
+            pd.testing.assert_frame_equal(table[parquet.columns[2:]], parquet[parquet.columns[2:]],
+                                          check_dtype=False, rtol=1e-14)
+            codes = list(parquet["code"]) if codes is None else codes
+            assert list(parquet["code"]) == codes
+            for column in parquet.columns[2:]:
+                columns[column] = parquet[column]
+        # Every variable the API has here, and nothing else.
+        assert set(columns) == {v["id"] for v in catalogue}
+        for v in catalogue:
+            assert defined[v["id"]]["label"] == v["label"] and defined[v["id"]]["licence"] == v["licence"]
+            assert f"| {v['id']} |" in readme
+        # Values equal the API's JSON, for a spread of variables of each dataset.
+        sample = sorted(columns)[:: max(1, len(columns) // 12)] + [sorted(columns)[-1]]
+        for variable in sample:
+            rows = client.get(f"/api/values/{TRAFFORD}/{level}/{variable}.json").get_json()["rows"]
+            assert [r["code"] for r in rows] == codes
+            for row, value in zip(rows, columns[variable], strict=True):
+                assert _same(value, row["value"]), (level, variable, row["code"])
+        (tmp_path / f"{level}.gpkg").write_bytes(pack.read(f"{level}/areas.gpkg"))
+        areas = geopandas.read_file(tmp_path / f"{level}.gpkg", engine="pyogrio")
+        assert list(areas["code"]) == codes and areas.crs.to_epsg() == 4326
+        assert f"{level}/areas.gpkg" in names
+    assert seen_levels == {"lsoa11", "lsoa21", "oa21"}
+
+
+def test_datapack_is_built_once_and_revalidated(client, monkeypatch):
+    first = client.get(f"/datapack/{TRAFFORD}.zip")
+    assert first.status_code == 200 and first.headers["ETag"]
+
+    def no_rebuild(*args, **kwargs):
+        raise AssertionError("the cached datapack should have been served")
+
+    monkeypatch.setattr(datapack, "build_zip", no_rebuild)
+    again = client.get(f"/datapack/{TRAFFORD}.zip")
+    assert again.status_code == 200 and again.data == first.data
+    assert client.get(f"/datapack/{TRAFFORD}.zip",
+                      headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
+    # Nothing half-written is left beside it.
+    folder = datapack.cache_path(__import__("store").get_store(), TRAFFORD).parent
+    assert not [p for p in folder.iterdir() if p.name.endswith(".part")]
+
+
+@pytest.mark.parametrize("authority", ["E99999999", "S12000033", "all", "nope"])
+def test_no_datapack_without_small_areas(client, authority):
+    response = client.get(f"/datapack/{authority}.zip")
+    assert response.status_code == 404 and response.mimetype == "application/json"
+    body = response.get_json()
+    assert body["what"] == "authority" and body["value"] == authority and "E06000001" in body["valid"]
+    assert "all" not in body["valid"] and "S12000033" not in body["valid"]
+    assert body["valid_count"] == sum(1 for a in client.get("/api/authorities").get_json()["authorities"]
+                                      if a["levels"])

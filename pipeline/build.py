@@ -524,8 +524,14 @@ def _merge_same_name(datasets: list[Dataset]) -> list[Dataset]:
         if clash:
             raise SourceError(dataset.name, f"two sources give level(s) {sorted(clash)}")
         first.frames.update(dataset.frames)
-        known = {v["id"] for v in first.variables}
-        first.variables.extend(v for v in dataset.variables if v["id"] not in known)
+        theirs = {v["id"]: v for v in dataset.variables}
+        levels = " and ".join(LEVELS[level] for level in dataset.frames)
+        for variable in first.variables:
+            other = theirs.pop(variable["id"], None)
+            if other and other["source"] != variable["source"]:
+                # Same variable, another publisher at another level: the attribution names both.
+                variable["source"] = f"{variable['source']} {levels} ({dataset.coverage}): {other['source']}"
+        first.variables.extend(theirs.values())
     return list(merged.values())
 
 

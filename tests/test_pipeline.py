@@ -212,6 +212,8 @@ def test_catalogue_describes_every_column(build: Path) -> None:
     ks = catalogue.set_index("id").loc["ks102ew0002_pct"]
     assert list(ks["national_levels"]) == ["lsoa11", "lad"] and ks["denominator"] == "ks102ew0001"
     assert "Open Government Licence" in ks["licence"]
+    # Camden's Output Areas come from the CDRC pack, the rest from Nomis: the attribution names both
+    assert "Nomis" in ks["source"] and "Consumer Data Research Centre" in ks["source"]
 
 
 # --------------------------------------------------------------------------------------------------

@@ -15,7 +15,6 @@
   var PAGE_SIZE = 25;
   var derived = new WeakMap(); // payload object -> classes, ranks, counts (computed once per payload)
   var layers = {}; // geometry url -> [{feature, layer}] of the layers drawn last
-  var fixupScheduled = false;
 
   function nu() {
     return window.dash_clientside.no_update;
@@ -163,24 +162,47 @@
     return lines.join("<br>");
   }
 
-  function fixup() {
-    // dash-leaflet ignores a hideout that arrives while its geometry is still loading and then draws
-    // with the hideout it had when the load began: restyle with the latest once the layers exist.
-    fixupScheduled = false;
+  function current(ctx) {
+    // The latest hideout for this geometry: restyle() applies a switch to the drawn layers in place, so
+    // the hideout dash-leaflet holds may be older than what is on the map (its resetStyle after a hover
+    // must not bring old colours back).
     var h = window.atlas._latest;
-    if (!h || !h.p) {
-      return;
+    return h && h.p && h.p.url === ctx.url ? h : ctx.hideout;
+  }
+
+  function restyle(h) {
+    // Restyling the drawn layers in place repaints 1,500 polygons in a few milliseconds, where letting
+    // dash-leaflet rebuild every layer on a new hideout (clearLayers + addData) takes several hundred
+    // on these machines (bench/bench_switch.py).
+    var list = layers[h.p.url] || [];
+    var selected = null;
+    for (var i = 0; i < list.length; i += 1) {
+      var entry = list[i];
+      if (entry) {
+        entry.layer.setStyle(styleFor(entry.feature, h));
+        if (h.s && entry.feature.properties.code === h.s) {
+          selected = entry.layer;
+        }
+      }
     }
-    (layers[h.p.url] || []).forEach(function (entry) {
-      entry.layer.setStyle(styleFor(entry.feature, h));
-    });
+    if (selected) {
+      selected.bringToFront();
+    }
+    styled(h.p.url, list.length);
+    return list.length;
+  }
+
+  function styled(url, n) {
+    // Tells the benchmark and tests that every area of ``url`` has its new style (the canvas paints it
+    // in the next animation frame).
+    window.dispatchEvent(new CustomEvent("atlas:styled", { detail: { url: url, n: n } }));
   }
 
   window.atlas = Object.assign({}, window.atlas, {
     _latest: null,
 
     style: function (feature, ctx) {
-      return styleFor(feature, ctx.hideout);
+      return styleFor(feature, current(ctx));
     },
 
     hoverStyle: function () {
@@ -195,17 +217,16 @@
       }
       layers[url][feature.properties.id] = { feature: feature, layer: layer };
       layer.bindTooltip(function () {
-        var h = window.atlas._latest;
-        return hoverHtml(feature, h && h.p && h.p.url === url ? h : ctx.hideout);
+        return hoverHtml(feature, current(ctx));
       }, { sticky: true, className: "atlas-tip" });
-      var latest = window.atlas._latest;
-      if (latest && latest !== ctx.hideout && latest.p && latest.p.url === url && !fixupScheduled) {
-        fixupScheduled = true;
-        Promise.resolve().then(fixup);
+      var h = current(ctx);
+      if (h && h.p && feature.properties.id === h.p.v.length - 1) {
+        styled(url, h.p.v.length);
       }
     },
 
     derive: derive,
+    restyle: restyle,
     hoverHtml: hoverHtml,
     styleFor: styleFor,
 
@@ -239,6 +260,53 @@
       p.children = children;
     }
     return { type: type, namespace: "dash_html_components", props: p };
+  }
+
+  var VOID = { Input: true, Br: true };
+
+  function cssText(style) {
+    return Object.keys(style).map(function (key) {
+      return key.replace(/[A-Z]/g, function (c) { return "-" + c.toLowerCase(); }) + ":" + style[key];
+    }).join(";");
+  }
+
+  function toHtml(node) {
+    // The legend and the table are written as HTML into their containers, not as Dash components: a
+    // few hundred Dash components re-rendered on every switch cost ~300 ms here (each one's wrapper runs
+    // on every store update), the same HTML costs ~2 ms.
+    if (node === null || node === undefined || node === false) {
+      return "";
+    }
+    if (Array.isArray(node)) {
+      return node.map(toHtml).join("");
+    }
+    if (typeof node !== "object") {
+      return escapeHtml(node);
+    }
+    var tag = node.type.toLowerCase();
+    var attrs = "";
+    Object.keys(node.props).forEach(function (key) {
+      var value = node.props[key];
+      if (key === "children" || value === undefined || value === null || value === false) {
+        return;
+      }
+      var name = key === "className" ? "class" : key === "htmlFor" ? "for" : key;
+      if (key === "style") {
+        value = cssText(value);
+      }
+      attrs += " " + name + (value === true ? "" : '="' + escapeHtml(value) + '"');
+    });
+    if (VOID[node.type]) {
+      return "<" + tag + attrs + ">";
+    }
+    return "<" + tag + attrs + ">" + toHtml(node.props.children) + "</" + tag + ">";
+  }
+
+  function write(id, node) {
+    var box = document.getElementById(id);
+    if (box) {
+      box.innerHTML = toHtml(node);
+    }
   }
 
   function para(text) {
@@ -471,7 +539,7 @@
         return scheme === "custom" ? {} : { display: "none" };
       },
 
-      combine: function (payload, areas, opacity, selected) {
+      combine: function (payload, areas, opacity, selected, drawnUrl) {
         if (!payload) {
           return [nu(), nu()];
         }
@@ -483,6 +551,13 @@
           nd: areas && areas.key === payload.key && areas.nodata ? areas.nodata : null,
         };
         window.atlas._latest = h;
+        if (drawnUrl === payload.url && (layers[payload.url] || []).length === payload.n) {
+          // Same geometry, already drawn: restyle in place; dash-leaflet's hideout is left as it was.
+          restyle(h);
+          return [nu(), nu()];
+        }
+        // New geometry (or not drawn yet): url and hideout change together, in one update of props,
+        // so dash-leaflet draws the new features with the new hideout.
         return [payload.url, h];
       },
 
@@ -503,11 +578,23 @@
       },
 
       legend: function (payload, areas) {
-        return legend(payload, areas);
+        var tree = legend(payload, areas);
+        if (tree !== nu()) {
+          write("legend", tree);
+        }
+        return nu();
       },
 
       table: function (payload, areas, selected, sort, page) {
-        return table(payload, areas, selected, sort, page);
+        var out = table(payload, areas, selected, sort, page);
+        if (out[0] !== nu()) {
+          write("area-table", out[0]);
+          var help = document.getElementById("view-help");
+          if (help) {
+            help.textContent = out[1];
+          }
+        }
+        return nu();
       },
     },
   });

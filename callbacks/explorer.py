@@ -37,7 +37,7 @@ class Rendered:
 
     state: state.ViewState
     messages: list[str]
-    payload: dict
+    payload: dict | None  # None: unchanged (an opacity change)
     canonical: dict  # the state as a dict, with its query string, for write_url to compare with
     title: str | None = None
     attribution: str | None = None
@@ -47,7 +47,32 @@ class Rendered:
     areas: dict | None = None
     viewport: dict | None = None
     outline: dict | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    controls: set[str] = field(default_factory=set)  # the controls whose value must be (re)set
+
+
+def controls_to_set(raw: dict[str, str], prev: dict, st: state.ViewState) -> set[str]:
+    """The controls that may not show ``st`` already: those whose value differs from the previous view
+    (back/forward, a new authority's level) or from what the URL asked for (a fallback). The others hold
+    the value the user just chose, and re-setting them would only re-render them."""
+    if not prev:
+        return set(ids.CONTROLS)
+    out = set()
+    for key, value in st.as_dict().items():
+        if prev.get(key) != value:
+            out.add(key)
+        elif key in raw and raw[key] != _url_text(key, value):
+            out.add(key)
+    if (prev.get("authority"), prev.get("level")) != (st.authority, st.level):
+        out |= {ids.LEVEL, ids.VARIABLE, ids.SCOPE}  # their options change: set their values with them
+    return out
+
+
+def _url_text(key: str, value: Any) -> str:
+    if key == "reverse":
+        return "1" if value else "0"
+    if key == "opacity":
+        return state.to_query(state.ViewState(opacity=value)).rsplit("opacity=", 1)[1]
+    return str(value)
 
 
 def render_view(search: str | None, previous: dict | None, s: Any) -> Rendered:
@@ -63,9 +88,12 @@ def render_view(search: str | None, previous: dict | None, s: Any) -> Rendered:
     info = None if st.authority == state.ALL else s.authority(st.authority)
     payload, more = view.payload(s, st, geometry, info["name"] if info else "England and Wales")
     messages += more
+    if prev and {**prev, "opacity": None} == {**st.as_dict(), "opacity": None}:
+        payload = None  # only the opacity changed: the browser applies it without a new payload
     row = s.variable(st.variable)
     out = Rendered(state=st, messages=messages, payload=payload,
-                   canonical={"state": st.as_dict(), "search": state.to_query(st)})
+                   canonical={"state": st.as_dict(), "search": state.to_query(st)},
+                   controls=controls_to_set(raw, prev, st))
     if place_changed or prev.get("variable") != st.variable:
         out.title = view.title(st, info["name"] if info else "", row)
         out.attribution = view.attribution(row)
@@ -122,16 +150,16 @@ def render(search: str | None, previous: dict | None) -> tuple:
         return _only_message("Sorry, this view could not be drawn; the problem has been logged. "
                              "Try another variable or authority.")
     st = r.state
-    controls = [st.authority, st.level, st.variable, st.scheme, st.k, st.breaks, st.scope, st.palette,
-                ["1"] if st.reverse else [], st.opacity]
+    values = {**st.as_dict(), "reverse": ["1"] if st.reverse else []}
+    controls = [values[key] if key in r.controls else no_update for key in ids.CONTROLS]
     level_row = _SHOW if st.authority != state.ALL and len(r.level_options or [None, None]) > 1 else _HIDE
     if r.level_options is None:
         level_row = no_update
-    scope_row = _HIDE if st.authority == state.ALL else _SHOW
-    breaks_row = _SHOW if st.scheme == "custom" else _HIDE
+    scope_row = (_HIDE if st.authority == state.ALL else _SHOW) if "authority" in r.controls else no_update
+    breaks_row = (_SHOW if st.scheme == "custom" else _HIDE) if "scheme" in r.controls else no_update
     message = [dash.html.P(m) for m in r.messages] or None
     return (*controls, _or_no_update(r.level_options), level_row, _or_no_update(r.variable_options),
-            _or_no_update(r.scope_options), scope_row, breaks_row, r.payload, _or_no_update(r.areas),
+            _or_no_update(r.scope_options), scope_row, breaks_row, _or_no_update(r.payload), _or_no_update(r.areas),
             _or_no_update(r.viewport), _or_no_update(r.outline), r.canonical, message,
             _or_no_update(r.title), _or_no_update(r.attribution),
             None if r.areas is not None else no_update)
@@ -158,7 +186,7 @@ dash.clientside_callback(
     ClientsideFunction("atlas", "combine"),
     Output(ids.LAYER, "url"), Output(ids.LAYER, "hideout"),
     Input(ids.PAYLOAD, "data"), Input(ids.AREAS, "data"), Input(ids.OPACITY, "value"),
-    Input(ids.SELECTED, "data"),
+    Input(ids.SELECTED, "data"), State(ids.LAYER, "url"),
     prevent_initial_call=True,
 )
 
@@ -171,16 +199,18 @@ dash.clientside_callback(
     prevent_initial_call=True,
 )
 
+# The legend and the table are written as HTML by atlas.js into their (childless) containers: the output
+# named here is never set, it only orders the callback after the payload (see toHtml in assets/atlas.js).
 dash.clientside_callback(
     ClientsideFunction("atlas", "legend"),
-    Output(ids.LEGEND, "children"),
+    Output(ids.LEGEND, "className"),
     Input(ids.PAYLOAD, "data"), Input(ids.AREAS, "data"),
     prevent_initial_call=True,
 )
 
 dash.clientside_callback(
     ClientsideFunction("atlas", "table"),
-    Output(ids.TABLE, "children"), Output(ids.HELP, "children"),
+    Output(ids.TABLE, "className"),
     Input(ids.PAYLOAD, "data"), Input(ids.AREAS, "data"), Input(ids.SELECTED, "data"),
     Input(ids.TABLE_SORT, "data"), Input(ids.TABLE_PAGE, "data"),
     prevent_initial_call=True,

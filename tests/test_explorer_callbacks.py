@@ -143,13 +143,42 @@ def test_a_switch_sends_only_what_changed(s: store_module.Store) -> None:
     first = explorer.render(f"?authority={CAMDEN}&level=oa11&variable=ks102ew0018", None)
     previous = _out(first, "state")
     switch = explorer.render(f"?authority={CAMDEN}&level=oa11&variable=ks102ew0014_pct&k=7", previous)
-    for name in ("variable_options", "areas", "viewport", "outline", "level_options"):
+    for name in ("variable_options", "areas", "viewport", "outline", "level_options", "authority", "level",
+                 "palette", "scope_row"):
         assert _out(switch, name) is no_update, name
+    assert _out(switch, "variable") == "ks102ew0014_pct" and _out(switch, "k") == 7
     assert _out(switch, "payload")["k"] == 7
     # The budget: at most 16 bytes per area for everything the switch sends.
     body = json.dumps([v for v in switch if v is not no_update], default=lambda o: o.to_plotly_json())
     assert len(body.encode()) <= 16 * 749, len(body)
     assert len(gzip.compress(body.encode())) < len(body) / 2
+
+
+def test_controls_are_set_when_the_url_was_refused_or_history_moves(s: store_module.Store) -> None:
+    first = explorer.render(f"?authority={CAMDEN}&level=lsoa11&k=5", None)
+    previous = _out(first, "state")
+    # The user picked a k the URL check refuses: the control must be put back to the value shown.
+    out = explorer.render(f"?authority={CAMDEN}&level=lsoa11&k=12", previous)
+    assert _out(out, "k") == 5
+    # Back to an older view: every control that differs is set.
+    out = explorer.render(f"?authority={CAMDEN}&level=lsoa11&k=4&palette=Reds&reverse=1", previous)
+    assert (_out(out, "k"), _out(out, "palette"), _out(out, "reverse")) == (4, "Reds", ["1"])
+    assert _out(out, "scheme") is no_update
+
+
+def test_an_opacity_change_sends_no_payload(s: store_module.Store) -> None:
+    first = explorer.render(f"?authority={CAMDEN}&level=oa11", None)
+    out = explorer.render(f"?authority={CAMDEN}&level=oa11&opacity=0.5", _out(first, "state"))
+    assert _out(out, "payload") is no_update
+    assert _out(out, "opacity") == 0.5 and _out(out, "state")["state"]["opacity"] == 0.5
+
+
+def test_fewer_classes_than_asked_are_explained(s: store_module.Store) -> None:
+    # The City of London has 6 LSOAs: 9 quantile classes cannot be made from 6 values.
+    out = explorer.render("?authority=E09000001&variable=ks102ew0018&k=9", None)
+    p = _out(out, "payload")
+    assert p["kr"] == 9 and p["k"] == 6 and len(p["c"]) == 6
+    assert "9 classes asked, 6 given" in p["note"]
 
 
 def test_changing_authority_resets_selection_and_sends_names(s: store_module.Store) -> None:

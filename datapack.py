@@ -29,6 +29,7 @@ import geopandas
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 import settings
@@ -203,9 +204,12 @@ def _wide(store: Any, authority: str, level: str, dataset: str, ids: list[str], 
     return pd.concat([frame, values], axis=1)
 
 
-def _csv_bytes(frame: pd.DataFrame) -> bytes:
-    # 15 significant figures: every double read back as it was written, without "35.0"-style noise.
-    return frame.to_csv(index=False, float_format="%.15g", lineterminator="\r\n").encode()
+def _csv_bytes(table: pa.Table) -> bytes:
+    # Arrow writes each double in its shortest round-trip form ("35", "0.1"), and 150 times faster than
+    # pandas' float_format, which formatted value by value (21 of Camden's 35 seconds).
+    out = io.BytesIO()
+    pa_csv.write_csv(table, out, pa_csv.WriteOptions(quoting_style="needed"))
+    return out.getvalue()
 
 
 def build_zip(store: Any, authority: str, target: Path) -> dict:
@@ -231,16 +235,17 @@ def build_zip(store: Any, authority: str, target: Path) -> dict:
             for dataset, ids in sorted(by_dataset.items()):
                 frame = _wide(store, authority, level, dataset, ids, codes, names)
                 base = f"{level}/values_{dataset}"
+                table = pa.Table.from_pandas(frame, preserve_index=False)
                 parquet = io.BytesIO()
-                pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), parquet, compression="zstd")
+                pq.write_table(table, parquet, compression="zstd")
                 # Parquet is compressed already: stored, not deflated again.
                 zf.writestr(zipfile.ZipInfo(f"{base}.parquet", _date(built)), parquet.getvalue(),
                             compress_type=zipfile.ZIP_STORED)
-                zf.writestr(zipfile.ZipInfo(f"{base}.csv", _date(built)), _csv_bytes(frame),
+                zf.writestr(zipfile.ZipInfo(f"{base}.csv", _date(built)), _csv_bytes(table),
                             compress_type=zipfile.ZIP_DEFLATED)
                 files.append((f"{base}.parquet / .csv", f"{len(ids):,} variables of dataset `{dataset}`, "
                                                       f"{len(codes):,} areas"))
-                del frame, parquet
+                del frame, table, parquet
             areas = geopandas.GeoDataFrame.from_features(store.area_geojson(authority, level)["features"],
                                                          crs=CRS)
             with tempfile.TemporaryDirectory(prefix="atlas-pack-") as tmp:

@@ -1,0 +1,118 @@
+"""Exports and datapacks: time and bytes per image format, per-view download format, and whole-authority
+datapack (build time, size, peak memory).
+
+    python bench/bench_export.py [--repeat 3] [--skip-packs]
+
+Reads the extracts in ATLAS_DATA_DIR. Images are rendered through export.parse_export / map_data /
+render (the route's own calls, without its byte cache): "first" includes projecting the geometry (once
+per process, authority and level), "warm" is the median of ``--repeat`` renders after it. Datapacks are
+built into a temporary cache folder; peak memory is the process's maximum resident set size measured in
+a fresh child process per authority, before and after the build.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import flask  # noqa: E402
+
+import api  # noqa: E402
+import export  # noqa: E402
+import store  # noqa: E402
+
+CASES = [
+    # (label, authority, level, variable)
+    ("Camden, OA (749)", "E09000007", "oa11", "qs119ew0002_pct"),
+    ("Birmingham, LSOA (639)", "E08000025", "lsoa11", "ks102ew0010_pct"),
+]
+FORMATS = [("png 96 dpi", "png", {}), ("png 300 dpi", "png", {"dpi": "300"}), ("svg", "svg", {}),
+           ("pdf (A4)", "pdf", {})]
+PACKS = [("Camden (most variables)", "E09000007"), ("Birmingham (most LSOAs)", "E08000025")]
+
+PACK_CHILD = """
+import json, resource, sys, time
+sys.path.insert(0, sys.argv[1])
+import datapack, store
+s = store.get_store()
+s.authorities(); s.variables(authority=sys.argv[2])
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+start = time.perf_counter()
+path = datapack.ensure(s, sys.argv[2])
+seconds = time.perf_counter() - start
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+import zipfile
+with zipfile.ZipFile(path) as z:
+    members = len(z.infolist())
+print(json.dumps({"seconds": seconds, "bytes": path.stat().st_size, "members": members,
+                  "rss_before_mb": before / 1024, "rss_after_mb": after / 1024}))
+"""
+
+
+def _ms(fn, repeat: int) -> tuple[float, float, object]:
+    start = time.perf_counter()
+    out = fn()
+    first = (time.perf_counter() - start) * 1000
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        out = fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return first, statistics.median(times), out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--skip-packs", action="store_true")
+    args = parser.parse_args()
+    s = store.get_store()
+    print(f"build {s.build_id}\n")
+
+    print("Map export (server time, no network)")
+    print(f"{'view':26} {'format':12} {'first ms':>9} {'warm ms':>9} {'bytes':>11}")
+    for label, authority, level, variable in CASES:
+        for name, fmt, extra in FORMATS:
+            query = {"authority": authority, "level": level, "variable": variable, **extra}
+            spec = export.parse_export(query, fmt, s)
+            first, warm, rendered = _ms(lambda spec=spec: export.render(export.map_data(s, spec)), args.repeat)
+            print(f"{label:26} {name:12} {first:9.0f} {warm:9.0f} {len(rendered.body):11,}")
+
+    print("\nOne view's rows with geometry (data API, warm, no gzip)")
+    app = flask.Flask(__name__)
+    api.init_app(app)
+    client = app.test_client()
+    print(f"{'view':26} {'format':12} {'first ms':>9} {'warm ms':>9} {'bytes':>11}")
+    for label, authority, level, variable in CASES:
+        for fmt in ("json", "csv", "geojson", "gpkg", "parquet"):
+            url = f"/api/values/{authority}/{level}/{variable}.{fmt}"
+            first, warm, response = _ms(lambda url=url: client.get(url), args.repeat)
+            assert response.status_code == 200, (url, response.status_code)
+            print(f"{label:26} {fmt:12} {first:9.0f} {warm:9.0f} {len(response.data):11,}")
+
+    if args.skip_packs:
+        return 0
+    print("\nWhole-authority datapack (built once per build, fresh process each)")
+    print(f"{'authority':26} {'build s':>8} {'MB':>7} {'files':>6} {'RSS before MB':>14} {'peak RSS MB':>12}")
+    with tempfile.TemporaryDirectory(prefix="atlas-bench-packs-") as cache:
+        env = {**__import__("os").environ, "ATLAS_CACHE_DIR": cache}
+        for label, code in PACKS:
+            out = subprocess.run([sys.executable, "-c", PACK_CHILD, str(ROOT), code], env=env, check=True,
+                                 capture_output=True, text=True).stdout
+            d = json.loads(out.strip().splitlines()[-1])
+            print(f"{label:26} {d['seconds']:8.1f} {d['bytes'] / 1e6:7.1f} {d['members']:6} "
+                  f"{d['rss_before_mb']:14.0f} {d['rss_after_mb']:12.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -29,7 +29,6 @@ import matplotlib
 import numpy as np
 import pyproj
 import shapely
-import shapely.errors
 import shapely.geometry
 from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
@@ -222,14 +221,30 @@ def _projected(store: Any, build_id: str, authority: str, level: str) -> tuple[n
     geoms = shapely.transform(geoms, lambda xy: np.column_stack(_to_bng.transform(xy[:, 0], xy[:, 1])))
     # Matplotlib fills with the non-zero rule: holes must wind against their shells.
     geoms = shapely.orient_polygons(geoms, exterior_cw=False)
-    outline = None
-    if authority != view_state.ALL:
-        try:
-            # The areas tile the authority with shared edges, which coverage union dissolves quickly.
-            outline = shapely.coverage_union_all(geoms).boundary
-        except shapely.errors.GEOSException:
-            outline = shapely.union_all(shapely.make_valid(geoms)).boundary
+    outline = None if authority == view_state.ALL else _outline(geoms)
     return geoms, outline
+
+
+#: Holes smaller than this in the union of an authority's areas are gaps between neighbours' edges, not
+#: enclaves (the largest found in Birmingham, Camden and Trafford is 182 m²).
+MIN_HOLE_M2 = 10_000
+
+
+def _outline(geoms: np.ndarray) -> Any:
+    """The authority's outline: the union of its areas snapped to a 1 m grid, without its slivers.
+
+    Coverage union would be faster, but the simplified areas of one publisher do not always share their
+    edges' vertices exactly (Birmingham's and Camden's LSOAs are not a valid coverage), and there it
+    leaves stray pieces of inner edges, drawn as black dashes across the map.
+    """
+    merged = shapely.union_all(shapely.make_valid(geoms), grid_size=1.0)
+    parts = []
+    for poly in getattr(merged, "geoms", [merged]):
+        if poly.geom_type != "Polygon" or poly.is_empty:
+            continue
+        holes = [ring for ring in poly.interiors if shapely.Polygon(ring).area >= MIN_HOLE_M2]
+        parts.append(shapely.Polygon(poly.exterior, holes))
+    return shapely.MultiPolygon(parts).boundary
 
 
 @dataclass
@@ -396,31 +411,50 @@ def _north_arrow(ax: Any, centre: tuple[float, float], scale: float) -> None:
             fontsize=10 * scale, fontweight="bold", zorder=6)
 
 
-def _legend(ax: Any, data: MapData, scale: float) -> None:
+def _chars(width_in: float, font_pt: float) -> int:
+    """How many characters of DejaVu Sans at ``font_pt`` fit across ``width_in`` (0.55 em on average)."""
+    return max(20, int(width_in * 72 / (font_pt * 0.55)))
+
+
+class _Column:
+    """Lines of text laid down from the top of an axes, measured in points so that nothing overlaps
+    whatever the page's size."""
+
+    def __init__(self, ax: Any, height_in: float, width_in: float, scale: float) -> None:
+        self.ax, self.height_in, self.width_in, self.scale = ax, height_in, width_in, scale
+        self.y = 1.0
+
+    def down(self, points: float) -> None:
+        self.y -= points * self.scale / 72 / self.height_in
+
+    def text(self, text: str, size: float, width: float = 1.0, **style: Any) -> None:
+        for line in textwrap.wrap(text, _chars(self.width_in * width, size * self.scale)):
+            self.ax.text(0, self.y, line, fontsize=size * self.scale, va="top", **style)
+            self.down(size * 1.35)
+
+
+def _legend(ax: Any, data: MapData, scale: float, height_in: float, width_in: float) -> None:
     p = data.payload
     ax.set_axis_off()
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
-    y = 1.0
+    col = _Column(ax, height_in, width_in, scale)
     unit = p.get("unit") or ""
-    heading = p["label"] + (f" ({'per cent' if unit == 'percentage' else unit})" if unit and unit != "percentage"
-                            else "")
-    for line in textwrap.wrap(heading, 34):
-        ax.text(0, y, line, fontsize=10 * scale, fontweight="bold", va="top")
-        y -= 0.045
+    unit_word = "per cent" if unit == "percentage" else unit
+    # As the explorer's legend: the unit after the label, unless the label already says it.
+    heading = p["label"] + (f" ({unit_word})" if unit and unit != "percentage"
+                            and unit_word.lower() not in p["label"].lower() else "")
+    col.text(heading, 10, fontweight="bold")
+    col.down(3)
     scope = "" if p.get("all") else (f", breaks across {p.get('cov') or 'the nation'}"
                                      if p.get("scope") == "national" else f", breaks within {p.get('place')}")
     method = f"{p.get('schemeLabel') or p['scheme']}, {p['k']} class{'es' if p['k'] != 1 else ''}"
     if p.get("kr") and p["kr"] != p["k"]:
         method += f" ({p['kr']} asked for)"
-    for line in textwrap.wrap(method + scope, 44):
-        ax.text(0, y, line, fontsize=8 * scale, va="top", color="#333333")
-        y -= 0.035
+    col.text(method + scope, 8, color="#333333")
     if p.get("note"):
-        for line in textwrap.wrap(p["note"], 48):
-            ax.text(0, y, line, fontsize=7 * scale, va="top", style="italic", color="#555555")
-            y -= 0.03
-    y -= 0.015
+        col.text(p["note"], 7, style="italic", color="#555555")
+    col.down(6)
     sign = "%" if unit == "percentage" else ""
     rows = []
     for i in range(p["k"]):
@@ -429,24 +463,22 @@ def _legend(ax: Any, data: MapData, scale: float) -> None:
                      data.counts[i]))
     if data.missing:
         rows.append((None, "No data", data.missing))
-    step = min(0.06, 0.5 / max(1, len(rows)))
+    swatch_h = 14 * scale / 72 / height_in
     for colour, text, count in rows:
         # Swatches in the class colours at full strength, as the explorer's legend shows them.
-        ax.add_patch(Rectangle((0, y - step * 0.8), 0.12, step * 0.7, facecolor=colour or NO_DATA,
+        ax.add_patch(Rectangle((0, col.y - swatch_h), 0.12, swatch_h, facecolor=colour or NO_DATA,
                                edgecolor="#666666", linewidth=0.6 * scale,
                                hatch=None if colour else "////", linestyle="-" if colour else "--"))
-        ax.text(0.16, y - step * 0.45, text, fontsize=8.5 * scale, va="center")
-        ax.text(1.0, y - step * 0.45, f"{count:,} area{'s' if count != 1 else ''}", fontsize=8 * scale,
-                va="center", ha="right", color="#555555")
-        y -= step
-    y -= 0.02
-    notes = ["Each class includes its upper bound.", data.unit_line]
+        middle = col.y - swatch_h / 2
+        ax.text(0.16, middle, text, fontsize=8.5 * scale, va="center")
+        ax.text(1.0, middle, f"{count:,} area{'s' if count != 1 else ''}", fontsize=8 * scale, va="center",
+                ha="right", color="#555555")
+        col.down(20)
+    col.down(4)
+    col.text("Each class includes its upper bound.", 7.5, color="#333333")
+    col.text(data.unit_line + ".", 7.5, color="#333333")
     if p.get("pol"):
-        notes.append(f"Polarity: {p['pol']}.")
-    for note in notes:
-        for line in textwrap.wrap(note, 48):
-            ax.text(0, y, line, fontsize=7.5 * scale, va="top", color="#333333")
-            y -= 0.03
+        col.text(f"Polarity: {p['pol']}.", 7.5, color="#333333")
 
 
 @dataclass(frozen=True)
@@ -458,7 +490,8 @@ class Rendered:
     frame: tuple[float, float, float, float]  # the map frame in image pixels: left, top, right, bottom
 
 
-MAP_BOX = (0.02, 0.17, 0.64, 0.71)  # left, bottom, width, height: fractions of the figure
+MARGIN = 0.02  # of the figure's width and height
+MAP_WIDTH = 0.64  # the legend takes the right third
 
 
 def render(data: MapData) -> Rendered:
@@ -468,8 +501,30 @@ def render(data: MapData) -> Rendered:
     # Type, lines and symbols keep their proportions to the page whatever its size.
     scale = min(w_in / A4_LANDSCAPE_IN[0], h_in / A4_LANDSCAPE_IN[1])
     fig = Figure(figsize=(w_in, h_in), dpi=spec.dpi, facecolor="white")
-    ax = fig.add_axes(MAP_BOX)
-    limits = _fit(data.bounds, MAP_BOX[2] * w_in, MAP_BOX[3] * h_in)
+
+    def fraction(points: float) -> float:  # a height in points, as a fraction of the figure's
+        return points * scale / 72 / h_in
+
+    # Top down: title (wrapped to the page), subtitle; bottom up: sources and vintage; the map between.
+    y = 1 - MARGIN
+    text_width = (1 - 2 * MARGIN) * w_in
+    for line in textwrap.wrap(data.title, _chars(text_width, 15 * scale * 1.1)):  # bold is wider
+        fig.text(MARGIN, y, line, fontsize=15 * scale, fontweight="bold", va="top")
+        y -= fraction(15 * 1.3)
+    y -= fraction(4)
+    fig.text(MARGIN, y, data.subtitle, fontsize=9.5 * scale, va="top", color="#333333")
+    top = y - fraction(9.5 * 1.3 + 10)
+    footer = [data.attribution, data.vintage + f" Projection: British National Grid ({CRS}). " + data.build]
+    lines = [line for paragraph in footer for line in textwrap.wrap(paragraph, _chars(text_width, 7 * scale))]
+    y = MARGIN + fraction(7 * 1.4) * len(lines)
+    for line in lines:
+        fig.text(MARGIN, y, line, fontsize=7 * scale, va="top", color="#333333")
+        y -= fraction(7 * 1.4)
+    bottom = MARGIN + fraction(7 * 1.4) * len(lines) + fraction(12)
+    box = (MARGIN, bottom, MAP_WIDTH, max(0.2, top - bottom))
+
+    ax = fig.add_axes(box)
+    limits = _fit(data.bounds, box[2] * w_in, box[3] * h_in)
     ax.set_xlim(limits[0], limits[2])
     ax.set_ylim(limits[1], limits[3])
     ax.set_aspect("auto")  # _fit made the limits the frame's shape: equal scale without moving the frame
@@ -493,17 +548,9 @@ def render(data: MapData) -> Rendered:
     _scale_bar(ax, limits, scale)
     _north_arrow(ax, data.centre_lonlat, scale)
 
-    fig.text(0.02, 0.975, data.title, fontsize=15 * scale, fontweight="bold", va="top")
-    fig.text(0.02, 0.925, data.subtitle, fontsize=9.5 * scale, va="top", color="#333333")
-    _legend(fig.add_axes((0.69, 0.17, 0.29, 0.71)), data, scale)
-
-    footer = [data.attribution, data.vintage + f" Projection: British National Grid ({CRS}). " + data.build]
-    y = 0.135
-    width_chars = max(60, int(170 * w_in / A4_LANDSCAPE_IN[0] / scale))
-    for paragraph in footer:
-        for line in textwrap.wrap(paragraph, width_chars):
-            fig.text(0.02, y, line, fontsize=7 * scale, va="top", color="#333333")
-            y -= 0.024 * scale / (h_in / A4_LANDSCAPE_IN[1])
+    legend_left = MARGIN + MAP_WIDTH + 0.03
+    legend_box = (legend_left, box[1], 1 - MARGIN - legend_left, box[3])
+    _legend(fig.add_axes(legend_box), data, scale, legend_box[3] * h_in, legend_box[2] * w_in)
 
     out = io.BytesIO()
     title = data.title
@@ -519,7 +566,7 @@ def render(data: MapData) -> Rendered:
     with _renders:
         fig.savefig(out, format=spec.fmt, dpi=spec.dpi, metadata=metadata, facecolor="white")
     px_w, px_h = spec.width, spec.height
-    left, bottom, width, height = MAP_BOX
+    left, bottom, width, height = box
     frame = (left * px_w, (1 - bottom - height) * px_h, (left + width) * px_w, (1 - bottom) * px_h)
     return Rendered(out.getvalue(), MIME[spec.fmt], CRS, limits, frame)
 

@@ -148,7 +148,26 @@ def test_png_size_is_as_asked(client, query, size):
     assert Image.open(io.BytesIO(response.data)).size == size
 
 
-def test_svg_parses_and_carries_the_title_as_text(client):
+def test_png_draws_the_authority_outline(client):
+    response = client.get(f"/export/map.png?{VIEW}&opacity=1")
+    image = np.asarray(Image.open(io.BytesIO(response.data)).convert("L"))
+    x0, y0, x1, y1 = (float(v) for v in response.headers["X-Map-Bounds"].split(","))
+    left, top, right, bottom = (float(v) for v in response.headers["X-Map-Frame"].split(","))
+    to_bng = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:27700", always_xy=True)
+    features = client.get(f"/api/areas/{CAMDEN}/lsoa11.geojson").get_json()["features"]
+    merged = shapely.union_all([shapely.transform(shapely.geometry.shape(f["geometry"]), lambda xy: np.column_stack(
+        to_bng.transform(xy[:, 0], xy[:, 1]))) for f in features], grid_size=1.0)
+    ring = max(getattr(merged, "geoms", [merged]), key=lambda p: p.area).exterior
+    dark = 0
+    for i in range(60):
+        point = ring.interpolate(i / 60, normalized=True)
+        px = left + (point.x - x0) / (x1 - x0) * (right - left)
+        py = top + (y1 - point.y) / (y1 - y0) * (bottom - top)
+        dark += image[int(py), int(px)] < 90
+    assert dark >= 54  # the outline is a black line 1.4 pt wide along the authority's edge
+
+
+def test_svg_parses_and_carries_the_title_as_text(client, raw_age_0_4):
     response = client.get(f"/export/map.svg?{VIEW}")
     assert response.status_code == 200 and response.mimetype == "image/svg+xml"
     root = ET.fromstring(response.data)
@@ -158,6 +177,15 @@ def test_svg_parses_and_carries_the_title_as_text(client):
     assert any("Open Government Licence" in t for t in texts)
     assert any(t.startswith("Data: Census 2011") for t in texts)  # the vintage line
     assert "N" in texts and "km" in " ".join(texts)  # north arrow, scale bar
+    assert "Quantiles, 5 classes, breaks within Camden" in texts  # the method
+    # The legend's class counts, as computed here from the raw file.
+    codes = [r["code"] for r in client.get(f"/api/values/{CAMDEN}/lsoa11/ks102ew0002.json").get_json()["rows"]]
+    values = np.array([raw_age_0_4[c] for c in codes])
+    result = classify.classify(values, "quantiles", 5)
+    counts = np.bincount(classify.class_index(values, result.breaks), minlength=5)
+    legend_counts = [t for t in texts if re.fullmatch(r"[\d,]+ areas?", t)]
+    assert legend_counts == [f"{n} area{'s' if n != 1 else ''}" for n in counts]
+    assert [t for t in texts if " – " in t][0] == f"{values.min():g} – {result.breaks[0]:g}"
 
 
 def test_pdf_is_a4_landscape_and_carries_the_title(client):

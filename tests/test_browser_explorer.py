@@ -111,10 +111,16 @@ def _map_point(duo, code: str) -> tuple[int, int]:
           }}
           return c;
         }}
-        for (var s = 1; s <= 9 && !best; s += 1) {{
-          for (var t = 1; t <= 9 && !best; t += 1) {{
-            var x = Math.round(p0.x + (p1.x - p0.x) * s / 10), y = Math.round(p0.y + (p1.y - p0.y) * t / 10);
-            if (x > 5 && y > 5 && x < size.x - 5 && y < size.y - 5 && inside(x, y)) {{ best = [x, y]; }}
+        var cx = (p0.x + p1.x) / 2, cy = (p0.y + p1.y) / 2, bestD = Infinity;
+        for (var s = 1; s <= 19; s += 1) {{
+          for (var t = 1; t <= 19; t += 1) {{
+            var x = Math.round(p0.x + (p1.x - p0.x) * s / 20), y = Math.round(p0.y + (p1.y - p0.y) * t / 20);
+            var dist = (x - cx) * (x - cx) + (y - cy) * (y - cy);
+            // Well inside: the point and its neighbours 3 px away all in the area.
+            if (x > 5 && y > 5 && x < size.x - 5 && y < size.y - 5 && dist < bestD && inside(x, y) &&
+                inside(x - 3, y) && inside(x + 3, y) && inside(x, y - 3) && inside(x, y + 3)) {{
+              best = [x, y]; bestD = dist;
+            }}
           }}
         }}
         return best;
@@ -246,6 +252,9 @@ def test_exp005_bad_url_parameters(duo) -> None:
                   "unknown address parameter 'x'"):
         assert words in message
     assert len(set(_fills(duo, 374).values())) == 6  # a whole national map, not a blank one
+    _at(duo, "S12000006").click().perform()  # Dumfries and Galloway: Scotland, no small-area data here
+    duo.wait_for_contains_text("#message", "Dumfries and Galloway has no small-area data")
+    assert _query(duo).get("authority") in (None, "NOPE")
     duo.wait_for_page(duo.server_url + "/?authority=S12000005")
     duo.wait_for_contains_text("#message", "Clackmannanshire (Scotland) has no small-area data")
     duo.wait_for_page(duo.server_url + f"/?authority={CAMDEN}&scheme=custom&breaks=30,abc")

@@ -1,0 +1,90 @@
+"""The explorer's smaller parts: the cache of classified results, the layer registry, the page layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dash_leaflet as dl
+import flask
+import pytest
+
+import cache
+import layers
+import settings
+from callbacks import ids
+from callbacks.layout import layout
+
+
+def _server(tmp_path: Path, kind: str) -> flask.Flask:
+    server = flask.Flask(__name__)
+    config = settings.load({"ATLAS_CACHE_TYPE": kind, "ATLAS_CACHE_DIR": str(tmp_path / "cache")})
+    cache.init_cache(server, config)
+    return server
+
+
+@pytest.mark.parametrize("kind", ["SimpleCache", "FileSystemCache"])
+def test_cached_computes_once_and_returns_copies(tmp_path: Path, kind: str) -> None:
+    server = _server(tmp_path, kind)
+    calls = []
+
+    def compute() -> dict:
+        calls.append(1)
+        return {"v": [1, 2, 3]}
+
+    with server.app_context():
+        key = cache.make_key("payload", "build-1", "E09000007", "oa11", "ks102ew0018", "quantiles", 5, "", "local")
+        first = cache.cached(key, compute)
+        first["v"].append(99)  # a caller changing its result must not change the next caller's
+        second = cache.cached(key, compute)
+    assert calls == [1]
+    assert second == {"v": [1, 2, 3]}
+
+
+def test_file_cache_is_shared_between_processes_by_key(tmp_path: Path) -> None:
+    # Two servers stand for two gunicorn workers: same folder, keys made from values only.
+    a, b = _server(tmp_path, "FileSystemCache"), _server(tmp_path, "FileSystemCache")
+    key = cache.make_key("outline", "build-1", "E09000007", "oa11")
+    with a.app_context():
+        cache.cached(key, lambda: {"from": "a"})
+    with b.app_context():
+        assert cache.cached(key, lambda: {"from": "b"}) == {"from": "a"}
+
+
+def test_cached_without_an_app_just_computes() -> None:
+    assert cache.cached("k", lambda: 41 + 1) == 42
+
+
+def test_make_key_is_stable() -> None:
+    assert cache.make_key("a", 1, None, 2.5) == "a\x1f1\x1f\x1f2.5"
+
+
+def test_layers_registry_and_basemap_switch() -> None:
+    off = layers.build_layers(layers.MapContext(build_id="b1"))
+    assert [type(c).__name__ for c in off] == ["GeoJSON", "Pane"]  # no tiles by default
+    areas = off[0]
+    assert areas.id == ids.LAYER and areas.format == "geobuf"
+    assert areas.style == {"variable": "atlas.style"}  # a function in assets/atlas.js, by name
+    on = layers.build_layers(layers.MapContext(build_id="b1", tiles_url="https://tiles.example/{z}/{x}/{y}.png",
+                                               tiles_attribution="© Example"))
+    assert isinstance(on[0], dl.TileLayer) and on[0].attribution == "© Example"
+    assert [layer.NAME for layer in layers.LAYERS] == ["basemap", "areas", "outline"]
+
+
+def test_layout_labels_every_control(atlas_env: Path) -> None:
+    page = layout()
+    found = {}
+
+    def walk(component) -> None:
+        if hasattr(component, "to_plotly_json"):
+            props = component.to_plotly_json()["props"]
+            found.setdefault(type(component).__name__, []).append(props)
+            children = props.get("children")
+            for child in children if isinstance(children, (list, tuple)) else [children]:
+                walk(child)
+
+    walk(page)
+    labelled = {p.get("htmlFor") for p in found.get("Label", [])}
+    for control in ids.CONTROLS:
+        if control != ids.REVERSE:  # a checkbox whose option text is its label
+            assert control in labelled, control
+    assert any(p.get("preferCanvas") for p in found["MapContainer"])

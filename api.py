@@ -176,7 +176,8 @@ def index() -> flask.Response:
         "build": s.build_id,
         "levels": s.levels,
         "national_overview": f"/api/values/{store.ALL}/{store.NATIONAL_LEVEL}/<variable>.json",
-        "routes": [{"rule": r.rule, "help": r.help} for r in ROUTES],
+        "routes": [{"rule": r.rule, "help": r.help} for r in ROUTES]
+        + [{"rule": rule, "help": help} for rule, help in flask.current_app.extensions.get("atlas_routes", [])],
     })
 
 

@@ -163,3 +163,5 @@ def _internal(exc: Exception) -> flask.Response:
 def init_app(server: flask.Flask) -> None:
     """Register /export/... and /datapack/... on ``server`` (the Dash app's Flask server)."""
     server.register_blueprint(blueprint)
+    # Listed by GET /api beside the data API's own routes: the whole URL surface in one place.
+    server.extensions.setdefault("atlas_routes", []).extend(ROUTES)

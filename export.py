@@ -41,7 +41,7 @@ from callbacks import view
 
 __all__ = [
     "DPI_MAX", "DPI_MIN", "EXPORT_KEYS", "FORMATS", "MIME", "ExportError", "ExportSpec", "MapData", "Rendered",
-    "map_data", "parse_export", "render",
+    "export", "map_data", "parse_export", "render", "url",
 ]
 
 FORMATS: tuple[str, ...] = ("png", "svg", "pdf")
@@ -569,6 +569,20 @@ def render(data: MapData) -> Rendered:
     left, bottom, width, height = box
     frame = (left * px_w, (1 - bottom - height) * px_h, (left + width) * px_w, (1 - bottom) * px_h)
     return Rendered(out.getvalue(), MIME[spec.fmt], CRS, limits, frame)
+
+
+def url(state: view_state.ViewState, fmt: str = "png", bbox: tuple[float, float, float, float] | None = None,
+        dpi: int | None = None) -> str:
+    """The export link of an explorer view (for its Export control): the view's own query string, plus
+    the map's bounds (rounded to about 1 m) and the resolution."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; valid formats: {', '.join(FORMATS)}")
+    query = view_state.to_query(state)
+    if bbox is not None:
+        query += "&bbox=" + ",".join(f"{v:.5f}" for v in bbox)
+    if dpi is not None and fmt == "png":
+        query += f"&dpi={int(dpi)}"
+    return f"/export/map.{fmt}{query}"
 
 
 def export(store: Any, args: Mapping[str, str], fmt: str) -> Rendered:

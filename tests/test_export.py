@@ -9,6 +9,7 @@ import re
 import xml.etree.ElementTree as ET
 import zlib
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import flask
 import numpy as np
@@ -283,3 +284,24 @@ def test_bad_parameters_get_400_naming_them(client, path, query, parameter):
     assert body["parameter"] == body["parameters"][0]
     assert body["error"] and body["messages"]
     assert "Traceback" not in body["error"]
+
+
+def test_export_url_of_a_view_reopens_the_same_view(client):
+    from callbacks import state as view_state
+
+    s = store.get_store()
+    raw, _ = view_state.parse_query(f"?{VIEW}&reverse=1&opacity=0.65&scope=national")
+    st = view_state.resolve(raw, s, lambda a, lv: [v["id"] for v in s.variables(authority=a, level=lv)]).state
+    link = export.url(st, "png", bbox=(-0.2, 51.52, -0.11, 51.57), dpi=300)
+    assert link.startswith("/export/map.png?") and "dpi=300" in link
+    response = client.get(link)
+    assert response.status_code == 200, response.get_json()
+    query = link.split("?", 1)[1]
+    spec = export.parse_export(dict(parse_qsl(query)), "png", s)
+    assert spec.state == st and spec.dpi == 300 and spec.bbox == (-0.2, 51.52, -0.11, 51.57)
+
+
+def test_the_api_index_lists_the_download_routes(client):
+    rules = [r["rule"] for r in client.get("/api").get_json()["routes"]]
+    assert "/export/map.<format>" in rules and "/datapack/<authority>.zip" in rules
+    assert "/api/values/<authority>/<level>/<variable>.<format>" in rules

@@ -197,3 +197,30 @@ def test_no_datapack_without_small_areas(client, authority):
     assert "all" not in body["valid"] and "S12000033" not in body["valid"]
     assert body["valid_count"] == sum(1 for a in client.get("/api/authorities").get_json()["authorities"]
                                       if a["levels"])
+
+
+def test_simultaneous_requests_build_a_pack_once(atlas_env, tmp_path, monkeypatch):
+    import threading
+    import time
+
+    import store
+
+    monkeypatch.setenv("ATLAS_CACHE_DIR", str(tmp_path))
+    calls = []
+    real = datapack.build_zip
+
+    def slow_build(s, authority, target):
+        calls.append(authority)
+        time.sleep(0.5)  # long enough for the other thread to arrive while this one builds
+        return real(s, authority, target)
+
+    monkeypatch.setattr(datapack, "build_zip", slow_build)
+    s = store.get_store()
+    paths = []
+    threads = [threading.Thread(target=lambda: paths.append(datapack.ensure(s, "E09000001"))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert calls == ["E09000001"] and len(set(paths)) == 1 and paths[0].exists()
+    assert zipfile.ZipFile(paths[0]).testzip() is None

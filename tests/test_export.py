@@ -305,3 +305,17 @@ def test_the_api_index_lists_the_download_routes(client):
     rules = [r["rule"] for r in client.get("/api").get_json()["routes"]]
     assert "/export/map.<format>" in rules and "/datapack/<authority>.zip" in rules
     assert "/api/values/<authority>/<level>/<variable>.<format>" in rules
+
+
+def test_renders_in_parallel_threads_equal_serial_ones(atlas_env):
+    """Each render has its own Figure (no pyplot state): threads must not see each other's drawing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    s = store.get_store()
+    specs = [export.parse_export(dict(parse_qsl(q)), fmt, s) for q, fmt in [
+        (VIEW, "png"), (_view(palette="OrRd", k="7"), "png"), (_view(level="oa11", variable="ks102ew0018"), "svg"),
+        (_view(scheme="equal_interval"), "png")]]
+    serial = [export.render(export.map_data(s, spec)).body for spec in specs]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        parallel = list(pool.map(lambda spec: export.render(export.map_data(s, spec)).body, specs * 2))
+    assert parallel == serial * 2

@@ -12,6 +12,7 @@ import dash
 
 import api
 import cache
+import compression
 import settings
 from callbacks import explorer  # noqa: F401 - importing registers the callbacks
 from callbacks.layout import layout
@@ -22,6 +23,7 @@ logging.basicConfig(level=config.log_level)
 app = dash.Dash(__name__, title="Neighbourhood Atlas", update_title=None, suppress_callback_exceptions=False)
 cache.init_cache(app.server, config)
 api.init_app(app.server)
+compression.init_compression(app.server)
 app.layout = layout
 server = app.server
 

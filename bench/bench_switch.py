@@ -100,9 +100,11 @@ def server_side(repeat: int) -> None:
     print("\n## Bytes and server time per switch (Flask test client, no network)\n")
     print("| view | areas | bytes/switch (raw) | gzipped | bytes per area | request | cold ms | warm ms p50 | p95 |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    opened = []
     for label, first, switches in CASES:
         body, _ = render_request(client, first, None)
         data, _ = post(client, body)
+        first_bytes = data
         previous = json.loads(data)["response"]["view-state"]["data"]
         n = len(json.loads(data)["response"]["view-payload"]["data"]["v"])
         sizes, gz, cold, warm, requests = [], [], [], [], []
@@ -117,10 +119,18 @@ def server_side(repeat: int) -> None:
             assert "view-areas" not in answer, "a switch must not resend the areas' names"
             for _ in range(repeat):
                 warm.append(post(client, body)[1])
+        opened.append((label, n, first_bytes, len(gzip.compress(first_bytes, 5))))
         mean_size = statistics.mean(sizes)
         print(f"| {label} | {n} | {mean_size:,.0f} (max {max(sizes):,}) | {statistics.mean(gz):,.0f} | "
               f"{mean_size / n:.1f} | {statistics.mean(requests):,.0f} | {statistics.median(cold):.1f} | "
               f"{statistics.median(warm):.1f} | {pct(warm, 0.95):.1f} |")
+    print("\nThe app gzips these answers when the browser accepts it (compression.py): the gzipped column is")
+    print("what crosses the network. Request = the JSON the browser posts (Dash's own framing, ~2 KB).")
+    print("\n## Opening a view (once per authority and level: names, variable list, outline, payload)\n")
+    print("| view | areas | bytes (raw) | gzipped |")
+    print("| --- | --- | --- | --- |")
+    for label, n, raw, gz in opened:
+        print(f"| {label} | {n} | {len(raw):,} | {gz:,} |")
 
 
 def _free_port() -> int:

@@ -6,8 +6,8 @@ datapack (build time, size, peak memory).
 Reads the extracts in ATLAS_DATA_DIR. Images are rendered through export.parse_export / map_data /
 render (the route's own calls, without its byte cache): "first" includes projecting the geometry (once
 per process, authority and level), "warm" is the median of ``--repeat`` renders after it. Datapacks are
-built into a temporary cache folder; peak memory is the process's maximum resident set size measured in
-a fresh child process per authority, before and after the build.
+built into a temporary cache folder; peak memory is the process's high-water resident set (VmHWM),
+measured in a fresh child process per authority, before and after the build.
 """
 
 from __future__ import annotations
@@ -40,16 +40,22 @@ FORMATS = [("png 96 dpi", "png", {}), ("png 300 dpi", "png", {"dpi": "300"}), ("
 PACKS = [("Camden (most variables)", "E09000007"), ("Birmingham (most LSOAs)", "E08000025")]
 
 PACK_CHILD = """
-import json, resource, sys, time
+import json, sys, time
 sys.path.insert(0, sys.argv[1])
 import datapack, store
+
+def peak_kb():
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over execve from the (large) parent process.
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+
 s = store.get_store()
 s.authorities(); s.variables(authority=sys.argv[2])
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak_kb()
 start = time.perf_counter()
 path = datapack.ensure(s, sys.argv[2])
 seconds = time.perf_counter() - start
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+after = peak_kb()
 import zipfile
 with zipfile.ZipFile(path) as z:
     members = len(z.infolist())

@@ -319,7 +319,8 @@
     }
     var d = derive(p);
     var items = [];
-    var title = p.label + (p.unit && p.unit !== "percentage" ? " (" + unitWord(p) + ")" : "");
+    var showUnit = p.unit && p.unit !== "percentage" && p.label.toLowerCase().indexOf(unitWord(p)) < 0;
+    var title = p.label + (showUnit ? " (" + unitWord(p) + ")" : "");
     var out = [el("P", { className: "legend-title" }, title)];
     var scope = p.all ? "" : p.scope === "national" ? ", breaks across " + (p.cov || "the nation") :
       ", breaks within " + (p.place || "the authority");

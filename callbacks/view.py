@@ -136,10 +136,13 @@ def _outline(store: Any, authority: str, level: str) -> dict:
         merged = shapely.coverage_union_all(geoms)
     except shapely.errors.GEOSException:
         merged = shapely.union_all(shapely.make_valid(geoms))  # edges not noded alike: the slow, sure way
-    merged = shapely.set_precision(merged, 1e-6)
+    # Only the outer rings: slivers between areas whose edges were simplified apart would otherwise be
+    # drawn as holes, thick lines across the authority. Specks (< ~1 m²) are dropped too.
+    parts = [g for g in shapely.get_parts(merged) if isinstance(g, shapely.Polygon) and g.area > 1e-10]
+    rings = shapely.MultiLineString([list(g.exterior.coords) for g in parts])
     return {"type": "FeatureCollection", "features": [
         {"type": "Feature", "properties": {"code": authority},
-         "geometry": shapely.geometry.mapping(merged.boundary)}]}
+         "geometry": shapely.geometry.mapping(shapely.set_precision(rings, 1e-6))}]}
 
 
 def decimals_for(values: np.ndarray) -> int:

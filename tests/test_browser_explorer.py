@@ -7,6 +7,7 @@ round trip with back/forward, bad URL parameters, and a console without errors. 
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,8 +42,15 @@ def duo(request: pytest.FixtureRequest, atlas_env: Path, dash_thread_server, tmp
                        download_path=str(tmp_path), percy_run=False, percy_finalize=False) as dc:
         import app as app_module
 
-        dc.start_server(app_module.app)
+        # A free port, not dash's fixed 58050: xdist workers (and other test runs) may serve at once.
+        dc.start_server(app_module.app, port=_free_port())
         yield dc
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _query(duo) -> dict[str, str]:

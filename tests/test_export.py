@@ -319,3 +319,13 @@ def test_renders_in_parallel_threads_equal_serial_ones(atlas_env):
     with ThreadPoolExecutor(max_workers=4) as pool:
         parallel = list(pool.map(lambda spec: export.render(export.map_data(s, spec)).body, specs * 2))
     assert parallel == serial * 2
+
+
+def test_areas_without_data_are_counted_in_the_legend(client):
+    rows = client.get("/api/values/all/lad/ks102ew0018.json").get_json()["rows"]
+    missing = sum(r["value"] is None for r in rows)
+    assert missing > 0  # Scotland's and Northern Ireland's districts: no 2011 Census figures for England and Wales
+    root = ET.fromstring(client.get("/export/map.svg?authority=all&level=lad&variable=ks102ew0018").data)
+    texts = ["".join(el.itertext()) for el in root.iter() if el.tag.endswith("text")]
+    at = texts.index("No data")
+    assert texts[at + 1] == f"{missing} areas"

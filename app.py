@@ -13,6 +13,8 @@ import dash
 import api
 import cache
 import compression
+import downloads
+import security
 import settings
 from callbacks import explorer  # noqa: F401 - importing registers the callbacks
 from callbacks.layout import layout
@@ -25,6 +27,9 @@ cache.init_cache(app.server, config)
 api.init_app(app.server)
 compression.init_compression(app.server)
 app.layout = layout
+# After the layout, so the policy's script hashes cover every callback Dash inlines.
+downloads.init_app(app.server)
+security.init_app(app.server, script_hashes=app.csp_hashes())
 server = app.server
 
 if __name__ == "__main__":

@@ -483,6 +483,13 @@
     var help = p.all ?
       "Click a district, or choose it in the Area list, to open its small-area map." :
       "Hover over an area for its figures; click it to select it in the table.";
+    if (selIndex >= 0) {
+      // Said in words too (the paragraph is aria-live), so the selection is not only a highlight.
+      help = "Selected: " + areas.names[selIndex] + (areas.names[selIndex] === selected ? "" : " (" + selected + ")") +
+        ", " + withUnit(p.v[selIndex], p) +
+        (d.cls[selIndex] >= 0 ? ", rank " + num(d.rank[selIndex], 0) + " of " + num(d.ranked, 0) +
+          ", class " + (d.cls[selIndex] + 1) + " of " + p.k : "") + ". Click it again to clear.";
+    }
     return [[el("Table", { className: "areas" }, [caption, el("Thead", {}, head), el("Tbody", {}, body)]), nav], help];
   }
 

@@ -104,7 +104,7 @@ def layout() -> html.Div:
             html.Section(className="mapcol", children=[
                 html.H2(id=ids.TITLE, className="title"),
                 html.Div(the_map(config, build_id), className="mapbox"),
-                html.P(id=ids.HELP, className="help"),
+                html.P(id=ids.HELP, className="help", **{"aria-live": "polite"}),
                 html.P(id=ids.ATTRIBUTION, className="attribution"),
             ]),
             html.Aside(className="panel legend-panel", children=[

@@ -205,6 +205,7 @@ def test_exp003_hover_select_and_table_in_sync(duo) -> None:
 
     _at(duo, code).click().perform()
     duo.wait_for_element(f"tr.selected[data-code='{code}']")  # the table jumps to the selected area's page
+    duo.wait_for_contains_text("#view-help", f"({code}), ")  # and the selection is said in words
     assert _wait(duo, f"window.atlas.layerOf({code!r}).options.weight") == 3.5
 
     # And from the table, by keyboard: focus another area's button and press Enter.

@@ -110,3 +110,25 @@ def test_to_query_drops_breaks_unless_custom() -> None:
     q = state.to_query(state.ViewState(breaks="1,2"))
     assert "breaks" not in q
     assert q.startswith("?authority=all&level=lad&")
+
+
+def test_any_query_string_gives_a_valid_view(s: store_module.Store) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    key = st.sampled_from([*state.KEYS, "x", "", "k[]", "%00"])
+    value = st.one_of(st.text(max_size=40), st.sampled_from(
+        ["E09000007", "all", "oa11", "lad", "custom", "1,2,3", "9", "national", "RdBu", "0.5", "-1", "nan"]))
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.lists(st.tuples(key, value), max_size=8))
+    def check(pairs: list[tuple[str, str]]) -> None:
+        from urllib.parse import urlencode
+
+        r = _resolve(s, "?" + urlencode(pairs))
+        st_ = r.state
+        assert st_.variable in view.available_variables(s, st_.authority, st_.level)
+        assert 3 <= st_.k <= 9 and 0.1 <= st_.opacity <= 1
+        assert _resolve(s, state.to_query(st_)).state == st_  # the normalised view round-trips
+
+    check()

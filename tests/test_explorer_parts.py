@@ -88,3 +88,14 @@ def test_layout_labels_every_control(atlas_env: Path) -> None:
         if control != ids.REVERSE:  # a checkbox whose option text is its label
             assert control in labelled, control
     assert any(p.get("preferCanvas") for p in found["MapContainer"])
+
+
+def test_without_extracts_the_page_and_the_callback_say_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from callbacks import explorer
+
+    monkeypatch.setenv("ATLAS_DATA_DIR", str(tmp_path))
+    page = layout()
+    assert "not available" in str(page.to_plotly_json())
+    out = explorer.render("?authority=E09000007", None)
+    message = [v for v in out if isinstance(v, list) and v and hasattr(v[0], "children")]
+    assert message and "not available on this server yet" in message[0][0].children

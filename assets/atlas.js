@@ -60,6 +60,9 @@
     // The unit is in the legend's title; only a percentage keeps its sign on each bound.
     var lower = i === 0 ? p.lo : p.b[i - 1];
     var sign = p.unit === "percentage" ? "%" : "";
+    if (i === 0 && lower > p.b[0]) {
+      return "up to " + num(p.b[0], p.dp) + sign;  // custom breaks starting below every value
+    }
     return num(lower, p.dp) + sign + " – " + num(p.b[i], p.dp) + sign;
   }
 

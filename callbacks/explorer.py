@@ -105,11 +105,11 @@ def render_view(search: str | None, previous: dict | None, s: Any) -> Rendered:
         if st.authority == state.ALL:
             areas["nodata"] = view.national_no_data(s.authorities(), areas["codes"])
         out.areas = areas
-        bbox = (info or s.authority(state.ALL))["bbox"]
-        if st.authority == state.ALL:
+        out.outline = view.outline(s, st.authority, st.level)
+        bbox = out.outline.get("bbox") or (info or {}).get("bbox")
+        if st.authority == state.ALL or not bbox:
             bbox = [-5.8, 49.9, 1.8, 55.9]  # England and Wales; the UK's box would centre on Scotland's seas
         out.viewport = {"bounds": [[bbox[1], bbox[0]], [bbox[3], bbox[2]]], "transition": "fitBounds"}
-        out.outline = view.outline(s, st.authority, st.level)
     return out
 
 

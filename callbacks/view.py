@@ -140,7 +140,9 @@ def _outline(store: Any, authority: str, level: str) -> dict:
     # drawn as holes, thick lines across the authority. Specks (< ~1 m²) are dropped too.
     parts = [g for g in shapely.get_parts(merged) if isinstance(g, shapely.Polygon) and g.area > 1e-10]
     rings = shapely.MultiLineString([list(g.exterior.coords) for g in parts])
-    return {"type": "FeatureCollection", "features": [
+    # The areas' own extent: authorities.parquet's bbox comes from the generalised district boundary,
+    # which can leave a small authority (the City of London) part off the map.
+    return {"type": "FeatureCollection", "bbox": [round(b, 6) for b in rings.bounds], "features": [
         {"type": "Feature", "properties": {"code": authority},
          "geometry": shapely.geometry.mapping(shapely.set_precision(rings, 1e-6))}]}
 

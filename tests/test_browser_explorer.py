@@ -276,3 +276,79 @@ def test_exp005_bad_url_parameters(duo) -> None:
     _wait(duo, "document.getElementById('message').innerText === ''")
     assert _query(duo)["breaks"] == "35, 40, 45"
     assert duo.get_logs() == []
+
+
+@pytest.fixture()
+def gunicorn_url(atlas_env: Path, tmp_path: Path) -> Iterator[str]:
+    """The app under gunicorn as deployed: two workers (warmed at start-up), a cache shared on disk."""
+    import os
+    import subprocess
+    import sys
+    import urllib.request
+
+    port = _free_port()
+    env = {**os.environ, "ATLAS_CACHE_TYPE": "FileSystemCache", "ATLAS_CACHE_DIR": str(tmp_path / "cache"),
+           "GUNICORN_CMD_ARGS": f"--bind 127.0.0.1:{port} --workers 2 --access-logfile /dev/null"}
+    root = Path(__file__).resolve().parent.parent
+    log_file = open(tmp_path / "gunicorn.log", "w")  # noqa: SIM115 - closed in the finally below
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app:server"], cwd=root,
+                            env=env, stdout=subprocess.DEVNULL, stderr=log_file)
+    try:
+        end = time.monotonic() + 60
+        while True:
+            log = (tmp_path / "gunicorn.log").read_text()
+            if log.count("warmed") >= 2:  # serve only once both workers are warm (gunicorn.conf.py)
+                break
+            if proc.poll() is not None or time.monotonic() > end:
+                raise AssertionError(f"gunicorn did not start:\n{log}")
+            time.sleep(0.2)
+        assert urllib.request.urlopen(f"http://127.0.0.1:{port}/api").status == 200
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log_file.close()
+
+
+def test_exp006_two_browsers_two_workers_no_leaks(gunicorn_url: str, tmp_path: Path) -> None:
+    from selenium import webdriver
+
+    def browser():
+        options = Options()
+        for flag in CHROME_FLAGS:
+            options.add_argument(flag)
+        if Path("/usr/bin/chromium").exists():
+            options.binary_location = "/usr/bin/chromium"
+        options.set_capability("goog:loggingPrefs", {"browser": "SEVERE"})
+        return webdriver.Chrome(options=options)
+
+    class Duo:  # just what the helpers above use
+        def __init__(self, driver) -> None:
+            self.driver = driver
+
+        def find_element(self, selector: str):
+            return self.driver.find_element(By.CSS_SELECTOR, selector)
+
+    one, two = browser(), browser()
+    try:
+        a, b = Duo(one), Duo(two)
+        one.get(gunicorn_url + f"/?authority={CAMDEN}&level=lsoa11&variable=ks102ew0018&palette=Reds")
+        two.get(gunicorn_url + "/?authority=E08000025&variable=imd2019_imd_rank&k=7")
+        _fills(a, 133)
+        _fills(b, 639)
+        # Each browser switches; neither sees the other's choices.
+        one.execute_script("window.dash_clientside.set_props('k', {value: 4});")
+        two.execute_script("window.dash_clientside.set_props('palette', {value: 'Greens'});")
+        _wait(a, "document.getElementById('legend').innerText.indexOf('4 classes') >= 0")
+        _wait(b, "new URLSearchParams(location.search).get('palette') === 'Greens'")
+        assert len(set(_fills(a, 133).values())) == 4
+        assert set(_fills(a, 133).values()) <= {"#fee5d9", "#fcae91", "#fb6a4a", "#cb181d"}  # Reds, 4
+        assert _query(a)["authority"] == CAMDEN and _query(a)["k"] == "4"
+        assert _query(b)["authority"] == "E08000025" and _query(b)["k"] == "7"
+        _wait(b, "window.atlas.drawn().every(function (d) { return ['#edf8e9', '#c7e9c0', '#a1d99b', "
+                 "'#74c476', '#41ab5d', '#238b45', '#005a32'].indexOf(d.fill) >= 0; })")
+        assert "Birmingham" in b.find_element("#view-title").text
+        assert one.get_log("browser") == [] and two.get_log("browser") == []
+    finally:
+        one.quit()
+        two.quit()

@@ -191,6 +191,9 @@ def test_exp002_switches_change_legend_and_colours(duo) -> None:
     _wait(duo, "new URLSearchParams(location.search).get('reverse') === '1'")
     _wait(duo, "getComputedStyle(document.querySelector('#legend .legend-row .swatch')).backgroundColor"
                " === 'rgb(153, 0, 13)'")
+    duo.driver.execute_script("window.dash_clientside.set_props('opacity', {value: 0.45});")
+    _wait(duo, "window.atlas.drawn().every(function (d) { return d.opacity === 0.45; })")
+    _wait(duo, "new URLSearchParams(location.search).get('opacity') === '0.45'")
     assert duo.get_logs() == []
 
 

@@ -17,6 +17,7 @@ import downloads
 import security
 import settings
 from callbacks import explorer  # noqa: F401 - importing registers the callbacks
+from callbacks import embed  # the /embed page and the share tools (issue 5)
 from callbacks.layout import layout
 
 config = settings.load()
@@ -26,7 +27,8 @@ app = dash.Dash(__name__, title="Neighbourhood Atlas", update_title=None, suppre
 cache.init_cache(app.server, config)
 api.init_app(app.server)
 compression.init_compression(app.server)
-app.layout = layout
+app.layout = embed.page_layout(layout)  # /embed gets its own layout, same callbacks
+app.validation_layout = embed.validation_layout(app.validation_layout)
 # After the layout, so the policy's script hashes cover every callback Dash inlines.
 downloads.init_app(app.server)
 security.init_app(app.server, script_hashes=app.csp_hashes())

@@ -542,6 +542,13 @@
           }
           params.append(key, String(value));
         });
+        // The embed page's own keys (callbacks/embed.py) stay, so a reloaded frame keeps its controls.
+        var here = new URLSearchParams(search || "");
+        ["controls", "legend"].forEach(function (key) {
+          if (here.has(key)) {
+            params.append(key, here.get(key));
+          }
+        });
         var next = "?" + params.toString();
         return next === search ? nu() : next;
       },

@@ -14,6 +14,7 @@ import palettes
 import settings
 import store
 from callbacks import ids, view
+from callbacks.embed import share_tools
 from layers import MapContext, build_layers
 
 __all__ = ["layout"]
@@ -106,6 +107,7 @@ def layout() -> html.Div:
                 html.Div(the_map(config, build_id), className="mapbox"),
                 html.P(id=ids.HELP, className="help", **{"aria-live": "polite"}),
                 html.P(id=ids.ATTRIBUTION, className="attribution"),
+                share_tools(),
             ]),
             html.Aside(className="panel legend-panel", children=[
                 html.H2("Legend"), html.Div(id=ids.LEGEND, className="legend")]),

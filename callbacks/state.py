@@ -28,6 +28,8 @@ ALL = "all"
 NATIONAL_LEVEL = "lad"
 KEYS: tuple[str, ...] = ("authority", "level", "variable", "scheme", "k", "breaks", "scope", "palette",
                          "reverse", "opacity")
+#: Keys of the /embed page (which controls it shows, its legend); accepted here so they raise no message.
+EMBED_KEYS: tuple[str, ...] = ("controls", "legend")
 SCOPES: tuple[str, ...] = ("local", "national")
 MAX_QUERY = 2000  # characters; a longer query string is refused whole (nothing legitimate is this long)
 MAX_VALUE = 200
@@ -100,6 +102,8 @@ def parse_query(search: str | None) -> tuple[dict[str, str], list[str]]:
     for key, value in parse_qsl(search.lstrip("?"), keep_blank_values=True):
         key = _CONTROL_CHARS.sub("", key).strip()
         value = _CONTROL_CHARS.sub("", value).strip()
+        if key in EMBED_KEYS:  # the embed page's own keys (callbacks/embed.py), not part of any view
+            continue
         if key in KEYS:
             if len(value) > MAX_VALUE:
                 messages.append(f"The value given for {key} is too long ({len(value)} characters); ignored.")

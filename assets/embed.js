@@ -1,0 +1,193 @@
+/*
+ * Neighbourhood Atlas: the explorer's Export, Download data and Embed controls, and the embed page's
+ * small behaviours (callbacks/embed.py).
+ *
+ * window.atlas.embed holds the pure link builders (tests and the console call them);
+ * window.dash_clientside.atlas_embed holds the clientside callbacks. The Embed dialog is a native
+ * <dialog> opened with showModal(): the browser keeps focus inside it, Escape closes it, and focus goes
+ * back to the Embed button when it closes.
+ */
+(function () {
+  "use strict";
+
+  var EXPORTS = [["png", 96], ["png", 300], ["svg", null], ["pdf", null]];
+  var DATA = ["csv", "geojson", "gpkg", "parquet"];
+  // British National Grid's useful extent, as export.parse_bbox accepts it.
+  var LIMITS = { west: -10, south: 48, east: 4, north: 62 };
+  var TINY = { width: 420, height: 320 };
+
+  function nu() {
+    return window.dash_clientside.no_update;
+  }
+
+  function corners(bounds) {
+    // dash-leaflet gives [[south, west], [north, east]]; a Leaflet LatLngBounds-like object also works.
+    if (!bounds) {
+      return null;
+    }
+    if (Array.isArray(bounds) && bounds.length === 2) {
+      return { south: bounds[0][0], west: bounds[0][1], north: bounds[1][0], east: bounds[1][1] };
+    }
+    if (bounds._southWest && bounds._northEast) {
+      return { south: bounds._southWest.lat, west: bounds._southWest.lng,
+               north: bounds._northEast.lat, east: bounds._northEast.lng };
+    }
+    return null;
+  }
+
+  function bbox(bounds) {
+    // west,south,east,north to 5 decimals (about 1 m), as export.url writes it, cut to what the export
+    // can draw; null when nothing of the view is left (the export then frames the authority).
+    var c = corners(bounds);
+    if (!c || ![c.west, c.south, c.east, c.north].every(Number.isFinite)) {
+      return null;
+    }
+    var w = Math.max(c.west, LIMITS.west);
+    var s = Math.max(c.south, LIMITS.south);
+    var e = Math.min(c.east, LIMITS.east);
+    var n = Math.min(c.north, LIMITS.north);
+    if (!(w < e && s < n)) {
+      return null;
+    }
+    return [w, s, e, n].map(function (v) { return v.toFixed(5); }).join(",");
+  }
+
+  function exportUrl(search, fmt, dpi, box) {
+    var query = search || "";
+    if (box) {
+      query += (query ? "&" : "?") + "bbox=" + box;
+    }
+    if (dpi && fmt === "png") {
+      query += (query ? "&" : "?") + "dpi=" + dpi;
+    }
+    return "/export/map." + fmt + query;
+  }
+
+  function links(stored, bounds) {
+    // Export (with the map's bounds), the view's data in each format, and the authority's datapack.
+    if (!stored || !stored.state || !stored.search) {
+      return null;
+    }
+    var st = stored.state;
+    var box = bbox(bounds);
+    var out = EXPORTS.map(function (e) { return exportUrl(stored.search, e[0], e[1], box); });
+    var base = "/api/values/" + encodeURIComponent(st.authority) + "/" + encodeURIComponent(st.level) + "/" +
+      encodeURIComponent(st.variable) + ".";
+    DATA.forEach(function (ext) { out.push(base + ext); });
+    var national = st.authority === "all";
+    out.push(national ? "#" : "/datapack/" + encodeURIComponent(st.authority) + ".zip");
+    out.push(national);  // the national view has no datapack: its item is hidden
+    return out;
+  }
+
+  var watching = false;
+
+  function watchSize() {
+    // Leaflet measures its container only on a window resize; in the embed the map's box also changes
+    // when a longer title or source wraps onto another line. dash-leaflet re-measures when its
+    // invalidateSize prop changes.
+    var box = document.querySelector(".atlas-embed .embed-mapbox");
+    if (watching || !box || !window.ResizeObserver || !window.dash_clientside.set_props) {
+      return;
+    }
+    watching = true;
+    var last = null;
+    new ResizeObserver(function (entries) {
+      var r = entries[entries.length - 1].contentRect;
+      var size = Math.round(r.width) + "x" + Math.round(r.height);
+      if (last !== null && size !== last) {
+        window.dash_clientside.set_props("map", { invalidateSize: size });
+      }
+      last = size;
+    }).observe(box);
+  }
+
+  window.atlas = Object.assign({}, window.atlas, {
+    embed: { bbox: bbox, exportUrl: exportUrl, links: links },
+  });
+
+  window.dash_clientside = Object.assign({}, window.dash_clientside, {
+    atlas_embed: {
+      links: function (stored, bounds) {
+        var out = links(stored, bounds);
+        return out || new Array(EXPORTS.length + DATA.length + 2).fill(nu());
+      },
+
+      open_link: function (stored) {
+        return stored && stored.search ? "/" + stored.search : nu();
+      },
+
+      fold_legend: function (className) {
+        watchSize();
+        // Only when the page did not say (legend=open|closed): a tiny frame starts with the legend folded.
+        if (!className || className.indexOf("legend-auto") < 0) {
+          return nu();
+        }
+        return !(window.innerWidth < TINY.width || window.innerHeight < TINY.height);
+      },
+    },
+  });
+
+  // -- the Embed dialog ---------------------------------------------------------------------------------
+
+  function copy(text, status) {
+    function done(ok) {
+      status.textContent = ok ? "Copied." : "Could not copy: select the code and copy it (Ctrl+C).";
+    }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(function () { done(true); }, function () { done(false); });
+      return;
+    }
+    // Plain http off localhost: the Clipboard API is not there; the selection-and-command fallback is.
+    var box = document.getElementById("embed-snippet");
+    box.focus();
+    box.select();
+    var ok = false;
+    try {
+      ok = document.execCommand("copy");
+    } catch (e) {
+      ok = false;
+    }
+    done(ok);
+  }
+
+  document.addEventListener("click", function (event) {
+    var target = event.target.closest ? event.target.closest("#embed-button,#embed-close,#embed-copy") : null;
+    if (!target) {
+      return;
+    }
+    var dialog = document.getElementById("embed-dialog");
+    if (!dialog) {
+      return;
+    }
+    if (target.id === "embed-button") {
+      if (!dialog.open) {
+        var status = document.getElementById("embed-copied");
+        if (status) {
+          status.textContent = "";
+        }
+        dialog.showModal();
+        // Focus the code (what most come for), not the first checkbox: the Enter that opened the dialog
+        // would otherwise tick it.
+        var code = document.getElementById("embed-snippet");
+        if (code) {
+          code.focus();
+        }
+      }
+    } else if (target.id === "embed-close") {
+      dialog.close();
+    } else {
+      copy(document.getElementById("embed-snippet").value, document.getElementById("embed-copied"));
+    }
+  });
+
+  document.addEventListener("close", function (event) {
+    // The dialog's close event does not bubble; listening in the capture phase still sees it.
+    if (event.target && event.target.id === "embed-dialog") {
+      var opener = document.getElementById("embed-button");
+      if (opener) {
+        opener.focus();
+      }
+    }
+  }, true);
+})();

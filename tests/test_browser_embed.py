@@ -101,8 +101,8 @@ def _wait(duo, script: str, timeout: float = 15):
 def _page(root: Path, name: str, frames: list[tuple[str, str, int, int]]) -> str:
     body = "".join(f'<iframe id="{fid}" src="{src}" width="{w}" height="{h}" title="{fid}"></iframe>'
                    for fid, src, w, h in frames)
-    (root / name).write_text(f"<!doctype html><meta charset=utf-8><link rel=icon href=\"data:,\"><title>A council page</title>"
-                             f"<h1>Our neighbourhoods</h1>{body}")
+    (root / name).write_text('<!doctype html><meta charset=utf-8><link rel=icon href="data:,">'
+                             f"<title>A council page</title><h1>Our neighbourhoods</h1>{body}")
     return name
 
 

@@ -128,13 +128,13 @@ def embed_search() -> str | None:
     if not flask.has_request_context():
         return None
     request = flask.request
-    if request.path == EMBED_PATH:
+    if request.path.rstrip("/") == EMBED_PATH:
         return "?" + request.query_string.decode("utf-8", "replace") if request.query_string else ""
     referrer = request.referrer
     if not referrer:
         return None
     parts = urlsplit(referrer)
-    if parts.path != EMBED_PATH or parts.netloc != request.host:
+    if parts.path.rstrip("/") != EMBED_PATH or parts.netloc != request.host:
         return None
     return "?" + parts.query if parts.query else ""
 

@@ -155,6 +155,13 @@ def test_embed_search_from_the_path_or_the_layout_fetch_referer() -> None:
         assert embed.embed_search() == "?authority=E09000007&controls=k"
     with app.test_request_context("/embed"):
         assert embed.embed_search() == ""
+    with app.test_request_context("/embed/?k=3"):  # Dash serves its page at /embed/ too
+        assert embed.embed_search() == "?k=3"
+    with app.test_request_context("/_dash-layout", base_url="http://atlas.example",
+                                  headers={"Referer": "http://atlas.example/embed/?k=3"}):
+        assert embed.embed_search() == "?k=3"
+    with app.test_request_context("/embedded"):
+        assert embed.embed_search() is None
     with app.test_request_context("/_dash-layout", base_url="http://atlas.example",
                                   headers={"Referer": "http://atlas.example/embed?authority=W06000015"}):
         assert embed.embed_search() == "?authority=W06000015"

@@ -99,7 +99,7 @@ def parse_controls(text: str | None) -> tuple[list[str], list[str]]:
         return [], []
     words = [w.strip().lower() for w in re.split(r"[,\s]+", text) if w.strip()]
     if "all" in words:
-        return [k for k in ids.CONTROLS if k in CONTROL_LABELS or k in _COMPANIONS.get("scheme", ())], []
+        return list(ids.CONTROLS), []
     unknown = [w for w in words if w not in CONTROL_LABELS]
     chosen = {w for w in words if w in CONTROL_LABELS}
     for key in list(chosen):

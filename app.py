@@ -17,6 +17,7 @@ import downloads
 import security
 import settings
 from callbacks import explorer  # noqa: F401 - importing registers the callbacks
+from callbacks import compare  # noqa: F401 - the compare view (issue 4)
 from callbacks import embed  # the /embed page and the share tools (issue 5)
 from callbacks.layout import layout
 

@@ -13,7 +13,7 @@ import classify
 import palettes
 import settings
 import store
-from callbacks import ids, view
+from callbacks import compare, ids, view
 from callbacks.embed import share_tools
 from layers import MapContext, build_layers
 
@@ -103,8 +103,10 @@ def layout() -> html.Div:
         html.Div(className="layout", children=[
             html.Aside(controls(authorities), className="panel"),
             html.Section(className="mapcol", children=[
+                compare.view_switch(),
                 html.H2(id=ids.TITLE, className="title"),
                 html.Div(the_map(config, build_id), className="mapbox"),
+                compare.section(),
                 html.P(id=ids.HELP, className="help", **{"aria-live": "polite"}),
                 html.P(id=ids.ATTRIBUTION, className="attribution"),
                 share_tools(),

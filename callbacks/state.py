@@ -20,7 +20,7 @@ import classify
 import palettes
 
 __all__ = [
-    "DEFAULTS", "KEYS", "LEVEL_LABELS", "PREFERRED_VARIABLES", "Resolved", "ViewState", "breaks_problem", "data_levels",
+    "COMPARE_KEYS", "DEFAULTS", "KEYS", "LEVEL_LABELS", "PREFERRED_VARIABLES", "Resolved", "ViewState", "breaks_problem", "data_levels",
     "effective_scheme", "level_label", "parse_query", "resolve", "to_query",
 ]
 
@@ -28,6 +28,8 @@ ALL = "all"
 NATIONAL_LEVEL = "lad"
 KEYS: tuple[str, ...] = ("authority", "level", "variable", "scheme", "k", "breaks", "scope", "palette",
                          "reverse", "opacity")
+#: Keys of the compare view (callbacks/compare_view.py resolves them); the explorer's own view ignores them.
+COMPARE_KEYS: tuple[str, ...] = ("view", "variable_b", "areas")
 #: Keys of the /embed page (which controls it shows, its legend); accepted here so they raise no message.
 EMBED_KEYS: tuple[str, ...] = ("controls", "legend")
 SCOPES: tuple[str, ...] = ("local", "national")
@@ -104,7 +106,7 @@ def parse_query(search: str | None) -> tuple[dict[str, str], list[str]]:
         value = _CONTROL_CHARS.sub("", value).strip()
         if key in EMBED_KEYS:  # the embed page's own keys (callbacks/embed.py), not part of any view
             continue
-        if key in KEYS:
+        if key in KEYS or key in COMPARE_KEYS:
             if len(value) > MAX_VALUE:
                 messages.append(f"The value given for {key} is too long ({len(value)} characters); ignored.")
                 continue
@@ -114,7 +116,7 @@ def parse_query(search: str | None) -> tuple[dict[str, str], list[str]]:
     if unknown:
         shown = ", ".join(repr(k) for k in sorted(set(unknown))[:5])
         messages.append(f"Ignored unknown address parameter{'s' if len(set(unknown)) > 1 else ''} {shown}: "
-                        f"the atlas understands {', '.join(KEYS)}.")
+                        f"the atlas understands {', '.join(KEYS + COMPARE_KEYS)}.")
     return raw, messages
 
 

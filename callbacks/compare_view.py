@@ -1,0 +1,318 @@
+"""Pure functions behind the compare view (issue 4): its URL keys, the second variable's payload, the
+relationship between the two variables, the bivariate classes and the neighbourhood profile.
+
+The compare view is the explorer's view (``state.ViewState``: authority, level, variable A and its
+classification) plus three URL keys: ``view`` (explore|compare), ``variable_b`` and ``areas`` (pinned area
+codes, comma-separated, at most four). Everything reads the store through the same functions as the data
+API (``store.values``, ``store.national_values``), and nothing here raises on user input: a value that
+cannot be used falls back with a plain message, as the explorer's ``state.resolve`` does.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import urlencode
+
+import numpy as np
+from scipy import stats
+
+import classify
+from callbacks import view
+from callbacks.state import ALL, PREFERRED_VARIABLES, ViewState, level_label, to_query
+
+__all__ = [
+    "BIVARIATE_COLOURS", "BIVARIATE_SOURCE", "MAX_PINNED", "PROFILE_MAX", "CompareState", "bivariate_classes",
+    "compare_query", "correlation", "payload_b", "percentile_rank", "polarity_statement", "profile",
+    "profile_csv", "profile_variables", "relation", "resolve_compare", "tertiles",
+]
+
+VIEWS = ("explore", "compare")
+MAX_PINNED = 4
+PROFILE_MAX = 25  # variables of a topic shown at once: a profile is read, not scrolled
+
+#: Joshua Stevens' 3x3 "blue-pink" bivariate scheme ("Bivariate Choropleth Maps: A How-to Guide", 2015).
+#: Index 3 * class_b + class_a: A (x, across) runs to teal, B (y, up) to pink, both high to deep blue.
+BIVARIATE_COLOURS: tuple[str, ...] = (
+    "#e8e8e8", "#ace4e4", "#5ac8c8",
+    "#dfb0d6", "#a5add3", "#5698b9",
+    "#be64ac", "#8c62aa", "#3b4994",
+)
+BIVARIATE_SOURCE = ("Bivariate colours: Joshua Stevens, \u201cBivariate Choropleth Maps: A How-to Guide\u201d "
+                    "(2015), https://www.joshuastevens.net/cartography/make-a-bivariate-choropleth-map/")
+
+
+@dataclass(frozen=True)
+class CompareState:
+    view: str = "explore"
+    variable_b: str = ""
+    areas: tuple[str, ...] = ()
+
+
+def _default_b(available: list[str], a: str) -> str:
+    return next((v for v in PREFERRED_VARIABLES if v in available and v != a),
+                next((v for v in available if v != a), ""))
+
+
+def resolve_compare(raw: dict[str, str], base: ViewState, s: Any, available: list[str],
+                    codes: list[str]) -> tuple[CompareState, list[str]]:
+    """The compare keys of ``raw`` checked against the resolved explorer view ``base``.
+
+    ``available``: variable ids with data at the view's authority and level; ``codes``: its area codes.
+    """
+    messages: list[str] = []
+    place = "England and Wales" if base.authority == ALL else s.authority(base.authority)["name"]
+    where = f"{place} at {level_label(base.level).lower()}"
+
+    chosen = (raw.get("view") or "explore").lower()
+    if chosen not in VIEWS:
+        messages.append(f"Unknown view {raw['view']!r}: the atlas has {' and '.join(VIEWS)}; showing explore.")
+        chosen = "explore"
+
+    b = raw.get("variable_b", "")
+    if b and b not in available and b.lower() in available:
+        b = b.lower()
+    if b and b == base.variable:
+        fallback = _default_b(available, base.variable)
+        messages.append(f"Variable B is the same as variable A ({_label(s, b)}); a variable compared with itself "
+                        f"says nothing. Showing {_label(s, fallback)} as B; choose another in the Variable B list.")
+        b = fallback
+    elif b and b not in available:
+        fallback = _default_b(available, base.variable)
+        try:
+            row = s.variable(b)
+            messages.append(f"{row['label']} ({b}) has no data for {where}; showing {_label(s, fallback)} as "
+                            "variable B instead.")
+        except LookupError:
+            messages.append(f"There is no variable {b!r} for variable B; showing {_label(s, fallback)}. Pick one "
+                            "from the Variable B list.")
+        b = fallback
+    elif not b:
+        b = _default_b(available, base.variable)
+
+    pinned: list[str] = []
+    known = set(codes)
+    for code in (raw.get("areas") or "").split(","):
+        code = code.strip()
+        if not code:
+            continue
+        if code not in known and code.upper() in known:
+            code = code.upper()
+        if code not in known:
+            messages.append(f"There is no area {code[:20]!r} in {where}; it is not pinned. Click an area on a "
+                            "compare map to open its profile and pin it.")
+        elif code not in pinned:
+            pinned.append(code)
+    if len(pinned) > MAX_PINNED:
+        messages.append(f"At most {MAX_PINNED} areas can be pinned side by side; keeping the first {MAX_PINNED}.")
+        pinned = pinned[:MAX_PINNED]
+    return CompareState(chosen, b, tuple(pinned)), messages
+
+
+def _label(s: Any, variable: str) -> str:
+    if not variable:
+        return "nothing (no other variable has data here)"
+    try:
+        return str(s.variable(variable).get("label") or variable)
+    except LookupError:
+        return variable
+
+
+def compare_query(base: ViewState, cmp: CompareState) -> str:
+    """The URL query of the compare view: the explorer's keys, then the compare keys."""
+    extra = [("view", cmp.view)]
+    if cmp.variable_b:
+        extra.append(("variable_b", cmp.variable_b))
+    if cmp.areas:
+        extra.append(("areas", ",".join(cmp.areas)))
+    return to_query(base) + "&" + urlencode(extra, safe=",")
+
+
+# -- variable B's map ------------------------------------------------------------------------------------
+
+def state_b(s: Any, base: ViewState, variable_b: str) -> ViewState:
+    """B's view: A's classification settings applied to B (its own breaks). Custom breaks are A's numbers,
+    meaningless for B, so B is then classed by quantiles; national scope only where B is national."""
+    row = s.variable(variable_b)
+    scope = base.scope if base.level in (row.get("national_levels") or []) else "local"
+    scheme = "quantiles" if base.scheme == "custom" else base.scheme
+    return replace(base, variable=variable_b, scheme=scheme, breaks="", scope=scope)
+
+
+def payload_b(s: Any, base: ViewState, variable_b: str, place: str) -> dict:
+    """B's switch payload, the explorer's own compact form (values in the geometry's feature order)."""
+    st = state_b(s, base, variable_b)
+    part, _ = view.payload(s, st, view.geometry_url(s.build_id, st.authority, st.level), place)
+    part["which"] = "b"
+    return part
+
+
+# -- the relationship ------------------------------------------------------------------------------------
+
+def correlation(a: Any, b: Any) -> dict:
+    """Pearson and Spearman correlation of the areas having both values, the number used and left out.
+
+    ``r``/``rho`` are None (with ``note``) when fewer than three areas have both values or either
+    variable is constant among them.
+    """
+    a = np.asarray(a, dtype="float64")
+    b = np.asarray(b, dtype="float64")
+    both = np.isfinite(a) & np.isfinite(b)
+    x, y = a[both], b[both]
+    out: dict[str, Any] = {"n": int(both.sum()), "left_out": int((~both).sum()), "r": None, "p_r": None,
+                           "rho": None, "p_rho": None, "note": None}
+    if out["n"] < 3:
+        out["note"] = f"Only {out['n']} area{'s' if out['n'] != 1 else ''} {'have' if out['n'] != 1 else 'has'} " \
+                      "both values: too few for a correlation."
+        return out
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        out["note"] = "One of the variables has the same value in every area with both values: no correlation."
+        return out
+    r, p = stats.pearsonr(x, y)
+    rho, p_rho = stats.spearmanr(x, y)
+    out.update(r=float(r), p_r=float(p), rho=float(rho), p_rho=float(p_rho))
+    return out
+
+
+def tertiles(rounded: list[float | int | None]) -> dict:
+    """Tertile breaks (quantiles, k=3, by classify) of the rounded values the browser classifies."""
+    values = np.array([np.nan if v is None else v for v in rounded], dtype="float64")
+    try:
+        c = classify.classify(values, "quantiles", 3)
+    except classify.ClassifyError as exc:
+        return {"b": [], "k": 0, "note": str(exc)}
+    return {"b": c.breaks, "k": c.k, "note": c.note}
+
+
+def bivariate_classes(a: Any, b: Any, breaks_a: list[float], breaks_b: list[float]) -> np.ndarray:
+    """Bivariate class 0..8 (= 3 * class of B + class of A, the index into BIVARIATE_COLOURS) per area, -1
+    where either value is missing. With fewer than three classes (ties), classes spread to the ends of the
+    3x3 grid (2 classes: low and high), as assets/compare.js does."""
+    ca = _spread(classify.class_index(a, breaks_a) if breaks_a else np.full(len(a), -1), len(breaks_a))
+    cb = _spread(classify.class_index(b, breaks_b) if breaks_b else np.full(len(b), -1), len(breaks_b))
+    return np.where((ca >= 0) & (cb >= 0), 3 * cb + ca, -1).astype("int8")
+
+
+def _spread(cls: np.ndarray, k: int) -> np.ndarray:
+    cls = np.asarray(cls, dtype="int64")
+    if k == 2:
+        return np.where(cls >= 0, cls * 2, -1)
+    return cls
+
+
+def relation(s: Any, base: ViewState, variable_b: str, payload_a_values: list, payload_b_values: list) -> dict:
+    """What the compare view needs beyond the two payloads: correlation (from the unrounded values, as
+    the API serves them) and the tertile breaks of each variable (from the rounded values in the payloads,
+    so the browser's classes agree)."""
+    a = s.values(base.authority, base.level, base.variable)["value"].to_numpy(dtype="float64")
+    b = s.values(base.authority, base.level, variable_b)["value"].to_numpy(dtype="float64")
+    ta, tb = tertiles(payload_a_values), tertiles(payload_b_values)
+    return {"key": f"{base.authority}/{base.level}", "a": base.variable, "b": variable_b,
+            "corr": correlation(a, b), "ta": ta, "tb": tb, "colours": list(BIVARIATE_COLOURS)}
+
+
+# -- the neighbourhood profile ------------------------------------------------------------------------------
+
+def percentile_rank(values: Any, value: float) -> float | None:
+    """Percentage of the areas with a value below ``value``, counting ties as half (scipy's
+    percentileofscore, kind='mean'); None when ``value`` is missing."""
+    v = np.asarray(values, dtype="float64")
+    v = v[np.isfinite(v)]
+    if value is None or not math.isfinite(value) or v.size == 0:
+        return None
+    return float(100.0 * (np.sum(v < value) + 0.5 * np.sum(v == value)) / v.size)
+
+
+def polarity_statement(row: dict) -> str:
+    """Which way is better, in plain words, where the catalogue says (else empty: no judgement)."""
+    polarity = (row.get("polarity") or "").strip().lower()
+    if not polarity:
+        return ""
+    note = (row.get("description") or "").strip()
+    if polarity.startswith("higher"):
+        text = "Higher is better"
+    elif polarity.startswith("lower"):
+        text = "Lower is better"
+    else:
+        text = polarity.capitalize()
+    return text + (f" ({note.rstrip('.')})." if note else ".")
+
+
+def profile_variables(s: Any, base: ViewState, variable_b: str, topic: str | None, picked: list[str] | None,
+                      available: list[str]) -> tuple[list[str], str | None]:
+    """The variables of the profile and a note when some were left out: those picked, else the topic's
+    (at most PROFILE_MAX), else A, B and the headline figures."""
+    ok = set(available)
+    if picked:
+        chosen = [v for v in dict.fromkeys(picked) if v in ok]
+        note = None if len(chosen) == len(picked) else "Some picked variables have no data here and are left out."
+        return chosen[:PROFILE_MAX], note
+    if topic:
+        rows = [r["id"] for r in s.variables(authority=base.authority, level=base.level, topic=topic)]
+        note = None
+        if len(rows) > PROFILE_MAX:
+            note = (f"Showing the first {PROFILE_MAX} of the {len(rows)} variables of {topic}; pick variables to "
+                    "see others.")
+        return rows[:PROFILE_MAX], note
+    head = [base.variable, variable_b] + [v for v in PREFERRED_VARIABLES if v in ok]
+    return [v for v in dict.fromkeys(head) if v], None
+
+
+def profile(s: Any, base: ViewState, codes: list[str], variables: list[str]) -> list[dict]:
+    """One row per variable: each area's value and percentile rank within the authority, the authority's
+    median, the national median where the variable is national at this level (over every area of the
+    nation at that level), and the polarity statement."""
+    rows = []
+    for variable in variables:
+        meta = s.variable(variable)
+        df = s.values(base.authority, base.level, variable)
+        values = df["value"].to_numpy(dtype="float64")
+        index = {c: i for i, c in enumerate(df["code"].tolist())}
+        finite = values[np.isfinite(values)]
+        national = None
+        if base.authority != ALL and base.level in (meta.get("national_levels") or []):
+            every = s.national_values(base.level, variable)
+            national = float(np.median(every)) if every.size else None
+        areas = []
+        for code in codes:
+            i = index.get(code)
+            v = float(values[i]) if i is not None and math.isfinite(values[i]) else None
+            areas.append({"code": code, "value": v,
+                          "percentile": percentile_rank(values, v) if v is not None else None})
+        rows.append({"variable": variable, "label": meta.get("label") or variable, "unit": meta.get("unit") or "",
+                     "areas": areas, "median": float(np.median(finite)) if finite.size else None,
+                     "national": national, "coverage": meta.get("coverage") or "",
+                     "better": polarity_statement(meta)})
+    return rows
+
+
+def profile_csv(rows: list[dict], names: dict[str, str], place: str) -> str:
+    """The profile as CSV: one row per variable, value and percentile per area, medians, polarity."""
+    codes = [a["code"] for a in rows[0]["areas"]] if rows else []
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    header = ["variable", "label", "unit"]
+    for code in codes:
+        header += [f"{code} value", f"{code} percentile in {place}"]
+    header += [f"median in {place}", "national median", "national coverage", "which way is better"]
+    w.writerow(header)
+    w.writerow(["", "area names", ""] + [x for c in codes for x in (names.get(c, c), "")] + ["", "", "", ""])
+    for r in rows:
+        line = [r["variable"], r["label"], r["unit"]]
+        for a in r["areas"]:
+            line += [_csv_num(a["value"]), _csv_num(a["percentile"], 1)]
+        line += [_csv_num(r["median"]), _csv_num(r["national"]), r["coverage"] if r["national"] is not None else "",
+                 r["better"]]
+        w.writerow(line)
+    return out.getvalue()
+
+
+def _csv_num(value: float | None, dp: int | None = None) -> str:
+    if value is None:
+        return ""
+    if dp is not None:
+        return f"{value:.{dp}f}"
+    return repr(int(value)) if float(value).is_integer() else repr(round(value, 6))

@@ -1,0 +1,244 @@
+"""The compare view in headless Chromium (Debian's chromium and chromedriver), driven like a user would.
+
+Few and focused: two maps and the bivariate map drawn from one URL, pan and zoom kept in sync, a point
+of the scatter plot finding its area and an area finding its point, pinning areas (by mouse and by
+keyboard) and the profile's CSV, the URL round trip with back/forward, a bad parameter's message, and a
+console without errors. The duo fixture and helpers are the explorer's (tests/test_browser_explorer.py).
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+
+import pytest
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.keys import Keys
+from test_browser_explorer import _choose, _query, _wait, duo  # noqa: F401 - duo is a fixture
+
+pytestmark = pytest.mark.browser
+
+CAMDEN = "E09000007"
+URL = (f"/?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct&view=compare"
+       "&variable_b=imd2019_imd_rank")
+
+
+def _drawn(duo, m: str, n: int = 133) -> dict[str, dict]:
+    got = _wait(duo, f"window.atlas.cmp.drawn({m!r}).length === {n} && window.atlas.cmp.drawn({m!r})", 20)
+    return {d["code"]: d for d in got}
+
+
+def _open(duo, search: str = URL) -> None:
+    duo.wait_for_page(duo.server_url + search)
+    for m in ("a", "b", "bv"):
+        _drawn(duo, m)
+
+
+class _View:
+    """A map's centre and zoom; equal when the zooms are and the centres within ~10 m (under a pixel)."""
+
+    def __init__(self, lat: float, lng: float, zoom: int) -> None:
+        self.lat, self.lng, self.zoom = lat, lng, zoom
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _View) and self.zoom == other.zoom and abs(self.lat - other.lat) < 1e-4 and \
+            abs(self.lng - other.lng) < 1e-4
+
+    def __repr__(self) -> str:
+        return f"_View({self.lat}, {self.lng}, {self.zoom})"
+
+
+def _view(duo, m: str) -> _View:
+    return _View(*duo.driver.execute_script(
+        f"var map = window.atlas.cmp.map({m!r}), c = map.getCenter(); return [c.lat, c.lng, map.getZoom()];"))
+
+
+def _cmp_point(duo, m: str, code: str) -> tuple[int, int]:
+    """Container pixel of a point well inside the area ``code`` on compare map ``m``."""
+    return tuple(_wait(duo, f"""(function () {{
+        var layer = window.atlas.cmp.layerOf({m!r}, {code!r});
+        var ring = layer.getLatLngs()[0]; if (Array.isArray(ring[0])) {{ ring = ring[0]; }}
+        var map = layer._map, size = map.getSize(), best = null;
+        var b = layer.getBounds(), p0 = map.latLngToContainerPoint(b.getNorthWest()),
+            p1 = map.latLngToContainerPoint(b.getSouthEast());
+        if (p1.x - p0.x < 60 && p1.y - p0.y < 60) {{ map.fitBounds(b, {{animate: false, maxZoom: 15}}); return null; }}
+        var pts = ring.map(function (ll) {{ return map.latLngToContainerPoint(ll); }});
+        function inside(x, y) {{
+          var c = false;
+          for (var i = 0, j = pts.length - 1; i < pts.length; j = i++) {{
+            if ((pts[i].y > y) !== (pts[j].y > y) &&
+                x < (pts[j].x - pts[i].x) * (y - pts[i].y) / (pts[j].y - pts[i].y) + pts[i].x) {{ c = !c; }}
+          }}
+          return c;
+        }}
+        var cx = (p0.x + p1.x) / 2, cy = (p0.y + p1.y) / 2, bestD = Infinity;
+        for (var s = 1; s <= 19; s += 1) {{
+          for (var t = 1; t <= 19; t += 1) {{
+            var x = Math.round(p0.x + (p1.x - p0.x) * s / 20), y = Math.round(p0.y + (p1.y - p0.y) * t / 20);
+            var d = (x - cx) * (x - cx) + (y - cy) * (y - cy);
+            if (x > 5 && y > 5 && x < size.x - 5 && y < size.y - 5 && d < bestD && inside(x, y) &&
+                inside(x - 3, y) && inside(x + 3, y) && inside(x, y - 3) && inside(x, y + 3)) {{ best = [x, y]; bestD = d; }}
+          }}
+        }}
+        return best;
+    }})()"""))
+
+
+def _click_area(duo, m: str, code: str) -> None:
+    x, y = _cmp_point(duo, m, code)
+    box = duo.find_element(f"#compare-map-{m}")
+    # Selenium 4.2 offsets from the element's top left corner.
+    ActionChains(duo.driver).move_to_element_with_offset(box, x, y).click().perform()
+
+
+def _selected_points(duo) -> list[str]:
+    return sorted(duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll('#compare-scatter .cmp-pt-on'))"
+        ".map(function (c) { return c.getAttribute('data-code'); });"))
+
+
+def test_cmp001_side_by_side_in_sync_and_the_url_round_trip(duo) -> None:
+    _open(duo)
+    a, b, bv = _drawn(duo, "a"), _drawn(duo, "b"), _drawn(duo, "bv")
+    assert {c: d["fill"] for c, d in a.items()} != {c: d["fill"] for c, d in b.items()}
+    # Stevens' blue-pink: the bivariate map uses only its nine colours.
+    assert {d["fill"] for d in bv.values()} <= {"#e8e8e8", "#ace4e4", "#5ac8c8", "#dfb0d6", "#a5add3", "#5698b9",
+                                               "#be64ac", "#8c62aa", "#3b4994"}
+    duo.wait_for_contains_text("#compare-stats", "over 133 areas with both values (none left out)")
+    assert "Pearson r = 0.360" in duo.find_element("#compare-stats").text  # see test_compare_view for the figure
+    duo.wait_for_contains_text("#compare-legend-a", "Age 65 to 74")
+    duo.wait_for_contains_text("#compare-legend-b", "Index of Multiple Deprivation (IMD) rank")
+    assert len(duo.driver.find_elements("css selector", "#compare-legend-bv .bv-cell")) == 9
+    assert not duo.find_element("#map").is_displayed()  # the explorer's single map gives way
+
+    # Pan and zoom: any map leads, the others follow, in the browser.
+    assert _view(duo, "a") == _view(duo, "b") == _view(duo, "bv")
+    duo.driver.execute_script("window.atlas.cmp.map('a').setView([51.535, -0.14], 15, {animate: false});")
+    _wait(duo, "window.atlas.cmp.map('b').getZoom() === 15 && window.atlas.cmp.map('bv').getZoom() === 15")
+    assert _view(duo, "a") == _view(duo, "b") == _view(duo, "bv")
+    duo.find_element("#compare-map-b .leaflet-control-zoom-out").click()  # the zoom buttons, by mouse
+    _wait(duo, "window.atlas.cmp.map('a').getZoom() === 14")
+    box = duo.find_element("#compare-map-bv")
+    ActionChains(duo.driver).move_to_element(box).click_and_hold().move_by_offset(80, 40).release().perform()
+    _wait(duo, "window.atlas.cmp.map('a').getCenter().lng < -0.14")  # dragged east: the view moves west
+    assert _view(duo, "a") == _view(duo, "b") == _view(duo, "bv")
+    duo.find_element("#compare-map-a").send_keys(Keys.ADD)  # and the keyboard
+    _wait(duo, "window.atlas.cmp.map('b').getZoom() === 15")
+
+    # Switching B writes the URL; switching A keeps the compare view; back brings B back.
+    _choose(duo, "variable_b", "Mean age", search="mean age")
+    _wait(duo, "new URLSearchParams(location.search).get('variable_b') === 'ks102ew0018'")
+    duo.wait_for_contains_text("#compare-legend-b", "Mean age")
+    _choose(duo, "variable", "Age 75 to 84 (% of all usual residents)", search="75 to 84 %")
+    duo.wait_for_contains_text("#compare-legend-a", "Age 75 to 84")
+    q = _query(duo)
+    assert (q["view"], q["variable"], q["variable_b"]) == ("compare", "ks102ew0015_pct", "ks102ew0018")
+    duo.driver.back()
+    duo.wait_for_contains_text("#compare-legend-a", "Age 65 to 74")
+    duo.driver.back()
+    duo.wait_for_contains_text("#compare-legend-b", "Index of Multiple Deprivation (IMD) rank")
+    assert _query(duo)["variable_b"] == "imd2019_imd_rank"
+    # And back to the explorer with the view switch.
+    duo.find_element("#view input[value='explore']").click()
+    _wait(duo, "new URLSearchParams(location.search).get('view') === 'explore'")
+    _wait(duo, "document.getElementById('map').offsetWidth > 0 && !document.body.classList.contains('atlas-compare')")
+    assert not duo.find_element("#compare").is_displayed()
+    assert duo.get_logs() == []
+
+
+def test_cmp002_points_find_areas_and_areas_find_points(duo) -> None:
+    _open(duo)
+    codes = sorted(_drawn(duo, "a"))
+    # A point hovered in the scatter plot outlines its area on every map.
+    duo.find_element("#compare-scatter").location_once_scrolled_into_view  # noqa: B018 - scrolls
+    hovered = duo.driver.execute_script(  # a point no other point covers
+        "return Array.from(document.querySelectorAll('#compare-scatter .cmp-pt')).map(function (c) {"
+        "  var r = c.getBoundingClientRect();"
+        "  return document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2) === c ? c.getAttribute('data-code') : null;"
+        "}).filter(Boolean)[5];")
+    point = duo.find_element(f"#compare-scatter circle[data-code='{hovered}']")
+    ActionChains(duo.driver).move_to_element(point).perform()
+    for m in ("a", "b", "bv"):
+        _wait(duo, f"window.atlas.cmp.layerOf({m!r}, {hovered!r}).options.weight === 3.5")
+    # A box dragged over the plot selects the points inside it and highlights their areas.
+    svg = duo.find_element("#compare-scatter svg")
+    inside = duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll('#compare-scatter .cmp-pt')).filter(function (c) {"
+        "  var x = +c.getAttribute('cx'), y = +c.getAttribute('cy'); return x >= 150 && x <= 260 && y >= 100 && y <= 240;"
+        "}).map(function (c) { return c.getAttribute('data-code'); });")
+    assert len(inside) >= 3
+    ActionChains(duo.driver).move_to_element_with_offset(svg, 150, 100).click_and_hold() \
+        .move_by_offset(60, 70).move_by_offset(50, 70).release().perform()
+    _wait(duo, f"document.querySelectorAll('#compare-scatter .cmp-pt-on').length === {len(inside)}")
+    assert _selected_points(duo) == sorted(inside)
+    _wait(duo, " && ".join(f"window.atlas.cmp.layerOf('b', {c!r}).options.weight === 3.5" for c in inside))
+    chosen = sorted(inside)
+    # An area clicked on a map: its point is highlighted, its profile opens.
+    target = codes[60]
+    _click_area(duo, "b", target)
+    _wait(duo, f"window.atlas.cmp.layerOf('a', {target!r}).options.weight === 3.5")
+    _wait(duo, f"document.querySelectorAll('#compare-scatter .cmp-pt-on').length === 1")
+    assert _selected_points(duo) == [target]
+    assert _wait(duo, f"window.atlas.cmp.layerOf('a', {chosen[0]!r}).options.weight") < 3.5
+    # A click on a point selects just it.
+    ActionChains(duo.driver).move_to_element(duo.find_element(f"#compare-scatter circle[data-code='{hovered}']")) \
+        .click().perform()
+    _wait(duo, f"window.atlas.cmp.layerOf('bv', {hovered!r}).options.weight === 3.5 && "
+               f"window.atlas.cmp.layerOf('bv', {target!r}).options.weight < 3.5")
+    assert _selected_points(duo) == [hovered]
+    duo.wait_for_contains_text("#compare-profile", target)
+    assert "(clicked)" in duo.find_element("#compare-profile").text
+    assert duo.get_logs() == []
+
+
+def test_cmp003_pin_areas_and_download_the_profile(duo, tmp_path: Path) -> None:
+    _open(duo)
+    codes = sorted(_drawn(duo, "a"))
+    first = codes[5]
+    _click_area(duo, "a", first)
+    duo.wait_for_contains_text("#compare-profile", first)
+    duo.find_element(f"button[data-cmp-pin='{first}']").click()
+    _wait(duo, f"new URLSearchParams(location.search).get('areas') === {first!r}")
+    duo.wait_for_contains_text("#compare-profile", "(pinned)")
+
+    # By keyboard: the explorer's table selects an area, which opens its profile; Enter on Pin pins it.
+    button = duo.find_element(f"#area-table button.select:not([data-atlas-select='{first}'])")
+    second = button.get_attribute("data-atlas-select")
+    button.send_keys(Keys.ENTER)
+    pin = _wait(duo, f"document.querySelector(\"button[data-cmp-pin='{second}']\")")
+    pin.send_keys(Keys.ENTER)
+    _wait(duo, f"new URLSearchParams(location.search).get('areas') === '{first},{second}'")
+    duo.wait_for_element(f"button[data-cmp-pin='{second}'][aria-pressed='true']")
+
+    # The pinned areas come back from the URL alone.
+    duo.wait_for_page(duo.driver.current_url)
+    duo.wait_for_element(f"button[data-cmp-pin='{second}'][aria-pressed='true']")
+    header = duo.find_element("#compare-profile thead").text
+    assert header.index(first) < header.index(second)
+
+    duo.find_element("#compare-download-button").click()
+    end = time.monotonic() + 15
+    files: list[Path] = []
+    while not files and time.monotonic() < end:
+        files = [f for f in tmp_path.glob("profile-*.csv")]
+        time.sleep(0.2)
+    assert files, "no CSV downloaded"
+    rows = list(csv.reader(files[0].open()))
+    assert rows[0][3:7] == [f"{first} value", f"{first} percentile in Camden", f"{second} value",
+                            f"{second} percentile in Camden"]
+    assert {r[0] for r in rows[2:]} >= {"ks102ew0014_pct", "imd2019_imd_rank"}
+
+    duo.find_element(f"button[data-cmp-pin='{first}']").click()  # unpin
+    _wait(duo, f"new URLSearchParams(location.search).get('areas') === {second!r}")
+    assert duo.get_logs() == []
+
+
+def test_cmp004_bad_parameters_say_so(duo) -> None:
+    duo.wait_for_page(duo.server_url + f"/?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct&view=compare"
+                      "&variable_b=ks102ew0014_pct&areas=E01000842,NOPE")
+    duo.wait_for_contains_text("#compare-message", "same as variable A")
+    duo.wait_for_contains_text("#compare-message", "no area 'NOPE'")
+    _drawn(duo, "b")
+    assert _query(duo)["variable_b"] == "ks102ew0014_pct"  # the URL is the user's until they change it
+    assert duo.get_logs() == []

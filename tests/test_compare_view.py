@@ -1,0 +1,216 @@
+"""The compare view's figures checked against the publishers' raw files, computed here independently
+(numpy and pandas on bulk.csv and the IMD CSV), and its URL keys' fallbacks and messages."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import store as store_module
+from callbacks import compare, state, view
+from callbacks import compare_view as cv
+
+CAMDEN = "E09000007"
+KS102 = "census2011/nomis_ks102ew_lsoa11_ew/bulk.csv"
+IMD = "deprivation/imd2019_england/csv_from_xlsx/File_1_-_IMD2019_Index_of_Multiple_Deprivation.csv"
+
+
+@pytest.fixture()
+def s(atlas_env: Path) -> store_module.Store:
+    return store_module.get_store()
+
+
+@pytest.fixture(scope="module")
+def raw(raw_dir: Path) -> pd.DataFrame:
+    """Every LSOA of England and Wales: the share aged 65 to 74 and mean age (KS102EW), the IMD rank and
+    the district (England only), straight from the publishers' files."""
+    ks = pd.read_csv(raw_dir / KS102)
+    out = pd.DataFrame({
+        "code": ks["geography code"],
+        "pct65": ks["Age: Age 65 to 74; measures: Value"] / ks["Age: All usual residents; measures: Value"] * 100,
+        "mean_age": ks["Age: Mean Age; measures: Value"],
+    })
+    imd = pd.read_csv(raw_dir / IMD).rename(columns={
+        "LSOA code (2011)": "code", "Local Authority District code (2019)": "lad",
+        "Index of Multiple Deprivation (IMD) Rank": "imd_rank"})[["code", "lad", "imd_rank"]]
+    return out.merge(imd, on="code", how="left")
+
+
+def _camden(raw: pd.DataFrame) -> pd.DataFrame:
+    return raw[raw["lad"] == CAMDEN].sort_values("code").reset_index(drop=True)
+
+
+def _resolve(s: store_module.Store, search: str) -> tuple[state.ViewState, cv.CompareState, list[str]]:
+    return compare.compare_view_of(search, s)
+
+
+# -- correlation ---------------------------------------------------------------------------------------------
+
+def test_correlation_matches_the_raw_files(s: store_module.Store, raw: pd.DataFrame) -> None:
+    base, cmp, messages = _resolve(s, f"?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct&view=compare"
+                                      "&variable_b=imd2019_imd_rank")
+    assert messages == [] and cmp.variable_b == "imd2019_imd_rank"
+    part_a = view.payload(s, base, "")[0]
+    part_b = cv.payload_b(s, base, cmp.variable_b, "Camden")
+    rel = cv.relation(s, base, cmp.variable_b, part_a["v"], part_b["v"])
+    camden = _camden(raw)
+    x, y = camden["pct65"].to_numpy(), camden["imd_rank"].to_numpy(dtype=float)
+    assert rel["corr"]["n"] == len(camden) == 133 and rel["corr"]["left_out"] == 0
+    assert rel["corr"]["r"] == pytest.approx(np.corrcoef(x, y)[0, 1], abs=1e-4)  # the extract rounds to 4 dp
+    ranks_x, ranks_y = pd.Series(x).rank().to_numpy(), pd.Series(y).rank().to_numpy()
+    assert rel["corr"]["rho"] == pytest.approx(np.corrcoef(ranks_x, ranks_y)[0, 1], abs=1e-6)
+
+
+def test_correlation_leaves_out_and_counts_areas_lacking_a_value() -> None:
+    a = [1.0, 2.0, np.nan, 4.0, 5.0, None]
+    b = [2.0, 4.1, 6.0, np.nan, 9.9, 1.0]
+    c = cv.correlation(np.array(a, dtype=float), np.array(b, dtype=float))
+    assert (c["n"], c["left_out"]) == (3, 3)
+    assert c["r"] == pytest.approx(np.corrcoef([1, 2, 5], [2, 4.1, 9.9])[0, 1])
+    assert c["rho"] == pytest.approx(1.0)
+    few = cv.correlation(np.array([1.0, np.nan]), np.array([1.0, 2.0]))
+    assert few["r"] is None and "too few" in few["note"]
+    flat = cv.correlation(np.array([1.0, 2.0, 3.0]), np.array([5.0, 5.0, 5.0]))
+    assert flat["r"] is None and "same value" in flat["note"]
+
+
+# -- bivariate classes ------------------------------------------------------------------------------------------
+
+def test_bivariate_classes_are_tertiles_of_each(s: store_module.Store, raw: pd.DataFrame) -> None:
+    base, cmp, _ = _resolve(s, f"?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct&view=compare"
+                               "&variable_b=imd2019_imd_rank")
+    part_a = view.payload(s, base, "")[0]
+    part_b = cv.payload_b(s, base, cmp.variable_b, "Camden")
+    ta, tb = cv.tertiles(part_a["v"]), cv.tertiles(part_b["v"])
+    camden = _camden(raw)
+    # The payload's values are the raw ones rounded to the payload's decimals; tertiles are numpy's.
+    x = np.round(camden["pct65"].to_numpy(), part_a["dp"])
+    y = camden["imd_rank"].to_numpy(dtype=float)
+    assert ta["b"] == pytest.approx(np.percentile(x, [100 / 3, 200 / 3, 100]), abs=1e-9)
+    assert tb["b"] == pytest.approx(np.percentile(y, [100 / 3, 200 / 3, 100]), abs=1e-6)
+    classes = cv.bivariate_classes(np.array(part_a["v"], float), np.array(part_b["v"], float), ta["b"], tb["b"])
+    col = np.searchsorted(np.array(ta["b"]), x, side="left")  # class i holds b[i-1] < v <= b[i]
+    row = np.searchsorted(np.array(tb["b"]), y, side="left")
+    assert classes.tolist() == (3 * row + col).tolist()
+    counts = np.bincount(classes, minlength=9)
+    assert counts.sum() == 133 and counts.reshape(3, 3).sum(axis=1).tolist() == np.bincount(row).tolist()
+    assert cv.BIVARIATE_COLOURS[0] == "#e8e8e8" and cv.BIVARIATE_COLOURS[8] == "#3b4994"
+
+
+def test_bivariate_missing_and_two_classes() -> None:
+    got = cv.bivariate_classes(np.array([1.0, 2.0, np.nan, 3.0]), np.array([0.0, 1.0, 1.0, np.nan]),
+                               [1.0, 2.0, 3.0], [0.0, 1.0])
+    # B has two classes (ties): they go to the bottom and top rows.
+    assert got.tolist() == [0, 3 * 2 + 1, -1, -1]
+
+
+# -- profile ------------------------------------------------------------------------------------------------
+
+def test_profile_values_medians_and_percentiles_from_the_raw_files(s: store_module.Store, raw: pd.DataFrame) -> None:
+    base, _, _ = _resolve(s, f"?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct&view=compare")
+    codes = ["E01000842", "E01000850"]
+    rows = {r["variable"]: r for r in cv.profile(s, base, codes, ["ks102ew0014_pct", "imd2019_imd_rank",
+                                                                    "ks102ew0018"])}
+    camden = _camden(raw).set_index("code")
+    every = raw[raw["code"].str[:3].isin(["E01", "W01"])]
+    for variable, column in (("ks102ew0014_pct", "pct65"), ("imd2019_imd_rank", "imd_rank"), ("ks102ew0018", "mean_age")):
+        r = rows[variable]
+        values = camden[column].to_numpy(dtype=float)
+        assert r["median"] == pytest.approx(np.median(values), abs=1e-4)
+        for area in r["areas"]:
+            v = camden.loc[area["code"], column]
+            assert area["value"] == pytest.approx(v, abs=1e-4)
+            below, ties = (values < v - 1e-9).sum(), (np.abs(values - v) <= 1e-9).sum()
+            assert area["percentile"] == pytest.approx(100 * (below + ties / 2) / len(values), abs=1e-9)
+    # National medians: over every LSOA of the nation the variable covers.
+    assert rows["ks102ew0014_pct"]["national"] == pytest.approx(np.median(every["pct65"]), abs=1e-4)
+    assert rows["ks102ew0014_pct"]["coverage"] == "England and Wales"
+    england = raw.dropna(subset=["imd_rank"])
+    assert rows["imd2019_imd_rank"]["national"] == pytest.approx(np.median(england["imd_rank"]))
+    assert rows["imd2019_imd_rank"]["better"].startswith("Higher is better")
+    assert rows["ks102ew0018"]["better"] == ""  # no polarity: no judgement
+
+
+def test_profile_csv_round_trips(s: store_module.Store) -> None:
+    base, _, _ = _resolve(s, f"?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct")
+    rows = cv.profile(s, base, ["E01000842"], ["ks102ew0014_pct", "imd2019_imd_rank"])
+    text = cv.profile_csv(rows, {"E01000842": "Camden 011A"}, "Camden")
+    table = list(csv.reader(io.StringIO(text)))
+    assert table[0][:5] == ["variable", "label", "unit", "E01000842 value", "E01000842 percentile in Camden"]
+    assert table[1][3] == "Camden 011A"
+    imd = next(r for r in table if r[0] == "imd2019_imd_rank")
+    assert float(imd[3]) == rows[1]["areas"][0]["value"] and imd[-1].startswith("Higher is better")
+
+
+def test_profile_variables_topic_is_capped_and_picks_win(s: store_module.Store) -> None:
+    base, _, _ = _resolve(s, f"?authority={CAMDEN}&level=oa11&variable=ks102ew0014_pct")
+    available = view.available_variables(s, CAMDEN, "oa11")
+    chosen, note = cv.profile_variables(s, base, "ks102ew0018", "Identity", None, available)
+    assert len(chosen) == cv.PROFILE_MAX and "first 25" in note
+    chosen, note = cv.profile_variables(s, base, "ks102ew0018", "Identity", ["ks102ew0018", "nonsense"], available)
+    assert chosen == ["ks102ew0018"] and "no data here" in note
+
+
+# -- URL keys ----------------------------------------------------------------------------------------------
+
+def test_compare_url_round_trips(s: store_module.Store) -> None:
+    search = (f"?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct&scheme=quantiles&k=5&scope=local"
+              "&palette=YlGnBu&reverse=0&opacity=0.8&view=compare&variable_b=imd2019_imd_rank"
+              "&areas=E01000842,E01000850")
+    base, cmp, messages = _resolve(s, search)
+    assert messages == [] and cmp == cv.CompareState("compare", "imd2019_imd_rank", ("E01000842", "E01000850"))
+    assert cv.compare_query(base, cmp) == search
+    # The explorer reads the same URL without complaint about the compare keys.
+    assert state.parse_query(search)[1] == []
+
+
+@pytest.mark.parametrize(("query", "words", "check"), [
+    ("&variable_b=ks102ew0014_pct", "same as variable A", lambda c: c.variable_b not in ("", "ks102ew0014_pct")),
+    ("&level=oa11&variable_b=imd2019_imd_rank", "has no data for Camden", lambda c: c.variable_b == "ks102ew0018"),
+    ("&variable_b=nonsense", "no variable 'nonsense'", lambda c: c.variable_b == "ks102ew0018"),
+    ("&areas=E01000842,E99999999", "no area 'E99999999'", lambda c: c.areas == ("E01000842",)),
+    ("&areas=e01000842", None, lambda c: c.areas == ("E01000842",)),
+    ("&areas=E01000842,E01000843,E01000844,E01000845,E01000846", "At most 4", lambda c: len(c.areas) == 4),
+    ("&view=sideways", "Unknown view", lambda c: c.view == "explore"),
+])
+def test_bad_compare_parameters_get_a_clear_message(s: store_module.Store, query: str, words: str | None,
+                                                    check) -> None:
+    search = f"?authority={CAMDEN}&variable=ks102ew0014_pct&view=compare" + query
+    if "level=" not in query:
+        search += "&level=lsoa11"
+    _, cmp, messages = _resolve(s, search)
+    if words is None:
+        assert messages == []
+    else:
+        assert any(words in m for m in messages), messages
+    assert check(cmp), cmp
+
+
+# -- what a switch sends ------------------------------------------------------------------------------------
+
+def test_switches_send_only_what_changed(s: store_module.Store) -> None:
+    first = f"?authority={CAMDEN}&level=oa11&variable=ks102ew0014_pct&view=compare&variable_b=ks102ew0018"
+    r1 = compare.render_compare_view(first, None, s)
+    assert r1["payload_b"]["var"] == "ks102ew0018" and r1["relation"]["corr"]["n"] > 700
+    n = r1["payload_b"]["n"]
+    values_bytes = len(json.dumps(r1["payload_b"]["v"], separators=(",", ":")))
+    assert values_bytes / n <= 16  # the explorer's compact values
+    # A changes: B's payload is not sent again, only the relation (a few hundred bytes).
+    r2 = compare.render_compare_view(first.replace("ks102ew0014_pct", "ks102ew0013_pct"), r1["state"], s)
+    assert r2["payload_b"] is None and r2["relation"]["a"] == "ks102ew0013_pct"
+    assert len(json.dumps(r2["relation"])) < 1000
+    # Palette changes: B is restyled (new colours), the relation is unchanged.
+    r3 = compare.render_compare_view(first + "&palette=Greens", r1["state"], s)
+    assert r3["payload_b"]["pal"] == "Greens" and r3["relation"] is None
+    # Pinning an area sends neither.
+    r4 = compare.render_compare_view(first + "&areas=E00004120", r1["state"], s)
+    assert r4["payload_b"] is None and r4["relation"] is None and r4["state"]["areas"] == ["E00004120"]
+    # The explore view sends nothing of the comparison.
+    r5 = compare.render_compare_view(first.replace("view=compare", "view=explore"), r1["state"], s)
+    assert r5["payload_b"] is None and r5["relation"] is None and r5["view"] == "explore"

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
-from test_browser_explorer import _choose, _query, _wait, duo  # noqa: F401 - duo is a fixture
+from test_browser_explorer import _choose, _query, _wait
+from test_browser_explorer import duo as _explorer_duo  # noqa: F401 - the fixture `duo`, shared
 
 pytestmark = pytest.mark.browser
 
@@ -78,7 +79,9 @@ def _cmp_point(duo, m: str, code: str) -> tuple[int, int]:
             var x = Math.round(p0.x + (p1.x - p0.x) * s / 20), y = Math.round(p0.y + (p1.y - p0.y) * t / 20);
             var d = (x - cx) * (x - cx) + (y - cy) * (y - cy);
             if (x > 5 && y > 5 && x < size.x - 5 && y < size.y - 5 && d < bestD && inside(x, y) &&
-                inside(x - 3, y) && inside(x + 3, y) && inside(x, y - 3) && inside(x, y + 3)) {{ best = [x, y]; bestD = d; }}
+                inside(x - 3, y) && inside(x + 3, y) && inside(x, y - 3) && inside(x, y + 3)) {{
+              best = [x, y]; bestD = d;
+            }}
           }}
         }}
         return best;
@@ -155,7 +158,8 @@ def test_cmp002_points_find_areas_and_areas_find_points(duo) -> None:
     hovered = duo.driver.execute_script(  # a point no other point covers
         "return Array.from(document.querySelectorAll('#compare-scatter .cmp-pt')).map(function (c) {"
         "  var r = c.getBoundingClientRect();"
-        "  return document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2) === c ? c.getAttribute('data-code') : null;"
+        "  var top = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);"
+        "  return top === c ? c.getAttribute('data-code') : null;"
         "}).filter(Boolean)[5];")
     point = duo.find_element(f"#compare-scatter circle[data-code='{hovered}']")
     ActionChains(duo.driver).move_to_element(point).perform()
@@ -165,7 +169,8 @@ def test_cmp002_points_find_areas_and_areas_find_points(duo) -> None:
     svg = duo.find_element("#compare-scatter svg")
     inside = duo.driver.execute_script(
         "return Array.from(document.querySelectorAll('#compare-scatter .cmp-pt')).filter(function (c) {"
-        "  var x = +c.getAttribute('cx'), y = +c.getAttribute('cy'); return x >= 150 && x <= 260 && y >= 100 && y <= 240;"
+        "  var x = +c.getAttribute('cx'), y = +c.getAttribute('cy');"
+        "  return x >= 150 && x <= 260 && y >= 100 && y <= 240;"
         "}).map(function (c) { return c.getAttribute('data-code'); });")
     assert len(inside) >= 3
     ActionChains(duo.driver).move_to_element_with_offset(svg, 150, 100).click_and_hold() \
@@ -178,7 +183,7 @@ def test_cmp002_points_find_areas_and_areas_find_points(duo) -> None:
     target = codes[60]
     _click_area(duo, "b", target)
     _wait(duo, f"window.atlas.cmp.layerOf('a', {target!r}).options.weight === 3.5")
-    _wait(duo, f"document.querySelectorAll('#compare-scatter .cmp-pt-on').length === 1")
+    _wait(duo, "document.querySelectorAll('#compare-scatter .cmp-pt-on').length === 1")
     assert _selected_points(duo) == [target]
     assert _wait(duo, f"window.atlas.cmp.layerOf('a', {chosen[0]!r}).options.weight") < 3.5
     # A click on a point selects just it.

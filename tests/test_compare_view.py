@@ -119,7 +119,8 @@ def test_profile_values_medians_and_percentiles_from_the_raw_files(s: store_modu
                                                                     "ks102ew0018"])}
     camden = _camden(raw).set_index("code")
     every = raw[raw["code"].str[:3].isin(["E01", "W01"])]
-    for variable, column in (("ks102ew0014_pct", "pct65"), ("imd2019_imd_rank", "imd_rank"), ("ks102ew0018", "mean_age")):
+    pairs = (("ks102ew0014_pct", "pct65"), ("imd2019_imd_rank", "imd_rank"), ("ks102ew0018", "mean_age"))
+    for variable, column in pairs:
         r = rows[variable]
         values = camden[column].to_numpy(dtype=float)
         assert r["median"] == pytest.approx(np.median(values), abs=1e-4)

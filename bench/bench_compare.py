@@ -1,0 +1,227 @@
+"""What one switch of the compare view costs: bytes sent, server time, and the browser's repaint.
+
+    python bench/bench_compare.py [--repeat 20] [--no-browser]
+
+Reads the extracts in ATLAS_DATA_DIR. In the compare view a URL change runs two server callbacks, the
+explorer's ``render`` (A's payload, or nothing when A's view is unchanged) and ``render_compare`` (B's
+payload only when B or its classification changed; the relation, a few hundred bytes, when A or B
+changed). Both are posted here exactly as the browser posts them, through Flask's test client (server
+time without the network), for Camden's 749 output areas, Birmingham's 639 LSOAs and Liverpool's 298
+LSOAs: cold once, then ``--repeat`` times warm. The browser part times, in headless Chromium, a change of
+variable B and a change of classes from the control to the first frame painted after all three maps
+(A, B, bivariate) were restyled, on Camden's output areas.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import socket
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.chdir(ROOT)
+
+V = "&view=compare"
+CASES = [
+    ("Camden, output areas", "E09000007", "oa11", "ks102ew0014_pct", "ks102ew0018", "ks102ew0002_pct", "E00004120"),
+    ("Birmingham, LSOAs", "E08000025", "lsoa11", "ks102ew0014_pct", "imd2019_imd_rank", "ks102ew0018",
+     "E01008881"),
+    ("Liverpool, LSOAs", "E08000012", "lsoa11", "imd2019_imd_rank", "ks102ew0018", "ks102ew0014_pct", "E01006512"),
+]
+CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--window-size=1400,1400")
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def _deps(client) -> dict[str, dict]:
+    deps = client.get("/_dash-dependencies").get_json()
+    url_deps = [d for d in deps if d["clientside_function"] is None
+                and any(i["id"] == "url" and i["property"] == "search" for i in d["inputs"])]
+    explorer = next(d for d in url_deps if "view-payload" in d["output"])
+    compare = next(d for d in url_deps if "compare-payload-b" in d["output"])
+    return {"explorer": explorer, "compare": compare}
+
+
+def _body(dep: dict, search: str, previous: dict | None) -> bytes:
+    outputs = []
+    for part in dep["output"].strip(".").split("..."):
+        component, prop = part.split(".", 1)
+        outputs.append({"id": component, "property": prop.split("@")[0]})
+    state = dep["state"][0]
+    return json.dumps({"output": dep["output"], "outputs": outputs,
+                       "inputs": [{"id": "url", "property": "search", "value": search}],
+                       "state": [{"id": state["id"], "property": state["property"], "value": previous}],
+                       "changedPropIds": ["url.search"]}).encode()
+
+
+def post(client, body: bytes) -> tuple[bytes, float]:
+    start = time.perf_counter()
+    response = client.post("/_dash-update-component", data=body, content_type="application/json")
+    elapsed = (time.perf_counter() - start) * 1000
+    if response.status_code == 204:
+        return b"", elapsed
+    if response.status_code != 200:
+        raise RuntimeError(f"callback answered {response.status_code}: {response.data[:300]!r}")
+    return response.data, elapsed
+
+
+def server_side(repeat: int) -> None:
+    import app as app_module
+
+    client = app_module.server.test_client()
+    client.get("/")
+    deps = _deps(client)
+    print("\n## Bytes and server time per switch of the compare view (Flask test client, no network)\n")
+    print("| view | areas | switch | explorer bytes | compare bytes | total gzipped | bytes per area | "
+          "cold ms (both) | warm ms p50 (both) | p95 |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for label, code, level, a, b, other, area in CASES:
+        first = f"?authority={code}&level={level}&variable={a}{V}&variable_b={b}"
+        prev = {}
+        for name in ("explorer", "compare"):
+            data, _ = post(client, _body(deps[name], first, None))
+            answer = json.loads(data)["response"]
+            prev[name] = answer["view-state" if name == "explorer" else "compare-state"]["data"]
+        n = len(json.loads(post(client, _body(deps["compare"], first, None))[0])["response"]
+                ["compare-payload-b"]["data"]["v"])
+        switches = [
+            ("variable B", f"?authority={code}&level={level}&variable={a}{V}&variable_b={other}"),
+            ("variable A", f"?authority={code}&level={level}&variable={other}{V}&variable_b={b}"),
+            ("classes (k=7)", f"?authority={code}&level={level}&variable={a}&k=7{V}&variable_b={b}"),
+            ("pin an area", f"?authority={code}&level={level}&variable={a}{V}&variable_b={b}&areas={area}"),
+        ]
+        for switch, search in switches:
+            sizes, cold, warm = {}, 0.0, []
+            for name in ("explorer", "compare"):
+                body = _body(deps[name], search, prev[name])
+                data, ms = post(client, body)
+                sizes[name] = data
+                cold += ms
+            for _ in range(repeat):
+                warm.append(sum(post(client, _body(deps[name], search, prev[name]))[1]
+                                for name in ("explorer", "compare")))
+            total = sizes["explorer"] + sizes["compare"]
+            gz = len(gzip.compress(sizes["explorer"], 6)) + len(gzip.compress(sizes["compare"], 6))
+            print(f"| {label} | {n} | {switch} | {len(sizes['explorer']):,} | {len(sizes['compare']):,} | {gz:,} | "
+                  f"{len(total) / n:.1f} | {cold:.0f} | {statistics.median(warm):.1f} | {pct(warm, 0.95):.1f} |")
+    print("\nBoth callbacks answer the same URL change (in parallel in the browser); their times are summed.")
+    print("A switch of B sends B's payload (the explorer's compact form) and the relation; of A, A's payload")
+    print("(explorer) and the relation; of classes, both payloads; pinning sends neither (only the state).")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+_INSTRUMENT = """
+window.__bench = {t0: null, painted: null, seen: 0};
+if (!window.__benchListening) {
+  window.__benchListening = true;
+  // assets/compare.js announces when the three maps have their new style; the canvas paints it in the
+  // next animation frame, and a task queued from that frame runs once the frame is done.
+  window.addEventListener('atlas:compare-styled', function () {
+    var b = window.__bench;
+    if (b.t0 !== null && b.painted === null && !b.scheduled && window.__benchReady()) {
+      b.scheduled = true;
+      requestAnimationFrame(function () { setTimeout(function () { b.painted = performance.now(); }, 0); });
+    }
+  });
+}
+"""
+
+
+def browser_side(repeat: int) -> None:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from werkzeug.serving import make_server
+
+    import app as app_module
+
+    port = _free_port()
+    httpd = make_server("127.0.0.1", port, app_module.server, threaded=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    options = Options()
+    for flag in CHROME_FLAGS:
+        options.add_argument(flag)
+    if Path("/usr/bin/chromium").exists():
+        options.binary_location = "/usr/bin/chromium"
+    driver = webdriver.Chrome(options=options)
+    try:
+        def wait(script: str, timeout: float = 30):
+            end = time.monotonic() + timeout
+            while time.monotonic() < end:
+                value = driver.execute_script("try { return " + script + "; } catch (e) { return null; }")
+                if value:
+                    return value
+                time.sleep(0.02)
+            raise TimeoutError(script)
+
+        def measure(trigger: str, ready: str) -> float:
+            driver.execute_script("window.__benchReady = function () { return " + ready + "; };"
+                                  "window.__bench.t0 = null; window.__bench.painted = null;"
+                                  "window.__bench.scheduled = false; window.__bench.t0 = performance.now();" + trigger)
+            painted = wait("window.__bench.painted")
+            return painted - driver.execute_script("return window.__bench.t0")
+
+        print("\n## Repaint of the compare view after a switch, headless Chromium, canvas renderer\n")
+        print("| case | polygons x maps | switch to painted p50 ms | p95 |")
+        print("| --- | --- | --- | --- |")
+        start = time.monotonic()
+        driver.get(f"http://127.0.0.1:{port}/?authority=E09000007&level=oa11&variable=ks102ew0014_pct{V}"
+                   "&variable_b=ks102ew0018")
+        for m in ("a", "b", "bv"):
+            wait(f"window.atlas.cmp.drawn('{m}').length === 749")
+        opened = time.monotonic() - start
+        driver.execute_script(_INSTRUMENT)
+        bs, ks = [], []
+        for i in range(repeat):
+            b = ("ks102ew0002_pct", "ks102ew0018")[i % 2]
+            words = "Age 0 to 4" if b == "ks102ew0002_pct" else "Mean age"
+            bs.append(measure(f"window.dash_clientside.set_props('variable_b', {{value: '{b}'}});",
+                              f"document.getElementById('compare-legend-b').textContent.indexOf('{words}') >= 0"))
+            k = 6 - (i % 2)
+            ks.append(measure(f"window.dash_clientside.set_props('k', {{value: {k}}});",
+                              f"document.getElementById('compare-legend-b').textContent.indexOf('{k} classes') >= 0"
+                              f" && document.getElementById('compare-legend-a').textContent"
+                              f".indexOf('{k} classes') >= 0"))
+        print(f"| Camden output areas, variable B switched (URL, server, restyle of B and the bivariate map) | "
+              f"749 x 3 | {statistics.median(bs):.0f} | {pct(bs, 0.95):.0f} |")
+        print(f"| Camden output areas, classes switched (both payloads, three maps restyled) | 749 x 3 | "
+              f"{statistics.median(ks):.0f} | {pct(ks, 0.95):.0f} |")
+        print(f"\nOpening the compare view (fresh browser, three maps drawn): {opened:.1f} s")
+    finally:
+        driver.quit()
+        httpd.shutdown()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--no-browser", action="store_true", help="skip the Chromium repaint measure")
+    args = parser.parse_args()
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server_side(args.repeat)
+    if not args.no_browser:
+        browser_side(max(8, args.repeat // 2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -5,6 +5,9 @@ of the scatter plot finding its area and an area finding its point, pinning area
 keyboard) and the profile's CSV, the URL round trip with back/forward, a bad parameter's message, and a
 console without errors. The duo fixture and helpers are the explorer's (tests/test_browser_explorer.py).
 """
+# The explorer's fixture `duo` is imported to be shared: pytest registers it by that name, which the
+# tests' parameters then name (ruff reads that as a redefinition).
+# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -15,8 +18,7 @@ from pathlib import Path
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
-from test_browser_explorer import _choose, _query, _wait
-from test_browser_explorer import duo as _explorer_duo  # noqa: F401 - the fixture `duo`, shared
+from test_browser_explorer import _choose, _query, _wait, duo  # noqa: F401
 
 pytestmark = pytest.mark.browser
 

@@ -249,3 +249,19 @@ def test_cmp004_bad_parameters_say_so(duo) -> None:
     _drawn(duo, "b")
     assert _query(duo)["variable_b"] == "ks102ew0014_pct"  # the URL is the user's until they change it
     assert duo.get_logs() == []
+
+
+def test_cmp005_switch_to_compare_from_the_keyboard(duo) -> None:
+    duo.wait_for_page(duo.server_url + f"/?authority={CAMDEN}&level=oa11&variable=ks102ew0014_pct")
+    _wait(duo, "window.atlas.drawn().length === 749")
+    assert not duo.find_element("#compare").is_displayed()
+    radio = duo.find_element("#view input[value='compare']")
+    radio.send_keys(Keys.SPACE)  # focus is on the radio group: the space bar chooses
+    _wait(duo, "new URLSearchParams(location.search).get('view') === 'compare'")
+    for m in ("a", "b", "bv"):
+        _drawn(duo, m, 749)
+    # The maps were hidden when the page opened: shown, they are sized and fitted to Camden together.
+    _wait(duo, "window.atlas.cmp.map('a').getZoom() >= 12")
+    assert _view(duo, "a") == _view(duo, "b") == _view(duo, "bv")
+    assert duo.find_element("#variable_b").text == "Mean age"  # the first headline figure that is not A
+    assert duo.get_logs() == []

@@ -25,6 +25,7 @@ from dash import ClientsideFunction, Input, Output, State, dcc, html, no_update
 import store as store_module
 from callbacks import compare_view as cv
 from callbacks import ids, state, view
+from layers import compare_areas
 
 __all__ = ["render_compare", "render_profile", "section", "view_switch"]
 
@@ -74,9 +75,7 @@ def _map(key: str) -> dl.MapContainer:
     return dl.MapContainer(
         id=MAPS[key], center=[52.6, -2.0], zoom=6, preferCanvas=True, keyboard=True, className="map",
         attributionControl=False, style={"height": "100%", "width": "100%"},
-        children=[dl.GeoJSON(id=LAYERS[key], format="geobuf", hideout={}, zoomToBounds=False,
-                             style={"variable": "atlas.cmp.style"}, hoverStyle={"variable": "atlas.hoverStyle"},
-                             onEachFeature={"variable": "atlas.cmp.onEachFeature"})])
+        children=[compare_areas.build(LAYERS[key])])
 
 
 def _figure(key: str, heading: str) -> html.Figure:

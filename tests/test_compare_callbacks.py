@@ -1,0 +1,72 @@
+"""The compare view's server callbacks called directly (no browser): what they return for a URL."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+from dash import no_update
+
+from callbacks import compare
+
+CAMDEN = "E09000007"
+SEARCH = (f"?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct&view=compare&variable_b=imd2019_imd_rank"
+          "&areas=E01000842")
+
+
+def _text(component) -> str:
+    """All the text of a Dash component tree."""
+    if component is None or isinstance(component, (int, float)):
+        return "" if component is None else str(component)
+    if isinstance(component, str):
+        return component
+    if isinstance(component, (list, tuple)):
+        return " ".join(_text(c) for c in component)
+    return _text(getattr(component, "children", None))
+
+
+def test_render_compare_shows_the_section_and_sends_both_parts(atlas_env: Path) -> None:
+    style, view, b, payload_b, relation, cstate, message, title_a, title_b = compare.render_compare(SEARCH, None)
+    assert style == {} and view == "compare" and b == "imd2019_imd_rank" and message is None
+    assert payload_b["var"] == "imd2019_imd_rank" and len(payload_b["v"]) == 133
+    assert relation["corr"]["n"] == 133 and title_b == "B: Index of Multiple Deprivation (IMD) rank"
+    assert cstate["areas"] == ["E01000842"]
+
+
+def test_render_compare_in_the_explore_view_sends_nothing(atlas_env: Path) -> None:
+    out = compare.render_compare(f"?authority={CAMDEN}&variable=ks102ew0018", None)
+    assert out[0] == {"display": "none"} and out[1] == "explore"
+    assert out[3] is no_update and out[4] is no_update
+
+
+def test_render_compare_says_what_was_wrong(atlas_env: Path) -> None:
+    out = compare.render_compare(SEARCH.replace("imd2019_imd_rank", "ks102ew0014_pct") + ",E0", None)
+    text = _text(out[6])
+    assert "same as variable A" in text and "no area 'E0'" in text
+
+
+def test_profile_for_clicked_and_pinned_areas(atlas_env: Path) -> None:
+    cstate = compare.render_compare(SEARCH, None)[5]
+    table = compare.render_profile("E01000850", cstate, None, None)
+    text = _text(table)
+    assert text.index("E01000850") < text.index("E01000842")  # the clicked area first, then the pinned
+    assert "(clicked)" in text and "(pinned)" in text and "Higher is better" in text
+    assert "Median in Camden" in text and "England and Wales" in text
+    empty = compare.render_profile(None, {**cstate, "areas": []}, None, None)
+    assert "Click an area" in _text(empty)
+
+
+def test_download_profile_is_the_table_as_csv(atlas_env: Path) -> None:
+    cstate = compare.render_compare(SEARCH, None)[5]
+    got = compare.download_profile(1, "E01000850", cstate, "Deprivation", None)
+    assert got["filename"] == f"profile-{CAMDEN}-lsoa11-E01000850-E01000842.csv" and got["type"] == "text/csv"
+    rows = list(csv.reader(io.StringIO(got["content"])))
+    assert rows[1][3] == "Camden 026A" and rows[1][5] == "Camden 011A"  # the areas' names
+    assert all(r[0].startswith("imd2019_") for r in rows[2:]) and len(rows) - 2 == 25  # Deprivation, capped
+
+
+@pytest.mark.parametrize("cstate", [None, {"view": "explore", "search": None}])
+def test_profile_not_drawn_outside_the_compare_view(atlas_env: Path, cstate) -> None:
+    assert compare.render_profile("E01000850", cstate, None, None) is no_update

@@ -473,8 +473,18 @@
       return [options, list, cstate.variable_b || nu()];
     },
 
+    gate: function (search, cstate) {
+      var view = new URLSearchParams(search || "").get("view");
+      var named = view !== null && view.toLowerCase() !== "explore"; // compare, or a bad value to explain
+      if (!named && !(cstate && cstate.view === "compare")) {
+        return nu();
+      }
+      return search || "";
+    },
+
     write_url: function (view, variableB, cstate, search) {
-      if (!cstate || !view) {
+      cstate = cstate || { view: "explore" }; // the compare callback has not run: the explorer's view
+      if (!view) {
         return nu();
       }
       if (view === cstate.view && (!variableB || variableB === cstate.variable_b)) {

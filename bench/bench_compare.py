@@ -48,10 +48,9 @@ def pct(values: list[float], q: float) -> float:
 
 def _deps(client) -> dict[str, dict]:
     deps = client.get("/_dash-dependencies").get_json()
-    url_deps = [d for d in deps if d["clientside_function"] is None
-                and any(i["id"] == "url" and i["property"] == "search" for i in d["inputs"])]
-    explorer = next(d for d in url_deps if "view-payload" in d["output"])
-    compare = next(d for d in url_deps if "compare-payload-b" in d["output"])
+    server = [d for d in deps if d["clientside_function"] is None]
+    explorer = next(d for d in server if "view-payload" in d["output"])
+    compare = next(d for d in server if "compare-payload-b" in d["output"])
     return {"explorer": explorer, "compare": compare}
 
 
@@ -60,11 +59,11 @@ def _body(dep: dict, search: str, previous: dict | None) -> bytes:
     for part in dep["output"].strip(".").split("..."):
         component, prop = part.split(".", 1)
         outputs.append({"id": component, "property": prop.split("@")[0]})
-    state = dep["state"][0]
+    state, given = dep["state"][0], dep["inputs"][0]  # the URL's search (explorer) or compare-search's data
     return json.dumps({"output": dep["output"], "outputs": outputs,
-                       "inputs": [{"id": "url", "property": "search", "value": search}],
+                       "inputs": [{"id": given["id"], "property": given["property"], "value": search}],
                        "state": [{"id": state["id"], "property": state["property"], "value": previous}],
-                       "changedPropIds": ["url.search"]}).encode()
+                       "changedPropIds": [f"{given['id']}.{given['property']}"]}).encode()
 
 
 def post(client, body: bytes) -> tuple[bytes, float]:

@@ -4,7 +4,8 @@ profile of the areas clicked or pinned.
 It sits on the explorer's view: the explorer's controls set variable A and the classification, and its
 ``render`` callback sends A's payload as ever. The URL adds ``view``, ``variable_b`` and ``areas``.
 
-- ``render_compare`` (server, on the URL): B's payload (the explorer's compact form) only when B or its
+- ``render_compare`` (server, on the URL, passed on by the clientside ``gate`` only when the compare view
+  is or was on): B's payload (the explorer's compact form) only when B or its
   classification changed, and the relation (correlation, tertile breaks: a few hundred bytes) when A or B
   changed. In the explore view it sends nothing but the hidden style.
 - ``render_profile`` and ``download_profile`` (server): the profile of the areas and its CSV.
@@ -41,6 +42,7 @@ RELATION = "compare-relation"
 CSTATE = "compare-state"
 SELECTED = "compare-selected"  # the area whose profile is open (clicked on a compare map)
 HIGHLIGHT = "compare-highlight"  # codes highlighted on the maps and the scatter
+SEARCH = "compare-search"  # the URL's query, passed on by compare.gate only when the compare view needs it
 MAPS = {"a": "compare-map-a", "b": "compare-map-b", "bv": "compare-map-bv"}
 LAYERS = {"a": "compare-layer-a", "b": "compare-layer-b", "bv": "compare-layer-bv"}
 LEGENDS = {"a": "compare-legend-a", "b": "compare-legend-b", "bv": "compare-legend-bv"}
@@ -91,7 +93,7 @@ def section() -> html.Section:
     return html.Section(id=SECTION, className="compare", style=_HIDE, **{"aria-label": "Compare two variables"},
                         children=[
         dcc.Store(id=PAYLOAD_B), dcc.Store(id=RELATION), dcc.Store(id=CSTATE), dcc.Store(id=SELECTED),
-        dcc.Store(id=HIGHLIGHT, data={"codes": []}),
+        dcc.Store(id=HIGHLIGHT, data={"codes": []}), dcc.Store(id=SEARCH),
         html.Div(id=MESSAGE, className="message", role="status", **{"aria-live": "polite"}),
         html.Div(className="field compare-b", children=[
             html.Label("Variable B (variable A is chosen in the Variable list)", htmlFor=VARIABLE_B),
@@ -209,8 +211,9 @@ def _nu(value: Any) -> Any:
     Output(SECTION, "style"), Output(VIEW, "value"), Output(VARIABLE_B, "value"), Output(PAYLOAD_B, "data"),
     Output(RELATION, "data"), Output(CSTATE, "data"), Output(MESSAGE, "children"),
     Output(TITLES["a"], "children"), Output(TITLES["b"], "children"),
-    Input(ids.URL, "search"),
+    Input(SEARCH, "data"),
     State(CSTATE, "data"),
+    prevent_initial_call=True,
 )
 def render_compare(search: str | None, previous: dict | None) -> tuple:
     """URL -> the compare view. Never raises: a failure shows a message."""
@@ -339,6 +342,14 @@ def download_profile(_: int | None, selected: str | None, cstate: dict | None, t
 
 
 # -- clientside (assets/compare.js) ----------------------------------------------------------------------
+
+# The explorer's switches must not pay for the compare view: the URL reaches render_compare only when the
+# compare view is (or was just) on, or the URL names a view; otherwise no request is made at all.
+dash.clientside_callback(
+    ClientsideFunction("compare", "gate"),
+    Output(SEARCH, "data"),
+    Input(ids.URL, "search"), State(CSTATE, "data"),
+)
 
 dash.clientside_callback(
     ClientsideFunction("compare", "options"),

@@ -282,9 +282,9 @@ def _profile_table(rows: list[dict], codes: list[str], names: dict[str, str], pi
         cells: list = [html.Th(r["label"], scope="row")]
         for a in r["areas"]:
             pct = a["percentile"]
-            cells.append(html.Td([_fmt(a["value"], r["unit"]), html.Br(),
-                                  html.Small("" if pct is None else f"higher than {_ordinal_pct(pct)}% of {place}")],
-                                 className="num"))
+            judged = f"; {a['vs_median']} the median" if a["vs_median"] else ""
+            cells.append(html.Td([_fmt(a["value"], r["unit"]), html.Br(), html.Small(
+                "" if pct is None else f"higher than {_ordinal_pct(pct)}% of {place}{judged}")], className="num"))
         cells.append(html.Td(_fmt(r["median"], r["unit"]), className="num"))
         cells.append(html.Td(f"{_fmt(r['national'], r['unit'])} ({r['coverage']})" if r["national"] is not None
                              else "not national here", className="num"))

@@ -27,7 +27,7 @@ from callbacks.state import ALL, PREFERRED_VARIABLES, ViewState, level_label, to
 __all__ = [
     "BIVARIATE_COLOURS", "BIVARIATE_SOURCE", "MAX_PINNED", "PROFILE_MAX", "CompareState", "bivariate_classes",
     "compare_query", "correlation", "payload_b", "percentile_rank", "polarity_statement", "profile",
-    "profile_csv", "profile_variables", "relation", "resolve_compare", "tertiles",
+    "profile_csv", "profile_variables", "relation", "resolve_compare", "tertiles", "versus",
 ]
 
 VIEWS = ("explore", "compare")
@@ -241,6 +241,18 @@ def polarity_statement(row: dict) -> str:
     return text + (f" ({note.rstrip('.')})." if note else ".")
 
 
+def versus(value: float | None, median: float | None, polarity: str | None) -> str | None:
+    """'better', 'worse' or 'level with' the authority's median, where the catalogue says which way is
+    better; None where it does not (no judgement) or a value is missing."""
+    polarity = (polarity or "").strip().lower()
+    if value is None or median is None or not polarity.startswith(("higher", "lower")):
+        return None
+    if value == median:
+        return "level with"
+    higher = value > median
+    return "better" if higher == polarity.startswith("higher") else "worse"
+
+
 def profile_variables(s: Any, base: ViewState, variable_b: str, topic: str | None, picked: list[str] | None,
                       available: list[str]) -> tuple[list[str], str | None]:
     """The variables of the profile and a note when some were left out: those picked, else the topic's
@@ -276,14 +288,16 @@ def profile(s: Any, base: ViewState, codes: list[str], variables: list[str]) -> 
         if base.authority != ALL and base.level in (meta.get("national_levels") or []):
             every = s.national_values(base.level, variable)
             national = float(np.median(every)) if every.size else None
+        median = float(np.median(finite)) if finite.size else None
         areas = []
         for code in codes:
             i = index.get(code)
             v = float(values[i]) if i is not None and math.isfinite(values[i]) else None
             areas.append({"code": code, "value": v,
-                          "percentile": percentile_rank(values, v) if v is not None else None})
+                          "percentile": percentile_rank(values, v) if v is not None else None,
+                          "vs_median": versus(v, median, meta.get("polarity"))})
         rows.append({"variable": variable, "label": meta.get("label") or variable, "unit": meta.get("unit") or "",
-                     "areas": areas, "median": float(np.median(finite)) if finite.size else None,
+                     "areas": areas, "median": median,
                      "national": national, "coverage": meta.get("coverage") or "",
                      "better": polarity_statement(meta)})
     return rows

@@ -135,7 +135,21 @@ def test_profile_values_medians_and_percentiles_from_the_raw_files(s: store_modu
     england = raw.dropna(subset=["imd_rank"])
     assert rows["imd2019_imd_rank"]["national"] == pytest.approx(np.median(england["imd_rank"]))
     assert rows["imd2019_imd_rank"]["better"].startswith("Higher is better")
+    # E01000842's IMD rank is above Camden's median (less deprived): better, where higher is better.
+    imd = {a["code"]: a for a in rows["imd2019_imd_rank"]["areas"]}
+    median = np.median(camden["imd_rank"])
+    for code in codes:
+        expected = "better" if camden.loc[code, "imd_rank"] > median else "worse"
+        assert imd[code]["vs_median"] == expected
+    assert all(a["vs_median"] is None for a in rows["ks102ew0018"]["areas"])
     assert rows["ks102ew0018"]["better"] == ""  # no polarity: no judgement
+
+
+def test_versus_the_median_follows_the_polarity() -> None:
+    assert cv.versus(5, 3, "higher is better") == "better"
+    assert cv.versus(5, 3, "lower is better") == "worse"
+    assert cv.versus(3, 3, "higher is better") == "level with"
+    assert cv.versus(5, 3, None) is None and cv.versus(None, 3, "higher is better") is None
 
 
 def test_profile_csv_round_trips(s: store_module.Store) -> None:

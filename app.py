@@ -16,9 +16,11 @@ import compression
 import downloads
 import security
 import settings
-from callbacks import explorer  # noqa: F401 - importing registers the callbacks
-from callbacks import compare  # noqa: F401 - the compare view (issue 4)
-from callbacks import embed  # the /embed page and the share tools (issue 5)
+from callbacks import (
+    compare,  # noqa: F401 - the compare view (issue 4)
+    embed,  # the /embed page and the share tools (issue 5)
+    explorer,  # noqa: F401 - importing registers the callbacks
+)
 from callbacks.layout import layout
 
 config = settings.load()

@@ -83,7 +83,7 @@ _images = _Bytes(64 * 1024 * 1024)
 
 
 def _spec_key(build_id: str, spec: export.ExportSpec) -> str:
-    from callbacks import state as view_state  # noqa: PLC0415 - the explorer's canonical query
+    import viewstate as view_state  # noqa: PLC0415 - the explorer's canonical query
 
     text = "|".join([view_state.to_query(spec.state), spec.fmt, repr(spec.bbox), str(spec.dpi),
                      str(spec.width), str(spec.height)])

@@ -1,8 +1,8 @@
 """The map view as an image (PNG, SVG, PDF), rendered on the server from the URL state.
 
 The same link always gives the same image: the explorer's query keys are read by the explorer's own
-parser (``callbacks.state.parse_query`` and ``resolve``) and classified by its own pure function
-(``callbacks.view.payload``: classify.classify on the same rounded values, palettes.colours), and the
+parser (``viewstate.parse_query`` and ``resolve``) and classified by its own pure function
+(``mapview.payload``: classify.classify on the same rounded values, palettes.colours), and the
 areas are coloured with ``classify.class_index``, the rule the browser uses. Unlike the explorer, which
 falls back to something sensible and says so, an export refuses a link it would have to change:
 ``parse_export`` raises ``ExportError`` naming the parameter, and the route answers 400.
@@ -36,8 +36,8 @@ from matplotlib.patches import Rectangle
 from matplotlib.path import Path as MplPath
 
 import classify
-from callbacks import state as view_state
-from callbacks import view
+import mapview as view
+import viewstate as view_state
 
 __all__ = [
     "DPI_MAX", "DPI_MIN", "EXPORT_KEYS", "FORMATS", "MIME", "ExportError", "ExportSpec", "MapData", "Rendered",
@@ -254,7 +254,7 @@ class MapData:
     spec: ExportSpec
     title: str
     subtitle: str
-    payload: dict  # callbacks.view.payload's: v (rounded values), b (breaks), c (colours), k, dp, unit...
+    payload: dict  # mapview.payload's: v (rounded values), b (breaks), c (colours), k, dp, unit...
     classes: np.ndarray  # class of each area (-1: no data), by classify.class_index as the browser does
     counts: list[int]
     missing: int

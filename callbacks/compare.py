@@ -23,9 +23,11 @@ import dash
 import dash_leaflet as dl
 from dash import ClientsideFunction, Input, Output, State, dcc, html, no_update
 
+import mapview as view
 import store as store_module
+import viewstate as state
 from callbacks import compare_view as cv
-from callbacks import ids, state, view
+from callbacks import ids
 from layers import compare_areas
 
 __all__ = ["render_compare", "render_profile", "section", "view_switch"]

@@ -21,8 +21,8 @@ import numpy as np
 from scipy import stats
 
 import classify
-from callbacks import view
-from callbacks.state import ALL, PREFERRED_VARIABLES, ViewState, level_label, to_query
+import mapview as view
+from viewstate import ALL, PREFERRED_VARIABLES, ViewState, level_label, to_query
 
 __all__ = [
     "BIVARIATE_COLOURS", "BIVARIATE_SOURCE", "MAX_PINNED", "PROFILE_MAX", "CompareState", "bivariate_classes",

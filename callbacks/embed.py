@@ -28,10 +28,12 @@ import flask
 from dash import ClientsideFunction, Input, Output, State, dcc, html
 from dash.development.base_component import Component
 
+import mapview as view
 import security
 import settings
 import store as store_module
-from callbacks import ids, state, view
+import viewstate as state
+from callbacks import ids
 
 __all__ = [
     "CONTROL_LABELS", "DATA_FORMATS", "EMBED_KEYS", "EXPORT_LINKS", "embed_layout", "embed_search", "page_layout",

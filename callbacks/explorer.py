@@ -8,7 +8,7 @@
   controls from the URL never loops), the layer's ``url`` + ``hideout`` (``combine``), map clicks, the
   legend and the table.
 
-Each callback parses, calls pure functions (callbacks/state.py, callbacks/view.py) and returns.
+Each callback parses, calls pure functions (viewstate.py, mapview.py) and returns.
 """
 
 from __future__ import annotations
@@ -20,8 +20,10 @@ from typing import Any
 import dash
 from dash import ClientsideFunction, Input, Output, State, no_update
 
+import mapview as view
 import store as store_module
-from callbacks import ids, state, view
+import viewstate as state
+from callbacks import ids
 
 __all__ = ["Rendered", "render", "render_view"]
 

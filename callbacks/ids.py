@@ -32,7 +32,7 @@ BREAKS_ROW = "breaks-row"
 
 URL = "url"
 STATE = "view-state"  # the view as last rendered from the URL (normalised), for the URL writer to compare with
-PAYLOAD = "view-payload"  # what a switch sends: values, breaks, colours ... (see callbacks/view.py)
+PAYLOAD = "view-payload"  # what a switch sends: values, breaks, colours ... (see mapview.py)
 AREAS = "view-areas"  # codes and names of the areas on the map, sent once per authority and level
 SELECTED = "selected-area"
 TABLE_SORT = "table-sort"

@@ -10,10 +10,11 @@ import dash_leaflet as dl
 from dash import dcc, html
 
 import classify
+import mapview as view
 import palettes
 import settings
 import store
-from callbacks import compare, ids, view
+from callbacks import compare, ids
 from callbacks.embed import share_tools
 from layers import MapContext, build_layers
 

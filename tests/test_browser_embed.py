@@ -24,7 +24,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 import export
-from callbacks import embed, state
+import viewstate as state
+from callbacks import embed
 
 pytestmark = pytest.mark.browser
 

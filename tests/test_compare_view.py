@@ -12,8 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import mapview as view
 import store as store_module
-from callbacks import compare, state, view
+import viewstate as state
+from callbacks import compare
 from callbacks import compare_view as cv
 
 CAMDEN = "E09000007"

@@ -15,7 +15,8 @@ import pytest
 
 import export
 import store as store_module
-from callbacks import embed, explorer, ids, state
+import viewstate as state
+from callbacks import embed, explorer, ids
 
 ROOT = Path(__file__).resolve().parent.parent
 CAMDEN = "E09000007"

@@ -13,9 +13,11 @@ import pytest
 from dash import no_update
 
 import classify
+import mapview as view
 import palettes
 import store as store_module
-from callbacks import explorer, ids, state, view
+import viewstate as state
+from callbacks import explorer, ids
 
 CAMDEN = "E09000007"
 KS102EW_LSOA = Path("census2011/nomis_ks102ew_lsoa11_ew/bulk.csv")

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+import mapview as view
 import store as store_module
-from callbacks import state, view
+import viewstate as state
 
 
 @pytest.fixture()

@@ -287,7 +287,7 @@ def test_bad_parameters_get_400_naming_them(client, path, query, parameter):
 
 
 def test_export_url_of_a_view_reopens_the_same_view(client):
-    from callbacks import state as view_state
+    import viewstate as view_state
 
     s = store.get_store()
     raw, _ = view_state.parse_query(f"?{VIEW}&reverse=1&opacity=0.65&scope=national")

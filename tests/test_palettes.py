@@ -6,7 +6,6 @@ import re
 
 import pytest
 
-import palettes
 from palettes import DEFAULT_PALETTE, PALETTES, colourblind_safe, colours, max_classes, palette_options
 
 # As published on colorbrewer2.org (Cynthia Brewer, Mark Harrower and The Pennsylvania State University).

@@ -20,8 +20,8 @@ import classify
 import palettes
 
 __all__ = [
-    "COMPARE_KEYS", "DEFAULTS", "KEYS", "LEVEL_LABELS", "PREFERRED_VARIABLES", "Resolved", "ViewState", "breaks_problem", "data_levels",
-    "effective_scheme", "level_label", "parse_query", "resolve", "to_query",
+    "COMPARE_KEYS", "DEFAULTS", "KEYS", "LEVEL_LABELS", "PREFERRED_VARIABLES", "Resolved", "ViewState",
+    "breaks_problem", "data_levels", "effective_scheme", "level_label", "parse_query", "resolve", "to_query",
 ]
 
 ALL = "all"

@@ -25,7 +25,7 @@ import shapely.geometry
 import cache
 import classify
 import palettes
-from callbacks.state import ALL, NATIONAL_LEVEL, ViewState, effective_scheme, level_label
+from viewstate import ALL, NATIONAL_LEVEL, ViewState, effective_scheme, level_label
 
 __all__ = [
     "BOUNDARIES_ATTRIBUTION", "areas_data", "attribution", "authority_options", "available_variables",

@@ -204,6 +204,11 @@
   window.atlas = Object.assign({}, window.atlas, {
     _latest: null,
 
+    // Number and text formatting shared with the other pages' scripts (compare.js, embed.js).
+    escapeHtml: escapeHtml,
+    num: num,
+    withUnit: withUnit,
+
     style: function (feature, ctx) {
       return styleFor(feature, current(ctx));
     },

@@ -29,25 +29,18 @@
     return window.dash_clientside.no_update;
   }
 
+  // Formatting is atlas.js's (loaded first: Dash loads assets in name order), looked up at call time.
   function escapeHtml(text) {
-    return String(text).replace(/[&<>"']/g, function (c) {
-      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
-    });
+    return window.atlas.escapeHtml(text);
   }
 
   function num(value, dp) {
-    if (value === null || value === undefined || !Number.isFinite(value)) {
-      return "no data";
-    }
-    return value.toLocaleString("en-GB", { maximumFractionDigits: dp === undefined ? 2 : dp });
+    return window.atlas.num(value, dp);
   }
 
   function withUnit(value, p) {
-    var text = num(value, p && p.dp);
-    return text !== "no data" && p && p.unit === "percentage" ? text + "%" : text;
+    return window.atlas.withUnit(value, p || {});
   }
-
-  // -- classes ---------------------------------------------------------------------------------------------
 
   function spread(cls, k) {
     // Fewer than three tertiles (ties): two classes go to the grid's ends, as compare_view._spread does.

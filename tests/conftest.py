@@ -56,3 +56,11 @@ def atlas_env(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("ATLAS_TILES_URL", "")
     monkeypatch.setenv("ATLAS_CACHE_TYPE", "SimpleCache")
     return data_dir
+
+
+@pytest.fixture()
+def duo(atlas_env: Path, dash_thread_server, tmp_path: Path) -> Iterator:
+    """dash_duo, always headless with Debian's Chromium, serving the app on the session's extracts."""
+    from browser_support import start_duo
+
+    yield from start_duo(dash_thread_server, tmp_path)

@@ -16,9 +16,10 @@ import time
 from pathlib import Path
 
 import pytest
+from browser_support import interior_point
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
-from test_browser_explorer import _choose, _query, _wait, duo  # noqa: F401
+from test_browser_explorer import _choose, _query, _wait
 
 pytestmark = pytest.mark.browser
 
@@ -59,35 +60,7 @@ def _view(duo, m: str) -> _View:
 
 def _cmp_point(duo, m: str, code: str) -> tuple[int, int]:
     """Container pixel of a point well inside the area ``code`` on compare map ``m``."""
-    return tuple(_wait(duo, f"""(function () {{
-        var layer = window.atlas.cmp.layerOf({m!r}, {code!r});
-        var ring = layer.getLatLngs()[0]; if (Array.isArray(ring[0])) {{ ring = ring[0]; }}
-        var map = layer._map, size = map.getSize(), best = null;
-        var b = layer.getBounds(), p0 = map.latLngToContainerPoint(b.getNorthWest()),
-            p1 = map.latLngToContainerPoint(b.getSouthEast());
-        if (p1.x - p0.x < 60 && p1.y - p0.y < 60) {{ map.fitBounds(b, {{animate: false, maxZoom: 15}}); return null; }}
-        var pts = ring.map(function (ll) {{ return map.latLngToContainerPoint(ll); }});
-        function inside(x, y) {{
-          var c = false;
-          for (var i = 0, j = pts.length - 1; i < pts.length; j = i++) {{
-            if ((pts[i].y > y) !== (pts[j].y > y) &&
-                x < (pts[j].x - pts[i].x) * (y - pts[i].y) / (pts[j].y - pts[i].y) + pts[i].x) {{ c = !c; }}
-          }}
-          return c;
-        }}
-        var cx = (p0.x + p1.x) / 2, cy = (p0.y + p1.y) / 2, bestD = Infinity;
-        for (var s = 1; s <= 19; s += 1) {{
-          for (var t = 1; t <= 19; t += 1) {{
-            var x = Math.round(p0.x + (p1.x - p0.x) * s / 20), y = Math.round(p0.y + (p1.y - p0.y) * t / 20);
-            var d = (x - cx) * (x - cx) + (y - cy) * (y - cy);
-            if (x > 5 && y > 5 && x < size.x - 5 && y < size.y - 5 && d < bestD && inside(x, y) &&
-                inside(x - 3, y) && inside(x + 3, y) && inside(x, y - 3) && inside(x, y + 3)) {{
-              best = [x, y]; bestD = d;
-            }}
-          }}
-        }}
-        return best;
-    }})()"""))
+    return interior_point(duo, f"window.atlas.cmp.layerOf({m!r}, {code!r})", min_px=60, max_zoom=15)
 
 
 def _click_area(duo, m: str, code: str) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import socket
 import threading
 import time
 import urllib.request
@@ -19,7 +18,7 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
-from selenium.webdriver.chrome.options import Options
+from browser_support import wait
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
@@ -33,35 +32,6 @@ CAMDEN = "E09000007"
 VIEW = f"?authority={CAMDEN}&level=oa11&variable=ks102ew0002_pct"
 #: The Leaflet map, reached through a drawn area's layer.
 MAP_JS = "window.atlas.layerOf(window.atlas.drawn()[0].code)._map"
-CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--window-size=1400,1000")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture()
-def duo(atlas_env: Path, dash_thread_server, tmp_path: Path) -> Iterator:
-    """dash_duo, headless with Debian's Chromium, serving the app on a free port."""
-    from dash.testing.composite import DashComposite
-
-    options = Options()
-    for flag in CHROME_FLAGS:
-        options.add_argument(flag)
-    if Path("/usr/bin/chromium").exists():
-        options.binary_location = "/usr/bin/chromium"
-    with DashComposite(server=dash_thread_server, browser="Chrome", headless=False, options=[options],
-                       download_path=str(tmp_path), percy_run=False, percy_finalize=False) as dc:
-        import app as app_module
-
-        dc.start_server(app_module.app, port=_free_port())
-        yield dc
-
-
 @pytest.fixture()
 def other_site(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """Another origin: http.server on its own loopback port, serving the files written into a folder."""
@@ -89,14 +59,7 @@ def _app_origin(duo) -> str:
 
 
 def _wait(duo, script: str, timeout: float = 15):
-    end = time.monotonic() + timeout
-    while True:
-        value = duo.driver.execute_script("try { return " + script + "; } catch (e) { return null; }")
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {script}")
-        time.sleep(0.1)
+    return wait(duo, script, timeout)
 
 
 def _page(root: Path, name: str, frames: list[tuple[str, str, int, int]]) -> str:

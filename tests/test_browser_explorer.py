@@ -7,14 +7,12 @@ round trip with back/forward, bad URL parameters, and a console without errors. 
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
 import pytest
-from selenium.webdriver.chrome.options import Options
+from browser_support import chrome_options, free_port, interior_point, query, wait
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -22,51 +20,13 @@ from selenium.webdriver.common.keys import Keys
 pytestmark = pytest.mark.browser
 
 CAMDEN = "E09000007"
-# Flags known to work on these machines (a closed network: no background connections).
-CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--window-size=1400,1000")
-
-
-@pytest.fixture()
-def duo(request: pytest.FixtureRequest, atlas_env: Path, dash_thread_server, tmp_path: Path) -> Iterator:
-    """dash_duo, always headless with Debian's Chromium, serving the app on the session's extracts."""
-    from dash.testing.composite import DashComposite
-
-    options = Options()
-    for flag in CHROME_FLAGS:
-        options.add_argument(flag)
-    if Path("/usr/bin/chromium").exists():
-        options.binary_location = "/usr/bin/chromium"
-    with DashComposite(server=dash_thread_server, browser="Chrome", headless=False, options=[options],
-                       download_path=str(tmp_path), percy_run=False, percy_finalize=False) as dc:
-        import app as app_module
-
-        # A free port, not dash's fixed 58050: xdist workers (and other test runs) may serve at once.
-        dc.start_server(app_module.app, port=_free_port())
-        yield dc
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 def _query(duo) -> dict[str, str]:
-    return {k: v[-1] for k, v in parse_qs(urlparse(duo.driver.current_url).query).items()}
+    return query(duo)
 
 
 def _wait(duo, script: str, timeout: float = 10):
-    """Wait until a JavaScript expression is truthy; return its value."""
-    end = time.monotonic() + timeout
-    while True:
-        value = duo.driver.execute_script("try { return " + script + "; } catch (e) { return null; }")
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {script}")
-        time.sleep(0.1)
+    return wait(duo, script, timeout)
 
 
 def _drawn(duo, n: int | None = None) -> list[dict]:
@@ -100,39 +60,7 @@ def _choose(duo, control: str, text: str, search: str | None = None) -> None:
 
 def _map_point(duo, code: str) -> tuple[int, int]:
     """Container pixel of a point inside the area ``code`` (its polygon's pole, not its bbox centre)."""
-    return tuple(_wait(duo, f"""(function () {{
-        var layer = window.atlas.layerOf({code!r});
-        var ring = layer.getLatLngs()[0]; if (Array.isArray(ring[0])) {{ ring = ring[0]; }}
-        var map = layer._map, size = map.getSize(), best = null;
-        var b = layer.getBounds(), p0 = map.latLngToContainerPoint(b.getNorthWest()),
-            p1 = map.latLngToContainerPoint(b.getSouthEast());
-        if (p1.x - p0.x < 80 && p1.y - p0.y < 80) {{
-          map.fitBounds(b, {{animate: false, maxZoom: 14}});  // zoom in first, as a user would
-          return null;
-        }}
-        var pts = ring.map(function (ll) {{ return map.latLngToContainerPoint(ll); }});
-        function inside(x, y) {{
-          var c = false;
-          for (var i = 0, j = pts.length - 1; i < pts.length; j = i++) {{
-            if ((pts[i].y > y) !== (pts[j].y > y) &&
-                x < (pts[j].x - pts[i].x) * (y - pts[i].y) / (pts[j].y - pts[i].y) + pts[i].x) {{ c = !c; }}
-          }}
-          return c;
-        }}
-        var cx = (p0.x + p1.x) / 2, cy = (p0.y + p1.y) / 2, bestD = Infinity;
-        for (var s = 1; s <= 19; s += 1) {{
-          for (var t = 1; t <= 19; t += 1) {{
-            var x = Math.round(p0.x + (p1.x - p0.x) * s / 20), y = Math.round(p0.y + (p1.y - p0.y) * t / 20);
-            var dist = (x - cx) * (x - cx) + (y - cy) * (y - cy);
-            // Well inside: the point and its neighbours 3 px away all in the area.
-            if (x > 5 && y > 5 && x < size.x - 5 && y < size.y - 5 && dist < bestD && inside(x, y) &&
-                inside(x - 3, y) && inside(x + 3, y) && inside(x, y - 3) && inside(x, y + 3)) {{
-              best = [x, y]; bestD = dist;
-            }}
-          }}
-        }}
-        return best;
-    }})()"""))
+    return interior_point(duo, f"window.atlas.layerOf({code!r})", min_px=80, max_zoom=14)
 
 
 def _at(duo, code: str) -> ActionChains:
@@ -289,7 +217,7 @@ def gunicorn_url(atlas_env: Path, tmp_path: Path) -> Iterator[str]:
     import sys
     import urllib.request
 
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "ATLAS_CACHE_TYPE": "FileSystemCache", "ATLAS_CACHE_DIR": str(tmp_path / "cache"),
            "GUNICORN_CMD_ARGS": f"--bind 127.0.0.1:{port} --workers 2 --access-logfile /dev/null"}
     root = Path(__file__).resolve().parent.parent
@@ -317,11 +245,7 @@ def test_exp006_two_browsers_two_workers_no_leaks(gunicorn_url: str, tmp_path: P
     from selenium import webdriver
 
     def browser():
-        options = Options()
-        for flag in CHROME_FLAGS:
-            options.add_argument(flag)
-        if Path("/usr/bin/chromium").exists():
-            options.binary_location = "/usr/bin/chromium"
+        options = chrome_options()
         options.set_capability("goog:loggingPrefs", {"browser": "SEVERE"})
         return webdriver.Chrome(options=options)
 

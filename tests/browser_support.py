@@ -1,0 +1,106 @@
+"""What the browser tests share: headless Debian Chromium under dash_duo, waiting on page scripts, and
+finding a pixel well inside an area drawn on a Leaflet map.
+
+Imported by the browser test modules (pytest puts tests/ on sys.path); the ``duo`` fixture in conftest.py
+is built from ``start_duo``.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+from selenium.webdriver.chrome.options import Options
+
+__all__ = ["CHROME_FLAGS", "chrome_options", "free_port", "interior_point", "query", "start_duo", "wait"]
+
+# Flags known to work on these machines (a closed network: no background connections).
+CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--window-size=1400,1000")
+
+
+def chrome_options() -> Options:
+    options = Options()
+    for flag in CHROME_FLAGS:
+        options.add_argument(flag)
+    if Path("/usr/bin/chromium").exists():
+        options.binary_location = "/usr/bin/chromium"
+    return options
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_duo(dash_thread_server, download_path: Path) -> Iterator:
+    """dash_duo, always headless with Debian's Chromium, serving the app (the ``duo`` fixture's body)."""
+    from dash.testing.composite import DashComposite
+
+    with DashComposite(server=dash_thread_server, browser="Chrome", headless=False, options=[chrome_options()],
+                       download_path=str(download_path), percy_run=False, percy_finalize=False) as dc:
+        import app as app_module
+
+        # A free port, not dash's fixed 58050: xdist workers (and other test runs) may serve at once.
+        dc.start_server(app_module.app, port=free_port())
+        yield dc
+
+
+def query(duo) -> dict[str, str]:
+    """The page's current query string, one value per key."""
+    return {k: v[-1] for k, v in parse_qs(urlparse(duo.driver.current_url).query).items()}
+
+
+def wait(duo, script: str, timeout: float = 10):
+    """Wait until a JavaScript expression is truthy; return its value."""
+    end = time.monotonic() + timeout
+    while True:
+        value = duo.driver.execute_script("try { return " + script + "; } catch (e) { return null; }")
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {script}")
+        time.sleep(0.1)
+
+
+def interior_point(duo, layer_js: str, min_px: int = 80, max_zoom: int = 14) -> tuple[int, int]:
+    """Container pixel of a point well inside the polygon ``layer_js`` (a Leaflet layer expression): the
+    grid point nearest its bbox centre whose 3 px neighbours are all inside. An area drawn smaller than
+    ``min_px`` is zoomed to first, as a user would."""
+    return tuple(wait(duo, f"""(function () {{
+        var layer = {layer_js};
+        var ring = layer.getLatLngs()[0]; if (Array.isArray(ring[0])) {{ ring = ring[0]; }}
+        var map = layer._map, size = map.getSize(), best = null;
+        var b = layer.getBounds(), p0 = map.latLngToContainerPoint(b.getNorthWest()),
+            p1 = map.latLngToContainerPoint(b.getSouthEast());
+        if (p1.x - p0.x < {min_px} && p1.y - p0.y < {min_px}) {{
+          map.fitBounds(b, {{animate: false, maxZoom: {max_zoom}}});
+          return null;
+        }}
+        var pts = ring.map(function (ll) {{ return map.latLngToContainerPoint(ll); }});
+        function inside(x, y) {{
+          var c = false;
+          for (var i = 0, j = pts.length - 1; i < pts.length; j = i++) {{
+            if ((pts[i].y > y) !== (pts[j].y > y) &&
+                x < (pts[j].x - pts[i].x) * (y - pts[i].y) / (pts[j].y - pts[i].y) + pts[i].x) {{ c = !c; }}
+          }}
+          return c;
+        }}
+        var cx = (p0.x + p1.x) / 2, cy = (p0.y + p1.y) / 2, bestD = Infinity;
+        for (var s = 1; s <= 19; s += 1) {{
+          for (var t = 1; t <= 19; t += 1) {{
+            var x = Math.round(p0.x + (p1.x - p0.x) * s / 20), y = Math.round(p0.y + (p1.y - p0.y) * t / 20);
+            var dist = (x - cx) * (x - cx) + (y - cy) * (y - cy);
+            if (x > 5 && y > 5 && x < size.x - 5 && y < size.y - 5 && dist < bestD && inside(x, y) &&
+                inside(x - 3, y) && inside(x + 3, y) && inside(x, y - 3) && inside(x, y + 3)) {{
+              best = [x, y]; bestD = dist;
+            }}
+          }}
+        }}
+        return best;
+    }})()"""))

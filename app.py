@@ -1,7 +1,8 @@
-"""Neighbourhood Atlas: the composition root. Run with ``gunicorn app:server``.
+"""Neighbourhood Atlas: the composition root. Run with ``gunicorn -c gunicorn.conf.py app:server``.
 
-Creates the Dash app, binds the cache and the data API to its Flask server, registers the callbacks (by
-importing their modules) and sets the layout, which is a function: nothing reads the data at import.
+Creates the Dash app with its pages (ui/pages: the explorer at ``/``, the embeddable map at ``/embed``),
+binds the cache and the HTTP routes (web/) to its Flask server, and registers the callbacks by importing
+their modules. Nothing reads the data at import: layouts are functions.
 """
 
 from __future__ import annotations
@@ -9,32 +10,39 @@ from __future__ import annotations
 import logging
 
 import dash
+import flask
 
-import api
-import cache
-import compression
-import downloads
-import security
-import settings
-from callbacks import (
-    compare,  # noqa: F401 - the compare view (issue 4)
-    embed,  # the /embed page and the share tools (issue 5)
-    explorer,  # noqa: F401 - importing registers the callbacks
+from atlas import cache, settings
+from callbacks import (  # noqa: F401 - importing registers the callbacks
+    compare,
+    embed,
+    explorer,
 )
-from callbacks.layout import layout
+from ui import ids
+from web import api, compression, downloads, security
 
 config = settings.load()
 logging.basicConfig(level=config.log_level)
 
-app = dash.Dash(__name__, title="Neighbourhood Atlas", update_title=None, suppress_callback_exceptions=False)
+IDS_SCRIPT = f"/_atlas/ids.js?v={ids.javascript_version()}"
+
+app = dash.Dash(__name__, title="Neighbourhood Atlas", update_title=None, suppress_callback_exceptions=False,
+                use_pages=True, pages_folder="ui/pages", external_scripts=[IDS_SCRIPT])
 cache.init_cache(app.server, config)
 api.init_app(app.server)
-compression.init_compression(app.server)
-app.layout = embed.page_layout(layout)  # /embed gets its own layout, same callbacks
-app.validation_layout = embed.validation_layout(app.validation_layout)
-# After the layout, so the policy's script hashes cover every callback Dash inlines.
 downloads.init_app(app.server)
-security.init_app(app.server, script_hashes=app.csp_hashes())
+compression.init_compression(app.server)
+
+
+@app.server.get("/_atlas/ids.js")
+def _ids_script() -> flask.Response:
+    """The component ids for assets/*.js (ui/ids.py), versioned by content so it may be cached a year."""
+    response = flask.Response(ids.javascript(), mimetype="text/javascript")
+    response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    return response
+
+
+security.init_app(app.server, script_hashes=app.csp_hashes)
 server = app.server
 
 if __name__ == "__main__":

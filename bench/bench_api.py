@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 import flask  # noqa: E402
 
-import api  # noqa: E402
-import store  # noqa: E402
+from atlas import store  # noqa: E402
+from web import api  # noqa: E402
 
 CASES = [
     # (label, authority, level, variable)

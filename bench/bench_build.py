@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import settings  # noqa: E402
+from atlas import settings  # noqa: E402
 from pipeline import build  # noqa: E402
 
 

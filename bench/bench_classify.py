@@ -18,8 +18,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import classify  # noqa: E402
-import settings  # noqa: E402
+from atlas import (
+    classify,  # noqa: E402
+    settings,  # noqa: E402
+)
 
 KS102EW = "census2011/nomis_ks102ew_lsoa11_ew/bulk.csv"
 MEAN_AGE = "Age: Mean Age; measures: Value"

@@ -26,9 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 import flask  # noqa: E402
 
-import api  # noqa: E402
-import export  # noqa: E402
-import store  # noqa: E402
+from atlas import export, store  # noqa: E402
+from web import api  # noqa: E402
 
 CASES = [
     # (label, authority, level, variable)
@@ -42,7 +41,7 @@ PACKS = [("Camden (most variables)", "E09000007"), ("Birmingham (most LSOAs)", "
 PACK_CHILD = """
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
-import datapack, store
+from atlas import datapack, store
 
 def peak_kb():
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over execve from the (large) parent process.

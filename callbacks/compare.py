@@ -20,123 +20,21 @@ import logging
 from typing import Any
 
 import dash
-import dash_leaflet as dl
-from dash import ClientsideFunction, Input, Output, State, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, State, html, no_update
 
-import mapview as view
-import store as store_module
-import viewstate as state
-from callbacks import compare_view as cv
-from callbacks import ids
-from layers import compare_areas
+from atlas import compare as cv
+from atlas import mapview as view
+from atlas import store as store_module
+from atlas import viewstate as state
+from ui import ids
+from ui.ids import COMPARE as C
 
-__all__ = ["render_compare", "render_profile", "section", "view_switch"]
+__all__ = ["render_compare", "render_profile"]
 
 log = logging.getLogger(__name__)
 
-# Ids: the two controls are named by their URL keys, like the explorer's.
-VIEW = "view"
-VARIABLE_B = "variable_b"
-SECTION = "compare"
-MESSAGE = "compare-message"
-PAYLOAD_B = "compare-payload-b"
-RELATION = "compare-relation"
-CSTATE = "compare-state"
-SELECTED = "compare-selected"  # the area whose profile is open (clicked on a compare map)
-HIGHLIGHT = "compare-highlight"  # codes highlighted on the maps and the scatter
-SEARCH = "compare-search"  # the URL's query, passed on by compare.gate only when the compare view needs it
-MAPS = {"a": "compare-map-a", "b": "compare-map-b", "bv": "compare-map-bv"}
-LAYERS = {"a": "compare-layer-a", "b": "compare-layer-b", "bv": "compare-layer-bv"}
-LEGENDS = {"a": "compare-legend-a", "b": "compare-legend-b", "bv": "compare-legend-bv"}
-TITLES = {"a": "compare-title-a", "b": "compare-title-b"}
-SCATTER = "compare-scatter"
-STATS = "compare-stats"
-TOPIC = "compare-topic"
-PICKS = "compare-picks"
-PROFILE = "compare-profile"
-DOWNLOAD_BUTTON = "compare-download-button"
-DOWNLOAD = "compare-download"
-
 _HIDE = {"display": "none"}
 _SHOW: dict = {}
-TOPICS = ("Population", "Deprivation", "Health", "Education", "Housing", "Work", "Travel", "Identity")
-
-
-# -- layout ----------------------------------------------------------------------------------------------
-
-def view_switch() -> html.Div:
-    """Explore or compare: always shown, above the map."""
-    return html.Div(className="view-switch", children=[
-        html.Span("View", id="view-label", className="view-label"),
-        html.Div(role="radiogroup", **{"aria-labelledby": "view-label"}, children=dcc.RadioItems(
-            id=VIEW, value="explore", inline=True, options=[
-                {"label": " Explore one variable", "value": "explore"},
-                {"label": " Compare two variables", "value": "compare"}])),
-    ])
-
-
-def _map(key: str) -> dl.MapContainer:
-    return dl.MapContainer(
-        id=MAPS[key], center=[52.6, -2.0], zoom=6, preferCanvas=True, keyboard=True, className="map",
-        attributionControl=False, style={"height": "100%", "width": "100%"},
-        children=[compare_areas.build(LAYERS[key])])
-
-
-def _figure(key: str, heading: str) -> html.Figure:
-    return html.Figure(className="compare-figure", children=[
-        html.H3(heading, id=TITLES.get(key, f"compare-title-{key}"), className="compare-title"),
-        html.Div(_map(key), className="compare-mapbox"),
-        html.Div(id=LEGENDS[key], className="legend compare-legend"),
-    ])
-
-
-def section() -> html.Section:
-    """The compare view's body, hidden in the explore view."""
-    return html.Section(id=SECTION, className="compare", style=_HIDE, **{"aria-label": "Compare two variables"},
-                        children=[
-        dcc.Store(id=PAYLOAD_B), dcc.Store(id=RELATION), dcc.Store(id=CSTATE), dcc.Store(id=SELECTED),
-        dcc.Store(id=HIGHLIGHT, data={"codes": []}), dcc.Store(id=SEARCH),
-        html.Div(id=MESSAGE, className="message", role="status", **{"aria-live": "polite"}),
-        html.Div(className="field compare-b", children=[
-            html.Label("Variable B (variable A is chosen in the Variable list)", htmlFor=VARIABLE_B),
-            dcc.Dropdown(id=VARIABLE_B, clearable=False, searchable=True, maxHeight=420,
-                         placeholder="Type words of a variable's name"),
-        ]),
-        html.Div(className="compare-pair", children=[_figure("a", "Variable A"), _figure("b", "Variable B")]),
-        html.P("The two maps pan and zoom together. Click an area to open its profile below; it is "
-               "highlighted on every map and in the scatter plot.", className="help"),
-        html.Div(className="compare-pair", children=[
-            html.Figure(className="compare-figure", children=[
-                html.H3("A against B", className="compare-title"),
-                html.Div(id=SCATTER, className="compare-scatter"),
-                html.Div(id=STATS, className="compare-stats", role="status", **{"aria-live": "polite"}),
-                html.P("Hover over a point to find its area on the maps; click points, or drag a box around "
-                       "them, to highlight their areas (click the background to clear).",
-                       className="help"),
-            ]),
-            html.Figure(className="compare-figure", children=[
-                html.H3("A and B together (bivariate, thirds of each)", className="compare-title"),
-                html.Div(_map("bv"), className="compare-mapbox"),
-                html.Div(id=LEGENDS["bv"], className="legend compare-legend"),
-                html.P(cv.BIVARIATE_SOURCE, className="attribution"),
-            ]),
-        ]),
-        html.H3("Neighbourhood profile", id="profile-heading"),
-        html.Div(className="compare-profile-controls", children=[
-            html.Div(className="field", children=[
-                html.Label("Topic", htmlFor=TOPIC),
-                dcc.Dropdown(id=TOPIC, clearable=True, searchable=False, placeholder="A, B and headline figures",
-                             options=[{"label": t, "value": t} for t in TOPICS]),
-            ]),
-            html.Div(className="field", children=[
-                html.Label("Or pick variables", htmlFor=PICKS),
-                dcc.Dropdown(id=PICKS, multi=True, searchable=True, placeholder="Type words of a variable's name"),
-            ]),
-            html.Button("Download profile (CSV)", id=DOWNLOAD_BUTTON, type="button", className="compare-button"),
-            dcc.Download(id=DOWNLOAD),
-        ]),
-        html.Div(id=PROFILE, className="compare-profile", **{"aria-live": "polite"}),
-    ])
 
 
 # -- server callbacks ------------------------------------------------------------------------------------
@@ -210,11 +108,11 @@ def _nu(value: Any) -> Any:
 
 
 @dash.callback(
-    Output(SECTION, "style"), Output(VIEW, "value"), Output(VARIABLE_B, "value"), Output(PAYLOAD_B, "data"),
-    Output(RELATION, "data"), Output(CSTATE, "data"), Output(MESSAGE, "children"),
-    Output(TITLES["a"], "children"), Output(TITLES["b"], "children"),
-    Input(SEARCH, "data"),
-    State(CSTATE, "data"),
+    Output(C.SECTION, "style"), Output(C.VIEW, "value"), Output(C.VARIABLE_B, "value"), Output(C.PAYLOAD_B, "data"),
+    Output(C.RELATION, "data"), Output(C.STATE, "data"), Output(C.MESSAGE, "children"),
+    Output(C.TITLE_A, "children"), Output(C.TITLE_B, "children"),
+    Input(C.SEARCH, "data"),
+    State(C.STATE, "data"),
     prevent_initial_call=True,
 )
 def render_compare(search: str | None, previous: dict | None) -> tuple:
@@ -300,8 +198,8 @@ def _profile_table(rows: list[dict], codes: list[str], names: dict[str, str], pi
 
 
 @dash.callback(
-    Output(PROFILE, "children"),
-    Input(SELECTED, "data"), Input(CSTATE, "data"), Input(TOPIC, "value"), Input(PICKS, "value"),
+    Output(C.PROFILE, "children"),
+    Input(C.SELECTED, "data"), Input(C.STATE, "data"), Input(C.TOPIC, "value"), Input(C.PICKS, "value"),
     prevent_initial_call=True,
 )
 def render_profile(selected: str | None, cstate: dict | None, topic: str | None, picks: list[str] | None) -> Any:
@@ -326,9 +224,9 @@ def render_profile(selected: str | None, cstate: dict | None, topic: str | None,
 
 
 @dash.callback(
-    Output(DOWNLOAD, "data"),
-    Input(DOWNLOAD_BUTTON, "n_clicks"),
-    State(SELECTED, "data"), State(CSTATE, "data"), State(TOPIC, "value"), State(PICKS, "value"),
+    Output(C.DOWNLOAD, "data"),
+    Input(C.DOWNLOAD_BUTTON, "n_clicks"),
+    State(C.SELECTED, "data"), State(C.STATE, "data"), State(C.TOPIC, "value"), State(C.PICKS, "value"),
     prevent_initial_call=True,
 )
 def download_profile(_: int | None, selected: str | None, cstate: dict | None, topic: str | None,
@@ -349,32 +247,32 @@ def download_profile(_: int | None, selected: str | None, cstate: dict | None, t
 # compare view is (or was just) on, or the URL names a view; otherwise no request is made at all.
 dash.clientside_callback(
     ClientsideFunction("compare", "gate"),
-    Output(SEARCH, "data"),
-    Input(ids.URL, "search"), State(CSTATE, "data"),
+    Output(C.SEARCH, "data"),
+    Input(ids.URL, "search"), State(C.STATE, "data"),
 )
 
 dash.clientside_callback(
     ClientsideFunction("compare", "options"),
-    Output(VARIABLE_B, "options"), Output(PICKS, "options"), Output(VARIABLE_B, "value", allow_duplicate=True),
-    Input(ids.VARIABLE, "options"), Input(CSTATE, "data"),
+    Output(C.VARIABLE_B, "options"), Output(C.PICKS, "options"), Output(C.VARIABLE_B, "value", allow_duplicate=True),
+    Input(ids.VARIABLE, "options"), Input(C.STATE, "data"),
     prevent_initial_call=True,
 )
 
 dash.clientside_callback(
     ClientsideFunction("compare", "write_url"),
     Output(ids.URL, "search", allow_duplicate=True),
-    Input(VIEW, "value"), Input(VARIABLE_B, "value"),
-    State(CSTATE, "data"), State(ids.URL, "search"),
+    Input(C.VIEW, "value"), Input(C.VARIABLE_B, "value"),
+    State(C.STATE, "data"), State(ids.URL, "search"),
     prevent_initial_call=True,
 )
 
 dash.clientside_callback(
     ClientsideFunction("compare", "combine"),
-    Output(LAYERS["a"], "url"), Output(LAYERS["a"], "hideout"),
-    Output(LAYERS["b"], "url"), Output(LAYERS["b"], "hideout"),
-    Output(LAYERS["bv"], "url"), Output(LAYERS["bv"], "hideout"),
-    Input(ids.PAYLOAD, "data"), Input(PAYLOAD_B, "data"), Input(RELATION, "data"), Input(ids.AREAS, "data"),
-    Input(HIGHLIGHT, "data"), Input(CSTATE, "data"), Input(ids.OPACITY, "value"),
+    Output(C.LAYERS["a"], "url"), Output(C.LAYERS["a"], "hideout"),
+    Output(C.LAYERS["b"], "url"), Output(C.LAYERS["b"], "hideout"),
+    Output(C.LAYERS["bv"], "url"), Output(C.LAYERS["bv"], "hideout"),
+    Input(ids.PAYLOAD, "data"), Input(C.PAYLOAD_B, "data"), Input(C.RELATION, "data"), Input(ids.AREAS, "data"),
+    Input(C.HIGHLIGHT, "data"), Input(C.STATE, "data"), Input(ids.OPACITY, "value"),
     prevent_initial_call=True,
 )
 
@@ -382,23 +280,23 @@ dash.clientside_callback(
 # output named here is never set, it only orders the callback after the payloads.
 dash.clientside_callback(
     ClientsideFunction("compare", "scatter"),
-    Output(SCATTER, "className"), Output(STATS, "children"),
-    Input(ids.PAYLOAD, "data"), Input(PAYLOAD_B, "data"), Input(RELATION, "data"), Input(ids.AREAS, "data"),
-    Input(HIGHLIGHT, "data"), State(CSTATE, "data"),
+    Output(C.SCATTER, "className"), Output(C.STATS, "children"),
+    Input(ids.PAYLOAD, "data"), Input(C.PAYLOAD_B, "data"), Input(C.RELATION, "data"), Input(ids.AREAS, "data"),
+    Input(C.HIGHLIGHT, "data"), State(C.STATE, "data"),
     prevent_initial_call=True,
 )
 
 dash.clientside_callback(
     ClientsideFunction("compare", "map_click"),
-    Output(SELECTED, "data"), Output(HIGHLIGHT, "data", allow_duplicate=True),
-    Input(LAYERS["a"], "clickData"), Input(LAYERS["b"], "clickData"), Input(LAYERS["bv"], "clickData"),
-    State(SELECTED, "data"),
+    Output(C.SELECTED, "data"), Output(C.HIGHLIGHT, "data", allow_duplicate=True),
+    Input(C.LAYERS["a"], "clickData"), Input(C.LAYERS["b"], "clickData"), Input(C.LAYERS["bv"], "clickData"),
+    State(C.SELECTED, "data"),
     prevent_initial_call=True,
 )
 
 dash.clientside_callback(
     ClientsideFunction("compare", "from_table"),
-    Output(SELECTED, "data", allow_duplicate=True), Output(HIGHLIGHT, "data", allow_duplicate=True),
+    Output(C.SELECTED, "data", allow_duplicate=True), Output(C.HIGHLIGHT, "data", allow_duplicate=True),
     Input(ids.SELECTED, "data"),
     prevent_initial_call=True,
 )

@@ -20,10 +20,10 @@ from typing import Any
 import dash
 from dash import ClientsideFunction, Input, Output, State, no_update
 
-import mapview as view
-import store as store_module
-import viewstate as state
-from callbacks import ids
+from atlas import mapview as view
+from atlas import store as store_module
+from atlas import viewstate as state
+from ui import ids
 
 __all__ = ["Rendered", "render", "render_view"]
 

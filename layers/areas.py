@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import dash_leaflet as dl
 
-from callbacks import ids
 from layers.context import MapContext
+from ui import ids
 
 __all__ = ["NAME", "build"]
 

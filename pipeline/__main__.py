@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-import settings
+from atlas import settings
 
 
 def main(argv: list[str] | None = None) -> int:

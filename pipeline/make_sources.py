@@ -250,7 +250,7 @@ def write_sources(sources: dict, target: Path = SOURCES_JSON) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import settings
+    from atlas import settings
 
     parser = argparse.ArgumentParser(prog="python -m pipeline.make_sources",
                                      description=__doc__.split("\n")[0])

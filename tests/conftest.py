@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-import settings
+from atlas import settings
 
 
 @contextmanager

@@ -21,8 +21,8 @@ import flask
 import geobuf
 import pytest
 
-import api
-import store
+from atlas import store
+from web import api
 
 IMD_FILE_1 = "deprivation/imd2019_england/csv_from_xlsx/File_1_-_IMD2019_Index_of_Multiple_Deprivation.csv"
 
@@ -287,7 +287,7 @@ def test_under_gunicorn_two_workers_with_threads(atlas_env, tmp_path):
     log = open(tmp_path / "gunicorn.log", "w+")
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-w", "2", "--threads", "4", "-b", f"127.0.0.1:{port}",
-         "--chdir", str(Path(api.__file__).parent), "api:standalone()"], env=env, stdout=log, stderr=log)
+         "--chdir", str(Path(api.__file__).parent.parent), "web.api:standalone()"], env=env, stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
 
     def get(url: str) -> tuple[str, int, bytes]:

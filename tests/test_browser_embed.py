@@ -22,9 +22,10 @@ from browser_support import wait
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-import export
-import viewstate as state
-from callbacks import embed
+from atlas import export
+from atlas import viewstate as state
+from ui import share as embed
+from ui.ids import SHARE
 
 pytestmark = pytest.mark.browser
 
@@ -176,7 +177,7 @@ def test_emb003_export_and_download_links_follow_the_view_and_the_map(duo) -> No
     _wait(duo, "document.getElementById('export-png').getAttribute('href').indexOf('bbox=') > 0")
     time.sleep(0.5)  # let the fitBounds settle: the links follow each moveend
     assert _hrefs(duo, export_ids) == expected()
-    data = _hrefs(duo, [i for i, *_ in embed.DATA_FORMATS] + [embed.DATAPACK])
+    data = _hrefs(duo, [i for i, *_ in embed.DATA_FORMATS] + [SHARE.DATAPACK])
     assert data == [f"/api/values/{CAMDEN}/oa11/ks102ew0002_pct.{ext}" for ext in ("csv", "geojson", "gpkg", "parquet")
                     ] + [f"/datapack/{CAMDEN}.zip"]
     # Pan the map: the export follows the bounds.
@@ -197,7 +198,7 @@ def test_emb003_export_and_download_links_follow_the_view_and_the_map(duo) -> No
     duo.driver.execute_script("window.history.pushState({}, '', '/?variable=ks102ew0018');"
                               "window.dispatchEvent(new PopStateEvent('popstate'));")
     _wait(duo, "document.getElementById('data-csv').getAttribute('href') === '/api/values/all/lad/ks102ew0018.csv'")
-    assert not duo.find_element(f"#{embed.DATAPACK}").is_displayed()
+    assert not duo.find_element(f"#{SHARE.DATAPACK}").is_displayed()
     assert duo.get_logs() == []
 
 

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import classify
-from classify import SCHEMES, ClassifyError, class_index, parse_breaks
+from atlas import classify
+from atlas.classify import SCHEMES, ClassifyError, class_index, parse_breaks
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPUTED = [s for s in SCHEMES if s != "custom"]

@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import mapview as view
-import store as store_module
-import viewstate as state
+from atlas import compare as cv
+from atlas import mapview as view
+from atlas import store as store_module
+from atlas import viewstate as state
 from callbacks import compare
-from callbacks import compare_view as cv
 
 CAMDEN = "E09000007"
 KS102 = "census2011/nomis_ks102ew_lsoa11_ew/bulk.csv"

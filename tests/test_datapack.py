@@ -19,10 +19,8 @@ import pytest
 import shapely
 import shapely.geometry
 
-import api
-import datapack
-import downloads
-import security
+from atlas import datapack
+from web import api, downloads, security
 
 TRAFFORD = "E08000009"
 CAMDEN = "E09000007"
@@ -184,7 +182,7 @@ def test_datapack_is_built_once_and_revalidated(client, monkeypatch):
     assert client.get(f"/datapack/{TRAFFORD}.zip",
                       headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
     # Nothing half-written is left beside it.
-    folder = datapack.cache_path(__import__("store").get_store(), TRAFFORD).parent
+    folder = datapack.cache_path(__import__("atlas.store", fromlist=["get_store"]).get_store(), TRAFFORD).parent
     assert not [p for p in folder.iterdir() if p.name.endswith(".part")]
 
 
@@ -203,7 +201,7 @@ def test_simultaneous_requests_build_a_pack_once(atlas_env, tmp_path, monkeypatc
     import threading
     import time
 
-    import store
+    from atlas import store
 
     monkeypatch.setenv("ATLAS_CACHE_DIR", str(tmp_path))
     calls = []

@@ -13,10 +13,14 @@ from pathlib import Path
 import flask
 import pytest
 
-import export
-import store as store_module
-import viewstate as state
-from callbacks import embed, explorer, ids
+from atlas import export
+from atlas import store as store_module
+from atlas import viewstate as state
+from callbacks import embed, explorer
+from ui import embed as embed_page
+from ui import ids, share
+from ui.ids import EMBED as E
+from ui.ids import SHARE as S
 
 ROOT = Path(__file__).resolve().parent.parent
 CAMDEN = "E09000007"
@@ -71,11 +75,11 @@ def _texts(component) -> str:
     ("all", list(ids.CONTROLS)),
 ])
 def test_parse_controls(text: str | None, shown: list[str]) -> None:
-    assert embed.parse_controls(text) == (shown, [])
+    assert embed_page.parse_controls(text) == (shown, [])
 
 
 def test_parse_controls_names_what_it_cannot_show() -> None:
-    shown, messages = embed.parse_controls("variable,colour,<script>")
+    shown, messages = embed_page.parse_controls("variable,colour,<script>")
     assert shown == ["variable"]
     assert len(messages) == 1
     assert "'colour'" in messages[0] and "'<script>'" in messages[0]
@@ -85,11 +89,11 @@ def test_parse_controls_names_what_it_cannot_show() -> None:
 # -- the page ----------------------------------------------------------------------------------------------
 
 def test_embed_layout_shows_the_map_legend_attribution_and_only_the_controls_asked(atlas_env: Path) -> None:
-    page = embed.embed_layout(VIEW + "&controls=variable,k")
+    page = embed_page.embed_layout(VIEW + "&controls=variable,k")
     found = _walk(page)
     assert page.className == "atlas-embed"
     for part in (ids.URL, ids.STATE, ids.PAYLOAD, ids.AREAS, ids.MAP, ids.LAYER, ids.OUTLINE, ids.LEGEND,
-                 ids.TITLE, ids.ATTRIBUTION, ids.MESSAGE, embed.OPEN_LINK):
+                 ids.TITLE, ids.ATTRIBUTION, ids.MESSAGE, E.OPEN_LINK):
         assert part in found, part
         assert not found[part][1], f"{part} is hidden"
     for control in ids.CONTROLS:  # every control is there, for the callbacks; only two are shown
@@ -97,10 +101,10 @@ def test_embed_layout_shows_the_map_legend_attribution_and_only_the_controls_ask
         assert found[control][1] is (control not in ("variable", "k")), control
     assert found[ids.TABLE][1] and found[ids.HELP][1]  # the callbacks' outputs, never shown
     assert "masthead" not in _texts(page) and "table-heading" not in found
-    link = found[embed.OPEN_LINK][0]
+    link = found[E.OPEN_LINK][0]
     assert link.href == "/" + VIEW and link.target == "_blank" and "noopener" in link.rel
-    assert found[embed.NOTICE][0].children == []
-    assert found[embed.LEGEND_BOX][0].open is True
+    assert found[E.NOTICE][0].children == []
+    assert found[E.LEGEND_BOX][0].open is True
     # Written into the page, as the render callback will write them (so the map's box never changes size).
     rendered = explorer.render_view(VIEW, None, store_module.get_store())
     assert found[ids.TITLE][0].children == rendered.title and "Camden" in rendered.title
@@ -108,19 +112,19 @@ def test_embed_layout_shows_the_map_legend_attribution_and_only_the_controls_ask
 
 
 def test_embed_layout_without_controls_hides_the_form(atlas_env: Path) -> None:
-    found = _walk(embed.embed_layout(VIEW))
+    found = _walk(embed_page.embed_layout(VIEW))
     assert all(found[c][1] for c in ids.CONTROLS)
 
 
 def test_embed_layout_with_bad_keys_says_so(atlas_env: Path) -> None:
-    found = _walk(embed.embed_layout(VIEW + "&controls=variable,colours&legend=sideways"))
-    words = " ".join(p.children for p in found[embed.NOTICE][0].children)
+    found = _walk(embed_page.embed_layout(VIEW + "&controls=variable,colours&legend=sideways"))
+    words = " ".join(p.children for p in found[E.NOTICE][0].children)
     assert "'colours'" in words and "legend=open or legend=closed" in words
     assert not found[ids.VARIABLE][1]  # what could be used still is
 
 
 def test_embed_layout_legend_closed(atlas_env: Path) -> None:
-    box = _walk(embed.embed_layout(VIEW + "&legend=closed"))[embed.LEGEND_BOX][0]
+    box = _walk(embed_page.embed_layout(VIEW + "&legend=closed"))[E.LEGEND_BOX][0]
     assert box.open is False and "legend-auto" not in box.className
 
 
@@ -144,60 +148,47 @@ def test_embed_with_a_bad_view_renders_the_fallback_with_a_message(atlas_env: Pa
 
 def test_embed_without_extracts_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ATLAS_DATA_DIR", str(tmp_path))
-    page = embed.embed_layout(VIEW)
+    page = embed_page.embed_layout(VIEW)
     assert "not available" in _texts(page)
 
 
 # -- which layout a request gets -----------------------------------------------------------------------------
 
-def test_embed_search_from_the_path_or_the_layout_fetch_referer() -> None:
-    app = flask.Flask(__name__)
-    with app.test_request_context("/embed?authority=E09000007&controls=k"):
-        assert embed.embed_search() == "?authority=E09000007&controls=k"
-    with app.test_request_context("/embed"):
-        assert embed.embed_search() == ""
-    with app.test_request_context("/embed/?k=3"):  # Dash serves its page at /embed/ too
-        assert embed.embed_search() == "?k=3"
-    with app.test_request_context("/_dash-layout", base_url="http://atlas.example",
-                                  headers={"Referer": "http://atlas.example/embed/?k=3"}):
-        assert embed.embed_search() == "?k=3"
-    with app.test_request_context("/embedded"):
-        assert embed.embed_search() is None
-    with app.test_request_context("/_dash-layout", base_url="http://atlas.example",
-                                  headers={"Referer": "http://atlas.example/embed?authority=W06000015"}):
-        assert embed.embed_search() == "?authority=W06000015"
-    with app.test_request_context("/_dash-layout", base_url="http://atlas.example",
-                                  headers={"Referer": "http://atlas.example/?authority=W06000015"}):
-        assert embed.embed_search() is None
-    with app.test_request_context("/_dash-layout", base_url="http://atlas.example",
-                                  headers={"Referer": "http://elsewhere.example/embed?authority=W06000015"}):
-        assert embed.embed_search() is None  # another site's page names no layout here
-    with app.test_request_context("/_dash-layout", base_url="http://atlas.example"):
-        assert embed.embed_search() is None
-    assert embed.embed_search() is None  # outside a request (Dash validates the layout at start-up)
+def _route(client, path: str, search: str, changed: list[str]):
+    """Ask Dash's page router (as the renderer does) for the page at ``path`` + ``search``."""
+    router = next(d for d in client.get("/_dash-dependencies").json if "_pages_content" in d["output"])
+    body = {"output": router["output"],
+            "outputs": [{"id": "_pages_content", "property": "children"}, {"id": "_pages_store", "property": "data"}],
+            "inputs": [{"id": "_pages_location", "property": "pathname", "value": path},
+                       {"id": "_pages_location", "property": "search", "value": search}],
+            "changedPropIds": [f"_pages_location.{p}" for p in changed], "state": []}
+    return client.post("/_dash-update-component", json=body)
 
 
-def test_the_app_serves_the_embed_layout_to_the_embed_page_only(atlas_env: Path) -> None:
+def test_the_router_serves_each_page_its_layout_and_keeps_it_on_a_query_change(atlas_env: Path) -> None:
     import app as app_module
 
     client = app_module.server.test_client()
-    framed = client.get("/_dash-layout", headers={"Referer": f"http://localhost/embed{VIEW}&controls=variable"})
+    framed = _route(client, "/embed", VIEW + "&controls=variable", ["pathname", "search"])
     assert framed.status_code == 200
-    assert json.loads(framed.data)["props"]["className"] == "atlas-embed"
-    plain = client.get("/_dash-layout", headers={"Referer": f"http://localhost/{VIEW}"})
-    assert json.loads(plain.data)["props"]["className"] == "atlas"
+    assert framed.json["response"]["_pages_content"]["children"]["props"]["className"] == "atlas-embed"
+    plain = _route(client, "/", VIEW, ["pathname", "search"])
+    assert plain.json["response"]["_pages_content"]["children"]["props"]["className"] == "atlas"
+    # The view is in the query string and redrawn in place: a change of it alone keeps the page.
+    assert _route(client, "/", VIEW + "&k=7", ["search"]).status_code == 204
+    layout = client.get("/_dash-layout")  # the same for every page: no header decides it
+    assert "Vary" not in layout.headers or "Referer" not in layout.headers["Vary"]
     page = client.get(f"/embed{VIEW}")
     assert page.status_code == 200 and b"DashRenderer" in page.data
     assert "Set-Cookie" not in page.headers
     assert "frame-ancestors 'self' *" in page.headers["Content-Security-Policy"]
-    assert "Set-Cookie" not in framed.headers
 
 
 # -- the snippet --------------------------------------------------------------------------------------------
 
 def test_snippet_for_a_view() -> None:
     search = state.to_query(state.ViewState(authority=CAMDEN, level="oa11", variable="ks102ew0002_pct"))
-    code = embed.snippet("https://atlas.example/", search, ["k", "variable"], "100%", "480",
+    code = share.snippet("https://atlas.example/", search, ["k", "variable"], "100%", "480",
                          "Age 0 to 4 (%): Camden, output areas (2011)")
     assert code == (
         '<iframe src="https://atlas.example/embed?authority=E09000007&amp;level=oa11&amp;variable=ks102ew0002_pct'
@@ -207,7 +198,7 @@ def test_snippet_for_a_view() -> None:
 
 
 def test_snippet_escapes_and_keeps_only_view_keys() -> None:
-    code = embed.snippet("http://a.example", '?authority=all&view=compare&breaks=1,2"><script>', [], "640", "400",
+    code = share.snippet("http://a.example", '?authority=all&view=compare&breaks=1,2"><script>', [], "640", "400",
                          'A "quoted" <title>')
     assert "<script>" not in code and "view=compare" not in code and "controls" not in code
     assert 'title="A &quot;quoted&quot; &lt;title&gt;"' in code
@@ -220,22 +211,22 @@ def test_snippet_escapes_and_keeps_only_view_keys() -> None:
     ("", None, "a number of pixels"), (None, None, "a number of pixels"),
 ])
 def test_parse_size(text, value, problem) -> None:
-    got, why = embed.parse_size(text, embed.WIDTH_PX, "width")
+    got, why = share.parse_size(text, share.WIDTH_PX, "width")
     assert got == value
     assert (why is None) if problem is None else (problem in why)
 
 
 def test_snippet_for_the_dialog() -> None:
     canonical = {"state": {}, "search": "?authority=all&level=lad&variable=ks102ew0018"}
-    code, preview, problem = embed.snippet_for("http://127.0.0.1:8050/", canonical, ["variable"], "100%", "480",
+    code, preview, problem = share.snippet_for("http://127.0.0.1:8050/", canonical, ["variable"], "100%", "480",
                                                "Mean age")
     assert problem == ""
     assert preview == "http://127.0.0.1:8050/embed?authority=all&level=lad&variable=ks102ew0018&controls=variable"
     assert f'src="{preview.replace("&", "&amp;")}"' in code
-    code, preview, problem = embed.snippet_for("http://h/", canonical, [], "wide", "10", "Mean age")
+    code, preview, problem = share.snippet_for("http://h/", canonical, [], "wide", "10", "Mean age")
     assert code == preview == ""
     assert "width must be" in problem and "height must be" in problem
-    assert "not finished loading" in embed.snippet_for("http://h/", None, [], "100%", "480", "")[2]
+    assert "not finished loading" in share.snippet_for("http://h/", None, [], "100%", "480", "")[2]
 
 
 def test_write_snippet_callback_uses_the_site_the_app_was_reached_at() -> None:
@@ -249,22 +240,22 @@ def test_write_snippet_callback_uses_the_site_the_app_was_reached_at() -> None:
 # -- the explorer's share tools --------------------------------------------------------------------------
 
 def test_share_tools_are_labelled() -> None:
-    tools = embed.share_tools()
+    tools = share.share_tools()
     found = _walk(tools)
-    for link_id, label, *_ in embed.EXPORT_LINKS + embed.DATA_FORMATS:
+    for link_id, label, *_ in share.EXPORT_LINKS + share.DATA_FORMATS:
         assert found[link_id][0].children == label
-    dialog = found[embed.DIALOG][0]
+    dialog = found[S.DIALOG][0]
     assert dialog.to_plotly_json()["props"]["aria-labelledby"] == "embed-dialog-title"
     labels = {p.get("htmlFor") for p in _all_props(tools, "Label")}
-    assert {embed.DIALOG_WIDTH, embed.DIALOG_HEIGHT, embed.DIALOG_SNIPPET} <= labels
-    assert found[embed.EMBED_BUTTON][0].to_plotly_json()["props"]["aria-haspopup"] == "dialog"
+    assert {S.DIALOG_WIDTH, S.DIALOG_HEIGHT, S.DIALOG_SNIPPET} <= labels
+    assert found[S.EMBED_BUTTON][0].to_plotly_json()["props"]["aria-haspopup"] == "dialog"
 
 
 def test_explorer_page_has_the_share_tools(atlas_env: Path) -> None:
-    from callbacks.layout import layout
+    from ui.explorer import layout
 
     found = _walk(layout())
-    assert embed.TOOLS in found and embed.DIALOG in found and ids.MAP in found
+    assert S.TOOLS in found and S.DIALOG in found and ids.MAP in found
 
 
 # -- assets/embed.js agrees with export.url -----------------------------------------------------------------

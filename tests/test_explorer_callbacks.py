@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from dash import no_update
 
-import classify
-import mapview as view
-import palettes
-import store as store_module
-import viewstate as state
-from callbacks import explorer, ids
+from atlas import classify, palettes
+from atlas import mapview as view
+from atlas import store as store_module
+from atlas import viewstate as state
+from callbacks import explorer
+from ui import ids
 
 CAMDEN = "E09000007"
 KS102EW_LSOA = Path("census2011/nomis_ks102ew_lsoa11_ew/bulk.csv")

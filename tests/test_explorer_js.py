@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import classify
-import store as store_module
+from atlas import classify
+from atlas import store as store_module
 from callbacks import explorer
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,11 +8,10 @@ import dash_leaflet as dl
 import flask
 import pytest
 
-import cache
 import layers
-import settings
-from callbacks import ids
-from callbacks.layout import layout
+from atlas import cache, settings
+from ui import ids
+from ui.explorer import layout
 
 
 def _server(tmp_path: Path, kind: str) -> flask.Flask:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-import mapview as view
-import store as store_module
-import viewstate as state
+from atlas import mapview as view
+from atlas import store as store_module
+from atlas import viewstate as state
 
 
 @pytest.fixture()

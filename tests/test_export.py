@@ -19,13 +19,8 @@ import shapely
 import shapely.geometry
 from PIL import Image
 
-import api
-import classify
-import downloads
-import export
-import palettes
-import security
-import store
+from atlas import classify, export, palettes, store
+from web import api, downloads, security
 
 CAMDEN = "E09000007"
 BULK = "census2011/nomis_ks102ew_lsoa11_ew/bulk.csv"
@@ -287,7 +282,7 @@ def test_bad_parameters_get_400_naming_them(client, path, query, parameter):
 
 
 def test_export_url_of_a_view_reopens_the_same_view(client):
-    import viewstate as view_state
+    from atlas import viewstate as view_state
 
     s = store.get_store()
     raw, _ = view_state.parse_query(f"?{VIEW}&reverse=1&opacity=0.65&scope=national")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-import settings
+from atlas import settings
 from pipeline import fetch, make_sources
 
 CITY = "boundaries/lsoa11_by_lad/E09000001.json"            # City of London, 6 LSOAs

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from palettes import DEFAULT_PALETTE, PALETTES, colourblind_safe, colours, max_classes, palette_options
+from atlas.palettes import DEFAULT_PALETTE, PALETTES, colourblind_safe, colours, max_classes, palette_options
 
 # As published on colorbrewer2.org (Cynthia Brewer, Mark Harrower and The Pennsylvania State University).
 COLORBREWER = {

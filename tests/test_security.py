@@ -17,9 +17,7 @@ import dash
 import flask
 import pytest
 
-import api
-import downloads
-import security
+from web import api, downloads, security
 
 ROOT = Path(__file__).resolve().parent.parent
 CAMDEN = "E09000007"
@@ -136,7 +134,8 @@ CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
 RUN_APP = """
 import sys
 sys.path.insert(0, sys.argv[2])
-import app, downloads, security
+import app
+from web import downloads, security
 from werkzeug.serving import make_server
 if "downloads" not in app.server.blueprints:
     downloads.init_app(app.server)

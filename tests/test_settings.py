@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import settings
+from atlas import settings
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

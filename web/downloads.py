@@ -17,9 +17,7 @@ from typing import Any
 
 import flask
 
-import datapack
-import export
-import store
+from atlas import datapack, export, store
 
 __all__ = ["ROUTES", "blueprint", "init_app"]
 
@@ -83,7 +81,7 @@ _images = _Bytes(64 * 1024 * 1024)
 
 
 def _spec_key(build_id: str, spec: export.ExportSpec) -> str:
-    import viewstate as view_state  # noqa: PLC0415 - the explorer's canonical query
+    from atlas import viewstate as view_state  # noqa: PLC0415 - the explorer's canonical query
 
     text = "|".join([view_state.to_query(spec.state), spec.fmt, repr(spec.bbox), str(spec.dpi),
                      str(spec.width), str(spec.height)])

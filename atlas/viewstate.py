@@ -16,8 +16,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode
 
-import classify
-import palettes
+from atlas import classify, palettes
 
 __all__ = [
     "COMPARE_KEYS", "DEFAULTS", "KEYS", "LEVEL_LABELS", "PREFERRED_VARIABLES", "Resolved", "ViewState",
@@ -32,6 +31,8 @@ KEYS: tuple[str, ...] = ("authority", "level", "variable", "scheme", "k", "break
 COMPARE_KEYS: tuple[str, ...] = ("view", "variable_b", "areas")
 #: Keys of the /embed page (which controls it shows, its legend); accepted here so they raise no message.
 EMBED_KEYS: tuple[str, ...] = ("controls", "legend")
+#: The path of the embeddable page (ui/pages/embed.py); web/security.py lets other sites frame it.
+EMBED_PATH = "/embed"
 SCOPES: tuple[str, ...] = ("local", "national")
 MAX_QUERY = 2000  # characters; a longer query string is refused whole (nothing legitimate is this long)
 MAX_VALUE = 200
@@ -104,7 +105,7 @@ def parse_query(search: str | None) -> tuple[dict[str, str], list[str]]:
     for key, value in parse_qsl(search.lstrip("?"), keep_blank_values=True):
         key = _CONTROL_CHARS.sub("", key).strip()
         value = _CONTROL_CHARS.sub("", value).strip()
-        if key in EMBED_KEYS:  # the embed page's own keys (callbacks/embed.py), not part of any view
+        if key in EMBED_KEYS:  # the embed page's own keys (ui/embed.py), not part of any view
             continue
         if key in KEYS or key in COMPARE_KEYS:
             if len(value) > MAX_VALUE:

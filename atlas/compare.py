@@ -20,9 +20,9 @@ from urllib.parse import urlencode
 import numpy as np
 from scipy import stats
 
-import classify
-import mapview as view
-from viewstate import ALL, PREFERRED_VARIABLES, ViewState, level_label, to_query
+from atlas import classify
+from atlas import mapview as view
+from atlas.viewstate import ALL, PREFERRED_VARIABLES, ViewState, level_label, to_query
 
 __all__ = [
     "BIVARIATE_COLOURS", "BIVARIATE_SOURCE", "MAX_PINNED", "PROFILE_MAX", "CompareState", "bivariate_classes",

@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-import settings
+from atlas import settings
 
 __all__ = ["DEFINITION_FIELDS", "build_zip", "cache_path", "ensure", "values_frame", "values_geojson",
            "values_gpkg", "values_parquet"]
@@ -154,7 +154,7 @@ def ensure(store: Any, authority: str) -> Path:
     """The path of the authority's datapack for the store's build, building it first if need be.
 
     Raises store.NotFound for an unknown authority (or one with no small areas)."""
-    from store import NotFound  # noqa: PLC0415 - store is the caller's; imported for its error only
+    from atlas.store import NotFound  # noqa: PLC0415 - store is the caller's; imported for its error only
 
     with_areas = [a["code"] for a in store.authorities() if a.get("levels")]
     if authority not in with_areas:

@@ -35,9 +35,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.path import Path as MplPath
 
-import classify
-import mapview as view
-import viewstate as view_state
+from atlas import classify
+from atlas import mapview as view
+from atlas import viewstate as view_state
 
 __all__ = [
     "DPI_MAX", "DPI_MIN", "EXPORT_KEYS", "FORMATS", "MIME", "ExportError", "ExportSpec", "MapData", "Rendered",

@@ -24,17 +24,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from urllib.parse import urlparse
 
 import flask
 import secure
 
-import settings
+from atlas import settings, viewstate
 
 __all__ = ["DASH_RENDERER_SCRIPT", "EMBED_PATH", "csp_for", "init_app", "script_hash"]
 
-EMBED_PATH = "/embed"
+EMBED_PATH = viewstate.EMBED_PATH
 #: Dash's one inline script when the app is created without renderer hooks (dash.Dash.renderer).
 DASH_RENDERER_SCRIPT = "var renderer = new DashRenderer();"
 
@@ -92,28 +92,40 @@ def _is_embed(path: str) -> bool:
     return path == EMBED_PATH or path.startswith(EMBED_PATH + "/")
 
 
-def init_app(server: flask.Flask, script_hashes: Sequence[str] | None = None, allow_eval: bool = False
-             ) -> None:
+def init_app(server: flask.Flask, script_hashes: Sequence[str] | Callable[[], Sequence[str]] | None = None,
+             allow_eval: bool = False) -> None:
     """Set the security headers on every response of ``server``.
 
     ``script_hashes``: CSP hashes of the page's inline scripts; by default that of Dash's renderer script.
-    An app with renderer hooks or inline clientside callbacks passes ``app.csp_hashes()`` instead.
+    A Dash app passes ``app.csp_hashes`` itself (a callable): Dash's page router registers its inline
+    clientside callback (the one that sets ``document.title``) only on the first request, so the hashes
+    are read again, once, after that request has begun.
     ``allow_eval``: add 'unsafe-eval' (only Dash's debug mode needs it).
     """
     if server.extensions.get("atlas_security"):
         return  # already bound: a second after_request would only set the same headers again
     server.extensions["atlas_security"] = True
     config = settings.load()
-    hashes = list(script_hashes) if script_hashes is not None else [script_hash(DASH_RENDERER_SCRIPT)]
     origins = list(config.embed_origins) or ["*"]
     embed_ancestors = ["'self'", *(o for o in origins if o != "'self'")]
-    app_headers = _secure(csp_for(["'self'"], hashes, config.tiles_url, allow_eval), frame_options=True)
-    embed_headers = _secure(csp_for(embed_ancestors, hashes, config.tiles_url, allow_eval), frame_options=False)
     hsts = secure.Secure(hsts=secure.StrictTransportSecurity().max_age(31_536_000).include_subdomains())
+    built: dict[tuple[str, ...], tuple[secure.Secure, secure.Secure]] = {}
+
+    def headers() -> tuple[secure.Secure, secure.Secure]:
+        if script_hashes is None:
+            hashes = (script_hash(DASH_RENDERER_SCRIPT),)
+        else:
+            hashes = tuple(script_hashes() if callable(script_hashes) else script_hashes)
+        if hashes not in built:  # at most twice: before and after the router's first request
+            built[hashes] = (
+                _secure(csp_for(["'self'"], hashes, config.tiles_url, allow_eval), frame_options=True),
+                _secure(csp_for(embed_ancestors, hashes, config.tiles_url, allow_eval), frame_options=False))
+        return built[hashes]
 
     @server.after_request
     def _security_headers(response: flask.Response) -> flask.Response:
         embed = _is_embed(flask.request.path)
+        app_headers, embed_headers = headers()
         (embed_headers if embed else app_headers).set_headers(response)
         if embed:
             response.headers.pop("X-Frame-Options", None)

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-import settings
+from atlas import settings
 
 __all__ = ["ALL", "LEVELS", "NATIONAL_LEVEL", "NotFound", "Store", "get_store"]
 

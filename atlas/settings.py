@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 
 __all__ = ["SETTINGS", "Setting", "Settings", "SettingsError", "load"]
 
-PROJECT_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = Path(__file__).resolve().parent.parent  # atlas/ sits in the project folder
 
 
 class SettingsError(ValueError):

@@ -9,16 +9,13 @@ from __future__ import annotations
 import dash_leaflet as dl
 from dash import dcc, html
 
-import classify
-import mapview as view
-import palettes
-import settings
-import store
-from callbacks import compare, ids
-from callbacks.embed import share_tools
+from atlas import classify, palettes, settings, store
+from atlas import mapview as view
 from layers import MapContext, build_layers
+from ui import compare, ids
+from ui.share import share_tools
 
-__all__ = ["layout"]
+__all__ = ["controls", "layout", "the_map"]
 
 _HIDDEN = {"display": "none"}
 

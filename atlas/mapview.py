@@ -22,10 +22,8 @@ import shapely
 import shapely.errors
 import shapely.geometry
 
-import cache
-import classify
-import palettes
-from viewstate import ALL, NATIONAL_LEVEL, ViewState, effective_scheme, level_label
+from atlas import cache, classify, palettes
+from atlas.viewstate import ALL, NATIONAL_LEVEL, ViewState, effective_scheme, level_label
 
 __all__ = [
     "BOUNDARIES_ATTRIBUTION", "areas_data", "attribution", "authority_options", "available_variables",

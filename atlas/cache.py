@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import flask
 from flask_caching import Cache
 
-import settings
+from atlas import settings
 
 __all__ = ["cache", "cached", "init_cache", "make_key"]
 

@@ -24,8 +24,7 @@ from typing import Any
 import flask
 from werkzeug.exceptions import HTTPException
 
-import datapack
-import store
+from atlas import datapack, store
 
 __all__ = ["ROUTES", "Route", "blueprint", "init_app"]
 
@@ -372,7 +371,7 @@ def init_app(server: flask.Flask) -> None:
 
 
 def standalone() -> flask.Flask:
-    """The data API alone, without the dashboard: ``gunicorn 'api:standalone()'`` serves an open datastore
+    """The data API alone, without the dashboard: ``gunicorn 'web.api:standalone()'`` serves an open datastore
     (and lets the API be load-tested under real workers without the Dash app)."""
     server = flask.Flask(__name__)
     init_app(server)

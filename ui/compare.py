@@ -1,0 +1,93 @@
+"""The compare view's layout: the View switch and the section holding two maps, the scatter plot, the
+bivariate map and the neighbourhood profile (callbacks/compare.py fills them in)."""
+
+from __future__ import annotations
+
+import dash_leaflet as dl
+from dash import dcc, html
+
+from atlas import compare as cv
+from layers import compare_areas
+from ui.ids import COMPARE as C
+
+__all__ = ["TOPICS", "section", "view_switch"]
+
+_HIDE = {"display": "none"}
+TOPICS = ("Population", "Deprivation", "Health", "Education", "Housing", "Work", "Travel", "Identity")
+
+
+def view_switch() -> html.Div:
+    """Explore or compare: always shown, above the map."""
+    return html.Div(className="view-switch", children=[
+        html.Span("View", id="view-label", className="view-label"),
+        html.Div(role="radiogroup", **{"aria-labelledby": "view-label"}, children=dcc.RadioItems(
+            id=C.VIEW, value="explore", inline=True, options=[
+                {"label": " Explore one variable", "value": "explore"},
+                {"label": " Compare two variables", "value": "compare"}])),
+    ])
+
+
+def _map(key: str) -> dl.MapContainer:
+    return dl.MapContainer(
+        id=C.MAPS[key], center=[52.6, -2.0], zoom=6, preferCanvas=True, keyboard=True, className="map",
+        attributionControl=False, style={"height": "100%", "width": "100%"},
+        children=[compare_areas.build(C.LAYERS[key])])
+
+
+def _figure(key: str, heading: str) -> html.Figure:
+    return html.Figure(className="compare-figure", children=[
+        html.H3(heading, id=C.TITLES.get(key, f"compare-title-{key}"), className="compare-title"),
+        html.Div(_map(key), className="compare-mapbox"),
+        html.Div(id=C.LEGENDS[key], className="legend compare-legend"),
+    ])
+
+
+def section() -> html.Section:
+    """The compare view's body, hidden in the explore view."""
+    return html.Section(id=C.SECTION, className="compare", style=_HIDE, **{"aria-label": "Compare two variables"},
+                        children=[
+        dcc.Store(id=C.PAYLOAD_B), dcc.Store(id=C.RELATION), dcc.Store(id=C.STATE), dcc.Store(id=C.SELECTED),
+        dcc.Store(id=C.HIGHLIGHT, data={"codes": []}), dcc.Store(id=C.SEARCH),
+        html.Div(id=C.MESSAGE, className="message", role="status", **{"aria-live": "polite"}),
+        html.Div(className="field compare-b", children=[
+            html.Label("Variable B (variable A is chosen in the Variable list)", htmlFor=C.VARIABLE_B),
+            dcc.Dropdown(id=C.VARIABLE_B, clearable=False, searchable=True, maxHeight=420,
+                         placeholder="Type words of a variable's name"),
+        ]),
+        html.Div(className="compare-pair", children=[_figure("a", "Variable A"), _figure("b", "Variable B")]),
+        html.P("The two maps pan and zoom together. Click an area to open its profile below; it is "
+               "highlighted on every map and in the scatter plot.", className="help"),
+        html.Div(className="compare-pair", children=[
+            html.Figure(className="compare-figure", children=[
+                html.H3("A against B", className="compare-title"),
+                html.Div(id=C.SCATTER, className="compare-scatter"),
+                html.Div(id=C.STATS, className="compare-stats", role="status", **{"aria-live": "polite"}),
+                html.P("Hover over a point to find its area on the maps; click points, or drag a box around "
+                       "them, to highlight their areas (click the background to clear).",
+                       className="help"),
+            ]),
+            html.Figure(className="compare-figure", children=[
+                html.H3("A and B together (bivariate, thirds of each)", className="compare-title"),
+                html.Div(_map("bv"), className="compare-mapbox"),
+                html.Div(id=C.LEGENDS["bv"], className="legend compare-legend"),
+                html.P(cv.BIVARIATE_SOURCE, className="attribution"),
+            ]),
+        ]),
+        html.H3("Neighbourhood profile", id="profile-heading"),
+        html.Div(className="compare-profile-controls", children=[
+            html.Div(className="field", children=[
+                html.Label("Topic", htmlFor=C.TOPIC),
+                dcc.Dropdown(id=C.TOPIC, clearable=True, searchable=False, placeholder="A, B and headline figures",
+                             options=[{"label": t, "value": t} for t in TOPICS]),
+            ]),
+            html.Div(className="field", children=[
+                html.Label("Or pick variables", htmlFor=C.PICKS),
+                dcc.Dropdown(id=C.PICKS, multi=True, searchable=True, placeholder="Type words of a variable's name"),
+            ]),
+            html.Button("Download profile (CSV)", id=C.DOWNLOAD_BUTTON, type="button", className="compare-button"),
+            dcc.Download(id=C.DOWNLOAD),
+        ]),
+        html.Div(id=C.PROFILE, className="compare-profile", **{"aria-live": "polite"}),
+    ])
+
+

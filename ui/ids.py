@@ -1,0 +1,150 @@
+"""Every component id of the UI, defined once: the explorer, the compare view, the share tools and /embed.
+
+The ten controls carry the names of their URL query keys, so ``?variable=...`` sets the component whose
+id is ``variable``; ``CONTROLS`` lists them in the order they appear in a URL.
+
+The browser's scripts (assets/*.js) get these same ids from ``javascript()``, served at ``/_atlas/ids.js``
+(see app.py) and read as ``window.atlas.ids``: no id is spelled twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+__all__ = [
+    "AREAS", "ATTRIBUTION", "AUTHORITY", "BREAKS", "BREAKS_ROW", "COMPARE", "CONTROLS", "EMBED", "HELP", "K",
+    "LAYER", "LEGEND", "LEVEL", "LEVEL_ROW", "MAP", "MESSAGE", "OPACITY", "OUTLINE", "PALETTE", "PAYLOAD",
+    "REVERSE", "SCHEME", "SCOPE", "SCOPE_ROW", "SELECTED", "SHARE", "STATE", "TABLE", "TABLE_PAGE", "TABLE_SORT",
+    "TITLE", "URL", "VARIABLE", "javascript", "javascript_version",
+]
+
+# -- the explorer ---------------------------------------------------------------------------------------
+
+# Controls: id == URL query key.
+AUTHORITY = "authority"
+LEVEL = "level"
+VARIABLE = "variable"
+SCHEME = "scheme"
+K = "k"
+BREAKS = "breaks"
+SCOPE = "scope"
+PALETTE = "palette"
+REVERSE = "reverse"
+OPACITY = "opacity"
+CONTROLS: tuple[str, ...] = (AUTHORITY, LEVEL, VARIABLE, SCHEME, K, BREAKS, SCOPE, PALETTE, REVERSE, OPACITY)
+
+# Wrappers shown or hidden with the control they hold.
+LEVEL_ROW = "level-row"
+SCOPE_ROW = "scope-row"
+BREAKS_ROW = "breaks-row"
+
+URL = "url"
+STATE = "view-state"  # the view as last rendered (normalised), with its canonical query string
+PAYLOAD = "view-payload"  # what a switch sends: classes, labels, colours (atlas.view.paint)
+AREAS = "view-areas"  # codes and names of the areas on the map, sent once per authority and level
+SELECTED = "selected-area"
+TABLE_SORT = "table-sort"
+TABLE_PAGE = "table-page"
+
+MAP = "map"
+LAYER = "areas-layer"
+OUTLINE = "outline-layer"
+TITLE = "view-title"
+MESSAGE = "message"
+HELP = "view-help"
+LEGEND = "legend"
+TABLE = "area-table"
+ATTRIBUTION = "data-attribution"
+
+
+class COMPARE:  # noqa: N801 - a namespace of ids, spelled like the other constants
+    """The compare view (``view=compare``): the two controls are named by their URL keys."""
+
+    VIEW = "view"
+    VARIABLE_B = "variable_b"
+    SECTION = "compare"
+    BODY = "compare-body"  # the section's content, created only when the compare view opens
+    MESSAGE = "compare-message"
+    PAYLOAD_B = "compare-payload-b"
+    RELATION = "compare-relation"
+    STATE = "compare-state"
+    SELECTED = "compare-selected"  # the area whose profile is open (clicked on a compare map)
+    HIGHLIGHT = "compare-highlight"  # codes highlighted on the maps and the scatter
+    SEARCH = "compare-search"  # the URL's query, passed on by compare.gate only when the compare view needs it
+    MAP_A, MAP_B, MAP_BV = "compare-map-a", "compare-map-b", "compare-map-bv"
+    LAYER_A, LAYER_B, LAYER_BV = "compare-layer-a", "compare-layer-b", "compare-layer-bv"
+    LEGEND_A, LEGEND_B, LEGEND_BV = "compare-legend-a", "compare-legend-b", "compare-legend-bv"
+    TITLE_A, TITLE_B = "compare-title-a", "compare-title-b"
+    SCATTER = "compare-scatter"
+    STATS = "compare-stats"
+    TOPIC = "compare-topic"
+    PICKS = "compare-picks"
+    PROFILE = "compare-profile"
+    DOWNLOAD_BUTTON = "compare-download-button"
+    DOWNLOAD = "compare-download"
+    MAPS = {"a": MAP_A, "b": MAP_B, "bv": MAP_BV}
+    LAYERS = {"a": LAYER_A, "b": LAYER_B, "bv": LAYER_BV}
+    LEGENDS = {"a": LEGEND_A, "b": LEGEND_B, "bv": LEGEND_BV}
+    TITLES = {"a": TITLE_A, "b": TITLE_B}
+
+
+class SHARE:  # noqa: N801
+    """The explorer's Export, Download data and Embed controls."""
+
+    TOOLS = "share-tools"
+    EXPORT_LIST = "export-links"
+    DATA_LIST = "data-links"
+    EXPORT_PNG = "export-png"
+    EXPORT_PNG_PRINT = "export-png-print"
+    EXPORT_SVG = "export-svg"
+    EXPORT_PDF = "export-pdf"
+    DATA_CSV = "data-csv"
+    DATA_GEOJSON = "data-geojson"
+    DATA_GPKG = "data-gpkg"
+    DATA_PARQUET = "data-parquet"
+    DATAPACK = "data-datapack"
+    DATAPACK_ITEM = "data-datapack-item"
+    EMBED_BUTTON = "embed-button"
+    DIALOG = "embed-dialog"
+    DIALOG_TITLE = "embed-dialog-title"
+    DIALOG_CONTROLS = "embed-controls"
+    DIALOG_WIDTH = "embed-width"
+    DIALOG_HEIGHT = "embed-height"
+    DIALOG_SNIPPET = "embed-snippet"
+    DIALOG_PROBLEM = "embed-problem"
+    DIALOG_PREVIEW = "embed-preview"
+    DIALOG_COPY = "embed-copy"
+    DIALOG_COPIED = "embed-copied"
+    DIALOG_CLOSE = "embed-close"
+
+
+class EMBED:  # noqa: N801
+    """The /embed page's own parts."""
+
+    ROOT = "embed-root"
+    NOTICE = "embed-notice"  # messages about the embed keys (the explorer's message box is rewritten by render)
+    LEGEND_BOX = "embed-legend"
+    OPEN_LINK = "embed-open-link"
+
+
+def _namespace(cls: type) -> dict[str, str]:
+    return {k: v for k, v in vars(cls).items() if k.isupper() and isinstance(v, str)}
+
+
+def as_dict() -> dict:
+    """Every id by name, grouped as here, for the browser's scripts."""
+    top = {k: v for k, v in globals().items() if k.isupper() and isinstance(v, str)}
+    top["CONTROLS"] = list(CONTROLS)
+    return {**top, "COMPARE": _namespace(COMPARE), "SHARE": _namespace(SHARE), "EMBED": _namespace(EMBED)}
+
+
+def javascript() -> str:
+    """``window.atlas.ids``: the ids above for assets/*.js, which spell none of them."""
+    body = json.dumps(as_dict(), sort_keys=True, separators=(",", ":"))
+    return "window.atlas = Object.assign({}, window.atlas, {ids: " + body + "});\n"
+
+
+def javascript_version() -> str:
+    """A fingerprint of ``javascript()``, so its URL may be cached for a year."""
+    return hashlib.sha256(javascript().encode()).hexdigest()[:12]

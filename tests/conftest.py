@@ -38,10 +38,16 @@ def raw_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory: pytest.TempPathFactory, raw_dir: Path) -> Path:
-    """An ATLAS_DATA_DIR holding extracts built from the real raw files, built once per session."""
+    """An ATLAS_DATA_DIR holding extracts built from the real raw files, built once per session.
+
+    ``TEST_EXTRACTS_DIR`` (not an ATLAS_* setting) names a folder kept between sessions instead: the build
+    is then skipped when the raw files and the pipeline are unchanged (for working on the app; CI does not
+    set it)."""
     from pipeline import build
 
-    root = tmp_path_factory.getbasetemp().parent
+    kept = os.environ.get("TEST_EXTRACTS_DIR")
+    root = Path(kept).resolve() if kept else tmp_path_factory.getbasetemp().parent
+    root.mkdir(parents=True, exist_ok=True)
     target = root / "atlas-data"
     with _locked(root / "atlas-data.lock"):
         # Cheap when a worker already built it: unchanged inputs and code are detected and skipped.

@@ -1,26 +1,33 @@
 /*
- * Neighbourhood Atlas, in the browser: everything a switch changes is derived here from the small
- * payload the server sends (values in feature order, breaks, colours, unit, note) and from the names
- * and geometry fetched once per authority and level.
+ * Neighbourhood Atlas, in the browser: it paints what the server decided (atlas/view.py) and decides
+ * nothing itself. A switch sends a "paint": one class digit per area (in the order of the geometry's
+ * features, "-" for no data), the colours and the legend with its printed labels and counts. The printed
+ * values and ranks that hover cards and the table show are fetched from /api/view.json?...&fields=details
+ * only when something shows them (a hover, a selection, the table scrolled into view), and kept per view.
  *
- * window.atlas holds the functions dash-leaflet calls by name (style, hoverStyle, onEachFeature,
- * see layers/areas.py); window.dash_clientside.atlas holds the
- * clientside callbacks (callbacks/explorer.py). The class rule is window.atlas.classIndex, from
- * assets/classify.js, the same rule as classify.class_index on the server.
+ * window.atlas holds the functions dash-leaflet calls by name (style, hoverStyle, onEachFeature; see
+ * layers/areas.py) and the painting helpers the other pages' scripts share (compare.js, embed.js);
+ * window.dash_clientside.atlas holds the explorer's clientside callbacks (callbacks/explorer.py).
+ * Component ids come from window.atlas.ids (ui/ids.py, served as /_atlas/ids.js): none is spelled here.
  */
 (function () {
   "use strict";
 
   var NO_DATA = "#ffffff";
   var PAGE_SIZE = 25;
-  var derived = new WeakMap(); // payload object -> classes, ranks, counts (computed once per payload)
   var layers = {}; // geometry url -> [{feature, layer}] of the layers drawn last
+  var details = {}; // details url -> {promise, data}
+  var tableState = { sort: { col: "rank", dir: "asc" }, page: 0 };
+
+  function ids() {
+    return window.atlas.ids;
+  }
 
   function nu() {
     return window.dash_clientside.no_update;
   }
 
-  // -- numbers and words ---------------------------------------------------------------------------
+  // -- words ------------------------------------------------------------------------------------------
 
   function escapeHtml(text) {
     return String(text).replace(/[&<>"']/g, function (c) {
@@ -28,93 +35,73 @@
     });
   }
 
-  function num(value, dp) {
-    if (value === null || value === undefined || !Number.isFinite(value)) {
-      return "no data";
-    }
-    return value.toLocaleString("en-GB", { maximumFractionDigits: dp === undefined ? 2 : dp });
+  function count(n) {
+    // Whole numbers the server sent (ranks, counts), with thousands separators.
+    return n === null || n === undefined ? "–" : Number(n).toLocaleString("en-GB");
   }
 
-  function withUnit(value, p) {
-    if (value === null || value === undefined || !Number.isFinite(value)) {
-      return "no data";
-    }
-    var text = num(value, p.dp);
-    var unit = p.unit || "";
-    if (unit === "percentage") {
-      return text + "%";
-    }
-    if (unit === "count" || unit === "rank" || unit === "score" || unit === "decile" || unit === "sum" ||
-        unit === "average" || unit === "ratio" || unit === "") {
-      return text;
-    }
-    return text + " " + unit;
+  function plural(n, word) {
+    return count(n) + " " + word + (n === 1 ? "" : "s");
   }
 
-  function unitWord(p) {
-    var unit = p.unit || "";
-    return unit === "percentage" ? "per cent" : unit;
+  // -- a paint, read ------------------------------------------------------------------------------------
+
+  function classOf(p, i) {
+    var code = p && p.cls ? p.cls.charCodeAt(i) - 48 : -1;
+    return code >= 0 && code <= 9 ? code : -1;
   }
 
-  function classRange(p, i) {
-    // The unit is in the legend's title; only a percentage keeps its sign on each bound.
-    var lower = i === 0 ? p.lo : p.b[i - 1];
-    var sign = p.unit === "percentage" ? "%" : "";
-    if (i === 0 && lower > p.b[0]) {
-      return "up to " + num(p.b[0], p.dp) + sign;  // custom breaks starting below every value
-    }
-    return num(lower, p.dp) + sign + " – " + num(p.b[i], p.dp) + sign;
+  function fillOf(p, i) {
+    var c = classOf(p, i);
+    return c >= 0 ? p.c[c] : NO_DATA;
   }
 
-  // -- derived from a payload, once --------------------------------------------------------------------
-
-  function derive(p) {
-    var d = derived.get(p);
-    if (d) {
-      return d;
-    }
-    var n = p.v.length;
-    var cls = p.b && p.b.length ? window.atlas.classIndices(p.v, p.b) : new Int8Array(n).fill(-1);
-    var counts = new Array(p.k || 0).fill(0);
-    var present = [];
-    var missing = 0;
-    for (var i = 0; i < n; i += 1) {
-      if (cls[i] >= 0) {
-        counts[cls[i]] += 1;
-        present.push(i);
-      } else {
-        missing += 1;
-      }
-    }
-    // Rank 1 is the highest value; ties share the best rank (as the store and the data API rank).
-    present.sort(function (a, b) { return p.v[b] - p.v[a]; });
-    var rank = new Int32Array(n);
-    for (var j = 0; j < present.length; j += 1) {
-      var here = present[j];
-      rank[here] = j > 0 && p.v[here] === p.v[present[j - 1]] ? rank[present[j - 1]] : j + 1;
-    }
-    var min = Infinity;
-    var max = -Infinity;
-    present.forEach(function (i2) {
-      min = Math.min(min, p.v[i2]);
-      max = Math.max(max, p.v[i2]);
-    });
-    d = { cls: cls, counts: counts, missing: missing, ranked: present.length, rank: rank, min: min, max: max };
-    derived.set(p, d);
-    return d;
+  function detailsUrl(p) {
+    return p && p.details ? p.details : null;
   }
 
-  // -- map: style, hover, outline --------------------------------------------------------------------------
+  function detailsOf(p) {
+    var url = detailsUrl(p);
+    var entry = url ? details[url] : null;
+    return entry && entry.data ? entry.data : null;
+  }
+
+  function loadDetails(p) {
+    // The printed values and ranks of a view, fetched once per view and shared by hover and table.
+    var url = detailsUrl(p);
+    if (!url) {
+      return Promise.resolve(null);
+    }
+    if (!details[url]) {
+      var entry = { data: null };
+      entry.promise = fetch(url, { credentials: "same-origin" }).then(function (r) {
+        if (!r.ok) {
+          throw new Error("details " + r.status);
+        }
+        return r.json();
+      }).then(function (data) {
+        entry.data = data;
+        window.dispatchEvent(new CustomEvent("atlas:details", { detail: { url: url } }));
+        return data;
+      }).catch(function () {
+        delete details[url];
+        return null;
+      });
+      details[url] = entry;
+    }
+    return details[url].promise;
+  }
+
+  // -- map: style, hover --------------------------------------------------------------------------------------
 
   function styleFor(feature, h) {
     var p = h && h.p;
     var base = { weight: 0.6, color: "#4d4d4d", opacity: 0.7, fillOpacity: 0, fillColor: NO_DATA };
-    if (!p || !p.v) {
+    if (!p || !p.cls) {
       return base;
     }
     var i = feature.properties.id;
-    var d = derive(p);
-    var c = d.cls[i];
+    var c = classOf(p, i);
     base.fillOpacity = h.o === undefined || h.o === null ? 0.8 : h.o;
     base.fillColor = c >= 0 ? p.c[c] : NO_DATA;
     if (p.all) {
@@ -137,25 +124,42 @@
     return base;
   }
 
+  function figureLines(p, d, i) {
+    // The lines about area i's value: printed value, rank (or the publisher's own rank, as published).
+    var lines = [];
+    if (!d || d.var !== p.var) {
+      lines.push("<em>Loading its figures…</em>");
+      return lines;
+    }
+    lines.push(escapeHtml(p.label) + ": <strong>" + escapeHtml(d.text[i]) + "</strong>");
+    if (d.rank && d.rank[i] !== null && d.rank[i] !== undefined) {
+      var where = p.all ? " local authority districts" : " areas in " + escapeHtml(p.place || "the authority");
+      lines.push("Rank " + count(d.rank[i]) + " of " + count(d.ranked) + where + " (1 = highest)");
+    } else if (!p.ranked && d.text[i] !== "no data") {
+      lines.push("<em>As published; not ranked again</em>");
+    }
+    if (d.rn && d.rn[i] !== null && d.rn[i] !== undefined && p.national) {
+      lines.push("Rank " + count(d.rn[i]) + " of " + count(p.national.count) + " across " +
+                 escapeHtml(p.national.coverage));
+    }
+    return lines;
+  }
+
   function hoverHtml(feature, h) {
     var p = h && h.p;
     var props = feature.properties;
     var lines = ["<strong>" + escapeHtml(props.name) + "</strong> <span class='code'>" +
                  escapeHtml(props.code) + "</span>"];
-    if (!p || !p.v) {
+    if (!p || !p.cls) {
       return lines.join("<br>");
     }
     var i = props.id;
-    var d = derive(p);
-    var v = p.v[i];
-    lines.push(escapeHtml(p.label) + ": <strong>" + escapeHtml(withUnit(v, p)) + "</strong>");
-    if (d.cls[i] >= 0) {
-      var where = p.all ? " local authority districts" : " areas in " + escapeHtml(p.place || "the authority");
-      lines.push("Rank " + num(d.rank[i], 0) + " of " + num(d.ranked, 0) + where + " (1 = highest)");
-      if (p.rn && p.rn[i]) {
-        lines.push("Rank " + num(p.rn[i], 0) + " of " + num(p.nn, 0) + " across " + escapeHtml(p.cov || "the nation"));
-      }
-      lines.push("Class " + (d.cls[i] + 1) + " of " + p.k + ": " + escapeHtml(classRange(p, d.cls[i])));
+    lines = lines.concat(figureLines(p, detailsOf(p), i));
+    var c = classOf(p, i);
+    if (c >= 0) {
+      lines.push("Class " + (c + 1) + " of " + p.k + ": " + escapeHtml(p.classLabels[c]));
+    } else {
+      lines.push("No data");
     }
     if (h.nd && h.nd.indexOf(i) >= 0) {
       lines.push("<em>No small-area data in this atlas</em>");
@@ -201,13 +205,245 @@
     window.dispatchEvent(new CustomEvent("atlas:styled", { detail: { url: url, n: n } }));
   }
 
+  function refreshOpenTooltips() {
+    var h = window.atlas._latest;
+    var list = h && h.p ? layers[h.p.url] || [] : [];
+    list.forEach(function (entry) {
+      if (entry && entry.layer.isTooltipOpen && entry.layer.isTooltipOpen()) {
+        entry.layer.setTooltipContent(hoverHtml(entry.feature, h));
+      }
+    });
+  }
+
+  // -- the legend and the table, written as HTML ------------------------------------------------------------
+  // Written into their containers rather than returned as Dash components: a few hundred Dash components
+  // re-rendered on every switch cost ~300 ms here (each one's wrapper runs on every store update), the
+  // same HTML costs ~2 ms.
+
+  function tag(name, attrs, inner) {
+    var text = "<" + name;
+    Object.keys(attrs || {}).forEach(function (key) {
+      var value = attrs[key];
+      if (value === undefined || value === null || value === false) {
+        return;
+      }
+      text += " " + key + (value === true ? "" : '="' + escapeHtml(value) + '"');
+    });
+    return text + ">" + (inner === undefined ? "" : inner) + "</" + name + ">";
+  }
+
+  function legendHtml(legend) {
+    // The server's legend (atlas.view.View.legend), as every other consumer draws it.
+    var out = tag("p", { "class": "legend-title" }, escapeHtml(legend.title));
+    out += tag("p", { "class": "legend-scheme" }, escapeHtml(legend.method));
+    legend.notes.forEach(function (note) {
+      out += tag("p", { "class": "legend-note", role: "note" }, escapeHtml(note));
+    });
+    var rows = legend.rows.map(function (r) {
+      return tag("li", { "class": "legend-row" },
+        tag("span", { "class": "swatch", style: "background-color:" + r.colour }) +
+        tag("span", { "class": "range" }, escapeHtml(r.label)) +
+        tag("span", { "class": "count" }, escapeHtml(plural(r.count, "area"))));
+    });
+    if (legend.missing > 0) {
+      rows.push(tag("li", { "class": "legend-row nodata" },
+        tag("span", { "class": "swatch swatch-nodata" }) + tag("span", { "class": "range" }, "No data") +
+        tag("span", { "class": "count" }, escapeHtml(plural(legend.missing, "area")))));
+    }
+    out += tag("ul", { "class": "legend-classes", "aria-label": "Classes" }, rows.join(""));
+    out += histogramHtml(legend.histogram);
+    out += tag("p", { "class": "legend-foot" }, escapeHtml(legend.foot));
+    return out;
+  }
+
+  function histogramHtml(hist) {
+    if (!hist) {
+      return "";
+    }
+    var top = Math.max.apply(null, hist.counts) || 1;
+    var bars = hist.counts.map(function (c, i) {
+      return tag("span", { "class": "bar", title: plural(c, "area"),
+        style: "height:" + (100 * c / top).toFixed(1) + "%;background-color:" + hist.colours[i] });
+    }).join("");
+    var marks = hist.marks.map(function (left) {
+      return tag("span", { "class": "break", style: "left:" + Math.max(0, Math.min(100, left)).toFixed(2) + "%" });
+    }).join("");
+    return tag("figure", { "class": "histogram" },
+      tag("div", { "class": "bars", role: "img",
+        "aria-label": "Histogram of the values from " + hist.lo + " to " + hist.hi + ", with the class breaks marked" },
+        bars + marks) +
+      tag("figcaption", { "class": "axis" }, tag("span", {}, escapeHtml(hist.lo)) + tag("span", {}, escapeHtml(hist.hi))));
+  }
+
+  function sortedRows(p, areas, d, sort) {
+    var n = areas.codes.length;
+    var rows = [];
+    for (var i = 0; i < n; i += 1) {
+      rows.push(i);
+    }
+    var col = (sort && sort.col) || "rank";
+    var dir = sort && sort.dir === "desc" ? -1 : 1;
+    var key = {
+      name: function (j) { return areas.names[j] || ""; },
+      value: function (j) { return d ? d.v[j] : null; },
+      rank: function (j) { return d && d.rank ? d.rank[j] : (d ? (d.v[j] === null ? null : -d.v[j]) : null); },
+      rn: function (j) { return d && d.rn ? d.rn[j] : null; },
+      "class": function (j) { var c = classOf(p, j); return c >= 0 ? c : null; },
+    }[col] || function (j) { return j; };
+    rows.sort(function (a, b) {
+      var ka = key(a);
+      var kb = key(b);
+      // Missing values always last, whichever the direction.
+      if (ka === null || ka === undefined) { return kb === null || kb === undefined ? a - b : 1; }
+      if (kb === null || kb === undefined) { return -1; }
+      if (typeof ka === "string") { return dir * ka.localeCompare(kb) || a - b; }
+      return dir * (ka - kb) || a - b;
+    });
+    return rows;
+  }
+
+  function tableHtml(p, areas, selected, sort, pageWanted, toSelected) {
+    var d = detailsOf(p);
+    var rows = sortedRows(p, areas, d, sort);
+    var pages = Math.max(1, Math.ceil(rows.length / PAGE_SIZE));
+    var page = Math.min(pages - 1, Math.max(0, pageWanted || 0));
+    var selIndex = selected ? areas.codes.indexOf(selected) : -1;
+    if (selIndex >= 0 && toSelected) {
+      page = Math.floor(rows.indexOf(selIndex) / PAGE_SIZE);
+    }
+    var cols = [["name", "Area"], ["value", "Value"], ["rank", p.ranked ? "Rank" : "Order"]];
+    if (p.national) {
+      cols.push(["rn", "National rank"]);
+    }
+    cols.push(["class", "Class"]);
+    var active = (sort && sort.col) || "rank";
+    var dir = sort && sort.dir === "desc" ? "desc" : "asc";
+    var head = tag("tr", {}, cols.map(function (c) {
+      var on = c[0] === active;
+      var next = on && dir === "asc" ? "desc" : "asc";
+      return tag("th", { scope: "col", "aria-sort": on ? (dir === "asc" ? "ascending" : "descending") : "none" },
+        tag("button", { type: "button", "class": "sort", "data-atlas-sort": c[0] + ":" + next,
+          title: "Sort by " + c[1].toLowerCase() }, escapeHtml(c[1] + (on ? (dir === "asc" ? " ▲" : " ▼") : ""))));
+    }).join(""));
+    var body = rows.slice(page * PAGE_SIZE, (page + 1) * PAGE_SIZE).map(function (i) {
+      var code = areas.codes[i];
+      var isSel = code === selected;
+      var c = classOf(p, i);
+      var cells = tag("th", { scope: "row" },
+        tag("button", { type: "button", "class": "select", "data-atlas-select": code,
+          "aria-pressed": isSel ? "true" : "false" }, escapeHtml(areas.names[i])) +
+        tag("span", { "class": "code" }, escapeHtml((areas.names[i] === code ? "" : " " + code) + (isSel ? " (selected)" : ""))));
+      cells += tag("td", { "class": "num" }, d ? escapeHtml(d.text[i]) : "…");
+      cells += tag("td", { "class": "num" }, d && d.rank ? count(d.rank[i]) : "–");
+      if (p.national) {
+        cells += tag("td", { "class": "num" }, d && d.rn ? count(d.rn[i]) : "–");
+      }
+      cells += tag("td", {}, c >= 0 ? tag("span", { "class": "swatch", style: "background-color:" + p.c[c] }) +
+        " " + (c + 1) + " of " + p.k + " (" + escapeHtml(p.classLabels[c]) + ")" : "no data");
+      return tag("tr", { "class": isSel ? "selected" : "", "aria-current": isSel ? "true" : undefined,
+        "data-code": code }, cells);
+    }).join("");
+    var caption = tag("caption", {}, escapeHtml(p.label + " for the " + count(rows.length) +
+      (p.all ? " local authority districts" : " areas of " + (p.place || "the authority")) +
+      ". Choose a name to select it on the map; choose a column heading to sort." +
+      (p.ranked ? "" : " " + p.rankNote)));
+    var nav = tag("nav", { "class": "pager", "aria-label": "Table pages" },
+      tag("button", { type: "button", "data-atlas-page": String(page - 1), disabled: page === 0 }, "Previous") +
+      tag("span", { "aria-live": "polite" }, " Page " + (page + 1) + " of " + pages + " ") +
+      tag("button", { type: "button", "data-atlas-page": String(page + 1), disabled: page >= pages - 1 }, "Next"));
+    return { html: tag("table", { "class": "areas" }, caption + tag("thead", {}, head) + tag("tbody", {}, body)) + nav,
+             page: page };
+  }
+
+  function helpText(p, areas, selected) {
+    if (!selected) {
+      return p.all ? "Click a district, or choose it in the Area list, to open its small-area map." :
+        "Hover over an area for its figures; click it to select it in the table.";
+    }
+    var i = areas.codes.indexOf(selected);
+    if (i < 0) {
+      return "";
+    }
+    var d = detailsOf(p);
+    var c = classOf(p, i);
+    var text = "Selected: " + areas.names[i] + (areas.names[i] === selected ? "" : " (" + selected + ")");
+    if (d && d.var === p.var) {
+      text += ", " + d.text[i];
+      if (d.rank && d.rank[i] !== null) {
+        text += ", rank " + count(d.rank[i]) + " of " + count(d.ranked);
+      }
+    }
+    text += c >= 0 ? ", class " + (c + 1) + " of " + p.k + " (" + p.classLabels[c] + ")" : ", no data";
+    return text + ". Click it again to clear.";
+  }
+
+  function visibleSoon(el) {
+    if (!el) {
+      return false;
+    }
+    var box = el.getBoundingClientRect();
+    return box.top < (window.innerHeight || 800) * 1.5 && box.bottom > 0 && el.offsetParent !== null;
+  }
+
+  var watched = null;
+
+  function drawTable(toSelected) {
+    // The table and the help line for the view on screen; the figures arrive with the details.
+    var h = window.atlas._latest;
+    var box = document.getElementById(ids().TABLE);
+    var help = document.getElementById(ids().HELP);
+    var areas = window.atlas._areas;
+    if (!h || !h.p || !areas || areas.key !== h.p.key) {
+      return;
+    }
+    if (help) {
+      help.textContent = helpText(h.p, areas, h.s);
+    }
+    if (!box || box.offsetParent === null) {
+      return; // the embed page has no table
+    }
+    if (!detailsOf(h.p)) {
+      if (visibleSoon(box)) {
+        loadDetails(h.p);
+      } else if (window.IntersectionObserver && watched !== box) {
+        watched = box;
+        new IntersectionObserver(function (entries, observer) {
+          if (entries.some(function (e) { return e.isIntersecting; })) {
+            var now = window.atlas._latest;
+            if (now && now.p) {
+              loadDetails(now.p);
+            }
+          }
+        }, { rootMargin: "200px" }).observe(box);
+      }
+    }
+    var out = tableHtml(h.p, areas, h.s, tableState.sort, tableState.page, toSelected);
+    tableState.page = out.page;
+    box.innerHTML = out.html;
+  }
+
+  window.addEventListener("atlas:details", function () {
+    drawTable(false);
+    refreshOpenTooltips();
+  });
+
   window.atlas = Object.assign({}, window.atlas, {
     _latest: null,
+    _areas: null,
 
-    // Number and text formatting shared with the other pages' scripts (compare.js, embed.js).
+    // Shared with the other pages' scripts (compare.js, embed.js).
     escapeHtml: escapeHtml,
-    num: num,
-    withUnit: withUnit,
+    count: count,
+    classOf: classOf,
+    fillOf: fillOf,
+    legendHtml: legendHtml,
+    loadDetails: loadDetails,
+    detailsOf: detailsOf,
+    hoverHtml: hoverHtml,
+    styleFor: styleFor,
+    restyle: restyle,
+    tableHtml: tableHtml,
+    helpText: helpText,
 
     style: function (feature, ctx) {
       return styleFor(feature, current(ctx));
@@ -225,21 +461,19 @@
       }
       layers[url][feature.properties.id] = { feature: feature, layer: layer };
       layer.bindTooltip(function () {
-        return hoverHtml(feature, current(ctx));
+        var h = current(ctx);
+        if (h && h.p && !detailsOf(h.p)) {
+          loadDetails(h.p);
+        }
+        return hoverHtml(feature, h);
       }, { sticky: true, className: "atlas-tip" });
       var h = current(ctx);
-      if (h && h.p && feature.properties.id === h.p.v.length - 1) {
-        styled(url, h.p.v.length);
+      if (h && h.p && feature.properties.id === h.p.n - 1) {
+        styled(url, h.p.n);
       }
     },
 
-    derive: derive,
-    restyle: restyle,
-    hoverHtml: hoverHtml,
-    styleFor: styleFor,
-
-    // What is drawn now, for tests, the benchmark and the console: the Leaflet layer of an area, and
-    // the style each area was last painted with.
+    // What is drawn now, for tests, the benchmark and the console.
     layerOf: function (code) {
       var h = window.atlas._latest;
       var list = h && h.p ? layers[h.p.url] || [] : [];
@@ -260,302 +494,47 @@
     },
   });
 
-  // -- components for clientside callbacks --------------------------------------------------------------
-
-  function el(type, props, children) {
-    var p = Object.assign({}, props || {});
-    if (children !== undefined) {
-      p.children = children;
-    }
-    return { type: type, namespace: "dash_html_components", props: p };
-  }
-
-  var VOID = { Input: true, Br: true };
-
-  function cssText(style) {
-    return Object.keys(style).map(function (key) {
-      return key.replace(/[A-Z]/g, function (c) { return "-" + c.toLowerCase(); }) + ":" + style[key];
-    }).join(";");
-  }
-
-  function toHtml(node) {
-    // The legend and the table are written as HTML into their containers, not as Dash components: a
-    // few hundred Dash components re-rendered on every switch cost ~300 ms here (each one's wrapper runs
-    // on every store update), the same HTML costs ~2 ms.
-    if (node === null || node === undefined || node === false) {
-      return "";
-    }
-    if (Array.isArray(node)) {
-      return node.map(toHtml).join("");
-    }
-    if (typeof node !== "object") {
-      return escapeHtml(node);
-    }
-    var tag = node.type.toLowerCase();
-    var attrs = "";
-    Object.keys(node.props).forEach(function (key) {
-      var value = node.props[key];
-      if (key === "children" || value === undefined || value === null || value === false) {
-        return;
-      }
-      var name = key === "className" ? "class" : key === "htmlFor" ? "for" : key;
-      if (key === "style") {
-        value = cssText(value);
-      }
-      attrs += " " + name + (value === true ? "" : '="' + escapeHtml(value) + '"');
-    });
-    if (VOID[node.type]) {
-      return "<" + tag + attrs + ">";
-    }
-    return "<" + tag + attrs + ">" + toHtml(node.props.children) + "</" + tag + ">";
-  }
-
-  function write(id, node) {
-    var box = document.getElementById(id);
-    if (box) {
-      box.innerHTML = toHtml(node);
-    }
-  }
-
-  function para(text) {
-    return el("P", {}, text);
-  }
-
-  function legend(p, areas) {
-    if (!p || !p.v) {
-      return nu();
-    }
-    var d = derive(p);
-    var items = [];
-    var showUnit = p.unit && p.unit !== "percentage" && p.label.toLowerCase().indexOf(unitWord(p)) < 0;
-    var title = p.label + (showUnit ? " (" + unitWord(p) + ")" : "");
-    var out = [el("P", { className: "legend-title" }, title)];
-    var scope = p.all ? "" : p.scope === "national" ? ", breaks across " + (p.cov || "the nation") :
-      ", breaks within " + (p.place || "the authority");
-    out.push(el("P", { className: "legend-scheme" },
-      (p.k === 1 ? "1 class" : p.k + " classes") + ", " + (p.schemeLabel || p.scheme) + scope));
-    if (p.note) {
-      out.push(el("P", { className: "legend-note", role: "note" }, p.note));
-    }
-    for (var i = 0; i < p.k; i += 1) {
-      items.push(el("Li", { className: "legend-row" }, [
-        el("Span", { className: "swatch", style: { backgroundColor: p.c[i] } }),
-        el("Span", { className: "range" }, classRange(p, i)),
-        el("Span", { className: "count" }, num(d.counts[i], 0) + (d.counts[i] === 1 ? " area" : " areas")),
-      ]));
-    }
-    if (d.missing > 0) {
-      items.push(el("Li", { className: "legend-row nodata" }, [
-        el("Span", { className: "swatch swatch-nodata" }),
-        el("Span", { className: "range" }, "No data"),
-        el("Span", { className: "count" }, num(d.missing, 0) + (d.missing === 1 ? " area" : " areas")),
-      ]));
-    }
-    out.push(el("Ul", { className: "legend-classes", "aria-label": "Classes" }, items));
-    out.push(histogram(p, d));
-    out.push(el("P", { className: "legend-foot" },
-      "Each class includes its upper bound. Rank 1 is the highest value" +
-      (p.pol ? " (" + p.pol + ")." : ".")));
-    return out;
-  }
-
-  function histogram(p, d) {
-    if (!p.b || !p.b.length || !(d.max >= d.min)) {
-      return el("Div", {});
-    }
-    var lo = Math.min(d.min, p.lo);
-    var hi = d.max;
-    var bins = 24;
-    var width = hi > lo ? (hi - lo) / bins : 1;
-    var counts = new Array(bins).fill(0);
-    p.v.forEach(function (v) {
-      if (v !== null && Number.isFinite(v)) {
-        counts[Math.min(bins - 1, Math.max(0, Math.floor((v - lo) / width)))] += 1;
-      }
-    });
-    var top = Math.max.apply(null, counts) || 1;
-    var bars = counts.map(function (c, i) {
-      var mid = lo + (i + 0.5) * width;
-      var cls = window.atlas.classIndex(mid, p.b);
-      return el("Span", {
-        className: "bar",
-        style: { height: (100 * c / top).toFixed(1) + "%", backgroundColor: cls >= 0 ? p.c[cls] : NO_DATA },
-        title: num(c, 0) + " areas from " + withUnit(lo + i * width, p) + " to " + withUnit(lo + (i + 1) * width, p),
-      });
-    });
-    var marks = p.b.slice(0, -1).map(function (b) {
-      var left = hi > lo ? (100 * (b - lo) / (hi - lo)) : 0;
-      return el("Span", { className: "break", style: { left: Math.max(0, Math.min(100, left)).toFixed(2) + "%" } });
-    });
-    return el("Figure", { className: "histogram" }, [
-      el("Div", {
-        className: "bars", role: "img",
-        "aria-label": "Histogram of the values from " + withUnit(lo, p) + " to " + withUnit(hi, p) +
-          ", with the class breaks marked",
-      }, bars.concat(marks)),
-      el("Figcaption", { className: "axis" }, [
-        el("Span", {}, withUnit(lo, p)), el("Span", {}, withUnit(hi, p)),
-      ]),
-    ]);
-  }
-
-  function sortedRows(p, areas, d, sort) {
-    var n = p.v.length;
-    var rows = [];
-    for (var i = 0; i < n; i += 1) {
-      rows.push(i);
-    }
-    var col = (sort && sort.col) || "rank";
-    var dir = sort && sort.dir === "desc" ? -1 : 1;
-    var key = {
-      name: function (i2) { return areas.names[i2] || ""; },
-      value: function (i2) { return p.v[i2]; },
-      rank: function (i2) { return d.cls[i2] >= 0 ? d.rank[i2] : null; },
-      rn: function (i2) { return p.rn ? p.rn[i2] : null; },
-      class: function (i2) { return d.cls[i2] >= 0 ? d.cls[i2] : null; },
-    }[col] || function (i2) { return d.rank[i2]; };
-    rows.sort(function (a, b) {
-      var ka = key(a);
-      var kb = key(b);
-      // Missing values always last, whichever the direction.
-      if (ka === null || ka === undefined) { return kb === null || kb === undefined ? a - b : 1; }
-      if (kb === null || kb === undefined) { return -1; }
-      if (typeof ka === "string") { return dir * ka.localeCompare(kb) || a - b; }
-      return dir * (ka - kb) || a - b;
-    });
-    return rows;
-  }
-
-  function table(p, areas, selected, sort, pageStore) {
-    if (!p || !p.v || !areas || areas.key !== p.key) {
-      return [nu(), nu()];
-    }
-    var d = derive(p);
-    var rows = sortedRows(p, areas, d, sort);
-    var pages = Math.max(1, Math.ceil(rows.length / PAGE_SIZE));
-    var page = Math.min(pages - 1, Math.max(0, (pageStore && pageStore.page) || 0));
-    var ctx = window.dash_clientside.callback_context;
-    var trig = ctx && ctx.triggered ? ctx.triggered.map(function (t) { return t.prop_id; }) : [];
-    var selIndex = selected ? areas.codes.indexOf(selected) : -1;
-    if (selIndex >= 0 && trig.indexOf("selected-area.data") >= 0) {
-      page = Math.floor(rows.indexOf(selIndex) / PAGE_SIZE);
-    }
-    if (trig.indexOf("view-payload.data") >= 0 && trig.indexOf("table-page.data") < 0 && selIndex < 0) {
-      page = Math.min(page, pages - 1);
-    }
-    var cols = [["name", "Area"], ["value", "Value"], ["rank", "Rank"]];
-    if (p.rn) {
-      cols.push(["rn", "National rank"]);
-    }
-    cols.push(["class", "Class"]);
-    var current = (sort && sort.col) || "rank";
-    var dir = sort && sort.dir === "desc" ? "desc" : "asc";
-    var head = el("Tr", {}, cols.map(function (c) {
-      var active = c[0] === current;
-      var nextDir = active && dir === "asc" ? "desc" : "asc";
-      return el("Th", { scope: "col", "aria-sort": active ? (dir === "asc" ? "ascending" : "descending") : "none" },
-        el("Button", { type: "button", className: "sort", "data-atlas-sort": c[0] + ":" + nextDir,
-          title: "Sort by " + c[1].toLowerCase() },
-          c[1] + (active ? (dir === "asc" ? " ▲" : " ▼") : "")));
-    }));
-    var body = rows.slice(page * PAGE_SIZE, (page + 1) * PAGE_SIZE).map(function (i) {
-      var code = areas.codes[i];
-      var isSel = code === selected;
-      var cells = [
-        el("Th", { scope: "row" }, [
-          el("Button", { type: "button", className: "select", "data-atlas-select": code,
-            "aria-pressed": isSel ? "true" : "false" }, areas.names[i]),
-          el("Span", { className: "code" }, (areas.names[i] === code ? "" : " " + code) + (isSel ? " (selected)" : "")),
-        ]),
-        el("Td", { className: "num" }, withUnit(p.v[i], p)),
-        el("Td", { className: "num" }, d.cls[i] >= 0 ? num(d.rank[i], 0) : "–"),
-      ];
-      if (p.rn) {
-        cells.push(el("Td", { className: "num" }, p.rn[i] ? num(p.rn[i], 0) : "–"));
-      }
-      cells.push(el("Td", {}, d.cls[i] >= 0 ? [
-        el("Span", { className: "swatch", style: { backgroundColor: p.c[d.cls[i]] } }),
-        " " + (d.cls[i] + 1) + " of " + p.k,
-      ] : "no data"));
-      return el("Tr", { className: isSel ? "selected" : "", "aria-current": isSel ? "true" : undefined,
-        "data-code": code }, cells);
-    });
-    var caption = el("Caption", {}, p.label + " for the " + num(rows.length, 0) +
-      (p.all ? " local authority districts" : " areas of " + (p.place || "the authority")) +
-      ". Choose a name to select it on the map; choose a column heading to sort.");
-    var nav = el("Nav", { className: "pager", "aria-label": "Table pages" }, [
-      el("Button", { type: "button", "data-atlas-page": String(page - 1), disabled: page === 0 }, "Previous"),
-      el("Span", { "aria-live": "polite" }, " Page " + (page + 1) + " of " + pages + " "),
-      el("Button", { type: "button", "data-atlas-page": String(page + 1), disabled: page >= pages - 1 }, "Next"),
-    ]);
-    var help = p.all ?
-      "Click a district, or choose it in the Area list, to open its small-area map." :
-      "Hover over an area for its figures; click it to select it in the table.";
-    if (selIndex >= 0) {
-      // Said in words too (the paragraph is aria-live), so the selection is not only a highlight.
-      help = "Selected: " + areas.names[selIndex] + (areas.names[selIndex] === selected ? "" : " (" + selected + ")") +
-        ", " + withUnit(p.v[selIndex], p) +
-        (d.cls[selIndex] >= 0 ? ", rank " + num(d.rank[selIndex], 0) + " of " + num(d.ranked, 0) +
-          ", class " + (d.cls[selIndex] + 1) + " of " + p.k : "") + ". Click it again to clear.";
-    }
-    return [[el("Table", { className: "areas" }, [caption, el("Thead", {}, head), el("Tbody", {}, body)]), nav], help];
-  }
-
   // -- clientside callbacks ------------------------------------------------------------------------------
 
-  var KEYS = ["authority", "level", "variable", "scheme", "k", "breaks", "scope", "palette", "reverse", "opacity"];
+  function viewPath() {
+    return window.location.pathname;
+  }
 
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     atlas: {
-      write_url: function () {
-        var args = Array.prototype.slice.call(arguments);
-        var stored = args[KEYS.length];
-        var search = args[KEYS.length + 1];
-        if (!stored || !stored.state) {
+      write_url: function (stored, cstate) {
+        // The URL follows the view the server rendered (canonical), beside the map's repaint rather than
+        // before the request: a control's change goes straight to the server. A view reached by the
+        // address itself (first load, back or forward) only replaces a non-canonical address.
+        if (!stored || !stored.search) {
           return nu();
         }
-        var st = stored.state;
-        var now = {};
-        KEYS.forEach(function (key, i) { now[key] = args[i]; });
-        now.reverse = Array.isArray(now.reverse) && now.reverse.indexOf("1") >= 0;
-        var same = KEYS.every(function (key) {
-          var a = now[key];
-          var b = st[key];
-          if (key === "k" || key === "opacity") {
-            return Number(a) === Number(b);
-          }
-          return (a === null || a === undefined ? "" : a) === (b === null || b === undefined ? "" : b);
-        });
-        if (same) {
-          return nu();
+        var params = new URLSearchParams(stored.search);
+        if (cstate && cstate.keys) {
+          new URLSearchParams(cstate.keys).forEach(function (value, key) { params.set(key, value); });
         }
-        var params = new URLSearchParams();
-        var placeChanged = now.authority !== st.authority;
-        KEYS.forEach(function (key) {
-          var value = now[key];
-          if (placeChanged && (key === "level" || key === "scope")) {
-            return; // a new authority opens at its own first level, with breaks computed locally
-          }
-          if (key === "breaks" && now.scheme !== "custom") {
-            return;
-          }
-          if (key === "reverse") {
-            value = value ? "1" : "0";
-          }
-          if (value === null || value === undefined || value === "") {
-            return;
-          }
-          params.append(key, String(value));
-        });
-        // The embed page's own keys (callbacks/embed.py) stay, so a reloaded frame keeps its controls.
-        var here = new URLSearchParams(search || "");
-        ["controls", "legend"].forEach(function (key) {
+        var here = new URLSearchParams(window.location.search);
+        ["controls", "legend"].forEach(function (key) {  // the embed page's own keys stay
           if (here.has(key)) {
-            params.append(key, here.get(key));
+            params.set(key, here.get(key));
           }
         });
-        var next = "?" + params.toString();
-        return next === search ? nu() : next;
+        var next = "?" + params.toString().replace(/%2C/g, ",");
+        if (next === window.location.search) {
+          return nu();
+        }
+        var ctx = window.dash_clientside.callback_context;
+        var trig = ctx && ctx.triggered ? ctx.triggered.map(function (t) { return t.prop_id; }) : [];
+        var byCompare = trig.indexOf(ids().COMPARE.STATE + ".data") >= 0 && trig.indexOf(ids().STATE + ".data") < 0;
+        var asked = byCompare ? cstate && cstate.via === "control" : stored.via === "control";
+        var embedded = window.self !== window.top;
+        if (asked && !embedded) {
+          window.history.pushState(null, "", viewPath() + next);
+        } else {
+          // Inside another site's frame, never add to its history (its back button is the reader's).
+          window.history.replaceState(null, "", viewPath() + next);
+        }
+        return nu();
       },
 
       show_breaks: function (scheme) {
@@ -574,6 +553,7 @@
           nd: areas && areas.key === payload.key && areas.nodata ? areas.nodata : null,
         };
         window.atlas._latest = h;
+        window.atlas._areas = areas && areas.key === payload.key ? areas : window.atlas._areas;
         if (drawnUrl === payload.url && (layers[payload.url] || []).length === payload.n) {
           // Same geometry, already drawn: restyle in place; dash-leaflet's hideout is left as it was.
           restyle(h);
@@ -592,31 +572,41 @@
         if (payload.all) {
           var i = areas && areas.codes ? areas.codes.indexOf(code) : -1;
           if (areas && areas.nodata && areas.nodata.indexOf(i) >= 0) {
-            return [nu(), nu(), [para(clickData.properties.name + " has no small-area data in this atlas, " +
-              "which maps the neighbourhoods of England and Wales.")]];
+            return [nu(), nu(), [{ type: "P", namespace: "dash_html_components",
+              props: { children: clickData.properties.name + " has no small-area data in this atlas, " +
+                "which maps the neighbourhoods of England and Wales." } }]];
           }
           return [code, nu(), nu()];
         }
         return [nu(), code === selected ? null : code, nu()];
       },
 
-      legend: function (payload, areas) {
-        var tree = legend(payload, areas);
-        if (tree !== nu()) {
-          write("legend", tree);
+      legend: function (payload) {
+        if (payload && payload.legend) {
+          var box = document.getElementById(ids().LEGEND);
+          if (box) {
+            box.innerHTML = legendHtml(payload.legend);
+          }
         }
         return nu();
       },
 
-      table: function (payload, areas, selected, sort, page) {
-        var out = table(payload, areas, selected, sort, page);
-        if (out[0] !== nu()) {
-          write("area-table", out[0]);
-          var help = document.getElementById("view-help");
-          if (help) {
-            help.textContent = out[1];
-          }
+      table: function (payload, areas, selected) {
+        if (!payload) {
+          return nu();
         }
+        var ctx = window.dash_clientside.callback_context;
+        var trig = ctx && ctx.triggered ? ctx.triggered.map(function (t) { return t.prop_id; }) : [];
+        if (areas && areas.key === payload.key) {
+          window.atlas._areas = areas;
+        }
+        if (trig.indexOf(ids().AREAS + ".data") >= 0) {
+          tableState.page = 0;
+        }
+        if (selected && window.atlas._latest && window.atlas._latest.p && !detailsOf(window.atlas._latest.p)) {
+          loadDetails(window.atlas._latest.p);
+        }
+        drawTable(trig.indexOf(ids().SELECTED + ".data") >= 0);
         return nu();
       },
     },
@@ -629,17 +619,40 @@
     if (!target || !window.dash_clientside.set_props) {
       return;
     }
-    var set = window.dash_clientside.set_props;
     if (target.hasAttribute("data-atlas-select")) {
       var code = target.getAttribute("data-atlas-select");
       var h = window.atlas._latest;
-      set("selected-area", { data: h && h.s === code ? null : code });
+      window.dash_clientside.set_props(ids().SELECTED, { data: h && h.s === code ? null : code });
     } else if (target.hasAttribute("data-atlas-sort")) {
       var parts = target.getAttribute("data-atlas-sort").split(":");
-      set("table-sort", { data: { col: parts[0], dir: parts[1] } });
-      set("table-page", { data: { page: 0 } });
+      tableState.sort = { col: parts[0], dir: parts[1] };
+      tableState.page = 0;
+      drawTable(false);
+      var again = document.querySelector("[data-atlas-sort^='" + parts[0] + ":']");
+      if (again) {
+        again.focus();
+      }
     } else {
-      set("table-page", { data: { page: Number(target.getAttribute("data-atlas-page")) } });
+      tableState.page = Number(target.getAttribute("data-atlas-page"));
+      drawTable(false);
+      var pager = document.querySelector("[data-atlas-page='" + String(tableState.page + 1) + "']") ||
+        document.querySelector("[data-atlas-page]");
+      if (pager && !pager.disabled) {
+        pager.focus();
+      }
+    }
+  });
+
+  // -- back and forward: the address names the view ---------------------------------------------------------
+
+  window.addEventListener("popstate", function () {
+    if (!window.dash_clientside.set_props || !window.atlas._latest) {
+      return; // no view drawn on this page (yet)
+    }
+    try {
+      window.dash_clientside.set_props(ids().NAV, { data: { search: window.location.search, t: Date.now() } });
+    } catch (err) {
+      // A page without the explorer's view: the page router handles the address.
     }
   });
 })();

@@ -20,6 +20,14 @@
     return window.dash_clientside.no_update;
   }
 
+  function S() {
+    return window.atlas.ids.SHARE; // ui/ids.py, served as /_atlas/ids.js
+  }
+
+  function byId(id) {
+    return document.getElementById(id);
+  }
+
   function corners(bounds) {
     // dash-leaflet gives [[south, west], [north, east]]; a Leaflet LatLngBounds-like object also works.
     if (!bounds) {
@@ -96,7 +104,7 @@
       var r = entries[entries.length - 1].contentRect;
       var size = Math.round(r.width) + "x" + Math.round(r.height);
       if (last !== null && size !== last) {
-        window.dash_clientside.set_props("map", { invalidateSize: size });
+        window.dash_clientside.set_props(window.atlas.ids.MAP, { invalidateSize: size });
       }
       last = size;
     }).observe(box);
@@ -139,7 +147,7 @@
       return;
     }
     // Plain http off localhost: the Clipboard API is not there; the selection-and-command fallback is.
-    var box = document.getElementById("embed-snippet");
+    var box = byId(S().DIALOG_SNIPPET);
     box.focus();
     box.select();
     var ok = false;
@@ -152,39 +160,41 @@
   }
 
   document.addEventListener("click", function (event) {
-    var target = event.target.closest ? event.target.closest("#embed-button,#embed-close,#embed-copy") : null;
+    var ids = window.atlas.ids && S();
+    var target = ids && event.target.closest ?
+      event.target.closest("#" + [S().EMBED_BUTTON, S().DIALOG_CLOSE, S().DIALOG_COPY].join(",#")) : null;
     if (!target) {
       return;
     }
-    var dialog = document.getElementById("embed-dialog");
+    var dialog = byId(S().DIALOG);
     if (!dialog) {
       return;
     }
-    if (target.id === "embed-button") {
+    if (target.id === S().EMBED_BUTTON) {
       if (!dialog.open) {
-        var status = document.getElementById("embed-copied");
+        var status = byId(S().DIALOG_COPIED);
         if (status) {
           status.textContent = "";
         }
         dialog.showModal();
         // Focus the code (what most come for), not the first checkbox: the Enter that opened the dialog
         // would otherwise tick it.
-        var code = document.getElementById("embed-snippet");
+        var code = byId(S().DIALOG_SNIPPET);
         if (code) {
           code.focus();
         }
       }
-    } else if (target.id === "embed-close") {
+    } else if (target.id === S().DIALOG_CLOSE) {
       dialog.close();
     } else {
-      copy(document.getElementById("embed-snippet").value, document.getElementById("embed-copied"));
+      copy(byId(S().DIALOG_SNIPPET).value, byId(S().DIALOG_COPIED));
     }
   });
 
   document.addEventListener("close", function (event) {
     // The dialog's close event does not bubble; listening in the capture phase still sees it.
-    if (event.target && event.target.id === "embed-dialog") {
-      var opener = document.getElementById("embed-button");
+    if (event.target && window.atlas.ids && event.target.id === S().DIALOG) {
+      var opener = byId(S().EMBED_BUTTON);
       if (opener) {
         opener.focus();
       }

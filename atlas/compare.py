@@ -1,5 +1,5 @@
-"""Pure functions behind the compare view (issue 4): its URL keys, the second variable's payload, the
-relationship between the two variables, the bivariate classes and the neighbourhood profile.
+"""Pure functions behind the compare view: its URL keys, the second variable's view, the relationship
+between the two variables (correlation, scatter plot, bivariate classes) and the neighbourhood profile.
 
 The compare view is the explorer's view (``state.ViewState``: authority, level, variable A and its
 classification) plus three URL keys: ``view`` (explore|compare), ``variable_b`` and ``areas`` (pinned area
@@ -20,14 +20,15 @@ from urllib.parse import urlencode
 import numpy as np
 from scipy import stats
 
-from atlas import classify
-from atlas import mapview as view
+from atlas import view
+from atlas.view import View
 from atlas.viewstate import ALL, PREFERRED_VARIABLES, ViewState, level_label, to_query
 
 __all__ = [
     "BIVARIATE_COLOURS", "BIVARIATE_SOURCE", "MAX_PINNED", "PROFILE_MAX", "CompareState", "bivariate_classes",
-    "compare_query", "correlation", "payload_b", "percentile_rank", "polarity_statement", "profile",
-    "profile_csv", "profile_variables", "relation", "resolve_compare", "tertiles", "versus",
+    "compare_keys", "compare_query", "correlation", "correlation_text", "percentile_rank", "polarity_statement",
+    "profile", "profile_csv", "profile_variables", "relation", "resolve_compare", "scatter_figure", "state_b",
+    "thirds", "versus",
 ]
 
 VIEWS = ("explore", "compare")
@@ -121,14 +122,22 @@ def _label(s: Any, variable: str) -> str:
         return variable
 
 
-def compare_query(base: ViewState, cmp: CompareState) -> str:
-    """The URL query of the compare view: the explorer's keys, then the compare keys."""
+def compare_keys(cmp: CompareState) -> str:
+    """The compare keys of the address (empty in the explore view, which has none)."""
+    if cmp.view != "compare":
+        return ""
     extra = [("view", cmp.view)]
     if cmp.variable_b:
         extra.append(("variable_b", cmp.variable_b))
     if cmp.areas:
         extra.append(("areas", ",".join(cmp.areas)))
-    return to_query(base) + "&" + urlencode(extra, safe=",")
+    return "?" + urlencode(extra, safe=",")
+
+
+def compare_query(base: ViewState, cmp: CompareState) -> str:
+    """The URL query of the compare view: the explorer's keys, then the compare keys."""
+    keys = compare_keys(cmp) or "?" + urlencode([("view", cmp.view)])
+    return to_query(base) + "&" + keys[1:]
 
 
 # -- variable B's map ------------------------------------------------------------------------------------
@@ -140,14 +149,6 @@ def state_b(s: Any, base: ViewState, variable_b: str) -> ViewState:
     scope = base.scope if base.level in (row.get("national_levels") or []) else "local"
     scheme = "quantiles" if base.scheme == "custom" else base.scheme
     return replace(base, variable=variable_b, scheme=scheme, breaks="", scope=scope)
-
-
-def payload_b(s: Any, base: ViewState, variable_b: str, place: str) -> dict:
-    """B's switch payload, the explorer's own compact form (values in the geometry's feature order)."""
-    st = state_b(s, base, variable_b)
-    part, _ = view.payload(s, st, view.geometry_url(s.build_id, st.authority, st.level), place)
-    part["which"] = "b"
-    return part
 
 
 # -- the relationship ------------------------------------------------------------------------------------
@@ -177,41 +178,97 @@ def correlation(a: Any, b: Any) -> dict:
     return out
 
 
-def tertiles(rounded: list[float | int | None]) -> dict:
-    """Tertile breaks (quantiles, k=3, by classify) of the rounded values the browser classifies."""
-    values = np.array([np.nan if v is None else v for v in rounded], dtype="float64")
-    try:
-        c = classify.classify(values, "quantiles", 3)
-    except classify.ClassifyError as exc:
-        return {"b": [], "k": 0, "note": str(exc)}
-    return {"b": c.breaks, "k": c.k, "note": c.note}
+def thirds(s: Any, st: ViewState) -> View:
+    """A variable in thirds (quantiles, k=3) for the bivariate map, by the one view function, so its
+    labels are printed as honestly as the explorer's."""
+    return view.build(s, replace(st, scheme="quantiles", k=3, breaks="", scope="local"))
 
 
-def bivariate_classes(a: Any, b: Any, breaks_a: list[float], breaks_b: list[float]) -> np.ndarray:
+def bivariate_classes(ca: Any, cb: Any, ka: int, kb: int) -> np.ndarray:
     """Bivariate class 0..8 (= 3 * class of B + class of A, the index into BIVARIATE_COLOURS) per area, -1
-    where either value is missing. With fewer than three classes (ties), classes spread to the ends of the
-    3x3 grid (2 classes: low and high), as assets/compare.js does."""
-    ca = _spread(classify.class_index(a, breaks_a) if breaks_a else np.full(len(a), -1), len(breaks_a))
-    cb = _spread(classify.class_index(b, breaks_b) if breaks_b else np.full(len(b), -1), len(breaks_b))
-    return np.where((ca >= 0) & (cb >= 0), 3 * cb + ca, -1).astype("int8")
+    where either is missing. With fewer than three classes (ties), classes spread to the ends of the
+    3x3 grid (2 classes: low and high)."""
+    a = _spread(np.asarray(ca, dtype="int64"), ka)
+    b = _spread(np.asarray(cb, dtype="int64"), kb)
+    return np.where((a >= 0) & (b >= 0), 3 * b + a, -1).astype("int8")
 
 
 def _spread(cls: np.ndarray, k: int) -> np.ndarray:
-    cls = np.asarray(cls, dtype="int64")
     if k == 2:
         return np.where(cls >= 0, cls * 2, -1)
     return cls
 
 
-def relation(s: Any, base: ViewState, variable_b: str, payload_a_values: list, payload_b_values: list) -> dict:
-    """What the compare view needs beyond the two payloads: correlation (from the unrounded values, as
-    the API serves them) and the tertile breaks of each variable (from the rounded values in the payloads,
-    so the browser's classes agree)."""
-    a = s.values(base.authority, base.level, base.variable)["value"].to_numpy(dtype="float64")
-    b = s.values(base.authority, base.level, variable_b)["value"].to_numpy(dtype="float64")
-    ta, tb = tertiles(payload_a_values), tertiles(payload_b_values)
-    return {"key": f"{base.authority}/{base.level}", "a": base.variable, "b": variable_b,
-            "corr": correlation(a, b), "ta": ta, "tb": tb, "colours": list(BIVARIATE_COLOURS)}
+def _strength(r: float) -> str:
+    a = abs(r)
+    word = ("no" if a < 0.1 else "a weak" if a < 0.3 else "a moderate" if a < 0.5 else "a fairly strong"
+            if a < 0.7 else "a strong")
+    return word + ("" if a < 0.1 else " positive" if r > 0 else " negative") + " relationship"
+
+
+def correlation_text(corr: dict) -> str:
+    """The correlation in words, as the compare view prints it."""
+    left = f" ({corr['left_out']:,} left out: they lack A or B)" if corr["left_out"] else " (none left out)"
+    if corr["r"] is None:
+        return f"{corr['note'] or 'No correlation.'} {corr['n']:,} areas have both values{left}."
+    return (f"Pearson r = {corr['r']:.3f}, Spearman ρ = {corr['rho']:.3f}: {_strength(corr['rho'])}, over "
+            f"{corr['n']:,} areas with both values{left}.")
+
+
+def relation(s: Any, view_a: View, view_b: View) -> dict:
+    """Everything the compare view shows about A and B together: the correlation (from the full-precision
+    values, as the API serves them) in numbers and words, and the bivariate map (thirds of each) as one
+    class digit per area with its 3x3 counts and the thirds' printed labels."""
+    base = view_a.state
+    a = s.values(base.authority, base.level, view_a.state.variable)["value"].to_numpy(dtype="float64")
+    b = s.values(base.authority, base.level, view_b.state.variable)["value"].to_numpy(dtype="float64")
+    corr = correlation(a, b)
+    ta, tb = thirds(s, view_a.state), thirds(s, view_b.state)
+    cls = bivariate_classes(ta.areas.classes, tb.areas.classes, ta.k, tb.k)
+    counts = np.bincount(cls[cls >= 0], minlength=9)
+    return {
+        "key": f"{base.authority}/{base.level}", "a": view_a.state.variable, "b": view_b.state.variable,
+        "corr": corr, "text": correlation_text(corr),
+        "cls": "".join("-" if c < 0 else str(c) for c in cls.tolist()), "colours": list(BIVARIATE_COLOURS),
+        "counts": [int(c) for c in counts], "missing": int(np.sum(cls < 0)),
+        "thirds": {"a": [c.label for c in ta.classes], "b": [c.label for c in tb.classes],
+                   "note_a": " ".join(ta.notes), "note_b": " ".join(tb.notes)},
+        "labels": [view_a.variable.get("label") or view_a.state.variable,
+                   view_b.variable.get("label") or view_b.state.variable],
+    }
+
+
+#: Above this many points the scatter plot is drawn with WebGL (scattergl): SVG slows past a few thousand.
+SCATTERGL_FROM = 2000
+
+
+def scatter_figure(view_a: View, view_b: View) -> dict:
+    """The scatter plot of A (across) against B (up) as a Plotly figure: one point per area with both
+    values, at the values as printed, each carrying its area code (``customdata``) so hovering or
+    selecting points finds the areas on the maps. Built here, drawn by dcc.Graph."""
+    a, b = view_a.areas, view_b.areas
+    keep = [i for i, (x, y) in enumerate(zip(a.values, b.values, strict=True)) if x is not None and y is not None]
+    text = [f"{a.names[i]} ({a.codes[i]})<br>A: {a.text[i]}<br>B: {b.text[i]}" for i in keep]
+    trace = {
+        "type": "scattergl" if len(keep) > SCATTERGL_FROM else "scatter", "mode": "markers",
+        "x": [a.values[i] for i in keep], "y": [b.values[i] for i in keep],
+        "customdata": [a.codes[i] for i in keep], "text": text, "hovertemplate": "%{text}<extra></extra>",
+        "marker": {"size": 7, "color": "#3b4994", "opacity": 0.75, "line": {"width": 0.5, "color": "#ffffff"}},
+        "selected": {"marker": {"color": "#d7301f", "opacity": 1, "size": 10}},
+        "unselected": {"marker": {"opacity": 0.3}},
+    }
+    label_a = view_a.variable.get("label") or view_a.state.variable
+    label_b = view_b.variable.get("label") or view_b.state.variable
+    return {
+        "data": [trace],
+        "layout": {
+            "margin": {"l": 70, "r": 14, "t": 10, "b": 56}, "height": 380, "dragmode": "select",
+            "hovermode": "closest", "clickmode": "event+select", "plot_bgcolor": "#fbfbfb",
+            "xaxis": {"title": {"text": "A: " + label_a}, "zeroline": False, "gridcolor": "#e6e6e6"},
+            "yaxis": {"title": {"text": "B: " + label_b}, "zeroline": False, "gridcolor": "#e6e6e6"},
+            "font": {"family": "system-ui, sans-serif", "size": 12}, "uirevision": view_a.state.authority,
+        },
+    }
 
 
 # -- the neighbourhood profile ------------------------------------------------------------------------------

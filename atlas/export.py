@@ -1,9 +1,9 @@
 """The map view as an image (PNG, SVG, PDF), rendered on the server from the URL state.
 
 The same link always gives the same image: the explorer's query keys are read by the explorer's own
-parser (``viewstate.parse_query`` and ``resolve``) and classified by its own pure function
-(``mapview.payload``: classify.classify on the same rounded values, palettes.colours), and the
-areas are coloured with ``classify.class_index``, the rule the browser uses. Unlike the explorer, which
+parser (``viewstate.parse_query`` and ``resolve``) and drawn from the one function that decides what a
+view shows (``atlas.view.build``: the classes, printed labels, counts and colours of the map, legend and
+table). Unlike the explorer, which
 falls back to something sensible and says so, an export refuses a link it would have to change:
 ``parse_export`` raises ``ExportError`` naming the parameter, and the route answers 400.
 
@@ -35,9 +35,10 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.path import Path as MplPath
 
-from atlas import classify
 from atlas import mapview as view
 from atlas import viewstate as view_state
+from atlas.view import NO_DATA, View
+from atlas.view import build as build_view
 
 __all__ = [
     "DPI_MAX", "DPI_MIN", "EXPORT_KEYS", "FORMATS", "MIME", "ExportError", "ExportSpec", "MapData", "Rendered",
@@ -56,7 +57,6 @@ MAX_PIXELS = 36_000_000
 CRS = "EPSG:27700"
 #: England and Wales, as the explorer frames the national view (the UK's box would centre on Scotland's seas).
 NATIONAL_BBOX = (-5.8, 49.9, 1.8, 55.9)
-NO_DATA = "#ffffff"  # as assets/atlas.js
 EDGE_RGBA = (0x4d / 255, 0x4d / 255, 0x4d / 255, 0.7)  # the explorer's area border, #4d4d4d at 0.7
 
 # Text as text, so a title can be searched, selected and edited in SVG and PDF. These are read only at save
@@ -130,37 +130,6 @@ def parse_bbox(text: str) -> tuple[float, float, float, float]:
     return west, south, east, north
 
 
-def _changed(raw: dict[str, str], st: view_state.ViewState) -> list[str]:
-    """The view keys whose value the explorer's resolver did not take as given (it fell back)."""
-    bad: list[str] = []
-    if raw.get("authority") and raw["authority"].upper() != st.authority.upper():
-        bad.append("authority")
-    if raw.get("level") and raw["level"] != st.level:
-        bad.append("level")
-    if (raw.get("variable") and raw["variable"].lower() != st.variable) or not st.variable:
-        bad.append("variable")
-    if raw.get("scheme") and raw["scheme"] != st.scheme:
-        bad.append("scheme")
-    if raw.get("k") and raw["k"] != str(st.k):
-        bad.append("k")
-    if st.scheme == "custom" and view_state.breaks_problem(st.breaks):
-        bad.append("breaks")
-    if raw.get("scope") and raw["scope"] != st.scope:
-        bad.append("scope")
-    if raw.get("palette") and raw["palette"].lower() != st.palette.lower():
-        bad.append("palette")
-    if raw.get("reverse") and raw["reverse"].lower() not in (
-            ("1", "true", "yes", "on") if st.reverse else ("0", "false", "no", "off")):
-        bad.append("reverse")
-    if raw.get("opacity"):
-        try:
-            if not math.isclose(float(raw["opacity"]), st.opacity, abs_tol=0.005):
-                bad.append("opacity")
-        except ValueError:
-            bad.append("opacity")
-    return bad
-
-
 def parse_export(args: Mapping[str, str], fmt: str, store: Any) -> ExportSpec:
     """A valid export from a request's query arguments and format, or ExportError naming what is wrong.
 
@@ -182,7 +151,7 @@ def parse_export(args: Mapping[str, str], fmt: str, store: Any) -> ExportSpec:
         raise ExportError(too_long or ["query"], " ".join(messages), messages=messages)
     resolved = view_state.resolve(raw, store, lambda a, lv: view.available_variables(store, a, lv))
     if resolved.messages:
-        bad = _changed(raw, resolved.state) or ["query"]
+        bad = view_state.changed_keys(raw, resolved.state) or ["query"]
         raise ExportError(bad, f"cannot export this view as given ({', '.join(bad)}): "
                           + " ".join(resolved.messages), messages=list(resolved.messages))
     st = resolved.state
@@ -254,10 +223,8 @@ class MapData:
     spec: ExportSpec
     title: str
     subtitle: str
-    payload: dict  # mapview.payload's: v (rounded values), b (breaks), c (colours), k, dp, unit...
-    classes: np.ndarray  # class of each area (-1: no data), by classify.class_index as the browser does
-    counts: list[int]
-    missing: int
+    view: View  # atlas.view.build's: classes, labels, counts, colours, as the explorer shows them
+    classes: np.ndarray  # class of each area (-1: no data), the view's
     geoms: np.ndarray  # BNG polygons, payload order
     outline: Any
     bounds: tuple[float, float, float, float]  # requested frame in BNG metres (before fitting the aspect)
@@ -269,30 +236,17 @@ class MapData:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _number(value: float | None, dp: int) -> str:
-    """As the browser's legend: en-GB thousands separators and at most ``dp`` decimals."""
-    if value is None or not math.isfinite(value):
-        return "no data"
-    text = f"{value:,.{dp}f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
-
-
 def map_data(store: Any, spec: ExportSpec) -> MapData:
-    """What the image shows for ``spec``: the explorer's payload, the classes, geometry and text."""
+    """What the image shows for ``spec``: the explorer's view (atlas.view.build), geometry and text."""
     st = spec.state
     info = store.authority(st.authority)
     place = "England and Wales" if st.authority == view_state.ALL else info["name"]
-    part, messages = view.payload(store, st, view.geometry_url(store.build_id, st.authority, st.level), place)
-    if messages:  # custom breaks the classifier refused: resolve() already checks, so this is a safety net
-        raise ExportError(["breaks"], " ".join(messages), messages=messages)
-    row = store.variable(st.variable)
-    values = np.array([np.nan if v is None else v for v in part["v"]], dtype="float64")
-    classes = (classify.class_index(values, part["b"]) if part["k"]
-               else np.full(len(values), -1, dtype="int8"))
-    counts = [int(np.sum(classes == i)) for i in range(part["k"])]
-    missing = int(np.sum(classes < 0))
+    shown = build_view(store, st)
+    if shown.messages:  # custom breaks the classifier refused: resolve() already checks, so this is a safety net
+        raise ExportError(["breaks"], " ".join(shown.messages), messages=shown.messages)
+    row = shown.variable
+    classes = np.asarray(shown.areas.classes, dtype="int8")
+    values = classes  # one per area, in the geometry's order
     geoms, outline = _projected(store, store.build_id, st.authority, st.level)
     if len(geoms) != len(values):
         raise RuntimeError(f"geometry and values disagree for {st.authority}/{st.level}: "
@@ -321,9 +275,9 @@ def map_data(store: Any, spec: ExportSpec) -> MapData:
             unit_line += f" of {row['denominator']}"
     created = str(store.build.get("created", ""))[:10] if hasattr(store, "build") else ""
     return MapData(
-        spec=spec, title=view.title(st, place, row),
+        spec=spec, title=shown.title,
         subtitle=f"{place} · {view_state.level_label(st.level)} · {len(values):,} areas",
-        payload=part, classes=classes, counts=counts, missing=missing, geoms=geoms, outline=outline,
+        view=shown, classes=classes, geoms=geoms, outline=outline,
         bounds=(x0, y0, x1, y1), centre_lonlat=((west + east) / 2, (south + north) / 2),
         attribution=view.attribution(row), vintage=vintage, unit_line=unit_line,
         build=f"Neighbourhood Atlas build {store.build_id}" + (f" ({created})" if created else ""))
@@ -434,35 +388,21 @@ class _Column:
 
 
 def _legend(ax: Any, data: MapData, scale: float, height_in: float, width_in: float) -> None:
-    p = data.payload
+    """The explorer's legend (atlas.view: the same title, method, notes, labels and counts)."""
+    legend = data.view.legend()
     ax.set_axis_off()
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     col = _Column(ax, height_in, width_in, scale)
-    unit = p.get("unit") or ""
-    unit_word = "per cent" if unit == "percentage" else unit
-    # As the explorer's legend: the unit after the label, unless the label already says it.
-    heading = p["label"] + (f" ({unit_word})" if unit and unit != "percentage"
-                            and unit_word.lower() not in p["label"].lower() else "")
-    col.text(heading, 10, fontweight="bold")
+    col.text(legend["title"], 10, fontweight="bold")
     col.down(3)
-    scope = "" if p.get("all") else (f", breaks across {p.get('cov') or 'the nation'}"
-                                     if p.get("scope") == "national" else f", breaks within {p.get('place')}")
-    method = f"{p.get('schemeLabel') or p['scheme']}, {p['k']} class{'es' if p['k'] != 1 else ''}"
-    if p.get("kr") and p["kr"] != p["k"]:
-        method += f" ({p['kr']} asked for)"
-    col.text(method + scope, 8, color="#333333")
-    if p.get("note"):
-        col.text(p["note"], 7, style="italic", color="#555555")
+    col.text(legend["method"], 8, color="#333333")
+    for note in legend["notes"]:
+        col.text(note, 7, style="italic", color="#555555")
     col.down(6)
-    sign = "%" if unit == "percentage" else ""
-    rows = []
-    for i in range(p["k"]):
-        lower = p.get("lo") if i == 0 else p["b"][i - 1]
-        rows.append((p["c"][i], f"{_number(lower, p['dp'])}{sign} – {_number(p['b'][i], p['dp'])}{sign}",
-                     data.counts[i]))
-    if data.missing:
-        rows.append((None, "No data", data.missing))
+    rows = [(r["colour"], r["label"], r["count"]) for r in legend["rows"]]
+    if legend["missing"]:
+        rows.append((None, "No data", legend["missing"]))
     swatch_h = 14 * scale / 72 / height_in
     for colour, text, count in rows:
         # Swatches in the class colours at full strength, as the explorer's legend shows them.
@@ -475,10 +415,8 @@ def _legend(ax: Any, data: MapData, scale: float, height_in: float, width_in: fl
                 ha="right", color="#555555")
         col.down(20)
     col.down(4)
-    col.text("Each class includes its upper bound.", 7.5, color="#333333")
+    col.text(legend["foot"], 7.5, color="#333333")
     col.text(data.unit_line + ".", 7.5, color="#333333")
-    if p.get("pol"):
-        col.text(f"Polarity: {p['pol']}.", 7.5, color="#333333")
 
 
 @dataclass(frozen=True)
@@ -534,9 +472,9 @@ def render(data: MapData) -> Rendered:
         spine.set_edgecolor("#999999")
         spine.set_linewidth(0.6 * scale)
 
-    p = data.payload
+    colours = data.view.colours
     alpha = spec.state.opacity
-    faces = [_hex_rgba(p["c"][c] if c >= 0 else NO_DATA, alpha) for c in data.classes.tolist()]
+    faces = [_hex_rgba(colours[c] if c >= 0 else NO_DATA, alpha) for c in data.classes.tolist()]
     small = spec.state.level.startswith("oa")
     areas = PathCollection([_path(g) for g in data.geoms], facecolors=faces, edgecolors=[EDGE_RGBA],
                            linewidths=(0.25 if small else 0.4) * scale, zorder=2)

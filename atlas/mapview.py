@@ -27,8 +27,9 @@ from atlas.viewstate import ALL, NATIONAL_LEVEL, ViewState, effective_scheme, le
 
 __all__ = [
     "BOUNDARIES_ATTRIBUTION", "areas_data", "attribution", "authority_options", "available_variables",
-    "classification_part", "decimals_for", "geometry_url", "level_options", "national_no_data", "outline", "payload",
-    "round_values", "scope_options", "title", "variable_options",
+    "classification_part", "decimals_for", "geometry_url", "group_key", "group_options", "level_options",
+    "national_no_data", "outline", "payload", "round_values", "scope_options", "search_variables", "title",
+    "variable_options",
 ]
 
 BOUNDARIES_ATTRIBUTION = ("Boundaries: Office for National Statistics, Open Government Licence v3.0; "
@@ -53,25 +54,62 @@ def available_variables(store: Any, authority: str, level: str) -> list[str]:
     return [r["id"] for r in _variable_rows(store, store.build_id, authority, level)]
 
 
-def variable_options(store: Any, authority: str, level: str) -> list[dict]:
-    """Dropdown options for the variables available here, grouped by topic and then table.
-
-    A group is a disabled option naming the topic and table, followed by its variables; the dropdown's
-    search matches words of the labels.
-    """
+def _groups(store: Any, authority: str, level: str) -> dict[str, list[dict]]:
+    """The variables available here by group (topic and table), in topic, table, id order."""
     rows = sorted(_variable_rows(store, store.build_id, authority, level),
                   key=lambda r: (r.get("topic") or "~", r.get("table") or "", r["id"]))
-    options: list[dict] = []
-    group = None
+    out: dict[str, list[dict]] = {}
     for r in rows:
-        here = (r.get("topic"), r.get("table"))
-        if here != group:
-            group = here
-            options.append({"label": f"{r.get('topic') or 'Other'} · {r.get('table') or ''} "
-                                     f"{r.get('table_title') or ''}".strip(),
-                            "value": f"group:{r.get('topic')}:{r.get('table')}", "disabled": True})
-        options.append({"label": r["label"], "value": r["id"]})
+        out.setdefault(group_key(r), []).append(r)
+    return out
+
+
+def group_key(row: dict) -> str:
+    """The group (topic and table) a variable is picked from, as the Table control's value."""
+    return f"{row.get('topic') or 'Other'}|{row.get('table') or ''}"
+
+
+def group_options(store: Any, authority: str, level: str) -> list[dict]:
+    """The Table control's options: one per table with data here, under a disabled heading per topic, each
+    saying how many variables it holds. At most a few hundred, whatever the authority (Camden's output
+    areas: 116 tables for 4,496 variables), so the variable list itself stays short."""
+    options: list[dict] = []
+    topic = None
+    for key, rows in _groups(store, authority, level).items():
+        here = key.split("|", 1)[0]
+        if here != topic:
+            topic = here
+            options.append({"label": here, "value": f"topic:{here}", "disabled": True})
+        first = rows[0]
+        title = f"{first.get('table') or ''} {first.get('table_title') or ''}".strip() or here
+        options.append({"label": f"{title} ({len(rows)})", "value": key})
     return options
+
+
+def variable_options(store: Any, authority: str, level: str, group: str | None = None,
+                     variable: str | None = None) -> list[dict]:
+    """The Variable control's options: the variables of ``group`` (by default the group of ``variable``)."""
+    groups = _groups(store, authority, level)
+    if group not in groups and variable:
+        group = next((k for k, rows in groups.items() if any(r["id"] == variable for r in rows)), None)
+    return [{"label": r["label"], "value": r["id"]} for r in groups.get(group or "", [])]
+
+
+def search_variables(store: Any, authority: str, level: str, text: str, limit: int = 50) -> list[dict]:
+    """Options for words typed in the Variable control: every word must appear in the label, table, topic
+    or id of a variable with data here; at most ``limit``, each saying its table."""
+    words = [w for w in str(text or "").lower().split() if w][:10]
+    if not words:
+        return []
+    out = []
+    for key, rows in _groups(store, authority, level).items():
+        for r in rows:
+            hay = " ".join(str(r.get(k) or "") for k in ("label", "table", "table_title", "topic", "id")).lower()
+            if all(w in hay for w in words):
+                out.append({"label": f"{r['label']} ({r.get('table') or key.split('|')[0]})", "value": r["id"]})
+                if len(out) >= limit:
+                    return out
+    return out
 
 
 def authority_options(authorities: list[dict]) -> list[dict]:

@@ -32,7 +32,7 @@ import shapely
 
 from atlas import settings
 
-__all__ = ["ALL", "LEVELS", "NATIONAL_LEVEL", "NotFound", "Store", "get_store"]
+__all__ = ["ALL", "LEVELS", "NATIONAL_LEVEL", "UNRANKED_UNITS", "NotFound", "Store", "get_store"]
 
 #: Every geography level the extracts may hold, in display order.
 LEVELS: tuple[str, ...] = ("lsoa11", "oa11", "lsoa21", "oa21", "lad")
@@ -44,6 +44,9 @@ NATIONAL_LEVEL = "lad"
 #: 74 KB). Neighbours round their shared vertices alike, so shared edges stay shared. geobuf uses the same
 #: integer grid, so GeoJSON and geobuf carry identical features.
 PRECISION = 5
+#: Units of variables that are themselves a publisher's ranking (IMD ranks and deciles...): their values are
+#: shown as published and never ranked again, so ``values()`` gives them no ``rank`` or ``rank_national``.
+UNRANKED_UNITS = frozenset({"rank", "decile"})
 #: Catalogue fields searched by ``variables(q=...)``.
 _SEARCHED = ("id", "label", "table", "table_title", "cell", "topic", "description")
 
@@ -374,7 +377,8 @@ class Store:
         value = np.full(len(codes), np.nan)
         pos = codes.get_indexer(np.asarray(got["code"], dtype=object))
         value[pos[pos >= 0]] = raw[pos >= 0]
-        if level in (row.get("national_levels") or []):
+        ranked = (row.get("unit") or "").lower() not in UNRANKED_UNITS
+        if ranked and level in (row.get("national_levels") or []):
             national_codes, national_ranks = self._national(level, row["id"])
             at = national_codes.get_indexer(codes)
             rank_national = _int_array(np.where(at >= 0, national_ranks[at], 0), at < 0)
@@ -382,8 +386,9 @@ class Store:
             rank_national = _int_array(np.zeros(len(codes), dtype="int64"), np.ones(len(codes), dtype=bool))
         missing = np.isnan(value)
         # The frame copies the cached code and name arrays, so a caller may modify what it is given.
-        return pd.DataFrame({"code": codes.array, "name": names, "value": value,
-                             "rank": _int_array(_rank_desc(value), missing), "rank_national": rank_national})
+        rank = _int_array(_rank_desc(value), missing | (not ranked))
+        return pd.DataFrame({"code": codes.array, "name": names, "value": value, "rank": rank,
+                             "rank_national": rank_national})
 
     def _areas(self, authority: str, level: str) -> tuple[pd.Index, Any]:
         """Codes (in code order) and names of the areas of ``authority`` at ``level``."""

@@ -19,8 +19,9 @@ from urllib.parse import parse_qsl, urlencode
 from atlas import classify, palettes
 
 __all__ = [
-    "COMPARE_KEYS", "DEFAULTS", "KEYS", "LEVEL_LABELS", "PREFERRED_VARIABLES", "Resolved", "ViewState",
-    "breaks_problem", "data_levels", "effective_scheme", "level_label", "parse_query", "resolve", "to_query",
+    "COMPARE_KEYS", "DEFAULTS", "KEYS", "LEVEL_LABELS", "PREFERRED_VARIABLES", "Resolved", "StrictError",
+    "ViewState", "breaks_problem", "changed_keys", "data_levels", "effective_scheme", "level_label",
+    "parse_query", "resolve", "resolve_strict", "to_query",
 ]
 
 ALL = "all"
@@ -315,3 +316,52 @@ def resolve(raw: dict[str, str], store: StoreLike, available: Callable[[str, str
     state = replace(state, scheme=scheme, k=k, breaks=breaks, scope=scope, palette=palette, reverse=reverse,
                     opacity=opacity)
     return Resolved(state, tuple(messages))
+
+
+def changed_keys(raw: dict[str, str], st: ViewState) -> list[str]:
+    """The view keys whose value the explorer's resolver did not take as given (it fell back)."""
+    bad: list[str] = []
+    if raw.get("authority") and raw["authority"].upper() != st.authority.upper():
+        bad.append("authority")
+    if raw.get("level") and raw["level"] != st.level:
+        bad.append("level")
+    if (raw.get("variable") and raw["variable"].lower() != st.variable) or not st.variable:
+        bad.append("variable")
+    if raw.get("scheme") and raw["scheme"] != st.scheme:
+        bad.append("scheme")
+    if raw.get("k") and raw["k"] != str(st.k):
+        bad.append("k")
+    if st.scheme == "custom" and breaks_problem(st.breaks):
+        bad.append("breaks")
+    if raw.get("scope") and raw["scope"] != st.scope:
+        bad.append("scope")
+    if raw.get("palette") and raw["palette"].lower() != st.palette.lower():
+        bad.append("palette")
+    if raw.get("reverse") and raw["reverse"].lower() not in (
+            ("1", "true", "yes", "on") if st.reverse else ("0", "false", "no", "off")):
+        bad.append("reverse")
+    if raw.get("opacity"):
+        try:
+            if not math.isclose(float(raw["opacity"]), st.opacity, abs_tol=0.005):
+                bad.append("opacity")
+        except ValueError:
+            bad.append("opacity")
+    return bad
+
+
+class StrictError(ValueError):
+    """A query the view would have to change to show: ``parameters`` names the keys, ``messages`` says why."""
+
+    def __init__(self, parameters: list[str], messages: list[str]) -> None:
+        self.parameters = parameters
+        self.messages = messages
+        super().__init__(" ".join(messages))
+
+
+def resolve_strict(raw: dict[str, str], store: StoreLike, available: Callable[[str, str], list[str]]) -> ViewState:
+    """The view of ``raw`` exactly as asked, or StrictError naming every key the explorer would have had to
+    change (for links that must mean one thing: exports and the view's JSON twin)."""
+    resolved = resolve(raw, store, available)
+    if resolved.messages:
+        raise StrictError(changed_keys(raw, resolved.state) or ["query"], list(resolved.messages))
+    return resolved.state

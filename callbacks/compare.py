@@ -1,47 +1,52 @@
-"""The compare view (issue 4): two maps side by side, their relationship, a bivariate map, and the
-profile of the areas clicked or pinned.
+"""The compare view: two maps side by side, their relationship (a scatter plot and its correlation), a
+bivariate map, and the profile of the areas clicked or pinned.
 
 It sits on the explorer's view: the explorer's controls set variable A and the classification, and its
-``render`` callback sends A's payload as ever. The URL adds ``view``, ``variable_b`` and ``areas``.
+``render`` callback sends A's paint as ever. The address adds ``view``, ``variable_b`` and ``areas``.
 
-- ``render_compare`` (server, on the URL, passed on by the clientside ``gate`` only when the compare view
-  is or was on): B's payload (the explorer's compact form) only when B or its
-  classification changed, and the relation (correlation, tertile breaks: a few hundred bytes) when A or B
-  changed. In the explore view it sends nothing but the hidden style.
+- ``gate`` (clientside): passes a change on to the server only when the compare view is, was or is asked
+  to be open, so the explorer's own switches make no request for it.
+- ``render_compare`` (server): B's paint (by atlas.view, like A's) when B or its classification changed,
+  and the relation (correlation in words, the bivariate map as one class digit per area, the scatter
+  plot as a dcc.Graph created only when the compare view opens) when A or B changed.
 - ``render_profile`` and ``download_profile`` (server): the profile of the areas and its CSV.
-- Clientside (assets/compare.js, ``window.dash_clientside.compare``): the three maps' styles, their synced
-  pan and zoom, legends, the scatter built from the two payloads, linking between points and areas, and
-  the compare keys of the URL.
+- Clientside (assets/compare.js, ``window.dash_clientside.compare``): the three maps painted from the
+  paints, their synced pan and zoom, legends, and the links between points, areas and the table.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
+from urllib.parse import urlencode
 
 import dash
 from dash import ClientsideFunction, Input, Output, State, html, no_update
 
 from atlas import compare as cv
-from atlas import mapview as view
+from atlas import mapview
 from atlas import store as store_module
+from atlas import view as atlas_view
 from atlas import viewstate as state
+from ui import compare as layout
 from ui import ids
 from ui.ids import COMPARE as C
 
-__all__ = ["render_compare", "render_profile"]
+__all__ = ["compare_view_of", "render_compare", "render_compare_view", "render_profile", "variable_b_options"]
 
 log = logging.getLogger(__name__)
 
 _HIDE = {"display": "none"}
 _SHOW: dict = {}
+MAX_TEXT = 200
 
 
 # -- server callbacks ------------------------------------------------------------------------------------
 
 def _resolve(search: str | None, s: Any) -> tuple[state.ViewState, dict[str, str], list[str]]:
     raw, messages = state.parse_query(search)
-    resolved = state.resolve(raw, s, lambda a, lv: view.available_variables(s, a, lv), messages)
+    resolved = state.resolve(raw, s, lambda a, lv: mapview.available_variables(s, a, lv), messages)
     return resolved.state, raw, list(resolved.messages)
 
 
@@ -50,31 +55,66 @@ def _place(s: Any, base: state.ViewState) -> str:
 
 
 def compare_view_of(search: str | None, s: Any) -> tuple[state.ViewState, cv.CompareState, list[str]]:
-    """The explorer's view and the compare keys of the URL ``search``, with messages about the compare
-    keys only (the explorer reports its own)."""
+    """The explorer's view and the compare keys of the query string ``search``, with messages about the
+    compare keys only (the explorer reports its own)."""
     base, raw, _ = _resolve(search, s)
-    available = view.available_variables(s, base.authority, base.level)
+    available = mapview.available_variables(s, base.authority, base.level)
     codes = s.values(base.authority, base.level, base.variable)["code"].tolist() if base.variable else []
     cmp, messages = cv.resolve_compare(raw, base, s, available, codes)
     return base, cmp, messages
 
 
-def render_compare_view(search: str | None, previous: dict | None, s: Any) -> dict:
+def _text(value: Any) -> str:
+    return str(value)[:MAX_TEXT] if isinstance(value, (str, int, float)) and not isinstance(value, bool) else ""
+
+
+def compare_search(trigger: Any, explorer: Any, previous: Any) -> str | None:
+    """The query string the compare view is asked for: the explorer's canonical view, plus the compare keys
+    from the address (``source`` "nav"), from the compare controls ("control"), or kept from the previous
+    compare view ("view": the explorer's view changed; pinned areas go when the place changes)."""
+    if not isinstance(trigger, dict) or not isinstance(explorer, dict) or not isinstance(explorer.get("search"), str):
+        return None
+    base = explorer["search"]
+    source = trigger.get("source")
+    prev = previous if isinstance(previous, dict) else {}
+    if source == "nav":
+        raw, _ = state.parse_query(_text(trigger.get("search")))
+        keys = [(k, raw[k]) for k in state.COMPARE_KEYS if k in raw]
+    elif source == "control":
+        pins = trigger.get("pins")
+        pins = [p for p in pins if isinstance(p, str)][: cv.MAX_PINNED + 1] if isinstance(pins, list) else \
+            list(prev.get("areas") or [])
+        keys = [("view", _text(trigger.get("view")) or "explore"),
+                ("variable_b", _text(trigger.get("variable_b")) or prev.get("variable_b") or ""),
+                ("areas", ",".join(pins))]
+    else:
+        here = explorer.get("state") if isinstance(explorer.get("state"), dict) else {}
+        same_place = (prev.get("authority"), prev.get("level")) == (here.get("authority"), here.get("level"))
+        keys = [("view", prev.get("view") or "explore"), ("variable_b", prev.get("variable_b") or ""),
+                ("areas", ",".join(prev.get("areas") or []) if same_place else "")]
+    keys = [(k, v) for k, v in keys if v]
+    return base + ("&" + urlencode(keys, safe=",") if keys else "")
+
+
+def render_compare_view(search: str | None, previous: dict | None, s: Any, via: str = "view") -> dict:
     """Everything ``render_compare`` may send, as a dict; None for "unchanged"."""
     raw, _ = state.parse_query(search)
     if (raw.get("view") or "explore").lower() == "explore":
         # The explorer's own view: nothing to resolve or send (its pages must not pay for this one).
         return {"view": "explore", "variable_b": None, "payload_b": None, "relation": None, "messages": [],
-                "titles": None, "state": {"view": "explore", "variable_b": raw.get("variable_b", ""),
-                                          "areas": [], "search": None}}
+                "titles": None, "graph": None, "stats": None,
+                "state": {"view": "explore", "variable_b": raw.get("variable_b", ""), "areas": [], "search": None,
+                          "keys": "", "via": via}}
     base, cmp, messages = compare_view_of(search, s)
     prev = previous if isinstance(previous, dict) else {}
     out: dict[str, Any] = {"view": cmp.view, "variable_b": None, "payload_b": None, "relation": None,
-                           "messages": messages, "titles": None}
+                           "messages": messages, "titles": None, "graph": None, "stats": None}
+    keys = cv.compare_keys(cmp)
     if cmp.view != "compare" or not base.variable or not cmp.variable_b:
         if cmp.view == "compare":
             out["messages"] = messages + [f"Nothing to compare: only one variable has data for {_place(s, base)}."]
-        out["state"] = {"view": cmp.view, "variable_b": cmp.variable_b, "areas": list(cmp.areas)}
+        out["state"] = {"view": cmp.view, "variable_b": cmp.variable_b, "areas": list(cmp.areas), "keys": keys,
+                        "via": via}
         return out
     place = _place(s, base)
     sb = cv.state_b(s, base, cmp.variable_b)
@@ -82,54 +122,126 @@ def render_compare_view(search: str | None, previous: dict | None, s: Any) -> di
     key_rel = [base.authority, base.level, base.variable, cmp.variable_b]
     was = prev.get("view") == "compare"
     if not was or prev.get("key_b") != key_b:
-        out["payload_b"] = cv.payload_b(s, base, cmp.variable_b, place)
+        view_b = atlas_view.build(s, sb)
+        out["payload_b"] = {**view_b.paint(), "url": mapview.geometry_url(s.build_id, sb.authority, sb.level),
+                            "details": _details_url(sb), "which": "b"}
     if not was or prev.get("key_rel") != key_rel:
-        part_a = view.classification_part(s, base, state.effective_scheme(base)) if base.scheme != "custom" \
-            else view.payload(s, base, "")[0]
-        part_b = view.classification_part(s, sb, sb.scheme)
-        rel = cv.relation(s, base, cmp.variable_b, part_a["v"], part_b["v"])
-        outline = view.outline(s, base.authority, base.level)
+        view_a = atlas_view.build(s, replace(base, scheme="quantiles", breaks="") if base.scheme == "custom" else base)
+        view_b = atlas_view.build(s, sb)
+        rel = cv.relation(s, view_a, view_b)
+        outline = mapview.outline(s, base.authority, base.level)
         rel["bbox"] = outline.get("bbox") or [-5.8, 49.9, 1.8, 55.9]
-        rel["url"] = view.geometry_url(s.build_id, base.authority, base.level)
+        rel["url"] = mapview.geometry_url(s.build_id, base.authority, base.level)
         rel["place"] = place
-        rel["labels"] = [s.variable(base.variable)["label"], s.variable(cmp.variable_b)["label"]]
         out["relation"] = rel
         out["titles"] = [f"A: {rel['labels'][0]}", f"B: {rel['labels'][1]}"]
+        out["graph"] = cv.scatter_figure(view_a, view_b)
+        out["stats"] = rel["text"]
     if prev.get("variable_b") != cmp.variable_b or not was:
         out["variable_b"] = cmp.variable_b
     out["state"] = {"view": cmp.view, "variable_b": cmp.variable_b, "areas": list(cmp.areas), "key_b": key_b,
                     "key_rel": key_rel, "authority": base.authority, "level": base.level,
-                    "variable": base.variable, "search": cv.compare_query(base, cmp)}
+                    "variable": base.variable, "search": cv.compare_query(base, cmp), "keys": keys, "via": via}
     return out
+
+
+def _details_url(st: state.ViewState) -> str:
+    return "/api/view.json?" + urlencode([("authority", st.authority), ("level", st.level),
+                                          ("variable", st.variable), ("fields", "details")])
 
 
 def _nu(value: Any) -> Any:
     return no_update if value is None else value
 
 
+def _b_options(s: Any, cstate: dict | None, variable_b: str | None) -> list[dict] | None:
+    if not variable_b or not isinstance(cstate, dict) or not cstate.get("authority"):
+        return None
+    try:
+        row = s.variable(variable_b)
+    except store_module.NotFound:
+        return None
+    return mapview.variable_options(s, cstate["authority"], cstate["level"], group=mapview.group_key(row))
+
+
 @dash.callback(
-    Output(C.SECTION, "style"), Output(C.VIEW, "value"), Output(C.VARIABLE_B, "value"), Output(C.PAYLOAD_B, "data"),
-    Output(C.RELATION, "data"), Output(C.STATE, "data"), Output(C.MESSAGE, "children"),
-    Output(C.TITLE_A, "children"), Output(C.TITLE_B, "children"),
+    Output(C.SECTION, "style"), Output(C.VIEW, "value"), Output(C.VARIABLE_B, "value"),
+    Output(C.VARIABLE_B, "options"), Output(C.PAYLOAD_B, "data"), Output(C.RELATION, "data"),
+    Output(C.STATE, "data"), Output(C.MESSAGE, "children"), Output(C.TITLE_A, "children"),
+    Output(C.TITLE_B, "children"), Output(C.SCATTER, "children"), Output(C.STATS, "children"),
     Input(C.SEARCH, "data"),
+    State(ids.STATE, "data"), State(C.STATE, "data"),
+    prevent_initial_call=True,
+)
+def render_compare(trigger: Any, explorer: Any, previous: Any) -> tuple:
+    """The compare view asked for. Never raises: a failure shows a message."""
+    search = compare_search(trigger, explorer, previous)
+    if search is None:
+        return (no_update,) * 12
+    via = "control" if trigger.get("source") == "control" else "nav" if trigger.get("source") == "nav" else "view"
+    try:
+        s = store_module.get_store()
+        r = render_compare_view(search, previous if isinstance(previous, dict) else None, s, via)
+        options = _b_options(s, r["state"], r["variable_b"])
+    except FileNotFoundError:
+        return (_HIDE,) + (no_update,) * 11
+    except Exception:  # noqa: BLE001 - a view that fails must say so, never show a traceback
+        log.exception("could not render the compare view for %r", search)
+        return (no_update,) * 7 + ([html.P("Sorry, the comparison could not be drawn; the problem has been "
+                                           "logged.")],) + (no_update,) * 4
+    titles = r["titles"] or [None, None]
+    graph = layout.graph(r["graph"]) if r["graph"] is not None else None
+    return (_SHOW if r["view"] == "compare" else _HIDE, r["view"], _nu(r["variable_b"]), _nu(options),
+            _nu(r["payload_b"]), _nu(r["relation"]), r["state"], [html.P(m) for m in r["messages"]] or None,
+            _nu(titles[0]), _nu(titles[1]), _nu(graph), _nu(r["stats"]))
+
+
+@dash.callback(
+    Output(C.VARIABLE_B, "options", allow_duplicate=True),
+    Input(C.VARIABLE_B, "search_value"),
     State(C.STATE, "data"),
     prevent_initial_call=True,
 )
-def render_compare(search: str | None, previous: dict | None) -> tuple:
-    """URL -> the compare view. Never raises: a failure shows a message."""
+def variable_b_options(typed: Any, cstate: Any) -> Any:
+    """Variable B's list: B's own table, or the variables here matching the words typed."""
+    if not isinstance(cstate, dict) or not isinstance(cstate.get("authority"), str) \
+            or not isinstance(cstate.get("level"), str):
+        return no_update
+    s = store_module.get_store()
+    text = _text(typed)
     try:
-        r = render_compare_view(search, previous, store_module.get_store())
-    except FileNotFoundError:
-        return (_HIDE, no_update, no_update, no_update, no_update, no_update, None, no_update, no_update)
-    except Exception:  # noqa: BLE001 - a view that fails must say so, never show a traceback
-        log.exception("could not render the compare view for %r", search)
-        return (no_update, no_update, no_update, no_update, no_update, no_update,
-                [html.P("Sorry, the comparison could not be drawn; the problem has been logged.")],
-                no_update, no_update)
-    titles = r["titles"] or [None, None]
-    return (_SHOW if r["view"] == "compare" else _HIDE, r["view"], _nu(r["variable_b"]), _nu(r["payload_b"]),
-            _nu(r["relation"]), r["state"], [html.P(m) for m in r["messages"]] or None,
-            _nu(titles[0]), _nu(titles[1]))
+        if not text.strip():
+            return no_update  # keep the results: a B just picked from them must stay among the options
+        found = mapview.search_variables(s, cstate["authority"], cstate["level"], text)
+    except store_module.NotFound:
+        return no_update
+    return found or [{"label": f"No variable here matches {text!r}", "value": "", "disabled": True}]
+
+
+@dash.callback(
+    Output(C.PICKS, "options"),
+    Input(C.PICKS, "search_value"), Input(C.STATE, "data"),
+    State(C.PICKS, "value"),
+    prevent_initial_call=True,
+)
+def pick_options(typed: Any, cstate: Any, picked: Any) -> Any:
+    """The profile's "pick variables" list: the variables here matching the words typed, with those
+    already picked kept (a multi-select drops a value that is not among its options)."""
+    if not isinstance(cstate, dict) or cstate.get("view") != "compare" or not isinstance(cstate.get("authority"), str):
+        return no_update
+    s = store_module.get_store()
+    kept = [p for p in picked if isinstance(p, str)][:cv.PROFILE_MAX] if isinstance(picked, list) else []
+    options = []
+    for variable in kept:
+        try:
+            options.append({"label": s.variable(variable)["label"], "value": variable})
+        except store_module.NotFound:
+            continue
+    try:
+        found = mapview.search_variables(s, cstate["authority"], cstate["level"], _text(typed) or "")
+    except store_module.NotFound:
+        return no_update
+    return options + [o for o in found if o["value"] not in set(kept)]
 
 
 def _fmt(value: float | None, unit: str = "") -> str:
@@ -154,7 +266,7 @@ def render_profile_view(s: Any, cstate: dict, selected: str | None, topic: str |
                         picks: list[str] | None) -> tuple[list, list[dict], list[str], dict[str, str], str]:
     """The profile's rows for the areas shown (the clicked one first, then the pinned), with names."""
     base, _, _ = _resolve(cstate["search"], s)
-    available = view.available_variables(s, base.authority, base.level)
+    available = mapview.available_variables(s, base.authority, base.level)
     names_df = s.values(base.authority, base.level, base.variable)
     names = dict(zip(names_df["code"], names_df["name"], strict=True))
     codes = [c for c in profile_codes(cstate, selected) if c in names]
@@ -243,53 +355,30 @@ def download_profile(_: int | None, selected: str | None, cstate: dict | None, t
 
 # -- clientside (assets/compare.js) ----------------------------------------------------------------------
 
-# The explorer's switches must not pay for the compare view: the URL reaches render_compare only when the
-# compare view is (or was just) on, or the URL names a view; otherwise no request is made at all.
+# The explorer's switches must not pay for the compare view: a change reaches render_compare only when the
+# compare view is (or was just) on, or the address names a view; otherwise no request is made at all.
 dash.clientside_callback(
     ClientsideFunction("compare", "gate"),
     Output(C.SEARCH, "data"),
-    Input(ids.URL, "search"), State(C.STATE, "data"),
-)
-
-dash.clientside_callback(
-    ClientsideFunction("compare", "options"),
-    Output(C.VARIABLE_B, "options"), Output(C.PICKS, "options"), Output(C.VARIABLE_B, "value", allow_duplicate=True),
-    Input(ids.VARIABLE, "options"), Input(C.STATE, "data"),
-    prevent_initial_call=True,
-)
-
-dash.clientside_callback(
-    ClientsideFunction("compare", "write_url"),
-    Output(ids.URL, "search", allow_duplicate=True),
-    Input(C.VIEW, "value"), Input(C.VARIABLE_B, "value"),
-    State(C.STATE, "data"), State(ids.URL, "search"),
+    Input(ids.STATE, "data"), Input(C.VIEW, "value"), Input(C.VARIABLE_B, "value"), Input(C.PINS, "data"),
+    State(C.STATE, "data"), State(ids.NAV, "data"),
     prevent_initial_call=True,
 )
 
 dash.clientside_callback(
     ClientsideFunction("compare", "combine"),
-    Output(C.LAYERS["a"], "url"), Output(C.LAYERS["a"], "hideout"),
-    Output(C.LAYERS["b"], "url"), Output(C.LAYERS["b"], "hideout"),
-    Output(C.LAYERS["bv"], "url"), Output(C.LAYERS["bv"], "hideout"),
+    Output(C.LAYER_A, "url"), Output(C.LAYER_A, "hideout"),
+    Output(C.LAYER_B, "url"), Output(C.LAYER_B, "hideout"),
+    Output(C.LAYER_BV, "url"), Output(C.LAYER_BV, "hideout"),
     Input(ids.PAYLOAD, "data"), Input(C.PAYLOAD_B, "data"), Input(C.RELATION, "data"), Input(ids.AREAS, "data"),
     Input(C.HIGHLIGHT, "data"), Input(C.STATE, "data"), Input(ids.OPACITY, "value"),
-    prevent_initial_call=True,
-)
-
-# The scatter plot is SVG written by compare.js into its container (no plotly: see assets/compare.js); the
-# output named here is never set, it only orders the callback after the payloads.
-dash.clientside_callback(
-    ClientsideFunction("compare", "scatter"),
-    Output(C.SCATTER, "className"), Output(C.STATS, "children"),
-    Input(ids.PAYLOAD, "data"), Input(C.PAYLOAD_B, "data"), Input(C.RELATION, "data"), Input(ids.AREAS, "data"),
-    Input(C.HIGHLIGHT, "data"), State(C.STATE, "data"),
     prevent_initial_call=True,
 )
 
 dash.clientside_callback(
     ClientsideFunction("compare", "map_click"),
     Output(C.SELECTED, "data"), Output(C.HIGHLIGHT, "data", allow_duplicate=True),
-    Input(C.LAYERS["a"], "clickData"), Input(C.LAYERS["b"], "clickData"), Input(C.LAYERS["bv"], "clickData"),
+    Input(C.LAYER_A, "clickData"), Input(C.LAYER_B, "clickData"), Input(C.LAYER_BV, "clickData"),
     State(C.SELECTED, "data"),
     prevent_initial_call=True,
 )
@@ -298,5 +387,30 @@ dash.clientside_callback(
     ClientsideFunction("compare", "from_table"),
     Output(C.SELECTED, "data", allow_duplicate=True), Output(C.HIGHLIGHT, "data", allow_duplicate=True),
     Input(ids.SELECTED, "data"),
+    prevent_initial_call=True,
+)
+
+# The scatter plot (dcc.Graph) and the maps find each other: a point hovered outlines its area; points
+# clicked or boxed highlight their areas; areas highlighted are selected among the points.
+dash.clientside_callback(
+    ClientsideFunction("compare", "graph_hover"),
+    Output(C.HOVERED, "data"),
+    Input(C.GRAPH, "hoverData"),
+    prevent_initial_call=True,
+)
+
+dash.clientside_callback(
+    ClientsideFunction("compare", "graph_select"),
+    Output(C.HIGHLIGHT, "data", allow_duplicate=True),
+    Input(C.GRAPH, "selectedData"), Input(C.GRAPH, "clickData"),
+    State(C.HIGHLIGHT, "data"),
+    prevent_initial_call=True,
+)
+
+dash.clientside_callback(
+    ClientsideFunction("compare", "graph_highlight"),
+    Output(C.GRAPH, "figure"),
+    Input(C.HIGHLIGHT, "data"),
+    State(C.GRAPH, "figure"),
     prevent_initial_call=True,
 )

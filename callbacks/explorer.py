@@ -1,14 +1,18 @@
-"""The explorer's callbacks: the URL drives the view; the controls write the URL.
+"""The explorer's callbacks: a control's change goes straight to the server; the address follows.
 
-- ``render`` (server): URL -> controls, the switch payload, and (only when the authority or level
-  changes) the variable options, the areas' names and the map's viewport. It is the only server callback
-  of a switch, and it sends nothing that has not changed beyond the payload and a few short strings.
-- Clientside (assets/atlas.js, ``window.dash_clientside.atlas``): controls -> URL (``write_url``, which
-  pushes a history entry only when the controls differ from the view last rendered, so setting the
-  controls from the URL never loops), the layer's ``url`` + ``hideout`` (``combine``), map clicks, the
-  legend and the table.
+- ``render`` (server, the only server callback of a switch): its inputs are the controls themselves and
+  the view named by the address (``NAV``: the query string at a first load, or after back/forward). It
+  resolves the view (atlas.viewstate), builds it (atlas.view: classes, labels, counts, colours) and sends
+  the paint (one class digit per area and the legend), the canonical state, and, only when the authority or
+  level changes, the option lists, the areas' names and the map's viewport.
+- ``variable_search`` (server): the Variable list shows one table's variables; typed words search every
+  variable with data here.
+- Clientside (assets/atlas.js, ``window.dash_clientside.atlas``): the address written from the canonical
+  state (``write_url``, beside the repaint, never before the request), the layer's ``url`` + ``hideout``
+  (``combine``), map clicks, the legend and the table.
 
-Each callback parses, calls pure functions (viewstate.py, mapview.py) and returns.
+Every input is checked before use: a value of the wrong type from a forged request is treated as absent
+(the view falls back and says so), never a traceback.
 """
 
 from __future__ import annotations
@@ -16,21 +20,23 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import dash
 from dash import ClientsideFunction, Input, Output, State, no_update
 
-from atlas import mapview as view
+from atlas import mapview, view
 from atlas import store as store_module
 from atlas import viewstate as state
 from ui import ids
 
-__all__ = ["Rendered", "render", "render_view"]
+__all__ = ["Rendered", "render", "render_view", "search_from_controls", "variable_search"]
 
 log = logging.getLogger(__name__)
 
-_SHOW = {}
+_SHOW: dict = {}
 _HIDE = {"display": "none"}
+MAX_TEXT = 200
 
 
 @dataclass
@@ -40,10 +46,12 @@ class Rendered:
     state: state.ViewState
     messages: list[str]
     payload: dict | None  # None: unchanged (an opacity change)
-    canonical: dict  # the state as a dict, with its query string, for write_url to compare with
+    canonical: dict  # the state as a dict, with its query string, for write_url and the share tools
     title: str | None = None
     attribution: str | None = None
     level_options: list[dict] | None = None
+    group_options: list[dict] | None = None
+    group: str | None = None
     variable_options: list[dict] | None = None
     scope_options: list[dict] | None = None
     areas: dict | None = None
@@ -52,10 +60,41 @@ class Rendered:
     controls: set[str] = field(default_factory=set)  # the controls whose value must be (re)set
 
 
+def _text(value: Any) -> str | None:
+    """A control's value as text, or None when it is not a plain value (a forged request's list or dict)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float, str)):
+        return str(value)[:MAX_TEXT]
+    return None
+
+
+def search_from_controls(values: dict[str, Any], previous: dict | None) -> str:
+    """The query string the controls ask for. A new authority opens at its own first level with breaks
+    computed locally; custom breaks are kept only with the custom scheme."""
+    prev = previous if isinstance(previous, dict) else {}
+    params: list[tuple[str, str]] = []
+    authority = _text(values.get(ids.AUTHORITY))
+    place_changed = authority != prev.get("authority")
+    for key in ids.CONTROLS:
+        if key in (ids.LEVEL, ids.SCOPE) and place_changed:
+            continue
+        raw = values.get(key)
+        if key == ids.REVERSE:
+            text = "1" if isinstance(raw, list) and "1" in raw else "0"
+        else:
+            text = _text(raw)
+        if key == ids.BREAKS and _text(values.get(ids.SCHEME)) != "custom":
+            continue
+        if text:
+            params.append((key, text))
+    return "?" + urlencode(params)
+
+
 def controls_to_set(raw: dict[str, str], prev: dict, st: state.ViewState) -> set[str]:
     """The controls that may not show ``st`` already: those whose value differs from the previous view
-    (back/forward, a new authority's level) or from what the URL asked for (a fallback). The others hold
-    the value the user just chose, and re-setting them would only re-render them."""
+    (back/forward, a new authority's level) or from what was asked for (a fallback). The others hold the
+    value the person just chose, and re-setting them would only re-render them."""
     if not prev:
         return set(ids.CONTROLS)
     out = set()
@@ -77,37 +116,57 @@ def _url_text(key: str, value: Any) -> str:
     return str(value)
 
 
-def render_view(search: str | None, previous: dict | None, s: Any) -> Rendered:
-    """The view for the URL ``search``, given the previous rendered state (``None`` on first load)."""
+def _group_of(s: Any, variable: Any) -> str | None:
+    try:
+        return mapview.group_key(s.variable(variable)) if isinstance(variable, str) else None
+    except store_module.NotFound:
+        return None
+
+
+def details_url(st: state.ViewState) -> str:
+    """Where the browser fetches the printed values and ranks of a view (they do not depend on the
+    classification, so one URL serves every switch of scheme, classes or palette)."""
+    return "/api/view.json?" + urlencode([("authority", st.authority), ("level", st.level),
+                                          ("variable", st.variable), ("fields", "details")])
+
+
+def render_view(search: str | None, previous: dict | None, s: Any, via: str = "nav") -> Rendered:
+    """The view for the query string ``search``, given the previous rendered state (``None`` on first
+    load); ``via`` says whether the address ("nav") or a control ("control") asked for it."""
     raw, messages = state.parse_query(search)
-    resolved = state.resolve(raw, s, lambda a, lv: view.available_variables(s, a, lv), messages)
+    resolved = state.resolve(raw, s, lambda a, lv: mapview.available_variables(s, a, lv), messages)
     st = resolved.state
     messages = list(resolved.messages)
     prev = previous.get("state") if isinstance(previous, dict) else None
     prev = prev if isinstance(prev, dict) else {}
     place_changed = (prev.get("authority"), prev.get("level")) != (st.authority, st.level)
-    geometry = view.geometry_url(s.build_id, st.authority, st.level)
-    info = None if st.authority == state.ALL else s.authority(st.authority)
-    payload, more = view.payload(s, st, geometry, info["name"] if info else "England and Wales")
-    messages += more
+    shown = view.build(s, st)
+    messages += shown.messages
+    payload: dict | None = {**shown.paint(), "url": mapview.geometry_url(s.build_id, st.authority, st.level),
+                            "details": details_url(st)}
     if prev and {**prev, "opacity": None} == {**st.as_dict(), "opacity": None}:
-        payload = None  # only the opacity changed: the browser applies it without a new payload
-    row = s.variable(st.variable)
+        payload = None  # only the opacity changed: the browser applies it without a new paint
     out = Rendered(state=st, messages=messages, payload=payload,
-                   canonical={"state": st.as_dict(), "search": state.to_query(st)},
+                   canonical={"state": st.as_dict(), "search": state.to_query(st), "via": via},
                    controls=controls_to_set(raw, prev, st))
+    info = None if st.authority == state.ALL else s.authority(st.authority)
     if place_changed or prev.get("variable") != st.variable:
-        out.title = view.title(st, info["name"] if info else "", row)
-        out.attribution = view.attribution(row)
-        out.scope_options = view.scope_options(row, st)
+        row = shown.variable
+        out.title = shown.title
+        out.attribution = mapview.attribution(row)
+        out.scope_options = mapview.scope_options(row, st)
+        group = mapview.group_key(row)
+        if place_changed or group != _group_of(s, prev.get("variable")):
+            out.group = group
+            out.variable_options = mapview.variable_options(s, st.authority, st.level, group=group)
     if place_changed:
-        out.level_options = view.level_options(s, info)
-        out.variable_options = view.variable_options(s, st.authority, st.level)
-        areas = view.areas_data(s, st)
+        out.level_options = mapview.level_options(s, info)
+        out.group_options = mapview.group_options(s, st.authority, st.level)
+        areas = mapview.areas_data(s, st)
         if st.authority == state.ALL:
-            areas["nodata"] = view.national_no_data(s.authorities(), areas["codes"])
+            areas["nodata"] = mapview.national_no_data(s.authorities(), areas["codes"])
         out.areas = areas
-        out.outline = view.outline(s, st.authority, st.level)
+        out.outline = mapview.outline(s, st.authority, st.level)
         bbox = out.outline.get("bbox") or (info or {}).get("bbox")
         if st.authority == state.ALL or not bbox:
             bbox = [-5.8, 49.9, 1.8, 55.9]  # England and Wales; the UK's box would centre on Scotland's seas
@@ -115,12 +174,18 @@ def render_view(search: str | None, previous: dict | None, s: Any) -> Rendered:
     return out
 
 
-_N_OUTPUTS = len(ids.CONTROLS) + 15
-_MESSAGE_AT = len(ids.CONTROLS) + 11
+_OUTPUTS = [Output(key, "value") for key in ids.CONTROLS] + [
+    Output(ids.LEVEL, "options"), Output(ids.LEVEL_ROW, "style"), Output(ids.GROUP, "options"),
+    Output(ids.GROUP, "value"), Output(ids.VARIABLE, "options"), Output(ids.SCOPE, "options"),
+    Output(ids.SCOPE_ROW, "style"), Output(ids.BREAKS_ROW, "style"), Output(ids.PAYLOAD, "data"),
+    Output(ids.AREAS, "data"), Output(ids.MAP, "viewport"), Output(ids.OUTLINE, "data"), Output(ids.STATE, "data"),
+    Output(ids.MESSAGE, "children"), Output(ids.TITLE, "children"), Output(ids.ATTRIBUTION, "children"),
+    Output(ids.SELECTED, "data", allow_duplicate=True)]
+_MESSAGE_AT = len(ids.CONTROLS) + 13
 
 
 def _only_message(text: str) -> tuple:
-    out = [no_update] * _N_OUTPUTS
+    out: list[Any] = [no_update] * len(_OUTPUTS)
     out[_MESSAGE_AT] = [dash.html.P(text)]
     return tuple(out)
 
@@ -129,22 +194,32 @@ def _or_no_update(value: Any) -> Any:
     return no_update if value is None else value
 
 
+def _nav_search(nav: Any) -> str | None:
+    if isinstance(nav, dict):
+        nav = nav.get("search")
+    return nav if isinstance(nav, str) else None
+
+
 @dash.callback(
-    [Output(key, "value") for key in ids.CONTROLS] + [
-        Output(ids.LEVEL, "options"), Output(ids.LEVEL_ROW, "style"), Output(ids.VARIABLE, "options"),
-        Output(ids.SCOPE, "options"), Output(ids.SCOPE_ROW, "style"), Output(ids.BREAKS_ROW, "style"),
-        Output(ids.PAYLOAD, "data"), Output(ids.AREAS, "data"), Output(ids.MAP, "viewport"),
-        Output(ids.OUTLINE, "data"), Output(ids.STATE, "data"), Output(ids.MESSAGE, "children"),
-        Output(ids.TITLE, "children"), Output(ids.ATTRIBUTION, "children"),
-        Output(ids.SELECTED, "data", allow_duplicate=True)],
-    Input(ids.URL, "search"),
+    *_OUTPUTS,
+    Input(ids.NAV, "data"), *[Input(key, "value") for key in ids.CONTROLS],
     State(ids.STATE, "data"),
     prevent_initial_call="initial_duplicate",
 )
-def render(search: str | None, previous: dict | None) -> tuple:
-    """URL -> view. Never raises: a failure shows a message and keeps the map as it was."""
+def render(nav: Any, *args: Any) -> tuple:
+    """The view the controls or the address ask for. Never raises: a failure shows a message and keeps
+    the map as it was."""
+    controls, previous = dict(zip(ids.CONTROLS, args[:-1], strict=True)), args[-1]
+    previous = previous if isinstance(previous, dict) else None
     try:
-        r = render_view(search, previous, store_module.get_store())
+        triggered = dash.ctx.triggered_id
+    except Exception:  # noqa: BLE001 - called outside a callback (tests): the address decides
+        triggered = None
+    via = "control" if triggered in ids.CONTROLS and previous else "nav"
+    prev_state = previous.get("state") if previous and isinstance(previous.get("state"), dict) else None
+    search = search_from_controls(controls, prev_state) if via == "control" else _nav_search(nav)
+    try:
+        r = render_view(search, previous, store_module.get_store(), via)
     except FileNotFoundError as exc:
         return _only_message(f"The data is not available on this server yet: {exc}.")
     except Exception:  # noqa: BLE001 - a view that fails must say so, never show a traceback
@@ -153,27 +228,55 @@ def render(search: str | None, previous: dict | None) -> tuple:
                              "Try another variable or authority.")
     st = r.state
     values = {**st.as_dict(), "reverse": ["1"] if st.reverse else []}
-    controls = [values[key] if key in r.controls else no_update for key in ids.CONTROLS]
+    controls_out = [values[key] if key in r.controls else no_update for key in ids.CONTROLS]
     level_row = _SHOW if st.authority != state.ALL and len(r.level_options or [None, None]) > 1 else _HIDE
     if r.level_options is None:
         level_row = no_update
     scope_row = (_HIDE if st.authority == state.ALL else _SHOW) if "authority" in r.controls else no_update
     breaks_row = (_SHOW if st.scheme == "custom" else _HIDE) if "scheme" in r.controls else no_update
     message = [dash.html.P(m) for m in r.messages] or None
-    return (*controls, _or_no_update(r.level_options), level_row, _or_no_update(r.variable_options),
-            _or_no_update(r.scope_options), scope_row, breaks_row, _or_no_update(r.payload), _or_no_update(r.areas),
-            _or_no_update(r.viewport), _or_no_update(r.outline), r.canonical, message,
-            _or_no_update(r.title), _or_no_update(r.attribution),
+    return (*controls_out, _or_no_update(r.level_options), level_row, _or_no_update(r.group_options),
+            _or_no_update(r.group), _or_no_update(r.variable_options), _or_no_update(r.scope_options), scope_row,
+            breaks_row, _or_no_update(r.payload), _or_no_update(r.areas), _or_no_update(r.viewport),
+            _or_no_update(r.outline), r.canonical, message, _or_no_update(r.title), _or_no_update(r.attribution),
             None if r.areas is not None else no_update)
 
 
-# -- clientside: everything a switch derives in the browser (assets/atlas.js) ----------------------------
+@dash.callback(
+    Output(ids.VARIABLE, "options", allow_duplicate=True),
+    Input(ids.VARIABLE, "search_value"), Input(ids.GROUP, "value"),
+    State(ids.STATE, "data"),
+    prevent_initial_call=True,
+)
+def variable_search(typed: Any, group: Any, stored: Any) -> Any:
+    """The Variable list: the chosen table's variables, or (while words are typed) the variables with data
+    here that match them, from every table. The chosen variable stays in the list."""
+    st = stored.get("state") if isinstance(stored, dict) else None
+    if not isinstance(st, dict) or not isinstance(st.get("authority"), str) or not isinstance(st.get("level"), str):
+        return no_update
+    s = store_module.get_store()
+    try:
+        authority, level = st["authority"], st["level"]
+        if dash.ctx.triggered_id == ids.VARIABLE:
+            text = _text(typed) or ""
+            if not text.strip():
+                # The list keeps what it shows: a variable just picked from the search's results must stay
+                # among the options (a dropdown drops a value that is not), until render sends its table.
+                return no_update
+            found = mapview.search_variables(s, authority, level, text)
+            return found or [{"label": f"No variable here matches {text!r}", "value": "", "disabled": True}]
+        options = mapview.variable_options(s, authority, level, group=_text(group))
+        return options or no_update
+    except store_module.NotFound:
+        return no_update
+
+
+# -- clientside: the address, the map, the legend and the table (assets/atlas.js) ------------------------
 
 dash.clientside_callback(
     ClientsideFunction("atlas", "write_url"),
-    Output(ids.URL, "search"),
-    [Input(key, "value") for key in ids.CONTROLS],
-    State(ids.STATE, "data"), State(ids.URL, "search"),
+    Output(ids.URL_WRITTEN, "data"),
+    Input(ids.STATE, "data"), Input(ids.COMPARE.STATE, "data"),
     prevent_initial_call=True,
 )
 
@@ -202,11 +305,11 @@ dash.clientside_callback(
 )
 
 # The legend and the table are written as HTML by atlas.js into their (childless) containers: the output
-# named here is never set, it only orders the callback after the payload (see toHtml in assets/atlas.js).
+# named here is never set, it only orders the callback after the paint.
 dash.clientside_callback(
     ClientsideFunction("atlas", "legend"),
     Output(ids.LEGEND, "className"),
-    Input(ids.PAYLOAD, "data"), Input(ids.AREAS, "data"),
+    Input(ids.PAYLOAD, "data"),
     prevent_initial_call=True,
 )
 
@@ -214,6 +317,5 @@ dash.clientside_callback(
     ClientsideFunction("atlas", "table"),
     Output(ids.TABLE, "className"),
     Input(ids.PAYLOAD, "data"), Input(ids.AREAS, "data"), Input(ids.SELECTED, "data"),
-    Input(ids.TABLE_SORT, "data"), Input(ids.TABLE_PAGE, "data"),
     prevent_initial_call=True,
 )

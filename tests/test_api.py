@@ -91,12 +91,13 @@ def test_values_json_are_the_published_imd_figures(client, raw_dir):
     body = response.get_json()
     assert body["variable"]["id"] == "imd2019_imd_rank" and body["variable"]["unit"] == "rank"
     assert body["authority"] == {"code": "E07000194", "name": "Lichfield"}
-    assert body["count"] == len(body["rows"]) == 58 and body["national_ranks"] is True
+    # A publisher's rank is shown as published and never ranked again (a rank of a rank misleads).
+    assert body["count"] == len(body["rows"]) == 58 and body["national_ranks"] is False
+    assert body["ranked"] is False and "not ranked again" in body["variable"]["rank_note"]
     for row in body["rows"]:
         assert set(row) == {"code", "name", "value", "rank", "rank_national"}
         assert row["value"] == imd[row["code"]]
-        assert row["rank_national"] == 1 + sum(1 for v in imd.values() if v > row["value"])
-        assert row["rank"] == 1 + sum(1 for r in body["rows"] if r["value"] > row["value"])
+        assert row["rank"] is None and row["rank_national"] is None
     assert client.get(body["links"]["csv"]).status_code == 200
     assert client.get(body["links"]["pbf"]).status_code == 200
 

@@ -70,10 +70,23 @@ def _click_area(duo, m: str, code: str) -> None:
     ActionChains(duo.driver).move_to_element_with_offset(box, x, y).click().perform()
 
 
+GD = "document.querySelector('#compare-graph .js-plotly-plot')"
+
+
 def _selected_points(duo) -> list[str]:
+    """The codes of the points selected in the scatter plot (Plotly's own ``selectedpoints``)."""
     return sorted(duo.driver.execute_script(
-        "return Array.from(document.querySelectorAll('#compare-scatter .cmp-pt-on'))"
-        ".map(function (c) { return c.getAttribute('data-code'); });"))
+        f"var gd = {GD}, t = gd && gd.data[0]; if (!t || !t.selectedpoints) return [];"
+        "return t.selectedpoints.map(function (i) { return t.customdata[i]; });"))
+
+
+def _points(duo) -> list[dict]:
+    """Every point of the scatter plot: its code and its centre in the page (CSS pixels)."""
+    return duo.driver.execute_script(
+        f"var gd = {GD}, t = gd.data[0];"
+        "return Array.from(gd.querySelectorAll('.scatterlayer .trace:first-child .points path.point'))"
+        ".map(function (p, i) { var r = p.getBoundingClientRect();"
+        "  return {code: t.customdata[i], x: r.left + r.width / 2, y: r.top + r.height / 2}; });")
 
 
 def test_cmp001_side_by_side_in_sync_and_the_url_round_trip(duo) -> None:
@@ -105,10 +118,10 @@ def test_cmp001_side_by_side_in_sync_and_the_url_round_trip(duo) -> None:
     _wait(duo, "window.atlas.cmp.map('b').getZoom() === 15")
 
     # Switching B writes the URL; switching A keeps the compare view; back brings B back.
-    _choose(duo, "variable_b", "Mean age", search="mean age")
+    _choose(duo, "variable_b", "Mean age (KS102EW)", search="mean age")
     _wait(duo, "new URLSearchParams(location.search).get('variable_b') === 'ks102ew0018'")
     duo.wait_for_contains_text("#compare-legend-b", "Mean age")
-    _choose(duo, "variable", "Age 75 to 84 (% of all usual residents)", search="75 to 84 %")
+    _choose(duo, "variable", "Age 75 to 84 (% of all usual residents) (KS102EW)", search="75 to 84 %")
     duo.wait_for_contains_text("#compare-legend-a", "Age 75 to 84")
     q = _query(duo)
     assert (q["view"], q["variable"], q["variable_b"]) == ("compare", "ks102ew0015_pct", "ks102ew0018")
@@ -119,7 +132,7 @@ def test_cmp001_side_by_side_in_sync_and_the_url_round_trip(duo) -> None:
     assert _query(duo)["variable_b"] == "imd2019_imd_rank"
     # And back to the explorer with the view switch.
     duo.find_element("#view input[value='explore']").click()
-    _wait(duo, "new URLSearchParams(location.search).get('view') === 'explore'")
+    _wait(duo, "!new URLSearchParams(location.search).has('view')")  # the explorer's own address again
     _wait(duo, "document.getElementById('map').offsetWidth > 0 && !document.body.classList.contains('atlas-compare')")
     assert not duo.find_element("#compare").is_displayed()
     assert duo.get_logs() == []
@@ -128,47 +141,44 @@ def test_cmp001_side_by_side_in_sync_and_the_url_round_trip(duo) -> None:
 def test_cmp002_points_find_areas_and_areas_find_points(duo) -> None:
     _open(duo)
     codes = sorted(_drawn(duo, "a"))
-    # A point hovered in the scatter plot outlines its area on every map.
+    # The scatter plot is a Plotly graph made on the server, one point per area with both values.
     duo.find_element("#compare-scatter").location_once_scrolled_into_view  # noqa: B018 - scrolls
-    hovered = duo.driver.execute_script(  # a point no other point covers
-        "return Array.from(document.querySelectorAll('#compare-scatter .cmp-pt')).map(function (c) {"
-        "  var r = c.getBoundingClientRect();"
-        "  var top = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);"
-        "  return top === c ? c.getAttribute('data-code') : null;"
-        "}).filter(Boolean)[5];")
-    point = duo.find_element(f"#compare-scatter circle[data-code='{hovered}']")
-    ActionChains(duo.driver).move_to_element(point).perform()
+    points = _wait(duo, f"{GD} && {GD}.data[0].customdata.length === 133 && true") and _points(duo)
+    assert len(points) == 133 and {p["code"] for p in points} == set(codes)
+    plot = duo.find_element("#compare-graph .nsewdrag")
+    box = duo.driver.execute_script(  # in the viewport's pixels, as the points' are
+        "var r = arguments[0].getBoundingClientRect(); return {x: r.left, y: r.top, width: r.width, height: r.height};",
+        plot)
+    # A point hovered outlines its area on every map: one well inside the plot, alone near its spot.
+    alone = [p for p in points if box["x"] + 20 < p["x"] < box["x"] + box["width"] - 20
+             and box["y"] + 20 < p["y"] < box["y"] + box["height"] - 20
+             and all(abs(p["x"] - q["x"]) + abs(p["y"] - q["y"]) > 12 for q in points if q is not p)]
+    hovered = alone[0]
+    ActionChains(duo.driver).move_to_element_with_offset(
+        plot, int(hovered["x"] - box["x"]), int(hovered["y"] - box["y"])).perform()
     for m in ("a", "b", "bv"):
-        _wait(duo, f"window.atlas.cmp.layerOf({m!r}, {hovered!r}).options.weight === 3.5")
+        _wait(duo, f"window.atlas.cmp.layerOf({m!r}, {hovered['code']!r}).options.weight === 3.5")
     # A box dragged over the plot selects the points inside it and highlights their areas.
-    svg = duo.find_element("#compare-scatter svg")
-    inside = duo.driver.execute_script(
-        "return Array.from(document.querySelectorAll('#compare-scatter .cmp-pt')).filter(function (c) {"
-        "  var x = +c.getAttribute('cx'), y = +c.getAttribute('cy');"
-        "  return x >= 150 && x <= 260 && y >= 100 && y <= 240;"
-        "}).map(function (c) { return c.getAttribute('data-code'); });")
+    x0, y0 = box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.25
+    x1, y1 = box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.75
+    inside = sorted(p["code"] for p in points if x0 <= p["x"] <= x1 and y0 <= p["y"] <= y1)
     assert len(inside) >= 3
-    ActionChains(duo.driver).move_to_element_with_offset(svg, 150, 100).click_and_hold() \
-        .move_by_offset(60, 70).move_by_offset(50, 70).release().perform()
-    _wait(duo, f"document.querySelectorAll('#compare-scatter .cmp-pt-on').length === {len(inside)}")
-    assert _selected_points(duo) == sorted(inside)
+    ActionChains(duo.driver).move_to_element_with_offset(plot, int(x0 - box["x"]), int(y0 - box["y"])) \
+        .click_and_hold().move_by_offset(int((x1 - x0) / 2), int((y1 - y0) / 2)) \
+        .move_by_offset(int((x1 - x0) / 2), int((y1 - y0) / 2)).release().perform()
     _wait(duo, " && ".join(f"window.atlas.cmp.layerOf('b', {c!r}).options.weight === 3.5" for c in inside))
-    chosen = sorted(inside)
-    # An area clicked on a map: its point is highlighted, its profile opens.
-    target = codes[60]
+    assert _selected_points(duo) == inside
+    # An area clicked on a map: its point is selected in the plot, its profile opens.
+    target = next(c for c in codes[60:] if c not in inside)
     _click_area(duo, "b", target)
     _wait(duo, f"window.atlas.cmp.layerOf('a', {target!r}).options.weight === 3.5")
-    _wait(duo, "document.querySelectorAll('#compare-scatter .cmp-pt-on').length === 1")
+    _wait(duo, f"{GD}.data[0].selectedpoints && {GD}.data[0].selectedpoints.length === 1")
     assert _selected_points(duo) == [target]
-    assert _wait(duo, f"window.atlas.cmp.layerOf('a', {chosen[0]!r}).options.weight") < 3.5
-    # A click on a point selects just it.
-    ActionChains(duo.driver).move_to_element(duo.find_element(f"#compare-scatter circle[data-code='{hovered}']")) \
-        .click().perform()
-    _wait(duo, f"window.atlas.cmp.layerOf('bv', {hovered!r}).options.weight === 3.5 && "
-               f"window.atlas.cmp.layerOf('bv', {target!r}).options.weight < 3.5")
-    assert _selected_points(duo) == [hovered]
+    assert _wait(duo, f"window.atlas.cmp.layerOf('a', {inside[0]!r}).options.weight") < 3.5
     duo.wait_for_contains_text("#compare-profile", target)
     assert "(clicked)" in duo.find_element("#compare-profile").text
+    # The explorer's page never loads plotly.js; the compare view did, when its graph was made.
+    assert duo.driver.execute_script("return !!window.Plotly")
     assert duo.get_logs() == []
 
 
@@ -220,7 +230,9 @@ def test_cmp004_bad_parameters_say_so(duo) -> None:
     duo.wait_for_contains_text("#compare-message", "same as variable A")
     duo.wait_for_contains_text("#compare-message", "no area 'NOPE'")
     _drawn(duo, "b")
-    assert _query(duo)["variable_b"] == "ks102ew0014_pct"  # the URL is the user's until they change it
+    # The address says what is shown: B fell back to another variable, and only the real area is pinned.
+    _wait(duo, "new URLSearchParams(location.search).get('variable_b') !== 'ks102ew0014_pct'")
+    assert _query(duo)["areas"] == "E01000842"
     assert duo.get_logs() == []
 
 

@@ -1,5 +1,5 @@
 """classify.py: known breaks (by hand and from the publisher's KS102EW file), invariants, edge cases, and
-the class rule checked against assets/classify.js run under node."""
+the class rule (the browser no longer classifies: it paints the classes atlas/view.py decides)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ import functools
 import itertools
 import json
 import math
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -476,70 +474,6 @@ def test_fisher_jenks_matches_the_exact_optimum(values, k):
     distinct = len(set(values))
     assert result.k == min(k, distinct)
     assert within_ssd(x, result.breaks) == pytest.approx(optimal_ssd(x, result.k), rel=1e-5, abs=1e-6)
-
-
-# --------------------------------------------------------------------------------------------------
-# The browser's rule is the same rule
-
-
-NODE_SCRIPT = """
-global.window = {};
-require(process.argv[1]);
-const cases = JSON.parse(require("fs").readFileSync(0, "utf8"));
-const out = cases.map((c) => ({
-  one: c.values.map((v) => window.atlas.classIndex(v, c.breaks)),
-  all: Array.from(window.atlas.classIndices(c.values, c.breaks)),
-}));
-process.stdout.write(JSON.stringify(out));
-"""
-
-
-def _run_js(cases: list[dict]) -> list[dict]:
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed, so assets/classify.js cannot be run")
-    done = subprocess.run(
-        [node, "-e", NODE_SCRIPT, str(ROOT / "assets" / "classify.js")],
-        input=json.dumps(cases, allow_nan=False),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return json.loads(done.stdout)
-
-
-def _json_values(values: list) -> list:
-    return [None if v is None or not math.isfinite(v) else v for v in values]
-
-
-def test_javascript_class_index_matches_python(raw_dir):
-    rng = np.random.default_rng(2011)
-    cases = []
-    for _ in range(300):
-        k = int(rng.integers(1, 12))
-        breaks = np.unique(np.round(rng.normal(0, 100, size=k), int(rng.integers(0, 6)))).tolist()
-        b = np.array(breaks)
-        # Values on, just below and just above every break, outside the range, and missing.
-        tricky = np.concatenate([b, np.nextafter(b, -np.inf), np.nextafter(b, np.inf), [b[0] - 1e9, b[-1] + 1e9]])
-        values = np.concatenate([tricky, rng.normal(0, 150, size=40)]).tolist() + [None]
-        cases.append({"values": _json_values(values), "breaks": breaks})
-    # And the classifications the map will really get: every scheme on Camden's LSOAs.
-    shares = share_aged_0_4(raw_dir, "E09000007").tolist()
-    for scheme in COMPUTED:
-        result = classify.classify(shares, scheme, 5)
-        cases.append({"values": shares, "breaks": result.breaks})
-    js = _run_js(cases)
-    for case, got in zip(cases, js, strict=True):
-        expected = class_index(case["values"], case["breaks"]).tolist()
-        assert got["one"] == expected, case["breaks"]
-        assert got["all"] == expected
-        assert expected == [rule_index(v, case["breaks"]) for v in case["values"]]
-
-
-def test_javascript_treats_non_numbers_as_missing():
-    cases = [{"values": [None, "12", True, [], 5], "breaks": [1.0, 10.0]}]
-    assert _run_js(cases)[0]["one"] == [-1, -1, -1, -1, 1]
 
 
 def test_one_dispatch_table_for_every_scheme():

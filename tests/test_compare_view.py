@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -13,8 +14,9 @@ import pandas as pd
 import pytest
 
 from atlas import compare as cv
-from atlas import mapview as view
+from atlas import mapview, palettes
 from atlas import store as store_module
+from atlas import view as atlas_view
 from atlas import viewstate as state
 from callbacks import compare
 
@@ -58,9 +60,7 @@ def test_correlation_matches_the_raw_files(s: store_module.Store, raw: pd.DataFr
     base, cmp, messages = _resolve(s, f"?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct&view=compare"
                                       "&variable_b=imd2019_imd_rank")
     assert messages == [] and cmp.variable_b == "imd2019_imd_rank"
-    part_a = view.payload(s, base, "")[0]
-    part_b = cv.payload_b(s, base, cmp.variable_b, "Camden")
-    rel = cv.relation(s, base, cmp.variable_b, part_a["v"], part_b["v"])
+    rel = cv.relation(s, atlas_view.build(s, base), atlas_view.build(s, cv.state_b(s, base, cmp.variable_b)))
     camden = _camden(raw)
     x, y = camden["pct65"].to_numpy(), camden["imd_rank"].to_numpy(dtype=float)
     assert rel["corr"]["n"] == len(camden) == 133 and rel["corr"]["left_out"] == 0
@@ -84,30 +84,30 @@ def test_correlation_leaves_out_and_counts_areas_lacking_a_value() -> None:
 
 # -- bivariate classes ------------------------------------------------------------------------------------------
 
-def test_bivariate_classes_are_tertiles_of_each(s: store_module.Store, raw: pd.DataFrame) -> None:
+def test_bivariate_classes_are_thirds_of_each(s: store_module.Store, raw: pd.DataFrame) -> None:
     base, cmp, _ = _resolve(s, f"?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct&view=compare"
                                "&variable_b=imd2019_imd_rank")
-    part_a = view.payload(s, base, "")[0]
-    part_b = cv.payload_b(s, base, cmp.variable_b, "Camden")
-    ta, tb = cv.tertiles(part_a["v"]), cv.tertiles(part_b["v"])
-    camden = _camden(raw)
-    # The payload's values are the raw ones rounded to the payload's decimals; tertiles are numpy's.
-    x = np.round(camden["pct65"].to_numpy(), part_a["dp"])
+    rel = cv.relation(s, atlas_view.build(s, base), atlas_view.build(s, cv.state_b(s, base, cmp.variable_b)))
+    camden = _camden(raw).set_index("code").loc[s.values(CAMDEN, "lsoa11", "ks102ew0014_pct")["code"]]
+    # Thirds of the values as printed (a share to 1 decimal place; a rank whole), each break snapped down to
+    # a data value, and class i holding b[i-1] < v <= b[i]: worked out here from the publisher's files.
+    x = np.round(camden["pct65"].to_numpy() + 1e-9, 1)
     y = camden["imd_rank"].to_numpy(dtype=float)
-    assert ta["b"] == pytest.approx(np.percentile(x, [100 / 3, 200 / 3, 100]), abs=1e-9)
-    assert tb["b"] == pytest.approx(np.percentile(y, [100 / 3, 200 / 3, 100]), abs=1e-6)
-    classes = cv.bivariate_classes(np.array(part_a["v"], float), np.array(part_b["v"], float), ta["b"], tb["b"])
-    col = np.searchsorted(np.array(ta["b"]), x, side="left")  # class i holds b[i-1] < v <= b[i]
-    row = np.searchsorted(np.array(tb["b"]), y, side="left")
-    assert classes.tolist() == (3 * row + col).tolist()
-    counts = np.bincount(classes, minlength=9)
-    assert counts.sum() == 133 and counts.reshape(3, 3).sum(axis=1).tolist() == np.bincount(row).tolist()
+
+    def thirds(v: np.ndarray) -> np.ndarray:
+        cuts = [v[v <= p].max() for p in np.percentile(v, [100 / 3, 200 / 3])] + [v.max()]
+        return np.searchsorted(np.unique(cuts), v, side="left")
+
+    col, row = thirds(x), thirds(y)
+    classes = [int(c) for c in rel["cls"]]
+    assert classes == (3 * row + col).tolist()
+    assert rel["counts"] == np.bincount(3 * row + col, minlength=9).tolist() and rel["missing"] == 0
+    assert len(rel["thirds"]["a"]) == 3 and rel["thirds"]["a"][0].endswith("%")
     assert cv.BIVARIATE_COLOURS[0] == "#e8e8e8" and cv.BIVARIATE_COLOURS[8] == "#3b4994"
 
 
 def test_bivariate_missing_and_two_classes() -> None:
-    got = cv.bivariate_classes(np.array([1.0, 2.0, np.nan, 3.0]), np.array([0.0, 1.0, 1.0, np.nan]),
-                               [1.0, 2.0, 3.0], [0.0, 1.0])
+    got = cv.bivariate_classes(np.array([0, 1, -1, 2]), np.array([0, 1, 1, -1]), 3, 2)
     # B has two classes (ties): they go to the bottom and top rows.
     assert got.tolist() == [0, 3 * 2 + 1, -1, -1]
 
@@ -167,7 +167,7 @@ def test_profile_csv_round_trips(s: store_module.Store) -> None:
 
 def test_profile_variables_topic_is_capped_and_picks_win(s: store_module.Store) -> None:
     base, _, _ = _resolve(s, f"?authority={CAMDEN}&level=oa11&variable=ks102ew0014_pct")
-    available = view.available_variables(s, CAMDEN, "oa11")
+    available = mapview.available_variables(s, CAMDEN, "oa11")
     chosen, note = cv.profile_variables(s, base, "ks102ew0018", "Identity", None, available)
     assert len(chosen) == cv.PROFILE_MAX and "first 25" in note
     chosen, note = cv.profile_variables(s, base, "ks102ew0018", "Identity", ["ks102ew0018", "nonsense"], available)
@@ -216,18 +216,32 @@ def test_switches_send_only_what_changed(s: store_module.Store) -> None:
     r1 = compare.render_compare_view(first, None, s)
     assert r1["payload_b"]["var"] == "ks102ew0018" and r1["relation"]["corr"]["n"] > 700
     n = r1["payload_b"]["n"]
-    values_bytes = len(json.dumps(r1["payload_b"]["v"], separators=(",", ":")))
-    assert values_bytes / n <= 16  # the explorer's compact values
-    # A changes: B's payload is not sent again, only the relation (a few hundred bytes).
+    assert len(r1["payload_b"]["cls"]) == n  # one class digit per area
+    assert r1["graph"]["data"][0]["type"] == "scatter" and len(r1["graph"]["data"][0]["x"]) == n
+    # A changes: B's paint is not sent again, only the relation (its class digits, counts and words).
     r2 = compare.render_compare_view(first.replace("ks102ew0014_pct", "ks102ew0013_pct"), r1["state"], s)
     assert r2["payload_b"] is None and r2["relation"]["a"] == "ks102ew0013_pct"
-    assert len(json.dumps(r2["relation"])) < 1000
-    # Palette changes: B is restyled (new colours), the relation is unchanged.
+    assert len(json.dumps(r2["relation"])) < n + 1500
+    # Palette changes: B is repainted (new colours), the relation is unchanged.
     r3 = compare.render_compare_view(first + "&palette=Greens", r1["state"], s)
-    assert r3["payload_b"]["pal"] == "Greens" and r3["relation"] is None
+    assert r3["payload_b"]["c"] == palettes.colours("Greens", r3["payload_b"]["k"]) and r3["relation"] is None
     # Pinning an area sends neither.
     r4 = compare.render_compare_view(first + "&areas=E00004120", r1["state"], s)
     assert r4["payload_b"] is None and r4["relation"] is None and r4["state"]["areas"] == ["E00004120"]
     # The explore view sends nothing of the comparison.
     r5 = compare.render_compare_view(first.replace("view=compare", "view=explore"), r1["state"], s)
     assert r5["payload_b"] is None and r5["relation"] is None and r5["view"] == "explore"
+
+
+def test_scatter_uses_webgl_for_many_points(s: store_module.Store) -> None:
+    base, cmp, _ = _resolve(s, "?authority=E08000025&level=lsoa11&variable=ks102ew0014_pct&view=compare")
+    view_a, view_b = atlas_view.build(s, base), atlas_view.build(s, cv.state_b(s, base, cmp.variable_b))
+    figure = cv.scatter_figure(view_a, view_b)
+    assert figure["data"][0]["type"] == "scatter"  # 639 points: SVG
+    many = dataclasses.replace(view_a, areas=dataclasses.replace(view_a.areas, values=view_a.areas.values * 4,
+                                                                 codes=view_a.areas.codes * 4,
+                                                                 names=view_a.areas.names * 4,
+                                                                 text=view_a.areas.text * 4))
+    many_b = dataclasses.replace(view_b, areas=dataclasses.replace(view_b.areas, values=view_b.areas.values * 4,
+                                                                   text=view_b.areas.text * 4))
+    assert cv.scatter_figure(many, many_b)["data"][0]["type"] == "scattergl"

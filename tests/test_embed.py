@@ -92,7 +92,7 @@ def test_embed_layout_shows_the_map_legend_attribution_and_only_the_controls_ask
     page = embed_page.embed_layout(VIEW + "&controls=variable,k")
     found = _walk(page)
     assert page.className == "atlas-embed"
-    for part in (ids.URL, ids.STATE, ids.PAYLOAD, ids.AREAS, ids.MAP, ids.LAYER, ids.OUTLINE, ids.LEGEND,
+    for part in (ids.NAV, ids.STATE, ids.PAYLOAD, ids.AREAS, ids.MAP, ids.LAYER, ids.OUTLINE, ids.LEGEND,
                  ids.TITLE, ids.ATTRIBUTION, ids.MESSAGE, E.OPEN_LINK):
         assert part in found, part
         assert not found[part][1], f"{part} is hidden"
@@ -143,7 +143,7 @@ def test_embed_with_a_bad_view_renders_the_fallback_with_a_message(atlas_env: Pa
                              store_module.get_store())
     assert r.state.authority == "all"
     assert any("E09999999" in m for m in r.messages)
-    assert r.payload and r.payload["v"]  # a map, not a blank frame
+    assert r.payload and r.payload["cls"]  # a map, not a blank frame
 
 
 def test_embed_without_extracts_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

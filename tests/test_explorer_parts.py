@@ -95,6 +95,6 @@ def test_without_extracts_the_page_and_the_callback_say_so(tmp_path: Path, monke
     monkeypatch.setenv("ATLAS_DATA_DIR", str(tmp_path))
     page = layout()
     assert "not available" in str(page.to_plotly_json())
-    out = explorer.render("?authority=E09000007", None)
+    out = explorer.render({"search": "?authority=E09000007"}, *([None] * len(ids.CONTROLS)), None)
     message = [v for v in out if isinstance(v, list) and v and hasattr(v[0], "children")]
     assert message and "not available on this server yet" in message[0][0].children

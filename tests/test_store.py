@@ -143,11 +143,12 @@ def test_imd_ranks_and_deciles_exactly_as_published(s, imd, authority):
     all_deciles = sorted(d for _, d in imd.values())
     for r, d in zip(ranks, deciles, strict=True):
         assert (r["value"], d["value"]) == imd[r["code"]]
-        # Ranked among all 32,844 English LSOAs, 1 = highest value. The published ranks are not quite a
-        # permutation (26 ranks are shared by two LSOAs), so count rather than subtract.
-        assert r["rank_national"] == 1 + higher(all_ranks, r["value"])
-        assert d["rank_national"] == 1 + higher(all_deciles, d["value"])
-    assert [r["rank"] for r in ranks] == expected_ranks([r["value"] for r in ranks])
+        # The publisher's own rank and decile (among all 32,844 English LSOAs) are the values, and are
+        # never ranked again: a rank of a rank read as "rank 31,591" beside "IMD rank 1,254".
+        assert r["rank"] is None and r["rank_national"] is None
+        assert d["rank"] is None and d["rank_national"] is None
+    assert len(all_ranks) == len(all_deciles) == 32844
+    assert sorted(s.national_values("lsoa11", "imd2019_imd_rank").astype(int).tolist()) == all_ranks
 
 
 def test_wimd_ranks_exactly_as_published_and_ranked_within_wales_only(s, wimd):
@@ -156,7 +157,8 @@ def test_wimd_ranks_exactly_as_published_and_ranked_within_wales_only(s, wimd):
     welsh = sorted(wimd.values())
     for r in got:
         assert r["value"] == wimd[r["code"]]
-        assert r["rank_national"] == 1 + higher(welsh, r["value"]) <= 1909
+        assert r["rank"] is None and r["rank_national"] is None  # the publisher's rank, as published
+    assert sorted(s.national_values("lsoa11", "wimd2019_wimd_rank").astype(int).tolist()) == welsh
     assert s.variable("wimd2019_wimd_rank")["national_levels"] == ["lsoa11"]
 
 

@@ -10,7 +10,7 @@ from atlas import compare as cv
 from layers import compare_areas
 from ui.ids import COMPARE as C
 
-__all__ = ["TOPICS", "section", "view_switch"]
+__all__ = ["TOPICS", "graph", "section", "view_switch"]
 
 _HIDE = {"display": "none"}
 TOPICS = ("Population", "Deprivation", "Health", "Education", "Housing", "Work", "Travel", "Identity")
@@ -47,7 +47,8 @@ def section() -> html.Section:
     return html.Section(id=C.SECTION, className="compare", style=_HIDE, **{"aria-label": "Compare two variables"},
                         children=[
         dcc.Store(id=C.PAYLOAD_B), dcc.Store(id=C.RELATION), dcc.Store(id=C.STATE), dcc.Store(id=C.SELECTED),
-        dcc.Store(id=C.HIGHLIGHT, data={"codes": []}), dcc.Store(id=C.SEARCH),
+        dcc.Store(id=C.HIGHLIGHT, data={"codes": []}), dcc.Store(id=C.SEARCH), dcc.Store(id=C.PINS),
+        dcc.Store(id=C.HOVERED),
         html.Div(id=C.MESSAGE, className="message", role="status", **{"aria-live": "polite"}),
         html.Div(className="field compare-b", children=[
             html.Label("Variable B (variable A is chosen in the Variable list)", htmlFor=C.VARIABLE_B),
@@ -60,10 +61,12 @@ def section() -> html.Section:
         html.Div(className="compare-pair", children=[
             html.Figure(className="compare-figure", children=[
                 html.H3("A against B", className="compare-title"),
+                # The dcc.Graph arrives with the first comparison (callbacks/compare.py): plotly.js is loaded
+                # only when a Graph is rendered, so the explorer's own page never loads it.
                 html.Div(id=C.SCATTER, className="compare-scatter"),
                 html.Div(id=C.STATS, className="compare-stats", role="status", **{"aria-live": "polite"}),
                 html.P("Hover over a point to find its area on the maps; click points, or drag a box around "
-                       "them, to highlight their areas (click the background to clear).",
+                       "them, to highlight their areas (double-click to clear).",
                        className="help"),
             ]),
             html.Figure(className="compare-figure", children=[
@@ -91,3 +94,11 @@ def section() -> html.Section:
     ])
 
 
+
+
+def graph(figure: dict) -> dcc.Graph:
+    """The scatter plot of A against B (atlas.compare.scatter_figure), linked to the maps by its hover and
+    selection (assets/compare.js)."""
+    return dcc.Graph(id=C.GRAPH, figure=figure, config={"displaylogo": False, "responsive": True,
+                                                        "modeBarButtonsToRemove": ["lasso2d", "toImage"]},
+                     className="compare-graph", clear_on_unhover=True)

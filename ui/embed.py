@@ -19,7 +19,7 @@ from atlas import settings
 from atlas import store as store_module
 from atlas import viewstate as state
 from ui import ids
-from ui.explorer import controls, the_map
+from ui.explorer import controls, stores, the_map
 from ui.ids import EMBED as E
 from ui.share import CONTROL_LABELS
 
@@ -62,13 +62,15 @@ def _split_query(search: str | None) -> tuple[dict[str, str], str]:
 
 
 def _control_key(field: Any) -> str | None:
-    """The URL key of the control a field of ``layout.controls`` holds."""
-    control_id = getattr(field, "id", None)
-    if control_id in ids.CONTROLS:
-        return control_id
-    for child in getattr(field, "children", None) or []:
-        if getattr(child, "id", None) in ids.CONTROLS:
-            return child.id
+    """The URL key of the control a field of ``layout.controls`` holds (the Table list goes with the
+    Variable list it fills)."""
+    found = [getattr(field, "id", None)] + [getattr(child, "id", None)
+                                             for child in getattr(field, "children", None) or []]
+    for control_id in found:
+        if control_id == ids.GROUP:
+            return ids.VARIABLE
+        if control_id in ids.CONTROLS:
+            return control_id
     return None
 
 
@@ -117,10 +119,8 @@ def embed_layout(search: str | None) -> Component:
     if not shown:
         form.hidden = True
     return html.Div(id=E.ROOT, className="atlas-embed", children=[
-        dcc.Location(id=ids.URL, refresh=False),
-        dcc.Store(id=ids.STATE), dcc.Store(id=ids.PAYLOAD), dcc.Store(id=ids.AREAS),
-        dcc.Store(id=ids.SELECTED), dcc.Store(id=ids.TABLE_SORT, data={"col": "rank", "dir": "asc"}),
-        dcc.Store(id=ids.TABLE_PAGE, data={"page": 0}),
+        *stores(view_query),
+        dcc.Store(id=ids.COMPARE.STATE),  # no compare view here: its keys stay out of the embed's address
         html.Header(className="embed-head", children=[
             html.H1(title, id=ids.TITLE, className="embed-title"),
             form,

@@ -13,9 +13,10 @@ from atlas import classify, palettes, settings, store
 from atlas import mapview as view
 from layers import MapContext, build_layers
 from ui import compare, ids
+from ui.routing import validating
 from ui.share import share_tools
 
-__all__ = ["controls", "layout", "the_map"]
+__all__ = ["controls", "layout", "stores", "the_map"]
 
 _HIDDEN = {"display": "none"}
 
@@ -44,10 +45,13 @@ def controls(authorities: list[dict]) -> html.Form:
             placeholder="Type a local authority's name")),
         _field("Geography", ids.LEVEL, dcc.Dropdown(id=ids.LEVEL, clearable=False, searchable=False),
                row_id=ids.LEVEL_ROW, style=_HIDDEN),
+        _field("Topic and table", ids.GROUP, dcc.Dropdown(
+            id=ids.GROUP, clearable=False, searchable=True, maxHeight=420,
+            placeholder="Type a topic or a table's name")),
         _field("Variable", ids.VARIABLE, dcc.Dropdown(
             id=ids.VARIABLE, clearable=False, searchable=True, maxHeight=420,
             placeholder="Type words of a variable's name"),
-            "Grouped by topic and census table; type words to search."),
+            "Lists the table's variables; type words to search every variable here."),
         _field("Classes", ids.SCHEME, dcc.Dropdown(
             id=ids.SCHEME, clearable=False, searchable=False,
             options=[{"label": label, "value": key} for key, label in classify.SCHEMES.items()])),
@@ -79,8 +83,15 @@ def the_map(config: settings.Settings, build_id: str) -> dl.MapContainer:
         keyboard=True)
 
 
-def layout() -> html.Div:
-    """The whole page; the view itself comes from the URL through callbacks."""
+def stores(search: str) -> list:
+    """What the explorer's callbacks keep in the page: the view the address names (``NAV``, read by
+    ``render`` at a first load), the view last rendered, its paint, the areas' names and the selection."""
+    return [dcc.Store(id=ids.NAV, data={"search": search}), dcc.Store(id=ids.STATE), dcc.Store(id=ids.PAYLOAD),
+            dcc.Store(id=ids.AREAS), dcc.Store(id=ids.SELECTED), dcc.Store(id=ids.URL_WRITTEN)]
+
+
+def layout(search: str = "") -> html.Div:
+    """The whole page for the address's query string ``search``; the view itself is drawn by callbacks."""
     config = settings.load()
     try:
         s = store.get_store()
@@ -89,10 +100,7 @@ def layout() -> html.Div:
         return html.Main([html.H1("Neighbourhood Atlas"),
                           html.P(f"The data is not available on this server yet: {exc}.", role="alert")])
     return html.Div(className="atlas", children=[
-        dcc.Location(id=ids.URL, refresh=False),
-        dcc.Store(id=ids.STATE), dcc.Store(id=ids.PAYLOAD), dcc.Store(id=ids.AREAS),
-        dcc.Store(id=ids.SELECTED), dcc.Store(id=ids.TABLE_SORT, data={"col": "rank", "dir": "asc"}),
-        dcc.Store(id=ids.TABLE_PAGE, data={"page": 0}),
+        *stores(search),
         html.Header(className="masthead", children=[
             html.H1("Neighbourhood Atlas"),
             html.P("Census and deprivation figures for the neighbourhoods of England and Wales."),
@@ -116,4 +124,5 @@ def layout() -> html.Div:
             html.H2("Areas on the map", id="table-heading"),
             html.Div(id=ids.TABLE, className="table-wrap"),
         ]),
+        *([html.Div(compare.graph({}), hidden=True)] if validating() else []),
     ])

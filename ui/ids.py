@@ -13,10 +13,10 @@ import hashlib
 import json
 
 __all__ = [
-    "AREAS", "ATTRIBUTION", "AUTHORITY", "BREAKS", "BREAKS_ROW", "COMPARE", "CONTROLS", "EMBED", "HELP", "K",
-    "LAYER", "LEGEND", "LEVEL", "LEVEL_ROW", "MAP", "MESSAGE", "OPACITY", "OUTLINE", "PALETTE", "PAYLOAD",
-    "REVERSE", "SCHEME", "SCOPE", "SCOPE_ROW", "SELECTED", "SHARE", "STATE", "TABLE", "TABLE_PAGE", "TABLE_SORT",
-    "TITLE", "URL", "VARIABLE", "javascript", "javascript_version",
+    "AREAS", "ATTRIBUTION", "AUTHORITY", "BREAKS", "BREAKS_ROW", "COMPARE", "CONTROLS", "EMBED", "GROUP", "HELP", "K",
+    "LAYER", "LEGEND", "LEVEL", "LEVEL_ROW", "MAP", "MESSAGE", "NAV", "OPACITY", "OUTLINE", "PALETTE", "PAYLOAD",
+    "REVERSE", "SCHEME", "SCOPE", "SCOPE_ROW", "SELECTED", "SHARE", "STATE", "TABLE",
+    "TITLE", "URL", "URL_WRITTEN", "VARIABLE", "javascript", "javascript_version",
 ]
 
 # -- the explorer ---------------------------------------------------------------------------------------
@@ -40,12 +40,13 @@ SCOPE_ROW = "scope-row"
 BREAKS_ROW = "breaks-row"
 
 URL = "url"
+NAV = "view-nav"  # the address's query string at a first load or back/forward: the view it names
 STATE = "view-state"  # the view as last rendered (normalised), with its canonical query string
+URL_WRITTEN = "view-url-written"  # orders atlas.write_url after the view (its output is never set)
+GROUP = "variable-group"  # the Table control: which table's variables the Variable list shows
 PAYLOAD = "view-payload"  # what a switch sends: classes, labels, colours (atlas.view.paint)
 AREAS = "view-areas"  # codes and names of the areas on the map, sent once per authority and level
 SELECTED = "selected-area"
-TABLE_SORT = "table-sort"
-TABLE_PAGE = "table-page"
 
 MAP = "map"
 LAYER = "areas-layer"
@@ -71,7 +72,10 @@ class COMPARE:  # noqa: N801 - a namespace of ids, spelled like the other consta
     STATE = "compare-state"
     SELECTED = "compare-selected"  # the area whose profile is open (clicked on a compare map)
     HIGHLIGHT = "compare-highlight"  # codes highlighted on the maps and the scatter
-    SEARCH = "compare-search"  # the URL's query, passed on by compare.gate only when the compare view needs it
+    SEARCH = "compare-search"  # what asks for the compare view, passed on by compare.gate only when it is needed
+    PINS = "compare-pins"  # the pinned areas, as the profile's Pin buttons set them
+    GRAPH = "compare-graph"  # the scatter plot (dcc.Graph), created only when the compare view opens
+    HOVERED = "compare-hovered"  # orders the scatter's hover callback (its output is never set)
     MAP_A, MAP_B, MAP_BV = "compare-map-a", "compare-map-b", "compare-map-bv"
     LAYER_A, LAYER_B, LAYER_BV = "compare-layer-a", "compare-layer-b", "compare-layer-bv"
     LEGEND_A, LEGEND_B, LEGEND_BV = "compare-legend-a", "compare-legend-b", "compare-legend-bv"

@@ -20,11 +20,13 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import flask
 from werkzeug.exceptions import HTTPException
 
-from atlas import datapack, store
+from atlas import datapack, mapview, store, viewstate
+from atlas import view as atlas_view
 
 __all__ = ["ROUTES", "Route", "blueprint", "init_app"]
 
@@ -65,6 +67,13 @@ ROUTES: tuple[Route, ...] = (
           "rank_national (where the variable covers a whole nation at that level). Formats: json (with the "
           "variable's metadata), csv, and with each area's geometry (WGS84): geojson, gpkg (GeoPackage) and "
           "parquet (GeoParquet), which carry the variable's source and licence in their metadata."),
+    Route("/api/view.json", "view",
+          "Exactly what the map shows for the explorer's own query string (authority, level, variable, scheme, "
+          "k, breaks, scope, palette, reverse, opacity): the classes with their printed labels, bounds, counts "
+          "and colours, the legend, notes, and for every area its code, name, printed value, class and rank "
+          "(the same ranks as /api/values). ?fields=paint or ?fields=details gives the parts the dashboard "
+          "fetches (class digits and legend; printed values and ranks by column). A query the map would have "
+          "to change is refused (400, or 404 for an unknown authority or variable), naming the parameter."),
     Route("/api/areas/<authority>/<level>.<format>", "areas",
           "Display geometry of the areas (properties code and name, ordered by code), as geojson or pbf "
           "(geobuf). Add ?v=<build> to cache it for a year."),
@@ -233,6 +242,10 @@ def values(authority: str, level: str, filename: str) -> flask.Response:
             response.headers["Link"] = link
         return _cacheable(response, tag, s.build_id)
     meta = s.variable(variable)
+    ranked = (meta.get("unit") or "").lower() not in store.UNRANKED_UNITS
+    if not ranked:
+        meta["rank_note"] = ("The value is the publisher's own rank or decile, shown as published; it is not "
+                             "ranked again, so rank and rank_national are null.")
     # The list of every authority the variable covers is long and beside the point here; it is one link away.
     meta.pop("authorities", None)
     place = s.authority(authority)
@@ -241,7 +254,8 @@ def values(authority: str, level: str, filename: str) -> flask.Response:
         "authority": {"code": place["code"], "name": place["name"]},
         "level": level,
         "variable": meta,
-        "national_ranks": level in (meta.get("national_levels") or []),
+        "ranked": ranked,
+        "national_ranks": ranked and level in (meta.get("national_levels") or []),
         "count": len(rows),
         "missing": sum(r["value"] is None for r in rows),
         "rows": rows,
@@ -286,6 +300,50 @@ def _geo_values(s: store.Store, df: Any, authority: str, level: str, variable: s
     return _cacheable(response, tag, s.build_id)
 
 
+VIEW_FIELDS = ("all", "paint", "details")
+
+
+class BadView(ValueError):
+    def __init__(self, status: int, message: str, parameters: list[str], messages: list[str]) -> None:
+        self.status, self.parameters, self.messages = status, parameters, messages
+        super().__init__(message)
+
+
+def view() -> flask.Response:
+    s = store.get_store()
+    args = flask.request.args
+    repeated = [k for k, values in args.lists() if len(values) > 1]
+    unknown = sorted(k for k in args if k not in viewstate.KEYS and k != "fields")
+    fields = args.get("fields", "all")
+    if repeated or unknown or fields not in VIEW_FIELDS:
+        bad = repeated or unknown or ["fields"]
+        raise BadView(400, f"cannot show this view: {', '.join(bad)} "
+                      + ("given more than once" if repeated else "not understood" if unknown
+                         else f"must be one of {', '.join(VIEW_FIELDS)}"), bad,
+                      [f"the view's keys are {', '.join(viewstate.KEYS)}, and fields={'|'.join(VIEW_FIELDS)}"])
+    raw, messages = viewstate.parse_query(urlencode([(k, args[k]) for k in viewstate.KEYS if k in args]))
+    if messages:
+        raise BadView(400, " ".join(messages), ["query"], messages)
+    try:
+        state = viewstate.resolve_strict(raw, s, lambda a, lv: mapview.available_variables(s, a, lv))
+    except viewstate.StrictError as exc:
+        status = 404 if {"authority", "variable"} & set(exc.parameters) else 400
+        raise BadView(status, f"cannot show this view as given ({', '.join(exc.parameters)}): {exc}",
+                      exc.parameters, exc.messages) from None
+    canonical = viewstate.to_query(state)
+    tag = f"{s.build_id}:view:{hashlib.sha256((canonical + fields).encode()).hexdigest()[:24]}"
+    if flask.request.if_none_match.contains(tag) or flask.request.if_none_match.contains(tag + ":gzip"):
+        return _cacheable(flask.Response(b"", mimetype="application/json"), tag, s.build_id)
+    shown = atlas_view.build(s, state)
+    if fields == "paint":
+        body: dict[str, Any] = shown.paint()
+    elif fields == "details":
+        body = shown.details()
+    else:
+        body = {"build": s.build_id, "query": canonical, **shown.to_json()}
+    return _cacheable(_json(body), tag, s.build_id)
+
+
 def areas(authority: str, filename: str) -> flask.Response:
     level, fmt = _split(filename, AREAS_FORMATS)
     s = store.get_store()
@@ -313,6 +371,7 @@ _VIEWS: dict[str, tuple[str, Callable[..., flask.Response]]] = {
     # <variable>.<format> and <level>.<format> are one path segment, split by the view so that an unknown
     # format gets the same helpful 404 as any other unknown name.
     "values": ("/api/values/<authority>/<level>/<filename>", values),
+    "view": ("/api/view.json", view),
     "areas": ("/api/areas/<authority>/<filename>", areas),
 }
 
@@ -346,6 +405,12 @@ def _not_found(exc: store.NotFound) -> flask.Response:
 @blueprint.errorhandler(BadFormat)
 def _bad_format(exc: BadFormat) -> flask.Response:
     return _error(404, str(exc), exc.valid, what="format", value=exc.value)
+
+
+@blueprint.errorhandler(BadView)
+def _bad_view(exc: BadView) -> flask.Response:
+    return _error(exc.status, str(exc), parameter=exc.parameters[0], parameters=exc.parameters,
+                  messages=exc.messages)
 
 
 @blueprint.errorhandler(HTTPException)

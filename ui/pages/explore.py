@@ -8,11 +8,11 @@ import dash
 from dash.development.base_component import Component
 
 from ui import explorer
-from ui.routing import keep_page_on_query_change
+from ui.routing import keep_page_on_query_change, search_of
 
 dash.register_page(__name__, path="/", name="Explorer", title="Neighbourhood Atlas")
 
 
-def layout(**_query: Any) -> Component:
+def layout(**query: Any) -> Component:
     keep_page_on_query_change()
-    return explorer.layout()
+    return explorer.layout(search_of(query))

@@ -14,6 +14,11 @@ worker_class = "gthread"
 threads = 4
 timeout = 60
 graceful_timeout = 20
+# Recycle each worker after about a thousand requests (jittered, so the two never restart together): whatever
+# a worker's heap grew to (pandas, matplotlib, geometry caches) goes back to the system. The other worker
+# serves meanwhile; the new one is warmed before it takes a request (below).
+max_requests = 1000
+max_requests_jitter = 200
 # Not preloaded: each worker imports the app after the fork, so nothing (DuckDB above all) is ever opened
 # in the master and shared across processes.
 preload_app = False
@@ -36,4 +41,15 @@ def post_worker_init(worker) -> None:
         status = client.get(path).status_code
         if status >= 400:
             log.warning("warming worker %s: GET %s answered %s", worker.pid, path, status)
-    log.info("worker %s warmed (%s)", worker.pid, ", ".join(_WARM_PATHS))
+    # Start the export render pool now (its fork server imports matplotlib: about 2 s), not on a user's export.
+    from atlas import renderpool  # noqa: PLC0415 - after the fork, in the worker
+
+    renderpool.get_pool().warm()
+    log.info("worker %s warmed (%s, render pool)", worker.pid, ", ".join(_WARM_PATHS))
+
+
+def worker_exit(server, worker) -> None:
+    """Stop this worker's render processes with it."""
+    from atlas import renderpool  # noqa: PLC0415
+
+    renderpool.reset_pool()

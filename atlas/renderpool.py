@@ -26,7 +26,7 @@ import multiprocessing
 import os
 import threading
 import time
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -47,7 +47,12 @@ class Busy(RuntimeError):
 
 
 class Timeout(Busy):
-    """The image was not drawn within the pool's timeout."""
+    """The image was not drawn within the pool's timeout; ``future`` will still have it when it is drawn
+    (the route keeps it for the client's retry)."""
+
+    def __init__(self, retry_after: int, message: str, future: Future | None = None) -> None:
+        super().__init__(retry_after, message)
+        self.future = future
 
 
 def _render_in_child(data: export.MapData) -> export.Rendered:
@@ -56,7 +61,7 @@ def _render_in_child(data: export.MapData) -> export.Rendered:
 
 #: How much less CPU priority a render process has than the worker (nice, 0-19): on a busy machine the
 #: scheduler then serves the workers' ordinary requests first and images take what is left.
-RENDER_NICENESS = 10
+RENDER_NICENESS = 5
 
 
 def _lower_priority() -> None:
@@ -133,7 +138,7 @@ class RenderPool:
             rendered = future.result(timeout=self.timeout)
         except FutureTimeout:
             raise Timeout(self._retry_after(), f"the map image was not ready within {self.timeout:g} s; "
-                          "try again shortly, or ask for fewer pixels") from None
+                          "try again shortly, or ask for fewer pixels", future) from None
         except BrokenProcessPool:
             self._replace_broken()
             raise Busy(self._retry_after(), "the render process stopped while drawing this map; "

@@ -137,6 +137,20 @@ def test_a_slow_image_times_out_with_503(thread_pool, monkeypatch) -> None:
     assert pool.in_flight == 0  # ...until it is done
 
 
+def test_an_image_that_outlives_its_request_serves_the_retry(client, monkeypatch) -> None:
+    blocking = _Blocking()
+    monkeypatch.setattr(renderpool, "_render_in_child", blocking)
+    pool = renderpool.RenderPool("thread", workers=1, queue=0, timeout=0.2)
+    monkeypatch.setattr(renderpool, "get_pool", lambda config=None: pool)
+    url = f"/export/map.png?{SMALL.replace('k=5', 'k=6')}"
+    assert client.get(url).status_code == 503  # not ready in time
+    blocking.release.set()
+    pool.shutdown()  # waits for the drawing to finish
+    monkeypatch.setattr(renderpool, "_render_in_child", lambda data: pytest.fail("drawn twice"))
+    again = client.get(url)
+    assert again.status_code == 200 and again.data.startswith(b"\x89PNG")
+
+
 def test_a_killed_render_process_is_replaced(atlas_env) -> None:
     pool = renderpool.RenderPool("process", workers=1, queue=0, timeout=120)
     try:

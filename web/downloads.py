@@ -113,6 +113,10 @@ def export_map(format: str) -> flask.Response:  # noqa: A002 - the URL's own wor
             rendered = renderpool.get_pool().render(export.map_data(s, spec))
             _images.put(tag, rendered)
     except renderpool.Busy as exc:
+        if isinstance(exc, renderpool.Timeout) and exc.future is not None:
+            # The image is still being drawn: keep it for the retry Retry-After asks for, rather than draw it twice.
+            exc.future.add_done_callback(lambda done, tag=tag: None if done.cancelled() or done.exception()
+                                         else _images.put(tag, done.result()))
         log.warning("503 %s: %s", flask.request.path, exc)
         return _error(503, str(exc), headers={"Retry-After": str(exc.retry_after)}, retry_after=exc.retry_after)
     except export.ExportError as exc:

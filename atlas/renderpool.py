@@ -64,11 +64,37 @@ def _render_in_child(data: export.MapData) -> export.Rendered:
 RENDER_NICENESS = 5
 
 
-def _lower_priority() -> None:
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie, dead but not yet reaped by its parent, is not running)."""
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):  # gone, or the pid now belongs to another user
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rpartition(b")")[2].split()[0] != b"Z"
+    except OSError:  # no /proc (not Linux): kill(pid, 0) is all there is
+        return True
+
+
+def _start_render_process(owner: int) -> None:
+    """In each render process: a lower priority, and an exit when the worker that owns the pool is gone.
+
+    A render process waits on its call queue, whose write end it holds itself, so it would never see its
+    worker die (killed, or exiting while the pool was starting): it would live on, holding the fork server
+    alive too. A daemon thread checks every 2 s that the owner still exists."""
     try:
         os.nice(RENDER_NICENESS)
     except OSError:  # not permitted here: draw at the same priority
         pass
+
+    def watch() -> None:
+        while True:
+            time.sleep(2)
+            if not _alive(owner):
+                os._exit(0)
+
+    threading.Thread(target=watch, name="atlas-render-owner", daemon=True).start()
 
 
 def _ready() -> int:
@@ -87,6 +113,7 @@ class RenderPool:
         self._slots = threading.BoundedSemaphore(workers + queue)
         self._lock = threading.Lock()
         self._executor: Executor | None = None
+        self._closed = False
         self._in_flight = 0
         self._seconds = 2.0  # running mean of the time an image takes, for Retry-After
 
@@ -97,10 +124,13 @@ class RenderPool:
         # The fork server imports the drawing code once; every render process forks from it ready to draw.
         context.set_forkserver_preload(["atlas.export"])
         return ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
-                                   max_tasks_per_child=self.tasks_per_child, initializer=_lower_priority)
+                                   max_tasks_per_child=self.tasks_per_child, initializer=_start_render_process,
+                                   initargs=(os.getpid(),))
 
     def _executor_now(self) -> Executor:
         with self._lock:
+            if self._closed:
+                raise Busy(5, "the server is restarting; try again shortly")
             if self._executor is None:
                 self._executor = self._make()
             return self._executor
@@ -158,14 +188,18 @@ class RenderPool:
     def _replace_broken(self) -> Executor:
         """A render process died (killed for memory, say): the executor is unusable; start a new one."""
         with self._lock:
-            old, self._executor = self._executor, None
+            old = self._executor
+            if not self._closed:
+                self._executor = None
         if old is not None:
             log.error("a render process died; starting a new render pool")
             old.shutdown(wait=False, cancel_futures=True)
         return self._executor_now()
 
     def shutdown(self) -> None:
+        """Stop the pool for good (a worker exiting): a pool still starting in another thread starts nothing."""
         with self._lock:
+            self._closed = True
             old, self._executor = self._executor, None
         if old is not None:
             old.shutdown(wait=True, cancel_futures=True)

@@ -171,6 +171,34 @@ def test_a_killed_render_process_is_replaced(atlas_env) -> None:
         pool.shutdown()
 
 
+def test_render_processes_end_with_a_worker_that_dies(atlas_env, tmp_path) -> None:
+    """A worker killed (or exiting while its pool starts) leaves no render process or fork server behind."""
+    import subprocess
+    import sys
+
+    script = ("import os, psutil; from atlas import renderpool\n"
+              "pool = renderpool.RenderPool('process', workers=1, queue=0)\n"
+              "child = psutil.Process(pool.warm())\n"
+              "print(child.pid, child.ppid(), flush=True)\n"
+              "os._exit(0)\n")  # no shutdown: as if killed
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "out.txt"
+    with open(out, "w") as handle:  # a file, not a pipe: orphans holding a pipe would keep run() waiting
+        subprocess.run([sys.executable, "-c", script], stdout=handle, stderr=subprocess.STDOUT, timeout=120,
+                       cwd=root, env={**__import__("os").environ, "PYTHONPATH": str(root)}, check=True)
+    render_pid, forkserver_pid = (int(v) for v in out.read_text().split()[:2])
+    left = [psutil.Process(pid) for pid in (render_pid, forkserver_pid) if psutil.pid_exists(pid)]
+    _, alive = psutil.wait_procs(left, timeout=30)
+    assert alive == [], [p.cmdline()[:3] for p in alive]
+
+
+def test_a_pool_shut_down_while_starting_starts_nothing(thread_pool) -> None:
+    pool = renderpool.RenderPool("thread")
+    pool.shutdown()
+    with pytest.raises(renderpool.Busy):
+        pool.warm()
+
+
 def _raises(fn, *args):
     try:
         fn(*args)

@@ -19,7 +19,7 @@ from callbacks import (  # noqa: F401 - importing registers the callbacks
     explorer,
 )
 from ui import ids
-from web import api, compression, downloads, security
+from web import api, callback_guard, compression, downloads, security
 
 config = settings.load()
 logging.basicConfig(level=config.log_level)
@@ -32,6 +32,15 @@ cache.init_cache(app.server, config)
 api.init_app(app.server)
 downloads.init_app(app.server)
 compression.init_compression(app.server)
+# Malformed callback requests: 400 with one log line, never a 500 (web/callback_guard.py).
+callback_guard.init_app(app.server, lambda: app.callback_map)
+
+
+@app.server.errorhandler(dash.exceptions.DependencyException)
+def _unknown_library(exc: Exception) -> tuple[str, int, dict[str, str]]:
+    """``/_dash-component-suites/<not a library>/...``: Dash raises, and Flask would answer 500."""
+    logging.getLogger(__name__).info("404 %s: %s", flask.request.path, str(exc).splitlines()[0])
+    return "no such component library\n", 404, {"Content-Type": "text/plain; charset=utf-8"}
 
 
 @app.server.get("/_atlas/ids.js")

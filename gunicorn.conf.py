@@ -14,6 +14,13 @@ worker_class = "gthread"
 threads = 4
 timeout = 60
 graceful_timeout = 20
+# Recycle each worker after 5,000 to 7,500 requests: whatever its heap grew to (pandas, matplotlib, geometry
+# caches) goes back to the system. The jitter is wide so that the two workers, which share requests about
+# evenly, do not restart together: with 1,000 +- 200 both restarted within seconds under load in
+# bench/bench_load.py, and requests waited up to 41 s for a worker to boot. The other worker serves while
+# one restarts; the new one is warmed before it takes a request (below).
+max_requests = 5000
+max_requests_jitter = 2500
 # Not preloaded: each worker imports the app after the fork, so nothing (DuckDB above all) is ever opened
 # in the master and shared across processes.
 preload_app = False
@@ -36,4 +43,18 @@ def post_worker_init(worker) -> None:
         status = client.get(path).status_code
         if status >= 400:
             log.warning("warming worker %s: GET %s answered %s", worker.pid, path, status)
-    log.info("worker %s warmed (%s)", worker.pid, ", ".join(_WARM_PATHS))
+    # Start the export render pool now (its fork server imports matplotlib: 2 s, more on a busy machine), not
+    # on a user's export; in the background, so the worker takes requests meanwhile.
+    import threading  # noqa: PLC0415
+
+    from atlas import renderpool  # noqa: PLC0415 - after the fork, in the worker
+
+    threading.Thread(target=renderpool.get_pool().warm, name="atlas-render-warm", daemon=True).start()
+    log.info("worker %s warmed (%s, render pool)", worker.pid, ", ".join(_WARM_PATHS))
+
+
+def worker_exit(server, worker) -> None:
+    """Stop this worker's render processes with it."""
+    from atlas import renderpool  # noqa: PLC0415
+
+    renderpool.reset_pool()

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 import numpy as np
 from scipy import stats
 
-from atlas import view
+from atlas import csvsafe, view
 from atlas.view import View
 from atlas.viewstate import ALL, PREFERRED_VARIABLES, ViewState, level_label, to_query
 
@@ -369,15 +369,16 @@ def profile_csv(rows: list[dict], names: dict[str, str], place: str) -> str:
     for code in codes:
         header += [f"{code} value", f"{code} percentile in {place}"]
     header += [f"median in {place}", "national median", "national coverage", "which way is better"]
-    w.writerow(header)
-    w.writerow(["", "area names", ""] + [x for c in codes for x in (names.get(c, c), "")] + ["", "", "", ""])
+    w.writerow(csvsafe.row(header))
+    w.writerow(csvsafe.row(["", "area names", ""] + [x for c in codes for x in (names.get(c, c), "")]
+                           + ["", "", "", ""]))
     for r in rows:
         line = [r["variable"], r["label"], r["unit"]]
         for a in r["areas"]:
             line += [_csv_num(a["value"]), _csv_num(a["percentile"], 1)]
         line += [_csv_num(r["median"]), _csv_num(r["national"]), r["coverage"] if r["national"] is not None else "",
                  r["better"]]
-        w.writerow(line)
+        w.writerow(csvsafe.row(line))
     return out.getvalue()
 
 

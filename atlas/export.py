@@ -52,7 +52,9 @@ DPI_MIN, DPI_MAX = 72, 600
 SCREEN_DPI, PRINT_DPI = 96, 300
 A4_LANDSCAPE_IN = (297 / 25.4, 210 / 25.4)
 PIXELS_MIN, PIXELS_MAX = 200, 10_000  # per side
-#: A4 at 600 dpi is 34.8 million pixels; an Agg canvas costs 4 bytes a pixel, so this also bounds memory.
+#: A4 at 600 dpi is 34.8 million pixels; an Agg canvas costs 4 bytes a pixel, so this also bounds memory
+#: (measured: a render of 34.8 million pixels peaks about 135 MB above the process's size). The server's
+#: budget is ATLAS_EXPORT_MAX_PIXELS, passed to parse_export.
 MAX_PIXELS = 36_000_000
 CRS = "EPSG:27700"
 #: England and Wales, as the explorer frames the national view (the UK's box would centre on Scotland's seas).
@@ -130,7 +132,7 @@ def parse_bbox(text: str) -> tuple[float, float, float, float]:
     return west, south, east, north
 
 
-def parse_export(args: Mapping[str, str], fmt: str, store: Any) -> ExportSpec:
+def parse_export(args: Mapping[str, str], fmt: str, store: Any, max_pixels: int = MAX_PIXELS) -> ExportSpec:
     """A valid export from a request's query arguments and format, or ExportError naming what is wrong.
 
     The view keys go through the explorer's own parser and resolver; where the resolver had to fall back
@@ -144,6 +146,11 @@ def parse_export(args: Mapping[str, str], fmt: str, store: Any) -> ExportSpec:
         raise ExportError(unknown, f"unknown parameter{'s' if len(unknown) > 1 else ''} "
                           f"{', '.join(repr(k) for k in unknown)}; an export link understands "
                           f"{', '.join(view_state.KEYS + EXPORT_KEYS)}", list(view_state.KEYS + EXPORT_KEYS))
+    empty = [k for k in args if not str(args[k]).strip()]
+    if empty:
+        # ``?dpi=`` is a link someone got wrong, not a request for the default: refused like any bad value.
+        raise ExportError(empty, f"parameter{'s' if len(empty) > 1 else ''} {', '.join(repr(k) for k in empty)} "
+                          "given without a value; leave a parameter out to get its default")
     view_args = [(k, args[k]) for k in view_state.KEYS if k in args]
     raw, messages = view_state.parse_query(urlencode(view_args))
     too_long = [k for k, v in view_args if k not in raw]
@@ -172,9 +179,9 @@ def parse_export(args: Mapping[str, str], fmt: str, store: Any) -> ExportSpec:
     elif height and not width:
         width = max(PIXELS_MIN, round(height * a4_w / a4_h))
     width, height = width or a4_w, height or a4_h
-    if width * height > MAX_PIXELS:
+    if width * height > max_pixels:
         raise ExportError(["dpi", "width", "height"],
-                          f"{width} x {height} pixels is more than the {MAX_PIXELS:,} an export may have; "
+                          f"{width} x {height} pixels is more than the {max_pixels:,} an export may have; "
                           "lower dpi, width or height")
     return ExportSpec(state=st, fmt=fmt, bbox=bbox, dpi=dpi, width=width, height=height)
 
@@ -419,6 +426,17 @@ def _legend(ax: Any, data: MapData, scale: float, height_in: float, width_in: fl
     col.text(data.unit_line + ".", 7.5, color="#333333")
 
 
+def _free(fig: Figure) -> None:
+    """Let go of a drawn figure now. A Figure, its axes and artists refer to each other, so without this
+    they (and the Agg canvas of up to 140 MB they keep) wait for the garbage collector's rare full pass:
+    renders in a row grew a process by that much each until it ran. Text artists keep the renderer they were
+    laid out with (``_renderer``): dropping it from every artist frees the canvas at once."""
+    for artist in fig.findobj():
+        artist.__dict__.pop("_renderer", None)
+    fig.canvas.__dict__.pop("renderer", None)
+    fig.clear()
+
+
 @dataclass(frozen=True)
 class Rendered:
     body: bytes
@@ -501,8 +519,11 @@ def render(data: MapData) -> Rendered:
     else:
         metadata = {"Title": title, "Description": data.attribution, "Date": None,
                     "Creator": "Neighbourhood Atlas"}
-    with _renders:
-        fig.savefig(out, format=spec.fmt, dpi=spec.dpi, metadata=metadata, facecolor="white")
+    try:
+        with _renders:
+            fig.savefig(out, format=spec.fmt, dpi=spec.dpi, metadata=metadata, facecolor="white")
+    finally:
+        _free(fig)
     px_w, px_h = spec.width, spec.height
     left, bottom, width, height = box
     frame = (left * px_w, (1 - bottom - height) * px_h, (left + width) * px_w, (1 - bottom) * px_h)

@@ -51,6 +51,43 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _int_range(lo: int, hi: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        number = int(value)
+        if not lo <= number <= hi:
+            raise ValueError(f"must be a whole number from {lo:,} to {hi:,}")
+        return number
+
+    return parse
+
+
+def _origin_or_empty(value: str) -> str:
+    """A site's public origin (scheme, host and port, optionally a path prefix), without a trailing slash."""
+    if not value:
+        return ""
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.query or parsed.fragment:
+        raise ValueError("must be an http(s) address such as https://atlas.example.gov.uk, or empty")
+    return value.rstrip("/")
+
+
+def _hosts(value: str) -> tuple[str, ...]:
+    hosts = tuple(v.lower() for v in value.split() if v)
+    for host in hosts:
+        if "/" in host or "@" in host:
+            raise ValueError(f"{host!r} is not a host name such as atlas.example.gov.uk or .example.gov.uk")
+    return hosts
+
+
+def _rate_limit(value: str) -> str:
+    """A flask-limiter limit string ("12 per minute; 200 per day"), or empty for no limit."""
+    if value.strip():
+        from limits import parse_many  # noqa: PLC0415 - only to validate the text
+
+        parse_many(value)
+    return value.strip()
+
+
 def _origins(value: str) -> tuple[str, ...]:
     origins = tuple(v for v in value.split() if v)
     for origin in origins:
@@ -91,6 +128,34 @@ SETTINGS: tuple[Setting, ...] = (
             "Attribution shown for the basemap tiles (required by most tile providers).", str),
     Setting("ATLAS_EMBED_ORIGINS", "*",
             "Space-separated origins allowed to frame the /embed page (* for any).", _origins),
+    Setting("ATLAS_PUBLIC_URL", "",
+            "The site's public address (e.g. https://atlas.example.gov.uk), used for links the server writes for "
+            "other sites (the embed snippet). Empty: the address the request came to, only when its host is in "
+            "ATLAS_ALLOWED_HOSTS.", _origin_or_empty),
+    Setting("ATLAS_ALLOWED_HOSTS", "localhost 127.0.0.1 [::1]",
+            "Space-separated host names (a leading dot allows subdomains) whose Host header may be trusted to "
+            "write links when ATLAS_PUBLIC_URL is empty.", _hosts),
+    Setting("ATLAS_MAX_BODY_BYTES", "1048576",
+            "Largest request body accepted, in bytes; a larger one is answered 413.", _int_range(1024, 100_000_000)),
+    Setting("ATLAS_EXPORT_POOL", "process",
+            "Where map images are drawn: process (a pool of render processes per worker, started by forkserver) or "
+            "thread (threads of the worker itself).", _choice("process", "thread")),
+    Setting("ATLAS_EXPORT_WORKERS", "1",
+            "Map images drawn at once per gunicorn worker.", _int_range(1, 16)),
+    Setting("ATLAS_EXPORT_QUEUE", "1",
+            "Map images that may wait per gunicorn worker while the others are drawn; beyond that an export is "
+            "answered 503 with Retry-After.", _int_range(0, 64)),
+    Setting("ATLAS_EXPORT_TIMEOUT", "30",
+            "Seconds an export request waits for its image before it is answered 503.", _int_range(1, 600)),
+    Setting("ATLAS_EXPORT_TASKS_PER_CHILD", "25",
+            "Images a render process draws before it is replaced by a fresh one (returns its memory).",
+            _int_range(1, 10_000)),
+    Setting("ATLAS_EXPORT_MAX_PIXELS", "36000000",
+            "Most pixels (width x height) an exported image may have: A4 at 600 dpi is 34.8 million.",
+            _int_range(40_000, 100_000_000)),
+    Setting("ATLAS_EXPORT_RATE_LIMIT", "20 per minute; 300 per hour",
+            "Exports one client (IP address) may ask for, as flask-limiter limits; empty for none. Kept in each "
+            "worker's memory, or in Redis when ATLAS_CACHE_TYPE is RedisCache.", _rate_limit),
     Setting("ATLAS_LOG_LEVEL", "INFO", "Logging level of the app and pipeline.",
             _choice("DEBUG", "INFO", "WARNING", "ERROR")),
 )
@@ -124,6 +189,16 @@ class Settings:
     tiles_url: str
     tiles_attribution: str
     embed_origins: tuple[str, ...]
+    public_url: str
+    allowed_hosts: tuple[str, ...]
+    max_body_bytes: int
+    export_pool: str
+    export_workers: int
+    export_queue: int
+    export_timeout: int
+    export_tasks_per_child: int
+    export_max_pixels: int
+    export_rate_limit: str
     log_level: str
 
 

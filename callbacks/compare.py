@@ -155,7 +155,8 @@ def _nu(value: Any) -> Any:
 
 
 def _b_options(s: Any, cstate: dict | None, variable_b: str | None) -> list[dict] | None:
-    if not variable_b or not isinstance(cstate, dict) or not cstate.get("authority"):
+    if not isinstance(variable_b, str) or not variable_b or not isinstance(cstate, dict) \
+            or not isinstance(cstate.get("authority"), str) or not isinstance(cstate.get("level"), str):
         return None
     try:
         row = s.variable(variable_b)
@@ -227,7 +228,8 @@ def variable_b_options(typed: Any, cstate: Any) -> Any:
 def pick_options(typed: Any, cstate: Any, picked: Any) -> Any:
     """The profile's "pick variables" list: the variables here matching the words typed, with those
     already picked kept (a multi-select drops a value that is not among its options)."""
-    if not isinstance(cstate, dict) or cstate.get("view") != "compare" or not isinstance(cstate.get("authority"), str):
+    if not isinstance(cstate, dict) or cstate.get("view") != "compare" or not isinstance(cstate.get("authority"), str) \
+            or not isinstance(cstate.get("level"), str):
         return no_update
     s = store_module.get_store()
     kept = [p for p in picked if isinstance(p, str)][:cv.PROFILE_MAX] if isinstance(picked, list) else []
@@ -275,6 +277,23 @@ def render_profile_view(s: Any, cstate: dict, selected: str | None, topic: str |
     return [note] if note else [], rows, codes, names, _place(s, base)
 
 
+def _is_text_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _profile_inputs_ok(selected: Any, cstate: Any, topic: Any, picks: Any, *keys: str) -> bool:
+    """The profile callbacks' inputs have the types the page sends (a hand-made request may send anything);
+    ``keys`` must be strings in ``cstate``."""
+    optional_text = (str, type(None))
+    return (isinstance(cstate, dict) and "variable_b" in cstate and isinstance(cstate.get("search"), optional_text)
+            and all(isinstance(cstate.get(k), str) for k in keys)
+            and isinstance(cstate.get("view"), optional_text) and isinstance(cstate.get("variable_b"), optional_text)
+            and isinstance(cstate.get("authority"), optional_text) and isinstance(cstate.get("level"), optional_text)
+            and (cstate.get("areas") is None or _is_text_list(cstate["areas"]))
+            and isinstance(selected, optional_text) and isinstance(topic, optional_text)
+            and (picks is None or _is_text_list(picks)))
+
+
 def _profile_table(rows: list[dict], codes: list[str], names: dict[str, str], pinned: list[str],
                    place: str) -> html.Table:
     head = [html.Th("Variable", scope="col")]
@@ -315,6 +334,8 @@ def _profile_table(rows: list[dict], codes: list[str], names: dict[str, str], pi
     prevent_initial_call=True,
 )
 def render_profile(selected: str | None, cstate: dict | None, topic: str | None, picks: list[str] | None) -> Any:
+    if not _profile_inputs_ok(selected, cstate, topic, picks):
+        return no_update
     if not cstate or cstate.get("view") != "compare" or not cstate.get("search"):
         return no_update
     try:
@@ -343,6 +364,8 @@ def render_profile(selected: str | None, cstate: dict | None, topic: str | None,
 )
 def download_profile(_: int | None, selected: str | None, cstate: dict | None, topic: str | None,
                      picks: list[str] | None) -> Any:
+    if not _profile_inputs_ok(selected, cstate, topic, picks, "authority", "level"):
+        return no_update
     if not cstate or not cstate.get("search"):
         return no_update
     _, rows, codes, names, place = render_profile_view(store_module.get_store(), cstate, selected, topic, picks)

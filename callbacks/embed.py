@@ -15,7 +15,7 @@ from dash import ClientsideFunction, Input, Output, State
 from ui import ids
 from ui.ids import EMBED as E
 from ui.ids import SHARE as S
-from ui.share import DATA_FORMATS, EXPORT_LINKS, snippet_for
+from ui.share import DATA_FORMATS, EXPORT_LINKS, public_origin, snippet_for
 
 __all__ = ["write_snippet"]
 
@@ -29,8 +29,18 @@ __all__ = ["write_snippet"]
 )
 def write_snippet(_: int | None, shown: list[str] | None, width: Any, height: Any, canonical: dict | None,
                   title: Any) -> tuple[str, str, str]:
-    """The dialog's snippet for the view on screen when it was opened (or an option changed)."""
-    return snippet_for(flask.request.host_url, canonical, shown, width, height, title)
+    """The dialog's snippet for the view on screen when it was opened (or an option changed).
+
+    The snippet's address is ATLAS_PUBLIC_URL, or this request's only when its Host is allowed (ui/share.py)."""
+    # Values come from the browser and may be anything: keep only the types the dialog sends.
+    if not isinstance(shown, list) or not all(isinstance(s, str) for s in shown):
+        shown = []
+    width = width if isinstance(width, (str, int)) and not isinstance(width, bool) else None
+    height = height if isinstance(height, (str, int)) and not isinstance(height, bool) else None
+    if not isinstance(canonical, dict):
+        canonical = None
+    origin = public_origin(flask.request.host_url, flask.request.host)
+    return snippet_for(origin, canonical, shown, width, height, title)
 
 
 # Export and download links follow the view and the map's bounds (assets/embed.js).

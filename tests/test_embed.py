@@ -229,12 +229,44 @@ def test_snippet_for_the_dialog() -> None:
     assert "not finished loading" in share.snippet_for("http://h/", None, [], "100%", "480", "")[2]
 
 
-def test_write_snippet_callback_uses_the_site_the_app_was_reached_at() -> None:
+def _snippet_at(base_url: str, headers: dict | None = None, **args) -> tuple[str, str, str]:
     canonical = {"state": {}, "search": "?authority=all&level=lad&variable=ks102ew0018"}
-    with flask.Flask(__name__).test_request_context("/_dash-update-component", base_url="https://atlas.example"):
-        code, preview, problem = embed.write_snippet(1, ["palette"], "600", "400", canonical, "Mean age")
-    assert preview.startswith("https://atlas.example/embed?authority=all&") and preview.endswith("controls=palette")
+    call = {"shown": ["palette"], "width": "600", "height": "400", "canonical": canonical, "title": "Mean age",
+            **args}
+    with flask.Flask(__name__).test_request_context("/_dash-update-component", base_url=base_url,
+                                                    headers=headers or {}):
+        return embed.write_snippet(1, call["shown"], call["width"], call["height"], call["canonical"],
+                                   call["title"])
+
+
+def test_write_snippet_uses_the_public_url_whatever_the_host(monkeypatch) -> None:
+    monkeypatch.setenv("ATLAS_PUBLIC_URL", "https://atlas.example.gov.uk/")
+    code, preview, problem = _snippet_at("http://evil.example", {"X-Forwarded-Host": "evil.example"})
+    assert preview.startswith("https://atlas.example.gov.uk/embed?authority=all&")
+    assert preview.endswith("controls=palette") and "evil" not in code
     assert 'width="600" height="400"' in code and problem == ""
+
+
+def test_write_snippet_trusts_only_allowed_hosts_without_a_public_url(monkeypatch) -> None:
+    monkeypatch.delenv("ATLAS_PUBLIC_URL", raising=False)
+    code, preview, problem = _snippet_at("http://127.0.0.1:8050")  # the default allow-list: this machine
+    assert preview.startswith("http://127.0.0.1:8050/embed?authority=all&") and problem == ""
+    code, preview, problem = _snippet_at("https://evil.example")  # a Host header the client chose
+    assert code == preview == "" and "ATLAS_PUBLIC_URL" in problem
+    monkeypatch.setenv("ATLAS_ALLOWED_HOSTS", ".example.gov.uk")
+    code, preview, problem = _snippet_at("https://maps.example.gov.uk")
+    assert preview.startswith("https://maps.example.gov.uk/embed?") and problem == ""
+    assert _snippet_at("https://example.gov.uk.evil.example")[2] == share.NO_ORIGIN
+
+
+@pytest.mark.parametrize("args", [
+    {"shown": 5}, {"shown": [1, None]}, {"shown": {"a": 1}}, {"canonical": 7}, {"canonical": {"search": 3}},
+    {"canonical": {"search": ["?a"]}}, {"width": {"x": 1}}, {"height": [480]}, {"title": {"t": 1}}, {"width": True},
+])
+def test_write_snippet_takes_any_input_without_raising(args) -> None:
+    code, preview, problem = _snippet_at("http://localhost:8050", **args)
+    assert isinstance(code, str) and isinstance(preview, str) and isinstance(problem, str)
+    assert code or problem
 
 
 # -- the explorer's share tools --------------------------------------------------------------------------

@@ -13,13 +13,15 @@ from urllib.parse import parse_qsl, urlencode
 
 from dash import dcc, html
 from dash.development.base_component import Component
+from werkzeug.sansio.utils import host_is_trusted
 
+from atlas import settings
 from atlas import viewstate as state
 from ui.ids import SHARE as S
 
 __all__ = [
-    "CONTROL_LABELS", "DATA_FORMATS", "EXPORT_LINKS", "HEIGHT_PX", "WIDTH_PX", "parse_size", "share_tools", "snippet",
-    "snippet_for",
+    "CONTROL_LABELS", "DATA_FORMATS", "EXPORT_LINKS", "HEIGHT_PX", "WIDTH_PX", "parse_size", "public_origin",
+    "share_tools", "snippet", "snippet_for",
 ]
 
 #: Controls an embed may show, by URL key, with the words used in the Embed dialog.
@@ -47,6 +49,22 @@ HEIGHT_PX = (150, 4000)
 
 
 # -- the snippet ------------------------------------------------------------------------------------------
+
+NO_ORIGIN = ("This server does not know its public address, so it cannot write code for other sites: its "
+             "administrator should set ATLAS_PUBLIC_URL (or list this host in ATLAS_ALLOWED_HOSTS).")
+
+
+def public_origin(host_url: str, host: str, config: settings.Settings | None = None) -> str | None:
+    """The address other sites should load the embed from: ``ATLAS_PUBLIC_URL`` when set; otherwise the
+    address the request came to (``host_url``), but only when its ``host`` is in ``ATLAS_ALLOWED_HOSTS``
+    (a Host header is whatever the client sent: a snippet built from it could send readers anywhere).
+    None when neither can be trusted."""
+    config = config or settings.load()
+    if config.public_url:
+        return config.public_url + "/"
+    if host and host_is_trusted(host, list(config.allowed_hosts)):
+        return host_url
+    return None
 
 def parse_size(text: Any, limits: tuple[int, int], what: str) -> tuple[str | None, str | None]:
     """``"480"``, ``"480px"`` or ``"100%"`` -> the iframe attribute value, or None and why not."""
@@ -79,11 +97,15 @@ def snippet(origin: str, view_query: str, shown: list[str], width: str, height: 
     return "<iframe " + " ".join(f'{k}="{html_text.escape(v, quote=True)}"' for k, v in attrs) + "></iframe>"
 
 
-def snippet_for(origin: str, canonical: dict | None, shown: list[str] | None, width: Any, height: Any,
+def snippet_for(origin: str | None, canonical: dict | None, shown: list[str] | None, width: Any, height: Any,
                 title: Any) -> tuple[str, str, str]:
-    """(snippet, preview URL, problem) for the dialog; a bad size gives an empty snippet and says why."""
-    if not isinstance(canonical, dict) or not canonical.get("search"):
+    """(snippet, preview URL, problem) for the dialog; a bad size gives an empty snippet and says why, and so
+    does an ``origin`` of None (no trusted public address)."""
+    if not isinstance(canonical, dict) or not isinstance(canonical.get("search"), str) or not canonical["search"]:
         return "", "", "The map has not finished loading; try again in a moment."
+    if origin is None:
+        return "", "", NO_ORIGIN
+    shown = [s for s in shown if isinstance(s, str)] if isinstance(shown, list) else []
     w, problem_w = parse_size(width, WIDTH_PX, "width")
     h, problem_h = parse_size(height, HEIGHT_PX, "height")
     if problem_w or problem_h:

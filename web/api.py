@@ -23,10 +23,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 import flask
-from werkzeug.exceptions import HTTPException
 
-from atlas import datapack, mapview, store, viewstate
+from atlas import csvsafe, datapack, mapview, store, viewstate
 from atlas import view as atlas_view
+from web import errors
 
 __all__ = ["ROUTES", "Route", "blueprint", "init_app"]
 
@@ -34,8 +34,7 @@ log = logging.getLogger(__name__)
 
 blueprint = flask.Blueprint("api", __name__)
 
-#: Longest list of valid choices put in an error body; the body says how many there are in all.
-MAX_VALID = 100
+MAX_VALID = errors.MAX_VALID
 VALUES_FORMATS = ("json", "csv", "geojson", "gpkg", "parquet")
 #: Formats of one view's rows with each area's geometry, written by datapack.py.
 GEO_FORMATS = {"geojson": "application/geo+json", "gpkg": "application/geopackage+sqlite3",
@@ -94,14 +93,7 @@ def _json(payload: Any, status: int = 200) -> flask.Response:
     return flask.Response(body, status=status, mimetype="application/json")
 
 
-def _error(status: int, message: str, valid: list[str] | None = None, **extra: Any) -> flask.Response:
-    payload: dict[str, Any] = {"error": message, "status": status, **extra}
-    if valid is not None:
-        payload["valid"] = valid[:MAX_VALID]
-        payload["valid_count"] = len(valid)
-        if len(valid) > MAX_VALID:
-            payload["valid_truncated"] = True
-    return _json(payload, status)
+_error = errors.json_error
 
 
 _gzipped: OrderedDict[str, bytes] = OrderedDict()
@@ -232,8 +224,8 @@ def values(authority: str, level: str, filename: str) -> flask.Response:
         writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow(["code", "name", "value", "rank", "rank_national"])
         for r in rows:
-            writer.writerow(["" if r[k] is None else r[k] for k in ("code", "name", "value", "rank",
-                                                                    "rank_national")])
+            writer.writerow(csvsafe.row("" if r[k] is None else r[k] for k in ("code", "name", "value", "rank",
+                                                                               "rank_national")))
         response = flask.Response(out.getvalue(), mimetype="text/csv")
         response.headers["Content-Disposition"] = (
             f'attachment; filename="{authority}_{level}_{variable}.csv"')
@@ -380,9 +372,12 @@ for _route in ROUTES:
     blueprint.add_url_rule(_rule, _route.endpoint, _view, methods=["GET"])
 blueprint.add_url_rule("/api/<path:rest>", "unknown", unknown,
                        methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+# ``/api/`` itself: <path:rest> needs at least one character, and Dash's catch-all page would answer it.
+blueprint.add_url_rule("/api/", "unknown_root", unknown, defaults={"rest": ""},
+                       methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 
 
-# -- errors: always JSON, never a traceback ---------------------------------------------------------------
+# -- errors: always JSON, never a traceback (web/errors.py) ---------------------------------------------------
 
 @blueprint.after_request
 def _open_data(response: flask.Response) -> flask.Response:
@@ -390,16 +385,6 @@ def _open_data(response: flask.Response) -> flask.Response:
     response.headers["Access-Control-Allow-Origin"] = "*"
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     return response
-
-
-#: Where the full list of valid choices lives, for lists too long for an error body.
-_SEE = {"authority": "/api/authorities", "variable": "/api/variables", "topic": "/api/variables"}
-
-
-@blueprint.errorhandler(store.NotFound)
-def _not_found(exc: store.NotFound) -> flask.Response:
-    extra = {"see": _SEE[exc.what]} if exc.what in _SEE else {}
-    return _error(404, exc.message, exc.valid, what=exc.what, value=exc.value, **extra)
 
 
 @blueprint.errorhandler(BadFormat)
@@ -413,25 +398,12 @@ def _bad_view(exc: BadView) -> flask.Response:
                   messages=exc.messages)
 
 
-@blueprint.errorhandler(HTTPException)
-def _http_error(exc: HTTPException) -> flask.Response:
-    return _error(exc.code or 500, exc.description or exc.name)
-
-
-@blueprint.errorhandler(FileNotFoundError)
-def _no_extracts(exc: FileNotFoundError) -> flask.Response:
-    log.error("data API unavailable: %s", exc)
-    return _error(503, "the extracts are not available on this server yet; run `python -m pipeline build`")
-
-
-@blueprint.errorhandler(Exception)
-def _internal(exc: Exception) -> flask.Response:
-    log.exception("data API error on %s", flask.request.path)
-    return _error(500, "internal error in the data API; it has been logged")
+errors.register(blueprint, "/api")
 
 
 def init_app(server: flask.Flask) -> None:
-    """Register the data API on ``server`` (the Dash app's Flask server)."""
+    """Register the data API on ``server`` (the Dash app's Flask server), with the shared error handling."""
+    errors.init_app(server)
     server.register_blueprint(blueprint)
 
 

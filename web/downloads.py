@@ -4,12 +4,16 @@
 Routes parse the URL, ask ``export`` / ``datapack`` (which do the work and know nothing of Flask) and
 answer. A bad link gets a 400 (export) or 404 (unknown authority) in JSON naming the parameter, never a
 traceback and never a quietly different image.
+
+An export reads its data in the request thread (``export.map_data``) and has it drawn in the render pool
+(``atlas.renderpool``): when the pool and its queue are full it is answered 503 with ``Retry-After`` at
+once. Each client may ask for ``ATLAS_EXPORT_RATE_LIMIT`` exports (429 with ``Retry-After`` beyond), and an
+image may have at most ``ATLAS_EXPORT_MAX_PIXELS`` pixels (400 naming dpi, width and height).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import threading
 from collections import OrderedDict
@@ -17,7 +21,8 @@ from typing import Any
 
 import flask
 
-from atlas import datapack, export, store
+from atlas import datapack, export, renderpool, settings, store
+from web import errors, ratelimit
 
 __all__ = ["ROUTES", "blueprint", "init_app"]
 
@@ -26,6 +31,7 @@ log = logging.getLogger(__name__)
 blueprint = flask.Blueprint("downloads", __name__)
 
 DAY = 86_400
+MAX_PIXELS = "ATLAS_EXPORT_MAX_PIXELS"
 ROUTES: tuple[tuple[str, str], ...] = (
     ("/export/map.<format>",
      "The map view as png, svg or pdf (A4 landscape), from the explorer's query keys (authority, level, "
@@ -40,9 +46,7 @@ ROUTES: tuple[tuple[str, str], ...] = (
 )
 
 
-def _error(status: int, message: str, **extra: Any) -> flask.Response:
-    body = json.dumps({"error": message, "status": status, **extra}, ensure_ascii=False)
-    return flask.Response(body, status=status, mimetype="application/json")
+_error = errors.json_error
 
 
 class _Bytes:
@@ -97,7 +101,7 @@ def export_map(format: str) -> flask.Response:  # noqa: A002 - the URL's own wor
             raise export.ExportError(repeated, f"parameter{'s' if len(repeated) > 1 else ''} "
                                      f"{', '.join(repr(k) for k in repeated)} given more than once")
         args = flask.request.args.to_dict()
-        spec = export.parse_export(args, format, s)
+        spec = export.parse_export(args, format, s, max_pixels=flask.current_app.config[MAX_PIXELS])
         tag = _spec_key(s.build_id, spec)
         if flask.request.if_none_match.contains(tag):
             response = flask.Response(status=304)
@@ -105,8 +109,16 @@ def export_map(format: str) -> flask.Response:  # noqa: A002 - the URL's own wor
             return response
         rendered = _images.get(tag)
         if rendered is None:
-            rendered = export.render(export.map_data(s, spec))
+            # Reading the store stays here; drawing (seconds of CPU, a canvas of up to 140 MB) goes to the pool.
+            rendered = renderpool.get_pool().render(export.map_data(s, spec))
             _images.put(tag, rendered)
+    except renderpool.Busy as exc:
+        if isinstance(exc, renderpool.Timeout) and exc.future is not None:
+            # The image is still being drawn: keep it for the retry Retry-After asks for, rather than draw it twice.
+            exc.future.add_done_callback(lambda done, tag=tag: None if done.cancelled() or done.exception()
+                                         else _images.put(tag, done.result()))
+        log.warning("503 %s: %s", flask.request.path, exc)
+        return _error(503, str(exc), headers={"Retry-After": str(exc.retry_after)}, retry_after=exc.retry_after)
     except export.ExportError as exc:
         extra: dict[str, Any] = {"parameter": exc.parameters[0], "parameters": exc.parameters,
                                  "messages": exc.messages}
@@ -136,30 +148,20 @@ def datapack_zip(authority: str) -> flask.Response:
     return response
 
 
-blueprint.add_url_rule("/export/map.<format>", "export_map", export_map, methods=["GET"])
+blueprint.add_url_rule("/export/map.<format>", "export_map", ratelimit.export_limit(export_map), methods=["GET"])
 blueprint.add_url_rule("/datapack/<authority>.zip", "datapack", datapack_zip, methods=["GET"])
 
 
-@blueprint.errorhandler(store.NotFound)
-def _not_found(exc: store.NotFound) -> flask.Response:
-    return _error(404, exc.message, what=exc.what, value=exc.value, valid=exc.valid[:100],
-                  valid_count=len(exc.valid), see="/api/authorities")
-
-
-@blueprint.errorhandler(FileNotFoundError)
-def _no_extracts(exc: FileNotFoundError) -> flask.Response:
-    log.error("downloads unavailable: %s", exc)
-    return _error(503, "the extracts are not available on this server yet; run `python -m pipeline build`")
-
-
-@blueprint.errorhandler(Exception)
-def _internal(exc: Exception) -> flask.Response:
-    log.exception("download error on %s", flask.request.path)
-    return _error(500, "internal error while preparing the download; it has been logged")
+errors.register(blueprint, "/export", "/datapack")
 
 
 def init_app(server: flask.Flask) -> None:
-    """Register /export/... and /datapack/... on ``server`` (the Dash app's Flask server)."""
+    """Register /export/... and /datapack/... on ``server`` (the Dash app's Flask server), with the shared
+    error handling, the body limit and the export rate limit."""
+    config = settings.load()
+    server.config[MAX_PIXELS] = config.export_max_pixels
+    errors.init_app(server, config)
+    ratelimit.init_app(server, config)
     server.register_blueprint(blueprint)
     # Listed by GET /api beside the data API's own routes: the whole URL surface in one place.
     server.extensions.setdefault("atlas_routes", []).extend(ROUTES)

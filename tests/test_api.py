@@ -8,10 +8,7 @@ import gzip
 import io
 import json
 import os
-import socket
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +19,7 @@ import brotli
 import flask
 import geobuf
 import pytest
+from server_support import first_answer, listening_socket, spawn_on
 
 from atlas import store
 from web import api
@@ -282,15 +280,12 @@ def test_concurrent_requests(client):
 @pytest.mark.slow
 def test_under_gunicorn_two_workers_with_threads(atlas_env, tmp_path):
     """Real forked workers, each with threads: every concurrent answer is the right one."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     env = {**os.environ, "ATLAS_DATA_DIR": str(atlas_env)}
     log = open(tmp_path / "gunicorn.log", "w+")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-w", "2", "--threads", "4", "-b", f"127.0.0.1:{port}",
-         "--chdir", str(Path(api.__file__).parent.parent), "web.api:standalone()"], env=env, stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}"
+    # gunicorn serves the socket bound here: requests wait in its backlog until a worker is ready.
+    server, base = spawn_on(listening_socket(), lambda fd: [
+        sys.executable, "-m", "gunicorn", "-w", "2", "--threads", "4", "-b", f"fd://{fd}",
+        "--chdir", str(Path(api.__file__).parent.parent), "web.api:standalone()"], env=env, stdout=log, stderr=log)
 
     def get(url: str) -> tuple[str, int, bytes]:
         try:
@@ -300,12 +295,7 @@ def test_under_gunicorn_two_workers_with_threads(atlas_env, tmp_path):
             return url, exc.code, exc.read()
 
     try:
-        for _ in range(100):
-            try:
-                get("/api")
-                break
-            except OSError:
-                time.sleep(0.1)
+        assert first_answer(base + "/api") == 200
         urls = [f"/api/values/{a}/lsoa11/{v}.json" for a in ("E09000001", "E07000194", "E08000025", "W06000015")
                 for v in ("ks102ew0001", "ks102ew0018")]
         urls += ["/api/areas/E07000194/lsoa11.pbf", "/api/values/nope/lsoa11/ks102ew0001.json"]

@@ -136,6 +136,10 @@ def test_svg_exports_are_compressed_png_are_not(app_client):
     svg = app_client.get(f"/export/map.svg?{query}", headers={"Accept-Encoding": BROWSER})
     assert svg.status_code == 200 and svg.headers["Content-Encoding"] == "br"
     assert decoded(svg).startswith(b"<?xml") and len(svg.data) < len(decoded(svg)) / 3
+    again = app_client.get(f"/export/map.svg?{query}", headers={"Accept-Encoding": BROWSER,
+                                                                "If-None-Match": svg.headers["ETag"]})
+    assert again.status_code == 304 and again.headers["ETag"] == svg.headers["ETag"]
+    assert again.headers["Cache-Control"] == "public, max-age=86400"
     png = app_client.get(f"/export/map.png?{query}", headers={"Accept-Encoding": BROWSER})
     assert png.status_code == 200 and "Content-Encoding" not in png.headers
     assert png.data.startswith(b"\x89PNG")

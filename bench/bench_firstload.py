@@ -47,6 +47,9 @@ CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
 WINDOW = "--window-size=1400,1000"
 CATEGORIES = ("HTML", "JavaScript", "CSS", "JSON", "geometry", "image", "other")
 LIGHTHOUSE_CATEGORIES = ("performance", "accessibility", "best-practices")
+#: Audits on what travels and how long it is kept, and on where the remaining time goes.
+LIGHTHOUSE_AUDITS = ("uses-text-compression", "uses-long-cache-ttl", "total-byte-weight", "unused-javascript",
+                     "bootup-time", "largest-contentful-paint-element", "layout-shifts")
 LIGHTHOUSE_METRICS = (("first-contentful-paint", "FCP"), ("largest-contentful-paint", "LCP"),
                       ("total-blocking-time", "TBT"), ("speed-index", "SI"), ("cumulative-layout-shift", "CLS"))
 
@@ -265,12 +268,21 @@ def lighthouse(url: str, preset: str, runs: int) -> dict:
                        f"--chrome-flags={' '.join(CHROME_FLAGS)}"]
             if preset == "desktop":
                 command.append("--preset=desktop")
-            subprocess.run(command, check=True, env={**os.environ, "CHROME_PATH": CHROMIUM},
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=300)
+            for attempt in (1, 2):
+                done = subprocess.run(command, env={**os.environ, "CHROME_PATH": CHROMIUM}, text=True,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=300)
+                if done.returncode == 0:
+                    break
+                print(f"(Lighthouse {preset} failed, attempt {attempt}: {done.stderr.strip()[-1500:]})",
+                      file=sys.stderr)
+            else:
+                raise RuntimeError(f"Lighthouse {preset} failed twice")
             report = json.loads(out.read_text())
         reports.append({
             "scores": {c: round(report["categories"][c]["score"] * 100) for c in LIGHTHOUSE_CATEGORIES},
             "metrics": {short: report["audits"][audit]["numericValue"] for audit, short in LIGHTHOUSE_METRICS},
+            "audits": {a: (report["audits"][a].get("score"), report["audits"][a].get("displayValue", ""))
+                       for a in LIGHTHOUSE_AUDITS if a in report["audits"]},
             "failing": {c: [a["id"] for a in report["categories"][c]["auditRefs"]
                             if a["weight"] and (report["audits"][a["id"]]["score"] or 0) < 0.9
                             and report["audits"][a["id"]]["scoreDisplayMode"] in ("binary", "numeric")]
@@ -293,6 +305,9 @@ def print_lighthouse(label: str, results: dict[str, dict]) -> None:
               f"| {s['accessibility']} | {s['best-practices']} | {m['FCP'] / 1000:.1f} | {m['LCP'] / 1000:.1f} "
               f"| {m['TBT']:.0f} | {m['SI'] / 1000:.1f} | {m['CLS']:.3f} |")
     for preset, r in results.items():
+        audits = "; ".join(f"{a} {'-' if score is None else round(score * 100)}{f' ({shown})' if shown else ''}"
+                           for a, (score, shown) in r["audits"].items())
+        print(f"- {preset}, audits (score, value): {audits}")
         for cat, ids in r["failing"].items():
             if ids:
                 print(f"- {preset}, {cat}: below 0.9: {', '.join(ids)}")

@@ -258,6 +258,15 @@ def test_the_cache_is_bounded_in_bytes():
     assert cache.get("br;/big|1") is None
 
 
+def test_the_app_has_one_compressor(app_client):
+    """Dash's compress=True would add a second flask-compress hook with settings nobody chose."""
+    import flask_compress
+
+    hooks = app_client.application.after_request_funcs[None]
+    compressors = [h for h in hooks if isinstance(getattr(h, "__self__", None), flask_compress.Compress)]
+    assert compressors == [app_client.application.extensions["atlas_compression"].after_request]
+
+
 def test_binding_order_is_enforced():
     server = flask.Flask(__name__)
     caching.init_app(server)

@@ -40,8 +40,9 @@ import flask_compress
 __all__ = ["ALGORITHMS", "CACHE_BYTES", "MAX_FILE_BYTES", "MIMETYPES", "MIN_BYTES", "Compressor", "LruBytes",
            "etag_variants", "init_app"]
 
-#: Preferred first when the client accepts several with the same quality. Chromium sends
-#: ``gzip, deflate, br, zstd``; deflate (ambiguous zlib/raw framing) and zstd are left out.
+#: Preferred first when the client accepts several with the same quality. Chromium 156 sends
+#: ``gzip, deflate, br, zstd`` (over plain HTTP too); deflate (ambiguous zlib/raw framing) and zstd are
+#: left out.
 ALGORITHMS = ("br", "gzip")
 #: Responses smaller than this fit one TCP segment anyway: compressing them saves no round trip.
 MIN_BYTES = 1024

@@ -3,6 +3,10 @@
 Creates the Dash app with its pages (ui/pages: the explorer at ``/``, the embeddable map at ``/embed``),
 binds the cache and the HTTP routes (web/) to its Flask server, and registers the callbacks by importing
 their modules. Nothing reads the data at import: layouts are functions.
+
+Responses are compressed by web.compression (brotli or gzip, one flask-compress instance configured there;
+Dash's own ``compress=True`` is left off, see that module) and given their cache lifetimes by web.caching.
+Flask runs after_request hooks last-registered first: security headers, then caching, then compression.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from callbacks import (  # noqa: F401 - importing registers the callbacks
     explorer,
 )
 from ui import ids
-from web import api, callback_guard, compression, downloads, security
+from web import api, caching, callback_guard, compression, downloads, security
 
 config = settings.load()
 logging.basicConfig(level=config.log_level)
@@ -31,7 +35,8 @@ app = dash.Dash(__name__, title="Neighbourhood Atlas", update_title=None, suppre
 cache.init_cache(app.server, config)
 api.init_app(app.server)
 downloads.init_app(app.server)
-compression.init_compression(app.server)
+compression.init_app(app.server)
+caching.init_app(app.server)
 # Malformed callback requests: 400 with one log line, never a 500 (web/callback_guard.py).
 callback_guard.init_app(app.server, lambda: app.callback_map)
 
@@ -45,9 +50,11 @@ def _unknown_library(exc: Exception) -> tuple[str, int, dict[str, str]]:
 
 @app.server.get("/_atlas/ids.js")
 def _ids_script() -> flask.Response:
-    """The component ids for assets/*.js (ui/ids.py), versioned by content so it may be cached a year."""
+    """The component ids for assets/*.js (ui/ids.py), versioned by content: cached a year when the URL
+    names this version (as the page's does), revalidated otherwise."""
     response = flask.Response(ids.javascript(), mimetype="text/javascript")
-    response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    if flask.request.args.get("v") == ids.javascript_version():
+        response.headers["Cache-Control"] = caching.IMMUTABLE
     return response
 
 

@@ -56,12 +56,21 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory, raw_dir: Path) -> Path:
 
 
 @pytest.fixture()
-def atlas_env(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def atlas_env(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Point the app's settings at the session's extracts (tiles off, in-process cache)."""
     monkeypatch.setenv("ATLAS_DATA_DIR", str(data_dir))
     monkeypatch.setenv("ATLAS_TILES_URL", "")
     monkeypatch.setenv("ATLAS_CACHE_TYPE", "SimpleCache")
-    return data_dir
+    # Exports drawn in a thread and not rate-limited: a render process's start-up under a loaded test run
+    # could outlast the export timeout, and one test client is one "client" for the limiter. The pool's
+    # processes, its limits and the rate limit have tests of their own (tests/test_server_limits.py).
+    monkeypatch.setenv("ATLAS_EXPORT_POOL", "thread")
+    monkeypatch.setenv("ATLAS_EXPORT_RATE_LIMIT", "")
+    from atlas import renderpool
+
+    renderpool.reset_pool()
+    yield data_dir
+    renderpool.reset_pool()
 
 
 @pytest.fixture()

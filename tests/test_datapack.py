@@ -199,26 +199,56 @@ def test_no_datapack_without_small_areas(client, authority):
 
 def test_simultaneous_requests_build_a_pack_once(atlas_env, tmp_path, monkeypatch):
     import threading
-    import time
 
     from atlas import store
 
     monkeypatch.setenv("ATLAS_CACHE_DIR", str(tmp_path))
+    s = store.get_store()
+
+    class Arrivals:
+        """The pack's per-process lock, counting the threads that have come to it."""
+
+        def __init__(self) -> None:
+            self._lock = threading.Lock()
+            self.count = 0
+            self.changed = threading.Condition()
+
+        def __enter__(self) -> None:
+            with self.changed:
+                self.count += 1
+                self.changed.notify_all()
+            self._lock.acquire()
+
+        def __exit__(self, *exc) -> None:
+            self._lock.release()
+
+    arrivals = Arrivals()
+    monkeypatch.setitem(datapack._locks, str(datapack.cache_path(s, "E09000001")), arrivals)
     calls = []
     real = datapack.build_zip
 
-    def slow_build(s, authority, target):
+    def build_when_all_wait(s, authority, target):
         calls.append(authority)
-        time.sleep(0.5)  # long enough for the other thread to arrive while this one builds
+        # Build only once the other two threads wait on the lock this one holds: each then finds the pack
+        # built when its turn comes, and must not build it again.
+        with arrivals.changed:
+            assert arrivals.changed.wait_for(lambda: arrivals.count == 3, timeout=60), arrivals.count
         return real(s, authority, target)
 
-    monkeypatch.setattr(datapack, "build_zip", slow_build)
-    s = store.get_store()
-    paths = []
-    threads = [threading.Thread(target=lambda: paths.append(datapack.ensure(s, "E09000001"))) for _ in range(3)]
+    monkeypatch.setattr(datapack, "build_zip", build_when_all_wait)
+    paths, errors = [], []
+
+    def ensure() -> None:
+        try:
+            paths.append(datapack.ensure(s, "E09000001"))
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ensure) for _ in range(3)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    assert errors == []
     assert calls == ["E09000001"] and len(set(paths)) == 1 and paths[0].exists()
     assert zipfile.ZipFile(paths[0]).testzip() is None

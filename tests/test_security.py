@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import http.server
 import os
-import socket
-import subprocess
 import sys
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import dash
 import flask
 import pytest
+from server_support import first_answer, listening_socket, spawn_on
 
 from web import api, downloads, security
 
@@ -140,50 +138,38 @@ from werkzeug.serving import make_server
 if "downloads" not in app.server.blueprints:
     downloads.init_app(app.server)
 security.init_app(app.server)
-make_server("127.0.0.1", int(sys.argv[1]), app.server, threaded=True).serve_forever()
+make_server("127.0.0.1", 0, app.server, threaded=True, fd=int(sys.argv[1])).serve_forever()
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_port(port: int, timeout: float = 60) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise AssertionError(f"nothing listening on {port}")
-
-
 @pytest.fixture()
-def app_url(atlas_env: Path) -> Iterator[str]:
-    """The real app.py, with the security headers and downloads bound, in its own process."""
-    port = _free_port()
+def app_url(atlas_env: Path, tmp_path: Path) -> Iterator[str]:
+    """The real app.py, with the security headers and downloads bound, in its own process, serving a
+    socket bound here (server_support: the first request waits for it, nothing is polled)."""
     env = {**os.environ, "ATLAS_DATA_DIR": str(atlas_env), "ATLAS_TILES_URL": ""}
-    proc = subprocess.Popen([sys.executable, "-c", RUN_APP, str(port), str(ROOT)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = open(tmp_path / "app.log", "w+")
+    proc, url = spawn_on(listening_socket(), lambda fd: [sys.executable, "-c", RUN_APP, str(fd), str(ROOT)],
+                         env=env, stdout=log, stderr=log)
     try:
-        _wait_port(port)
-        yield f"http://127.0.0.1:{port}"
+        status = first_answer(url + "/")
+        log.seek(0)
+        assert status == 200, log.read()
+        yield url
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        log.close()
 
 
 @pytest.fixture()
 def other_site(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """Another origin (another loopback port) serving plain pages from tmp_path."""
-    port = _free_port()
     handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(tmp_path), **k)  # noqa: E731
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    # Bound and listening when the constructor returns: no need to wait for it.
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{port}", tmp_path
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", tmp_path
     finally:
         httpd.shutdown()
 
@@ -207,13 +193,27 @@ def chrome() -> Iterator:
 
 
 def _until(driver, script: str, timeout: float = 20):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = driver.execute_script("try { return " + script + "; } catch (e) { return null; }")
-        if value:
-            return value
-        time.sleep(0.2)
-    return None
+    """The value of a JavaScript expression once it is truthy; fails after ``timeout`` seconds."""
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(
+        lambda d: d.execute_script("try { return " + script + "; } catch (e) { return null; }"),
+        f"timed out waiting for {script}")
+
+
+def _log_until(driver, found: Callable[[list[str]], bool], timeout: float = 20) -> list[str]:
+    """The browser's console messages, read until ``found(messages)`` holds (get_log drains the log, so
+    they are gathered); fails after ``timeout`` seconds."""
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    messages: list[str] = []
+
+    def seen(d) -> bool:
+        messages.extend(e["message"] for e in d.get_log("browser"))
+        return found(messages)
+
+    WebDriverWait(driver, timeout, poll_frequency=0.1).until(seen, f"not logged; the log was {messages}")
+    return messages
 
 
 @pytest.mark.browser
@@ -230,10 +230,13 @@ def test_sec001_the_app_runs_under_the_policy_and_refuses_other_sites_frames(app
         f'<!doctype html><iframe id="app" src="{app_url}/" width="600" height="400"></iframe>'
         f'<iframe id="embed" src="{app_url}/embed" width="600" height="400"></iframe>')
     chrome.get(f"{site}/frames.html")
-    time.sleep(3)
-    messages = [e["message"] for e in chrome.get_log("browser")]
+    # The embed is framed: its page ran in the frame and drew its map.
+    chrome.switch_to.frame("embed")
+    assert _until(chrome, "document.querySelector('.atlas-embed') && "
+                          "document.querySelectorAll('canvas').length > 0")
+    chrome.switch_to.default_content()
     # Chromium words it "Framing '<url>' violates ... frame-ancestors" (older: "Refused to frame").
+    messages = _log_until(chrome, lambda ms: any(f"'{app_url}/'" in m and "frame-ancestors 'self'" in m
+                                                 for m in ms))
     refused = [m for m in messages if "frame-ancestors" in m]
-    assert any(f"'{app_url}/'" in m and "frame-ancestors 'self'" in m for m in refused), messages
-    assert chrome.execute_script("return document.getElementById('embed') !== null")
     assert not any("/embed" in m for m in refused), refused

@@ -8,15 +8,12 @@ with the valid choices, and no traceback ever reaches a client.
 from __future__ import annotations
 
 import csv
-import gzip
 import hashlib
 import io
 import json
 import logging
 import math
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +23,7 @@ import flask
 
 from atlas import csvsafe, datapack, mapview, store, viewstate
 from atlas import view as atlas_view
-from web import errors
+from web import compression, errors
 
 __all__ = ["ROUTES", "Route", "blueprint", "init_app"]
 
@@ -96,41 +93,13 @@ def _json(payload: Any, status: int = 200) -> flask.Response:
 _error = errors.json_error
 
 
-_gzipped: OrderedDict[str, bytes] = OrderedDict()
-_gzipped_lock = threading.Lock()
-GZIP_CACHE_SIZE = 128
-
-
-def _gzip_cached(tag: str, body: bytes) -> bytes:
-    """Geometry never changes within a build, so each worker compresses it once. Keyed by the ETag (which
-    names the build) and holding only the compressed bytes, unlike an lru_cache keyed on the body."""
-    with _gzipped_lock:
-        if tag in _gzipped:
-            _gzipped.move_to_end(tag)
-            return _gzipped[tag]
-    packed = gzip.compress(body, 6, mtime=0)
-    with _gzipped_lock:
-        _gzipped[tag] = packed
-        while len(_gzipped) > GZIP_CACHE_SIZE:
-            _gzipped.popitem(last=False)
-    return packed
-
-
-def _cacheable(response: flask.Response, tag: str, build_id: str, *, cache_gzip: bool = False
-               ) -> flask.Response:
+def _cacheable(response: flask.Response, tag: str, build_id: str) -> flask.Response:
     """Strong ETag, long-lived caching when the URL names the build (?v=), and 304 on a match.
 
-    Bodies are gzipped here when the client accepts it: nothing in front of gunicorn is assumed to
-    compress, and GeoJSON shrinks about five-fold. The gzipped body is a different representation, so it
-    gets its own strong ETag.
+    web.compression compresses the body afterwards (brotli or gzip, cached per worker by this ETag) and
+    gives each encoding its own tag (``<tag>:br``); a conditional request for an encoded tag is answered
+    there, after compressing.
     """
-    response.headers["Vary"] = "Accept-Encoding"
-    big = (response.content_length or 0) > 1024
-    if big and "gzip" in flask.request.accept_encodings:
-        body = response.get_data()
-        response.set_data(_gzip_cached(tag, body) if cache_gzip else gzip.compress(body, 6, mtime=0))
-        response.headers["Content-Encoding"] = "gzip"
-        tag += ":gzip"
     response.set_etag(tag)
     if flask.request.args.get("v") == build_id:
         # The URL names this build, whose files never change: a year, and no revalidation.
@@ -273,9 +242,11 @@ def _geo_values(s: store.Store, df: Any, authority: str, level: str, variable: s
                 ) -> flask.Response:
     """The same rows as the JSON, with each area's geometry, as GeoJSON, GeoPackage or GeoParquet."""
     tag = f"{s.build_id}:values:{authority}:{level}:{variable}:{fmt}"
-    if flask.request.if_none_match.contains(tag) or flask.request.if_none_match.contains(tag + ":gzip"):
-        # Answer a revalidation before writing a GeoPackage that would be thrown away.
-        return _cacheable(flask.Response(b"", mimetype=GEO_FORMATS[fmt]), tag, s.build_id)
+    held = [t for t in compression.etag_variants(tag) if flask.request.if_none_match.contains(t)]
+    if held:
+        # Answer a revalidation before writing a GeoPackage that would be thrown away: a 304 for the
+        # representation the client holds (identity, or an encoding web.compression made).
+        return _cacheable(flask.Response(b"", mimetype=GEO_FORMATS[fmt]), held[0], s.build_id)
     meta = s.variable(variable)
     frame = datapack.values_frame(df, s.area_geojson(authority, level))
     if fmt == "geojson":
@@ -324,8 +295,9 @@ def view() -> flask.Response:
                       exc.parameters, exc.messages) from None
     canonical = viewstate.to_query(state)
     tag = f"{s.build_id}:view:{hashlib.sha256((canonical + fields).encode()).hexdigest()[:24]}"
-    if flask.request.if_none_match.contains(tag) or flask.request.if_none_match.contains(tag + ":gzip"):
-        return _cacheable(flask.Response(b"", mimetype="application/json"), tag, s.build_id)
+    held = [t for t in compression.etag_variants(tag) if flask.request.if_none_match.contains(t)]
+    if held:  # a revalidation: answered before the view is built
+        return _cacheable(flask.Response(b"", mimetype="application/json"), held[0], s.build_id)
     shown = atlas_view.build(s, state)
     if fields == "paint":
         body: dict[str, Any] = shown.paint()
@@ -343,7 +315,7 @@ def areas(authority: str, filename: str) -> flask.Response:
         response = flask.Response(s.area_geojson_bytes(authority, level), mimetype="application/geo+json")
     else:
         response = flask.Response(s.area_pbf(authority, level), mimetype="application/x-protobuf")
-    return _cacheable(response, f"{s.build_id}:areas:{authority}:{level}:{fmt}", s.build_id, cache_gzip=True)
+    return _cacheable(response, f"{s.build_id}:areas:{authority}:{level}:{fmt}", s.build_id)
 
 
 def unknown(rest: str) -> flask.Response:
@@ -412,4 +384,5 @@ def standalone() -> flask.Flask:
     (and lets the API be load-tested under real workers without the Dash app)."""
     server = flask.Flask(__name__)
     init_app(server)
+    compression.init_app(server)
     return server

@@ -22,7 +22,7 @@ from typing import Any
 import flask
 
 from atlas import datapack, export, renderpool, settings, store
-from web import errors, ratelimit
+from web import compression, errors, ratelimit
 
 __all__ = ["ROUTES", "blueprint", "init_app"]
 
@@ -103,9 +103,12 @@ def export_map(format: str) -> flask.Response:  # noqa: A002 - the URL's own wor
         args = flask.request.args.to_dict()
         spec = export.parse_export(args, format, s, max_pixels=flask.current_app.config[MAX_PIXELS])
         tag = _spec_key(s.build_id, spec)
-        if flask.request.if_none_match.contains(tag):
+        held = [t for t in compression.etag_variants(tag) if flask.request.if_none_match.contains(t)]
+        if held:
+            # Before rendering: a 304 for the representation the client holds (an SVG may be compressed).
             response = flask.Response(status=304)
-            response.set_etag(tag)
+            response.set_etag(held[0])
+            response.headers["Cache-Control"] = f"public, max-age={DAY}"
             return response
         rendered = _images.get(tag)
         if rendered is None:

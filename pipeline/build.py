@@ -8,6 +8,8 @@ file contents, same pipeline code) returns at once.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import json
 import logging
@@ -30,7 +32,7 @@ import pyarrow.parquet as pq
 from pipeline import geometry, readers
 from pipeline.readers import RawFiles, SourceError
 
-__all__ = ["build", "main", "BuildReport", "LEVELS", "INPUT_FOLDERS"]
+__all__ = ["build", "main", "BuildBusy", "BuildReport", "LEVELS", "INPUT_FOLDERS", "KEEP_BUILDS"]
 
 log = logging.getLogger("atlas.pipeline")
 
@@ -38,7 +40,8 @@ LEVELS = {"lsoa11": "LSOA 2011", "oa11": "OA 2011", "lsoa21": "LSOA 2021", "oa21
           "lad": "LAD December 2021"}
 VINTAGE = {"lsoa11": "2011", "oa11": "2011", "lsoa21": "2021", "oa21": "2021", "lad": "2021"}
 INPUT_FOLDERS = ("boundaries", "lookups", "deprivation", "census2011", "census2021")
-KEEP_BUILDS = 2
+KEEP_BUILDS = 3  # the default of ATLAS_KEEP_BUILDS
+LOCK_FILE = ".build.lock"
 ROW_GROUP = 2048
 
 F_LAD = "boundaries/lad/Local_Authority_Districts_(December_2021)_UK_BUC.geojson"
@@ -77,6 +80,10 @@ C21_TOPICS = {"population": "Population", "ethnicity": "Identity", "education": 
               "labour_market_travel_to_work": "Work"}
 
 
+class BuildBusy(RuntimeError):
+    """Another build holds the data folder's lock: two builds never run at once."""
+
+
 @dataclass
 class BuildReport:
     id: str
@@ -103,7 +110,10 @@ class Dataset:
 
 def main(conf, force: bool = False) -> int:
     try:
-        report = build(conf.raw_dir, conf.data_dir, force=force)
+        report = build(conf.raw_dir, conf.data_dir, force=force, keep=conf.keep_builds)
+    except BuildBusy as exc:
+        print(f"build not started: {exc}", file=sys.stderr)
+        return 1
     except SourceError as exc:
         print(f"build failed: {exc}\nThe extracts in use were not changed.", file=sys.stderr)
         return 1
@@ -116,35 +126,50 @@ def main(conf, force: bool = False) -> int:
     return 0
 
 
-def build(raw_dir: Path, data_dir: Path, force: bool = False) -> BuildReport:
-    """Build every extract; raises SourceError (naming the file) and leaves ``current`` untouched on failure."""
+def build(raw_dir: Path, data_dir: Path, force: bool = False, keep: int = KEEP_BUILDS) -> BuildReport:
+    """Build every extract; raises SourceError (naming the file) and leaves ``current`` untouched on failure.
+
+    Only one build runs per data folder at a time (an exclusive lock on ``.build.lock``; a second one
+    raises BuildBusy). Holding it, the build first clears what killed builds left behind (staging folders,
+    half-made symlinks), and after a successful build keeps the newest ``keep`` builds: older ones are
+    removed unless a running process still reads them (see ``_prune``). An unchanged re-run does the
+    clearing and pruning too, so it is the cheap way to tidy a data folder.
+    """
     started = time.perf_counter()
+    if keep < 1:
+        raise ValueError(f"keep must be at least 1, not {keep}")
     raw = RawFiles(Path(raw_dir))
     data_dir = Path(data_dir)
-    inputs = _fingerprint(raw)
-    current = data_dir / "current"
-    previous = _read_json(current / "build.json")
-    if not force and previous and previous.get("fingerprint") == inputs["fingerprint"]:
-        return BuildReport(previous["id"], current.resolve(), time.perf_counter() - started, skipped=True)
-
-    build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + inputs["fingerprint"][:8]
     builds = data_dir / "builds"
     builds.mkdir(parents=True, exist_ok=True)
-    staging = builds / f".staging-{build_id}-{os.getpid()}"
-    report = BuildReport(build_id, builds / build_id, 0.0)
-    try:
-        _build_into(raw, staging, report)
-        report.seconds = time.perf_counter() - started
-        manifest = {"id": build_id, "created": datetime.now(UTC).isoformat(timespec="seconds"),
-                    "seconds": round(report.seconds, 1), "steps": {k: round(v, 1) for k, v in report.steps.items()},
-                    "counts": report.counts, "fingerprint": inputs["fingerprint"], "inputs": inputs["files"]}
-        (staging / "build.json").write_text(json.dumps(manifest, indent=1))
-        staging.rename(report.path)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    _swap(current, report.path)
-    _prune(builds, keep={report.path.name})
+    with _build_lock(data_dir):
+        _clear_leftovers(data_dir)
+        inputs = _fingerprint(raw)
+        current = data_dir / "current"
+        previous = _read_json(current / "build.json")
+        if not force and previous and previous.get("fingerprint") == inputs["fingerprint"]:
+            _prune(builds, keep, current.resolve())
+            return BuildReport(previous["id"], current.resolve(), time.perf_counter() - started, skipped=True)
+
+        build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + inputs["fingerprint"][:8]
+        staging = builds / f".staging-{build_id}-{os.getpid()}"
+        report = BuildReport(build_id, builds / build_id, 0.0)
+        try:
+            staging.mkdir()
+            log.info("staging %s", staging)
+            _build_into(raw, staging, report)
+            report.seconds = time.perf_counter() - started
+            manifest = {"id": build_id, "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                        "seconds": round(report.seconds, 1),
+                        "steps": {k: round(v, 1) for k, v in report.steps.items()},
+                        "counts": report.counts, "fingerprint": inputs["fingerprint"], "inputs": inputs["files"]}
+            (staging / "build.json").write_text(json.dumps(manifest, indent=1))
+            staging.rename(report.path)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        _swap(current, report.path)
+        _prune(builds, keep, report.path)
     log.info("built %s in %.1f s", build_id, report.seconds)
     return report
 
@@ -220,7 +245,7 @@ def _build_into(raw: RawFiles, out: Path, report: BuildReport) -> None:
         datasets = _merge_same_name(datasets)
 
     with _step(report, "write"):
-        out.mkdir(parents=True)
+        out.mkdir(parents=True, exist_ok=True)
         area_frames = _area_frames(areas, lad_display)
         for level, frame in area_frames.items():
             (out / "areas").mkdir(exist_ok=True)
@@ -703,9 +728,81 @@ def _swap(current: Path, target: Path) -> None:
     os.replace(link, current)
 
 
-def _prune(builds: Path, keep: set[str]) -> None:
-    """Keep the newest few builds (a process may still read the previous one), and drop stale staging."""
-    done = sorted((p for p in builds.iterdir() if not p.name.startswith(".")), key=lambda p: p.name, reverse=True)
-    for old in done[KEEP_BUILDS:]:
-        if old.name not in keep:
-            shutil.rmtree(old, ignore_errors=True)
+@contextmanager
+def _build_lock(data_dir: Path) -> Iterator[None]:
+    """An exclusive flock on ``data_dir/.build.lock`` for the whole build; the kernel drops it when the
+    process ends, however it ends (a SIGKILL'd build leaves no stale lock)."""
+    path = data_dir / LOCK_FILE
+    handle = open(path, "a+")  # held for the whole build, closed below
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise BuildBusy(f"another build (pid {holder}) is running in {data_dir}; wait for it to "
+                            "finish") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
+def _clear_leftovers(data_dir: Path) -> None:
+    """Remove what killed builds left: ``builds/.staging-*`` folders and ``.current-*`` symlinks.
+
+    Called with the build lock held, which proves no other build is running, so every such leftover is
+    stale: a build that was alive would still hold the lock.
+    """
+    builds = data_dir / "builds"
+    for path in builds.glob(".staging-*"):
+        log.info("removing %s, left by a build that did not finish", path.name)
+        shutil.rmtree(path, ignore_errors=True)
+    for link in data_dir.glob(".current-*"):
+        link.unlink(missing_ok=True)
+
+
+def _remove_unless_read(build: Path) -> bool:
+    """Remove ``build`` unless a running process reads it; returns whether it was removed.
+
+    The store holds a shared flock on its build's build.json for its whole life, so an exclusive one
+    cannot be had (non-blocking) while any reader lives. It is held while the folder is removed, so a
+    reader that opens the build meanwhile fails to lock it rather than reading half a folder.
+    """
+    try:
+        handle = open(build / "build.json", "rb")
+    except FileNotFoundError:
+        shutil.rmtree(build, ignore_errors=True)  # not a complete build: nothing can be reading it
+        return True
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                return False
+            raise
+        shutil.rmtree(build, ignore_errors=True)
+        return True
+
+
+def _prune(builds: Path, keep: int, current: Path) -> list[str]:
+    """Keep the newest ``keep`` complete builds (and always the one ``current`` points at); remove older
+    ones unless a running process still reads them. Returns the names removed."""
+    done = sorted((p for p in builds.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                  key=lambda p: p.name, reverse=True)
+    removed = []
+    for old in done[keep:]:
+        if old.resolve() == current.resolve():
+            continue
+        if _remove_unless_read(old):
+            removed.append(old.name)
+        else:
+            log.info("keeping %s: a running process still reads it", old.name)
+    if removed:
+        log.info("removed %d old build(s): %s", len(removed), ", ".join(removed))
+    return removed

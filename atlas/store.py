@@ -38,7 +38,7 @@ from atlas import settings
 __all__ = ["ALL", "LEVELS", "NATIONAL_LEVEL", "NotFound", "Store", "get_store"]
 
 #: Every geography level the extracts may hold, in display order.
-LEVELS: tuple[str, ...] = ("lsoa11", "oa11", "lsoa21", "oa21", "lad")
+LEVELS: tuple[str, ...] = ("lsoa11", "oa11", "lsoa21", "oa21", "ward22", "lad")
 #: The pseudo-authority of the national overview, served at level ``lad`` only.
 ALL = "all"
 NATIONAL_LEVEL = "lad"
@@ -186,6 +186,10 @@ class Store:
         self._authority_rows = {row["code"]: {k: _plain(v) for k, v in row.items()}
                                 for row in auth.to_dict("records")}
         cat = self._query("SELECT * FROM read_parquet(?) ORDER BY id", [self._file("catalogue.parquet")])
+        if "kind" in cat.columns:
+            # Categorical variables (classifications, election winners: text codes) are left out until the UI
+            # supports them (legend by category, no classification controls); that support follows.
+            cat = cat[cat["kind"] != "categorical"]
         self._catalogue = {row["id"]: {k: _plain(v) for k, v in row.items()}
                            for row in cat.to_dict("records")}
         cov = self._query("SELECT dataset, level, authority, areas FROM read_parquet(?)",

@@ -8,8 +8,12 @@ input stops the build with a message a person can act on.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
+import warnings
+import zipfile
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +26,7 @@ __all__ = [
     "SourceError", "RawFiles", "read_geojson", "read_shapefile", "read_csv", "require_columns",
     "require_codes", "KS102EW_CELLS", "read_ks102ew_bulk", "read_imd2019", "read_wimd2019",
     "read_cdrc_pack", "read_census2021_long", "CdrcTable", "Census2021Topic", "read_text_rows",
+    "read_nomis_bulk", "read_nomis_download", "read_rda", "read_zip_csv", "to_numbers",
 ]
 
 CODE = re.compile(r"^[EWSN]\d{8}$")
@@ -451,3 +456,119 @@ def read_text_rows(path: Path, label: str, encoding: str = "utf-8") -> list[list
             return list(csv.reader(handle))
     except (UnicodeDecodeError, csv.Error) as exc:
         raise SourceError(label, f"cannot be read: {exc}") from None
+
+
+# --------------------------------------------------------------------------------------------------
+# Nomis layouts, R data frames and zipped CSVs (the national collection)
+
+NOMIS_HEAD = ["date", "geography", "geography code"]
+
+
+def read_nomis_bulk(path: Path, label: str, columns: list[str] | None = None, prefix: str = "EW",
+                    date: str | None = None) -> pd.DataFrame:
+    """A Nomis bulk CSV (``date, geography, geography code`` then one column per cell, labelled): one row
+    per area, ``code`` then one float column per cell, named by its label. ``columns`` is the exact list of
+    cell labels expected, in order (None: any, but at least one). Every cell must be a number."""
+    frame = read_csv(path, label)
+    got = list(frame.columns)
+    if got[:3] != NOMIS_HEAD:
+        raise SourceError(label, f"does not start with the Nomis bulk columns {NOMIS_HEAD}: {got[:3]}")
+    cells = got[3:]
+    if not cells:
+        raise SourceError(label, "has no value columns")
+    if columns is not None and cells != columns:
+        where = next((i for i, (a, b) in enumerate(zip(cells, columns, strict=False)) if a != b),
+                     min(len(cells), len(columns)))
+        raise SourceError(label, f"has an unexpected column layout: column {where + 4} is "
+                                 f"{cells[where] if where < len(cells) else '(missing)'!r}, expected "
+                                 f"{columns[where] if where < len(columns) else '(none)'!r}")
+    if date is not None and set(frame["date"]) != {date}:
+        raise SourceError(label, f"column 'date' should be {date} on every row, found {sorted(set(frame['date']))[:3]}")
+    require_codes(frame["geography code"], label, prefix)
+    values = to_numbers(frame, cells, label)
+    empty = values.isna().any(axis=1)
+    if empty.any():
+        raise SourceError(label, f"{int(empty.sum())} rows have empty cells, e.g. "
+                                 f"{list(frame.loc[empty, 'geography code'][:3])}")
+    values.insert(0, "code", frame["geography code"].to_numpy())
+    return values
+
+
+def read_nomis_download(path: Path, label: str, title: str, columns: list[str]) -> pd.DataFrame:
+    """A Nomis table download: a blank line, metadata lines (the first is the table's title), a blank line,
+    the header (``Area, mnemonic`` then the cell labels), area rows, disclosure notes. Rows of England and
+    Wales LSOAs (mnemonic E01.../W01...) are kept; Scottish data zones (S01) are dropped; any other row of
+    the table's width is an error. Returns ``code`` and one float column per cell label."""
+    rows = read_text_rows(path, label)
+    first = next((r for r in rows if any(c.strip() for c in r)), None)
+    if not first or title not in first[0]:
+        raise SourceError(label, f"does not start with the title {title!r} (found {first[:1] if first else 'nothing'})")
+    header_at = next((i for i, r in enumerate(rows) if r[:2] == ["Area", "mnemonic"]), None)
+    if header_at is None:
+        raise SourceError(label, "has no header row starting 'Area', 'mnemonic'")
+    header = rows[header_at]
+    if header[2:] != columns:
+        got = header[2:]
+        where = next((i for i, (a, b) in enumerate(zip(got, columns, strict=False)) if a != b),
+                     min(len(got), len(columns)))
+        raise SourceError(label, f"has an unexpected column layout: column {where + 3} is "
+                                 f"{got[where] if where < len(got) else '(missing)'!r}, expected "
+                                 f"{columns[where] if where < len(columns) else '(none)'!r}")
+    kept, other = [], []
+    for row in rows[header_at + 1:]:
+        if len(row) != len(header):
+            continue  # blank lines and the two-cell disclosure notes
+        code = row[1]
+        if re.fullmatch(r"[EW]01\d{6}", code):
+            if not row[0].startswith("lsoa2011:"):
+                raise SourceError(label, f"area {code} is labelled {row[0]!r}, not as an LSOA 2011")
+            kept.append(row)
+        elif not re.fullmatch(r"S01\d{6}", code):
+            other.append(code)
+    if other:
+        raise SourceError(label, f"{len(other)} rows are neither England and Wales LSOAs nor Scottish data "
+                                 f"zones, e.g. {other[:3]}")
+    if not kept:
+        raise SourceError(label, "holds no England and Wales LSOA rows")
+    frame = pd.DataFrame(kept, columns=header)
+    require_codes(frame["mnemonic"], label, "EW")
+    values = to_numbers(frame, columns, label)
+    empty = values.isna().any(axis=1)
+    if empty.any():
+        raise SourceError(label, f"{int(empty.sum())} rows have empty cells, e.g. "
+                                 f"{list(frame.loc[empty, 'mnemonic'][:3])}")
+    values.insert(0, "code", frame["mnemonic"].to_numpy())
+    return values
+
+
+def read_rda(path: Path, label: str, name: str, columns: list[str]) -> pd.DataFrame:
+    """One data frame of an R ``save()`` file (read with the ``rdata`` package), with the given columns;
+    R's row names (the pandas index) are dropped."""
+    import rdata  # imported here: only the national tables need it
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "tbl_df" and similar classes it does not know: harmless
+            objects = rdata.read_rda(path)
+    except Exception as exc:  # the parser raises many types on a truncated or corrupt file
+        raise SourceError(label, f"cannot be read as R data: {type(exc).__name__}: {exc}") from None
+    if name not in objects:
+        raise SourceError(label, f"holds no object {name!r} (it has {sorted(objects)[:5]})")
+    frame = objects[name]
+    if not isinstance(frame, pd.DataFrame) or frame.empty:
+        raise SourceError(label, f"object {name!r} is not a data frame with rows")
+    require_columns(frame, columns, label)
+    return frame.reset_index(drop=True)
+
+
+def read_zip_csv(path: Path, label: str, member: str, encoding: str = "utf-8") -> pd.DataFrame:
+    """The one CSV member of a zip, read as text like ``read_csv``."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            if names != [member]:
+                raise SourceError(label, f"should hold the one member {member!r}, holds {names[:5]}")
+            data = archive.read(member)
+    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+        raise SourceError(label, f"is not a readable zip (truncated?): {exc}") from None
+    return read_csv(io.BytesIO(data), f"{label} ({member})", encoding=encoding)

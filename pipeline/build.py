@@ -47,6 +47,7 @@ INPUT_FOLDERS = ("boundaries", "lookups", "deprivation", "census2011", "census20
                  "later/lookups/Exact_LSOA11_to_LSOA21_to_LAD22_EW.csv", "later/boundaries/lsoa21_by_lad_drkane")
 KEEP_BUILDS = 3  # the default of ATLAS_KEEP_BUILDS
 LOCK_FILE = ".build.lock"
+CACHE_DIR = ".cache"  # parsed inputs kept between builds (see RawFiles.cache)
 ROW_GROUP = 2048
 
 F_LAD = "boundaries/lad/Local_Authority_Districts_(December_2021)_UK_BUC.geojson"
@@ -120,8 +121,8 @@ def build(raw_dir: Path, data_dir: Path, force: bool = False, keep: int = KEEP_B
     started = time.perf_counter()
     if keep < 1:
         raise ValueError(f"keep must be at least 1, not {keep}")
-    raw = RawFiles(Path(raw_dir))
     data_dir = Path(data_dir)
+    raw = RawFiles(Path(raw_dir), cache=data_dir / CACHE_DIR)
     builds = data_dir / "builds"
     builds.mkdir(parents=True, exist_ok=True)
     with _build_lock(data_dir):
@@ -152,6 +153,7 @@ def build(raw_dir: Path, data_dir: Path, force: bool = False, keep: int = KEEP_B
             raise
         _swap(current, report.path)
         _prune(builds, keep, report.path)
+        _prune_cache(raw)
     log.info("built %s in %.1f s", build_id, report.seconds)
     return report
 
@@ -892,6 +894,15 @@ def _remove_unless_read(build: Path) -> bool:
             raise
         shutil.rmtree(build, ignore_errors=True)
         return True
+
+
+def _prune_cache(raw: RawFiles) -> None:
+    """Drop cached parses that this build did not use (their file changed, or the reader did)."""
+    if raw.cache is None or not raw.cache.exists():
+        return
+    for path in raw.cache.iterdir():
+        if path.name not in raw.used:
+            path.unlink(missing_ok=True)
 
 
 def _prune(builds: Path, keep: int, current: Path) -> list[str]:

@@ -63,9 +63,10 @@ def slug(text: str, limit: int = 44) -> str:
 
 
 def _require_codes_equal(codes: Iterable[str], expected: pd.Index, label: str, what: str) -> None:
-    got, want = set(codes), set(expected)
-    if got != want:
-        extra, missing = sorted(got - want), sorted(want - got)
+    got = pd.Index(np.asarray(codes, dtype=object)).unique()
+    want = pd.Index(np.asarray(expected, dtype=object)).unique()
+    if len(got) != len(want) or len(got.difference(want)):
+        extra, missing = sorted(got.difference(want)), sorted(want.difference(got))
         raise SourceError(label, f"area codes do not join with {what}: {len(extra)} not in it (e.g. {extra[:3]}), "
                                  f"{len(missing)} of it missing here (e.g. {missing[:3]})")
 
@@ -276,10 +277,10 @@ def ethnicity_dataset(raw: RawFiles, lsoa11: pd.Index, oa11: pd.Index) -> tuple[
     that have polygons (MLID ``ethnicities``); also the national OA -> LSOA lookup the OA frame carries.
     The OA figures must add up to the LSOA figures exactly."""
     columns = ["Persons", *[g for g, _, _ in MLID_GROUPS]]
-    lsoa_raw = readers.read_rda(raw(F_ETHNIC_LSOA), F_ETHNIC_LSOA, "aggdata", ["LSOA", *columns])
+    lsoa_raw = readers.read_rda(raw(F_ETHNIC_LSOA), F_ETHNIC_LSOA, "aggdata", ["LSOA", *columns], raw)
     lsoa = _mlid_frame(lsoa_raw, "LSOA", F_ETHNIC_LSOA)
     _require_codes_equal(lsoa["code"], lsoa11, F_ETHNIC_LSOA, "the LSOAs of England and Wales (2011)")
-    oa_raw = readers.read_rda(raw(F_ETHNIC_OA), F_ETHNIC_OA, "ethnicities", ["OA", "LSOA", *columns])
+    oa_raw = readers.read_rda(raw(F_ETHNIC_OA), F_ETHNIC_OA, "ethnicities", ["OA", "LSOA", *columns], raw)
     oa = _mlid_frame(oa_raw, "OA", F_ETHNIC_OA)
     oa_lsoa = pd.Series(oa_raw["LSOA"].astype(str).to_numpy(), index=oa["code"].to_numpy(), name="lsoa11")
     unknown = sorted(set(oa_lsoa) - set(lsoa11))
@@ -328,7 +329,7 @@ def household_deprivation_dataset(raw: RawFiles, lsoa11: pd.Index) -> Dataset:
     """QS119EW from the IMD package's long table (one row per LSOA and number of dimensions 0-4)."""
     label = F_HH_DEPRIVATION
     long = readers.read_rda(raw(label), label, "census11_deprivation_england_wales_lsoa11",
-                            ["lsoa11_code", "households_number_deprivation_dimensions", "count", "proportion"])
+                            ["lsoa11_code", "households_number_deprivation_dimensions", "count", "proportion"], raw)
     dims = pd.to_numeric(long["households_number_deprivation_dimensions"], errors="coerce")
     counts = pd.to_numeric(long["count"], errors="coerce")
     if dims.isna().any() or not set(dims) <= {0, 1, 2, 3, 4}:
@@ -778,7 +779,7 @@ def read_exact_lookup(raw: RawFiles, lsoa11: pd.Index, lad21: set[str]) -> Rebas
     renamed = same.loc[same["LSOA11CD"] != same["LSOA21CD"], "LSOA11CD"]
     if len(renamed):
         raise SourceError(label, f"LSOAs marked unchanged (U) have a new code, e.g. {list(renamed[:3])}")
-    targets = frame.groupby("LSOA11CD")["LSOA21CD"].apply(lambda s: sorted(s))
+    targets = frame.sort_values("LSOA21CD").groupby("LSOA11CD")["LSOA21CD"].agg(list)
     order = lsoa11.sort_values()
     lookup = pd.DataFrame({"code": order, "change": kinds.reindex(order).to_numpy(),
                            "lsoa21": targets.reindex(order).to_numpy(),
@@ -1166,7 +1167,7 @@ FILE8: tuple[tuple[str, str, str, int], ...] = (
 def imd_indicators_dataset(raw: RawFiles, english: pd.Index) -> Dataset:
     label = F_FILE8
     frame = readers.read_rda(raw(label), label, "imd2019_england_lsoa11_indicators",
-                             ["lsoa11_code", *[c for c, *_ in FILE8]])
+                             ["lsoa11_code", *[c for c, *_ in FILE8]], raw)
     codes = frame["lsoa11_code"].astype(str)
     readers.require_codes(codes, label, "E")
     _require_codes_equal(codes, english, label, "the English LSOAs (2011)")

@@ -8,18 +8,21 @@ input stops the build with a message a person can act on.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
-import json
+import os
 import re
 import warnings
 import zipfile
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyogrio
 
 __all__ = [
@@ -43,9 +46,16 @@ class SourceError(Exception):
 
 @dataclass(frozen=True)
 class RawFiles:
-    """Where each input lives inside ATLAS_RAW_DIR (paths as in the fetch manifest)."""
+    """Where each input lives inside ATLAS_RAW_DIR (paths as in the fetch manifest).
+
+    ``cache``, when given, is a folder where slow readers keep what they parsed, keyed by the SHA-256 of
+    the file and the reader's version: an unchanged file is not parsed again by the next build (the R data
+    frames take most of a build's reading time). ``used`` collects the cache files a build touched, so it
+    can remove the others."""
 
     root: Path
+    cache: Path | None = None
+    used: set = field(default_factory=set, compare=False)
 
     def __call__(self, relative: str) -> Path:
         path = self.root / relative
@@ -70,26 +80,26 @@ class RawFiles:
 # generic readers
 
 def read_geojson(path: Path, columns: Iterable[str], label: str | None = None) -> gpd.GeoDataFrame:
-    """A GeoJSON FeatureCollection in CRS84, with the given property columns present."""
+    """A GeoJSON FeatureCollection in CRS84, with the given property columns present.
+
+    Read by GDAL (pyogrio, through Arrow): three times faster than json + shapely for the 700 files here,
+    with the same geometries (checked on the LSOA files)."""
     label = label or str(path)
     try:
-        with open(path, "rb") as handle:
-            data = json.load(handle)
-    except json.JSONDecodeError as exc:
+        frame = pyogrio.read_dataframe(path, use_arrow=True)
+    except Exception as exc:  # pyogrio raises DataSourceError and others for a truncated or corrupt file
         raise SourceError(label, f"is not valid JSON (truncated or corrupt?): {exc}") from None
-    if not isinstance(data, dict) or data.get("type") != "FeatureCollection" or not data.get("features"):
+    if frame.empty:
         raise SourceError(label, "is not a GeoJSON FeatureCollection with features")
-    crs = ((data.get("crs") or {}).get("properties") or {}).get("name", "urn:ogc:def:crs:OGC:1.3:CRS84")
-    if "CRS84" not in crs and "4326" not in crs:
+    crs = frame.crs.to_string() if frame.crs is not None else "OGC:CRS84"
+    if crs not in ("EPSG:4326", "OGC:CRS84"):
         raise SourceError(label, f"has CRS {crs}; expected CRS84 (longitude, latitude)")
-    try:
-        frame = gpd.GeoDataFrame.from_features(data["features"], crs="OGC:CRS84")
-    except Exception as exc:  # shapely/geopandas raise many types for broken geometry
-        raise SourceError(label, f"has features that cannot be read: {exc}") from None
     require_columns(frame, columns, label)
     if frame.geometry.isna().any():
         raise SourceError(label, f"{int(frame.geometry.isna().sum())} features have no geometry")
-    return frame.to_crs(4326)
+    for column in columns:  # codes and names as plain Python text (None where missing), as json gave them
+        frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+    return frame.set_crs(4326, allow_override=True)
 
 
 def read_shapefile(path: Path, columns: Iterable[str], label: str | None = None) -> gpd.GeoDataFrame:
@@ -134,17 +144,27 @@ def require_codes(codes: pd.Series, label: str, prefix: str = "") -> None:
 
 
 def to_numbers(frame: pd.DataFrame, columns: list[str], label: str) -> pd.DataFrame:
-    """Text cells to floats; a cell that is not a number stops the build (blank stays missing)."""
+    """Text cells to floats; a cell that is not a number stops the build (blank stays missing).
+
+    Arrow parses a whole column at once; only a column it refuses is walked to name the bad cells."""
     out = {}
     for column in columns:
-        text = frame[column].str.strip()
-        values = pd.to_numeric(text.where(text != "", None), errors="coerce")
-        bad = text[values.isna() & (text != "")]
-        if len(bad):
+        column_values = frame[column]
+        try:
+            text = pa.array(column_values, type=pa.string(), from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            text = pa.array(column_values.astype(str).to_numpy(dtype=object), type=pa.string())
+        text = pc.if_else(pc.is_null(text), "", text)
+        text = pc.utf8_trim_whitespace(text)
+        try:
+            values = pc.cast(pc.if_else(pc.equal(text, ""), None, text), pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            parsed = pd.to_numeric(pd.Series(text.to_pylist()).replace("", None), errors="coerce")
+            bad = [t for t, v in zip(text.to_pylist(), parsed, strict=True) if t and pd.isna(v)]
             raise SourceError(label, f"column {column!r} has {len(bad)} values that are not numbers, "
-                                     f"e.g. {list(bad[:3])}")
-        out[column] = values.astype("float64")
-    return pd.DataFrame(out, index=frame.index)
+                                     f"e.g. {bad[:3]}") from None
+        out[column] = values.to_numpy(zero_copy_only=False)
+    return pd.DataFrame(out, index=frame.index).astype("float64")
 
 
 def _require_same_codes(codes: pd.Series, label: str, other: pd.Series, other_label: str) -> None:
@@ -541,11 +561,24 @@ def read_nomis_download(path: Path, label: str, title: str, columns: list[str]) 
     return values
 
 
-def read_rda(path: Path, label: str, name: str, columns: list[str]) -> pd.DataFrame:
+RDA_READER_VERSION = "1"
+
+
+def read_rda(path: Path, label: str, name: str, columns: list[str], raw: RawFiles | None = None) -> pd.DataFrame:
     """One data frame of an R ``save()`` file (read with the ``rdata`` package), with the given columns;
-    R's row names (the pandas index) are dropped."""
+    R's row names (the pandas index) are dropped. With ``raw.cache``, a frame parsed before from the same
+    bytes is read back from the cache (parsing R data in Python takes seconds per file)."""
     import rdata  # imported here: only the national tables need it
 
+    cached = None
+    if raw is not None and raw.cache is not None:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        cached = raw.cache / f"rda-{digest[:32]}-{name}-v{RDA_READER_VERSION}-{rdata.__version__}.parquet"
+        raw.used.add(cached.name)
+        if cached.exists():
+            frame = pd.read_parquet(cached)
+            require_columns(frame, columns, label)
+            return frame
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "tbl_df" and similar classes it does not know: harmless
@@ -558,7 +591,13 @@ def read_rda(path: Path, label: str, name: str, columns: list[str]) -> pd.DataFr
     if not isinstance(frame, pd.DataFrame) or frame.empty:
         raise SourceError(label, f"object {name!r} is not a data frame with rows")
     require_columns(frame, columns, label)
-    return frame.reset_index(drop=True)
+    frame = frame.reset_index(drop=True)
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        part = cached.with_name(f".{cached.name}.{os.getpid()}")
+        frame.to_parquet(part, index=False)
+        os.replace(part, cached)  # whole or not at all
+    return frame
 
 
 def read_zip_csv(path: Path, label: str, member: str, encoding: str = "utf-8") -> pd.DataFrame:

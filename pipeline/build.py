@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -140,7 +141,7 @@ def build(raw_dir: Path, data_dir: Path, force: bool = False, keep: int = KEEP_B
         try:
             staging.mkdir()
             log.info("staging %s", staging)
-            _build_into(raw, staging, report)
+            _build_into(raw, staging, report, inputs["files"])
             report.seconds = time.perf_counter() - started
             manifest = {"id": build_id, "created": datetime.now(UTC).isoformat(timespec="seconds"),
                         "seconds": round(report.seconds, 1),
@@ -169,7 +170,7 @@ def _step(report: BuildReport, name: str) -> Iterator[None]:
     log.info("%s: %.1f s", name, report.steps[name])
 
 
-def _build_into(raw: RawFiles, out: Path, report: BuildReport) -> None:
+def _build_into(raw: RawFiles, out: Path, report: BuildReport, files: dict[str, str]) -> None:
     # Tables first: they are quick, so a malformed table stops the build before the slow geometry work.
     with _step(report, "tables"):
         lookup = _read_lsoa_lookup(raw)
@@ -192,16 +193,9 @@ def _build_into(raw: RawFiles, out: Path, report: BuildReport) -> None:
         report.counts["imd2019_score_derived"] = imd_check
         report.counts["lsoa11_to_lsoa21"] = rebase.counts
 
-    with _step(report, "boundaries"):
-        lsoa = _read_lsoa11(raw, lookup, lads)
-        gla = readers.read_shapefile(raw(F_GLA), ["LSOA11CD", "LSOA11NM", "LAD11CD", "USUALRES", "HHOLDRES",
-                                                  "COMESTRES", "POPDEN", "HHOLDS", "AVHHOLDSZ"], F_GLA)
-        readers.require_codes(gla["LSOA11CD"], F_GLA, "E")
-        london = lsoa.index[lsoa["lad19"].str.startswith("E09")]
-        _require_same(gla["LSOA11CD"], london, F_GLA, "the London LSOAs of the lookup")
-        oa11 = _read_oa11(raw, lads)
-        lsoa21, oa21 = _read_2021(raw, lads, rebase)
-        wards = elections.read_wards(raw, set(lads["LAD21CD"]))
+    areas, lad_display, gla = _areas(raw, lookup, lads, rebase, files, report)
+    lsoa, oa11, wards = areas["lsoa11"], areas["oa11"], areas["ward22"]
+    lsoa21 = areas["lsoa21"]
 
     with _step(report, "census packs"):
         cdrc = readers.read_cdrc_pack(raw, {"oa11": "oa11", "lsoa11": "lsoa11"})
@@ -211,32 +205,6 @@ def _build_into(raw: RawFiles, out: Path, report: BuildReport) -> None:
         oac = national.oac_datasets(raw, pd.Index(oa_lsoa.index), oa11.index)
         results = [elections.read_results(raw, year, wards) for year in (2022, 2021)]
         report.counts["elections"] = {str(r.year): r.report.as_dict() for r in results}
-
-    with _step(report, "geometry"):
-        # London's LSOAs come from the GLA's file (clipped to mean high water, so the Thames shows);
-        # the rest of England and Wales from UK-GeoJSON. Each publisher's set is simplified as its own
-        # coverage, because the two do not share vertices along London's edge.
-        gla = gla.set_index("LSOA11CD")
-        lsoa_geom = lsoa.geometry.copy()
-        lsoa_geom.loc[london] = gla.geometry.reindex(london).to_numpy()
-        repaired = {}
-        lsoa_geom, repaired["lsoa11"] = geometry.repair(lsoa_geom)
-        in_london = lsoa_geom.index.isin(london)
-        parts = [geometry.simplify_coverage(lsoa_geom[~in_london], geometry.TOLERANCE_M["lsoa11"]),
-                 geometry.simplify_coverage(lsoa_geom[in_london], geometry.TOLERANCE_M["lsoa11"])]
-        lsoa = lsoa.set_geometry(pd.concat(parts).reindex(lsoa.index))
-        areas = {"lsoa11": lsoa, "oa11": oa11, "lsoa21": lsoa21, "oa21": oa21, "ward22": wards}
-        for level in ("oa11", "lsoa21", "oa21", "ward22"):
-            fixed, repaired[level] = geometry.repair(areas[level].geometry)
-            # Each publisher's set is its own coverage (LSOA 2021: Trafford Data Lab's Greater Manchester
-            # and drkane's files of five other authorities).
-            sets = areas[level]["publisher"] if "publisher" in areas[level] else pd.Series("", index=fixed.index)
-            simplified = pd.concat([geometry.simplify_coverage(fixed[sets == key], geometry.TOLERANCE_M[level])
-                                    for key in sets.unique()]).reindex(fixed.index)
-            areas[level] = areas[level].set_geometry(simplified)
-        fixed, repaired["lad"] = geometry.repair(lads.geometry)
-        lad_display = lads.set_geometry(geometry.simplify_coverage(fixed, geometry.TOLERANCE_M["lad"]))
-        report.counts["repaired_polygons"] = repaired
 
     with _step(report, "indicators"):
         weights = _rebase_weights(ks102, tables2011)
@@ -287,6 +255,120 @@ def _build_into(raw: RawFiles, out: Path, report: BuildReport) -> None:
             "datasets": int(catalogue["dataset"].nunique()),
             "bytes": sum(p.stat().st_size for p in out.rglob("*.parquet")),
         })
+
+
+# --------------------------------------------------------------------------------------------------
+# areas: boundaries read, repaired and simplified for display (or reused from the cache)
+
+#: Raw files whose contents decide the display areas (boundaries, and the lookups that assign authorities).
+AREA_INPUTS = ("boundaries/", F_LSOA_LOOKUP, "national/elections/wd22_by_lad/", "later/boundaries/",
+               "later/lookups/Exact_LSOA11_to_LSOA21_to_LAD22_EW.csv")
+AREA_LEVELS = ("lsoa11", "oa11", "lsoa21", "oa21", "ward22")
+GLA_COLUMNS_READ = ["LSOA11CD", "LSOA11NM", "LAD11CD", "USUALRES", "HHOLDRES", "COMESTRES", "POPDEN", "HHOLDS",
+                    "AVHHOLDSZ"]
+
+
+def _area_code() -> list:
+    """Everything whose code decides the display areas: their cache key hashes its source."""
+    return [_read_boundaries, _display_areas, _read_lsoa11, _read_oa11, _read_2021, _successors, _require_same,
+            elections.read_wards, readers.read_geojson, readers.read_shapefile, geometry]
+
+
+def _areas_key(files: dict[str, str]) -> str:
+    digest = hashlib.sha256()
+    for path, sha in sorted(files.items()):
+        if path.startswith(AREA_INPUTS):
+            digest.update(f"{path}\0{sha}\n".encode())
+    for code in _area_code():
+        digest.update(inspect.getsource(code).encode())
+    return digest.hexdigest()[:32]
+
+
+def _areas(raw: RawFiles, lookup: pd.DataFrame, lads: gpd.GeoDataFrame, rebase: national.Rebase,
+           files: dict[str, str], report: BuildReport) -> tuple[dict, gpd.GeoDataFrame, pd.DataFrame]:
+    """The display areas of every level, the districts' display geometry, and the GLA's LSOA attributes.
+
+    Reading and simplifying boundaries is a third of a build: the result is kept in the cache, keyed by the
+    SHA-256 of every file it depends on and the source of the code that makes it, so a build caused by a
+    change elsewhere (a census table, an election result) reuses it. A boundary file or that code changing
+    makes a new key."""
+    key = f"areas-{_areas_key(files)}"
+    folder = raw.cache / key if raw.cache is not None else None
+    if folder is not None:
+        raw.used.add(key)
+        if (folder / "done").exists():
+            with _step(report, "areas (cached)"):
+                areas = {level: gpd.read_parquet(folder / f"{level}.parquet").set_index("code", drop=False)
+                         for level in AREA_LEVELS}
+                lad_display = gpd.read_parquet(folder / "lad.parquet").set_index("LAD21CD", drop=False)
+                lad_display = lads.set_geometry(lad_display.geometry.reindex(lads.index).to_numpy())
+                gla = pd.read_parquet(folder / "gla.parquet").set_index("LSOA11CD")
+                report.counts["repaired_polygons"] = json.loads((folder / "repaired.json").read_text())
+                report.counts["areas_cache"] = "reused"
+            return areas, lad_display, gla
+    with _step(report, "boundaries"):
+        lsoa, gla, london, oa11, lsoa21, oa21, wards = _read_boundaries(raw, lookup, lads, rebase)
+    with _step(report, "geometry"):
+        areas, lad_display, repaired = _display_areas(lsoa, gla, london, oa11, lsoa21, oa21, wards, lads)
+    report.counts["repaired_polygons"] = repaired
+    gla_attributes = pd.DataFrame(gla.drop(columns="geometry"))
+    if folder is not None:
+        part = folder.with_name(f".{key}.{os.getpid()}")
+        shutil.rmtree(part, ignore_errors=True)
+        part.mkdir(parents=True)
+        for level in AREA_LEVELS:
+            keep = [c for c in ("code", "name", "authority", "lad19", "publisher") if c in areas[level].columns]
+            gpd.GeoDataFrame(areas[level][keep].reset_index(drop=True), geometry=areas[level].geometry.to_numpy(),
+                             crs=4326).to_parquet(part / f"{level}.parquet", index=False)
+        gpd.GeoDataFrame({"LAD21CD": lad_display["LAD21CD"].to_numpy()}, geometry=lad_display.geometry.to_numpy(),
+                         crs=4326).to_parquet(part / "lad.parquet", index=False)
+        gla_attributes.reset_index().to_parquet(part / "gla.parquet", index=False)
+        (part / "repaired.json").write_text(json.dumps(repaired))
+        (part / "done").write_text(key)
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(part, folder)
+        report.counts["areas_cache"] = "made"
+    return areas, lad_display, gla_attributes
+
+
+def _read_boundaries(raw: RawFiles, lookup: pd.DataFrame, lads: gpd.GeoDataFrame, rebase: national.Rebase):
+    lsoa = _read_lsoa11(raw, lookup, lads)
+    gla = readers.read_shapefile(raw(F_GLA), GLA_COLUMNS_READ, F_GLA)
+    readers.require_codes(gla["LSOA11CD"], F_GLA, "E")
+    london = lsoa.index[lsoa["lad19"].str.startswith("E09")]
+    _require_same(gla["LSOA11CD"], london, F_GLA, "the London LSOAs of the lookup")
+    oa11 = _read_oa11(raw, lads)
+    lsoa21, oa21 = _read_2021(raw, lads, rebase)
+    wards = elections.read_wards(raw, set(lads["LAD21CD"]))
+    return lsoa, gla.set_index("LSOA11CD"), london, oa11, lsoa21, oa21, wards
+
+
+def _display_areas(lsoa: gpd.GeoDataFrame, gla: gpd.GeoDataFrame, london: pd.Index, oa11: gpd.GeoDataFrame,
+                   lsoa21: gpd.GeoDataFrame, oa21: gpd.GeoDataFrame, wards: gpd.GeoDataFrame,
+                   lads: gpd.GeoDataFrame) -> tuple[dict, gpd.GeoDataFrame, dict]:
+    # London's LSOAs come from the GLA's file (clipped to mean high water, so the Thames shows);
+    # the rest of England and Wales from UK-GeoJSON. Each publisher's set is simplified as its own
+    # coverage, because the two do not share vertices along London's edge.
+    lsoa_geom = lsoa.geometry.copy()
+    lsoa_geom.loc[london] = gla.geometry.reindex(london).to_numpy()
+    repaired = {}
+    lsoa_geom, repaired["lsoa11"] = geometry.repair(lsoa_geom)
+    in_london = lsoa_geom.index.isin(london)
+    parts = [geometry.simplify_coverage(lsoa_geom[~in_london], geometry.TOLERANCE_M["lsoa11"]),
+             geometry.simplify_coverage(lsoa_geom[in_london], geometry.TOLERANCE_M["lsoa11"])]
+    lsoa = lsoa.set_geometry(pd.concat(parts).reindex(lsoa.index))
+    areas = {"lsoa11": lsoa, "oa11": oa11, "lsoa21": lsoa21, "oa21": oa21, "ward22": wards}
+    for level in ("oa11", "lsoa21", "oa21", "ward22"):
+        fixed, repaired[level] = geometry.repair(areas[level].geometry)
+        # Each publisher's set is its own coverage (LSOA 2021: Trafford Data Lab's Greater Manchester
+        # and drkane's files of five other authorities).
+        sets = areas[level]["publisher"] if "publisher" in areas[level] else pd.Series("", index=fixed.index)
+        simplified = pd.concat([geometry.simplify_coverage(fixed[sets == key], geometry.TOLERANCE_M[level])
+                                for key in sets.unique()]).reindex(fixed.index)
+        areas[level] = areas[level].set_geometry(simplified)
+    fixed, repaired["lad"] = geometry.repair(lads.geometry)
+    lad_display = lads.set_geometry(geometry.simplify_coverage(fixed, geometry.TOLERANCE_M["lad"]))
+    return areas, lad_display, repaired
 
 
 def _rebase_weights(ks102: pd.DataFrame, tables2011: list[Dataset]) -> pd.DataFrame:
@@ -722,6 +804,7 @@ def _area_frames(areas: dict, lads: gpd.GeoDataFrame) -> dict[str, gpd.GeoDataFr
 def _write_values(out: Path, items: list[Dataset], authority_of: pd.DataFrame
                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
     catalogue, coverage, seen = [], [], set()
+    owners = {level: group.set_index("code")["authority"] for level, group in authority_of.groupby("level")}
     for dataset in items:
         kinds = {v["kind"] for v in dataset.variables}
         if len(kinds) > 1:
@@ -731,8 +814,8 @@ def _write_values(out: Path, items: list[Dataset], authority_of: pd.DataFrame
         levels_of: dict[str, list[str]] = {}
         authorities_of: dict[str, set[str]] = {}
         for level, frame in dataset.frames.items():
-            owner = authority_of[authority_of["level"] == level].set_index("code")["authority"]
-            missing = sorted(set(frame["code"]) - set(owner.index))
+            owner = owners[level]
+            missing = sorted(pd.Index(frame["code"]).difference(owner.index))
             if missing:
                 raise SourceError(dataset.name, f"{len(missing)} {level} codes have no boundary, e.g. {missing[:3]}")
             if frame["code"].duplicated().any():
@@ -745,10 +828,12 @@ def _write_values(out: Path, items: list[Dataset], authority_of: pd.DataFrame
             if orphans:
                 raise SourceError(dataset.name, f"columns without a catalogue row: {orphans[:5]}")
             frame = frame[columns].sort_values(["authority", "code"], ignore_index=True)
-            for column in columns[2:]:
-                # categorical values are text codes (VARCHAR); numeric ones doubles
-                frame[column] = (frame[column].astype(object).where(frame[column].notna(), None) if categorical
-                                 else pd.to_numeric(frame[column]).astype("float64"))
+            # categorical values are text codes (VARCHAR); numeric ones doubles
+            if categorical:
+                for column in columns[2:]:
+                    frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+            else:
+                frame[columns[2:]] = frame[columns[2:]].astype("float64")
             (out / "values" / level).mkdir(parents=True, exist_ok=True)
             _write_table(out / "values" / level / f"{dataset.name}.parquet", frame)
             for authority, count in frame.groupby("authority").size().items():
@@ -902,7 +987,10 @@ def _prune_cache(raw: RawFiles) -> None:
         return
     for path in raw.cache.iterdir():
         if path.name not in raw.used:
-            path.unlink(missing_ok=True)
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
 
 
 def _prune(builds: Path, keep: int, current: Path) -> list[str]:

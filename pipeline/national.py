@@ -671,15 +671,16 @@ def _variables_2021(data: Table2021Data, prefix: str, *, method: str, source: st
             is_subtotal = any(o.startswith(f"{key}: ") for o in data.categories)
             cells = f"{spec.table} {words[key]}" + (" (published subtotal)" if is_subtotal else "")
             this_method = method
+        cell = key.removeprefix("summary:")
         count_label = label if ident == total_id or data.total is None else f"{label} ({spec.universe})"
-        out.append(ds.variable(ident, count_label, spec.topic, spec.table, table_title, key.split(":", 1)[-1],
+        out.append(ds.variable(ident, count_label, spec.topic, spec.table, table_title, cell,
                                "count", source, "Census 2021", method=this_method, cells=cells, note=note,
                                coverage=coverage))
         if total_id is not None and ident != total_id:
             total_words = f"{spec.table} {words[data.total]}"
             out.append(ds.variable(
                 f"{ident}_pct", f"{label} (% of {spec.universe})", spec.topic, spec.table, table_title,
-                key.split(":", 1)[-1], "percentage", source, "Census 2021", denominator=total_id,
+                cell, "percentage", source, "Census 2021", denominator=total_id,
                 description=f"Derived here: {cells.replace(' (published subtotal)', '')} / {total_words} x 100",
                 method="derived" if method == "published" else method,
                 cells=f"({cells.replace(' (published subtotal)', '')}) / {total_words} x 100", note=note,
@@ -1121,46 +1122,58 @@ def imd_score_dataset(raw: RawFiles, english: pd.Index) -> tuple[Dataset, dict]:
     return Dataset("imd2019_score", {"lsoa11": out}, [variable], ("lsoa11",), "England"), check
 
 
-# (column, label, unit, decimals)
-FILE8: tuple[tuple[str, str, str, int], ...] = (
-    ("income_domain_numerator", "Income Deprivation Domain numerator (people income deprived)", "count", 0),
-    ("income_deprivation_affecting_children_index_idaci_numerator",
-     "IDACI numerator (children in income-deprived families)", "count", 0),
-    ("income_deprivation_affecting_older_people_index_idaopi_numerator",
-     "IDAOPI numerator (older people income deprived)", "count", 0),
-    ("employment_domain_numerator", "Employment Deprivation Domain numerator (people employment deprived)",
+# (column, id part, label, unit, decimals)
+FILE8: tuple[tuple[str, str, str, str, int], ...] = (
+    ("income_domain_numerator", "income_numerator", "Income Deprivation Domain numerator (people income deprived)",
      "count", 0),
-    ("staying_on_in_education_post_16_indicator", "Staying on in education post 16 indicator", "proportion", 3),
-    ("entry_to_higher_education_indicator", "Entry to higher education indicator", "score", 3),
-    ("adult_skills_and_english_language_proficiency_indicator",
+    ("income_deprivation_affecting_children_index_idaci_numerator", "idaci_numerator",
+     "IDACI numerator (children in income-deprived families)", "count", 0),
+    ("income_deprivation_affecting_older_people_index_idaopi_numerator", "idaopi_numerator",
+     "IDAOPI numerator (older people income deprived)", "count", 0),
+    ("employment_domain_numerator", "employment_numerator",
+     "Employment Deprivation Domain numerator (people employment deprived)", "count", 0),
+    ("staying_on_in_education_post_16_indicator", "staying_on_post_16", "Staying on in education post 16 indicator",
+     "proportion", 3),
+    ("entry_to_higher_education_indicator", "entry_to_higher_education", "Entry to higher education indicator",
+     "score", 3),
+    ("adult_skills_and_english_language_proficiency_indicator", "adult_skills",
      "Adult skills and English language proficiency indicator", "proportion", 3),
-    ("years_of_potential_life_lost_indicator", "Years of potential life lost indicator", "score", 3),
-    ("comparative_illness_and_disability_ratio_indicator", "Comparative illness and disability ratio indicator",
-     "ratio", 3),
-    ("acute_morbidity_indicator", "Acute morbidity indicator", "ratio", 3),
-    ("mood_and_anxiety_disorders_indicator", "Mood and anxiety disorders indicator", "score", 3),
-    ("road_distance_to_a_post_office_indicator_km", "Road distance to a post office (km)", "km", 3),
-    ("road_distance_to_a_primary_school_indicator_km", "Road distance to a primary school (km)", "km", 3),
-    ("road_distance_to_general_store_or_supermarket_indicator_km",
+    ("years_of_potential_life_lost_indicator", "years_of_potential_life_lost",
+     "Years of potential life lost indicator", "score", 3),
+    ("comparative_illness_and_disability_ratio_indicator", "illness_disability_ratio",
+     "Comparative illness and disability ratio indicator", "ratio", 3),
+    ("acute_morbidity_indicator", "acute_morbidity", "Acute morbidity indicator", "ratio", 3),
+    ("mood_and_anxiety_disorders_indicator", "mood_anxiety", "Mood and anxiety disorders indicator", "score", 3),
+    ("road_distance_to_a_post_office_indicator_km", "road_distance_to_a_post_office",
+     "Road distance to a post office (km)", "km", 3),
+    ("road_distance_to_a_primary_school_indicator_km", "road_distance_to_a_primary_school",
+     "Road distance to a primary school (km)", "km", 3),
+    ("road_distance_to_general_store_or_supermarket_indicator_km", "road_distance_to_a_general_store",
      "Road distance to a general store or supermarket (km)", "km", 3),
-    ("road_distance_to_a_gp_surgery_indicator_km", "Road distance to a GP surgery (km)", "km", 3),
-    ("household_overcrowding_indicator", "Household overcrowding indicator", "proportion", 3),
-    ("homelessness_indicator_rate_per_1000_households", "Homelessness indicator (rate per 1,000 households)",
-     "rate", 3),
+    ("road_distance_to_a_gp_surgery_indicator_km", "road_distance_to_a_gp_surgery",
+     "Road distance to a GP surgery (km)", "km", 3),
+    ("household_overcrowding_indicator", "overcrowding", "Household overcrowding indicator", "proportion", 3),
+    ("homelessness_indicator_rate_per_1000_households", "homelessness",
+     "Homelessness indicator (rate per 1,000 households)", "rate", 3),
     ("owner_occupation_affordability_component_of_housing_affordability_indicator",
-     "Owner-occupation affordability (component of housing affordability)", "score", 3),
-    ("private_rental_affordability_component_of_housing_affordability_indicator",
+     "owner_occupation_affordability", "Owner-occupation affordability (component of housing affordability)",
+     "score", 3),
+    ("private_rental_affordability_component_of_housing_affordability_indicator", "private_rental_affordability",
      "Private rental affordability (component of housing affordability)", "score", 3),
-    ("housing_affordability_indicator", "Housing affordability indicator", "score", 3),
-    ("housing_in_poor_condition_indicator", "Housing in poor condition indicator", "proportion", 3),
-    ("houses_without_central_heating_indicator", "Houses without central heating indicator", "proportion", 3),
-    ("road_traffic_accidents_indicator", "Road traffic accidents indicator", "rate", 3),
-    ("nitrogen_dioxide_component_of_air_quality_indicator", "Nitrogen dioxide (component of air quality)",
+    ("housing_affordability_indicator", "housing_affordability", "Housing affordability indicator", "score", 3),
+    ("housing_in_poor_condition_indicator", "housing_in_poor_condition", "Housing in poor condition indicator",
+     "proportion", 3),
+    ("houses_without_central_heating_indicator", "without_central_heating",
+     "Houses without central heating indicator", "proportion", 3),
+    ("road_traffic_accidents_indicator", "road_traffic_accidents", "Road traffic accidents indicator", "rate", 3),
+    ("nitrogen_dioxide_component_of_air_quality_indicator", "nitrogen_dioxide",
+     "Nitrogen dioxide (component of air quality)", "score", 2),
+    ("benzene_component_of_air_quality_indicator", "benzene", "Benzene (component of air quality)", "score", 2),
+    ("sulphur_dioxide_component_of_air_quality_indicator", "sulphur_dioxide",
+     "Sulphur dioxide (component of air quality)", "score", 2),
+    ("particulates_component_of_air_quality_indicator", "particulates", "Particulates (component of air quality)",
      "score", 2),
-    ("benzene_component_of_air_quality_indicator", "Benzene (component of air quality)", "score", 2),
-    ("sulphur_dioxide_component_of_air_quality_indicator", "Sulphur dioxide (component of air quality)", "score", 2),
-    ("particulates_component_of_air_quality_indicator", "Particulates (component of air quality)", "score", 2),
-    ("air_quality_indicator", "Air quality indicator", "score", 2),
+    ("air_quality_indicator", "air_quality", "Air quality indicator", "score", 2),
 )
 
 
@@ -1173,11 +1186,11 @@ def imd_indicators_dataset(raw: RawFiles, english: pd.Index) -> Dataset:
     _require_codes_equal(codes, english, label, "the English LSOAs (2011)")
     out = pd.DataFrame({"code": codes.to_numpy()})
     variables = []
-    for column, text, unit, decimals in FILE8:
+    for column, part, text, unit, decimals in FILE8:
         values = pd.to_numeric(frame[column], errors="coerce")
         if values.isna().sum() != frame[column].isna().sum():
             raise SourceError(label, f"column {column!r} has values that are not numbers")
-        ident = f"imd2019_{slug(column.removesuffix('_indicator').removesuffix('_indicator_km'), 40)}"
+        ident = f"imd2019_{part}"
         out[ident] = values.astype("float64").to_numpy()
         suppressed = int(values.isna().sum())
         note = "Higher = more deprived (the direction of the IoD's indicators)."
@@ -1187,8 +1200,6 @@ def imd_indicators_dataset(raw: RawFiles, english: pd.Index) -> Dataset:
                                      unit, "imd2019_file8", "IoD2019", decimals=decimals, note=note,
                                      coverage="England", cells=f"File 8 column {column} (snake case of "
                                                                "MHCLG's header, as in the IMD package)"))
-    if len(set(out.columns)) != len(out.columns):
-        raise SourceError(label, "two indicators have the same id once simplified")
     return Dataset("imd2019_indicators", {"lsoa11": out}, variables, ("lsoa11",), "England")
 
 

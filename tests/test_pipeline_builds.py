@@ -17,6 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import geopandas as gpd
+import pandas as pd
 import pytest
 
 from pipeline import build
@@ -156,3 +158,26 @@ def test_a_build_read_by_a_running_process_survives_pruning(raw_dir: Path, previ
     # the reader has gone: the next build prunes what it kept
     build.build(raw_dir, previous, keep=1)
     assert [p.name for p in (previous / "builds").iterdir()] == [good.name]
+
+
+def test_a_rebuild_reuses_cached_areas_and_parses_and_gives_the_same_extracts(raw_dir: Path, data_dir: Path,
+                                                                              previous: Path) -> None:
+    """What a change to a census table or a result costs: boundaries and R data are not read again (the
+    cache is keyed by the SHA-256 of what they depend on), and the extracts are the same as a cold build's."""
+    shutil.copytree(data_dir / build.CACHE_DIR, previous / build.CACHE_DIR, copy_function=os.link)
+    good = (previous / "current").resolve()
+    report = build.build(raw_dir, previous, force=True)
+    assert report.counts["areas_cache"] == "reused"
+    assert "boundaries" not in report.steps and "geometry" not in report.steps
+    rebuilt = (previous / "current").resolve()
+    assert rebuilt != good
+    files = sorted(p.relative_to(good) for p in good.rglob("*.parquet"))
+    assert files == sorted(p.relative_to(rebuilt) for p in rebuilt.rglob("*.parquet")) and len(files) > 250
+    for relative in files:
+        if relative.parts[0] == "areas":
+            a, b = gpd.read_parquet(good / relative), gpd.read_parquet(rebuilt / relative)
+            assert (a.geometry.to_wkb() == b.geometry.to_wkb()).all(), relative
+            a, b = a.drop(columns="geometry"), b.drop(columns="geometry")
+        else:
+            a, b = pd.read_parquet(good / relative), pd.read_parquet(rebuilt / relative)
+        assert a.equals(b), relative

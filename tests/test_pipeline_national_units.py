@@ -200,3 +200,18 @@ def test_rebase_sums_splits_and_shares_merges(raw_dir: Path, lsoa11: pd.Index, l
     assert len(camden21) == 130
     with pytest.raises(SourceError, match="cannot apportion"):
         rebase.apply(counts, weights.drop(["E01000864", "E01000865"]), "test")
+
+
+def test_the_areas_cache_key_follows_boundaries_and_their_code_not_tables() -> None:
+    from pipeline import build
+
+    files = {"boundaries/lad/lad.geojson": "a", "census2011/nomis_ks102ew_lsoa11_ew/bulk.csv": "b",
+             "national/elections/wd22_by_lad/E06000001.geojson": "c",
+             "national/census2021_lsoa21/census2021-ts054-lsoa.csv": "d",
+             "later/lookups/Exact_LSOA11_to_LSOA21_to_LAD22_EW.csv": "e"}
+    key = build._areas_key(files)
+    assert build._areas_key({**files, "census2011/nomis_ks102ew_lsoa11_ew/bulk.csv": "B"}) == key
+    assert build._areas_key({**files, "national/census2021_lsoa21/census2021-ts054-lsoa.csv": "D"}) == key
+    for changed in ("boundaries/lad/lad.geojson", "national/elections/wd22_by_lad/E06000001.geojson",
+                    "later/lookups/Exact_LSOA11_to_LSOA21_to_LAD22_EW.csv"):
+        assert build._areas_key({**files, changed: "X"}) != key, changed

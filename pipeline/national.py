@@ -629,8 +629,31 @@ def read_census2021(raw: RawFiles, lsoa21: pd.Index) -> dict[str, Table2021Data]
     return out
 
 
+#: Readable ids for categories whose labels are too long to make one.
+SHORT_IDS = {
+    "Disabled under the Equality Act: Day-to-day activities limited a lot": "disabled_limited_a_lot",
+    "Disabled under the Equality Act: Day-to-day activities limited a little": "disabled_limited_a_little",
+    "Not disabled under the Equality Act: Has long term physical or mental health condition but day-to-day "
+    "activities are not limited": "not_disabled_condition_not_limiting",
+    "Not disabled under the Equality Act: No long term physical or mental health conditions":
+        "not_disabled_no_condition",
+    "Part of another converted building, for example, former school, church or warehouse":
+        "part_of_another_converted_building",
+    "In a commercial building, for example, in an office building, hotel or over a shop": "in_a_commercial_building",
+    "Two or more types of central heating (not including renewable energy)": "two_or_more_types_not_renewable",
+    "Two or more types of central heating (including renewable energy)": "two_or_more_types_with_renewable",
+    "Works mainly at an offshore installation, in no fixed place, or outside the UK":
+        "offshore_no_fixed_place_or_abroad",
+    "L1, L2 and L3 Higher managerial, administrative and professional occupations":
+        "l1_l3_higher_managerial_professional",
+    "L4, L5 and L6 Lower managerial, administrative and professional occupations":
+        "l4_l6_lower_managerial_professional",
+}
+
+
 def _ids_2021(data: Table2021Data, prefix: str) -> dict[str, str]:
-    ids = {c: f"{prefix}_{'total' if c == data.total else slug(c)}" for c in data.categories}
+    ids = {c: f"{prefix}_{'total' if c == data.total else SHORT_IDS.get(c) or slug(c, 56)}"
+           for c in data.categories}
     ids.update({f"summary:{part}": f"{prefix}_{part}" for part, _, _ in data.spec.summaries})
     if len(set(ids.values())) != len(ids):
         raise SourceError(data.spec.file, "two categories have the same id once simplified")

@@ -331,7 +331,11 @@ def _areas(raw: RawFiles, lookup: pd.DataFrame, lads: gpd.GeoDataFrame, rebase: 
     return areas, lad_display, gla_attributes
 
 
-def _read_boundaries(raw: RawFiles, lookup: pd.DataFrame, lads: gpd.GeoDataFrame, rebase: national.Rebase):
+def _read_boundaries(raw: RawFiles, lookup: pd.DataFrame, lads: gpd.GeoDataFrame, rebase: national.Rebase
+                     ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, pd.Index, gpd.GeoDataFrame, gpd.GeoDataFrame,
+                                gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """LSOA 2011 (with their 2019 district), the GLA's London LSOAs, London's codes, OA 2011, LSOA and OA
+    2021, and the wards: read and checked, not yet repaired or simplified."""
     lsoa = _read_lsoa11(raw, lookup, lads)
     gla = readers.read_shapefile(raw(F_GLA), GLA_COLUMNS_READ, F_GLA)
     readers.require_codes(gla["LSOA11CD"], F_GLA, "E")

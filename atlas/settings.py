@@ -111,6 +111,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ATLAS_DATA_DIR", "data",
             "Folder of built extracts: `python -m pipeline build` writes here, the app reads from here.",
             _path),
+    Setting("ATLAS_KEEP_BUILDS", "3",
+            "How many complete builds `python -m pipeline build` keeps in ATLAS_DATA_DIR/builds (the newest; a "
+            "build that a running process still reads is never removed).", _positive_int),
     Setting("ATLAS_FETCH_MIRROR", "",
             "Base URL of a mirror laid out like ATLAS_RAW_DIR; when set, `pipeline fetch` downloads from "
             "it instead of each file's source address.", _url_or_empty),
@@ -181,6 +184,7 @@ class Settings:
 
     raw_dir: Path
     data_dir: Path
+    keep_builds: int
     fetch_mirror: str
     cache_type: str
     cache_dir: Path

@@ -8,7 +8,9 @@ Python or pandas back; nothing else imports duckdb and no SQL leaves this file.
 - Each thread gets its own cursor (``con.cursor()``): sharing one connection across threads without a
   cursor fails under load (DESIGN.md, "Gotchas").
 - ``ATLAS_DATA_DIR/current`` is resolved once, when the store opens, and that build is used for the life of
-  the process, so swapping the symlink mid-request can never mix two builds in one answer.
+  the process, so swapping the symlink mid-request can never mix two builds in one answer. Each process
+  holds a shared ``flock`` on that build's ``build.json`` (taken with its connection, after any fork), and
+  the pipeline never removes a build it cannot lock exclusively: a build in use is never pruned.
 - Values from callers are only ever bound parameters. Identifiers (a dataset's file, a variable's column)
   come only from the catalogue and coverage tables, after the caller's string has been looked up there; an
   unknown name raises ``NotFound`` listing the valid choices.
@@ -16,6 +18,7 @@ Python or pandas back; nothing else imports duckdb and no SQL leaves this file.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import json
 import os
@@ -35,7 +38,7 @@ from atlas import settings
 __all__ = ["ALL", "LEVELS", "NATIONAL_LEVEL", "UNRANKED_UNITS", "NotFound", "Store", "get_store"]
 
 #: Every geography level the extracts may hold, in display order.
-LEVELS: tuple[str, ...] = ("lsoa11", "oa11", "lsoa21", "oa21", "lad")
+LEVELS: tuple[str, ...] = ("lsoa11", "oa11", "lsoa21", "oa21", "ward22", "lad")
 #: The pseudo-authority of the national overview, served at level ``lad`` only.
 ALL = "all"
 NATIONAL_LEVEL = "lad"
@@ -121,6 +124,7 @@ class Store:
         self.build_id: str = str(self.build["id"])
         self._pid: int | None = None
         self._con: duckdb.DuckDBPyConnection | None = None
+        self._reading: Any = None  # this process's open build.json, holding the shared lock
         self._local = threading.local()
         self._lock = threading.RLock()
         self._area_names: dict[tuple[str, str], tuple[pd.Index, Any]] = {}
@@ -142,6 +146,7 @@ class Store:
                 if self._pid != pid:
                     # A connection inherited across fork is unusable: drop it without closing it (closing
                     # would touch the parent's state) and open a fresh one for this process.
+                    self._hold_build()
                     con = duckdb.connect(":memory:")
                     # GLOBAL: a plain SET is session-local and would not reach the threads' cursors (found
                     # here: without it every query re-read the Parquet footers, 3 ms instead of 0.8 ms).
@@ -157,6 +162,20 @@ class Store:
             cursor = self._local.cursor = self._con.cursor()
         return cursor
 
+    def _hold_build(self) -> None:
+        """Take a shared flock on the build's build.json for the life of this process, so the pipeline
+        never prunes the build while this process reads it. A forked child shares its parent's open file
+        (and lock) but takes its own, since the parent may go. Raises FileNotFoundError if the build has
+        just been (or is being) removed (``get_store`` then reopens on ``current``)."""
+        handle = open(self.build_dir / "build.json", "rb")  # kept open: it holds the lock
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            # Only the pruner takes it exclusively, and only to remove the build.
+            handle.close()
+            raise FileNotFoundError(f"build {self.build_dir.name} is being removed") from None
+        self._reading = handle
+
     def _query(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
         return self._cursor().execute(sql, params or []).df()
 
@@ -170,6 +189,10 @@ class Store:
         self._authority_rows = {row["code"]: {k: _plain(v) for k, v in row.items()}
                                 for row in auth.to_dict("records")}
         cat = self._query("SELECT * FROM read_parquet(?) ORDER BY id", [self._file("catalogue.parquet")])
+        if "kind" in cat.columns:
+            # Categorical variables (classifications, election winners: text codes) are left out until the UI
+            # supports them (legend by category, no classification controls); that support follows.
+            cat = cat[cat["kind"] != "categorical"]
         self._catalogue = {row["id"]: {k: _plain(v) for k, v in row.items()}
                            for row in cat.to_dict("records")}
         cov = self._query("SELECT dataset, level, authority, areas FROM read_parquet(?)",

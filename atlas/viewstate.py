@@ -47,6 +47,7 @@ LEVEL_LABELS: dict[str, str] = {
     "oa11": "Output areas (2011)",
     "lsoa21": "Lower layer super output areas (2021)",
     "oa21": "Output areas (2021)",
+    "ward22": "Electoral wards (December 2022)",
     "lad": "Local authority districts (2021)",
 }
 

@@ -8,7 +8,10 @@ file contents, same pipeline code) returns at once.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -27,18 +30,25 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline import geometry, readers
+from pipeline import datasets as ds
+from pipeline import elections, geometry, national, readers
+from pipeline.datasets import CATALOGUE_COLUMNS, Dataset, pct
 from pipeline.readers import RawFiles, SourceError
 
-__all__ = ["build", "main", "BuildReport", "LEVELS", "INPUT_FOLDERS"]
+__all__ = ["build", "main", "BuildBusy", "BuildReport", "LEVELS", "INPUT_FOLDERS", "KEEP_BUILDS"]
 
 log = logging.getLogger("atlas.pipeline")
 
 LEVELS = {"lsoa11": "LSOA 2011", "oa11": "OA 2011", "lsoa21": "LSOA 2021", "oa21": "OA 2021",
-          "lad": "LAD December 2021"}
-VINTAGE = {"lsoa11": "2011", "oa11": "2011", "lsoa21": "2021", "oa21": "2021", "lad": "2021"}
-INPUT_FOLDERS = ("boundaries", "lookups", "deprivation", "census2011", "census2021")
-KEEP_BUILDS = 2
+          "ward22": "Ward December 2022", "lad": "LAD December 2021"}
+VINTAGE = {"lsoa11": "2011", "oa11": "2011", "lsoa21": "2021", "oa21": "2021", "ward22": "2022", "lad": "2021"}
+SMALL_LEVELS = ("lsoa11", "oa11", "lsoa21", "oa21", "ward22")
+# What the build reads (folders or single files), as in the fetch manifest (make_sources.FOLDERS).
+INPUT_FOLDERS = ("boundaries", "lookups", "deprivation", "census2011", "census2021", "national",
+                 "later/lookups/Exact_LSOA11_to_LSOA21_to_LAD22_EW.csv", "later/boundaries/lsoa21_by_lad_drkane")
+KEEP_BUILDS = 3  # the default of ATLAS_KEEP_BUILDS
+LOCK_FILE = ".build.lock"
+CACHE_DIR = ".cache"  # parsed inputs kept between builds (see RawFiles.cache)
 ROW_GROUP = 2048
 
 F_LAD = "boundaries/lad/Local_Authority_Districts_(December_2021)_UK_BUC.geojson"
@@ -46,25 +56,13 @@ F_LSOA_LOOKUP = "lookups/Lower_Layer_Super_Output_Area_(2011)_to_Ward_(2019)_Loo
 F_REGION = "lookups/Local_Authority_District_to_Region_(April_2021)_Lookup_in_England.csv"
 F_KS102 = "census2011/nomis_ks102ew_lsoa11_ew/bulk.csv"
 F_GLA = "boundaries/london_lsoa11_gla/LSOA_2011_London_gen_MHW.shp"
-F_LSOA21 = "boundaries/gm_2021_trafforddatalab/lsoa/2021/trafford_lsoa_generalised.geojson"
+F_LSOA21_GM = "boundaries/gm_2021_trafforddatalab/lsoa/2021/gm_lsoa_generalised.geojson"
+DRKANE_LSOA21 = "later/boundaries/lsoa21_by_lad_drkane"
+GM_DISTRICTS = ("E08000001", "E08000002", "E08000003", "E08000004", "E08000005", "E08000006", "E08000007",
+                "E08000008", "E08000009", "E08000010")
 F_OA21 = "boundaries/gm_2021_trafforddatalab/oa/2021/trafford_oa_generalised.geojson"
 F_LOOKUP21 = "boundaries/gm_2021_trafforddatalab/lookups/2021/statistical_lookup.csv"
 
-OGL = "Open Government Licence v3.0 (https://www.nationalarchives.gov.uk/doc/open-government-licence/version/3/)"
-SOURCES = {
-    "ks102ew": ("Office for National Statistics, 2011 Census table KS102EW (Age structure), Nomis bulk "
-                "download. Contains National Statistics data © Crown copyright and database right 2013.", OGL),
-    "cdrc": ("Office for National Statistics, 2011 Census Key and Quick Statistics, packaged by the ESRC "
-             "Consumer Data Research Centre (2011 Census Geodata Pack). Contains National Statistics data "
-             "© Crown copyright and database right 2015.", OGL),
-    "imd2019": ("Ministry of Housing, Communities and Local Government, English Indices of Deprivation "
-                "2019.", OGL),
-    "wimd2019": ("Welsh Government, Welsh Index of Multiple Deprivation 2019.", OGL),
-    "gla2011": ("Greater London Authority, London Datastore, Statistical GIS Boundary Files for London "
-                "(2011 Census attributes). Contains National Statistics data © Crown copyright.", OGL),
-    "c21": ("Office for National Statistics, Census 2021 (via Nomis), reshaped by Trafford Council Data "
-            "Lab. Contains public sector information licensed under the Open Government Licence v3.0.", OGL),
-}
 BOUNDARY_SOURCE = ("Boundaries: Office for National Statistics (Open Geography Portal); contains OS data "
                    "© Crown copyright and database right. GeoJSON by UK-GeoJSON (Martin Chorley), GLA "
                    "London Datastore, Trafford Data Lab.")
@@ -77,6 +75,10 @@ C21_TOPICS = {"population": "Population", "ethnicity": "Identity", "education": 
               "labour_market_travel_to_work": "Work"}
 
 
+class BuildBusy(RuntimeError):
+    """Another build holds the data folder's lock: two builds never run at once."""
+
+
 @dataclass
 class BuildReport:
     id: str
@@ -87,23 +89,15 @@ class BuildReport:
     counts: dict[str, object] = field(default_factory=dict)
 
 
-@dataclass
-class Dataset:
-    """One values file per level: a frame of code + variable columns, and a catalogue row per variable."""
-
-    name: str
-    frames: dict[str, pd.DataFrame]
-    variables: list[dict]
-    national_levels: tuple[str, ...] = ()
-    coverage: str = ""
-
-
 # --------------------------------------------------------------------------------------------------
 # entry points
 
 def main(conf, force: bool = False) -> int:
     try:
-        report = build(conf.raw_dir, conf.data_dir, force=force)
+        report = build(conf.raw_dir, conf.data_dir, force=force, keep=conf.keep_builds)
+    except BuildBusy as exc:
+        print(f"build not started: {exc}", file=sys.stderr)
+        return 1
     except SourceError as exc:
         print(f"build failed: {exc}\nThe extracts in use were not changed.", file=sys.stderr)
         return 1
@@ -116,35 +110,51 @@ def main(conf, force: bool = False) -> int:
     return 0
 
 
-def build(raw_dir: Path, data_dir: Path, force: bool = False) -> BuildReport:
-    """Build every extract; raises SourceError (naming the file) and leaves ``current`` untouched on failure."""
-    started = time.perf_counter()
-    raw = RawFiles(Path(raw_dir))
-    data_dir = Path(data_dir)
-    inputs = _fingerprint(raw)
-    current = data_dir / "current"
-    previous = _read_json(current / "build.json")
-    if not force and previous and previous.get("fingerprint") == inputs["fingerprint"]:
-        return BuildReport(previous["id"], current.resolve(), time.perf_counter() - started, skipped=True)
+def build(raw_dir: Path, data_dir: Path, force: bool = False, keep: int = KEEP_BUILDS) -> BuildReport:
+    """Build every extract; raises SourceError (naming the file) and leaves ``current`` untouched on failure.
 
-    build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + inputs["fingerprint"][:8]
+    Only one build runs per data folder at a time (an exclusive lock on ``.build.lock``; a second one
+    raises BuildBusy). Holding it, the build first clears what killed builds left behind (staging folders,
+    half-made symlinks), and after a successful build keeps the newest ``keep`` builds: older ones are
+    removed unless a running process still reads them (see ``_prune``). An unchanged re-run does the
+    clearing and pruning too, so it is the cheap way to tidy a data folder.
+    """
+    started = time.perf_counter()
+    if keep < 1:
+        raise ValueError(f"keep must be at least 1, not {keep}")
+    data_dir = Path(data_dir)
+    raw = RawFiles(Path(raw_dir), cache=data_dir / CACHE_DIR)
     builds = data_dir / "builds"
     builds.mkdir(parents=True, exist_ok=True)
-    staging = builds / f".staging-{build_id}-{os.getpid()}"
-    report = BuildReport(build_id, builds / build_id, 0.0)
-    try:
-        _build_into(raw, staging, report)
-        report.seconds = time.perf_counter() - started
-        manifest = {"id": build_id, "created": datetime.now(UTC).isoformat(timespec="seconds"),
-                    "seconds": round(report.seconds, 1), "steps": {k: round(v, 1) for k, v in report.steps.items()},
-                    "counts": report.counts, "fingerprint": inputs["fingerprint"], "inputs": inputs["files"]}
-        (staging / "build.json").write_text(json.dumps(manifest, indent=1))
-        staging.rename(report.path)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    _swap(current, report.path)
-    _prune(builds, keep={report.path.name})
+    with _build_lock(data_dir):
+        _clear_leftovers(data_dir)
+        inputs = _fingerprint(raw)
+        current = data_dir / "current"
+        previous = _read_json(current / "build.json")
+        if not force and previous and previous.get("fingerprint") == inputs["fingerprint"]:
+            _prune(builds, keep, current.resolve())
+            return BuildReport(previous["id"], current.resolve(), time.perf_counter() - started, skipped=True)
+
+        build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + inputs["fingerprint"][:8]
+        staging = builds / f".staging-{build_id}-{os.getpid()}"
+        report = BuildReport(build_id, builds / build_id, 0.0)
+        try:
+            staging.mkdir()
+            log.info("staging %s", staging)
+            _build_into(raw, staging, report, inputs["files"])
+            report.seconds = time.perf_counter() - started
+            manifest = {"id": build_id, "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                        "seconds": round(report.seconds, 1),
+                        "steps": {k: round(v, 1) for k, v in report.steps.items()},
+                        "counts": report.counts, "fingerprint": inputs["fingerprint"], "inputs": inputs["files"]}
+            (staging / "build.json").write_text(json.dumps(manifest, indent=1))
+            staging.rename(report.path)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        _swap(current, report.path)
+        _prune(builds, keep, report.path)
+        _prune_cache(raw)
     log.info("built %s in %.1f s", build_id, report.seconds)
     return report
 
@@ -160,67 +170,69 @@ def _step(report: BuildReport, name: str) -> Iterator[None]:
     log.info("%s: %.1f s", name, report.steps[name])
 
 
-def _build_into(raw: RawFiles, out: Path, report: BuildReport) -> None:
+def _build_into(raw: RawFiles, out: Path, report: BuildReport, files: dict[str, str]) -> None:
     # Tables first: they are quick, so a malformed table stops the build before the slow geometry work.
     with _step(report, "tables"):
         lookup = _read_lsoa_lookup(raw)
+        lsoa11 = lookup.index
         ks102 = readers.read_ks102ew_bulk(raw(F_KS102), F_KS102)
-        _require_same(ks102["code"], lookup.index, F_KS102, "the LSOA 2011 lookup")
-        english = lookup.index[lookup.index.str.startswith("E")].to_series()
+        _require_same(ks102["code"], lsoa11, F_KS102, "the LSOA 2011 lookup")
+        english = lsoa11[lsoa11.str.startswith("E")].to_series()
         imd, imd_meta = readers.read_imd2019(raw, english, f"the English LSOAs of {F_LSOA_LOOKUP}")
-        welsh = lookup.index[lookup.index.str.startswith("W")].to_series()
+        welsh = lsoa11[lsoa11.str.startswith("W")].to_series()
         wimd, wimd_meta = readers.read_wimd2019(raw, welsh, f"the Welsh LSOAs of {F_LSOA_LOOKUP}")
-
-    with _step(report, "boundaries"):
         lads = _read_lads(raw)
-        lsoa = _read_lsoa11(raw, lookup, lads)
-        gla = readers.read_shapefile(raw(F_GLA), ["LSOA11CD", "LSOA11NM", "LAD11CD", "USUALRES", "HHOLDRES",
-                                                  "COMESTRES", "POPDEN", "HHOLDS", "AVHHOLDSZ"], F_GLA)
-        readers.require_codes(gla["LSOA11CD"], F_GLA, "E")
-        london = lsoa.index[lsoa["lad19"].str.startswith("E09")]
-        _require_same(gla["LSOA11CD"], london, F_GLA, "the London LSOAs of the lookup")
-        oa11 = _read_oa11(raw, lads)
-        lsoa21, oa21 = _read_2021(raw, lads)
+        tables2011 = national.census2011_datasets(raw, lsoa11)
+        household_deprivation = national.household_deprivation_dataset(raw, lsoa11)
+        rebase = national.read_exact_lookup(raw, lsoa11, set(lads["LAD21CD"]))
+        tables2021 = national.read_census2021(raw, rebase.group21.index)
+        imd_score, imd_check = national.imd_score_dataset(raw, pd.Index(english))
+        small_tables = [national.ruc_datasets(raw, lsoa11), imd_score,
+                        national.imd_indicators_dataset(raw, pd.Index(english)),
+                        national.population_dataset(raw, lsoa11), national.voa_dataset(raw, lsoa11)]
+        report.counts["imd2019_score_derived"] = imd_check
+        report.counts["lsoa11_to_lsoa21"] = rebase.counts
+
+    areas, lad_display, gla = _areas(raw, lookup, lads, rebase, files, report)
+    lsoa, oa11, wards = areas["lsoa11"], areas["oa11"], areas["ward22"]
+    lsoa21 = areas["lsoa21"]
 
     with _step(report, "census packs"):
         cdrc = readers.read_cdrc_pack(raw, {"oa11": "oa11", "lsoa11": "lsoa11"})
         c21 = readers.read_census2021_long(raw, {"lsoa21": "lsoa", "oa21": "oa"})
-
-    with _step(report, "geometry"):
-        # London's LSOAs come from the GLA's file (clipped to mean high water, so the Thames shows);
-        # the rest of England and Wales from UK-GeoJSON. Each publisher's set is simplified as its own
-        # coverage, because the two do not share vertices along London's edge.
-        gla = gla.set_index("LSOA11CD")
-        lsoa_geom = lsoa.geometry.copy()
-        lsoa_geom.loc[london] = gla.geometry.reindex(london).to_numpy()
-        repaired = {}
-        lsoa_geom, repaired["lsoa11"] = geometry.repair(lsoa_geom)
-        in_london = lsoa_geom.index.isin(london)
-        parts = [geometry.simplify_coverage(lsoa_geom[~in_london], geometry.TOLERANCE_M["lsoa11"]),
-                 geometry.simplify_coverage(lsoa_geom[in_london], geometry.TOLERANCE_M["lsoa11"])]
-        lsoa = lsoa.set_geometry(pd.concat(parts).reindex(lsoa.index))
-        areas = {"lsoa11": lsoa, "oa11": oa11, "lsoa21": lsoa21, "oa21": oa21}
-        for level in ("oa11", "lsoa21", "oa21"):
-            fixed, repaired[level] = geometry.repair(areas[level].geometry)
-            areas[level] = areas[level].set_geometry(
-                geometry.simplify_coverage(fixed, geometry.TOLERANCE_M[level]))
-        fixed, repaired["lad"] = geometry.repair(lads.geometry)
-        lad_display = lads.set_geometry(geometry.simplify_coverage(fixed, geometry.TOLERANCE_M["lad"]))
-        report.counts["repaired_polygons"] = repaired
+        ethnicity, oa_lsoa = national.ethnicity_dataset(raw, lsoa11, oa11.index)
+        _check_oa_authorities(oa11, oa_lsoa, lsoa)
+        oac = national.oac_datasets(raw, pd.Index(oa_lsoa.index), oa11.index)
+        results = [elections.read_results(raw, year, wards) for year in (2022, 2021)]
+        report.counts["elections"] = {str(r.year): r.report.as_dict() for r in results}
 
     with _step(report, "indicators"):
-        datasets = [
+        weights = _rebase_weights(ks102, tables2011)
+        at21, at11, rebased = national.census2021_datasets(tables2021, lsoa21.index, rebase, weights)
+        frames2011 = {d.name: d.frames["lsoa11"] for d in [*tables2011, household_deprivation]}
+        frames2011["ks102ew"] = ks102.rename(columns=str.lower)
+        items = [
             _ks102_dataset(ks102, lsoa),
+            *tables2011,
+            ethnicity,
+            household_deprivation,
             _deprivation_dataset("imd2019", imd, imd_meta, "England"),
             _deprivation_dataset("wimd2019", wimd, wimd_meta, "Wales"),
+            *small_tables,
             _gla_dataset(gla),
-            *_cdrc_datasets(cdrc, areas, ks102),
+            *at21,
+            *at11,
+            *national.change_datasets(frames2011, tables2021, rebased),
+            oac,
+            *elections.election_datasets(results),
+            *_cdrc_datasets(cdrc, areas),
             *_c21_datasets(c21, areas),
         ]
-        datasets = _merge_same_name(datasets)
+        items = _merge_same_name(items)
+        national.add_summaries({d.name: d for d in items}, national.SUMMARIES, national.UNIVERSES_2011)
 
     with _step(report, "write"):
-        out.mkdir(parents=True)
+        out.mkdir(parents=True, exist_ok=True)
         area_frames = _area_frames(areas, lad_display)
         for level, frame in area_frames.items():
             (out / "areas").mkdir(exist_ok=True)
@@ -228,7 +240,8 @@ def _build_into(raw: RawFiles, out: Path, report: BuildReport) -> None:
                              compression="zstd")
         authority_of = pd.concat([f[["code", "authority"]].assign(level=level)
                                   for level, f in area_frames.items()], ignore_index=True)
-        catalogue, coverage = _write_values(out, datasets, authority_of)
+        catalogue, coverage = _write_values(out, items, authority_of)
+        _write_lookup(out, rebase, area_frames["lsoa11"])
         authorities = _authorities(lads, area_frames, raw)
         _write_table(out / "catalogue.parquet", catalogue)
         _write_table(out / "coverage.parquet", coverage)
@@ -238,9 +251,164 @@ def _build_into(raw: RawFiles, out: Path, report: BuildReport) -> None:
             "authorities": int(len(authorities)),
             "authorities_with_small_areas": int((authorities["n_lsoa11"] > 0).sum()),
             "variables": int(len(catalogue)),
+            "variables_by_kind": {k: int(v) for k, v in catalogue["kind"].value_counts().items()},
             "datasets": int(catalogue["dataset"].nunique()),
             "bytes": sum(p.stat().st_size for p in out.rglob("*.parquet")),
         })
+
+
+# --------------------------------------------------------------------------------------------------
+# areas: boundaries read, repaired and simplified for display (or reused from the cache)
+
+#: Raw files whose contents decide the display areas (boundaries, and the lookups that assign authorities).
+AREA_INPUTS = ("boundaries/", F_LSOA_LOOKUP, "national/elections/wd22_by_lad/", "later/boundaries/",
+               "later/lookups/Exact_LSOA11_to_LSOA21_to_LAD22_EW.csv")
+AREA_LEVELS = ("lsoa11", "oa11", "lsoa21", "oa21", "ward22")
+GLA_COLUMNS_READ = ["LSOA11CD", "LSOA11NM", "LAD11CD", "USUALRES", "HHOLDRES", "COMESTRES", "POPDEN", "HHOLDS",
+                    "AVHHOLDSZ"]
+
+
+def _area_code() -> list:
+    """Everything whose code decides the display areas: their cache key hashes its source."""
+    return [_read_boundaries, _display_areas, _read_lsoa11, _read_oa11, _read_2021, _successors, _require_same,
+            elections.read_wards, readers.read_geojson, readers.read_shapefile, geometry]
+
+
+def _areas_key(files: dict[str, str]) -> str:
+    digest = hashlib.sha256()
+    for path, sha in sorted(files.items()):
+        if path.startswith(AREA_INPUTS):
+            digest.update(f"{path}\0{sha}\n".encode())
+    for code in _area_code():
+        digest.update(inspect.getsource(code).encode())
+    return digest.hexdigest()[:32]
+
+
+def _areas(raw: RawFiles, lookup: pd.DataFrame, lads: gpd.GeoDataFrame, rebase: national.Rebase,
+           files: dict[str, str], report: BuildReport) -> tuple[dict, gpd.GeoDataFrame, pd.DataFrame]:
+    """The display areas of every level, the districts' display geometry, and the GLA's LSOA attributes.
+
+    Reading and simplifying boundaries is a third of a build: the result is kept in the cache, keyed by the
+    SHA-256 of every file it depends on and the source of the code that makes it, so a build caused by a
+    change elsewhere (a census table, an election result) reuses it. A boundary file or that code changing
+    makes a new key."""
+    key = f"areas-{_areas_key(files)}"
+    folder = raw.cache / key if raw.cache is not None else None
+    if folder is not None:
+        raw.used.add(key)
+        if (folder / "done").exists():
+            with _step(report, "areas (cached)"):
+                areas = {level: gpd.read_parquet(folder / f"{level}.parquet").set_index("code", drop=False)
+                         for level in AREA_LEVELS}
+                lad_display = gpd.read_parquet(folder / "lad.parquet").set_index("LAD21CD", drop=False)
+                lad_display = lads.set_geometry(lad_display.geometry.reindex(lads.index).to_numpy())
+                gla = pd.read_parquet(folder / "gla.parquet").set_index("LSOA11CD")
+                report.counts["repaired_polygons"] = json.loads((folder / "repaired.json").read_text())
+                report.counts["areas_cache"] = "reused"
+            return areas, lad_display, gla
+    with _step(report, "boundaries"):
+        lsoa, gla, london, oa11, lsoa21, oa21, wards = _read_boundaries(raw, lookup, lads, rebase)
+    with _step(report, "geometry"):
+        areas, lad_display, repaired = _display_areas(lsoa, gla, london, oa11, lsoa21, oa21, wards, lads)
+    report.counts["repaired_polygons"] = repaired
+    gla_attributes = pd.DataFrame(gla.drop(columns="geometry"))
+    if folder is not None:
+        part = folder.with_name(f".{key}.{os.getpid()}")
+        shutil.rmtree(part, ignore_errors=True)
+        part.mkdir(parents=True)
+        for level in AREA_LEVELS:
+            keep = [c for c in ("code", "name", "authority", "lad19", "publisher") if c in areas[level].columns]
+            gpd.GeoDataFrame(areas[level][keep].reset_index(drop=True), geometry=areas[level].geometry.to_numpy(),
+                             crs=4326).to_parquet(part / f"{level}.parquet", index=False)
+        gpd.GeoDataFrame({"LAD21CD": lad_display["LAD21CD"].to_numpy()}, geometry=lad_display.geometry.to_numpy(),
+                         crs=4326).to_parquet(part / "lad.parquet", index=False)
+        gla_attributes.reset_index().to_parquet(part / "gla.parquet", index=False)
+        (part / "repaired.json").write_text(json.dumps(repaired))
+        (part / "done").write_text(key)
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(part, folder)
+        report.counts["areas_cache"] = "made"
+    return areas, lad_display, gla_attributes
+
+
+def _read_boundaries(raw: RawFiles, lookup: pd.DataFrame, lads: gpd.GeoDataFrame, rebase: national.Rebase
+                     ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, pd.Index, gpd.GeoDataFrame, gpd.GeoDataFrame,
+                                gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """LSOA 2011 (with their 2019 district), the GLA's London LSOAs, London's codes, OA 2011, LSOA and OA
+    2021, and the wards: read and checked, not yet repaired or simplified."""
+    lsoa = _read_lsoa11(raw, lookup, lads)
+    gla = readers.read_shapefile(raw(F_GLA), GLA_COLUMNS_READ, F_GLA)
+    readers.require_codes(gla["LSOA11CD"], F_GLA, "E")
+    london = lsoa.index[lsoa["lad19"].str.startswith("E09")]
+    _require_same(gla["LSOA11CD"], london, F_GLA, "the London LSOAs of the lookup")
+    oa11 = _read_oa11(raw, lads)
+    lsoa21, oa21 = _read_2021(raw, lads, rebase)
+    wards = elections.read_wards(raw, set(lads["LAD21CD"]))
+    return lsoa, gla.set_index("LSOA11CD"), london, oa11, lsoa21, oa21, wards
+
+
+def _display_areas(lsoa: gpd.GeoDataFrame, gla: gpd.GeoDataFrame, london: pd.Index, oa11: gpd.GeoDataFrame,
+                   lsoa21: gpd.GeoDataFrame, oa21: gpd.GeoDataFrame, wards: gpd.GeoDataFrame,
+                   lads: gpd.GeoDataFrame) -> tuple[dict, gpd.GeoDataFrame, dict]:
+    # London's LSOAs come from the GLA's file (clipped to mean high water, so the Thames shows);
+    # the rest of England and Wales from UK-GeoJSON. Each publisher's set is simplified as its own
+    # coverage, because the two do not share vertices along London's edge.
+    lsoa_geom = lsoa.geometry.copy()
+    lsoa_geom.loc[london] = gla.geometry.reindex(london).to_numpy()
+    repaired = {}
+    lsoa_geom, repaired["lsoa11"] = geometry.repair(lsoa_geom)
+    in_london = lsoa_geom.index.isin(london)
+    parts = [geometry.simplify_coverage(lsoa_geom[~in_london], geometry.TOLERANCE_M["lsoa11"]),
+             geometry.simplify_coverage(lsoa_geom[in_london], geometry.TOLERANCE_M["lsoa11"])]
+    lsoa = lsoa.set_geometry(pd.concat(parts).reindex(lsoa.index))
+    areas = {"lsoa11": lsoa, "oa11": oa11, "lsoa21": lsoa21, "oa21": oa21, "ward22": wards}
+    for level in ("oa11", "lsoa21", "oa21", "ward22"):
+        fixed, repaired[level] = geometry.repair(areas[level].geometry)
+        # Each publisher's set is its own coverage (LSOA 2021: Trafford Data Lab's Greater Manchester
+        # and drkane's files of five other authorities).
+        sets = areas[level]["publisher"] if "publisher" in areas[level] else pd.Series("", index=fixed.index)
+        simplified = pd.concat([geometry.simplify_coverage(fixed[sets == key], geometry.TOLERANCE_M[level])
+                                for key in sets.unique()]).reindex(fixed.index)
+        areas[level] = areas[level].set_geometry(simplified)
+    fixed, repaired["lad"] = geometry.repair(lads.geometry)
+    lad_display = lads.set_geometry(geometry.simplify_coverage(fixed, geometry.TOLERANCE_M["lad"]))
+    return areas, lad_display, repaired
+
+
+def _rebase_weights(ks102: pd.DataFrame, tables2011: list[Dataset]) -> pd.DataFrame:
+    """The 2011 counts whose shares apportion a 2021 figure among 2011 LSOAs merged in 2021."""
+    weights = ks102.set_index("code")[["KS102EW0001", "KS102EW0002"]].rename(columns=str.lower)
+    for dataset in tables2011:
+        frame = dataset.frames["lsoa11"].set_index("code")
+        total = f"{dataset.name}0001"
+        if total in frame:
+            weights[total] = frame[total].reindex(weights.index)
+    weights["age_5_plus"] = weights["ks102ew0001"] - weights["ks102ew0002"]
+    return weights
+
+
+def _check_oa_authorities(oa11: gpd.GeoDataFrame, oa_lsoa: pd.Series, lsoa: gpd.GeoDataFrame) -> None:
+    """Each Output Area with a polygon lies in an LSOA of the same authority (national OA -> LSOA lookup)."""
+    theirs = lsoa["authority"].reindex(oa_lsoa.reindex(oa11.index).to_numpy()).to_numpy()
+    differ = oa11["authority"].to_numpy() != theirs
+    if differ.any():
+        raise SourceError(national.F_ETHNIC_OA, f"{int(differ.sum())} Output Areas lie in an LSOA of another "
+                                                f"authority than their polygon's, e.g. {list(oa11.index[differ][:3])}")
+
+
+def _write_lookup(out: Path, rebase: national.Rebase, lsoa: gpd.GeoDataFrame) -> None:
+    """lookups/lsoa11_lsoa21.parquet: per 2011 LSOA, how it changed in 2021 and whether its re-based 2021
+    figures are estimates, with the 2021 LSOAs it maps to."""
+    frame = rebase.lookup.assign(authority=rebase.lookup["code"].map(lsoa.set_index("code")["authority"]))
+    if frame["authority"].isna().any():
+        raise SourceError(national.F_EXACT, "LSOAs of 2011 without an authority")
+    frame = frame[["code", "authority", "change", "estimated", "lsoa21"]].sort_values(["authority", "code"])
+    (out / "lookups").mkdir(exist_ok=True)
+    table = pa.Table.from_pandas(frame, preserve_index=False,
+                                 schema=pa.schema([("code", pa.string()), ("authority", pa.string()),
+                                                   ("change", pa.string()), ("estimated", pa.bool_()),
+                                                   ("lsoa21", pa.list_(pa.string()))]))
+    pq.write_table(table, out / "lookups" / "lsoa11_lsoa21.parquet", row_group_size=ROW_GROUP, compression="zstd")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -325,29 +493,49 @@ def _read_oa11(raw: RawFiles, lads: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
                             geometry=oa.geometry, crs=4326).set_index("code", drop=False)
 
 
-def _read_2021(raw: RawFiles, lads: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+def _read_2021(raw: RawFiles, lads: gpd.GeoDataFrame, rebase: national.Rebase
+               ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """LSOA 2021 polygons wherever this collection has them: Greater Manchester's ten districts (Trafford
+    Data Lab) and five more authorities (drkane's per-authority files), each district's set exactly its
+    LSOAs in the ONS exact-fit lookup; and Trafford's OA 2021 polygons."""
+    lad22 = rebase.lad22
+    gm = readers.read_geojson(raw(F_LSOA21_GM), ["area_code", "area_name"], F_LSOA21_GM)
+    readers.require_codes(gm["area_code"], F_LSOA21_GM, "E")
+    _require_same(gm["area_code"], lad22.index[lad22.isin(GM_DISTRICTS)], F_LSOA21_GM,
+                  f"the LSOAs of 2021 of Greater Manchester's districts in {national.F_EXACT}")
+    frames = [gpd.GeoDataFrame({"code": gm["area_code"], "name": gm["area_name"], "publisher": "gm"},
+                               geometry=gm.geometry, crs=4326)]
+    for path in raw.glob(DRKANE_LSOA21, "*.geojson"):
+        label = raw.rel(path)
+        if path.stem in GM_DISTRICTS:
+            continue  # Greater Manchester comes from Trafford Data Lab's file, simplified as one coverage
+        frame = readers.read_geojson(path, ["LSOA21CD", "LSOA21NM"], label)
+        readers.require_codes(frame["LSOA21CD"], label, "EW")
+        _require_same(frame["LSOA21CD"], lad22.index[lad22 == path.stem], label,
+                      f"the LSOAs of 2021 of {path.stem} in {national.F_EXACT}")
+        frames.append(gpd.GeoDataFrame({"code": frame["LSOA21CD"], "name": frame["LSOA21NM"],
+                                        "publisher": "drkane"}, geometry=frame.geometry, crs=4326))
+    lsoa = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=4326)
+    readers.require_codes(lsoa["code"], "LSOA 2021 polygons", "EW")
+    lsoa["authority"] = lsoa["code"].map(lad22).to_numpy()
+    unknown = sorted(set(lsoa["authority"]) - set(lads["LAD21CD"]))
+    if unknown:
+        raise SourceError(national.F_EXACT, f"districts {unknown} are not December 2021 districts")
     lookup = readers.read_csv(raw(F_LOOKUP21), F_LOOKUP21)
-    readers.require_columns(lookup, ["oa21cd", "lsoa21cd", "lsoa21nm", "lad22cd"], F_LOOKUP21)
-    lsoa = readers.read_geojson(raw(F_LSOA21), ["area_code", "area_name"], F_LSOA21)
+    readers.require_columns(lookup, ["oa21cd", "lsoa21cd", "lad22cd"], F_LOOKUP21)
     oa = readers.read_geojson(raw(F_OA21), ["area_code", "la_code"], F_OA21)
-    readers.require_codes(lsoa["area_code"], F_LSOA21, "E")
     readers.require_codes(oa["area_code"], F_OA21, "E")
-    lsoa_lad = lookup.drop_duplicates("lsoa21cd").set_index("lsoa21cd")["lad22cd"]
     oa_lad = lookup.set_index("oa21cd")["lad22cd"]
-    for frame, table, label in ((lsoa, lsoa_lad, F_LSOA21), (oa, oa_lad, F_OA21)):
-        missing = sorted(set(frame["area_code"]) - set(table.index))
-        if missing:
-            raise SourceError(label, f"{len(missing)} areas are not in {F_LOOKUP21}, e.g. {missing[:3]}")
-        unknown = sorted(set(table.reindex(frame["area_code"])) - set(lads["LAD21CD"]))
-        if unknown:
-            raise SourceError(F_LOOKUP21, f"districts {unknown} are not December 2021 districts")
-    lsoa_out = gpd.GeoDataFrame({"code": lsoa["area_code"], "name": lsoa["area_name"],
-                                 "authority": lsoa_lad.reindex(lsoa["area_code"]).to_numpy()},
-                                geometry=lsoa.geometry, crs=4326).set_index("code", drop=False)
+    missing = sorted(set(oa["area_code"]) - set(oa_lad.index))
+    if missing:
+        raise SourceError(F_OA21, f"{len(missing)} areas are not in {F_LOOKUP21}, e.g. {missing[:3]}")
+    unknown = sorted(set(oa_lad.reindex(oa["area_code"])) - set(lads["LAD21CD"]))
+    if unknown:
+        raise SourceError(F_LOOKUP21, f"districts {unknown} are not December 2021 districts")
     oa_out = gpd.GeoDataFrame({"code": oa["area_code"], "name": oa["area_code"],
                                "authority": oa_lad.reindex(oa["area_code"]).to_numpy()},
                               geometry=oa.geometry, crs=4326).set_index("code", drop=False)
-    return lsoa_out, oa_out
+    return lsoa.set_index("code", drop=False), oa_out
 
 
 def _require_same(codes: pd.Series | pd.Index, expected: pd.Index, label: str, other: str) -> None:
@@ -361,21 +549,6 @@ def _require_same(codes: pd.Series | pd.Index, expected: pd.Index, label: str, o
 # --------------------------------------------------------------------------------------------------
 # indicators
 
-def _variable(id_: str, label: str, topic: str, table: str, table_title: str, cell: str, unit: str,
-              source: str, vintage: str, denominator: str | None = None, polarity: str | None = None,
-              description: str = "") -> dict:
-    text, licence = SOURCES[source]
-    return {"id": id_, "label": label, "topic": topic, "table": table, "table_title": table_title, "cell": cell,
-            "unit": unit, "denominator": denominator, "polarity": polarity, "vintage": vintage,
-            "source": text, "licence": licence, "description": description}
-
-
-def _pct(frame: pd.DataFrame, column: str, total: str) -> pd.Series:
-    """Percentage of the table's total; missing where the total is zero or missing (never invented)."""
-    denominator = frame[total].where(frame[total] > 0)
-    return (frame[column] / denominator * 100).round(4)
-
-
 def _ks102_dataset(ks102: pd.DataFrame, lsoa: gpd.GeoDataFrame) -> Dataset:
     cells = readers.KS102EW_CELLS
     frame = ks102.rename(columns={c: c.lower() for c, _, _ in cells})
@@ -385,15 +558,20 @@ def _ks102_dataset(ks102: pd.DataFrame, lsoa: gpd.GeoDataFrame) -> Dataset:
         ident = cell.lower()
         label = {"All usual residents": "All usual residents", "Mean Age": "Mean age",
                  "Median Age": "Median age"}.get(text, f"{text} (people)")
-        variables.append(_variable(ident, label, "Population", "KS102EW", "Age structure",
-                                   f"Age: {text}; measures: Value", unit, "ks102ew", "Census 2011",
-                                   denominator=None if unit != "count" or ident == total else None))
+        note = {"ks102ew0018": "The district figure (national overview) is the resident-weighted mean of the "
+                               "LSOA means, derived here.",
+                "ks102ew0019": "Not given by district: a median cannot be derived from medians."}.get(ident, "")
+        variables.append(ds.variable(ident, label, "Population", "KS102EW", "Age structure",
+                                     f"Age: {text}; measures: Value", unit, "ks102ew", "Census 2011",
+                                     cells=f"{cell} ({text})", note=note, coverage="England and Wales"))
         if unit == "count" and ident != total:
-            frame[f"{ident}_pct"] = _pct(frame, ident, total)
-            variables.append(_variable(f"{ident}_pct", f"{text} (% of all usual residents)", "Population",
-                                       "KS102EW", "Age structure", f"Age: {text}; measures: Value",
-                                       "percentage", "ks102ew", "Census 2011", denominator=total,
-                                       description=f"Derived here: {text} / All usual residents x 100"))
+            frame[f"{ident}_pct"] = pct(frame, ident, total)
+            variables.append(ds.variable(f"{ident}_pct", f"{text} (% of all usual residents)", "Population",
+                                         "KS102EW", "Age structure", f"Age: {text}; measures: Value",
+                                         "percentage", "ks102ew", "Census 2011", denominator=total,
+                                         description=f"Derived here: {text} / All usual residents x 100",
+                                         cells=f"{cell} ({text}) / KS102EW0001 (all usual residents) x 100",
+                                         coverage="England and Wales"))
     # Authority level for the national overview: counts summed from LSOAs to December 2021 districts.
     # The mean age of a district is the resident-weighted mean of its LSOA means (exact up to the
     # publisher's rounding to 0.1); a median cannot be built from medians, so it is left out.
@@ -403,7 +581,7 @@ def _ks102_dataset(ks102: pd.DataFrame, lsoa: gpd.GeoDataFrame) -> Dataset:
     weighted = (by_lad["ks102ew0018"] * by_lad[total]).groupby(by_lad["authority"]).sum()
     lad["ks102ew0018"] = (weighted / lad[total]).round(2)
     for column in counts[1:]:
-        lad[f"{column}_pct"] = _pct(lad, column, total)
+        lad[f"{column}_pct"] = pct(lad, column, total)
     lad = lad.reset_index().rename(columns={"authority": "code"})
     for variable in variables:
         if variable["id"] == "ks102ew0018":
@@ -426,8 +604,10 @@ def _deprivation_dataset(name: str, frame: pd.DataFrame, meta: dict, nation: str
             note = "Higher score = more deprived."
         else:
             polarity, note = None, "Population denominator used by the indices."
-        variables.append(_variable(ident, label, "Deprivation", index_name, Path(file).stem, column, unit, name,
-                                   index_name, polarity=polarity, description=note))
+        variables.append(ds.variable(ident, label, "Deprivation", index_name, Path(file).stem, column, unit, name,
+                                     index_name, polarity=polarity, description=note, note=note,
+                                     cells=f"{column.strip()} ({Path(file).name})",
+                                     decimals=1 if unit == "score" else None, coverage=nation))
     return Dataset(name, {"lsoa11": frame}, variables, ("lsoa11",), nation)
 
 
@@ -442,16 +622,17 @@ def _gla_dataset(gla: gpd.GeoDataFrame) -> Dataset:
     variables = []
     for column, label, unit in GLA_COLUMNS:
         frame[f"gla2011_{column.lower()}"] = pd.to_numeric(gla[column]).astype("float64").to_numpy()
-        variables.append(_variable(f"gla2011_{column.lower()}", label, "Population", "GLA LSOA 2011",
-                                   "Statistical GIS Boundary Files for London", column, unit, "gla2011",
-                                   "Census 2011"))
-    frame["gla2011_hholdres_pct"] = _pct(frame, "gla2011_hholdres", "gla2011_usualres")
-    frame["gla2011_comestres_pct"] = _pct(frame, "gla2011_comestres", "gla2011_usualres")
+        variables.append(ds.variable(f"gla2011_{column.lower()}", label, "Population", "GLA LSOA 2011",
+                                     "Statistical GIS Boundary Files for London", column, unit, "gla2011",
+                                     "Census 2011"))
+    frame["gla2011_hholdres_pct"] = pct(frame, "gla2011_hholdres", "gla2011_usualres")
+    frame["gla2011_comestres_pct"] = pct(frame, "gla2011_comestres", "gla2011_usualres")
     for column, label in (("HHOLDRES", "Household residents"), ("COMESTRES", "Communal establishment residents")):
-        variables.append(_variable(f"gla2011_{column.lower()}_pct", f"{label} (% of usual residents)",
-                                   "Population", "GLA LSOA 2011", "Statistical GIS Boundary Files for London",
-                                   column, "percentage", "gla2011", "Census 2011", denominator="gla2011_usualres",
-                                   description=f"Derived here: {column} / USUALRES x 100"))
+        variables.append(ds.variable(f"gla2011_{column.lower()}_pct", f"{label} (% of usual residents)",
+                                     "Population", "GLA LSOA 2011", "Statistical GIS Boundary Files for London",
+                                     column, "percentage", "gla2011", "Census 2011", denominator="gla2011_usualres",
+                                     description=f"Derived here: {column} / USUALRES x 100",
+                                     cells=f"{column} / USUALRES x 100"))
     return Dataset("gla2011", {"lsoa11": frame}, variables, (), "London")
 
 
@@ -459,7 +640,7 @@ CDRC_UNITS = {"Count": "count", "Percentage": "percentage", "Ratio": "ratio", "S
               "Years": "years"}
 
 
-def _cdrc_datasets(tables: list[readers.CdrcTable], areas: dict, ks102: pd.DataFrame) -> list[Dataset]:
+def _cdrc_datasets(tables: list[readers.CdrcTable], areas: dict) -> list[Dataset]:
     out = []
     for table in tables:
         name = table.table.lower()
@@ -469,15 +650,8 @@ def _cdrc_datasets(tables: list[readers.CdrcTable], areas: dict, ks102: pd.DataF
             expected = areas[level].index[areas[level]["authority"] == "E09000007"]
             _require_same(frame["code"], expected, relative, f"Camden's {LEVELS[level]} boundaries")
             frames[level] = frame.rename(columns={c: c.lower() for c in frame.columns if c != "code"})
-        if table.table == "KS102EW" and "lsoa11" in frames:
-            # The same figures are national in the Nomis bulk table: keep one copy, after checking they agree.
-            mine = frames.pop("lsoa11").set_index("code")
-            theirs = ks102.set_index("code").rename(columns=str.lower).reindex(mine.index)
-            shared = [c for c in mine.columns if c in theirs.columns]
-            differ = (mine[shared] != theirs[shared]).any(axis=1)
-            if differ.any():
-                raise SourceError(f"{readers.CDRC_DIR}/tables/KS102EW_lsoa11.csv",
-                                  f"disagrees with {F_KS102} for {int(differ.sum())} LSOAs")
+        # Tables also published nationally (KS102EW, KS402EW...) are merged with the national ones later;
+        # where both give an area, they must agree (_merge_same_name).
         cells = list(table.cells.items())
         first_cell, (first_unit, first_text) = cells[0]
         has_total = first_unit == "Count" and first_text.startswith("All")
@@ -493,17 +667,19 @@ def _cdrc_datasets(tables: list[readers.CdrcTable], areas: dict, ks102: pd.DataF
             if ident not in present:
                 continue
             suffix = {"Percentage": " (%, as published)"}.get(unit, "")
-            variables.append(_variable(ident, f"{text}{suffix}", topic, table.table, table.title, cell,
-                                       CDRC_UNITS.get(unit, unit.lower()), "cdrc", "Census 2011"))
+            variables.append(ds.variable(ident, f"{text}{suffix}", topic, table.table, table.title, cell,
+                                         CDRC_UNITS.get(unit, unit.lower()), "cdrc", "Census 2011",
+                                         cells=f"{cell} ({text})", coverage="Camden"))
             if has_total and unit == "Count" and cell != first_cell:
                 for level, frame in frames.items():
                     if ident in frame:
-                        derived[level][f"{ident}_pct"] = _pct(frame, ident, first_cell.lower())
-                variables.append(_variable(
+                        derived[level][f"{ident}_pct"] = pct(frame, ident, first_cell.lower())
+                variables.append(ds.variable(
                     f"{ident}_pct", f"{text} (% of {first_text.replace('All categories: ', 'all: ')})", topic,
                     table.table, table.title, cell, "percentage", "cdrc", "Census 2011",
                     denominator=first_cell.lower(),
-                    description=f"Derived here: {cell} / {first_cell} ({universe}) x 100"))
+                    description=f"Derived here: {cell} / {first_cell} ({universe}) x 100",
+                    cells=f"{cell} / {first_cell} x 100", coverage="Camden"))
         frames = {level: pd.concat([frame, pd.DataFrame(derived[level], index=frame.index)], axis=1)
                   for level, frame in frames.items()}
         if frames:
@@ -511,28 +687,48 @@ def _cdrc_datasets(tables: list[readers.CdrcTable], areas: dict, ks102: pd.DataF
     return out
 
 
-def _merge_same_name(datasets: list[Dataset]) -> list[Dataset]:
-    """One dataset per name: Camden's KS102EW Output Areas (CDRC) join the national KS102EW (Nomis),
-    whose cells carry the same ONS codes, as another level of the same variables."""
+def _merge_same_name(items: list[Dataset]) -> list[Dataset]:
+    """One dataset per name. The same ONS cells from several sources (Camden's CDRC pack and the national
+    Nomis tables; MLID's ethnic groups) become one dataset: frames of one level are joined on the area
+    code, and where two sources give the same cell for the same area they must agree exactly. The first
+    source's catalogue row wins; the attribution names both."""
     merged: dict[str, Dataset] = {}
-    for dataset in datasets:
+    for dataset in items:
         first = merged.get(dataset.name)
         if first is None:
             merged[dataset.name] = dataset
             continue
-        clash = set(first.frames) & set(dataset.frames)
-        if clash:
-            raise SourceError(dataset.name, f"two sources give level(s) {sorted(clash)}")
-        first.frames.update(dataset.frames)
+        for level, frame in dataset.frames.items():
+            if level in first.frames:
+                first.frames[level] = _join_frames(first.frames[level], frame, f"{dataset.name} ({level})")
+            else:
+                first.frames[level] = frame
         theirs = {v["id"]: v for v in dataset.variables}
         levels = " and ".join(LEVELS[level] for level in dataset.frames)
         for variable in first.variables:
             other = theirs.pop(variable["id"], None)
             if other and other["source"] != variable["source"]:
-                # Same variable, another publisher at another level: the attribution names both.
+                # Same variable, another publisher: the attribution names both.
                 variable["source"] = f"{variable['source']} {levels} ({dataset.coverage}): {other['source']}"
         first.variables.extend(theirs.values())
     return list(merged.values())
+
+
+def _join_frames(a: pd.DataFrame, b: pd.DataFrame, label: str) -> pd.DataFrame:
+    left, right = a.set_index("code"), b.set_index("code")
+    both = left.index.intersection(right.index)
+    for column in left.columns.intersection(right.columns):
+        x, y = left.loc[both, column], right.loc[both, column]
+        differ = ~((x == y) | (x.isna() & y.isna()))
+        if differ.any():
+            raise SourceError(label, f"two sources disagree on {column} for {int(differ.sum())} areas, e.g. "
+                                     f"{list(both[differ.to_numpy()][:3])}")
+    index = left.index.union(right.index)
+    out = left.reindex(index)
+    for column in right.columns:
+        extra = right[column].reindex(index)
+        out[column] = out[column].fillna(extra) if column in out.columns else extra
+    return out.reset_index().rename(columns={"index": "code"})
 
 
 def _slug(text: str) -> str:
@@ -561,7 +757,7 @@ def _c21_datasets(topics: list[readers.Census2021Topic], areas: dict) -> list[Da
                 parts = [columns[c] for c in topic.categories if c != total_category]
                 frame["_total"] = frame[columns[total_category]] if total_category else frame[parts].sum(axis=1)
                 for column in parts:
-                    frame[f"{column}_pct"] = _pct(frame, column, "_total")
+                    frame[f"{column}_pct"] = pct(frame, column, "_total")
                 frame = frame.drop(columns="_total")
             frames[level] = frame
         folder = topic.topic.rsplit("/", 1)[-1]
@@ -572,17 +768,18 @@ def _c21_datasets(topics: list[readers.Census2021Topic], areas: dict) -> list[Da
             ident = columns[category]
             unit = "per km2" if topic.unit == "per km2" else "count"
             label = category if unit != "count" else f"{category} ({universe})"
-            variables.append(_variable(ident, label, theme, topic.title, topic.indicator[:200],
-                                       category, unit, "c21", "Census 2021"))
+            variables.append(ds.variable(ident, label, theme, topic.title, topic.indicator[:200],
+                                         category, unit, "c21", "Census 2021", cells=category))
             if f"{ident}_pct" in next(iter(frames.values())):
                 denominator = (f"all {universe}" if not total_category else total_category.lower())
-                variables.append(_variable(
+                variables.append(ds.variable(
                     f"{ident}_pct", f"{category} (% of {denominator})", theme, topic.title,
                     topic.indicator[:200], category, "percentage", "c21", "Census 2021",
                     denominator=columns[total_category] if total_category else None,
                     description=("Derived here: category / " +
                                  (total_category if total_category else f"sum of all categories ({universe})") +
-                                 " x 100")))
+                                 " x 100"),
+                    cells=f"{category} / " + (total_category or f"sum of all categories ({universe})") + " x 100"))
         out.append(Dataset(topic.dataset, frames, variables, (), "Trafford"))
     return out
 
@@ -608,29 +805,50 @@ def _area_frames(areas: dict, lads: gpd.GeoDataFrame) -> dict[str, gpd.GeoDataFr
     return out
 
 
-def _write_values(out: Path, datasets: list[Dataset], authority_of: pd.DataFrame
+def _write_values(out: Path, items: list[Dataset], authority_of: pd.DataFrame
                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
     catalogue, coverage, seen = [], [], set()
-    for dataset in datasets:
+    owners = {level: group.set_index("code")["authority"] for level, group in authority_of.groupby("level")}
+    for dataset in items:
+        kinds = {v["kind"] for v in dataset.variables}
+        if len(kinds) > 1:
+            raise SourceError(dataset.name, "a dataset holds numeric and categorical variables: split it")
+        categorical = kinds == {"categorical"}
+        described = {v["id"] for v in dataset.variables}
         levels_of: dict[str, list[str]] = {}
         authorities_of: dict[str, set[str]] = {}
         for level, frame in dataset.frames.items():
-            owner = authority_of[authority_of["level"] == level].set_index("code")["authority"]
-            missing = sorted(set(frame["code"]) - set(owner.index))
+            owner = owners[level]
+            missing = sorted(pd.Index(frame["code"]).difference(owner.index))
             if missing:
                 raise SourceError(dataset.name, f"{len(missing)} {level} codes have no boundary, e.g. {missing[:3]}")
-            frame = frame.assign(authority=frame["code"].map(owner).to_numpy())
+            if frame["code"].duplicated().any():
+                twice = list(frame.loc[frame["code"].duplicated(), "code"][:3])
+                raise SourceError(dataset.name, f"{level} codes repeat, e.g. {twice}")
+            frame = frame.copy()  # one block per dtype: frames grown column by column are fragmented
+            frame["authority"] = frame["code"].map(owner).to_numpy()
             columns = ["code", "authority"] + [c for c in frame.columns if c not in ("code", "authority")]
+            orphans = [c for c in columns[2:] if c not in described]
+            if orphans:
+                raise SourceError(dataset.name, f"columns without a catalogue row: {orphans[:5]}")
             frame = frame[columns].sort_values(["authority", "code"], ignore_index=True)
+            # categorical values are text codes (VARCHAR); numeric ones doubles
+            if categorical:
+                for column in columns[2:]:
+                    frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+            else:
+                frame[columns[2:]] = frame[columns[2:]].astype("float64")
             (out / "values" / level).mkdir(parents=True, exist_ok=True)
             _write_table(out / "values" / level / f"{dataset.name}.parquet", frame)
             for authority, count in frame.groupby("authority").size().items():
                 coverage.append({"dataset": dataset.name, "level": level, "authority": authority, "areas": int(count)})
+            # which authorities have a value of each column (one grouped pass, not a scan per column)
+            present = frame[columns[2:]].notna().groupby(frame["authority"].to_numpy()).any()
             for column in columns[2:]:
-                has = frame[column].notna()
-                if has.any():
+                where = present.index[present[column].to_numpy()]
+                if len(where):
                     levels_of.setdefault(column, []).append(level)
-                    authorities_of.setdefault(column, set()).update(frame.loc[has, "authority"])
+                    authorities_of.setdefault(column, set()).update(where)
         for variable in dataset.variables:
             if variable["id"] not in levels_of:
                 continue  # e.g. the median age, which exists only where the publisher gave it
@@ -642,11 +860,11 @@ def _write_values(out: Path, datasets: list[Dataset], authority_of: pd.DataFrame
             catalogue.append({**variable, "dataset": dataset.name, "levels": levels,
                               "authorities": sorted(authorities_of[variable["id"]]),
                               "national": bool(national_levels), "national_levels": national_levels,
-                              "coverage": dataset.coverage})
-    columns = ["id", "label", "topic", "table", "table_title", "cell", "unit", "denominator", "polarity",
-               "vintage", "levels", "authorities", "national", "national_levels", "coverage", "source",
-               "licence", "dataset", "description"]
-    return pd.DataFrame(catalogue)[columns], pd.DataFrame(coverage)
+                              "coverage": variable.get("coverage") or dataset.coverage})
+    frame = pd.DataFrame(catalogue)[CATALOGUE_COLUMNS]
+    frame["decimals"] = frame["decimals"].astype("int32")
+    frame["centre"] = frame["centre"].astype("float64")
+    return frame, pd.DataFrame(coverage)
 
 
 def _authorities(lads: gpd.GeoDataFrame, areas: dict[str, gpd.GeoDataFrame], raw: RawFiles) -> pd.DataFrame:
@@ -654,11 +872,10 @@ def _authorities(lads: gpd.GeoDataFrame, areas: dict[str, gpd.GeoDataFrame], raw
     frame = pd.DataFrame({"code": lads["LAD21CD"].to_numpy(), "name": lads["LAD21NM"].to_numpy(),
                           "name_welsh": lads["LAD21NMW"].replace("", None).to_numpy(),
                           "nation": lads["nation"].to_numpy(), "region": lads["region"].to_numpy()})
-    for level in ("lsoa11", "oa11", "lsoa21", "oa21"):
+    for level in SMALL_LEVELS:
         counts = areas[level].groupby("authority").size()
         frame[f"n_{level}"] = frame["code"].map(counts).fillna(0).astype("int32")
-    frame["levels"] = [[lv for lv in ("lsoa11", "oa11", "lsoa21", "oa21") if row[f"n_{lv}"] > 0]
-                       for _, row in frame.iterrows()]
+    frame["levels"] = [[lv for lv in SMALL_LEVELS if row[f"n_{lv}"] > 0] for _, row in frame.iterrows()]
     frame["bbox"] = [[round(v, 5) for v in row] for row in bounds[["minx", "miny", "maxx", "maxy"]].to_numpy()]
     return frame.sort_values("code", ignore_index=True)
 
@@ -675,7 +892,10 @@ def _fingerprint(raw: RawFiles) -> dict:
     files = {}
     for folder in INPUT_FOLDERS:
         root = raw(folder)
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for path in paths:
+            if path.name == "SOURCES.md":
+                continue  # the collection's documentation, not read by the build
             digest = hashlib.sha256()
             with open(path, "rb") as handle:
                 for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -703,9 +923,93 @@ def _swap(current: Path, target: Path) -> None:
     os.replace(link, current)
 
 
-def _prune(builds: Path, keep: set[str]) -> None:
-    """Keep the newest few builds (a process may still read the previous one), and drop stale staging."""
-    done = sorted((p for p in builds.iterdir() if not p.name.startswith(".")), key=lambda p: p.name, reverse=True)
-    for old in done[KEEP_BUILDS:]:
-        if old.name not in keep:
-            shutil.rmtree(old, ignore_errors=True)
+@contextmanager
+def _build_lock(data_dir: Path) -> Iterator[None]:
+    """An exclusive flock on ``data_dir/.build.lock`` for the whole build; the kernel drops it when the
+    process ends, however it ends (a SIGKILL'd build leaves no stale lock)."""
+    path = data_dir / LOCK_FILE
+    handle = open(path, "a+")  # held for the whole build, closed below
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise BuildBusy(f"another build (pid {holder}) is running in {data_dir}; wait for it to "
+                            "finish") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
+def _clear_leftovers(data_dir: Path) -> None:
+    """Remove what killed builds left: ``builds/.staging-*`` folders and ``.current-*`` symlinks.
+
+    Called with the build lock held, which proves no other build is running, so every such leftover is
+    stale: a build that was alive would still hold the lock.
+    """
+    builds = data_dir / "builds"
+    for path in builds.glob(".staging-*"):
+        log.info("removing %s, left by a build that did not finish", path.name)
+        shutil.rmtree(path, ignore_errors=True)
+    for link in data_dir.glob(".current-*"):
+        link.unlink(missing_ok=True)
+
+
+def _remove_unless_read(build: Path) -> bool:
+    """Remove ``build`` unless a running process reads it; returns whether it was removed.
+
+    The store holds a shared flock on its build's build.json for its whole life, so an exclusive one
+    cannot be had (non-blocking) while any reader lives. It is held while the folder is removed, so a
+    reader that opens the build meanwhile fails to lock it rather than reading half a folder.
+    """
+    try:
+        handle = open(build / "build.json", "rb")
+    except FileNotFoundError:
+        shutil.rmtree(build, ignore_errors=True)  # not a complete build: nothing can be reading it
+        return True
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                return False
+            raise
+        shutil.rmtree(build, ignore_errors=True)
+        return True
+
+
+def _prune_cache(raw: RawFiles) -> None:
+    """Drop cached parses that this build did not use (their file changed, or the reader did)."""
+    if raw.cache is None or not raw.cache.exists():
+        return
+    for path in raw.cache.iterdir():
+        if path.name not in raw.used:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+
+
+def _prune(builds: Path, keep: int, current: Path) -> list[str]:
+    """Keep the newest ``keep`` complete builds (and always the one ``current`` points at); remove older
+    ones unless a running process still reads them. Returns the names removed."""
+    done = sorted((p for p in builds.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                  key=lambda p: p.name, reverse=True)
+    removed = []
+    for old in done[keep:]:
+        if old.resolve() == current.resolve():
+            continue
+        if _remove_unless_read(old):
+            removed.append(old.name)
+        else:
+            log.info("keeping %s: a running process still reads it", old.name)
+    if removed:
+        log.info("removed %d old build(s): %s", len(removed), ", ".join(removed))
+    return removed

@@ -16,7 +16,7 @@ __all__ = ["repair", "simplify_coverage", "BNG", "TOLERANCE_M"]
 BNG = 27700
 # Metres. Small areas are drawn at zoom 12-16 (10-40 m per pixel): 8 m is below a pixel at the zooms
 # they are seen at and roughly halves the vertices of the ONS generalised boundaries.
-TOLERANCE_M = {"lsoa11": 8.0, "oa11": 5.0, "lsoa21": 8.0, "oa21": 5.0, "lad": 150.0}
+TOLERANCE_M = {"lsoa11": 8.0, "oa11": 5.0, "lsoa21": 8.0, "oa21": 5.0, "ward22": 15.0, "lad": 150.0}
 
 
 def repair(geometry: gpd.GeoSeries) -> tuple[gpd.GeoSeries, int]:
@@ -46,4 +46,6 @@ def simplify_coverage(geometry: gpd.GeoSeries, tolerance_m: float) -> gpd.GeoSer
     # polygon it could not (inputs from two publishers may overlap by a hair).
     out = gpd.GeoSeries(simplified, index=geometry.index, crs=BNG)
     out, _ = repair(out)
-    return out.to_crs(4326)
+    # Reprojecting can pinch a ring where two vertices nearly touch (9 coastal wards did): repair again.
+    out, _ = repair(out.to_crs(4326))
+    return out

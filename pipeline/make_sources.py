@@ -31,8 +31,12 @@ from urllib.parse import quote
 __all__ = ["FOLDERS", "SOURCES_JSON", "build_sources", "raw_url", "read_manifest", "write_sources"]
 
 SOURCES_JSON = Path(__file__).with_name("sources.json")
-# The top-level folders the pipeline reads; `later/` is for features no issue builds yet.
-FOLDERS = ("boundaries/", "lookups/", "deprivation/", "census2011/", "census2021/")
+# What the pipeline reads: the top-level folders, the national collection, and from `later/` (collected for
+# features not yet built) only the LSOA 2011 -> 2021 exact-fit lookup and the LSOA 2021 polygons.
+FOLDERS = ("boundaries/", "lookups/", "deprivation/", "census2011/", "census2021/", "national/",
+           "later/lookups/Exact_LSOA11_to_LSOA21_to_LAD22_EW.csv", "later/boundaries/lsoa21_by_lad_drkane/")
+#: Collections documented in a SOURCES.md of their own, beside their files.
+SUB_SOURCES = ("national/SOURCES.md",)
 
 _ROW = re.compile(
     r"^\|\s*`(?P<file>[^`]+)`\s*\|\s*github\s+`(?P<repo>[^`]+)`\s*:\s*`(?P<path>[^`]+)`\s*"
@@ -135,14 +139,20 @@ def build_sources(raw_dir: Path) -> dict:
     """
     text = (raw_dir / "SOURCES.md").read_text(encoding="utf-8")
     manifest = read_manifest(raw_dir / "MANIFEST.sha256")
-    sections = [s for s in _sections(text) if not s.name.startswith("later/")]
-    _resolve_licences(sections)
+    sections = [s for s in _sections(text) if not s.name.startswith("later/") or s.name.startswith(FOLDERS)
+                or any(f.startswith(s.name) for f in FOLDERS)]
     derived = _derived_section(text)
     sheets = {m.group("file"): m.group("sheet") for m in map(_XLSX_SHEET.match, derived.splitlines()) if m}
     zips = {m.group("file"): m.groupdict() for m in _ZIP_MEMBER.finditer(derived)}
+    for sub in SUB_SOURCES:
+        # A collection's own SOURCES.md: its per-file tables, and the zip members it extracted.
+        sub_text = (raw_dir / sub).read_text(encoding="utf-8")
+        sections += _sections(sub_text)
+        zips.update({m.group("file"): m.groupdict() for m in _ZIP_MEMBER.finditer(sub_text)})
+    _resolve_licences(sections)
 
     entries = []
-    for path in sorted(p for p in manifest if p.startswith(FOLDERS)):
+    for path in sorted(p for p in manifest if p.startswith(FOLDERS) and p not in SUB_SOURCES):
         entry = _entry(path, sections, sheets, zips, manifest)
         local = raw_dir / path
         digest = hashlib.sha256(local.read_bytes()).hexdigest()
@@ -167,7 +177,7 @@ def _entry(path: str, sections: list[_Section], sheets: dict[str, str], zips: di
     for section in sections:
         if path in section.rows:
             source = section.rows[path]
-            if source["path"].endswith(".zip") and path not in zips:
+            if source["path"].endswith(".zip") and not path.endswith(".zip") and path not in zips:
                 raise ValueError(f"{path}: its source is a zip, but Derived files does not say which member")
             if path in zips:
                 # The file is a zip member: the row's address is the zip's, not the file's.

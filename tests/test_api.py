@@ -62,10 +62,11 @@ def test_authorities(client):
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     by_code = {a["code"]: a for a in response.get_json()["authorities"]}
     assert by_code["E07000194"]["name"] == "Lichfield"
-    assert {d["level"]: d["areas"] for d in by_code["E07000194"]["levels"]} == {"lsoa11": 58, "oa11": 325}
+    assert {d["level"]: d["areas"] for d in by_code["E07000194"]["levels"]} == {
+        "lsoa11": 58, "oa11": 325, "lsoa21": 62, "ward22": 22}
     assert by_code["W06000015"]["nation"] == "Wales"
     one = client.get("/api/authorities/E08000009").get_json()
-    assert {d["level"] for d in one["levels"]} == {"lsoa11", "oa11", "lsoa21", "oa21"}
+    assert {d["level"] for d in one["levels"]} == {"lsoa11", "oa11", "lsoa21", "oa21", "ward22"}
 
 
 def test_variables_filtered(client):
@@ -187,7 +188,7 @@ def test_etag_304_and_cache_control(client, build_id):
     ("/api/values/E99999999/lsoa11/ks102ew0001.json", "authority", "all"),
     ("/api/values/nope/nope/nope.json", "authority", "all"),  # the first bad part of the URL is named
     ("/api/values/E07000194/msoa11/ks102ew0001.json", "level", "lsoa11"),
-    ("/api/values/E07000194/lsoa11/nope.json", "variable", "ks102ew0001"),
+    ("/api/values/E07000194/lsoa11/nope.json", "variable", "chg_residents_rel"),  # listed by id, first 100
     ("/api/values/E07000194/lsoa11/ks102ew0001.xlsx", "format", "csv"),
     ("/api/values/E07000194/lsoa11/ks102ew0001", "format", "json"),
     ("/api/values/E07000194/lsoa11/wimd2019_wimd_rank.json", "variable", "W06000015/lsoa11"),
@@ -195,7 +196,7 @@ def test_etag_304_and_cache_control(client, build_id):
     ("/api/values/E07000194/lad/ks102ew0001.json", "level", "oa11"),
     ("/api/values/E09000001/oa11/ks102ew0001.csv", "level", "lsoa11"),
     ("/api/areas/E99999999/lsoa11.geojson", "authority", "all"),
-    ("/api/areas/E07000194/lsoa21.pbf", "level", "lsoa11"),
+    ("/api/areas/E08000025/lsoa21.pbf", "level", "lsoa11"),
     ("/api/areas/E07000194/lsoa11.shp", "format", "pbf"),
     ("/api/authorities/E99999999", "authority", "E06000001"),
     ("/api/variables/nope", "variable", None),  # 4,765 ids: truncated, pointing to /api/variables

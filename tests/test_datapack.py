@@ -166,7 +166,7 @@ def test_datapack_holds_every_variable_at_every_level_as_the_api_serves_them(cli
         areas = geopandas.read_file(tmp_path / f"{level}.gpkg", engine="pyogrio")
         assert list(areas["code"]) == codes and areas.crs.to_epsg() == 4326
         assert f"{level}/areas.gpkg" in names
-    assert seen_levels == {"lsoa11", "lsoa21", "oa21"}
+    assert seen_levels == {"lsoa11", "oa11", "lsoa21", "oa21", "ward22"}
 
 
 def test_datapack_is_built_once_and_revalidated(client, monkeypatch):

@@ -215,17 +215,17 @@ def test_fewer_classes_than_asked_are_explained(s: store_module.Store) -> None:
 
 def test_changing_authority_resets_selection_and_sends_names(s: store_module.Store) -> None:
     first = render(f"?authority={CAMDEN}&level=lsoa11", None)
-    out = render("?authority=E08000012", _out(first, "state"))
+    out = render("?authority=E06000002", _out(first, "state"))
     assert _out(out, "level") == "lsoa11"
     assert _out(out, "selected") is None
-    assert _out(out, "areas")["key"] == "E08000012/lsoa11"
+    assert _out(out, "areas")["key"] == "E06000002/lsoa11"
     outline = _out(out, "outline")["features"][0]["geometry"]
     assert outline["type"] in ("LineString", "MultiLineString")
-    # Liverpool has output area boundaries but no output area data: only its LSOAs are offered.
+    # Middlesbrough has ward boundaries but no ward data (no election in 2021-22): only its LSOAs are offered.
     assert [o["value"] for o in _out(out, "level_options")] == ["lsoa11"]
     assert _out(out, "level_row") == {"display": "none"}
     camden = render(f"?authority={CAMDEN}", _out(out, "state"))
-    assert [o["value"] for o in _out(camden, "level_options")] == ["lsoa11", "oa11"]
+    assert [o["value"] for o in _out(camden, "level_options")] == ["lsoa11", "oa11", "lsoa21", "ward22"]
     assert _out(camden, "level_row") == {}
 
 

@@ -85,13 +85,23 @@ def test_output_areas_and_2021_areas_match_raw_files(raw_dir: Path, areas: dict)
     lsoa21 = {f["properties"]["area_code"] for f in _features(gm / "lsoa/2021/trafford_lsoa_generalised.geojson")}
     oa21 = {f["properties"]["area_code"] for f in _features(gm / "oa/2021/trafford_oa_generalised.geojson")}
     assert (len(lsoa21), len(oa21)) == (139, 738)
-    assert set(areas["lsoa21"]["code"]) == lsoa21 and set(areas["oa21"]["code"]) == oa21
+    trafford21 = areas["lsoa21"][areas["lsoa21"]["authority"] == "E08000009"]
+    assert set(trafford21["code"]) == lsoa21 and set(areas["oa21"]["code"]) == oa21
+    # LSOA 2021 polygons wherever the collection has them: Greater Manchester and five more authorities
+    everywhere = {f["properties"]["area_code"] for f in _features(gm / "lsoa/2021/gm_lsoa_generalised.geojson")}
+    for code in ("E07000194", "E08000012", "E09000007", "E09000030", "W06000015"):
+        path = raw_dir / f"later/boundaries/lsoa21_by_lad_drkane/{code}.geojson"
+        mine = {f["properties"]["LSOA21CD"] for f in _features(path)}
+        assert set(areas["lsoa21"].loc[areas["lsoa21"]["authority"] == code, "code"]) == mine
+        everywhere |= mine
+    assert set(areas["lsoa21"]["code"]) == everywhere and len(everywhere) == 2583
     # the vintages are kept apart: Trafford 001E exists only in 2011, 001G/H only in 2021
     assert "E01006185" in set(areas["lsoa11"]["code"]) and "E01006185" not in lsoa21
     assert {"E01034000", "E01034001"} <= lsoa21
     for level, frame in areas.items():
         assert set(frame["level"]) == {level}
-        assert set(frame["vintage"]) == {"2021" if level in ("lsoa21", "oa21", "lad") else "2011"}
+        assert set(frame["vintage"]) == {{"lsoa21": "2021", "oa21": "2021", "lad": "2021", "ward22": "2022"}
+                                         .get(level, "2011")}
         assert frame["authority_name"].notna().all() and frame["name"].notna().all()
 
 
@@ -99,8 +109,9 @@ def test_authorities_list_every_uk_district_with_its_levels(raw_dir: Path, build
     raw = {f["properties"]["LAD21CD"]: f["properties"]["LAD21NM"] for f in _features(raw_dir / LAD)}
     authorities = pd.read_parquet(build / "authorities.parquet").set_index("code")
     assert dict(authorities["name"]) == raw
-    assert list(authorities.loc["E09000007", "levels"]) == ["lsoa11", "oa11"]
-    assert list(authorities.loc["E08000009", "levels"]) == ["lsoa11", "oa11", "lsoa21", "oa21"]
+    assert list(authorities.loc["E09000007", "levels"]) == ["lsoa11", "oa11", "lsoa21", "ward22"]
+    assert list(authorities.loc["E08000009", "levels"]) == ["lsoa11", "oa11", "lsoa21", "oa21", "ward22"]
+    assert list(authorities.loc["E08000025", "levels"]) == ["lsoa11", "ward22"]
     assert authorities.loc["E08000009", "n_oa21"] == 738
     scotland = authorities[authorities.index.str.startswith("S")]
     assert len(scotland) == 32 and all(len(v) == 0 for v in scotland["levels"])
@@ -196,7 +207,8 @@ def test_catalogue_describes_every_column(build: Path) -> None:
     required = ["label", "topic", "table", "cell", "unit", "vintage", "source", "licence", "dataset"]
     assert catalogue[required].notna().all().all()
     assert set(catalogue["unit"]) <= {"count", "percentage", "rank", "decile", "score", "years", "per hectare",
-                                      "per km2", "ratio", "sum", "average", "people"}
+                                      "per km2", "ratio", "sum", "average", "people", "percentage points",
+                                      "percent", "km", "proportion", "rate", "category"}
     schemas: dict[Path, list[str]] = {}
     for row in catalogue.itertuples():
         for level in row.levels:

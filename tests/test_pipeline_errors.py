@@ -19,6 +19,8 @@ BULK = "census2011/nomis_ks102ew_lsoa11_ew/bulk.csv"
 IMD2 = "deprivation/imd2019_england/csv_from_xlsx/File_2_-_IoD2019_Domains_of_Deprivation.csv"
 WIMD = "deprivation/wimd2019_wales/welsh-index-multiple-deprivation-2019-index-and-domain-ranks-by-small-area.csv"
 SCILLY = "boundaries/lsoa11_by_lad/E06000053.json"
+TENURE = "national/census2011_lsoa11/sitepredictor--census-2011-tenure--england-wales.csv"
+HH_DEPRIVATION = "national/census2011_lsoa11/IMD_census11_deprivation_england_wales_lsoa11.rda"
 
 
 def raw_with(raw_dir: Path, tmp: Path, relative: str, content: bytes | None) -> Path:
@@ -75,6 +77,9 @@ CASES = {
                            "unexpected column layout"),
     "codes do not join": (WIMD, lambda raw: _edit(raw, WIMD, b"W01000001,", b"W01999999,"), "do not join"),
     "empty file": (IMD2, lambda raw: b"", "is empty"),
+    "a subtotal that is not the sum of its parts": (
+        TENURE, lambda raw: _edit(raw, TENURE, b'"E01012334",962,727,', b'"E01012334",962,728,'), "is not the sum"),
+    "an empty R data file": (HH_DEPRIVATION, lambda raw: b"", "is empty"),
 }
 
 

@@ -254,7 +254,9 @@ def test_authorities_list_levels_vintages_and_counts(s):
     json.dumps(list(by_code.values()))  # plain types only
     assert {"code", "name", "nation", "region", "levels", "bbox"} <= set(by_code["E07000194"])
     assert by_code["E07000194"]["levels"] == [{"level": "lsoa11", "vintage": "2011", "areas": 58},
-                                              {"level": "oa11", "vintage": "2011", "areas": 325}]
+                                              {"level": "oa11", "vintage": "2011", "areas": 325},
+                                              {"level": "lsoa21", "vintage": "2021", "areas": 62},
+                                              {"level": "ward22", "vintage": "2022", "areas": 22}]
     trafford = {d["level"]: d for d in by_code["E08000009"]["levels"]}
     assert (trafford["lsoa21"]["areas"], trafford["oa21"]["areas"]) == (139, 738)
     assert trafford["lsoa21"]["vintage"] == "2021"
@@ -291,7 +293,7 @@ def test_unknown_names_list_valid_choices(s):
     assert err.value.what == "variable" and "ks102ew0001" in err.value.valid
     with pytest.raises(store.NotFound) as err:
         s.values("E09000001", "oa11", "ks102ew0001")  # City of London has no Output Areas here
-    assert err.value.valid == ["lsoa11"]
+    assert err.value.valid == ["lsoa11", "ward22"]
     with pytest.raises(store.NotFound) as err:
         s.values(store.ALL, "lsoa11", "ks102ew0001")
     assert err.value.valid == ["lad"]
@@ -301,7 +303,7 @@ def test_unknown_names_list_valid_choices(s):
     with pytest.raises(store.NotFound):
         s.variable("nope")
     with pytest.raises(store.NotFound):
-        s.area_geojson("E07000194", "lsoa21")
+        s.area_geojson("E08000025", "lsoa21")
 
 
 @pytest.mark.parametrize("bad", INJECTIONS)

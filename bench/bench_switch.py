@@ -3,25 +3,24 @@
     python bench/bench_switch.py [--repeat 30] [--no-browser]
 
 Reads the extracts in ATLAS_DATA_DIR. A *switch* is a change of variable, scheme, classes, palette or
-scope: the browser writes the URL, Dash posts one request to the ``render`` callback, and the answer
-(the payload) restyles the map in the browser.
+scope: the control's change posts one request to the ``render`` callback, whose answer (the paint: one
+class digit per area and the legend) restyles the map in the browser; the address is written beside it.
 
-1. Bytes and server time: the exact request the browser sends for a switch, posted through Flask's test
-   client (server time without the network), for real views: Camden's 749 output areas, Birmingham's 639
-   LSOAs and the 374 districts of the national view. Each switch is posted once cold (nothing cached),
-   then ``--repeat`` times warm (the classified result in the cache); p50/p95 of the warm times.
-2. Repaint in headless Chromium (Debian's chromium, canvas renderer): from the moment a control changes
-   to the first frame painted after the layer restyled, for Camden's output areas through the whole
-   path (URL, server, payload, restyle), and for 1,584 polygons (Liverpool's output areas). The build has
-   no output-area figures for Liverpool, so that case feeds its real geometry payloads of synthetic
-   values straight into the page: it times the browser's part only, which depends on the number of
-   polygons, not on the values.
+1. Bytes and server time: the exact request the browser sends when a control changes, posted through
+   Flask's test client (server time without the network), for real views: Camden's 749 output areas,
+   Birmingham's 639 LSOAs and the 374 districts of the national view. Each switch is posted once cold
+   (nothing cached), then ``--repeat`` times warm; p50/p95 of the warm times. Bytes are the answer as
+   sent (raw) and brotli-compressed as the app sends it to a browser that accepts it.
+2. In headless Chromium (Debian's chromium, canvas renderer), from the moment a control changes to the
+   first frame painted with the new colours: the atlas (Camden's output areas, a variable switch and a
+   classes switch) against Plotly's canonical Dash choropleth (bench/canonical_choropleth.py: a callback
+   returning a new ``px.choropleth_map`` figure) on the same areas and values, in the same run, and the
+   browser's part alone for 1,584 polygons (Liverpool's output areas, paints made in the page).
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import socket
@@ -30,6 +29,8 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+import brotli
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -68,19 +69,31 @@ def pct(values: list[float], q: float) -> float:
 
 
 def render_request(client, search: str, previous: dict | None) -> tuple[bytes, dict]:
-    """The body the browser posts for the URL callback, and the callback's answer."""
+    """The body the browser posts when a control changes (``previous``: the view on the page, or the
+    address at a first load when None), and the answer."""
+    from urllib.parse import parse_qsl
+
+    from ui import ids
+
     deps = client.get("/_dash-dependencies").get_json()
-    dep = next(d for d in deps if d["clientside_function"] is None
-               and any(i["id"] == "url" and i["property"] == "search" for i in d["inputs"]))
+    dep = next(d for d in deps if d["clientside_function"] is None and f"..{ids.PAYLOAD}.data.." in d["output"])
     outputs = []
     for part in dep["output"].strip(".").split("..."):
         component, prop = part.split(".", 1)
-        outputs.append({"id": component, "property": prop})
-    body = {"output": dep["output"], "outputs": outputs,
-            "inputs": [{"id": "url", "property": "search", "value": search}],
-            "state": [{"id": "view-state", "property": "data", "value": previous}],
-            "changedPropIds": ["url.search"]}
-    return json.dumps(body).encode(), dep
+        outputs.append({"id": component, "property": prop.split("@")[0]})
+    asked = dict(parse_qsl(search.lstrip("?")))
+    base = dict(previous["state"]) if previous else {}
+    values = {**base, **{k: asked[k] for k in asked}}
+    if "k" in values:
+        values["k"] = int(values["k"])
+    values["reverse"] = ["1"] if str(values.get("reverse")) in ("1", "True", "true") else []
+    changed = [k for k in ids.CONTROLS if previous and str(values.get(k)) != str(base.get(k))]
+    inputs = [{"id": ids.NAV, "property": "data", "value": {"search": search}}] + [
+        {"id": key, "property": "value", "value": values.get(key)} for key in ids.CONTROLS]
+    body = {"output": dep["output"], "outputs": outputs, "inputs": inputs,
+            "state": [{"id": ids.STATE, "property": "data", "value": previous}],
+            "changedPropIds": [f"{k}.value" for k in changed] if previous else [f"{ids.NAV}.data"]}
+    return json.dumps(body).encode(), body
 
 
 def post(client, body: bytes) -> tuple[bytes, float]:
@@ -98,7 +111,7 @@ def server_side(repeat: int) -> None:
     client = app_module.server.test_client()
     client.get("/")
     print("\n## Bytes and server time per switch (Flask test client, no network)\n")
-    print("| view | areas | bytes/switch (raw) | gzipped | bytes per area | request | cold ms | warm ms p50 | p95 |")
+    print("| view | areas | bytes/switch (raw) | brotli | bytes per area (raw) | request | cold ms | warm p50 | p95 |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     opened = []
     for label, first, switches in CASES:
@@ -106,7 +119,7 @@ def server_side(repeat: int) -> None:
         data, _ = post(client, body)
         first_bytes = data
         previous = json.loads(data)["response"]["view-state"]["data"]
-        n = len(json.loads(data)["response"]["view-payload"]["data"]["v"])
+        n = json.loads(data)["response"]["view-payload"]["data"]["n"]
         sizes, gz, cold, warm, requests = [], [], [], [], []
         for search in switches:
             body, _ = render_request(client, search, previous)
@@ -114,20 +127,21 @@ def server_side(repeat: int) -> None:
             data, ms = post(client, body)
             cold.append(ms)
             sizes.append(len(data))
-            gz.append(len(gzip.compress(data, 6)))
+            gz.append(len(brotli.compress(data, quality=5)))
             answer = json.loads(data)["response"]
             assert "view-areas" not in answer, "a switch must not resend the areas' names"
+            previous = answer["view-state"]["data"]
             for _ in range(repeat):
                 warm.append(post(client, body)[1])
-        opened.append((label, n, first_bytes, len(gzip.compress(first_bytes, 5))))
+        opened.append((label, n, first_bytes, len(brotli.compress(first_bytes, quality=5))))
         mean_size = statistics.mean(sizes)
         print(f"| {label} | {n} | {mean_size:,.0f} (max {max(sizes):,}) | {statistics.mean(gz):,.0f} | "
               f"{mean_size / n:.1f} | {statistics.mean(requests):,.0f} | {statistics.median(cold):.1f} | "
               f"{statistics.median(warm):.1f} | {pct(warm, 0.95):.1f} |")
-    print("\nThe app gzips these answers when the browser accepts it (compression.py): the gzipped column is")
-    print("what crosses the network. Request = the JSON the browser posts (Dash's own framing, ~2 KB).")
-    print("\n## Opening a view (once per authority and level: names, variable list, outline, payload)\n")
-    print("| view | areas | bytes (raw) | gzipped |")
+    print("\nThe app compresses these answers (web/compression.py): the brotli column is what crosses the network")
+    print("to a browser that accepts it. Request = the JSON the browser posts (Dash's own framing).")
+    print("\n## Opening a view (once per authority and level: names, table and variable lists, outline, paint)\n")
+    print("| view | areas | bytes (raw) | brotli |")
     print("| --- | --- | --- | --- |")
     for label, n, raw, gz in opened:
         print(f"| {label} | {n} | {len(raw):,} | {gz:,} |")
@@ -156,7 +170,27 @@ if (!window.__benchListening) {
 """
 
 
+_CANONICAL_INSTRUMENT = """
+window.__bench = {t0: null, painted: null};
+var gd = document.querySelector('#map .js-plotly-plot');
+if (!window.__benchListening) {
+  window.__benchListening = true;
+  // Plotly says when a new figure is drawn; the frame after it is the first one showing it.
+  gd.on('plotly_afterplot', function () {
+    var b = window.__bench;
+    if (b.t0 !== null && b.painted === null && !b.scheduled) {
+      b.scheduled = true;
+      requestAnimationFrame(function () { setTimeout(function () { b.painted = performance.now(); }, 0); });
+    }
+  });
+}
+"""
+CAMDEN_SWITCHES = ["ks102ew0014_pct", "ks102ew0002_pct", "ks102ew0018", "ks102ew0016_pct"]
+
+
 def browser_side(repeat: int) -> None:
+    import subprocess
+
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from werkzeug.serving import make_server
@@ -166,6 +200,9 @@ def browser_side(repeat: int) -> None:
     port = _free_port()
     httpd = make_server("127.0.0.1", port, app_module.server, threaded=True)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    canonical_port = _free_port()
+    canonical = subprocess.Popen([sys.executable, str(ROOT / "bench" / "canonical_choropleth.py"),
+                                  str(canonical_port), "E09000007", "oa11", *CAMDEN_SWITCHES])
     options = Options()
     for flag in CHROME_FLAGS:
         options.add_argument(flag)
@@ -175,57 +212,80 @@ def browser_side(repeat: int) -> None:
     try:
         base = f"http://127.0.0.1:{port}/"
 
-        def wait(script: str, timeout: float = 20):
+        def wait(script: str, timeout: float = 30):
             end = time.monotonic() + timeout
             while time.monotonic() < end:
                 value = driver.execute_script("try { return " + script + "; } catch (e) { return null; }")
                 if value:
                     return value
-                time.sleep(0.02)
-            raise TimeoutError(script)
+                time.sleep(0.01)
+            logs = [e["message"][:300] for e in driver.get_log("browser")]
+            where = driver.execute_script("return [location.search, window.__bench]")
+            raise TimeoutError(f"{script}; browser console: {logs}; page: {where}")
 
-        def measure(trigger: str) -> tuple[float, float | None]:
+        def measure(trigger: str, request_marker: str) -> tuple[float, float | None]:
             driver.execute_script("window.__bench.t0 = null; window.__bench.painted = null;"
                                   "window.__bench.scheduled = false; performance.clearResourceTimings();"
                                   "window.__bench.t0 = performance.now();" + trigger)
             painted = wait("window.__bench.painted")
             t0 = driver.execute_script("return window.__bench.t0")
             net = driver.execute_script(
+                "var marker = arguments[0];"
                 "var e = performance.getEntriesByType('resource').filter(function (r) {"
-                " return r.name.indexOf('_dash-update-component') >= 0; });"
-                "return e.length ? e[e.length - 1].responseEnd : null;")
+                " return r.name.indexOf(marker) >= 0; });"
+                "return e.length ? e[0].responseEnd : null;", request_marker)
             return painted - t0, (net - t0) if net else None
 
-        print("\n## Repaint after a switch, headless Chromium, canvas renderer\n")
-        print("| case | polygons | switch to painted p50 ms | p95 | of which network p50 ms |")
-        print("| --- | --- | --- | --- | --- |")
+        rows = []
 
+        def row(label: str, n: int, total: list[float], net: list[float]) -> None:
+            rows.append((label, n, statistics.median(total), pct(total, 0.95),
+                         statistics.median(net) if net else None))
+
+        # The atlas: Camden's output areas, the variable switched through its control, then the classes.
         driver.get(base + "?authority=E09000007&level=oa11&variable=ks102ew0018")
         wait("window.atlas.drawn().length === 749")
         driver.execute_script(_INSTRUMENT)
+        for what, values in (("variable", CAMDEN_SWITCHES), ("k", [5, 6])):  # each switch changes the view
+            total, net = [], []
+            for i in range(repeat):
+                value = json.dumps(values[(i + 1) % len(values)])
+                t, n = measure(f"window.dash_clientside.set_props('{what}', {{value: {value}}});",
+                               "_dash-update-component")
+                wait(f"new URLSearchParams(location.search).get('{what}') === String({value})")
+                total.append(t)
+                if n:
+                    net.append(n)
+            row(f"Atlas, Camden output areas, {what} switched", 749, total, net)
+
+        # Plotly's canonical choropleth, same areas and values, same browser, same run.
+        driver.get(f"http://127.0.0.1:{canonical_port}/")
+        wait("document.querySelector('#map .js-plotly-plot') && "
+             "document.querySelector('#map .js-plotly-plot')._fullData && "
+             "document.querySelector('#map .js-plotly-plot')._fullData.length", 120)
+        driver.execute_script(_CANONICAL_INSTRUMENT)
         total, net = [], []
         for i in range(repeat):
-            k = 6 - (i % 2)  # the view opens with 5 classes: start with a change
-            t, n = measure(f"window.dash_clientside.set_props('k', {{value: {k}}});")
-            wait(f"new URLSearchParams(location.search).get('k') === '{k}'")
+            value = json.dumps(CAMDEN_SWITCHES[(i + 1) % len(CAMDEN_SWITCHES)])
+            t, n = measure(f"window.dash_clientside.set_props('variable', {{value: {value}}});",
+                           "_dash-update-component")
             total.append(t)
             if n:
                 net.append(n)
-        print(f"| Camden output areas, classes switched (URL, server, restyle) | 749 | {statistics.median(total):.0f} "
-              f"| {pct(total, 0.95):.0f} | {statistics.median(net):.0f} |")
+        row("Plotly's canonical Dash choropleth (px.choropleth_map), variable switched", 749, total, net)
 
-        # 1,584 polygons: Liverpool's output areas, real geometry, payloads made here (see the docstring).
+        # 1,584 polygons: Liverpool's output areas, real geometry, paints made in the page (browser only).
         driver.get(base + "?authority=E08000012&level=lsoa11&variable=ks102ew0018")
-        wait("window.atlas.drawn().length === 298")
+        wait("window.atlas.drawn().length > 200")
         build = driver.execute_script("return window.atlas._latest.p.url.split('v=')[1]")
         driver.execute_script(_INSTRUMENT + """
             var p = Object.assign({}, window.atlas._latest.p);
             p.url = '/api/areas/E08000012/oa11.pbf?v=' + arguments[0];
-            p.key = 'E08000012/oa11'; p.n = 1584; p.rn = undefined; p.v = [];
-            for (var i = 0; i < 1584; i += 1) { p.v.push(Math.round(((i * 7919) % 1000) / 10) / 10); }
-            p.b = [20, 40, 60, 80, 100]; p.lo = 0; p.k = 5;
+            p.key = 'E08000012/oa11'; p.n = 1584; p.national = null; p.k = 5;
+            var cls = ''; for (var i = 0; i < 1584; i += 1) { cls += String((i * 7919) % 5); }
+            p.cls = cls; p.classLabels = ['a', 'b', 'c', 'd', 'e'];
             window.__benchPayload = p;
-            window.dash_clientside.set_props('view-payload', {data: p});
+            window.dash_clientside.set_props(window.atlas.ids.PAYLOAD, {data: p});
         """, build)
         wait("window.atlas.drawn().length === 1584", 60)
         palettes = [["#ffffcc", "#a1dab4", "#41b6c4", "#2c7fb8", "#253494"],
@@ -234,13 +294,24 @@ def browser_side(repeat: int) -> None:
         for i in range(repeat):
             colours = json.dumps(palettes[i % 2])
             t, _ = measure("var q = Object.assign({}, window.__benchPayload, {c: " + colours + "});"
-                           "window.dash_clientside.set_props('view-payload', {data: q});")
+                           "window.dash_clientside.set_props(window.atlas.ids.PAYLOAD, {data: q});", "none")
             total.append(t)
-        print(f"| Liverpool output areas, payload applied in the page (browser only) | 1,584 | "
-              f"{statistics.median(total):.0f} | {pct(total, 0.95):.0f} | (none) |")
+        row("Atlas, Liverpool output areas, a paint applied in the page (browser only)", 1584, total, [])
+
+        print("\n## From a control's change to the first frame painted with the new colours, headless Chromium\n")
+        print("| case | polygons | p50 ms | p95 ms | of which until the answer arrived, p50 ms |")
+        print("| --- | --- | --- | --- | --- |")
+        for label, n, p50, p95, net_p50 in rows:
+            print(f"| {label} | {n:,} | {p50:.0f} | {p95:.0f} | {'' if net_p50 is None else f'{net_p50:.0f}'} |")
+        atlas = rows[0][2]
+        plotly = rows[2][2]
+        print(f"\nAtlas variable switch / canonical: {atlas / plotly:.2f} of its time (p50 {atlas:.0f} ms against "
+              f"{plotly:.0f} ms).")
     finally:
         driver.quit()
         httpd.shutdown()
+        canonical.terminate()
+        canonical.wait(timeout=20)
 
 
 def main() -> int:

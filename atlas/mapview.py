@@ -112,9 +112,17 @@ def search_variables(store: Any, authority: str, level: str, text: str, limit: i
     return out
 
 
-def authority_options(authorities: list[dict]) -> list[dict]:
-    """England and Wales first, then every authority by name; those without small-area data say so."""
+PLACE_WORDS = {"region": "region of England", "nation": "nation", "combined_authority": "combined authority"}
+
+
+def authority_options(authorities: list[dict], places: list[dict] | None = None) -> list[dict]:
+    """England and Wales first, then the places larger than a district (regions, Wales, combined
+    authorities) and every authority by name; those without small-area data say so."""
     options = [{"label": "England and Wales: all local authorities", "value": ALL}]
+    for p in sorted(places or [], key=lambda p: (p.get("kind") != "region", p.get("kind") != "nation", p["name"])):
+        n = len(p.get("authorities") or [])
+        options.append({"label": f"{p['name']} ({PLACE_WORDS.get(p.get('kind'), 'place')}, {n} districts)",
+                        "value": p["code"]})
     for a in sorted(authorities, key=lambda a: a["name"]):
         suffix = "" if a.get("levels") else " (no small-area data)"
         options.append({"label": f"{a['name']}, {a.get('region') or a.get('nation') or ''}{suffix}",
@@ -123,10 +131,11 @@ def authority_options(authorities: list[dict]) -> list[dict]:
 
 
 def level_options(store: Any, authority_info: dict | None) -> list[dict]:
-    """The levels with data for the authority (a level with boundaries but no variable is left out)."""
+    """The levels with data for the authority or place (a level with boundaries but no variable is left out)."""
     if authority_info is None:
-        return [{"label": level_label(NATIONAL_LEVEL), "value": NATIONAL_LEVEL}]
-    return [{"label": f"{level_label(d['level'])}: {d['areas']:,} areas", "value": d["level"]}
+        authority_info = store.authority(ALL)
+    return [{"label": (f"{level_label(d['level'])}: {d['areas']:,} areas" if d["level"] != NATIONAL_LEVEL
+                       else f"{level_label(d['level'])} (the national overview)"), "value": d["level"]}
             for d in authority_info.get("levels") or []
             if available_variables(store, authority_info["code"], d["level"])]
 
@@ -141,6 +150,12 @@ def scope_options(variable_row: dict, state: ViewState) -> list[dict]:
     ]
 
 
+def geometry_kind(store: Any, authority: str, level: str) -> str:
+    """How the areas are drawn: ``tiles`` (vector tiles: England and Wales at a small-area level) or
+    ``geobuf`` (the place's areas fetched whole)."""
+    return "tiles" if authority == ALL and level != NATIONAL_LEVEL else "geobuf"
+
+
 def national_no_data(authorities: list[dict], codes: list[str]) -> list[int]:
     """Positions (in the national view's feature order) of the districts without small-area data."""
     without = {a["code"] for a in authorities if not a.get("levels")}
@@ -148,10 +163,11 @@ def national_no_data(authorities: list[dict], codes: list[str]) -> list[int]:
 
 
 def areas_data(store: Any, state: ViewState) -> dict:
-    """Codes and names of the areas on the map, in the geometry's order: sent once per authority+level."""
+    """Codes and friendly names ("Birmingham 043C, in Nechells ward") of the areas on the map, in the
+    geometry's order: sent once per place and level."""
     df = store.values(state.authority, state.level, state.variable)
     return {"key": f"{state.authority}/{state.level}", "codes": df["code"].tolist(),
-            "names": df["name"].tolist()}
+            "names": df["label"].tolist()}
 
 
 def outline(store: Any, authority: str, level: str) -> dict:

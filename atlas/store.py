@@ -32,16 +32,25 @@ import geobuf
 import numpy as np
 import pandas as pd
 import shapely
+import shapely.errors
 
 from atlas import settings
 
-__all__ = ["ALL", "LEVELS", "NATIONAL_LEVEL", "UNRANKED_UNITS", "NotFound", "Store", "get_store"]
+__all__ = ["ALL", "ALL_NAME", "LEVELS", "NATIONAL_LEVEL", "PLACE_KINDS", "UNRANKED_UNITS", "NotFound", "Store",
+           "get_store"]
 
 #: Every geography level the extracts may hold, in display order.
 LEVELS: tuple[str, ...] = ("lsoa11", "oa11", "lsoa21", "oa21", "ward22", "lad")
-#: The pseudo-authority of the national overview, served at level ``lad`` only.
+#: The place of every area of England and Wales: at level ``lad`` the national overview (one area per district),
+#: at a small-area level every area the extracts hold (all 34,753 LSOAs of 2011).
 ALL = "all"
+ALL_NAME = "England and Wales"
 NATIONAL_LEVEL = "lad"
+#: Places larger than a district (places.parquet): what each ``kind`` is called in words.
+PLACE_KINDS = {"region": "region of England", "nation": "nation", "combined_authority": "combined authority"}
+#: Above this many areas a place's geometry is not kept in the per-process cache (it is rebuilt on the rare
+#: request for it: the whole country's LSOAs as GeoJSON are about 60 MB).
+CACHED_AREAS_MAX = 10_000
 #: Decimal places of coordinates served to browsers: 5 places is about 1 m, well inside the display
 #: simplification (5-150 m), and 6 would cost a quarter more gzipped geobuf (Liverpool OAs: 97 KB against
 #: 74 KB). Neighbours round their shared vertices alike, so shared edges stay shared. geobuf uses the same
@@ -103,6 +112,23 @@ def _rank_desc(values: np.ndarray) -> np.ndarray:
     ranks = np.zeros(len(values), dtype="int64")
     ranks[present] = np.searchsorted(ordered, -values[present], side="left") + 1
     return ranks
+
+
+def _rounded(geoms: np.ndarray) -> np.ndarray:
+    """Coordinates rounded to PRECISION decimals. Rounding merges a few neighbouring vertices (18 in 69,000
+    across four authorities' OAs): they are dropped. Where it collapses a tiny ring to fewer than three
+    points (a sliver of a ward), the geometry is snapped to the grid by GEOS instead, which drops the ring."""
+    rounded = shapely.transform(geoms, lambda xy: np.round(xy, PRECISION))
+    try:
+        return shapely.remove_repeated_points(rounded, 0.0)
+    except shapely.errors.GEOSException:
+        out = []
+        for original, geom in zip(geoms, rounded, strict=True):
+            try:
+                out.append(shapely.remove_repeated_points(geom, 0.0))
+            except shapely.errors.GEOSException:
+                out.append(shapely.set_precision(original, 10.0 ** -PRECISION))
+        return np.array(out, dtype=object)
 
 
 def _int_array(data: np.ndarray, missing: np.ndarray) -> pd.arrays.IntegerArray:
@@ -221,6 +247,19 @@ class Store:
         for levels in self._area_counts.values():
             levels.sort(key=lambda d: LEVELS.index(d["level"]) if d["level"] in LEVELS else len(LEVELS))
         self._topics = sorted({row["topic"] for row in self._catalogue.values() if row.get("topic")})
+        # Places larger than a district: each is the set of its districts (pipeline/places.py).
+        self._places: dict[str, dict] = {}
+        if (self.build_dir / "places.parquet").exists():
+            rows = self._query("SELECT code, name, kind, authorities, bbox FROM read_parquet(?) ORDER BY code",
+                               [self._file("places.parquet")])
+            for row in rows.to_dict("records"):
+                row = {k: _plain(v) for k, v in row.items()}
+                row["authorities"] = tuple(row["authorities"])
+                self._places[row["code"]] = row
+        self._all_counts = {}
+        for levels in self._area_counts.values():
+            for d in levels:
+                self._all_counts[d["level"]] = self._all_counts.get(d["level"], 0) + d["areas"]
 
     # -- validation: a user's string becomes an identifier only by being found here ----------------------
 
@@ -230,14 +269,15 @@ class Store:
         return level
 
     def _check_authority(self, authority: str, level: str | None = None) -> str:
-        if authority == ALL:
-            if level is not None and level != NATIONAL_LEVEL:
-                raise NotFound("level", level, [NATIONAL_LEVEL],
-                               f"the national overview (authority {ALL!r}) is served at level "
-                               f"{NATIONAL_LEVEL!r} only, not {level!r}")
+        if authority == ALL or authority in self._places:
+            levels = self._place_levels(authority)
+            if level is not None and level not in levels:
+                name = ALL_NAME if authority == ALL else self._places[authority]["name"]
+                raise NotFound("level", level, levels,
+                               f"{name} ({authority}) has no areas at level {level!r}; it has {', '.join(levels)}")
             return authority
         if authority not in self._authority_rows:
-            raise NotFound("authority", authority, [ALL, *self._authority_rows])
+            raise NotFound("authority", authority, [ALL, *self._places, *self._authority_rows])
         if level == NATIONAL_LEVEL:
             # One way to each view: local authority districts are mapped together, as the overview.
             raise NotFound("level", level, self._small_levels(authority),
@@ -261,6 +301,36 @@ class Store:
     def _small_levels(self, authority: str) -> list[str]:
         return [d["level"] for d in self._area_counts.get(authority, []) if d["level"] != NATIONAL_LEVEL]
 
+    def members(self, authority: str) -> tuple[str, ...] | None:
+        """The districts of a place (a region, Wales, a combined authority), ``(authority,)`` for a district
+        and None for ``all`` (every district). Raises NotFound."""
+        self._check_authority(authority)
+        if authority == ALL:
+            return None
+        if authority in self._places:
+            return self._places[authority]["authorities"]
+        return (authority,)
+
+    def _place_levels(self, authority: str) -> list[str]:
+        """The levels with areas in ``all`` (the overview ``lad`` first) or in a place (its districts')."""
+        if authority == ALL:
+            return [NATIONAL_LEVEL, *[lv for lv in self._levels if lv != NATIONAL_LEVEL and self._all_counts.get(lv)]]
+        held = {lv for a in self._places[authority]["authorities"] for lv in self._small_levels(a)}
+        return [lv for lv in self._levels if lv in held]
+
+    def _level_counts(self, authority: str) -> list[dict]:
+        """[{level, vintage, areas}] of a place or ``all`` (sums of their districts')."""
+        vintage = {d["level"]: d["vintage"] for levels in self._area_counts.values() for d in levels}
+        out = []
+        for level in self._place_levels(authority):
+            if authority == ALL:
+                n = self._all_counts.get(level, 0)
+            else:
+                n = sum(d["areas"] for a in self._places[authority]["authorities"]
+                        for d in self._area_counts.get(a, []) if d["level"] == level)
+            out.append({"level": level, "vintage": vintage.get(level), "areas": n})
+        return out
+
     def _check_variable(self, variable: str) -> dict:
         row = self._catalogue.get(variable)
         if row is None:
@@ -271,7 +341,10 @@ class Store:
         if level not in (row.get("levels") or ()):
             return False
         if authority == ALL:
-            return level == NATIONAL_LEVEL and any(lv == level for _, lv in self._dataset_places[row["dataset"]])
+            return any(lv == level for _, lv in self._dataset_places[row["dataset"]])
+        if authority in self._places:
+            return any((row["dataset"], level, a) in self._coverage and a in self._variable_authorities[row["id"]]
+                       for a in self._places[authority]["authorities"])
         return ((row["dataset"], level, authority) in self._coverage
                 and authority in self._variable_authorities[row["id"]])
 
@@ -306,18 +379,29 @@ class Store:
                 "region": row.get("region"), "levels": levels, "bbox": row.get("bbox")}
 
     def authority(self, code: str) -> dict:
-        """One authority (see ``authorities``); ``all`` is the national overview. Raises NotFound."""
+        """One authority (see ``authorities``), a place (a region, Wales, a combined authority: with its
+        ``kind`` and ``authorities``) or ``all`` (England and Wales: the national overview at level ``lad``
+        and every small area). Raises NotFound."""
         self._check_authority(code)
         if code == ALL:
-            lads = [d for levels in self._area_counts.values() for d in levels
-                    if d["level"] == NATIONAL_LEVEL]
-            boxes = [r["bbox"] for r in self._authority_rows.values() if r.get("bbox")]
+            # England and Wales: the districts with small areas (the UK's box would centre on Scotland's seas)
+            boxes = [r["bbox"] for c, r in self._authority_rows.items() if r.get("bbox") and self._small_levels(c)]
             bbox = ([min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
                      max(b[3] for b in boxes)] if boxes else None)
-            return {"code": ALL, "name": "All local authorities", "nation": None, "region": None,
-                    "levels": [{"level": NATIONAL_LEVEL, "vintage": lads[0]["vintage"] if lads else None,
-                                "areas": sum(d["areas"] for d in lads)}], "bbox": bbox}
+            return {"code": ALL, "name": ALL_NAME, "kind": "country", "nation": None, "region": None,
+                    "levels": self._level_counts(ALL), "bbox": bbox}
+        if code in self._places:
+            row = self._places[code]
+            nation = "Wales" if code.startswith("W") else "England"
+            return {"code": code, "name": row["name"], "kind": row["kind"], "nation": nation,
+                    "region": row["name"] if row["kind"] == "region" else None,
+                    "levels": self._level_counts(code), "bbox": row.get("bbox"),
+                    "authorities": list(row["authorities"])}
         return self._authority_dict(code)
+
+    def places(self) -> list[dict]:
+        """Every place larger than a district (regions, Wales, combined authorities), as ``authority``."""
+        return [self.authority(code) for code in self._places]
 
     def variables(self, authority: str | None = None, level: str | None = None, topic: str | None = None,
                   q: str | None = None) -> list[dict]:
@@ -390,13 +474,17 @@ class Store:
         # DuckDB only as bound parameters. Names and ranks are joined here rather than in SQL: the areas
         # are already in memory, and one narrow Parquet scan is the cheapest query DuckDB can do.
         sql = "SELECT code, CAST(" + column + " AS DOUBLE) AS value FROM read_parquet(?)"  # noqa: S608
-        if authority == ALL:
+        members = self.members(authority)
+        if members is None:
             got = self._cursor().execute(sql, [path]).fetchnumpy()
+        elif len(members) == 1:
+            got = self._cursor().execute(sql + " WHERE authority = ?", [path, members[0]]).fetchnumpy()
         else:
-            got = self._cursor().execute(sql + " WHERE authority = ?", [path, authority]).fetchnumpy()
+            got = self._cursor().execute(sql + " WHERE list_contains(?, authority)",
+                                         [path, list(members)]).fetchnumpy()
         raw = got["value"]
         raw = raw.filled(np.nan) if np.ma.isMaskedArray(raw) else np.asarray(raw, dtype="float64")
-        codes, names = self._areas(authority, level)
+        codes, names, labels = self._areas(authority, level)
         value = np.full(len(codes), np.nan)
         pos = codes.get_indexer(np.asarray(got["code"], dtype=object))
         value[pos[pos >= 0]] = raw[pos >= 0]
@@ -410,27 +498,48 @@ class Store:
         missing = np.isnan(value)
         # The frame copies the cached code and name arrays, so a caller may modify what it is given.
         rank = _int_array(_rank_desc(value), missing | (not ranked))
-        return pd.DataFrame({"code": codes.array, "name": names, "value": value, "rank": rank,
+        return pd.DataFrame({"code": codes.array, "name": names, "label": labels, "value": value, "rank": rank,
                              "rank_national": rank_national})
 
-    def _areas(self, authority: str, level: str) -> tuple[pd.Index, Any]:
-        """Codes (in code order) and names of the areas of ``authority`` at ``level``."""
+    def _place_filter(self, authority: str) -> tuple[str, list[Any]]:
+        """A WHERE clause (and its bound parameters) keeping the rows of ``authority``'s districts."""
+        members = self.members(authority)
+        if members is None:
+            return "", []
+        if len(members) == 1:
+            return "WHERE authority = ? ", [members[0]]
+        return "WHERE list_contains(?, authority) ", [list(members)]
+
+    def _areas(self, authority: str, level: str) -> tuple[pd.Index, Any, Any]:
+        """Codes (in code order), names and friendly labels ("Birmingham 043C, in Nechells ward") of the
+        areas of ``authority`` (a district, a place or ``all``) at ``level``."""
         key = (authority, level)
         names = self._area_names.get(key)
         if names is None:
             with self._lock:
                 names = self._area_names.get(key)
                 if names is None:
-                    sql = "SELECT code, name FROM read_parquet(?) "
-                    params: list[Any] = [self._file("areas", f"{level}.parquet")]
-                    if authority != ALL:
-                        sql += "WHERE authority = ? "
-                        params.append(authority)
-                    df = self._query(sql + "ORDER BY code", params)
+                    path = self._file("areas", f"{level}.parquet")
+                    has_label = "label" in self._columns(path)
+                    where, params = self._place_filter(authority)
+                    # Fixed column names and a fixed filter shape; the place's districts are bound parameters.
+                    sql = ("SELECT code, name, " + ("label" if has_label else "name AS label")  # noqa: S608
+                           + " FROM read_parquet(?) " + where + "ORDER BY code")
+                    df = self._query(sql, [path, *params])
                     # Kept as pandas string arrays, so each values() frame is built without converting.
                     names = self._area_names[key] = (pd.Index(pd.array(df["code"], dtype="str")),
-                                                     pd.array(df["name"], dtype="str"))
+                                                     pd.array(df["name"], dtype="str"),
+                                                     pd.array(df["label"], dtype="str"))
         return names
+
+    @functools.lru_cache(maxsize=16)  # noqa: B019 - per store (= per build), whose files never change
+    def _columns(self, path: str) -> frozenset[str]:
+        return frozenset(self._query("SELECT name FROM parquet_schema(?)", [path])["name"])
+
+    def area_count(self, authority: str, level: str) -> int:
+        """How many areas ``authority`` (a district, a place or ``all``) has at ``level``. Raises NotFound."""
+        self._check_place(authority, level)
+        return len(self._areas(authority, level)[0])
 
     def _national_uncached(self, level: str, variable: str) -> tuple[pd.Index, np.ndarray]:
         """Codes and national ranks of every area with a value at ``level`` (cached per build)."""
@@ -469,16 +578,12 @@ class Store:
     def _feature_collection(self, authority: str, level: str) -> dict:
         self._check_place(authority, level)
         # DuckDB reads the GeoParquet geometry column as its GEOMETRY type, which arrives in Python as WKB.
-        sql = "SELECT code, name, geometry FROM read_parquet(?) "
-        params: list[Any] = [self._file("areas", f"{level}.parquet")]
-        if authority != ALL:
-            sql += "WHERE authority = ? "
-            params.append(authority)
-        rows = self._cursor().execute(sql + "ORDER BY code", params).fetchall()
+        where, params = self._place_filter(authority)
+        rows = self._cursor().execute(  # noqa: S608 - a fixed filter shape; the districts are bound parameters
+            "SELECT code, name, geometry FROM read_parquet(?) " + where + "ORDER BY code",
+            [self._file("areas", f"{level}.parquet"), *params]).fetchall()
         geoms = shapely.from_wkb([bytes(r[2]) for r in rows])
-        geoms = shapely.transform(geoms, lambda xy: np.round(xy, PRECISION))
-        # Rounding merges a few neighbouring vertices (18 in 69,000 across four authorities' OAs): drop them.
-        geoms = shapely.remove_repeated_points(geoms, 0.0)
+        geoms = _rounded(geoms)
         features = [
             {"type": "Feature", "properties": {"code": code, "name": name},
              "geometry": shapely.geometry.mapping(geom)}
@@ -492,8 +597,11 @@ class Store:
         return geobuf.encode(self._feature_collection(authority, level), PRECISION, 2)
 
     def area_geojson_bytes(self, authority: str, level: str) -> bytes:
-        """The GeoJSON of ``area_geojson``, serialised compactly (cached per build). Raises NotFound."""
+        """The GeoJSON of ``area_geojson``, serialised compactly (cached per build, but for places of more
+        than ``CACHED_AREAS_MAX`` areas). Raises NotFound."""
         self._check_place(authority, level)
+        if self.area_count(authority, level) > CACHED_AREAS_MAX:
+            return self._encode_geojson(authority, level)
         return self._geojson_bytes(authority, level)
 
     def area_geojson(self, authority: str, level: str) -> dict:
@@ -503,9 +611,39 @@ class Store:
         return json.loads(self.area_geojson_bytes(authority, level))
 
     def area_pbf(self, authority: str, level: str) -> bytes:
-        """The same features as ``area_geojson``, as geobuf (cached per build). Raises NotFound."""
+        """The same features as ``area_geojson``, as geobuf (cached per build, as above). Raises NotFound."""
         self._check_place(authority, level)
+        if self.area_count(authority, level) > CACHED_AREAS_MAX:
+            return self._encode_pbf(authority, level)
         return self._pbf_bytes(authority, level)
+
+
+    # -- search and location ----------------------------------------------------------------------------
+
+    def search_table(self) -> pd.DataFrame:
+        """The search index (search.parquet: districts, places, wards, LSOAs, OAs, postcodes), read once per
+        store. Empty (with its columns) in a build made before the index existed."""
+        with self._lock:
+            table = getattr(self, "_search", None)
+            if table is None:
+                path = self.build_dir / "search.parquet"
+                table = self._query("SELECT * FROM read_parquet(?)", [str(path)]) if path.exists() else \
+                    pd.DataFrame(columns=["kind", "code", "name", "label", "authority", "authority_name", "level"])
+                self._search = table
+        return table
+
+    def area_shapes(self, level: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Codes, labels, districts and polygons (shapely, WGS84) of every area held at ``level``, for
+        point-in-polygon look-ups (atlas/locate.py keeps them in its spatial index). Raises NotFound."""
+        self._check_level(level)
+        path = self._file("areas", f"{level}.parquet")
+        label = "label" if "label" in self._columns(path) else "name"
+        sql = "SELECT code, " + label + ", authority, geometry FROM read_parquet(?) ORDER BY code"  # noqa: S608
+        rows = self._cursor().execute(sql, [path]).fetchall()  # the column is one of two fixed names
+        codes = np.array([r[0] for r in rows], dtype=object)
+        labels = np.array([r[1] for r in rows], dtype=object)
+        authorities = np.array([r[2] for r in rows], dtype=object)
+        return codes, labels, authorities, shapely.from_wkb([bytes(r[3]) for r in rows])
 
 
 _stores: dict[tuple[int, Path], Store] = {}

@@ -33,7 +33,7 @@ import numpy as np
 
 from atlas import cache, classify, palettes
 from atlas.store import UNRANKED_UNITS
-from atlas.viewstate import ALL, ViewState, effective_scheme, level_label
+from atlas.viewstate import ALL, ViewState, effective_scheme, is_overview, level_label
 
 __all__ = [
     "NO_DATA", "UNRANKED_UNITS", "AreaRows", "ClassRow", "View", "build", "class_labels", "decimals_for",
@@ -170,6 +170,7 @@ class AreaRows:
 
     codes: list[str]
     names: list[str]
+    labels: list[str]  # friendly names: "Birmingham 043C, in Nechells ward"
     values: list[float | None]  # as printed (rounded to the view's decimals)
     text: list[str]  # the value as printed, with its unit
     classes: list[int]  # -1: no data
@@ -212,8 +213,8 @@ class View:
 
     @property
     def title(self) -> str:
-        where = "England and Wales" if self.state.authority == ALL else self.place
-        return f"{self.variable.get('label') or self.state.variable}: {where}, {level_label(self.state.level).lower()}"
+        label = self.variable.get("label") or self.state.variable
+        return f"{label}: {self.place}, {level_label(self.state.level).lower()}"
 
     @property
     def method(self) -> str:
@@ -221,8 +222,10 @@ class View:
         k, kr = self.k, self.k_requested
         text = ("1 class" if k == 1 else f"{k} classes") + (f" ({kr} asked for)" if kr != k and k else "")
         text += ", " + classify.SCHEMES.get(self.scheme, self.scheme)
-        if self.state.authority == ALL:
+        if is_overview(self.state):
             return text
+        if self.state.authority == ALL:
+            return text + f", breaks across {self.place}"
         if self.state.scope == "national" and self.national:
             return text + f", breaks across {self.national['coverage']}"
         return text + f", breaks within {self.place}"
@@ -269,10 +272,10 @@ class View:
         if areas:
             a = self.areas
             out["areas"] = [
-                {"code": code, "name": name, "value": value, "text": text, "class": cls, "rank": rank,
-                 "rank_national": rn}
-                for code, name, value, text, cls, rank, rn in zip(
-                    a.codes, a.names, a.values, a.text, a.classes, a.rank, a.rank_national, strict=True)]
+                {"code": code, "name": name, "label": label, "value": value, "text": text, "class": cls,
+                 "rank": rank, "rank_national": rn}
+                for code, name, label, value, text, cls, rank, rn in zip(
+                    a.codes, a.names, a.labels, a.values, a.text, a.classes, a.rank, a.rank_national, strict=True)]
         return out
 
     def details(self) -> dict:
@@ -290,7 +293,7 @@ class View:
         return {
             "key": f"{self.state.authority}/{self.state.level}", "n": len(digits), "cls": digits,
             "c": self.colours, "var": self.state.variable, "label": self.variable.get("label") or "",
-            "unit": self.unit, "place": self.place, "all": self.state.authority == ALL, "k": self.k,
+            "unit": self.unit, "place": self.place, "all": is_overview(self.state), "k": self.k,
             "ranked": self.ranked, "rankNote": self.rank_note, "national": self.national,
             "legend": self.legend(), "classLabels": [c.label for c in self.classes],
         }
@@ -390,7 +393,7 @@ def build(store: Any, state: ViewState) -> View:
     labels = class_labels(breaks, part["lowest"], decimals, unit) if k else []
     classes = [ClassRow(i, lab["lower"], lab["upper"], lab["label"], int(counts[i]), colours[i])
                for i, lab in enumerate(labels)]
-    place = "England and Wales" if state.authority == ALL else store.authority(state.authority)["name"]
+    place = store.authority(state.authority)["name"]
     ranked = unit not in UNRANKED_UNITS
     national_ok = state.authority != ALL and state.level in (row.get("national_levels") or [])
     national = ({"count": int(store.national_values(state.level, state.variable).size),
@@ -403,7 +406,8 @@ def build(store: Any, state: ViewState) -> View:
 
     rank = ints(df["rank"]) if ranked else [None] * len(df)
     rank_national = ints(df["rank_national"]) if ranked else [None] * len(df)  # as /api/values gives them
-    areas = AreaRows(codes=df["code"].tolist(), names=df["name"].tolist(), values=part["values"],
+    areas = AreaRows(codes=df["code"].tolist(), names=df["name"].tolist(), labels=df["label"].tolist(),
+                     values=part["values"],
                      text=[format_value(v, decimals, unit) for v in part["values"]],
                      classes=[int(c) for c in cls.tolist()], rank=rank, rank_national=rank_national)
     return View(

@@ -19,13 +19,15 @@ from urllib.parse import parse_qsl, urlencode
 from atlas import classify, palettes
 
 __all__ = [
-    "COMPARE_KEYS", "DEFAULTS", "KEYS", "LEVEL_LABELS", "PREFERRED_VARIABLES", "Resolved", "StrictError",
-    "ViewState", "breaks_problem", "changed_keys", "data_levels", "effective_scheme", "level_label",
+    "COMPARE_KEYS", "DEFAULTS", "KEYS", "LEVEL_LABELS", "PLACE_NAME", "PREFERRED_VARIABLES", "Resolved",
+    "StrictError", "ViewState", "breaks_problem", "changed_keys", "data_levels", "effective_scheme", "is_overview",
+    "level_label",
     "parse_query", "resolve", "resolve_strict", "to_query",
 ]
 
 ALL = "all"
 NATIONAL_LEVEL = "lad"
+PLACE_NAME = "England and Wales"  # the place ``all``
 KEYS: tuple[str, ...] = ("authority", "level", "variable", "scheme", "k", "breaks", "scope", "palette",
                          "reverse", "opacity")
 #: Keys of the compare view (callbacks/compare_view.py resolves them); the explorer's own view ignores them.
@@ -56,6 +58,11 @@ _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 def level_label(level: str) -> str:
     return LEVEL_LABELS.get(level, level)
+
+
+def is_overview(state: ViewState) -> bool:
+    """The national overview: every district of England and Wales (click one to open its small areas)."""
+    return state.authority == ALL and state.level == NATIONAL_LEVEL
 
 
 @dataclass(frozen=True)
@@ -181,45 +188,42 @@ def resolve(raw: dict[str, str], store: StoreLike, available: Callable[[str, str
     # Authority and level decide which variables exist, so they come first.
     authority = raw.get("authority", ALL) or ALL
     info: dict | None = None
-    if authority != ALL:
+    try:
+        info = store.authority(authority)
+    except LookupError:
+        upper = authority.upper()
         try:
-            info = store.authority(authority)
+            info = store.authority(upper)
+            authority = upper
         except LookupError:
-            upper = authority.upper()
-            try:
-                info = store.authority(upper)
-                authority = upper
-            except LookupError:
-                messages.append(f"There is no local authority with code {authority!r}; showing England and "
-                                "Wales. Choose an authority from the list or click one on the map.")
-                authority, info = ALL, None
+            messages.append(f"There is no local authority or place with code {authority!r}; showing England and "
+                            "Wales. Choose an authority, a region or a combined authority from the list, or "
+                            "click one on the map.")
+            authority, info = ALL, None
     if info is not None and not data_levels(info, available):
         nation = info.get("nation") or "this nation"
         messages.append(f"{info['name']} ({nation}) has no small-area data in this atlas, which maps England "
                         "and Wales; showing the national view.")
         authority, info = ALL, None
+    if info is None:
+        info = store.authority(ALL)
 
     level_raw = raw.get("level", "")
-    if authority == ALL:
-        level = NATIONAL_LEVEL
-        if level_raw and level_raw != NATIONAL_LEVEL:
-            messages.append(f"The national view is mapped by local authority district, not {level_raw!r}; "
-                            "choose an authority to see its small areas.")
-    else:
-        levels = data_levels(info, available)
-        level = level_raw or levels[0]
-        if level not in levels:
-            if level in _authority_levels(info):
-                messages.append(f"{info['name']} has boundaries but no data at {level_label(level).lower()} in "
-                                f"this atlas; showing {level_label(levels[0]).lower()}.")
-            else:
-                messages.append(f"{info['name']} has no areas at level {level_raw!r}; it has "
-                                f"{', '.join(level_label(lv) for lv in levels)}. Showing {level_label(levels[0])}.")
-            level = levels[0]
+    levels = data_levels(info, available)
+    level = level_raw or levels[0]
+    if level not in levels:
+        name = PLACE_NAME if authority == ALL else info["name"]
+        if level in _authority_levels(info):
+            messages.append(f"{name} has boundaries but no data at {level_label(level).lower()} in "
+                            f"this atlas; showing {level_label(levels[0]).lower()}.")
+        else:
+            messages.append(f"{name} has no areas at level {level_raw!r}; it has "
+                            f"{', '.join(level_label(lv) for lv in levels)}. Showing {level_label(levels[0])}.")
+        level = levels[0]
     state = replace(state, authority=authority, level=level)
 
     ids = available(authority, level)
-    place = "England and Wales" if authority == ALL else info["name"]
+    place = PLACE_NAME if authority == ALL else info["name"]
     variable = raw.get("variable", "")
     if variable and variable not in ids:
         lowered = variable.lower()

@@ -149,7 +149,7 @@ def render_view(search: str | None, previous: dict | None, s: Any, via: str = "n
     out = Rendered(state=st, messages=messages, payload=payload,
                    canonical={"state": st.as_dict(), "search": state.to_query(st), "via": via},
                    controls=controls_to_set(raw, prev, st))
-    info = None if st.authority == state.ALL else s.authority(st.authority)
+    info = s.authority(st.authority)
     if place_changed or prev.get("variable") != st.variable:
         row = shown.variable
         out.title = shown.title
@@ -163,7 +163,7 @@ def render_view(search: str | None, previous: dict | None, s: Any, via: str = "n
         out.level_options = mapview.level_options(s, info)
         out.group_options = mapview.group_options(s, st.authority, st.level)
         areas = mapview.areas_data(s, st)
-        if st.authority == state.ALL:
+        if state.is_overview(st):
             areas["nodata"] = mapview.national_no_data(s.authorities(), areas["codes"])
         out.areas = areas
         out.outline = mapview.outline(s, st.authority, st.level)
@@ -229,7 +229,7 @@ def render(nav: Any, *args: Any) -> tuple:
     st = r.state
     values = {**st.as_dict(), "reverse": ["1"] if st.reverse else []}
     controls_out = [values[key] if key in r.controls else no_update for key in ids.CONTROLS]
-    level_row = _SHOW if st.authority != state.ALL and len(r.level_options or [None, None]) > 1 else _HIDE
+    level_row = _SHOW if len(r.level_options or [None, None]) > 1 else _HIDE
     if r.level_options is None:
         level_row = no_update
     scope_row = (_HIDE if st.authority == state.ALL else _SHOW) if "authority" in r.controls else no_update

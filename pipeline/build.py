@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline import datasets as ds
-from pipeline import elections, geometry, national, readers
+from pipeline import elections, geometry, national, places, readers
 from pipeline.datasets import CATALOGUE_COLUMNS, Dataset, pct
 from pipeline.readers import RawFiles, SourceError
 
@@ -45,7 +45,8 @@ VINTAGE = {"lsoa11": "2011", "oa11": "2011", "lsoa21": "2021", "oa21": "2021", "
 SMALL_LEVELS = ("lsoa11", "oa11", "lsoa21", "oa21", "ward22")
 # What the build reads (folders or single files), as in the fetch manifest (make_sources.FOLDERS).
 INPUT_FOLDERS = ("boundaries", "lookups", "deprivation", "census2011", "census2021", "national",
-                 "later/lookups/Exact_LSOA11_to_LSOA21_to_LAD22_EW.csv", "later/boundaries/lsoa21_by_lad_drkane")
+                 "later/lookups/Exact_LSOA11_to_LSOA21_to_LAD22_EW.csv", "later/boundaries/lsoa21_by_lad_drkane",
+                 places.F_POSTCODES_TRAFFORD, places.F_POSTCODES_WC)
 KEEP_BUILDS = 3  # the default of ATLAS_KEEP_BUILDS
 LOCK_FILE = ".build.lock"
 CACHE_DIR = ".cache"  # parsed inputs kept between builds (see RawFiles.cache)
@@ -192,6 +193,9 @@ def _build_into(raw: RawFiles, out: Path, report: BuildReport, files: dict[str, 
                         national.population_dataset(raw, lsoa11), national.voa_dataset(raw, lsoa11)]
         report.counts["imd2019_score_derived"] = imd_check
         report.counts["lsoa11_to_lsoa21"] = rebase.counts
+        lsoa_wards = places.read_lsoa_wards(raw)
+        place_rows = places.read_places(raw, lads)
+        oa21_lsoa21 = places.read_oa21_lsoa21(raw)
 
     areas, lad_display, gla = _areas(raw, lookup, lads, rebase, files, report)
     lsoa, oa11, wards = areas["lsoa11"], areas["oa11"], areas["ward22"]
@@ -205,6 +209,11 @@ def _build_into(raw: RawFiles, out: Path, report: BuildReport, files: dict[str, 
         oac = national.oac_datasets(raw, pd.Index(oa_lsoa.index), oa11.index)
         results = [elections.read_results(raw, year, wards) for year in (2022, 2021)]
         report.counts["elections"] = {str(r.year): r.report.as_dict() for r in results}
+        ward_names = {**dict(zip(lsoa_wards["ward_code"], lsoa_wards["ward"], strict=True)),
+                      **dict(zip(wards["code"], wards["name"], strict=True))}
+        postcodes = places.read_postcodes(raw, lsoa11, ward_names)
+        pairs = rebase.lookup[["code", "lsoa21"]].explode("lsoa21").rename(columns={"code": "lsoa11"})
+        labels = places.area_labels(areas, lsoa_wards, oa_lsoa, pairs, oa21_lsoa21, lads["LAD21NM"])
 
     with _step(report, "indicators"):
         weights = _rebase_weights(ks102, tables2011)
@@ -233,7 +242,7 @@ def _build_into(raw: RawFiles, out: Path, report: BuildReport, files: dict[str, 
 
     with _step(report, "write"):
         out.mkdir(parents=True, exist_ok=True)
-        area_frames = _area_frames(areas, lad_display)
+        area_frames = _area_frames(areas, lad_display, labels)
         for level, frame in area_frames.items():
             (out / "areas").mkdir(exist_ok=True)
             frame.to_parquet(out / "areas" / f"{level}.parquet", index=False, row_group_size=ROW_GROUP,
@@ -243,6 +252,10 @@ def _build_into(raw: RawFiles, out: Path, report: BuildReport, files: dict[str, 
         catalogue, coverage = _write_values(out, items, authority_of)
         _write_lookup(out, rebase, area_frames["lsoa11"])
         authorities = _authorities(lads, area_frames, raw)
+        place_table = _places(place_rows, authorities)
+        search = places.search_index(area_frames, place_table, authorities, postcodes)
+        _write_table(out / "places.parquet", place_table)
+        _write_table(out / "search.parquet", search)
         _write_table(out / "catalogue.parquet", catalogue)
         _write_table(out / "coverage.parquet", coverage)
         _write_table(out / "authorities.parquet", authorities)
@@ -250,6 +263,8 @@ def _build_into(raw: RawFiles, out: Path, report: BuildReport, files: dict[str, 
             "areas": {level: int(len(f)) for level, f in area_frames.items()},
             "authorities": int(len(authorities)),
             "authorities_with_small_areas": int((authorities["n_lsoa11"] > 0).sum()),
+            "places": {k: int(v) for k, v in place_table["kind"].value_counts().items()},
+            "search": {k: int(v) for k, v in search["kind"].value_counts().items()},
             "variables": int(len(catalogue)),
             "variables_by_kind": {k: int(v) for k, v in catalogue["kind"].value_counts().items()},
             "datasets": int(catalogue["dataset"].nunique()),
@@ -787,19 +802,26 @@ def _c21_datasets(topics: list[readers.Census2021Topic], areas: dict) -> list[Da
 # --------------------------------------------------------------------------------------------------
 # writing
 
-def _area_frames(areas: dict, lads: gpd.GeoDataFrame) -> dict[str, gpd.GeoDataFrame]:
+def _area_frames(areas: dict, lads: gpd.GeoDataFrame, labels: dict[str, pd.DataFrame]
+                 ) -> dict[str, gpd.GeoDataFrame]:
+    """Every level's areas as written: ``ward`` and ``label`` are the friendly names (pipeline/places.py)."""
     names = lads["LAD21NM"]
     out = {}
     for level, frame in areas.items():
+        named = labels[level].set_index("code").reindex(frame["code"])
+        if named["label"].isna().any():
+            raise SourceError(level, f"{int(named['label'].isna().sum())} areas have no label")
         g = gpd.GeoDataFrame({"code": frame["code"].to_numpy(), "name": frame["name"].to_numpy(),
                               "authority": frame["authority"].to_numpy(),
                               "authority_name": names.reindex(frame["authority"]).to_numpy(),
-                              "level": level, "vintage": VINTAGE[level]},
+                              "level": level, "vintage": VINTAGE[level], "ward": named["ward"].to_numpy(),
+                              "label": named["label"].to_numpy()},
                              geometry=frame.geometry.to_numpy(), crs=4326)
         out[level] = g.sort_values(["authority", "code"], ignore_index=True)
     out["lad"] = gpd.GeoDataFrame({"code": lads["LAD21CD"].to_numpy(), "name": names.to_numpy(),
                                    "authority": lads["LAD21CD"].to_numpy(), "authority_name": names.to_numpy(),
-                                   "level": "lad", "vintage": VINTAGE["lad"]},
+                                   "level": "lad", "vintage": VINTAGE["lad"], "ward": "",
+                                   "label": names.to_numpy()},
                                   geometry=lads.geometry.to_numpy(), crs=4326
                                   ).sort_values(["authority", "code"], ignore_index=True)
     return out
@@ -878,6 +900,20 @@ def _authorities(lads: gpd.GeoDataFrame, areas: dict[str, gpd.GeoDataFrame], raw
     frame["levels"] = [[lv for lv in SMALL_LEVELS if row[f"n_{lv}"] > 0] for _, row in frame.iterrows()]
     frame["bbox"] = [[round(v, 5) for v in row] for row in bounds[["minx", "miny", "maxx", "maxy"]].to_numpy()]
     return frame.sort_values("code", ignore_index=True)
+
+
+def _places(rows: pd.DataFrame, authorities: pd.DataFrame) -> pd.DataFrame:
+    """places.parquet: each region, Wales and each combined authority with its districts, its areas per
+    level (the sum of its districts') and its bounding box."""
+    by_code = authorities.set_index("code")
+    frame = rows.copy()
+    for level in SMALL_LEVELS:
+        frame[f"n_{level}"] = [int(by_code[f"n_{level}"].reindex(m).sum()) for m in frame["authorities"]]
+    frame["levels"] = [[lv for lv in SMALL_LEVELS if row[f"n_{lv}"] > 0] for _, row in frame.iterrows()]
+    boxes = [[b for b in by_code["bbox"].reindex(m)] for m in frame["authorities"]]
+    frame["bbox"] = [[min(b[0] for b in bs), min(b[1] for b in bs), max(b[2] for b in bs), max(b[3] for b in bs)]
+                     for bs in boxes]
+    return frame
 
 
 def _write_table(path: Path, frame: pd.DataFrame) -> None:

@@ -32,9 +32,11 @@ __all__ = ["FOLDERS", "SOURCES_JSON", "build_sources", "raw_url", "read_manifest
 
 SOURCES_JSON = Path(__file__).with_name("sources.json")
 # What the pipeline reads: the top-level folders, the national collection, and from `later/` (collected for
-# features not yet built) only the LSOA 2011 -> 2021 exact-fit lookup and the LSOA 2021 polygons.
+# features not yet built) the LSOA 2011 -> 2021 exact-fit lookup, the LSOA 2021 polygons and the postcodes.
 FOLDERS = ("boundaries/", "lookups/", "deprivation/", "census2011/", "census2021/", "national/",
-           "later/lookups/Exact_LSOA11_to_LSOA21_to_LAD22_EW.csv", "later/boundaries/lsoa21_by_lad_drkane/")
+           "later/lookups/Exact_LSOA11_to_LSOA21_to_LAD22_EW.csv", "later/boundaries/lsoa21_by_lad_drkane/",
+           "later/postcodes/trafford_E08000009_onspd_trafforddatalab/onspd_may2022_lsoa11/trafford_postcodes.csv",
+           "later/postcodes/nspl_nov2021_WC_area/NSPL_NOV_2021_UK_WC.csv")
 #: Collections documented in a SOURCES.md of their own, beside their files.
 SUB_SOURCES = ("national/SOURCES.md",)
 

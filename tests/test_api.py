@@ -94,7 +94,7 @@ def test_values_json_are_the_published_imd_figures(client, raw_dir):
     assert body["count"] == len(body["rows"]) == 58 and body["national_ranks"] is False
     assert body["ranked"] is False and "not ranked again" in body["variable"]["rank_note"]
     for row in body["rows"]:
-        assert set(row) == {"code", "name", "value", "rank", "rank_national"}
+        assert set(row) == {"code", "name", "label", "value", "rank", "rank_national"}
         assert row["value"] == imd[row["code"]]
         assert row["rank"] is None and row["rank_national"] is None
     assert client.get(body["links"]["csv"]).status_code == 200
@@ -157,7 +157,7 @@ def test_compressed_when_accepted_with_its_own_etag(client):
                            headers={"Accept-Encoding": accept, "If-None-Match": packed.headers["ETag"]})
         assert again.status_code == 304
     values = client.get("/api/values/E08000025/lsoa11/ks102ew0001.csv", headers={"Accept-Encoding": "gzip"})
-    assert gzip.decompress(values.data).startswith(b"code,name,value,rank,rank_national\r\n")
+    assert gzip.decompress(values.data).startswith(b"code,name,label,value,rank,rank_national\r\n")
 
 
 def test_etag_304_and_cache_control(client, build_id):
@@ -192,7 +192,8 @@ def test_etag_304_and_cache_control(client, build_id):
     ("/api/values/E07000194/lsoa11/ks102ew0001.xlsx", "format", "csv"),
     ("/api/values/E07000194/lsoa11/ks102ew0001", "format", "json"),
     ("/api/values/E07000194/lsoa11/wimd2019_wimd_rank.json", "variable", "W06000015/lsoa11"),
-    ("/api/values/all/lsoa11/ks102ew0001.json", "level", "lad"),
+    ("/api/values/all/msoa11/ks102ew0001.json", "level", "lad"),
+    ("/api/values/E12000007/oa21/ks102ew0001.json", "level", "lsoa11"),
     ("/api/values/E07000194/lad/ks102ew0001.json", "level", "oa11"),
     ("/api/values/E09000001/oa11/ks102ew0001.csv", "level", "lsoa11"),
     ("/api/areas/E99999999/lsoa11.geojson", "authority", "all"),
@@ -216,7 +217,8 @@ def test_unknown_names_get_404_json_listing_valid_choices(client, url, what, val
 
 def test_long_lists_of_choices_are_truncated_with_a_count(client):
     body = assert_json_error(client.get("/api/values/E99999999/lsoa11/ks102ew0001.json"), 404)
-    assert len(body["valid"]) == api.MAX_VALID < body["valid_count"] == 375
+    # all, 20 places larger than a district (9 regions, Wales, 10 combined authorities), 374 districts
+    assert len(body["valid"]) == api.MAX_VALID < body["valid_count"] == 395
     assert body["valid_truncated"] is True
     assert body["see"] == "/api/authorities"
 

@@ -193,7 +193,7 @@ def test_emb003_export_and_download_links_follow_the_view_and_the_map(duo) -> No
         assert r.status == 200 and r.headers["Content-Type"] == "image/png"
         assert r.read(8) == b"\x89PNG\r\n\x1a\n"
     with urllib.request.urlopen(duo.server_url.rstrip("/") + data[0], timeout=60) as r:
-        assert r.status == 200 and r.read().decode().startswith("code,name,value,rank")
+        assert r.status == 200 and r.read().decode().startswith("code,name,label,value,rank")
     # The national view has no datapack: its link is hidden.
     duo.driver.execute_script("window.history.pushState({}, '', '/?variable=ks102ew0018');"
                               "window.dispatchEvent(new PopStateEvent('popstate'));")

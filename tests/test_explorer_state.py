@@ -53,7 +53,8 @@ def test_custom_breaks_round_trip(s: store_module.Store) -> None:
     ("?authority=S12000005", "authority", "all", "no small-area data"),
     ("?authority=e09000007", "authority", "E09000007", None),
     ("?authority=E09000007&level=oa21", "level", "lsoa11", "no areas at level"),
-    ("?authority=all&level=oa11", "level", "lad", "local authority district"),
+    ("?authority=all&level=msoa11", "level", "lad", "no areas at level 'msoa11'"),
+    ("?authority=E12000007&level=oa21", "level", "lsoa11", "London has no areas at level"),
     ("?authority=E07000194&level=ward22", "level", "lsoa11", "boundaries but no data"),  # no election in 2021-22
     ("?variable=nonsense", "variable", "ks102ew0018", "no variable 'nonsense'"),
     ("?authority=E09000007&variable=imd2019_imd_decile&level=oa11", "variable", "ks102ew0018", "has no data"),

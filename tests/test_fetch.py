@@ -321,9 +321,10 @@ def test_manifest_covers_every_raw_file_the_pipeline_reads(raw_dir: Path,
               if p.startswith(make_sources.FOLDERS) and p not in make_sources.SUB_SOURCES}
     assert len(wanted) > 1100
     assert {p: e.sha256 for p, e in manifest.items()} == wanted
-    # from later/ (features not yet built) only what the build reads: the exact-fit lookup, LSOA 2021 polygons
+    # from later/ only what the build reads: the exact-fit lookup, LSOA 2021 polygons, two postcode lookups
     assert {p.rsplit("/", 1)[0] for p in manifest if p.startswith("later/")} == {
-        "later/lookups", "later/boundaries/lsoa21_by_lad_drkane"}
+        "later/lookups", "later/boundaries/lsoa21_by_lad_drkane", "later/postcodes/nspl_nov2021_WC_area",
+        "later/postcodes/trafford_E08000009_onspd_trafforddatalab/onspd_may2022_lsoa11"}
     assert "later/lookups/lsoa11_to_lsoa21_best_fit_lookup_england_wales_v2.csv" not in manifest
     assert sum(p.startswith("national/") for p in manifest) == 376  # every data file of national/
     for path, entry in manifest.items():

@@ -295,8 +295,8 @@ def test_unknown_names_list_valid_choices(s):
         s.values("E09000001", "oa11", "ks102ew0001")  # City of London has no Output Areas here
     assert err.value.valid == ["lsoa11", "ward22"]
     with pytest.raises(store.NotFound) as err:
-        s.values(store.ALL, "lsoa11", "ks102ew0001")
-    assert err.value.valid == ["lad"]
+        s.values("E12000007", "oa21", "ks102ew0001")  # London: no Output Areas of 2021 here
+    assert err.value.valid == ["lsoa11", "oa11", "lsoa21", "ward22"]
     with pytest.raises(store.NotFound) as err:
         s.values(store.ALL, "lad", "ks102ew0019")  # median age: not derivable for districts
     assert "available for" in str(err.value)

@@ -38,10 +38,10 @@ def _palette_options() -> list[dict]:
     return out
 
 
-def controls(authorities: list[dict]) -> html.Form:
+def controls(authorities: list[dict], places: list[dict] | None = None) -> html.Form:
     return html.Form(className="controls", role="search", **{"aria-label": "Map controls"}, children=[
         _field("Area", ids.AUTHORITY, dcc.Dropdown(
-            id=ids.AUTHORITY, options=view.authority_options(authorities), clearable=False, searchable=True,
+            id=ids.AUTHORITY, options=view.authority_options(authorities, places), clearable=False, searchable=True,
             placeholder="Type a local authority's name")),
         _field("Geography", ids.LEVEL, dcc.Dropdown(id=ids.LEVEL, clearable=False, searchable=False),
                row_id=ids.LEVEL_ROW, style=_HIDDEN),
@@ -95,7 +95,7 @@ def layout(search: str = "") -> html.Div:
     config = settings.load()
     try:
         s = store.get_store()
-        authorities, build_id = s.authorities(), s.build_id
+        authorities, places, build_id = s.authorities(), s.places(), s.build_id
     except FileNotFoundError as exc:
         return html.Main([html.H1("Neighbourhood Atlas"),
                           html.P(f"The data is not available on this server yet: {exc}.", role="alert")])
@@ -107,7 +107,7 @@ def layout(search: str = "") -> html.Div:
         ]),
         html.Div(id=ids.MESSAGE, className="message", role="status", **{"aria-live": "polite"}),
         html.Div(className="layout", children=[
-            html.Aside(controls(authorities), className="panel"),
+            html.Aside(controls(authorities, places), className="panel"),
             html.Section(className="mapcol", children=[
                 compare.view_switch(),
                 html.H2(id=ids.TITLE, className="title"),

@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 
 import flask
 
-from atlas import csvsafe, datapack, mapview, store, viewstate
+from atlas import csvsafe, datapack, locate, mapview, search, store, viewstate
 from atlas import view as atlas_view
 from web import compression, errors
 
@@ -53,13 +53,27 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/authorities", "authorities",
           "Every local authority: code, name, nation, region, bbox and the levels (with vintage and area "
           "count) it has small-area data for. Authority `all` is the national overview at level `lad`."),
-    Route("/api/authorities/<authority>", "authority", "One authority, as in /api/authorities."),
+    Route("/api/authorities/<authority>", "authority",
+          "One authority, as in /api/authorities; also a place larger than a district (a region E12..., Wales "
+          "W92000004, a combined authority E47..., or `all`), with its `kind`, its districts and its levels."),
+    Route("/api/places", "places",
+          "Every place larger than a district (regions, Wales, combined authorities): code, name, kind, its "
+          "districts, levels (with area counts) and bbox. Each is an `authority` everywhere a district is."),
+    Route("/api/search", "search",
+          "Find a place: ?q=<text> (a name, code or postcode, typos forgiven) and ?limit= (1-50, default 10). "
+          "Each result: kind (country, region, nation, combined_authority, authority, ward, postcode, lsoa, oa), "
+          "code, name, label, authority, level, area (the area to select), bbox, and for a postcode its lsoa "
+          "and ward. `note` says when a postcode was asked for that the atlas does not cover."),
+    Route("/api/locate", "locate",
+          "The areas containing a point: ?lat=&lon= (WGS84 degrees) -> the LSOA, Output Area (where held), "
+          "ward and district, with the explorer's query to open it; 404 outside England and Wales."),
     Route("/api/variables", "variables",
           "The variable catalogue, filtered by ?authority=, ?level=, ?topic= and free text ?q= "
           "(every word must match the id, label, table, table title, cell or topic)."),
     Route("/api/variables/<variable>", "variable", "One variable's catalogue entry."),
     Route("/api/values/<authority>/<level>/<variable>.<format>", "values",
-          "One row per area: code, name, value, rank (within the authority, 1 = highest value) and "
+          "One row per area: code, name, label (its friendly name: 'Birmingham 043C, in Nechells ward'), "
+          "value, rank (within the authority or place, 1 = highest value) and "
           "rank_national (where the variable covers a whole nation at that level). Formats: json (with the "
           "variable's metadata), csv, and with each area's geometry (WGS84): geojson, gpkg (GeoPackage) and "
           "parquet (GeoParquet), which carry the variable's source and licence in their metadata."),
@@ -183,18 +197,19 @@ def values(authority: str, level: str, filename: str) -> flask.Response:
     if fmt in GEO_FORMATS:
         return _geo_values(s, df, authority, level, variable, fmt)
     rows = [
-        {"code": code, "name": name, "value": _number(value), "rank": rank, "rank_national": rank_national}
-        for code, name, value, rank, rank_national in zip(
-            df["code"].tolist(), df["name"].tolist(), df["value"].tolist(), _ints(df["rank"]),
+        {"code": code, "name": name, "label": label, "value": _number(value), "rank": rank,
+         "rank_national": rank_national}
+        for code, name, label, value, rank, rank_national in zip(
+            df["code"].tolist(), df["name"].tolist(), df["label"].tolist(), df["value"].tolist(), _ints(df["rank"]),
             _ints(df["rank_national"]), strict=True)]
     tag = f"{s.build_id}:values:{authority}:{level}:{variable}:{fmt}"
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerow(["code", "name", "value", "rank", "rank_national"])
+        columns = ("code", "name", "label", "value", "rank", "rank_national")
+        writer.writerow(columns)
         for r in rows:
-            writer.writerow(csvsafe.row("" if r[k] is None else r[k] for k in ("code", "name", "value", "rank",
-                                                                               "rank_national")))
+            writer.writerow(csvsafe.row("" if r[k] is None else r[k] for k in columns))
         response = flask.Response(out.getvalue(), mimetype="text/csv")
         response.headers["Content-Disposition"] = (
             f'attachment; filename="{authority}_{level}_{variable}.csv"')
@@ -308,6 +323,84 @@ def view() -> flask.Response:
     return _cacheable(_json(body), tag, s.build_id)
 
 
+def places() -> flask.Response:
+    s = store.get_store()
+    return _cacheable(_json({"build": s.build_id, "places": s.places()}), f"{s.build_id}:places", s.build_id)
+
+
+class BadQuery(ValueError):
+    def __init__(self, parameter: str, message: str) -> None:
+        self.parameter = parameter
+        super().__init__(message)
+
+
+def _only(names: tuple[str, ...]) -> None:
+    """Refuse repeated and unknown query keys (an API answers what was asked, or says what it did not read)."""
+    args = flask.request.args
+    for key, values in args.lists():
+        if key not in names:
+            raise BadQuery(key, f"unknown parameter {key[:40]!r}; this route reads {', '.join(names)}")
+        if len(values) > 1:
+            raise BadQuery(key, f"{key} given more than once")
+
+
+def search_route() -> flask.Response:
+    _only(("q", "limit"))
+    text = flask.request.args.get("q", "")
+    if len(text) > search.MAX_QUERY:
+        raise BadQuery("q", f"q is at most {search.MAX_QUERY} characters")
+    limit = flask.request.args.get("limit", "10")
+    if not re.fullmatch(r"[0-9]{1,3}", limit) or not 1 <= int(limit) <= search.MAX_LIMIT:
+        raise BadQuery("limit", f"limit must be a whole number from 1 to {search.MAX_LIMIT}")
+    s = store.get_store()
+    found = search.search(s, text, limit=int(limit))
+    for r in found["results"]:
+        r["url"] = "/" + _open_query(r)
+    tag = f"{s.build_id}:search:{hashlib.sha256(f'{text}|{limit}'.encode()).hexdigest()[:24]}"
+    return _cacheable(_json({"build": s.build_id, **found}), tag, s.build_id)
+
+
+def _open_query(result: dict) -> str:
+    """The explorer's query string that opens a search result (its district or place and level, the area
+    selected)."""
+    params = [("authority", result["authority"]), ("level", result["level"])]
+    if result.get("area"):
+        params.append(("area", result["area"]))
+    return "?" + urlencode(params)
+
+
+_NUMBER = re.compile(r"-?[0-9]{1,3}(\.[0-9]{1,12})?")
+
+
+def locate_route() -> flask.Response:
+    _only(("lat", "lon"))
+    given = {}
+    for key in ("lat", "lon"):
+        value = flask.request.args.get(key, "").strip()
+        if not _NUMBER.fullmatch(value):
+            raise BadQuery(key, f"{key} must be a number in decimal degrees (WGS84), e.g. lat=52.4612&lon=-1.9256")
+        given[key] = float(value)
+    s = store.get_store()
+    try:
+        found = locate.locate(s, given["lat"], given["lon"])
+    except ValueError as exc:
+        raise BadQuery("lat", str(exc)) from None
+    areas = found.areas
+    if not found.inside:
+        lad = areas.get("lad")
+        where = f" (it is in {lad['label']})" if lad else ""
+        return _error(404, f"the point {given['lat']}, {given['lon']} is outside England and Wales{where}: this atlas "
+                           "maps the neighbourhoods of England and Wales", [])
+    authority = areas["lsoa11"]["authority"]
+    out = {"build": s.build_id, "lat": found.lat, "lon": found.lon,
+           "lsoa": areas["lsoa11"], "oa": areas.get("oa11"), "ward": areas.get("ward22"),
+           "authority": {"code": authority, "name": s.authority(authority)["name"]},
+           "url": "/" + _open_query({"authority": authority, "level": "lsoa11", "area": areas["lsoa11"]["code"]})}
+    response = _json(out)
+    response.headers["Cache-Control"] = "private, no-store"  # a person's whereabouts: never kept by a cache
+    return response
+
+
 def areas(authority: str, filename: str) -> flask.Response:
     level, fmt = _split(filename, AREAS_FORMATS)
     s = store.get_store()
@@ -336,6 +429,9 @@ _VIEWS: dict[str, tuple[str, Callable[..., flask.Response]]] = {
     # format gets the same helpful 404 as any other unknown name.
     "values": ("/api/values/<authority>/<level>/<filename>", values),
     "view": ("/api/view.json", view),
+    "places": ("/api/places", places),
+    "search": ("/api/search", search_route),
+    "locate": ("/api/locate", locate_route),
     "areas": ("/api/areas/<authority>/<filename>", areas),
 }
 
@@ -362,6 +458,11 @@ def _open_data(response: flask.Response) -> flask.Response:
 @blueprint.errorhandler(BadFormat)
 def _bad_format(exc: BadFormat) -> flask.Response:
     return _error(404, str(exc), exc.valid, what="format", value=exc.value)
+
+
+@blueprint.errorhandler(BadQuery)
+def _bad_query(exc: BadQuery) -> flask.Response:
+    return _error(400, str(exc), parameter=exc.parameter)
 
 
 @blueprint.errorhandler(BadView)

@@ -1,0 +1,319 @@
+"""Places larger than a district, friendly area names, and the search index (build time only).
+
+- **Places** (``places.parquet``): each English region (ONS LAD -> region lookup, April 2021), Wales
+  (``W92000004``: the Welsh districts) and each combined authority of December 2022 (the ``CAUTHCD`` every
+  December 2022 ward carries, named by the index beside the ward files). A place is the set of its districts;
+  the build stops if a district's wards name two combined authorities, or if the wards' region codes
+  disagree with the region lookup.
+- **Friendly names** (areas' ``ward`` and ``label`` columns): an LSOA of 2011 is named with its ward from
+  the ONS LSOA (2011) -> Ward (2019) lookup ("Birmingham 043C, in Nechells ward"); an Output Area with its
+  LSOA (the national OA -> LSOA lookup of the MLID frame, or Trafford's 2021 statistical lookup) and that
+  LSOA's ward; an LSOA of 2021 with the wards of the 2011 LSOAs it was made from (the ONS exact-fit lookup);
+  a ward with its district.
+- **The search index** (``search.parquet``): districts, places, every December 2022 ward, the LSOAs and
+  OAs that have polygons here, and the postcodes of the two postcode lookups in the collection (Trafford's
+  ONSPD, May 2022, and the NSPL's WC postcode area, November 2021, live postcodes only): each with the
+  district and level it opens, its bounding box, and for a postcode its LSOA and ward.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+
+from pipeline import readers
+from pipeline.readers import RawFiles, SourceError
+
+__all__ = ["F_CA_NAMES", "F_POSTCODES_TRAFFORD", "F_POSTCODES_WC", "WALES", "area_labels", "read_lsoa_wards",
+           "read_places", "read_postcodes", "search_index"]
+
+F_LSOA_WARD = "lookups/Lower_Layer_Super_Output_Area_(2011)_to_Ward_(2019)_Lookup_in_England_and_Wales.csv"
+F_REGION = "lookups/Local_Authority_District_to_Region_(April_2021)_Lookup_in_England.csv"
+WARDS_DIR = "national/elections/wd22_by_lad"
+F_CA_NAMES = f"{WARDS_DIR}/README_drkane_boundaries.md"
+F_LOOKUP21 = "boundaries/gm_2021_trafforddatalab/lookups/2021/statistical_lookup.csv"
+F_POSTCODES_TRAFFORD = ("later/postcodes/trafford_E08000009_onspd_trafforddatalab/onspd_may2022_lsoa11/"
+                        "trafford_postcodes.csv")
+F_POSTCODES_WC = "later/postcodes/nspl_nov2021_WC_area/NSPL_NOV_2021_UK_WC.csv"
+WALES = "W92000004"
+#: What a search result says it is, in the order results of equal match are listed.
+KINDS = ("country", "region", "nation", "combined_authority", "authority", "ward", "postcode", "lsoa", "oa")
+SEARCH_COLUMNS = ["kind", "code", "name", "label", "authority", "authority_name", "level", "lsoa", "lsoa_name",
+                  "ward", "ward_code", "lon", "lat", "west", "south", "east", "north"]
+
+
+# -- places ------------------------------------------------------------------------------------------------
+
+def _combined_authority_names(raw: RawFiles) -> dict[str, str]:
+    """``- Greater Manchester (E47000001): ...`` lines under the index's "Combined Authority" heading."""
+    text = raw(F_CA_NAMES).read_text(encoding="utf-8")
+    section = re.search(r"^## Combined Authority\s*$(.*?)(?=^## )", text, re.M | re.S)
+    if not section:
+        raise SourceError(F_CA_NAMES, "has no '## Combined Authority' section")
+    names = dict((code, name.strip()) for name, code in
+                 re.findall(r"^- (.+?) \((E47\d{6})\):", section.group(1), re.M))
+    if not names:
+        raise SourceError(F_CA_NAMES, "names no combined authority (lines '- Name (E47...): ...')")
+    return names
+
+
+def read_places(raw: RawFiles, lads: pd.DataFrame) -> pd.DataFrame:
+    """Regions, Wales and combined authorities: code, name, kind, authorities (sorted district codes).
+
+    ``lads`` has the December 2021 districts' ``LAD21CD`` and ``LAD21NM``."""
+    known = set(lads["LAD21CD"])
+    region = readers.read_csv(raw(F_REGION), F_REGION, encoding="utf-8-sig")
+    readers.require_columns(region, ["LAD21CD", "RGN21CD", "RGN21NM"], F_REGION)
+    rows = []
+    for (code, name), group in region.groupby(["RGN21CD", "RGN21NM"]):
+        rows.append({"code": code, "name": name, "kind": "region", "authorities": sorted(group["LAD21CD"])})
+    welsh = sorted(c for c in known if c.startswith("W06"))
+    rows.append({"code": WALES, "name": "Wales", "kind": "nation", "authorities": welsh})
+
+    frames = []
+    for path in raw.glob(WARDS_DIR, "*.geojson"):
+        try:
+            frame = pyogrio.read_dataframe(path, read_geometry=False, columns=["LAD22CD", "CAUTHCD", "RGNCD"])
+        except Exception as exc:  # noqa: BLE001 - a corrupt file is named, never a traceback
+            raise SourceError(raw.rel(path), f"cannot be read: {exc}") from None
+        readers.require_columns(frame, ["LAD22CD", "CAUTHCD", "RGNCD"], raw.rel(path))
+        frames.append(frame)
+    wards = pd.concat(frames, ignore_index=True)
+    label = f"{WARDS_DIR}/*.geojson"
+    wards = wards.astype(object).where(wards.notna(), None)
+    per_lad = wards.groupby("LAD22CD").agg(ca=("CAUTHCD", lambda s: sorted({v for v in s if v})),
+                                           rgn=("RGNCD", lambda s: sorted({v for v in s if v})))
+    two = per_lad[per_lad["ca"].map(len) > 1]
+    if len(two):
+        raise SourceError(label, f"districts whose wards name two combined authorities: {list(two.index[:3])}")
+    lookup_rgn = region.set_index("LAD21CD")["RGN21CD"]
+    disagree = [lad for lad, rgns in per_lad["rgn"].items()
+                if rgns and (len(rgns) > 1 or lookup_rgn.get(lad) != rgns[0])]
+    if disagree:
+        raise SourceError(label, f"wards' region codes disagree with {F_REGION} for {disagree[:3]}")
+    names = _combined_authority_names(raw)
+    members: dict[str, list[str]] = {}
+    for lad, cas in per_lad["ca"].items():
+        if cas:
+            members.setdefault(cas[0], []).append(lad)
+    unnamed = sorted(set(members) - set(names))
+    if unnamed:
+        raise SourceError(F_CA_NAMES, f"does not name the combined authorities {unnamed}")
+    for code in sorted(members):
+        rows.append({"code": code, "name": names[code], "kind": "combined_authority",
+                     "authorities": sorted(members[code])})
+    out = pd.DataFrame(rows)
+    stray = sorted({a for group in out["authorities"] for a in group} - known)
+    if stray:
+        raise SourceError(F_REGION, f"districts {stray[:3]} are not December 2021 districts")
+    return out.sort_values("code", ignore_index=True)
+
+
+# -- friendly names --------------------------------------------------------------------------------------
+
+def read_lsoa_wards(raw: RawFiles) -> pd.DataFrame:
+    """LSOA 2011 code -> ``ward_code``, ``ward`` (December 2019 wards, ONS best-fit lookup)."""
+    frame = readers.read_csv(raw(F_LSOA_WARD), F_LSOA_WARD, encoding="utf-8-sig")
+    readers.require_columns(frame, ["LSOA11CD", "WD19CD", "WD19NM"], F_LSOA_WARD)
+    if frame["LSOA11CD"].duplicated().any():
+        raise SourceError(F_LSOA_WARD, "an LSOA is listed twice")
+    empty = frame["WD19NM"].str.strip() == ""
+    if empty.any():
+        raise SourceError(F_LSOA_WARD, f"{int(empty.sum())} LSOAs have no ward name")
+    return pd.DataFrame({"ward_code": frame["WD19CD"].to_numpy(), "ward": frame["WD19NM"].str.strip().to_numpy()},
+                        index=pd.Index(frame["LSOA11CD"], name="code"))
+
+
+def _in_wards(names: Iterable[str]) -> str:
+    """"in Nechells ward", "in Aston and Nechells wards" (most areas first, as given)."""
+    unique = list(dict.fromkeys(n for n in names if n))
+    if not unique:
+        return ""
+    if len(unique) == 1:
+        return f"in {unique[0]} ward"
+    return "in " + ", ".join(unique[:-1]) + f" and {unique[-1]} wards"
+
+
+def area_labels(areas: dict[str, pd.DataFrame], lsoa_wards: pd.DataFrame, oa_lsoa: pd.Series,
+                lsoa21_from_11: pd.DataFrame, oa21_lsoa21: pd.Series, authority_names: pd.Series
+                ) -> dict[str, pd.DataFrame]:
+    """Per level, ``ward`` (the ward words, "" where none is known) and ``label`` for every area.
+
+    ``areas`` maps each level to a frame with ``code``, ``name`` and ``authority``; ``oa_lsoa`` is the OA
+    2011 -> LSOA 2011 lookup, ``lsoa21_from_11`` the pairs (``lsoa11``, ``lsoa21``) of the exact-fit lookup,
+    ``oa21_lsoa21`` Trafford's OA 2021 -> LSOA 2021 lookup."""
+    out: dict[str, pd.DataFrame] = {}
+    lsoa = areas["lsoa11"].set_index("code")
+    ward_of_11 = lsoa_wards["ward"]
+    missing = lsoa.index.difference(ward_of_11.index)
+    if len(missing):
+        raise SourceError(F_LSOA_WARD, f"{len(missing)} LSOAs have no ward, e.g. {list(missing[:3])}")
+    words = "in " + ward_of_11.reindex(lsoa.index) + " ward"
+    out["lsoa11"] = pd.DataFrame({"code": lsoa.index, "ward": words.to_numpy(),
+                                  "label": (lsoa["name"] + ", " + words).to_numpy()})
+
+    pairs = lsoa21_from_11.assign(ward=lsoa21_from_11["lsoa11"].map(ward_of_11))
+    counted = pairs.groupby(["lsoa21", "ward"]).size().reset_index(name="n")
+    counted = counted.sort_values(["lsoa21", "n", "ward"], ascending=[True, False, True])
+    ward_of_21 = counted.groupby("lsoa21")["ward"].agg(_in_wards)
+    l21 = areas["lsoa21"].set_index("code")
+    w21 = ward_of_21.reindex(l21.index).fillna("")
+    out["lsoa21"] = pd.DataFrame({"code": l21.index, "ward": w21.to_numpy(),
+                                  "label": np.where(w21 != "", l21["name"] + ", " + w21, l21["name"])})
+
+    def output_areas(frame: pd.DataFrame, parent: pd.Series, parents: pd.DataFrame) -> pd.DataFrame:
+        frame = frame.set_index("code")
+        up = parent.reindex(frame.index)
+        name = up.map(parents["name"]).fillna("")
+        ward = up.map(parents["ward"]).fillna("")
+        label = frame.index.to_series().to_numpy().astype(object)
+        label = np.where(name != "", label + " (" + name + ")", label)
+        label = np.where(ward != "", label + ", " + ward, label)
+        return pd.DataFrame({"code": frame.index, "ward": ward.to_numpy(), "label": label})
+
+    parents11 = pd.DataFrame({"name": lsoa["name"], "ward": words.to_numpy()}, index=lsoa.index)
+    out["oa11"] = output_areas(areas["oa11"], oa_lsoa, parents11)
+    parents21 = pd.DataFrame({"name": l21["name"], "ward": w21.to_numpy()}, index=l21.index)
+    out["oa21"] = output_areas(areas["oa21"], oa21_lsoa21, parents21)
+
+    wards = areas["ward22"].set_index("code")
+    district = wards["authority"].map(authority_names).fillna("")
+    out["ward22"] = pd.DataFrame({"code": wards.index, "ward": "",
+                                  "label": np.where(district != "", wards["name"] + ", " + district,
+                                                    wards["name"])})
+    for frame in out.values():
+        frame["ward"] = frame["ward"].astype(str)
+        frame["label"] = frame["label"].astype(str)
+    return out
+
+
+def read_oa21_lsoa21(raw: RawFiles) -> pd.Series:
+    """Trafford Data Lab's 2021 statistical lookup: OA 2021 -> LSOA 2021 (Greater Manchester)."""
+    frame = readers.read_csv(raw(F_LOOKUP21), F_LOOKUP21)
+    readers.require_columns(frame, ["oa21cd", "lsoa21cd"], F_LOOKUP21)
+    return pd.Series(frame["lsoa21cd"].to_numpy(), index=frame["oa21cd"].to_numpy())
+
+
+# -- postcodes -------------------------------------------------------------------------------------------
+
+_POSTCODE = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]? [0-9][A-Z]{2}$")
+
+
+def _coordinates(frame: pd.DataFrame, lon: str, lat: str, label: str) -> tuple[np.ndarray, np.ndarray]:
+    x = pd.to_numeric(frame[lon], errors="coerce").to_numpy()
+    y = pd.to_numeric(frame[lat], errors="coerce").to_numpy()
+    bad = np.isnan(x) | np.isnan(y) | (x < -6.5) | (x > 2) | (y < 49.8) | (y > 56)
+    if bad.any():
+        raise SourceError(label, f"{int(bad.sum())} postcodes have no position in England and Wales, e.g. "
+                                 f"{list(frame.loc[bad, frame.columns[0]][:3])}")
+    return x, y
+
+
+def read_postcodes(raw: RawFiles, lsoa11: pd.Index, ward_names: dict[str, str]) -> pd.DataFrame:
+    """Postcodes with their position, LSOA 2011 and ward: Trafford (ONSPD May 2022; every postcode, as the
+    Data Lab filtered it) and the WC postcode area (NSPL November 2021; live postcodes with a position).
+    Columns ``postcode`` (display form, "M15 4AB"), ``lsoa``, ``ward_code``, ``ward``, ``lon``, ``lat``,
+    ``source``. Ward names the NSPL lacks come from ``ward_names`` (code -> name)."""
+    trafford = readers.read_csv(raw(F_POSTCODES_TRAFFORD), F_POSTCODES_TRAFFORD)
+    readers.require_columns(trafford, ["postcode", "ward_code", "ward_name", "lsoa_code", "lon", "lat"],
+                            F_POSTCODES_TRAFFORD)
+    x, y = _coordinates(trafford, "lon", "lat", F_POSTCODES_TRAFFORD)
+    a = pd.DataFrame({"postcode": trafford["postcode"].str.strip().str.upper(), "lsoa": trafford["lsoa_code"],
+                      "ward_code": trafford["ward_code"], "ward": trafford["ward_name"].str.strip(),
+                      "lon": x, "lat": y, "source": "ONSPD May 2022 (Trafford Data Lab)"})
+
+    wc = readers.read_csv(raw(F_POSTCODES_WC), F_POSTCODES_WC)
+    readers.require_columns(wc, ["pcds", "doterm", "lsoa11", "ward", "lat", "long"], F_POSTCODES_WC)
+    live = (wc["doterm"].str.strip() == "") & (wc["lat"].str.strip() != "99.999999")
+    wc = wc[live]
+    x, y = _coordinates(wc, "long", "lat", F_POSTCODES_WC)
+    b = pd.DataFrame({"postcode": wc["pcds"].str.strip().str.upper(), "lsoa": wc["lsoa11"],
+                      "ward_code": wc["ward"], "ward": wc["ward"].map(ward_names).fillna(""),
+                      "lon": x, "lat": y, "source": "NSPL November 2021 (ONS), WC postcode area"})
+    out = pd.concat([a, b], ignore_index=True)
+    for label, frame in ((F_POSTCODES_TRAFFORD, a), (F_POSTCODES_WC, b)):
+        odd = frame["postcode"][~frame["postcode"].str.match(_POSTCODE)]
+        if len(odd):
+            raise SourceError(label, f"{len(odd)} postcodes are not in the form 'M15 4AB', e.g. {list(odd[:3])}")
+        unknown = sorted(set(frame["lsoa"]) - set(lsoa11))
+        if unknown:
+            raise SourceError(label, f"{len(unknown)} postcodes' LSOAs are not LSOAs of 2011, e.g. {unknown[:3]}")
+    twice = out["postcode"][out["postcode"].duplicated()]
+    if len(twice):
+        raise SourceError(F_POSTCODES_WC, f"postcodes listed twice: {list(twice[:3])}")
+    return out
+
+
+# -- the search index ------------------------------------------------------------------------------------
+
+def _bounds(frame: gpd.GeoDataFrame) -> pd.DataFrame:
+    b = frame.geometry.bounds.round(5)
+    return pd.DataFrame({"west": b["minx"].to_numpy(), "south": b["miny"].to_numpy(),
+                         "east": b["maxx"].to_numpy(), "north": b["maxy"].to_numpy()}, index=frame.index)
+
+
+def search_index(area_frames: dict[str, gpd.GeoDataFrame], places: pd.DataFrame, authorities: pd.DataFrame,
+                 postcodes: pd.DataFrame) -> pd.DataFrame:
+    """One row per searchable thing (see the module's docstring); columns ``SEARCH_COLUMNS``.
+
+    ``area_frames`` are the written areas (with ``label``, ``ward`` and ``authority_name``), ``authorities``
+    the written districts (``code``, ``name``, ``levels``, ``bbox``)."""
+    rows: list[pd.DataFrame] = []
+    names = authorities.set_index("code")["name"]
+    kinds = {"lsoa11": "lsoa", "lsoa21": "lsoa", "oa11": "oa", "oa21": "oa", "ward22": "ward"}
+    for level, kind in kinds.items():
+        f = area_frames[level]
+        box = _bounds(f)
+        rows.append(pd.DataFrame({
+            "kind": kind, "code": f["code"].to_numpy(), "name": f["name"].to_numpy(), "label": f["label"].to_numpy(),
+            "authority": f["authority"].to_numpy(), "authority_name": f["authority_name"].to_numpy(),
+            "level": level, "lsoa": None, "lsoa_name": None,
+            "ward": f["ward"].to_numpy() if kind != "ward" else f["name"].to_numpy(),
+            "ward_code": None if kind != "ward" else f["code"].to_numpy(), "lon": np.nan, "lat": np.nan,
+            **{k: box[k].to_numpy() for k in ("west", "south", "east", "north")}}))
+
+    def whole(code: str, name: str, kind: str, members: list[str], label: str, level: str) -> dict:
+        boxes = np.array([b for b in authorities.set_index("code")["bbox"].reindex(members) if b is not None])
+        return {"kind": kind, "code": code, "name": name, "label": label, "authority": code,
+                "authority_name": name, "level": level, "lsoa": None, "lsoa_name": None, "ward": "",
+                "ward_code": None, "lon": np.nan, "lat": np.nan,
+                "west": boxes[:, 0].min(), "south": boxes[:, 1].min(), "east": boxes[:, 2].max(),
+                "north": boxes[:, 3].max()}
+
+    small = authorities[authorities["levels"].map(len) > 0]
+    extra = [whole(r["code"], r["name"], "authority", [r["code"]],
+                   f"{r['name']} ({r['region']})" if r["region"] != r["name"] else r["name"], r["levels"][0])
+             for _, r in small.iterrows()]
+    words = {"region": "region of England", "nation": "nation", "combined_authority": "combined authority"}
+    extra += [whole(r["code"], r["name"], r["kind"], list(r["authorities"]),
+                    f"{r['name']} ({words[r['kind']]}, {len(r['authorities'])} districts)", "lsoa11")
+              for _, r in places.iterrows()]
+    extra.append(whole("all", "England and Wales", "country", list(small["code"]),
+                       "England and Wales (every district)", "lad"))
+    rows.append(pd.DataFrame(extra))
+
+    lsoa = area_frames["lsoa11"].set_index("code")
+    lbox = _bounds(area_frames["lsoa11"]).set_index(area_frames["lsoa11"]["code"])
+    pc = postcodes.set_index("postcode")
+    at = pc["lsoa"].to_numpy()
+    ward_words = np.where(pc["ward"] != "", pc["ward"] + " ward", pc["ward_code"])
+    rows.append(pd.DataFrame({
+        "kind": "postcode", "code": pc.index, "name": pc.index,
+        "label": pc.index + ", in " + lsoa["name"].reindex(at).to_numpy() + ", " + ward_words,
+        "authority": lsoa["authority"].reindex(at).to_numpy(),
+        "authority_name": lsoa["authority_name"].reindex(at).to_numpy(), "level": "lsoa11",
+        "lsoa": at, "lsoa_name": lsoa["name"].reindex(at).to_numpy(), "ward": pc["ward"].to_numpy(),
+        "ward_code": pc["ward_code"].to_numpy(), "lon": pc["lon"].to_numpy(), "lat": pc["lat"].to_numpy(),
+        **{k: lbox[k].reindex(at).to_numpy() for k in ("west", "south", "east", "north")}}))
+    out = pd.concat(rows, ignore_index=True)[SEARCH_COLUMNS]
+    out["authority_name"] = out["authority_name"].fillna(out["authority"].map(names))
+    for column in ("lsoa", "lsoa_name", "ward_code"):
+        out[column] = out[column].astype(object).where(out[column].notna(), None)
+    order = {k: i for i, k in enumerate(KINDS)}
+    out["_k"] = out["kind"].map(order)
+    return out.sort_values(["_k", "code", "level"], ignore_index=True).drop(columns="_k")

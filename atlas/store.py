@@ -579,9 +579,9 @@ class Store:
         self._check_place(authority, level)
         # DuckDB reads the GeoParquet geometry column as its GEOMETRY type, which arrives in Python as WKB.
         where, params = self._place_filter(authority)
-        rows = self._cursor().execute(  # noqa: S608 - a fixed filter shape; the districts are bound parameters
-            "SELECT code, name, geometry FROM read_parquet(?) " + where + "ORDER BY code",
-            [self._file("areas", f"{level}.parquet"), *params]).fetchall()
+        # A fixed filter shape; the districts are bound parameters.
+        sql = "SELECT code, name, geometry FROM read_parquet(?) " + where + "ORDER BY code"  # noqa: S608
+        rows = self._cursor().execute(sql, [self._file("areas", f"{level}.parquet"), *params]).fetchall()
         geoms = shapely.from_wkb([bytes(r[2]) for r in rows])
         geoms = _rounded(geoms)
         features = [

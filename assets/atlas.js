@@ -494,6 +494,73 @@
     },
   });
 
+  // -- the vector-tile map (England and Wales at a small-area level: assets/tiles.js) ----------------------
+
+  var tip = null;
+
+  function hideTip() {
+    if (tip && tip._map) {
+      tip._map.removeLayer(tip);
+    }
+  }
+
+  function tileFeature(i) {
+    var areas = window.atlas._areas;
+    var code = areas && areas.codes ? areas.codes[i] : String(i);
+    return { properties: { id: i, code: code, name: areas && areas.names ? areas.names[i] : code } };
+  }
+
+  function showTip(i, latlng) {
+    var map = window.atlas.tiles.map(ids().MAP);
+    var h = window.atlas._latest;
+    if (!map || i < 0 || !latlng || !h || !h.p) {
+      hideTip();
+      return;
+    }
+    if (!detailsOf(h.p)) {
+      loadDetails(h.p);
+    }
+    if (!tip) {
+      tip = window.L.tooltip({ className: "atlas-tip", direction: "top", offset: [0, -8] });
+    }
+    tip.setLatLng(latlng).setContent(hoverHtml(tileFeature(i), h));
+    if (!tip._map) {
+      tip.addTo(map);
+    }
+    tip._atlasIndex = i;
+  }
+
+  function paintTiles(h, codes) {
+    var i = h.s ? codes.indexOf(h.s) : -1;
+    var p = h.p;
+    var started = window.atlas.tiles.paint(ids().MAP, {
+      url: p.url,
+      fill: function (j) { return fillOf(p, j); },
+      opacity: h.o === undefined || h.o === null ? 0.8 : h.o,
+      selected: i >= 0 ? [i] : [],
+      onHover: showTip,
+      onClick: function (j) {
+        var areas = window.atlas._areas;
+        var code = areas && areas.codes ? areas.codes[j] : null;
+        var now = window.atlas._latest;
+        if (code && window.dash_clientside.set_props) {
+          window.dash_clientside.set_props(ids().SELECTED, { data: now && now.s === code ? null : code });
+        }
+      },
+    });
+    Promise.resolve(started).then(function (ok) {
+      if (ok && window.atlas._latest === h) {
+        styled(p.url, p.n);
+      }
+    });
+  }
+
+  window.addEventListener("atlas:details", function () {
+    if (tip && tip._map && tip._atlasIndex !== undefined) {
+      tip.setContent(hoverHtml(tileFeature(tip._atlasIndex), window.atlas._latest));
+    }
+  });
+
   // -- clientside callbacks ------------------------------------------------------------------------------
 
   function viewPath() {
@@ -554,6 +621,16 @@
         };
         window.atlas._latest = h;
         window.atlas._areas = areas && areas.key === payload.key ? areas : window.atlas._areas;
+        if (payload.geom === "tiles") {
+          // England and Wales at a small-area level: vector tiles (assets/tiles.js); the GeoJSON layer is
+          // emptied (a null url draws nothing).
+          paintTiles(h, codes);
+          return [drawnUrl ? null : nu(), nu()];
+        }
+        if (window.atlas.tiles) {
+          window.atlas.tiles.clear(ids().MAP);
+          hideTip();
+        }
         if (drawnUrl === payload.url && (layers[payload.url] || []).length === payload.n) {
           // Same geometry, already drawn: restyle in place; dash-leaflet's hideout is left as it was.
           restyle(h);

@@ -27,7 +27,7 @@ from atlas.viewstate import ALL, NATIONAL_LEVEL, ViewState, effective_scheme, le
 
 __all__ = [
     "BOUNDARIES_ATTRIBUTION", "areas_data", "attribution", "authority_options", "available_variables",
-    "classification_part", "decimals_for", "geometry_url", "group_key", "group_options", "level_options",
+    "classification_part", "decimals_for", "geometry_url", "map_geometry", "tiles_url", "group_key", "group_options", "level_options",
     "national_no_data", "outline", "payload", "round_values", "scope_options", "search_variables", "title",
     "variable_options",
 ]
@@ -39,6 +39,21 @@ BOUNDARIES_ATTRIBUTION = ("Boundaries: Office for National Statistics, Open Gove
 def geometry_url(build_id: str, authority: str, level: str) -> str:
     """The geobuf of the areas, versioned by build so the browser may keep it for a year."""
     return f"/api/areas/{authority}/{level}.pbf?v={build_id}"
+
+
+def tiles_url(build_id: str, level: str) -> str:
+    """The vector tiles of every area of England and Wales at ``level`` (a {z}/{x}/{y} template)."""
+    return f"/api/tiles/{level}/{{z}}/{{x}}/{{y}}.mvt?v={build_id}"
+
+
+def map_geometry(store: Any, authority: str, level: str) -> dict:
+    """How a view's areas are drawn: ``{"geom": "tiles", "url": <tile template>}`` for England and Wales at a
+    small-area level (up to 34,753 areas: only the tiles on screen are fetched, see assets/tiles.js), else
+    ``{"geom": "geobuf", "url": <the place's areas, fetched whole>}``. Either URL names the build, so the
+    browser keeps what it fetched for a year and a switch never fetches geometry again."""
+    if authority == ALL and level != NATIONAL_LEVEL and level in store.tile_levels():
+        return {"geom": "tiles", "url": tiles_url(store.build_id, level)}
+    return {"geom": "geobuf", "url": geometry_url(store.build_id, authority, level)}
 
 
 @functools.lru_cache(maxsize=512)
@@ -148,12 +163,6 @@ def scope_options(variable_row: dict, state: ViewState) -> list[dict]:
         {"label": f"Across {where}" + ("" if national_ok else " (not available for this variable here)"),
          "value": "national", "disabled": not national_ok},
     ]
-
-
-def geometry_kind(store: Any, authority: str, level: str) -> str:
-    """How the areas are drawn: ``tiles`` (vector tiles: England and Wales at a small-area level) or
-    ``geobuf`` (the place's areas fetched whole)."""
-    return "tiles" if authority == ALL and level != NATIONAL_LEVEL else "geobuf"
 
 
 def national_no_data(authorities: list[dict], codes: list[str]) -> list[int]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import fcntl
 import functools
+import gzip
 import json
 import os
 import threading
@@ -153,7 +154,8 @@ class Store:
         self._reading: Any = None  # this process's open build.json, holding the shared lock
         self._local = threading.local()
         self._lock = threading.RLock()
-        self._area_names: dict[tuple[str, str], tuple[pd.Index, Any]] = {}
+        self._area_names: dict[tuple[str, str], tuple[pd.Index, Any, Any]] = {}
+        self._tile_readers: dict[str, Any] = {}
         self._load_tables()
         # Geometry and national ranks never change within a build: cache them per store (= per build).
         # Bounded: an OA GeoJSON is up to 0.7 MB; the map asks for geobuf, a fifth of that.
@@ -617,6 +619,32 @@ class Store:
             return self._encode_pbf(authority, level)
         return self._pbf_bytes(authority, level)
 
+
+    # -- vector tiles -------------------------------------------------------------------------------------
+
+    def tile_levels(self) -> list[str]:
+        """Levels with vector tiles (tiles/<level>.pmtiles: every small area of England and Wales)."""
+        return [lv for lv in self._levels if (self.build_dir / "tiles" / f"{lv}.pmtiles").exists()]
+
+    def tile(self, level: str, z: int, x: int, y: int) -> bytes | None:
+        """One vector tile (Mapbox Vector Tile bytes, uncompressed) of ``level``, None where there is none.
+        Raises NotFound for a level without tiles."""
+        if level not in self.tile_levels():
+            raise NotFound("level", level, self.tile_levels(), f"no vector tiles of level {level!r}; there are "
+                                                               f"tiles of {', '.join(self.tile_levels()) or 'none'}")
+        reader = self._tile_readers.get(level)
+        if reader is None:
+            with self._lock:
+                reader = self._tile_readers.get(level)
+                if reader is None:
+                    from pmtiles.reader import MmapSource, Reader  # noqa: PLC0415 - only where tiles are served
+
+                    handle = open(self.build_dir / "tiles" / f"{level}.pmtiles", "rb")  # noqa: SIM115 - kept open
+                    reader = self._tile_readers[level] = (Reader(MmapSource(handle)), handle)
+        data = reader[0].get(z, x, y)
+        if not data:
+            return None
+        return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
 
     # -- search and location ----------------------------------------------------------------------------
 

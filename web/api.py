@@ -56,6 +56,10 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/authorities/<authority>", "authority",
           "One authority, as in /api/authorities; also a place larger than a district (a region E12..., Wales "
           "W92000004, a combined authority E47..., or `all`), with its `kind`, its districts and its levels."),
+    Route("/api/tiles/<level>/<z>/<x>/<y>.mvt", "tiles",
+          "Vector tiles (Mapbox Vector Tile, layer `areas`, zoom 4-12) of every area of England and Wales at a "
+          "small-area level; each feature's `i` is its position in the code order of /api/values/all/<level>/... "
+          "Add ?v=<build> to cache a tile for a year. 204 where a tile holds nothing."),
     Route("/api/places", "places",
           "Every place larger than a district (regions, Wales, combined authorities): code, name, kind, its "
           "districts, levels (with area counts) and bbox. Each is an `authority` everywhere a district is."),
@@ -323,6 +327,22 @@ def view() -> flask.Response:
     return _cacheable(_json(body), tag, s.build_id)
 
 
+def tiles(level: str, z: str, x: str, filename: str) -> flask.Response:
+    y, fmt = _split(filename, ("mvt",))
+    coords = []
+    for name, text in (("z", z), ("x", x), ("y", y)):
+        if not re.fullmatch(r"[0-9]{1,5}", text):
+            raise BadQuery(name, f"{name} must be a whole number")
+        coords.append(int(text))
+    zoom, col, row = coords
+    if zoom > 24 or col >= 2**zoom or row >= 2**zoom:
+        raise BadQuery("z", "no such tile: x and y must be below 2^z, z at most 24")
+    s = store.get_store()
+    data = s.tile(level, zoom, col, row)
+    response = flask.Response(data or b"", status=200 if data else 204, mimetype="application/vnd.mapbox-vector-tile")
+    return _cacheable(response, f"{s.build_id}:tile:{level}:{zoom}:{col}:{row}", s.build_id)
+
+
 def places() -> flask.Response:
     s = store.get_store()
     return _cacheable(_json({"build": s.build_id, "places": s.places()}), f"{s.build_id}:places", s.build_id)
@@ -429,6 +449,7 @@ _VIEWS: dict[str, tuple[str, Callable[..., flask.Response]]] = {
     # format gets the same helpful 404 as any other unknown name.
     "values": ("/api/values/<authority>/<level>/<filename>", values),
     "view": ("/api/view.json", view),
+    "tiles": ("/api/tiles/<level>/<z>/<x>/<filename>", tiles),
     "places": ("/api/places", places),
     "search": ("/api/search", search_route),
     "locate": ("/api/locate", locate_route),

@@ -59,6 +59,8 @@ MIMETYPES = (
     "image/svg+xml", "image/x-icon", "image/vnd.microsoft.icon",
     # geobuf: coordinates as varint deltas still shrink by about 45% (Liverpool's OAs 132 -> 74 KB).
     "application/x-protobuf",
+    # vector tiles (tippecanoe's are gzip in the PMTiles file; served plain and compressed here like the rest)
+    "application/vnd.mapbox-vector-tile",
 )
 
 

@@ -27,7 +27,8 @@ from atlas.viewstate import ALL, NATIONAL_LEVEL, ViewState, effective_scheme, le
 
 __all__ = [
     "BOUNDARIES_ATTRIBUTION", "areas_data", "attribution", "authority_options", "available_variables",
-    "classification_part", "decimals_for", "geometry_url", "map_geometry", "tiles_url", "group_key", "group_options", "level_options",
+    "classification_part", "decimals_for", "geometry_url", "map_geometry", "tiles_url", "group_key",
+    "group_options", "level_options",
     "national_no_data", "outline", "payload", "round_values", "scope_options", "search_variables", "title",
     "variable_options",
 ]

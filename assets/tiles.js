@@ -19,7 +19,7 @@
 
   var maps = {}; // container id -> Leaflet map (caught as dash-leaflet creates it)
   var held = {}; // container id -> {layer, url, spec, hover}
-  var MAX_DATA_ZOOM = 12; // pipeline/tiles.py MAX_ZOOM: deeper zooms draw the level-12 tiles larger
+  var MAX_DATA_ZOOM = 10; // pipeline/tiles.py MAX_ZOOM: deeper zooms draw the level-10 tiles larger
 
   function hook() {
     if (!window.L || !window.L.Map || window.L.Map._atlasHooked) {
@@ -30,6 +30,7 @@
       var el = this.getContainer();
       if (el && el.id) {
         maps[el.id] = this;
+        window.dispatchEvent(new CustomEvent("atlas:map", { detail: { id: el.id, map: this } }));
       }
     });
   }

@@ -538,6 +538,30 @@ class Store:
     def _columns(self, path: str) -> frozenset[str]:
         return frozenset(self._query("SELECT name FROM parquet_schema(?)", [path])["name"])
 
+    def area_position(self, authority: str, level: str, code: str) -> int | None:
+        """Where area ``code`` is in ``authority``'s areas at ``level`` (code order), None if it is not one of
+        them. Raises NotFound for an unknown place or level."""
+        self._check_place(authority, level)
+        codes = self._areas(authority, level)[0]
+        at = codes.get_indexer([code])[0]
+        return int(at) if at >= 0 else None
+
+    def area_bbox(self, level: str, code: str) -> list[float] | None:
+        """[west, south, east, north] of an area (from the search index), None when unknown."""
+        with self._lock:
+            boxes = getattr(self, "_boxes", None)
+            if boxes is None:
+                t = self.search_table()
+                keep = t[t["kind"].isin(["lsoa", "oa", "ward"])] if "west" in t else t.iloc[0:0]
+                boxes = self._boxes = {
+                    (lv, c): [w, so, e, n] for lv, c, w, so, e, n in zip(
+                        keep.get("level", []), keep.get("code", []), keep.get("west", []), keep.get("south", []),
+                        keep.get("east", []), keep.get("north", []), strict=True)}
+        box = boxes.get((level, code))
+        if level == NATIONAL_LEVEL and box is None and code in self._authority_rows:
+            box = self._authority_rows[code].get("bbox")
+        return [float(v) for v in box] if box else None
+
     def area_count(self, authority: str, level: str) -> int:
         """How many areas ``authority`` (a district, a place or ``all``) has at ``level``. Raises NotFound."""
         self._check_place(authority, level)

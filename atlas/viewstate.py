@@ -21,7 +21,7 @@ from atlas import classify, palettes
 __all__ = [
     "COMPARE_KEYS", "DEFAULTS", "KEYS", "LEVEL_LABELS", "PLACE_NAME", "PREFERRED_VARIABLES", "Resolved",
     "StrictError", "ViewState", "breaks_problem", "changed_keys", "data_levels", "effective_scheme", "is_overview",
-    "level_label",
+    "level_label", "MAP_KEYS", "format_map", "parse_area", "parse_map",
     "parse_query", "resolve", "resolve_strict", "to_query",
 ]
 
@@ -34,6 +34,12 @@ KEYS: tuple[str, ...] = ("authority", "level", "variable", "scheme", "k", "break
 COMPARE_KEYS: tuple[str, ...] = ("view", "variable_b", "areas")
 #: Keys of the /embed page (which controls it shows, its legend); accepted here so they raise no message.
 EMBED_KEYS: tuple[str, ...] = ("controls", "legend")
+#: Keys of the map itself, beside the view: the selected area (``area=E01009203``) and the map's position
+#: (``map=<zoom>/<lat>/<lon>``, as OpenStreetMap writes it). The browser writes them as they change; a link
+#: with them reopens the same area selected at the same place (see ``parse_map``).
+MAP_KEYS: tuple[str, ...] = ("area", "map")
+MAP_ZOOM = (4, 18)
+MAP_BOUNDS = (49.0, -9.0, 61.0, 3.0)  # south, west, north, east: around England and Wales
 #: The path of the embeddable page (ui/pages/embed.py); web/security.py lets other sites frame it.
 EMBED_PATH = "/embed"
 SCOPES: tuple[str, ...] = ("local", "national")
@@ -116,7 +122,7 @@ def parse_query(search: str | None) -> tuple[dict[str, str], list[str]]:
         value = _CONTROL_CHARS.sub("", value).strip()
         if key in EMBED_KEYS:  # the embed page's own keys (ui/embed.py), not part of any view
             continue
-        if key in KEYS or key in COMPARE_KEYS:
+        if key in KEYS or key in COMPARE_KEYS or key in MAP_KEYS:
             if len(value) > MAX_VALUE:
                 messages.append(f"The value given for {key} is too long ({len(value)} characters); ignored.")
                 continue
@@ -126,8 +132,35 @@ def parse_query(search: str | None) -> tuple[dict[str, str], list[str]]:
     if unknown:
         shown = ", ".join(repr(k) for k in sorted(set(unknown))[:5])
         messages.append(f"Ignored unknown address parameter{'s' if len(set(unknown)) > 1 else ''} {shown}: "
-                        f"the atlas understands {', '.join(KEYS + COMPARE_KEYS)}.")
+                        f"the atlas understands {', '.join(KEYS + COMPARE_KEYS + MAP_KEYS)}.")
     return raw, messages
+
+
+_MAP = re.compile(r"^([0-9]{1,2})/(-?[0-9]{1,2}(?:\.[0-9]{1,6})?)/(-?[0-9]{1,3}(?:\.[0-9]{1,6})?)$")
+_AREA = re.compile(r"^[EWSN][0-9]{8}$")
+
+
+def parse_map(text: str | None) -> tuple[int, float, float] | None:
+    """``"14/52.46120/-1.92560"`` -> (14, 52.4612, -1.9256); None for anything else (a zoom outside 4-18, a
+    centre outside England and Wales' surroundings, garbage)."""
+    match = _MAP.match(str(text or "").strip())
+    if not match:
+        return None
+    zoom, lat, lon = int(match.group(1)), float(match.group(2)), float(match.group(3))
+    south, west, north, east = MAP_BOUNDS
+    if not (MAP_ZOOM[0] <= zoom <= MAP_ZOOM[1] and south <= lat <= north and west <= lon <= east):
+        return None
+    return zoom, lat, lon
+
+
+def format_map(zoom: int, lat: float, lon: float) -> str:
+    return f"{zoom}/{lat:.5f}/{lon:.5f}"
+
+
+def parse_area(text: str | None) -> str | None:
+    """An area code as typed in the address (upper-cased), or None when it cannot be one."""
+    code = str(text or "").strip().upper()
+    return code if _AREA.match(code) else None
 
 
 def to_query(state: ViewState) -> str:

@@ -57,6 +57,8 @@ class Rendered:
     areas: dict | None = None
     viewport: dict | None = None
     outline: dict | None = None
+    selected: str | None = None  # the area the address selects (``area=``), set with a new place or alone
+    select: bool = False  # whether ``selected`` is to be sent (a place change clears the selection)
     controls: set[str] = field(default_factory=set)  # the controls whose value must be (re)set
 
 
@@ -147,7 +149,8 @@ def render_view(search: str | None, previous: dict | None, s: Any, via: str = "n
     if prev and {**prev, "opacity": None} == {**st.as_dict(), "opacity": None}:
         payload = None  # only the opacity changed: the browser applies it without a new paint
     out = Rendered(state=st, messages=messages, payload=payload,
-                   canonical={"state": st.as_dict(), "search": state.to_query(st), "via": via},
+                   canonical={"state": st.as_dict(), "search": state.to_query(st), "via": via,
+                              "title": shown.title},
                    controls=controls_to_set(raw, prev, st))
     info = s.authority(st.authority)
     if place_changed or prev.get("variable") != st.variable:
@@ -171,6 +174,36 @@ def render_view(search: str | None, previous: dict | None, s: Any, via: str = "n
         if st.authority == state.ALL or not bbox:
             bbox = [-5.8, 49.9, 1.8, 55.9]  # England and Wales; the UK's box would centre on Scotland's seas
         out.viewport = {"bounds": [[bbox[1], bbox[0]], [bbox[3], bbox[2]]], "transition": "fitBounds"}
+        out.select = True
+    _map_keys(out, raw, s, st, via)
+    return out
+
+
+def _map_keys(out: Rendered, raw: dict[str, str], s: Any, st: state.ViewState, via: str) -> None:
+    """The address's ``area`` (select it; fly to it) and ``map`` (the map's position) keys."""
+    if "area" in raw:
+        code = state.parse_area(raw["area"])
+        found = s.area_position(st.authority, st.level, code) if code else None
+        if found is None:
+            where = s.authority(st.authority)["name"]
+            out.messages.append(f"There is no area {raw['area'][:20]!r} on this map ({where}, "
+                                f"{state.level_label(st.level).lower()}); no area is selected.")
+        else:
+            out.selected, out.select = code, True
+            box = s.area_bbox(st.level, code)
+            if box:
+                # A chosen area is flown to; one opened by a link is shown at once.
+                out.viewport = {"bounds": [[box[1], box[0]], [box[3], box[2]]],
+                                "transition": "flyToBounds" if via == "control" else "fitBounds",
+                                "options": {"maxZoom": 14, "padding": [30, 30]}}
+    if "map" in raw:
+        place = state.parse_map(raw["map"])
+        if place is None:
+            out.messages.append(f"The map position {raw['map'][:40]!r} was not understood (it is written "
+                                "zoom/latitude/longitude, e.g. 14/52.46120/-1.92560); the map shows the whole area.")
+        else:
+            zoom, lat, lon = place
+            out.viewport = {"center": [lat, lon], "zoom": zoom, "transition": "setView"}
     return out
 
 
@@ -215,9 +248,13 @@ def render(nav: Any, *args: Any) -> tuple:
         triggered = dash.ctx.triggered_id
     except Exception:  # noqa: BLE001 - called outside a callback (tests): the address decides
         triggered = None
-    via = "control" if triggered in ids.CONTROLS and previous else "nav"
+    from_control = bool(triggered in ids.CONTROLS and previous)
+    # A place chosen in the search box (or by "Near me") arrives through the address's store with push: it is
+    # a person's choice, so it adds to the history like a control's change.
+    pushed = triggered == ids.NAV and isinstance(nav, dict) and nav.get("push") is True
+    via = "control" if from_control or pushed else "nav"
     prev_state = previous.get("state") if previous and isinstance(previous.get("state"), dict) else None
-    search = search_from_controls(controls, prev_state) if via == "control" else _nav_search(nav)
+    search = search_from_controls(controls, prev_state) if from_control else _nav_search(nav)
     try:
         r = render_view(search, previous, store_module.get_store(), via)
     except FileNotFoundError as exc:
@@ -239,7 +276,7 @@ def render(nav: Any, *args: Any) -> tuple:
             _or_no_update(r.group), _or_no_update(r.variable_options), _or_no_update(r.scope_options), scope_row,
             breaks_row, _or_no_update(r.payload), _or_no_update(r.areas), _or_no_update(r.viewport),
             _or_no_update(r.outline), r.canonical, message, _or_no_update(r.title), _or_no_update(r.attribution),
-            None if r.areas is not None else no_update)
+            r.selected if r.select else no_update)
 
 
 @dash.callback(

@@ -6,7 +6,8 @@ fetched tile by tile for what is on screen, simplified per zoom by tippecanoe, a
 switch's class digits. Each feature carries only ``i``, its position in the place's code order (the order of
 ``store.values("all", level, ...)``, of a paint and of the areas' codes and names the page holds).
 
-Zoom 4 (the whole country) to 12 (a street): beyond 12 the browser over-zooms the level-12 tiles. No feature
+Zoom 4 (the whole country) to 10 (a district): beyond 10 the browser over-zooms the level-10 tiles, whose grid
+(4,096 units a tile: about 6 m in England) is finer than the display simplification (8 m for LSOAs). No feature
 is dropped and no tile is limited in size (``--no-feature-limit``, ``--no-tile-size-limit``): every area is
 painted at every zoom; shared borders are simplified alike (``--detect-shared-borders``), so no slivers.
 """
@@ -28,7 +29,7 @@ from pipeline.readers import SourceError
 __all__ = ["MAX_ZOOM", "MIN_ZOOM", "build_tiles", "tippecanoe_path"]
 
 MIN_ZOOM = 4
-MAX_ZOOM = 12
+MAX_ZOOM = 10
 LAYER = "areas"
 
 

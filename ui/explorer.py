@@ -38,8 +38,30 @@ def _palette_options() -> list[dict]:
     return out
 
 
+def place_search() -> html.Div:
+    """One search box for every place (authorities, regions, wards, LSOAs, OAs, postcodes: GET /api/search),
+    a combobox whose list assets/places.js fills as words are typed, and "Near me"."""
+    return html.Div(className="field place-search", children=[
+        html.Label("Find a place", htmlFor=ids.PLACE_SEARCH, id=f"{ids.PLACE_SEARCH}-label"),
+        html.Div(className="place-row", children=[
+            # dcc.Input takes no ARIA attributes: assets/places.js gives it the combobox's (role, expanded,
+            # controls, described by) as soon as it is drawn.
+            dcc.Input(id=ids.PLACE_SEARCH, type="search", autoComplete="off", spellCheck=False, debounce=False,
+                      placeholder="A name, ward, area code or postcode", className="place-input"),
+            html.Button("Near me", id=ids.NEAR_ME, type="button", className="near-me",
+                        title="Find the neighbourhood you are in (your browser asks first)"),
+        ]),
+        html.Ul(id=ids.PLACE_RESULTS, role="listbox", className="place-results", hidden=True,
+                **{"aria-label": "Places found"}),
+        html.Small("Districts, regions, wards, LSOAs and output areas by name or code; postcodes in Trafford and "
+                   "the WC area only.", id=f"{ids.PLACE_SEARCH}-help", className="help"),
+        html.P(id=ids.PLACE_STATUS, className="place-status", role="status", **{"aria-live": "polite"}),
+    ])
+
+
 def controls(authorities: list[dict], places: list[dict] | None = None) -> html.Form:
     return html.Form(className="controls", role="search", **{"aria-label": "Map controls"}, children=[
+        place_search(),
         _field("Area", ids.AUTHORITY, dcc.Dropdown(
             id=ids.AUTHORITY, options=view.authority_options(authorities, places), clearable=False, searchable=True,
             placeholder="Type a local authority's name")),
@@ -101,13 +123,19 @@ def layout(search: str = "") -> html.Div:
                           html.P(f"The data is not available on this server yet: {exc}.", role="alert")])
     return html.Div(className="atlas", children=[
         *stores(search),
+        # The first thing a keyboard reaches: past the controls, straight to the map (its container takes focus
+        # and its arrow keys pan it).
+        html.A("Skip to the map", href=f"#{ids.MAP}", id=ids.SKIP_LINK, className="skip-link"),
         html.Header(className="masthead", children=[
             html.H1("Neighbourhood Atlas"),
             html.P("Census and deprivation figures for the neighbourhoods of England and Wales."),
+            # On a phone the map comes first and the controls open from this button (assets/places.js).
+            html.Button("Map controls", id=ids.CONTROLS_TOGGLE, type="button", className="controls-toggle",
+                        **{"aria-expanded": "false", "aria-controls": ids.CONTROLS_PANEL}),
         ]),
         html.Div(id=ids.MESSAGE, className="message", role="status", **{"aria-live": "polite"}),
         html.Div(className="layout", children=[
-            html.Aside(controls(authorities, places), className="panel"),
+            html.Aside(controls(authorities, places), className="panel controls-panel", id=ids.CONTROLS_PANEL),
             html.Section(className="mapcol", children=[
                 compare.view_switch(),
                 html.H2(id=ids.TITLE, className="title"),
@@ -117,8 +145,10 @@ def layout(search: str = "") -> html.Div:
                 html.P(id=ids.ATTRIBUTION, className="attribution"),
                 share_tools(),
             ]),
+            # A disclosure: on a phone it starts folded (assets/places.js), so the map keeps the screen.
             html.Aside(className="panel legend-panel", children=[
-                html.H2("Legend"), html.Div(id=ids.LEGEND, className="legend")]),
+                html.Details(open=True, className="legend-fold", children=[
+                    html.Summary(html.H2("Legend")), html.Div(id=ids.LEGEND, className="legend")])]),
         ]),
         html.Section(className="table-section", **{"aria-labelledby": "table-heading"}, children=[
             html.H2("Areas on the map", id="table-heading"),

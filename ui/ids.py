@@ -13,9 +13,10 @@ import hashlib
 import json
 
 __all__ = [
-    "AREAS", "ATTRIBUTION", "AUTHORITY", "BREAKS", "BREAKS_ROW", "COMPARE", "CONTROLS", "EMBED", "GROUP", "HELP", "K",
-    "LAYER", "LEGEND", "LEVEL", "LEVEL_ROW", "MAP", "MESSAGE", "NAV", "OPACITY", "OUTLINE", "PALETTE", "PAYLOAD",
-    "REVERSE", "SCHEME", "SCOPE", "SCOPE_ROW", "SELECTED", "SHARE", "STATE", "TABLE",
+    "AREAS", "ATTRIBUTION", "AUTHORITY", "BREAKS", "BREAKS_ROW", "COMPARE", "CONTROLS", "CONTROLS_PANEL",
+    "CONTROLS_TOGGLE", "EMBED", "GROUP", "HELP", "K", "LAYER", "LEGEND", "LEVEL", "LEVEL_ROW", "MAP", "MESSAGE",
+    "NAV", "NEAR_ME", "OPACITY", "OUTLINE", "PALETTE", "PAYLOAD", "PLACE_RESULTS", "PLACE_SEARCH", "PLACE_STATUS",
+    "REVERSE", "SCHEME", "SCOPE", "SCOPE_ROW", "SELECTED", "SHARE", "SKIP_LINK", "STATE", "TABLE",
     "TITLE", "URL", "URL_WRITTEN", "VARIABLE", "javascript", "javascript_version",
 ]
 
@@ -47,6 +48,16 @@ GROUP = "variable-group"  # the Table control: which table's variables the Varia
 PAYLOAD = "view-payload"  # what a switch sends: classes, labels, colours (atlas.view.paint)
 AREAS = "view-areas"  # codes and names of the areas on the map, sent once per authority and level
 SELECTED = "selected-area"
+
+# Finding a place: the search box (a combobox over GET /api/search), its results, "Near me", its status line.
+PLACE_SEARCH = "place-search"
+PLACE_RESULTS = "place-results"
+NEAR_ME = "near-me"
+PLACE_STATUS = "place-status"
+# The phone layout: the button that opens the controls, the controls' panel, the legend's fold.
+CONTROLS_TOGGLE = "controls-toggle"
+CONTROLS_PANEL = "controls-panel"
+SKIP_LINK = "skip-to-map"
 
 MAP = "map"
 LAYER = "areas-layer"

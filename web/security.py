@@ -11,9 +11,9 @@
   legend drawn), so it is left out; ``init_app(..., allow_eval=True)`` adds it for Dash's debug mode,
   whose development bundles evaluate code (plotly/dash#1794).
 - ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: strict-origin-when-cross-origin``, a
-  Permissions-Policy switching off what a map never uses, ``Cross-Origin-Opener-Policy``, and
-  ``X-Frame-Options: SAMEORIGIN`` for browsers without frame-ancestors (never on /embed, which it would
-  block). HSTS only over HTTPS (on plain HTTP it means nothing, and on localhost it would be a nuisance).
+  Permissions-Policy switching off what a map never uses (geolocation only for the site itself: "Near me"),
+  ``Cross-Origin-Opener-Policy``, and ``X-Frame-Options: SAMEORIGIN`` for browsers without frame-ancestors
+  (never on /embed, which it would block). HSTS only over HTTPS (on plain HTTP it means nothing, and on localhost it would be a nuisance).
 - The embed page sets no cookies: any ``Set-Cookie`` on an /embed response is removed.
 
 Nothing here touches Cross-Origin-Resource-Policy: exported images and the open data API are meant to be
@@ -82,7 +82,8 @@ def _secure(csp: secure.ContentSecurityPolicy, *, frame_options: bool) -> secure
         csp=csp,
         xcto=secure.XContentTypeOptions().nosniff(),
         referrer=secure.ReferrerPolicy().strict_origin_when_cross_origin(),
-        permissions=secure.PermissionsPolicy().geolocation().microphone().camera().payment().usb(),
+        # Geolocation for "Near me" (the explorer's own origin only, and only when the person allows it).
+        permissions=secure.PermissionsPolicy().geolocation("'self'").microphone().camera().payment().usb(),
         coop=secure.CrossOriginOpenerPolicy().same_origin(),
         xfo=secure.XFrameOptions().sameorigin() if frame_options else None,
     )

@@ -1,0 +1,322 @@
+/*
+ * Neighbourhood Atlas: finding a place. The search box is a combobox (WAI-ARIA 1.2 pattern): words typed
+ * ask GET /api/search (atlas/search.py decides what matches and in which order); arrow keys move through the
+ * results, Enter opens the one shown active (the first, until another is chosen), Escape closes the list.
+ * "Near me" asks the browser for its position (the browser asks the person first) and GET /api/locate for
+ * the areas there. Opening a place goes through the address's store with push: the server's render opens
+ * its district (or region) and level, selects the area and flies to it, and the address says so.
+ *
+ * The phone layout's toggles live here too: the button that opens the controls, the legend's fold.
+ * Ids come from window.atlas.ids (ui/ids.py).
+ */
+(function () {
+  "use strict";
+
+  var timer = null;
+  var results = [];
+  var active = -1;
+  var asked = 0; // the latest request: an older answer arriving late is dropped
+
+  function I() {
+    return window.atlas.ids;
+  }
+
+  function byId(id) {
+    return document.getElementById(id);
+  }
+
+  function esc(text) {
+    return window.atlas.escapeHtml(text === null || text === undefined ? "" : text);
+  }
+
+  function status(text) {
+    var box = byId(I().PLACE_STATUS);
+    if (box) {
+      box.textContent = text || "";
+    }
+  }
+
+  function list() {
+    return byId(I().PLACE_RESULTS);
+  }
+
+  function close() {
+    var box = list();
+    var input = byId(I().PLACE_SEARCH);
+    if (box) {
+      box.hidden = true;
+      box.innerHTML = "";
+    }
+    if (input) {
+      input.setAttribute("aria-expanded", "false");
+      input.removeAttribute("aria-activedescendant");
+    }
+    active = -1;
+  }
+
+  function describe(r) {
+    var where = r.kind === "postcode" && r.ward && r.ward.name ? r.ward.name + " ward, " + r.where : r.where;
+    return r.what + (where && where !== r.name ? " · " + where : "");
+  }
+
+  function render(found) {
+    var box = list();
+    var input = byId(I().PLACE_SEARCH);
+    if (!box || !input) {
+      return;
+    }
+    results = found.results || [];
+    active = results.length ? 0 : -1;
+    var html = results.map(function (r, i) {
+      return "<li role='option' id='place-opt-" + i + "' data-place-index='" + i + "' aria-selected='" +
+        (i === active ? "true" : "false") + "' class='place-option'><span class='place-name'>" + esc(r.label) +
+        "</span> <span class='place-kind'>" + esc(describe(r)) + "</span></li>";
+    }).join("");
+    if (!results.length) {
+      html = "<li role='option' aria-disabled='true' aria-selected='false' class='place-none'>" +
+        esc(found.note || ("Nothing found for “" + found.query + "”.")) + "</li>";
+    }
+    box.innerHTML = html;
+    box.hidden = false;
+    input.setAttribute("aria-expanded", "true");
+    mark();
+    status(results.length ? results.length + " place" + (results.length === 1 ? "" : "s") + " found; use the " +
+      "arrow keys and Enter to open one." : (found.note || "Nothing found."));
+  }
+
+  function mark() {
+    var input = byId(I().PLACE_SEARCH);
+    var box = list();
+    if (!box || !input) {
+      return;
+    }
+    Array.prototype.forEach.call(box.querySelectorAll("[data-place-index]"), function (li) {
+      var on = Number(li.getAttribute("data-place-index")) === active;
+      li.setAttribute("aria-selected", on ? "true" : "false");
+      li.classList.toggle("active", on);
+      if (on && li.scrollIntoView) {
+        li.scrollIntoView({ block: "nearest" });
+      }
+    });
+    if (active >= 0) {
+      input.setAttribute("aria-activedescendant", "place-opt-" + active);
+    } else {
+      input.removeAttribute("aria-activedescendant");
+    }
+  }
+
+  function ask(text) {
+    var mine = ++asked;
+    if (!text.trim()) {
+      close();
+      status("");
+      return;
+    }
+    fetch("/api/search?q=" + encodeURIComponent(text.slice(0, 100)) + "&limit=10", { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : { query: text, results: [], note: "The search is not available." }; })
+      .then(function (found) {
+        if (mine === asked) {
+          render(found);
+        }
+      })
+      .catch(function () {
+        if (mine === asked) {
+          status("The search could not be reached.");
+        }
+      });
+  }
+
+  function open(place, words) {
+    // Open a place: its district (or region...) and level, with the area selected. The view's other keys
+    // (variable, classes, colours) are kept; the server falls back, and says so, where they do not apply.
+    var params = new URLSearchParams(window.location.search);
+    params.set("authority", place.authority);
+    params.set("level", place.level);
+    ["scope", "map", "area"].forEach(function (k) { params.delete(k); });
+    if (place.area) {
+      params.set("area", place.area);
+    }
+    status(words || ("Opening " + place.label + "…"));
+    close();
+    if (window.dash_clientside && window.dash_clientside.set_props) {
+      window.dash_clientside.set_props(I().NAV, { data: { search: "?" + params.toString(), t: Date.now(), push: true } });
+    }
+  }
+
+  function choose(i) {
+    var r = results[i];
+    if (!r) {
+      return;
+    }
+    var input = byId(I().PLACE_SEARCH);
+    if (input) {
+      input.value = r.label;
+    }
+    open(r, "Opening " + r.label + " (" + r.what + ").");
+  }
+
+  document.addEventListener("input", function (event) {
+    if (!event.target || event.target.id !== I().PLACE_SEARCH) {
+      return;
+    }
+    var text = event.target.value || "";
+    if (timer) {
+      window.clearTimeout(timer);
+    }
+    timer = window.setTimeout(function () { ask(text); }, 120);
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (!event.target || event.target.id !== I().PLACE_SEARCH) {
+      return;
+    }
+    var box = list();
+    var openList = box && !box.hidden;
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      if (!openList) {
+        ask(event.target.value || "");
+      } else if (results.length) {
+        active = (active + (event.key === "ArrowDown" ? 1 : -1) + results.length) % results.length;
+        mark();
+      }
+      event.preventDefault();
+    } else if (event.key === "Enter") {
+      event.preventDefault(); // never submit the controls' form
+      if (openList && active >= 0) {
+        choose(active);
+      } else if ((event.target.value || "").trim()) {
+        // Enter before the list arrived: search now and open the best match.
+        var text = event.target.value;
+        fetch("/api/search?q=" + encodeURIComponent(text.slice(0, 100)) + "&limit=10", { credentials: "same-origin" })
+          .then(function (r) { return r.json(); })
+          .then(function (found) {
+            render(found);
+            if (found.results && found.results.length) {
+              choose(0);
+            }
+          });
+      }
+    } else if (event.key === "Escape") {
+      if (openList) {
+        close();
+        event.preventDefault();
+      }
+    }
+  });
+
+  document.addEventListener("click", function (event) {
+    var option = event.target.closest ? event.target.closest("[data-place-index]") : null;
+    if (option) {
+      choose(Number(option.getAttribute("data-place-index")));
+      return;
+    }
+    if (event.target.id === I().NEAR_ME) {
+      nearMe();
+      return;
+    }
+    if (event.target.closest && event.target.closest("#" + I().CONTROLS_TOGGLE)) {
+      toggleControls();
+      return;
+    }
+    var box = list();
+    if (box && !box.hidden && !(event.target.closest && event.target.closest(".place-search"))) {
+      close();
+    }
+  });
+
+  function nearMe() {
+    if (!navigator.geolocation) {
+      status("This browser cannot tell where you are; type a place or postcode instead.");
+      return;
+    }
+    status("Asking your browser where you are…");
+    navigator.geolocation.getCurrentPosition(function (pos) {
+      var lat = pos.coords.latitude.toFixed(6);
+      var lon = pos.coords.longitude.toFixed(6);
+      fetch("/api/locate?lat=" + lat + "&lon=" + lon, { credentials: "same-origin" })
+        .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); })
+        .then(function (got) {
+          if (!got.ok) {
+            status(got.body && got.body.error ? "Not found: " + got.body.error + "." : "Your position could not be looked up.");
+            return;
+          }
+          var b = got.body;
+          var words = "You are in " + b.lsoa.label + (b.ward ? " (" + b.ward.label + ")" : "") + ".";
+          open({ authority: b.authority.code, level: "lsoa11", area: b.lsoa.code, label: b.lsoa.label }, words);
+        })
+        .catch(function () { status("Your position could not be looked up."); });
+    }, function (err) {
+      status(err && err.code === 1 ? "Your browser did not share your position: type a place or postcode instead." :
+        "Your position is not available just now; type a place or postcode instead.");
+    }, { timeout: 15000, maximumAge: 60000 });
+  }
+
+  // -- the phone layout: controls behind a button ---------------------------------------------------------
+
+  function toggleControls(force) {
+    var button = byId(I().CONTROLS_TOGGLE);
+    var panel = byId(I().CONTROLS_PANEL);
+    if (!button || !panel) {
+      return;
+    }
+    var open = force === undefined ? button.getAttribute("aria-expanded") !== "true" : force;
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+    document.body.classList.toggle("controls-open", open);
+    if (open) {
+      var first = panel.querySelector("input, button, select, [tabindex='0']");
+      if (first) {
+        first.focus();
+      }
+    } else {
+      button.focus();
+    }
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && document.body.classList.contains("controls-open")) {
+      var panel = byId(I().CONTROLS_PANEL);
+      if (panel && panel.contains(document.activeElement) && !(event.target.closest &&
+          event.target.closest(".dash-dropdown, .Select, [role='listbox'], [role='combobox']"))) {
+        toggleControls(false);
+      }
+    }
+  });
+
+  // dcc.Input takes no ARIA attributes: give the search box those of a combobox as soon as Dash draws it.
+  function dress() {
+    var input = byId(I().PLACE_SEARCH);
+    if (!input || input.getAttribute("role") === "combobox") {
+      return !!input;
+    }
+    input.setAttribute("role", "combobox");
+    input.setAttribute("aria-autocomplete", "list");
+    input.setAttribute("aria-expanded", "false");
+    input.setAttribute("aria-controls", I().PLACE_RESULTS);
+    input.setAttribute("aria-describedby", I().PLACE_SEARCH + "-help");
+    return true;
+  }
+  if (window.MutationObserver) {
+    var watcher = new MutationObserver(function () { dress(); });
+    document.addEventListener("DOMContentLoaded", function () {
+      if (!dress()) {
+        watcher.observe(document.body, { childList: true, subtree: true });
+      }
+    });
+  }
+
+  // On a phone the legend starts folded (a <details>), so the map keeps the screen; it opens with a tap.
+  var folded = false;
+  window.addEventListener("atlas:styled", function () {
+    if (folded) {
+      return;
+    }
+    folded = true;
+    if (window.matchMedia && window.matchMedia("(max-width: 700px)").matches) {
+      Array.prototype.forEach.call(document.querySelectorAll("details.legend-fold"), function (d) { d.open = false; });
+    }
+  });
+
+  window.atlas = Object.assign({}, window.atlas, {
+    places: { open: open, ask: ask, toggleControls: toggleControls },
+  });
+})();

@@ -13,7 +13,8 @@
 - ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: strict-origin-when-cross-origin``, a
   Permissions-Policy switching off what a map never uses (geolocation only for the site itself: "Near me"),
   ``Cross-Origin-Opener-Policy``, and ``X-Frame-Options: SAMEORIGIN`` for browsers without frame-ancestors
-  (never on /embed, which it would block). HSTS only over HTTPS (on plain HTTP it means nothing, and on localhost it would be a nuisance).
+  (never on /embed, which it would block). HSTS only over HTTPS (on plain HTTP it means nothing, and on
+  localhost it would be a nuisance).
 - The embed page sets no cookies: any ``Set-Cookie`` on an /embed response is removed.
 
 Nothing here touches Cross-Origin-Resource-Policy: exported images and the open data API are meant to be

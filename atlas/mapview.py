@@ -22,12 +22,13 @@ import shapely
 import shapely.errors
 import shapely.geometry
 
-from atlas import cache, classify, palettes
+from atlas import cache, classify, coverage, palettes
 from atlas.viewstate import ALL, NATIONAL_LEVEL, ViewState, effective_scheme, level_label
 
 __all__ = [
     "BOUNDARIES_ATTRIBUTION", "areas_data", "attribution", "authority_options", "available_variables",
-    "classification_part", "decimals_for", "geometry_url", "group_key", "group_options", "level_options",
+    "classification_part", "coverage_gaps", "decimals_for", "geometry_url", "group_key", "group_options",
+    "level_options",
     "national_no_data", "outline", "payload", "round_values", "scope_options", "search_variables", "title",
     "variable_options",
 ]
@@ -47,6 +48,27 @@ def _variable_rows(store: Any, build_id: str, authority: str, level: str) -> tup
     # changes, so this is a per-process memo of immutable data (not state shared between users).
     rows = store.variables(authority=authority, level=level)
     return tuple({k: r.get(k) for k in ("id", "label", "topic", "table", "table_title")} for r in rows)
+
+
+_CATALOGUE_FIELDS = ("id", "label", "topic", "table", "table_title", "levels", "authorities", "coverage")
+
+
+@functools.lru_cache(maxsize=8)
+def _catalogue(store: Any, build_id: str) -> tuple[dict, ...]:
+    # Per process and build, like _variable_rows: the fields coverage messages need, for every variable.
+    return tuple({k: r.get(k) for k in _CATALOGUE_FIELDS} for r in store.variables())
+
+
+@functools.lru_cache(maxsize=512)
+def _gaps(store: Any, build_id: str, authority: str, level: str) -> tuple[dict, ...]:
+    here = {r["id"] for r in _variable_rows(store, build_id, authority, level)}
+    return tuple(coverage.gaps(store, authority, level, here, list(_catalogue(store, build_id))))
+
+
+def coverage_gaps(store: Any, authority: str, level: str) -> list[dict]:
+    """The tables that exist elsewhere but not for ``authority`` at ``level``, by topic and reason
+    (atlas.coverage.gaps): what the Table list says is missing here, and why."""
+    return [dict(g) for g in _gaps(store, store.build_id, authority, level)]
 
 
 def available_variables(store: Any, authority: str, level: str) -> list[str]:
@@ -72,17 +94,36 @@ def group_key(row: dict) -> str:
 def group_options(store: Any, authority: str, level: str) -> list[dict]:
     """The Table control's options: one per table with data here, under a disabled heading per topic, each
     saying how many variables it holds. At most a few hundred, whatever the authority (Camden's output
-    areas: 116 tables for 4,496 variables), so the variable list itself stays short."""
+    areas: 116 tables for 4,496 variables), so the variable list itself stays short.
+
+    Under each topic, disabled lines say what exists elsewhere but not here, and why ("Not here: 24
+    tables, Camden only"), one line per reason, never one per table; a topic with nothing here is listed
+    with its lines too, its heading marked "(not here)"."""
     options: list[dict] = []
-    topic = None
-    for key, rows in _groups(store, authority, level).items():
-        here = key.split("|", 1)[0]
-        if here != topic:
-            topic = here
-            options.append({"label": here, "value": f"topic:{here}", "disabled": True})
-        first = rows[0]
-        title = f"{first.get('table') or ''} {first.get('table_title') or ''}".strip() or here
-        options.append({"label": f"{title} ({len(rows)})", "value": key})
+    by_topic: dict[str, list[dict]] = {}
+    for g in _gaps(store, store.build_id, authority, level):
+        by_topic.setdefault(g["topic"], []).append(g)
+    groups = _groups(store, authority, level)
+    topics = sorted({k.split("|", 1)[0] for k in groups} | set(by_topic), key=lambda t: (t == "Other", t))
+
+    def missing(topic: str) -> list[dict]:
+        out = []
+        for i, g in enumerate(by_topic.get(topic, [])):
+            tables = "1 table" if g["tables"] == 1 else f"{g['tables']} tables"
+            out.append({"label": f"Not here: {tables} ({g['variables']:,} variables), {g['reason']}",
+                        "value": f"gap:{topic}:{i}", "disabled": True, "title": "; ".join(g["examples"])})
+        return out
+
+    for topic in topics:
+        keys = [k for k in groups if k.split("|", 1)[0] == topic]
+        heading = topic if keys else f"{topic} (not here)"
+        options.append({"label": heading, "value": f"topic:{topic}", "disabled": True})
+        for key in keys:
+            rows = groups[key]
+            first = rows[0]
+            title = f"{first.get('table') or ''} {first.get('table_title') or ''}".strip() or topic
+            options.append({"label": f"{title} ({len(rows)})", "value": key})
+        options += missing(topic)
     return options
 
 
@@ -97,7 +138,9 @@ def variable_options(store: Any, authority: str, level: str, group: str | None =
 
 def search_variables(store: Any, authority: str, level: str, text: str, limit: int = 50) -> list[dict]:
     """Options for words typed in the Variable control: every word must appear in the label, table, topic
-    or id of a variable with data here; at most ``limit``, each saying its table."""
+    or id of a variable with data here; at most ``limit``, each saying its table. When nothing here
+    matches, up to five variables elsewhere that do are listed, disabled, each saying where it exists and
+    why it is not here."""
     words = [w for w in str(text or "").lower().split() if w][:10]
     if not words:
         return []
@@ -109,6 +152,16 @@ def search_variables(store: Any, authority: str, level: str, text: str, limit: i
                 out.append({"label": f"{r['label']} ({r.get('table') or key.split('|')[0]})", "value": r["id"]})
                 if len(out) >= limit:
                     return out
+    if out:
+        return out
+    for r in _catalogue(store, store.build_id):
+        hay = " ".join(str(r.get(k) or "") for k in ("label", "table", "table_title", "topic", "id")).lower()
+        if all(w in hay for w in words):
+            why = coverage.why_not(store, store.variable(r["id"]), authority, level)
+            out.append({"label": f"{r['label']}: not here, {why}", "value": f"elsewhere:{r['id']}",
+                        "disabled": True})
+            if len(out) >= 5:
+                break
     return out
 
 

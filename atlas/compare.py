@@ -273,11 +273,19 @@ def scatter_figure(view_a: View, view_b: View) -> dict:
     selecting points finds the areas on the maps. Built here, drawn by dcc.Graph."""
     a, b = view_a.areas, view_b.areas
     keep = [i for i, (x, y) in enumerate(zip(a.values, b.values, strict=True)) if x is not None and y is not None]
-    text = [f"{a.names[i]} ({a.codes[i]})<br>A: {a.text[i]}<br>B: {b.text[i]}" for i in keep]
+
+    def hover(v: View, axis: str) -> str:
+        # The value as the maps print it, at the variable's precision with its unit: no text per point.
+        unit = "%" if v.unit == "percentage" else (f" {v.unit}" if v.unit in ("years", "per hectare", "per km2")
+                                                   else "")
+        return f"%{{{axis}:,.{v.decimals}f}}{unit}"
+
     trace = {
         "type": "scattergl" if len(keep) > SCATTERGL_FROM else "scatter", "mode": "markers",
         "x": [a.values[i] for i in keep], "y": [b.values[i] for i in keep],
-        "customdata": [a.codes[i] for i in keep], "text": text, "hovertemplate": "%{text}<extra></extra>",
+        "customdata": [a.codes[i] for i in keep], "text": [a.names[i] for i in keep],
+        "hovertemplate": ("%{text} (%{customdata})<br>A: " + hover(view_a, "x") + "<br>B: " + hover(view_b, "y")
+                          + "<extra></extra>"),
         "marker": {"size": 7, "color": "#3b4994", "opacity": 0.75, "line": {"width": 0.5, "color": "#ffffff"}},
         "selected": {"marker": {"color": "#d7301f", "opacity": 1, "size": 10}},
         "unselected": {"marker": {"opacity": 0.3}},

@@ -46,9 +46,9 @@ from typing import Any
 
 import numpy as np
 
-from atlas import cache, classify, palettes
+from atlas import cache, classify, mapview, palettes
 from atlas.store import UNRANKED_UNITS, is_categorical
-from atlas.viewstate import ALL, ViewState, effective_scheme, level_label
+from atlas.viewstate import ALL, ViewState, effective_scheme
 
 __all__ = [
     "CATEGORY_SCHEME", "CLASS_ALPHABET", "MAX_CLASSES", "NO_DATA", "UNRANKED_UNITS", "AreaRows", "ClassRow", "View",
@@ -357,8 +357,7 @@ class View:
 
     @property
     def title(self) -> str:
-        where = "England and Wales" if self.state.authority == ALL else self.place
-        return f"{self.variable.get('label') or self.state.variable}: {where}, {level_label(self.state.level).lower()}"
+        return mapview.title(self.state, self.place, self.variable)
 
     @property
     def method(self) -> str:

@@ -91,6 +91,10 @@ def test_exp001_national_view_then_an_authority(duo) -> None:
     _choose(duo, "level", "Output areas (2011): 749 areas")
     _fills(duo, 749)
     assert _query(duo)["level"] == "oa11"
+    # The explorer's own page never loads plotly.js (only the compare view's scatter plot does).
+    assert duo.driver.execute_script(
+        "return !window.Plotly && !performance.getEntriesByType('resource').some(function (r) {"
+        " return /plotly/i.test(r.name); })")
     assert duo.get_logs() == []
 
 

@@ -539,9 +539,11 @@ class Store:
         labels = {c["code"]: c["label"] for c in row.get("categories") or []}
         label = np.asarray([None if c is None else labels.get(c, c) for c in category], dtype=object)
         n = len(codes)
+        # Object columns, None where missing (pandas would otherwise infer a string dtype holding NaN).
         return pd.DataFrame({"code": codes.array, "name": names, "value": np.full(n, np.nan),
-                             "rank": _no_ints(n), "rank_national": _no_ints(n), "category": category,
-                             "label": label})
+                             "rank": _no_ints(n), "rank_national": _no_ints(n),
+                             "category": pd.Series(category, dtype=object),
+                             "label": pd.Series(label, dtype=object)})
 
     def _areas(self, authority: str, level: str) -> tuple[pd.Index, Any]:
         """Codes (in code order) and names of the areas of ``authority`` at ``level``."""

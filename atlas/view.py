@@ -200,7 +200,15 @@ def centred_breaks(breaks: list[float], basis: np.ndarray, centre: float) -> tup
         # Nothing in (previous break, centre]: the class below ends at the centre instead.
         below = np.flatnonzero(b < centre)
         keep[below[-1]] = False
-    return [float(x) for x in b[keep]], True
+    b = b[keep]
+    while b.size > classify.K_MAX:
+        # One class more than a palette may have (9 asked for, and the centre): the two neighbouring classes
+        # on one side of the centre holding fewest areas together become one.
+        counts = np.bincount(classify.class_index(basis, b), minlength=b.size)
+        inner = [i for i in range(b.size - 1) if b[i] != centre]
+        merge = min(inner, key=lambda i: counts[i] + counts[i + 1])
+        b = np.delete(b, merge)
+    return [float(x) for x in b], True
 
 
 def centred_colours(palette: str, breaks: list[float], centre: float, reverse: bool) -> list[str] | None:
@@ -262,8 +270,9 @@ def category_colours(categories: list[dict], present: list[str] | None = None) -
     3. More than 12 without a colour: where their codes are a hierarchy of at most 8 parents (the OAC's
        groups 1a, 1b... under supergroups 1..8), each parent takes the colour its own category would (the
        supergroup map's colour) and its children shades of it, darker to lighter; otherwise only the
-       categories ``present`` in the view take Set3's colours in order (a category's colour may then differ
-       between authorities), and beyond 12 present, evenly spaced hues.
+       categories ``present`` in the view are coloured, in the catalogue's order, from Set2 (up to 8 present)
+       or Set3 (up to 12), beyond that with evenly spaced hues (a category's colour may then differ between
+       authorities).
     """
     given = {c["code"]: c["colour"] for c in categories if c.get("colour")}
     missing = [c["code"] for c in categories if not c.get("colour")]
@@ -278,7 +287,10 @@ def category_colours(categories: list[dict], present: list[str] | None = None) -
     parents: dict[str, list[str]] = {}
     for code in missing:
         parents.setdefault(code[:-1], []).append(code)
-    if all(len(code) >= 2 for code in missing) and len(parents) <= QUALITATIVE[0][1]:
+    # A hierarchy of codes: all of one length, each a parent's code and one lower-case letter (OAC: 1a-8d).
+    hierarchy = (len({len(code) for code in missing}) == 1 and len(missing[0]) >= 2
+                 and all(code[-1].islower() for code in missing))
+    if hierarchy and len(parents) <= QUALITATIVE[0][1]:
         base, name = _qualitative(len(parents))
         for colour, children in zip(base, parents.values(), strict=True):
             for j, code in enumerate(children):

@@ -5,8 +5,8 @@
   resolves the view (atlas.viewstate), builds it (atlas.view: classes, labels, counts, colours) and sends
   the paint (one class digit per area and the legend), the canonical state, and, only when the authority or
   level changes, the option lists, the areas' names and the map's viewport.
-- ``variable_search`` (server): the Variable list shows one table's variables; typed words search every
-  variable with data here.
+- ``variable_search`` (server): the Variable list shows one table's variables (sent when the Table value
+  changes, whether a person or ``render`` changed it); typed words search every variable with data here.
 - Clientside (assets/atlas.js, ``window.dash_clientside.atlas``): the address written from the canonical
   state (``write_url``, beside the repaint, never before the request), the layer's ``url`` + ``hideout``
   (``combine``), map clicks, the legend and the table.
@@ -171,8 +171,11 @@ def render_view(search: str | None, previous: dict | None, s: Any, via: str = "n
         out.scope_options = mapview.scope_options(row, st)
         group = mapview.group_key(row)
         if place_changed or group != _group_of(s, prev.get("variable")):
+            # Only the chosen variable goes with the switch (the list must hold the value it shows): the new
+            # table's list follows from variable_search, which the Table value set here triggers anyway.
+            # Sending it here too sent it twice, and made a switch to another table cost up to 5 KB more.
             out.group = group
-            out.variable_options = mapview.variable_options(s, st.authority, st.level, group=group)
+            out.variable_options = [{"label": row.get("label") or st.variable, "value": st.variable}]
     if place_changed:
         out.level_options = mapview.level_options(s, info)
         out.group_options = mapview.group_options(s, st.authority, st.level)

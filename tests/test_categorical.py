@@ -438,3 +438,25 @@ def test_the_catalogue_says_coverage_vintage_method_and_cells(client) -> None:
     listed = client.get(f"/api/variables?authority={BIRMINGHAM}&level=lsoa11&q=change").get_json()["variables"]
     assert listed and {"where", "method", "cells", "coverage", "vintage", "kind"} <= set(listed[0])
     assert {v["method"] for v in listed} >= {"change"}
+
+
+def test_the_embed_shows_the_category_line_with_its_classification_controls(s) -> None:
+    """An embed showing the scheme control has, among its visible controls, the line saying why they hide for
+    a categorical map (the same render callback hides the classification rows there as in the explorer);
+    the controls it does not show stay in its hidden part."""
+    from ui import embed, ids
+
+    page = embed.embed_layout(f"?authority={LEEDS}&level=lsoa11&variable=ruc11&controls=scheme")
+    found = []
+
+    def walk(node, hidden=False):
+        hidden = hidden or bool(getattr(node, "hidden", False) and getattr(node, "id", None) != ids.CATEGORY_NOTE)
+        if getattr(node, "id", None) in (ids.CATEGORY_NOTE, ids.SCHEME_ROW, ids.K_ROW):
+            found.append((node.id, hidden))
+        children = getattr(node, "children", None)
+        for child in children if isinstance(children, list) else [children] if children is not None else []:
+            walk(child, hidden)
+
+    walk(page)
+    shown = {i: not h for i, h in found}
+    assert shown == {ids.CATEGORY_NOTE: True, ids.SCHEME_ROW: True, ids.K_ROW: False}

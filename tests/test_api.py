@@ -94,7 +94,7 @@ def test_values_json_are_the_published_imd_figures(client, raw_dir):
     assert body["count"] == len(body["rows"]) == 58 and body["national_ranks"] is False
     assert body["ranked"] is False and "not ranked again" in body["variable"]["rank_note"]
     for row in body["rows"]:
-        assert set(row) == {"code", "name", "label", "value", "rank", "rank_national"}
+        assert set(row) == {"code", "name", "full_name", "value", "rank", "rank_national"}
         assert row["value"] == imd[row["code"]]
         assert row["rank"] is None and row["rank_national"] is None
     assert client.get(body["links"]["csv"]).status_code == 200
@@ -157,7 +157,7 @@ def test_compressed_when_accepted_with_its_own_etag(client):
                            headers={"Accept-Encoding": accept, "If-None-Match": packed.headers["ETag"]})
         assert again.status_code == 304
     values = client.get("/api/values/E08000025/lsoa11/ks102ew0001.csv", headers={"Accept-Encoding": "gzip"})
-    assert gzip.decompress(values.data).startswith(b"code,name,label,value,rank,rank_national\r\n")
+    assert gzip.decompress(values.data).startswith(b"code,name,full_name,value,rank,rank_national\r\n")
 
 
 def test_etag_304_and_cache_control(client, build_id):

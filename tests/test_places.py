@@ -71,7 +71,7 @@ def test_places_are_the_raw_regions_and_combined_authorities(s, raw_dir, wards):
     for w in wards:
         if w.get("CAUTHCD"):
             cas.setdefault(w["CAUTHCD"], set()).add(w["LAD22CD"])
-    places = {p["code"]: p for p in s.places()}
+    places = {p["code"]: p for p in s.larger_places()}
     assert {c for c, p in places.items() if p["kind"] == "region"} == set(regions) and len(regions) == 9
     for code, members in regions.items():
         assert set(places[code]["authorities"]) == members
@@ -108,6 +108,35 @@ def test_ranks_within_a_place_are_the_raw_mean_ages_ranked(s, raw_dir, lookup):
     assert shown.place == "London" and "breaks within London" in shown.method
 
 
+RUC = ("national/classifications/Rural_Urban_Classification_(2011)_of_Lower_Layer_Super_Output_Areas_in_England_"
+       "and_Wales.csv")
+
+
+@pytest.mark.parametrize("place", ["E12000007", "E12000002", "W92000004", store.ALL])  # districts unchanged 2019-21
+def test_a_categorical_map_of_a_place_is_the_publishers_classification(s, raw_dir, lookup, place):
+    """Rural-urban classes across a region, Wales and England and Wales: one class per category, every LSOA
+    of the place with the publisher's code and label, counted, and its friendly name beside them."""
+    with open(raw_dir / RUC, newline="", encoding="utf-8-sig") as f:
+        ruc = {r["LSOA11CD"]: (r["RUC11CD"], r["RUC11"]) for r in csv.DictReader(f)}
+    members = set(s.members(place) or [])
+    codes = sorted(c for c, r in lookup.items() if place == store.ALL or r["LAD19CD"] in members)
+    df = s.values(place, "lsoa11", "ruc11")
+    assert df["code"].tolist() == codes
+    assert list(zip(df["category"], df["label"], strict=True)) == [ruc[c] for c in codes]
+    assert all(f.startswith(n) for n, f in zip(df["name"], df["full_name"], strict=True))
+    state = viewstate.resolve(viewstate.parse_query(f"?authority={place}&level=lsoa11&variable=ruc11")[0], s,
+                              lambda a, lv: [r["id"] for r in s.variables(authority=a, level=lv)]).state
+    assert (state.authority, state.level, state.variable) == (place, "lsoa11", "ruc11")
+    shown = view.build(s, state)
+    assert shown.categorical and len(shown.areas.codes) == len(codes)
+    counts = {}
+    for c in codes:
+        counts[ruc[c][0]] = counts.get(ruc[c][0], 0) + 1
+    assert {row.code: row.count for row in shown.classes} == counts
+    paint = shown.paint()
+    assert paint["n"] == len(codes) and len(json.dumps(paint, separators=(",", ":"))) / paint["n"] < 2.0
+
+
 def test_england_and_wales_at_lsoa_switch_is_at_most_two_bytes_an_area(s):
     state = viewstate.resolve(viewstate.parse_query("?authority=all&level=lsoa11&variable=ks102ew0018")[0], s,
                               lambda a, lv: [r["id"] for r in s.variables(authority=a, level=lv)]).state
@@ -129,13 +158,13 @@ def test_unknown_place_and_level_say_what_exists(s):
 
 def test_every_lsoa_is_named_with_its_ward_from_the_lookup(s, lookup):
     df = s.values(store.ALL, "lsoa11", "ks102ew0018")
-    for code, name, label in zip(df["code"], df["name"], df["label"], strict=True):
+    for code, name, label in zip(df["code"], df["name"], df["full_name"], strict=True):
         raw = lookup[code]
         assert name == raw["LSOA11NM"]
         assert label == f"{raw['LSOA11NM']}, in {raw['WD19NM'].strip()} ward"
     camden_oa = s.values("E09000007", "oa11", "ks102ew0018")
     assert all(lab.startswith(code + " (Camden ") and lab.endswith(" ward")
-               for code, lab in zip(camden_oa["code"], camden_oa["label"], strict=True))
+               for code, lab in zip(camden_oa["code"], camden_oa["full_name"], strict=True))
 
 
 # -- search --------------------------------------------------------------------------------------------------

@@ -245,6 +245,21 @@
 
   // -- legends: the server's words, drawn -----------------------------------------------------------------
 
+  // Black or white, whichever reads better on a background "#rrggbb" (WCAG relative luminance).
+  function inkOn(hex) {
+    var m = /^#?([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(String(hex || ""));
+    if (!m) {
+      return "#1a1a1a";
+    }
+    var lum = [m[1], m[2], m[3]].map(function (h) {
+      var c = parseInt(h, 16) / 255;
+      return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4);
+    });
+    var l = 0.2126 * lum[0] + 0.7152 * lum[1] + 0.0722 * lum[2];
+    // contrast with black (l + 0.05) / 0.05 against white 1.05 / (l + 0.05)
+    return (l + 0.05) / 0.05 >= 1.05 / (l + 0.05) ? "#000" : "#fff";
+  }
+
   function bivariateLegend(rel) {
     if (rel.none) {
       // A categorical A or B: no bivariate map; the server says why.
@@ -255,7 +270,8 @@
     for (var row = 2; row >= 0; row -= 1) {
       for (var col = 0; col < 3; col += 1) {
         var c = 3 * row + col;
-        cells += "<span class='bv-cell' role='listitem' style='background-color:" + rel.colours[c] + "' title='A " +
+        cells += "<span class='bv-cell' role='listitem' style='background-color:" + rel.colours[c] + ";color:" +
+          inkOn(rel.colours[c]) + "' title='A " +
           words[col] + ", B " + words[row] + ": " + rel.counts[c] + " areas'>" + rel.counts[c] + "</span>";
       }
     }

@@ -6,6 +6,7 @@ controls behind a button, legend folded, tap for hover, compare stacked, nothing
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,172 @@ def test_pla002_a_list_without_search_box_types_ahead(duo) -> None:
     _keys(duo, Keys.ENTER)
     wait(duo, "new URLSearchParams(location.search).get('k') === '8'", 20)
     duo.wait_for_contains_text("#legend", "8 classes")
+
+
+def test_pla003_focus_visible_named_inputs_no_hidden_focusable(duo) -> None:
+    duo.wait_for_page(duo.server_url + f"/?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct")
+    _drawn(duo)
+    assert duo.driver.execute_script("return document.documentElement.lang").startswith("en")
+    # The first Tab reaches the skip link, which leads to the map.
+    duo.driver.execute_script("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)")
+    duo.find_element("body").send_keys(Keys.TAB)
+    assert duo.driver.execute_script("return document.activeElement.id") == "skip-to-map"
+    width = duo.driver.execute_script("return parseFloat(getComputedStyle(document.activeElement).outlineWidth)")
+    assert width >= 2
+    _keys(duo, Keys.ENTER)
+    wait(duo, "document.activeElement && document.activeElement.closest('#map')")
+
+    # Tab through the page: every stop shows an outline (or a box shadow) of at least 2 px and is visible.
+    seen, stops = set(), []
+    for _ in range(60):
+        _keys(duo, Keys.TAB)
+        stop = duo.driver.execute_script("""
+            var el = document.activeElement, s = getComputedStyle(el), r = el.getBoundingClientRect();
+            var id = el.id || el.getAttribute('aria-label') || el.outerHTML.slice(0, 80);
+            return {id: id, outline: s.outlineStyle === 'none' ? 0 : parseFloat(s.outlineWidth),
+                    shadow: s.boxShadow, visible: r.width > 0 && r.height > 0 && s.visibility !== 'hidden'};""")
+        if stop["id"] in seen or stop["id"].startswith("<body"):
+            break
+        seen.add(stop["id"])
+        stops.append(stop)
+    assert len(stops) > 10
+    for stop in stops:
+        assert stop["visible"], stop
+        assert stop["outline"] >= 2 or stop["shadow"] not in ("none", ""), stop
+
+    # No element takes focus while hidden, and every input, select, textarea and button has a name.
+    bad = duo.driver.execute_script("""
+        var out = [];
+        document.querySelectorAll('a[href], button, input, select, textarea, [tabindex]').forEach(function (el) {
+          if (el.disabled || el.getAttribute('tabindex') === '-1' || el.closest('[inert]')) { return; }
+          if (el.type === 'hidden') { return; }
+          if (el.getClientRects().length === 0) { return; }  // not rendered (display: none): takes no focus
+          var s = getComputedStyle(el), r = el.getBoundingClientRect();
+          var hidden = el.closest('[aria-hidden=true]') || s.visibility === 'hidden' || Number(s.opacity) === 0 ||
+            (r.width < 1 || r.height < 1);
+          if (hidden) { out.push(el.outerHTML.slice(0, 120)); }
+        });
+        return out;""")
+    assert bad == []
+    unnamed = duo.driver.execute_script("""
+        var out = [];
+        document.querySelectorAll('input:not([type=hidden]), select, textarea, button').forEach(function (el) {
+          if (el.closest('[aria-hidden=true]') && el.tabIndex < 0) { return; }  // not exposed, never tabbed to
+          var name = el.getAttribute('aria-label') || el.getAttribute('aria-labelledby') || el.title ||
+            (el.labels && el.labels.length && el.labels[0].textContent.trim()) ||
+            (el.tagName === 'BUTTON' && el.textContent.trim());
+          if (!name) { out.push(el.outerHTML.slice(0, 120)); }
+        });
+        return out;""")
+    assert unnamed == []
+    assert duo.get_logs() == []
+
+
+def _phone(duo) -> None:
+    duo.driver.set_window_size(*PHONE)
+    # The window's size, not the viewport's: make the viewport itself 390 wide, as a phone's is.
+    inner = duo.driver.execute_script("return [window.innerWidth, window.innerHeight]")
+    duo.driver.set_window_size(2 * PHONE[0] - inner[0], 2 * PHONE[1] - inner[1])
+    wait(duo, f"window.innerWidth === {PHONE[0]}")
+
+
+def _no_sideways_scroll(duo) -> None:
+    sizes = duo.driver.execute_script(
+        "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert sizes[0] <= sizes[1], sizes
+
+
+def test_pla004_phone_explorer(duo) -> None:
+    _phone(duo)
+    try:
+        duo.wait_for_page(duo.server_url + f"/?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct")
+        drawn = _drawn(duo)
+        # The map comes first: above the fold, and the controls are closed behind their button.
+        top = duo.driver.execute_script("return document.getElementById('map').getBoundingClientRect().top")
+        assert top < PHONE[1] / 3
+        panel = duo.find_element("#controls-panel")
+        assert not panel.is_displayed()
+        legend_open = duo.driver.execute_script("return document.querySelector('.legend-fold').open")
+        assert legend_open is False
+        _no_sideways_scroll(duo)
+
+        toggle = duo.find_element("#controls-toggle")
+        toggle.click()
+        wait(duo, "document.getElementById('controls-panel').offsetHeight > 0")
+        assert toggle.get_attribute("aria-expanded") == "true"
+        _no_sideways_scroll(duo)
+        toggle.click()
+        wait(duo, "document.getElementById('controls-panel').offsetHeight === 0")
+
+        # Tap an area: its card shows and its row is selected, as hover and click do with a mouse.
+        code = drawn[0]["code"]
+        from browser_support import interior_point
+        x, y = interior_point(duo, f"window.atlas.layerOf({code!r})")
+        box = duo.find_element("#map")
+        ActionChains(duo.driver).move_to_element_with_offset(box, x, y).click().perform()
+        wait(duo, "document.querySelector('tbody tr.selected')", 20)
+        assert duo.driver.execute_script("return document.querySelector('.leaflet-tooltip, .leaflet-popup')")
+        _no_sideways_scroll(duo)
+        # The legend unfolds from its summary.
+        duo.find_element(".legend-fold summary").click()
+        wait(duo, "document.querySelector('.legend-fold').open")
+        _no_sideways_scroll(duo)
+        assert duo.get_logs() == []
+    finally:
+        duo.driver.set_window_size(1400, 1000)
+
+
+def test_pla005_phone_compare_stacks(duo) -> None:
+    _phone(duo)
+    try:
+        duo.wait_for_page(duo.server_url + f"/?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct"
+                          "&view=compare&variable_b=ks102ew0015_pct")
+        wait(duo, "Array.from(document.querySelectorAll('.compare-pair > *'))"
+                  ".filter(function (el) { return el.offsetHeight > 0; }).length >= 4", 30)
+        boxes = duo.driver.execute_script("""return Array.from(document.querySelectorAll('.compare-pair > *'))
+            .map(function (el) { var r = el.getBoundingClientRect(); return [r.left, r.top, r.width]; });""")
+        assert boxes[1][1] > boxes[0][1]  # one above the other
+        assert all(b[2] <= PHONE[0] for b in boxes)
+        _no_sideways_scroll(duo)
+        assert duo.get_logs() == []
+    finally:
+        duo.driver.set_window_size(1400, 1000)
+
+
+@pytest.mark.parametrize(("name", "path"), AXE_PAGES, ids=[p[0] for p in AXE_PAGES])
+def test_pla006_axe_no_serious_or_critical_violations(duo, name: str, path: str) -> None:
+    assert AXE.exists(), "axe-core comes from npm: cd js && npm ci"
+    duo.wait_for_page(duo.server_url + path)
+    _drawn(duo)
+    if name == "compare":
+        wait(duo, "document.querySelectorAll('.bv-cell').length === 9", 30)
+    duo.driver.execute_script(AXE.read_text(encoding="utf-8"))
+    result = duo.driver.execute_async_script("""
+        var done = arguments[arguments.length - 1];
+        axe.run(document, {resultTypes: ['violations']}).then(function (r) {
+          done(r.violations.map(function (v) {
+            return {id: v.id, impact: v.impact, help: v.help,
+                    nodes: v.nodes.slice(0, 5).map(function (n) { return n.target.join(' '); })};
+          }));
+        }, function (e) { done({error: String(e)}); });""")
+    assert not isinstance(result, dict), result
+    serious = [v for v in result if v["impact"] in ("serious", "critical")]
+    assert serious == [], json.dumps(serious, indent=1)
+
+
+def test_pla007_hidden_elements_do_not_take_focus_on_a_phone(duo) -> None:
+    _phone(duo)
+    try:
+        duo.wait_for_page(duo.server_url + f"/?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct")
+        _drawn(duo)
+        duo.find_element("body").send_keys(Keys.TAB)
+        for _ in range(25):
+            visible = duo.driver.execute_script("""var el = document.activeElement, r = el.getBoundingClientRect();
+                return el === document.body || el.matches('.skip-link') || (r.width > 0 && r.height > 0);""")
+            assert visible, duo.driver.execute_script("return document.activeElement.outerHTML.slice(0, 120)")
+            _keys(duo, Keys.TAB)
+    finally:
+        duo.driver.set_window_size(1400, 1000)
+
+
+

@@ -20,6 +20,7 @@
   var maps = {}; // container id -> Leaflet map (caught as dash-leaflet creates it)
   var held = {}; // container id -> {layer, url, spec, hover}
   var MAX_DATA_ZOOM = 10; // pipeline/tiles.py MAX_ZOOM: deeper zooms draw the level-10 tiles larger
+  var OUTLINE_ZOOM = 8;
 
   function hook() {
     if (!window.L || !window.L.Map || window.L.Map._atlasHooked) {
@@ -43,7 +44,7 @@
   }
 
   function lineWidth(z) {
-    return z < 7 ? 0.1 : z < 9 ? 0.25 : z < 11 ? 0.5 : 0.8;
+    return z < 9 ? 0.25 : z < 11 ? 0.5 : 0.8;
   }
 
   function rules(entry) {
@@ -53,8 +54,10 @@
         fill: function (z, f) { return entry.spec.fill(f.props.i); },
         opacity: function (z, f) { return entry.spec.opacity === undefined ? 0.8 : entry.spec.opacity; },
       }) },
-      { dataLayer: "areas", symbolizer: new P.LineSymbolizer({ color: "#4d4d4d", opacity: 0.6,
-        width: function (z) { return lineWidth(z); } }) },
+      // Outlines from zoom 8 (a county on screen): below it they are hairlines that only darken the map, and
+      // stroking 35,000 of them doubled the time of every repaint (bench/bench_places.py).
+      { dataLayer: "areas", minzoom: OUTLINE_ZOOM, symbolizer: new P.LineSymbolizer({ color: "#4d4d4d",
+        opacity: 0.6, width: function (z) { return lineWidth(z); } }) },
       { dataLayer: "areas", filter: function (z, f) { return entry.selected[f.props.i] === true; },
         symbolizer: new P.LineSymbolizer({ color: "#000000", width: 3 }) },
     ];

@@ -10,11 +10,12 @@ tiles/lsoa11.pmtiles through /api/tiles/, painted by assets/tiles.js).
    changes, through Flask's test client; the answer raw and brotli-compressed (as the app sends it), divided
    by the number of areas (the budget: 2 bytes per area). Server time p50 over ``--repeat`` warm switches.
 2. Headless Chromium (Debian's chromium, 1400x1000, a fresh profile), the app served by werkzeug in this
-   process, warmed by one request for each page first: *first map*, from the navigation's start to the first frame painted after assets/atlas.js says
-   every area (or every tile on screen) has its style (``atlas:styled``), cold browser cache; and a
-   *variable switch*, from the control's change to that frame, split at the moment the answer arrived
-   (Resource Timing's responseEnd of the POST): *paint after the response* is the browser's own part
-   (budget: 250 ms for London), and the whole switch is *painted* (budget: 500 ms for England and Wales).
+   process, warmed by one request for each page first: *first map*, from the navigation's start to the first
+   frame painted after assets/atlas.js says every area (or every tile on screen) has its style
+   (``atlas:styled``), cold browser cache; and a *variable switch*, from the control's change to that frame,
+   split at the moment the answer arrived (Resource Timing's responseEnd of the POST): *paint after the
+   response* is the browser's own part (budget: 250 ms for London), and the whole switch is *painted*
+   (budget: 500 ms for England and Wales).
 
 Figures depend on the machine (2 shared cores here): run it more than once.
 """

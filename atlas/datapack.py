@@ -40,14 +40,15 @@ __all__ = ["DEFINITION_FIELDS", "build_zip", "cache_path", "ensure", "values_fra
 #: The catalogue fields a datapack's README and variables.csv list for every variable.
 DEFINITION_FIELDS: tuple[str, ...] = ("id", "label", "unit", "denominator", "table", "cell", "vintage", "source",
                                       "licence", "kind", "method", "coverage", "cells", "categories")
-ROW_FIELDS: tuple[str, ...] = ("code", "name", "value", "rank", "rank_national")
+ROW_FIELDS: tuple[str, ...] = ("code", "name", "full_name", "value", "rank", "rank_national")
 CRS = "EPSG:4326"
 
 
 # -- one view's rows ----------------------------------------------------------------------------------------
 
 def values_frame(values: pd.DataFrame, collection: dict) -> geopandas.GeoDataFrame:
-    """The API's rows (code, name, value, rank, rank_national) with each area's geometry, in code order.
+    """The API's rows (code, name, full_name, value, rank, rank_national) with each area's geometry, in code
+    order.
 
     ``values`` is ``Store.values``; ``collection`` is ``Store.area_geojson`` of the same place. Joined by
     code rather than position, so a disagreement is an error rather than a quietly misplaced value.
@@ -60,10 +61,11 @@ def values_frame(values: pd.DataFrame, collection: dict) -> geopandas.GeoDataFra
     frame = values[list(ROW_FIELDS)].copy()
     frame["code"] = frame["code"].astype(str)
     frame["name"] = frame["name"].astype(str)
+    frame["full_name"] = frame["full_name"].astype(str)
     if "category" in values.columns:
         # A categorical variable: the value is the category code (text), its label beside it.
         frame["value"] = values["category"].astype(object).where(values["category"].notna(), None)
-        frame.insert(3, "label", values["label"].astype(object).where(values["label"].notna(), None))
+        frame.insert(4, "label", values["label"].astype(object).where(values["label"].notna(), None))
     frame["rank"] = frame["rank"].astype("Int64")
     frame["rank_national"] = frame["rank_national"].astype("Int64")
     if "estimated" in values.columns:
@@ -76,7 +78,7 @@ def _row_fields(frame: Any) -> list[str]:
     ``estimated`` (re-based figures) where the frame has them."""
     fields = list(ROW_FIELDS)
     if "label" in frame.columns:
-        fields.insert(3, "label")
+        fields.insert(4, "label")
     if "estimated" in frame.columns:
         fields.append("estimated")
     return fields
@@ -99,7 +101,7 @@ def values_geojson(frame: geopandas.GeoDataFrame, meta: dict) -> bytes:
     features = []
     fields = _row_fields(frame)
     for row, geom in zip(frame[fields].itertuples(index=False), frame.geometry, strict=True):
-        props = {"code": row.code, "name": row.name,
+        props = {"code": row.code, "name": row.name, "full_name": row.full_name,
                  "value": row.value if isinstance(row.value, str) or row.value is None else _json_number(row.value)}
         if "label" in fields:
             props["label"] = row.label

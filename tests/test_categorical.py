@@ -344,7 +344,7 @@ def test_downloads_carry_the_code_and_label_in_every_format(client, tmp_path, ru
     gpkg = geopandas.read_file(tmp_path / "v.gpkg", engine="pyogrio")
     parquet = pd.read_parquet(io.BytesIO(client.get(base + ".parquet").data))
     for frame in (gpkg, parquet):
-        assert list(frame.columns[:4]) == ["code", "name", "value", "label"]
+        assert list(frame.columns[:5]) == ["code", "name", "full_name", "value", "label"]
         assert [(v, lab) for v, lab in zip(frame["value"], frame["label"], strict=True)] == \
             [ruc[c] for c in frame["code"]]
     meta = json.loads(pq.read_metadata(io.BytesIO(client.get(base + ".parquet").data)).metadata[b"atlas"])

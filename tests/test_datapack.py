@@ -54,7 +54,7 @@ def _same(a: object, b: object) -> bool:
 def _assert_rows(frame: pd.DataFrame, rows: list[dict]) -> None:
     assert list(frame["code"]) == [r["code"] for r in rows]
     for record, row in zip(frame.to_dict("records"), rows, strict=True):
-        for key in ("code", "name", "value", "rank", "rank_national"):
+        for key in ("code", "name", "full_name", "value", "rank", "rank_national"):
             assert _same(record[key], row[key]), (row["code"], key, record[key], row[key])
 
 

@@ -302,6 +302,20 @@ def test_search_route(atlas_env):
     assert client.get("/api/search").get_json()["results"] == []
 
 
+def test_downloads_of_a_place_carry_the_friendly_names(atlas_env, lookup):
+    client = api.standalone().test_client()
+    london = {c: r for c, r in lookup.items() if r["LAD19CD"].startswith("E09")}
+    geo = client.get("/api/values/E12000007/lsoa11/ks102ew0018.geojson").get_json()
+    assert len(geo["features"]) == len(london) == 4835
+    for f in geo["features"]:
+        raw = london[f["properties"]["code"]]
+        assert f["properties"]["full_name"] == f"{raw['LSOA11NM']}, in {raw['WD19NM'].strip()} ward"
+    rows = list(csv.DictReader(client.get("/api/values/W92000004/lsoa11/ks102ew0018.csv").data.decode().splitlines()))
+    assert len(rows) == 1909
+    assert all(r["full_name"] == f"{lookup[r['code']]['LSOA11NM']}, in {lookup[r['code']]['WD19NM'].strip()} ward"
+               for r in rows)
+
+
 # -- vector tiles ------------------------------------------------------------------------------------------
 
 def _tile_indexes(data_dir: Path, zoom: int) -> set[int]:

@@ -465,7 +465,15 @@
         }, { rootMargin: "200px" }).observe(box);
       }
     }
-    var out = tableHtml(h.p, areas, h.s, tableState.sort, tableState.page, toSelected);
+    // A selection (a click, a search result, an address with area=) turns the table to its row, also when the
+    // row's place in the order is known only once the details arrive.
+    if (toSelected) {
+      tableState.follow = true;
+    }
+    var out = tableHtml(h.p, areas, h.s, tableState.sort, tableState.page, toSelected || tableState.follow);
+    if (h.s && detailsOf(h.p)) {
+      tableState.follow = false;
+    }
     tableState.page = out.page;
     box.innerHTML = out.html;
   }
@@ -779,6 +787,7 @@
         }
         if (trig.indexOf(ids().AREAS + ".data") >= 0) {
           tableState.page = 0;
+          tableState.follow = !!selected;
         }
         if (selected && window.atlas._latest && window.atlas._latest.p && !detailsOf(window.atlas._latest.p)) {
           loadDetails(window.atlas._latest.p);

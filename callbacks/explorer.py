@@ -274,8 +274,9 @@ def render(nav: Any, *args: Any) -> tuple:
     pushed = triggered == ids.NAV and isinstance(nav, dict) and nav.get("push") is True
     via = "control" if from_control or pushed else "nav"
     prev_state = previous.get("state") if previous and isinstance(previous.get("state"), dict) else None
+    # A control's change is read from the controls; a place pushed through the address's store from its search.
     search = (search_from_controls(controls, prev_state, previous.get("palette_default") if previous else None)
-              if via == "control" else _nav_search(nav))
+              if from_control else _nav_search(nav))
     try:
         r = render_view(search, previous, store_module.get_store(), via)
     except FileNotFoundError as exc:

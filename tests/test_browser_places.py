@@ -240,3 +240,41 @@ def test_pla007_hidden_elements_do_not_take_focus_on_a_phone(duo) -> None:
 
 
 
+
+
+def test_pla008_search_by_keyboard_opens_flies_to_and_selects_the_area(duo) -> None:
+    duo.wait_for_page(duo.server_url + f"/?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct")
+    _drawn(duo)
+    box = duo.find_element("#place-search")
+    box.send_keys("edgbastn")  # a typo: still Edgbaston ward, Birmingham
+    wait(duo, "document.querySelector('#place-results li') && "
+              "/Edgbaston/.test(document.querySelector('#place-results li').textContent)")
+    assert box.get_attribute("aria-expanded") == "true"
+    box.send_keys(Keys.ARROW_DOWN, Keys.ENTER)
+    wait(duo, f"new URLSearchParams(location.search).get('authority') === {BIRMINGHAM!r} && "
+              "new URLSearchParams(location.search).get('area') === 'E05011134'", 30)
+    assert query(duo)["level"] == "ward22"
+    wait(duo, "document.querySelector('tbody tr.selected') && "
+              "/Edgbaston/.test(document.querySelector('tbody tr.selected').textContent)", 20)
+    # The map flew to the ward: its centre is inside the ward's box, and the address says where the map is.
+    centre = wait(duo, "(function () { var m = window.atlas.tiles.map('map'); if (!m) { return null; }"
+                       " var c = m.getCenter(); return c.lat > 52.44 && c.lat < 52.48 && c.lng > -1.96 &&"
+                       " c.lng < -1.90 && m.getZoom() >= 12 && [c.lat, c.lng, m.getZoom()]; })()", 20)
+    assert centre[2] <= 14
+    wait(duo, "/^1[2-8]\\/52\\.4/.test(new URLSearchParams(location.search).get('map') || '')", 20)
+    assert duo.get_logs() == []
+
+
+def test_pla009_near_me_finds_the_lsoa_and_ward(duo) -> None:
+    duo.wait_for_page(duo.server_url + f"/?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct")
+    _drawn(duo)
+    origin = duo.server_url.rstrip("/")
+    duo.driver.execute_cdp_cmd("Browser.grantPermissions", {"origin": origin, "permissions": ["geolocation"]})
+    duo.driver.execute_cdp_cmd("Emulation.setGeolocationOverride",
+                               {"latitude": 52.4539, "longitude": -1.9300, "accuracy": 10})
+    duo.find_element("#near-me").click()
+    wait(duo, "new URLSearchParams(location.search).get('area') === 'E01033631'", 30)
+    assert query(duo)["authority"] == BIRMINGHAM and query(duo)["level"] == "lsoa11"
+    duo.wait_for_contains_text("#place-status", "Edgbaston")
+    wait(duo, "document.querySelector('tbody tr.selected') && "
+              "/Birmingham 079F/.test(document.querySelector('tbody tr.selected').textContent)", 20)

@@ -191,8 +191,15 @@ def ensure(store: Any, authority: str) -> Path:
     if authority not in with_areas:
         try:
             info = store.authority(authority)
-            message = (f"{info['name']} ({authority}) has no small-area data, so no datapack; "
-                       f"{len(with_areas)} authorities have one")
+            members = info.get("authorities") or ([] if authority != "all" else with_areas)
+            if members:
+                # A place larger than a district: a datapack is a district's; the place's values are one URL away.
+                message = (f"datapacks are made per district: {info['name']} ({authority}) has "
+                           f"{len(members)} districts, each with its own (/datapack/<district>.zip), and every "
+                           f"variable of the place is at /api/values/{authority}/<level>/<variable>.csv")
+            else:
+                message = (f"{info['name']} ({authority}) has no small-area data, so no datapack; "
+                           f"{len(with_areas)} authorities have one")
         except NotFound:
             message = f"unknown authority {authority!r}; {len(with_areas)} authorities have a datapack"
         raise NotFound("authority", authority, with_areas, message)

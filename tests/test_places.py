@@ -316,6 +316,17 @@ def test_downloads_of_a_place_carry_the_friendly_names(atlas_env, lookup):
                for r in rows)
 
 
+def test_a_place_has_no_datapack_but_says_where_its_districts_and_values_are(atlas_env):
+    import app as app_module
+
+    client = app_module.server.test_client()
+    for place, districts in (("E12000007", 33), ("W92000004", 22)):
+        response = client.get(f"/datapack/{place}.zip")
+        assert response.status_code == 404
+        error = response.get_json()["error"]
+        assert f"has {districts} districts" in error and f"/api/values/{place}/" in error
+
+
 # -- vector tiles ------------------------------------------------------------------------------------------
 
 def _tile_indexes(data_dir: Path, zoom: int) -> set[int]:

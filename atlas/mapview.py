@@ -42,21 +42,22 @@ def geometry_url(build_id: str, authority: str, level: str) -> str:
 
 
 @functools.lru_cache(maxsize=512)
-def _variable_rows(store: Any, build_id: str, authority: str, level: str) -> tuple[dict, ...]:
-    # Keyed on the store object and its build: a process holds one store per build, whose catalogue never
-    # changes, so this is a per-process memo of immutable data (not state shared between users).
+def _variable_rows(store: Any, build_id: str, scope: str, authority: str, level: str) -> tuple[dict, ...]:
+    # Keyed on the store object, its build and what the requester may see (store.scope_key(): "open", or the
+    # registry's generation and the published datasets visible to them): a per-process memo of immutable
+    # data that requesters seeing the same datasets share, and no one else is served.
     rows = store.variables(authority=authority, level=level)
     return tuple({k: r.get(k) for k in ("id", "label", "topic", "table", "table_title")} for r in rows)
 
 
 def available_variables(store: Any, authority: str, level: str) -> list[str]:
     """Ids of the variables with data for ``authority`` at ``level``, in catalogue order."""
-    return [r["id"] for r in _variable_rows(store, store.build_id, authority, level)]
+    return [r["id"] for r in _variable_rows(store, store.build_id, store.scope_key(), authority, level)]
 
 
 def _groups(store: Any, authority: str, level: str) -> dict[str, list[dict]]:
     """The variables available here by group (topic and table), in topic, table, id order."""
-    rows = sorted(_variable_rows(store, store.build_id, authority, level),
+    rows = sorted(_variable_rows(store, store.build_id, store.scope_key(), authority, level),
                   key=lambda r: (r.get("topic") or "~", r.get("table") or "", r["id"]))
     out: dict[str, list[dict]] = {}
     for r in rows:
@@ -213,7 +214,7 @@ def classification_part(store: Any, state: ViewState, scheme: str) -> dict:
 
     Raises classify.ClassifyError for custom breaks that cannot be used (the caller falls back).
     """
-    key = cache.make_key("payload", store.build_id, state.authority, state.level, state.variable,
+    key = cache.make_key("payload", store.data_version(state.variable), state.authority, state.level, state.variable,
                          scheme, state.k, state.breaks if scheme == "custom" else "", state.scope)
     return cache.cached(key, lambda: _classification_part(store, state, scheme))
 
@@ -282,4 +283,5 @@ def attribution(variable_row: dict) -> str:
     """Source and licence of the data shown (the catalogue's own words), then the boundaries'."""
     source = (variable_row.get("source") or "source not recorded").rstrip(". ")
     licence = (variable_row.get("licence") or "licence not recorded").rstrip(". ")
-    return f"Data: {source}. Licence: {licence}. {BOUNDARIES_ATTRIBUTION}"
+    status = f" {variable_row['status']}." if variable_row.get("status") else ""
+    return f"Data: {source}. Licence: {licence}.{status} {BOUNDARIES_ATTRIBUTION}"

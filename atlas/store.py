@@ -11,6 +11,11 @@ Python or pandas back; nothing else imports duckdb and no SQL leaves this file.
   the process, so swapping the symlink mid-request can never mix two builds in one answer. Each process
   holds a shared ``flock`` on that build's ``build.json`` (taken with its connection, after any fork), and
   the pipeline never removes a build it cannot lock exclusively: a build in use is never pruned.
+- Published datasets (atlas/registry.py: councils' own data, each version an immutable Parquet file beside
+  the builds) join the build's catalogue here, for the requester only: every catalogue, search and values
+  path sees a published variable only when ``access.allowed`` says the request's actor may see its
+  dataset; otherwise it does not exist (NotFound, never listed among the valid choices). ``scope_key()`` and
+  ``data_version(variable)`` name what the requester sees, for every cache above this one.
 - Values from callers are only ever bound parameters. Identifiers (a dataset's file, a variable's column)
   come only from the catalogue and coverage tables, after the caller's string has been looked up there; an
   unknown name raises ``NotFound`` listing the valid choices.
@@ -33,9 +38,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from atlas import settings
+from atlas import access, audit, db, registry, settings
 
-__all__ = ["ALL", "LEVELS", "NATIONAL_LEVEL", "UNRANKED_UNITS", "NotFound", "Store", "get_store"]
+__all__ = ["ALL", "LEVELS", "NATIONAL_LEVEL", "UNRANKED_UNITS", "NotFound", "Scope", "Store", "get_store"]
 
 #: Every geography level the extracts may hold, in display order.
 LEVELS: tuple[str, ...] = ("lsoa11", "oa11", "lsoa21", "oa21", "ward22", "lad")
@@ -109,6 +114,31 @@ def _int_array(data: np.ndarray, missing: np.ndarray) -> pd.arrays.IntegerArray:
     return pd.arrays.IntegerArray(np.asarray(data, dtype="int64"), np.asarray(missing, dtype=bool))
 
 
+class Scope:
+    """The published datasets one requester may see, shaped as the store's own tables (rows by id, coverage,
+    places, paths). Built once per (registry generation, visible datasets, day) and shared by every
+    requester who sees the same datasets."""
+
+    def __init__(self, snap: registry.Snapshot, visible: list[registry.Published], key: str) -> None:
+        self.key = key
+        self.snapshot = snap
+        self.datasets = {p.key: p for p in visible}
+        self.rows: dict[str, dict] = {}
+        self.coverage: set[tuple[str, str, str]] = set()
+        self.places: dict[str, list[tuple[str, str]]] = {}
+        self.authorities: dict[str, frozenset[str]] = {}
+        self.paths: dict[str, str] = {}
+        for pub in visible:
+            self.paths[pub.key] = str(pub.file)
+            self.places[pub.key] = [(a, pub.level) for a in pub.authorities]
+            self.coverage.update((pub.key, pub.level, a) for a in pub.authorities)
+            stale = pub.stale()
+            for row in pub.variables:
+                self.rows[row["id"]] = {**row, "stale": stale, "status": pub.status()}
+                self.authorities[row["id"]] = frozenset(pub.authorities)
+        self.topics = {row["topic"] for row in self.rows.values() if row.get("topic")}
+
+
 class Store:
     """Read-only access to one build of the extracts (the one ``current`` pointed at when opened)."""
 
@@ -135,6 +165,7 @@ class Store:
         self._pbf_bytes = functools.lru_cache(maxsize=256)(self._encode_pbf)
         self._national = functools.lru_cache(maxsize=256)(self._national_uncached)
         self._national_array = functools.lru_cache(maxsize=64)(self._national_values_uncached)
+        self._scopes: dict[tuple, Scope] = {}
 
     # -- connection -------------------------------------------------------------------------------------
 
@@ -178,6 +209,56 @@ class Store:
 
     def _query(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
         return self._cursor().execute(sql, params or []).df()
+
+    # -- published datasets, as the request's actor may see them -----------------------------------------
+
+    def _scope(self) -> Scope:
+        """The published datasets the request's actor may see (raises db.Unavailable without a database)."""
+        snap = registry.snapshot(self.data_dir)
+        actor = access.current()
+        visible = snap.visible(actor)
+        ids = tuple(sorted(p.id for p in visible))
+        from datetime import date  # noqa: PLC0415
+
+        key = (snap.generation, ids, date.today().isoformat())
+        found = self._scopes.get(key)
+        if found is None:
+            with self._lock:
+                found = self._scopes.get(key)
+                if found is None:
+                    if len(self._scopes) > 64:
+                        self._scopes.clear()
+                    vis = access.visibility_key(actor, snap.rules())
+                    found = self._scopes[key] = Scope(snap, visible, f"{snap.generation}:{vis}" if ids else "open")
+        return found
+
+    def scope_key(self) -> str:
+        """What the requester may see, for cache keys of anything listing variables: ``open`` when no
+        published dataset is visible (everyone shares it), else the registry generation and their datasets."""
+        return self._scope().key
+
+    def data_version(self, variable: str) -> str:
+        """The data a variable's values come from, for cache keys: the build, or the published dataset's
+        current version. Raises NotFound for a variable the requester may not see (as for an unknown one)."""
+        row = self._check_variable(variable)
+        if row.get("published"):
+            return f"{row['dataset']}v{row['version']}:{self._scope().paths[row['dataset']].rsplit('/', 1)[-1]}"
+        return self.build_id
+
+    def published(self, dataset: str) -> registry.Published | None:
+        """A visible published dataset by its store name (``ds<id>``), else None."""
+        return self._scope().datasets.get(dataset)
+
+    def _row(self, variable: str) -> dict | None:
+        row = self._catalogue.get(variable)
+        if row is None and variable.startswith("ds"):
+            row = self._scope().rows.get(variable)
+        return row
+
+    def _dataset_path(self, row: dict, level: str) -> str:
+        if row.get("published"):
+            return self._scope().paths[row["dataset"]]
+        return str(self.build_dir / "values" / level / f"{row['dataset']}.parquet")
 
     # -- small tables, held in Python: they are the source of every identifier ---------------------------
 
@@ -262,14 +343,19 @@ class Store:
         return [d["level"] for d in self._area_counts.get(authority, []) if d["level"] != NATIONAL_LEVEL]
 
     def _check_variable(self, variable: str) -> dict:
-        row = self._catalogue.get(variable)
+        row = self._row(variable)
         if row is None:
-            raise NotFound("variable", variable, list(self._catalogue))
+            raise NotFound("variable", variable, [*self._catalogue, *self._scope().rows])
         return row
 
     def _has_data(self, row: dict, authority: str, level: str) -> bool:
         if level not in (row.get("levels") or ()):
             return False
+        if row.get("published"):
+            scope = self._scope()
+            if authority == ALL:
+                return level == NATIONAL_LEVEL and bool(scope.places.get(row["dataset"]))
+            return authority in scope.authorities.get(row["id"], ())
         if authority == ALL:
             return level == NATIONAL_LEVEL and any(lv == level for _, lv in self._dataset_places[row["dataset"]])
         return ((row["dataset"], level, authority) in self._coverage
@@ -277,7 +363,8 @@ class Store:
 
     def _available(self, row: dict) -> list[str]:
         """Where a variable has data, as ``authority/level`` (what a values URL takes)."""
-        out = [f"{a}/{lv}" for a, lv in self._dataset_places.get(row["dataset"], [])
+        places = (self._scope().places if row.get("published") else self._dataset_places).get(row["dataset"], [])
+        out = [f"{a}/{lv}" for a, lv in places
                if lv != NATIONAL_LEVEL and self._has_data(row, a, lv)]
         if self._has_data(row, ALL, NATIONAL_LEVEL):
             out.insert(0, f"{ALL}/{NATIONAL_LEVEL}")
@@ -292,7 +379,7 @@ class Store:
 
     @property
     def topics(self) -> list[str]:
-        return list(self._topics)
+        return sorted(set(self._topics) | self._scope().topics)
 
     def authorities(self) -> list[dict]:
         """Every authority: code, name, nation, region, levels [{level, vintage, areas}] (small-area levels
@@ -330,11 +417,12 @@ class Store:
             self._check_authority(authority, level)
             if authority == ALL and level is None:
                 level = NATIONAL_LEVEL
-        if topic is not None and topic not in self._topics:
-            raise NotFound("topic", topic, self._topics)
+        scope = self._scope()
+        if topic is not None and topic not in self._topics and topic not in scope.topics:
+            raise NotFound("topic", topic, self.topics)
         words = (q or "").lower().split()
         out = []
-        for row in self._catalogue.values():
+        for row in (*self._catalogue.values(), *scope.rows.values()):
             if topic is not None and row.get("topic") != topic:
                 continue
             if authority is not None and level is not None:
@@ -361,14 +449,13 @@ class Store:
     def _values_source(self, authority: str, level: str, variable: str) -> tuple[dict, str, str]:
         """Validate a values request; return (catalogue row, values file, quoted column)."""
         self._check_place(authority, level)
-        row = self._catalogue.get(variable)
+        row = self._row(variable)
         if row is None:
             here = [r["id"] for r in self.variables(authority=authority, level=level)]
             place = "the national overview" if authority == ALL else authority
             raise NotFound("variable", variable, here,
                            f"unknown variable {variable!r}; {len(here)} variables have data for {place} at "
                            f"level {level!r}, such as {', '.join(here[:10])}")
-        dataset = row["dataset"]
         if not self._has_data(row, authority, level):
             where = self._available(row)
             place = "the national overview" if authority == ALL else authority
@@ -376,8 +463,14 @@ class Store:
                            f"variable {variable!r} has no data for {place} at level {level!r}; it is "
                            f"available for {', '.join(where[:20]) or 'nowhere'}"
                            + (f" ... ({len(where)} in all)" if len(where) > 20 else ""))
-        path = self.build_dir / "values" / level / f"{dataset}.parquet"
-        return row, str(path), _quote_identifier(row["id"])
+        self._audit_read(row, f"values {authority}/{level}/{row['id']}")
+        return row, self._dataset_path(row, level), _quote_identifier(row["id"])
+
+    def _audit_read(self, row: dict, detail: str) -> None:
+        """Every read of restricted published data is in its organisation's audit log (once per request)."""
+        if row.get("published") and row.get("access") != "public":
+            pub = self._scope().datasets[row["dataset"]]
+            audit.read(pub.id, pub.rule.org_id, detail, url=db.database_url(data_dir=self.data_dir))
 
     def values(self, authority: str, level: str, variable: str) -> pd.DataFrame:
         """One row per area of ``authority`` at ``level`` (ordered by code, like the geometry):
@@ -402,7 +495,7 @@ class Store:
         value[pos[pos >= 0]] = raw[pos >= 0]
         ranked = (row.get("unit") or "").lower() not in UNRANKED_UNITS
         if ranked and level in (row.get("national_levels") or []):
-            national_codes, national_ranks = self._national(level, row["id"])
+            national_codes, national_ranks = self._national(level, row["id"], path)
             at = national_codes.get_indexer(codes)
             rank_national = _int_array(np.where(at >= 0, national_ranks[at], 0), at < 0)
         else:
@@ -432,7 +525,8 @@ class Store:
                                                      pd.array(df["name"], dtype="str"))
         return names
 
-    def _national_uncached(self, level: str, variable: str) -> tuple[pd.Index, np.ndarray]:
+    def _national_uncached(self, level: str, variable: str, _path: str) -> tuple[pd.Index, np.ndarray]:
+        # ``_path`` (the file read) is part of the cache key: a published variable's file changes by version.
         """Codes and national ranks of every area with a value at ``level`` (cached per build)."""
         _, path, column = self._national_source(level, variable)
         df = self._query(  # column: a quoted catalogue id, never the caller's string
@@ -446,23 +540,54 @@ class Store:
         if level not in (row.get("levels") or ()):
             raise NotFound("variable", variable, self._available(row),
                            f"variable {variable!r} has no data at level {level!r}")
-        path = self.build_dir / "values" / level / f"{row['dataset']}.parquet"
-        return row, str(path), _quote_identifier(row["id"])
+        return row, self._dataset_path(row, level), _quote_identifier(row["id"])
 
     def national_values(self, level: str, variable: str) -> np.ndarray:
         """Every non-missing value of ``variable`` at ``level`` across all authorities (float64, in code
         order), for classifying against the national distribution. A fresh copy each call (cached per
         build underneath). Raises NotFound."""
-        self._national_source(level, variable)  # validate before touching the cache
-        return self._national_array(level, variable).copy()
+        _, path, _ = self._national_source(level, variable)  # validate before touching the cache
+        return self._national_array(level, variable, path).copy()
 
-    def _national_values_uncached(self, level: str, variable: str) -> np.ndarray:
+    def _national_values_uncached(self, level: str, variable: str, _path: str) -> np.ndarray:
         _, path, column = self._national_source(level, variable)
         df = self._query("SELECT CAST(" + column + " AS DOUBLE) AS value FROM read_parquet(?) "  # noqa: S608
                          "WHERE " + column + " IS NOT NULL ORDER BY code", [path])
         values = df["value"].to_numpy(dtype="float64")
         values.flags.writeable = False
         return values
+
+    def area_index(self, level: str) -> pd.DataFrame:
+        """Every area at ``level`` in this build: code, authority (what an upload's codes are checked
+        against). Raises NotFound for an unknown level."""
+        self._check_level(level)
+        return self._query("SELECT code, authority FROM read_parquet(?) ORDER BY code",
+                           [self._file("areas", f"{level}.parquet")])
+
+    def dataset_values(self, authority: str, level: str, dataset: str) -> tuple[pd.DataFrame, list[dict]]:
+        """A whole dataset for one place, wide: code, name, then one column per variable with data there
+        (the catalogue rows are returned beside it). Raises NotFound for a dataset the requester may not
+        see or that has no data there."""
+        self._check_place(authority, level)
+        rows = [r for r in self.variables(authority=authority, level=level) if r.get("dataset") == dataset
+                and r.get("kind", "numeric") != "categorical"]
+        if not rows:
+            raise NotFound("dataset", dataset, sorted({r["dataset"] for r in self.variables(
+                authority=authority, level=level)}))
+        path = self._dataset_path(rows[0], level)
+        self._audit_read(rows[0], f"download {authority}/{level}/{dataset}")
+        columns = ", ".join("CAST(" + _quote_identifier(r["id"]) + " AS DOUBLE) AS " + _quote_identifier(r["id"])
+                            for r in rows)
+        sql = "SELECT code, " + columns + " FROM read_parquet(?)"  # noqa: S608 - catalogue ids, quoted
+        params: list[Any] = [path]
+        if authority != ALL:
+            sql += " WHERE authority = ?"
+            params.append(authority)
+        got = self._query(sql, params)
+        codes, names = self._areas(authority, level)
+        frame = pd.DataFrame({"code": codes.array, "name": names})
+        frame = frame.merge(got, on="code", how="left")
+        return frame, rows
 
     # -- geometry ----------------------------------------------------------------------------------------
 

@@ -258,7 +258,9 @@ class View:
         out: dict[str, Any] = {
             "view": self.state.as_dict(), "scheme": self.scheme, "place": self.place, "title": self.title,
             "variable": {k: v.get(k) for k in ("id", "label", "unit", "denominator", "polarity", "coverage",
-                                               "vintage", "source", "licence", "topic", "table", "cell")},
+                                               "vintage", "source", "licence", "topic", "table", "cell", "as_of",
+                                               "stale", "version", "publisher")
+                         if k in v or k not in ("as_of", "stale", "version", "publisher")},
             "decimals": self.decimals, "k": self.k, "k_requested": self.k_requested,
             "classes": [{"class": c.index, "label": c.label, "lower": c.lower, "upper": c.upper,
                          "count": c.count, "colour": c.colour} for c in self.classes],
@@ -360,7 +362,10 @@ def _classification(store: Any, state: ViewState, scheme: str) -> dict:
 
 
 def classification(store: Any, state: ViewState, scheme: str) -> dict:
-    key = cache.make_key("view", store.build_id, state.authority, state.level, state.variable, scheme, state.k,
+    # data_version: the build, or a published dataset's current version; it raises NotFound for a variable
+    # the requester may not see, so a cached classification is never served to someone denied it.
+    key = cache.make_key("view", store.data_version(state.variable), state.authority, state.level, state.variable,
+                         scheme, state.k,
                          state.breaks if scheme == "custom" else "", state.scope)
     return cache.cached(key, lambda: _classification(store, state, scheme))
 
@@ -408,7 +413,9 @@ def build(store: Any, state: ViewState) -> View:
                      classes=[int(c) for c in cls.tolist()], rank=rank, rank_national=rank_national)
     return View(
         state=state, scheme=scheme, place=place, variable=row, decimals=decimals, unit=unit, classes=classes,
-        k_requested=part["k_requested"] if k else state.k, missing=int(np.sum(cls < 0)), notes=part["notes"],
+        k_requested=part["k_requested"] if k else state.k, missing=int(np.sum(cls < 0)),
+        # A published dataset's as-of date and version (and that it is stale) in every view of it.
+        notes=[*part["notes"], *([row["status"]] if row.get("status") else [])],
         areas=areas, ranked=ranked,
         rank_note="" if ranked else _rank_note(row, national if national_ok else None, len(df)),
         national=national if ranked else None,

@@ -255,7 +255,12 @@ def _decode(data: bytes, report: Report) -> str:
                           (codecs.BOM_UTF16_BE, "utf-16")):
         if data.startswith(bom):
             report.notes.append(f"read as {encoding.replace('-sig', '')} (byte order mark)")
-            return data.decode(encoding)
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError as exc:
+                report.error("format", f"the file starts with a {encoding.replace('-sig', '')} byte order mark "
+                             f"but is not {encoding.replace('-sig', '')} text (byte {exc.start})")
+                return ""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -283,6 +288,8 @@ def read_table(data: bytes, filename: str, report: Report, max_rows: int | None 
 
 def _read_csv(data: bytes, report: Report, max_rows: int) -> list[list[str]]:
     text = _decode(data, report)
+    if not report.ok:
+        return []
     first = text.split("\n", 1)[0]
     delimiter = max((",", ";", "\t"), key=first.count)
     if delimiter != ",":
@@ -465,18 +472,26 @@ def _var_ids(dataset_id: int, columns: list[Column]) -> list[str]:
     return out
 
 
-def _write(root: Path, dataset_id: int, number: int, frame: pd.DataFrame, var_ids: list[str],
-           columns: list[str]) -> tuple[str, str]:
-    """Write a version's Parquet aside, fsync, rename: returns (path relative to root, sha256)."""
+def _parquet(frame: pd.DataFrame, var_ids: list[str], columns: list[str]) -> bytes:
     table = pa.table({"code": pa.array(frame["code"], pa.string()),
                       "authority": pa.array(frame["authority"], pa.string()),
                       **{vid: pa.array(frame[col].to_numpy(dtype="float64"), pa.float64(), from_pandas=True)
                          for vid, col in zip(var_ids, columns, strict=True)}})
-    folder = root / f"ds{dataset_id}"
-    folder.mkdir(parents=True, exist_ok=True)
     sink = io.BytesIO()
     pq.write_table(table, sink, compression="zstd")
-    body = sink.getvalue()
+    return sink.getvalue()
+
+
+def _digest(frame: pd.DataFrame, var_ids: list[str], columns: list[str]) -> str:
+    return hashlib.sha256(_parquet(frame, var_ids, columns)).hexdigest()
+
+
+def _write(root: Path, dataset_id: int, number: int, frame: pd.DataFrame, var_ids: list[str],
+           columns: list[str]) -> tuple[str, str]:
+    """Write a version's Parquet aside, fsync, rename: returns (path relative to root, sha256)."""
+    folder = root / f"ds{dataset_id}"
+    folder.mkdir(parents=True, exist_ok=True)
+    body = _parquet(frame, var_ids, columns)
     digest = hashlib.sha256(body).hexdigest()
     name = f"v{number}-{digest[:8]}.parquet"
     tmp = folder / f".{name}.{os.getpid()}.tmp"
@@ -611,9 +626,11 @@ def _editable(s: Any, actor: access.Actor, dataset_id: int) -> db.Dataset:
 
 
 def add_version(actor: access.Actor | None, dataset_id: int, data: bytes, filename: str, store: Any,
-                as_of: str | None = None, note: str = "", via: str = "api", report: Report | None = None) -> dict:
+                as_of: str | None = None, note: str = "", via: str = "api", report: Report | None = None,
+                unchanged_ok: bool = False) -> dict:
     """A new version of a dataset (same code column and indicators). ``actor`` None: the live-feed puller,
-    acting for the dataset's organisation. Raises Rejected, Denied or Forbidden."""
+    acting for the dataset's organisation. ``unchanged_ok``: values equal to the current version's make no
+    new version (``{"unchanged": True}``). Raises Rejected, Denied or Forbidden."""
     report = report or Report()
     url = db.database_url(data_dir=store.data_dir)
     root = registry.published_dir(store.data_dir)
@@ -631,6 +648,13 @@ def add_version(actor: access.Actor | None, dataset_id: int, data: bytes, filena
         audit.record_now("version.rejected", org_id=org_id, dataset_id=dataset_id,
                          detail=f"via {via}: {report.summary()}", url=url)
         raise Rejected(report)
+    if unchanged_ok:
+        with db.session(url) as s:
+            current = s.execute(sa.select(db.Version).join(db.Dataset, db.Dataset.current_version_id == db.Version.id)
+                                .where(db.Dataset.id == dataset_id)).scalar_one_or_none()
+        if current is not None and _digest(frame, [v.var_id for v in variables], [v.column for v in variables]) \
+                == current.sha256:
+            return {"id": dataset_id, "version": current.number, "unchanged": True, "report": report.as_dict()}
     written: Path | None = None
     for attempt in range(3):
         try:

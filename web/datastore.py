@@ -49,6 +49,7 @@ from atlas import (
     csvsafe,
     datapack,
     db,
+    feeds,
     preview,
     publish,
     registry,
@@ -537,12 +538,13 @@ def _form_metadata(form: Any, info: dict) -> dict:
 @blueprint.route("/datastore/publish/<token>", methods=["GET", "POST"])
 def publish_details(token: str) -> flask.Response:
     actor = auth.login_required_page()
+    if flask.request.method == "POST":
+        auth.CSRF.protect()
     info, data = _staged(token, actor)
     form = flask.request.form
     report = preview_svg = None
     status = 200
     if flask.request.method == "POST":
-        auth.CSRF.protect()
         rep = publish.Report()
         meta = publish.parse_metadata(_form_metadata(form, info), rep)
         s = _store()
@@ -696,4 +698,11 @@ def _missing(exc: Exception) -> flask.Response:
 
 def init_app(server: flask.Flask) -> None:
     server.register_blueprint(blueprint)
+
+    @server.before_request
+    def _feeds() -> None:
+        # Live feeds are pulled by a thread of each worker (after gunicorn's fork: started on a request),
+        # every ATLAS_PULL_EVERY seconds; each feed is claimed atomically, so workers never pull one twice.
+        feeds.start_scheduler(settings.load().pull_every)
+
     server.extensions.setdefault("atlas_routes", []).extend(ROUTES)

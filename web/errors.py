@@ -131,7 +131,6 @@ def init_app(server: flask.Flask, config: settings.Settings | None = None) -> No
     server.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     server.register_error_handler(RequestEntityTooLarge, _too_large)
 
-    server.config["ATLAS_UPLOAD_LIMIT"] = config.upload_max_bytes + UPLOAD_OVERHEAD
 
     @server.before_request
     def _guard() -> flask.Response | None:
@@ -140,7 +139,7 @@ def init_app(server: flask.Flask, config: settings.Settings | None = None) -> No
         if request.method == "POST" and UPLOAD_PATHS.match(request.path):
             # The publishing routes only (a CSV or XLSX and its metadata): ATLAS_UPLOAD_MAX_BYTES, plus room
             # for the multipart envelope. Every other route keeps ATLAS_MAX_BODY_BYTES.
-            limit = request.max_content_length = flask.current_app.config["ATLAS_UPLOAD_LIMIT"]
+            limit = request.max_content_length = settings.load().upload_max_bytes + UPLOAD_OVERHEAD
         # Werkzeug checks the limit only when the body is read, and a GET view never reads it: refuse a large
         # declared body here, before any view (chunked bodies are cut off by Werkzeug as they are read).
         if limit and request.content_length is not None and request.content_length > limit:

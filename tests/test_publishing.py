@@ -16,8 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from city_support import BASE, CAMDEN, PASSWORD, Client, camden_csv, create_database, data_folder, environment, \
-    metadata, postgres_admin_url
+from city_support import (
+    BASE,
+    CAMDEN,
+    PASSWORD,
+    Client,
+    camden_csv,
+    create_database,
+    data_folder,
+    environment,
+    metadata,
+    postgres_admin_url,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

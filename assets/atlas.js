@@ -1,7 +1,9 @@
 /*
  * Neighbourhood Atlas, in the browser: it paints what the server decided (atlas/view.py) and decides
- * nothing itself. A switch sends a "paint": one class digit per area (in the order of the geometry's
- * features, "-" for no data), the colours and the legend with its printed labels and counts. The printed
+ * nothing itself. A switch sends a "paint": one class character per area (in the order of the geometry's
+ * features, "-" for no data; see classAt), the colours, the legend with its printed labels and counts, and
+ * the words the hover card and table print for each class (a category's label for a categorical
+ * variable, whose paint carries everything and fetches no details). The printed
  * values and ranks that hover cards and the table show are fetched from /api/view.json?...&fields=details
  * only when something shows them (a hover, a selection, the table scrolled into view), and kept per view.
  *
@@ -46,9 +48,36 @@
 
   // -- a paint, read ------------------------------------------------------------------------------------
 
+  function classAt(cls, i) {
+    // The one decoder of a paint's class characters (atlas.view.CLASS_ALPHABET): "0"-"9" are classes
+    // 0-9, "A"-"Z" 10-35, "a"-"z" 36-61; anything else ("-") is no data.
+    var code = cls ? cls.charCodeAt(i) : -1;
+    if (code >= 48 && code <= 57) {
+      return code - 48;
+    }
+    if (code >= 65 && code <= 90) {
+      return code - 55;
+    }
+    if (code >= 97 && code <= 122) {
+      return code - 61;
+    }
+    return -1;
+  }
+
   function classOf(p, i) {
-    var code = p && p.cls ? p.cls.charCodeAt(i) - 48 : -1;
-    return code >= 0 && code <= 9 ? code : -1;
+    return p ? classAt(p.cls, i) : -1;
+  }
+
+  function isEstimate(d, i) {
+    // d.est: indices of the areas whose figure is an estimate (a few per authority), made a set once.
+    if (!d || !d.est) {
+      return false;
+    }
+    if (!d._est) {
+      d._est = {};
+      d.est.forEach(function (j) { d._est[j] = true; });
+    }
+    return !!d._est[i];
   }
 
   function fillOf(p, i) {
@@ -127,16 +156,27 @@
   function figureLines(p, d, i) {
     // The lines about area i's value: printed value, rank (or the publisher's own rank, as published).
     var lines = [];
+    if (!p.details) {
+      // A categorical paint: its class line names the category, and there is nothing more to fetch.
+      var c = classOf(p, i);
+      if (c >= 0) {
+        lines.push(escapeHtml(p.label) + ": <strong>" + escapeHtml(p.classCell[c]) + "</strong>");
+      }
+      return lines;
+    }
     if (!d || d.var !== p.var) {
       lines.push("<em>Loading its figures…</em>");
       return lines;
     }
     lines.push(escapeHtml(p.label) + ": <strong>" + escapeHtml(d.text[i]) + "</strong>");
+    if (isEstimate(d, i)) {
+      lines.push("<em>" + escapeHtml(d.estNote) + "</em>");
+    }
     if (d.rank && d.rank[i] !== null && d.rank[i] !== undefined) {
       var where = p.all ? " local authority districts" : " areas in " + escapeHtml(p.place || "the authority");
       lines.push("Rank " + count(d.rank[i]) + " of " + count(d.ranked) + where + " (1 = highest)");
-    } else if (!p.ranked && d.text[i] !== "no data") {
-      lines.push("<em>As published; not ranked again</em>");
+    } else if (p.unranked && d.text[i] !== "no data") {
+      lines.push("<em>" + escapeHtml(p.unranked) + "</em>");
     }
     if (d.rn && d.rn[i] !== null && d.rn[i] !== undefined && p.national) {
       lines.push("Rank " + count(d.rn[i]) + " of " + count(p.national.count) + " across " +
@@ -157,7 +197,9 @@
     lines = lines.concat(figureLines(p, detailsOf(p), i));
     var c = classOf(p, i);
     if (c >= 0) {
-      lines.push("Class " + (c + 1) + " of " + p.k + ": " + escapeHtml(p.classLabels[c]));
+      if (p.classText[c]) {
+        lines.push(escapeHtml(p.classText[c]));
+      }
     } else {
       lines.push("No data");
     }
@@ -304,6 +346,11 @@
 
   function tableHtml(p, areas, selected, sort, pageWanted, toSelected) {
     var d = detailsOf(p);
+    var cols = p.columns;
+    var known = cols.map(function (c) { return c[0]; });
+    if (!sort || known.indexOf(sort.col) < 0) {
+      sort = { col: p.sort, dir: "asc" };  // the server's default order for this view (rank, or category)
+    }
     var rows = sortedRows(p, areas, d, sort);
     var pages = Math.max(1, Math.ceil(rows.length / PAGE_SIZE));
     var page = Math.min(pages - 1, Math.max(0, pageWanted || 0));
@@ -311,12 +358,7 @@
     if (selIndex >= 0 && toSelected) {
       page = Math.floor(rows.indexOf(selIndex) / PAGE_SIZE);
     }
-    var cols = [["name", "Area"], ["value", "Value"], ["rank", p.ranked ? "Rank" : "Order"]];
-    if (p.national) {
-      cols.push(["rn", "National rank"]);
-    }
-    cols.push(["class", "Class"]);
-    var active = (sort && sort.col) || "rank";
+    var active = sort.col;
     var dir = sort && sort.dir === "desc" ? "desc" : "asc";
     var head = tag("tr", {}, cols.map(function (c) {
       var on = c[0] === active;
@@ -333,13 +375,19 @@
         tag("button", { type: "button", "class": "select", "data-atlas-select": code,
           "aria-pressed": isSel ? "true" : "false" }, escapeHtml(areas.names[i])) +
         tag("span", { "class": "code" }, escapeHtml((areas.names[i] === code ? "" : " " + code) + (isSel ? " (selected)" : ""))));
-      cells += tag("td", { "class": "num" }, d ? escapeHtml(d.text[i]) : "…");
-      cells += tag("td", { "class": "num" }, d && d.rank ? count(d.rank[i]) : "–");
-      if (p.national) {
-        cells += tag("td", { "class": "num" }, d && d.rn ? count(d.rn[i]) : "–");
-      }
-      cells += tag("td", {}, c >= 0 ? tag("span", { "class": "swatch", style: "background-color:" + p.c[c] }) +
-        " " + (c + 1) + " of " + p.k + " (" + escapeHtml(p.classLabels[c]) + ")" : "no data");
+      known.forEach(function (col) {
+        if (col === "value") {
+          cells += tag("td", { "class": "num" }, d ? escapeHtml(d.text[i]) +
+            (isEstimate(d, i) ? " " + tag("abbr", { "class": "estimate", title: d.estNote }, "(estimate)") : "") : "…");
+        } else if (col === "rank") {
+          cells += tag("td", { "class": "num" }, d && d.rank ? count(d.rank[i]) : "–");
+        } else if (col === "rn") {
+          cells += tag("td", { "class": "num" }, d && d.rn ? count(d.rn[i]) : "–");
+        } else if (col === "class") {
+          cells += tag("td", {}, c >= 0 ? tag("span", { "class": "swatch", style: "background-color:" + p.c[c] }) +
+            " " + escapeHtml(p.classCell[c]) : "no data");
+        }
+      });
       return tag("tr", { "class": isSel ? "selected" : "", "aria-current": isSel ? "true" : undefined,
         "data-code": code }, cells);
     }).join("");
@@ -373,7 +421,7 @@
         text += ", rank " + count(d.rank[i]) + " of " + count(d.ranked);
       }
     }
-    text += c >= 0 ? ", class " + (c + 1) + " of " + p.k + " (" + p.classLabels[c] + ")" : ", no data";
+    text += c >= 0 ? "; " + (p.classText[c] || p.classCell[c]) : "; no data";
     return text + ". Click it again to clear.";
   }
 
@@ -434,6 +482,7 @@
     // Shared with the other pages' scripts (compare.js, embed.js).
     escapeHtml: escapeHtml,
     count: count,
+    classAt: classAt,
     classOf: classOf,
     fillOf: fillOf,
     legendHtml: legendHtml,

@@ -39,8 +39,7 @@
   }
 
   function digit(cls, i) {
-    var c = cls ? cls.charCodeAt(i) - 48 : -1;
-    return c >= 0 && c <= 9 ? c : -1;
+    return window.atlas.classAt(cls, i);  // the paint's one decoder (atlas.js)
   }
 
   function fills(m, pa, pb, rel) {
@@ -247,6 +246,10 @@
   // -- legends: the server's words, drawn -----------------------------------------------------------------
 
   function bivariateLegend(rel) {
+    if (rel.none) {
+      // A categorical A or B: no bivariate map; the server says why.
+      return "<p class='legend-scheme'>" + escapeHtml(rel.none) + "</p>";
+    }
     var words = ["low", "middle", "high"];
     var cells = "";
     for (var row = 2; row >= 0; row -= 1) {

@@ -26,7 +26,8 @@ from atlas.viewstate import ALL, PREFERRED_VARIABLES, ViewState, level_label, to
 
 __all__ = [
     "BIVARIATE_COLOURS", "BIVARIATE_SOURCE", "MAX_PINNED", "PROFILE_MAX", "CompareState", "bivariate_classes",
-    "compare_keys", "compare_query", "correlation", "correlation_text", "percentile_rank", "polarity_statement",
+    "categorical_note", "compare_keys", "compare_query", "correlation", "correlation_text", "percentile_rank",
+    "polarity_statement",
     "profile", "profile_csv", "profile_variables", "relation", "resolve_compare", "scatter_figure", "state_b",
     "thirds", "versus",
 ]
@@ -215,11 +216,35 @@ def correlation_text(corr: dict) -> str:
             f"{corr['n']:,} areas with both values{left}.")
 
 
+def categorical_note(view_a: View, view_b: View) -> str | None:
+    """What the compare view says when A or B is categorical (a classification: categories, not numbers),
+    for which there is no correlation, scatter plot or bivariate map; None when both are numeric."""
+    which = [name for name, v in (("A", view_a), ("B", view_b)) if v.categorical]
+    if not which:
+        return None
+    label = " and ".join(f"{w} ({(view_a if w == 'A' else view_b).variable.get('label')})" for w in which)
+    verb = "is a classification" if len(which) == 1 else "are classifications"
+    return (f"No correlation, scatter plot or bivariate map: {label} {verb} (categories, not numbers), which "
+            "cannot be correlated or divided into thirds. The maps, their legends and the profile still compare "
+            "them.")
+
+
 def relation(s: Any, view_a: View, view_b: View) -> dict:
     """Everything the compare view shows about A and B together: the correlation (from the full-precision
     values, as the API serves them) in numbers and words, and the bivariate map (thirds of each) as one
-    class digit per area with its 3x3 counts and the thirds' printed labels."""
+    class digit per area with its 3x3 counts and the thirds' printed labels. With a categorical A or B
+    there is none of these, and ``none`` says so plainly."""
     base = view_a.state
+    none = categorical_note(view_a, view_b)
+    if none:
+        n = len(view_a.areas.codes)
+        return {
+            "key": f"{base.authority}/{base.level}", "a": view_a.state.variable, "b": view_b.state.variable,
+            "corr": None, "text": none, "none": none, "cls": "-" * n, "colours": list(BIVARIATE_COLOURS),
+            "counts": [0] * 9, "missing": n, "thirds": {"a": [], "b": [], "note_a": "", "note_b": ""},
+            "labels": [view_a.variable.get("label") or view_a.state.variable,
+                       view_b.variable.get("label") or view_b.state.variable],
+        }
     a = s.values(base.authority, base.level, view_a.state.variable)["value"].to_numpy(dtype="float64")
     b = s.values(base.authority, base.level, view_b.state.variable)["value"].to_numpy(dtype="float64")
     corr = correlation(a, b)
@@ -229,7 +254,7 @@ def relation(s: Any, view_a: View, view_b: View) -> dict:
     return {
         "key": f"{base.authority}/{base.level}", "a": view_a.state.variable, "b": view_b.state.variable,
         "corr": corr, "text": correlation_text(corr),
-        "cls": "".join("-" if c < 0 else str(c) for c in cls.tolist()), "colours": list(BIVARIATE_COLOURS),
+        "cls": "".join(view.class_char(c) for c in cls.tolist()), "colours": list(BIVARIATE_COLOURS),
         "counts": [int(c) for c in counts], "missing": int(np.sum(cls < 0)),
         "thirds": {"a": [c.label for c in ta.classes], "b": [c.label for c in tb.classes],
                    "note_a": " ".join(ta.notes), "note_b": " ".join(tb.notes)},
@@ -248,11 +273,19 @@ def scatter_figure(view_a: View, view_b: View) -> dict:
     selecting points finds the areas on the maps. Built here, drawn by dcc.Graph."""
     a, b = view_a.areas, view_b.areas
     keep = [i for i, (x, y) in enumerate(zip(a.values, b.values, strict=True)) if x is not None and y is not None]
-    text = [f"{a.names[i]} ({a.codes[i]})<br>A: {a.text[i]}<br>B: {b.text[i]}" for i in keep]
+
+    def hover(v: View, axis: str) -> str:
+        # The value as the maps print it, at the variable's precision with its unit: no text per point.
+        unit = "%" if v.unit == "percentage" else (f" {v.unit}" if v.unit in ("years", "per hectare", "per km2")
+                                                   else "")
+        return f"%{{{axis}:,.{v.decimals}f}}{unit}"
+
     trace = {
         "type": "scattergl" if len(keep) > SCATTERGL_FROM else "scatter", "mode": "markers",
         "x": [a.values[i] for i in keep], "y": [b.values[i] for i in keep],
-        "customdata": [a.codes[i] for i in keep], "text": text, "hovertemplate": "%{text}<extra></extra>",
+        "customdata": [a.codes[i] for i in keep], "text": [a.names[i] for i in keep],
+        "hovertemplate": ("%{text} (%{customdata})<br>A: " + hover(view_a, "x") + "<br>B: " + hover(view_b, "y")
+                          + "<extra></extra>"),
         "marker": {"size": 7, "color": "#3b4994", "opacity": 0.75, "line": {"width": 0.5, "color": "#ffffff"}},
         "selected": {"marker": {"color": "#d7301f", "opacity": 1, "size": 10}},
         "unselected": {"marker": {"opacity": 0.3}},
@@ -338,6 +371,9 @@ def profile(s: Any, base: ViewState, codes: list[str], variables: list[str]) -> 
     for variable in variables:
         meta = s.variable(variable)
         df = s.values(base.authority, base.level, variable)
+        if "category" in df.columns:
+            rows.append(_category_row(meta, df, codes))
+            continue
         values = df["value"].to_numpy(dtype="float64")
         index = {c: i for i, c in enumerate(df["code"].tolist())}
         finite = values[np.isfinite(values)]
@@ -360,6 +396,27 @@ def profile(s: Any, base: ViewState, codes: list[str], variables: list[str]) -> 
     return rows
 
 
+def _category_row(meta: dict, df: Any, codes: list[str]) -> dict:
+    """A categorical variable's profile row: each area's category (label and code), and, in place of the
+    medians, the most common category of the place. No percentile, no judgement: categories have no order."""
+    text = {c["code"]: (c["label"] if c["label"] == c["code"] else f"{c['label']} ({c['code']})")
+            for c in meta.get("categories") or []}
+    by_code = dict(zip(df["code"].tolist(), df["category"].tolist(), strict=True))
+    present = [c for c in df["category"].tolist() if c is not None]
+    mode = None
+    if present:
+        top = max(set(present), key=lambda c: (present.count(c), -list(text).index(c) if c in text else 0))
+        mode = f"most common: {text.get(top, top)} ({present.count(top):,} of {len(df):,} areas)"
+    areas = []
+    for code in codes:
+        category = by_code.get(code)
+        areas.append({"code": code, "value": None, "text": text.get(category, category) if category else None,
+                      "percentile": None, "vs_median": None})
+    return {"variable": meta["id"], "label": meta.get("label") or meta["id"], "unit": "category", "areas": areas,
+            "median": None, "mode": mode, "national": None, "coverage": meta.get("coverage") or "",
+            "better": "No judgement: categories have no order.", "categorical": True}
+
+
 def profile_csv(rows: list[dict], names: dict[str, str], place: str) -> str:
     """The profile as CSV: one row per variable, value and percentile per area, medians, polarity."""
     codes = [a["code"] for a in rows[0]["areas"]] if rows else []
@@ -375,9 +432,10 @@ def profile_csv(rows: list[dict], names: dict[str, str], place: str) -> str:
     for r in rows:
         line = [r["variable"], r["label"], r["unit"]]
         for a in r["areas"]:
-            line += [_csv_num(a["value"]), _csv_num(a["percentile"], 1)]
-        line += [_csv_num(r["median"]), _csv_num(r["national"]), r["coverage"] if r["national"] is not None else "",
-                 r["better"]]
+            line += [a.get("text") or "" if r.get("categorical") else _csv_num(a["value"]),
+                     _csv_num(a["percentile"], 1)]
+        line += [r.get("mode") or "" if r.get("categorical") else _csv_num(r["median"]), _csv_num(r["national"]),
+                 r["coverage"] if r["national"] is not None else "", r["better"]]
         w.writerow(csvsafe.row(line))
     return out.getvalue()
 

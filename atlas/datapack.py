@@ -39,7 +39,7 @@ __all__ = ["DEFINITION_FIELDS", "build_zip", "dataset_file", "cache_path", "ensu
 
 #: The catalogue fields a datapack's README and variables.csv list for every variable.
 DEFINITION_FIELDS: tuple[str, ...] = ("id", "label", "unit", "denominator", "table", "cell", "vintage", "source",
-                                      "licence")
+                                      "licence", "kind", "method", "coverage", "cells", "categories")
 ROW_FIELDS: tuple[str, ...] = ("code", "name", "value", "rank", "rank_national")
 CRS = "EPSG:4326"
 
@@ -60,9 +60,26 @@ def values_frame(values: pd.DataFrame, collection: dict) -> geopandas.GeoDataFra
     frame = values[list(ROW_FIELDS)].copy()
     frame["code"] = frame["code"].astype(str)
     frame["name"] = frame["name"].astype(str)
+    if "category" in values.columns:
+        # A categorical variable: the value is the category code (text), its label beside it.
+        frame["value"] = values["category"].astype(object).where(values["category"].notna(), None)
+        frame.insert(3, "label", values["label"].astype(object).where(values["label"].notna(), None))
     frame["rank"] = frame["rank"].astype("Int64")
     frame["rank_national"] = frame["rank_national"].astype("Int64")
+    if "estimated" in values.columns:
+        frame["estimated"] = values["estimated"].astype(bool).to_numpy()
     return geopandas.GeoDataFrame(frame, geometry=geo.loc[frame["code"], "geometry"].to_numpy(), crs=CRS)
+
+
+def _row_fields(frame: Any) -> list[str]:
+    """The row columns of a values frame, in order: ROW_FIELDS with ``label`` (categories) and
+    ``estimated`` (re-based figures) where the frame has them."""
+    fields = list(ROW_FIELDS)
+    if "label" in frame.columns:
+        fields.insert(3, "label")
+    if "estimated" in frame.columns:
+        fields.append("estimated")
+    return fields
 
 
 def _json_number(value: Any) -> Any:
@@ -80,9 +97,15 @@ def values_geojson(frame: geopandas.GeoDataFrame, meta: dict) -> bytes:
     import shapely.geometry  # noqa: PLC0415
 
     features = []
-    for row, geom in zip(frame[list(ROW_FIELDS)].itertuples(index=False), frame.geometry, strict=True):
-        props = {"code": row.code, "name": row.name, "value": _json_number(row.value),
-                 "rank": _json_number(row.rank), "rank_national": _json_number(row.rank_national)}
+    fields = _row_fields(frame)
+    for row, geom in zip(frame[fields].itertuples(index=False), frame.geometry, strict=True):
+        props = {"code": row.code, "name": row.name,
+                 "value": row.value if isinstance(row.value, str) or row.value is None else _json_number(row.value)}
+        if "label" in fields:
+            props["label"] = row.label
+        props.update({"rank": _json_number(row.rank), "rank_national": _json_number(row.rank_national)})
+        if "estimated" in fields:
+            props["estimated"] = bool(row.estimated)
         features.append({"type": "Feature", "properties": props,
                          "geometry": shapely.geometry.mapping(geom)})
     body = {"type": "FeatureCollection", "variable": _about(meta), "features": features}
@@ -90,7 +113,11 @@ def values_geojson(frame: geopandas.GeoDataFrame, meta: dict) -> bytes:
 
 
 def _about(meta: dict) -> dict:
-    return {k: meta.get(k) for k in ("id", "label", "unit", "denominator", "vintage", "source", "licence")}
+    out = {k: meta.get(k) for k in ("id", "label", "unit", "denominator", "vintage", "source", "licence",
+                                    "kind", "method", "coverage")}
+    if meta.get("categories"):
+        out["categories"] = [{"code": c["code"], "label": c["label"]} for c in meta["categories"]]
+    return out
 
 
 def values_parquet(frame: geopandas.GeoDataFrame, meta: dict) -> bytes:
@@ -112,7 +139,9 @@ def values_gpkg(frame: geopandas.GeoDataFrame, meta: dict, layer: str) -> bytes:
     variable's definition in the layer's metadata (the gpkg_metadata tables GDAL writes)."""
     with tempfile.TemporaryDirectory(prefix="atlas-gpkg-") as tmp:
         path = Path(tmp) / "values.gpkg"
-        _write_gpkg(frame, path, layer, {k.upper(): str(v) for k, v in _about(meta).items() if v})
+        about = {k: "; ".join(f"{c['code']}={c['label']}" for c in v) if k == "categories" else v
+                 for k, v in _about(meta).items()}
+        _write_gpkg(frame, path, layer, {k.upper(): str(v) for k, v in about.items() if v})
         return path.read_bytes()
 
 
@@ -199,8 +228,20 @@ def _wide(store: Any, authority: str, level: str, dataset: str, ids: list[str], 
     table = pq.read_table(path, columns=["code", *ids], filters=[("authority", "==", authority)])
     got = table.to_pandas().set_index("code").reindex(codes)
     frame = pd.DataFrame({"code": codes.to_numpy(), "name": np.asarray(names, dtype=object)})
-    values = got[ids].astype("float64")
-    values.index = frame.index
+    rows = {i: store.variable(i) for i in ids}
+    if any(r.get("kind") == "categorical" for r in rows.values()):
+        # A dataset of categorical variables (never mixed with numeric ones): each code column as text,
+        # followed by its labels (``<id>_label``).
+        columns: dict[str, Any] = {}
+        for i in ids:
+            labels = {c["code"]: c["label"] for c in rows[i].get("categories") or []}
+            text = got[i].astype(object).where(got[i].notna(), None).tolist()
+            columns[i] = pd.array(text, dtype="string")
+            columns[f"{i}_label"] = pd.array([None if c is None else labels.get(c, c) for c in text], dtype="string")
+        values = pd.DataFrame(columns, index=frame.index)
+    else:
+        values = got[ids].astype("float64")
+        values.index = frame.index
     return pd.concat([frame, values], axis=1)
 
 
@@ -267,6 +308,17 @@ def _build_zip(store: Any, authority: str, target: Path) -> dict:
                 _write_gpkg(areas[["code", "name", "geometry"]], gpkg, f"{authority}_{level}")
                 zf.write(gpkg, f"{level}/areas.gpkg", compress_type=zipfile.ZIP_DEFLATED)
             files.append((f"{level}/areas.gpkg", f"{len(areas):,} areas (layer `{authority}_{level}`), WGS84"))
+            rebasing = store.rebasing_rows(authority) if level == "lsoa11" else None
+            if rebasing is not None and any(r.get("method") in ("apportioned", "change") for r in rows):
+                table = pa.Table.from_pandas(rebasing, preserve_index=False)
+                zf.writestr(zipfile.ZipInfo(f"{level}/lsoa11_lsoa21.csv", _date(built)), _csv_bytes(table),
+                            compress_type=zipfile.ZIP_DEFLATED)
+                counts = store.rebasing(authority) or {}
+                files.append((f"{level}/lsoa11_lsoa21.csv",
+                              "how each 2011 LSOA maps to 2021 ones (`change`: unchanged, split, merged, complex; "
+                              "`lsoa21`); `estimated` = true where the re-based Census 2021 figures (and the "
+                              f"changes 2011 -> 2021) are estimates: {counts.get('estimated', 0):,} of "
+                              f"{len(rebasing):,} here"))
             summary["levels"][level] = {"areas": len(codes), "datasets": len(by_dataset), "variables": len(rows)}
         summary["variables"] = len(definitions)
         zf.writestr(zipfile.ZipInfo("variables.csv", _date(built)), _definitions_csv(definitions.values()),
@@ -282,12 +334,20 @@ def _date(iso: str) -> tuple[int, int, int, int, int, int]:
     return (d.year, d.month, d.day, d.hour, d.minute, d.second)
 
 
+def _definition(row: dict, key: str) -> Any:
+    """A definition field as written: categories as "code=label; ..." (their order is the publisher's)."""
+    value = row.get(key)
+    if key == "categories":
+        return "; ".join(f"{c['code']}={c['label']}" for c in value or [])
+    return "" if value is None else value
+
+
 def _definitions_csv(rows: Any) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(csvsafe.row(DEFINITION_FIELDS))
     for row in sorted(rows, key=lambda r: r["id"]):
-        writer.writerow(csvsafe.row("" if row.get(k) is None else row.get(k) for k in DEFINITION_FIELDS))
+        writer.writerow(csvsafe.row(_definition(row, k) for k in DEFINITION_FIELDS))
     return out.getvalue().encode()
 
 
@@ -325,7 +385,7 @@ def _readme(store: Any, info: dict, summary: dict, definitions: Any, files: list
     lines += ["", f"## Variables ({summary['variables']:,})", "",
               "| " + " | ".join(DEFINITION_FIELDS) + " |", "|" + " --- |" * len(DEFINITION_FIELDS)]
     for row in sorted(definitions, key=lambda r: r["id"]):
-        lines.append("| " + " | ".join(_cell(row.get(k)) for k in DEFINITION_FIELDS) + " |")
+        lines.append("| " + " | ".join(_cell(_definition(row, k)) for k in DEFINITION_FIELDS) + " |")
     return "\n".join(lines) + "\n"
 
 

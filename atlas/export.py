@@ -275,7 +275,9 @@ def map_data(store: Any, spec: ExportSpec) -> MapData:
                f"{view_state.level_label(st.level)}" + (f", {level_vintage} vintage" if level_vintage else "") + ".")
     unit = row.get("unit") or ""
     unit_line = f"Unit: {'per cent' if unit == 'percentage' else unit or 'not recorded'}"
-    if row.get("denominator"):
+    if shown.categorical:
+        unit_line = "Categories: the publisher's codes and labels"
+    elif row.get("denominator"):
         try:
             unit_line += f" of {store.variable(row['denominator'])['label'].lower()}"
         except LookupError:
@@ -410,17 +412,22 @@ def _legend(ax: Any, data: MapData, scale: float, height_in: float, width_in: fl
     rows = [(r["colour"], r["label"], r["count"]) for r in legend["rows"]]
     if legend["missing"]:
         rows.append((None, "No data", legend["missing"]))
-    swatch_h = 14 * scale / 72 / height_in
+    # Rows 20 pt apart, closer (down to 9 pt, with smaller type) when there are many (a categorical map's
+    # OAC groups: 26), so the rows and the two lines under them fit the legend's column.
+    room = (col.y * height_in * 72 / scale) - 8 - 2 * 7.5 * 1.35 * 2
+    step = max(9.0, min(20.0, room / max(1, len(rows))))
+    size = min(8.5, max(5.5, step * 0.45))
+    swatch_h = min(14.0, step * 0.7) * scale / 72 / height_in
     for colour, text, count in rows:
         # Swatches in the class colours at full strength, as the explorer's legend shows them.
         ax.add_patch(Rectangle((0, col.y - swatch_h), 0.12, swatch_h, facecolor=colour or NO_DATA,
                                edgecolor="#666666", linewidth=0.6 * scale,
                                hatch=None if colour else "////", linestyle="-" if colour else "--"))
         middle = col.y - swatch_h / 2
-        ax.text(0.16, middle, text, fontsize=8.5 * scale, va="center")
-        ax.text(1.0, middle, f"{count:,} area{'s' if count != 1 else ''}", fontsize=8 * scale, va="center",
-                ha="right", color="#555555")
-        col.down(20)
+        ax.text(0.16, middle, text, fontsize=size * scale, va="center")
+        ax.text(1.0, middle, f"{count:,} area{'s' if count != 1 else ''}", fontsize=(size - 0.5) * scale,
+                va="center", ha="right", color="#555555")
+        col.down(step)
     col.down(4)
     col.text(legend["foot"], 7.5, color="#333333")
     col.text(data.unit_line + ".", 7.5, color="#333333")

@@ -1,35 +1,25 @@
-"""Pure functions behind the explorer's callbacks: what the browser is sent for a view.
-
-A switch of variable, scheme, classes, palette or scope sends only ``payload`` (values in the order of the
-geometry's features, national ranks where the variable is national at that level, breaks, colours, unit,
-note): the browser derives the colours of each area, the legend's counts and histogram, the hover text,
-the ranks within the authority and the table from it (assets/atlas.js), with the names from ``areas_data``
-and the geometry, both fetched once per authority and level.
-
-Values are rounded to at most five significant figures of the largest (and at most four decimals), and
-classified on the server *after* rounding, so the browser, which classifies the same rounded numbers with
-the same rule (window.atlas.classIndex), always agrees with the server's breaks.
+"""Pure functions around a view, beside the one that decides what it shows (atlas/view.py): the option
+lists of the controls (authorities, levels, tables and their variables, scopes), the variables with data
+for a place, the areas' codes and names (sent once per authority and level), the authority's outline,
+the geometry's versioned URL, the title and the attribution line.
 """
 
 from __future__ import annotations
 
 import functools
-import math
 from typing import Any
 
-import numpy as np
 import shapely
 import shapely.errors
 import shapely.geometry
 
-from atlas import cache, classify, palettes
-from atlas.viewstate import ALL, NATIONAL_LEVEL, ViewState, effective_scheme, level_label
+from atlas import cache, coverage
+from atlas.viewstate import ALL, NATIONAL_LEVEL, ViewState, level_label
 
 __all__ = [
     "BOUNDARIES_ATTRIBUTION", "areas_data", "attribution", "authority_options", "available_variables",
-    "classification_part", "decimals_for", "geometry_url", "group_key", "group_options", "level_options",
-    "national_no_data", "outline", "payload", "round_values", "scope_options", "search_variables", "title",
-    "variable_options",
+    "coverage_gaps", "geometry_url", "group_key", "group_options", "level_options", "national_no_data", "outline",
+    "scope_options", "search_variables", "title", "variable_options",
 ]
 
 BOUNDARIES_ATTRIBUTION = ("Boundaries: Office for National Statistics, Open Government Licence v3.0; "
@@ -48,6 +38,28 @@ def _variable_rows(store: Any, build_id: str, scope: str, authority: str, level:
     # data that requesters seeing the same datasets share, and no one else is served.
     rows = store.variables(authority=authority, level=level)
     return tuple({k: r.get(k) for k in ("id", "label", "topic", "table", "table_title")} for r in rows)
+
+
+_CATALOGUE_FIELDS = ("id", "label", "topic", "table", "table_title", "levels", "authorities", "coverage")
+
+
+@functools.lru_cache(maxsize=32)
+def _catalogue(store: Any, build_id: str, scope: str) -> tuple[dict, ...]:
+    # Per process, build and what the requester may see, like _variable_rows: the fields coverage messages
+    # need, for every variable.
+    return tuple({k: r.get(k) for k in _CATALOGUE_FIELDS} for r in store.variables())
+
+
+@functools.lru_cache(maxsize=512)
+def _gaps(store: Any, build_id: str, scope: str, authority: str, level: str) -> tuple[dict, ...]:
+    here = {r["id"] for r in _variable_rows(store, build_id, scope, authority, level)}
+    return tuple(coverage.gaps(store, authority, level, here, list(_catalogue(store, build_id, scope))))
+
+
+def coverage_gaps(store: Any, authority: str, level: str) -> list[dict]:
+    """The tables that exist elsewhere but not for ``authority`` at ``level``, by topic and reason
+    (atlas.coverage.gaps): what the Table list says is missing here, and why."""
+    return [dict(g) for g in _gaps(store, store.build_id, store.scope_key(), authority, level)]
 
 
 def available_variables(store: Any, authority: str, level: str) -> list[str]:
@@ -73,17 +85,36 @@ def group_key(row: dict) -> str:
 def group_options(store: Any, authority: str, level: str) -> list[dict]:
     """The Table control's options: one per table with data here, under a disabled heading per topic, each
     saying how many variables it holds. At most a few hundred, whatever the authority (Camden's output
-    areas: 116 tables for 4,496 variables), so the variable list itself stays short."""
+    areas: 116 tables for 4,496 variables), so the variable list itself stays short.
+
+    Under each topic, disabled lines say what exists elsewhere but not here, and why ("Not here: 24
+    tables, Camden only"), one line per reason, never one per table; a topic with nothing here is listed
+    with its lines too, its heading marked "(not here)"."""
     options: list[dict] = []
-    topic = None
-    for key, rows in _groups(store, authority, level).items():
-        here = key.split("|", 1)[0]
-        if here != topic:
-            topic = here
-            options.append({"label": here, "value": f"topic:{here}", "disabled": True})
-        first = rows[0]
-        title = f"{first.get('table') or ''} {first.get('table_title') or ''}".strip() or here
-        options.append({"label": f"{title} ({len(rows)})", "value": key})
+    by_topic: dict[str, list[dict]] = {}
+    for g in _gaps(store, store.build_id, store.scope_key(), authority, level):
+        by_topic.setdefault(g["topic"], []).append(g)
+    groups = _groups(store, authority, level)
+    topics = sorted({k.split("|", 1)[0] for k in groups} | set(by_topic), key=lambda t: (t == "Other", t))
+
+    def missing(topic: str) -> list[dict]:
+        out = []
+        for i, g in enumerate(by_topic.get(topic, [])):
+            tables = "1 table" if g["tables"] == 1 else f"{g['tables']} tables"
+            out.append({"label": f"Not here: {tables} ({g['variables']:,} variables), {g['reason']}",
+                        "value": f"gap:{topic}:{i}", "disabled": True, "title": "; ".join(g["examples"])})
+        return out
+
+    for topic in topics:
+        keys = [k for k in groups if k.split("|", 1)[0] == topic]
+        heading = topic if keys else f"{topic} (not here)"
+        options.append({"label": heading, "value": f"topic:{topic}", "disabled": True})
+        for key in keys:
+            rows = groups[key]
+            first = rows[0]
+            title = f"{first.get('table') or ''} {first.get('table_title') or ''}".strip() or topic
+            options.append({"label": f"{title} ({len(rows)})", "value": key})
+        options += missing(topic)
     return options
 
 
@@ -98,7 +129,9 @@ def variable_options(store: Any, authority: str, level: str, group: str | None =
 
 def search_variables(store: Any, authority: str, level: str, text: str, limit: int = 50) -> list[dict]:
     """Options for words typed in the Variable control: every word must appear in the label, table, topic
-    or id of a variable with data here; at most ``limit``, each saying its table."""
+    or id of a variable with data here; at most ``limit``, each saying its table. When nothing here
+    matches, up to five variables elsewhere that do are listed, disabled, each saying where it exists and
+    why it is not here."""
     words = [w for w in str(text or "").lower().split() if w][:10]
     if not words:
         return []
@@ -110,6 +143,16 @@ def search_variables(store: Any, authority: str, level: str, text: str, limit: i
                 out.append({"label": f"{r['label']} ({r.get('table') or key.split('|')[0]})", "value": r["id"]})
                 if len(out) >= limit:
                     return out
+    if out:
+        return out
+    for r in _catalogue(store, store.build_id, store.scope_key()):
+        hay = " ".join(str(r.get(k) or "") for k in ("label", "table", "table_title", "topic", "id")).lower()
+        if all(w in hay for w in words):
+            why = coverage.why_not(store, store.variable(r["id"]), authority, level)
+            out.append({"label": f"{r['label']}: not here, {why}", "value": f"elsewhere:{r['id']}",
+                        "disabled": True})
+            if len(out) >= 5:
+                break
     return out
 
 
@@ -182,96 +225,6 @@ def _outline(store: Any, authority: str, level: str) -> dict:
     return {"type": "FeatureCollection", "bbox": [round(b, 6) for b in rings.bounds], "features": [
         {"type": "Feature", "properties": {"code": authority},
          "geometry": shapely.geometry.mapping(shapely.set_precision(rings, 1e-6))}]}
-
-
-def decimals_for(values: np.ndarray) -> int:
-    """Decimals that keep five significant figures of the largest value (at most 4; 0 for whole numbers)."""
-    finite = values[np.isfinite(values)]
-    if finite.size == 0 or np.all(finite == np.round(finite)):
-        return 0
-    top = float(np.max(np.abs(finite)))
-    if top == 0:
-        return 0
-    return int(max(0, min(4, 4 - math.floor(math.log10(top)))))
-
-
-def round_values(values: np.ndarray, decimals: int) -> list[float | int | None]:
-    """Values for JSON: rounded, whole numbers as ints, None for missing."""
-    out: list[float | int | None] = []
-    rounded = np.round(values, decimals)
-    for v in rounded.tolist():
-        if v is None or not math.isfinite(v):
-            out.append(None)
-        elif decimals == 0 or float(v).is_integer():
-            out.append(int(v))
-        else:
-            out.append(v)
-    return out
-
-
-def classification_part(store: Any, state: ViewState, scheme: str) -> dict:
-    """Everything of a payload that does not depend on the palette: cached across workers.
-
-    Raises classify.ClassifyError for custom breaks that cannot be used (the caller falls back).
-    """
-    key = cache.make_key("payload", store.data_version(state.variable), state.authority, state.level, state.variable,
-                         scheme, state.k, state.breaks if scheme == "custom" else "", state.scope)
-    return cache.cached(key, lambda: _classification_part(store, state, scheme))
-
-
-def _classification_part(store: Any, state: ViewState, scheme: str) -> dict:
-    df = store.values(state.authority, state.level, state.variable)
-    row = store.variable(state.variable)
-    raw = df["value"].to_numpy(dtype="float64")
-    decimals = decimals_for(raw)
-    values = round_values(raw, decimals)
-    national = state.level in (row.get("national_levels") or [])
-    part: dict[str, Any] = {
-        "key": f"{state.authority}/{state.level}", "n": len(values), "v": values, "dp": decimals,
-        "var": state.variable, "label": row.get("label") or state.variable, "unit": row.get("unit") or "",
-        "scope": state.scope, "scheme": scheme, "schemeLabel": classify.SCHEMES.get(scheme, scheme),
-        "all": state.authority == ALL, "pol": row.get("polarity") or None,
-    }
-    if national and state.authority != ALL:
-        ranks = df["rank_national"]
-        part["rn"] = [None if m else int(r) for r, m in zip(ranks.to_numpy(dtype="int64", na_value=0),
-                                                             ranks.isna().to_numpy(), strict=True)]
-        part["nn"] = int(store.national_values(state.level, state.variable).size)
-        part["cov"] = row.get("coverage") or ""
-    reference = None
-    if state.scope == "national" and national and state.authority != ALL:
-        reference = np.round(store.national_values(state.level, state.variable), decimals)
-    numeric = np.array([np.nan if v is None else v for v in values], dtype="float64")
-    try:
-        result = classify.classify(numeric, scheme, state.k,
-                                   custom_breaks=state.breaks if scheme == "custom" else None,
-                                   reference=reference)
-    except classify.ClassifyError as exc:
-        if scheme == "custom":
-            raise
-        # Nothing to classify (every value missing): the map shows every area as "no data".
-        part.update({"b": [], "lo": None, "k": 0, "kr": state.k, "note": str(exc).capitalize() + "."})
-        return part
-    part.update({"b": result.breaks, "lo": result.minimum, "k": result.k, "kr": result.k_requested,
-                 "note": result.note})
-    return part
-
-
-def payload(store: Any, state: ViewState, geometry: str, place: str = "") -> tuple[dict, list[str]]:
-    """The whole switch payload (the cached classification plus this palette's colours and the geometry's
-    URL) and messages for the page when custom breaks could not be used."""
-    messages: list[str] = []
-    scheme = effective_scheme(state)
-    try:
-        part = classification_part(store, state, scheme)
-    except classify.ClassifyError as exc:
-        messages.append(f"Custom breaks {state.breaks!r} cannot be used: {exc}. Quantiles are shown instead.")
-        part = classification_part(store, state, "quantiles")
-    part["url"] = geometry
-    part["place"] = place
-    part["c"] = palettes.colours(state.palette, part["k"], state.reverse) if part["k"] else []
-    part["pal"] = state.palette
-    return part, messages
 
 
 def title(state: ViewState, place: str, variable_row: dict) -> str:

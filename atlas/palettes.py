@@ -1,7 +1,7 @@
 """ColorBrewer palettes for the map: ColorBrewer's names and exact colours, from palettable.
 
-Only sequential and diverging schemes: the map shows ordered classes, which qualitative schemes
-cannot show.
+Only sequential and diverging schemes for the map's classes, which are ordered and which qualitative
+schemes cannot show; ``qualitative`` gives the colours of categories (atlas.view.category_colours).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from palettable.colorbrewer import COLOR_MAPS, get_map
 __all__ = [
     "DEFAULT_PALETTE",
     "PALETTES",
+    "qualitative",
     "colourblind_safe",
     "colours",
     "max_classes",
@@ -74,6 +75,18 @@ def colours(name: str, k: int, reverse: bool = False) -> list[str]:
     elif k == 1:
         hexes = [hexes[1]]
     return hexes[::-1] if reverse else hexes
+
+
+def qualitative(name: str, k: int) -> list[str]:
+    """The first k colours of ColorBrewer's qualitative scheme ``name`` (Set2, Set3, Paired...), lower-case
+    hex: for categories, which have no order. Not offered as a palette of the map's classes."""
+    maps = COLOR_MAPS["Qualitative"]
+    if name not in maps:
+        raise ValueError(f"unknown qualitative palette {name!r}; valid: {', '.join(sorted(maps))}")
+    top = max(int(n) for n in maps[name])
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= top:
+        raise ValueError(f"qualitative palette {name} has from 1 to {top} colours, got {k!r}")
+    return [h.lower() for h in get_map(name, "qualitative", max(int(k), 3)).hex_colors][:k]
 
 
 def palette_options() -> list[dict[str, Any]]:

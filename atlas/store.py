@@ -38,9 +38,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from atlas import access, audit, db, registry, settings
+from atlas import access, audit, coverage, db, registry, settings
 
-__all__ = ["ALL", "LEVELS", "NATIONAL_LEVEL", "UNRANKED_UNITS", "NotFound", "Scope", "Store", "get_store"]
+__all__ = ["ALL", "CATEGORICAL", "ESTIMATED_METHODS", "LEVELS", "NATIONAL_LEVEL", "REBASED_LEVEL", "UNRANKED_UNITS",
+           "NotFound", "Scope", "Store", "get_store", "is_categorical"]
 
 #: Every geography level the extracts may hold, in display order.
 LEVELS: tuple[str, ...] = ("lsoa11", "oa11", "lsoa21", "oa21", "ward22", "lad")
@@ -55,6 +56,15 @@ PRECISION = 5
 #: Units of variables that are themselves a publisher's ranking (IMD ranks and deciles...): their values are
 #: shown as published and never ranked again, so ``values()`` gives them no ``rank`` or ``rank_national``.
 UNRANKED_UNITS = frozenset({"rank", "decile"})
+#: The catalogue's ``kind`` of a variable whose values are category codes (text), not numbers.
+CATEGORICAL = "categorical"
+#: Methods of variables whose figures for some 2011 LSOAs are estimates: Census 2021 re-based onto 2011 LSOAs
+#: where 2011 LSOAs were merged (apportioned), and the change 2011 -> 2021 computed from those figures.
+ESTIMATED_METHODS = frozenset({"apportioned", "change"})
+#: The level the re-based figures are on (the lookup ``lookups/lsoa11_lsoa21.parquet`` is by 2011 LSOA).
+REBASED_LEVEL = "lsoa11"
+#: The kinds of LSOA change 2011 -> 2021, in the lookup's words and this order.
+CHANGE_KINDS: tuple[str, ...] = ("unchanged", "split", "merged", "complex")
 #: Catalogue fields searched by ``variables(q=...)``.
 _SEARCHED = ("id", "label", "table", "table_title", "cell", "topic", "description")
 
@@ -95,6 +105,21 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def is_categorical(row: dict) -> bool:
+    """Whether a catalogue row's values are category codes (``kind`` categorical)."""
+    return row.get("kind") == CATEGORICAL
+
+
+def _categories(text: Any) -> list[dict] | None:
+    """The catalogue's ``categories`` (JSON text in the extract) as a list of {code, label, colour}, with
+    colours in lower case; None for a numeric variable."""
+    if not text:
+        return None
+    items = json.loads(text) if isinstance(text, str) else list(text)
+    return [{"code": str(c["code"]), "label": str(c.get("label") or c["code"]),
+             "colour": str(c["colour"]).lower() if c.get("colour") else None} for c in items]
+
+
 def _quote_identifier(name: str) -> str:
     # Only ever called with catalogue ids, but quoted properly anyway so no name can end the identifier.
     return '"' + name.replace('"', '""') + '"'
@@ -112,6 +137,10 @@ def _rank_desc(values: np.ndarray) -> np.ndarray:
 
 def _int_array(data: np.ndarray, missing: np.ndarray) -> pd.arrays.IntegerArray:
     return pd.arrays.IntegerArray(np.asarray(data, dtype="int64"), np.asarray(missing, dtype=bool))
+
+
+def _no_ints(n: int) -> pd.arrays.IntegerArray:
+    return _int_array(np.zeros(n, dtype="int64"), np.ones(n, dtype=bool))
 
 
 class Scope:
@@ -270,12 +299,12 @@ class Store:
         self._authority_rows = {row["code"]: {k: _plain(v) for k, v in row.items()}
                                 for row in auth.to_dict("records")}
         cat = self._query("SELECT * FROM read_parquet(?) ORDER BY id", [self._file("catalogue.parquet")])
-        if "kind" in cat.columns:
-            # Categorical variables (classifications, election winners: text codes) are left out until the UI
-            # supports them (legend by category, no classification controls); that support follows.
-            cat = cat[cat["kind"] != "categorical"]
         self._catalogue = {row["id"]: {k: _plain(v) for k, v in row.items()}
                            for row in cat.to_dict("records")}
+        for row in self._catalogue.values():
+            # Categorical variables carry their categories (code, label, colour) in the publisher's order;
+            # parsed once here, so every caller gets a list.
+            row["categories"] = _categories(row.get("categories"))
         cov = self._query("SELECT dataset, level, authority, areas FROM read_parquet(?)",
                           [self._file("coverage.parquet")])
         self._coverage: set[tuple[str, str, str]] = set(
@@ -302,6 +331,25 @@ class Store:
         for levels in self._area_counts.values():
             levels.sort(key=lambda d: LEVELS.index(d["level"]) if d["level"] in LEVELS else len(LEVELS))
         self._topics = sorted({row["topic"] for row in self._catalogue.values() if row.get("topic")})
+        self._load_rebasing()
+
+    def _load_rebasing(self) -> None:
+        """The LSOA 2011 -> 2021 lookup: which 2011 LSOAs' re-based 2021 figures are estimates, and how many
+        LSOAs of each kind of change every authority has. Small (one row per 2011 LSOA)."""
+        self._estimated: dict[str, frozenset[str]] = {}
+        self._rebasing: dict[str, dict[str, int]] = {}
+        path = self.build_dir / "lookups" / "lsoa11_lsoa21.parquet"
+        if not path.exists():
+            return
+        df = self._query("SELECT authority, code, change, estimated FROM read_parquet(?)", [str(path)])
+        for authority, part in df.groupby("authority", sort=True):
+            counts = {kind: 0 for kind in CHANGE_KINDS}
+            for kind, n in part["change"].value_counts().items():
+                counts[str(kind)] = int(n)
+            counts["estimated"] = int(part["estimated"].sum())
+            counts["areas"] = len(part)
+            self._rebasing[str(authority)] = counts
+            self._estimated[str(authority)] = frozenset(part.loc[part["estimated"].astype(bool), "code"])
 
     # -- validation: a user's string becomes an identifier only by being found here ----------------------
 
@@ -392,8 +440,48 @@ class Store:
         return {"code": code, "name": row.get("name"), "nation": row.get("nation"),
                 "region": row.get("region"), "levels": levels, "bbox": row.get("bbox")}
 
+    def rebasing(self, authority: str) -> dict[str, int] | None:
+        """How the authority's 2011 LSOAs map to 2021 ones: counts of ``unchanged``, ``split``, ``merged`` and
+        ``complex`` LSOAs, ``estimated`` (those whose re-based 2021 figures are estimates) and ``areas``;
+        None where the authority has no 2011 LSOAs (or the build has no lookup)."""
+        counts = self._rebasing.get(authority)
+        return dict(counts) if counts else None
+
+    def rebasing_rows(self, authority: str) -> pd.DataFrame | None:
+        """The authority's rows of the LSOA 2011 -> 2021 lookup: code, change, estimated, lsoa21 (the 2021
+        LSOAs it maps to, space-separated), by code; None where it has none."""
+        if authority not in self._rebasing:
+            return None
+        df = self._query("SELECT code, change, estimated, array_to_string(lsoa21, ' ') AS lsoa21 "
+                         "FROM read_parquet(?) WHERE authority = ? ORDER BY code",
+                         [self._file("lookups", "lsoa11_lsoa21.parquet"), authority])
+        df["estimated"] = df["estimated"].astype(bool)
+        return df
+
+    def estimates(self, row: dict, authority: str, level: str) -> frozenset[str] | None:
+        """Codes of the areas whose figures of the variable ``row`` are estimates there, or None when the
+        variable has no estimates at all (not a re-based figure, or another level)."""
+        if row.get("method") not in ESTIMATED_METHODS or level != REBASED_LEVEL:
+            return None
+        if authority == ALL:
+            return frozenset().union(*self._estimated.values()) if self._estimated else frozenset()
+        return self._estimated.get(authority, frozenset())
+
+    def places(self, variable: str) -> list[tuple[str, str]]:
+        """Every (authority, level) where the variable has data (the national overview as (``all``, ``lad``)).
+        Raises NotFound."""
+        row = self._check_variable(variable)
+        out = [(a, lv) for a, lv in self._dataset_places.get(row["dataset"], [])
+               if lv != NATIONAL_LEVEL and self._has_data(row, a, lv)]
+        if self._has_data(row, ALL, NATIONAL_LEVEL):
+            out.insert(0, (ALL, NATIONAL_LEVEL))
+        return out
+
     def authority(self, code: str) -> dict:
-        """One authority (see ``authorities``); ``all`` is the national overview. Raises NotFound."""
+        """One authority (see ``authorities``); ``all`` is the national overview. Raises NotFound.
+
+        A single authority also says how its 2011 LSOAs map to 2021 ones (``lsoa11_lsoa21``: see
+        ``rebasing``), which is what makes some re-based Census 2021 figures estimates."""
         self._check_authority(code)
         if code == ALL:
             lads = [d for levels in self._area_counts.values() for d in levels
@@ -404,7 +492,11 @@ class Store:
             return {"code": ALL, "name": "All local authorities", "nation": None, "region": None,
                     "levels": [{"level": NATIONAL_LEVEL, "vintage": lads[0]["vintage"] if lads else None,
                                 "areas": sum(d["areas"] for d in lads)}], "bbox": bbox}
-        return self._authority_dict(code)
+        out = self._authority_dict(code)
+        rebasing = self.rebasing(code)
+        if rebasing:
+            out["lsoa11_lsoa21"] = rebasing
+        return out
 
     def variables(self, authority: str | None = None, level: str | None = None, topic: str | None = None,
                   q: str | None = None) -> list[dict]:
@@ -460,8 +552,9 @@ class Store:
             where = self._available(row)
             place = "the national overview" if authority == ALL else authority
             raise NotFound("variable", variable, where,
-                           f"variable {variable!r} has no data for {place} at level {level!r}; it is "
-                           f"available for {', '.join(where[:20]) or 'nowhere'}"
+                           f"variable {variable!r} has no data for {place} at level {level!r} (it exists "
+                           f"{coverage.why_not(self, row, authority, level)}); it is available for "
+                           f"{', '.join(where[:20]) or 'nowhere'}"
                            + (f" ... ({len(where)} in all)" if len(where) > 20 else ""))
         self._audit_read(row, f"values {authority}/{level}/{row['id']}")
         return row, self._dataset_path(row, level), _quote_identifier(row["id"])
@@ -477,8 +570,25 @@ class Store:
         code, name, value (float, NaN when missing), rank (1 = highest value within the authority, ties
         share the lowest rank, <NA> for a missing value) and rank_national (among every area with a value at
         that level; <NA> unless ``level`` is one of the variable's ``national_levels``). Authority ``all``
-        at level ``lad`` is the national overview. Raises NotFound."""
+        at level ``lad`` is the national overview. Raises NotFound.
+
+        Two more columns where they apply: ``estimated`` (bool) for a re-based Census 2021 figure or a change
+        2011 -> 2021 at 2011 LSOAs (see ``estimates``); and, for a categorical variable, ``category`` (the
+        category code as text, None when missing) and ``label`` (the category's label), its ``value`` being
+        NaN and its ranks <NA> throughout: categories are not numbers, and are never ranked."""
         row, path, column = self._values_source(authority, level, variable)
+        codes, names = self._areas(authority, level)
+        if is_categorical(row):
+            frame = self._category_frame(row, path, column, authority, codes, names)
+        else:
+            frame = self._numeric_frame(row, path, column, authority, level, codes, names)
+        estimated = self.estimates(row, authority, level)
+        if estimated is not None:
+            frame["estimated"] = frame["code"].isin(estimated).to_numpy(dtype=bool)
+        return frame
+
+    def _numeric_frame(self, row: dict, path: str, column: str, authority: str, level: str, codes: pd.Index,
+                       names: Any) -> pd.DataFrame:
         # The column is a quoted catalogue id and the file a catalogue dataset's; the caller's strings reach
         # DuckDB only as bound parameters. Names and ranks are joined here rather than in SQL: the areas
         # are already in memory, and one narrow Parquet scan is the cheapest query DuckDB can do.
@@ -489,7 +599,6 @@ class Store:
             got = self._cursor().execute(sql + " WHERE authority = ?", [path, authority]).fetchnumpy()
         raw = got["value"]
         raw = raw.filled(np.nan) if np.ma.isMaskedArray(raw) else np.asarray(raw, dtype="float64")
-        codes, names = self._areas(authority, level)
         value = np.full(len(codes), np.nan)
         pos = codes.get_indexer(np.asarray(got["code"], dtype=object))
         value[pos[pos >= 0]] = raw[pos >= 0]
@@ -499,12 +608,35 @@ class Store:
             at = national_codes.get_indexer(codes)
             rank_national = _int_array(np.where(at >= 0, national_ranks[at], 0), at < 0)
         else:
-            rank_national = _int_array(np.zeros(len(codes), dtype="int64"), np.ones(len(codes), dtype=bool))
+            rank_national = _no_ints(len(codes))
         missing = np.isnan(value)
         # The frame copies the cached code and name arrays, so a caller may modify what it is given.
         rank = _int_array(_rank_desc(value), missing | (not ranked))
         return pd.DataFrame({"code": codes.array, "name": names, "value": value, "rank": rank,
                              "rank_national": rank_national})
+
+    def _category_frame(self, row: dict, path: str, column: str, authority: str, codes: pd.Index,
+                        names: Any) -> pd.DataFrame:
+        """A categorical variable's codes and labels per area (the text codes as stored, exactly)."""
+        sql = "SELECT code, CAST(" + column + " AS VARCHAR) AS category FROM read_parquet(?)"  # noqa: S608
+        if authority == ALL:
+            got = self._cursor().execute(sql, [path]).fetchall()
+        else:
+            got = self._cursor().execute(sql + " WHERE authority = ?", [path, authority]).fetchall()
+        category = np.full(len(codes), None, dtype=object)
+        if got:
+            pos = codes.get_indexer(np.asarray([r[0] for r in got], dtype=object))
+            found = np.asarray([r[1] for r in got], dtype=object)
+            category[pos[pos >= 0]] = found[pos >= 0]
+        category = np.where(pd.isna(category) | (category == ""), None, category)
+        labels = {c["code"]: c["label"] for c in row.get("categories") or []}
+        label = np.asarray([None if c is None else labels.get(c, c) for c in category], dtype=object)
+        n = len(codes)
+        # Object columns, None where missing (pandas would otherwise infer a string dtype holding NaN).
+        return pd.DataFrame({"code": codes.array, "name": names, "value": np.full(n, np.nan),
+                             "rank": _no_ints(n), "rank_national": _no_ints(n),
+                             "category": pd.Series(category, dtype=object),
+                             "label": pd.Series(label, dtype=object)})
 
     def _areas(self, authority: str, level: str) -> tuple[pd.Index, Any]:
         """Codes (in code order) and names of the areas of ``authority`` at ``level``."""
@@ -537,6 +669,10 @@ class Store:
     def _national_source(self, level: str, variable: str) -> tuple[dict, str, str]:
         self._check_level(level)
         row = self._check_variable(variable)
+        if is_categorical(row):
+            raise NotFound("variable", variable, [],
+                           f"variable {variable!r} is categorical (category codes): it has no national numbers "
+                           "to rank or classify against")
         if level not in (row.get("levels") or ()):
             raise NotFound("variable", variable, self._available(row),
                            f"variable {variable!r} has no data at level {level!r}")

@@ -21,24 +21,53 @@ The rules, each decided once:
 - **Ranks** are the store's (``store.values``: 1 = highest value, ties share the best rank), on the
   full-precision values, so the view and ``/api/values`` give the same numbers. A variable that is itself
   a publisher's rank or decile is not ranked again: its rank fields are empty and ``ranked`` is False.
+- **Centred classes.** A variable with a catalogue ``centre`` (the changes 2011 -> 2021: centre 0) always
+  has a break at the centre, so falls and rises never share a class (a value at the centre counts with
+  the class below, as every class includes its upper bound); with a diverging palette (its default, the
+  catalogue's ``palette``) the two sides take the two hues, equally light at equal distance in classes
+  from the centre.
+- **Categories.** A categorical variable (classifications, election winners) has one class per category
+  present, in the catalogue's order, labelled with the category's label and code, with the publisher's
+  colour where the catalogue has one and otherwise a qualitative ColorBrewer colour (``category_colours``);
+  no scheme, number of classes, scope or palette applies, and nothing is ranked.
+- **Estimates.** Re-based Census 2021 figures (and changes computed from them) are estimates for the 2011
+  LSOAs merged in 2021: flagged per area, counted in a legend note with the authority's LSOA changes.
+- **The paint** carries one character per area from ``CLASS_ALPHABET`` (``0-9``, ``A-Z``, ``a-z``: 62
+  classes; ``-`` no data), decoded in one place in the browser (``window.atlas.classAt``).
 """
 
 from __future__ import annotations
 
+import colorsys
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from atlas import cache, classify, palettes
-from atlas.store import UNRANKED_UNITS
-from atlas.viewstate import ALL, ViewState, effective_scheme, level_label
+from atlas import cache, classify, mapview, palettes
+from atlas.store import UNRANKED_UNITS, is_categorical
+from atlas.viewstate import ALL, ViewState, effective_scheme
 
 __all__ = [
-    "NO_DATA", "UNRANKED_UNITS", "AreaRows", "ClassRow", "View", "build", "class_labels", "decimals_for",
+    "CATEGORY_SCHEME", "CLASS_ALPHABET", "MAX_CLASSES", "NO_DATA", "UNRANKED_UNITS", "AreaRows", "ClassRow", "View",
+    "build", "category_colours", "centred_breaks", "centred_colours", "class_char", "class_labels", "decimals_for",
     "format_number", "format_value", "printed_breaks",
 ]
+
+#: One character per area in a paint: class i is CLASS_ALPHABET[i], "-" is no data. Digits first, so a
+#: numeric view (at most 10 classes) reads as before; letters give categorical views up to 62 classes.
+#: The browser decodes it in one place (assets/atlas.js, window.atlas.classAt).
+CLASS_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+MAX_CLASSES = len(CLASS_ALPHABET)
+#: The ``scheme`` of a categorical view: its classes are the categories themselves.
+CATEGORY_SCHEME = "categories"
+#: What the hover card and table say of an area whose figure is an estimate.
+ESTIMATE_WORDS = ("Estimate: this 2011 LSOA was merged with others in 2021; the 2021 figure is shared among "
+                  "them by their 2011 shares")
+#: Qualitative ColorBrewer schemes for categories without a publisher's colour: Set2 up to 8, Set3 up to 12.
+QUALITATIVE = (("Set2", 8), ("Set3", 12))
 
 NO_DATA = "#ffffff"
 #: Printed precision by unit, where the catalogue does not give one.
@@ -111,6 +140,11 @@ def _next_printable(value: float, decimals: int) -> float:
     return round((base + 1) / 10**decimals, decimals)
 
 
+def class_char(c: int) -> str:
+    """The paint's character for class ``c`` (-1: no data)."""
+    return "-" if c < 0 else CLASS_ALPHABET[c]
+
+
 def class_labels(breaks: list[float], lowest: float, decimals: int, unit: str) -> list[dict]:
     """The printed bounds and label of each class (see the module's rules): ``lower`` is None for an
     empty lowest class below the data ("up to ..."), and for a class that no printable value can be in."""
@@ -152,16 +186,135 @@ def printed_breaks(raw_breaks: list[float], basis: np.ndarray, scheme: str, deci
     return [float(x) for x in b[occupied]]
 
 
+def centred_breaks(breaks: list[float], basis: np.ndarray, centre: float) -> tuple[list[float], bool]:
+    """Breaks with one at ``centre`` when the values (``basis``, sorted) lie on both sides of it, so values
+    at or below the centre and values above it never share a class. A class the new break leaves empty is
+    merged into its neighbour (never across the centre). Returns the breaks and whether one was added."""
+    if not breaks or basis.size == 0 or not (basis[0] <= centre < basis[-1]) or centre in breaks:
+        return list(breaks), False
+    b = np.array(sorted([*breaks, centre]), dtype="float64")
+    occupied = np.bincount(classify.class_index(basis, b), minlength=b.size) > 0
+    keep = occupied | (b == centre)
+    keep[-1] = True
+    if not occupied[b == centre][0]:
+        # Nothing in (previous break, centre]: the class below ends at the centre instead.
+        below = np.flatnonzero(b < centre)
+        keep[below[-1]] = False
+    b = b[keep]
+    while b.size > classify.K_MAX:
+        # One class more than a palette may have (9 asked for, and the centre): the two neighbouring classes
+        # on one side of the centre holding fewest areas together become one.
+        counts = np.bincount(classify.class_index(basis, b), minlength=b.size)
+        inner = [i for i in range(b.size - 1) if b[i] != centre]
+        merge = min(inner, key=lambda i: counts[i] + counts[i + 1])
+        b = np.delete(b, merge)
+    return [float(x) for x in b], True
+
+
+def centred_colours(palette: str, breaks: list[float], centre: float, reverse: bool) -> list[str] | None:
+    """Colours for classes split at ``centre`` by a diverging palette: the classes at or below the centre
+    take the first hue, those above the second, the lightest next to the centre on both sides, so equal
+    lightness means an equal number of classes from the centre. None where the palette is not diverging or
+    cannot give enough colours on one side (the plain palette is used then)."""
+    if palettes.PALETTES.get(palette) != "diverging":
+        return None
+    below = sum(1 for b in breaks if b <= centre)
+    above = len(breaks) - below
+    side = max(below, above)
+    if side == 0 or 2 * side > palettes.max_classes(palette):
+        return None
+    if side == 1:
+        full = palettes.colours(palette, 3, reverse)
+        left, right = [full[0]], [full[2]]
+    else:
+        full = palettes.colours(palette, 2 * side, reverse)
+        left, right = full[:side], full[side:]
+    return left[side - below:] + right[:above]
+
+
+def _hex(rgb: tuple[float, float, float]) -> str:
+    return "#" + "".join(f"{round(max(0.0, min(1.0, v)) * 255):02x}" for v in rgb)
+
+
+def _rgb(colour: str) -> tuple[float, float, float]:
+    return tuple(int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5))  # type: ignore[return-value]
+
+
+def _shade(colour: str, j: int, m: int) -> str:
+    """The j-th of m shades of ``colour`` (darker to lighter, the middle one the colour itself)."""
+    if m <= 1:
+        return colour
+    h, lightness, sat = colorsys.rgb_to_hls(*_rgb(colour))
+    offset = -0.22 + 0.44 * j / (m - 1)
+    return _hex(colorsys.hls_to_rgb(h, min(0.82, max(0.22, lightness + offset)), sat))
+
+
+def _hues(n: int) -> list[str]:
+    """n evenly spaced hues at one lightness and saturation (the last resort beyond 12 categories)."""
+    return [_hex(colorsys.hls_to_rgb(((i * 0.618034) % 1.0), 0.62, 0.55)) for i in range(n)]
+
+
+def _qualitative(n: int) -> tuple[list[str], str]:
+    for name, top in QUALITATIVE:
+        if n <= top:
+            return palettes.qualitative(name, n), name
+    return palettes.qualitative("Set3", 12) + _hues(n - 12), "Set3 and evenly spaced hues"
+
+
+def category_colours(categories: list[dict], present: list[str] | None = None) -> tuple[dict[str, str], str]:
+    """A colour for each category code, and a sentence saying where the colours come from.
+
+    1. The catalogue's colour where it has one (the publisher's, e.g. conventional party colours).
+    2. The others, in the catalogue's order, from a qualitative ColorBrewer scheme (Set2 up to 8, Set3 up
+       to 12), so a category has the same colour in every authority.
+    3. More than 12 without a colour: where their codes are a hierarchy of at most 8 parents (the OAC's
+       groups 1a, 1b... under supergroups 1..8), each parent takes the colour its own category would (the
+       supergroup map's colour) and its children shades of it, darker to lighter; otherwise only the
+       categories ``present`` in the view are coloured, in the catalogue's order, from Set2 (up to 8 present)
+       or Set3 (up to 12), beyond that with evenly spaced hues (a category's colour may then differ between
+       authorities).
+    """
+    given = {c["code"]: c["colour"] for c in categories if c.get("colour")}
+    missing = [c["code"] for c in categories if not c.get("colour")]
+    out = dict(given)
+    if not missing:
+        return out, "Colours: the publisher's."
+    source = "the publisher's where there is one, otherwise " if given else ""
+    if len(missing) <= QUALITATIVE[-1][1]:
+        colours, name = _qualitative(len(missing))
+        out.update(zip(missing, colours, strict=True))
+        return out, f"Colours: {source}ColorBrewer {name} (qualitative)."
+    parents: dict[str, list[str]] = {}
+    for code in missing:
+        parents.setdefault(code[:-1], []).append(code)
+    # A hierarchy of codes: all of one length, each a parent's code and one lower-case letter (OAC: 1a-8d).
+    hierarchy = (len({len(code) for code in missing}) == 1 and len(missing[0]) >= 2
+                 and all(code[-1].islower() for code in missing))
+    if hierarchy and len(parents) <= QUALITATIVE[0][1]:
+        base, name = _qualitative(len(parents))
+        for colour, children in zip(base, parents.values(), strict=True):
+            for j, code in enumerate(children):
+                out[code] = _shade(colour, j, len(children))
+        return out, (f"Colours: {source}ColorBrewer {name} by parent class (the code without its last "
+                     "character, e.g. the supergroup of an OAC group), in shades for its members.")
+    shown = [code for code in (present or []) if code in set(missing)]
+    colours, name = _qualitative(len(shown)) if shown else ([], "Set3")
+    out.update(zip(shown, colours, strict=True))
+    return out, (f"Colours: {source}ColorBrewer {name} for the categories present here, in the catalogue's "
+                 "order (too many categories for a scheme to colour them all alike everywhere).")
+
+
 # -- the view --------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class ClassRow:
     index: int
-    lower: float | None  # as printed; None for a class that holds nothing printable
-    upper: float
+    lower: float | None  # as printed; None for a class that holds nothing printable, and for a category
+    upper: float | None  # None for a category
     label: str
     count: int
     colour: str
+    code: str | None = None  # the category's code (categorical views only)
 
 
 @dataclass
@@ -170,11 +323,12 @@ class AreaRows:
 
     codes: list[str]
     names: list[str]
-    values: list[float | None]  # as printed (rounded to the view's decimals)
-    text: list[str]  # the value as printed, with its unit
+    values: list[Any]  # as printed (rounded to the view's decimals); a categorical view's category codes
+    text: list[str]  # the value as printed, with its unit; a category's label and code
     classes: list[int]  # -1: no data
     rank: list[int | None]  # within the place; None when missing or not ranked
     rank_national: list[int | None]
+    estimated: list[bool] | None = None  # per area, for re-based figures (None: the variable has no estimates)
 
 
 @dataclass
@@ -197,6 +351,9 @@ class View:
     national: dict | None  # {"count", "coverage"} where national ranks are given
     histogram: dict | None
     messages: list[str] = field(default_factory=list)  # for the page: custom breaks refused, ...
+    categorical: bool = False
+    estimates: dict | None = None  # {"count", "note", "areas" (LSOA changes of the authority)} for re-based figures
+    centre: float | None = None  # the break that divides the classes (change variables), when there is one
 
     @property
     def k(self) -> int:
@@ -212,13 +369,15 @@ class View:
 
     @property
     def title(self) -> str:
-        where = "England and Wales" if self.state.authority == ALL else self.place
-        return f"{self.variable.get('label') or self.state.variable}: {where}, {level_label(self.state.level).lower()}"
+        return mapview.title(self.state, self.place, self.variable)
 
     @property
     def method(self) -> str:
         """"5 classes, Quantiles, breaks within Camden" (and how many were asked for, when fewer)."""
         k, kr = self.k, self.k_requested
+        if self.categorical:
+            present = "1 category" if k == 1 else f"{k} categories"
+            return f"{present} present of the {kr} of the classification, in its order"
         text = ("1 class" if k == 1 else f"{k} classes") + (f" ({kr} asked for)" if kr != k and k else "")
         text += ", " + classify.SCHEMES.get(self.scheme, self.scheme)
         if self.state.authority == ALL:
@@ -231,6 +390,8 @@ class View:
     def legend_title(self) -> str:
         label = self.variable.get("label") or self.state.variable
         unit = self.unit
+        if self.categorical:
+            return label
         word = "per cent" if unit == "percentage" else unit
         if unit and unit != "percentage" and word.lower() not in label.lower():
             return f"{label} ({word})"
@@ -238,6 +399,8 @@ class View:
 
     @property
     def foot(self) -> str:
+        if self.categorical:
+            return "Each colour is one category; categories are not classed or ranked."
         text = "Each class includes its upper bound."
         if self.ranked:
             text += " Rank 1 is the highest value"
@@ -262,11 +425,14 @@ class View:
                                                "stale", "version", "publisher")
                          if k in v or k not in ("as_of", "stale", "version", "publisher")},
             "decimals": self.decimals, "k": self.k, "k_requested": self.k_requested,
+            "kind": "categorical" if self.categorical else "numeric",
             "classes": [{"class": c.index, "label": c.label, "lower": c.lower, "upper": c.upper,
-                         "count": c.count, "colour": c.colour} for c in self.classes],
+                         "count": c.count, "colour": c.colour, **({"code": c.code} if self.categorical else {})}
+                        for c in self.classes],
             "no_data": {"count": self.missing, "colour": NO_DATA},
             "legend": self.legend(), "notes": list(self.notes), "messages": list(self.messages),
             "ranked": self.ranked, "rank_note": self.rank_note, "national": self.national,
+            "centre": self.centre, "estimates": self.estimates,
         }
         if areas:
             a = self.areas
@@ -275,6 +441,9 @@ class View:
                  "rank_national": rn}
                 for code, name, value, text, cls, rank, rn in zip(
                     a.codes, a.names, a.values, a.text, a.classes, a.rank, a.rank_national, strict=True)]
+            if a.estimated is not None:
+                for area, flag in zip(out["areas"], a.estimated, strict=True):
+                    area["estimated"] = flag
         return out
 
     def details(self) -> dict:
@@ -282,19 +451,41 @@ class View:
         the browser only when it shows them)."""
         a = self.areas
         ranked = sum(r is not None for r in a.rank) if self.ranked else 0
-        return {"key": f"{self.state.authority}/{self.state.level}", "var": self.state.variable, "text": a.text,
-                "v": a.values, "rank": a.rank if self.ranked else None, "ranked": ranked,
-                "rn": a.rank_national if self.national else None}
+        out = {"key": f"{self.state.authority}/{self.state.level}", "var": self.state.variable, "text": a.text,
+               "v": a.values, "rank": a.rank if self.ranked else None, "ranked": ranked,
+               "rn": a.rank_national if self.national else None, "est": None, "estNote": None}
+        if a.estimated is not None and self.estimates:
+            # Indices of the areas whose figure is an estimate (a few per authority), and what to say of them.
+            out["est"] = [i for i, flag in enumerate(a.estimated) if flag]
+            out["estNote"] = ESTIMATE_WORDS
+        return out
 
     def paint(self) -> dict:
-        """What a switch sends the browser: one class digit per area (``-`` for no data) and the legend."""
-        digits = "".join("-" if c < 0 else str(c) for c in self.areas.classes)
+        """What a switch sends the browser: one character per area (``CLASS_ALPHABET``, ``-`` for no data),
+        the colours, the legend, and the words the hover card and table print for each class."""
+        chars = "".join(class_char(c) for c in self.areas.classes)
+        if self.categorical:
+            text = ["" for _ in self.classes]  # the hover's value line is the category itself
+            cells = [c.label for c in self.classes]
+            columns = [["name", "Area"], ["class", "Category"]]
+            unranked = ""
+        else:
+            k = self.k
+            text = [f"Class {c.index + 1} of {k}: {c.label}" for c in self.classes]
+            cells = [f"{c.index + 1} of {k} ({c.label})" for c in self.classes]
+            columns = [["name", "Area"], ["value", "Value"], ["rank", "Rank" if self.ranked else "Order"]]
+            if self.national:
+                columns.append(["rn", "National rank"])
+            columns.append(["class", "Class"])
+            unranked = "" if self.ranked else "As published; not ranked again"
         return {
-            "key": f"{self.state.authority}/{self.state.level}", "n": len(digits), "cls": digits,
+            "key": f"{self.state.authority}/{self.state.level}", "n": len(chars), "cls": chars,
             "c": self.colours, "var": self.state.variable, "label": self.variable.get("label") or "",
             "unit": self.unit, "place": self.place, "all": self.state.authority == ALL, "k": self.k,
             "ranked": self.ranked, "rankNote": self.rank_note, "national": self.national,
             "legend": self.legend(), "classLabels": [c.label for c in self.classes],
+            "classText": text, "classCell": cells, "columns": columns, "sort": "class" if self.categorical
+            else "rank", "unranked": unranked, "categorical": self.categorical,
         }
 
 
@@ -352,6 +543,12 @@ def _classification(store: Any, state: ViewState, scheme: str) -> dict:
     if breaks[-1] < np.nanmax(printed):  # breaks from the nation stop below a value here (classify widened)
         breaks[-1] = float(np.nanmax(printed))
     notes = [result.note] if result.note else []
+    centre = row.get("centre")
+    if centre is not None and math.isfinite(centre) and scheme != "custom":
+        breaks, added = centred_breaks(breaks, sorted_basis, float(centre))
+        if added:
+            notes.append(f"A break at {format_number(float(centre), decimals)} was added so that falls and rises "
+                         "never share a class.")
     if len(breaks) < result.k and scheme != "custom":
         notes.append(f"{result.k} classes were computed, {len(breaks)} shown: at the printed precision "
                      f"({decimals} decimal place{'s' if decimals != 1 else ''}) some breaks fell together or "
@@ -359,6 +556,22 @@ def _classification(store: Any, state: ViewState, scheme: str) -> dict:
     out.update({"breaks": breaks, "lowest": float(min(sorted_basis[0], np.nanmin(printed))),
                 "k_requested": result.k_requested, "notes": notes})
     return out
+
+
+def _estimates(store: Any, state: ViewState, row: dict, flags: Any) -> dict | None:
+    """The legend's words and counts for re-based figures: how many areas here are estimates, and how the
+    authority's 2011 LSOAs map to 2021 ones."""
+    if flags is None:
+        return None
+    count = int(np.sum(flags))
+    changes = store.rebasing(state.authority) if state.authority != ALL else None
+    note = (f"{count:,} of these {len(flags):,} areas' figures {'is an estimate' if count == 1 else 'are estimates'}"
+            " (2011 LSOAs merged into one 2021 LSOA, whose figure is shared among them by their 2011 shares).")
+    if changes:
+        note += (f" Of {changes['areas']:,} LSOAs here, {changes['unchanged']:,} are unchanged since 2011, "
+                 f"{changes['split']:,} split (summed back, exact), {changes['merged']:,} merged"
+                 + (f" and {changes['complex']:,} changed irregularly" if changes.get("complex") else "") + ".")
+    return {"count": count, "note": note, "areas": changes}
 
 
 def classification(store: Any, state: ViewState, scheme: str) -> dict:
@@ -374,6 +587,9 @@ def build(store: Any, state: ViewState) -> View:
     """The whole view of ``state`` (a resolved, valid ViewState: see viewstate.resolve).
 
     Custom breaks that cannot classify these values fall back to quantiles, with a message."""
+    row = store.variable(state.variable)
+    if is_categorical(row):
+        return _build_categorical(store, state, row)
     messages: list[str] = []
     scheme = effective_scheme(state)
     try:
@@ -382,14 +598,16 @@ def build(store: Any, state: ViewState) -> View:
         messages.append(f"Custom breaks {state.breaks!r} cannot be used: {exc}. Quantiles are shown instead.")
         scheme = "quantiles"
         part = classification(store, state, scheme)
-    row = store.variable(state.variable)
     df = store.values(state.authority, state.level, state.variable)
     decimals = part["decimals"]
     unit = (row.get("unit") or "").lower()
     values = np.array([np.nan if v is None else v for v in part["values"]], dtype="float64")
     breaks = part["breaks"]
     k = len(breaks)
-    colours = palettes.colours(state.palette, k, state.reverse) if k else []
+    centre = row.get("centre")
+    centred = centre is not None and math.isfinite(centre) and scheme != "custom" and k > 0
+    colours = ((centred and centred_colours(state.palette, breaks, float(centre), state.reverse))
+               or palettes.colours(state.palette, k, state.reverse)) if k else []
     cls = classify.class_index(values, breaks) if k else np.full(values.size, -1, dtype="int8")
     counts = np.bincount(cls[cls >= 0], minlength=k) if k else np.zeros(0, dtype=int)
     labels = class_labels(breaks, part["lowest"], decimals, unit) if k else []
@@ -408,16 +626,74 @@ def build(store: Any, state: ViewState) -> View:
 
     rank = ints(df["rank"]) if ranked else [None] * len(df)
     rank_national = ints(df["rank_national"]) if ranked else [None] * len(df)  # as /api/values gives them
+    flags = df["estimated"].to_numpy(dtype=bool) if "estimated" in df.columns else None
     areas = AreaRows(codes=df["code"].tolist(), names=df["name"].tolist(), values=part["values"],
                      text=[format_value(v, decimals, unit) for v in part["values"]],
-                     classes=[int(c) for c in cls.tolist()], rank=rank, rank_national=rank_national)
+                     classes=[int(c) for c in cls.tolist()], rank=rank, rank_national=rank_national,
+                     estimated=None if flags is None else [bool(f) for f in flags])
+    estimates = _estimates(store, state, row, flags)
+    notes = list(part["notes"])
+    if centred:
+        notes.append(f"Classes at or below {format_value(float(centre), decimals, unit)} are falls, those above are "
+                     "rises" + (", in the palette's two hues, lightest next to it." if palettes.PALETTES.get(
+                         state.palette) == "diverging" else "."))
+    if estimates:
+        notes.append(estimates["note"])
     return View(
         state=state, scheme=scheme, place=place, variable=row, decimals=decimals, unit=unit, classes=classes,
         k_requested=part["k_requested"] if k else state.k, missing=int(np.sum(cls < 0)),
         # A published dataset's as-of date and version (and that it is stale) in every view of it.
-        notes=[*part["notes"], *([row["status"]] if row.get("status") else [])],
-        areas=areas, ranked=ranked,
+        notes=[*notes, *([row["status"]] if row.get("status") else [])],
+        areas=areas, ranked=ranked, estimates=estimates, centre=float(centre) if centred else None,
         rank_note="" if ranked else _rank_note(row, national if national_ok else None, len(df)),
         national=national if ranked else None,
         histogram=_histogram(values, breaks, colours, part["lowest"], decimals, unit) if k else None,
         messages=messages)
+
+
+def _build_categorical(store: Any, state: ViewState, row: dict) -> View:
+    """A categorical view: one class per category present (the catalogue's order), labelled with its label
+    and code, coloured by ``category_colours``, counted; no scheme, classes, scope or palette apply."""
+    df = store.values(state.authority, state.level, state.variable)
+    codes = df["category"].tolist()
+    categories = list(row.get("categories") or [])
+    known = {c["code"] for c in categories}
+    counts = Counter(c for c in codes if c is not None)
+    # A code the catalogue does not list (never expected: the build checks) is shown as itself, last.
+    extra = [{"code": c, "label": c, "colour": None} for c in sorted(counts) if c not in known]
+    order = [c for c in categories + extra if counts.get(c["code"])]
+    notes: list[str] = []
+    if len(order) > MAX_CLASSES:
+        # More categories than the paint has characters: the rarest share one class, said in the legend.
+        keep = sorted(order, key=lambda c: -counts[c["code"]])[:MAX_CLASSES - 1]
+        kept = {c["code"] for c in keep}
+        rest = [c["code"] for c in order if c["code"] not in kept]
+        order = [c for c in order if c["code"] in kept]
+        other = {"code": "other", "label": f"Other ({len(rest)} categories)", "colour": "#bdbdbd"}
+        counts["other"] = sum(counts[c] for c in rest)
+        codes = ["other" if c in set(rest) else c for c in codes]
+        order.append(other)
+        notes.append(f"{len(rest)} of the rarest categories share the class 'Other': a map shows at most "
+                     f"{MAX_CLASSES} classes.")
+    colours, colour_note = category_colours(categories + extra, [c["code"] for c in order])
+    notes.append(colour_note)
+
+    def text(c: dict) -> str:
+        return c["label"] if c["label"] == c["code"] or c["code"] == "other" else f"{c['label']} ({c['code']})"
+
+    index = {c["code"]: i for i, c in enumerate(order)}
+    classes = [ClassRow(i, None, None, text(c), int(counts[c["code"]]), colours.get(c["code"]) or "#bdbdbd",
+                        code=c["code"]) for i, c in enumerate(order)]
+    cls = [index.get(c, -1) if c is not None else -1 for c in codes]
+    labels = {c["code"]: text(c) for c in order}
+    place = "England and Wales" if state.authority == ALL else store.authority(state.authority)["name"]
+    n = len(df)
+    areas = AreaRows(codes=df["code"].tolist(), names=df["name"].tolist(),
+                     values=[None if c is None else str(c) for c in df["category"].tolist()],
+                     text=[labels.get(c, "no data") if c is not None else "no data" for c in codes],
+                     classes=cls, rank=[None] * n, rank_national=[None] * n)
+    return View(
+        state=state, scheme=CATEGORY_SCHEME, place=place, variable=row, decimals=0, unit="category",
+        classes=classes, k_requested=len(categories + extra), missing=sum(1 for c in cls if c < 0), notes=notes,
+        areas=areas, ranked=False, rank_note="Categories are not ranked.", national=None, histogram=None,
+        messages=[], categorical=True)

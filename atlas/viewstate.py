@@ -16,18 +16,22 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode
 
-from atlas import classify, palettes
+from atlas import classify, coverage, palettes
+from atlas.coverage import LEVEL_LABELS, level_label
 
 __all__ = [
-    "COMPARE_KEYS", "DEFAULTS", "KEYS", "LEVEL_LABELS", "PREFERRED_VARIABLES", "Resolved", "StrictError",
-    "ViewState", "breaks_problem", "changed_keys", "data_levels", "effective_scheme", "level_label",
-    "parse_query", "resolve", "resolve_strict", "to_query",
+    "CLASSIFICATION_KEYS", "COMPARE_KEYS", "DEFAULTS", "KEYS", "LEVEL_LABELS", "PREFERRED_VARIABLES", "Resolved",
+    "StrictError", "ViewState", "breaks_problem", "changed_keys", "data_levels", "default_palette",
+    "effective_scheme", "ignored_for_categories", "level_label", "parse_query", "resolve", "resolve_strict",
+    "to_query",
 ]
 
 ALL = "all"
 NATIONAL_LEVEL = "lad"
 KEYS: tuple[str, ...] = ("authority", "level", "variable", "scheme", "k", "breaks", "scope", "palette",
                          "reverse", "opacity")
+#: Keys that set how a numeric variable is classified and coloured; a categorical variable ignores them.
+CLASSIFICATION_KEYS: tuple[str, ...] = ("scheme", "k", "breaks", "scope", "palette", "reverse")
 #: Keys of the compare view (callbacks/compare_view.py resolves them); the explorer's own view ignores them.
 COMPARE_KEYS: tuple[str, ...] = ("view", "variable_b", "areas")
 #: Keys of the /embed page (which controls it shows, its legend); accepted here so they raise no message.
@@ -42,20 +46,7 @@ MAX_VALUE = 200
 PREFERRED_VARIABLES: tuple[str, ...] = (
     "ks102ew0018", "ks102ew0014_pct", "imd2019_imd_decile", "wimd2019_wimd_rank", "c21_population_density")
 
-LEVEL_LABELS: dict[str, str] = {
-    "lsoa11": "Lower layer super output areas (2011)",
-    "oa11": "Output areas (2011)",
-    "lsoa21": "Lower layer super output areas (2021)",
-    "oa21": "Output areas (2021)",
-    "ward22": "Electoral wards (December 2022)",
-    "lad": "Local authority districts (2021)",
-}
-
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def level_label(level: str) -> str:
-    return LEVEL_LABELS.get(level, level)
 
 
 @dataclass(frozen=True)
@@ -158,6 +149,36 @@ def effective_scheme(state: ViewState) -> str:
     return state.scheme
 
 
+def default_palette(row: dict | None) -> str:
+    """The palette a variable is drawn in unless the address names one: the catalogue's ``palette`` (RdBu,
+    diverging, for the changes 2011 -> 2021), else the atlas's default."""
+    name = (row or {}).get("palette")
+    if isinstance(name, str) and name:
+        known = {p.lower(): p for p in palettes.PALETTES}
+        if name.lower() in known:
+            return known[name.lower()]
+    return DEFAULTS.palette
+
+
+def ignored_for_categories(raw: dict[str, str], st: ViewState) -> str | None:
+    """For a categorical variable, a message naming the classification keys the address set (to other
+    than their defaults), which do not apply; None when there are none. The keys stay in the state, so
+    switching back to a numeric variable keeps them."""
+    given = []
+    for key in CLASSIFICATION_KEYS:
+        value = (raw.get(key) or "").strip()
+        if not value:
+            continue
+        default = {"scheme": DEFAULTS.scheme, "k": str(DEFAULTS.k), "scope": "local", "palette": DEFAULTS.palette,
+                   "reverse": "0", "breaks": ""}[key]
+        if value.lower() != default.lower() and not (key == "reverse" and value.lower() in ("false", "no", "off")):
+            given.append(key)
+    if not given:
+        return None
+    return (f"{', '.join(given)} {'does' if len(given) == 1 else 'do'} not apply to a categorical variable: each "
+            "category has its own colour, and categories are neither classed nor ranked.")
+
+
 def _authority_levels(info: dict) -> list[str]:
     return [d["level"] for d in info.get("levels") or []]
 
@@ -233,9 +254,10 @@ def resolve(raw: dict[str, str], store: StoreLike, available: Callable[[str, str
         if variable:
             try:
                 row = store.variable(variable)
+                where = _where(store, row, authority, level)
                 messages.append(f"{row['label']} ({variable}) has no data for {place} at "
-                                f"{level_label(level).lower()}; showing {store.variable(fallback)['label']} "
-                                "instead.")
+                                f"{level_label(level).lower()}" + (f": it exists {where}" if where else "")
+                                + f"; showing {store.variable(fallback)['label']} instead.")
             except LookupError:
                 messages.append(f"There is no variable {variable!r}; showing "
                                 f"{store.variable(fallback)['label']}. Pick a variable from the list.")
@@ -259,10 +281,14 @@ def resolve(raw: dict[str, str], store: StoreLike, available: Callable[[str, str
                             f"{classify.K_MAX}, not {raw['k']!r}; using {DEFAULTS.k}.")
             k = DEFAULTS.k
 
+    # A categorical variable is drawn by category: the classification keys are kept as given (valid), so
+    # switching back to a numeric variable keeps them, but say nothing about them here (the explorer says
+    # once, on opening an address, that they do not apply: ignored_for_categories).
+    categorical = bool(variable) and store.variable(variable).get("kind") == "categorical"
     breaks = raw.get("breaks", "")
     if scheme == "custom":
         problem = breaks_problem(breaks)
-        if problem:
+        if problem and not categorical:
             messages.append(problem)
     else:
         breaks = ""
@@ -272,7 +298,7 @@ def resolve(raw: dict[str, str], store: StoreLike, available: Callable[[str, str
         messages.append(f"Unknown scope {scope!r}: breaks are computed 'local'ly (within the authority) or "
                         "'national'ly; using local.")
         scope = "local"
-    if scope == "national" and variable:
+    if scope == "national" and variable and not categorical:
         row = store.variable(variable)
         if authority == ALL:
             scope = "local"  # the national view is national already: one scope, no message needed
@@ -283,14 +309,15 @@ def resolve(raw: dict[str, str], store: StoreLike, available: Callable[[str, str
     elif authority == ALL:
         scope = "local"
 
-    palette = raw.get("palette", DEFAULTS.palette) or DEFAULTS.palette
+    fallback_palette = default_palette(store.variable(variable)) if variable else DEFAULTS.palette
+    palette = raw.get("palette", "") or fallback_palette
     known = {name.lower(): name for name in palettes.PALETTES}
     if palette.lower() in known:
         palette = known[palette.lower()]
     else:
-        messages.append(f"Unknown ColorBrewer palette {palette!r}; using {DEFAULTS.palette}. Palettes: "
+        messages.append(f"Unknown ColorBrewer palette {palette!r}; using {fallback_palette}. Palettes: "
                         f"{', '.join(palettes.PALETTES)}.")
-        palette = DEFAULTS.palette
+        palette = fallback_palette
 
     reverse = DEFAULTS.reverse
     if raw.get("reverse"):
@@ -317,6 +344,14 @@ def resolve(raw: dict[str, str], store: StoreLike, available: Callable[[str, str
     state = replace(state, scheme=scheme, k=k, breaks=breaks, scope=scope, palette=palette, reverse=reverse,
                     opacity=opacity)
     return Resolved(state, tuple(messages))
+
+
+def _where(store: Any, row: dict, authority: str, level: str) -> str:
+    """Where a variable with no data here exists, and why (atlas.coverage); empty if it cannot be said."""
+    try:
+        return coverage.why_not(store, row, authority, level)
+    except (LookupError, AttributeError, TypeError):
+        return ""
 
 
 def changed_keys(raw: dict[str, str], st: ViewState) -> list[str]:

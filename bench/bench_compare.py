@@ -2,9 +2,9 @@
 
     python bench/bench_compare.py [--repeat 20] [--no-browser]
 
-Reads the extracts in ATLAS_DATA_DIR. In the compare view a URL change runs two server callbacks, the
-explorer's ``render`` (A's payload, or nothing when A's view is unchanged) and ``render_compare`` (B's
-payload only when B or its classification changed; the relation, a few hundred bytes, when A or B
+Reads the extracts in ATLAS_DATA_DIR. In the compare view a change of variable A or of the classes runs the
+explorer's ``render`` (A's paint) and then ``render_compare`` (the relation: correlation, bivariate class
+digits, the scatter plot); a change of B or a pinned area runs ``render_compare`` alone (B's paint when B
 changed). Both are posted here exactly as the browser posts them, through Flask's test client (server
 time without the network), for Camden's 749 output areas, Birmingham's 639 LSOAs and Liverpool's 298
 LSOAs: cold once, then ``--repeat`` times warm. The browser part times, in headless Chromium, a change of
@@ -15,7 +15,6 @@ variable B and a change of classes from the control to the first frame painted a
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import socket
@@ -25,8 +24,11 @@ import threading
 import time
 from pathlib import Path
 
+import brotli
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 os.chdir(ROOT)
 
 V = "&view=compare"
@@ -46,24 +48,22 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def _deps(client) -> dict[str, dict]:
+def _compare_body(client, trigger: dict, explorer: dict, previous: dict | None) -> bytes:
+    """The body the browser posts to render_compare (after its clientside gate passed ``trigger`` on)."""
+    from ui import ids
+
     deps = client.get("/_dash-dependencies").get_json()
-    server = [d for d in deps if d["clientside_function"] is None]
-    explorer = next(d for d in server if "view-payload" in d["output"])
-    compare = next(d for d in server if "compare-payload-b" in d["output"])
-    return {"explorer": explorer, "compare": compare}
-
-
-def _body(dep: dict, search: str, previous: dict | None) -> bytes:
+    marker = f"..{ids.COMPARE.PAYLOAD_B}.data.."
+    dep = next(d for d in deps if d["clientside_function"] is None and marker in d["output"])
     outputs = []
     for part in dep["output"].strip(".").split("..."):
         component, prop = part.split(".", 1)
         outputs.append({"id": component, "property": prop.split("@")[0]})
-    state, given = dep["state"][0], dep["inputs"][0]  # the URL's search (explorer) or compare-search's data
     return json.dumps({"output": dep["output"], "outputs": outputs,
-                       "inputs": [{"id": given["id"], "property": given["property"], "value": search}],
-                       "state": [{"id": state["id"], "property": state["property"], "value": previous}],
-                       "changedPropIds": [f"{given['id']}.{given['property']}"]}).encode()
+                       "inputs": [{"id": ids.COMPARE.SEARCH, "property": "data", "value": trigger}],
+                       "state": [{"id": ids.STATE, "property": "data", "value": explorer},
+                                 {"id": ids.COMPARE.STATE, "property": "data", "value": previous}],
+                       "changedPropIds": [f"{ids.COMPARE.SEARCH}.data"]}).encode()
 
 
 def post(client, body: bytes) -> tuple[bytes, float]:
@@ -78,47 +78,51 @@ def post(client, body: bytes) -> tuple[bytes, float]:
 
 
 def server_side(repeat: int) -> None:
+    from bench_switch import render_request
+
     import app as app_module
 
     client = app_module.server.test_client()
     client.get("/")
-    deps = _deps(client)
     print("\n## Bytes and server time per switch of the compare view (Flask test client, no network)\n")
-    print("| view | areas | switch | explorer bytes | compare bytes | total gzipped | bytes per area | "
+    print("| view | areas | switch | explorer bytes | compare bytes | total brotli | bytes per area | "
           "cold ms (both) | warm ms p50 (both) | p95 |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for label, code, level, a, b, other, area in CASES:
-        first = f"?authority={code}&level={level}&variable={a}{V}&variable_b={b}"
-        prev = {}
-        for name in ("explorer", "compare"):
-            data, _ = post(client, _body(deps[name], first, None))
-            answer = json.loads(data)["response"]
-            prev[name] = answer["view-state" if name == "explorer" else "compare-state"]["data"]
-        n = len(json.loads(post(client, _body(deps["compare"], first, None))[0])["response"]
-                ["compare-payload-b"]["data"]["v"])
+        first = f"?authority={code}&level={level}&variable={a}"
+        data, _ = post(client, render_request(client, first, None)[0])
+        explorer = json.loads(data)["response"]["view-state"]["data"]
+        data, _ = post(client, _compare_body(client, {"source": "nav", "search": first + f"{V}&variable_b={b}"},
+                                             explorer, None))
+        cstate = json.loads(data)["response"]["compare-state"]["data"]
+        n = json.loads(data)["response"]["compare-payload-b"]["data"]["n"]
         switches = [
-            ("variable B", f"?authority={code}&level={level}&variable={a}{V}&variable_b={other}"),
-            ("variable A", f"?authority={code}&level={level}&variable={other}{V}&variable_b={b}"),
-            ("classes (k=7)", f"?authority={code}&level={level}&variable={a}&k=7{V}&variable_b={b}"),
-            ("pin an area", f"?authority={code}&level={level}&variable={a}{V}&variable_b={b}&areas={area}"),
+            ("variable B", None, {"source": "control", "view": "compare", "variable_b": other, "pins": []}),
+            ("variable A", f"?authority={code}&level={level}&variable={other}", {"source": "view"}),
+            ("classes (k=7)", f"?authority={code}&level={level}&variable={a}&k=7", {"source": "view"}),
+            ("pin an area", None, {"source": "control", "view": "compare", "variable_b": b, "pins": [area]}),
         ]
-        for switch, search in switches:
-            sizes, cold, warm = {}, 0.0, []
-            for name in ("explorer", "compare"):
-                body = _body(deps[name], search, prev[name])
-                data, ms = post(client, body)
-                sizes[name] = data
+        for switch, search, trigger in switches:
+            sizes, cold, warm = {"explorer": b"", "compare": b""}, 0.0, []
+            here = explorer
+            if search:
+                body = render_request(client, search, explorer)[0]
+                sizes["explorer"], ms = post(client, body)
                 cold += ms
+                here = json.loads(sizes["explorer"])["response"]["view-state"]["data"]
+            cbody = _compare_body(client, trigger, here, cstate)
+            sizes["compare"], ms = post(client, cbody)
+            cold += ms
             for _ in range(repeat):
-                warm.append(sum(post(client, _body(deps[name], search, prev[name]))[1]
-                                for name in ("explorer", "compare")))
-            total = sizes["explorer"] + sizes["compare"]
-            gz = len(gzip.compress(sizes["explorer"], 6)) + len(gzip.compress(sizes["compare"], 6))
-            print(f"| {label} | {n} | {switch} | {len(sizes['explorer']):,} | {len(sizes['compare']):,} | {gz:,} | "
-                  f"{len(total) / n:.1f} | {cold:.0f} | {statistics.median(warm):.1f} | {pct(warm, 0.95):.1f} |")
-    print("\nBoth callbacks answer the same URL change (in parallel in the browser); their times are summed.")
-    print("A switch of B sends B's payload (the explorer's compact form) and the relation; of A, A's payload")
-    print("(explorer) and the relation; of classes, both payloads; pinning sends neither (only the state).")
+                t = post(client, body)[1] if search else 0.0
+                warm.append(t + post(client, cbody)[1])
+            total = len(sizes["explorer"]) + len(sizes["compare"])
+            br = sum(len(brotli.compress(v, quality=5)) for v in sizes.values() if v)
+            print(f"| {label} | {n} | {switch} | {len(sizes['explorer']):,} | {len(sizes['compare']):,} | {br:,} | "
+                  f"{total / n:.1f} | {cold:.0f} | {statistics.median(warm):.1f} | {pct(warm, 0.95):.1f} |")
+    print("\nA switch of B or a pin reaches only the compare callback; of A or the classes, the explorer's render")
+    print("and then the compare callback (the relation: correlation, bivariate digits and the scatter plot's")
+    print("figure, one point per area); their times are summed.")
 
 
 def _free_port() -> int:

@@ -8,7 +8,10 @@ class digit per area and the legend) restyles the map in the browser; the addres
 
 1. Bytes and server time: the exact request the browser sends when a control changes, posted through
    Flask's test client (server time without the network), for real views: Camden's 749 output areas,
-   Birmingham's 639 LSOAs and the 374 districts of the national view. Each switch is posted once cold
+   Birmingham's 639 LSOAs and the 374 districts of the national view, and Birmingham (639) and Leeds
+   (482) at 2011 LSOAs switched through the national collection (re-based, change, categorical, derived
+   variables), against the budget of 16 bytes per area; and what opening a view sends, beside what the
+   labels of every variable there would weigh (they are not sent). Each switch is posted once cold
    (nothing cached), then ``--repeat`` times warm; p50/p95 of the warm times. Bytes are the answer as
    sent (raw) and brotli-compressed as the app sends it to a browser that accepts it.
 2. In headless Chromium (Debian's chromium, canvas renderer), from the moment a control changes to the
@@ -58,6 +61,27 @@ CASES = [
         "?authority=all&variable=ks102ew0014_pct&k=9&scheme=fisher_jenks&palette=Greens",
     ]),
 ]
+
+
+def _national_set(authority: str) -> list[str]:
+    """Switches through the national collection at 2011 LSOAs (issue 9): an age band, tenure re-based from
+    Census 2021 (estimates flagged), a change 2011 -> 2021 (centred, diverging), the rural-urban
+    classification (categorical), ethnic group, the derived IMD score, then classes and scheme."""
+    v = f"?authority={authority}&level=lsoa11&variable="
+    return [v + "ks102ew_age_65_plus_pct", v + "ts054_lsoa11_owned_pct", v + "chg_tenure_owned_pp",
+            v + "ruc11", v + "ks201ew0002_pct", v + "imd2019_score_derived",
+            v + "imd2019_score_derived&k=7", v + "imd2019_score_derived&k=7&scheme=fisher_jenks"]
+
+
+#: Birmingham and Leeds at 2011 LSOAs with the full national set (667 variables each).
+NATIONAL_CASES = [
+    ("Birmingham, LSOAs, national set (639)", "?authority=E08000025&level=lsoa11&variable=ks102ew0018",
+     _national_set("E08000025")),
+    ("Leeds, LSOAs, national set (482)", "?authority=E08000035&level=lsoa11&variable=ks102ew0018",
+     _national_set("E08000035")),
+]
+#: The budget of a switch (issue 9 §4): the paint must stay within 16 bytes per area.
+BUDGET_PER_AREA = 16
 CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--window-size=1400,1000")
@@ -96,6 +120,22 @@ def render_request(client, search: str, previous: dict | None) -> tuple[bytes, d
     return json.dumps(body).encode(), body
 
 
+def list_request(client, group: str, stored: dict) -> bytes:
+    """The body the browser posts for the Table value ``render`` set (variable_search: that table's list)."""
+    from ui import ids
+
+    deps = client.get("/_dash-dependencies").get_json()
+    dep = next(d for d in deps if d["clientside_function"] is None
+               and any(i["id"] == ids.GROUP for i in d["inputs"]) and ids.VARIABLE in d["output"])
+    component, prop = dep["output"].split(".", 1)
+    body = {"output": dep["output"], "outputs": {"id": component, "property": prop.split("@")[0]},
+            "inputs": [{"id": ids.VARIABLE, "property": "search_value", "value": None},
+                       {"id": ids.GROUP, "property": "value", "value": group}],
+            "state": [{"id": ids.STATE, "property": "data", "value": stored}],
+            "changedPropIds": [f"{ids.GROUP}.value"]}
+    return json.dumps(body).encode()
+
+
 def post(client, body: bytes) -> tuple[bytes, float]:
     start = time.perf_counter()
     response = client.post("/_dash-update-component", data=body, content_type="application/json")
@@ -114,13 +154,14 @@ def server_side(repeat: int) -> None:
     print("| view | areas | bytes/switch (raw) | brotli | bytes per area (raw) | request | cold ms | warm p50 | p95 |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     opened = []
-    for label, first, switches in CASES:
+    worst: list[tuple[str, float]] = []
+    for label, first, switches in CASES + NATIONAL_CASES:
         body, _ = render_request(client, first, None)
         data, _ = post(client, body)
         first_bytes = data
         previous = json.loads(data)["response"]["view-state"]["data"]
         n = json.loads(data)["response"]["view-payload"]["data"]["n"]
-        sizes, gz, cold, warm, requests = [], [], [], [], []
+        sizes, gz, cold, warm, requests, lists = [], [], [], [], [], []
         for search in switches:
             body, _ = render_request(client, search, previous)
             requests.append(len(body))
@@ -131,20 +172,43 @@ def server_side(repeat: int) -> None:
             answer = json.loads(data)["response"]
             assert "view-areas" not in answer, "a switch must not resend the areas' names"
             previous = answer["view-state"]["data"]
+            if "variable-group" in answer:
+                # Another table: its list follows in a request of its own (not on the paint's path).
+                listed, _ = post(client, list_request(client, answer["variable-group"]["value"], previous))
+                lists.append(len(listed))
             for _ in range(repeat):
                 warm.append(post(client, body)[1])
-        opened.append((label, n, first_bytes, len(brotli.compress(first_bytes, quality=5))))
+        opened.append((label, n, first_bytes, len(brotli.compress(first_bytes, quality=5)),
+                       json.loads(first_bytes)["response"]))
+        worst.append((label, max(sizes) / n, lists))
         mean_size = statistics.mean(sizes)
         print(f"| {label} | {n} | {mean_size:,.0f} (max {max(sizes):,}) | {statistics.mean(gz):,.0f} | "
               f"{mean_size / n:.1f} | {statistics.mean(requests):,.0f} | {statistics.median(cold):.1f} | "
               f"{statistics.median(warm):.1f} | {pct(warm, 0.95):.1f} |")
     print("\nThe app compresses these answers (web/compression.py): the brotli column is what crosses the network")
     print("to a browser that accepts it. Request = the JSON the browser posts (Dash's own framing).")
+    print("\nLargest switch per area, against the budget of "
+          f"{BUDGET_PER_AREA} B/area: " + "; ".join(f"{label} {b:.1f}" for label, b, _ in worst) + ".")
+    print("A switch to another table is followed by that table's variable list (variable_search, its own request): "
+          + "; ".join(f"{label} {len(lists)} of them, {statistics.mean(lists):,.0f} B mean, {max(lists):,} max"
+                      for label, _, lists in worst if lists) + ".")
     print("\n## Opening a view (once per authority and level: names, table and variable lists, outline, paint)\n")
-    print("| view | areas | bytes (raw) | brotli |")
-    print("| --- | --- | --- | --- |")
-    for label, n, raw, gz in opened:
-        print(f"| {label} | {n} | {len(raw):,} | {gz:,} |")
+    print("| view | areas | bytes (raw) | brotli | of which the Table list (raw) | its options | variables here "
+          "| their labels alone (raw) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    from atlas import mapview, store
+
+    s = store.get_store()
+    for label, n, raw, gz, answer in opened:
+        groups = answer["variable-group"]["options"]
+        state = answer["view-state"]["data"]["state"]
+        here = s.variables(authority=state["authority"], level=state["level"])
+        labels = len(json.dumps([r["label"] for r in here]).encode())
+        print(f"| {label} | {n} | {len(raw):,} | {gz:,} | {len(json.dumps(groups).encode()):,} | {len(groups)} | "
+              f"{len(here):,} | {labels:,} |")
+    print("\nThe Table list names each table once (and what exists elsewhere in a line per topic and reason); the "
+          "variables' own labels\nare sent only for the table chosen, or for words typed (variable_search).")
+    del mapview
 
 
 def _free_port() -> int:

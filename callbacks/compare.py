@@ -124,7 +124,7 @@ def render_compare_view(search: str | None, previous: dict | None, s: Any, via: 
     if not was or prev.get("key_b") != key_b:
         view_b = atlas_view.build(s, sb)
         out["payload_b"] = {**view_b.paint(), "url": mapview.geometry_url(s.build_id, sb.authority, sb.level),
-                            "details": _details_url(sb), "which": "b"}
+                            "details": None if view_b.categorical else _details_url(sb), "which": "b"}
     if not was or prev.get("key_rel") != key_rel:
         view_a = atlas_view.build(s, replace(base, scheme="quantiles", breaks="") if base.scheme == "custom" else base)
         view_b = atlas_view.build(s, sb)
@@ -135,7 +135,8 @@ def render_compare_view(search: str | None, previous: dict | None, s: Any, via: 
         rel["place"] = place
         out["relation"] = rel
         out["titles"] = [f"A: {rel['labels'][0]}", f"B: {rel['labels'][1]}"]
-        out["graph"] = cv.scatter_figure(view_a, view_b)
+        # No scatter plot of categories: the plot's place says why (render_compare draws it as text).
+        out["graph"] = cv.scatter_figure(view_a, view_b) if rel.get("none") is None else {"none": rel["none"]}
         out["stats"] = rel["text"]
     if prev.get("variable_b") != cmp.variable_b or not was:
         out["variable_b"] = cmp.variable_b
@@ -191,7 +192,10 @@ def render_compare(trigger: Any, explorer: Any, previous: Any) -> tuple:
         return (no_update,) * 7 + ([html.P("Sorry, the comparison could not be drawn; the problem has been "
                                            "logged.")],) + (no_update,) * 4
     titles = r["titles"] or [None, None]
-    graph = layout.graph(r["graph"]) if r["graph"] is not None else None
+    if r["graph"] is not None and "none" in r["graph"]:
+        graph = html.P(r["graph"]["none"], className="compare-none")
+    else:
+        graph = layout.graph(r["graph"]) if r["graph"] is not None else None
     return (_SHOW if r["view"] == "compare" else _HIDE, r["view"], _nu(r["variable_b"]), _nu(options),
             _nu(r["payload_b"]), _nu(r["relation"]), r["state"], [html.P(m) for m in r["messages"]] or None,
             _nu(titles[0]), _nu(titles[1]), _nu(graph), _nu(r["stats"]))
@@ -314,9 +318,11 @@ def _profile_table(rows: list[dict], codes: list[str], names: dict[str, str], pi
         for a in r["areas"]:
             pct = a["percentile"]
             judged = f"; {a['vs_median']} the median" if a["vs_median"] else ""
-            cells.append(html.Td([_fmt(a["value"], r["unit"]), html.Br(), html.Small(
+            shown = (a.get("text") or "no data") if r.get("categorical") else _fmt(a["value"], r["unit"])
+            cells.append(html.Td([shown, html.Br(), html.Small(
                 "" if pct is None else f"higher than {_ordinal_pct(pct)}% of {place}{judged}")], className="num"))
-        cells.append(html.Td(_fmt(r["median"], r["unit"]), className="num"))
+        cells.append(html.Td(r.get("mode") or "no data" if r.get("categorical") else _fmt(r["median"], r["unit"]),
+                             className="num"))
         cells.append(html.Td(f"{_fmt(r['national'], r['unit'])} ({r['coverage']})" if r["national"] is not None
                              else "not national here", className="num"))
         cells.append(html.Td(r["better"] or "No judgement: neither way is better."))

@@ -5,8 +5,8 @@
   resolves the view (atlas.viewstate), builds it (atlas.view: classes, labels, counts, colours) and sends
   the paint (one class digit per area and the legend), the canonical state, and, only when the authority or
   level changes, the option lists, the areas' names and the map's viewport.
-- ``variable_search`` (server): the Variable list shows one table's variables; typed words search every
-  variable with data here.
+- ``variable_search`` (server): the Variable list shows one table's variables (sent when the Table value
+  changes, whether a person or ``render`` changed it); typed words search every variable with data here.
 - Clientside (assets/atlas.js, ``window.dash_clientside.atlas``): the address written from the canonical
   state (``write_url``, beside the repaint, never before the request), the layer's ``url`` + ``hideout``
   (``combine``), map clicks, the legend and the table.
@@ -47,6 +47,7 @@ class Rendered:
     messages: list[str]
     payload: dict | None  # None: unchanged (an opacity change)
     canonical: dict  # the state as a dict, with its query string, for write_url and the share tools
+    categorical: bool = False  # the variable is drawn by category: no classification controls
     title: str | None = None
     attribution: str | None = None
     level_options: list[dict] | None = None
@@ -69,15 +70,21 @@ def _text(value: Any) -> str | None:
     return None
 
 
-def search_from_controls(values: dict[str, Any], previous: dict | None) -> str:
+def search_from_controls(values: dict[str, Any], previous: dict | None, palette_default: Any = None) -> str:
     """The query string the controls ask for. A new authority opens at its own first level with breaks
-    computed locally; custom breaks are kept only with the custom scheme."""
+    computed locally; custom breaks are kept only with the custom scheme. A new variable gets its own
+    default palette (a change 2011 -> 2021 is drawn diverging) unless the palette shown was chosen: one that
+    is not the previous variable's default (``palette_default``) is kept."""
     prev = previous if isinstance(previous, dict) else {}
     params: list[tuple[str, str]] = []
     authority = _text(values.get(ids.AUTHORITY))
     place_changed = authority != prev.get("authority")
+    variable_changed = _text(values.get(ids.VARIABLE)) != prev.get("variable")
     for key in ids.CONTROLS:
         if key in (ids.LEVEL, ids.SCOPE) and place_changed:
+            continue
+        if key == ids.PALETTE and variable_changed and isinstance(palette_default, str) \
+                and _text(values.get(key)) == palette_default:
             continue
         raw = values.get(key)
         if key == ids.REVERSE:
@@ -142,13 +149,20 @@ def render_view(search: str | None, previous: dict | None, s: Any, via: str = "n
     place_changed = (prev.get("authority"), prev.get("level")) != (st.authority, st.level)
     shown = view.build(s, st)
     messages += shown.messages
+    if shown.categorical and via == "nav":
+        ignored = state.ignored_for_categories(raw, st)  # said once, for an address that set them
+        if ignored:
+            messages.append(ignored)
+    # A categorical paint carries everything its hover card and table show: no details to fetch.
     payload: dict | None = {**shown.paint(), "url": mapview.geometry_url(s.build_id, st.authority, st.level),
-                            "details": details_url(st)}
+                            "details": None if shown.categorical else details_url(st)}
     if prev and {**prev, "opacity": None} == {**st.as_dict(), "opacity": None}:
         payload = None  # only the opacity changed: the browser applies it without a new paint
     out = Rendered(state=st, messages=messages, payload=payload,
-                   canonical={"state": st.as_dict(), "search": state.to_query(st), "via": via},
-                   controls=controls_to_set(raw, prev, st))
+                   canonical={"state": st.as_dict(), "search": state.to_query(st), "via": via,
+                              "palette_default": state.default_palette(shown.variable),
+                              "categorical": shown.categorical},
+                   controls=controls_to_set(raw, prev, st), categorical=shown.categorical)
     info = None if st.authority == state.ALL else s.authority(st.authority)
     if place_changed or prev.get("variable") != st.variable:
         row = shown.variable
@@ -157,8 +171,11 @@ def render_view(search: str | None, previous: dict | None, s: Any, via: str = "n
         out.scope_options = mapview.scope_options(row, st)
         group = mapview.group_key(row)
         if place_changed or group != _group_of(s, prev.get("variable")):
+            # Only the chosen variable goes with the switch (the list must hold the value it shows): the new
+            # table's list follows from variable_search, which the Table value set here triggers anyway.
+            # Sending it here too sent it twice, and made a switch to another table cost up to 5 KB more.
             out.group = group
-            out.variable_options = mapview.variable_options(s, st.authority, st.level, group=group)
+            out.variable_options = [{"label": row.get("label") or st.variable, "value": st.variable}]
     if place_changed:
         out.level_options = mapview.level_options(s, info)
         out.group_options = mapview.group_options(s, st.authority, st.level)
@@ -180,8 +197,12 @@ _OUTPUTS = [Output(key, "value") for key in ids.CONTROLS] + [
     Output(ids.SCOPE_ROW, "style"), Output(ids.BREAKS_ROW, "style"), Output(ids.PAYLOAD, "data"),
     Output(ids.AREAS, "data"), Output(ids.MAP, "viewport"), Output(ids.OUTLINE, "data"), Output(ids.STATE, "data"),
     Output(ids.MESSAGE, "children"), Output(ids.TITLE, "children"), Output(ids.ATTRIBUTION, "children"),
-    Output(ids.SELECTED, "data", allow_duplicate=True)]
+    Output(ids.SELECTED, "data", allow_duplicate=True)] + [
+    Output(row, "style") for row in ids.CLASSIFICATION_ROWS] + [
+    Output(ids.CATEGORY_NOTE, "hidden"), Output(ids.CATEGORY_NOTE, "children")]
 _MESSAGE_AT = len(ids.CONTROLS) + 13
+CATEGORY_NOTE = ("Drawn by category: each category of the classification has its own colour, so the classes, "
+                 "their number, the breaks' scope and the palette do not apply.")
 
 
 def _only_message(text: str) -> tuple:
@@ -217,7 +238,8 @@ def render(nav: Any, *args: Any) -> tuple:
         triggered = None
     via = "control" if triggered in ids.CONTROLS and previous else "nav"
     prev_state = previous.get("state") if previous and isinstance(previous.get("state"), dict) else None
-    search = search_from_controls(controls, prev_state) if via == "control" else _nav_search(nav)
+    search = (search_from_controls(controls, prev_state, previous.get("palette_default") if previous else None)
+              if via == "control" else _nav_search(nav))
     try:
         r = render_view(search, previous, store_module.get_store(), via)
     except FileNotFoundError as exc:
@@ -232,14 +254,22 @@ def render(nav: Any, *args: Any) -> tuple:
     level_row = _SHOW if st.authority != state.ALL and len(r.level_options or [None, None]) > 1 else _HIDE
     if r.level_options is None:
         level_row = no_update
-    scope_row = (_HIDE if st.authority == state.ALL else _SHOW) if "authority" in r.controls else no_update
-    breaks_row = (_SHOW if st.scheme == "custom" else _HIDE) if "scheme" in r.controls else no_update
+    # The classification controls show for a numeric variable and hide for a categorical one: set when the
+    # kind of variable changes (or on a first render), and with the controls that decide the two rows.
+    was_categorical = previous.get("categorical") if previous else None
+    kind_changed = was_categorical is None or bool(was_categorical) != r.categorical
+    scope_row = ((_HIDE if st.authority == state.ALL or r.categorical else _SHOW)
+                 if "authority" in r.controls or kind_changed else no_update)
+    breaks_row = ((_SHOW if st.scheme == "custom" and not r.categorical else _HIDE)
+                  if "scheme" in r.controls or kind_changed else no_update)
+    rows = [(_HIDE if r.categorical else _SHOW) if kind_changed else no_update for _ in ids.CLASSIFICATION_ROWS]
+    note = (not r.categorical, CATEGORY_NOTE if r.categorical else "") if kind_changed else (no_update, no_update)
     message = [dash.html.P(m) for m in r.messages] or None
     return (*controls_out, _or_no_update(r.level_options), level_row, _or_no_update(r.group_options),
             _or_no_update(r.group), _or_no_update(r.variable_options), _or_no_update(r.scope_options), scope_row,
             breaks_row, _or_no_update(r.payload), _or_no_update(r.areas), _or_no_update(r.viewport),
             _or_no_update(r.outline), r.canonical, message, _or_no_update(r.title), _or_no_update(r.attribution),
-            None if r.areas is not None else no_update)
+            None if r.areas is not None else no_update, *rows, *note)
 
 
 @dash.callback(

@@ -175,7 +175,10 @@ def test_emb003_export_and_download_links_follow_the_view_and_the_map(duo) -> No
                 export.url(st, "pdf", box)]
 
     _wait(duo, "document.getElementById('export-png').getAttribute('href').indexOf('bbox=') > 0")
-    time.sleep(0.5)  # let the fitBounds settle: the links follow each moveend
+    # The links follow each moveend: wait until the fitted map and its links agree (no fixed pause).
+    end = time.monotonic() + 15
+    while _hrefs(duo, export_ids) != expected() and time.monotonic() < end:
+        time.sleep(0.05)
     assert _hrefs(duo, export_ids) == expected()
     data = _hrefs(duo, [i for i, *_ in embed.DATA_FORMATS] + [SHARE.DATAPACK])
     assert data == [f"/api/values/{CAMDEN}/oa11/ks102ew0002_pct.{ext}" for ext in ("csv", "geojson", "gpkg", "parquet")

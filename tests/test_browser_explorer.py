@@ -91,6 +91,10 @@ def test_exp001_national_view_then_an_authority(duo) -> None:
     _choose(duo, "level", "Output areas (2011): 749 areas")
     _fills(duo, 749)
     assert _query(duo)["level"] == "oa11"
+    # The explorer's own page never loads plotly.js (only the compare view's scatter plot does).
+    assert duo.driver.execute_script(
+        "return !window.Plotly && !performance.getEntriesByType('resource').some(function (r) {"
+        " return /plotly/i.test(r.name); })")
     assert duo.get_logs() == []
 
 
@@ -211,6 +215,41 @@ def test_exp005_bad_url_parameters(duo) -> None:
     duo.wait_for_contains_text("#legend", "45")
     _wait(duo, "document.getElementById('message').innerText === ''")
     assert _query(duo)["breaks"] == "35, 40, 45"
+    assert duo.get_logs() == []
+
+
+def test_exp007_a_categorical_map_by_category(duo) -> None:
+    """Liverpool's Output Area Classification (supergroups): each area in its category's colour, the legend
+    listing the categories with their counts and no histogram, the classification controls hidden (with a
+    line saying why), the hover card naming the category, and back to a numeric variable, the controls."""
+    duo.wait_for_page(f"{duo.server_url}/?authority=E08000012&level=oa11&variable=oac11_supergroup&k=7")
+    expected = duo.driver.execute_async_script(
+        "var done = arguments[arguments.length - 1];"
+        "fetch('/api/view.json?authority=E08000012&level=oa11&variable=oac11_supergroup&k=7')"
+        ".then(function (r) { return r.json(); }).then(done);")
+    colours = {c["class"]: c["colour"] for c in expected["classes"]}
+    fills = _fills(duo, 1584)
+    assert fills == {a["code"]: colours.get(a["class"], "#ffffff") for a in expected["areas"]}
+    legend = _legend(duo)
+    for c in expected["classes"]:
+        assert c["label"] in legend and f"{c['count']:,} areas" in legend
+    assert not duo.driver.find_elements(By.CSS_SELECTOR, "#legend .histogram")
+    for row in ("scheme-row", "k-row", "palette-row", "reverse", "breaks-row", "scope-row"):
+        assert not duo.find_element(f"#{row}").is_displayed(), row
+    assert "Drawn by category" in duo.find_element("#category-note").text
+    duo.wait_for_contains_text("#message", "k does not apply to a categorical variable")
+    assert _query(duo)["k"] == "7"  # the address keeps working, as given
+
+    area = next(a for a in expected["areas"] if a["class"] >= 0)
+    _at(duo, area["code"]).perform()
+    tip = _wait(duo, "document.querySelector('.atlas-tip') && document.querySelector('.atlas-tip').innerText")
+    assert area["code"] in tip and area["text"] in tip and "Rank" not in tip  # e.g. "Cosmopolitans (2)"
+
+    duo.driver.execute_script("window.dash_clientside.set_props('variable', {value: 'ks201ew_mixed_pct'});")
+    _wait(duo, "new URLSearchParams(location.search).get('variable') === 'ks201ew_mixed_pct'")
+    _wait(duo, "document.getElementById('scheme-row').offsetParent !== null")
+    assert duo.find_element("#k-row").is_displayed() and not duo.find_element("#category-note").is_displayed()
+    duo.wait_for_element("#legend .histogram")
     assert duo.get_logs() == []
 
 

@@ -142,7 +142,8 @@ def test_datapack_holds_every_variable_at_every_level_as_the_api_serves_them(cli
         codes = None
         for dataset in sorted({v["dataset"] for v in catalogue}):
             parquet = pd.read_parquet(io.BytesIO(pack.read(f"{level}/values_{dataset}.parquet")))
-            table = pd.read_csv(io.BytesIO(pack.read(f"{level}/values_{dataset}.csv")), dtype={"code": str})
+            text = {c: str for c in parquet.columns if parquet[c].dtype == "string"}  # category codes ("6") stay text
+            table = pd.read_csv(io.BytesIO(pack.read(f"{level}/values_{dataset}.csv")), dtype={"code": str, **text})
             assert list(table.columns) == list(parquet.columns)
             pd.testing.assert_frame_equal(table[parquet.columns[2:]], parquet[parquet.columns[2:]],
                                           check_dtype=False, rtol=1e-14)
@@ -150,18 +151,25 @@ def test_datapack_holds_every_variable_at_every_level_as_the_api_serves_them(cli
             assert list(parquet["code"]) == codes
             for column in parquet.columns[2:]:
                 columns[column] = parquet[column]
-        # Every variable the API has here, and nothing else.
+        # Every variable the API has here, and nothing else; a categorical variable's codes are followed by
+        # their labels (<id>_label).
+        categorical = {v["id"] for v in catalogue if v["kind"] == "categorical"}
+        labels = {c.removesuffix("_label"): columns.pop(c) for c in list(columns)
+                  if c.endswith("_label") and c.removesuffix("_label") in categorical}
+        assert set(labels) == categorical
         assert set(columns) == {v["id"] for v in catalogue}
         for v in catalogue:
             assert defined[v["id"]]["label"] == v["label"] and defined[v["id"]]["licence"] == v["licence"]
             assert f"| {v['id']} |" in readme
         # Values equal the API's JSON, for a spread of variables of each dataset.
-        sample = sorted(columns)[:: max(1, len(columns) // 12)] + [sorted(columns)[-1]]
+        sample = sorted(columns)[:: max(1, len(columns) // 12)] + [sorted(columns)[-1]] + sorted(categorical)
         for variable in sample:
             rows = client.get(f"/api/values/{TRAFFORD}/{level}/{variable}.json").get_json()["rows"]
             assert [r["code"] for r in rows] == codes
             for row, value in zip(rows, columns[variable], strict=True):
                 assert _same(value, row["value"]), (level, variable, row["code"])
+            for row, label in zip(rows, labels.get(variable, []), strict=False):
+                assert _same(label, row["label"]), (level, variable, row["code"])
         (tmp_path / f"{level}.gpkg").write_bytes(pack.read(f"{level}/areas.gpkg"))
         areas = geopandas.read_file(tmp_path / f"{level}.gpkg", engine="pyogrio")
         assert list(areas["code"]) == codes and areas.crs.to_epsg() == 4326

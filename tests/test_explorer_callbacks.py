@@ -22,7 +22,8 @@ KS102EW_LSOA = Path("census2011/nomis_ks102ew_lsoa11_ew/bulk.csv")
 OUT = {name: i for i, name in enumerate(
     [*ids.CONTROLS, "level_options", "level_row", "group_options", "group", "variable_options", "scope_options",
      "scope_row", "breaks_row", "payload", "areas", "viewport", "outline", "state", "message", "title",
-     "attribution", "selected"])}
+     "attribution", "selected", *[f"{row}:style" for row in ids.CLASSIFICATION_ROWS], "category_note_hidden",
+     "category_note"])}
 
 
 @pytest.fixture()
@@ -241,7 +242,7 @@ def test_option_lists_stay_short_and_complete(s: store_module.Store) -> None:
     and the Variable list holds one table's variables; together they reach every variable."""
     groups = mapview.group_options(s, CAMDEN, "oa11")
     tables = [o for o in groups if not o.get("disabled")]
-    assert len(groups) < 150 and all(o["value"].startswith("topic:") for o in groups if o.get("disabled"))
+    assert len(groups) < 150 and all(o["value"].startswith(("topic:", "gap:")) for o in groups if o.get("disabled"))
     reached = []
     for option in tables:
         variables = mapview.variable_options(s, CAMDEN, "oa11", group=option["value"])

@@ -7,6 +7,7 @@ classified again in the browser (a publisher's rank is shown as published).
 
 from __future__ import annotations
 
+import html
 import json
 import shutil
 import subprocess
@@ -36,15 +37,18 @@ var p = input.payload, areas = input.areas;
 var h = { p: p, o: 0.8, s: null, nd: null };
 var before = window.atlas.hoverHtml({ properties: { id: 0, code: areas.codes[0], name: areas.names[0] } }, h);
 window.atlas.loadDetails(p).then(function () {
-  var tips = [0, 1, 2].map(function (i) {
+  var tips = (input.tipIds || [0, 1, 2]).map(function (i) {
     return window.atlas.hoverHtml({ properties: { id: i, code: areas.codes[i], name: areas.names[i] } }, h);
   });
   var fills = areas.codes.map(function (code, i) {
     return window.atlas.styleFor({ properties: { id: i, code: code } }, h).fillColor;
   });
-  var table = window.atlas.tableHtml(p, areas, null, { col: "rank", dir: "asc" }, 0, false).html;
+  var table = window.atlas.tableHtml(p, areas, input.selected || null, { col: "rank", dir: "asc" }, 0,
+                                     !!input.selected).html;
+  var decoded = (input.alphabet || "").split("").map(function (ch) { return window.atlas.classAt(ch, 0); });
   process.stdout.write(JSON.stringify({
     before: before, tips: tips, fills: fills, legend: window.atlas.legendHtml(p.legend), table: table,
+    decoded: decoded,
   }));
 });
 """
@@ -58,17 +62,18 @@ def node() -> str:
     return path
 
 
-def _run(node: str, search: str) -> tuple[dict, dict, dict, dict]:
+def _run(node: str, search: str, **extra) -> tuple[dict, dict, dict, dict]:
     import app as app_module
 
     s = store_module.get_store()
     r = explorer.render_view(search, None, s)
     client = app_module.server.test_client()
-    details = client.get(r.payload["details"]).get_json()
+    # A categorical paint names no details: it carries everything its hover card and table show.
+    details = client.get(r.payload["details"]).get_json() if r.payload["details"] else None
     view = client.get("/api/view.json" + r.canonical["search"]).get_json()
     done = subprocess.run([node, "-e", NODE_SCRIPT, str(ROOT)], capture_output=True, text=True, timeout=60,
                           input=json.dumps({"payload": r.payload, "areas": r.areas, "details": details,
-                                            "ids": ids.as_dict()}), check=True)
+                                            "ids": ids.as_dict(), **extra}), check=True)
     return json.loads(done.stdout), r.payload, details, view
 
 
@@ -103,3 +108,56 @@ def test_a_publishers_rank_is_shown_as_published(atlas_env: Path, node: str) -> 
         assert view["areas"][i]["text"] in tip
         assert "As published; not ranked again" in tip and "Rank " not in tip
     assert "not ranked again" in got["legend"]
+
+
+def test_the_paint_alphabet_is_decoded_in_one_place(atlas_env: Path, node: str) -> None:
+    """atlas.view.CLASS_ALPHABET's characters decode to their positions (62 classes); "-" is no data."""
+    from atlas import view as atlas_view
+
+    got, *_ = _run(node, "?authority=E09000007&level=oa11&variable=ks102ew0014_pct",
+                   alphabet=atlas_view.CLASS_ALPHABET + "-")
+    assert got["decoded"] == [*range(atlas_view.MAX_CLASSES), -1]
+
+
+def test_a_categorical_map_is_painted_by_category(atlas_env: Path, node: str) -> None:
+    """Liverpool's OAC groups: 23 classes, so the paint uses letters; every area takes its category's
+    colour, the hover card names the category (label and code) at once, with nothing to fetch, the legend
+    lists the categories with counts and no histogram, and the table has a Category column, no ranks."""
+    got, payload, details, view = _run(node, "?authority=E08000012&level=oa11&variable=oac11_group",
+                                       tipIds=list(range(40)))
+    assert details is None and payload["details"] is None and payload["categorical"] is True
+    assert len(view["classes"]) > 10 and any(ch.isalpha() for ch in payload["cls"])
+    colours = {c["class"]: c["colour"] for c in view["classes"]}
+    assert got["fills"] == [colours.get(a["class"], "#ffffff") for a in view["areas"]]
+    assert "Loading" not in got["before"]
+    for i, tip in enumerate(got["tips"]):
+        area = view["areas"][i]
+        assert area["code"] in tip and html.escape(area["text"]) in tip  # "Students Around Campus (2a)"
+        assert f"({area['value']})" in area["text"]
+        assert "Rank" not in tip and "Class " not in tip
+    for c in view["classes"]:
+        assert html.escape(c["label"]) in got["legend"] and f"{c['count']:,} area" in got["legend"]
+    assert "class=\"histogram\"" not in got["legend"], got["legend"][-400:]
+    assert "not classed or ranked" in got["legend"]
+    head = got["table"].split("</thead>")[0]
+    assert "Category" in head and "Rank" not in head and "Value" not in head
+    body = got["table"].split("<tbody>")[1]
+    assert html.escape(view["classes"][0]["label"]) in body  # sorted by category, the catalogue's order
+
+
+def test_an_estimate_is_said_in_the_hover_card_and_the_table(atlas_env: Path, node: str) -> None:
+    """Birmingham's change in owner occupation: the two 2011 LSOAs merged in 2021 (E01009198 and E01033647)
+    are estimates, said in their hover cards and beside their value in the table; the others are not."""
+    s = store_module.get_store()
+    codes = s.values("E08000025", "lsoa11", "chg_tenure_owned_pp")["code"].tolist()
+    merged = [codes.index("E01009198"), codes.index("E01033647")]
+    got, payload, details, view = _run(node, "?authority=E08000025&level=lsoa11&variable=chg_tenure_owned_pp",
+                                       tipIds=[*merged, 0, 1], selected="E01009198")
+    assert details["est"] == merged and "merged" in details["estNote"]
+    for tip in got["tips"][:2]:
+        assert "Estimate:" in tip
+    for tip in got["tips"][2:]:
+        assert "Estimate:" not in tip
+    row = next(r for r in got["table"].split("</tr>") if "E01009198" in r)
+    assert "(estimate)" in row
+    assert [a["code"] for a in view["areas"] if a["estimated"]] == ["E01009198", "E01033647"]

@@ -227,7 +227,8 @@ def test_every_variable_answers_where_the_catalogue_says_it_has_data(s):
             if (variable["dataset"], level) not in asked:
                 asked.add((variable["dataset"], level))
                 got = s.values(place, level, variable["id"])
-                assert got["value"].notna().any(), (variable["id"], place, level)
+                held = got["category"] if variable["kind"] == "categorical" else got["value"]
+                assert held.notna().any(), (variable["id"], place, level)
     assert len(asked) >= len({v["dataset"] for v in s.variables()})
 
 

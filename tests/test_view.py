@@ -27,7 +27,11 @@ PLACES = [  # (authority, level, variables with data there)
     ("E09000007", "lsoa11", ["ks102ew0018", "ks102ew0002", "ks102ew0014_pct", "imd2019_imd_decile",
                              "imd2019_imd_rank", "gla2011_popden"]),
     ("E09000007", "oa11", ["ks102ew0014_pct", "qs119ew0002_pct", "ks101ew0001"]),
-    ("E08000025", "lsoa11", ["ks102ew0008_pct", "ks102ew0001", "imd2019_imd_decile", "imd2019_income_rank"]),
+    ("E08000025", "lsoa11", ["ks102ew0008_pct", "ks102ew0001", "imd2019_imd_decile", "imd2019_income_rank",
+                             "chg_tenure_owned_pp", "chg_tenure_social_rented_rel"]),
+    # Changes 2011 -> 2021 (centred on 0: a break at 0 whenever values fall on both sides of it).
+    ("E08000035", "lsoa11", ["chg_tenure_owned_pp", "chg_accommodation_flats_pp", "chg_heating_none_rel",
+                             "chg_residents_rel"]),
     (HARTLEPOOL, "lsoa11", ["imd2019_imd_decile", "ks102ew0018", "ks102ew0017_pct"]),
     ("W06000015", "lsoa11", ["wimd2019_wimd_score", "wimd2019_wimd_rank", "ks102ew0010_pct"]),
     ("E09000001", "lsoa11", ["ks102ew0018", "ks102ew0005"]),
@@ -83,6 +87,14 @@ def _check_view(shown: atlas_view.View) -> None:
         counts[cls] += 1
     assert counts == [c.count for c in classes]
     assert sum(counts) + shown.missing == len(shown.areas.codes)
+    centre = shown.variable.get("centre")
+    if centre is not None and shown.scheme != "custom":
+        # Falls and rises never share a class: every class's printed values lie on one side of the centre.
+        sides: dict[int, set[bool]] = {}
+        for value, cls in zip(shown.areas.values, shown.areas.classes, strict=True):
+            if value is not None:
+                sides.setdefault(cls, set()).add(value > centre)
+        assert all(len(side) == 1 for side in sides.values()), [c.label for c in classes]
 
 
 @st.composite

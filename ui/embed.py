@@ -69,6 +69,8 @@ def _control_key(field: Any) -> str | None:
     for control_id in found:
         if control_id == ids.GROUP:
             return ids.VARIABLE
+        if control_id == ids.CATEGORY_NOTE:  # said in place of the classification controls
+            return ids.SCHEME
         if control_id in ids.CONTROLS:
             return control_id
     return None

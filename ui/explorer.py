@@ -52,12 +52,15 @@ def controls(authorities: list[dict]) -> html.Form:
             id=ids.VARIABLE, clearable=False, searchable=True, maxHeight=420,
             placeholder="Type words of a variable's name"),
             "Lists the table's variables; type words to search every variable here."),
+        html.P(id=ids.CATEGORY_NOTE, className="help category-note", hidden=True),
         _field("Classes", ids.SCHEME, dcc.Dropdown(
             id=ids.SCHEME, clearable=False, searchable=False,
-            options=[{"label": label, "value": key} for key, label in classify.SCHEMES.items()])),
+            options=[{"label": label, "value": key} for key, label in classify.SCHEMES.items()]),
+            row_id=ids.SCHEME_ROW),
         _field("Number of classes", ids.K, dcc.Dropdown(
             id=ids.K, clearable=False, searchable=False,
-            options=[{"label": str(k), "value": k} for k in range(classify.K_MIN, classify.K_MAX + 1)])),
+            options=[{"label": str(k), "value": k} for k in range(classify.K_MIN, classify.K_MAX + 1)]),
+            row_id=ids.K_ROW),
         _field("Custom breaks", ids.BREAKS, dcc.Input(
             id=ids.BREAKS, type="text", debounce=True, placeholder="e.g. 10, 20, 30", autoComplete="off"),
             "Upper bounds of the classes, increasing, separated by commas; press Enter.",
@@ -66,7 +69,7 @@ def controls(authorities: list[dict]) -> html.Form:
                row_id=ids.SCOPE_ROW, style=_HIDDEN),
         _field("Colours", ids.PALETTE, dcc.Dropdown(
             id=ids.PALETTE, clearable=False, searchable=True, options=_palette_options()),
-            "ColorBrewer schemes by Cynthia Brewer."),
+            "ColorBrewer schemes by Cynthia Brewer.", row_id=ids.PALETTE_ROW),
         dcc.Checklist(id=ids.REVERSE, options=[{"label": " Reverse colours", "value": "1"}], value=[],
                       className="field"),
         _field("Opacity", ids.OPACITY, dcc.Slider(id=ids.OPACITY, min=0.1, max=1, step=0.05, marks=None,

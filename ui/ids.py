@@ -13,9 +13,10 @@ import hashlib
 import json
 
 __all__ = [
-    "AREAS", "ATTRIBUTION", "AUTHORITY", "BREAKS", "BREAKS_ROW", "COMPARE", "CONTROLS", "EMBED", "GROUP", "HELP", "K",
-    "LAYER", "LEGEND", "LEVEL", "LEVEL_ROW", "MAP", "MESSAGE", "NAV", "OPACITY", "OUTLINE", "PALETTE", "PAYLOAD",
-    "REVERSE", "SCHEME", "SCOPE", "SCOPE_ROW", "SELECTED", "SHARE", "STATE", "TABLE",
+    "AREAS", "ATTRIBUTION", "AUTHORITY", "BREAKS", "BREAKS_ROW", "CATEGORY_NOTE", "CLASSIFICATION_ROWS", "COMPARE",
+    "CONTROLS", "EMBED", "GROUP", "HELP", "K", "K_ROW", "LAYER", "LEGEND", "LEVEL", "LEVEL_ROW", "MAP", "MESSAGE",
+    "NAV", "OPACITY", "OUTLINE", "PALETTE", "PALETTE_ROW", "PAYLOAD", "REVERSE", "SCHEME", "SCHEME_ROW", "SCOPE",
+    "SCOPE_ROW", "SELECTED", "SHARE", "STATE", "TABLE",
     "TITLE", "URL", "URL_WRITTEN", "VARIABLE", "javascript", "javascript_version",
 ]
 
@@ -38,6 +39,13 @@ CONTROLS: tuple[str, ...] = (AUTHORITY, LEVEL, VARIABLE, SCHEME, K, BREAKS, SCOP
 LEVEL_ROW = "level-row"
 SCOPE_ROW = "scope-row"
 BREAKS_ROW = "breaks-row"
+SCHEME_ROW = "scheme-row"
+K_ROW = "k-row"
+PALETTE_ROW = "palette-row"
+#: The controls that classify and colour a numeric variable, hidden for a categorical one (the reverse
+#: checkbox is its own row).
+CLASSIFICATION_ROWS: tuple[str, ...] = (SCHEME_ROW, K_ROW, PALETTE_ROW, REVERSE)
+CATEGORY_NOTE = "category-note"  # shown in their place: why there are no classification controls
 
 URL = "url"
 NAV = "view-nav"  # the address's query string at a first load or back/forward: the view it names

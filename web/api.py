@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 
 import flask
 
-from atlas import csvsafe, datapack, mapview, store, viewstate
+from atlas import coverage, csvsafe, datapack, mapview, store, viewstate
 from atlas import view as atlas_view
 from web import compression, errors
 
@@ -56,12 +56,16 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/authorities/<authority>", "authority", "One authority, as in /api/authorities."),
     Route("/api/variables", "variables",
           "The variable catalogue, filtered by ?authority=, ?level=, ?topic= and free text ?q= "
-          "(every word must match the id, label, table, table title, cell or topic)."),
+          "(every word must match the id, label, table, table title, cell or topic). Each entry says its kind "
+          "(numeric or categorical, with its categories), method (published, derived, re-based, apportioned, "
+          "change), the exact cells it uses, its coverage and vintage, and where it has data (`where`)."),
     Route("/api/variables/<variable>", "variable", "One variable's catalogue entry."),
     Route("/api/values/<authority>/<level>/<variable>.<format>", "values",
           "One row per area: code, name, value, rank (within the authority, 1 = highest value) and "
-          "rank_national (where the variable covers a whole nation at that level). Formats: json (with the "
-          "variable's metadata), csv, and with each area's geometry (WGS84): geojson, gpkg (GeoPackage) and "
+          "rank_national (where the variable covers a whole nation at that level). A categorical variable's "
+          "value is its category code, with the category's `label`, and no ranks; a re-based Census 2021 figure "
+          "(or a change 2011 -> 2021) says per area whether it is an estimate (`estimated`). Formats: json (with "
+          "the variable's metadata), csv, and with each area's geometry (WGS84): geojson, gpkg (GeoPackage) and "
           "parquet (GeoParquet), which carry the variable's source and licence in their metadata."),
     Route("/api/view.json", "view",
           "Exactly what the map shows for the explorer's own query string (authority, level, variable, scheme, "
@@ -169,16 +173,24 @@ def authority(authority: str) -> flask.Response:
 def variables() -> flask.Response:
     s = store.get_store()
     filters = {name: _param(name) for name in ("authority", "level", "topic", "q")}
-    rows = s.variables(**filters)
+    rows = [_described(s, row) for row in s.variables(**filters)]
     # The filters are free text: they enter the ETag only as a digest.
     digest = hashlib.sha256(json.dumps(filters, sort_keys=True).encode()).hexdigest()[:20]
     return _cacheable(_json({"build": s.build_id, "count": len(rows), "variables": rows}),
                       f"{s.build_id}:variables:{digest}", s.build_id)
 
 
+def _described(s: store.Store, row: dict) -> dict:
+    """A catalogue row as the API gives it: every column (kind, method, cells, coverage, vintage, note,
+    categories...) and ``where``: its levels, how many authorities have values, and the source's reach."""
+    row["where"] = coverage.summary(s, row)
+    return row
+
+
 def variable(variable: str) -> flask.Response:
     s = store.get_store()
-    return _cacheable(_json(s.variable(variable)), f"{s.data_version(variable)}:variable:{variable}", s.build_id)
+    return _cacheable(_json(_described(s, s.variable(variable))), f"{s.data_version(variable)}:variable:{variable}",
+                      s.build_id)
 
 
 def values(authority: str, level: str, filename: str) -> flask.Response:
@@ -187,19 +199,33 @@ def values(authority: str, level: str, filename: str) -> flask.Response:
     df = s.values(authority, level, variable)
     if fmt in GEO_FORMATS:
         return _geo_values(s, df, authority, level, variable, fmt)
+    categorical = "category" in df.columns
+    # A categorical variable's value is its category code (text), with the category's label beside it; a
+    # re-based figure says per area whether it is an estimate.
+    value_of = df["category"].tolist() if categorical else [_number(v) for v in df["value"].tolist()]
     rows = [
-        {"code": code, "name": name, "value": _number(value), "rank": rank, "rank_national": rank_national}
+        {"code": code, "name": name, "value": value, "rank": rank, "rank_national": rank_national}
         for code, name, value, rank, rank_national in zip(
-            df["code"].tolist(), df["name"].tolist(), df["value"].tolist(), _ints(df["rank"]),
+            df["code"].tolist(), df["name"].tolist(), value_of, _ints(df["rank"]),
             _ints(df["rank_national"]), strict=True)]
+    fields = ["code", "name", "value"]
+    if categorical:
+        fields.append("label")
+        for r, label in zip(rows, df["label"].tolist(), strict=True):
+            r["label"] = label
+    fields += ["rank", "rank_national"]
+    if "estimated" in df.columns:
+        fields.append("estimated")
+        for r, flag in zip(rows, df["estimated"].tolist(), strict=True):
+            r["estimated"] = bool(flag)
+    rows = [{k: r[k] for k in fields} for r in rows]
     tag = f"{s.data_version(variable)}:values:{authority}:{level}:{variable}:{fmt}"
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerow(["code", "name", "value", "rank", "rank_national"])
+        writer.writerow(fields)
         for r in rows:
-            writer.writerow(csvsafe.row("" if r[k] is None else r[k] for k in ("code", "name", "value", "rank",
-                                                                               "rank_national")))
+            writer.writerow(csvsafe.row("" if r[k] is None else _csv_flag(r[k]) for k in fields))
         response = flask.Response(out.getvalue(), mimetype="text/csv")
         response.headers["Content-Disposition"] = (
             f'attachment; filename="{authority}_{level}_{variable}.csv"')
@@ -212,8 +238,11 @@ def values(authority: str, level: str, filename: str) -> flask.Response:
             response.headers["X-Atlas-Status"] = meta.get("status", "")
         return _cacheable(response, tag, s.build_id)
     meta = s.variable(variable)
-    ranked = (meta.get("unit") or "").lower() not in store.UNRANKED_UNITS
-    if not ranked:
+    ranked = (meta.get("unit") or "").lower() not in store.UNRANKED_UNITS and not categorical
+    if categorical:
+        meta["rank_note"] = ("The value is a category code (its label beside it); categories are not ranked, so "
+                             "rank and rank_national are null.")
+    elif not ranked:
         meta["rank_note"] = ("The value is the publisher's own rank or decile, shown as published; it is not "
                              "ranked again, so rank and rank_national are null.")
     # The list of every authority the variable covers is long and beside the point here; it is one link away.
@@ -228,6 +257,7 @@ def values(authority: str, level: str, filename: str) -> flask.Response:
         "national_ranks": ranked and level in (meta.get("national_levels") or []),
         "count": len(rows),
         "missing": sum(r["value"] is None for r in rows),
+        **({"estimates": _estimates(s, authority, rows)} if "estimated" in fields else {}),
         "rows": rows,
         "links": {
             "variable": flask.url_for("api.variable", variable=variable),
@@ -240,6 +270,20 @@ def values(authority: str, level: str, filename: str) -> flask.Response:
         },
     }
     return _cacheable(_json(payload), tag, s.build_id)
+
+
+def _csv_flag(value: Any) -> Any:
+    """A CSV cell: booleans as true/false (the estimate flag), everything else as it is."""
+    return ("true" if value else "false") if isinstance(value, bool) else value
+
+
+def _estimates(s: store.Store, authority: str, rows: list[dict]) -> dict:
+    """How many rows are estimates, why, and how the authority's 2011 LSOAs map to 2021 ones."""
+    return {"count": sum(1 for r in rows if r.get("estimated")),
+            "why": "Census 2021 figures re-based onto 2011 LSOAs: where 2011 LSOAs were merged into one 2021 LSOA "
+                   "(or changed irregularly), the 2021 figure is shared among them by their 2011 shares, an "
+                   "estimate (estimated = true). Unchanged and split LSOAs are exact.",
+            "lsoa11_lsoa21": s.rebasing(authority)}
 
 
 def _licence_link(meta: dict) -> str | None:

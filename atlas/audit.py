@@ -62,11 +62,14 @@ def read(dataset_id: int, org_id: int, detail: str, url: str | None = None) -> N
 
 
 def entries(org_id: int | None = None, limit: int = 500, url: str | None = None) -> list[dict]:
-    """The newest entries of an organisation (its datasets, members, partnerships), or of everything."""
+    """The newest entries of an organisation (its datasets, members, partnerships, and what its members did
+    that belongs to no organisation: their sign-ins and API token use), or of everything."""
     with db.session(url) as s:
         q = sa.select(db.AuditEntry).order_by(db.AuditEntry.id.desc()).limit(limit)
         if org_id is not None:
-            q = q.where(db.AuditEntry.org_id == org_id)
+            members = sa.select(db.Membership.user_id).where(db.Membership.org_id == org_id)
+            q = q.where(sa.or_(db.AuditEntry.org_id == org_id,
+                               sa.and_(db.AuditEntry.org_id.is_(None), db.AuditEntry.user_id.in_(members))))
         return [{"at": e.at.isoformat(timespec="seconds"), "email": e.email, "action": e.action,
                  "dataset_id": e.dataset_id, "detail": e.detail, "address": e.address}
                 for e in s.execute(q).scalars()]

@@ -283,6 +283,10 @@ def test_restricted_reads_are_audited_for_the_owning_organisation(world: World) 
     assert "data.read" in admin_page and world.users["partner_member"] in admin_page
     member_page = world.clients["owner_member"].get(f"/datastore/org/{CAMDEN}").get_data(as_text=True)
     assert "data.read" not in member_page
+    # its members' sign-ins (which belong to no organisation) are in it too; other organisations' are not
+    actions = {(e["action"], e["email"]) for e in entries}
+    assert ("signin", world.users["editor"]) in actions
+    assert ("signin", world.users["nonpartner_member"]) not in actions
     # and the log cannot be rewritten, by the ORM or by SQL
     with pytest.raises(Exception), db.session() as s:  # noqa: B017, PT011 - the database's own refusal
         s.execute(db.sa.text("UPDATE audit_log SET detail = 'x'"))

@@ -363,3 +363,16 @@ def test_sessions_are_secure_httponly_samesite_and_end_everywhere(world: World) 
     # the embed page sets no cookie even for a signed-in browser
     signed = world.clients["editor"]
     assert "Set-Cookie" not in signed.get(f"/embed?authority={CAMDEN}").headers
+
+
+def test_the_explorer_links_to_the_datastore(world: World) -> None:
+    import plotly.utils
+
+    from ui import explorer
+
+    with world.server.test_request_context("/"):
+        layout = json.dumps(explorer.layout(""), cls=plotly.utils.PlotlyJSONEncoder)
+    hrefs = set(re.findall(r'"href":\s*"([^"]+)"', layout))
+    assert {"/datastore", "/datastore/whats-new"} <= hrefs
+    for href in hrefs & {"/datastore", "/datastore/whats-new"}:
+        assert world.clients["anonymous"].get(href).status_code == 200

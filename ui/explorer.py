@@ -107,6 +107,13 @@ def layout(search: str = "") -> html.Div:
         html.Header(className="masthead", children=[
             html.H1("Neighbourhood Atlas"),
             html.P("Census and deprivation figures for the neighbourhoods of England and Wales."),
+            # The datastore's server-rendered pages (web/datastore.py): every dataset by authority, downloads,
+            # DCAT; readable without JavaScript.
+            html.Nav(className="site-nav", **{"aria-label": "Site"}, children=[
+                html.A("Datastore: every dataset by authority, with downloads", href="/datastore"),
+                " · ", html.A("What's new", href="/datastore/whats-new"),
+                " · ", html.A("Sign in or publish", href="/account"),
+            ]),
         ]),
         html.Div(id=ids.MESSAGE, className="message", role="status", **{"aria-live": "polite"}),
         html.Div(className="layout", children=[

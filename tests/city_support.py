@@ -1,8 +1,8 @@
 """The datastore's test world: a data folder beside the session's build, a database (SQLite, or PostgreSQL from a
-private cluster or ATLAS_TEST_POSTGRES_URL), organisations, people, a partnership and datasets at every
+private cluster or TEST_POSTGRES_URL), organisations, people, a partnership and datasets at every
 access level, and HTTPS test clients signed in through the real sign-in form.
 
-PostgreSQL: ``.ci/run`` installs and starts Debian's postgresql and exports ATLAS_TEST_POSTGRES_URL (an
+PostgreSQL: ``.ci/run`` installs and starts Debian's postgresql and exports TEST_POSTGRES_URL (an
 account that may create databases); without it the tests start a private cluster with Debian's ``initdb``
 (as the ``postgres`` user when run as root). Where neither is possible the PostgreSQL cases fail under CI
 (``CI`` set) and are skipped with the reason elsewhere: never silently.
@@ -86,11 +86,11 @@ def _free_port() -> int:
 
 def postgres_admin_url() -> tuple[str, Cluster | None]:
     """(an admin URL, the private cluster to close or None)."""
-    given = os.environ.get("ATLAS_TEST_POSTGRES_URL")
+    given = os.environ.get("TEST_POSTGRES_URL")
     if given:
         return given, None
     if _pg_bin("initdb") is None or _pg_bin("pg_ctl") is None:
-        message = ("PostgreSQL is not installed here (no initdb) and ATLAS_TEST_POSTGRES_URL is not set: "
+        message = ("PostgreSQL is not installed here (no initdb) and TEST_POSTGRES_URL is not set: "
                    "`apt-get install postgresql` (.ci/run does)")
         if os.environ.get("CI"):
             pytest.fail(message)

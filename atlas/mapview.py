@@ -161,8 +161,10 @@ def authority_options(authorities: list[dict]) -> list[dict]:
     options = [{"label": "England and Wales: all local authorities", "value": ALL}]
     for a in sorted(authorities, key=lambda a: a["name"]):
         suffix = "" if a.get("levels") else " (no small-area data)"
-        options.append({"label": f"{a['name']}, {a.get('region') or a.get('nation') or ''}{suffix}",
-                        "value": a["code"]})
+        where = a.get("region") or a.get("nation")
+        if a.get("partnership"):  # a partnership's area (its members only): the authorities it joins
+            where = f"{len(a.get('members') or [])} authorities together"
+        options.append({"label": f"{a['name']}, {where or ''}{suffix}", "value": a["code"]})
     return options
 
 
@@ -204,7 +206,8 @@ def outline(store: Any, authority: str, level: str) -> dict:
     borders are the outlines."""
     if authority == ALL:
         return {"type": "FeatureCollection", "features": []}
-    return cache.cached(cache.make_key("outline", store.build_id, authority, level),
+    # place_key: a partnership area's key names its members, so a change of members is a new outline.
+    return cache.cached(cache.make_key("outline", store.build_id, store.place_key(authority), level),
                         lambda: _outline(store, authority, level))
 
 

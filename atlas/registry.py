@@ -28,7 +28,8 @@ import sqlalchemy as sa
 
 from atlas import access, db, settings
 
-__all__ = ["EMPTY", "Published", "Snapshot", "dataset_key", "published_dir", "request_scope", "snapshot"]
+__all__ = ["EMPTY", "PartnershipArea", "Published", "Snapshot", "dataset_key", "published_dir", "request_scope",
+           "snapshot"]
 
 
 def published_dir(data_dir: Path) -> Path:
@@ -85,9 +86,26 @@ class Published:
 
 
 @dataclass(frozen=True)
+class PartnershipArea:
+    """A partnership's area as a place of the explorer: its accepted member authorities together, opened
+    by code ``P<id>`` by the partnership's members (and site administrators) only."""
+
+    code: str
+    partnership_id: int
+    name: str
+    authorities: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Snapshot:
     generation: int
     datasets: dict[str, Published] = field(default_factory=dict)  # by key
+    areas: dict[str, PartnershipArea] = field(default_factory=dict)  # by code
+
+    def areas_for(self, actor: access.Actor | None = None) -> list[PartnershipArea]:
+        """The partnership areas ``actor`` (default: the request's) may open: those of its partnerships."""
+        actor = actor or access.current()
+        return [a for a in self.areas.values() if actor.site_admin or a.partnership_id in actor.partnerships]
 
     def rules(self) -> list[access.Rule]:
         return [p.rule for p in self.datasets.values()]
@@ -192,7 +210,13 @@ def _load(s: Any, generation: int, data_dir: Path) -> Snapshot:
             file=path, created=ds.created.isoformat(timespec="seconds"),
             updated=version.created.isoformat(timespec="seconds"), update_days=ds.update_days,
             pull_url=ds.pull_url, variables=catalogue, authorities=authorities)
-    return Snapshot(generation=generation, datasets=out)
+    areas: dict[str, PartnershipArea] = {}
+    for p in s.execute(sa.select(db.Partnership).order_by(db.Partnership.id)).scalars():
+        members = tuple(sorted({m.org.authority for m in p.members if m.status == "accepted" and m.org.authority}))
+        if members:
+            code = f"P{p.id}"
+            areas[code] = PartnershipArea(code=code, partnership_id=p.id, name=p.name, authorities=members)
+    return Snapshot(generation=generation, datasets=out, areas=areas)
 
 
 def _row(ds: db.Dataset, version: db.Version, org: db.Organisation, var: db.Variable, key: str,

@@ -148,9 +148,12 @@ class Scope:
     places, paths). Built once per (registry generation, visible datasets, day) and shared by every
     requester who sees the same datasets."""
 
-    def __init__(self, snap: registry.Snapshot, visible: list[registry.Published], key: str) -> None:
+    def __init__(self, snap: registry.Snapshot, visible: list[registry.Published], key: str,
+                 areas: list[registry.PartnershipArea] = ()) -> None:
         self.key = key
         self.snapshot = snap
+        #: The partnership areas the requester may open as places (code ``P<id>`` -> its member authorities).
+        self.areas = {a.code: a for a in areas}
         self.datasets = {p.key: p for p in visible}
         self.rows: dict[str, dict] = {}
         self.coverage: set[tuple[str, str, str]] = set()
@@ -249,7 +252,9 @@ class Store:
         ids = tuple(sorted(p.id for p in visible))
         from datetime import date  # noqa: PLC0415
 
-        key = (snap.generation, ids, date.today().isoformat())
+        areas = snap.areas_for(actor)
+        codes = tuple(a.code for a in areas)
+        key = (snap.generation, ids, codes, date.today().isoformat())
         found = self._scopes.get(key)
         if found is None:
             with self._lock:
@@ -258,7 +263,8 @@ class Store:
                     if len(self._scopes) > 64:
                         self._scopes.clear()
                     vis = access.visibility_key(actor, snap.rules())
-                    found = self._scopes[key] = Scope(snap, visible, f"{snap.generation}:{vis}" if ids else "open")
+                    name = f"{snap.generation}:{vis}:{','.join(codes)}" if ids or codes else "open"
+                    found = self._scopes[key] = Scope(snap, visible, name, areas)
         return found
 
     def scope_key(self) -> str:
@@ -283,6 +289,32 @@ class Store:
         if row is None and variable.startswith("ds"):
             row = self._scope().rows.get(variable)
         return row
+
+    def _members(self, authority: str) -> tuple[str, ...] | None:
+        """A partnership area's member authorities (when the requester may open it), else None."""
+        if not authority.startswith("P"):
+            return None
+        area = self._scope().areas.get(authority)
+        return area.authorities if area is not None else None
+
+    def place_key(self, authority: str) -> str:
+        """The place for cache keys: an authority's code, or a partnership area's code with its members."""
+        members = self._members(authority)
+        return authority if members is None else f"{authority}[{','.join(members)}]"
+
+    def _where(self, authority: str, sql: str, params: list[Any]) -> tuple[str, list[Any]]:
+        """``sql`` restricted to ``authority``'s areas (every area for ``all``; a partnership's members'
+        areas together); values only as bound parameters."""
+        if authority == ALL:
+            return sql, params
+        members = self._members(authority)
+        if members is not None:
+            return sql + " WHERE list_contains(?, authority)", [*params, list(members)]
+        return sql + " WHERE authority = ?", [*params, authority]
+
+    def partnership_places(self) -> list[dict]:
+        """The partnership areas the requester may open, shaped like ``authorities()`` (most have none)."""
+        return [self.authority(code) for code in self._scope().areas]
 
     def _dataset_path(self, row: dict, level: str) -> str:
         if row.get("published"):
@@ -365,7 +397,7 @@ class Store:
                                f"the national overview (authority {ALL!r}) is served at level "
                                f"{NATIONAL_LEVEL!r} only, not {level!r}")
             return authority
-        if authority not in self._authority_rows:
+        if authority not in self._authority_rows and self._members(authority) is None:
             raise NotFound("authority", authority, [ALL, *self._authority_rows])
         if level == NATIONAL_LEVEL:
             # One way to each view: local authority districts are mapped together, as the overview.
@@ -375,7 +407,7 @@ class Store:
         if level is not None:
             levels = self._small_levels(authority)
             if level not in levels:
-                name = self._authority_rows[authority]["name"]
+                name = self.authority(authority)["name"]
                 raise NotFound("level", level, levels,
                                f"{name} ({authority}) has no areas at level {level!r}; it has "
                                f"{', '.join(levels) or 'none'}")
@@ -388,6 +420,10 @@ class Store:
         self._check_authority(authority, level)
 
     def _small_levels(self, authority: str) -> list[str]:
+        members = self._members(authority)
+        if members is not None:  # a partnership area: the levels any member has, in display order
+            found = {lv for a in members for lv in self._small_levels(a)}
+            return [lv for lv in LEVELS if lv in found]
         return [d["level"] for d in self._area_counts.get(authority, []) if d["level"] != NATIONAL_LEVEL]
 
     def _check_variable(self, variable: str) -> dict:
@@ -399,6 +435,9 @@ class Store:
     def _has_data(self, row: dict, authority: str, level: str) -> bool:
         if level not in (row.get("levels") or ()):
             return False
+        members = self._members(authority) if authority != ALL else None
+        if members is not None:
+            return any(self._has_data(row, a, level) for a in members)
         if row.get("published"):
             scope = self._scope()
             if authority == ALL:
@@ -444,6 +483,10 @@ class Store:
         """How the authority's 2011 LSOAs map to 2021 ones: counts of ``unchanged``, ``split``, ``merged`` and
         ``complex`` LSOAs, ``estimated`` (those whose re-based 2021 figures are estimates) and ``areas``;
         None where the authority has no 2011 LSOAs (or the build has no lookup)."""
+        members = self._members(authority)
+        if members is not None:
+            parts = [self._rebasing[a] for a in members if a in self._rebasing]
+            return {k: sum(p.get(k, 0) for p in parts) for k in parts[0]} if parts else None
         counts = self._rebasing.get(authority)
         return dict(counts) if counts else None
 
@@ -465,6 +508,9 @@ class Store:
             return None
         if authority == ALL:
             return frozenset().union(*self._estimated.values()) if self._estimated else frozenset()
+        members = self._members(authority)
+        if members is not None:
+            return frozenset().union(*(self._estimated.get(a, frozenset()) for a in members))
         return self._estimated.get(authority, frozenset())
 
     def places(self, variable: str) -> list[tuple[str, str]]:
@@ -492,6 +538,21 @@ class Store:
             return {"code": ALL, "name": "All local authorities", "nation": None, "region": None,
                     "levels": [{"level": NATIONAL_LEVEL, "vintage": lads[0]["vintage"] if lads else None,
                                 "areas": sum(d["areas"] for d in lads)}], "bbox": bbox}
+        members = self._members(code)
+        if members is not None:
+            area = self._scope().areas[code]
+            counts: dict[str, dict] = {}
+            for a in members:
+                for d in self._area_counts.get(a, []):
+                    if d["level"] != NATIONAL_LEVEL:
+                        got = counts.setdefault(d["level"], {"level": d["level"], "vintage": d["vintage"], "areas": 0})
+                        got["areas"] += d["areas"]
+            boxes = [self._authority_rows[a]["bbox"] for a in members if self._authority_rows[a].get("bbox")]
+            return {"code": code, "name": f"{area.name} (partnership)", "nation": None, "region": None,
+                    "levels": [counts[lv] for lv in LEVELS if lv in counts], "partnership": area.name,
+                    "members": list(members),
+                    "bbox": ([min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
+                              max(b[3] for b in boxes)] if boxes else None)}
         out = self._authority_dict(code)
         rebasing = self.rebasing(code)
         if rebasing:
@@ -593,10 +654,7 @@ class Store:
         # DuckDB only as bound parameters. Names and ranks are joined here rather than in SQL: the areas
         # are already in memory, and one narrow Parquet scan is the cheapest query DuckDB can do.
         sql = "SELECT code, CAST(" + column + " AS DOUBLE) AS value FROM read_parquet(?)"  # noqa: S608
-        if authority == ALL:
-            got = self._cursor().execute(sql, [path]).fetchnumpy()
-        else:
-            got = self._cursor().execute(sql + " WHERE authority = ?", [path, authority]).fetchnumpy()
+        got = self._cursor().execute(*self._where(authority, sql, [path])).fetchnumpy()
         raw = got["value"]
         raw = raw.filled(np.nan) if np.ma.isMaskedArray(raw) else np.asarray(raw, dtype="float64")
         value = np.full(len(codes), np.nan)
@@ -619,10 +677,7 @@ class Store:
                         names: Any) -> pd.DataFrame:
         """A categorical variable's codes and labels per area (the text codes as stored, exactly)."""
         sql = "SELECT code, CAST(" + column + " AS VARCHAR) AS category FROM read_parquet(?)"  # noqa: S608
-        if authority == ALL:
-            got = self._cursor().execute(sql, [path]).fetchall()
-        else:
-            got = self._cursor().execute(sql + " WHERE authority = ?", [path, authority]).fetchall()
+        got = self._cursor().execute(*self._where(authority, sql, [path])).fetchall()
         category = np.full(len(codes), None, dtype=object)
         if got:
             pos = codes.get_indexer(np.asarray([r[0] for r in got], dtype=object))
@@ -640,18 +695,15 @@ class Store:
 
     def _areas(self, authority: str, level: str) -> tuple[pd.Index, Any]:
         """Codes (in code order) and names of the areas of ``authority`` at ``level``."""
-        key = (authority, level)
+        key = (self.place_key(authority) if authority.startswith("P") else authority, level)
         names = self._area_names.get(key)
         if names is None:
             with self._lock:
                 names = self._area_names.get(key)
                 if names is None:
-                    sql = "SELECT code, name FROM read_parquet(?) "
-                    params: list[Any] = [self._file("areas", f"{level}.parquet")]
-                    if authority != ALL:
-                        sql += "WHERE authority = ? "
-                        params.append(authority)
-                    df = self._query(sql + "ORDER BY code", params)
+                    sql, params = self._where(authority, "SELECT code, name FROM read_parquet(?)",
+                                              [self._file("areas", f"{level}.parquet")])
+                    df = self._query(sql + " ORDER BY code", params)
                     # Kept as pandas string arrays, so each values() frame is built without converting.
                     names = self._area_names[key] = (pd.Index(pd.array(df["code"], dtype="str")),
                                                      pd.array(df["name"], dtype="str"))
@@ -715,11 +767,7 @@ class Store:
         columns = ", ".join("CAST(" + _quote_identifier(r["id"]) + " AS DOUBLE) AS " + _quote_identifier(r["id"])
                             for r in rows)
         sql = "SELECT code, " + columns + " FROM read_parquet(?)"  # noqa: S608 - catalogue ids, quoted
-        params: list[Any] = [path]
-        if authority != ALL:
-            sql += " WHERE authority = ?"
-            params.append(authority)
-        got = self._query(sql, params)
+        got = self._query(*self._where(authority, sql, [path]))
         codes, names = self._areas(authority, level)
         frame = pd.DataFrame({"code": codes.array, "name": names})
         frame = frame.merge(got, on="code", how="left")
@@ -730,12 +778,9 @@ class Store:
     def _feature_collection(self, authority: str, level: str) -> dict:
         self._check_place(authority, level)
         # DuckDB reads the GeoParquet geometry column as its GEOMETRY type, which arrives in Python as WKB.
-        sql = "SELECT code, name, geometry FROM read_parquet(?) "
-        params: list[Any] = [self._file("areas", f"{level}.parquet")]
-        if authority != ALL:
-            sql += "WHERE authority = ? "
-            params.append(authority)
-        rows = self._cursor().execute(sql + "ORDER BY code", params).fetchall()
+        sql, params = self._where(authority, "SELECT code, name, geometry FROM read_parquet(?)",
+                                  [self._file("areas", f"{level}.parquet")])
+        rows = self._cursor().execute(sql + " ORDER BY code", params).fetchall()
         geoms = shapely.from_wkb([bytes(r[2]) for r in rows])
         geoms = shapely.transform(geoms, lambda xy: np.round(xy, PRECISION))
         # Rounding merges a few neighbouring vertices (18 in 69,000 across four authorities' OAs): drop them.
@@ -755,6 +800,8 @@ class Store:
     def area_geojson_bytes(self, authority: str, level: str) -> bytes:
         """The GeoJSON of ``area_geojson``, serialised compactly (cached per build). Raises NotFound."""
         self._check_place(authority, level)
+        if self._members(authority) is not None:  # a partnership area: not memoised (its members may change)
+            return self._encode_geojson(authority, level)
         return self._geojson_bytes(authority, level)
 
     def area_geojson(self, authority: str, level: str) -> dict:
@@ -766,6 +813,8 @@ class Store:
     def area_pbf(self, authority: str, level: str) -> bytes:
         """The same features as ``area_geojson``, as geobuf (cached per build). Raises NotFound."""
         self._check_place(authority, level)
+        if self._members(authority) is not None:
+            return self._encode_pbf(authority, level)
         return self._pbf_bytes(authority, level)
 
 

@@ -574,10 +574,18 @@ def _estimates(store: Any, state: ViewState, row: dict, flags: Any) -> dict | No
     return {"count": count, "note": note, "areas": changes}
 
 
+def _place_key(store: Any, authority: str) -> str:
+    # A partnership area's cache key names its members (atlas.store.Store.place_key); stores without
+    # partnership areas (test doubles) use the code.
+    key = getattr(store, "place_key", None)
+    return key(authority) if key is not None else authority
+
+
 def classification(store: Any, state: ViewState, scheme: str) -> dict:
     # data_version: the build, or a published dataset's current version; it raises NotFound for a variable
     # the requester may not see, so a cached classification is never served to someone denied it.
-    key = cache.make_key("view", store.data_version(state.variable), state.authority, state.level, state.variable,
+    key = cache.make_key("view", store.data_version(state.variable), _place_key(store, state.authority), state.level,
+                         state.variable,
                          scheme, state.k,
                          state.breaks if scheme == "custom" else "", state.scope)
     return cache.cached(key, lambda: _classification(store, state, scheme))

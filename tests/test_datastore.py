@@ -376,3 +376,86 @@ def test_the_explorer_links_to_the_datastore(world: World) -> None:
     assert {"/datastore", "/datastore/whats-new"} <= hrefs
     for href in hrefs & {"/datastore", "/datastore/whats-new"}:
         assert world.clients["anonymous"].get(href).status_code == 200
+
+
+# -- a partnership's area as a place -------------------------------------------------------------------------
+
+def test_a_partnerships_area_is_a_place_for_its_members_only(world: World) -> None:
+    import plotly.utils
+
+    from atlas import accounts
+    from ui import explorer
+
+    ISLINGTON = "E09000019"
+    pid = next(p["id"] for p in accounts.list_partnerships() if p["name"] == "North London schools")
+    code = f"P{pid}"
+    member = world.clients["partner_member"]
+    info = member.get(f"/api/authorities/{code}").get_json()
+    assert info["name"] == "North London schools (partnership)" and info["members"] == [CAMDEN, ISLINGTON]
+    camden = world.clients["anonymous"].get(f"/api/authorities/{CAMDEN}").get_json()
+    islington = world.clients["anonymous"].get(f"/api/authorities/{ISLINGTON}").get_json()
+    count = lambda a: next(d["areas"] for d in a["levels"] if d["level"] == "lsoa11")  # noqa: E731
+    assert next(d["areas"] for d in info["levels"] if d["level"] == "lsoa11") == count(camden) + count(islington)
+    # an open variable: both authorities' values together, by code; ranks are within the partnership's area
+    rows = member.get(f"/api/values/{code}/lsoa11/ks102ew0002.json").get_json()["rows"]
+    parts = {r["code"]: r["value"] for a in (CAMDEN, ISLINGTON) for r in world.clients["anonymous"].get(
+        f"/api/values/{a}/lsoa11/ks102ew0002.json").get_json()["rows"]}
+    assert [r["code"] for r in rows] == sorted(parts) and all(r["value"] == parts[r["code"]] for r in rows)
+    assert sorted(r["rank"] for r in rows if r["value"] is not None)[0] == 1
+    assert max(r["rank"] for r in rows) <= len(rows)
+    # the partnership's shared dataset on it: Camden's areas have values, Islington's none
+    var = world.datasets["partnership"]["var"]
+    shared = member.get(f"/api/values/{code}/lsoa11/{var}.json").get_json()["rows"]
+    assert len(shared) == len(rows) and {r["code"][:3] for r in shared} == {"E01"}
+    own = {r["code"]: r["value"] for r in member.get(f"/api/values/{CAMDEN}/lsoa11/{var}.json").get_json()["rows"]}
+    assert all(r["value"] == own.get(r["code"]) for r in shared)
+    assert sum(r["value"] is not None for r in shared) == len(own)
+    view = member.get(f"/api/view.json?authority={code}&level=lsoa11&variable=ks102ew0002")
+    assert view.status_code == 200 and "North London schools" in view.get_json()["title"]
+    image = member.get(f"/export/map.png?authority={code}&level=lsoa11&variable=ks102ew0002&dpi=72&width=400")
+    assert image.status_code == 200 and image.mimetype == "image/png"
+    # for anyone else, as for a code that does not exist (a strict export answers 400 naming it)
+    denied, absent = (world.clients["outsider"].get(
+        f"/export/map.png?authority={c}&level=lsoa11&variable=ks102ew0002&dpi=72&width=400") for c in (code, "P999999"))
+    assert denied.status_code == absent.status_code == 400
+    assert denied.get_json()["error"].replace(code, "X") == absent.get_json()["error"].replace("P999999", "X")
+    areas = member.get(f"/api/areas/{code}/lsoa11.geojson")
+    assert len(areas.get_json()["features"]) == len(rows) and areas.headers["Cache-Control"].startswith("private")
+    # in the explorer's list of places for its members, nobody else's
+    def places(role: str) -> str:
+        with world.server.test_request_context("/"):
+            from atlas import access
+            from web import auth
+
+            token = access.set_current(auth.current_actor() if role == "anonymous" else __import__(
+                "atlas.accounts").accounts.actor_for(__import__("atlas.accounts").accounts.check_password(
+                    world.users[role], PASSWORD)))
+            try:
+                return json.dumps(explorer.layout(""), cls=plotly.utils.PlotlyJSONEncoder)
+            finally:
+                access.reset_current(token)
+    assert f'"value": "{code}"' in places("partner_member") and "North London schools" in places("owner_member")
+    # the explorer's render, as the partnership's member: its map, levels and outline
+    from atlas import access, store
+    from callbacks import explorer as explorer_callbacks
+
+    actor = accounts.actor_for(accounts.check_password(world.users["partner_member"], PASSWORD))
+    with access.acting_as(actor), world.server.test_request_context("/"):
+        shown = explorer_callbacks.render_view(f"?authority={code}&level=lsoa11&variable={var}", None,
+                                               store.get_store())
+        assert shown.state.authority == code and shown.state.variable == var, shown.messages
+        assert len(shown.areas["codes"]) == len(rows)
+        assert shown.outline["features"] and "lsoa11" in [o["value"] for o in shown.level_options]
+    with access.acting_as(access.ANONYMOUS), world.server.test_request_context("/"):
+        shown = explorer_callbacks.render_view(f"?authority={code}&level=lsoa11&variable={var}", None,
+                                               store.get_store())
+        assert shown.state.authority == "all" and any("no local authority" in m for m in shown.messages)
+    # everyone else: exactly as for a place that does not exist
+    for role in ("anonymous", "outsider", "invited_not_accepted", "nonpartner_member"):
+        client = world.clients[role]
+        for path in (f"/api/authorities/{code}", f"/api/values/{code}/lsoa11/ks102ew0002.json",
+                     f"/api/areas/{code}/lsoa11.geojson"):
+            got, absent = client.get(path), client.get(path.replace(code, "P999999"))
+            assert got.status_code == absent.status_code == 404, (role, path)
+            assert got.get_json()["error"].replace(code, "X") == absent.get_json()["error"].replace("P999999", "X")
+        assert "North London schools" not in places(role)

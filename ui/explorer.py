@@ -98,7 +98,8 @@ def layout(search: str = "") -> html.Div:
     config = settings.load()
     try:
         s = store.get_store()
-        authorities, build_id = s.authorities(), s.build_id
+        # The partnership areas the requester may open (atlas/store.py) are places like the authorities.
+        authorities, build_id = s.authorities() + s.partnership_places(), s.build_id
     except FileNotFoundError as exc:
         return html.Main([html.H1("Neighbourhood Atlas"),
                           html.P(f"The data is not available on this server yet: {exc}.", role="alert")])

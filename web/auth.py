@@ -153,8 +153,10 @@ def _private(response: flask.Response) -> flask.Response:
     response.vary.add("Authorization")
     if access.current().signed_in:
         cc = response.headers.get("Cache-Control", "")
-        if "immutable" in cc and path.startswith("/api/areas/"):
-            return response  # geometry is open to all and named by its build
+        # Geometry is open to all and named by its build, except a partnership area's (/api/areas/P<id>/...),
+        # which is its members' only: private like the rest.
+        if "immutable" in cc and path.startswith("/api/areas/") and not path.startswith("/api/areas/P"):
+            return response
         response.headers["Cache-Control"] = "private, no-cache"
     return response
 

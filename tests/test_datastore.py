@@ -459,3 +459,28 @@ def test_a_partnerships_area_is_a_place_for_its_members_only(world: World) -> No
             assert got.status_code == absent.status_code == 404, (role, path)
             assert got.get_json()["error"].replace(code, "X") == absent.get_json()["error"].replace("P999999", "X")
         assert "North London schools" not in places(role)
+
+
+def test_registry_search_and_facets_narrow_the_results(world: World) -> None:
+    editor = world.clients["editor"]
+
+    def titles(query: str) -> tuple[int, list[str]]:
+        page = editor.get(f"/datastore{query}").get_data(as_text=True)
+        total = int(re.search(r'<h2 id="datasets">Datasets \((\d+)', page).group(1))
+        listed = re.findall(r'<li><a href="/datastore/datasets/[^"]+">([^<]+)</a> <span class="ds-access">', page)
+        return total, listed
+
+    everything, _ = titles("")
+    total, listed = titles("?access=organisation")
+    assert total == 1 and listed == ["Zebra organisation places"]
+    camden_name = re.search(r"— ([^;]+); Published by councils", editor.get("/datastore?q=zebra").get_data(
+        as_text=True)).group(1)
+    total, listed = titles(f"?q=zebra&publisher={camden_name.replace(' ', '+')}")
+    assert total == 5 and sorted(listed) == sorted(d["title"] for d in world.datasets.values())
+    total, listed = titles("?topic=Published+by+councils&access=public")
+    assert set(listed) >= {world.datasets["public"]["title"]} and world.datasets["organisation"]["title"] not in listed
+    total, _ = titles("?level=lsoa11")
+    assert 5 <= total < everything
+    # the anonymous see the public dataset only, whatever the facets say
+    page = world.clients["anonymous"].get("/datastore?q=zebra&access=organisation").get_data(as_text=True)
+    assert "Zebra organisation places" not in page

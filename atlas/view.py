@@ -486,6 +486,8 @@ class View:
             "legend": self.legend(), "classLabels": [c.label for c in self.classes],
             "classText": text, "classCell": cells, "columns": columns, "sort": "class" if self.categorical
             else "rank", "unranked": unranked, "categorical": self.categorical,
+            # A published dataset's as-of date and version (and that it is stale), for the hover card.
+            **({"asOf": self.variable["status"]} if self.variable.get("status") else {}),
         }
 
 

@@ -484,3 +484,32 @@ def test_registry_search_and_facets_narrow_the_results(world: World) -> None:
     # the anonymous see the public dataset only, whatever the facets say
     page = world.clients["anonymous"].get("/datastore?q=zebra&access=organisation").get_data(as_text=True)
     assert "Zebra organisation places" not in page
+
+
+def test_the_hover_card_says_a_published_datasets_as_of_date(world: World) -> None:
+    import subprocess
+
+    from test_explorer_js import NODE_SCRIPT, ROOT
+
+    from atlas import access, accounts, store
+    from callbacks import explorer as explorer_callbacks
+    from ui import ids
+
+    var = world.datasets["partnership"]["var"]
+    actor = accounts.actor_for(accounts.check_password(world.users["partner_member"], PASSWORD))
+    with access.acting_as(actor), world.server.test_request_context("/"):
+        r = explorer_callbacks.render_view(f"?authority={CAMDEN}&level=lsoa11&variable={var}", None,
+                                           store.get_store())
+    details = world.clients["partner_member"].get(r.payload["details"]).get_json()
+    done = subprocess.run(["node", "-e", NODE_SCRIPT, str(ROOT)], capture_output=True, text=True, timeout=60,
+                          input=json.dumps({"payload": r.payload, "areas": r.areas, "details": details,
+                                            "ids": ids.as_dict()}), check=True)
+    tips = json.loads(done.stdout)["tips"]
+    status = world.clients["partner_member"].get(f"/api/variables/{var}").get_json()["status"]
+    assert status.startswith("As of 2024-03-31 (version ")
+    assert all(status in tip for tip in tips)
+    # an open variable's hover card has no such line
+    with world.server.test_request_context("/"):
+        r = explorer_callbacks.render_view(f"?authority={CAMDEN}&level=lsoa11&variable=ks102ew0002", None,
+                                           store.get_store())
+    assert "asOf" not in r.payload

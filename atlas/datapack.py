@@ -191,6 +191,9 @@ def ensure(store: Any, authority: str) -> Path:
             info = store.authority(authority)
             message = (f"{info['name']} ({authority}) has no small-area data, so no datapack; "
                        f"{len(with_areas)} authorities have one")
+            if info.get("partnership"):  # the open datapack is per authority: each member has its own
+                message = (f"{info['name']} ({authority}) is a partnership's area: the open datapacks are per "
+                           f"authority, one each for {', '.join(info['members'])}")
         except NotFound:
             message = f"unknown authority {authority!r}; {len(with_areas)} authorities have a datapack"
         raise NotFound("authority", authority, with_areas, message)

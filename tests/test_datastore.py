@@ -419,6 +419,8 @@ def test_a_partnerships_area_is_a_place_for_its_members_only(world: World) -> No
         f"/export/map.png?authority={c}&level=lsoa11&variable=ks102ew0002&dpi=72&width=400") for c in (code, "P999999"))
     assert denied.status_code == absent.status_code == 400
     assert denied.get_json()["error"].replace(code, "X") == absent.get_json()["error"].replace("P999999", "X")
+    pack = member.get(f"/datapack/{code}.zip")  # the open datapacks are per authority
+    assert pack.status_code == 404 and "one each for E09000007, E09000019" in pack.get_json()["error"]
     areas = member.get(f"/api/areas/{code}/lsoa11.geojson")
     assert len(areas.get_json()["features"]) == len(rows) and areas.headers["Cache-Control"].startswith("private")
     # in the explorer's list of places for its members, nobody else's
@@ -454,7 +456,7 @@ def test_a_partnerships_area_is_a_place_for_its_members_only(world: World) -> No
     for role in ("anonymous", "outsider", "invited_not_accepted", "nonpartner_member"):
         client = world.clients[role]
         for path in (f"/api/authorities/{code}", f"/api/values/{code}/lsoa11/ks102ew0002.json",
-                     f"/api/areas/{code}/lsoa11.geojson"):
+                     f"/api/areas/{code}/lsoa11.geojson", f"/datapack/{code}.zip"):
             got, absent = client.get(path), client.get(path.replace(code, "P999999"))
             assert got.status_code == absent.status_code == 404, (role, path)
             assert got.get_json()["error"].replace(code, "X") == absent.get_json()["error"].replace("P999999", "X")

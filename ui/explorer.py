@@ -108,13 +108,6 @@ def layout(search: str = "") -> html.Div:
         html.Header(className="masthead", children=[
             html.H1("Neighbourhood Atlas"),
             html.P("Census and deprivation figures for the neighbourhoods of England and Wales."),
-            # The datastore's server-rendered pages (web/datastore.py): every dataset by authority, downloads,
-            # DCAT; readable without JavaScript.
-            html.Nav(className="site-nav", **{"aria-label": "Site"}, children=[
-                html.A("Datastore: every dataset by authority, with downloads", href="/datastore"),
-                " · ", html.A("What's new", href="/datastore/whats-new"),
-                " · ", html.A("Sign in or publish", href="/account"),
-            ]),
         ]),
         html.Div(id=ids.MESSAGE, className="message", role="status", **{"aria-live": "polite"}),
         html.Div(className="layout", children=[
@@ -134,6 +127,13 @@ def layout(search: str = "") -> html.Div:
         html.Section(className="table-section", **{"aria-labelledby": "table-heading"}, children=[
             html.H2("Areas on the map", id="table-heading"),
             html.Div(id=ids.TABLE, className="table-wrap"),
+        ]),
+        # The datastore's server-rendered pages (web/datastore.py): every dataset by authority, downloads,
+        # DCAT; readable without JavaScript.
+        html.Footer(className="site-nav", **{"aria-label": "The datastore"}, children=[
+            html.A("Datastore: every dataset by authority, with downloads", href="/datastore"),
+            " · ", html.A("What's new", href="/datastore/whats-new"),
+            " · ", html.A("Sign in or publish", href="/account"),
         ]),
         *([html.Div(compare.graph({}), hidden=True)] if validating() else []),
     ])

@@ -203,6 +203,9 @@
     } else {
       lines.push("No data");
     }
+    if (p.asOf) {  // a published dataset: its as-of date and version, and that it is stale
+      lines.push("<span class='asof'>" + escapeHtml(p.asOf) + "</span>");
+    }
     if (h.nd && h.nd.indexOf(i) >= 0) {
       lines.push("<em>No small-area data in this atlas</em>");
     } else if (p.all) {

@@ -32,9 +32,9 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from atlas import csvsafe, settings
+from atlas import access, csvsafe, settings
 
-__all__ = ["DEFINITION_FIELDS", "build_zip", "cache_path", "ensure", "values_frame", "values_geojson",
+__all__ = ["DEFINITION_FIELDS", "build_zip", "dataset_file", "cache_path", "ensure", "values_frame", "values_geojson",
            "values_gpkg", "values_parquet"]
 
 #: The catalogue fields a datapack's README and variables.csv list for every variable.
@@ -192,7 +192,10 @@ def ensure(store: Any, authority: str) -> Path:
         try:
             info = store.authority(authority)
             members = info.get("authorities") or ([] if authority != "all" else with_areas)
-            if members:
+            if info.get("partnership"):  # the open datapack is per authority: each member has its own
+                message = (f"{info['name']} ({authority}) is a partnership's area: the open datapacks are per "
+                           f"authority, one each for {', '.join(info['members'])}")
+            elif members:
                 # A place larger than a district: a datapack is a district's; the place's values are one URL away.
                 message = (f"datapacks are made per district: {info['name']} ({authority}) has "
                            f"{len(members)} districts, each with its own (/datapack/<district>.zip), and every "
@@ -268,7 +271,16 @@ def _csv_bytes(table: pa.Table) -> bytes:
 
 
 def build_zip(store: Any, authority: str, target: Path) -> dict:
-    """Write the authority's datapack to ``target``; returns a summary (levels, datasets, variables)."""
+    """Write the authority's datapack to ``target``; returns a summary (levels, datasets, variables).
+
+    The pack is the build's open data only, whoever asks: it is built as nobody (anonymous) and leaves out
+    every published dataset, so restricted data is never in it, and one pack per build serves everyone.
+    Councils' published datasets have their own downloads on their datastore pages."""
+    with access.acting_as(access.ANONYMOUS):
+        return _build_zip(store, authority, target)
+
+
+def _build_zip(store: Any, authority: str, target: Path) -> dict:
     info = store.authority(authority)
     levels = [d["level"] for d in info.get("levels") or []]
     built = datetime.now(UTC).replace(microsecond=0).isoformat()
@@ -277,7 +289,7 @@ def build_zip(store: Any, authority: str, target: Path) -> dict:
     files: list[tuple[str, str]] = []
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
         for level in levels:
-            rows = store.variables(authority=authority, level=level)
+            rows = [r for r in store.variables(authority=authority, level=level) if not r.get("published")]
             if not rows:
                 continue
             area_values = store.values(authority, level, rows[0]["id"])
@@ -387,3 +399,45 @@ def _readme(store: Any, info: dict, summary: dict, definitions: Any, files: list
     for row in sorted(definitions, key=lambda r: r["id"]):
         lines.append("| " + " | ".join(_cell(_definition(row, k)) for k in DEFINITION_FIELDS) + " |")
     return "\n".join(lines) + "\n"
+
+
+# -- one dataset of one place, wide (the datastore's downloads) ----------------------------------------------
+
+def dataset_file(frame: pd.DataFrame, meta: dict, fmt: str, collection: dict | None, layer: str) -> bytes:
+    """A dataset for one place (``Store.dataset_values``: code, name, full_name, one column per variable) as csv,
+    geojson, gpkg or parquet; the geographic formats carry each area's geometry (``collection``) and the
+    variables' definitions, source and licence (GeoJSON foreign member, GeoPackage/Parquet metadata)."""
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(csvsafe.row(frame.columns))
+        for row in frame.itertuples(index=False):
+            writer.writerow(csvsafe.row("" if (isinstance(v, float) and not np.isfinite(v)) or v is None
+                                        else _json_number(v) if not isinstance(v, str) else v for v in row))
+        return out.getvalue().encode()
+    assert collection is not None
+    geo = geopandas.GeoDataFrame.from_features(collection["features"], crs=CRS).set_index("code")
+    frame = frame[frame["code"].isin(geo.index)].reset_index(drop=True)
+    gdf = geopandas.GeoDataFrame(frame, geometry=geo.loc[frame["code"], "geometry"].to_numpy(), crs=CRS)
+    if fmt == "geojson":
+        import shapely.geometry  # noqa: PLC0415
+
+        features = [{"type": "Feature", "properties": {k: (_json_number(v) if not isinstance(v, str) else v)
+                                                       for k, v in zip(frame.columns, row, strict=True)},
+                     "geometry": shapely.geometry.mapping(geom)}
+                    for row, geom in zip(frame.itertuples(index=False), gdf.geometry, strict=True)]
+        body = {"type": "FeatureCollection", "dataset": meta, "features": features}
+        return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    if fmt == "parquet":
+        sink = io.BytesIO()
+        gdf.to_parquet(sink, index=False)  # GeoParquet (geopandas writes the "geo" metadata)
+        table = pq.read_table(io.BytesIO(sink.getvalue()))
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                               b"atlas": json.dumps(meta, ensure_ascii=False).encode()})
+        out = io.BytesIO()
+        pq.write_table(table, out)
+        return out.getvalue()
+    with tempfile.TemporaryDirectory(prefix="atlas-ds-") as tmp:
+        path = Path(tmp) / "data.gpkg"
+        _write_gpkg(gdf, path, layer, {"atlas_dataset": json.dumps(meta, ensure_ascii=False)})
+        return path.read_bytes()

@@ -271,7 +271,7 @@ def map_data(store: Any, spec: ExportSpec) -> MapData:
         x0, y0, x1, y1 = x0 - pad, y0 - pad, x1 + pad, y1 + pad
 
     level_vintage = next((d.get("vintage") for d in info.get("levels") or [] if d["level"] == st.level), None)
-    vintage = (f"Data: {row.get('vintage') or 'vintage not recorded'}. Boundaries: "
+    vintage = (f"Data: {row.get('status') or row.get('vintage') or 'vintage not recorded'}. Boundaries: "
                f"{view_state.level_label(st.level)}" + (f", {level_vintage} vintage" if level_vintage else "") + ".")
     unit = row.get("unit") or ""
     unit_line = f"Unit: {'per cent' if unit == 'percentage' else unit or 'not recorded'}"

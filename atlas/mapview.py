@@ -47,9 +47,10 @@ def map_geometry(store: Any, authority: str, level: str) -> dict:
 
 
 @functools.lru_cache(maxsize=512)
-def _variable_rows(store: Any, build_id: str, authority: str, level: str) -> tuple[dict, ...]:
-    # Keyed on the store object and its build: a process holds one store per build, whose catalogue never
-    # changes, so this is a per-process memo of immutable data (not state shared between users).
+def _variable_rows(store: Any, build_id: str, scope: str, authority: str, level: str) -> tuple[dict, ...]:
+    # Keyed on the store object, its build and what the requester may see (store.scope_key(): "open", or the
+    # registry's generation and the published datasets visible to them): a per-process memo of immutable
+    # data that requesters seeing the same datasets share, and no one else is served.
     rows = store.variables(authority=authority, level=level)
     return tuple({k: r.get(k) for k in ("id", "label", "topic", "table", "table_title")} for r in rows)
 
@@ -57,32 +58,33 @@ def _variable_rows(store: Any, build_id: str, authority: str, level: str) -> tup
 _CATALOGUE_FIELDS = ("id", "label", "topic", "table", "table_title", "levels", "authorities", "coverage")
 
 
-@functools.lru_cache(maxsize=8)
-def _catalogue(store: Any, build_id: str) -> tuple[dict, ...]:
-    # Per process and build, like _variable_rows: the fields coverage messages need, for every variable.
+@functools.lru_cache(maxsize=32)
+def _catalogue(store: Any, build_id: str, scope: str) -> tuple[dict, ...]:
+    # Per process, build and what the requester may see, like _variable_rows: the fields coverage messages
+    # need, for every variable.
     return tuple({k: r.get(k) for k in _CATALOGUE_FIELDS} for r in store.variables())
 
 
 @functools.lru_cache(maxsize=512)
-def _gaps(store: Any, build_id: str, authority: str, level: str) -> tuple[dict, ...]:
-    here = {r["id"] for r in _variable_rows(store, build_id, authority, level)}
-    return tuple(coverage.gaps(store, authority, level, here, list(_catalogue(store, build_id))))
+def _gaps(store: Any, build_id: str, scope: str, authority: str, level: str) -> tuple[dict, ...]:
+    here = {r["id"] for r in _variable_rows(store, build_id, scope, authority, level)}
+    return tuple(coverage.gaps(store, authority, level, here, list(_catalogue(store, build_id, scope))))
 
 
 def coverage_gaps(store: Any, authority: str, level: str) -> list[dict]:
     """The tables that exist elsewhere but not for ``authority`` at ``level``, by topic and reason
     (atlas.coverage.gaps): what the Table list says is missing here, and why."""
-    return [dict(g) for g in _gaps(store, store.build_id, authority, level)]
+    return [dict(g) for g in _gaps(store, store.build_id, store.scope_key(), authority, level)]
 
 
 def available_variables(store: Any, authority: str, level: str) -> list[str]:
     """Ids of the variables with data for ``authority`` at ``level``, in catalogue order."""
-    return [r["id"] for r in _variable_rows(store, store.build_id, authority, level)]
+    return [r["id"] for r in _variable_rows(store, store.build_id, store.scope_key(), authority, level)]
 
 
 def _groups(store: Any, authority: str, level: str) -> dict[str, list[dict]]:
     """The variables available here by group (topic and table), in topic, table, id order."""
-    rows = sorted(_variable_rows(store, store.build_id, authority, level),
+    rows = sorted(_variable_rows(store, store.build_id, store.scope_key(), authority, level),
                   key=lambda r: (r.get("topic") or "~", r.get("table") or "", r["id"]))
     out: dict[str, list[dict]] = {}
     for r in rows:
@@ -105,7 +107,7 @@ def group_options(store: Any, authority: str, level: str) -> list[dict]:
     with its lines too, its heading marked "(not here)"."""
     options: list[dict] = []
     by_topic: dict[str, list[dict]] = {}
-    for g in _gaps(store, store.build_id, authority, level):
+    for g in _gaps(store, store.build_id, store.scope_key(), authority, level):
         by_topic.setdefault(g["topic"], []).append(g)
     groups = _groups(store, authority, level)
     topics = sorted({k.split("|", 1)[0] for k in groups} | set(by_topic), key=lambda t: (t == "Other", t))
@@ -158,7 +160,7 @@ def search_variables(store: Any, authority: str, level: str, text: str, limit: i
                     return out
     if out:
         return out
-    for r in _catalogue(store, store.build_id):
+    for r in _catalogue(store, store.build_id, store.scope_key()):
         hay = " ".join(str(r.get(k) or "") for k in ("label", "table", "table_title", "topic", "id")).lower()
         if all(w in hay for w in words):
             why = coverage.why_not(store, store.variable(r["id"]), authority, level)
@@ -178,12 +180,14 @@ def authority_options(authorities: list[dict], places: list[dict] | None = None)
     options = [{"label": "England and Wales: all local authorities", "value": ALL}]
     for p in sorted(places or [], key=lambda p: (p.get("kind") != "region", p.get("kind") != "nation", p["name"])):
         n = len(p.get("authorities") or [])
-        options.append({"label": f"{p['name']} ({PLACE_WORDS.get(p.get('kind'), 'place')}, {n} districts)",
-                        "value": p["code"]})
+        words = ("" if p.get("kind") == "partnership" else f"{PLACE_WORDS.get(p.get('kind'), 'place')}, ")
+        options.append({"label": f"{p['name']} ({words}{n} districts)", "value": p["code"]})
     for a in sorted(authorities, key=lambda a: a["name"]):
         suffix = "" if a.get("levels") else " (no small-area data)"
-        options.append({"label": f"{a['name']}, {a.get('region') or a.get('nation') or ''}{suffix}",
-                        "value": a["code"]})
+        where = a.get("region") or a.get("nation")
+        if a.get("partnership"):  # a partnership's area (its members only): the authorities it joins
+            where = f"{len(a.get('members') or [])} authorities together"
+        options.append({"label": f"{a['name']}, {where or ''}{suffix}", "value": a["code"]})
     return options
 
 
@@ -227,7 +231,8 @@ def outline(store: Any, authority: str, level: str) -> dict:
     borders are the outlines."""
     if authority == ALL:
         return {"type": "FeatureCollection", "features": []}
-    return cache.cached(cache.make_key("outline", store.build_id, authority, level),
+    # place_key: a partnership area's key names its members, so a change of members is a new outline.
+    return cache.cached(cache.make_key("outline", store.build_id, store.place_key(authority), level),
                         lambda: _outline(store, authority, level))
 
 
@@ -259,4 +264,5 @@ def attribution(variable_row: dict) -> str:
     """Source and licence of the data shown (the catalogue's own words), then the boundaries'."""
     source = (variable_row.get("source") or "source not recorded").rstrip(". ")
     licence = (variable_row.get("licence") or "licence not recorded").rstrip(". ")
-    return f"Data: {source}. Licence: {licence}. {BOUNDARIES_ATTRIBUTION}"
+    status = f" {variable_row['status']}." if variable_row.get("status") else ""
+    return f"Data: {source}. Licence: {licence}.{status} {BOUNDARIES_ATTRIBUTION}"

@@ -79,6 +79,31 @@ def _hosts(value: str) -> tuple[str, ...]:
     return hosts
 
 
+def _database_url(value: str) -> str:
+    """Empty (SQLite in ATLAS_DATA_DIR), or an SQLAlchemy URL of SQLite or PostgreSQL."""
+    if value and not value.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://")):
+        raise ValueError("must be empty, sqlite:///path or postgresql+psycopg://user:password@host/database")
+    return value
+
+
+def _flag(value: str) -> bool:
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be 1 or 0")
+
+
+def _issuers(value: str) -> tuple[str, ...]:
+    issuers = tuple(v.rstrip("/") for v in value.split() if v)
+    for issuer in issuers:
+        parsed = urlparse(issuer)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError(f"{issuer!r} is not an issuer URL such as "
+                             "https://login.microsoftonline.com/<tenant>/v2.0")
+    return issuers
+
+
 def _rate_limit(value: str) -> str:
     """A flask-limiter limit string ("12 per minute; 200 per day"), or empty for no limit."""
     if value.strip():
@@ -159,6 +184,31 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ATLAS_EXPORT_RATE_LIMIT", "20 per minute; 300 per hour",
             "Exports one client (IP address) may ask for, as flask-limiter limits; empty for none. Kept in each "
             "worker's memory, or in Redis when ATLAS_CACHE_TYPE is RedisCache.", _rate_limit),
+    Setting("ATLAS_DATABASE_URL", "",
+            "Where accounts, organisations, partnerships, dataset metadata, tokens, follows and the audit log are "
+            "kept: empty for SQLite in ATLAS_DATA_DIR/atlas.db (nothing to install), or a PostgreSQL URL "
+            "(postgresql+psycopg://user:password@host/database) for several hosts.", _database_url),
+    Setting("ATLAS_SECRET_KEY", "",
+            "Key signing sessions and forms. Empty: one is generated once and kept in ATLAS_DATA_DIR/secret_key "
+            "(set the same key on every host when several serve the site).", str),
+    Setting("ATLAS_COOKIE_SECURE", "1",
+            "Send the session cookie over HTTPS only (1); 0 only for trying the site over plain HTTP on a "
+            "machine other than localhost.", _flag),
+    Setting("ATLAS_OIDC_ISSUERS", "",
+            "Space-separated OpenID Connect issuers whose sign-ins are accepted (e.g. a council's Microsoft "
+            "Entra ID tenant, https://login.microsoftonline.com/<tenant>/v2.0); empty: local passwords only.",
+            _issuers),
+    Setting("ATLAS_OIDC_CLIENT_ID", "", "The client id this site is registered with at the OIDC issuers.", str),
+    Setting("ATLAS_OIDC_CLIENT_SECRET", "", "The client secret that goes with ATLAS_OIDC_CLIENT_ID.", str),
+    Setting("ATLAS_UPLOAD_MAX_BYTES", "20971520",
+            "Largest upload accepted by the publishing routes (the browser form and POST /api/datasets), in "
+            "bytes; only those routes accept more than ATLAS_MAX_BODY_BYTES.", _int_range(1024, 1_000_000_000)),
+    Setting("ATLAS_UPLOAD_MAX_ROWS", "200000",
+            "Most rows an uploaded table may have (one row per area: England and Wales have 181,408 OAs).",
+            _int_range(1, 10_000_000)),
+    Setting("ATLAS_PULL_EVERY", "60",
+            "Seconds between checks for live feeds (CSV URLs) due to be pulled, in each gunicorn worker; 0 "
+            "turns the in-app scheduler off (then run `atlas pull` from cron).", _int_range(0, 86_400)),
     Setting("ATLAS_LOG_LEVEL", "INFO", "Logging level of the app and pipeline.",
             _choice("DEBUG", "INFO", "WARNING", "ERROR")),
 )
@@ -203,6 +253,15 @@ class Settings:
     export_tasks_per_child: int
     export_max_pixels: int
     export_rate_limit: str
+    database_url: str
+    secret_key: str
+    cookie_secure: bool
+    oidc_issuers: tuple[str, ...]
+    oidc_client_id: str
+    oidc_client_secret: str
+    upload_max_bytes: int
+    upload_max_rows: int
+    pull_every: int
     log_level: str
 
 

@@ -11,6 +11,11 @@ Python or pandas back; nothing else imports duckdb and no SQL leaves this file.
   the process, so swapping the symlink mid-request can never mix two builds in one answer. Each process
   holds a shared ``flock`` on that build's ``build.json`` (taken with its connection, after any fork), and
   the pipeline never removes a build it cannot lock exclusively: a build in use is never pruned.
+- Published datasets (atlas/registry.py: councils' own data, each version an immutable Parquet file beside
+  the builds) join the build's catalogue here, for the requester only: every catalogue, search and values
+  path sees a published variable only when ``access.allowed`` says the request's actor may see its
+  dataset; otherwise it does not exist (NotFound, never listed among the valid choices). ``scope_key()`` and
+  ``data_version(variable)`` name what the requester sees, for every cache above this one.
 - Values from callers are only ever bound parameters. Identifiers (a dataset's file, a variable's column)
   come only from the catalogue and coverage tables, after the caller's string has been looked up there; an
   unknown name raises ``NotFound`` listing the valid choices.
@@ -35,10 +40,10 @@ import pandas as pd
 import shapely
 import shapely.errors
 
-from atlas import coverage, settings
+from atlas import access, audit, coverage, db, registry, settings
 
 __all__ = ["ALL", "ALL_NAME", "CATEGORICAL", "ESTIMATED_METHODS", "LEVELS", "NATIONAL_LEVEL", "PLACE_KINDS",
-           "REBASED_LEVEL", "UNRANKED_UNITS", "NotFound", "Store", "get_store", "is_categorical"]
+           "REBASED_LEVEL", "UNRANKED_UNITS", "NotFound", "Scope", "Store", "get_store", "is_categorical"]
 
 #: Every geography level the extracts may hold, in display order.
 LEVELS: tuple[str, ...] = ("lsoa11", "oa11", "lsoa21", "oa21", "ward22", "lad")
@@ -48,7 +53,8 @@ ALL = "all"
 ALL_NAME = "England and Wales"
 NATIONAL_LEVEL = "lad"
 #: Places larger than a district (places.parquet): what each ``kind`` is called in words.
-PLACE_KINDS = {"region": "region of England", "nation": "nation", "combined_authority": "combined authority"}
+PLACE_KINDS = {"region": "region of England", "nation": "nation", "combined_authority": "combined authority",
+               "partnership": "partnership's area"}
 #: Above this many areas a place's geometry is not kept in the per-process cache (it is rebuilt on the rare
 #: request for it: the whole country's LSOAs as GeoJSON are about 60 MB).
 CACHED_AREAS_MAX = 10_000
@@ -164,6 +170,34 @@ def _no_ints(n: int) -> pd.arrays.IntegerArray:
     return _int_array(np.zeros(n, dtype="int64"), np.ones(n, dtype=bool))
 
 
+class Scope:
+    """The published datasets one requester may see, shaped as the store's own tables (rows by id, coverage,
+    places, paths). Built once per (registry generation, visible datasets, day) and shared by every
+    requester who sees the same datasets."""
+
+    def __init__(self, snap: registry.Snapshot, visible: list[registry.Published], key: str,
+                 areas: list[registry.PartnershipArea] = ()) -> None:
+        self.key = key
+        self.snapshot = snap
+        #: The partnership areas the requester may open as places (code ``P<id>`` -> its member authorities).
+        self.areas = {a.code: a for a in areas}
+        self.datasets = {p.key: p for p in visible}
+        self.rows: dict[str, dict] = {}
+        self.coverage: set[tuple[str, str, str]] = set()
+        self.places: dict[str, list[tuple[str, str]]] = {}
+        self.authorities: dict[str, frozenset[str]] = {}
+        self.paths: dict[str, str] = {}
+        for pub in visible:
+            self.paths[pub.key] = str(pub.file)
+            self.places[pub.key] = [(a, pub.level) for a in pub.authorities]
+            self.coverage.update((pub.key, pub.level, a) for a in pub.authorities)
+            stale = pub.stale()
+            for row in pub.variables:
+                self.rows[row["id"]] = {**row, "stale": stale, "status": pub.status()}
+                self.authorities[row["id"]] = frozenset(pub.authorities)
+        self.topics = {row["topic"] for row in self.rows.values() if row.get("topic")}
+
+
 class Store:
     """Read-only access to one build of the extracts (the one ``current`` pointed at when opened)."""
 
@@ -191,6 +225,7 @@ class Store:
         self._pbf_bytes = functools.lru_cache(maxsize=256)(self._encode_pbf)
         self._national = functools.lru_cache(maxsize=256)(self._national_uncached)
         self._national_array = functools.lru_cache(maxsize=64)(self._national_values_uncached)
+        self._scopes: dict[tuple, Scope] = {}
 
     # -- connection -------------------------------------------------------------------------------------
 
@@ -234,6 +269,101 @@ class Store:
 
     def _query(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
         return self._cursor().execute(sql, params or []).df()
+
+    # -- published datasets, as the request's actor may see them -----------------------------------------
+
+    def _scope(self) -> Scope:
+        """The published datasets the request's actor may see (raises db.Unavailable without a database)."""
+        snap = registry.snapshot(self.data_dir)
+        actor = access.current()
+        visible = snap.visible(actor)
+        ids = tuple(sorted(p.id for p in visible))
+        from datetime import date  # noqa: PLC0415
+
+        areas = snap.areas_for(actor)
+        codes = tuple(a.code for a in areas)
+        key = (snap.generation, ids, codes, date.today().isoformat())
+        found = self._scopes.get(key)
+        if found is None:
+            with self._lock:
+                found = self._scopes.get(key)
+                if found is None:
+                    if len(self._scopes) > 64:
+                        self._scopes.clear()
+                    vis = access.visibility_key(actor, snap.rules())
+                    name = f"{snap.generation}:{vis}:{','.join(codes)}" if ids or codes else "open"
+                    found = self._scopes[key] = Scope(snap, visible, name, areas)
+        return found
+
+    def scope_key(self) -> str:
+        """What the requester may see, for cache keys of anything listing variables: ``open`` when no
+        published dataset is visible (everyone shares it), else the registry generation and their datasets."""
+        return self._scope().key
+
+    def data_version(self, variable: str) -> str:
+        """The data a variable's values come from, for cache keys: the build, or the published dataset's
+        current version. Raises NotFound for a variable the requester may not see (as for an unknown one)."""
+        row = self._check_variable(variable)
+        if row.get("published"):
+            return f"{row['dataset']}v{row['version']}:{self._scope().paths[row['dataset']].rsplit('/', 1)[-1]}"
+        return self.build_id
+
+    def published(self, dataset: str) -> registry.Published | None:
+        """A visible published dataset by its store name (``ds<id>``), else None."""
+        return self._scope().datasets.get(dataset)
+
+    def _row(self, variable: str) -> dict | None:
+        row = self._catalogue.get(variable)
+        if row is None and variable.startswith("ds"):
+            row = self._scope().rows.get(variable)
+        return row
+
+    def _members(self, authority: str) -> tuple[str, ...] | None:
+        """A partnership area's member authorities (when the requester may open it), else None."""
+        if not authority.startswith("P"):
+            return None
+        area = self._scope().areas.get(authority)
+        return area.authorities if area is not None else None
+
+    def place_key(self, authority: str) -> str:
+        """The place for cache keys: an authority's code, or a partnership area's code with its members."""
+        members = self._members(authority)
+        return authority if members is None else f"{authority}[{','.join(members)}]"
+
+    def _where(self, authority: str, sql: str, params: list[Any]) -> tuple[str, list[Any]]:
+        """``sql`` restricted to ``authority``'s areas (every area for ``all``; a place's or a partnership's
+        districts' areas together); a fixed filter shape, the districts only as bound parameters."""
+        members = self.members(authority)
+        if members is None:
+            return sql, params
+        if len(members) == 1:
+            return sql + " WHERE authority = ?", [*params, members[0]]
+        return sql + " WHERE list_contains(?, authority)", [*params, list(members)]
+
+    def _place_row(self, authority: str) -> dict | None:
+        """A place larger than a district (``name``, ``kind``, ``authorities``, ``bbox``): a region, Wales, a
+        combined authority, or a partnership's area when the requester may open it (else None: as if unknown)."""
+        place = self._places.get(authority)
+        if place is not None or not authority.startswith("P"):
+            return place
+        members = self._members(authority)
+        if members is None:
+            return None
+        area = self._scope().areas[authority]
+        boxes = [self._authority_rows[a]["bbox"] for a in members if self._authority_rows[a].get("bbox")]
+        return {"code": authority, "name": f"{area.name} (partnership)", "kind": "partnership",
+                "partnership": area.name, "authorities": tuple(members),
+                "bbox": ([min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
+                          max(b[3] for b in boxes)] if boxes else None)}
+
+    def partnership_places(self) -> list[dict]:
+        """The partnership areas the requester may open, shaped like ``authorities()`` (most have none)."""
+        return [self.authority(code) for code in self._scope().areas]
+
+    def _dataset_path(self, row: dict, level: str) -> str:
+        if row.get("published"):
+            return self._scope().paths[row["dataset"]]
+        return str(self.build_dir / "values" / level / f"{row['dataset']}.parquet")
 
     # -- small tables, held in Python: they are the source of every identifier ---------------------------
 
@@ -318,10 +448,11 @@ class Store:
         return level
 
     def _check_authority(self, authority: str, level: str | None = None) -> str:
-        if authority == ALL or authority in self._places:
+        place = self._place_row(authority) if authority != ALL else None
+        if authority == ALL or place is not None:
             levels = self._place_levels(authority)
             if level is not None and level not in levels:
-                name = ALL_NAME if authority == ALL else self._places[authority]["name"]
+                name = ALL_NAME if place is None else place["name"]
                 raise NotFound("level", level, levels,
                                f"{name} ({authority}) has no areas at level {level!r}; it has {', '.join(levels)}")
             return authority
@@ -335,7 +466,7 @@ class Store:
         if level is not None:
             levels = self._small_levels(authority)
             if level not in levels:
-                name = self._authority_rows[authority]["name"]
+                name = self.authority(authority)["name"]
                 raise NotFound("level", level, levels,
                                f"{name} ({authority}) has no areas at level {level!r}; it has "
                                f"{', '.join(levels) or 'none'}")
@@ -348,6 +479,10 @@ class Store:
         self._check_authority(authority, level)
 
     def _small_levels(self, authority: str) -> list[str]:
+        members = self._members(authority)
+        if members is not None:  # a partnership area: the levels any member has, in display order
+            found = {lv for a in members for lv in self._small_levels(a)}
+            return [lv for lv in LEVELS if lv in found]
         return [d["level"] for d in self._area_counts.get(authority, []) if d["level"] != NATIONAL_LEVEL]
 
     def members(self, authority: str) -> tuple[str, ...] | None:
@@ -356,15 +491,16 @@ class Store:
         self._check_authority(authority)
         if authority == ALL:
             return None
-        if authority in self._places:
-            return self._places[authority]["authorities"]
+        place = self._place_row(authority)
+        if place is not None:
+            return tuple(place["authorities"])
         return (authority,)
 
     def _place_levels(self, authority: str) -> list[str]:
         """The levels with areas in ``all`` (the overview ``lad`` first) or in a place (its districts')."""
         if authority == ALL:
             return [NATIONAL_LEVEL, *[lv for lv in self._levels if lv != NATIONAL_LEVEL and self._all_counts.get(lv)]]
-        held = {lv for a in self._places[authority]["authorities"] for lv in self._small_levels(a)}
+        held = {lv for a in self._place_row(authority)["authorities"] for lv in self._small_levels(a)}
         return [lv for lv in self._levels if lv in held]
 
     def _level_counts(self, authority: str) -> list[dict]:
@@ -375,31 +511,37 @@ class Store:
             if authority == ALL:
                 n = self._all_counts.get(level, 0)
             else:
-                n = sum(d["areas"] for a in self._places[authority]["authorities"]
+                n = sum(d["areas"] for a in self._place_row(authority)["authorities"]
                         for d in self._area_counts.get(a, []) if d["level"] == level)
             out.append({"level": level, "vintage": vintage.get(level), "areas": n})
         return out
 
     def _check_variable(self, variable: str) -> dict:
-        row = self._catalogue.get(variable)
+        row = self._row(variable)
         if row is None:
-            raise NotFound("variable", variable, list(self._catalogue))
+            raise NotFound("variable", variable, [*self._catalogue, *self._scope().rows])
         return row
 
     def _has_data(self, row: dict, authority: str, level: str) -> bool:
         if level not in (row.get("levels") or ()):
             return False
+        place = self._place_row(authority) if authority != ALL else None
+        if place is not None:  # a region, Wales, a combined authority, a partnership's area: any of its districts
+            return any(self._has_data(row, a, level) for a in place["authorities"])
+        if row.get("published"):
+            scope = self._scope()
+            if authority == ALL:
+                return any(lv == level for _, lv in scope.places.get(row["dataset"], []))
+            return authority in scope.authorities.get(row["id"], ())
         if authority == ALL:
             return any(lv == level for _, lv in self._dataset_places[row["dataset"]])
-        if authority in self._places:
-            return any((row["dataset"], level, a) in self._coverage and a in self._variable_authorities[row["id"]]
-                       for a in self._places[authority]["authorities"])
         return ((row["dataset"], level, authority) in self._coverage
                 and authority in self._variable_authorities[row["id"]])
 
     def _available(self, row: dict) -> list[str]:
         """Where a variable has data, as ``authority/level`` (what a values URL takes)."""
-        out = [f"{a}/{lv}" for a, lv in self._dataset_places.get(row["dataset"], [])
+        places = (self._scope().places if row.get("published") else self._dataset_places).get(row["dataset"], [])
+        out = [f"{a}/{lv}" for a, lv in places
                if lv != NATIONAL_LEVEL and self._has_data(row, a, lv)]
         if self._has_data(row, ALL, NATIONAL_LEVEL):
             out.insert(0, f"{ALL}/{NATIONAL_LEVEL}")
@@ -414,7 +556,7 @@ class Store:
 
     @property
     def topics(self) -> list[str]:
-        return list(self._topics)
+        return sorted(set(self._topics) | self._scope().topics)
 
     def authorities(self) -> list[dict]:
         """Every authority: code, name, nation, region, levels [{level, vintage, areas}] (small-area levels
@@ -431,9 +573,9 @@ class Store:
         """How the authority's 2011 LSOAs map to 2021 ones: counts of ``unchanged``, ``split``, ``merged`` and
         ``complex`` LSOAs, ``estimated`` (those whose re-based 2021 figures are estimates) and ``areas``;
         None where the authority has no 2011 LSOAs (or the build has no lookup). A place (a region, Wales, a
-        combined authority, ``all``) sums its districts'."""
-        if authority == ALL or authority in self._places:
-            members = self._authority_rows if authority == ALL else self._places[authority]["authorities"]
+        combined authority, a partnership's area, ``all``) sums its districts'."""
+        if authority == ALL or self._place_row(authority) is not None:
+            members = self._authority_rows if authority == ALL else self._place_row(authority)["authorities"]
             held = [self._rebasing[a] for a in members if a in self._rebasing]
             if not held:
                 return None
@@ -484,13 +626,16 @@ class Store:
                      max(b[3] for b in boxes)] if boxes else None)
             return {"code": ALL, "name": ALL_NAME, "kind": "country", "nation": None, "region": None,
                     "levels": self._level_counts(ALL), "bbox": bbox}
-        if code in self._places:
-            row = self._places[code]
-            nation = "Wales" if code.startswith("W") else "England"
-            return {"code": code, "name": row["name"], "kind": row["kind"], "nation": nation,
-                    "region": row["name"] if row["kind"] == "region" else None,
-                    "levels": self._level_counts(code), "bbox": row.get("bbox"),
-                    "authorities": list(row["authorities"])}
+        place = self._place_row(code)
+        if place is not None:
+            out = {"code": code, "name": place["name"], "kind": place["kind"],
+                   "nation": None if place["kind"] == "partnership" else "Wales" if code.startswith("W") else "England",
+                   "region": place["name"] if place["kind"] == "region" else None,
+                   "levels": self._level_counts(code), "bbox": place.get("bbox"),
+                   "authorities": list(place["authorities"])}
+            if place["kind"] == "partnership":
+                out.update(partnership=place["partnership"], members=list(place["authorities"]))
+            return out
         out = self._authority_dict(code)
         rebasing = self.rebasing(code)
         if rebasing:
@@ -512,11 +657,12 @@ class Store:
             self._check_authority(authority, level)
             if authority == ALL and level is None:
                 level = NATIONAL_LEVEL
-        if topic is not None and topic not in self._topics:
-            raise NotFound("topic", topic, self._topics)
+        scope = self._scope()
+        if topic is not None and topic not in self._topics and topic not in scope.topics:
+            raise NotFound("topic", topic, self.topics)
         words = (q or "").lower().split()
         out = []
-        for row in self._catalogue.values():
+        for row in (*self._catalogue.values(), *scope.rows.values()):
             if topic is not None and row.get("topic") != topic:
                 continue
             if authority is not None and level is not None:
@@ -543,14 +689,13 @@ class Store:
     def _values_source(self, authority: str, level: str, variable: str) -> tuple[dict, str, str]:
         """Validate a values request; return (catalogue row, values file, quoted column)."""
         self._check_place(authority, level)
-        row = self._catalogue.get(variable)
+        row = self._row(variable)
         if row is None:
             here = [r["id"] for r in self.variables(authority=authority, level=level)]
             place = "the national overview" if authority == ALL else authority
             raise NotFound("variable", variable, here,
                            f"unknown variable {variable!r}; {len(here)} variables have data for {place} at "
                            f"level {level!r}, such as {', '.join(here[:10])}")
-        dataset = row["dataset"]
         if not self._has_data(row, authority, level):
             where = self._available(row)
             place = "the national overview" if authority == ALL else authority
@@ -559,8 +704,14 @@ class Store:
                            f"{coverage.why_not(self, row, authority, level)}); it is available for "
                            f"{', '.join(where[:20]) or 'nowhere'}"
                            + (f" ... ({len(where)} in all)" if len(where) > 20 else ""))
-        path = self.build_dir / "values" / level / f"{dataset}.parquet"
-        return row, str(path), _quote_identifier(row["id"])
+        self._audit_read(row, f"values {authority}/{level}/{row['id']}")
+        return row, self._dataset_path(row, level), _quote_identifier(row["id"])
+
+    def _audit_read(self, row: dict, detail: str) -> None:
+        """Every read of restricted published data is in its organisation's audit log (once per request)."""
+        if row.get("published") and row.get("access") != "public":
+            pub = self._scope().datasets[row["dataset"]]
+            audit.read(pub.id, pub.rule.org_id, detail, url=db.database_url(data_dir=self.data_dir))
 
     def values(self, authority: str, level: str, variable: str) -> pd.DataFrame:
         """One row per area of ``authority`` at ``level`` (ordered by code, like the geometry):
@@ -591,14 +742,7 @@ class Store:
         # DuckDB only as bound parameters. Names and ranks are joined here rather than in SQL: the areas
         # are already in memory, and one narrow Parquet scan is the cheapest query DuckDB can do.
         sql = "SELECT code, CAST(" + column + " AS DOUBLE) AS value FROM read_parquet(?)"  # noqa: S608
-        members = self.members(authority)
-        if members is None:
-            got = self._cursor().execute(sql, [path]).fetchnumpy()
-        elif len(members) == 1:
-            got = self._cursor().execute(sql + " WHERE authority = ?", [path, members[0]]).fetchnumpy()
-        else:
-            got = self._cursor().execute(sql + " WHERE list_contains(?, authority)",
-                                         [path, list(members)]).fetchnumpy()
+        got = self._cursor().execute(*self._where(authority, sql, [path])).fetchnumpy()
         raw = got["value"]
         raw = raw.filled(np.nan) if np.ma.isMaskedArray(raw) else np.asarray(raw, dtype="float64")
         value = np.full(len(codes), np.nan)
@@ -606,7 +750,7 @@ class Store:
         value[pos[pos >= 0]] = raw[pos >= 0]
         ranked = (row.get("unit") or "").lower() not in UNRANKED_UNITS
         if ranked and level in (row.get("national_levels") or []):
-            national_codes, national_ranks = self._national(level, row["id"])
+            national_codes, national_ranks = self._national(level, row["id"], path)
             at = national_codes.get_indexer(codes)
             rank_national = _int_array(np.where(at >= 0, national_ranks[at], 0), at < 0)
         else:
@@ -617,26 +761,11 @@ class Store:
         return pd.DataFrame({"code": codes.array, "name": names, "full_name": full_names, "value": value, "rank": rank,
                              "rank_national": rank_national})
 
-    def _place_filter(self, authority: str) -> tuple[str, list[Any]]:
-        """A WHERE clause (and its bound parameters) keeping the rows of ``authority``'s districts."""
-        members = self.members(authority)
-        if members is None:
-            return "", []
-        if len(members) == 1:
-            return "WHERE authority = ? ", [members[0]]
-        return "WHERE list_contains(?, authority) ", [list(members)]
-
     def _category_frame(self, row: dict, path: str, column: str, authority: str, codes: pd.Index,
                         names: Any, full_names: Any) -> pd.DataFrame:
         """A categorical variable's codes and labels per area (the text codes as stored, exactly)."""
         sql = "SELECT code, CAST(" + column + " AS VARCHAR) AS category FROM read_parquet(?)"  # noqa: S608
-        members = self.members(authority)
-        if members is None:
-            got = self._cursor().execute(sql, [path]).fetchall()
-        elif len(members) == 1:
-            got = self._cursor().execute(sql + " WHERE authority = ?", [path, members[0]]).fetchall()
-        else:
-            got = self._cursor().execute(sql + " WHERE list_contains(?, authority)", [path, list(members)]).fetchall()
+        got = self._cursor().execute(*self._where(authority, sql, [path])).fetchall()
         category = np.full(len(codes), None, dtype=object)
         if got:
             pos = codes.get_indexer(np.asarray([r[0] for r in got], dtype=object))
@@ -654,8 +783,8 @@ class Store:
 
     def _areas(self, authority: str, level: str) -> tuple[pd.Index, Any, Any]:
         """Codes (in code order), names and friendly labels ("Birmingham 043C, in Nechells ward") of the
-        areas of ``authority`` (a district, a place or ``all``) at ``level``."""
-        key = (authority, level)
+        areas of ``authority`` (a district, a place, a partnership's area or ``all``) at ``level``."""
+        key = (self.place_key(authority), level)
         names = self._area_names.get(key)
         if names is None:
             with self._lock:
@@ -663,11 +792,11 @@ class Store:
                 if names is None:
                     path = self._file("areas", f"{level}.parquet")
                     has_label = "label" in self._columns(path)
-                    where, params = self._place_filter(authority)
                     # Fixed column names and a fixed filter shape; the place's districts are bound parameters.
-                    sql = ("SELECT code, name, " + ("label" if has_label else "name AS label")  # noqa: S608
-                           + " FROM read_parquet(?) " + where + "ORDER BY code")
-                    df = self._query(sql, [path, *params])
+                    sql, params = self._where(authority, "SELECT code, name, "  # noqa: S608
+                                              + ("label" if has_label else "name AS label")
+                                              + " FROM read_parquet(?)", [path])
+                    df = self._query(sql + " ORDER BY code", params)
                     # Kept as pandas string arrays, so each values() frame is built without converting.
                     names = self._area_names[key] = (pd.Index(pd.array(df["code"], dtype="str")),
                                                      pd.array(df["name"], dtype="str"),
@@ -707,7 +836,8 @@ class Store:
         self._check_place(authority, level)
         return len(self._areas(authority, level)[0])
 
-    def _national_uncached(self, level: str, variable: str) -> tuple[pd.Index, np.ndarray]:
+    def _national_uncached(self, level: str, variable: str, _path: str) -> tuple[pd.Index, np.ndarray]:
+        # ``_path`` (the file read) is part of the cache key: a published variable's file changes by version.
         """Codes and national ranks of every area with a value at ``level`` (cached per build)."""
         _, path, column = self._national_source(level, variable)
         df = self._query(  # column: a quoted catalogue id, never the caller's string
@@ -725,17 +855,16 @@ class Store:
         if level not in (row.get("levels") or ()):
             raise NotFound("variable", variable, self._available(row),
                            f"variable {variable!r} has no data at level {level!r}")
-        path = self.build_dir / "values" / level / f"{row['dataset']}.parquet"
-        return row, str(path), _quote_identifier(row["id"])
+        return row, self._dataset_path(row, level), _quote_identifier(row["id"])
 
     def national_values(self, level: str, variable: str) -> np.ndarray:
         """Every non-missing value of ``variable`` at ``level`` across all authorities (float64, in code
         order), for classifying against the national distribution. A fresh copy each call (cached per
         build underneath). Raises NotFound."""
-        self._national_source(level, variable)  # validate before touching the cache
-        return self._national_array(level, variable).copy()
+        _, path, _ = self._national_source(level, variable)  # validate before touching the cache
+        return self._national_array(level, variable, path).copy()
 
-    def _national_values_uncached(self, level: str, variable: str) -> np.ndarray:
+    def _national_values_uncached(self, level: str, variable: str, _path: str) -> np.ndarray:
         _, path, column = self._national_source(level, variable)
         df = self._query("SELECT CAST(" + column + " AS DOUBLE) AS value FROM read_parquet(?) "  # noqa: S608
                          "WHERE " + column + " IS NOT NULL ORDER BY code", [path])
@@ -743,15 +872,42 @@ class Store:
         values.flags.writeable = False
         return values
 
+    def area_index(self, level: str) -> pd.DataFrame:
+        """Every area at ``level`` in this build: code, authority (what an upload's codes are checked
+        against). Raises NotFound for an unknown level."""
+        self._check_level(level)
+        return self._query("SELECT code, authority FROM read_parquet(?) ORDER BY code",
+                           [self._file("areas", f"{level}.parquet")])
+
+    def dataset_values(self, authority: str, level: str, dataset: str) -> tuple[pd.DataFrame, list[dict]]:
+        """A whole dataset for one place, wide: code, name, then one column per variable with data there
+        (the catalogue rows are returned beside it). Raises NotFound for a dataset the requester may not
+        see or that has no data there."""
+        self._check_place(authority, level)
+        rows = [r for r in self.variables(authority=authority, level=level) if r.get("dataset") == dataset
+                and r.get("kind", "numeric") != "categorical"]
+        if not rows:
+            raise NotFound("dataset", dataset, sorted({r["dataset"] for r in self.variables(
+                authority=authority, level=level)}))
+        path = self._dataset_path(rows[0], level)
+        self._audit_read(rows[0], f"download {authority}/{level}/{dataset}")
+        columns = ", ".join("CAST(" + _quote_identifier(r["id"]) + " AS DOUBLE) AS " + _quote_identifier(r["id"])
+                            for r in rows)
+        sql = "SELECT code, " + columns + " FROM read_parquet(?)"  # noqa: S608 - catalogue ids, quoted
+        got = self._query(*self._where(authority, sql, [path]))
+        codes, names, full_names = self._areas(authority, level)
+        frame = pd.DataFrame({"code": codes.array, "name": names, "full_name": full_names})
+        frame = frame.merge(got, on="code", how="left")
+        return frame, rows
+
     # -- geometry ----------------------------------------------------------------------------------------
 
     def _feature_collection(self, authority: str, level: str) -> dict:
         self._check_place(authority, level)
         # DuckDB reads the GeoParquet geometry column as its GEOMETRY type, which arrives in Python as WKB.
-        where, params = self._place_filter(authority)
-        # A fixed filter shape; the districts are bound parameters.
-        sql = "SELECT code, name, geometry FROM read_parquet(?) " + where + "ORDER BY code"  # noqa: S608
-        rows = self._cursor().execute(sql, [self._file("areas", f"{level}.parquet"), *params]).fetchall()
+        sql, params = self._where(authority, "SELECT code, name, geometry FROM read_parquet(?)",
+                                  [self._file("areas", f"{level}.parquet")])
+        rows = self._cursor().execute(sql + " ORDER BY code", params).fetchall()
         geoms = shapely.from_wkb([bytes(r[2]) for r in rows])
         geoms = _rounded(geoms)
         features = [
@@ -770,7 +926,7 @@ class Store:
         """The GeoJSON of ``area_geojson``, serialised compactly (cached per build, but for places of more
         than ``CACHED_AREAS_MAX`` areas). Raises NotFound."""
         self._check_place(authority, level)
-        if self.area_count(authority, level) > CACHED_AREAS_MAX:
+        if self._members(authority) is not None or self.area_count(authority, level) > CACHED_AREAS_MAX:
             return self._encode_geojson(authority, level)
         return self._geojson_bytes(authority, level)
 
@@ -783,7 +939,7 @@ class Store:
     def area_pbf(self, authority: str, level: str) -> bytes:
         """The same features as ``area_geojson``, as geobuf (cached per build, as above). Raises NotFound."""
         self._check_place(authority, level)
-        if self.area_count(authority, level) > CACHED_AREAS_MAX:
+        if self._members(authority) is not None or self.area_count(authority, level) > CACHED_AREAS_MAX:
             return self._encode_pbf(authority, level)
         return self._pbf_bytes(authority, level)
 

@@ -424,7 +424,9 @@ class View:
         out: dict[str, Any] = {
             "view": self.state.as_dict(), "scheme": self.scheme, "place": self.place, "title": self.title,
             "variable": {k: v.get(k) for k in ("id", "label", "unit", "denominator", "polarity", "coverage",
-                                               "vintage", "source", "licence", "topic", "table", "cell")},
+                                               "vintage", "source", "licence", "topic", "table", "cell", "as_of",
+                                               "stale", "version", "publisher")
+                         if k in v or k not in ("as_of", "stale", "version", "publisher")},
             "decimals": self.decimals, "k": self.k, "k_requested": self.k_requested,
             "kind": "categorical" if self.categorical else "numeric",
             "classes": [{"class": c.index, "label": c.label, "lower": c.lower, "upper": c.upper,
@@ -488,6 +490,8 @@ class View:
             "legend": self.legend(), "classLabels": [c.label for c in self.classes],
             "classText": text, "classCell": cells, "columns": columns, "sort": "class" if self.categorical
             else "rank", "unranked": unranked, "categorical": self.categorical,
+            # A published dataset's as-of date and version (and that it is stale), for the hover card.
+            **({"asOf": self.variable["status"]} if self.variable.get("status") else {}),
         }
 
 
@@ -576,8 +580,19 @@ def _estimates(store: Any, state: ViewState, row: dict, flags: Any) -> dict | No
     return {"count": count, "note": note, "areas": changes}
 
 
+def _place_key(store: Any, authority: str) -> str:
+    # A partnership area's cache key names its members (atlas.store.Store.place_key); stores without
+    # partnership areas (test doubles) use the code.
+    key = getattr(store, "place_key", None)
+    return key(authority) if key is not None else authority
+
+
 def classification(store: Any, state: ViewState, scheme: str) -> dict:
-    key = cache.make_key("view", store.build_id, state.authority, state.level, state.variable, scheme, state.k,
+    # data_version: the build, or a published dataset's current version; it raises NotFound for a variable
+    # the requester may not see, so a cached classification is never served to someone denied it.
+    key = cache.make_key("view", store.data_version(state.variable), _place_key(store, state.authority), state.level,
+                         state.variable,
+                         scheme, state.k,
                          state.breaks if scheme == "custom" else "", state.scope)
     return cache.cached(key, lambda: _classification(store, state, scheme))
 
@@ -641,7 +656,9 @@ def build(store: Any, state: ViewState) -> View:
         notes.append(estimates["note"])
     return View(
         state=state, scheme=scheme, place=place, variable=row, decimals=decimals, unit=unit, classes=classes,
-        k_requested=part["k_requested"] if k else state.k, missing=int(np.sum(cls < 0)), notes=notes,
+        k_requested=part["k_requested"] if k else state.k, missing=int(np.sum(cls < 0)),
+        # A published dataset's as-of date and version (and that it is stale) in every view of it.
+        notes=[*notes, *([row["status"]] if row.get("status") else [])],
         areas=areas, ranked=ranked, estimates=estimates, centre=float(centre) if centred else None,
         rank_note="" if ranked else _rank_note(row, national if national_ok else None, len(df)),
         national=national if ranked else None,

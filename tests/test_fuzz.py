@@ -29,6 +29,7 @@ HOSTILE = [
     "@SUM(1)", "+1-1", "' OR 1=1 --", "; DROP TABLE areas", "${jndi:ldap://x}", "{{7*7}}", "\u202e\u0000\ufeff",
     "é" * 300, "x" * 5000, CAMDEN, "all", "lsoa11", "oa11", "lad", "ks102ew0002", "ks102ew0014_pct",
     "imd2019_imd_rank", "E01000842", "compare", "explore", "quantiles", "custom", VALID_SEARCH, "?" + "&" * 400,
+    "P1", "p1", "P0", "P99999999999999999999", "ds1", "ds1_value",
     "?authority=E09000007&breaks=1,2,3&scheme=custom&k=99", "png", "svg", "pdf", "csv", "json", "pbf",
 ]
 text = st.sampled_from(HOSTILE) | st.text(max_size=40)

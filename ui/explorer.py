@@ -120,7 +120,8 @@ def layout(search: str = "") -> html.Div:
     config = settings.load()
     try:
         s = store.get_store()
-        authorities, places, build_id = s.authorities(), s.larger_places(), s.build_id
+        # The partnership areas the requester may open (atlas/store.py) are places like the regions.
+        authorities, places, build_id = s.authorities(), s.larger_places() + s.partnership_places(), s.build_id
     except FileNotFoundError as exc:
         return html.Main([html.H1("Neighbourhood Atlas"),
                           html.P(f"The data is not available on this server yet: {exc}.", role="alert")])
@@ -156,6 +157,13 @@ def layout(search: str = "") -> html.Div:
         html.Section(className="table-section", **{"aria-labelledby": "table-heading"}, children=[
             html.H2("Areas on the map", id="table-heading"),
             html.Div(id=ids.TABLE, className="table-wrap"),
+        ]),
+        # The datastore's server-rendered pages (web/datastore.py): every dataset by authority, downloads,
+        # DCAT; readable without JavaScript.
+        html.Footer(className="site-nav", **{"aria-label": "The datastore"}, children=[
+            html.A("Datastore: every dataset by authority, with downloads", href="/datastore"),
+            " · ", html.A("What's new", href="/datastore/whats-new"),
+            " · ", html.A("Sign in or publish", href="/account"),
         ]),
         *([html.Div(compare.graph({}), hidden=True)] if validating() else []),
     ])

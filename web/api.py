@@ -115,13 +115,18 @@ def _json(payload: Any, status: int = 200) -> flask.Response:
 _error = errors.json_error
 
 
-def _cacheable(response: flask.Response, tag: str, build_id: str) -> flask.Response:
+def _cacheable(response: flask.Response, tag: str, build_id: str, scoped: bool = False) -> flask.Response:
     """Strong ETag, long-lived caching when the URL names the build (?v=), and 304 on a match.
 
     web.compression compresses the body afterwards (brotli or gzip, cached per worker by this ETag) and
     gives each encoding its own tag (``<tag>:br``); a conditional request for an encoded tag is answered
     there, after compressing.
     """
+    scope = "open" if scoped else store.get_store().scope_key()
+    if scope != "open":
+        # What the requester may see is part of the representation: one requester's 304 never validates
+        # another's list (web/auth.py makes such answers private and varies them on Cookie, Authorization).
+        tag = f"{tag}:{scope}"
     response.set_etag(tag)
     if flask.request.args.get("v") == build_id:
         # The URL names this build, whose files never change: a year, and no revalidation.
@@ -202,7 +207,8 @@ def _described(s: store.Store, row: dict) -> dict:
 
 def variable(variable: str) -> flask.Response:
     s = store.get_store()
-    return _cacheable(_json(_described(s, s.variable(variable))), f"{s.build_id}:variable:{variable}", s.build_id)
+    return _cacheable(_json(_described(s, s.variable(variable))), f"{s.data_version(variable)}:variable:{variable}",
+                      s.build_id)
 
 
 def values(authority: str, level: str, filename: str) -> flask.Response:
@@ -232,7 +238,7 @@ def values(authority: str, level: str, filename: str) -> flask.Response:
         for r, flag in zip(rows, df["estimated"].tolist(), strict=True):
             r["estimated"] = bool(flag)
     rows = [{k: r[k] for k in fields} for r in rows]
-    tag = f"{s.build_id}:values:{authority}:{level}:{variable}:{fmt}"
+    tag = f"{s.data_version(variable)}:values:{authority}:{level}:{variable}:{fmt}"
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
@@ -242,9 +248,13 @@ def values(authority: str, level: str, filename: str) -> flask.Response:
         response = flask.Response(out.getvalue(), mimetype="text/csv")
         response.headers["Content-Disposition"] = (
             f'attachment; filename="{authority}_{level}_{variable}.csv"')
-        link = _licence_link(s.variable(variable))
+        meta = s.variable(variable)
+        link = _licence_link(meta)
         if link:
             response.headers["Link"] = link
+        if meta.get("as_of"):
+            response.headers["X-Atlas-As-Of"] = meta["as_of"]
+            response.headers["X-Atlas-Status"] = meta.get("status", "")
         return _cacheable(response, tag, s.build_id)
     meta = s.variable(variable)
     ranked = (meta.get("unit") or "").lower() not in store.UNRANKED_UNITS and not categorical
@@ -303,12 +313,14 @@ def _licence_link(meta: dict) -> str | None:
 def _geo_values(s: store.Store, df: Any, authority: str, level: str, variable: str, fmt: str
                 ) -> flask.Response:
     """The same rows as the JSON, with each area's geometry, as GeoJSON, GeoPackage or GeoParquet."""
-    tag = f"{s.build_id}:values:{authority}:{level}:{variable}:{fmt}"
+    tag = f"{s.data_version(variable)}:values:{authority}:{level}:{variable}:{fmt}"
+    scope = s.scope_key()
+    tag = tag if scope == "open" else f"{tag}:{scope}"
     held = [t for t in compression.etag_variants(tag) if flask.request.if_none_match.contains(t)]
     if held:
         # Answer a revalidation before writing a GeoPackage that would be thrown away: a 304 for the
         # representation the client holds (identity, or an encoding web.compression made).
-        return _cacheable(flask.Response(b"", mimetype=GEO_FORMATS[fmt]), held[0], s.build_id)
+        return _cacheable(flask.Response(b"", mimetype=GEO_FORMATS[fmt]), held[0], s.build_id, scoped=True)
     meta = s.variable(variable)
     frame = datapack.values_frame(df, s.area_geojson(authority, level))
     if fmt == "geojson":
@@ -322,7 +334,7 @@ def _geo_values(s: store.Store, df: Any, authority: str, level: str, variable: s
     link = _licence_link(meta)
     if link:
         response.headers["Link"] = link
-    return _cacheable(response, tag, s.build_id)
+    return _cacheable(response, tag, s.build_id, scoped=True)
 
 
 VIEW_FIELDS = ("all", "paint", "details")
@@ -356,10 +368,12 @@ def view() -> flask.Response:
         raise BadView(status, f"cannot show this view as given ({', '.join(exc.parameters)}): {exc}",
                       exc.parameters, exc.messages) from None
     canonical = viewstate.to_query(state)
-    tag = f"{s.build_id}:view:{hashlib.sha256((canonical + fields).encode()).hexdigest()[:24]}"
+    tag = f"{s.data_version(state.variable)}:view:{hashlib.sha256((canonical + fields).encode()).hexdigest()[:24]}"
+    scope = s.scope_key()
+    tag = tag if scope == "open" else f"{tag}:{scope}"
     held = [t for t in compression.etag_variants(tag) if flask.request.if_none_match.contains(t)]
     if held:  # a revalidation: answered before the view is built
-        return _cacheable(flask.Response(b"", mimetype="application/json"), held[0], s.build_id)
+        return _cacheable(flask.Response(b"", mimetype="application/json"), held[0], s.build_id, scoped=True)
     shown = atlas_view.build(s, state)
     if fields == "paint":
         body: dict[str, Any] = shown.paint()
@@ -367,7 +381,7 @@ def view() -> flask.Response:
         body = shown.details()
     else:
         body = {"build": s.build_id, "query": canonical, **shown.to_json()}
-    return _cacheable(_json(body), tag, s.build_id)
+    return _cacheable(_json(body), tag, s.build_id, scoped=True)
 
 
 def tiles(level: str, z: str, x: str, filename: str) -> flask.Response:

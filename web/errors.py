@@ -12,7 +12,8 @@ plus what helps (the valid choices, capped at ``MAX_VALID`` with their count; th
 ``init_app(server)`` adds what no blueprint can do alone, because the request never reached one:
 
 - a body over ``MAX_CONTENT_LENGTH`` (``ATLAS_MAX_BODY_BYTES``, about 1 MB) is refused with 413 before any
-  view runs, whatever the method or path: JSON under a data prefix, one line of plain text elsewhere;
+  view runs, whatever the method or path: JSON under a data prefix, one line of plain text elsewhere; the
+  publishing routes alone (``UPLOAD_PATHS``) take up to ``ATLAS_UPLOAD_MAX_BYTES`` (20 MB) and 256 KB more;
 - a path under a registered prefix that no route of its blueprint matched (``/api/`` with its trailing
   slash, ``/export/anything``: Dash's catch-all page would answer them 200) is a JSON 404.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 import flask
@@ -37,6 +39,10 @@ MAX_VALID = 100
 #: Where the full list of valid choices lives, for lists too long for an error body.
 SEE = {"authority": "/api/authorities", "variable": "/api/variables", "topic": "/api/variables"}
 _PREFIXES = "atlas_data_prefixes"
+#: The routes that take an upload, and so a larger body (ATLAS_UPLOAD_MAX_BYTES): the publishing API and
+#: the browser's upload form.
+UPLOAD_PATHS = re.compile(r"^/(api/datasets(/\d+/versions)?|datastore/publish(/\d+/version)?)$")
+UPLOAD_OVERHEAD = 256 * 1024
 
 
 def json_error(status: int, message: str, valid: list[str] | None = None, headers: dict[str, str] | None = None,
@@ -108,7 +114,7 @@ def register(blueprint: flask.Blueprint, *prefixes: str) -> flask.Blueprint:
 
 
 def _too_large(exc: RequestEntityTooLarge) -> flask.Response:
-    limit = flask.current_app.config.get("MAX_CONTENT_LENGTH") or 0
+    limit = flask.request.max_content_length or flask.current_app.config.get("MAX_CONTENT_LENGTH") or 0
     message = f"request body too large: at most {limit:,} bytes are accepted"
     log.warning("413 %s %s: %s bytes", flask.request.method, flask.request.path, flask.request.content_length)
     if is_data_path(flask.request.path):
@@ -125,10 +131,15 @@ def init_app(server: flask.Flask, config: settings.Settings | None = None) -> No
     server.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     server.register_error_handler(RequestEntityTooLarge, _too_large)
 
+
     @server.before_request
     def _guard() -> flask.Response | None:
         request = flask.request
         limit = flask.current_app.config.get("MAX_CONTENT_LENGTH")
+        if request.method == "POST" and UPLOAD_PATHS.match(request.path):
+            # The publishing routes only (a CSV or XLSX and its metadata): ATLAS_UPLOAD_MAX_BYTES, plus room
+            # for the multipart envelope. Every other route keeps ATLAS_MAX_BODY_BYTES.
+            limit = request.max_content_length = settings.load().upload_max_bytes + UPLOAD_OVERHEAD
         # Werkzeug checks the limit only when the body is read, and a GET view never reads it: refuse a large
         # declared body here, before any view (chunked bodies are cut off by Werkzeug as they are read).
         if limit and request.content_length is not None and request.content_length > limit:

@@ -1,0 +1,782 @@
+"""Publishing: a council's table (CSV or XLSX, one row per area) checked, then stored as an immutable
+version, for the browser's upload flow, ``POST /api/datasets`` and the live-feed puller alike.
+
+Nothing is stored before the whole upload passed validation (``Rejected`` carries the report, answered 422):
+- **reading**: size limits (bytes, rows, columns, cell length); the encoding from its byte order mark
+  (UTF-8, UTF-16 LE/BE), else UTF-8, else Windows-1252 (said in the report); the delimiter (comma,
+  semicolon or tab); XLSX's first sheet through openpyxl (read-only, XML parsed by defusedxml);
+- **codes**: every code must be an area of the chosen level in the build (unknown codes with their rows),
+  once (duplicates with their rows), and present (rows without a code); the areas of the authorities the
+  table covers that have no row are reported as missing (a warning: they show as "no data");
+- **values**: indicator cells numeric (thousands separators and a trailing % accepted and said; the
+  usual suppression marks ``..``, ``-``, ``x``, ``c``, ``*``, ``:``, ``NA`` and empty cells are missing values);
+  anything else is an error naming its row, column and text;
+- **metadata**: title, level, code column, columns (name, label, unit), licence, source, as-of date and
+  access are required; text has control characters removed; formula-looking text is kept as written and
+  made safe wherever a CSV is written (atlas/csvsafe.py).
+
+Storing: the values go to ``ATLAS_DATA_DIR/published/ds<id>/v<n>-<sha8>.parquet`` (code, authority, one
+column per variable), written aside, fsynced and renamed, *then* the version row is committed with the
+dataset's new current version in the same transaction. A crash before the commit leaves at most an
+unreferenced file (``sweep`` removes it) and no version: never a half-published one. The registry's
+generation is bumped in that transaction, so every worker shows the new version on its next request.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import re
+import zipfile
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import sqlalchemy as sa
+
+from atlas import access, audit, db, registry, settings
+
+__all__ = ["Denied", "Forbidden", "Metadata", "Rejected", "Report", "add_version", "parse_metadata",
+           "publish_dataset", "read_table", "restore", "set_access", "sweep", "validate", "version_frame"]
+
+LEVELS = ("lsoa11", "oa11", "lsoa21", "oa21", "ward22", "lad")
+MAX_COLUMNS = 200
+MAX_CELL = 1000
+MAX_LISTED = 100  # problems of one kind listed in a report (the count says how many in all)
+MISSING_MARKS = {"", "..", ".", "-", "x", "c", "*", ":", "na", "n/a", "#n/a", "null", "none", "nan", "z"}
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+class Rejected(ValueError):
+    """The upload failed validation: nothing was stored. ``report`` says everything that was wrong."""
+
+    def __init__(self, report: Report) -> None:
+        self.report = report
+        super().__init__(report.summary())
+
+
+class Denied(LookupError):
+    """The dataset does not exist, or the actor may not see it: the same answer (404)."""
+
+
+class Forbidden(PermissionError):
+    """The actor may see the dataset or organisation but not change it (403)."""
+
+
+@dataclass
+class Report:
+    errors: dict[str, list[dict]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    rows: int = 0
+    areas: int = 0
+    authorities: list[str] = field(default_factory=list)
+
+    def error(self, kind: str, message: str, **where: Any) -> None:
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        listed = self.errors.setdefault(kind, [])
+        if len(listed) < MAX_LISTED:
+            listed.append({"message": message, **where})
+
+    @property
+    def ok(self) -> bool:
+        return not self.counts
+
+    def summary(self) -> str:
+        if self.ok:
+            return f"valid: {self.rows:,} rows, {self.areas:,} areas in {len(self.authorities)} authorities"
+        return "rejected: " + "; ".join(f"{n:,} {kind.replace('_', ' ')}" for kind, n in self.counts.items())
+
+    def as_dict(self) -> dict:
+        return {"valid": self.ok, "summary": self.summary(), "rows": self.rows, "areas": self.areas,
+                "authorities": self.authorities, "error_counts": dict(self.counts), "errors": self.errors,
+                "warnings": list(self.warnings), "notes": list(self.notes)}
+
+
+@dataclass
+class Column:
+    name: str
+    label: str
+    unit: str = ""
+    denominator: str = ""
+    polarity: str = ""
+    decimals: int | None = None
+
+
+@dataclass
+class Metadata:
+    title: str
+    level: str
+    code_column: str
+    columns: list[Column]
+    licence: str
+    source: str
+    as_of: str
+    access: str = "organisation"
+    partnerships: list[str] = field(default_factory=list)
+    organisations: list[str] = field(default_factory=list)
+    description: str = ""
+    topic: str = "Published by councils"
+    organisation: str | None = None
+    update_days: int | None = None
+    pull_url: str | None = None
+    pull_minutes: int | None = None
+
+
+def _text(value: Any, limit: int) -> str:
+    if value is None:
+        return ""
+    return _CONTROL.sub("", str(value)).strip()[:limit]
+
+
+def parse_metadata(raw: Any, report: Report | None = None, partial: bool = False) -> Metadata | dict:
+    """Metadata from the API's JSON (or the browser form's fields). Problems go into ``report`` as
+    ``metadata`` errors. ``partial``: a new version's metadata (``as_of`` and ``note`` only): a dict."""
+    report = report if report is not None else Report()
+    if not isinstance(raw, dict):
+        report.error("metadata", "metadata must be a JSON object")
+        raw = {}
+    if partial:
+        out: dict[str, Any] = {}
+        if "as_of" in raw:
+            out["as_of"] = _date(raw.get("as_of"), report)
+        out["note"] = _text(raw.get("note"), 2000)
+        return out
+    def need(key: str, limit: int = 300) -> str:
+        value = _text(raw.get(key), limit)
+        if not value:
+            report.error("metadata", f"{key} is required", field=key)
+        return value
+    title = need("title")
+    level = need("level", 20)
+    if level and level not in LEVELS:
+        report.error("metadata", f"level must be one of {', '.join(LEVELS)}, not {level!r}", field="level")
+    code_column = need("code_column", 200)
+    licence, source = need("licence", 2000), need("source", 2000)
+    as_of = _date(raw.get("as_of"), report)
+    columns: list[Column] = []
+    given = raw.get("columns")
+    if not isinstance(given, list) or not given:
+        report.error("metadata", "columns must list at least one indicator: [{name, label, unit}]",
+                     field="columns")
+        given = []
+    if len(given) > MAX_COLUMNS:
+        report.error("metadata", f"at most {MAX_COLUMNS} indicator columns", field="columns")
+        given = given[:MAX_COLUMNS]
+    for i, col in enumerate(given):
+        if isinstance(col, str):
+            col = {"name": col}
+        if not isinstance(col, dict) or not _text(col.get("name"), 200):
+            report.error("metadata", f"columns[{i}] needs a name", field="columns")
+            continue
+        decimals = col.get("decimals")
+        if decimals is not None and (not isinstance(decimals, int) or isinstance(decimals, bool)
+                                     or not 0 <= decimals <= 6):
+            report.error("metadata", f"columns[{i}].decimals must be a whole number from 0 to 6", field="columns")
+            decimals = None
+        name = _text(col.get("name"), 200)
+        columns.append(Column(name=name, label=_text(col.get("label"), 300) or name,
+                              unit=_text(col.get("unit"), 40).lower(),
+                              denominator=_text(col.get("denominator"), 200),
+                              polarity=_text(col.get("polarity"), 200), decimals=decimals))
+    if len({c.name for c in columns}) != len(columns):
+        report.error("metadata", "an indicator column is named twice", field="columns")
+    if code_column and code_column in {c.name for c in columns}:
+        report.error("metadata", "the code column cannot also be an indicator", field="columns")
+    acc = raw.get("access")
+    if isinstance(acc, str):
+        acc = {"level": acc}
+    if not isinstance(acc, dict):
+        report.error("metadata", "access is required: {\"level\": \"public\"|\"registered\"|\"organisation\"|"
+                     "\"partnership\", \"partnerships\": [...], \"organisations\": [...]}", field="access")
+        acc = {}
+    level_access = _text(acc.get("level"), 20)
+    if acc and level_access not in access.LEVELS:
+        report.error("metadata", f"access.level must be one of {', '.join(access.LEVELS)}", field="access")
+    def names(key: str) -> list[str]:
+        value = acc.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(v, (str, int)) and not isinstance(v, bool)
+                                                  for v in value):
+            report.error("metadata", f"access.{key} must be a list of names", field="access")
+            return []
+        return [_text(v, 200) for v in value][:100]
+    partnerships, organisations = names("partnerships"), names("organisations")
+    if level_access == "partnership" and not partnerships and not organisations:
+        report.error("metadata", "access level partnership needs partnerships or organisations to share with",
+                     field="access")
+    def whole(key: str, lo: int, hi: int) -> int | None:
+        value = raw.get(key)
+        if value in (None, ""):
+            return None
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            number = None
+        if number is None or isinstance(value, bool) or not lo <= number <= hi:
+            report.error("metadata", f"{key} must be a whole number from {lo} to {hi}", field=key)
+            return None
+        return number
+    pull_url = _text(raw.get("pull_url"), 2000) or None
+    if pull_url and not re.match(r"^https?://[^\s/]+", pull_url):
+        report.error("metadata", "pull_url must be an http(s) address of a CSV file", field="pull_url")
+    return Metadata(
+        title=title, level=level, code_column=code_column, columns=columns, licence=licence, source=source,
+        as_of=as_of, access=level_access or "organisation", partnerships=partnerships, organisations=organisations,
+        description=_text(raw.get("description"), 5000), topic=_text(raw.get("topic"), 100) or "Published by councils",
+        organisation=_text(raw.get("organisation"), 40) or None, update_days=whole("update_days", 1, 3660),
+        pull_url=pull_url, pull_minutes=whole("pull_minutes", 1, 60 * 24 * 31) if pull_url else None)
+
+
+def _date(value: Any, report: Report) -> str:
+    text = _text(value, 10)
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        report.error("metadata", "as_of must be a date, YYYY-MM-DD", field="as_of")
+        return ""
+
+
+# -- reading ----------------------------------------------------------------------------------------------
+
+def _decode(data: bytes, report: Report) -> str:
+    for bom, encoding in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+                          (codecs.BOM_UTF16_BE, "utf-16")):
+        if data.startswith(bom):
+            report.notes.append(f"read as {encoding.replace('-sig', '')} (byte order mark)")
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError as exc:
+                report.error("format", f"the file starts with a {encoding.replace('-sig', '')} byte order mark "
+                             f"but is not {encoding.replace('-sig', '')} text (byte {exc.start})")
+                return ""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        report.notes.append("not UTF-8: read as Windows-1252 (check accented names)")
+        return data.decode("cp1252", errors="replace")
+
+
+def read_table(data: bytes, filename: str, report: Report, max_rows: int | None = None) -> list[list[str]]:
+    """Rows of text cells (the header first) from a CSV or XLSX upload; problems go into ``report``."""
+    config = settings.load()
+    max_rows = max_rows or config.upload_max_rows
+    if len(data) > config.upload_max_bytes:
+        report.error("size", f"the file is {len(data):,} bytes; at most {config.upload_max_bytes:,} are accepted")
+        return []
+    if not data.strip():
+        report.error("size", "the file is empty")
+        return []
+    is_xlsx = filename.lower().endswith((".xlsx", ".xlsm")) or data[:4] == b"PK\x03\x04"
+    rows = _read_xlsx(data, report, max_rows) if is_xlsx else _read_csv(data, report, max_rows)
+    if rows and len(rows[0]) > MAX_COLUMNS + 1:
+        report.error("size", f"{len(rows[0])} columns; at most {MAX_COLUMNS + 1} are accepted")
+        return []
+    return rows
+
+
+def _read_csv(data: bytes, report: Report, max_rows: int) -> list[list[str]]:
+    text = _decode(data, report)
+    if not report.ok:
+        return []
+    first = text.split("\n", 1)[0]
+    delimiter = max((",", ";", "\t"), key=first.count)
+    if delimiter != ",":
+        report.notes.append(f"columns separated by {'tabs' if delimiter == chr(9) else 'semicolons'}")
+    rows: list[list[str]] = []
+    try:
+        for i, row in enumerate(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)):
+            if i > max_rows:
+                report.error("size", f"more than {max_rows:,} rows; at most {max_rows:,} are accepted")
+                return []
+            if any(len(c) > MAX_CELL for c in row):
+                report.error("size", f"a cell longer than {MAX_CELL} characters", row=i + 1)
+                return []
+            rows.append(row)
+    except csv.Error as exc:
+        report.error("format", f"not a readable CSV file: {exc}")
+        return []
+    return rows
+
+
+def _read_xlsx(data: bytes, report: Report, max_rows: int) -> list[list[str]]:
+    import openpyxl  # noqa: PLC0415 - only for spreadsheets
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            # A zip bomb: the sheets' declared size, before anything is inflated.
+            if sum(i.file_size for i in zf.infolist()) > 20 * settings.load().upload_max_bytes:
+                report.error("size", "the spreadsheet expands to too much data")
+                return []
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable workbook is the uploader's problem, said plainly
+        report.error("format", f"not a readable XLSX workbook ({exc.__class__.__name__})")
+        return []
+    try:
+        sheet = book.worksheets[0]
+        rows = []
+        for i, row in enumerate(sheet.iter_rows(values_only=True)):
+            if i > max_rows:
+                report.error("size", f"more than {max_rows:,} rows; at most {max_rows:,} are accepted")
+                return []
+            if len(row) > MAX_COLUMNS + 1:
+                report.error("size", f"{len(row)} columns; at most {MAX_COLUMNS + 1} are accepted")
+                return []
+            rows.append(["" if v is None else _cell_text(v) for v in row])
+        if len(book.worksheets) > 1:
+            report.notes.append(f"read the first sheet, {sheet.title!r}, of {len(book.worksheets)}")
+        while rows and not any(c.strip() for c in rows[-1]):
+            rows.pop()
+        return rows
+    finally:
+        book.close()
+
+
+def _cell_text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    return str(value)[:MAX_CELL]
+
+
+# -- validating --------------------------------------------------------------------------------------------
+
+def _number(text: str) -> tuple[float | None, str | None]:
+    """(value, None) for a number or a missing mark, (None, reason) otherwise."""
+    t = text.strip()
+    if t.lower() in MISSING_MARKS:
+        return math.nan, None
+    if _THOUSANDS.match(t):
+        t = t.replace(",", "")
+    if t.endswith("%"):
+        t = t[:-1].strip()
+    try:
+        value = float(t)
+    except ValueError:
+        return None, "not a number"
+    if not math.isfinite(value):
+        return None, "not a finite number"
+    return value, None
+
+
+def _shown(text: str) -> str:
+    text = _CONTROL.sub("?", text)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def validate(rows: list[list[str]], meta: Metadata, areas: pd.DataFrame, report: Report) -> pd.DataFrame | None:
+    """The upload as a frame (code, authority, one float column per indicator, in ``meta.columns``' order),
+    or None when ``report`` holds errors. ``areas``: the build's areas at ``meta.level`` (code, authority)."""
+    if not rows:
+        report.error("format", "no header row")
+        return None
+    header = [_CONTROL.sub("", h).strip().lstrip("\ufeff") for h in rows[0]]
+    dupes = sorted({h for h in header if h and header.count(h) > 1})
+    for h in dupes:
+        report.error("header", f"column {h!r} appears more than once")
+    wanted = [meta.code_column, *(c.name for c in meta.columns)]
+    missing_cols = [w for w in wanted if w and w not in header]
+    for w in missing_cols:
+        report.error("header", f"no column named {w!r}; the columns are {', '.join(repr(h) for h in header[:30])}")
+    if dupes or missing_cols:
+        return None
+    unused = [h for h in header if h and h not in wanted]
+    if unused:
+        report.notes.append(f"{len(unused)} columns not mapped to an indicator were left out: "
+                            + ", ".join(repr(h) for h in unused[:10]))
+    at = {h: i for i, h in enumerate(header)}
+    known = dict(zip(areas["code"], areas["authority"], strict=True))
+    seen: dict[str, int] = {}
+    codes: list[str] = []
+    values: list[list[float]] = [[] for _ in meta.columns]
+    body = [r for r in rows[1:] if any(c.strip() for c in r)]
+    report.rows = len(body)
+    if not body:
+        report.error("format", "the table has a header but no rows")
+        return None
+    adjusted = suppressed = 0
+    line = 1
+    for row in rows[1:]:
+        line += 1
+        if not any(c.strip() for c in row):
+            continue
+        cells = row + [""] * (len(header) - len(row))
+        code = cells[at[meta.code_column]].strip().upper()
+        if not code:
+            report.error("missing_code", "no area code", row=line)
+            continue
+        if code not in known:
+            report.error("unknown_code", f"{_shown(code)} is not a {meta.level} area code", row=line, code=_shown(code))
+            continue
+        if code in seen:
+            report.error("duplicate_code", f"{code} is also on row {seen[code]}", row=line, code=code,
+                         first_row=seen[code])
+            continue
+        seen[code] = line
+        codes.append(code)
+        for j, col in enumerate(meta.columns):
+            text = cells[at[col.name]]
+            value, problem = _number(text)
+            if problem:
+                report.error("not_numeric", f"{col.name}: {_shown(text)!r} is {problem}", row=line,
+                             column=col.name, value=_shown(text))
+                value = math.nan
+            elif math.isnan(value):
+                suppressed += bool(text.strip())
+            elif text.strip() != str(value) and ("," in text or "%" in text):
+                adjusted += 1
+            values[j].append(value)
+    if adjusted:
+        report.notes.append(f"{adjusted:,} cells had thousands separators or a % sign, read as numbers")
+    if suppressed:
+        report.notes.append(f"{suppressed:,} cells held a suppression or missing mark (.., -, x, c...): no data")
+    if not report.ok:
+        return None
+    authorities = sorted({known[c] for c in codes})
+    report.areas, report.authorities = len(codes), authorities
+    covered = set(areas.loc[areas["authority"].isin(authorities), "code"])
+    without = sorted(covered - set(codes))
+    if without:
+        report.warnings.append(f"{len(without):,} areas of the authorities covered have no row (they show as no "
+                               f"data): {', '.join(without[:20])}" + (" ..." if len(without) > 20 else ""))
+    frame = pd.DataFrame({"code": codes, "authority": [known[c] for c in codes]})
+    for col, vals in zip(meta.columns, values, strict=True):
+        frame[col.name] = pd.array(vals, dtype="float64")
+    return frame.sort_values(["authority", "code"], kind="stable").reset_index(drop=True)
+
+
+# -- storing -----------------------------------------------------------------------------------------------
+
+def _slug(text: str) -> str:
+    return _SLUG.sub("_", text.lower()).strip("_")[:40] or "value"
+
+
+def _var_ids(dataset_id: int, columns: list[Column]) -> list[str]:
+    out: list[str] = []
+    for col in columns:
+        base = f"ds{dataset_id}_{_slug(col.name)}"
+        vid, n = base, 2
+        while vid in out:
+            vid, n = f"{base}_{n}", n + 1
+        out.append(vid)
+    return out
+
+
+def _parquet(frame: pd.DataFrame, var_ids: list[str], columns: list[str]) -> bytes:
+    table = pa.table({"code": pa.array(frame["code"], pa.string()),
+                      "authority": pa.array(frame["authority"], pa.string()),
+                      **{vid: pa.array(frame[col].to_numpy(dtype="float64"), pa.float64(), from_pandas=True)
+                         for vid, col in zip(var_ids, columns, strict=True)}})
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue()
+
+
+def _digest(frame: pd.DataFrame, var_ids: list[str], columns: list[str]) -> str:
+    return hashlib.sha256(_parquet(frame, var_ids, columns)).hexdigest()
+
+
+def _write(root: Path, dataset_id: int, number: int, frame: pd.DataFrame, var_ids: list[str],
+           columns: list[str]) -> tuple[str, str]:
+    """Write a version's Parquet aside, fsync, rename: returns (path relative to root, sha256)."""
+    folder = root / f"ds{dataset_id}"
+    folder.mkdir(parents=True, exist_ok=True)
+    body = _parquet(frame, var_ids, columns)
+    digest = hashlib.sha256(body).hexdigest()
+    name = f"v{number}-{digest[:8]}.parquet"
+    tmp = folder / f".{name}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as handle:
+        handle.write(body)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, folder / name)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return f"ds{dataset_id}/{name}", digest
+
+
+def _hook_before_commit() -> None:
+    """Called after a version's file is written and before its row is committed (tests crash here)."""
+
+
+def _resolve_owner(s: Any, actor: access.Actor, code: str | None, report: Report) -> db.Organisation | None:
+    if code:
+        org = s.execute(sa.select(db.Organisation).where(db.Organisation.code == code)).scalar_one_or_none()
+        if org is None or not (access.can_edit(actor, org.id) or actor.role(org.id)):
+            report.error("metadata", f"you do not publish for an organisation {code!r}", field="organisation")
+            return None
+        if not access.can_edit(actor, org.id):
+            raise Forbidden(f"only editors and admins of {code} publish for it")
+        return org
+    editable = [org for org, role in actor.roles if role in ("admin", "editor")]
+    if len(editable) != 1:
+        if not editable:
+            raise Forbidden("only editors and admins of an organisation publish")
+        report.error("metadata", "you publish for several organisations: name one in `organisation`",
+                     field="organisation")
+        return None
+    return s.get(db.Organisation, editable[0])
+
+
+def _shares(s: Any, meta: Metadata, report: Report) -> tuple[list[int], list[int]]:
+    pids, oids = [], []
+    for name in meta.partnerships:
+        p = s.execute(sa.select(db.Partnership).where(
+            (db.Partnership.name == name) | (sa.cast(db.Partnership.id, sa.String) == name))).scalar_one_or_none()
+        if p is None:
+            report.error("metadata", f"no partnership {name!r}", field="access")
+        else:
+            pids.append(p.id)
+    for code in meta.organisations:
+        o = s.execute(sa.select(db.Organisation).where(db.Organisation.code == code)).scalar_one_or_none()
+        if o is None:
+            report.error("metadata", f"no organisation {code!r}", field="access")
+        else:
+            oids.append(o.id)
+    return pids, oids
+
+
+def check(data: bytes, filename: str, meta: Metadata, store: Any, report: Report) -> pd.DataFrame | None:
+    """Read and validate an upload against the build's areas (nothing stored)."""
+    if not report.ok:
+        return None
+    rows = read_table(data, filename, report)
+    if not report.ok:
+        return None
+    if meta.level not in store.levels:
+        report.error("metadata", f"this build has no level {meta.level!r}", field="level")
+        return None
+    return validate(rows, meta, store.area_index(meta.level), report)
+
+
+def publish_dataset(actor: access.Actor, meta: Metadata, data: bytes, filename: str, store: Any,
+                    via: str = "api", report: Report | None = None) -> dict:
+    """A new dataset with its first version. Raises Rejected (nothing stored) or Forbidden."""
+    report = report or Report()
+    url = db.database_url(data_dir=store.data_dir)
+    frame = check(data, filename, meta, store, report)
+    root = registry.published_dir(store.data_dir)
+    written: Path | None = None
+    try:
+        with db.session(url) as s:
+            org = _resolve_owner(s, actor, meta.organisation, report)
+            pids, oids = _shares(s, meta, report)
+            if not report.ok or frame is None or org is None:
+                raise Rejected(report)
+            ds = db.Dataset(org_id=org.id, title=meta.title, description=meta.description, topic=meta.topic,
+                            level=meta.level, code_column=meta.code_column, source=meta.source, licence=meta.licence,
+                            access=meta.access, update_days=meta.update_days, pull_url=meta.pull_url,
+                            pull_minutes=meta.pull_minutes)
+            s.add(ds)
+            s.flush()
+            var_ids = _var_ids(ds.id, meta.columns)
+            for i, (col, vid) in enumerate(zip(meta.columns, var_ids, strict=True)):
+                s.add(db.Variable(dataset_id=ds.id, position=i, var_id=vid, column=col.name, label=col.label,
+                                  unit=col.unit, denominator=col.denominator, polarity=col.polarity,
+                                  decimals=col.decimals))
+            s.add_all([db.DatasetShare(dataset_id=ds.id, partnership_id=p) for p in pids])
+            s.add_all([db.DatasetShare(dataset_id=ds.id, org_id=o) for o in oids])
+            rel, digest = _write(root, ds.id, 1, frame, var_ids, [c.name for c in meta.columns])
+            written = root / rel
+            version = db.Version(dataset_id=ds.id, number=1, as_of=meta.as_of, file=rel, sha256=digest,
+                                 rows=len(frame), via=via, created_by=actor.user_id)
+            s.add(version)
+            s.flush()
+            ds.current_version_id = version.id
+            if meta.pull_url:
+                s.add(db.PullState(dataset_id=ds.id, next_at=db.now()))
+            audit.record(s, "dataset.publish", org_id=org.id, dataset_id=ds.id,
+                         detail=f"{meta.title!r} {meta.level} access={meta.access} via {via}: {report.summary()}")
+            db.bump(s)
+            _hook_before_commit()
+            result = {"id": ds.id, "version": 1, "variables": var_ids, "report": report.as_dict()}
+    except BaseException:
+        if written is not None:
+            written.unlink(missing_ok=True)
+        raise
+    return result
+
+
+def _editable(s: Any, actor: access.Actor, dataset_id: int) -> db.Dataset:
+    """The dataset, when the actor may change it; Denied when they may not see it, Forbidden otherwise."""
+    ds = s.get(db.Dataset, dataset_id)
+    if ds is None:
+        raise Denied(dataset_id)
+    shares = s.execute(sa.select(db.DatasetShare).where(db.DatasetShare.dataset_id == ds.id)).scalars().all()
+    rule = access.Rule(ds.id, ds.org_id, ds.access, frozenset(x.partnership_id for x in shares if x.partnership_id),
+                       frozenset(x.org_id for x in shares if x.org_id))
+    if not access.allowed(actor, rule):
+        raise Denied(dataset_id)
+    if not access.can_edit(actor, ds.org_id):
+        raise Forbidden("only the owning organisation's editors and admins change a dataset")
+    return ds
+
+
+def add_version(actor: access.Actor | None, dataset_id: int, data: bytes, filename: str, store: Any,
+                as_of: str | None = None, note: str = "", via: str = "api", report: Report | None = None,
+                unchanged_ok: bool = False) -> dict:
+    """A new version of a dataset (same code column and indicators). ``actor`` None: the live-feed puller,
+    acting for the dataset's organisation. ``unchanged_ok``: values equal to the current version's make no
+    new version (``{"unchanged": True}``). Raises Rejected, Denied or Forbidden."""
+    report = report or Report()
+    url = db.database_url(data_dir=store.data_dir)
+    root = registry.published_dir(store.data_dir)
+    with db.session(url) as s:
+        ds = s.get(db.Dataset, dataset_id) if actor is None else _editable(s, actor, dataset_id)
+        if ds is None:
+            raise Denied(dataset_id)
+        variables = list(ds.variables)
+        meta = Metadata(title=ds.title, level=ds.level, code_column=ds.code_column,
+                        columns=[Column(v.column, v.label, v.unit) for v in variables], licence=ds.licence,
+                        source=ds.source, as_of=as_of or date.today().isoformat())
+        org_id = ds.org_id
+    frame = check(data, filename, meta, store, report)
+    if frame is None or not report.ok:
+        audit.record_now("version.rejected", org_id=org_id, dataset_id=dataset_id,
+                         detail=f"via {via}: {report.summary()}", url=url)
+        raise Rejected(report)
+    if unchanged_ok:
+        with db.session(url) as s:
+            current = s.execute(sa.select(db.Version).join(db.Dataset, db.Dataset.current_version_id == db.Version.id)
+                                .where(db.Dataset.id == dataset_id)).scalar_one_or_none()
+        if current is not None and _digest(frame, [v.var_id for v in variables], [v.column for v in variables]) \
+                == current.sha256:
+            return {"id": dataset_id, "version": current.number, "unchanged": True, "report": report.as_dict()}
+    written: Path | None = None
+    for attempt in range(3):
+        try:
+            with db.session(url) as s:
+                ds = s.get(db.Dataset, dataset_id)
+                number = (s.execute(sa.select(sa.func.max(db.Version.number))
+                                    .where(db.Version.dataset_id == dataset_id)).scalar() or 0) + 1
+                rel, digest = _write(root, dataset_id, number, frame, [v.var_id for v in variables],
+                                     [v.column for v in variables])
+                written = root / rel
+                version = db.Version(dataset_id=dataset_id, number=number, as_of=meta.as_of, file=rel,
+                                     sha256=digest, rows=len(frame), via=via, note=note,
+                                     created_by=actor.user_id if actor else None)
+                s.add(version)
+                s.flush()
+                ds.current_version_id = version.id
+                ds.updated = db.now()
+                audit.record(s, "version.add", org_id=org_id, dataset_id=dataset_id,
+                             detail=f"version {number} as of {meta.as_of} via {via}: {report.summary()}")
+                db.bump(s)
+                _hook_before_commit()
+            return {"id": dataset_id, "version": number, "variables": [v.var_id for v in variables],
+                    "report": report.as_dict()}
+        except sa.exc.IntegrityError:
+            # Two versions numbered alike at once (another worker): the loser writes again with the next number.
+            if written is not None:
+                written.unlink(missing_ok=True)
+            written = None
+            if attempt == 2:
+                raise
+        except BaseException:
+            if written is not None:
+                written.unlink(missing_ok=True)
+            raise
+    raise AssertionError("unreachable")
+
+
+def restore(actor: access.Actor, dataset_id: int, number: int, data_dir: Path) -> dict:
+    """Make an earlier version current again, as a new version (the history only grows)."""
+    url = db.database_url(data_dir=data_dir)
+    with db.session(url) as s:
+        ds = _editable(s, actor, dataset_id)
+        old = s.execute(sa.select(db.Version).where(db.Version.dataset_id == dataset_id,
+                                                    db.Version.number == number)).scalar_one_or_none()
+        if old is None:
+            raise Denied(f"{dataset_id}/{number}")
+        latest = s.execute(sa.select(sa.func.max(db.Version.number)).where(db.Version.dataset_id == dataset_id)
+                           ).scalar() or 0
+        version = db.Version(dataset_id=dataset_id, number=latest + 1, as_of=old.as_of, file=old.file,
+                             sha256=old.sha256, rows=old.rows, via="restore", note=f"restores version {number}",
+                             created_by=actor.user_id)
+        s.add(version)
+        s.flush()
+        ds.current_version_id = version.id
+        ds.updated = db.now()
+        audit.record(s, "version.restore", org_id=ds.org_id, dataset_id=ds.id,
+                     detail=f"version {latest + 1} restores version {number}")
+        db.bump(s)
+        return {"id": dataset_id, "version": latest + 1, "restores": number}
+
+
+def set_access(actor: access.Actor, dataset_id: int, level: str, partnerships: list[str], organisations: list[str],
+               data_dir: Path) -> None:
+    """Change who may see a dataset (organisation admins and site administrators)."""
+    if level not in access.LEVELS:
+        raise ValueError(f"access level must be one of {', '.join(access.LEVELS)}")
+    url = db.database_url(data_dir=data_dir)
+    with db.session(url) as s:
+        ds = _editable(s, actor, dataset_id)
+        if not access.can_admin(actor, ds.org_id):
+            raise Forbidden("only the owning organisation's admins change who may see a dataset")
+        report = Report()
+        meta = Metadata("", "", "", [], "", "", "", access=level, partnerships=partnerships,
+                        organisations=organisations)
+        pids, oids = _shares(s, meta, report)
+        if not report.ok:
+            raise Rejected(report)
+        s.execute(sa.delete(db.DatasetShare).where(db.DatasetShare.dataset_id == dataset_id))
+        s.add_all([db.DatasetShare(dataset_id=dataset_id, partnership_id=p) for p in pids])
+        s.add_all([db.DatasetShare(dataset_id=dataset_id, org_id=o) for o in oids])
+        before = ds.access
+        ds.access = level
+        audit.record(s, "dataset.access", org_id=ds.org_id, dataset_id=ds.id,
+                     detail=f"{before} -> {level}; partnerships {json.dumps(partnerships)}; "
+                            f"organisations {json.dumps(organisations)}")
+        db.bump(s)
+
+
+def version_frame(actor: access.Actor, dataset_id: int, number: int, data_dir: Path) -> tuple[pd.DataFrame, Any]:
+    """One version of a published dataset as a table (code, authority, one column per indicator, named by
+    the uploaded column), for its download. Denied when the actor may not see the dataset (or no such
+    version). A read of restricted data is audited."""
+    pub = registry.snapshot(data_dir).by_id(dataset_id, actor)
+    if pub is None:
+        raise Denied(dataset_id)
+    with db.session(db.database_url(data_dir=data_dir)) as s:
+        version = s.execute(sa.select(db.Version).where(db.Version.dataset_id == dataset_id,
+                                                        db.Version.number == number)).scalar_one_or_none()
+        if version is None:
+            raise Denied(f"{dataset_id}/{number}")
+        path = registry.published_dir(data_dir) / version.file
+    frame = pq.read_table(path).to_pandas()
+    frame = frame.rename(columns={v["id"]: v["cell"] for v in pub.variables})
+    if pub.rule.access != "public":
+        audit.read(pub.id, pub.rule.org_id, f"download version {number}", url=db.database_url(data_dir=data_dir))
+    return frame, pub
+
+
+def sweep(data_dir: Path, older_than: float = 3600) -> list[Path]:
+    """Remove version files no version row refers to (left by a crash before a commit) and older than
+    ``older_than`` seconds (a publish in progress elsewhere is never touched). Returns them."""
+    import time  # noqa: PLC0415
+
+    root = registry.published_dir(data_dir)
+    if not root.exists():
+        return []
+    with db.session(db.database_url(data_dir=data_dir)) as s:
+        used = set(s.execute(sa.select(db.Version.file)).scalars())
+    removed = []
+    for path in root.glob("ds*/*"):
+        rel = f"{path.parent.name}/{path.name}"
+        if rel not in used and time.time() - path.stat().st_mtime >= older_than:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed

@@ -1,0 +1,235 @@
+"""The published datasets as the store and the pages see them: an immutable ``Snapshot`` per generation.
+
+A snapshot lists every published dataset (one with a current version) with its access ``Rule``, its
+metadata, its current version's Parquet file and its variables as catalogue rows, shaped like the build's
+catalogue so the map, compare, exports and the API treat them exactly like open variables. It is read
+from the database when ``registry_state.generation`` has changed (any publish, version, restore or access
+change bumps it, atlas/db.py), so each worker sees a change on its next request; within one request the
+generation is read at most once (``request_scope``), so one answer never mixes two registries.
+
+Whether a requester may see a dataset is never decided here: callers ask ``access.allowed`` (the store
+for every catalogue and values path, the pages for theirs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import threading
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import sqlalchemy as sa
+
+from atlas import access, db, settings
+
+__all__ = ["EMPTY", "PartnershipArea", "Published", "Snapshot", "dataset_key", "published_dir", "request_scope",
+           "snapshot"]
+
+
+def published_dir(data_dir: Path) -> Path:
+    """Where published versions live: beside the builds, never inside one (a rebuild never touches it)."""
+    return Path(data_dir) / "published"
+
+
+def dataset_key(dataset_id: int) -> str:
+    """The store's dataset name of a published dataset (its variables' ``dataset``)."""
+    return f"ds{dataset_id}"
+
+
+@dataclass(frozen=True)
+class Published:
+    rule: access.Rule
+    key: str
+    id: int
+    title: str
+    description: str
+    topic: str
+    level: str
+    source: str
+    licence: str
+    org_code: str
+    org_name: str
+    org_authority: str | None
+    version: int
+    versions: int
+    as_of: str
+    file: Path
+    created: str
+    updated: str
+    update_days: int | None
+    pull_url: str | None
+    variables: tuple[dict, ...]
+    authorities: tuple[str, ...]
+
+    def stale(self, today: date | None = None) -> bool:
+        """Past its expected update interval: the newest data is older than promised."""
+        if not self.update_days:
+            return False
+        try:
+            as_of = date.fromisoformat(self.as_of)
+        except ValueError:
+            return False
+        return (today or date.today()) > as_of + timedelta(days=self.update_days)
+
+    def status(self, today: date | None = None) -> str:
+        """"As of 2024-03-31 (version 3)", and that it is stale when it is."""
+        text = f"As of {self.as_of} (version {self.version})"
+        if self.stale(today):
+            text += f"; stale: an update was expected within {self.update_days} days"
+        return text
+
+
+@dataclass(frozen=True)
+class PartnershipArea:
+    """A partnership's area as a place of the explorer: its accepted member authorities together, opened
+    by code ``P<id>`` by the partnership's members (and site administrators) only."""
+
+    code: str
+    partnership_id: int
+    name: str
+    authorities: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    generation: int
+    datasets: dict[str, Published] = field(default_factory=dict)  # by key
+    areas: dict[str, PartnershipArea] = field(default_factory=dict)  # by code
+
+    def areas_for(self, actor: access.Actor | None = None) -> list[PartnershipArea]:
+        """The partnership areas ``actor`` (default: the request's) may open: those of its partnerships."""
+        actor = actor or access.current()
+        return [a for a in self.areas.values() if actor.site_admin or a.partnership_id in actor.partnerships]
+
+    def rules(self) -> list[access.Rule]:
+        return [p.rule for p in self.datasets.values()]
+
+    def visible(self, actor: access.Actor | None = None) -> list[Published]:
+        """The datasets ``actor`` (default: the request's) may see, newest first."""
+        actor = actor or access.current()
+        return sorted((p for p in self.datasets.values() if access.allowed(actor, p.rule)),
+                      key=lambda p: (p.updated, p.id), reverse=True)
+
+    def by_id(self, dataset_id: int, actor: access.Actor | None = None) -> Published | None:
+        """One dataset, or None when it does not exist *or* the actor may not see it (the same answer)."""
+        found = self.datasets.get(dataset_key(dataset_id))
+        if found is None or not access.allowed(actor or access.current(), found.rule):
+            return None
+        return found
+
+
+EMPTY = Snapshot(generation=-1)
+
+_cache: dict[str, Snapshot] = {}
+_cache_lock = threading.Lock()
+_memo: ContextVar[dict | None] = ContextVar("atlas_registry_memo", default=None)
+
+
+@contextlib.contextmanager
+def request_scope() -> Iterator[None]:
+    """Read the registry's generation at most once inside this block (one request)."""
+    token = _memo.set({})
+    try:
+        yield
+    finally:
+        _memo.reset(token)
+
+
+def begin_request() -> object:
+    return _memo.set({})
+
+
+def end_request(token: object) -> None:
+    _memo.reset(token)  # type: ignore[arg-type]
+
+
+@functools.lru_cache(maxsize=1024)
+def _authorities_in(path: str) -> tuple[str, ...]:
+    # Versions are immutable files, so the authorities they cover are read once per file.
+    table = pq.read_table(path, columns=["authority"])
+    return tuple(sorted(set(table.column("authority").to_pylist()) - {None}))
+
+
+def snapshot(data_dir: Path | None = None) -> Snapshot:
+    """The published datasets now (see the module's docstring). Raises db.Unavailable when the database
+    cannot be read. A data folder with no database yet has nothing published: EMPTY, and nothing created."""
+    data_dir = Path(data_dir or settings.load().data_dir)
+    url = db.database_url(data_dir=data_dir)
+    memo = _memo.get()
+    if memo is not None and url in memo:
+        return memo[url]
+    if not db.exists(url):
+        return EMPTY
+    with db.session(url) as s:
+        generation = s.execute(sa.select(db.RegistryState.generation).where(db.RegistryState.id == 1)).scalar_one()
+        found = _cache.get(url)
+        if found is None or found.generation != generation:
+            found = _load(s, generation, data_dir)
+            with _cache_lock:
+                _cache[url] = found
+    if memo is not None:
+        memo[url] = found
+    return found
+
+
+def _load(s: Any, generation: int, data_dir: Path) -> Snapshot:
+    rows = s.execute(
+        sa.select(db.Dataset, db.Version, db.Organisation)
+        .join(db.Version, db.Version.id == db.Dataset.current_version_id)
+        .join(db.Organisation, db.Organisation.id == db.Dataset.org_id)).all()
+    shares: dict[int, list[db.DatasetShare]] = {}
+    for share in s.execute(sa.select(db.DatasetShare)).scalars():
+        shares.setdefault(share.dataset_id, []).append(share)
+    variables: dict[int, list[db.Variable]] = {}
+    for var in s.execute(sa.select(db.Variable).order_by(db.Variable.position)).scalars():
+        variables.setdefault(var.dataset_id, []).append(var)
+    counts = dict(s.execute(sa.select(db.Version.dataset_id, sa.func.count()).group_by(db.Version.dataset_id)).all())
+    out: dict[str, Published] = {}
+    root = published_dir(data_dir)
+    for ds, version, org in rows:
+        path = root / version.file
+        if not path.exists():
+            continue  # a file lost outside the app: shown nowhere rather than failing every query
+        ds_shares = shares.get(ds.id, [])
+        rule = access.Rule(ds.id, ds.org_id, ds.access,
+                           frozenset(x.partnership_id for x in ds_shares if x.partnership_id is not None),
+                           frozenset(x.org_id for x in ds_shares if x.org_id is not None))
+        key = dataset_key(ds.id)
+        authorities = _authorities_in(str(path))
+        catalogue = tuple(_row(ds, version, org, var, key, authorities) for var in variables.get(ds.id, []))
+        out[key] = Published(
+            rule=rule, key=key, id=ds.id, title=ds.title, description=ds.description, topic=ds.topic,
+            level=ds.level, source=ds.source, licence=ds.licence, org_code=org.code, org_name=org.name,
+            org_authority=org.authority, version=version.number, versions=counts.get(ds.id, 0), as_of=version.as_of,
+            file=path, created=ds.created.isoformat(timespec="seconds"),
+            updated=version.created.isoformat(timespec="seconds"), update_days=ds.update_days,
+            pull_url=ds.pull_url, variables=catalogue, authorities=authorities)
+    areas: dict[str, PartnershipArea] = {}
+    for p in s.execute(sa.select(db.Partnership).order_by(db.Partnership.id)).scalars():
+        members = tuple(sorted({m.org.authority for m in p.members if m.status == "accepted" and m.org.authority}))
+        if members:
+            code = f"P{p.id}"
+            areas[code] = PartnershipArea(code=code, partnership_id=p.id, name=p.name, authorities=members)
+    return Snapshot(generation=generation, datasets=out, areas=areas)
+
+
+def _row(ds: db.Dataset, version: db.Version, org: db.Organisation, var: db.Variable, key: str,
+         authorities: tuple[str, ...]) -> dict:
+    """A published variable as a catalogue row (the build catalogue's columns, and its publishing facts)."""
+    return {
+        "id": var.var_id, "label": var.label, "topic": ds.topic, "table": key.upper(), "table_title": ds.title,
+        "cell": var.column, "unit": var.unit, "denominator": var.denominator or None,
+        "polarity": var.polarity or None, "vintage": version.as_of, "levels": [ds.level],
+        "authorities": list(authorities), "national": False, "national_levels": [],
+        "coverage": f"published by {org.name}", "source": ds.source, "licence": ds.licence, "dataset": key,
+        "description": ds.description, "kind": "numeric", "method": "published", "cells": var.column,
+        "note": "", "decimals": var.decimals, "categories": None, "palette": None, "centre": None,
+        "published": True, "dataset_id": ds.id, "publisher": org.name, "publisher_code": org.code,
+        "access": ds.access, "as_of": version.as_of, "version": version.number,
+    }

@@ -290,6 +290,14 @@ def _head_tail(y: np.ndarray, k: int, _custom: Any = None) -> tuple[np.ndarray, 
         bins = np.append(bins, y[-1])
     # And the mean of identical values can round one float above them: no mean exceeds the maximum.
     bins = np.unique(np.minimum(bins, y[-1]))
+    # Or one float below them ([0, x, x, x]: the head's mean is x less an ulp), which would leave a class with
+    # nobody in it: a break with no value above the one before it is dropped (the next class takes its range).
+    keep, below = [], -np.inf
+    for b in bins:
+        if np.any((y > below) & (y <= b)):
+            keep.append(b)
+            below = b
+    bins = np.asarray(keep)
     found = len(bins)
     note = (
         "Head/tail breaks splits at the mean, then again among the values above it, "

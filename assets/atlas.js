@@ -601,6 +601,56 @@
     }
   }
 
+  // A tiled view's codes and names (England and Wales at a small-area level: 1.9 MB for 34,753 LSOAs) are not
+  // in the render answer: only their versioned URL (areas.url), fetched once beside the tiles and kept by the
+  // browser for a year. The paint needs none of them (one class character per area, by position); the hover
+  // card, the table and the selection use them once they are here, and are redrawn when they arrive.
+  var areaLists = {};
+
+  function areasOf(areas) {
+    // The view's codes and names when known (starting their fetch when not), else null.
+    if (!areas) {
+      return null;
+    }
+    if (areas.codes || !areas.url) {
+      return areas.codes ? areas : null;
+    }
+    var entry = areaLists[areas.url];
+    if (!entry) {
+      entry = areaLists[areas.url] = { data: null };
+      fetch(areas.url, { credentials: "same-origin" }).then(function (r) {
+        if (!r.ok) {
+          throw new Error("HTTP " + r.status);
+        }
+        return r.json();
+      }).then(function (got) {
+        entry.data = { key: areas.key, codes: got.codes || [], names: got.names || [] };
+        areasArrived(areas.key, entry.data);
+      }).catch(function () {
+        delete areaLists[areas.url]; // asked again by the next paint
+      });
+    }
+    return entry.data;
+  }
+
+  function areasArrived(key, areas) {
+    var h = window.atlas._latest;
+    if (!h || !h.p || h.p.key !== key) {
+      return;
+    }
+    window.atlas._areas = areas;
+    var wanted = h.want || null;
+    h.s = wanted && areas.codes.indexOf(wanted) >= 0 ? wanted : null;
+    if (h.p.geom === "tiles" && h.s) {
+      paintTiles(h, areas.codes); // the selection's outline (the fills are already painted)
+    }
+    if (tip && tip._map && tip._atlasIndex !== undefined) {
+      tip.setContent(hoverHtml(tileFeature(tip._atlasIndex), h));
+    }
+    drawTable(!!h.s);
+    syncAddress();
+  }
+
   function tileFeature(i) {
     var areas = window.atlas._areas;
     var code = areas && areas.codes ? areas.codes[i] : String(i);
@@ -722,15 +772,17 @@
         if (!payload) {
           return [nu(), nu()];
         }
-        var codes = areas && areas.key === payload.key ? areas.codes : [];
+        var known = areas && areas.key === payload.key ? areasOf(areas) : null;
+        var codes = known ? known.codes : [];
         var h = {
           p: payload,
           o: opacity,
           s: selected && codes.indexOf(selected) >= 0 ? selected : null,
-          nd: areas && areas.key === payload.key && areas.nodata ? areas.nodata : null,
+          want: selected || null, // resolved when a tiled view's codes arrive (areasArrived)
+          nd: known && known.nodata ? known.nodata : null,
         };
         window.atlas._latest = h;
-        window.atlas._areas = areas && areas.key === payload.key ? areas : window.atlas._areas;
+        window.atlas._areas = known || window.atlas._areas;
         syncAddress();
         if (payload.geom === "tiles") {
           // England and Wales at a small-area level: vector tiles (assets/tiles.js); the GeoJSON layer is
@@ -785,8 +837,9 @@
         }
         var ctx = window.dash_clientside.callback_context;
         var trig = ctx && ctx.triggered ? ctx.triggered.map(function (t) { return t.prop_id; }) : [];
-        if (areas && areas.key === payload.key) {
-          window.atlas._areas = areas;
+        var known = areas && areas.key === payload.key ? areasOf(areas) : null;
+        if (known) {
+          window.atlas._areas = known;
         }
         if (trig.indexOf(ids().AREAS + ".data") >= 0) {
           tableState.page = 0;

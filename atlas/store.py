@@ -831,6 +831,13 @@ class Store:
             box = self._authority_rows[code].get("bbox")
         return [float(v) for v in box] if box else None
 
+    def area_names(self, authority: str, level: str) -> tuple[list[str], list[str]]:
+        """Codes (in code order, the geometry's and the paint's order) and friendly names ("Birmingham 043C,
+        in Nechells ward") of ``authority``'s areas at ``level``. Raises NotFound."""
+        self._check_place(authority, level)
+        codes, _names, full_names = self._areas(authority, level)
+        return codes.tolist(), list(full_names)
+
     def area_count(self, authority: str, level: str) -> int:
         """How many areas ``authority`` (a district, a place or ``all``) has at ``level``. Raises NotFound."""
         self._check_place(authority, level)

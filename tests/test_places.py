@@ -352,6 +352,33 @@ def test_tiles_hold_every_area(data_dir):
     assert len(_tile_indexes(data_dir, 4)) >= 34750
 
 
+def test_tiled_view_names_come_by_a_versioned_url(atlas_env, s, lookup):
+    # England and Wales at LSOA level: the render answer carries the codes and names' URL, not 1.9 MB of them;
+    # the URL answers every LSOA in code order (the tiles' ``i``), named with its ward as in the raw lookup.
+    from atlas import mapview  # noqa: PLC0415
+    from atlas.viewstate import ViewState  # noqa: PLC0415
+
+    st_all = ViewState(authority=store.ALL, level="lsoa11", variable="ks102ew0018")
+    areas = mapview.areas_data(s, st_all)
+    assert areas == {"key": "all/lsoa11", "url": f"/api/areas/all/lsoa11.json?v={s.build_id}"}
+    client = api.standalone().test_client()
+    r = client.get(areas["url"])
+    assert r.status_code == 200 and r.mimetype == "application/json"
+    assert "immutable" in r.headers["Cache-Control"]
+    got = r.get_json()
+    assert len(got["codes"]) == 34753 == len(got["names"]) == len(lookup)
+    assert got["codes"] == sorted(got["codes"])
+    for code, label in zip(got["codes"], got["names"], strict=True):
+        raw = lookup[code]
+        assert label == f"{raw['LSOA11NM']}, in {raw['WD19NM'].strip()} ward"
+    # A district's view still sends its codes and names inline (a few hundred).
+    camden = mapview.areas_data(s, ViewState(authority="E09000007", level="lsoa11", variable="ks102ew0018"))
+    assert len(camden["codes"]) == 133 == len(camden["names"]) and "url" not in camden
+    assert client.get("/api/areas/E09000007/lsoa11.json").get_json()["codes"] == camden["codes"]
+    assert client.get("/api/areas/E99999999/lsoa11.json").status_code == 404
+    assert client.get("/api/areas/all/lsoa99.json").status_code == 404
+
+
 def test_tile_route_serves_tiles_by_build(atlas_env, s):
     client = api.standalone().test_client()
     r = client.get(f"/api/tiles/lsoa11/5/15/10.mvt?v={s.build_id}")

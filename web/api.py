@@ -36,7 +36,7 @@ VALUES_FORMATS = ("json", "csv", "geojson", "gpkg", "parquet")
 #: Formats of one view's rows with each area's geometry, written by datapack.py.
 GEO_FORMATS = {"geojson": "application/geo+json", "gpkg": "application/geopackage+sqlite3",
                "parquet": "application/vnd.apache.parquet"}
-AREAS_FORMATS = ("geojson", "pbf")
+AREAS_FORMATS = ("geojson", "pbf", "json")
 YEAR = 31_536_000
 DAY = 86_400
 
@@ -94,7 +94,8 @@ ROUTES: tuple[Route, ...] = (
           "to change is refused (400, or 404 for an unknown authority or variable), naming the parameter."),
     Route("/api/areas/<authority>/<level>.<format>", "areas",
           "Display geometry of the areas (properties code and name, ordered by code), as geojson or pbf "
-          "(geobuf). Add ?v=<build> to cache it for a year."),
+          "(geobuf); or json: only their codes and friendly names ({\"codes\": [...], \"names\": [...]}, "
+          "ordered by code, as the map's tiles number them). Add ?v=<build> to cache it for a year."),
 )
 
 
@@ -481,7 +482,10 @@ def locate_route() -> flask.Response:
 def areas(authority: str, filename: str) -> flask.Response:
     level, fmt = _split(filename, AREAS_FORMATS)
     s = store.get_store()
-    if fmt == "geojson":
+    if fmt == "json":
+        codes, names = s.area_names(authority, level)
+        response = _json({"authority": authority, "level": level, "codes": codes, "names": names})
+    elif fmt == "geojson":
         response = flask.Response(s.area_geojson_bytes(authority, level), mimetype="application/geo+json")
     else:
         response = flask.Response(s.area_pbf(authority, level), mimetype="application/x-protobuf")

@@ -17,6 +17,13 @@ tiles/lsoa11.pmtiles through /api/tiles/, painted by assets/tiles.js).
    response* is the browser's own part (budget: 250 ms for London), and the whole switch is *painted*
    (budget: 500 ms for England and Wales).
 
+3. *Country to street* (England and Wales only, after the switches): the map set to zoom 6 over Birmingham
+   and its tiles loaded, then zoomed in one level at a time (Leaflet's animated zoom) to 16, each step's
+   tiles drawn before the next, then panned four times by 300 px at 16. Over the whole movement: the frame
+   intervals (requestAnimationFrame; p50, p95, the longest, and how many exceed 50 ms, i.e. below 20 frames a
+   second) and the main thread's long tasks (over 50 ms, PerformanceObserver ``longtask``: count, total and
+   longest): a smooth movement has few long frames and no long task of more than a frame or two.
+
 Figures depend on the machine (2 shared cores here): run it more than once.
 """
 
@@ -62,16 +69,57 @@ window.addEventListener('atlas:styled', function () {
 """
 
 
+# Zoom from country (6) to street (16) over Birmingham, one level at a time, then pan: frame intervals and long
+# tasks over the whole movement (an async script: its last argument is the callback).
+_PANZOOM = """
+var done = arguments[arguments.length - 1];
+var map = window.atlas.tiles.map('map'), held = window.atlas.tiles.held('map');
+if (!map || !held) { done(null); return; }
+var layer = held.layer, frames = [], longs = [], recording = false;
+try {
+  new PerformanceObserver(function (list) {
+    if (recording) { list.getEntries().forEach(function (e) { longs.push(e.duration); }); }
+  }).observe({type: 'longtask'});
+} catch (e) { longs = null; }
+function tick(t) { if (recording) { frames.push(t); requestAnimationFrame(tick); } }
+function settled(next) {  // the move ended and every tile on screen is drawn
+  setTimeout(function check() {
+    if (layer.isLoading && layer.isLoading()) { setTimeout(check, 10); } else { requestAnimationFrame(next); }
+  }, 30);
+}
+function step(move, next) { map.once('moveend', function () { settled(next); }); move(); }
+var centre = [52.4796, -1.9026], zoom = 6, pans = 0, started = 0;
+function zoomIn() {
+  if (zoom < 16) { zoom += 1; step(function () { map.setZoom(zoom, {animate: true}); }, zoomIn); }
+  else { pan(); }
+}
+function pan() {
+  if (pans < 4) { pans += 1; step(function () { map.panBy([300, 0], {animate: true, duration: 0.25}); }, pan); }
+  else { finish(); }
+}
+function finish() {
+  recording = false;
+  var gaps = [];
+  for (var i = 1; i < frames.length; i++) { gaps.push(frames[i] - frames[i - 1]); }
+  done({ms: performance.now() - started, gaps: gaps, longs: longs});
+}
+step(function () { map.setView(centre, 6, {animate: false}); }, function () {
+  recording = true; started = performance.now(); requestAnimationFrame(tick); zoomIn();
+});
+"""
+
+
 def server_side(repeat: int) -> list[tuple]:
     import app as app_module
 
     client = app_module.server.test_client()
-    rows = []
+    rows, firsts = [], []
     for label, authority, level in CASES:
         first = f"?authority={authority}&level={level}&variable={VARIABLES[0]}"
         body, _ = render_request(client, first, None)
         data, _ = post(client, body)
         stored = json.loads(data)["response"]["view-state"]["data"]
+        firsts.append((label, len(data), len(brotli.compress(data, quality=5))))
         n = None
         raw_sizes, br_sizes, times = [], [], []
         for i in range(repeat + 1):
@@ -93,6 +141,11 @@ def server_side(repeat: int) -> list[tuple]:
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for label, n, raw, br, p50, p95 in rows:
         print(f"| {label} | {n:,} | {raw:,.0f} | {br:,.0f} | {raw / n:.2f} | {br / n:.2f} | {p50:.0f} | {p95:.0f} |")
+    print("\n## The first render's answer (a place opened: the paint, and the areas' codes and names or their URL)\n")
+    print("| view | raw bytes | brotli bytes |")
+    print("| --- | --- | --- |")
+    for label, raw, br in firsts:
+        print(f"| {label} | {raw:,} | {br:,} |")
     return rows
 
 
@@ -111,7 +164,7 @@ def browser_side(repeat: int) -> list[tuple]:
     port = _free_port()
     httpd = make_server("127.0.0.1", port, app_module.server, threaded=True)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    rows = []
+    rows, moves = [], []
     try:
         for label, authority, level in CASES:
             options = Options()
@@ -154,6 +207,9 @@ def browser_side(repeat: int) -> list[tuple]:
                     totals.append(painted - t0)
                     if net:
                         after.append(painted - net)
+                if authority == "all":
+                    driver.set_script_timeout(300)
+                    moves.append((label, driver.execute_async_script(_PANZOOM)))
                 rows.append((label, first, statistics.median(totals), pct(totals, 0.95),
                              statistics.median(after) if after else None, pct(after, 0.95) if after else None))
             finally:
@@ -166,6 +222,19 @@ def browser_side(repeat: int) -> list[tuple]:
     for label, first, p50, p95, a50, a95 in rows:
         print(f"| {label} | {first:.0f} | {p50:.0f} | {p95:.0f} | "
               f"{'' if a50 is None else f'{a50:.0f}'} | {'' if a95 is None else f'{a95:.0f}'} |")
+    print("\n## Headless Chromium: country (zoom 6) to street (16) over Birmingham, then four pans\n")
+    print("| view | movement s | frames | frame p50 ms | p95 ms | longest ms | frames over 50 ms "
+          "| long tasks | their total ms | longest task ms |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for label, got in moves:
+        if not got or not got["gaps"]:
+            print(f"| {label} | (the tile map was not there) | | | | | | | | |")
+            continue
+        gaps, longs = got["gaps"], got["longs"]
+        tasks = ("n/a | n/a | n/a" if longs is None else
+                 f"{len(longs)} | {sum(longs):.0f} | {max(longs, default=0):.0f}")
+        print(f"| {label} | {got['ms'] / 1000:.1f} | {len(gaps) + 1} | {statistics.median(gaps):.0f} | "
+              f"{pct(gaps, 0.95):.0f} | {max(gaps):.0f} | {sum(g > 50 for g in gaps)} | {tasks} |")
     return rows
 
 

@@ -563,8 +563,9 @@
       return;
     }
     var params = new URLSearchParams(window.location.search);
-    if (h.s) {
-      params.set("area", h.s);
+    var chosen = h.s || (h.pending ? h.want : null); // a selection waiting for the names stays in the address
+    if (chosen) {
+      params.set("area", chosen);
     } else {
       params.delete("area");
     }
@@ -639,6 +640,7 @@
       return;
     }
     window.atlas._areas = areas;
+    h.pending = false;
     var wanted = h.want || null;
     h.s = wanted && areas.codes.indexOf(wanted) >= 0 ? wanted : null;
     if (h.p.geom === "tiles" && h.s) {
@@ -740,8 +742,9 @@
           }
         });
         var latest = window.atlas._latest;
-        if (latest && latest.s && latest.p && latest.p.key === stored.state.authority + "/" + stored.state.level) {
-          params.set("area", latest.s);
+        var chosen = latest && (latest.s || (latest.pending ? latest.want : null));
+        if (chosen && latest.p && latest.p.key === stored.state.authority + "/" + stored.state.level) {
+          params.set("area", chosen);
         }
         if (stored.title) {
           document.title = stored.title + " – Neighbourhood Atlas";
@@ -779,6 +782,7 @@
           o: opacity,
           s: selected && codes.indexOf(selected) >= 0 ? selected : null,
           want: selected || null, // resolved when a tiled view's codes arrive (areasArrived)
+          pending: !known && !!(areas && areas.key === payload.key && areas.url),
           nd: known && known.nodata ? known.nodata : null,
         };
         window.atlas._latest = h;

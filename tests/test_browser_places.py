@@ -273,6 +273,25 @@ def test_pla008_search_by_keyboard_opens_flies_to_and_selects_the_area(duo) -> N
     assert duo.get_logs() == []
 
 
+def test_pla010_england_and_wales_names_arrive_after_the_paint(duo) -> None:
+    # The tiled view's first answer carries the names' URL, not the names: the paint does not wait for them,
+    # and an address's selected area is kept, then found in the table once they arrive.
+    duo.wait_for_page(duo.server_url + "/?authority=all&level=lsoa11&variable=ks102ew0018&area=E01033631")
+    wait(duo, "window.atlas._latest && window.atlas._latest.p && window.atlas._latest.p.geom === 'tiles'", 30)
+    store = duo.driver.execute_script("var a = window.atlas._latest; return a && a.p.key;")
+    assert store == "all/lsoa11"
+    wait(duo, "window.atlas._areas && window.atlas._areas.key === 'all/lsoa11' && "
+              "window.atlas._areas.codes.length === 34753", 30)
+    wait(duo, "document.querySelector('tbody tr.selected') && "
+              "/Birmingham 079F, in Edgbaston ward/.test(document.querySelector('tbody tr.selected').textContent)", 30)
+    assert query(duo)["area"] == "E01033631"
+    urls = duo.driver.execute_script(
+        "return performance.getEntriesByType('resource').map(function (r) { return r.name; })"
+        ".filter(function (n) { return n.indexOf('/api/areas/') >= 0; });")
+    assert len(urls) == 1 and "/api/areas/all/lsoa11.json?v=" in urls[0]
+    assert duo.get_logs() == []
+
+
 def test_pla009_near_me_finds_the_lsoa_and_ward(duo) -> None:
     duo.wait_for_page(duo.server_url + f"/?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct")
     _drawn(duo)

@@ -31,7 +31,10 @@ logging.basicConfig(level=config.log_level)
 IDS_SCRIPT = f"/_atlas/ids.js?v={ids.javascript_version()}"
 
 app = dash.Dash(__name__, title="Neighbourhood Atlas", update_title=None, suppress_callback_exceptions=False,
-                use_pages=True, pages_folder="ui/pages", external_scripts=[IDS_SCRIPT])
+                use_pages=True, pages_folder="ui/pages", external_scripts=[IDS_SCRIPT],
+                # Web Worker scripts (assets/vendor/tiles.worker.js) are started by assets/tiles.js, not loaded
+                # by the page.
+                assets_ignore=r"\.worker\.js$")
 # The page's language, for screen readers and hyphenation (Dash's own page template has none).
 app.index_string = app.index_string.replace("<html>", '<html lang="en-GB">', 1)
 cache.init_cache(app.server, config)

@@ -654,9 +654,14 @@
   }
 
   function tileFeature(i) {
+    // Until the codes and names arrive (a moment after the first paint), the card says so: the figures and
+    // class it shows are already this area's.
     var areas = window.atlas._areas;
-    var code = areas && areas.codes ? areas.codes[i] : String(i);
-    return { properties: { id: i, code: code, name: areas && areas.names ? areas.names[i] : code } };
+    var h = window.atlas._latest;
+    if (!areas || !areas.codes || !h || !h.p || areas.key !== h.p.key) {
+      return { properties: { id: i, code: "", name: "Loading the area's name…" } };
+    }
+    return { properties: { id: i, code: areas.codes[i], name: areas.names ? areas.names[i] : areas.codes[i] } };
   }
 
   function showTip(i, latlng) {
@@ -684,6 +689,7 @@
     var p = h.p;
     var started = window.atlas.tiles.paint(ids().MAP, {
       url: p.url,
+      n: p.n,
       fill: function (j) { return fillOf(p, j); },
       opacity: h.o === undefined || h.o === null ? 0.8 : h.o,
       selected: i >= 0 ? [i] : [],

@@ -1,9 +1,9 @@
 """Vector tiles of every small area of England and Wales (``tiles/<level>.pmtiles``), built with tippecanoe.
 
 The map of England and Wales at a small-area level (34,753 LSOAs) is drawn from these tiles in the browser
-(protomaps-leaflet inside dash-leaflet; see assets/tiles.js), as ONS's census maps draw theirs: geometry is
-fetched tile by tile for what is on screen, simplified per zoom by tippecanoe, and restyled in place from the
-switch's class digits. Each feature carries only ``i``, its position in the place's code order (the order of
+(a Leaflet layer inside dash-leaflet whose tiles Web Workers decode and draw; see assets/tiles.js), as ONS's
+census maps draw theirs: geometry is fetched tile by tile for what is on screen, simplified per zoom by
+tippecanoe, and restyled in place from the switch's class digits. Each feature carries only ``i``, its position in the place's code order (the order of
 ``store.values("all", level, ...)``, of a paint and of the areas' codes and names the page holds).
 
 Zoom 4 (the whole country) to 10 (a district): beyond 10 the browser over-zooms the level-10 tiles, whose grid

@@ -13,9 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.common.by import By
 
-__all__ = ["CHROME_FLAGS", "chrome_options", "free_port", "interior_point", "query", "start_duo", "wait"]
+__all__ = ["CHROME_FLAGS", "chrome_options", "choose", "free_port", "interior_point", "query", "start_duo", "wait"]
 
 # Flags known to work on these machines (a closed network: no background connections).
 CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -104,3 +106,21 @@ def interior_point(duo, layer_js: str, min_px: int = 80, max_zoom: int = 14) -> 
         }}
         return best;
     }})()"""))
+
+
+def choose(duo, control: str, text: str, search: str | None = None) -> None:
+    """Pick the option whose text is ``text`` in the dropdown ``control``, typing ``search`` first."""
+    duo.find_element(f"#{control}").click()
+    if search:
+        box = wait(duo, "document.querySelector('.dash-dropdown-search, .dash-dropdown-options input')")
+        box.send_keys(search)
+    for _ in range(50):
+        try:
+            for option in duo.driver.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option"):
+                if option.text.strip() == text:
+                    option.click()
+                    return
+        except StaleElementReferenceException:
+            pass  # the list was redrawn while read (the server's search results arrived): read it again
+        time.sleep(0.1)
+    raise AssertionError(f"no option {text!r} in #{control}")

@@ -12,8 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_support import chrome_options, free_port, interior_point, query, wait
-from selenium.common.exceptions import StaleElementReferenceException
+from browser_support import choose, chrome_options, free_port, interior_point, query, wait
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -44,24 +43,6 @@ def _legend(duo) -> str:
     return duo.find_element("#legend").text
 
 
-def _choose(duo, control: str, text: str, search: str | None = None) -> None:
-    """Pick the option whose text is ``text`` in the dropdown ``control``, typing ``search`` first."""
-    duo.find_element(f"#{control}").click()
-    if search:
-        box = _wait(duo, "document.querySelector('.dash-dropdown-search, .dash-dropdown-options input')")
-        box.send_keys(search)
-    for _ in range(50):
-        try:
-            for option in duo.driver.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option"):
-                if option.text.strip() == text:
-                    option.click()
-                    return
-        except StaleElementReferenceException:
-            pass  # the list was redrawn while read (the server's search results arrived): read it again
-        time.sleep(0.1)
-    raise AssertionError(f"no option {text!r} in #{control}")
-
-
 def _map_point(duo, code: str) -> tuple[int, int]:
     """Container pixel of a point inside the area ``code`` (its polygon's pole, not its bbox centre)."""
     return interior_point(duo, f"window.atlas.layerOf({code!r})", min_px=80, max_zoom=14)
@@ -88,7 +69,7 @@ def test_exp001_national_view_then_an_authority(duo) -> None:
     assert _query(duo)["authority"] == CAMDEN
     assert duo.find_element("#level-row").is_displayed()
     assert "133 areas" in duo.find_element("#level-row").text
-    _choose(duo, "level", "Output areas (2011): 749 areas")
+    choose(duo, "level", "Output areas (2011): 749 areas")
     _fills(duo, 749)
     assert _query(duo)["level"] == "oa11"
     # The explorer's own page never loads plotly.js (only the compare view's scatter plot does).
@@ -104,18 +85,18 @@ def test_exp002_switches_change_legend_and_colours(duo) -> None:
     before = _fills(duo, 133)
     legend = _legend(duo)
 
-    _choose(duo, "variable", "Age 65 to 74 (% of all usual residents) (KS102EW)", search="65 to 74 %")
+    choose(duo, "variable", "Age 65 to 74 (% of all usual residents) (KS102EW)", search="65 to 74 %")
     duo.wait_for_contains_text("#legend", "Age 65 to 74")
     after = _fills(duo, 133)
     assert after != before and _legend(duo) != legend
     assert _query(duo)["variable"] == "ks102ew0014_pct"
 
-    _choose(duo, "k", "7")
+    choose(duo, "k", "7")
     duo.wait_for_contains_text("#legend", "7 classes")
     assert len(set(_fills(duo, 133).values())) == 7
-    _choose(duo, "scheme", "Equal interval")
+    choose(duo, "scheme", "Equal interval")
     duo.wait_for_contains_text("#legend", "Equal interval")
-    _choose(duo, "palette", "Reds (sequential, colour-blind safe)", search="Reds")
+    choose(duo, "palette", "Reds (sequential, colour-blind safe)", search="Reds")
     _wait(duo, "window.atlas.drawn().some(function (d) { return d.fill === '#99000d'; })")  # Reds' darkest of 7
     assert set(_fills(duo, 133).values()) <= {"#fee5d9", "#fcbba1", "#fc9272", "#fb6a4a", "#ef3b2c", "#cb181d",
                                              "#99000d"}
@@ -174,7 +155,7 @@ def test_exp004_url_round_trip_and_history(duo) -> None:
     assert duo.find_element("#scheme").text.startswith("Natural breaks")
     first = _fills(duo, 749)
 
-    _choose(duo, "k", "6")
+    choose(duo, "k", "6")
     _wait(duo, "new URLSearchParams(location.search).get('k') === '6'")
     duo.wait_for_contains_text("#legend", "6 classes")
     copied = duo.driver.current_url

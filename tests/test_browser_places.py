@@ -6,12 +6,17 @@ controls behind a button, legend folded, tap for hover, compare stacked, nothing
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import time
 from pathlib import Path
 
 import pytest
-from browser_support import query, wait
+import shapely
+from browser_support import choose, query, wait
 from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.actions.action_builder import ActionBuilder
 from selenium.webdriver.common.keys import Keys
 
 pytestmark = pytest.mark.browser
@@ -305,3 +310,124 @@ def test_pla009_near_me_finds_the_lsoa_and_ward(duo) -> None:
     duo.wait_for_contains_text("#place-status", "Edgbaston")
     wait(duo, "document.querySelector('tbody tr.selected') && "
               "/Birmingham 079F/.test(document.querySelector('tbody tr.selected').textContent)", 20)
+
+
+def _pixel(duo, x: float, y: float) -> tuple[int, int, int]:
+    """The colour on screen at map container point (x, y): a screenshot read back (the tiles are bitmaps drawn
+    by workers, so the page has no polygon to ask)."""
+    from PIL import Image  # noqa: PLC0415
+
+    left, top, ratio = duo.driver.execute_script(
+        "var r = document.getElementById('map').getBoundingClientRect();"
+        " return [r.left, r.top, window.devicePixelRatio || 1];")
+    shot = Image.open(io.BytesIO(duo.driver.get_screenshot_as_png())).convert("RGB")
+    return shot.getpixel((round((left + x) * ratio), round((top + y) * ratio)))
+
+
+def _tile_stats(duo) -> dict:
+    """Tiles the page's workers fetched and drew so far (assets/tiles.js ``stats``)."""
+    return duo.driver.execute_async_script(
+        "var done = arguments[arguments.length - 1]; window.atlas.tiles.stats().then(done);")
+
+
+def _pointer(duo, x: float, y: float) -> None:
+    """Move the mouse to map container point (x, y) (in the viewport: the map may reach below it)."""
+    left, top = duo.driver.execute_script(
+        "var r = document.getElementById('map').getBoundingClientRect(); return [r.left, r.top];")
+    actions = ActionBuilder(duo.driver)
+    actions.pointer_action.move_to_location(round(left + x), round(top + y))
+    actions.perform()
+
+
+def _blend(colour: str, background: tuple[int, int, int], alpha: float) -> tuple[int, ...]:
+    rgb = tuple(int(colour[k:k + 2], 16) for k in (1, 3, 5))
+    return tuple(round(alpha * c + (1 - alpha) * b) for c, b in zip(rgb, background, strict=True))
+
+
+def test_pla011_tiles_paint_hover_select_and_repaint_without_refetching(duo, raw_dir) -> None:
+    # England and Wales at LSOA level, drawn from vector tiles by the workers: at the published polygon of one
+    # LSOA (Birmingham 079F) the screen shows its class's colour (its position ``i`` in code order from the raw
+    # lookup); a palette switch repaints it with no tile fetched again; a hover says the name is loading until
+    # the names arrive, then names it from the raw lookup; a click selects it.
+    with open(raw_dir / "lookups/Lower_Layer_Super_Output_Area_(2011)_to_Ward_(2019)_Lookup_in_England_and_Wales.csv",
+              newline="", encoding="utf-8-sig") as f:
+        rows = {r["LSOA11CD"]: r for r in csv.DictReader(f)}
+    code = "E01033631"
+    i = sorted(rows).index(code)
+    with open(raw_dir / f"boundaries/lsoa11_by_lad/{BIRMINGHAM}.json", encoding="utf-8") as f:
+        feature = next(ft for ft in json.load(f)["features"] if ft["properties"]["LSOA11CD"] == code)
+    point = shapely.geometry.shape(feature["geometry"]).buffer(-0.0006).representative_point()
+    at = f"&map=14/{point.y:.5f}/{point.x:.5f}"
+    duo.driver.execute_cdp_cmd("Network.enable", {})
+    duo.driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/api/areas/*"]})
+    duo.wait_for_page(duo.server_url + "/?authority=all&level=lsoa11&variable=ks102ew0018" + at)
+    loaded = ("(function () { var h = window.atlas.tiles.held('map'),"
+              " p = window.atlas._latest && window.atlas._latest.p;"
+              " return h && p && p.geom === 'tiles' && h.spec.n === p.n && !h.layer.isLoading() &&"
+              " Object.keys(h.layer._tiles).length > 0 && Object.keys(h.layer._tiles).every(function (k) {"
+              " return h.layer._tiles[k].el._atlas.version === h.version; }) && p; })()")
+    paint = wait(duo, loaded, 30)
+    assert paint["n"] == len(rows) == 34753
+    x, y = duo.driver.execute_script(
+        "var m = window.atlas.tiles.map('map'), c = m.latLngToContainerPoint([arguments[0], arguments[1]]);"
+        " return [c.x, c.y];", point.y, point.x)
+    background = tuple(int(v) for v in duo.driver.execute_script(
+        "return getComputedStyle(document.getElementById('map')).backgroundColor.match(/\\d+/g).slice(0, 3);"))
+
+    def expected() -> tuple[int, ...]:
+        fill, opacity = duo.driver.execute_script(
+            "var h = window.atlas._latest; return [window.atlas.fillOf(h.p, arguments[0]),"
+            " h.o === undefined || h.o === null ? 0.8 : h.o];", i)
+        return _blend(fill, background, opacity)
+
+    def shows(colour: tuple[int, ...]) -> None:
+        # Leaflet fades a new tile in (0.2 s): wait for the screen to settle on the colour, or fail with it.
+        end = time.monotonic() + 10
+        while True:
+            got = _pixel(duo, x, y)
+            if max(abs(a - b) for a, b in zip(got, colour, strict=True)) <= 3:
+                return
+            if time.monotonic() > end:
+                raise AssertionError(f"the screen shows {got} at the LSOA, not {colour}")
+            time.sleep(0.1)
+
+    want = expected()
+    shows(want)
+
+    # The names are held back (blocked): the hover card of the area under the pointer (the workers find it)
+    # shows its figures and says its name is loading, never a bare position number.
+    _pointer(duo, x, y)
+    wait(duo, "document.querySelector('.atlas-tip') && /Loading the area's name/.test("
+              "document.querySelector('.atlas-tip').textContent) && /Mean age/.test("
+              "document.querySelector('.atlas-tip').textContent)", 20)
+    assert str(i) not in duo.find_element(".atlas-tip strong").text
+    duo.driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+    assert all("/api/areas/" in entry["message"] for entry in duo.get_logs())  # only the blocked request
+
+    # A palette switch: the same tiles drawn again in the new colours, none fetched again (and the names
+    # asked for again, and now received).
+    fetched = _tile_stats(duo)
+    assert fetched["fetched"] > 0 and fetched["drawn"] >= fetched["fetched"]
+    choose(duo, "palette", "Reds (sequential, colour-blind safe)", search="Reds")
+    wait(duo, "window.atlas._latest.p.c.indexOf('#a50f15') >= 0 || window.atlas._latest.p.c.indexOf('#99000d') >= 0"
+              " || window.atlas._latest.p.c.indexOf('#cb181d') >= 0", 20)
+    wait(duo, loaded, 30)
+    after = expected()
+    assert after != want
+    _pointer(duo, -5, -5)  # off the map: the hover card goes
+    wait(duo, "!document.querySelector('.atlas-tip')", 10)
+    shows(after)
+    again = _tile_stats(duo)
+    assert again["fetched"] == fetched["fetched"] and again["drawn"] > fetched["drawn"]
+
+    # With the names here, the hover card names the area from the raw lookup, and a click selects it.
+    wait(duo, "window.atlas._areas && window.atlas._areas.codes && window.atlas._areas.codes.length === 34753", 30)
+    _pointer(duo, x, y)
+    name = f"{rows[code]['LSOA11NM']}, in {rows[code]['WD19NM'].strip()} ward"
+    wait(duo, f"document.querySelector('.atlas-tip') && document.querySelector('.atlas-tip').textContent"
+              f".indexOf({name!r}) >= 0", 20)
+    ActionChains(duo.driver).click().perform()
+    wait(duo, f"new URLSearchParams(location.search).get('area') === {code!r}", 20)
+    wait(duo, f"document.querySelector('tbody tr.selected') && document.querySelector('tbody tr.selected')"
+              f".textContent.indexOf({name!r}) >= 0", 20)
+    assert duo.get_logs() == []

@@ -109,6 +109,12 @@ step(function () { map.setView(centre, 6, {animate: false}); }, function () {
 """
 
 
+def _tile_stats(driver) -> dict:
+    # Tiles fetched and drawn by the page's workers so far, and their decode and draw milliseconds.
+    return driver.execute_async_script(
+        "var done = arguments[arguments.length - 1]; window.atlas.tiles.stats().then(done);")
+
+
 def server_side(repeat: int) -> list[tuple]:
     import app as app_module
 
@@ -164,7 +170,7 @@ def browser_side(repeat: int) -> list[tuple]:
     port = _free_port()
     httpd = make_server("127.0.0.1", port, app_module.server, threaded=True)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    rows, moves = [], []
+    rows, moves, workers = [], [], []
     try:
         for label, authority, level in CASES:
             options = Options()
@@ -191,6 +197,7 @@ def browser_side(repeat: int) -> list[tuple]:
                 wait("window.atlas._latest && window.atlas._latest.p")
                 time.sleep(1.0)  # let the details and late tiles settle before switching (not measured)
                 totals, after = [], []
+                tiles_before = _tile_stats(driver) if authority == "all" else None
                 for i in range(repeat):
                     variable = VARIABLES[1 + i % (len(VARIABLES) - 1)]
                     driver.execute_script(
@@ -208,6 +215,11 @@ def browser_side(repeat: int) -> list[tuple]:
                     if net:
                         after.append(painted - net)
                 if authority == "all":
+                    got = _tile_stats(driver)
+                    drawn = got["drawn"] - tiles_before["drawn"]
+                    workers.append((label, got["workers"], drawn / repeat,
+                                    (got["drawMs"] - tiles_before["drawMs"]) / max(drawn, 1),
+                                    got["fetched"], got["decodeMs"] / max(got["fetched"], 1)))
                     driver.set_script_timeout(300)
                     moves.append((label, driver.execute_async_script(_PANZOOM)))
                 rows.append((label, first, statistics.median(totals), pct(totals, 0.95),
@@ -222,6 +234,12 @@ def browser_side(repeat: int) -> list[tuple]:
     for label, first, p50, p95, a50, a95 in rows:
         print(f"| {label} | {first:.0f} | {p50:.0f} | {p95:.0f} | "
               f"{'' if a50 is None else f'{a50:.0f}'} | {'' if a95 is None else f'{a95:.0f}'} |")
+    print("\n## The tile workers (assets/tiles.js, js/tiles-worker.js): off the page's main thread\n")
+    print("| view | workers | tiles drawn per switch | draw ms per tile | tiles fetched (first map and switches) "
+          "| decode ms per tile |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for label, count, per_switch, draw_ms, fetched, decode_ms in workers:
+        print(f"| {label} | {count} | {per_switch:.1f} | {draw_ms:.1f} | {fetched} | {decode_ms:.1f} |")
     print("\n## Headless Chromium: country (zoom 6) to street (16) over Birmingham, then four pans\n")
     print("| view | movement s | frames | frame p50 ms | p95 ms | longest ms | frames over 50 ms "
           "| long tasks | their total ms | longest task ms |")

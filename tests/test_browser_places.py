@@ -431,3 +431,20 @@ def test_pla011_tiles_paint_hover_select_and_repaint_without_refetching(duo, raw
     wait(duo, f"document.querySelector('tbody tr.selected') && document.querySelector('tbody tr.selected')"
               f".textContent.indexOf({name!r}) >= 0", 20)
     assert duo.get_logs() == []
+
+
+def test_pla012_a_browser_without_worker_canvases_is_told_why_the_map_is_empty(duo) -> None:
+    # England and Wales's tiles are drawn by workers on OffscreenCanvas (browsers from 2023): without it, the
+    # map says so and what to open instead, never a silent blank; a district's map still draws.
+    duo.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
+                               {"source": "delete window.OffscreenCanvas;"})
+    duo.wait_for_page(duo.server_url + "/?authority=all&level=lsoa11&variable=ks102ew0018")
+    text = wait(duo, "document.querySelector('#map .atlas-notice') && "
+                     "document.querySelector('#map .atlas-notice').textContent", 30)
+    assert "OffscreenCanvas" in text and "2023" in text and "region" in text
+    assert duo.driver.execute_script("return document.querySelector('#map .atlas-notice').getAttribute('role')") \
+        == "status"
+    duo.wait_for_page(duo.server_url + f"/?authority={CAMDEN}&level=lsoa11&variable=ks102ew0018")
+    assert len(_drawn(duo)) == 133
+    assert not duo.driver.find_elements("css selector", "#map .atlas-notice")
+    assert duo.get_logs() == []

@@ -99,13 +99,17 @@ def controls(authorities: list[dict], places: list[dict] | None = None) -> html.
     ])
 
 
-def the_map(config: settings.Settings, build_id: str) -> dl.MapContainer:
+def the_map(config: settings.Settings, build_id: str, track_viewport: bool = False) -> dl.MapContainer:
+    """The page's map. ``track_viewport``: whether Dash is told the map's bounds after every move (the embed's
+    export links follow them); the explorer reads the map's position in the browser (the address's ``map=``),
+    so Dash's renderer is not woken by every pan and zoom (about 26 ms of main-thread work a move, measured
+    by profiling bench_places.py's country-to-street movement)."""
     context = MapContext(build_id=build_id, tiles_url=config.tiles_url,
                          tiles_attribution=config.tiles_attribution)
     return dl.MapContainer(
         id=ids.MAP, children=build_layers(context), center=[52.6, -2.0], zoom=6, preferCanvas=True,
         style={"height": "100%", "width": "100%"}, className="map", attributionControl=bool(config.tiles_url),
-        keyboard=True)
+        keyboard=True, trackViewport=track_viewport)
 
 
 def stores(search: str) -> list:

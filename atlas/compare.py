@@ -263,14 +263,15 @@ def relation(s: Any, view_a: View, view_b: View) -> dict:
     }
 
 
-#: Above this many points the scatter plot is drawn with WebGL (scattergl): SVG slows past a few thousand.
-SCATTERGL_FROM = 2000
-
-
 def scatter_figure(view_a: View, view_b: View) -> dict:
     """The scatter plot of A (across) against B (up) as a Plotly figure: one point per area with both
     values, at the values as printed, each carrying its area code (``customdata``) so hovering or
-    selecting points finds the areas on the maps. Built here, drawn by dcc.Graph."""
+    selecting points finds the areas on the maps. Built here, drawn by dcc.Graph.
+
+    Always SVG (``scatter``), never WebGL (``scattergl``), however many points: plotly.js draws WebGL
+    traces with regl, which compiles its shaders' glue code with ``new Function``, and the page's
+    Content-Security-Policy has no 'unsafe-eval' (web/security.py), so a ``scattergl`` plot is left empty
+    with "WebGL is not supported by your browser" in every browser (London's 4,835 LSOAs did that)."""
     a, b = view_a.areas, view_b.areas
     keep = [i for i, (x, y) in enumerate(zip(a.values, b.values, strict=True)) if x is not None and y is not None]
 
@@ -281,7 +282,7 @@ def scatter_figure(view_a: View, view_b: View) -> dict:
         return f"%{{{axis}:,.{v.decimals}f}}{unit}"
 
     trace = {
-        "type": "scattergl" if len(keep) > SCATTERGL_FROM else "scatter", "mode": "markers",
+        "type": "scatter", "mode": "markers",
         "x": [a.values[i] for i in keep], "y": [b.values[i] for i in keep],
         "customdata": [a.codes[i] for i in keep], "text": [a.names[i] for i in keep],
         "hovertemplate": ("%{text} (%{customdata})<br>A: " + hover(view_a, "x") + "<br>B: " + hover(view_b, "y")

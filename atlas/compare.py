@@ -60,10 +60,13 @@ def _default_b(available: list[str], a: str) -> str:
 
 
 def resolve_compare(raw: dict[str, str], base: ViewState, s: Any, available: list[str],
-                    codes: list[str]) -> tuple[CompareState, list[str]]:
+                    codes: list[str], tiled: bool = False) -> tuple[CompareState, list[str]]:
     """The compare keys of ``raw`` checked against the resolved explorer view ``base``.
 
-    ``available``: variable ids with data at the view's authority and level; ``codes``: its area codes.
+    ``available``: variable ids with data at the view's authority and level; ``codes``: its area codes;
+    ``tiled``: the view is drawn from vector tiles (England and Wales at a small-area level,
+    atlas.mapview.map_geometry), which the compare maps cannot draw: compare is then not offered, and the
+    explore view is shown with a message saying why.
     """
     messages: list[str] = []
     place = "England and Wales" if base.authority == ALL else s.authority(base.authority)["name"]
@@ -72,6 +75,12 @@ def resolve_compare(raw: dict[str, str], base: ViewState, s: Any, available: lis
     chosen = (raw.get("view") or "explore").lower()
     if chosen not in VIEWS:
         messages.append(f"Unknown view {raw['view']!r}: the atlas has {' and '.join(VIEWS)}; showing explore.")
+        chosen = "explore"
+    if chosen == "compare" and tiled:
+        messages.append(f"Compare is not offered for {where}: its {len(codes):,} areas are drawn from map tiles, "
+                        "and the compare view draws every area whole on three maps and a scatter plot. Compare a "
+                        "region or Wales (choose it in Area), or England and Wales at local authority districts; "
+                        "showing the map of one variable.")
         chosen = "explore"
 
     b = raw.get("variable_b", "")

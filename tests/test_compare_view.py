@@ -248,3 +248,24 @@ def test_scatter_is_svg_however_many_points(s: store_module.Store) -> None:
                                                                    text=view_b.areas.text * 4))
     big = cv.scatter_figure(many, many_b)["data"][0]
     assert big["type"] == "scatter" and len(big["x"]) == 4 * len(figure["data"][0]["x"])
+
+
+@pytest.mark.parametrize("level", ["lsoa11", "oa11"])
+def test_england_and_wales_at_a_small_level_is_not_compared(s: store_module.Store, level: str) -> None:
+    """Drawn from vector tiles, which the compare maps cannot draw: the explore view with a message saying
+    why and what can be compared; nothing of the comparison is built or sent. The districts still compare."""
+    if mapview.map_geometry(s, state.ALL, level)["geom"] != "tiles":
+        pytest.fail(f"the test build has no tiles for {level}")
+    search = f"?authority=all&level={level}&variable=ks102ew0018&view=compare&variable_b=imd2019_imd_rank"
+    base, cmp, messages = _resolve(s, search)
+    assert (base.authority, base.level, cmp.view) == (state.ALL, level, "explore")
+    n = s.area_count(state.ALL, level)
+    assert any(m.startswith("Compare is not offered for England and Wales at ") and f"{n:,} areas" in m
+               and "local authority districts" in m for m in messages), messages
+    r = compare.render_compare_view(search, None, s)
+    assert r["view"] == "explore" and r["payload_b"] is None and r["relation"] is None and r["graph"] is None
+    assert r["state"]["said"] is True and r["state"]["keys"] == "" and r["messages"] == messages
+    # The explorer's next view clears it (the explore fast path has nothing to say).
+    assert compare.render_compare_view(f"?authority=all&level={level}&view=explore", r["state"], s)["messages"] == []
+    lad = compare.render_compare_view("?authority=all&level=lad&variable=ks102ew0018&view=compare", None, s)
+    assert lad["view"] == "compare" and lad["payload_b"]["n"] == s.area_count(state.ALL, "lad")

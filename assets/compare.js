@@ -334,7 +334,8 @@
           }
           return { source: "nav", search: search, t: Date.now() };
         }
-        return on ? { source: "view", t: Date.now() } : nu();
+        // Also when a message stands in the explore view (compare not offered there): the new view clears it.
+        return on || cur.said ? { source: "view", t: Date.now() } : nu();
       }
       if (!view) {
         return nu();

@@ -60,10 +60,13 @@ def _default_b(available: list[str], a: str) -> str:
 
 
 def resolve_compare(raw: dict[str, str], base: ViewState, s: Any, available: list[str],
-                    codes: list[str]) -> tuple[CompareState, list[str]]:
+                    codes: list[str], tiled: bool = False) -> tuple[CompareState, list[str]]:
     """The compare keys of ``raw`` checked against the resolved explorer view ``base``.
 
-    ``available``: variable ids with data at the view's authority and level; ``codes``: its area codes.
+    ``available``: variable ids with data at the view's authority and level; ``codes``: its area codes;
+    ``tiled``: the view is drawn from vector tiles (England and Wales at a small-area level,
+    atlas.mapview.map_geometry), which the compare maps cannot draw: compare is then not offered, and the
+    explore view is shown with a message saying why.
     """
     messages: list[str] = []
     place = "England and Wales" if base.authority == ALL else s.authority(base.authority)["name"]
@@ -72,6 +75,12 @@ def resolve_compare(raw: dict[str, str], base: ViewState, s: Any, available: lis
     chosen = (raw.get("view") or "explore").lower()
     if chosen not in VIEWS:
         messages.append(f"Unknown view {raw['view']!r}: the atlas has {' and '.join(VIEWS)}; showing explore.")
+        chosen = "explore"
+    if chosen == "compare" and tiled:
+        messages.append(f"Compare is not offered for {where}: its {len(codes):,} areas are drawn from map tiles, "
+                        "and the compare view draws every area whole on three maps and a scatter plot. Compare a "
+                        "region or Wales (choose it in Area), or England and Wales at local authority districts; "
+                        "showing the map of one variable.")
         chosen = "explore"
 
     b = raw.get("variable_b", "")
@@ -263,14 +272,15 @@ def relation(s: Any, view_a: View, view_b: View) -> dict:
     }
 
 
-#: Above this many points the scatter plot is drawn with WebGL (scattergl): SVG slows past a few thousand.
-SCATTERGL_FROM = 2000
-
-
 def scatter_figure(view_a: View, view_b: View) -> dict:
     """The scatter plot of A (across) against B (up) as a Plotly figure: one point per area with both
     values, at the values as printed, each carrying its area code (``customdata``) so hovering or
-    selecting points finds the areas on the maps. Built here, drawn by dcc.Graph."""
+    selecting points finds the areas on the maps. Built here, drawn by dcc.Graph.
+
+    Always SVG (``scatter``), never WebGL (``scattergl``), however many points: plotly.js draws WebGL
+    traces with regl, which compiles its shaders' glue code with ``new Function``, and the page's
+    Content-Security-Policy has no 'unsafe-eval' (web/security.py), so a ``scattergl`` plot is left empty
+    with "WebGL is not supported by your browser" in every browser (London's 4,835 LSOAs did that)."""
     a, b = view_a.areas, view_b.areas
     keep = [i for i, (x, y) in enumerate(zip(a.values, b.values, strict=True)) if x is not None and y is not None]
 
@@ -281,7 +291,7 @@ def scatter_figure(view_a: View, view_b: View) -> dict:
         return f"%{{{axis}:,.{v.decimals}f}}{unit}"
 
     trace = {
-        "type": "scattergl" if len(keep) > SCATTERGL_FROM else "scatter", "mode": "markers",
+        "type": "scatter", "mode": "markers",
         "x": [a.values[i] for i in keep], "y": [b.values[i] for i in keep],
         "customdata": [a.codes[i] for i in keep], "text": [a.names[i] for i in keep],
         "hovertemplate": ("%{text} (%{customdata})<br>A: " + hover(view_a, "x") + "<br>B: " + hover(view_b, "y")

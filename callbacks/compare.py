@@ -60,7 +60,8 @@ def compare_view_of(search: str | None, s: Any) -> tuple[state.ViewState, cv.Com
     base, raw, _ = _resolve(search, s)
     available = mapview.available_variables(s, base.authority, base.level)
     codes = s.values(base.authority, base.level, base.variable)["code"].tolist() if base.variable else []
-    cmp, messages = cv.resolve_compare(raw, base, s, available, codes)
+    tiled = mapview.map_geometry(s, base.authority, base.level)["geom"] == "tiles"
+    cmp, messages = cv.resolve_compare(raw, base, s, available, codes, tiled=tiled)
     return base, cmp, messages
 
 
@@ -113,8 +114,10 @@ def render_compare_view(search: str | None, previous: dict | None, s: Any, via: 
     if cmp.view != "compare" or not base.variable or not cmp.variable_b:
         if cmp.view == "compare":
             out["messages"] = messages + [f"Nothing to compare: only one variable has data for {_place(s, base)}."]
+        # "said": a message stands in the explore view (compare not offered here); the gate (assets/compare.js)
+        # then passes the explorer's next view on, so the message goes when the place or level changes.
         out["state"] = {"view": cmp.view, "variable_b": cmp.variable_b, "areas": list(cmp.areas), "keys": keys,
-                        "via": via}
+                        "via": via, "said": cmp.view != "compare" and bool(out["messages"])}
         return out
     place = _place(s, base)
     sb = cv.state_b(s, base, cmp.variable_b)

@@ -99,6 +99,16 @@ def postgres_admin_url() -> tuple[str, Cluster | None]:
     return cluster.admin_url, cluster
 
 
+@pytest.fixture(scope="module")
+def pg_admin() -> Iterator[str]:
+    """An admin URL of PostgreSQL for a test module (postgres_admin_url), its private cluster closed after.
+    A module imports it to have it (test_access_matrix.py, test_publishing.py)."""
+    url, cluster = postgres_admin_url()
+    yield url
+    if cluster is not None:
+        cluster.close()
+
+
 def create_database(admin_url: str) -> str:
     import psycopg  # noqa: PLC0415
 

@@ -24,20 +24,12 @@ from city_support import (
     create_database,
     data_folder,
     environment,
-    postgres_admin_url,
+    pg_admin,  # noqa: F401 - the fixture, registered in this module by its name
 )
 
 USERS = tuple(EXPECTED)
 NOBODY_ID = 987654  # a dataset id nobody has
 VALUES_FORMATS = ("json", "csv", "geojson", "gpkg", "parquet")
-
-
-@pytest.fixture(scope="module")
-def pg_admin() -> Iterator[str]:
-    url, cluster = postgres_admin_url()
-    yield url
-    if cluster is not None:
-        cluster.close()
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

@@ -3,7 +3,10 @@
 Few and focused: two maps and the bivariate map drawn from one URL, pan and zoom kept in sync, a point
 of the scatter plot finding its area and an area finding its point, pinning areas (by mouse and by
 keyboard) and the profile's CSV, the URL round trip with back/forward, a bad parameter's message, and a
-console without errors. The duo fixture and helpers are the explorer's (tests/test_browser_explorer.py).
+console without errors. Places larger than a district: London's 4,835 LSOAs (counted from the publishers'
+lookups) with the numbers shown checked against /api/view.json and the raw census table, the national
+overview of districts, and England and Wales at LSOA level, where compare is not offered and says so.
+The duo fixture and helpers are the explorer's (tests/test_browser_explorer.py).
 """
 # The explorer's fixture `duo` is imported to be shared: pytest registers it by that name, which the
 # tests' parameters then name (ruff reads that as a redefinition).
@@ -12,8 +15,11 @@ console without errors. The duo fixture and helpers are the explorer's (tests/te
 from __future__ import annotations
 
 import csv
+import json
 import time
 from pathlib import Path
+from urllib.parse import urlencode
+from urllib.request import urlopen
 
 import pytest
 from browser_support import interior_point
@@ -28,8 +34,8 @@ URL = (f"/?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct&view=compare
        "&variable_b=imd2019_imd_rank")
 
 
-def _drawn(duo, m: str, n: int = 133) -> dict[str, dict]:
-    got = _wait(duo, f"window.atlas.cmp.drawn({m!r}).length === {n} && window.atlas.cmp.drawn({m!r})", 20)
+def _drawn(duo, m: str, n: int = 133, timeout: float = 20) -> dict[str, dict]:
+    got = _wait(duo, f"window.atlas.cmp.drawn({m!r}).length === {n} && window.atlas.cmp.drawn({m!r})", timeout)
     return {d["code"]: d for d in got}
 
 
@@ -249,4 +255,164 @@ def test_cmp005_switch_to_compare_from_the_keyboard(duo) -> None:
     _wait(duo, "window.atlas.cmp.map('a').getZoom() >= 12")
     assert _view(duo, "a") == _view(duo, "b") == _view(duo, "bv")
     assert duo.find_element("#variable_b").text == "Mean age"  # the first headline figure that is not A
+    assert duo.get_logs() == []
+
+
+# -- places larger than a district -------------------------------------------------------------------------
+
+LOOKUP = "lookups/Lower_Layer_Super_Output_Area_(2011)_to_Ward_(2019)_Lookup_in_England_and_Wales.csv"
+REGIONS = "lookups/Local_Authority_District_to_Region_(April_2021)_Lookup_in_England.csv"
+LADS = "boundaries/lad/Local_Authority_Districts_(December_2021)_UK_BUC.geojson"
+KS102 = "census2011/nomis_ks102ew_lsoa11_ew/bulk.csv"
+LONDON = "E12000007"
+
+# Records the page's Content-Security-Policy violations from its first script on (a blocked eval is not
+# always a console error, and a blocked plot only says "WebGL is not supported" in its own box).
+_CSP_WATCH = ("window.__cspViolations = []; document.addEventListener('securitypolicyviolation', function (e) {"
+              "window.__cspViolations.push(e.violatedDirective + ' ' + (e.sourceFile || e.blockedURI)); });")
+
+
+def _watch_csp(duo) -> None:
+    duo.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": _CSP_WATCH})
+
+
+def _london_lsoas(raw_dir: Path) -> set[str]:
+    """London's LSOAs from the publishers' files: the districts of region E12000007 (the region lookup), and
+    the LSOAs of those districts (the LSOA -> ward lookup; London's boroughs are unchanged 2019-21)."""
+    with open(raw_dir / REGIONS, newline="", encoding="utf-8-sig") as f:
+        boroughs = {r["LAD21CD"] for r in csv.DictReader(f) if r["RGN21CD"] == LONDON}
+    with open(raw_dir / LOOKUP, newline="", encoding="utf-8-sig") as f:
+        return {r["LSOA11CD"] for r in csv.DictReader(f) if r["LAD19CD"] in boroughs}
+
+
+def _raw_mean_age(raw_dir: Path, code: str) -> float:
+    with open(raw_dir / KS102, newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header = next(reader)
+        at, mean = header.index("geography code"), [i for i, h in enumerate(header) if h.startswith("Age: ")][17]
+        return next(float(row[mean]) for row in reader if row[at] == code)
+
+
+def _api_view(duo, **query: str) -> dict:
+    with urlopen(duo.server_url + "/api/view.json?" + urlencode(query), timeout=60) as r:  # noqa: S310 - the test's server
+        return json.load(r)
+
+
+def _tip_text(duo, m: str, code: str, wanted: list[str], timeout: float = 20) -> str:
+    """The hover card of ``code`` on compare map ``m`` once it shows every text of ``wanted``: the mouse is
+    moved onto the area (and off and on again while the printed values are still on their way)."""
+    box = duo.find_element(f"#compare-map-{m}")
+    end = time.monotonic() + timeout
+    text = ""
+    while time.monotonic() < end:
+        x, y = _cmp_point(duo, m, code)
+        ActionChains(duo.driver).move_to_element_with_offset(box, x, y).perform()
+        text = duo.driver.execute_script(
+            f"var t = document.querySelector('#compare-map-{m} .leaflet-tooltip.atlas-tip');"
+            "return t ? t.innerText : '';")
+        if all(w in text for w in wanted):
+            return text
+        ActionChains(duo.driver).move_to_element(duo.find_element("#view")).perform()
+        _wait(duo, f"!document.querySelector('#compare-map-{m} .leaflet-tooltip.atlas-tip')")
+    raise AssertionError(f"the hover card of {code} on map {m} never showed {wanted}: {text!r}")
+
+
+def test_cmp006_compare_on_a_region(duo, raw_dir: Path) -> None:
+    """London's 4,835 LSOAs on three maps and in the scatter plot; an area selected on one map is the same
+    area on the others and among the points; the numbers shown for it are the API's and the census's."""
+    london = _london_lsoas(raw_dir)
+    n = len(london)
+    _watch_csp(duo)
+    duo.wait_for_page(duo.server_url + f"/?authority={LONDON}&level=lsoa11&variable=ks102ew0018&view=compare"
+                      "&variable_b=imd2019_imd_rank")
+    drawn = {m: _drawn(duo, m, n, timeout=90) for m in ("a", "b", "bv")}
+    assert all(set(d) == london for d in drawn.values())
+    assert len({d["fill"] for d in drawn["a"].values()}) == 5  # five classes of mean age, none blank
+    duo.wait_for_contains_text("#compare-stats", f"over {n:,} areas with both values (none left out)", timeout=30)
+    duo.wait_for_contains_text("#compare-legend-a", "Mean age")
+    duo.wait_for_contains_text("#compare-legend-b", "Index of Multiple Deprivation (IMD) rank")
+    # The scatter plot is drawn, one point per area: not an empty box saying WebGL is missing.
+    duo.find_element("#compare-scatter").location_once_scrolled_into_view  # noqa: B018 - scrolls
+    _wait(duo, f"{GD} && {GD}.data[0].customdata.length === {n}", 30)
+    assert sorted(duo.driver.execute_script(f"return {GD}.data[0].customdata;")) == sorted(london)
+    _wait(duo, f"{GD}.querySelectorAll('.scatterlayer .points path.point').length === {n}", 30)
+    assert "WebGL" not in duo.find_element("#compare-scatter").text
+
+    # An area clicked on map A: outlined on B and the bivariate map, selected among the points, profiled.
+    target = sorted(london)[n // 2]
+    _click_area(duo, "a", target)
+    for m in ("b", "bv"):
+        _wait(duo, f"window.atlas.cmp.layerOf({m!r}, {target!r}).options.weight === 3.5")
+    _wait(duo, f"{GD}.data[0].selectedpoints && {GD}.data[0].selectedpoints.length === 1")
+    assert _selected_points(duo) == [target]
+    duo.wait_for_contains_text("#compare-profile", target, timeout=20)
+
+    # The numbers shown for it: the API's printed values on the hover card, the API's values (and the census
+    # table's mean age) in the profile, with its percentile within London from the API's values of every area.
+    view_a = _api_view(duo, authority=LONDON, level="lsoa11", variable="ks102ew0018")
+    view_b = _api_view(duo, authority=LONDON, level="lsoa11", variable="imd2019_imd_rank")
+    assert len(view_a["areas"]) == len(view_b["areas"]) == n
+    a = next(r for r in view_a["areas"] if r["code"] == target)
+    b = next(r for r in view_b["areas"] if r["code"] == target)
+    assert a["value"] == pytest.approx(_raw_mean_age(raw_dir, target))
+    _tip_text(duo, "b", target, [f"A, Mean age: {a['text']}", f"B, Index of Multiple Deprivation (IMD) rank: "
+                                                              f"{b['text']}"])
+    rows = duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll('#compare-profile tbody tr')).map(function (tr) {"
+        "  return [tr.querySelector('th').innerText, tr.querySelector('td').innerText]; });")
+    shown = {label: cell.split("\n") for label, cell in rows}
+    assert float(shown["Mean age"][0]) == pytest.approx(a["value"])
+    assert float(shown["Index of Multiple Deprivation (IMD) rank"][0].replace(",", "")) == b["value"]
+    values = [r["value"] for r in view_a["areas"]]
+    pct = 100 * (sum(v < a["value"] for v in values) + 0.5 * sum(v == a["value"] for v in values)) / n
+    assert shown["Mean age"][1].startswith(f"higher than {pct:.0f}% of London")
+    assert duo.driver.execute_script("return window.__cspViolations") == []
+    assert duo.get_logs() == []
+
+
+def test_cmp007_compare_the_districts_of_england_and_wales(duo, raw_dir: Path) -> None:
+    """The national overview (authority=all, level=lad): every district of the UK drawn on the three maps;
+    the census variables are England and Wales's, so Scotland's and Northern Ireland's are left out."""
+    with open(raw_dir / LADS, encoding="utf-8") as f:
+        lads = {feat["properties"]["LAD21CD"] for feat in json.load(f)["features"]}
+    ew = {c for c in lads if c[0] in "EW"}
+    _watch_csp(duo)
+    duo.wait_for_page(duo.server_url + "/?authority=all&level=lad&variable=ks102ew0018&view=compare"
+                      "&variable_b=ks102ew0014_pct")
+    drawn = {m: _drawn(duo, m, len(lads), timeout=30) for m in ("a", "b", "bv")}
+    assert all(set(d) == lads for d in drawn.values())
+    duo.wait_for_contains_text("#compare-stats", f"over {len(ew):,} areas with both values ({len(lads) - len(ew):,} "
+                                                 "left out: they lack A or B)")
+    _wait(duo, f"{GD} && {GD}.querySelectorAll('.scatterlayer .points path.point').length === {len(ew)}")
+    assert sorted(duo.driver.execute_script(f"return {GD}.data[0].customdata;")) == sorted(ew)
+    target = "E08000025"  # Birmingham
+    _click_area(duo, "bv", target)
+    _wait(duo, f"window.atlas.cmp.layerOf('a', {target!r}).options.weight === 3.5")
+    assert _selected_points(duo) == [target]
+    duo.wait_for_contains_text("#compare-profile", "Birmingham")
+    assert duo.find_element("#compare-message").text == ""
+    assert duo.driver.execute_script("return window.__cspViolations") == []
+    assert duo.get_logs() == []
+
+
+def test_cmp008_england_and_wales_at_lsoa_level_says_compare_is_not_offered(duo) -> None:
+    """England and Wales at a small-area level is drawn from vector tiles, which the compare maps cannot
+    draw: asking for compare there gives a plain message and the explorer's map, not blank maps."""
+    duo.wait_for_page(duo.server_url + "/?authority=all&level=lsoa11&variable=ks102ew0018&view=compare"
+                      "&variable_b=imd2019_imd_rank")
+    duo.wait_for_contains_text("#compare-message", "not offered for England and Wales at lower layer super output "
+                                                   "areas", timeout=30)
+    # The address names what is shown: the explorer's view of England and Wales, its map shown.
+    _wait(duo, "!new URLSearchParams(location.search).has('view') && "
+               "new URLSearchParams(location.search).get('authority') === 'all'", 20)
+    assert duo.find_element("#compare-message").is_displayed()
+    assert not duo.find_element("#compare").is_displayed()
+    assert duo.find_element("#map").is_displayed()
+    assert duo.find_element("#view input[value='explore']").is_selected()
+    # Choosing compare from the switch there says the same, and a region then compares again.
+    duo.find_element("#view input[value='compare']").click()
+    _wait(duo, "document.querySelector(\"#view input[value='explore']\").checked && "
+               "!new URLSearchParams(location.search).has('view')", 20)
+    assert "not offered" in duo.find_element("#compare-message").text
+    assert not duo.find_element("#compare").is_displayed()
     assert duo.get_logs() == []

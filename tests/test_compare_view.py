@@ -233,15 +233,39 @@ def test_switches_send_only_what_changed(s: store_module.Store) -> None:
     assert r5["payload_b"] is None and r5["relation"] is None and r5["view"] == "explore"
 
 
-def test_scatter_uses_webgl_for_many_points(s: store_module.Store) -> None:
+def test_scatter_is_svg_however_many_points(s: store_module.Store) -> None:
     base, cmp, _ = _resolve(s, "?authority=E08000025&level=lsoa11&variable=ks102ew0014_pct&view=compare")
     view_a, view_b = atlas_view.build(s, base), atlas_view.build(s, cv.state_b(s, base, cmp.variable_b))
     figure = cv.scatter_figure(view_a, view_b)
     assert figure["data"][0]["type"] == "scatter"  # 639 points: SVG
+    # and 2,556: never scattergl, whose regl needs the eval that the page's CSP forbids (see
+    # tests/test_browser_compare.py::test_cmp006, where London's 4,835 points are drawn)
     many = dataclasses.replace(view_a, areas=dataclasses.replace(view_a.areas, values=view_a.areas.values * 4,
                                                                  codes=view_a.areas.codes * 4,
                                                                  names=view_a.areas.names * 4,
                                                                  text=view_a.areas.text * 4))
     many_b = dataclasses.replace(view_b, areas=dataclasses.replace(view_b.areas, values=view_b.areas.values * 4,
                                                                    text=view_b.areas.text * 4))
-    assert cv.scatter_figure(many, many_b)["data"][0]["type"] == "scattergl"
+    big = cv.scatter_figure(many, many_b)["data"][0]
+    assert big["type"] == "scatter" and len(big["x"]) == 4 * len(figure["data"][0]["x"])
+
+
+@pytest.mark.parametrize("level", ["lsoa11", "oa11"])
+def test_england_and_wales_at_a_small_level_is_not_compared(s: store_module.Store, level: str) -> None:
+    """Drawn from vector tiles, which the compare maps cannot draw: the explore view with a message saying
+    why and what can be compared; nothing of the comparison is built or sent. The districts still compare."""
+    if mapview.map_geometry(s, state.ALL, level)["geom"] != "tiles":
+        pytest.fail(f"the test build has no tiles for {level}")
+    search = f"?authority=all&level={level}&variable=ks102ew0018&view=compare&variable_b=imd2019_imd_rank"
+    base, cmp, messages = _resolve(s, search)
+    assert (base.authority, base.level, cmp.view) == (state.ALL, level, "explore")
+    n = s.area_count(state.ALL, level)
+    assert any(m.startswith("Compare is not offered for England and Wales at ") and f"{n:,} areas" in m
+               and "local authority districts" in m for m in messages), messages
+    r = compare.render_compare_view(search, None, s)
+    assert r["view"] == "explore" and r["payload_b"] is None and r["relation"] is None and r["graph"] is None
+    assert r["state"]["said"] is True and r["state"]["keys"] == "" and r["messages"] == messages
+    # The explorer's next view clears it (the explore fast path has nothing to say).
+    assert compare.render_compare_view(f"?authority=all&level={level}&view=explore", r["state"], s)["messages"] == []
+    lad = compare.render_compare_view("?authority=all&level=lad&variable=ks102ew0018&view=compare", None, s)
+    assert lad["view"] == "compare" and lad["payload_b"]["n"] == s.area_count(state.ALL, "lad")

@@ -26,20 +26,12 @@ from city_support import (
     data_folder,
     environment,
     metadata,
-    postgres_admin_url,
+    pg_admin,  # noqa: F401 - the fixture, registered in this module by its name
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def pg_admin() -> Iterator[str]:
-    url, cluster = postgres_admin_url()
-    yield url
-    if cluster is not None:
-        cluster.close()
 
 
 class Site:

@@ -17,13 +17,17 @@ TOPICS = ("Population", "Deprivation", "Health", "Education", "Housing", "Work",
 
 
 def view_switch() -> html.Div:
-    """Explore or compare: always shown, above the map."""
-    return html.Div(className="view-switch", children=[
-        html.Span("View", id="view-label", className="view-label"),
-        html.Div(role="radiogroup", **{"aria-labelledby": "view-label"}, children=dcc.RadioItems(
-            id=C.VIEW, value="explore", inline=True, options=[
-                {"label": " Explore one variable", "value": "explore"},
-                {"label": " Compare two variables", "value": "compare"}])),
+    """Explore or compare: always shown, above the map, with the compare view's messages below it (shown in
+    both views: a compare that is not offered falls back to the explorer and says why there)."""
+    return html.Div(className="view-switch-block", children=[
+        html.Div(className="view-switch", children=[
+            html.Span("View", id="view-label", className="view-label"),
+            html.Div(role="radiogroup", **{"aria-labelledby": "view-label"}, children=dcc.RadioItems(
+                id=C.VIEW, value="explore", inline=True, options=[
+                    {"label": " Explore one variable", "value": "explore"},
+                    {"label": " Compare two variables", "value": "compare"}])),
+        ]),
+        html.Div(id=C.MESSAGE, className="message", role="status", **{"aria-live": "polite"}),
     ])
 
 
@@ -49,7 +53,6 @@ def section() -> html.Section:
         dcc.Store(id=C.PAYLOAD_B), dcc.Store(id=C.RELATION), dcc.Store(id=C.STATE), dcc.Store(id=C.SELECTED),
         dcc.Store(id=C.HIGHLIGHT, data={"codes": []}), dcc.Store(id=C.SEARCH), dcc.Store(id=C.PINS),
         dcc.Store(id=C.HOVERED),
-        html.Div(id=C.MESSAGE, className="message", role="status", **{"aria-live": "polite"}),
         html.Div(className="field compare-b", children=[
             html.Label("Variable B (variable A is chosen in the Variable list)", htmlFor=C.VARIABLE_B),
             dcc.Dropdown(id=C.VARIABLE_B, clearable=False, searchable=True, maxHeight=420,

@@ -3,10 +3,11 @@
 The map of England and Wales at a small-area level (34,753 LSOAs) is drawn from these tiles in the browser
 (a Leaflet layer inside dash-leaflet whose tiles Web Workers decode and draw; see assets/tiles.js), as ONS's
 census maps draw theirs: geometry is fetched tile by tile for what is on screen, simplified per zoom by
-tippecanoe, and restyled in place from the switch's class digits. Each feature carries only ``i``, its position in the place's code order (the order of
-``store.values("all", level, ...)``, of a paint and of the areas' codes and names the page holds).
+tippecanoe, and restyled in place from the switch's class digits. Each feature carries only ``i``, its
+position in the place's code order (the order of ``store.values("all", level, ...)``, of a paint and of the
+areas' codes and names the page holds).
 
-Zoom 4 (the whole country) to 10 (a district): beyond 10 the browser over-zooms the level-10 tiles, whose grid
+Zoom 4 (the whole country) to 10 (a district): beyond 10 the browser draws the level-10 tiles' paths again, whose grid
 (4,096 units a tile: about 6 m in England) is finer than the display simplification (8 m for LSOAs). No feature
 is dropped and no tile is limited in size (``--no-feature-limit``, ``--no-tile-size-limit``): every area is
 painted at every zoom; shared borders are simplified alike (``--detect-shared-borders``), so no slivers.

@@ -580,13 +580,30 @@
     }
   }
 
+  function publishBounds(map) {
+    // The map's bounds for the export links (callbacks/embed.py): a store of their own, so a move wakes one
+    // small callback, not a re-render of the whole map component (dash-leaflet's trackViewport is off).
+    if (!map._loaded || !window.dash_clientside || !window.dash_clientside.set_props) {
+      return;
+    }
+    var b = map.getBounds();
+    window.dash_clientside.set_props(ids().MAP_BOUNDS, {
+      data: [[b.getSouth(), b.getWest()], [b.getNorth(), b.getEast()]],
+    });
+  }
+
   window.addEventListener("atlas:map", function (e) {
     if (e.detail && e.detail.id === ids().MAP) {
-      e.detail.map.on("moveend", function () {
+      var map = e.detail.map;
+      map.whenReady(function () { publishBounds(map); });
+      map.on("moveend", function () {
         if (moveTimer) {
           window.clearTimeout(moveTimer);
         }
-        moveTimer = window.setTimeout(syncAddress, 150);
+        moveTimer = window.setTimeout(function () {
+          syncAddress();
+          publishBounds(map);
+        }, 150);
       });
     }
   });
@@ -651,6 +668,7 @@
     }
     drawTable(!!h.s);
     syncAddress();
+    window.dispatchEvent(new CustomEvent("atlas:areas", { detail: { key: key } })); // compare's maps too
   }
 
   function tileFeature(i) {

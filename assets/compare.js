@@ -25,6 +25,8 @@
   var syncing = false;
   var fitted = null; // the relation key last fitted
   var lastState = null; // the compare view last rendered (its pinned areas, for the Pin buttons)
+  var tiled = { a: false, b: false, bv: false }; // drawn from vector tiles (England and Wales, small areas)
+  var tips = { a: null, b: null, bv: null };
 
   function nu() {
     return window.dash_clientside.no_update;
@@ -76,7 +78,10 @@
       base.dashArray = "2 2";
     }
     var code = feature.properties.code;
-    if (code === hover || (h.hl && h.hl.indexOf(code) >= 0)) {
+    if (h.hl && !h.hls) {
+      h.hls = new Set(h.hl); // a density's cell may highlight thousands of areas
+    }
+    if (code === hover || (h.hls && h.hls.has(code))) {
       base.weight = 3.5;
       base.color = "#000000";
       base.opacity = 1;
@@ -105,6 +110,10 @@
   }
 
   function restyle(m) {
+    if (tiled[m]) {
+      paintTiled(m);
+      return latest[m] ? latest[m].f.length : 0;
+    }
     var h = latest[m];
     var list = reg[m].url === (h && h.url) ? reg[m].list : [];
     var top = [];
@@ -123,9 +132,10 @@
   }
 
   function attach(m) {
-    // The Leaflet map of a compare map, from one of its drawn layers; its moves are mirrored on the others.
+    // The Leaflet map of a compare map, from one of its drawn layers (or, drawn from tiles, by its container's
+    // id); its moves are mirrored on the others.
     var first = reg[m].list[0];
-    var map = first && first.layer._map;
+    var map = first ? first.layer._map : (tiled[m] && window.atlas.tiles ? window.atlas.tiles.map(mapId(m)) : null);
     if (!map) {
       return null;
     }
@@ -184,12 +194,134 @@
     return true;
   }
 
+  // -- England and Wales at a small-area level: the three maps drawn from vector tiles (assets/tiles.js) ---------
+
+  function mapId(m) {
+    return { a: C().MAP_A, b: C().MAP_B, bv: C().MAP_BV }[m];
+  }
+
+  function tiledCodes(rel) {
+    // The view's codes in paint order, once the explorer has them (atlas.js fetches them by their URL).
+    var areas = window.atlas._areas;
+    return areas && areas.codes && areas.key === rel.key ? areas.codes : null;
+  }
+
+  var positionsCache = { codes: null, at: null };
+
+  function positions(codes) {
+    // code -> position, made once per list of codes (a density's cell may highlight thousands of areas).
+    if (positionsCache.codes !== codes) {
+      var at = new Map();
+      codes.forEach(function (c, i) { at.set(c, i); });
+      positionsCache = { codes: codes, at: at };
+    }
+    return positionsCache.at;
+  }
+
+  function tiledFeature(i, rel) {
+    var areas = window.atlas._areas;
+    var codes = tiledCodes(rel);
+    if (!codes) {
+      return { properties: { id: i, code: "", name: "Loading the area's name…" } };
+    }
+    return { properties: { id: i, code: codes[i], name: areas.names ? areas.names[i] : codes[i] } };
+  }
+
+  function hideTip(m) {
+    if (tips[m] && tips[m]._map) {
+      tips[m]._map.removeLayer(tips[m]);
+    }
+  }
+
+  function showTip(m, i, latlng) {
+    var h = latest[m];
+    var map = window.atlas.tiles.map(mapId(m));
+    if (!h || !map || i < 0 || !latlng) {
+      hideTip(m);
+      return;
+    }
+    if (!tips[m]) {
+      tips[m] = window.L.tooltip({ className: "atlas-tip", direction: "top", offset: [0, -8] });
+    }
+    tips[m].setLatLng(latlng).setContent(tip(tiledFeature(i, h.rel), h));
+    tips[m]._atlasIndex = i;
+    if (!tips[m]._map) {
+      tips[m].addTo(map);
+    }
+  }
+
+  function refreshTips() {
+    // The printed values or the names arrived: an open hover card says them.
+    KEYS.forEach(function (m) {
+      var t = tips[m];
+      if (tiled[m] && t && t._map && latest[m] && t._atlasIndex !== undefined) {
+        t.setContent(tip(tiledFeature(t._atlasIndex, latest[m].rel), latest[m]));
+      }
+    });
+  }
+
+  window.addEventListener("atlas:details", refreshTips);
+
+  function paintTiled(m) {
+    var h = latest[m];
+    if (!h) {
+      return Promise.resolve(false);
+    }
+    var codes = tiledCodes(h.rel);
+    var marked = (h.hl || []).concat(hover ? [hover] : []);
+    var at = codes ? positions(codes) : null;
+    var selected = at ? marked.map(function (c) { return at.has(c) ? at.get(c) : -1; })
+      .filter(function (i) { return i >= 0; }) : [];
+    return Promise.resolve(window.atlas.tiles.paint(mapId(m), {
+      url: h.url, n: h.f.length, opacity: h.o === undefined || h.o === null ? 0.8 : h.o, selected: selected,
+      fill: function (i) { return h.f[i]; },
+      onHover: function (i, latlng) { showTip(m, i, latlng); },
+      onClick: function (i, latlng) {
+        showTip(m, i, latlng);
+        var now = tiledCodes(h.rel);
+        var code = now ? now[i] : null;
+        if (code && window.dash_clientside.set_props) {
+          var again = lastSelected === code;
+          lastSelected = again ? null : code;
+          window.dash_clientside.set_props(C().SELECTED, { data: again ? null : code });
+          window.dash_clientside.set_props(C().HIGHLIGHT, { data: { codes: again ? [] : [code], src: "map" } });
+        }
+      },
+    }));
+  }
+
+  var lastSelected = null;
+
+  function drawTiled(rel) {
+    // The three maps from the tiles: each painted (or repainted in place), then synced and fitted.
+    Promise.all(KEYS.map(paintTiled)).then(function () {
+      if (fitted !== rel.key) {
+        fit(rel);
+      } else {
+        KEYS.forEach(attach);
+      }
+      drawnAll(rel.url);
+    });
+  }
+
+  window.addEventListener("atlas:areas", function () {
+    // The codes arrived: outlines of highlighted areas can now be drawn, hover cards can name their areas.
+    refreshTips();
+    KEYS.forEach(function (m) {
+      if (tiled[m] && latest[m] && ((latest[m].hl || []).length || hover)) {
+        paintTiled(m);
+      }
+    });
+  });
+
   function drawnAll(url) {
     window.dispatchEvent(new CustomEvent("atlas:compare-styled", { detail: { url: url } }));
   }
 
   window.atlas = Object.assign({}, window.atlas);
   window.atlas.cmp = {
+    densityOf: densityOf,
+    cellAt: cellAt,
     style: function (feature, ctx) {
       return styleFor(feature, current(ctx));
     },
@@ -306,6 +438,31 @@
     return a.length === b.length && a.every(function (x, i) { return x === b[i]; });
   }
 
+  // -- the density (atlas/compare.py density_figure: more areas than points can show) ------------------------
+
+  function densityOf(figure) {
+    var d = figure && figure.data && figure.data[0];
+    return d && d.type === "heatmap" && d.meta && d.meta.cells ? d.meta : null;
+  }
+
+  function cellAt(density, x, y) {
+    var col = Math.min(density.columns - 1, Math.max(0, Math.floor((x - density.x0) / density.dx)));
+    var row = Math.max(0, Math.floor((y - density.y0) / density.dy));
+    return row * density.columns + col;
+  }
+
+  function codesIn(density, cell) {
+    var areas = window.atlas._areas;
+    var codes = (areas && areas.codes) || [];
+    var out = [];
+    density.cells.forEach(function (c, i) {
+      if (c === cell && codes[i]) {
+        out.push(codes[i]);
+      }
+    });
+    return out;
+  }
+
   function setHover(code) {
     if (code !== hover) {
       hover = code;
@@ -363,9 +520,23 @@
         return out;
       }
       var hl = (highlight && highlight.codes) || [];
+      var fromTiles = rel.geom === "tiles";
       KEYS.forEach(function (m, j) {
         var h = { m: m, url: rel.url, f: fills(m, pa, pb, rel), hl: hl, o: opacity, pa: pa, pb: pb, rel: rel };
         latest[m] = h;
+        if (fromTiles) {
+          if (!tiled[m]) {
+            out[2 * j] = null; // the GeoJSON layer emptied: the tiles draw this map
+            reg[m] = { url: null, list: [] };
+          }
+          tiled[m] = true;
+          return;
+        }
+        if (tiled[m]) {
+          window.atlas.tiles.clear(mapId(m));
+          hideTip(m);
+          tiled[m] = false;
+        }
         if (reg[m].url === rel.url && reg[m].list.length === pa.n) {
           restyle(m);
         } else {
@@ -376,6 +547,11 @@
       write(C().LEGEND_A, window.atlas.legendHtml(pa.legend));
       write(C().LEGEND_B, window.atlas.legendHtml(pb.legend));
       write(C().LEGEND_BV, bivariateLegend(rel));
+      if (fromTiles) {
+        lastSelected = hl.length === 1 ? hl[0] : null;
+        window.requestAnimationFrame(function () { drawTiled(rel); });
+        return out;
+      }
       if (fitted !== rel.key) {
         // Shown just now, or a new place: size the maps to their boxes and fit them, once drawn.
         window.requestAnimationFrame(function () { fit(rel); });
@@ -414,10 +590,22 @@
       return nu();
     },
 
-    graph_select: function (selectedData, clickData, highlight) {
+    graph_select: function (selectedData, clickData, highlight, figure) {
       var ctx = window.dash_clientside.callback_context;
       var trig = ctx && ctx.triggered && ctx.triggered[0] ? ctx.triggered[0].prop_id : "";
       var source = trig.indexOf(".selectedData") > 0 ? selectedData : clickData;
+      var density = densityOf(figure);
+      if (density) {
+        // A cell of the density clicked: its areas highlighted on the maps (clicked again: none).
+        var pt = source && source.points && source.points[0];
+        if (!pt || pt.curveNumber !== 0) {
+          return nu();
+        }
+        var cell = cellAt(density, pt.x, pt.y);
+        var inCell = codesIn(density, cell);
+        var was = (highlight && highlight.codes) || [];
+        return sameList(inCell, was) ? { codes: [], src: "scatter" } : { codes: inCell, src: "scatter" };
+      }
       var codes = source && source.points ? source.points.map(function (p) { return p.customdata; }) : [];
       var now = (highlight && highlight.codes) || [];
       if (sameList(codes, now)) {
@@ -433,7 +621,24 @@
 
     graph_highlight: function (highlight, figure) {
       // Areas highlighted on a map or in the table are selected among the points (the scatter's own
-      // selection is already drawn by Plotly).
+      // selection is already drawn by Plotly); on a density, the cells holding them are outlined.
+      var density = densityOf(figure);
+      if (density) {
+        var marks = Object.assign({}, figure.data[1], { x: [], y: [] });
+        var areas = window.atlas._areas;
+        var at = positions((areas && areas.codes) || []);
+        var seen = {};
+        ((highlight && highlight.codes) || []).forEach(function (code) {
+          var i = at.has(code) ? at.get(code) : -1;
+          var cell = i >= 0 ? density.cells[i] : -1;
+          if (cell >= 0 && !seen[cell]) {
+            seen[cell] = true;
+            marks.x.push(density.x0 + density.dx * (cell % density.columns + 0.5));
+            marks.y.push(density.y0 + density.dy * (Math.floor(cell / density.columns) + 0.5));
+          }
+        });
+        return Object.assign({}, figure, { data: [figure.data[0], marks].concat(figure.data.slice(2)) });
+      }
       if (!figure || !figure.data || !figure.data[0] || (highlight && highlight.src === "scatter")) {
         return nu();
       }

@@ -27,7 +27,8 @@
   "use strict";
 
   var maps = {}; // container id -> Leaflet map (caught as dash-leaflet creates it)
-  var held = {}; // container id -> {layer, url, spec, onMove, onOut, onClick}
+  var held = {}; // container id -> {id, layer, url, spec, version, onMove, onOut, onClick}; each map its own
+  // style in the workers (the compare view draws three maps of the same tiles)
   var MIN_DATA_ZOOM = 4; // pipeline/tiles.py MIN_ZOOM and MAX_ZOOM
   var MAX_DATA_ZOOM = 10;
   var TILE = 512;
@@ -129,7 +130,7 @@
       index[i] = seen[c];
     }
     styleVersion += 1;
-    return { type: "style", version: styleVersion, palette: palette, index: index,
+    return { type: "style", layer: entry.id, version: styleVersion, palette: palette, index: index,
              opacity: spec.opacity === undefined || spec.opacity === null ? 0.8 : spec.opacity,
              selected: (spec.selected || []).filter(function (i) { return i >= 0; }), outlineZoom: OUTLINE_ZOOM };
   }
@@ -187,8 +188,9 @@
         if (info.job) {
           delete waiting[info.job]; // a newer drawing of the same tile replaces it
         }
-        info.job = send(workerFor(t.key), { type: "draw", url: url, key: t.key, size: canvas.width, sub: t.sub,
-                                            zoom: info.coords.z, ratio: info.ratio }, null, function (m) {
+        var job = { type: "draw", layer: entry.id, url: url, key: t.key, size: canvas.width, sub: t.sub,
+                    zoom: info.coords.z, ratio: info.ratio };
+        info.job = send(workerFor(t.key), job, null, function (m) {
           info.job = 0;
           if (m.type === "drawn") {
             canvas.getContext("bitmaprenderer").transferFromImageBitmap(m.bitmap);
@@ -307,6 +309,9 @@
       map.off("click", entry.onClick);
       map.removeLayer(entry.layer);
     }
+    if (pool) {
+      pool.forEach(function (w) { w.postMessage({ type: "unstyle", layer: id }); });
+    }
     delete held[id];
   }
 
@@ -351,7 +356,7 @@
       return entry.layer._repaint(restyle(entry)).then(function () { return true; });
     }
     clear(id);
-    entry = { url: spec.url, spec: spec };
+    entry = { id: id, url: spec.url, spec: spec };
     restyle(entry);
     var Cls = layerClass();
     entry.layer = new Cls({ maxZoom: map.getMaxZoom() || 20 });

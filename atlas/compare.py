@@ -25,8 +25,9 @@ from atlas.view import View
 from atlas.viewstate import ALL, PREFERRED_VARIABLES, ViewState, level_label, to_query
 
 __all__ = [
-    "BIVARIATE_COLOURS", "BIVARIATE_SOURCE", "MAX_PINNED", "PROFILE_MAX", "CompareState", "bivariate_classes",
-    "categorical_note", "compare_keys", "compare_query", "correlation", "correlation_text", "percentile_rank",
+    "BIVARIATE_COLOURS", "BIVARIATE_SOURCE", "DENSITY_ABOVE", "DENSITY_CELLS", "MAX_PINNED", "PROFILE_MAX",
+    "CompareState", "bivariate_classes", "categorical_note", "compare_keys", "compare_query", "correlation",
+    "correlation_text", "density_figure", "percentile_rank",
     "polarity_statement",
     "profile", "profile_csv", "profile_variables", "relation", "resolve_compare", "scatter_figure", "state_b",
     "thirds", "versus",
@@ -60,13 +61,10 @@ def _default_b(available: list[str], a: str) -> str:
 
 
 def resolve_compare(raw: dict[str, str], base: ViewState, s: Any, available: list[str],
-                    codes: list[str], tiled: bool = False) -> tuple[CompareState, list[str]]:
+                    codes: list[str]) -> tuple[CompareState, list[str]]:
     """The compare keys of ``raw`` checked against the resolved explorer view ``base``.
 
-    ``available``: variable ids with data at the view's authority and level; ``codes``: its area codes;
-    ``tiled``: the view is drawn from vector tiles (England and Wales at a small-area level,
-    atlas.mapview.map_geometry), which the compare maps cannot draw: compare is then not offered, and the
-    explore view is shown with a message saying why.
+    ``available``: variable ids with data at the view's authority and level; ``codes``: its area codes.
     """
     messages: list[str] = []
     place = "England and Wales" if base.authority == ALL else s.authority(base.authority)["name"]
@@ -75,12 +73,6 @@ def resolve_compare(raw: dict[str, str], base: ViewState, s: Any, available: lis
     chosen = (raw.get("view") or "explore").lower()
     if chosen not in VIEWS:
         messages.append(f"Unknown view {raw['view']!r}: the atlas has {' and '.join(VIEWS)}; showing explore.")
-        chosen = "explore"
-    if chosen == "compare" and tiled:
-        messages.append(f"Compare is not offered for {where}: its {len(codes):,} areas are drawn from map tiles, "
-                        "and the compare view draws every area whole on three maps and a scatter plot. Compare a "
-                        "region or Wales (choose it in Area), or England and Wales at local authority districts; "
-                        "showing the map of one variable.")
         chosen = "explore"
 
     b = raw.get("variable_b", "")
@@ -272,10 +264,25 @@ def relation(s: Any, view_a: View, view_b: View) -> dict:
     }
 
 
+#: Above this many areas with both values the plot is a density of areas (counts in a grid of cells), not one
+#: point per area: 32,844 SVG points (England and Wales's LSOAs) took 8-11 s to draw and 1.5 MB to send, and
+#: a cloud that dense hides its own shape. London's 4,835 LSOAs stay points.
+DENSITY_ABOVE = 6000
+#: Cells across each axis of the density.
+DENSITY_CELLS = 60
+
+
+def _hover_format(v: View, axis: str) -> str:
+    # The value as the maps print it, at the variable's precision with its unit: no text per point.
+    unit = "%" if v.unit == "percentage" else (f" {v.unit}" if v.unit in ("years", "per hectare", "per km2") else "")
+    return f"%{{{axis}:,.{v.decimals}f}}{unit}"
+
+
 def scatter_figure(view_a: View, view_b: View) -> dict:
     """The scatter plot of A (across) against B (up) as a Plotly figure: one point per area with both
     values, at the values as printed, each carrying its area code (``customdata``) so hovering or
-    selecting points finds the areas on the maps. Built here, drawn by dcc.Graph.
+    selecting points finds the areas on the maps. Built here, drawn by dcc.Graph. Above ``DENSITY_ABOVE``
+    areas, a density instead (``density_figure``).
 
     Always SVG (``scatter``), never WebGL (``scattergl``), however many points: plotly.js draws WebGL
     traces with regl, which compiles its shaders' glue code with ``new Function``, and the page's
@@ -283,35 +290,74 @@ def scatter_figure(view_a: View, view_b: View) -> dict:
     with "WebGL is not supported by your browser" in every browser (London's 4,835 LSOAs did that)."""
     a, b = view_a.areas, view_b.areas
     keep = [i for i, (x, y) in enumerate(zip(a.values, b.values, strict=True)) if x is not None and y is not None]
-
-    def hover(v: View, axis: str) -> str:
-        # The value as the maps print it, at the variable's precision with its unit: no text per point.
-        unit = "%" if v.unit == "percentage" else (f" {v.unit}" if v.unit in ("years", "per hectare", "per km2")
-                                                   else "")
-        return f"%{{{axis}:,.{v.decimals}f}}{unit}"
-
+    if len(keep) > DENSITY_ABOVE:
+        return density_figure(view_a, view_b, keep)
     trace = {
         "type": "scatter", "mode": "markers",
         "x": [a.values[i] for i in keep], "y": [b.values[i] for i in keep],
         "customdata": [a.codes[i] for i in keep], "text": [a.names[i] for i in keep],
-        "hovertemplate": ("%{text} (%{customdata})<br>A: " + hover(view_a, "x") + "<br>B: " + hover(view_b, "y")
-                          + "<extra></extra>"),
+        "hovertemplate": ("%{text} (%{customdata})<br>A: " + _hover_format(view_a, "x") + "<br>B: "
+                          + _hover_format(view_b, "y") + "<extra></extra>"),
         "marker": {"size": 7, "color": "#3b4994", "opacity": 0.75, "line": {"width": 0.5, "color": "#ffffff"}},
         "selected": {"marker": {"color": "#d7301f", "opacity": 1, "size": 10}},
         "unselected": {"marker": {"opacity": 0.3}},
     }
+    return {"data": [trace], "layout": _layout(view_a, view_b, dragmode="select")}
+
+
+def _layout(view_a: View, view_b: View, dragmode: str) -> dict:
     label_a = view_a.variable.get("label") or view_a.state.variable
     label_b = view_b.variable.get("label") or view_b.state.variable
     return {
-        "data": [trace],
-        "layout": {
-            "margin": {"l": 70, "r": 14, "t": 10, "b": 56}, "height": 380, "dragmode": "select",
-            "hovermode": "closest", "clickmode": "event+select", "plot_bgcolor": "#fbfbfb",
-            "xaxis": {"title": {"text": "A: " + label_a}, "zeroline": False, "gridcolor": "#e6e6e6"},
-            "yaxis": {"title": {"text": "B: " + label_b}, "zeroline": False, "gridcolor": "#e6e6e6"},
-            "font": {"family": "system-ui, sans-serif", "size": 12}, "uirevision": view_a.state.authority,
-        },
+        "margin": {"l": 70, "r": 14, "t": 10, "b": 56}, "height": 380, "dragmode": dragmode,
+        "hovermode": "closest", "clickmode": "event+select", "plot_bgcolor": "#fbfbfb",
+        "xaxis": {"title": {"text": "A: " + label_a}, "zeroline": False, "gridcolor": "#e6e6e6"},
+        "yaxis": {"title": {"text": "B: " + label_b}, "zeroline": False, "gridcolor": "#e6e6e6"},
+        "font": {"family": "system-ui, sans-serif", "size": 12}, "uirevision": view_a.state.authority,
     }
+
+
+def density_figure(view_a: View, view_b: View, keep: list[int]) -> dict:
+    """A against B as the number of areas in each cell of a ``DENSITY_CELLS`` x ``DENSITY_CELLS`` grid over
+    the printed values (a heatmap, drawn as an image: no WebGL). ``meta.cells`` gives each area's cell (row *
+    columns + column; -1 without both values), in the view's area order, so a cell clicked highlights its areas
+    on the maps and areas chosen on a map mark their cells (assets/compare.js); the second trace marks them."""
+    a, b = view_a.areas, view_b.areas
+    x = np.array([a.values[i] for i in keep], dtype="float64")
+    y = np.array([b.values[i] for i in keep], dtype="float64")
+    cols = rows = DENSITY_CELLS
+    x0, x1 = float(x.min()), float(x.max())
+    y0, y1 = float(y.min()), float(y.max())
+    dx = (x1 - x0) / cols or 1.0
+    dy = (y1 - y0) / rows or 1.0
+    cx = np.minimum(((x - x0) / dx).astype(int), cols - 1)
+    cy = np.minimum(((y - y0) / dy).astype(int), rows - 1)
+    counts = np.zeros((rows, cols), dtype=int)
+    np.add.at(counts, (cy, cx), 1)
+    cells = [-1] * len(a.codes)
+    for k, i in enumerate(keep):
+        cells[i] = int(cy[k] * cols + cx[k])
+    z = [[int(c) if c else None for c in row] for row in counts]  # empty cells left blank, not the lightest colour
+    heat = {
+        "type": "heatmap", "z": z, "x0": x0 + dx / 2, "dx": dx, "y0": y0 + dy / 2, "dy": dy,
+        # ColorBrewer Blues, light to dark (plotly's named "Blues" runs dark to light).
+        "colorscale": [[0, "#eff3ff"], [0.25, "#bdd7e7"], [0.5, "#6baed6"], [0.75, "#3182bd"], [1, "#08519c"]],
+        "showscale": True, "zmin": 1,
+        "colorbar": {"title": {"text": "areas"}, "thickness": 12},
+        "hovertemplate": ("A about " + _hover_format(view_a, "x") + ", B about " + _hover_format(view_b, "y")
+                          + ": %{z:,} areas<extra>click: show them on the maps</extra>"),
+        "meta": {"cells": cells, "columns": cols, "x0": x0, "dx": dx, "y0": y0, "dy": dy},
+    }
+    marks = {"type": "scatter", "mode": "markers", "x": [], "y": [], "hoverinfo": "skip", "showlegend": False,
+             "marker": {"size": 12, "color": "rgba(0,0,0,0)", "line": {"width": 2.5, "color": "#d7301f"},
+                        "symbol": "square"}}
+    layout = _layout(view_a, view_b, dragmode="pan")
+    layout["annotations"] = [{
+        "text": f"{len(keep):,} areas: how many fall in each cell (darker: more)", "showarrow": False,
+        "xref": "paper", "yref": "paper", "x": 0, "y": 1.0, "xanchor": "left", "yanchor": "bottom",
+        "font": {"size": 11, "color": "#444"}}]
+    layout["margin"] = {**layout["margin"], "t": 24}
+    return {"data": [heat, marks], "layout": layout}
 
 
 # -- the neighbourhood profile ------------------------------------------------------------------------------

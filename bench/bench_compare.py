@@ -6,10 +6,11 @@ Reads the extracts in ATLAS_DATA_DIR. In the compare view a change of variable A
 explorer's ``render`` (A's paint) and then ``render_compare`` (the relation: correlation, bivariate class
 digits, the scatter plot); a change of B or a pinned area runs ``render_compare`` alone (B's paint when B
 changed). Both are posted here exactly as the browser posts them, through Flask's test client (server
-time without the network), for Camden's 749 output areas, Birmingham's 639 LSOAs and Liverpool's 298
-LSOAs: cold once, then ``--repeat`` times warm. The browser part times, in headless Chromium, a change of
-variable B and a change of classes from the control to the first frame painted after all three maps
-(A, B, bivariate) were restyled, on Camden's output areas.
+time without the network), for Camden's 749 output areas, Birmingham's 639 LSOAs, Liverpool's 298 LSOAs
+and England and Wales's 34,753 LSOAs (its plot a density of cells, not points): cold once, then ``--repeat``
+times warm. The browser part times, in headless Chromium, a change of variable B and a change of classes
+from the control to the first frame painted after all three maps (A, B, bivariate) were restyled, on
+Camden's output areas.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ CASES = [
     ("Birmingham, LSOAs", "E08000025", "lsoa11", "ks102ew0014_pct", "imd2019_imd_rank", "ks102ew0018",
      "E01008881"),
     ("Liverpool, LSOAs", "E08000012", "lsoa11", "imd2019_imd_rank", "ks102ew0018", "ks102ew0014_pct", "E01006512"),
+    # Drawn from vector tiles, its plot a density (atlas/compare.py DENSITY_ABOVE).
+    ("England and Wales, LSOAs", "all", "lsoa11", "ks102ew0018", "imd2019_imd_rank", "ks102ew0014_pct",
+     "E01033631"),
 ]
 CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",

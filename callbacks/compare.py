@@ -60,8 +60,7 @@ def compare_view_of(search: str | None, s: Any) -> tuple[state.ViewState, cv.Com
     base, raw, _ = _resolve(search, s)
     available = mapview.available_variables(s, base.authority, base.level)
     codes = s.values(base.authority, base.level, base.variable)["code"].tolist() if base.variable else []
-    tiled = mapview.map_geometry(s, base.authority, base.level)["geom"] == "tiles"
-    cmp, messages = cv.resolve_compare(raw, base, s, available, codes, tiled=tiled)
+    cmp, messages = cv.resolve_compare(raw, base, s, available, codes)
     return base, cmp, messages
 
 
@@ -423,7 +422,8 @@ dash.clientside_callback(
 )
 
 # The scatter plot (dcc.Graph) and the maps find each other: a point hovered outlines its area; points
-# clicked or boxed highlight their areas; areas highlighted are selected among the points.
+# clicked or boxed highlight their areas; areas highlighted are selected among the points. A density (more
+# areas than points can show): a cell clicked highlights its areas; areas highlighted outline their cells.
 dash.clientside_callback(
     ClientsideFunction("compare", "graph_hover"),
     Output(C.HOVERED, "data"),
@@ -435,7 +435,7 @@ dash.clientside_callback(
     ClientsideFunction("compare", "graph_select"),
     Output(C.HIGHLIGHT, "data", allow_duplicate=True),
     Input(C.GRAPH, "selectedData"), Input(C.GRAPH, "clickData"),
-    State(C.HIGHLIGHT, "data"),
+    State(C.HIGHLIGHT, "data"), State(C.GRAPH, "figure"),
     prevent_initial_call=True,
 )
 

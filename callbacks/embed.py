@@ -49,7 +49,7 @@ dash.clientside_callback(
     [Output(link_id, "href") for link_id, *_ in EXPORT_LINKS] +
     [Output(link_id, "href") for link_id, *_ in DATA_FORMATS] +
     [Output(S.DATAPACK, "href"), Output(S.DATAPACK_ITEM, "hidden")],
-    Input(ids.STATE, "data"), Input(ids.MAP, "bounds"),
+    Input(ids.STATE, "data"), Input(ids.MAP_BOUNDS, "data"),
     prevent_initial_call=True,
 )
 

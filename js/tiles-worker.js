@@ -9,9 +9,9 @@
 // A variable switch sends only the new colours (one palette index per area, by position ``i``), and the tiles
 // already decoded are drawn again from their kept paths, with no request.
 //
-// Messages in:  {type: "style", version, palette: [css colour], index: Uint8Array (palette index per area;
-//                255 = no fill), opacity, selected: [i], outlineZoom}
-//               {type: "draw", id, url, key, size, sub: {d, x, y}, zoom, ratio}
+// Messages in:  {type: "style", layer, version, palette: [css colour], index: Uint8Array (palette index per
+//                area; 255 = no fill), opacity, selected: [i], outlineZoom}      {type: "unstyle", layer}
+//               {type: "draw", id, layer, url, key, size, sub: {d, x, y}, zoom, ratio}
 //               {type: "cancel", id}     {type: "pick", id, key, x, y (0-1 within the tile)}     {type: "stats", id}
 // Messages out: {type: "drawn", id, version, bitmap} | {type: "failed", id, error} | {type: "picked", id, i}
 //               | {type: "stats", id, fetched, drawn, drawMs, decodeMs} (this worker's tiles so far)
@@ -21,7 +21,8 @@ import Pbf from "pbf";
 const LAYER = "areas";
 const KEEP = 48; // decoded tiles kept (a screen at any zoom holds fewer than 20)
 
-let style = { version: 0, palette: [], index: new Uint8Array(0), opacity: 0.8, selected: new Set(), outlineZoom: 8 };
+const styles = new Map(); // layer (the map's id: a page may hold several maps of the same tiles) -> its style
+const NO_STYLE = { version: 0, palette: [], index: new Uint8Array(0), opacity: 0.8, selected: new Set(), outlineZoom: 8 };
 const decoded = new Map(); // data tile key -> Promise of {extent, features: [{i, path, box}], all: Path2D}
 const pending = new Set(); // draw ids still wanted
 let probe = null; // a 1x1 context for isPointInPath
@@ -100,6 +101,7 @@ function load(key, url) {
 }
 
 function draw(tile, job) {
+  const style = styles.get(job.layer) || NO_STYLE;
   // The display tile ``job`` from the decoded data tile ``tile``: the whole tile, or for zooms deeper than the
   // tiles' own (job.sub.d > 0) the square (sub.x, sub.y) of side extent / 2^d, drawn again from the paths so
   // that lines stay sharp.
@@ -175,8 +177,8 @@ function pick(tile, x, y) {
 self.onmessage = (event) => {
   const m = event.data;
   if (m.type === "style") {
-    style = { version: m.version, palette: m.palette, index: m.index, opacity: m.opacity,
-              selected: new Set(m.selected || []), outlineZoom: m.outlineZoom };
+    styles.set(m.layer, { version: m.version, palette: m.palette, index: m.index, opacity: m.opacity,
+                          selected: new Set(m.selected || []), outlineZoom: m.outlineZoom });
   } else if (m.type === "draw") {
     pending.add(m.id);
     load(m.key, m.url).then((tile) => {
@@ -188,7 +190,8 @@ self.onmessage = (event) => {
       const bitmap = draw(tile, m);
       counts.drawMs += performance.now() - t0;
       counts.drawn += 1;
-      self.postMessage({ type: "drawn", id: m.id, version: style.version, bitmap }, [bitmap]);
+      const version = (styles.get(m.layer) || NO_STYLE).version;
+      self.postMessage({ type: "drawn", id: m.id, version, bitmap }, [bitmap]);
     }).catch((error) => {
       if (pending.delete(m.id)) {
         self.postMessage({ type: "failed", id: m.id, error: String(error && error.message || error) });
@@ -202,6 +205,8 @@ self.onmessage = (event) => {
       const i = tile ? pick(tile, m.x * tile.extent, m.y * tile.extent) : -1;
       self.postMessage({ type: "picked", id: m.id, i });
     }, () => self.postMessage({ type: "picked", id: m.id, i: -1 }));
+  } else if (m.type === "unstyle") {
+    styles.delete(m.layer); // the map's layer was removed
   } else if (m.type === "stats") {
     self.postMessage(Object.assign({ type: "stats", id: m.id }, counts));
   }

@@ -7,6 +7,7 @@ is built from ``start_duo``.
 
 from __future__ import annotations
 
+import io
 import socket
 import time
 from collections.abc import Iterator
@@ -15,9 +16,11 @@ from urllib.parse import parse_qs, urlparse
 
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.common.actions.action_builder import ActionBuilder
 from selenium.webdriver.common.by import By
 
-__all__ = ["CHROME_FLAGS", "chrome_options", "choose", "free_port", "interior_point", "query", "start_duo", "wait"]
+__all__ = ["CHROME_FLAGS", "blend", "chrome_options", "choose", "free_port", "interior_point", "pointer_to", "query",
+           "screen_pixel", "shows", "start_duo", "wait"]
 
 # Flags known to work on these machines (a closed network: no background connections).
 CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -124,3 +127,45 @@ def choose(duo, control: str, text: str, search: str | None = None) -> None:
             pass  # the list was redrawn while read (the server's search results arrived): read it again
         time.sleep(0.1)
     raise AssertionError(f"no option {text!r} in #{control}")
+
+
+def screen_pixel(duo, element_id: str, x: float, y: float) -> tuple[int, int, int]:
+    """The colour on screen at point (x, y) of the element ``element_id`` (a map's container): a screenshot
+    read back (tiles drawn by workers are bitmaps: the page has no polygon to ask)."""
+    from PIL import Image  # noqa: PLC0415
+
+    left, top, ratio = duo.driver.execute_script(
+        "var r = document.getElementById(arguments[0]).getBoundingClientRect();"
+        " return [r.left, r.top, window.devicePixelRatio || 1];", element_id)
+    shot = Image.open(io.BytesIO(duo.driver.get_screenshot_as_png())).convert("RGB")
+    return shot.getpixel((round((left + x) * ratio), round((top + y) * ratio)))
+
+
+def pointer_to(duo, element_id: str, x: float, y: float) -> None:
+    """Move the mouse to point (x, y) of the element ``element_id``, in the viewport (a map may reach below it,
+    which moves Selenium's element-centred offsets)."""
+    left, top = duo.driver.execute_script(
+        "var r = document.getElementById(arguments[0]).getBoundingClientRect(); return [r.left, r.top];",
+        element_id)
+    actions = ActionBuilder(duo.driver)
+    actions.pointer_action.move_to_location(round(left + x), round(top + y))
+    actions.perform()
+
+
+def blend(colour: str, background: tuple[int, int, int], alpha: float) -> tuple[int, ...]:
+    """``colour`` ("#rrggbb") painted at opacity ``alpha`` over ``background``."""
+    rgb = tuple(int(colour[k:k + 2], 16) for k in (1, 3, 5))
+    return tuple(round(alpha * c + (1 - alpha) * b) for c, b in zip(rgb, background, strict=True))
+
+
+def shows(duo, element_id: str, x: float, y: float, colour: tuple[int, ...], timeout: float = 10) -> None:
+    """Wait for the screen at (x, y) of ``element_id`` to settle on ``colour`` (within 3 a channel: Leaflet
+    fades new tiles in), or fail saying what it shows."""
+    end = time.monotonic() + timeout
+    while True:
+        got = screen_pixel(duo, element_id, x, y)
+        if max(abs(a - b) for a, b in zip(got, colour, strict=True)) <= 3:
+            return
+        if time.monotonic() > end:
+            raise AssertionError(f"the screen shows {got} at ({x:.0f}, {y:.0f}) of #{element_id}, not {colour}")
+        time.sleep(0.1)

@@ -5,7 +5,7 @@ of the scatter plot finding its area and an area finding its point, pinning area
 keyboard) and the profile's CSV, the URL round trip with back/forward, a bad parameter's message, and a
 console without errors. Places larger than a district: London's 4,835 LSOAs (counted from the publishers'
 lookups) with the numbers shown checked against /api/view.json and the raw census table, the national
-overview of districts, and England and Wales at LSOA level, where compare is not offered and says so.
+overview of districts, and England and Wales at LSOA level, drawn from vector tiles beside a density plot.
 The duo fixture and helpers are the explorer's (tests/test_browser_explorer.py).
 """
 # The explorer's fixture `duo` is imported to be shared: pytest registers it by that name, which the
@@ -22,10 +22,10 @@ from urllib.parse import urlencode
 from urllib.request import urlopen
 
 import pytest
-from browser_support import interior_point
+from browser_support import blend, choose, interior_point, pointer_to, shows
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
-from test_browser_explorer import _choose, _query, _wait
+from test_browser_explorer import _query, _wait
 
 pytestmark = pytest.mark.browser
 
@@ -124,10 +124,10 @@ def test_cmp001_side_by_side_in_sync_and_the_url_round_trip(duo) -> None:
     _wait(duo, "window.atlas.cmp.map('b').getZoom() === 15")
 
     # Switching B writes the URL; switching A keeps the compare view; back brings B back.
-    _choose(duo, "variable_b", "Mean age (KS102EW)", search="mean age")
+    choose(duo, "variable_b", "Mean age (KS102EW)", search="mean age")
     _wait(duo, "new URLSearchParams(location.search).get('variable_b') === 'ks102ew0018'")
     duo.wait_for_contains_text("#compare-legend-b", "Mean age")
-    _choose(duo, "variable", "Age 75 to 84 (% of all usual residents) (KS102EW)", search="75 to 84 %")
+    choose(duo, "variable", "Age 75 to 84 (% of all usual residents) (KS102EW)", search="75 to 84 %")
     duo.wait_for_contains_text("#compare-legend-a", "Age 75 to 84")
     q = _query(duo)
     assert (q["view"], q["variable"], q["variable_b"]) == ("compare", "ks102ew0015_pct", "ks102ew0018")
@@ -395,24 +395,102 @@ def test_cmp007_compare_the_districts_of_england_and_wales(duo, raw_dir: Path) -
     assert duo.get_logs() == []
 
 
-def test_cmp008_england_and_wales_at_lsoa_level_says_compare_is_not_offered(duo) -> None:
-    """England and Wales at a small-area level is drawn from vector tiles, which the compare maps cannot
-    draw: asking for compare there gives a plain message and the explorer's map, not blank maps."""
+def test_cmp008_england_and_wales_at_lsoa_level_compares_from_tiles(duo, raw_dir: Path) -> None:
+    """England and Wales's 34,753 LSOAs: the three compare maps drawn from the vector tiles, each in its own
+    colours; a hover card gives A and B for the area under the pointer (the API's printed values); a click on a
+    map selects it on every map and marks its cell in the density plot; a cell clicked highlights exactly the
+    areas whose values lie in it."""
+    import shapely  # noqa: PLC0415
+
+    code = "E01033631"  # Birmingham 079F
+    with open(raw_dir / LOOKUP, newline="", encoding="utf-8-sig") as f:
+        rows = {r["LSOA11CD"]: r for r in csv.DictReader(f)}
+    i = sorted(rows).index(code)
+    with open(raw_dir / "boundaries/lsoa11_by_lad/E08000025.json", encoding="utf-8") as f:
+        feature = next(ft for ft in json.load(f)["features"] if ft["properties"]["LSOA11CD"] == code)
+    point = shapely.geometry.shape(feature["geometry"]).buffer(-0.0006).representative_point()
+    _watch_csp(duo)
+    duo.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": (
+        "window.addEventListener('atlas:compare-styled', function () { window.__cmpStyled = true; });")})
     duo.wait_for_page(duo.server_url + "/?authority=all&level=lsoa11&variable=ks102ew0018&view=compare"
                       "&variable_b=imd2019_imd_rank")
-    duo.wait_for_contains_text("#compare-message", "not offered for England and Wales at lower layer super output "
-                                                   "areas", timeout=30)
-    # The address names what is shown: the explorer's view of England and Wales, its map shown.
-    _wait(duo, "!new URLSearchParams(location.search).has('view') && "
-               "new URLSearchParams(location.search).get('authority') === 'all'", 20)
-    assert duo.find_element("#compare-message").is_displayed()
-    assert not duo.find_element("#compare").is_displayed()
-    assert duo.find_element("#map").is_displayed()
-    assert duo.find_element("#view input[value='explore']").is_selected()
-    # Choosing compare from the switch there says the same, and a region then compares again.
-    duo.find_element("#view input[value='compare']").click()
-    _wait(duo, "document.querySelector(\"#view input[value='explore']\").checked && "
-               "!new URLSearchParams(location.search).has('view')", 20)
-    assert "not offered" in duo.find_element("#compare-message").text
-    assert not duo.find_element("#compare").is_displayed()
+    maps = {m: f"compare-map-{m}" for m in ("a", "b", "bv")}
+    _wait(duo, "!!(window.atlas.tiles.held('compare-map-a') && window.atlas.tiles.held('compare-map-b') && "
+               "window.atlas.tiles.held('compare-map-bv'))", 60)
+    assert duo.find_element("#compare-message").text == ""
+    # Fitted to England and Wales first (the whole country on each map), then moved to the LSOA.
+    _wait(duo, "window.__cmpStyled === true && window.atlas.cmp.map('a').getZoom() <= 8", 60)
+    duo.driver.execute_script("window.atlas.cmp.map('a').setView([arguments[0], arguments[1]], 14, {animate: false});",
+                              point.y, point.x)
+    for mid in maps.values():
+        _wait(duo, f"(function () {{ var h = window.atlas.tiles.held({mid!r}); return h && h.spec.n === 34753 &&"
+                   " !h.layer.isLoading() && Object.keys(h.layer._tiles).length > 0 && Object.keys(h.layer._tiles)"
+                   ".every(function (k) { return h.layer._tiles[k].el._atlas.version === h.version; }) &&"
+                   f" h.layer._map.getZoom() === 14; }})()", 60)
+    background = tuple(int(v) for v in duo.driver.execute_script(
+        "return getComputedStyle(document.getElementById('compare-map-a')).backgroundColor.match(/\\d+/g)"
+        ".slice(0, 3);"))
+    # A's map shows the explorer's paint of A; B's its own classes: their colours at the LSOA, on screen.
+    fills = duo.driver.execute_script(
+        "var i = arguments[0]; return ['compare-map-a', 'compare-map-b', 'compare-map-bv'].map(function (id) {"
+        " return window.atlas.tiles.held(id).spec.fill(i); })"
+        ".concat([window.atlas.fillOf(window.atlas._latest.p, i)]);",
+        i)
+    assert fills[0] == fills[3]
+    for (m, mid), fill in zip(maps.items(), fills[:3], strict=True):
+        x, y = duo.driver.execute_script(
+            "document.getElementById(arguments[3]).scrollIntoView({block: 'center'});"
+            "var c = window.atlas.cmp.map(arguments[0]).latLngToContainerPoint([arguments[1], arguments[2]]);"
+            " return [c.x, c.y];", m, point.y, point.x, mid)
+        shows(duo, mid, x, y, blend(fill, background, 0.8))
+    # The hover card on B: the area's name from the raw lookup, A and B as the API prints them.
+    a = next(r for r in _api_view(duo, authority="all", level="lsoa11", variable="ks102ew0018")["areas"]
+             if r["code"] == code)
+    b = next(r for r in _api_view(duo, authority="all", level="lsoa11", variable="imd2019_imd_rank")["areas"]
+             if r["code"] == code)
+    assert a["value"] == pytest.approx(_raw_mean_age(raw_dir, code))
+    _wait(duo, "window.atlas._areas && window.atlas._areas.codes && window.atlas._areas.codes.length === 34753", 30)
+    x, y = duo.driver.execute_script(
+        "document.getElementById('compare-map-b').scrollIntoView({block: 'center'});"
+        "var c = window.atlas.cmp.map('b').latLngToContainerPoint([arguments[0], arguments[1]]); return [c.x, c.y];",
+        point.y, point.x)
+    pointer_to(duo, "compare-map-b", x, y)
+    name = f"{rows[code]['LSOA11NM']}, in {rows[code]['WD19NM'].strip()} ward"
+    for text in (name, f"A, Mean age: {a['text']}", f"B, Index of Multiple Deprivation (IMD) rank: {b['text']}"):
+        _wait(duo, f"(document.querySelector('#compare-map-b .atlas-tip') || {{}}).textContent.indexOf({text!r}) >= 0",
+              20)
+    # A click selects it: its profile opens, every map outlines it, the density marks its cell.
+    ActionChains(duo.driver).click().perform()
+    duo.wait_for_contains_text("#compare-profile", code, timeout=30)
+    for mid in maps.values():
+        _wait(duo, f"window.atlas.tiles.held({mid!r}).spec.selected.indexOf({i}) >= 0", 20)
+    _wait(duo, f"{GD} && {GD}.data[0].type === 'heatmap' && {GD}.data[1].x.length === 1", 20)
+    meta, mark = duo.driver.execute_script(f"return [{GD}.data[0].meta, [{GD}.data[1].x[0], {GD}.data[1].y[0]]];")
+    assert abs(mark[0] - a["value"]) <= meta["dx"] / 2 + 0.05 and abs(mark[1] - b["value"]) <= meta["dy"] / 2 + 0.5
+    # A cell clicked (as Plotly reports a click to dcc.Graph): its areas, from the API's values, highlighted.
+    duo.driver.execute_script(f"{GD}.emit('plotly_click', {{points: [{{curveNumber: 0, x: arguments[0], "
+                              "y: arguments[1]}]});", mark[0], mark[1])
+    values_a = {r["code"]: r["value"] for r in _api_view(duo, authority="all", level="lsoa11",
+                                                         variable="ks102ew0018")["areas"]}
+    values_b = {r["code"]: r["value"] for r in _api_view(duo, authority="all", level="lsoa11",
+                                                         variable="imd2019_imd_rank")["areas"]}
+    col = int((mark[0] - meta["x0"]) // meta["dx"])
+    row = int((mark[1] - meta["y0"]) // meta["dy"])
+
+    def inside(c: str) -> bool:
+        va, vb = values_a.get(c), values_b.get(c)
+        if va is None or vb is None:
+            return False
+        ca = min(int((va - meta["x0"]) // meta["dx"]), meta["columns"] - 1)
+        rb = min(int((vb - meta["y0"]) // meta["dy"]), meta["columns"] - 1)
+        return ca == col and rb == row
+
+    expected = sorted(c for c in values_a if inside(c))
+    assert code in expected and len(expected) > 1
+    got = _wait(duo, f"(function () {{ var s = window.atlas.tiles.held('compare-map-a').spec.selected;"
+                     f" return s.length === {len(expected)} && s; }})()", 30)
+    codes = duo.driver.execute_script("return arguments[0].map(function (i) { return window.atlas._areas.codes[i]; });",
+                                      got)
+    assert sorted(codes) == expected
+    assert duo.driver.execute_script("return window.__cspViolations") == []
     assert duo.get_logs() == []

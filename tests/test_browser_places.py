@@ -7,16 +7,13 @@ controls behind a button, legend folded, tap for hover, compare stacked, nothing
 from __future__ import annotations
 
 import csv
-import io
 import json
-import time
 from pathlib import Path
 
 import pytest
 import shapely
-from browser_support import choose, query, wait
+from browser_support import blend, choose, pointer_to, query, shows, wait
 from selenium.webdriver.common.action_chains import ActionChains
-from selenium.webdriver.common.actions.action_builder import ActionBuilder
 from selenium.webdriver.common.keys import Keys
 
 pytestmark = pytest.mark.browser
@@ -312,17 +309,6 @@ def test_pla009_near_me_finds_the_lsoa_and_ward(duo) -> None:
               "/Birmingham 079F/.test(document.querySelector('tbody tr.selected').textContent)", 20)
 
 
-def _pixel(duo, x: float, y: float) -> tuple[int, int, int]:
-    """The colour on screen at map container point (x, y): a screenshot read back (the tiles are bitmaps drawn
-    by workers, so the page has no polygon to ask)."""
-    from PIL import Image  # noqa: PLC0415
-
-    left, top, ratio = duo.driver.execute_script(
-        "var r = document.getElementById('map').getBoundingClientRect();"
-        " return [r.left, r.top, window.devicePixelRatio || 1];")
-    shot = Image.open(io.BytesIO(duo.driver.get_screenshot_as_png())).convert("RGB")
-    return shot.getpixel((round((left + x) * ratio), round((top + y) * ratio)))
-
 
 def _tile_stats(duo) -> dict:
     """Tiles the page's workers fetched and drew so far (assets/tiles.js ``stats``)."""
@@ -330,18 +316,6 @@ def _tile_stats(duo) -> dict:
         "var done = arguments[arguments.length - 1]; window.atlas.tiles.stats().then(done);")
 
 
-def _pointer(duo, x: float, y: float) -> None:
-    """Move the mouse to map container point (x, y) (in the viewport: the map may reach below it)."""
-    left, top = duo.driver.execute_script(
-        "var r = document.getElementById('map').getBoundingClientRect(); return [r.left, r.top];")
-    actions = ActionBuilder(duo.driver)
-    actions.pointer_action.move_to_location(round(left + x), round(top + y))
-    actions.perform()
-
-
-def _blend(colour: str, background: tuple[int, int, int], alpha: float) -> tuple[int, ...]:
-    rgb = tuple(int(colour[k:k + 2], 16) for k in (1, 3, 5))
-    return tuple(round(alpha * c + (1 - alpha) * b) for c, b in zip(rgb, background, strict=True))
 
 
 def test_pla011_tiles_paint_hover_select_and_repaint_without_refetching(duo, raw_dir) -> None:
@@ -359,7 +333,8 @@ def test_pla011_tiles_paint_hover_select_and_repaint_without_refetching(duo, raw
     point = shapely.geometry.shape(feature["geometry"]).buffer(-0.0006).representative_point()
     at = f"&map=14/{point.y:.5f}/{point.x:.5f}"
     duo.driver.execute_cdp_cmd("Network.enable", {})
-    duo.driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/api/areas/*"]})
+    # Only the names' URL (the outline of the place is an /api/areas/ URL too, drawn by dash-leaflet).
+    duo.driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/api/areas/all/lsoa11.json*"]})
     duo.wait_for_page(duo.server_url + "/?authority=all&level=lsoa11&variable=ks102ew0018" + at)
     loaded = ("(function () { var h = window.atlas.tiles.held('map'),"
               " p = window.atlas._latest && window.atlas._latest.p;"
@@ -378,31 +353,22 @@ def test_pla011_tiles_paint_hover_select_and_repaint_without_refetching(duo, raw
         fill, opacity = duo.driver.execute_script(
             "var h = window.atlas._latest; return [window.atlas.fillOf(h.p, arguments[0]),"
             " h.o === undefined || h.o === null ? 0.8 : h.o];", i)
-        return _blend(fill, background, opacity)
+        return blend(fill, background, opacity)
 
-    def shows(colour: tuple[int, ...]) -> None:
-        # Leaflet fades a new tile in (0.2 s): wait for the screen to settle on the colour, or fail with it.
-        end = time.monotonic() + 10
-        while True:
-            got = _pixel(duo, x, y)
-            if max(abs(a - b) for a, b in zip(got, colour, strict=True)) <= 3:
-                return
-            if time.monotonic() > end:
-                raise AssertionError(f"the screen shows {got} at the LSOA, not {colour}")
-            time.sleep(0.1)
 
     want = expected()
-    shows(want)
+    shows(duo, 'map', x, y, want)
 
     # The names are held back (blocked): the hover card of the area under the pointer (the workers find it)
     # shows its figures and says its name is loading, never a bare position number.
-    _pointer(duo, x, y)
+    pointer_to(duo, 'map', x, y)
     wait(duo, "document.querySelector('.atlas-tip') && /Loading the area's name/.test("
               "document.querySelector('.atlas-tip').textContent) && /Mean age/.test("
               "document.querySelector('.atlas-tip').textContent)", 20)
     assert str(i) not in duo.find_element(".atlas-tip strong").text
     duo.driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
-    assert all("/api/areas/" in entry["message"] for entry in duo.get_logs())  # only the blocked request
+    logs = duo.get_logs()
+    assert all("/api/areas/all/lsoa11.json" in entry["message"] for entry in logs), logs  # only the blocked one
 
     # A palette switch: the same tiles drawn again in the new colours, none fetched again (and the names
     # asked for again, and now received).
@@ -414,15 +380,15 @@ def test_pla011_tiles_paint_hover_select_and_repaint_without_refetching(duo, raw
     wait(duo, loaded, 30)
     after = expected()
     assert after != want
-    _pointer(duo, -5, -5)  # off the map: the hover card goes
+    pointer_to(duo, 'map', -5, -5)  # off the map: the hover card goes
     wait(duo, "!document.querySelector('.atlas-tip')", 10)
-    shows(after)
+    shows(duo, 'map', x, y, after)
     again = _tile_stats(duo)
     assert again["fetched"] == fetched["fetched"] and again["drawn"] > fetched["drawn"]
 
     # With the names here, the hover card names the area from the raw lookup, and a click selects it.
     wait(duo, "window.atlas._areas && window.atlas._areas.codes && window.atlas._areas.codes.length === 34753", 30)
-    _pointer(duo, x, y)
+    pointer_to(duo, 'map', x, y)
     name = f"{rows[code]['LSOA11NM']}, in {rows[code]['WD19NM'].strip()} ward"
     wait(duo, f"document.querySelector('.atlas-tip') && document.querySelector('.atlas-tip').textContent"
               f".indexOf({name!r}) >= 0", 20)

@@ -250,22 +250,39 @@ def test_scatter_is_svg_however_many_points(s: store_module.Store) -> None:
     assert big["type"] == "scatter" and len(big["x"]) == 4 * len(figure["data"][0]["x"])
 
 
-@pytest.mark.parametrize("level", ["lsoa11", "oa11"])
-def test_england_and_wales_at_a_small_level_is_not_compared(s: store_module.Store, level: str) -> None:
-    """Drawn from vector tiles, which the compare maps cannot draw: the explore view with a message saying
-    why and what can be compared; nothing of the comparison is built or sent. The districts still compare."""
-    if mapview.map_geometry(s, state.ALL, level)["geom"] != "tiles":
-        pytest.fail(f"the test build has no tiles for {level}")
-    search = f"?authority=all&level={level}&variable=ks102ew0018&view=compare&variable_b=imd2019_imd_rank"
+def test_england_and_wales_at_lsoa_level_compares_with_a_density(s: store_module.Store, raw_dir) -> None:
+    """England and Wales's 34,753 LSOAs compare like a district: the relation names the tiles the three maps are
+    drawn from, and the plot is a density (counts per cell), not 32,844 SVG points. Every LSOA with both values
+    is counted once, in the cell holding its values (from the store, read apart from the figure); the Welsh
+    LSOAs (no English IMD) are left out, counted from the raw lookup."""
+    search = "?authority=all&level=lsoa11&variable=ks102ew0018&view=compare&variable_b=imd2019_imd_rank"
     base, cmp, messages = _resolve(s, search)
-    assert (base.authority, base.level, cmp.view) == (state.ALL, level, "explore")
-    n = s.area_count(state.ALL, level)
-    assert any(m.startswith("Compare is not offered for England and Wales at ") and f"{n:,} areas" in m
-               and "local authority districts" in m for m in messages), messages
+    assert cmp.view == "compare" and messages == []
     r = compare.render_compare_view(search, None, s)
-    assert r["view"] == "explore" and r["payload_b"] is None and r["relation"] is None and r["graph"] is None
-    assert r["state"]["said"] is True and r["state"]["keys"] == "" and r["messages"] == messages
-    # The explorer's next view clears it (the explore fast path has nothing to say).
-    assert compare.render_compare_view(f"?authority=all&level={level}&view=explore", r["state"], s)["messages"] == []
-    lad = compare.render_compare_view("?authority=all&level=lad&variable=ks102ew0018&view=compare", None, s)
-    assert lad["view"] == "compare" and lad["payload_b"]["n"] == s.area_count(state.ALL, "lad")
+    assert r["relation"]["geom"] == "tiles" and r["relation"]["url"].startswith("/api/tiles/lsoa11/")
+    assert r["payload_b"]["n"] == 34753
+    with open(raw_dir / "lookups/Lower_Layer_Super_Output_Area_(2011)_to_Ward_(2019)_Lookup_in_England_and_Wales.csv",
+              newline="", encoding="utf-8-sig") as f:
+        welsh = sum(row["LSOA11CD"].startswith("W") for row in csv.DictReader(f))
+    heat, marks = r["graph"]["data"]
+    assert heat["type"] == "heatmap" and marks["x"] == []
+    meta = heat["meta"]
+    counted = sum(c or 0 for row in heat["z"] for c in row)
+    assert counted == 34753 - welsh == sum(c >= 0 for c in meta["cells"])
+    a = s.values(state.ALL, "lsoa11", "ks102ew0018")
+    b = s.values(state.ALL, "lsoa11", "imd2019_imd_rank")
+    cols = meta["columns"]
+    for i in range(0, 34753, 97):
+        cell = meta["cells"][i]
+        va, vb = a["value"].iloc[i], b["value"].iloc[i]
+        if cell < 0:
+            assert a["code"].iloc[i].startswith("W") and pd.isna(vb)
+            continue
+        col, row = cell % cols, cell // cols
+        # the cell holds the printed values (A to 1 dp, B whole ranks): within half a printed unit
+        assert meta["x0"] + col * meta["dx"] - 0.05 <= va <= meta["x0"] + (col + 1) * meta["dx"] + 0.05
+        assert meta["y0"] + row * meta["dy"] - 0.5 <= vb <= meta["y0"] + (row + 1) * meta["dy"] + 0.5
+    # A region's LSOAs stay points (London: 4,835, under the density's threshold).
+    london = compare.render_compare_view("?authority=E12000007&level=lsoa11&variable=ks102ew0018&view=compare"
+                                         "&variable_b=imd2019_imd_rank", None, s)
+    assert london["graph"]["data"][0]["type"] == "scatter" and len(london["graph"]["data"][0]["x"]) == 4835

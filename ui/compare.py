@@ -35,6 +35,9 @@ def _map(key: str) -> dl.MapContainer:
     return dl.MapContainer(
         id=C.MAPS[key], center=[52.6, -2.0], zoom=6, preferCanvas=True, keyboard=True, className="map",
         attributionControl=False, style={"height": "100%", "width": "100%"},
+        # Not reported to Dash after every move (nothing reads it; it re-rendered each map component per move,
+        # three per move here as the maps follow each other: ui/explorer.py the_map).
+        trackViewport=False,
         children=[compare_areas.build(C.LAYERS[key])])
 
 
@@ -69,7 +72,9 @@ def section() -> html.Section:
                 html.Div(id=C.SCATTER, className="compare-scatter"),
                 html.Div(id=C.STATS, className="compare-stats", role="status", **{"aria-live": "polite"}),
                 html.P("Hover over a point to find its area on the maps; click points, or drag a box around "
-                       "them, to highlight their areas (double-click to clear).",
+                       "them, to highlight their areas (double-click to clear). With more areas than points "
+                       "can show, the plot counts the areas in each cell: click a cell to highlight its areas "
+                       "(click it again to clear).",
                        className="help"),
             ]),
             html.Figure(className="compare-figure", children=[

@@ -128,7 +128,7 @@ def embed_layout(search: str | None) -> Component:
             form,
         ]),
         html.Div(className="embed-body", children=[
-            html.Div(the_map(config, build_id, track_viewport=True), className="embed-mapbox"),
+            html.Div(the_map(config, build_id), className="embed-mapbox"),
             # Over the map, not above it: a message must not change the map's size (see _first_words).
             html.Div(className="embed-messages", children=[
                 html.Div(id=E.NOTICE, className="message", role="status", children=[html.P(m) for m in messages]),

@@ -99,24 +99,26 @@ def controls(authorities: list[dict], places: list[dict] | None = None) -> html.
     ])
 
 
-def the_map(config: settings.Settings, build_id: str, track_viewport: bool = False) -> dl.MapContainer:
-    """The page's map. ``track_viewport``: whether Dash is told the map's bounds after every move (the embed's
-    export links follow them); the explorer reads the map's position in the browser (the address's ``map=``),
-    so Dash's renderer is not woken by every pan and zoom (about 26 ms of main-thread work a move, measured
-    by profiling bench_places.py's country-to-street movement)."""
+def the_map(config: settings.Settings, build_id: str) -> dl.MapContainer:
+    """The page's map. Dash is not told its position after every move (``trackViewport`` off): that made
+    Dash's renderer re-render the whole map component after each pan and zoom (about 26 ms of main-thread work
+    a move, and most of the long tasks of bench_places.py's country-to-street movement). The browser reads
+    the position itself: the address's ``map=`` and the ``MAP_BOUNDS`` store the export links follow are
+    written by assets/atlas.js."""
     context = MapContext(build_id=build_id, tiles_url=config.tiles_url,
                          tiles_attribution=config.tiles_attribution)
     return dl.MapContainer(
         id=ids.MAP, children=build_layers(context), center=[52.6, -2.0], zoom=6, preferCanvas=True,
         style={"height": "100%", "width": "100%"}, className="map", attributionControl=bool(config.tiles_url),
-        keyboard=True, trackViewport=track_viewport)
+        keyboard=True, trackViewport=False)
 
 
 def stores(search: str) -> list:
     """What the explorer's callbacks keep in the page: the view the address names (``NAV``, read by
     ``render`` at a first load), the view last rendered, its paint, the areas' names and the selection."""
     return [dcc.Store(id=ids.NAV, data={"search": search}), dcc.Store(id=ids.STATE), dcc.Store(id=ids.PAYLOAD),
-            dcc.Store(id=ids.AREAS), dcc.Store(id=ids.SELECTED), dcc.Store(id=ids.URL_WRITTEN)]
+            dcc.Store(id=ids.AREAS), dcc.Store(id=ids.SELECTED), dcc.Store(id=ids.URL_WRITTEN),
+            dcc.Store(id=ids.MAP_BOUNDS)]
 
 
 def layout(search: str = "") -> html.Div:

@@ -15,9 +15,9 @@ import json
 __all__ = [
     "AREAS", "ATTRIBUTION", "AUTHORITY", "BREAKS", "BREAKS_ROW", "CATEGORY_NOTE", "CLASSIFICATION_ROWS", "COMPARE",
     "CONTROLS", "CONTROLS_PANEL", "CONTROLS_TOGGLE", "EMBED", "GROUP", "HELP", "K", "K_ROW", "LAYER", "LEGEND",
-    "LEVEL", "LEVEL_ROW", "MAP", "MESSAGE", "NAV", "NEAR_ME", "OPACITY", "OUTLINE", "PALETTE", "PALETTE_ROW",
-    "PAYLOAD", "PLACE_RESULTS", "PLACE_SEARCH", "PLACE_STATUS", "REVERSE", "SCHEME", "SCHEME_ROW", "SCOPE",
-    "SCOPE_ROW", "SELECTED", "SHARE", "SKIP_LINK", "STATE", "TABLE",
+    "LEVEL", "LEVEL_ROW", "MAP", "MAP_BOUNDS", "MESSAGE", "NAV", "NEAR_ME", "OPACITY", "OUTLINE", "PALETTE",
+    "PALETTE_ROW", "PAYLOAD", "PLACE_RESULTS", "PLACE_SEARCH", "PLACE_STATUS", "REVERSE", "SCHEME", "SCHEME_ROW",
+    "SCOPE", "SCOPE_ROW", "SELECTED", "SHARE", "SKIP_LINK", "STATE", "TABLE",
     "TITLE", "URL", "URL_WRITTEN", "VARIABLE", "javascript", "javascript_version",
 ]
 
@@ -68,6 +68,9 @@ CONTROLS_PANEL = "controls-panel"
 SKIP_LINK = "skip-to-map"
 
 MAP = "map"
+#: The map's bounds after each move, written by assets/atlas.js: the export links follow them. Not the map's own
+#: ``bounds`` prop (dash-leaflet's trackViewport), which re-rendered the whole map component after every move.
+MAP_BOUNDS = "map-bounds"
 LAYER = "areas-layer"
 OUTLINE = "outline-layer"
 TITLE = "view-title"

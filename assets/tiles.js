@@ -90,12 +90,12 @@
   }
 
   function workerFor(key) {
+    // By the data tile's column and row, as a checkerboard: the tiles on screen, neighbours all, are shared
+    // evenly between the workers (a hash of the key gave one worker 4 of 6 at country zoom), and a tile
+    // always goes to the worker that keeps its decoded paths.
     var list = workers();
-    var h = 0;
-    for (var n = 0; n < key.length; n += 1) {
-      h = (h * 31 + key.charCodeAt(n)) | 0;
-    }
-    return list[Math.abs(h) % list.length];
+    var parts = key.split("/");
+    return list[(Number(parts[1]) + Number(parts[2])) % list.length];
   }
 
   function send(worker, message, transfer, cb) {

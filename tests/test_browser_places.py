@@ -28,6 +28,9 @@ PHONE = (390, 844)
 AXE_PAGES: list[tuple[str, str]] = [
     ("explorer", f"/?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct"),
     ("explorer-region", "/?authority=E12000007&level=lad&variable=ks102ew0014_pct"),
+    # England and Wales's LSOAs, drawn from vector tiles (canvases the workers paint), and compared there.
+    ("explorer-tiles", "/?authority=all&level=lsoa11&variable=ks102ew0018"),
+    ("compare-tiles", "/?authority=all&level=lsoa11&variable=ks102ew0018&view=compare&variable_b=imd2019_imd_rank"),
     ("compare", f"/?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct&view=compare"
                 "&variable_b=ks102ew0015_pct"),
     ("embed", f"/embed?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct"),
@@ -215,10 +218,15 @@ def test_pla006_axe_no_serious_or_critical_violations(duo, name: str, path: str)
     if path.startswith("/datastore"):
         duo.driver.get(duo.server_url + path)
         wait(duo, "document.readyState === 'complete' && !!document.querySelector('main h1')", 30)
+    elif name.endswith("-tiles"):
+        duo.wait_for_page(duo.server_url + path)
+        wait(duo, "(function () { var h = window.atlas.tiles.held(arguments[0]);"
+                  " return !!(h && !h.layer.isLoading() && Object.keys(h.layer._tiles).length); })"
+                  f"({'compare-map-bv' if name.startswith('compare') else 'map'!r})", 60)
     else:
         duo.wait_for_page(duo.server_url + path)
         _drawn(duo)
-    if name == "compare":
+    if name.startswith("compare"):
         wait(duo, "document.querySelectorAll('.bv-cell').length === 9", 30)
     duo.driver.execute_script(AXE.read_text(encoding="utf-8"))
     result = duo.driver.execute_async_script("""

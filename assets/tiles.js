@@ -315,8 +315,9 @@
     delete held[id];
   }
 
-  function notice(map) {
-    // No worker drawing in this browser (before 2023: Safari 16.3, Firefox 104): say so on the map.
+  function notice(map, why) {
+    // No worker drawing in this browser (before 2023: Safari 16.3, Firefox 104), or workers refused: say so
+    // on the map.
     if (map._atlasNotice) {
       return;
     }
@@ -324,8 +325,8 @@
     box.onAdd = function () {
       var div = window.L.DomUtil.create("div", "atlas-notice");
       div.setAttribute("role", "status");
-      div.textContent = "This map of every small area of England and Wales needs a browser from 2023 or later " +
-        "(OffscreenCanvas in workers). Choose one authority or a region to see its map here.";
+      div.textContent = (why || "This map of every small area of England and Wales needs a browser from 2023 " +
+        "or later (OffscreenCanvas in workers).") + " Choose one authority or a region to see its map here.";
       return div;
     };
     box.addTo(map);
@@ -357,7 +358,13 @@
     }
     clear(id);
     entry = { id: id, url: spec.url, spec: spec };
-    restyle(entry);
+    try {
+      restyle(entry); // starts the workers on first use
+    } catch (err) {
+      // A worker the browser refuses to start (a page's policy, a blocked script): said on the map.
+      notice(map, "The map's drawing workers could not start (" + String(err && err.message || err) + ").");
+      return Promise.resolve(false);
+    }
     var Cls = layerClass();
     entry.layer = new Cls({ maxZoom: map.getMaxZoom() || 20 });
     entry.layer._atlas = entry;

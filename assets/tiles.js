@@ -219,9 +219,18 @@
             return;
           }
           if (info.done) {
+            // Its first drawing is on its way: it may have been drawn just before the new style reached the
+            // worker, so it is drawn again if it came back older.
             jobs.push(new Promise(function (resolve) {
               var done = info.done;
-              info.done = function (err, el) { done(err, el); resolve(); };
+              info.done = function (err, el) {
+                done(err, el);
+                if (!err && info.version < version && layer._map) {
+                  layer._drawTile(canvas, resolve);
+                } else {
+                  resolve();
+                }
+              };
             }));
           } else if (info.version < version) {
             jobs.push(new Promise(function (resolve) { layer._drawTile(canvas, resolve); }));

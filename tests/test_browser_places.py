@@ -31,6 +31,7 @@ AXE_PAGES: list[tuple[str, str]] = [
     # England and Wales's LSOAs, drawn from vector tiles (canvases the workers paint), and compared there.
     ("explorer-tiles", "/?authority=all&level=lsoa11&variable=ks102ew0018"),
     ("compare-tiles", "/?authority=all&level=lsoa11&variable=ks102ew0018&view=compare&variable_b=imd2019_imd_rank"),
+    ("embed-tiles", "/embed?authority=all&level=lsoa11&variable=ks102ew0018"),
     ("compare", f"/?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct&view=compare"
                 "&variable_b=ks102ew0015_pct"),
     ("embed", f"/embed?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct"),

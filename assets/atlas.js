@@ -495,6 +495,7 @@
     count: count,
     classAt: classAt,
     classOf: classOf,
+    tileFeature: function (i, key) { return tileFeature(i, key); },
     fillOf: fillOf,
     legendHtml: legendHtml,
     loadDetails: loadDetails,
@@ -671,12 +672,14 @@
     window.dispatchEvent(new CustomEvent("atlas:areas", { detail: { key: key } })); // compare's maps too
   }
 
-  function tileFeature(i) {
-    // Until the codes and names arrive (a moment after the first paint), the card says so: the figures and
-    // class it shows are already this area's.
+  function tileFeature(i, key) {
+    // Area ``i`` of a tiled view (``key``: the view's, by default the explorer's). Until the codes and names
+    // arrive (a moment after the first paint), the card says so: the figures and class it shows are already
+    // this area's. Shared with compare.js.
     var areas = window.atlas._areas;
     var h = window.atlas._latest;
-    if (!areas || !areas.codes || !h || !h.p || areas.key !== h.p.key) {
+    var want = key || (h && h.p ? h.p.key : null);
+    if (!areas || !areas.codes || !want || areas.key !== want) {
       return { properties: { id: i, code: "", name: "Loading the area's name…" } };
     }
     return { properties: { id: i, code: areas.codes[i], name: areas.names ? areas.names[i] : areas.codes[i] } };

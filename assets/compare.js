@@ -218,15 +218,6 @@
     return positionsCache.at;
   }
 
-  function tiledFeature(i, rel) {
-    var areas = window.atlas._areas;
-    var codes = tiledCodes(rel);
-    if (!codes) {
-      return { properties: { id: i, code: "", name: "Loading the area's name…" } };
-    }
-    return { properties: { id: i, code: codes[i], name: areas.names ? areas.names[i] : codes[i] } };
-  }
-
   function hideTip(m) {
     if (tips[m] && tips[m]._map) {
       tips[m]._map.removeLayer(tips[m]);
@@ -243,7 +234,7 @@
     if (!tips[m]) {
       tips[m] = window.L.tooltip({ className: "atlas-tip", direction: "top", offset: [0, -8] });
     }
-    tips[m].setLatLng(latlng).setContent(tip(tiledFeature(i, h.rel), h));
+    tips[m].setLatLng(latlng).setContent(tip(window.atlas.tileFeature(i, h.rel.key), h));
     tips[m]._atlasIndex = i;
     if (!tips[m]._map) {
       tips[m].addTo(map);
@@ -255,7 +246,7 @@
     KEYS.forEach(function (m) {
       var t = tips[m];
       if (tiled[m] && t && t._map && latest[m] && t._atlasIndex !== undefined) {
-        t.setContent(tip(tiledFeature(t._atlasIndex, latest[m].rel), latest[m]));
+        t.setContent(tip(window.atlas.tileFeature(t._atlasIndex, latest[m].rel.key), latest[m]));
       }
     });
   }

@@ -145,9 +145,7 @@
       base.dashArray = "2 2";
     }
     if (h.s && feature.properties.code === h.s) {
-      base.weight = 3.5;
-      base.color = "#000000";
-      base.opacity = 1;
+      // Outlined above everything by outlineSelected (a cased dashed line); its own edge stays plain.
       base.dashArray = null;
     }
     return base;
@@ -247,7 +245,37 @@
   function styled(url, n) {
     // Tells the benchmark and tests that every area of ``url`` has its new style (the canvas paints it
     // in the next animation frame).
+    var h = window.atlas._latest;
+    outlineSelected(h && h.p && h.p.url === url && h.p.geom !== "tiles" && h.s ? window.atlas.layerOf(h.s) : null);
     window.dispatchEvent(new CustomEvent("atlas:styled", { detail: { url: url, n: n } }));
+  }
+
+  // The selected area (a searched postcode's or place's area, a clicked one) is outlined in a style no boundary
+  // uses: a white casing under a dashed near-black line, in a pane of its own above the authority's outline,
+  // so it reads over every palette and is never mistaken for the district's border (a plain black line).
+  var SELECTION_CASING = { color: "#ffffff", weight: 7, opacity: 0.95, fill: false, dashArray: null };
+  var SELECTION_LINE = { color: "#111111", weight: 3, opacity: 1, fill: false, dashArray: "9 6" };
+  var selection = null;
+
+  function outlineSelected(layer) {
+    if (selection) {
+      selection.remove();
+      selection = null;
+    }
+    var map = layer && layer._map;
+    if (!map || !layer.feature) {
+      return;
+    }
+    if (!map.getPane("selection")) {
+      var pane = map.createPane("selection");
+      pane.style.zIndex = 460;
+      pane.style.pointerEvents = "none";
+    }
+    var geometry = layer.feature.geometry;
+    selection = window.L.layerGroup([
+      window.L.geoJSON(geometry, { style: SELECTION_CASING, pane: "selection", interactive: false }),
+      window.L.geoJSON(geometry, { style: SELECTION_LINE, pane: "selection", interactive: false }),
+    ]).addTo(map);
   }
 
   function refreshOpenTooltips() {
@@ -763,8 +791,16 @@
             params.set(key, here.get(key));
           }
         });
-        ["map"].forEach(function (key) {  // the map's position: written as it moves (syncAddress)
-          if (here.has(key)) {
+        // The map's position (written as it moves: syncAddress) and the pin stay, unless a place was just
+        // chosen in the search (assets/places.js): then they are that place's.
+        var pending = window.atlas._pendingKeys;
+        window.atlas._pendingKeys = null;
+        ["map", "pin"].forEach(function (key) {
+          if (pending && Object.prototype.hasOwnProperty.call(pending, key)) {
+            if (pending[key]) {
+              params.set(key, pending[key]);
+            }
+          } else if (here.has(key)) {
             params.set(key, here.get(key));
           }
         });
@@ -780,6 +816,11 @@
         if (next === window.location.search) {
           return nu();
         }
+        window.setTimeout(function () {
+          if (window.atlas.places && window.atlas.places.drawPin) {
+            window.atlas.places.drawPin();
+          }
+        }, 0);
         var ctx = window.dash_clientside.callback_context;
         var trig = ctx && ctx.triggered ? ctx.triggered.map(function (t) { return t.prop_id; }) : [];
         var byCompare = trig.indexOf(ids().COMPARE.STATE + ".data") >= 0 && trig.indexOf(ids().STATE + ".data") < 0;

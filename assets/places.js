@@ -1,10 +1,13 @@
 /*
  * Neighbourhood Atlas: finding a place. The search box is a combobox (WAI-ARIA 1.2 pattern): words typed
- * ask GET /api/search (atlas/search.py decides what matches and in which order); arrow keys move through the
- * results, Enter opens the one shown active (the first, until another is chosen), Escape closes the list.
- * "Near me" asks the browser for its position (the browser asks the person first) and GET /api/locate for
- * the areas there. Opening a place goes through the address's store with push: the server's render opens
- * its district (or region) and level, selects the area and flies to it, and the address says so.
+ * ask GET /api/search (atlas/search.py decides what matches and in which order); no result is highlighted
+ * until an arrow key moves to one (ArrowDown goes to the first), Enter opens the one highlighted (or, with
+ * none, the first), Escape closes the list. "Near me" asks the browser for its position (the browser asks
+ * the person first) and GET /api/locate for the areas there. Opening a place goes through the address's
+ * store with push: the server's render opens its district (or region) and level, selects the area it lies
+ * in and flies to it, and the address says so; a postcode, a town or the reader's own position is pinned
+ * (``pin=lat,lon`` in the address, drawn here as a marker over the map) and the map flies to it
+ * (``map=zoom/lat/lon``).
  *
  * The phone layout's toggles live here too: the button that opens the controls, the legend's fold.
  * Ids come from window.atlas.ids (ui/ids.py).
@@ -55,8 +58,11 @@
   }
 
   function describe(r) {
-    var where = r.kind === "postcode" && r.ward && r.ward.name ? r.ward.name + " ward, " + r.where : r.where;
-    return r.what + (where && where !== r.name ? " · " + where : "");
+    // What it is and where: "village in Richmondshire, North Yorkshire", "postcode in Edgbaston ward,
+    // Birmingham", "electoral ward (December 2022) in Birmingham".
+    var where = r.where && r.where !== r.name && r.where !== "England and Wales" ? " in " + r.where : "";
+    var now = r.district_now && r.district_now.name ? " (council since 2023: " + r.district_now.name + ")" : "";
+    return r.what + where + now;
   }
 
   function render(found) {
@@ -66,7 +72,7 @@
       return;
     }
     results = found.results || [];
-    active = results.length ? 0 : -1;
+    active = -1; // nothing is highlighted until an arrow key moves: ArrowDown goes to the first
     var html = results.map(function (r, i) {
       return "<li role='option' id='place-opt-" + i + "' data-place-index='" + i + "' aria-selected='" +
         (i === active ? "true" : "false") + "' class='place-option'><span class='place-name'>" + esc(r.label) +
@@ -75,6 +81,8 @@
     if (!results.length) {
       html = "<li role='option' aria-disabled='true' aria-selected='false' class='place-none'>" +
         esc(found.note || ("Nothing found for “" + found.query + "”.")) + "</li>";
+    } else if (found.note) {
+      html += "<li role='presentation' class='place-note'>" + esc(found.note) + "</li>";
     }
     box.innerHTML = html;
     box.hidden = false;
@@ -127,19 +135,46 @@
   }
 
   function open(place, words) {
-    // Open a place: its district (or region...) and level, with the area selected. The view's other keys
-    // (variable, classes, colours) are kept; the server falls back, and says so, where they do not apply.
+    // Open a place: its district (or region...) and level, with the area its point lies in selected. The
+    // view's other keys (variable, classes, colours) are kept; the server falls back, and says so, where
+    // they do not apply. The level shown stays when the place is in the district shown and has an area there.
     var params = new URLSearchParams(window.location.search);
-    params.set("authority", place.authority);
-    params.set("level", place.level);
-    ["scope", "map", "area"].forEach(function (k) { params.delete(k); });
-    if (place.area) {
-      params.set("area", place.area);
+    var level = place.level;
+    var area = place.area;
+    var shown = params.get("level");
+    if (params.get("authority") === place.authority && shown && place.areas && place.areas[shown]) {
+      level = shown;
+      area = place.areas[shown];
     }
+    params.set("authority", place.authority);
+    params.set("level", level);
+    ["scope", "map", "area", "pin"].forEach(function (k) { params.delete(k); });
+    if (area) {
+      params.set("area", area);
+    }
+    var keys = { map: null, pin: null }; // written into the address with the view (atlas.js write_url)
+    if (place.point && place.point[0] !== null && place.point[0] !== undefined) {
+      var lat = Number(place.point[1]).toFixed(5);
+      var lon = Number(place.point[0]).toFixed(5);
+      if (place.zoom) {
+        // A town or village: the map flies to it at its zoom; a postcode's map shows the area it lies in.
+        keys.map = place.zoom + "/" + lat + "/" + lon;
+        params.set("map", keys.map);
+      }
+      keys.pin = lat + "," + lon;
+      params.set("pin", keys.pin);
+      pinLabel = place.pinLabel || place.label || "";
+    }
+    window.atlas._pendingKeys = keys;
     status(words || ("Opening " + place.label + "…"));
     close();
+    // On a phone the map is what the person wants to see now: the panel closes (item of ui/explorer.py).
+    if (document.body.classList.contains("controls-open")) {
+      toggleControls(false, true);
+    }
     if (window.dash_clientside && window.dash_clientside.set_props) {
-      window.dash_clientside.set_props(I().NAV, { data: { search: "?" + params.toString(), t: Date.now(), push: true } });
+      var search = "?" + params.toString().replace(/%2C/g, ",").replace(/%2F/g, "/");
+      window.dash_clientside.set_props(I().NAV, { data: { search: search, t: Date.now(), push: true } });
     }
   }
 
@@ -152,7 +187,7 @@
     if (input) {
       input.value = r.label;
     }
-    open(r, "Opening " + r.label + " (" + r.what + ").");
+    open(r, "Opening " + r.label + " (" + describe(r) + ")." + (r.note ? " " + r.note : ""));
   }
 
   document.addEventListener("input", function (event) {
@@ -184,6 +219,8 @@
       event.preventDefault(); // never submit the controls' form
       if (openList && active >= 0) {
         choose(active);
+      } else if (openList && results.length) {
+        choose(0); // Enter with nothing highlighted: the best match, as a search box's Enter does
       } else if ((event.target.value || "").trim()) {
         // Enter before the list arrived: search now and open the best match.
         var text = event.target.value;
@@ -241,8 +278,13 @@
             return;
           }
           var b = got.body;
-          var words = "You are in " + b.lsoa.label + (b.ward ? " (" + b.ward.label + ")" : "") + ".";
-          open({ authority: b.authority.code, level: "lsoa11", area: b.lsoa.code, label: b.lsoa.label }, words);
+          // The ward is named once, from the point (December 2022 wards), with the district.
+          var ward = b.ward ? b.ward.name + " ward, " : "";
+          var words = "You are in " + ward + b.authority.name + " (" + b.lsoa.name + " selected).";
+          open({ authority: b.authority.code, level: "lsoa11", area: b.lsoa.code, label: b.lsoa.name,
+                 point: [b.lon, b.lat], pinLabel: "You are here",
+                 areas: { lsoa11: b.lsoa.code, ward22: b.ward ? b.ward.code : null,
+                          oa11: b.oa ? b.oa.code : null } }, words);
         })
         .catch(function () { status("Your position could not be looked up."); });
     }, function (err) {
@@ -253,7 +295,7 @@
 
   // -- the phone layout: controls behind a button ---------------------------------------------------------
 
-  function toggleControls(force) {
+  function toggleControls(force, toMap) {
     var button = byId(I().CONTROLS_TOGGLE);
     var panel = byId(I().CONTROLS_PANEL);
     if (!button || !panel) {
@@ -267,10 +309,71 @@
       if (first) {
         first.focus();
       }
+    } else if (toMap) {
+      var map = byId(I().MAP);
+      if (map) {
+        map.focus({ preventScroll: true });
+      }
     } else {
       button.focus();
     }
   }
+
+  // -- the pin: a searched postcode or place, or the reader's own position (pin= in the address) ------------
+
+  var pinLabel = "";
+  var pinLayer = null;
+
+  function pinIcon() {
+    // A drop pin drawn in SVG (no image file): dark with a white rim and a white dot, readable on every palette.
+    var svg = "<svg xmlns='http://www.w3.org/2000/svg' width='30' height='42' viewBox='0 0 30 42' aria-hidden='true'>" +
+      "<path d='M15 41 C15 41 2 24 2 15 A13 13 0 0 1 28 15 C28 24 15 41 15 41 Z' fill='#1a1a1a' stroke='#ffffff' " +
+      "stroke-width='2.5'/><circle cx='15' cy='15' r='5' fill='#ffffff'/></svg>";
+    return window.L.divIcon({ html: svg, className: "atlas-pin", iconSize: [30, 42], iconAnchor: [15, 41],
+                              popupAnchor: [0, -38] });
+  }
+
+  function readPin() {
+    var text = new URLSearchParams(window.location.search).get("pin") || "";
+    var m = /^(-?\d{1,2}(?:\.\d{1,6})?),(-?\d{1,3}(?:\.\d{1,6})?)$/.exec(text.trim());
+    return m ? [Number(m[1]), Number(m[2])] : null;
+  }
+
+  function drawPin() {
+    var map = window.atlas.tiles && window.atlas.tiles.map(I().MAP);
+    if (!map || !window.L) {
+      return;
+    }
+    var at = readPin();
+    if (!at) {
+      if (pinLayer) {
+        map.removeLayer(pinLayer);
+        pinLayer = null;
+      }
+      return;
+    }
+    var title = (pinLabel || "Pinned point") + " (" + at[0].toFixed(5) + ", " + at[1].toFixed(5) + ")";
+    if (pinLayer && pinLayer._map === map) {
+      pinLayer.setLatLng(at);
+      pinLayer.options.title = title;
+      if (pinLayer._icon) {
+        pinLayer._icon.setAttribute("title", title);
+        pinLayer._icon.setAttribute("aria-label", title);
+      }
+      return;
+    }
+    pinLayer = window.L.marker(at, { icon: pinIcon(), title: title, alt: title, keyboard: false,
+                                     interactive: false, zIndexOffset: 1000 }).addTo(map);
+    if (pinLayer._icon) {
+      pinLayer._icon.setAttribute("role", "img");
+      pinLayer._icon.setAttribute("aria-label", title);
+    }
+  }
+
+  // The address changes after every render (write_url) and on back/forward: the pin follows it.
+  window.addEventListener("atlas:styled", drawPin);
+  window.addEventListener("popstate", function () { window.setTimeout(drawPin, 0); });
+  window.addEventListener("atlas:map", function () { window.setTimeout(drawPin, 0); });
 
   document.addEventListener("keydown", function (event) {
     if (event.key === "Escape" && document.body.classList.contains("controls-open")) {
@@ -317,6 +420,6 @@
   });
 
   window.atlas = Object.assign({}, window.atlas, {
-    places: { open: open, ask: ask, toggleControls: toggleControls },
+    places: { open: open, ask: ask, toggleControls: toggleControls, drawPin: drawPin },
   });
 })();

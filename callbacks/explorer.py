@@ -211,7 +211,7 @@ def _map_keys(out: Rendered, raw: dict[str, str], s: Any, st: state.ViewState, v
                 # A chosen area is flown to; one opened by a link is shown at once.
                 out.viewport = {"bounds": [[box[1], box[0]], [box[3], box[2]]],
                                 "transition": "flyToBounds" if via == "control" else "fitBounds",
-                                "options": {"maxZoom": 14, "padding": [30, 30]}}
+                                "options": {"maxZoom": 16, "padding": [30, 30]}}
     if "map" in raw:
         place = state.parse_map(raw["map"])
         if place is None:
@@ -219,7 +219,13 @@ def _map_keys(out: Rendered, raw: dict[str, str], s: Any, st: state.ViewState, v
                                 "zoom/latitude/longitude, e.g. 14/52.46120/-1.92560); the map shows the whole area.")
         else:
             zoom, lat, lon = place
-            out.viewport = {"center": [lat, lon], "zoom": zoom, "transition": "setView"}
+            # A place chosen in the search flies there; a link opens there at once.
+            out.viewport = {"center": [lat, lon], "zoom": zoom,
+                            "transition": "flyTo" if via == "control" else "setView"}
+    if "pin" in raw and state.parse_pin(raw["pin"]) is None:
+        # The pin itself is drawn by the browser (assets/places.js) from the address.
+        out.messages.append(f"The pin {raw['pin'][:40]!r} was not understood (it is written latitude,longitude, e.g. "
+                            "52.45327,-1.92790); no pin is shown.")
     return out
 
 

@@ -32,9 +32,13 @@ __all__ = ["FOLDERS", "SOURCES_JSON", "build_sources", "raw_url", "read_manifest
 
 SOURCES_JSON = Path(__file__).with_name("sources.json")
 # What the pipeline reads: the top-level folders, the national collection, and from `later/` (collected for
-# features not yet built) the LSOA 2011 -> 2021 exact-fit lookup, the LSOA 2021 polygons and the postcodes.
+# features not yet built) the LSOA 2011 -> 2021 exact-fit lookup, the LSOA 2021 polygons, the postcodes (OS
+# Code-Point Open and the WC area's NSPL) and the gazetteer (OS Open Names). Trafford's ONSPD is not read by
+# the build: the tests check the postcodes' LSOAs against the ONS's own assignment in it.
 FOLDERS = ("boundaries/", "lookups/", "deprivation/", "census2011/", "census2021/", "national/",
            "later/lookups/Exact_LSOA11_to_LSOA21_to_LAD22_EW.csv", "later/boundaries/lsoa21_by_lad_drkane/",
+           "later/boundaries/lsoa21_all_by_lad_drkane/", "later/postcodes/codepoint_open_2025_4/",
+           "later/places/os_open_names_2021_settlements_EW_partial/",
            "later/postcodes/trafford_E08000009_onspd_trafforddatalab/onspd_may2022_lsoa11/trafford_postcodes.csv",
            "later/postcodes/nspl_nov2021_WC_area/NSPL_NOV_2021_UK_WC.csv")
 #: Collections documented in a SOURCES.md of their own, beside their files.
@@ -52,6 +56,11 @@ _FOLDER_SOURCE = re.compile(
 _NATION_FOLDERS = re.compile(
     r"source folders\s+`(?P<a>[^`]+/)`\s*\(\d+\)\s*and\s*`(?P<b>[^`]+/)`\s*\(\d+\)\s*of\s*`(?P<repo>[^`]+)`"
     r"\s*@\s*(?:snapshot|commit)\s+`(?P<commit>[0-9a-f]{40})`")
+# A folder of one file per area code: "(github `drkane/geo-lookups`, `boundaries/lsoa/<code>.geojson` @ `sha`".
+_CODE_SOURCE = re.compile(
+    r"github\s+`(?P<repo>[^`]+)`,\s*`(?P<path>[^`]*<code>[^`]*)`\s*@\s*`(?P<commit>[0-9a-f]{40})`")
+# A collection packed or filtered from its source (Code-Point Open's CSVs in one .tar.xz; OS Open Names' rows).
+_MADE_HERE = re.compile(r"packed with xz|Derived, not a byte-for-byte copy")
 _XLSX_SHEET = re.compile(r"^\s*-\s+(?P<file>File_\d+):\s+sheet\s+`(?P<sheet>[^`]+)`")
 _ZIP_MEMBER = re.compile(
     r"`(?P<file>[^`]+)`\.\s*This is the zip member[^`]*`unzip\s+(?P<zipname>\S+)\s+(?P<member>[^`\s]+)`"
@@ -84,6 +93,8 @@ class _Section:
     derived_rows: list[str] = field(default_factory=list)
     folder_source: dict | None = None
     nation_folders: dict | None = None
+    code_source: dict | None = None  # "github `repo`, `folder/<code>.geojson` @ `sha`": one file per code
+    made_here: bool = False  # the section's files were packed or filtered for the collection
 
 
 def _sections(text: str) -> list[_Section]:
@@ -114,6 +125,10 @@ def _sections(text: str) -> list[_Section]:
             current.folder_source = match.groupdict()
         if current.nation_folders is None and (match := _NATION_FOLDERS.search(paragraph)):
             current.nation_folders = match.groupdict()
+        if current.code_source is None and (match := _CODE_SOURCE.search(paragraph)):
+            current.code_source = match.groupdict()
+        if _MADE_HERE.search(paragraph):
+            current.made_here = True
     return sections
 
 
@@ -204,6 +219,18 @@ def _entry(path: str, sections: list[_Section], sheets: dict[str, str], zips: di
             source = {"repo": src["repo"], "path": src["path"] + inside, "commit": src["commit"]}
             return {"source": source, "url": raw_url(source["repo"], source["commit"], source["path"]),
                     "collection": section.name}
+        if section.code_source and "/" not in inside:
+            src = section.code_source
+            pattern = src["path"].rsplit("/", 1)[-1].replace("<code>", "(?P<code>.+)")
+            if match := re.fullmatch(pattern, name):
+                source = {"repo": src["repo"], "path": src["path"].replace("<code>", match.group("code")),
+                          "commit": src["commit"]}
+                return {"source": source, "url": raw_url(source["repo"], source["commit"], source["path"]),
+                        "collection": section.name}
+        if section.made_here:
+            return {"source": None, "url": None, "collection": section.name,
+                    "unresolved": "made for the collection from its source (packed or filtered, as SOURCES.md "
+                                  "says), so no address holds it: copy it from a machine that has it"}
         if section.nation_folders and "/" not in inside and name[:1] in "EW":
             source = _nation_source(section, name)
             return {"source": source, "url": raw_url(source["repo"], source["commit"], source["path"]),

@@ -19,6 +19,8 @@ from ui.share import share_tools
 __all__ = ["controls", "layout", "stores", "the_map"]
 
 _HIDDEN = {"display": "none"}
+#: The closest zoom of every map (atlas/viewstate.py MAP_ZOOM agrees).
+MAX_ZOOM = 18
 
 
 def _field(label: str, control_id: str, control, help_text: str | None = None, row_id: str | None = None,
@@ -47,14 +49,14 @@ def place_search() -> html.Div:
             # dcc.Input takes no ARIA attributes: assets/places.js gives it the combobox's (role, expanded,
             # controls, described by) as soon as it is drawn.
             dcc.Input(id=ids.PLACE_SEARCH, type="search", autoComplete="off", spellCheck=False, debounce=False,
-                      placeholder="A name, ward, area code or postcode", className="place-input"),
+                      placeholder="A postcode, town, ward or area", className="place-input"),
             html.Button("Near me", id=ids.NEAR_ME, type="button", className="near-me",
                         title="Find the neighbourhood you are in (your browser asks first)"),
         ]),
         html.Ul(id=ids.PLACE_RESULTS, role="listbox", className="place-results", hidden=True,
                 **{"aria-label": "Places found"}),
-        html.Small("Districts, regions, wards, LSOAs and output areas by name or code; postcodes in Trafford and "
-                   "the WC area only.", id=f"{ids.PLACE_SEARCH}-help", className="help"),
+        html.Small("A postcode, a town, village or suburb (in English or Welsh), a ward, district or region, an "
+                   "LSOA or output area by name or code.", id=f"{ids.PLACE_SEARCH}-help", className="help"),
         html.P(id=ids.PLACE_STATUS, className="place-status", role="status", **{"aria-live": "polite"}),
     ])
 
@@ -107,10 +109,13 @@ def the_map(config: settings.Settings, build_id: str) -> dl.MapContainer:
     written by assets/atlas.js."""
     context = MapContext(build_id=build_id, tiles_url=config.tiles_url,
                          tiles_attribution=config.tiles_attribution)
+    # Zoom stops at 18 (a pixel is 0.6 m): the polygons are simplified by 5-15 m, so closer shows nothing
+    # more, only one flat colour. ``has-basemap`` tells assets/reference.js to start with its names and
+    # boundaries off, the site's own basemap having its own.
     return dl.MapContainer(
         id=ids.MAP, children=build_layers(context), center=[52.6, -2.0], zoom=6, preferCanvas=True,
-        style={"height": "100%", "width": "100%"}, className="map", attributionControl=bool(config.tiles_url),
-        keyboard=True, trackViewport=False)
+        style={"height": "100%", "width": "100%"}, className="map has-basemap" if config.tiles_url else "map",
+        attributionControl=bool(config.tiles_url), keyboard=True, trackViewport=False, maxZoom=MAX_ZOOM)
 
 
 def stores(search: str) -> list:

@@ -16,7 +16,8 @@ __all__ = [
     "AREAS", "ATTRIBUTION", "AUTHORITY", "BREAKS", "BREAKS_ROW", "CATEGORY_NOTE", "CLASSIFICATION_ROWS", "COMPARE",
     "CONTROLS", "CONTROLS_PANEL", "CONTROLS_TOGGLE", "EMBED", "GROUP", "HELP", "K", "K_ROW", "LAYER", "LEGEND",
     "LEVEL", "LEVEL_ROW", "MAP", "MAP_BOUNDS", "MESSAGE", "NAV", "NEAR_ME", "OPACITY", "OUTLINE", "PALETTE",
-    "PALETTE_ROW", "PAYLOAD", "PLACE_RESULTS", "PLACE_SEARCH", "PLACE_STATUS", "REVERSE", "SCHEME", "SCHEME_ROW",
+    "PALETTE_ROW", "PAYLOAD", "PLACE_RESULTS", "PLACE_SEARCH", "PLACE_STATUS", "REF_DISTRICTS", "REF_WARDS",
+    "REVERSE", "SCHEME", "SCHEME_ROW",
     "SCOPE", "SCOPE_ROW", "SELECTED", "SHARE", "SKIP_LINK", "STATE", "TABLE",
     "TITLE", "URL", "URL_WRITTEN", "VARIABLE", "javascript", "javascript_version",
 ]
@@ -73,6 +74,9 @@ MAP = "map"
 MAP_BOUNDS = "map-bounds"
 LAYER = "areas-layer"
 OUTLINE = "outline-layer"
+#: The reference layer (layers/reference.py, assets/reference.js): districts' and wards' boundaries.
+REF_DISTRICTS = "ref-districts"
+REF_WARDS = "ref-wards"
 TITLE = "view-title"
 MESSAGE = "message"
 HELP = "view-help"

@@ -19,7 +19,8 @@ Matching a name, best first:
 
 1. a code typed whole ("E01009203", "W05001274");
 2. a name typed whole, case, accents and punctuation aside ("hay-on-wye", "St Marys" for "St Mary's");
-3. the start of a name ("birm"), or of every word of it ("north edg");
+3. the start of a name ("birm"), or of every word of it ("north edg"), or of words of the name and of where
+   it is ("newchurch powys");
 4. a name within a longer one ("heath" in "Sparkbrook and Balsall Heath East");
 5. only when nothing above matched: close spellings of a whole name (rapidfuzz's ratio, at least 85 of 100:
    "Edgbastn", "Birmingam"). Never a part of the words typed: "Hebden Bridge" does not offer "Bridge".
@@ -111,31 +112,54 @@ def _month(yyyymm: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class _Index:
-    rows: list[dict]
-    names: list[str]  # normalised name per row
-    codes: dict[str, list[int]]  # upper-case code without spaces -> rows
+    """The names' index: columns, not a dict per row (80,000 rows: a dict each cost 160 MB a worker)."""
+
+    table: pd.DataFrame  # search.parquet as read
+    names: np.ndarray  # normalised name per row (object)
+    lengths: np.ndarray  # their lengths
+    codes: np.ndarray  # each row's code, as text
+    by_code: dict[str, list[int]]  # upper-case code without spaces -> rows
     unique: list[str]  # distinct normalised names, for close spellings
     by_name: dict[str, list[int]]
     kind_rank: np.ndarray
-    padded: np.ndarray  # " " + normalised name, as a fixed-width numpy string array
+    padded: np.ndarray  # b" " + normalised name (bytes: the names are ASCII once normalised, a quarter the size)
+    context: np.ndarray  # b" " + normalised name and where it is ("newchurch powys"), for words that say where
+
+    def row(self, i: int) -> dict:
+        return {k: (None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else
+                    (v.item() if isinstance(v, np.generic) else v)) for k, v in self.table.iloc[i].items()}
+
+
+def _normalised(values: pd.Series) -> pd.Series:
+    """``normalise`` over a column at once (the same steps, in pandas' string methods)."""
+    text = values.fillna("").astype(str).str.normalize("NFKD").str.replace(r"[\u0300-\u036f]", "", regex=True)
+    text = text.str.lower().str.replace(r"['’‘`]", "", regex=True).str.replace("&", " and ", regex=False)
+    return text.str.replace(r"[^a-z0-9]+", " ", regex=True).str.strip()
 
 
 def _build(table: pd.DataFrame) -> _Index:
-    table = table.astype(object).where(table.notna(), None)
-    rows = table.to_dict("records")
-    names = [normalise(r["name"]) for r in rows]
-    codes: dict[str, list[int]] = {}
+    table = table.reset_index(drop=True)  # kept as read (Arrow strings): a Python object per cell cost 100 MB
+    names = _normalised(table["name"]).to_numpy(dtype=object)
+    where = _normalised(table.get("where", pd.Series(None, index=table.index)).fillna("") + " "
+                        + table["authority_name"].fillna("")).to_numpy(dtype=object)
+    codes = table["code"].astype(str).to_numpy(dtype=object)
+    by_code: dict[str, list[int]] = {}
+    for i, code in enumerate(codes):
+        by_code.setdefault(code.replace(" ", "").upper(), []).append(i)
     by_name: dict[str, list[int]] = {}
-    for i, r in enumerate(rows):
-        codes.setdefault(str(r["code"]).replace(" ", "").upper(), []).append(i)
-        by_name.setdefault(names[i], []).append(i)
+    for i, name in enumerate(names):
+        by_name.setdefault(name, []).append(i)
     order = {k: n for n, k in enumerate(KIND_ORDER)}
     types = {t: n for n, t in enumerate(PLACE_ORDER)}
     levels = {lv: n for n, lv in enumerate(("lad", "lsoa11", "oa11", "lsoa21", "oa21", "ward22"))}
-    rank = [order.get(r["kind"], len(order)) * 100 + types.get(r.get("type"), 9) * 10 + levels.get(r["level"], 9)
-            for r in rows]
-    return _Index(rows=rows, names=names, codes=codes, unique=list(by_name), by_name=by_name,
-                  kind_rank=np.array(rank), padded=np.array([" " + n for n in names]))
+    kind_type = table.get("type", pd.Series(None, index=table.index))
+    rank = [order.get(k, len(order)) * 100 + types.get(t, 9) * 10 + levels.get(lv, 9)
+            for k, t, lv in zip(table["kind"], kind_type, table["level"], strict=True)]
+    padded = np.array([(" " + n).encode("ascii", "ignore") for n in names])
+    context = np.array([(" " + n + " " + w).encode("ascii", "ignore") for n, w in zip(names, where, strict=True)])
+    return _Index(table=table, names=names, lengths=np.array([len(n) for n in names]), codes=codes,
+                  by_code=by_code, unique=list(by_name), by_name=by_name, kind_rank=np.array(rank), padded=padded,
+                  context=context)
 
 
 _indexes: dict[tuple[int, str], _Index] = {}
@@ -206,22 +230,29 @@ def _names(index: _Index, query: str, q: str, postcode_like: bool) -> dict[int, 
             scores[i] = (score, match)
 
     compact = re.sub(r"[^A-Za-z0-9]", "", query).upper()
-    for i in index.codes.get(compact, []):
+    for i in index.by_code.get(compact, []):
         hit(i, 100.0, "code")
     for i in index.by_name.get(q, []):
         hit(i, 98.0, "name")
     if len(q) >= 2:
         # numpy's string functions loop in C over the ~80,000 names: a few ms where a Python loop took 150.
-        for i in np.flatnonzero(np.char.startswith(index.padded, " " + q)):
-            hit(int(i), 90.0 - min(len(index.names[i]) - len(q), 20) * 0.1, "name starts")
+        b = q.encode("ascii", "ignore")
+        for i in np.flatnonzero(np.char.startswith(index.padded, b" " + b)):
+            hit(int(i), 90.0 - min(int(index.lengths[i]) - len(q), 20) * 0.1, "name starts")
         if len(q) >= 3 and " " in q:
             every = np.ones(len(index.names), dtype=bool)
-            for word in q.split():
-                every &= np.char.find(index.padded, " " + word) >= 0
+            for word in b.split():
+                every &= np.char.find(index.padded, b" " + word) >= 0
             for i in np.flatnonzero(every):
                 hit(int(i), 85.0, "words start")
+            # Words that say where: "newchurch powys", "richmond north yorkshire", "high street camden".
+            every = np.ones(len(index.names), dtype=bool)
+            for word in b.split():
+                every &= np.char.find(index.context, b" " + word) >= 0
+            for i in np.flatnonzero(every):
+                hit(int(i), 84.0, "words and where")
         if len(q) >= 4:
-            for i in np.flatnonzero(np.char.find(index.padded, q) >= 0):
+            for i in np.flatnonzero(np.char.find(index.padded, b) >= 0):
                 hit(int(i), 80.0, "within name")
     if not scores and len(q) >= 4 and not postcode_like:
         # A close spelling of a whole name (ratio, not WRatio: a part of the words typed is not a match).
@@ -349,22 +380,22 @@ def search(store: Any, text: Any, limit: int = 10, per_kind: int = 5) -> dict:
         return out
     index = _index(store)
     scores = _names(index, query, q, postcodes is not None)
-    ranked = sorted(scores.items(), key=lambda kv: (-kv[1][0], index.kind_rank[kv[0]],
-                                                   len(index.names[kv[0]]), str(index.rows[kv[0]]["code"])))
-    exact_code = set(index.codes.get(re.sub(r"[^A-Za-z0-9]", "", query).upper(), []))
+    ranked = sorted(scores.items(), key=lambda kv: (-kv[1][0], index.kind_rank[kv[0]], index.lengths[kv[0]],
+                                                   index.codes[kv[0]]))
+    exact_code = set(index.by_code.get(re.sub(r"[^A-Za-z0-9]", "", query).upper(), []))
     per: dict[str, int] = {}
     seen: set[tuple[str, str]] = set()
     results = []
+    kinds = index.table["kind"].to_numpy()
     for i, (_score, match) in ranked:
-        row = index.rows[i]
-        key = (row["kind"], str(row["code"]))
+        key = (kinds[i], index.codes[i])
         if key in seen:
             continue  # a place found by its Welsh and its English name
-        if i not in exact_code and per.get(row["kind"], 0) >= per_kind:
+        if i not in exact_code and per.get(key[0], 0) >= per_kind:
             continue
         seen.add(key)
-        per[row["kind"]] = per.get(row["kind"], 0) + 1
-        results.append(_result(row, match))
+        per[key[0]] = per.get(key[0], 0) + 1
+        results.append(_result(index.row(i), match))
         if len(results) >= limit:
             break
     if postcodes:

@@ -995,10 +995,11 @@ class Store:
         path = self.build_dir / "postcodes.parquet"
         if not path.exists():
             return []
-        rows = self._query(sql, [str(path), *params]).to_dict("records")
+        cursor = self._cursor().execute(sql, [str(path), *params])
+        names = [d[0] for d in cursor.description]
         out = []
-        for row in rows:
-            row = {k: _plain(v) for k, v in row.items()}
+        for values in cursor.fetchall():
+            row = {k: _plain(v) for k, v in zip(names, values, strict=True)}
             for axis in ("lon", "lat"):
                 value = row.pop(f"{axis}_e6", None)
                 row[axis] = None if value is None else round(value / 1e6, 6)

@@ -1,8 +1,8 @@
 """The map's layers, one module each, all with the same shape, drawn in the order of ``LAYERS``.
 
-Each module has ``NAME`` and ``build(context: MapContext) -> Component | list[Component] | None`` (None
-when the layer is switched off, as the basemap is without ``ATLAS_TILES_URL``). Layers build components from the data they
-are given; they never query the store.
+Each module has ``NAME`` and ``build(context: MapContext)``, which returns a component, a list of them,
+or None when the layer is switched off (the basemap without ``ATLAS_TILES_URL``). Layers build components
+from the data they are given; they never query the store.
 """
 
 from __future__ import annotations

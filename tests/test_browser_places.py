@@ -423,3 +423,62 @@ def test_pla012_a_browser_without_worker_canvases_is_told_why_the_map_is_empty(d
     assert len(_drawn(duo)) == 133
     assert not duo.driver.find_elements("css selector", "#map .atlas-notice")
     assert duo.get_logs() == []
+
+
+def test_pla013_a_place_by_keyboard_arrowdown_goes_to_the_first_result(duo) -> None:
+    duo.wait_for_page(duo.server_url + f"/?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct")
+    _drawn(duo)
+    box = duo.find_element("#place-search")
+    box.send_keys("Hay-on-Wye")
+    wait(duo, "document.querySelector('#place-results li[data-place-index]') && "
+              "/Hay-on-Wye/.test(document.querySelector('#place-results li').textContent)")
+    # Nothing is highlighted until an arrow key moves: ArrowDown goes to the first result, not the second.
+    assert duo.driver.execute_script(
+        "return document.querySelectorAll('#place-results [aria-selected=\"true\"]').length") == 0
+    assert box.get_attribute("aria-activedescendant") is None
+    first = duo.find_element("#place-results li").text
+    assert "town in Powys" in first and "Y Gelli Gandryll" in first
+    box.send_keys(Keys.ARROW_DOWN)
+    assert box.get_attribute("aria-activedescendant") == "place-opt-0"
+    box.send_keys(Keys.ENTER)
+    wait(duo, "new URLSearchParams(location.search).get('authority') === 'W06000023' && "
+              "new URLSearchParams(location.search).get('pin')", 30)
+    # The map flew to the town at a sensible zoom, pinned it, and selected the LSOA it lies in.
+    pin = [float(v) for v in query(duo)["pin"].split(",")]
+    assert pin == pytest.approx([52.0747, -3.1264], abs=0.01)
+    wait(duo, "(function () { var m = window.atlas.tiles.map('map'); return m && m.getZoom() === 13 &&"
+              " m.getBounds().contains([" + str(pin[0]) + ", " + str(pin[1]) + "]); })()", 20)
+    wait(duo, "document.querySelector('.atlas-pin')", 10)
+    wait(duo, "document.querySelector('tbody tr.selected')", 20)
+    assert query(duo)["area"].startswith("W01")
+    assert duo.get_logs() == []
+
+
+def test_pla014_a_postcode_shows_the_pin_in_its_outlined_area(duo) -> None:
+    duo.wait_for_page(duo.server_url + f"/?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct")
+    _drawn(duo)
+    box = duo.find_element("#place-search")
+    box.send_keys("b15 2tt")
+    wait(duo, "document.querySelector('#place-results li[data-place-index]') && "
+              "/B15 2TT/.test(document.querySelector('#place-results li').textContent)")
+    assert "Edgbaston ward, Birmingham" in duo.find_element("#place-results li").text
+    box.send_keys(Keys.ENTER)  # nothing highlighted: Enter opens the best match
+    wait(duo, f"new URLSearchParams(location.search).get('authority') === {BIRMINGHAM!r} && "
+              "new URLSearchParams(location.search).get('area') === 'E01033631'", 30)
+    assert query(duo)["pin"] == "52.45327,-1.92790"
+    # The map flies there: the pin ends on the map, in view.
+    wait(duo, "(function () { var el = document.querySelector('.atlas-pin'); if (!el) { return null; }"
+              " var r = el.getBoundingClientRect(), m = document.getElementById('map').getBoundingClientRect();"
+              " var x = r.left + r.width / 2, y = r.bottom;"
+              " return x > m.left && x < m.right && y > m.top && y < m.bottom; })()", 20)
+    # The pin's point is inside the selected area, which is outlined in the selection's own style.
+    inside = wait(duo, "(function () { var l = window.atlas.layerOf('E01033631');"
+                       " var m = window.atlas.tiles.map('map'); if (!l || !m) { return null; }"
+                       " var pane = m.getPane('selection');"
+                       " return l.getBounds().contains([52.45327, -1.92790]) && pane &&"
+                       " pane.querySelector('canvas, path') ? 'yes' : null; })()", 20)
+    assert inside == "yes"
+    # flown to the area (an LSOA fills the map: zoom 13-16), never past the polygons' detail (18)
+    wait(duo, "(function () { var z = window.atlas.tiles.map('map').getZoom(); return z >= 13 && z <= 16; })()", 20)
+    assert duo.driver.execute_script("return window.atlas.tiles.map('map').getMaxZoom()") == 18
+    assert duo.get_logs() == []

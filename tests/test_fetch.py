@@ -321,10 +321,17 @@ def test_manifest_covers_every_raw_file_the_pipeline_reads(raw_dir: Path,
               if p.startswith(make_sources.FOLDERS) and p not in make_sources.SUB_SOURCES}
     assert len(wanted) > 1100
     assert {p: e.sha256 for p, e in manifest.items()} == wanted
-    # from later/ only what the build reads: the exact-fit lookup, LSOA 2021 polygons, two postcode lookups
+    # from later/ only what the build reads: the exact-fit lookup, LSOA 2021 polygons, Code-Point Open and the WC
+    # NSPL, the gazetteer; and Trafford's ONSPD, which the tests check the postcodes' LSOAs against
     assert {p.rsplit("/", 1)[0] for p in manifest if p.startswith("later/")} == {
-        "later/lookups", "later/boundaries/lsoa21_by_lad_drkane", "later/postcodes/nspl_nov2021_WC_area",
+        "later/lookups", "later/boundaries/lsoa21_by_lad_drkane", "later/boundaries/lsoa21_all_by_lad_drkane",
+        "later/postcodes/nspl_nov2021_WC_area", "later/postcodes/codepoint_open_2025_4",
+        "later/places/os_open_names_2021_settlements_EW_partial",
         "later/postcodes/trafford_E08000009_onspd_trafforddatalab/onspd_may2022_lsoa11"}
+    # packed or filtered for the collection: no address holds them, and fetch says so
+    assert {p for p, e in manifest.items() if e.unresolved} == {
+        p for p in wanted if p.startswith(("later/postcodes/codepoint_open_2025_4/",
+                                           "later/places/os_open_names_2021_settlements_EW_partial/"))}
     assert "later/lookups/lsoa11_to_lsoa21_best_fit_lookup_england_wales_v2.csv" not in manifest
     assert sum(p.startswith("national/") for p in manifest) == 376  # every data file of national/
     for path, entry in manifest.items():

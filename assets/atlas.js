@@ -145,7 +145,11 @@
       base.dashArray = "2 2";
     }
     if (h.s && feature.properties.code === h.s) {
-      // Outlined above everything by outlineSelected (a cased dashed line); its own edge stays plain.
+      // Its own edge heavier, and above everything the selection's own outline (outlineSelected: a white
+      // casing, which hides this edge, under a dashed near-black line).
+      base.weight = 3.5;
+      base.color = "#000000";
+      base.opacity = 1;
       base.dashArray = null;
     }
     return base;
@@ -276,6 +280,7 @@
       window.L.geoJSON(geometry, { style: SELECTION_CASING, pane: "selection", interactive: false }),
       window.L.geoJSON(geometry, { style: SELECTION_LINE, pane: "selection", interactive: false }),
     ]).addTo(map);
+    selection._atlasCode = layer.feature.properties.code;
   }
 
   function refreshOpenTooltips() {
@@ -327,6 +332,22 @@
     out += histogramHtml(legend.histogram);
     out += tag("p", { "class": "legend-foot" }, escapeHtml(legend.foot));
     return out;
+  }
+
+  function stripHtml(legend) {
+    // The legend's compact strip over the map on a phone: the classes' colours in a row, the first class's lower
+    // and the last's upper bound, and a button that opens the whole legend (assets/places.js).
+    var rows = legend.rows || [];
+    var swatches = rows.map(function (r) {
+      return tag("span", { "class": "strip-swatch", style: "background-color:" + r.colour, title: r.label });
+    }).join("");
+    var first = rows.length ? String(rows[0].label).split(" – ")[0] : "";
+    var last = rows.length ? String(rows[rows.length - 1].label).split(" – ").pop() : "";
+    var range = rows.length > 1 && first !== rows[0].label ? first + " – " + last : rows.length + " categories";
+    return tag("button", { type: "button", "class": "legend-open", "aria-expanded": "false",
+                           "aria-controls": ids().LEGEND_PANEL },
+      tag("span", { "class": "strip-swatches", "aria-hidden": "true" }, swatches) +
+      tag("span", { "class": "strip-text" }, tag("strong", {}, escapeHtml(legend.title)) + " " + escapeHtml(range)));
   }
 
   function histogramHtml(hist) {
@@ -563,6 +584,11 @@
     },
 
     // What is drawn now, for tests, the benchmark and the console.
+    // The area outlined as selected (a district's map; England and Wales's tiles draw it in the workers).
+    outlined: function () {
+      return selection ? selection._atlasCode : null;
+    },
+
     layerOf: function (code) {
       var h = window.atlas._latest;
       var list = h && h.p ? layers[h.p.url] || [] : [];
@@ -898,6 +924,10 @@
           var box = document.getElementById(ids().LEGEND);
           if (box) {
             box.innerHTML = legendHtml(payload.legend);
+          }
+          var strip = document.getElementById(ids().LEGEND_STRIP);
+          if (strip) {
+            strip.innerHTML = stripHtml(payload.legend);
           }
         }
         return nu();

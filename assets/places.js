@@ -9,7 +9,8 @@
  * (``pin=lat,lon`` in the address, drawn here as a marker over the map) and the map flies to it
  * (``map=zoom/lat/lon``).
  *
- * The phone layout's toggles live here too: the button that opens the controls, the legend's fold.
+ * The phone layout's parts live here too: the button that opens the controls, the legend's sheet (opened from
+ * its strip over the map), and hover cards kept inside the screen.
  * Ids come from window.atlas.ids (ui/ids.py).
  */
 (function () {
@@ -168,9 +169,17 @@
     window.atlas._pendingKeys = keys;
     status(words || ("Opening " + place.label + "…"));
     close();
-    // On a phone the map is what the person wants to see now: the panel closes (item of ui/explorer.py).
+    // On a phone the map is what the person wants to see now: the controls and the legend's sheet close, and
+    // the map comes into view with the pin.
     if (document.body.classList.contains("controls-open")) {
       toggleControls(false, true);
+    }
+    if (document.body.classList.contains("legend-sheet-open")) {
+      legendSheet(false);
+    }
+    var wrap = document.querySelector(".mapwrap");
+    if (wrap && wrap.getBoundingClientRect().top < 0) {
+      wrap.scrollIntoView({ block: "start" });
     }
     if (window.dash_clientside && window.dash_clientside.set_props) {
       var search = "?" + params.toString().replace(/%2C/g, ",").replace(/%2F/g, "/");
@@ -407,19 +416,81 @@
     });
   }
 
-  // On a phone the legend starts folded (a <details>), so the map keeps the screen; it opens with a tap.
-  var folded = false;
-  window.addEventListener("atlas:styled", function () {
-    if (folded) {
-      return;
+  // -- the phone layout: the legend's strip opens the whole legend as a sheet over the map's foot ------------
+
+  function legendSheet(open) {
+    document.body.classList.toggle("legend-sheet-open", open);
+    Array.prototype.forEach.call(document.querySelectorAll(".legend-open"), function (b) {
+      b.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+    if (open) {
+      var close = byId(I().LEGEND_CLOSE);
+      if (close) {
+        close.focus({ preventScroll: true });
+      }
+    } else {
+      var strip = document.querySelector(".legend-open");
+      if (strip && strip.offsetParent) {
+        strip.focus();
+      }
     }
-    folded = true;
-    if (window.matchMedia && window.matchMedia("(max-width: 700px)").matches) {
-      Array.prototype.forEach.call(document.querySelectorAll("details.legend-fold"), function (d) { d.open = false; });
+  }
+
+  document.addEventListener("click", function (event) {
+    var target = event.target;
+    if (target.closest && target.closest(".legend-open")) {
+      legendSheet(!document.body.classList.contains("legend-sheet-open"));
+    } else if (target.id === I().LEGEND_CLOSE) {
+      legendSheet(false);
     }
   });
 
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && document.body.classList.contains("legend-sheet-open")) {
+      legendSheet(false);
+    }
+  });
+
+  // -- hover cards stay inside the screen (a tap on a phone opens one at the finger, near an edge) -------------
+
+  function keepInside(tooltip) {
+    var el = tooltip && tooltip.getElement && tooltip.getElement();
+    if (!el || !el.getBoundingClientRect) {
+      return;
+    }
+    el.style.translate = "";
+    var r = el.getBoundingClientRect();
+    var width = document.documentElement.clientWidth;
+    var height = window.innerHeight;
+    var dx = r.right > width - 4 ? width - 4 - r.right : 0;
+    dx = r.left + dx < 4 ? 4 - r.left : dx;
+    var dy = r.bottom > height - 4 ? height - 4 - r.bottom : 0;
+    dy = r.top + dy < 4 ? 4 - r.top : dy;
+    if (dx || dy) {
+      el.style.translate = Math.round(dx) + "px " + Math.round(dy) + "px";
+    }
+  }
+
+  window.addEventListener("atlas:map", function (e) {
+    var map = e.detail && e.detail.map;
+    if (!map) {
+      return;
+    }
+    var open = null;
+    map.on("tooltipopen", function (ev) {
+      open = ev.tooltip;
+      window.requestAnimationFrame(function () { keepInside(open); });
+    });
+    map.on("tooltipclose", function () { open = null; });
+    map.on("mousemove", function () {
+      if (open) {
+        window.requestAnimationFrame(function () { keepInside(open); });
+      }
+    });
+  });
+
   window.atlas = Object.assign({}, window.atlas, {
-    places: { open: open, ask: ask, toggleControls: toggleControls, drawPin: drawPin },
+    places: { open: open, ask: ask, toggleControls: toggleControls, drawPin: drawPin, legendSheet: legendSheet,
+              keepInside: keepInside },
   });
 })();

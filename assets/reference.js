@@ -193,7 +193,9 @@
     if (!state || !state.on || !state.build || !window.dash_clientside || !window.dash_clientside.set_props) {
       return;
     }
-    var districts = "/api/areas/all/lad.pbf?v=" + encodeURIComponent(state.build);
+    // The national overview draws the districts themselves, their borders included: no second copy of them.
+    var key = h && h.p && h.p.key ? String(h.p.key) : "";
+    var districts = /\/lad$/.test(key) ? null : "/api/areas/all/lad.pbf?v=" + encodeURIComponent(state.build);
     if (state.districts !== districts) {
       state.districts = districts;
       window.dash_clientside.set_props(I().REF_DISTRICTS, { url: districts });
@@ -268,7 +270,9 @@
     var container = map.getContainer();
     state = { map: map, on: false, labels: new (Labels())(), build: null, districts: null, wards: null,
               placed: 0, wanted: !container.classList.contains("has-basemap") };
-    control(map);
+    if (!container.closest(".atlas-embed")) {
+      control(map); // an embedded map is small and another site's: its layer stays as the site set it
+    }
     map.on("zoomend", showPanes);
     showPanes();
   });

@@ -59,14 +59,15 @@ def test_make_key_is_stable() -> None:
 
 def test_layers_registry_and_basemap_switch() -> None:
     off = layers.build_layers(layers.MapContext(build_id="b1"))
-    assert [type(c).__name__ for c in off] == ["GeoJSON", "Pane"]  # no tiles by default
+    # no tiles by default; the reference layer's boundaries are two panes (wards, districts)
+    assert [type(c).__name__ for c in off] == ["GeoJSON", "Pane", "Pane", "Pane"]
     areas = off[0]
     assert areas.id == ids.LAYER and areas.format == "geobuf"
     assert areas.style == {"variable": "atlas.style"}  # a function in assets/atlas.js, by name
     on = layers.build_layers(layers.MapContext(build_id="b1", tiles_url="https://tiles.example/{z}/{x}/{y}.png",
                                                tiles_attribution="© Example"))
     assert isinstance(on[0], dl.TileLayer) and on[0].attribution == "© Example"
-    assert [layer.NAME for layer in layers.LAYERS] == ["basemap", "areas", "outline"]
+    assert [layer.NAME for layer in layers.LAYERS] == ["basemap", "areas", "reference", "outline"]
 
 
 def test_layout_labels_every_control(atlas_env: Path) -> None:

@@ -63,7 +63,6 @@ def place_search() -> html.Div:
 
 def controls(authorities: list[dict], places: list[dict] | None = None) -> html.Form:
     return html.Form(className="controls", role="search", **{"aria-label": "Map controls"}, children=[
-        place_search(),
         _field("Area", ids.AUTHORITY, dcc.Dropdown(
             id=ids.AUTHORITY, options=view.authority_options(authorities, places), clearable=False, searchable=True,
             placeholder="Type a local authority's name")),
@@ -138,32 +137,35 @@ def layout(search: str = "") -> html.Div:
                           html.P(f"The data is not available on this server yet: {exc}.", role="alert")])
     return html.Div(className="atlas", children=[
         *stores(search),
-        # The first thing a keyboard reaches: past the controls, straight to the map (its container takes focus
-        # and its arrow keys pan it).
-        html.A("Skip to the map", href=f"#{ids.MAP}", id=ids.SKIP_LINK, className="skip-link"),
-        html.Header(className="masthead", children=[
-            html.H1("Neighbourhood Atlas"),
-            html.P("Census and deprivation figures for the neighbourhoods of England and Wales."),
-            # On a phone the map comes first and the controls open from this button (assets/places.js).
-            html.Button("Map controls", id=ids.CONTROLS_TOGGLE, type="button", className="controls-toggle",
-                        **{"aria-expanded": "false", "aria-controls": ids.CONTROLS_PANEL}),
-        ]),
+        # The skip link and the title bar (with the phone's "Map controls" button) are in the page's HTML,
+        # painted before any script: ui/page.py.
         html.Div(id=ids.MESSAGE, className="message", role="status", **{"aria-live": "polite"}),
         html.Div(className="layout", children=[
             html.Aside(controls(authorities, places), className="panel controls-panel", id=ids.CONTROLS_PANEL),
             html.Section(className="mapcol", children=[
                 compare.view_switch(),
                 html.H2(id=ids.TITLE, className="title"),
-                html.Div(the_map(config, build_id), className="mapbox"),
+                # The search sits on the map (over its top on a phone), and the legend's compact strip over its
+                # foot on a phone, opening the whole legend (assets/places.js).
+                html.Div(className="mapwrap", children=[
+                    place_search(),
+                    html.Div(the_map(config, build_id), className="mapbox"),
+                    html.Div(id=ids.LEGEND_STRIP, className="legend-strip"),
+                ]),
                 compare.section(),
                 html.P(id=ids.HELP, className="help", **{"aria-live": "polite"}),
                 html.P(id=ids.ATTRIBUTION, className="attribution"),
                 share_tools(),
             ]),
-            # A disclosure: on a phone it starts folded (assets/places.js), so the map keeps the screen.
-            html.Aside(className="panel legend-panel", children=[
-                html.Details(open=True, className="legend-fold", children=[
-                    html.Summary(html.H2("Legend")), html.Div(id=ids.LEGEND, className="legend")])]),
+            # Beside the map on a wide screen; on a phone a sheet over the map's foot, opened from the strip.
+            html.Aside(id=ids.LEGEND_PANEL, className="panel legend-panel", **{"aria-labelledby": "legend-heading"},
+                       children=[
+                html.Div(className="legend-head", children=[
+                    html.H2("Legend", id="legend-heading"),
+                    html.Button("Close", id=ids.LEGEND_CLOSE, type="button", className="legend-close",
+                                **{"aria-controls": ids.LEGEND_PANEL}),
+                ]),
+                html.Div(id=ids.LEGEND, className="legend")]),
         ]),
         html.Section(className="table-section", **{"aria-labelledby": "table-heading"}, children=[
             html.H2("Areas on the map", id="table-heading"),

@@ -15,6 +15,7 @@ import json
 __all__ = [
     "AREAS", "ATTRIBUTION", "AUTHORITY", "BREAKS", "BREAKS_ROW", "CATEGORY_NOTE", "CLASSIFICATION_ROWS", "COMPARE",
     "CONTROLS", "CONTROLS_PANEL", "CONTROLS_TOGGLE", "EMBED", "GROUP", "HELP", "K", "K_ROW", "LAYER", "LEGEND",
+    "LEGEND_CLOSE", "LEGEND_PANEL", "LEGEND_STRIP",
     "LEVEL", "LEVEL_ROW", "MAP", "MAP_BOUNDS", "MESSAGE", "NAV", "NEAR_ME", "OPACITY", "OUTLINE", "PALETTE",
     "PALETTE_ROW", "PAYLOAD", "PLACE_RESULTS", "PLACE_SEARCH", "PLACE_STATUS", "REF_DISTRICTS", "REF_WARDS",
     "REVERSE", "SCHEME", "SCHEME_ROW",
@@ -81,6 +82,11 @@ TITLE = "view-title"
 MESSAGE = "message"
 HELP = "view-help"
 LEGEND = "legend"
+#: The legend's panel, its compact strip over the map on a phone (the classes' colours; opens the panel as a
+#: sheet) and the sheet's close button.
+LEGEND_PANEL = "legend-panel"
+LEGEND_STRIP = "legend-strip"
+LEGEND_CLOSE = "legend-close"
 TABLE = "area-table"
 ATTRIBUTION = "data-attribution"
 

@@ -29,7 +29,7 @@ __all__ = [
     "SourceError", "RawFiles", "read_geojson", "read_shapefile", "read_csv", "require_columns",
     "require_codes", "KS102EW_CELLS", "read_ks102ew_bulk", "read_imd2019", "read_wimd2019",
     "read_cdrc_pack", "read_census2021_long", "CdrcTable", "Census2021Topic", "read_text_rows",
-    "read_nomis_bulk", "read_nomis_download", "read_rda", "read_zip_csv", "to_numbers",
+    "read_nomis_bulk", "read_nomis_download", "read_rda", "read_xlsx", "read_zip_csv", "to_numbers",
 ]
 
 CODE = re.compile(r"^[EWSN]\d{8}$")
@@ -611,3 +611,64 @@ def read_zip_csv(path: Path, label: str, member: str, encoding: str = "utf-8") -
     except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
         raise SourceError(label, f"is not a readable zip (truncated?): {exc}") from None
     return read_csv(io.BytesIO(data), f"{label} ({member})", encoding=encoding)
+
+
+XLSX_READER_VERSION = "1"
+
+
+def read_xlsx(path: Path, label: str, sheet: str, columns: list[str], raw: RawFiles | None = None) -> pd.DataFrame:
+    """One sheet of an Excel workbook whose first row is the header (openpyxl, read-only, values as saved):
+    the given columns, every cell as Python text (numbers as their shortest text, so ``to_numbers`` and
+    code checks treat the sheet like a CSV). With ``raw.cache`` a sheet parsed before from the same bytes
+    is read back from the cache (openpyxl takes about 2 s for 33,755 rows)."""
+    cached = None
+    if raw is not None and raw.cache is not None:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        safe = re.sub(r"[^A-Za-z0-9]+", "_", sheet)
+        cached = raw.cache / f"xlsx-{digest[:32]}-{safe}-v{XLSX_READER_VERSION}.parquet"
+        raw.used.add(cached.name)
+        if cached.exists():
+            frame = pd.read_parquet(cached)
+            require_columns(frame, columns, label)
+            return frame
+    import openpyxl  # noqa: PLC0415 - only the workbooks need it
+    from openpyxl.utils.exceptions import InvalidFileException  # noqa: PLC0415
+
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, EOFError) as exc:
+        raise SourceError(label, f"cannot be read as an Excel workbook (truncated or corrupt?): {exc}") from None
+    try:
+        if sheet not in book.sheetnames:
+            raise SourceError(label, f"has no sheet {sheet!r} (sheets: {', '.join(book.sheetnames)})")
+        rows = book[sheet].iter_rows(values_only=True)
+        header = next(rows, None)
+        if not header:
+            raise SourceError(label, f"sheet {sheet!r} is empty")
+        names = ["" if h is None else str(h) for h in header]
+
+        def text(value: object) -> str:
+            if value is None:
+                return ""
+            if isinstance(value, float) and value.is_integer():
+                return str(int(value))
+            return str(value)
+
+        body = [[text(v) for v in row] for row in rows if any(v is not None and v != "" for v in row)]
+    except (zipfile.BadZipFile, KeyError, EOFError, zlib.error) as exc:
+        raise SourceError(label, f"cannot be read as an Excel workbook (truncated or corrupt?): {exc}") from None
+    finally:
+        book.close()
+    if not body:
+        raise SourceError(label, f"sheet {sheet!r} has a header but no rows")
+    width = len(names)
+    if any(len(r) != width for r in body):
+        raise SourceError(label, f"sheet {sheet!r} has rows of another width than its header")
+    frame = pd.DataFrame(body, columns=names, dtype=object).astype(str)
+    require_columns(frame, columns, label)
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        part = cached.with_name(f".{cached.name}.{os.getpid()}")
+        frame.to_parquet(part, index=False)
+        os.replace(part, cached)  # whole or not at all
+    return frame

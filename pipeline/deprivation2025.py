@@ -158,7 +158,7 @@ INDICATORS: tuple[tuple[str, str, str, str, int], ...] = (
     ("digital_connectivity_broadband_download_and_upload_speeds", "digital_connectivity",
      "Digital connectivity (broadband download and upload speeds)", "score", 3),
     ("core_homelessness_rate_percent_of_households", "core_homelessness",
-     "Core homelessness rate (% of households)", "percentage", 3),
+     "Core homelessness rate (% of households)", "rate", 3),
     ("patient_to_gp_ratio", "patients_per_gp", "Patients per GP (patient to GP ratio)", "ratio", 3),
     ("homelessness_indicator_rate_per_1_000_households", "homelessness",
      "Homelessness indicator (rate per 1,000 households)", "rate", 3),
@@ -455,7 +455,7 @@ def carry_to_lsoa11(frame21: pd.DataFrame, rebase: Rebase, columns: list[str], l
         others = list(dict.fromkeys(others))
         if len(targets) == 1 and change == "unchanged":
             status.append("unchanged")
-            notes.append("")
+            notes.append(None)
         elif len(targets) == 1:
             kind = "merged" if change == "merged" else "irregular"
             status.append(kind)
@@ -503,7 +503,7 @@ def district_map(lad24_of_lsoa: pd.Series, lad22_of_lsoa: pd.Series, names24: pd
     for lad21, c24 in code24.items():
         group = members[c24]
         if len(group) == 1:
-            status, note = "unchanged", ""
+            status, note = "unchanged", None
             if c24 != lad21:
                 status, note = "recoded", f"The 2024 district has the code {c24}; File 10's row for it is shown."
         else:
@@ -675,7 +675,12 @@ def movement_datasets(dep: Deprivation2025, rebase: Rebase, imd2019: pd.DataFram
             method="change", note=scope + caution, coverage="England",
             cells=f"IMD decile {'1' if deciles == 1 else '1 or 2'} (the most deprived {share}% of LSOAs in "
                   "England) in IoD2019 and in IoD2025, both as published"))
-    out = [Dataset("imd2019_2025", {"lsoa21": frame, "lsoa11": frame.copy()}, variables, (), "England")]
+    # Every English LSOA of each level has a row: empty (no data) where it changed in 2021 and is not compared.
+    english11 = rebase.lookup.loc[rebase.lookup["code"].str.startswith("E"), "code"]
+    english21 = dep.imd.index
+    frames = {level: frame.set_index("code").reindex(pd.Index(codes, name="code")).reset_index()
+              for level, codes in (("lsoa21", english21), ("lsoa11", english11))}
+    out = [Dataset("imd2019_2025", frames, variables, (), "England")]
 
     # counts per December 2021 district
     by = lad22.reindex(moved.index)
@@ -750,7 +755,7 @@ def district_dataset(dep: Deprivation2025, lad22: pd.Series) -> Dataset:
             ("rank_of_income_scale", "imd2025_lad_income_rank_of_scale", f"Income: rank of scale ({MOST})", "rank", 0,
              "higher is better"),
             ("employment_scale", "imd2025_lad_employment_scale", "Employment: scale (people employment deprived)",
-             "count", 2, "lower is better"),
+             "people", 2, "lower is better"),
             ("rank_of_employment_scale", "imd2025_lad_employment_rank_of_scale",
              f"Employment: rank of scale ({MOST})", "rank", 0, "higher is better")):
         add(column, ident, label, unit, dec, pol, f"File 10 column {column} (IMD package)")

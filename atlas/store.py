@@ -789,7 +789,8 @@ class Store:
                     data = np.where(pd.isna(data) | (data == ""), None, data)
                     column = np.full(len(codes), None, dtype=object)
                 column[pos[where]] = np.asarray(data)[where]
-                frame[field] = column
+                # Text as Python objects, None where missing (pandas would infer a string dtype holding NaN).
+                frame[field] = column if field in ("low", "high", "parts") else pd.Series(column, dtype=object)
         return frame
 
     def _carried_sql(self, row: dict, path: str) -> str:

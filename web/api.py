@@ -245,8 +245,9 @@ def values(authority: str, level: str, filename: str) -> flask.Response:
     for field in carried:
         fields.append(field)
         for r, v in zip(rows, df[field].tolist(), strict=True):
-            r[field] = (_number(v) if field in ("low", "high") else
-                        (None if v is None or v != v else int(v)) if field == "parts" else v)
+            missing = v is None or (isinstance(v, float) and v != v)
+            r[field] = (_number(v) if field in ("low", "high") else None if missing else
+                        int(v) if field == "parts" else v)
     rows = [{k: r[k] for k in fields} for r in rows]
     tag = f"{s.data_version(variable)}:values:{authority}:{level}:{variable}:{fmt}"
     if fmt == "csv":

@@ -42,7 +42,7 @@ import pandas as pd
 from pipeline import datasets as ds
 from pipeline import readers
 from pipeline.datasets import Dataset
-from pipeline.national import Rebase
+from pipeline.national import FILE8, Rebase
 from pipeline.readers import RawFiles, SourceError
 
 __all__ = [
@@ -115,14 +115,7 @@ SUBDOMAINS: tuple[tuple[str, str, str], ...] = (
 )
 # (R column, id part, label, unit, decimals): MHCLG's underlying indicators (File 8), as the IMD package names them.
 INDICATORS: tuple[tuple[str, str, str, str, int], ...] = (
-    ("income_domain_numerator", "income_numerator", "Income Deprivation Domain numerator (people income deprived)",
-     "count", 0),
-    ("income_deprivation_affecting_children_index_idaci_numerator", "idaci_numerator",
-     "IDACI numerator (children in income-deprived families)", "count", 0),
-    ("income_deprivation_affecting_older_people_index_idaopi_numerator", "idaopi_numerator",
-     "IDAOPI numerator (older people income deprived)", "count", 0),
-    ("employment_domain_numerator", "employment_numerator",
-     "Employment Deprivation Domain numerator (people employment deprived)", "count", 0),
+    *FILE8[:4],  # the four numerators, named as in the 2019 edition
     ("adult_skills_and_english_language_proficiency_indicator", "adult_skills",
      "Adult skills and English language proficiency indicator", "proportion", 3),
     ("entry_to_higher_education_indicator", "entry_to_higher_education", "Entry to higher education indicator",
@@ -302,16 +295,7 @@ def read(raw: RawFiles, lsoa21: pd.Index) -> Deprivation2025:
     codes = frame["lsoa21_code"].astype(str)
     readers.require_codes(codes, F_RDA, "E")
     _require_codes(codes, english, F_RDA, f"the English LSOAs of 2021 in {_exact()}")
-    imd = pd.DataFrame(index=pd.Index(codes.to_numpy(), name="code"))
-    for key, _name, prefix in DOMAINS:
-        score = pd.to_numeric(frame[f"{prefix}_score"], errors="coerce")
-        if score.isna().any():
-            raise SourceError(F_RDA, f"column {prefix}_score has empty or non-numeric cells")
-        imd[f"imd2025_{key}_score"] = score.to_numpy(dtype="float64")
-        for kind, high in (("rank", LSOAS_ENGLAND), ("decile", 10)):
-            column = f"{prefix}_{kind}"
-            values = _integers(pd.to_numeric(frame[column], errors="coerce"), F_RDA, column, 1, high)
-            imd[f"imd2025_{key}_{kind}"] = values.to_numpy(dtype="float64")
+    imd = _scores_ranks_deciles(frame, codes, [(key, prefix) for key, _, prefix in DOMAINS], F_RDA)
     # File 1 is the headline table: the frame must agree with it for every LSOA (or it is another edition).
     for kind in ("rank", "decile"):
         column = f"imd2025_imd_{kind}"
@@ -332,16 +316,7 @@ def read(raw: RawFiles, lsoa21: pd.Index) -> Deprivation2025:
                              ["lsoa21_code", *sub_columns], raw)
     codes = frame["lsoa21_code"].astype(str)
     _require_codes(codes, english, F_SUBDOMAINS, f"the English LSOAs of 2021 in {_exact()}")
-    sub = pd.DataFrame(index=pd.Index(codes.to_numpy(), name="code"))
-    for key, _, _ in SUBDOMAINS:
-        score = pd.to_numeric(frame[f"{key}_score"], errors="coerce")
-        if score.isna().any():
-            raise SourceError(F_SUBDOMAINS, f"column {key}_score has empty or non-numeric cells")
-        sub[f"imd2025_{key}_score"] = score.to_numpy(dtype="float64")
-        for kind, high in (("rank", LSOAS_ENGLAND), ("decile", 10)):
-            values = _integers(pd.to_numeric(frame[f"{key}_{kind}"], errors="coerce"), F_SUBDOMAINS,
-                               f"{key}_{kind}", 1, high)
-            sub[f"imd2025_{key}_{kind}"] = values.to_numpy(dtype="float64")
+    sub = _scores_ranks_deciles(frame, codes, [(key, key) for key, _, _ in SUBDOMAINS], F_SUBDOMAINS)
 
     frame = readers.read_rda(raw(F_INDICATORS), F_INDICATORS, "imd2025_england_lsoa21_indicators",
                              ["lsoa21_code", *[c for c, *_ in INDICATORS]], raw)
@@ -358,6 +333,23 @@ def read(raw: RawFiles, lsoa21: pd.Index) -> Deprivation2025:
     return Deprivation2025(imd=imd.sort_index(), subdomains=sub.sort_index(), indicators=ind.sort_index(),
                            lad24=file1["lad24"].sort_index(), districts=districts, district_names=names,
                            wimd=_read_wimd(raw, welsh))
+
+
+def _scores_ranks_deciles(frame: pd.DataFrame, codes: pd.Series, items: list[tuple[str, str]],
+                          label: str) -> pd.DataFrame:
+    """``imd2025_<key>_score|rank|decile`` from an R frame's ``<prefix>_score|rank|decile`` columns: scores
+    numbers, ranks whole numbers 1..33,755, deciles 1..10, none empty."""
+    out = pd.DataFrame(index=pd.Index(codes.to_numpy(), name="code"))
+    for key, prefix in items:
+        score = pd.to_numeric(frame[f"{prefix}_score"], errors="coerce")
+        if score.isna().any():
+            raise SourceError(label, f"column {prefix}_score has empty or non-numeric cells")
+        out[f"imd2025_{key}_score"] = score.to_numpy(dtype="float64")
+        for kind, high in (("rank", LSOAS_ENGLAND), ("decile", 10)):
+            column = f"{prefix}_{kind}"
+            values = _integers(pd.to_numeric(frame[column], errors="coerce"), label, column, 1, high)
+            out[f"imd2025_{key}_{kind}"] = values.to_numpy(dtype="float64")
+    return out
 
 
 def _district_columns() -> list[str]:

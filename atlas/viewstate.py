@@ -50,9 +50,11 @@ SCOPES: tuple[str, ...] = ("local", "national")
 MAX_QUERY = 2000  # characters; a longer query string is refused whole (nothing legitimate is this long)
 MAX_VALUE = 200
 
-#: Shown first where they have data: a census figure every area has, then deprivation.
+#: Shown first where they have data: a census figure every area has, then deprivation; on the LSOAs of 2021,
+#: a Census 2021 figure every area has, then today's indices (what compare sets beside a nation's default).
 PREFERRED_VARIABLES: tuple[str, ...] = (
-    "ks102ew0018", "ks102ew0014_pct", "imd2019_imd_decile", "wimd2019_wimd_rank", "c21_population_density")
+    "ks102ew0018", "ks102ew0014_pct", "imd2019_imd_decile", "wimd2019_wimd_rank", "c21_population_density",
+    "ts037_bad_or_very_bad_pct", "imd2025_imd_decile", "wimd2025_wimd_rank")
 
 #: What a map of an authority (or a place) opens on when the address names no variable: today's deprivation,
 #: its own nation's index as published, on the 2021 LSOAs it was published for. England's and Wales's indices

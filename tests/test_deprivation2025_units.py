@@ -24,6 +24,12 @@ EXACT = "later/lookups/Exact_LSOA11_to_LSOA21_to_LAD22_EW.csv"
 
 
 @pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Parsed workbooks and R frames shared by the cases: a broken file has other bytes, so its own entry."""
+    return tmp_path_factory.mktemp("parsed")
+
+
+@pytest.fixture(scope="module")
 def lsoa21(raw_dir: Path) -> pd.Index:
     with open(raw_dir / EXACT, newline="", encoding="utf-8-sig") as handle:
         return pd.Index(sorted({r["LSOA21CD"] for r in csv.DictReader(handle)}))
@@ -37,38 +43,42 @@ def _workbook(raw_dir: Path, relative: str, sheet: str, row: int, column: int, v
     return out.getvalue()
 
 
-def test_a_decile_out_of_range_in_file_1_is_caught(raw_dir: Path, tmp_path: Path, lsoa21: pd.Index) -> None:
+def test_a_decile_out_of_range_in_file_1_is_caught(raw_dir: Path, tmp_path: Path, lsoa21: pd.Index,
+                                                   cache: Path) -> None:
     broken = _workbook(raw_dir, deprivation2025.F_FILE1, "IMD25", 2, 6, 11)  # E01000001's decile: 8 -> 11
     raw = raw_with(raw_dir, tmp_path, deprivation2025.F_FILE1, broken)
     with pytest.raises(SourceError) as error:
-        deprivation2025.read(RawFiles(raw), lsoa21)
+        deprivation2025.read(RawFiles(raw, cache=cache), lsoa21)
     assert error.value.path == deprivation2025.F_FILE1
     assert "whole numbers 1 to 10" in str(error.value) and "Decile" in str(error.value)
 
 
-def test_file_3_disagreeing_with_file_1_is_caught(raw_dir: Path, tmp_path: Path, lsoa21: pd.Index) -> None:
+def test_file_3_disagreeing_with_file_1_is_caught(raw_dir: Path, tmp_path: Path, lsoa21: pd.Index,
+                                                  cache: Path) -> None:
     broken = _workbook(raw_dir, deprivation2025.F_FILE3, "IoD2025 IDACI & IDAOPI", 2, 5, 26526)
     raw = raw_with(raw_dir, tmp_path, deprivation2025.F_FILE3, broken)
     with pytest.raises(SourceError) as error:
-        deprivation2025.read(RawFiles(raw), lsoa21)
+        deprivation2025.read(RawFiles(raw, cache=cache), lsoa21)
     # a rank that repeats (26,526 is another LSOA's) or differs from File 1: File 3 is named either way
     assert error.value.path == deprivation2025.F_FILE3
 
 
-def test_a_truncated_workbook_is_caught(raw_dir: Path, tmp_path: Path, lsoa21: pd.Index) -> None:
+def test_a_truncated_workbook_is_caught(raw_dir: Path, tmp_path: Path, lsoa21: pd.Index,
+                                        cache: Path) -> None:
     text = (raw_dir / deprivation2025.F_FILE1).read_bytes()
     raw = raw_with(raw_dir, tmp_path, deprivation2025.F_FILE1, text[: len(text) // 2])
     with pytest.raises(SourceError) as error:
-        deprivation2025.read(RawFiles(raw), lsoa21)
+        deprivation2025.read(RawFiles(raw, cache=cache), lsoa21)
     assert error.value.path == deprivation2025.F_FILE1 and "Excel workbook" in str(error.value)
 
 
-def test_an_r_frame_of_another_edition_is_caught(raw_dir: Path, tmp_path: Path, lsoa21: pd.Index) -> None:
+def test_an_r_frame_of_another_edition_is_caught(raw_dir: Path, tmp_path: Path, lsoa21: pd.Index,
+                                                 cache: Path) -> None:
     # The IoD 2025 File 10 frame in place of the LSOA frame: not the LSOA frame the build expects
     other = (raw_dir / deprivation2025.F_LTLA).read_bytes()
     raw = raw_with(raw_dir, tmp_path, deprivation2025.F_RDA, other)
     with pytest.raises(SourceError) as error:
-        deprivation2025.read(RawFiles(raw), lsoa21)
+        deprivation2025.read(RawFiles(raw, cache=cache), lsoa21)
     assert error.value.path == deprivation2025.F_RDA and "no object 'imd2025_england_lsoa21'" in str(error.value)
 
 
@@ -78,13 +88,13 @@ def test_an_r_frame_of_another_edition_is_caught(raw_dir: Path, tmp_path: Path, 
      b"W01000004,Amlwch Rural,Isle of Anglesey,1132,1215,1061,1574,637,263,844,1447,1543,9", "not empty"),
     (b"W01000005,Beaumaris,Isle of Anglesey,676,", b"W01000005,Beaumaris,Isle of Anglesey,67.5,", "whole numbers"),
 ])
-def test_a_broken_wimd_file_is_caught(raw_dir: Path, tmp_path: Path, lsoa21: pd.Index, old: bytes, new: bytes,
-                                      problem: str) -> None:
+def test_a_broken_wimd_file_is_caught(raw_dir: Path, tmp_path: Path, lsoa21: pd.Index, cache: Path, old: bytes,
+                                      new: bytes, problem: str) -> None:
     text = (raw_dir / deprivation2025.F_WIMD).read_bytes()
     assert old in text
     raw = raw_with(raw_dir, tmp_path, deprivation2025.F_WIMD, text.replace(old, new, 1))
     with pytest.raises(SourceError) as error:
-        deprivation2025.read(RawFiles(raw), lsoa21)
+        deprivation2025.read(RawFiles(raw, cache=cache), lsoa21)
     assert error.value.path == deprivation2025.F_WIMD and problem in str(error.value)
 
 

@@ -656,14 +656,14 @@ def movement_datasets(dep: Deprivation2025, rebase: Rebase, imd2019: pd.DataFram
         ds.variable("imd_2019_2025_decile_change", "IMD decile change, IoD 2019 to IoD 2025 (negative: more deprived)",
                     "Deprivation", "IoD 2019 to 2025", title, "decile change", "category", "imd2025_movement",
                     "IoD2019 and IoD2025", kind="categorical", categories=DECILE_CHANGE, method="change",
-                    cells=cells, note=scope + caution, coverage="England"),
+                    cells=cells, note=scope + caution, coverage="England", palette="RdBu", centre=0.0),
     ]
     for share, deciles in ((10, 1), (20, 2)):
         variables.append(ds.variable(
             f"imd_2019_2025_most_deprived_{share}", f"In or out of the most deprived {share}% (IMD), IoD 2019 to "
             "IoD 2025", "Deprivation", "IoD 2019 to 2025", title, f"most deprived {share}%", "category",
             "imd2025_movement", "IoD2019 and IoD2025", kind="categorical", categories=_group_categories(share),
-            method="change", note=scope + caution, coverage="England",
+            method="change", note=scope + caution, coverage="England", palette="RdBu", centre=0.0,
             cells=f"IMD decile {'1' if deciles == 1 else '1 or 2'} (the most deprived {share}% of LSOAs in "
                   "England) in IoD2019 and in IoD2025, both as published"))
     # Every English LSOA of each level has a row: empty (no data) where it changed in 2021 and is not compared.
@@ -697,7 +697,7 @@ def movement_datasets(dep: Deprivation2025, rebase: Rebase, imd2019: pd.DataFram
         lad[ident] = per[part].to_numpy(dtype="float64")
         variables.append(ds.variable(ident, f"{text} (count), IoD 2019 to IoD 2025", "Deprivation",
                                      "IoD 2019 to 2025", "IMD 2019 to 2025 by district (unchanged LSOAs)", part,
-                                     "count", "imd2025_movement", "IoD2019 and IoD2025", method="change",
+                                     "count", "imd2025_movement", "IoD2019 and IoD2025", method="derived",
                                      cells=f"LSOAs of the district, unchanged in 2021, with {how}",
                                      note=scope + caution, coverage="England"))
     out.append(Dataset("imd2019_2025_counts", {"lad": lad}, variables, (), "England"))

@@ -42,7 +42,7 @@ import pandas as pd
 from pipeline import datasets as ds
 from pipeline import readers
 from pipeline.datasets import Dataset
-from pipeline.national import FILE8, Rebase
+from pipeline.national import F_EXACT, FILE8, Rebase
 from pipeline.readers import RawFiles, SourceError
 
 __all__ = [
@@ -253,7 +253,7 @@ def _published_sheet(raw: RawFiles, label: str, sheet: str, indices: list[tuple[
         headers[f"{name} {DECILE}"] = found[0]
     readers.require_columns(frame, list(headers.values()), label)
     readers.require_codes(frame[CODE], label, "E")
-    _require_codes(frame[CODE], english, label, f"the English LSOAs of 2021 in {_exact()}")
+    _require_codes(frame[CODE], english, label, f"the English LSOAs of 2021 in {F_EXACT}")
     numbers = readers.to_numbers(frame, list(headers.values()), label)
     out = pd.DataFrame(index=pd.Index(frame[CODE].to_numpy(), name="code"))
     for key, name in indices:
@@ -267,12 +267,6 @@ def _published_sheet(raw: RawFiles, label: str, sheet: str, indices: list[tuple[
         out[f"imd2025_{key}_decile"] = decile.to_numpy()
     out["lad24"] = frame[LAD24].to_numpy()
     return out
-
-
-def _exact() -> str:
-    from pipeline.national import F_EXACT  # noqa: PLC0415 - named in messages only
-
-    return F_EXACT
 
 
 def read(raw: RawFiles, lsoa21: pd.Index) -> Deprivation2025:
@@ -294,7 +288,7 @@ def read(raw: RawFiles, lsoa21: pd.Index) -> Deprivation2025:
     frame = readers.read_rda(raw(F_RDA), F_RDA, "imd2025_england_lsoa21", ["lsoa21_code", *r_columns], raw)
     codes = frame["lsoa21_code"].astype(str)
     readers.require_codes(codes, F_RDA, "E")
-    _require_codes(codes, english, F_RDA, f"the English LSOAs of 2021 in {_exact()}")
+    _require_codes(codes, english, F_RDA, f"the English LSOAs of 2021 in {F_EXACT}")
     imd = _scores_ranks_deciles(frame, codes, [(key, prefix) for key, _, prefix in DOMAINS], F_RDA)
     # File 1 is the headline table: the frame must agree with it for every LSOA (or it is another edition).
     for kind in ("rank", "decile"):
@@ -315,13 +309,13 @@ def read(raw: RawFiles, lsoa21: pd.Index) -> Deprivation2025:
     frame = readers.read_rda(raw(F_SUBDOMAINS), F_SUBDOMAINS, "imd2025_england_lsoa21_subdomains",
                              ["lsoa21_code", *sub_columns], raw)
     codes = frame["lsoa21_code"].astype(str)
-    _require_codes(codes, english, F_SUBDOMAINS, f"the English LSOAs of 2021 in {_exact()}")
+    _require_codes(codes, english, F_SUBDOMAINS, f"the English LSOAs of 2021 in {F_EXACT}")
     sub = _scores_ranks_deciles(frame, codes, [(key, key) for key, _, _ in SUBDOMAINS], F_SUBDOMAINS)
 
     frame = readers.read_rda(raw(F_INDICATORS), F_INDICATORS, "imd2025_england_lsoa21_indicators",
                              ["lsoa21_code", *[c for c, *_ in INDICATORS]], raw)
     codes = frame["lsoa21_code"].astype(str)
-    _require_codes(codes, english, F_INDICATORS, f"the English LSOAs of 2021 in {_exact()}")
+    _require_codes(codes, english, F_INDICATORS, f"the English LSOAs of 2021 in {F_EXACT}")
     ind = pd.DataFrame(index=pd.Index(codes.to_numpy(), name="code"))
     for column, part, *_ in INDICATORS:
         values = pd.to_numeric(frame[column], errors="coerce")
@@ -398,7 +392,7 @@ def _read_wimd(raw: RawFiles, welsh: pd.Index) -> pd.DataFrame:
     frame = frame[(frame != "").any(axis=1)]
     code = frame[stripped["LSOA code"]]
     readers.require_codes(code, label, "W")
-    _require_codes(code, welsh, label, f"the Welsh LSOAs of 2021 in {_exact()}")
+    _require_codes(code, welsh, label, f"the Welsh LSOAs of 2021 in {F_EXACT}")
     numbers = readers.to_numbers(frame, [stripped[name] for _, name in WIMD_DOMAINS], label)
     out = pd.DataFrame(index=pd.Index(code.to_numpy(), name="code"))
     for key, name in WIMD_DOMAINS:

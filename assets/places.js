@@ -289,11 +289,13 @@
           var b = got.body;
           // The ward is named once, from the point (December 2022 wards), with the district.
           var ward = b.ward ? b.ward.name + " ward, " : "";
-          var words = "You are in " + ward + b.authority.name + " (" + b.lsoa.name + " selected).";
-          open({ authority: b.authority.code, level: "lsoa11", area: b.lsoa.code, label: b.lsoa.name,
-                 point: [b.lon, b.lat], pinLabel: "You are here",
-                 areas: { lsoa11: b.lsoa.code, ward22: b.ward ? b.ward.code : null,
-                          oa11: b.oa ? b.oa.code : null } }, words);
+          // Opened on the LSOA of 2021 (today's indices and Census 2021), as a searched postcode is.
+          var lsoa = b.lsoa21 || b.lsoa;
+          var words = "You are in " + ward + b.authority.name + " (" + lsoa.name + " selected).";
+          open({ authority: b.lsoa21 ? b.lsoa21.authority : b.authority.code, level: b.lsoa21 ? "lsoa21" : "lsoa11",
+                 area: lsoa.code, label: lsoa.name, point: [b.lon, b.lat], pinLabel: "You are here",
+                 areas: { lsoa11: b.lsoa.code, lsoa21: b.lsoa21 ? b.lsoa21.code : null,
+                          ward22: b.ward ? b.ward.code : null, oa11: b.oa ? b.oa.code : null } }, words);
         })
         .catch(function () { status("Your position could not be looked up."); });
     }, function (err) {

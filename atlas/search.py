@@ -209,7 +209,8 @@ def _result(row: dict, match: str) -> dict:
         out["what"] = row.get("type") or "place"
         out["where"] = row.get("where") or row.get("authority_name")
         out["other_name"] = row.get("other_name")
-        out["area"] = row.get("lsoa")
+        out["level"] = "lsoa21" if row.get("lsoa21") else row["level"]  # as a postcode: today's LSOAs
+        out["area"] = row.get("lsoa21") or row.get("lsoa")
         out["areas"] = _areas(row)
         out["point"] = [row["lon"], row["lat"]]
         out["zoom"] = PLACE_ZOOM.get(row.get("type") or "", 15)
@@ -275,8 +276,11 @@ def _postcode_result(row: dict) -> dict:
                                               "terminated postcode (ended after November 2021)")
     out = {
         "kind": "postcode", "what": what, "code": display, "name": display, "label": display,
-        "authority": row.get("authority"), "authority_name": row.get("authority_name"), "level": "lsoa11",
-        "area": row.get("lsoa11"), "areas": _areas(row), "point": [row["lon"], row["lat"]], "zoom": None,
+        "authority": row.get("authority"), "authority_name": row.get("authority_name"),
+        # Opened on its LSOA of 2021, the level today's indices and Census 2021 are published for (every
+        # district has it); the LSOA of 2011 is in ``areas`` (and kept when the map shows 2011's).
+        "level": "lsoa21" if row.get("lsoa21") else "lsoa11", "area": row.get("lsoa21") or row.get("lsoa11"),
+        "areas": _areas(row), "point": [row["lon"], row["lat"]], "zoom": None,
         "bbox": None, "match": "postcode", "status": row.get("status"), "terminated": row.get("terminated"),
         "source": CODEPOINT if not terminated else NSPL,
         "lsoa": {"code": row.get("lsoa11"), "name": row.get("lsoa11_name")},

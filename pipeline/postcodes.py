@@ -11,8 +11,8 @@ Inputs, read as published:
   postcodes: each with its date of termination (``doterm``, YYYYMM) and point; a postcode it lists as live that
   Code-Point Open no longer has ended between the two releases (its date unknown).
 - **Polygons, as published** (repaired where invalid, never simplified): LSOA 2011 (UK-GeoJSON, London from
-  the GLA's file, as on the map), LSOA 2021 of every authority (``later/boundaries/lsoa21_all_by_lad_drkane``:
-  ONS December 2021), the Output Areas held (2011: seven authorities; 2021: Trafford) and the December 2022
+  the GLA's file, as on the map), LSOA 2021 of every authority (ONS December 2021: the build reads them for
+  the display areas too), the Output Areas held (2011: seven authorities; 2021: Trafford) and the December 2022
   wards.
 
 Each point is placed by a vectorised point-in-polygon: a shapely STRtree of the 1.75 million points, queried
@@ -47,16 +47,15 @@ import shapely
 from pipeline import geometry, readers
 from pipeline.readers import RawFiles, SourceError
 
-__all__ = ["COLUMNS", "F_CODEPOINT", "F_NAMES", "F_NSPL_WC", "LSOA21_ALL", "NEAREST_M", "Placed", "Points",
+__all__ = ["COLUMNS", "F_CODEPOINT", "F_NAMES", "F_NSPL_WC", "NEAREST_M", "Placed", "Points",
            "authority_names", "gazetteer_gaps", "place_in_levels", "place_points", "postcode_areas",
-           "postcode_districts", "postcode_index", "read_codepoint", "read_lsoa21_all", "read_missing_tiles",
+           "postcode_districts", "postcode_index", "read_codepoint", "read_missing_tiles",
            "read_nspl_wc", "read_settlements", "settlement_index", "tile_box"]
 
 CODEPOINT_DIR = "later/postcodes/codepoint_open_2025_4"
 F_CODEPOINT = f"{CODEPOINT_DIR}/codepo_gb_2025.4.0_csv.tar.xz"
 F_CODEPOINT_MANIFEST = f"{CODEPOINT_DIR}/codepo_gb_2025.4.0_MANIFEST.sha256"
 F_NSPL_WC = "later/postcodes/nspl_nov2021_WC_area/NSPL_NOV_2021_UK_WC.csv"
-LSOA21_ALL = "later/boundaries/lsoa21_all_by_lad_drkane"
 NAMES_DIR = "later/places/os_open_names_2021_settlements_EW_partial"
 F_NAMES = f"{NAMES_DIR}/os_open_names_2021_populated_places_EW_partial.csv"
 F_MISSING_TILES = f"{NAMES_DIR}/MISSING_TILES.txt"
@@ -165,33 +164,6 @@ def read_nspl_wc(raw: RawFiles) -> pd.DataFrame:
                          "terminated": np.where(doterm != "", doterm.str[:4] + "-" + doterm.str[4:], ""),
                          "east": east.where(placed).to_numpy(), "north": north.where(placed).to_numpy(),
                          "country": frame["ctry"].str.strip().to_numpy()})
-
-
-def read_lsoa21_all(raw: RawFiles, lad22: pd.Series) -> gpd.GeoDataFrame:
-    """Every LSOA of 2021 (code, name, authority from the exact-fit lookup's LAD22CD), each once: three pairs of
-    files hold the same LSOAs under an old and a new district code (Sheffield, Barnsley, Somerset)."""
-    frames = []
-    for path in raw.glob(LSOA21_ALL, "*.geojson"):
-        frame = readers.read_geojson(path, ["LSOA21CD", "LSOA21NM"], raw.rel(path))
-        readers.require_codes(frame["LSOA21CD"], raw.rel(path), "EW")
-        frames.append(frame[["LSOA21CD", "LSOA21NM", "geometry"]])
-    lsoa = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=4326)
-    # The copies differ only in the last digit of some coordinates (1e-14 degrees): the same polygons.
-    first = lsoa.drop_duplicates("LSOA21CD").set_index("LSOA21CD").geometry
-    again = lsoa[lsoa["LSOA21CD"].duplicated()]
-    same = shapely.equals_exact(shapely.normalize(np.asarray(again.geometry.values)),
-                                shapely.normalize(np.asarray(first.reindex(again["LSOA21CD"]).values)), tolerance=1e-7)
-    if not same.all():
-        raise SourceError(LSOA21_ALL, f"LSOAs held twice with different polygons: {list(again['LSOA21CD'][~same][:3])}")
-    lsoa = lsoa.drop_duplicates("LSOA21CD")
-    got, want = set(lsoa["LSOA21CD"]), set(lad22.index)
-    if got != want:
-        raise SourceError(LSOA21_ALL, f"codes do not join with the exact-fit lookup's LSOAs of 2021: "
-                                      f"{len(got - want)} not in it, {len(want - got)} missing here "
-                                      f"(e.g. {sorted(want - got)[:3] or sorted(got - want)[:3]})")
-    return gpd.GeoDataFrame({"code": lsoa["LSOA21CD"].to_numpy(), "name": lsoa["LSOA21NM"].str.strip().to_numpy(),
-                             "authority": lad22.reindex(lsoa["LSOA21CD"]).to_numpy()},
-                            geometry=lsoa.geometry.to_numpy(), crs=4326).set_index("code", drop=False)
 
 
 def authority_names(raw: RawFiles) -> dict[str, str]:

@@ -32,12 +32,15 @@ AXE_PAGES: list[tuple[str, str]] = [
     ("explorer-tiles", "/?authority=all&level=lsoa11&variable=ks102ew0018"),
     ("compare-tiles", "/?authority=all&level=lsoa11&variable=ks102ew0018&view=compare&variable_b=imd2019_imd_rank"),
     ("embed-tiles", "/embed?authority=all&level=lsoa11&variable=ks102ew0018"),
+    # Every LSOA of 2021 by today's index (England's; Wales has no IMD and is drawn unfilled), from tiles too.
+    ("explorer-lsoa21-tiles", "/?authority=all&level=lsoa21&variable=imd2025_imd_decile"),
     ("compare", f"/?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct&view=compare"
                 "&variable_b=ks102ew0015_pct"),
     ("embed", f"/embed?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct"),
     # The datastore's server-rendered pages (no Dash on them).
     ("datastore", "/datastore"),
     ("datastore-authority", f"/datastore/{CAMDEN}"),
+    ("datastore-authority-deprivation", f"/datastore/{BIRMINGHAM}"),  # File 10 and what moved 2019 -> 2025
     ("datastore-whats-new", "/datastore/whats-new"),
 ]
 
@@ -422,11 +425,14 @@ def test_pla009_near_me_finds_the_lsoa_and_ward(duo) -> None:
     duo.driver.execute_cdp_cmd("Emulation.setGeolocationOverride",
                                {"latitude": 52.4539, "longitude": -1.9300, "accuracy": 10})
     duo.find_element("#near-me").click()
-    wait(duo, "new URLSearchParams(location.search).get('area') === 'E01033631'", 30)
-    assert query(duo)["authority"] == BIRMINGHAM and query(duo)["level"] == "lsoa11"
-    duo.wait_for_contains_text("#place-status", "Edgbaston")
+    # Opened on the LSOA of 2021 it lies in (Birmingham 079H; 079F of 2011), pinned, the ward named once.
+    wait(duo, "new URLSearchParams(location.search).get('area') === 'E01034937'", 30)
+    assert query(duo)["authority"] == BIRMINGHAM and query(duo)["level"] == "lsoa21"
+    assert query(duo)["pin"] == "52.45390,-1.93000"
+    duo.wait_for_contains_text("#place-status", "You are in Edgbaston ward, Birmingham (Birmingham 079H selected)")
+    assert duo.find_element("#place-status").text.count("Edgbaston") == 1
     wait(duo, "document.querySelector('tbody tr.selected') && "
-              "/Birmingham 079F/.test(document.querySelector('tbody tr.selected').textContent)", 20)
+              "/Birmingham 079H/.test(document.querySelector('tbody tr.selected').textContent)", 20)
 
 
 
@@ -536,7 +542,28 @@ def test_pla012_a_browser_without_worker_canvases_is_told_why_the_map_is_empty(d
     assert duo.get_logs() == []
 
 
-def test_pla013_a_place_by_keyboard_arrowdown_goes_to_the_first_result(duo) -> None:
+def test_pla013_a_district_chosen_from_the_overview_opens_on_its_nations_2025_index(duo) -> None:
+    # A new visitor: the overview (its own default, mean age), then Cardiff, then Birmingham chosen in the Area
+    # list: each opens on its own nation's index of 2025 on the LSOAs of 2021, never the other nation's.
+    duo.wait_for_page(duo.server_url + "/")
+    _drawn(duo)
+    for name, code, variable in (("Cardiff", "W06000015", "wimd2025_wimd_rank"),
+                                 ("Birmingham", BIRMINGHAM, "imd2025_imd_decile")):
+        duo.driver.execute_script("arguments[0].focus()", duo.find_element("#authority"))
+        _keys(duo, Keys.ENTER)
+        wait(duo, "document.activeElement && document.activeElement.matches('input.dash-dropdown-search')")
+        _keys(duo, name)
+        wait(duo, "Array.from(document.querySelectorAll('.dash-dropdown-option'))"
+                  f".some(function (o) {{ return /^{name}/.test(o.textContent.trim()); }})")
+        _keys(duo, Keys.ENTER)
+        wait(duo, f"new URLSearchParams(location.search).get('authority') === {code!r}", 20)
+        wait(duo, f"new URLSearchParams(location.search).get('variable') === {variable!r}", 20)
+        assert query(duo)["level"] == "lsoa21"
+        duo.wait_for_contains_text("#legend", "2025 (1 is", timeout=20)
+    assert "IoD 2025" in duo.find_element("#legend").text
+
+
+def test_pla018_a_place_by_keyboard_arrowdown_goes_to_the_first_result(duo) -> None:
     duo.wait_for_page(duo.server_url + f"/?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct")
     _drawn(duo)
     box = duo.find_element("#place-search")
@@ -565,7 +592,7 @@ def test_pla013_a_place_by_keyboard_arrowdown_goes_to_the_first_result(duo) -> N
     assert duo.get_logs() == []
 
 
-def test_pla014_a_postcode_shows_the_pin_in_its_outlined_area(duo) -> None:
+def test_pla019_a_postcode_shows_the_pin_in_its_outlined_area(duo) -> None:
     duo.wait_for_page(duo.server_url + f"/?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct")
     _drawn(duo)
     box = duo.find_element("#place-search")
@@ -574,22 +601,23 @@ def test_pla014_a_postcode_shows_the_pin_in_its_outlined_area(duo) -> None:
               "/B15 2TT/.test(document.querySelector('#place-results li').textContent)")
     assert "Edgbaston ward, Birmingham" in duo.find_element("#place-results li").text
     box.send_keys(Keys.ENTER)  # nothing highlighted: Enter opens the best match
+    # opened on the LSOA of 2021 it lies in (Birmingham 079H; 2011's 079F, E01033631)
     wait(duo, f"new URLSearchParams(location.search).get('authority') === {BIRMINGHAM!r} && "
-              "new URLSearchParams(location.search).get('area') === 'E01033631'", 30)
-    assert query(duo)["pin"] == "52.45327,-1.92790"
+              "new URLSearchParams(location.search).get('area') === 'E01034937'", 30)
+    assert query(duo)["pin"] == "52.45327,-1.92790" and query(duo)["level"] == "lsoa21"
     # The map flies there: the pin ends on the map, in view.
     wait(duo, "(function () { var el = document.querySelector('.atlas-pin'); if (!el) { return null; }"
               " var r = el.getBoundingClientRect(), m = document.getElementById('map').getBoundingClientRect();"
               " var x = r.left + r.width / 2, y = r.bottom;"
               " return x > m.left && x < m.right && y > m.top && y < m.bottom; })()", 20)
     # The pin's point is inside the selected area, which is outlined in the selection's own style.
-    inside = wait(duo, "(function () { var l = window.atlas.layerOf('E01033631');"
+    inside = wait(duo, "(function () { var l = window.atlas.layerOf('E01034937');"
                        " var m = window.atlas.tiles.map('map'); if (!l || !m) { return null; }"
                        " var pane = m.getPane('selection');"
                        " return l.getBounds().contains([52.45327, -1.92790]) && pane &&"
                        " pane.querySelector('canvas, path') ? 'yes' : null; })()", 20)
     assert inside == "yes"
-    assert duo.driver.execute_script("return window.atlas.outlined()") == "E01033631"
+    assert duo.driver.execute_script("return window.atlas.outlined()") == "E01034937"
     # flown to the area (an LSOA fills the map: zoom 13-16), never past the polygons' detail (18)
     wait(duo, "(function () { var z = window.atlas.tiles.map('map').getZoom(); return z >= 13 && z <= 16; })()", 20)
     assert duo.driver.execute_script("return window.atlas.tiles.map('map').getMaxZoom()") == 18

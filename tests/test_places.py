@@ -278,7 +278,9 @@ def test_search_route(atlas_env):
     body = client.get("/api/search?q=M15+4AB").get_json()
     first = body["results"][0]
     assert {"kind", "code", "name", "authority", "level", "lsoa", "ward"} <= set(first)
-    assert first["url"].startswith("/?authority=E08000009&level=lsoa11&area=E01006185&pin=")
+    # opened on the LSOA of 2021 it lies in (its 2011 LSOA is E01006185)
+    assert first["url"].startswith("/?authority=E08000009&level=lsoa21&area=E01034001&pin=")
+    assert first["areas"]["lsoa11"] == "E01006185"
     assert client.get("/api/search?q=x&limit=51").status_code == 400
     assert client.get("/api/search?q=" + "x" * 101).status_code == 400
     assert client.get("/api/search").get_json()["results"] == []

@@ -256,7 +256,7 @@ def test_postcode_route_gives_the_explorer_view_with_a_pin(atlas_env):
     client = api.standalone().test_client()
     body = client.get("/api/search?q=m154ab").get_json()
     first = body["results"][0]
-    assert first["url"].startswith("/?authority=E08000009&level=lsoa11&area=E01006185&pin=53.4")
+    assert first["url"].startswith("/?authority=E08000009&level=lsoa21&area=E01034001&pin=53.4")
     assert {"lsoa", "lsoa21", "ward", "point", "areas", "status"} <= set(first)
     scot = client.get("/api/search?q=EH1+1YZ").get_json()
     assert scot["results"] == [] and scot["note"]

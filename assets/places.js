@@ -177,10 +177,8 @@
     if (document.body.classList.contains("legend-sheet-open")) {
       legendSheet(false);
     }
-    var wrap = document.querySelector(".mapwrap");
-    if (wrap && wrap.getBoundingClientRect().top < 0) {
-      wrap.scrollIntoView({ block: "start" });
-    }
+    bringMapIntoView();
+    showMapAfterRender = true; // again once the view is drawn: a message above the map may have moved it
     if (window.dash_clientside && window.dash_clientside.set_props) {
       var search = "?" + params.toString().replace(/%2C/g, ",").replace(/%2F/g, "/");
       window.dash_clientside.set_props(I().NAV, { data: { search: search, t: Date.now(), push: true } });
@@ -334,6 +332,19 @@
 
   var pinLabel = "";
   var pinLayer = null;
+  var showMapAfterRender = false;
+
+  function bringMapIntoView() {
+    // On a phone the map is under the title bar; a message or the controls above it may push it down.
+    var wrap = document.querySelector(".mapwrap");
+    if (!wrap || !window.matchMedia || !window.matchMedia("(max-width: 700px)").matches) {
+      return;
+    }
+    var top = wrap.getBoundingClientRect().top;
+    if (top < 0 || top > 80) {
+      wrap.scrollIntoView({ block: "start" });
+    }
+  }
 
   function pinIcon() {
     // A drop pin drawn in SVG (no image file): dark with a white rim and a white dot, readable on every palette.
@@ -354,6 +365,10 @@
     var map = window.atlas.tiles && window.atlas.tiles.map(I().MAP);
     if (!map || !window.L) {
       return;
+    }
+    if (showMapAfterRender) {
+      showMapAfterRender = false;
+      bringMapIntoView();
     }
     var at = readPin();
     if (!at) {

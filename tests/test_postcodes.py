@@ -306,7 +306,7 @@ def test_a_place_says_what_and_where_and_lies_in_its_lsoa(s, names, lsoa11_rings
         assert (got[0]["what"], got[0]["where"]) == (kind, f"{r['DISTRICT_BOROUGH']}, {r['COUNTY_UNITARY']}")
         holding = lsoa11_rings.holding(float(r["GEOMETRY_X"]), float(r["GEOMETRY_Y"]))
         if holding:
-            assert got[0]["area"] == min(holding), r["NAME1"]
+            assert got[0]["areas"]["lsoa11"] == min(holding), r["NAME1"]
     richmond = search.search(s, "Richmond")["results"][0]
     assert (richmond["kind"], richmond["what"]) == ("place", "town")
     assert richmond["where"] == "Richmondshire, North Yorkshire"

@@ -756,10 +756,33 @@ class Store:
         else:
             rank_national = _no_ints(len(codes))
         missing = np.isnan(value)
+        # Ranks on the full-precision values (the extracts store them unrounded): ties only for equal values.
+        # A figure its publisher ranked (catalogue ``rank_variable``: WIMD's scores) is ordered by the
+        # publisher's rank instead, whose order the published (rounded) score cannot reproduce.
+        order = value
+        published = self._published_rank(row, path, authority, codes) if ranked else None
+        if published is not None:
+            order = np.where(np.isnan(published) | missing, np.nan, -published)
         # The frame copies the cached code and name arrays, so a caller may modify what it is given.
-        rank = _int_array(_rank_desc(value), missing | (not ranked))
+        rank = _int_array(_rank_desc(order), missing | (not ranked))
         return pd.DataFrame({"code": codes.array, "name": names, "full_name": full_names, "value": value, "rank": rank,
                              "rank_national": rank_national})
+
+    def _published_rank(self, row: dict, path: str, authority: str, codes: pd.Index) -> np.ndarray | None:
+        """The publisher's rank of each area's figure (float, NaN where missing), for a variable whose catalogue
+        names one (``rank_variable``, a column of the same file); None otherwise."""
+        rank_id = row.get("rank_variable")
+        if not rank_id or rank_id not in self._catalogue or rank_id not in self._columns(path):
+            return None
+        sql = ("SELECT code, CAST(" + _quote_identifier(rank_id)  # noqa: S608 - a catalogue id, quoted
+               + " AS DOUBLE) AS value FROM read_parquet(?)")
+        got = self._cursor().execute(*self._where(authority, sql, [path])).fetchnumpy()
+        raw = got["value"]
+        raw = raw.filled(np.nan) if np.ma.isMaskedArray(raw) else np.asarray(raw, dtype="float64")
+        out = np.full(len(codes), np.nan)
+        pos = codes.get_indexer(np.asarray(got["code"], dtype=object))
+        out[pos[pos >= 0]] = raw[pos >= 0]
+        return out
 
     def _category_frame(self, row: dict, path: str, column: str, authority: str, codes: pd.Index,
                         names: Any, full_names: Any) -> pd.DataFrame:
@@ -846,7 +869,15 @@ class Store:
     def _national_uncached(self, level: str, variable: str, _path: str) -> tuple[pd.Index, np.ndarray]:
         # ``_path`` (the file read) is part of the cache key: a published variable's file changes by version.
         """Codes and national ranks of every area with a value at ``level`` (cached per build)."""
-        _, path, column = self._national_source(level, variable)
+        row, path, column = self._national_source(level, variable)
+        rank_id = row.get("rank_variable")
+        if rank_id and rank_id in self._catalogue and rank_id in self._columns(path):
+            # The publisher's own national rank (WIMD ranks its unrounded scores), as published.
+            rank_column = _quote_identifier(rank_id)
+            df = self._query("SELECT code, CAST(" + rank_column + " AS BIGINT) AS rank "  # noqa: S608
+                             "FROM read_parquet(?) WHERE " + column + " IS NOT NULL AND " + rank_column
+                             + " IS NOT NULL", [path])
+            return pd.Index(df["code"].to_numpy(dtype=object)), df["rank"].to_numpy(dtype="int64")
         df = self._query(  # column: a quoted catalogue id, never the caller's string
             "SELECT code, rank() OVER (ORDER BY " + column + " DESC) AS rank FROM read_parquet(?) "  # noqa: S608
             "WHERE " + column + " IS NOT NULL", [path])

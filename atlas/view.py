@@ -8,8 +8,9 @@ The rules, each decided once:
 
 - **Precision.** Every variable has a printed precision (the catalogue's ``decimals`` where the build set
   it, otherwise from its unit: percentages 1 decimal place, counts, ranks and deciles none, ages 1,
-  averages and ratios 2). Values are rounded to it *before* they are classified, so the value a person
-  reads is the value that was classified.
+  averages and ratios 2). Values are rounded to it once, from the full-precision value the extracts store,
+  halves away from zero (``round_half_away``), *before* they are classified, so the value a person reads is
+  the value that was classified.
 - **Breaks.** Quantile breaks snap down to a data value; every other scheme's breaks are rounded to the
   printed precision; custom breaks are kept as typed. A break that leaves a class holding nothing (two
   breaks rounded together, a snapped quantile) is merged, and the note says so.
@@ -53,7 +54,7 @@ from atlas.viewstate import ALL, ViewState, effective_scheme, is_overview
 __all__ = [
     "CATEGORY_SCHEME", "CLASS_ALPHABET", "MAX_CLASSES", "NO_DATA", "UNRANKED_UNITS", "AreaRows", "ClassRow", "View",
     "build", "category_colours", "centred_breaks", "centred_colours", "class_char", "class_labels", "decimals_for",
-    "format_number", "format_value", "printed_breaks",
+    "format_number", "format_value", "printed_breaks", "round_half_away",
 ]
 
 #: One character per area in a paint: class i is CLASS_ALPHABET[i], "-" is no data. Digits first, so a
@@ -99,10 +100,31 @@ def decimals_for(row: dict, values: np.ndarray | None = None) -> int:
     return 2
 
 
+#: How close (relative to the scaled value) a value must be to a half to count as one: float64 division puts
+#: a true half (249 / 2000 x 100 = 12.45) a few units in the last place either side of it, while a share of
+#: two counts below 10 million that is not a half lies at least 5e-8 from one at 1 decimal place.
+HALF_TOLERANCE = 1e-10
+
+
+def round_half_away(values: Any, decimals: int) -> Any:
+    """The one rounding rule for print: to ``decimals`` places, halves away from zero (12.45 -> 12.5,
+    -0.45 -> -0.5, 2.5 -> 3), as the publishers' own tables round; from the full-precision value, once.
+    Python's and numpy's ``round`` round halves to even and see 12.45 as 12.4499999..., which printed
+    "12.4". Takes a float or an array (NaN stays NaN); returns the same kind."""
+    x = np.asarray(values, dtype="float64")
+    scale = 10.0 ** decimals
+    scaled = np.abs(x) * scale
+    out = np.sign(x) * np.floor(scaled + 0.5 + HALF_TOLERANCE * np.maximum(scaled, 1.0)) / scale
+    out = np.where(out == 0, 0.0, out)  # no "-0"
+    return float(out) if np.ndim(out) == 0 else out
+
+
 def format_number(value: float | None, decimals: int) -> str:
-    """``1234.5`` -> "1,234.5" at exactly ``decimals`` places, a true minus sign, "no data" for missing."""
+    """``1234.5`` -> "1,234.5" at exactly ``decimals`` places (``round_half_away``), a true minus sign,
+    "no data" for missing."""
     if value is None or not math.isfinite(value):
         return "no data"
+    value = round_half_away(value, decimals)
     text = f"{abs(value):,.{decimals}f}"
     negative = value < 0 and text.strip("0.,") != ""
     return (MINUS if negative else "") + text
@@ -178,7 +200,7 @@ def printed_breaks(raw_breaks: list[float], basis: np.ndarray, scheme: str, deci
         at = np.searchsorted(basis, b + 1e-9, side="right") - 1  # the largest data value <= each break
         b = basis[np.clip(at, 0, basis.size - 1)]
     else:
-        b = np.round(b, decimals)
+        b = round_half_away(b, decimals)
     b = np.unique(b)
     b[-1] = max(b[-1], basis[-1])
     occupied = np.bincount(classify.class_index(basis, b), minlength=b.size) > 0
@@ -527,11 +549,11 @@ def _classification(store: Any, state: ViewState, scheme: str) -> dict:
     row = store.variable(state.variable)
     raw = df["value"].to_numpy(dtype="float64")
     decimals = decimals_for(row, raw)
-    printed = np.round(raw, decimals)
+    printed = round_half_away(raw, decimals)
     national_ok = state.authority != ALL and state.level in (row.get("national_levels") or [])
     basis = None
     if state.scope == "national" and national_ok:
-        basis = np.round(store.national_values(state.level, state.variable), decimals)
+        basis = round_half_away(store.national_values(state.level, state.variable), decimals)
     out: dict[str, Any] = {"decimals": decimals, "values": [None if not math.isfinite(v) else float(v)
                                                              for v in printed.tolist()],
                            "breaks": [], "lowest": None, "k_requested": state.k, "notes": []}

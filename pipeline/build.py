@@ -652,13 +652,25 @@ def _deprivation_dataset(name: str, frame: pd.DataFrame, meta: dict, nation: str
         elif unit == "score":
             polarity = "lower is better"
             note = "Higher score = more deprived."
+            if rank_of(ident) in meta:
+                # The publisher ranked its unrounded scores; the score is published to 1 decimal, which ties
+                # and re-orders areas, so the rank shown is the publisher's (catalogue ``rank_variable``).
+                note += (f" Ranks are the publisher's own ({rank_of(ident)}): the score is published rounded "
+                         "to 1 decimal place, so areas with the same printed score still have different ranks.")
         else:
             polarity, note = None, "Population denominator used by the indices."
         variables.append(ds.variable(ident, label, "Deprivation", index_name, Path(file).stem, column, unit, name,
                                      index_name, polarity=polarity, description=note, note=note,
                                      cells=f"{column.strip()} ({Path(file).name})",
-                                     decimals=1 if unit == "score" else None, coverage=nation))
+                                     decimals=1 if unit == "score" else None, coverage=nation,
+                                     rank_variable=rank_of(ident) if unit == "score" and rank_of(ident) in meta
+                                     else ""))
     return Dataset(name, {"lsoa11": frame}, variables, ("lsoa11",), nation)
+
+
+def rank_of(ident: str) -> str:
+    """The id of the publisher's rank beside a score: ``wimd2019_income_score`` -> ``wimd2019_income_rank``."""
+    return ident.rsplit("_", 1)[0] + "_rank"
 
 
 GLA_COLUMNS = [("USUALRES", "Usual residents", "count"), ("HHOLDRES", "Household residents", "count"),

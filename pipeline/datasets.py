@@ -80,7 +80,7 @@ UNIT_DECIMALS: dict[str, int] = {
 CATALOGUE_COLUMNS = ["id", "label", "topic", "table", "table_title", "cell", "unit", "denominator", "polarity",
                      "vintage", "levels", "authorities", "national", "national_levels", "coverage", "source",
                      "licence", "dataset", "description", "kind", "method", "cells", "note", "decimals",
-                     "categories", "palette", "centre"]
+                     "categories", "palette", "centre", "rank_variable"]
 
 
 @dataclass
@@ -100,7 +100,8 @@ def variable(id_: str, label: str, topic: str, table: str, table_title: str, cel
              source: str, vintage: str, denominator: str | None = None, polarity: str | None = None,
              description: str = "", *, method: str | None = None, cells: str | None = None, note: str = "",
              decimals: int | None = None, kind: str = "numeric", categories: list[dict] | None = None,
-             palette: str = "", centre: float | None = None, coverage: str | None = None) -> dict:
+             palette: str = "", centre: float | None = None, coverage: str | None = None,
+             rank_variable: str = "") -> dict:
     """One catalogue row. ``method`` defaults to "derived" for percentages said to be derived here and to
     "published" otherwise; ``cells`` to the cell itself; ``decimals`` to the unit's (UNIT_DECIMALS)."""
     text, licence = SOURCES[source]
@@ -121,7 +122,7 @@ def variable(id_: str, label: str, topic: str, table: str, table_title: str, cel
            "licence": licence, "description": description, "kind": kind, "method": method,
            "cells": cell if cells is None else cells, "note": note, "decimals": int(decimals),
            "categories": categories_json(categories) if categories else "", "palette": palette,
-           "centre": None if centre is None else float(centre)}
+           "centre": None if centre is None else float(centre), "rank_variable": rank_variable}
     if coverage is not None:
         row["coverage"] = coverage
     return row
@@ -145,4 +146,5 @@ def categories_json(items: list[dict]) -> str:
 def pct(frame: pd.DataFrame, column: str, total: str) -> pd.Series:
     """Percentage of the table's total; missing where the total is zero or missing (never invented)."""
     denominator = frame[total].where(frame[total] > 0)
-    return (frame[column] / denominator * 100).round(4)
+    # Full precision: the app rounds once, for print (atlas/view.py); a stored 4-dp value would be rounded twice.
+    return frame[column] / denominator * 100

@@ -356,7 +356,7 @@ def election_datasets(results: list[Results]) -> list[Dataset]:
             pid = _party_id(party)
             name = PARTY_NAMES.get(party, f"{party} (party code as in the source)")
             data[f"{prefix}_votes_{pid}"] = votes.to_numpy()
-            data[f"{prefix}_share_{pid}"] = (votes / frame["total"].where(frame["total"] > 0) * 100).round(4).to_numpy()
+            data[f"{prefix}_share_{pid}"] = (votes / frame["total"].where(frame["total"] > 0) * 100).to_numpy()
             note = " ".join(n for n in (multi + true_note, join_note) if n)
             variables.append(ds.variable(f"{prefix}_votes_{pid}", f"Votes: {name}, {year}", *common, party, "count",
                                          "elections", vintage, cells=f"{party}", note=note,

@@ -747,7 +747,7 @@ class Rebase:
             raise SourceError(label, f"cannot apportion merged areas: no 2011 weight for {list(bad[:3])}")
         share = np.where(shared, weights / np.where(totals > 0, totals, 1), 1.0)
         values = sums.reindex(group).to_numpy() * share[:, None]
-        return pd.DataFrame(np.round(values, 4), index=self.group11.index, columns=wide21.columns)
+        return pd.DataFrame(values, index=self.group11.index, columns=wide21.columns)
 
 
 def read_exact_lookup(raw: RawFiles, lsoa11: pd.Index, lad21: set[str]) -> Rebase:
@@ -978,8 +978,8 @@ def change_datasets(frames2011: dict[str, pd.DataFrame], tables: dict[str, Table
             share11 = count11 / total11.where(total11 > 0) * 100
             share21 = count21 / total21.where(total21 > 0) * 100
             ident = f"chg_{spec.topic}_{part}"
-            frame[f"{ident}_pp"] = (share21 - share11).round(4).to_numpy()
-            frame[f"{ident}_rel"] = ((count21 - count11) / count11.where(count11 > 0) * 100).round(4).to_numpy()
+            frame[f"{ident}_pp"] = (share21 - share11).to_numpy()  # full precision: rounded once, for print
+            frame[f"{ident}_rel"] = ((count21 - count11) / count11.where(count11 > 0) * 100).to_numpy()
             c11 = " + ".join(c.upper() for c in cells11)
             c21 = words(spec.table2021, cats21)
             note = " ".join(n for n in (spec.note, estimate) if n)
@@ -1000,7 +1000,7 @@ def change_datasets(frames2011: dict[str, pd.DataFrame], tables: dict[str, Table
     for part, label, theme, dataset, cell, table21, category, universe in CHANGE_TOTALS:
         old = frames2011[dataset].set_index("code")[cell].reindex(frame["code"]).to_numpy()
         new = rebased[table21][category].reindex(frame["code"]).to_numpy()
-        frame[f"chg_{part}_rel"] = np.round((new - old) / np.where(old > 0, old, np.nan) * 100, 4)
+        frame[f"chg_{part}_rel"] = (new - old) / np.where(old > 0, old, np.nan) * 100
         variables.append(ds.variable(
             f"chg_{part}_rel", f"{label}: change in number, 2011 to 2021 (% of 2011)", theme,
             f"{cell.upper()[:7]} -> {table21}", "Totals, change 2011 to 2021", part, "percent", "change",
@@ -1122,7 +1122,7 @@ def imd_score_dataset(raw: RawFiles, english: pd.Index) -> tuple[Dataset, dict]:
     if numbers.isna().any().any():
         raise SourceError(label, "has empty domain scores")
     score = sum(numbers[c] * w for c, w in FILE9_WEIGHTS)
-    out = pd.DataFrame({"code": frame[key].to_numpy(), "imd2019_score_derived": score.round(3).to_numpy()})
+    out = pd.DataFrame({"code": frame[key].to_numpy(), "imd2019_score_derived": score.to_numpy()})
     published = readers.read_csv(raw(F_FILE1), F_FILE1)
     rank = pd.Series(score.to_numpy(), index=frame[key]).rank(ascending=False, method="min")
     theirs = pd.to_numeric(published.set_index(key)["Index of Multiple Deprivation (IMD) Rank"]).reindex(rank.index)

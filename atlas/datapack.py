@@ -34,13 +34,15 @@ import pyarrow.parquet as pq
 
 from atlas import access, csvsafe, describe, settings
 
-__all__ = ["DEFINITION_FIELDS", "build_zip", "dataset_file", "cache_path", "ensure", "values_frame", "values_geojson",
-           "values_gpkg", "values_parquet"]
+__all__ = ["CSVW_SUFFIX", "DEFINITION_FIELDS", "build_zip", "cache_path", "dataset_csvw", "dataset_file", "ensure",
+           "values_frame", "values_geojson", "values_gpkg", "values_parquet"]
 
 #: The catalogue fields a datapack's README and variables.csv list for every variable.
 DEFINITION_FIELDS: tuple[str, ...] = ("id", "label", "unit", "denominator", "table", "cell", "vintage", "source",
                                       "licence", "kind", "method", "coverage", "cells", "categories")
 ROW_FIELDS: tuple[str, ...] = ("code", "name", "full_name", "value", "rank", "rank_national")
+#: W3C CSVW: a CSV's metadata is found at the CSV's own address with this appended.
+CSVW_SUFFIX = ".csv-metadata.json"
 CRS = "EPSG:4326"
 
 
@@ -477,7 +479,9 @@ def dataset_file(frame: pd.DataFrame, meta: dict, fmt: str, collection: dict | N
                                                        for k, v in zip(frame.columns, row, strict=True)},
                      "geometry": shapely.geometry.mapping(geom)}
                     for row, geom in zip(frame.itertuples(index=False), gdf.geometry, strict=True)]
-        body = {"type": "FeatureCollection", "dataset": meta, "features": features}
+        columns = _wide_columns(list(frame.columns), {r["id"]: r for r in meta.get("variables") or []})
+        body = {"type": "FeatureCollection", "dataset": {**meta, "columns": {c["name"]: c["title"] for c in columns}},
+                "features": features}
         return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
     if fmt == "parquet":
         sink = io.BytesIO()
@@ -491,4 +495,14 @@ def dataset_file(frame: pd.DataFrame, meta: dict, fmt: str, collection: dict | N
     with tempfile.TemporaryDirectory(prefix="atlas-ds-") as tmp:
         path = Path(tmp) / "data.gpkg"
         _write_gpkg(gdf, path, layer, {"atlas_dataset": json.dumps(meta, ensure_ascii=False)})
+        describe.label_gpkg_columns(path, layer, _wide_columns(list(frame.columns), {
+            r["id"]: r for r in meta.get("variables") or []}))
         return path.read_bytes()
+
+
+def dataset_csvw(frame: pd.DataFrame, rows: list[dict], url: str, title: str) -> bytes:
+    """W3C CSVW metadata for ``dataset_file``'s CSV of ``frame`` (code, name, full_name, one column per
+    variable in ``rows``), at ``url``."""
+    columns = _wide_columns(list(frame.columns), {r["id"]: r for r in rows})
+    text = f"One row per area, one column per variable ({len(rows)} variables)."
+    return _dumps(describe.csvw_table(url, title, text, columns))

@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 
 import flask
 
-from atlas import coverage, csvsafe, datapack, locate, mapview, search, store, viewstate
+from atlas import coverage, csvsafe, datapack, describe, locate, mapview, search, store, viewstate
 from atlas import view as atlas_view
 from web import compression, errors
 
@@ -33,6 +33,8 @@ blueprint = flask.Blueprint("api", __name__)
 
 MAX_VALID = errors.MAX_VALID
 VALUES_FORMATS = ("json", "csv", "geojson", "gpkg", "parquet")
+#: The W3C CSVW name of a CSV's metadata: the CSV's own address with this appended.
+CSVW_SUFFIX = ".csv-metadata.json"
 #: Formats of one view's rows with each area's geometry, written by datapack.py.
 GEO_FORMATS = {"geojson": "application/geo+json", "gpkg": "application/geopackage+sqlite3",
                "parquet": "application/vnd.apache.parquet"}
@@ -84,7 +86,9 @@ ROUTES: tuple[Route, ...] = (
           "value is its category code, with the category's `label`, and no ranks; a re-based Census 2021 figure "
           "(or a change 2011 -> 2021) says per area whether it is an estimate (`estimated`). Formats: json (with "
           "the variable's metadata), csv, and with each area's geometry (WGS84): geojson, gpkg (GeoPackage) and "
-          "parquet (GeoParquet), which carry the variable's source and licence in their metadata."),
+          "parquet (GeoParquet), which carry the variable's source and licence in their metadata and a title "
+          "for every column. Beside the CSV, `<variable>.csv-metadata.json` is its W3C CSV on the Web "
+          "metadata (every column's title, datatype, unit, notes; source, licence, vintage)."),
     Route("/api/view.json", "view",
           "Exactly what the map shows for the explorer's own query string (authority, level, variable, scheme, "
           "k, breaks, scope, palette, reverse, opacity): the classes with their printed labels, bounds, counts "
@@ -213,6 +217,8 @@ def variable(variable: str) -> flask.Response:
 
 
 def values(authority: str, level: str, filename: str) -> flask.Response:
+    if filename.endswith(CSVW_SUFFIX):
+        return _values_csvw(authority, level, filename[:-len(CSVW_SUFFIX)])
     variable, fmt = _split(filename, VALUES_FORMATS)
     s = store.get_store()
     df = s.values(authority, level, variable)
@@ -250,9 +256,11 @@ def values(authority: str, level: str, filename: str) -> flask.Response:
         response.headers["Content-Disposition"] = (
             f'attachment; filename="{authority}_{level}_{variable}.csv"')
         meta = s.variable(variable)
+        # The licence, and the CSVW metadata that describes every column (W3C CSVW's "describedby").
+        csvw = flask.url_for("api.values", authority=authority, level=level, filename=variable + CSVW_SUFFIX)
+        described = f'<{csvw}>; rel="describedby"; type="application/csvm+json"'
         link = _licence_link(meta)
-        if link:
-            response.headers["Link"] = link
+        response.headers["Link"] = f"{link}, {described}" if link else described
         if meta.get("as_of"):
             response.headers["X-Atlas-As-Of"] = meta["as_of"]
             response.headers["X-Atlas-Status"] = meta.get("status", "")
@@ -290,6 +298,35 @@ def values(authority: str, level: str, filename: str) -> flask.Response:
         },
     }
     return _cacheable(_json(payload), tag, s.build_id)
+
+
+def _values_fields(df: Any) -> list[str]:
+    """The columns of a values CSV, in order (as ``values`` writes them)."""
+    fields = ["code", "name", "full_name", "value"]
+    if "category" in df.columns:
+        fields.append("label")
+    fields += ["rank", "rank_national"]
+    if "estimated" in df.columns:
+        fields.append("estimated")
+    return fields
+
+
+def _values_csvw(authority: str, level: str, variable: str) -> flask.Response:
+    """W3C CSVW metadata for /api/values/<authority>/<level>/<variable>.csv: the table's title, source, licence,
+    vintage, and every column's title, datatype, unit and description (the cells a derived figure sums, notes,
+    printed precision and the rounding rule)."""
+    s = store.get_store()
+    df = s.values(authority, level, variable)
+    meta = s.variable(variable)
+    place = s.authority(authority)
+    url = flask.url_for("api.values", authority=authority, level=level, filename=f"{variable}.csv", _external=True)
+    body = describe.csvw_table(
+        url, f"{meta.get('label') or variable}: {place['name']}, {level}",
+        f"One row per area of {place['name']} ({authority}) at level {level}: the value of {variable} with its "
+        "ranks.", describe.row_columns(_values_fields(df), meta))
+    response = _json(body)
+    response.mimetype = "application/csvm+json"
+    return _cacheable(response, f"{s.data_version(variable)}:csvw:{authority}:{level}:{variable}", s.build_id)
 
 
 def _csv_flag(value: Any) -> Any:

@@ -183,21 +183,35 @@ def authority_page(name: str) -> flask.Response:
 @blueprint.route("/datastore/<name>/<level>/<filename>")
 def download(name: str, level: str, filename: str) -> flask.Response:
     a = _authority(name)
-    dataset, _, fmt = filename.rpartition(".")
+    csvw = filename.endswith(datapack.CSVW_SUFFIX)  # W3C CSVW metadata beside the CSV
+    dataset, _, fmt = (filename[:-len(datapack.CSVW_SUFFIX)] + ".csv" if csvw else filename).rpartition(".")
     if fmt not in FORMATS or not dataset:
         raise Missing(filename)
     s = _store()
     frame, rows = s.dataset_values(a["code"], level, dataset)
+    if csvw:
+        url = flask.url_for("datastore.download", name=a["code"], level=level, filename=f"{dataset}.csv",
+                            _external=True)
+        response = flask.Response(datapack.dataset_csvw(frame, rows, url, f"{a['name']}, {level}: {dataset}"),
+                                  mimetype="application/csvm+json")
+        response.headers["Cache-Control"] = "public, max-age=3600" if not access.current().signed_in else "private"
+        return response
     meta = {"dataset": dataset, "authority": a["code"], "level": level,
             "variables": [{k: r.get(k) for k in ("id", "label", "unit", "denominator", "vintage", "as_of",
-                                                   "source", "licence")} for r in rows]}
+                                                   "source", "licence", "kind", "method", "cell", "cells", "note",
+                                                   "decimals", "categories")} for r in rows]}
     body = datapack.dataset_file(frame, meta, fmt, s.area_geojson(a["code"], level) if fmt != "csv" else None,
                                  layer=f"{a['code']}_{level}_{dataset}")
     response = flask.Response(body, mimetype=FORMATS[fmt])
     response.headers["Content-Disposition"] = f'attachment; filename="{a["code"]}_{level}_{dataset}.{fmt}"'
     url = catalogue.licence_url(rows[0].get("licence") or "")
-    if url:
-        response.headers["Link"] = f'<{url}>; rel="license"'
+    links = [f'<{url}>; rel="license"'] if url else []
+    if fmt == "csv":
+        csvw = flask.url_for("datastore.download", name=a["code"], level=level,
+                             filename=dataset + datapack.CSVW_SUFFIX)
+        links.append(f'<{csvw}>; rel="describedby"; type="application/csvm+json"')
+    if links:
+        response.headers["Link"] = ", ".join(links)
     if rows[0].get("as_of"):
         response.headers["X-Atlas-As-Of"] = rows[0]["as_of"]
     response.headers["Cache-Control"] = "public, max-age=3600" if not access.current().signed_in else "private"

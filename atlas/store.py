@@ -226,6 +226,7 @@ class Store:
         self._national = functools.lru_cache(maxsize=256)(self._national_uncached)
         self._national_array = functools.lru_cache(maxsize=64)(self._national_values_uncached)
         self._scopes: dict[tuple, Scope] = {}
+        self._datasets_at: dict[tuple[str, str, str], dict[str, list[dict]]] = {}
 
     # -- connection -------------------------------------------------------------------------------------
 
@@ -917,20 +918,37 @@ class Store:
         return self._query("SELECT code, authority FROM read_parquet(?) ORDER BY code",
                            [self._file("areas", f"{level}.parquet")])
 
+    def datasets_at(self, authority: str, level: str) -> dict[str, list[dict]]:
+        """dataset -> its catalogue rows with data for ``authority`` at ``level``, for the requester (cached per
+        what the requester may see: a download's existence check, and DCAT's list of distributions). Treat the
+        rows as read-only. Raises NotFound for an unknown place or level."""
+        self._check_place(authority, level)
+        key = (self.scope_key(), self.place_key(authority), level)
+        found = self._datasets_at.get(key)
+        if found is None:
+            found = {}
+            for row in self.variables(authority=authority, level=level):
+                found.setdefault(row["dataset"], []).append(row)
+            with self._lock:
+                if len(self._datasets_at) > 4096:  # bounded: scopes change with the registry
+                    self._datasets_at.clear()
+                self._datasets_at[key] = found
+        return found
+
     def dataset_values(self, authority: str, level: str, dataset: str) -> tuple[pd.DataFrame, list[dict]]:
         """A whole dataset for one place, wide: code, name, then one column per variable with data there
         (the catalogue rows are returned beside it). Raises NotFound for a dataset the requester may not
         see or that has no data there."""
-        self._check_place(authority, level)
-        rows = [r for r in self.variables(authority=authority, level=level) if r.get("dataset") == dataset
-                and r.get("kind", "numeric") != "categorical"]
+        rows = self.datasets_at(authority, level).get(dataset)
         if not rows:
-            raise NotFound("dataset", dataset, sorted({r["dataset"] for r in self.variables(
-                authority=authority, level=level)}))
+            raise NotFound("dataset", dataset, sorted(self.datasets_at(authority, level)))
+        rows = [dict(r) for r in rows]
         path = self._dataset_path(rows[0], level)
         self._audit_read(rows[0], f"download {authority}/{level}/{dataset}")
-        columns = ", ".join("CAST(" + _quote_identifier(r["id"]) + " AS DOUBLE) AS " + _quote_identifier(r["id"])
-                            for r in rows)
+        # A categorical variable's column holds category codes (text), the others numbers.
+        columns = ", ".join("CAST(" + _quote_identifier(r["id"])
+                            + (" AS VARCHAR" if is_categorical(r) else " AS DOUBLE") + ") AS "
+                            + _quote_identifier(r["id"]) for r in rows)
         sql = "SELECT code, " + columns + " FROM read_parquet(?)"  # noqa: S608 - catalogue ids, quoted
         got = self._query(*self._where(authority, sql, [path]))
         codes, names, full_names = self._areas(authority, level)

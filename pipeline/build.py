@@ -642,6 +642,14 @@ def _ks102_dataset(ks102: pd.DataFrame, lsoa: gpd.GeoDataFrame) -> Dataset:
     return Dataset("ks102ew", {"lsoa11": frame, "lad": lad}, variables, ("lsoa11", "lad"), "England and Wales")
 
 
+#: The catalogue's title of each deprivation dataset (its variables come from several publisher files, each
+#: named in the variable's ``cells``; a file name is not a title).
+DEPRIVATION_TITLES = {
+    "imd2019": "English Indices of Deprivation 2019: index and domain ranks, deciles and population denominators",
+    "wimd2019": "Welsh Index of Multiple Deprivation 2019: index and domain ranks and scores",
+}
+
+
 def _deprivation_dataset(name: str, frame: pd.DataFrame, meta: dict, nation: str) -> Dataset:
     variables = []
     index_name = "IoD2019" if name == "imd2019" else "WIMD 2019"
@@ -659,8 +667,9 @@ def _deprivation_dataset(name: str, frame: pd.DataFrame, meta: dict, nation: str
                          "to 1 decimal place, so areas with the same printed score still have different ranks.")
         else:
             polarity, note = None, "Population denominator used by the indices."
-        variables.append(ds.variable(ident, label, "Deprivation", index_name, Path(file).stem, column, unit, name,
-                                     index_name, polarity=polarity, description=note, note=note,
+        variables.append(ds.variable(ident, label, "Deprivation", index_name,
+                                     DEPRIVATION_TITLES.get(name, f"{index_name}: ranks and scores"), column, unit,
+                                     name, index_name, polarity=polarity, description=note, note=note,
                                      cells=f"{column.strip()} ({Path(file).name})",
                                      decimals=1 if unit == "score" else None, coverage=nation,
                                      rank_variable=rank_of(ident) if unit == "score" and rank_of(ident) in meta

@@ -54,7 +54,7 @@ from atlas.viewstate import ALL, ViewState, effective_scheme, is_overview
 __all__ = [
     "CATEGORY_SCHEME", "CLASS_ALPHABET", "MAX_CLASSES", "NO_DATA", "UNRANKED_UNITS", "AreaRows", "ClassRow", "View",
     "build", "category_colours", "centred_breaks", "centred_colours", "class_char", "class_labels", "decimals_for",
-    "format_number", "format_value", "printed_breaks", "round_half_away",
+    "format_number", "format_value", "printed_breaks", "round_half_away", "variable_note",
 ]
 
 #: One character per area in a paint: class i is CLASS_ALPHABET[i], "-" is no data. Digits first, so a
@@ -486,6 +486,51 @@ class View:
             out["estNote"] = ESTIMATE_WORDS
         return out
 
+    def rows(self, sort: str, descending: bool, page: int, size: int, find: str | None = None) -> dict:
+        """One page of the table, in the table's order, with the figures of its rows only: what the browser
+        fetches for the table's visible page (and for a selection, ``find``: the page holding that area)
+        instead of every area's details. ``sort`` is a table column (``name``, ``value``, ``rank``, ``rn``,
+        ``class``); missing values come last in either direction, ties in geometry order (as the browser
+        sorts when it holds every area's details)."""
+        a = self.areas
+        n = len(a.codes)
+
+        def key(i: int) -> Any:
+            if sort == "name":
+                return a.names[i].casefold()
+            if sort == "value":
+                return a.values[i]
+            if sort == "rank":
+                if self.ranked:
+                    return a.rank[i]
+                return None if a.values[i] is None else -a.values[i]
+            if sort == "rn":
+                return a.rank_national[i] if self.national else None
+            if sort == "class":
+                return a.classes[i] if a.classes[i] >= 0 else None
+            return i
+
+        keyed = [(key(i), i) for i in range(n)]
+        # Stable, also reversed: ties stay in geometry order in either direction.
+        present = sorted((kv for kv in keyed if kv[0] is not None), key=lambda kv: kv[0], reverse=descending)
+        order = [i for _, i in present] + [i for k, i in keyed if k is None]
+        pages = max(1, math.ceil(n / size))
+        if find is not None and find in a.codes:
+            page = order.index(a.codes.index(find)) // size
+        page = min(pages - 1, max(0, page))
+        shown = order[page * size:(page + 1) * size]
+        if find is not None and find in a.codes and a.codes.index(find) not in shown:
+            shown.append(a.codes.index(find))
+        est = {i for i, flag in enumerate(a.estimated) if flag} if a.estimated is not None else set()
+        return {"key": f"{self.state.authority}/{self.state.level}", "var": self.state.variable,
+                "sort": sort, "dir": "desc" if descending else "asc", "page": page, "pages": pages,
+                "order": order[page * size:(page + 1) * size],
+                "ranked": sum(r is not None for r in a.rank) if self.ranked else 0,
+                "estNote": ESTIMATE_WORDS if est else None,
+                "rows": {str(i): {"text": a.text[i], "rank": a.rank[i] if self.ranked else None,
+                                  "rn": a.rank_national[i] if self.national else None, "est": i in est}
+                         for i in shown}}
+
     def paint(self) -> dict:
         """What a switch sends the browser: one character per area (``CLASS_ALPHABET``, ``-`` for no data),
         the colours, the legend, and the words the hover card and table print for each class."""
@@ -514,7 +559,15 @@ class View:
             else "rank", "unranked": unranked, "categorical": self.categorical,
             # A published dataset's as-of date and version (and that it is stale), for the hover card.
             **({"asOf": self.variable["status"]} if self.variable.get("status") else {}),
+            # The variable's own caveat (ties, multi-member wards, definitions), in the hover card as in the legend.
+            "notes": [variable_note(self.variable)] if variable_note(self.variable) else [],
         }
+
+
+def variable_note(row: dict) -> str:
+    """The catalogue's caveat of a variable, as the legend and hover card print it ("" when it has none)."""
+    note = str(row.get("note") or "").strip()
+    return f"Note: {note}" if note else ""
 
 
 def _histogram(values: np.ndarray, breaks: list[float], colours: list[str], lowest: float,
@@ -676,6 +729,8 @@ def build(store: Any, state: ViewState) -> View:
                          state.palette) == "diverging" else "."))
     if estimates:
         notes.append(estimates["note"])
+    if variable_note(row):
+        notes.append(variable_note(row))
     return View(
         state=state, scheme=scheme, place=place, variable=row, decimals=decimals, unit=unit, classes=classes,
         k_requested=part["k_requested"] if k else state.k, missing=int(np.sum(cls < 0)),
@@ -714,6 +769,8 @@ def _build_categorical(store: Any, state: ViewState, row: dict) -> View:
                      f"{MAX_CLASSES} classes.")
     colours, colour_note = category_colours(categories + extra, [c["code"] for c in order])
     notes.append(colour_note)
+    if variable_note(row):
+        notes.append(variable_note(row))
 
     def text(c: dict) -> str:
         return c["label"] if c["label"] == c["code"] or c["code"] == "other" else f"{c['label']} ({c['code']})"

@@ -494,3 +494,33 @@ def test_cmp008_england_and_wales_at_lsoa_level_compares_from_tiles(duo, raw_dir
     assert sorted(codes) == expected
     assert duo.driver.execute_script("return window.__cspViolations") == []
     assert duo.get_logs() == []
+
+
+def _table_figures(duo) -> list[list[str]]:
+    """The table's visible rows: [name, value, rank, ...] as shown."""
+    return duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll('#area-table tbody tr')).map(function (tr) {"
+        " return Array.from(tr.children).map(function (c) { return c.innerText.trim(); }); });")
+
+
+def test_cmp009_areas_table_recovers_after_changing_a(duo) -> None:
+    """The "Areas on the map" table under the compare view shows A's figures, and again after A changes
+    (it used to keep "…" and "–" until a reload); each page comes from the server's fields=rows."""
+    _open(duo)
+    duo.driver.execute_script("document.getElementById('area-table').scrollIntoView();")
+    _wait(duo, "document.querySelector('#area-table tbody tr td.num') && "
+               "document.querySelector('#area-table tbody tr td.num').innerText.endsWith('%')")
+    view = json.loads(urlopen(duo.server_url + "/api/view.json?" + urlencode(
+        {"authority": CAMDEN, "level": "lsoa11", "variable": "ks102ew0014_pct"})).read())
+    best = min((a for a in view["areas"] if a["rank"] is not None), key=lambda a: a["rank"])
+    assert _table_figures(duo)[0][1] == best["text"] and _table_figures(duo)[0][2] == str(best["rank"])
+    choose(duo, "variable", "Age 75 to 84 (% of all usual residents) (KS102EW)", search="75 to 84 %")
+    duo.wait_for_contains_text("#compare-legend-a", "Age 75 to 84")
+    view = json.loads(urlopen(duo.server_url + "/api/view.json?" + urlencode(
+        {"authority": CAMDEN, "level": "lsoa11", "variable": "ks102ew0015_pct"})).read())
+    best = min((a for a in view["areas"] if a["rank"] is not None), key=lambda a: a["rank"])
+    _wait(duo, f"document.querySelector('#area-table tbody tr td.num') && "
+               f"document.querySelector('#area-table tbody tr td.num').innerText === {json.dumps(best['text'])}")
+    rows = _table_figures(duo)
+    assert rows[0][2] == str(best["rank"]) and all(r[1] != "…" and r[2] not in ("…", "–") for r in rows)
+    assert duo.get_logs() == []

@@ -94,7 +94,10 @@ ROUTES: tuple[Route, ...] = (
           "k, breaks, scope, palette, reverse, opacity): the classes with their printed labels, bounds, counts "
           "and colours, the legend, notes, and for every area its code, name, printed value, class and rank "
           "(the same ranks as /api/values). ?fields=paint or ?fields=details gives the parts the dashboard "
-          "fetches (class digits and legend; printed values and ranks by column). A query the map would have "
+          "fetches (class digits and legend; printed values and ranks by column), and ?fields=rows one page of the "
+          "table (sort=name|value|rank|rn|class, dir=asc|desc, page from 0, size 1-100, find=<area code> for the "
+          "page holding that area): the order of the page's areas and their printed values and ranks. A query "
+          "the map would have "
           "to change is refused (400, or 404 for an unknown authority or variable), naming the parameter."),
     Route("/api/areas/<authority>/<level>.<format>", "areas",
           "Display geometry of the areas (properties code and name, ordered by code), as geojson or pbf "
@@ -375,7 +378,10 @@ def _geo_values(s: store.Store, df: Any, authority: str, level: str, variable: s
     return _cacheable(response, tag, s.build_id, scoped=True)
 
 
-VIEW_FIELDS = ("all", "paint", "details")
+VIEW_FIELDS = ("all", "paint", "details", "rows")
+#: fields=rows (one page of the table): its own keys, and what they take.
+ROWS_KEYS = {"sort": ("name", "value", "rank", "rn", "class"), "dir": ("asc", "desc")}
+ROWS_SIZE = (1, 100)
 
 
 class BadView(ValueError):
@@ -388,8 +394,9 @@ def view() -> flask.Response:
     s = store.get_store()
     args = flask.request.args
     repeated = [k for k, values in args.lists() if len(values) > 1]
-    unknown = sorted(k for k in args if k not in viewstate.KEYS and k != "fields")
     fields = args.get("fields", "all")
+    extra = ("fields", *ROWS_KEYS, "page", "size", "find") if fields == "rows" else ("fields",)
+    unknown = sorted(k for k in args if k not in viewstate.KEYS and k not in extra)
     if repeated or unknown or fields not in VIEW_FIELDS:
         bad = repeated or unknown or ["fields"]
         raise BadView(400, f"cannot show this view: {', '.join(bad)} "
@@ -406,7 +413,9 @@ def view() -> flask.Response:
         raise BadView(status, f"cannot show this view as given ({', '.join(exc.parameters)}): {exc}",
                       exc.parameters, exc.messages) from None
     canonical = viewstate.to_query(state)
-    tag = f"{s.data_version(state.variable)}:view:{hashlib.sha256((canonical + fields).encode()).hexdigest()[:24]}"
+    rows = _rows_args(args) if fields == "rows" else None
+    asked = fields + (json.dumps(rows, sort_keys=True) if rows else "")
+    tag = f"{s.data_version(state.variable)}:view:{hashlib.sha256((canonical + asked).encode()).hexdigest()[:24]}"
     scope = s.scope_key()
     tag = tag if scope == "open" else f"{tag}:{scope}"
     held = [t for t in compression.etag_variants(tag) if flask.request.if_none_match.contains(t)]
@@ -417,9 +426,31 @@ def view() -> flask.Response:
         body: dict[str, Any] = shown.paint()
     elif fields == "details":
         body = shown.details()
+    elif rows is not None:
+        if shown.categorical:  # its paint holds every category: there are no figures to page through
+            raise BadView(400, "fields=rows: a categorical view has no figures to page (its paint has them all)",
+                          ["fields"], ["use fields=paint for a categorical variable"])
+        body = shown.rows(**rows)
     else:
         body = {"build": s.build_id, "query": canonical, **shown.to_json()}
     return _cacheable(_json(body), tag, s.build_id, scoped=True)
+
+
+def _rows_args(args: Any) -> dict:
+    """fields=rows's keys, checked: sort, dir, page (from 0), size (1-100), find (an area code)."""
+    out: dict[str, Any] = {"sort": args.get("sort", "rank"), "descending": args.get("dir", "asc") == "desc",
+                           "find": args.get("find") or None}
+    for key, allowed in ROWS_KEYS.items():
+        if args.get(key, allowed[0] if key == "dir" else "rank") not in allowed:
+            raise BadView(400, f"fields=rows: {key} must be one of {', '.join(allowed)}", [key],
+                          [f"{key} is one of {', '.join(allowed)}"])
+    for key, default, (low, high) in (("page", "0", (0, 10**6)), ("size", "25", ROWS_SIZE)):
+        text = args.get(key, default)
+        if not re.fullmatch(r"[0-9]{1,7}", text) or not low <= int(text) <= high:
+            raise BadView(400, f"fields=rows: {key} must be a whole number from {low} to {high}", [key],
+                          [f"{key} is a whole number from {low} to {high}"])
+        out[key] = int(text)
+    return out
 
 
 def tiles(level: str, z: str, x: str, filename: str) -> flask.Response:

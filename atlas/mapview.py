@@ -7,6 +7,7 @@ the geometry's versioned URL, the title and the attribution line.
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any
 
 import shapely
@@ -147,32 +148,93 @@ def variable_options(store: Any, authority: str, level: str, group: str | None =
     return [{"label": r["label"], "value": r["id"]} for r in groups.get(group or "", [])]
 
 
+def _search_score(row: dict, words: list[str]) -> float | None:
+    """How well a variable's words name what was typed (None: a word is missing). A word that is a whole word
+    of the label counts most, then a word inside the label, then one only in the table, topic or id; a
+    shorter label (a more general figure) ranks first among equals. "IMD" thus finds "Index of Multiple
+    Deprivation (IMD) decile" before the 40 domain and indicator variables whose ids begin ``imd2019_``."""
+    label = str(row.get("label") or "").lower()
+    rest = " ".join(str(row.get(k) or "") for k in ("table", "table_title", "topic", "id")).lower()
+    label_words = set(re.findall(r"[a-z0-9]+", label))
+    score = 0.0
+    for w in words:
+        if w in label_words:
+            score += 4 + (1 if label.startswith(w) else 0)
+        elif w in label:
+            score += 2
+        elif w in rest:
+            score += 1
+        else:
+            return None
+    return score - len(label) / 1000
+
+
+def _difference(row: dict) -> str:
+    """What sets a variable apart from another with nearly the same label: its unit, and how it was made."""
+    unit = str(row.get("unit") or "")
+    cells, cell = row.get("cells"), row.get("cell")
+    if row.get("method") == "apportioned":
+        how = "Census 2021 re-based onto 2011 LSOAs"
+    elif row.get("method") in ("derived", "change") and cells and cells != cell:
+        how = f"computed here as {cells}"
+    else:
+        source = str(row.get("source") or "").split(",", 1)[0]
+        how = "as published" + (f" by {source}" if source else "")
+    return f"{unit}, {how}" if unit else how
+
+
 def search_variables(store: Any, authority: str, level: str, text: str, limit: int = 50) -> list[dict]:
     """Options for words typed in the Variable control: every word must appear in the label, table, topic
-    or id of a variable with data here; at most ``limit``, each saying its table. When nothing here
-    matches, up to five variables elsewhere that do are listed, disabled, each saying where it exists and
-    why it is not here."""
+    or id of a variable with data here; the variables whose label names the words first (``_search_score``),
+    at most ``limit``, each saying its table, and where two labels read alike ("White: Irish (% of all usual
+    residents)" and "White: Irish (%, as published)") how they differ. Below them, up to five variables that
+    match but have no data at this level: choosable where this place has them at another level (choosing one
+    shows it there), otherwise disabled, saying where they exist and why they are not here."""
     words = [w for w in str(text or "").lower().split() if w][:10]
     if not words:
         return []
-    out = []
+    scored = []
+    here_ids = set()
     for key, rows in _groups(store, authority, level).items():
         for r in rows:
-            hay = " ".join(str(r.get(k) or "") for k in ("label", "table", "table_title", "topic", "id")).lower()
-            if all(w in hay for w in words):
-                out.append({"label": f"{r['label']} ({r.get('table') or key.split('|')[0]})", "value": r["id"]})
-                if len(out) >= limit:
-                    return out
-    if out:
-        return out
+            here_ids.add(r["id"])
+            score = _search_score(r, words)
+            if score is not None:
+                scored.append((-score, r["label"], r, key))
+    scored.sort(key=lambda t: (t[0], t[1]))
+    # The full catalogue rows (units, cells, method) of the few shown: the listing rows are slim.
+    found = [(store.variable(r["id"]), key) for _, _, r, key in scored[:limit]]
+    def alike(r: dict) -> tuple:  # labels that read the same: one stem, table and unit
+        return str(r["label"]).split(" (")[0].lower(), r.get("table"), r.get("unit")
+
+    stems: dict[tuple, int] = {}
+    for r, _ in found:
+        stems[alike(r)] = stems.get(alike(r), 0) + 1
+    out = []
+    for r, key in found:
+        label = f"{r['label']} ({r.get('table') or key.split('|')[0]})"
+        if stems[alike(r)] > 1:
+            label += f": {_difference(r)}"
+        out.append({"label": label, "value": r["id"]})
+    elsewhere = []
     for r in _catalogue(store, store.build_id, store.scope_key()):
-        hay = " ".join(str(r.get(k) or "") for k in ("label", "table", "table_title", "topic", "id")).lower()
-        if all(w in hay for w in words):
+        if r["id"] in here_ids:
+            continue
+        score = _search_score(r, words)
+        if score is not None:
+            elsewhere.append((-score, r["label"], r))
+    elsewhere.sort(key=lambda t: (t[0], t[1]))
+    levels = [lv for lv in (d["level"] for d in store.authority(authority).get("levels") or []) if lv != level]
+    for _, _, r in elsewhere[:5]:
+        there = [lv for lv in levels if r["id"] in available_variables(store, authority, lv)]
+        if there:
+            where = level_label(there[0])
+            out.append({"label": f"{r['label']}: not at this level; choose it to show it at "
+                                 f"{where[:1].lower() + where[1:]}", "value": r["id"]})
+        else:
             why = coverage.why_not(store, store.variable(r["id"]), authority, level)
             out.append({"label": f"{r['label']}: not here, {why}", "value": f"elsewhere:{r['id']}",
                         "disabled": True})
-            if len(out) >= 5:
-                break
     return out
 
 

@@ -19,7 +19,7 @@ from atlas.viewstate import ALL, NATIONAL_LEVEL, ViewState, level_label
 
 __all__ = [
     "BOUNDARIES_ATTRIBUTION", "areas_data", "attribution", "authority_options", "available_variables",
-    "coverage_gaps", "geometry_url", "group_key", "group_options", "level_options", "map_geometry",
+    "GAPS_OPTION", "coverage_gaps", "geometry_url", "group_key", "group_options", "level_options", "map_geometry",
     "national_no_data", "outline", "scope_options", "search_variables", "tiles_url", "title", "variable_options",
 ]
 
@@ -103,14 +103,21 @@ def group_key(row: dict) -> str:
     return f"{row.get('topic') or 'Other'}|{row.get('table') or ''}"
 
 
-def group_options(store: Any, authority: str, level: str) -> list[dict]:
+#: The Table list's one line that stands for every "Not here" line until it is chosen (then they are listed).
+GAPS_OPTION = "gaps:show"
+
+
+def group_options(store: Any, authority: str, level: str, expanded: bool = False) -> list[dict]:
     """The Table control's options: one per table with data here, under a disabled heading per topic, each
     saying how many variables it holds. At most a few hundred, whatever the authority (Camden's output
     areas: 116 tables for 4,496 variables), so the variable list itself stays short.
 
     Under each topic, disabled lines say what exists elsewhere but not here, and why ("Not here: 24
     tables, Camden only"), one line per reason, never one per table; a topic with nothing here is listed
-    with its lines too, its heading marked "(not here)"."""
+    with its lines too, its heading marked "(not here)".
+
+    Folded (``expanded`` False, as a place opens): the tables here only, and one last line
+    (``GAPS_OPTION``) counting what exists elsewhere, which lists the lines when chosen."""
     options: list[dict] = []
     by_topic: dict[str, list[dict]] = {}
     for g in _gaps(store, store.build_id, store.scope_key(), authority, level):
@@ -126,6 +133,22 @@ def group_options(store: Any, authority: str, level: str) -> list[dict]:
                         "value": f"gap:{topic}:{i}", "disabled": True, "title": "; ".join(g["examples"])})
         return out
 
+    if not expanded:
+        gaps = [g for gs in by_topic.values() for g in gs]
+        for topic in topics:
+            keys = [k for k in groups if k.split("|", 1)[0] == topic]
+            if keys:
+                options.append({"label": topic, "value": f"topic:{topic}", "disabled": True})
+            for key in keys:
+                first = groups[key][0]
+                title = f"{first.get('table') or ''} {first.get('table_title') or ''}".strip() or topic
+                options.append({"label": f"{title} ({len(groups[key])})", "value": key})
+        if gaps:
+            tables = sum(g["tables"] for g in gaps)
+            variables = sum(g["variables"] for g in gaps)
+            options.append({"label": f"Not here: {tables:,} more tables ({variables:,} variables) exist elsewhere "
+                                     "- choose to list them and why", "value": GAPS_OPTION})
+        return options
     for topic in topics:
         keys = [k for k in groups if k.split("|", 1)[0] == topic]
         heading = topic if keys else f"{topic} (not here)"

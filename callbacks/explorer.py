@@ -30,7 +30,8 @@ from atlas import store as store_module
 from atlas import viewstate as state
 from ui import ids
 
-__all__ = ["Rendered", "render", "render_view", "search_from_controls", "variable_search"]
+__all__ = ["Rendered", "keep_question", "list_gaps", "render", "render_view", "search_from_controls",
+           "variable_search"]
 
 log = logging.getLogger(__name__)
 
@@ -358,6 +359,25 @@ def render(nav: Any, *args: Any) -> tuple:
             breaks_row, _or_no_update(r.payload), _or_no_update(r.areas), _or_no_update(r.viewport),
             _or_no_update(r.outline), r.canonical, message, _or_no_update(r.title), _or_no_update(r.attribution),
             r.selected if r.select else no_update, *rows, *note)
+
+
+@dash.callback(
+    Output(ids.GROUP, "options", allow_duplicate=True), Output(ids.GROUP, "value", allow_duplicate=True),
+    Input(ids.GROUP, "value"), State(ids.STATE, "data"),
+    prevent_initial_call=True,
+)
+def list_gaps(group: Any, stored: Any) -> tuple:
+    """The Table list's "Not here" line, chosen: the list unfolds to say what exists elsewhere and why (one
+    line per reason under each topic), and the Table shown stays the variable's."""
+    st = stored.get("state") if isinstance(stored, dict) else None
+    if group != mapview.GAPS_OPTION or not isinstance(st, dict) or not isinstance(st.get("variable"), str):
+        return no_update, no_update
+    s = store_module.get_store()
+    try:
+        return (mapview.group_options(s, st["authority"], st["level"], expanded=True),
+                mapview.group_key(s.variable(st["variable"])))
+    except (store_module.NotFound, KeyError, TypeError):
+        return no_update, no_update
 
 
 @dash.callback(

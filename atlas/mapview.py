@@ -7,6 +7,7 @@ the geometry's versioned URL, the title and the attribution line.
 from __future__ import annotations
 
 import functools
+import json
 import re
 from typing import Any
 
@@ -18,7 +19,7 @@ from atlas import cache, coverage
 from atlas.viewstate import ALL, NATIONAL_LEVEL, ViewState, level_label
 
 __all__ = [
-    "BOUNDARIES_ATTRIBUTION", "areas_data", "attribution", "authority_options", "available_variables",
+    "BOUNDARIES_ATTRIBUTION", "areas_data", "attribution", "view_source", "authority_options", "available_variables",
     "GAPS_OPTION", "coverage_gaps", "geometry_url", "group_key", "group_options", "level_options", "map_geometry",
     "national_no_data", "outline", "scope_options", "search_variables", "tiles_url", "title", "variable_options",
 ]
@@ -352,13 +353,44 @@ def _outline(store: Any, authority: str, level: str) -> dict:
 
 
 def title(state: ViewState, place: str, variable_row: dict) -> str:
+    """"Mean age (Census 2011): England and Wales, local authority districts (2021)": the data's vintage is
+    said where the level's own year (its boundaries') differs from it, so a title never reads as 2021 data
+    above a source line of 2011."""
     where = "England and Wales" if state.authority == ALL else place
-    return f"{variable_row.get('label') or state.variable}: {where}, {level_label(state.level).lower()}"
+    label = variable_row.get("label") or state.variable
+    level = level_label(state.level)
+    vintage = str(variable_row.get("vintage") or "")
+    years = set(re.findall(r"(?:19|20)\d\d", vintage))
+    if years and not years & set(re.findall(r"(?:19|20)\d\d", level)) and not years & set(
+            re.findall(r"(?:19|20)\d\d", label)):
+        label = f"{label} ({vintage})"
+    return f"{label}: {where}, {level[:1].lower() + level[1:]}"
 
 
-def attribution(variable_row: dict) -> str:
-    """Source and licence of the data shown (the catalogue's own words), then the boundaries'."""
-    source = (variable_row.get("source") or "source not recorded").rstrip(". ")
+def view_source(variable_row: dict, place: dict | None = None, level: str | None = None) -> str:
+    """The source of the data shown: the catalogue's ``source``, or, for a variable several publishers give
+    (``sources``: Camden's CDRC pack beside the national Nomis tables), only those giving this ``level`` for
+    this ``place`` (an authority's or place's row), so Leeds is never credited to a pack of Camden's."""
+    source = variable_row.get("source") or ""
+    parts = variable_row.get("sources")
+    if not parts or place is None or level is None:
+        return source
+    try:
+        parts = json.loads(parts) if isinstance(parts, str) else list(parts)
+    except ValueError:
+        return source
+    names = {str(place.get("name") or ""), str(place.get("nation") or ""), "England and Wales"}
+    if place.get("code") == ALL:
+        names = {"England and Wales"}
+    chosen = [p["source"] for p in parts if level in (p.get("levels") or [])
+              and any(str(p.get("coverage") or "").startswith(n) for n in names if n)]
+    return " ".join(dict.fromkeys(chosen)) or source
+
+
+def attribution(variable_row: dict, place: dict | None = None, level: str | None = None) -> str:
+    """Source and licence of the data shown (the catalogue's own words, the view's own publishers:
+    ``view_source``), then the boundaries'."""
+    source = (view_source(variable_row, place, level) or "source not recorded").rstrip(". ")
     licence = (variable_row.get("licence") or "licence not recorded").rstrip(". ")
     status = f" {variable_row['status']}." if variable_row.get("status") else ""
     return f"Data: {source}. Licence: {licence}.{status} {BOUNDARIES_ATTRIBUTION}"

@@ -575,7 +575,9 @@ def _histogram(values: np.ndarray, breaks: list[float], colours: list[str], lowe
     finite = values[np.isfinite(values)]
     if finite.size == 0 or not breaks:
         return None
-    lo, hi = float(min(finite.min(), lowest)), float(finite.max())
+    # The axis runs over the values shown (this place's), both ends alike: with national breaks, the lowest
+    # class starts at the nation's minimum, which is not a value of this histogram.
+    lo, hi = float(finite.min()), float(finite.max())
     width = (hi - lo) / HISTOGRAM_BINS if hi > lo else 1.0
     counts = np.bincount(np.clip(((finite - lo) / width).astype(int), 0, HISTOGRAM_BINS - 1),
                          minlength=HISTOGRAM_BINS)
@@ -655,6 +657,13 @@ def _estimates(store: Any, state: ViewState, row: dict, flags: Any) -> dict | No
     return {"count": count, "note": note, "areas": changes}
 
 
+def _place_row(store: Any, authority: str) -> dict | None:
+    try:
+        return store.authority(authority)
+    except LookupError:
+        return None
+
+
 def _place_key(store: Any, authority: str) -> str:
     # A partnership area's cache key names its members (atlas.store.Store.place_key); stores without
     # partnership areas (test doubles) use the code.
@@ -677,6 +686,8 @@ def build(store: Any, state: ViewState) -> View:
 
     Custom breaks that cannot classify these values fall back to quantiles, with a message."""
     row = store.variable(state.variable)
+    # The view credits its own publishers (a variable several give: Camden's CDRC pack and Nomis's tables).
+    row["source"] = mapview.view_source(row, _place_row(store, state.authority), state.level)
     if is_categorical(row):
         return _build_categorical(store, state, row)
     messages: list[str] = []

@@ -764,10 +764,12 @@ def _merge_same_name(items: list[Dataset]) -> list[Dataset]:
     code, and where two sources give the same cell for the same area they must agree exactly. The first
     source's catalogue row wins; the attribution names both."""
     merged: dict[str, Dataset] = {}
+    first_frames_levels: dict[str, list[str]] = {}  # the first source's own levels, before others join
     for dataset in items:
         first = merged.get(dataset.name)
         if first is None:
             merged[dataset.name] = dataset
+            first_frames_levels[dataset.name] = list(dataset.frames)
             continue
         for level, frame in dataset.frames.items():
             if level in first.frames:
@@ -776,10 +778,18 @@ def _merge_same_name(items: list[Dataset]) -> list[Dataset]:
                 first.frames[level] = frame
         theirs = {v["id"]: v for v in dataset.variables}
         levels = " and ".join(LEVELS[level] for level in dataset.frames)
+        first_levels = first_frames_levels[dataset.name]
         for variable in first.variables:
             other = theirs.pop(variable["id"], None)
             if other and other["source"] != variable["source"]:
-                # Same variable, another publisher: the attribution names both.
+                # Same variable, another publisher: the catalogue's source names both; ``sources`` says which
+                # gives which levels and places, so a view credits its own (Leeds is not credited to a pack
+                # of Camden's).
+                parts = json.loads(variable["sources"]) if variable.get("sources") else [
+                    {"source": variable["source"], "levels": first_levels, "coverage": first.coverage}]
+                parts.append({"source": other["source"], "levels": list(dataset.frames),
+                              "coverage": dataset.coverage})
+                variable["sources"] = json.dumps(parts, ensure_ascii=False)
                 variable["source"] = f"{variable['source']} {levels} ({dataset.coverage}): {other['source']}"
         first.variables.extend(theirs.values())
     return list(merged.values())

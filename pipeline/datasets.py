@@ -80,7 +80,7 @@ UNIT_DECIMALS: dict[str, int] = {
 CATALOGUE_COLUMNS = ["id", "label", "topic", "table", "table_title", "cell", "unit", "denominator", "polarity",
                      "vintage", "levels", "authorities", "national", "national_levels", "coverage", "source",
                      "licence", "dataset", "description", "kind", "method", "cells", "note", "decimals",
-                     "categories", "palette", "centre", "rank_variable"]
+                     "categories", "palette", "centre", "rank_variable", "sources"]
 
 
 @dataclass
@@ -122,7 +122,10 @@ def variable(id_: str, label: str, topic: str, table: str, table_title: str, cel
            "licence": licence, "description": description, "kind": kind, "method": method,
            "cells": cell if cells is None else cells, "note": note, "decimals": int(decimals),
            "categories": categories_json(categories) if categories else "", "palette": palette,
-           "centre": None if centre is None else float(centre), "rank_variable": rank_variable}
+           "centre": None if centre is None else float(centre), "rank_variable": rank_variable,
+           # Where a variable comes from several publishers, which one gives which levels and places (JSON:
+           # [{"source", "levels", "coverage"}]); "" for one source. The app credits the view's own.
+           "sources": ""}
     if coverage is not None:
         row["coverage"] = coverage
     return row

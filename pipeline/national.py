@@ -320,7 +320,8 @@ def ethnicity_dataset(raw: RawFiles, lsoa11: pd.Index, oa11: pd.Index) -> tuple[
             f"{ident}_pct", f"{text} (% of {ETHNIC_UNIVERSE})", "Identity", "KS201EW", "Ethnic group", cell,
             "percentage", "mlid", "Census 2011", denominator="ks201ew0001",
             description=f"Derived here: {cell} / KS201EW0001 (all usual residents) x 100",
-            cells=f"{cells if gypsy else cell} / KS201EW0001 x 100", note=note, coverage="England and Wales"))
+            cells=f"({cells}) / KS201EW0001 x 100" if gypsy else f"{cell} / KS201EW0001 x 100", note=note,
+            coverage="England and Wales"))
     coverage = "England and Wales (LSOA); Output Areas where OA polygons exist"
     return Dataset("ks201ew", frames, variables, ("lsoa11",), coverage), oa_lsoa
 
@@ -691,6 +692,8 @@ def _variables_2021(data: Table2021Data, prefix: str, *, method: str, source: st
             this_method = "derived" if method == "published" else method
         else:
             label = key if key != data.total else data.total.split(": ", 1)[-1]
+            if label.strip().lower() == "total":  # TS001's total is headed just "Total": say what it counts
+                label = f"All {spec.universe}"
             is_subtotal = any(o.startswith(f"{key}: ") for o in data.categories)
             cells = f"{spec.table} {words[key]}" + (" (published subtotal)" if is_subtotal else "")
             this_method = method

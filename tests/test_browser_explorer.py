@@ -56,7 +56,8 @@ def _at(duo, code: str) -> ActionChains:
 
 
 def test_exp001_national_view_then_an_authority(duo) -> None:
-    duo.wait_for_text_to_equal("#view-title", "Mean age: England and Wales, local authority districts (2021)")
+    duo.wait_for_text_to_equal("#view-title",
+                               "Mean age (Census 2011): England and Wales, local authority districts (2021)")
     fills = _fills(duo, 374)
     duo.wait_for_contains_text("#legend", "No data")
     assert "43 areas" in _legend(duo)  # Scotland and Northern Ireland: no 2011 census of England and Wales

@@ -81,6 +81,14 @@
     return !!d._est[i];
   }
 
+  function whyOf(p, i) {
+    // Why area i of a categorical view has no value (an election's tie, no election there that year), from
+    // the paint's ``why`` (one character per area, "-" where it has a value).
+    var w = p && p.why;
+    var k = w ? classAt(w.at, i) : -1;
+    return k >= 0 ? w.labels[k] : null;
+  }
+
   function fillOf(p, i) {
     var c = classOf(p, i);
     return c >= 0 ? p.c[c] : NO_DATA;
@@ -222,6 +230,8 @@
       var c = classOf(p, i);
       if (c >= 0) {
         lines.push(escapeHtml(p.label) + ": <strong>" + escapeHtml(p.classCell[c]) + "</strong>");
+      } else if (whyOf(p, i)) {
+        lines.push("<em>" + escapeHtml(whyOf(p, i)) + "</em>");  // the "No data" line follows
       }
       return lines;
     }
@@ -470,7 +480,7 @@
           cells += tag("td", { "class": "num" }, f ? count(f.rn) : "…");
         } else if (col === "class") {
           cells += tag("td", {}, c >= 0 ? tag("span", { "class": "swatch", style: "background-color:" + p.c[c] }) +
-            " " + escapeHtml(p.classCell[c]) : "no data");
+            " " + escapeHtml(p.classCell[c]) : "no data" + (whyOf(p, i) ? ": " + escapeHtml(whyOf(p, i)) : ""));
         }
       });
       return tag("tr", { "class": isSel ? "selected" : "", "aria-current": isSel ? "true" : undefined,

@@ -352,6 +352,7 @@ class AreaRows:
     rank: list[int | None]  # within the place; None when missing or not ranked
     rank_national: list[int | None]
     estimated: list[bool] | None = None  # per area, for re-based figures (None: the variable has no estimates)
+    why: list[str | None] | None = None  # per area without a value, why (categorical views with a reason_variable)
 
 
 @dataclass
@@ -531,6 +532,9 @@ class View:
                                   "rn": a.rank_national[i] if self.national else None, "est": i in est}
                          for i in shown}}
 
+    def _why(self) -> dict:
+        return _why_paint(self.areas.why or [])
+
     def paint(self) -> dict:
         """What a switch sends the browser: one character per area (``CLASS_ALPHABET``, ``-`` for no data),
         the colours, the legend, and the words the hover card and table print for each class."""
@@ -561,7 +565,16 @@ class View:
             **({"asOf": self.variable["status"]} if self.variable.get("status") else {}),
             # The variable's own caveat (ties, multi-member wards, definitions), in the hover card as in the legend.
             "notes": [variable_note(self.variable)] if variable_note(self.variable) else [],
+            # A categorical view's empty areas, why (one character per area: an index into the reasons, "-"
+            # where the area has a value): its hover card and table say it without a details request.
+            **({"why": self._why()} if self.areas.why else {}),
         }
+
+
+def _why_paint(why: list[str | None]) -> dict:
+    labels = list(dict.fromkeys(w for w in why if w))
+    at = "".join("-" if w is None else CLASS_ALPHABET[labels.index(w)] for w in why)
+    return {"labels": labels, "at": at}
 
 
 def variable_note(row: dict) -> str:
@@ -639,6 +652,28 @@ def _classification(store: Any, state: ViewState, scheme: str) -> dict:
     out.update({"breaks": breaks, "lowest": float(min(sorted_basis[0], np.nanmin(printed))),
                 "k_requested": result.k_requested, "notes": notes})
     return out
+
+
+def _reasons(store: Any, state: ViewState, row: dict) -> list[str | None] | None:
+    """Why each area has no value, where the catalogue names a variable that says so (``reason_variable``:
+    an election's ``le<year>_result``): its category label per area (None where it has none), else None."""
+    reason = row.get("reason_variable")
+    if not reason:
+        return None
+    try:
+        df = store.values(state.authority, state.level, reason)
+    except LookupError:
+        return None
+    return [None if label is None or (isinstance(label, float) and math.isnan(label)) else str(label)
+            for label in df["label"].tolist()] if "label" in df.columns else None
+
+
+def _missing_note(texts: list[str], reasons: list[str | None] | None, missing: list[bool]) -> str | None:
+    """The legend's words for the areas without a value, by reason ("No data: 27 wards. No result: ...")."""
+    if not reasons or not any(missing):
+        return None
+    counts = Counter(r or "no reason recorded" for r, m in zip(reasons, missing, strict=True) if m)
+    return "No data, by reason: " + "; ".join(f"{n:,} {r[:1].lower() + r[1:]}" for r, n in counts.most_common()) + "."
 
 
 def _estimates(store: Any, state: ViewState, row: dict, flags: Any) -> dict | None:
@@ -727,9 +762,14 @@ def build(store: Any, state: ViewState) -> View:
     rank = ints(df["rank"]) if ranked else [None] * len(df)
     rank_national = ints(df["rank_national"]) if ranked else [None] * len(df)  # as /api/values gives them
     flags = df["estimated"].to_numpy(dtype=bool) if "estimated" in df.columns else None
+    reasons = _reasons(store, state, row)
+    text = [format_value(v, decimals, unit) for v in part["values"]]
+    if reasons is not None:  # an empty area says why (an election's tie, no election that year...)
+        text = [f"no data: {r[:1].lower() + r[1:]}" if t == "no data" and r else t for t, r in zip(
+            text, reasons, strict=True)]
     areas = AreaRows(codes=df["code"].tolist(), names=df["name"].tolist(), full_names=df["full_name"].tolist(),
                      values=part["values"],
-                     text=[format_value(v, decimals, unit) for v in part["values"]],
+                     text=text,
                      classes=[int(c) for c in cls.tolist()], rank=rank, rank_national=rank_national,
                      estimated=None if flags is None else [bool(f) for f in flags])
     estimates = _estimates(store, state, row, flags)
@@ -740,6 +780,9 @@ def build(store: Any, state: ViewState) -> View:
                          state.palette) == "diverging" else "."))
     if estimates:
         notes.append(estimates["note"])
+    why = _missing_note(text, reasons, [v is None for v in part["values"]])
+    if why:
+        notes.append(why)
     if variable_note(row):
         notes.append(variable_note(row))
     return View(
@@ -793,10 +836,18 @@ def _build_categorical(store: Any, state: ViewState, row: dict) -> View:
     labels = {c["code"]: text(c) for c in order}
     place = store.authority(state.authority)["name"]
     n = len(df)
+    reasons = _reasons(store, state, row) if row.get("reason_variable") != row.get("id") else None
+    why = [r if c is None and r else None for c, r in zip(codes, reasons or [None] * n, strict=True)]
+    missing_note = _missing_note([], reasons, [c is None for c in codes])
+    if missing_note:
+        notes.append(missing_note)
     areas = AreaRows(codes=df["code"].tolist(), names=df["name"].tolist(), full_names=df["full_name"].tolist(),
                      values=[None if c is None else str(c) for c in df["category"].tolist()],
-                     text=[labels.get(c, "no data") if c is not None else "no data" for c in codes],
-                     classes=cls, rank=[None] * n, rank_national=[None] * n)
+                     text=[labels.get(c, "no data") if c is not None else (
+                         f"no data: {w[:1].lower() + w[1:]}" if w else "no data") for c, w in zip(codes, why,
+                                                                                                  strict=True)],
+                     classes=cls, rank=[None] * n, rank_national=[None] * n,
+                     why=why if any(why) else None)
     return View(
         state=state, scheme=CATEGORY_SCHEME, place=place, variable=row, decimals=0, unit="category",
         classes=classes, k_requested=len(categories + extra), missing=sum(1 for c in cls if c < 0), notes=notes,

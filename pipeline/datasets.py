@@ -80,7 +80,7 @@ UNIT_DECIMALS: dict[str, int] = {
 CATALOGUE_COLUMNS = ["id", "label", "topic", "table", "table_title", "cell", "unit", "denominator", "polarity",
                      "vintage", "levels", "authorities", "national", "national_levels", "coverage", "source",
                      "licence", "dataset", "description", "kind", "method", "cells", "note", "decimals",
-                     "categories", "palette", "centre", "rank_variable", "sources"]
+                     "categories", "palette", "centre", "rank_variable", "sources", "reason_variable"]
 
 
 @dataclass
@@ -125,7 +125,10 @@ def variable(id_: str, label: str, topic: str, table: str, table_title: str, cel
            "centre": None if centre is None else float(centre), "rank_variable": rank_variable,
            # Where a variable comes from several publishers, which one gives which levels and places (JSON:
            # [{"source", "levels", "coverage"}]); "" for one source. The app credits the view's own.
-           "sources": ""}
+           "sources": "",
+           # A categorical variable whose label says why an area has no value (election results: a tie, no
+           # election that year...); "" for none.
+           "reason_variable": ""}
     if coverage is not None:
         row["coverage"] = coverage
     return row

@@ -94,3 +94,35 @@ def test_no_area_with_a_value_says_so_not_the_sources_reach(s: store_module.Stor
             assert "no area of" in why and "England and Wales only" not in why, why
             return
     pytest.fail("no place without a value found")
+
+
+GWYNEDD = "W06000002"
+RESULTS_2022 = "national/elections/results/local-elections-2022_Wards-results-Table 1.csv"
+
+
+def test_every_empty_ward_says_why(s: store_module.Store, raw_dir: Path) -> None:
+    """Gwynedd's wards with no row in the House of Commons Library's 2022 table (counted from the raw file)
+    say so in the view (hover card and table text, legend note), and no empty ward anywhere in London's
+    boroughs or Gwynedd goes without a reason."""
+    import csv
+
+    from atlas import view
+    from atlas import viewstate as vs
+
+    with open(raw_dir / RESULTS_2022, encoding="utf-8", errors="replace", newline="") as handle:
+        rows = list(csv.reader(handle))
+    listed = {r[5].strip() for r in rows[2:] if len(r) > 5}
+    shown = view.build(s, vs.ViewState(authority=GWYNEDD, level="ward22", variable="le2022_votes_total"))
+    absent = [c for c in shown.areas.codes if c not in listed]
+    assert len(absent) == 27
+    for code, text in zip(shown.areas.codes, shown.areas.text, strict=True):
+        if code in absent:
+            assert text.startswith("no data: no result: the source lists no 2022 result"), (code, text)
+    assert any("27 no result: the source lists no 2022 result" in n for n in shown.notes)
+    for authority in [a["code"] for a in s.authorities() if a["code"].startswith("E09")] + [GWYNEDD]:
+        winner = view.build(s, vs.ViewState(authority=authority, level="ward22", variable="le2022_winner"))
+        for code, cls, text in zip(winner.areas.codes, winner.areas.classes, winner.areas.text, strict=True):
+            assert cls >= 0 or text.startswith("no data: "), (authority, code, text)
+        if winner.areas.why:
+            paint = winner.paint()["why"]
+            assert len(paint["at"]) == len(winner.areas.codes) and paint["labels"]

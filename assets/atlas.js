@@ -89,6 +89,11 @@
     return k >= 0 ? w.labels[k] : null;
   }
 
+  function carriedOf(d, i) {
+    // d.carried: the areas whose figures are another area's (merged, split...), by index: [word, sentence].
+    return d && d.carried ? d.carried[String(i)] || null : null;
+  }
+
   function fillOf(p, i) {
     var c = classOf(p, i);
     return c >= 0 ? p.c[c] : NO_DATA;
@@ -171,7 +176,7 @@
     var d = detailsOf(p);
     if (d && d.var === p.var) {
       return { text: d.text[i], rank: d.rank ? d.rank[i] : null, rn: d.rn ? d.rn[i] : null,
-               est: isEstimate(d, i), ranked: d.ranked, estNote: d.estNote };
+               est: isEstimate(d, i), ranked: d.ranked, estNote: d.estNote, carried: carriedOf(d, i) };
     }
     var prefix = detailsUrl(p);
     if (!prefix) {
@@ -183,7 +188,8 @@
       var pg = pages[urls[k]].data;
       if (pg && urls[k].indexOf(prefix + "&") === 0 && pg.var === p.var && pg.rows[String(i)]) {
         var r = pg.rows[String(i)];
-        return { text: r.text, rank: r.rank, rn: r.rn, est: r.est, ranked: pg.ranked, estNote: pg.estNote };
+        return { text: r.text, rank: r.rank, rn: r.rn, est: r.est, ranked: pg.ranked, estNote: pg.estNote,
+                 carried: r.carried || null };
       }
     }
     return null;
@@ -243,6 +249,9 @@
     lines.push(escapeHtml(p.label) + ": <strong>" + escapeHtml(f.text) + "</strong>");
     if (f.est) {
       lines.push("<em>" + escapeHtml(f.estNote) + "</em>");
+    }
+    if (f.carried) {
+      lines.push("<em>" + escapeHtml(f.carried[1]) + "</em>");
     }
     if (f.rank !== null && f.rank !== undefined) {
       var where = p.all ? " local authority districts" : " areas in " + escapeHtml(p.place || "the authority");
@@ -365,6 +374,11 @@
         tag("span", { "class": "range" }, escapeHtml(r.label)) +
         tag("span", { "class": "count" }, escapeHtml(plural(r.count, "area"))));
     });
+    if (legend.ranges && legend.ranges.count > 0) {
+      rows.push(tag("li", { "class": "legend-row nodata" },
+        tag("span", { "class": "swatch swatch-nodata" }) + tag("span", { "class": "range" }, escapeHtml(legend.ranges.label)) +
+        tag("span", { "class": "count" }, escapeHtml(plural(legend.ranges.count, "area")))));
+    }
     if (legend.missing > 0) {
       rows.push(tag("li", { "class": "legend-row nodata" },
         tag("span", { "class": "swatch swatch-nodata" }) + tag("span", { "class": "range" }, "No data") +
@@ -447,10 +461,11 @@
     function fig(i) {
       if (d) {
         return { text: d.text[i], rank: d.rank ? d.rank[i] : null, rn: d.rn ? d.rn[i] : null, est: isEstimate(d, i),
-                 estNote: d.estNote };
+                 estNote: d.estNote, carried: carriedOf(d, i) };
       }
       var r = pageData && pageData.rows[String(i)];
-      return r ? { text: r.text, rank: r.rank, rn: r.rn, est: r.est, estNote: pageData.estNote } : null;
+      return r ? { text: r.text, rank: r.rank, rn: r.rn, est: r.est, estNote: pageData.estNote,
+                   carried: r.carried || null } : null;
     }
     var active = sort.col;
     var dir = sort && sort.dir === "desc" ? "desc" : "asc";
@@ -473,7 +488,9 @@
       known.forEach(function (col) {
         if (col === "value") {
           cells += tag("td", { "class": "num" }, f ? escapeHtml(f.text) +
-            (f.est ? " " + tag("abbr", { "class": "estimate", title: f.estNote }, "(estimate)") : "") : "…");
+            (f.est ? " " + tag("abbr", { "class": "estimate", title: f.estNote }, "(estimate)") : "") +
+            (f.carried ? " " + tag("abbr", { "class": "estimate", title: f.carried[1] }, "(" + f.carried[0] + ")") : "")
+            : "…");
         } else if (col === "rank") {
           cells += tag("td", { "class": "num" }, f ? count(f.rank) : "…");
         } else if (col === "rn") {

@@ -49,6 +49,13 @@ _ROW = {
     "estimated": ("Estimate", "boolean",
                   "true where this 2011 LSOA was merged with others in 2021, so its re-based 2021 figure is an "
                   "estimate (the 2021 figure shared among them by their 2011 shares)."),
+    "carried": ("Carried from", "string",
+                "How this area's figures were carried from the areas they were published for: unchanged, merged, "
+                "split or irregular (IoD 2025 and WIMD 2025 on 2011 LSOAs, File 10 on 2021 districts)."),
+    "carried_note": ("Why carried", "string", "Which areas the figures come from, and why."),
+    "parts": ("Areas it comes from", "integer", "How many published areas this area's figures come from."),
+    "low": ("Lowest of the parts", "number", "A split area's lowest published figure (it has no single figure)."),
+    "high": ("Highest of the parts", "number", "A split area's highest published figure (it has no single figure)."),
 }
 _TYPES = {"string": ("string", "string"), "integer": ("integer", "integer"), "number": ("double", "number"),
           "boolean": ("boolean", "boolean")}

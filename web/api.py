@@ -247,7 +247,8 @@ def values(authority: str, level: str, filename: str) -> flask.Response:
             r["estimated"] = bool(flag)
     # Figures carried from other areas say what each area's figures are: its status, why, from how many
     # areas, and a split area's range (low, high) where it has no single figure.
-    for field in [f for f in store.CARRIED_FIELDS if f in df.columns]:
+    carried = [f for f in store.CARRIED_FIELDS if f in df.columns]
+    for field in carried:
         for r, v in zip(rows, df[field].tolist(), strict=True):
             missing = v is None or (isinstance(v, float) and v != v)
             r[field] = (_number(v) if field in ("low", "high") else None if missing else

@@ -288,7 +288,7 @@ def map_data(store: Any, spec: ExportSpec) -> MapData:
         subtitle=f"{place} · {view_state.level_label(st.level)} · {len(values):,} areas",
         view=shown, classes=classes, geoms=geoms, outline=outline,
         bounds=(x0, y0, x1, y1), centre_lonlat=((west + east) / 2, (south + north) / 2),
-        attribution=view.attribution(row), vintage=vintage, unit_line=unit_line,
+        attribution=view.attribution(row, info, st.level), vintage=vintage, unit_line=unit_line,
         build=f"Neighbourhood Atlas build {store.build_id}" + (f" ({created})" if created else ""))
 
 

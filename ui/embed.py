@@ -85,7 +85,7 @@ def _first_words(s: Any, view_query: str) -> tuple[str | None, str | None]:
         st = state.resolve(raw, s, lambda a, lv: view.available_variables(s, a, lv)).state
         row = s.variable(st.variable)
         place = "" if st.authority == state.ALL else s.authority(st.authority)["name"]
-        return view.title(st, place, row), view.attribution(row)
+        return view.title(st, place, row), view.attribution(row, s.authority(st.authority), st.level)
     except Exception:  # noqa: BLE001 - the render callback fills them in (and says what went wrong)
         return None, None
 

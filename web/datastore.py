@@ -185,21 +185,40 @@ def authority_page(name: str) -> flask.Response:
 @blueprint.route("/datastore/<name>/<level>/<filename>")
 def download(name: str, level: str, filename: str) -> flask.Response:
     a = _authority(name)
-    dataset, _, fmt = filename.rpartition(".")
+    csvw = filename.endswith(datapack.CSVW_SUFFIX)  # W3C CSVW metadata beside the CSV
+    dataset, _, fmt = (filename[:-len(datapack.CSVW_SUFFIX)] + ".csv" if csvw else filename).rpartition(".")
     if fmt not in FORMATS or not dataset:
         raise Missing(filename)
     s = _store()
+    if flask.request.method == "HEAD":
+        # Whether the download exists (the same check a GET makes), without writing it: DCAT link checkers.
+        if dataset not in s.datasets_at(a["code"], level):
+            raise Missing(filename)
+        return flask.Response(status=200, mimetype=FORMATS[fmt])
     frame, rows = s.dataset_values(a["code"], level, dataset)
+    if csvw:
+        url = flask.url_for("datastore.download", name=a["code"], level=level, filename=f"{dataset}.csv",
+                            _external=True)
+        response = flask.Response(datapack.dataset_csvw(frame, rows, url, f"{a['name']}, {level}: {dataset}"),
+                                  mimetype="application/csvm+json")
+        response.headers["Cache-Control"] = "public, max-age=3600" if not access.current().signed_in else "private"
+        return response
     meta = {"dataset": dataset, "authority": a["code"], "level": level,
             "variables": [{k: r.get(k) for k in ("id", "label", "unit", "denominator", "vintage", "as_of",
-                                                   "source", "licence")} for r in rows]}
+                                                   "source", "licence", "kind", "method", "cell", "cells", "note",
+                                                   "decimals", "categories")} for r in rows]}
     body = datapack.dataset_file(frame, meta, fmt, s.area_geojson(a["code"], level) if fmt != "csv" else None,
                                  layer=f"{a['code']}_{level}_{dataset}")
     response = flask.Response(body, mimetype=FORMATS[fmt])
     response.headers["Content-Disposition"] = f'attachment; filename="{a["code"]}_{level}_{dataset}.{fmt}"'
     url = catalogue.licence_url(rows[0].get("licence") or "")
-    if url:
-        response.headers["Link"] = f'<{url}>; rel="license"'
+    links = [f'<{url}>; rel="license"'] if url else []
+    if fmt == "csv":
+        csvw = flask.url_for("datastore.download", name=a["code"], level=level,
+                             filename=dataset + datapack.CSVW_SUFFIX)
+        links.append(f'<{csvw}>; rel="describedby"; type="application/csvm+json"')
+    if links:
+        response.headers["Link"] = ", ".join(links)
     if rows[0].get("as_of"):
         response.headers["X-Atlas-As-Of"] = rows[0]["as_of"]
     response.headers["Cache-Control"] = "public, max-age=3600" if not access.current().signed_in else "private"
@@ -258,16 +277,29 @@ def version_csv(key: str, number: int) -> flask.Response:
 
 # -- DCAT --------------------------------------------------------------------------------------------------
 
-def _dcat_dataset(d: catalogue.DatasetInfo, base: str, authority: dict | None) -> dict:
+def _dcat_description(d: catalogue.DatasetInfo) -> str:
+    """A dataset's description from the catalogue: what it holds, where, when and from whom."""
+    if d.published:
+        return d.description or d.title
+    return (f"{d.title}: {d.variables:,} variable{'s' if d.variables != 1 else ''} at "
+            f"{', '.join(level_label(lv) for lv in d.levels)}; coverage {d.coverage or 'as listed'}; "
+            f"vintage {d.vintage or 'not recorded'}. Source: {d.source}")
+
+
+def _dcat_dataset(d: catalogue.DatasetInfo, base: str, authority: dict | None, levels: list[str]) -> dict:
+    """One dcat:Dataset. ``levels``: the levels at which this authority's download of it exists (the same
+    question the download route asks), so every distribution listed answers."""
     page = f"{base}{flask.url_for('datastore.dataset_page', key=d.key)}"
     out: dict[str, Any] = {
         "@id": page, "@type": "dcat:Dataset", "dct:identifier": d.key, "dct:title": d.title,
-        "dct:description": d.description or d.title,
+        "dct:description": _dcat_description(d),
         "dct:publisher": {"@type": "foaf:Agent", "foaf:name": d.publisher},
         "dcat:theme": d.topic, "dcat:keyword": [d.topic, *d.levels],
         "dcat:landingPage": {"@id": page},
         "dct:accessRights": d.access,
     }
+    if d.source:
+        out["dct:source"] = d.source
     if d.updated:
         out["dct:modified"] = {"@value": d.updated[:10], "@type": "xsd:date"}
     if d.as_of:
@@ -278,15 +310,19 @@ def _dcat_dataset(d: catalogue.DatasetInfo, base: str, authority: dict | None) -
     distributions = []
     if authority is not None:
         out["dct:spatial"] = {"@id": f"http://statistics.data.gov.uk/id/statistical-geography/{authority['code']}"}
-        for level in d.levels:
+        for level in levels:
             for fmt, media in FORMATS.items():
                 url = base + flask.url_for("datastore.download", name=authority["code"], level=level,
                                            filename=f"{d.key}.{fmt}")
-                distributions.append({
-                    "@id": url, "@type": "dcat:Distribution", "dct:title": f"{d.title}, {authority['name']}, "
-                    f"{level_label(level)} ({fmt})", "dcat:accessURL": {"@id": page}, "dcat:downloadURL": {"@id": url},
-                    "dcat:mediaType": {"@id": f"https://www.iana.org/assignments/media-types/{media}"},
-                    "dct:format": fmt, "dct:license": licence_node})
+                dist = {"@id": url, "@type": "dcat:Distribution", "dct:title": f"{d.title}, {authority['name']}, "
+                        f"{level_label(level)} ({fmt})", "dcat:accessURL": {"@id": page},
+                        "dcat:downloadURL": {"@id": url},
+                        "dcat:mediaType": {"@id": f"https://www.iana.org/assignments/media-types/{media}"},
+                        "dct:format": fmt, "dct:license": licence_node}
+                if fmt == "csv":  # its W3C CSVW metadata, beside it
+                    dist["dct:conformsTo"] = {"@id": "http://www.w3.org/TR/tabular-metadata/"}
+                    dist["rdfs:seeAlso"] = {"@id": url + datapack.CSVW_SUFFIX[len(".csv"):]}
+                distributions.append(dist)
     else:
         distributions.append({"@id": page + "#page", "@type": "dcat:Distribution", "dct:title": f"{d.title} (pages)",
                               "dcat:accessURL": {"@id": page}, "dct:license": licence_node})
@@ -294,16 +330,30 @@ def _dcat_dataset(d: catalogue.DatasetInfo, base: str, authority: dict | None) -
     return out
 
 
+def _dcat_levels(authority: dict | None) -> dict[str, list[str]]:
+    """dataset -> the levels at which ``authority`` has data for it (the download's own condition)."""
+    if authority is None:
+        return {}
+    s = _store()
+    out: dict[str, list[str]] = {}
+    for level in (d["level"] for d in authority.get("levels") or []):
+        for dataset in s.datasets_at(authority["code"], level):
+            out.setdefault(dataset, []).append(level)
+    return out
+
+
 def _dcat(items: list[catalogue.DatasetInfo], authority: dict | None) -> flask.Response:
     base = _base()
     me = base + flask.request.path
     title = "Neighbourhood Atlas datastore" + (f": {authority['name']}" if authority else "")
+    levels = _dcat_levels(authority)
     doc = {"@context": DCAT_CONTEXT, "@id": me, "@type": "dcat:Catalog", "dct:title": title,
            "dct:description": "Census, deprivation, election and council-published datasets for every local authority "
                               "of England and Wales" + (f"; those held for {authority['name']}" if authority else ""),
            "dct:publisher": {"@type": "foaf:Agent", "foaf:name": "Neighbourhood Atlas"},
            "foaf:homepage": {"@id": base + flask.url_for("datastore.index")},
-           "dcat:dataset": [_dcat_dataset(d, base, authority) for d in items]}
+           "dcat:dataset": [_dcat_dataset(d, base, authority, levels.get(d.key, [])) for d in items
+                            if authority is None or levels.get(d.key)]}
     response = flask.Response(json.dumps(doc, ensure_ascii=False, separators=(",", ":")), mimetype=JSONLD)
     return response
 

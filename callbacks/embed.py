@@ -12,6 +12,7 @@ import dash
 import flask
 from dash import ClientsideFunction, Input, Output, State
 
+from atlas import access
 from ui import ids
 from ui.ids import EMBED as E
 from ui.ids import SHARE as S
@@ -27,6 +28,7 @@ __all__ = ["write_snippet"]
     State(ids.STATE, "data"), State(ids.TITLE, "children"),
     prevent_initial_call=True,
 )
+@access.declares("site.view")
 def write_snippet(_: int | None, shown: list[str] | None, width: Any, height: Any, canonical: dict | None,
                   title: Any) -> tuple[str, str, str]:
     """The dialog's snippet for the view on screen when it was opened (or an option changed).

@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 import dash
 from dash import ClientsideFunction, Input, Output, State, no_update
 
-from atlas import mapview, view
+from atlas import access, mapview, view
 from atlas import store as store_module
 from atlas import viewstate as state
 from ui import ids
@@ -259,6 +259,7 @@ def _nav_search(nav: Any) -> str | None:
     State(ids.STATE, "data"),
     prevent_initial_call="initial_duplicate",
 )
+@access.declares("site.view")
 def render(nav: Any, *args: Any) -> tuple:
     """The view the controls or the address ask for. Never raises: a failure shows a message and keeps
     the map as it was."""
@@ -315,6 +316,7 @@ def render(nav: Any, *args: Any) -> tuple:
     State(ids.STATE, "data"),
     prevent_initial_call=True,
 )
+@access.declares("site.view")
 def variable_search(typed: Any, group: Any, stored: Any) -> Any:
     """The Variable list: the chosen table's variables, or (while words are typed) the variables with data
     here that match them, from every table. The chosen variable stays in the list."""

@@ -21,7 +21,7 @@ from typing import Any
 
 import flask
 
-from atlas import datapack, export, renderpool, settings, store
+from atlas import access, datapack, export, renderpool, settings, store
 from web import compression, errors, ratelimit
 
 __all__ = ["ROUTES", "blueprint", "init_app"]
@@ -92,6 +92,7 @@ def _spec_key(build_id: str, spec: export.ExportSpec) -> str:
     return f"{build_id}:export:{hashlib.sha256(text.encode()).hexdigest()[:24]}"
 
 
+@access.declares("site.view")
 def export_map(format: str) -> flask.Response:  # noqa: A002 - the URL's own word
     s = store.get_store()
     try:
@@ -141,6 +142,7 @@ def export_map(format: str) -> flask.Response:  # noqa: A002 - the URL's own wor
     return response
 
 
+@access.declares("site.view")
 def datapack_zip(authority: str) -> flask.Response:
     s = store.get_store()
     path = datapack.ensure(s, authority)

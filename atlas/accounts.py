@@ -26,7 +26,7 @@ __all__ = [
     "list_tokens", "list_users", "remove_member", "remove_org", "remove_partnership", "remove_user",
     "revoke_token", "seed_authorities", "set_password", "set_role", "sign_out_everywhere", "user_for_token",
     "leave_partnership", "invite", "reset_link", "peek_link", "redeem_link", "list_invitations",
-    "revoke_invitation", "on_link",
+    "revoke_invitation", "on_link", "user_id",
 ]
 
 TOKEN_PREFIX = "atlas_"
@@ -173,6 +173,11 @@ def remove_member(email: str, org: str, url: str | None = None) -> None:
         s.delete(found)
         audit.record(s, "member.remove", org_id=o.id, detail=user.email)
         db.bump(s)
+
+
+def user_id(email: str, url: str | None = None) -> int:
+    with db.session(url) as s:
+        return _user(s, email).id
 
 
 def list_users(url: str | None = None) -> list[dict]:

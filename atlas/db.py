@@ -38,8 +38,8 @@ from atlas import settings
 
 __all__ = [
     "ROLES", "AuditEntry", "Base", "Dataset", "DatasetShare", "Follow", "Invitation", "Membership",
-    "Organisation",
-    "Partnership", "PartnershipMember", "PullState", "RegistryState", "Token", "Unavailable", "User", "UserSession", "Variable",
+    "Organisation", "Partnership", "PartnershipMember", "PullState", "RegistryState", "Token", "Unavailable", "User",
+    "UserSession", "Variable",
     "Version", "bump", "database_url", "engine", "ensure_schema", "exists", "now", "reset", "secret_key", "session",
 ]
 

@@ -141,11 +141,10 @@ def check_url(url: str, resolver: Resolver | None = None, allow: Sequence[str] |
     elif literal.version == 4 and not _DOTTED.match(host):
         raise Refused("a feed's address names its host, or an IP address written in full (a.b.c.d)")
     host_allowed = host in hosts
-    if scheme == "http" and not host_allowed and not (literal is not None and any(literal in n for n in nets)):
-        raise Refused("a feed's address is an https:// address (http only for a host of ATLAS_FEED_ALLOW)")
     addresses = [str(literal)] if literal is not None else list((resolver or RESOLVER or system_resolver)(host, port))
     if not addresses:
         raise Refused(f"the feed's host {host!r} could not be found")
+    internal = True  # every address in an allowed network (or the host allowed by name)
     for address in addresses:
         try:
             ip = ipaddress.ip_address(address.split("%", 1)[0])
@@ -153,9 +152,12 @@ def check_url(url: str, resolver: Resolver | None = None, allow: Sequence[str] |
             raise Refused(f"the feed's host {host!r} could not be found") from None
         if host_allowed or any(ip in n for n in nets):
             continue
+        internal = False
         if not public(address):
             raise Refused("the feed's address is not a public internet address (refused; a council's own "
                           "feed servers are allowed by ATLAS_FEED_ALLOW)")
+    if scheme == "http" and not internal:
+        raise Refused("a feed's address is an https:// address (http only for a host of ATLAS_FEED_ALLOW)")
     return Target(scheme, host, port, addresses[0], (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
                   parts.username, parts.password)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 import threading
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -28,8 +29,8 @@ import sqlalchemy as sa
 
 from atlas import access, db, settings
 
-__all__ = ["EMPTY", "PartnershipArea", "Published", "Snapshot", "dataset_key", "published_dir", "request_scope",
-           "snapshot"]
+__all__ = ["EMPTY", "PartnershipArea", "Published", "Snapshot", "dataset_key", "embed_refusal", "published_dir",
+           "request_scope", "snapshot"]
 
 
 def published_dir(data_dir: Path) -> Path:
@@ -143,6 +144,23 @@ def request_scope() -> Iterator[None]:
         yield
     finally:
         _memo.reset(token)
+
+
+_VARIABLE = re.compile(r"(?:^|[?&])variable=ds(\d+)_")
+
+
+def embed_refusal(search: str, data_dir: Path | None = None) -> str | None:
+    """Why the view of query string ``search`` may not be embedded (``dataset.embed``: its variable is a
+    dataset that is not public), or None. An embedded map is seen by anyone, so it is never offered."""
+    found = _VARIABLE.search(search or "")
+    if not found:
+        return None
+    pub = snapshot(data_dir).datasets.get(dataset_key(int(found.group(1))))
+    if pub is not None and access.allowed(access.ANONYMOUS, "dataset.embed", pub.rule):
+        return None
+    # The same words for a dataset that is not public and one that does not exist: nothing is revealed.
+    return ("This map is not available to embed: its data is not public (an embedded map is seen by anyone), or "
+            "is no longer published. Share the link instead; it opens for those allowed to see the data.")
 
 
 def begin_request() -> object:

@@ -431,7 +431,7 @@ def _oidc_client(index: int) -> Any:
 @access.declares("account.self")
 def account() -> Any:
     who = login_required_page()
-    form = TokenForm(prefix="token")
+    form = TokenForm()
     password_form = PasswordForm(prefix="password")
     new_token = message = None
     config = settings.load()

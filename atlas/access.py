@@ -227,7 +227,7 @@ def _everyone(actor: Actor, _: Any) -> Decision:
 
 
 def _signed_in(actor: Actor, _: Any) -> Decision:
-    return (True, "signed in") if actor.signed_in else (False, "nobody is signed in")
+    return (True, "anyone signed in may") if actor.signed_in else (False, "nobody is signed in")
 
 
 def _site_admin(actor: Actor, _: Any) -> Decision:

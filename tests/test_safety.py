@@ -699,3 +699,20 @@ def test_h14_invitations_and_resets_are_one_time_expiring_links(site: Site) -> N
     assert Client(site.server).get(reset_path).status_code == 404
     # the sign-in page says how to get access
     assert "ask your organisation" in Client(site.server).get("/account/sign-in").get_data(as_text=True).lower()
+
+
+# The site administrators' "may X do Y to Z, and why" ------------------------------------------------------------------
+
+def test_the_allowed_page_answers_for_site_administrators_only(site: Site) -> None:
+    private = site.publish("Asked about", "organisation")
+    root = site.signed_in("root@atlas.example")
+    ask = {"actor": "member@camden.gov.uk", "action": "dataset.read", "resource": f"ds{private['id']}"}
+    page = root.get("/-/allowed", query_string=ask).get_data(as_text=True)
+    assert "<h2>Allowed</h2>" in page and "a member of the organisation that owns it" in page
+    page = root.get("/-/allowed", query_string=ask | {"actor": "editor@leeds.gov.uk"}).get_data(as_text=True)
+    assert "<h2>Not allowed</h2>" in page and "organisation-only and not theirs" in page
+    page = root.get("/-/allowed", query_string={"actor": "editor@camden.gov.uk", "action": "place.publish",
+                                                "resource": f"{CAMDEN} E09000012"}).get_data(as_text=True)
+    assert "Not allowed" in page and "neither the organisation" in page
+    for client in (Client(site.server), site.signed_in("admin@camden.gov.uk")):
+        assert client.get("/-/allowed", query_string=ask).status_code == 404

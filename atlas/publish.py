@@ -510,6 +510,10 @@ def _hook_before_commit() -> None:
     """Called after a version's file is written and before its row is committed (tests crash here)."""
 
 
+#: Seconds after which a version file no row refers to is a leftover (``sweep`` removes it; ``check`` says so).
+SWEEP_AGE = 3600
+
+
 class Busy(RuntimeError):
     """The dataset is being changed by others right now: try again (503 with Retry-After)."""
 
@@ -843,10 +847,11 @@ def version_frame(actor: access.Actor, dataset_id: int, number: int, data_dir: P
     return frame, pub
 
 
-def check_files(data_dir: Path) -> list[str]:
+def check_files(data_dir: Path, orphan_age: float = SWEEP_AGE) -> list[str]:
     """What is wrong between the version rows and the files (``atlas check``): a row whose file is missing,
-    a file whose checksum differs from its row's, a dataset whose current version is not its own, and a
-    file no row refers to (``atlas sweep`` removes those once an hour old). Empty when all is well."""
+    a file whose checksum differs from its row's, two rows with one number, a dataset whose current version
+    is not its own, and a file no row refers to that is older than ``orphan_age`` seconds (a younger one is a
+    push in progress, or one a crash left, which ``atlas sweep`` removes at that age). Empty when all is well."""
     root = registry.published_dir(data_dir)
     problems: list[str] = []
     url = db.database_url(data_dir=data_dir)
@@ -872,14 +877,16 @@ def check_files(data_dir: Path) -> list[str]:
                 problems.append(f"ds{ds_id}: its current version is {'none' if version_id is None else 'not its own'}")
         used = {v.file for v in versions}
     if root.exists():
+        import time  # noqa: PLC0415
+
         for path in sorted(root.glob("ds*/*")):
             rel = f"{path.parent.name}/{path.name}"
-            if rel not in used:
+            if rel not in used and time.time() - path.stat().st_mtime >= orphan_age:
                 problems.append(f"{rel}: a file no version refers to (`atlas sweep` removes it)")
     return problems
 
 
-def sweep(data_dir: Path, older_than: float = 3600) -> list[Path]:
+def sweep(data_dir: Path, older_than: float = SWEEP_AGE) -> list[Path]:
     """Remove version files no version row refers to (left by a crash before a commit) and older than
     ``older_than`` seconds (a publish in progress elsewhere is never touched). Returns them."""
     import time  # noqa: PLC0415

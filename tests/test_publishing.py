@@ -246,7 +246,7 @@ def test_a_crash_mid_publish_leaves_no_half_published_version(site: Site, monkey
     assert (count, versions) == before[:2] and len(files) == len(before[2]) + 1
     assert "Crash" not in site.client.get("/datastore?q=crash").get_data(as_text=True)
     assert len(publish.sweep(site.data_dir, older_than=0)) == 1 and site.stored() == before
-    assert publish.check_files(site.data_dir) == []
+    assert publish.check_files(site.data_dir, orphan_age=0) == []
 
 
 def test_a_killed_publisher_leaves_only_an_unreferenced_file_that_sweep_removes(site: Site) -> None:

@@ -78,7 +78,7 @@ class Site:
     def clean(self) -> None:
         from atlas import publish
 
-        assert publish.check_files(self.data_dir) == []
+        assert publish.check_files(self.data_dir, orphan_age=0) == []
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

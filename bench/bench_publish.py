@@ -109,10 +109,12 @@ def hostile() -> list[tuple[str, str, bytes]]:
 
 
 def rss(process: psutil.Process) -> dict[int, int]:
+    """Each gunicorn worker's own resident memory (not its children: a spreadsheet is read in a short-lived
+    child, whose memory is the point of it; a fork's copy-on-write pages would count twice)."""
     out = {}
     for worker in process.children():
         try:
-            out[worker.pid] = worker.memory_info().rss + sum(c.memory_info().rss for c in worker.children(True))
+            out[worker.pid] = worker.memory_info().rss
         except psutil.Error:
             pass
     return out
@@ -162,6 +164,7 @@ def main() -> None:
             except (urllib.error.URLError, ConnectionError):
                 time.sleep(0.5)
         proc = psutil.Process(server.pid)
+        started = rss(proc)
         times: list[float] = []
         statuses: dict[int, int] = {}
         lock = threading.Lock()
@@ -193,9 +196,11 @@ def main() -> None:
               f"{statistics.median(times):.0f} ms, p95 {times[int(len(times) * 0.95) - 1]:.0f} ms, max {times[-1]:.0f} ms")
         print(f"  answers: {json.dumps(dict(sorted(statuses.items())))} (errors: "
               f"{sum(n for k, n in statuses.items() if k >= 500 and k != 503)})")
-        print("hostile uploads (each worker's RSS with its children, MB):")
+        print("hostile uploads (each worker's own RSS, MB):")
+        time.sleep(2)
         before = rss(proc)
-        print(f"  baseline: {', '.join(f'{v / 2**20:.0f}' for v in before.values())}")
+        print(f"  at start {', '.join(f'{v / 2**20:.0f}' for v in started.values())}; after the pushes (baseline): "
+              f"{', '.join(f'{v / 2**20:.0f}' for v in before.values())}")
         for label, filename, data in hostile():
             peak: dict[int, int] = dict(before)
             done = threading.Event()

@@ -227,8 +227,8 @@ class _Loopback:
     """A feed server on a loopback address (allowed only through ATLAS_FEED_ALLOW in these tests)."""
 
     def __init__(self, host: str, status: int = 200, body: bytes = b"code,value\n", location: str | None = None):
-        from werkzeug.serving import make_server
         import flask
+        from werkzeug.serving import make_server
 
         self.hits: list[str] = []
         app = flask.Flask(f"feed-{host}")

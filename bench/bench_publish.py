@@ -193,7 +193,8 @@ def main() -> None:
         print(f"{args.publishers} publishers x {args.pushes} pushes to one dataset, 2 workers, "
               f"{'PostgreSQL' if args.database_url else 'SQLite'}:")
         print(f"  {made} versions in {elapsed:.1f} s = {made / elapsed:.2f} versions/s; latency p50 "
-              f"{statistics.median(times):.0f} ms, p95 {times[int(len(times) * 0.95) - 1]:.0f} ms, max {times[-1]:.0f} ms")
+              f"{statistics.median(times):.0f} ms, p95 {times[int(len(times) * 0.95) - 1]:.0f} ms, "
+              f"max {times[-1]:.0f} ms")
         print(f"  answers: {json.dumps(dict(sorted(statuses.items())))} (errors: "
               f"{sum(n for k, n in statuses.items() if k >= 500 and k != 503)})")
         print("hostile uploads (each worker's own RSS, MB):")

@@ -89,7 +89,7 @@ def test_the_matrix_of_actions_for_every_kind_of_user(action: str, resource: str
 
 def test_every_action_is_in_the_matrix_and_an_unknown_one_is_refused() -> None:
     assert {a for a, _ in EXPECTED} | {"partnership.share"} == set(access.ACTIONS)
-    assert access.explain(access.OPERATOR, "dataset.delete_everything") == (False, "no action 'dataset.delete_everything'")
+    assert access.explain(access.OPERATOR, "dataset.delete_all") == (False, "no action 'dataset.delete_all'")
     share = access.Share(P_NORTH_LONDON, CAMDEN)
     assert access.allowed(access.ANONYMOUS, "partnership.share", share)
     assert not access.allowed(access.ANONYMOUS, "partnership.share", access.Share(P_NORTH_LONDON, HACKNEY))

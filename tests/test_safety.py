@@ -370,7 +370,7 @@ def test_h04_sessions_end_when_idle_or_old_and_tokens_expire_by_default(site: Si
     assert "Last used" in page and "Sign out everywhere" in page
 
 
-# 5. Members: remove, change role, leave a partnership ------------------------------------------------------------------
+# 5. Members: remove, change role, leave a partnership ---------------------------------------------------------------
 
 def test_h05_members_are_removed_and_roles_changed_on_the_page_and_by_the_command(site: Site) -> None:
     from atlas import accounts
@@ -574,7 +574,8 @@ def test_h11_a_council_publishes_onto_its_own_areas_and_shares_with_its_own_part
     got = site.post("/api/datasets", body, metadata("Onto Hackney", "public"))
     assert got.status_code == 422
     report = got.get_json()["report"]
-    assert report["error_counts"] == {"outside_area": 5} and "E09000012" in report["errors"]["outside_area"][0]["message"]
+    assert report["error_counts"] == {"outside_area": 5}
+    assert "E09000012" in report["errors"]["outside_area"][0]["message"]
     # ...but onto a partnership's area it belongs to, yes: Camden and Islington together
     mixed = camden_csv(site.store, rows=3) + "".join(f"{c},1\n" for c in islington).encode()
     meta = metadata("North London together", "public")

@@ -563,7 +563,7 @@ def _resolve_owner(s: Any, actor: access.Actor, code: str | None, report: Report
         if not access.allowed(actor, "dataset.publish", access.Org(org.id)):
             raise Forbidden(f"only editors and admins of {code} publish for it")
         return org
-    editable = [org for org, role in actor.roles if role in ("admin", "editor")]
+    editable = [org for org in sorted(actor.orgs) if access.allowed(actor, "dataset.publish", access.Org(org))]
     if len(editable) != 1:
         if not editable:
             raise Forbidden("only editors and admins of an organisation publish")
@@ -660,7 +660,7 @@ def publish_dataset(actor: access.Actor, meta: Metadata, data: bytes, filename: 
         ds.current_version_id = version.id
         if meta.pull_url:
             s.add(db.PullState(dataset_id=ds.id, next_at=db.now()))
-        audit.record(s, "dataset.publish", org_id=org_id, dataset_id=ds.id,
+        audit.record(s, "dataset.publish", org_id=org_id, dataset_id=ds.id, actor=actor,
                      detail=f"{meta.title!r} {meta.level} access={meta.access} via {via}: {report.summary()}")
         db.bump(s)
         _hook_before_commit()
@@ -714,7 +714,7 @@ def add_version(actor: access.Actor | None, dataset_id: int, data: bytes, filena
     onto = _onto(actor or _feed_actor(org_id), _org_resource(store, org_id))
     frame = check(data, filename, meta, store, report, onto=onto)
     if frame is None or not report.ok:
-        audit.record_now("version.rejected", org_id=org_id, dataset_id=dataset_id,
+        audit.record_now("version.rejected", org_id=org_id, dataset_id=dataset_id, actor=actor or _feed_actor(org_id),
                          detail=f"via {via}: {report.summary()}", url=url)
         raise Rejected(report)
     var_ids, columns = [v.var_id for v in variables], [v.column for v in variables]
@@ -740,7 +740,7 @@ def add_version(actor: access.Actor | None, dataset_id: int, data: bytes, filena
             s.add(version)
             s.flush()
             ds.current_version_id = version.id
-            audit.record(s, "version.add", org_id=org_id, dataset_id=dataset_id,
+            audit.record(s, "version.add", org_id=org_id, dataset_id=dataset_id, actor=actor or _feed_actor(org_id),
                          detail=f"version {number} as of {meta.as_of} via {via}: {report.summary()}")
             db.bump(s)
             _hook_before_commit()
@@ -788,7 +788,7 @@ def restore(actor: access.Actor, dataset_id: int, number: int, data_dir: Path) -
             s.add(version)
             s.flush()
             ds.current_version_id = version.id
-            audit.record(s, "version.restore", org_id=ds.org_id, dataset_id=ds.id,
+            audit.record(s, "version.restore", org_id=ds.org_id, dataset_id=ds.id, actor=actor,
                          detail=f"version {latest} restores version {number}")
             db.bump(s)
             _hook_before_commit()
@@ -816,7 +816,7 @@ def set_access(actor: access.Actor, dataset_id: int, level: str, partnerships: l
         s.add_all([db.DatasetShare(dataset_id=dataset_id, org_id=o) for o in oids])
         before = ds.access
         ds.access = level
-        audit.record(s, "dataset.access", org_id=ds.org_id, dataset_id=ds.id,
+        audit.record(s, "dataset.access", org_id=ds.org_id, dataset_id=ds.id, actor=actor,
                      detail=f"{before} -> {level}; partnerships {json.dumps(partnerships)}; "
                             f"organisations {json.dumps(organisations)}")
         db.bump(s)

@@ -149,10 +149,10 @@ def request_scope() -> Iterator[None]:
 _VARIABLE = re.compile(r"(?:^|[?&])variable=ds(\d+)_")
 
 
-def embed_refusal(search: str, data_dir: Path | None = None) -> str | None:
+def embed_refusal(search: object, data_dir: Path | None = None) -> str | None:
     """Why the view of query string ``search`` may not be embedded (``dataset.embed``: its variable is a
     dataset that is not public), or None. An embedded map is seen by anyone, so it is never offered."""
-    found = _VARIABLE.search(search or "")
+    found = _VARIABLE.search(search) if isinstance(search, str) else None
     if not found:
         return None
     pub = snapshot(data_dir).datasets.get(dataset_key(int(found.group(1))))

@@ -111,7 +111,7 @@ def test_every_route_callback_and_command_declares_its_action() -> None:
     callbacks = dict(dash._callback.GLOBAL_CALLBACK_MAP) | dict(app.app.callback_map)
     server_side = {k: v["callback"] for k, v in callbacks.items() if v.get("callback") is not None}
     assert len(server_side) >= 8
-    missing = [k for k, fn in server_side.items() if access.action_of(fn) not in access.ACTIONS]
+    missing = [k for k, fn in server_side.items() if auth.callback_action(k, fn) not in access.ACTIONS]
     assert missing == [], "callbacks that declare no action"
     # every command the parser accepts is in cli.COMMANDS
     parser = cli._parser()

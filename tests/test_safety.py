@@ -51,6 +51,7 @@ class Site:
         self.partnership = accounts.add_partnership("North London data", [CAMDEN, ISLINGTON])
         accounts.add_partnership("Northern data", ["E08000035", "E08000036"])
         self.token = accounts.add_token("editor@camden.gov.uk")
+        self.admin_token = accounts.add_token("admin@camden.gov.uk")
         self.client = Client(server)
 
     def post(self, path: str, data: bytes, meta: Any = None, token: str | None = None, filename: str = "t.csv",
@@ -717,3 +718,88 @@ def test_the_allowed_page_answers_for_site_administrators_only(site: Site) -> No
     assert "Not allowed" in page and "neither the organisation" in page
     for client in (Client(site.server), site.signed_in("admin@camden.gov.uk")):
         assert client.get("/-/allowed", query_string=ask).status_code == 404
+
+
+# Hostile inputs to the two checks that stand between a request and the network or another site -------------------
+
+def _any_resolver(host: str, port: int) -> list[str]:
+    """A resolver with a fixed mix of answers by the name's length: public, private, loopback, mapped."""
+    return [["81.2.69.160"], ["10.0.0.1"], ["127.0.0.1"], ["::ffff:169.254.169.254"], ["2a00:1450:4009:81f::200e"],
+            ["81.2.69.160", "192.168.1.1"]][len(host) % 6]
+
+
+def test_hostile_feed_addresses_are_refused_or_point_at_a_public_address() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from atlas import netguard
+
+    parts = st.sampled_from(["https://", "http://", "HTTPS://", "https:/", "", "ftp://", "https://user:pw@",
+                             "https://[", "https://0x", "https://127.", "https://%31", "https://\t", "//"])
+    hosts = st.one_of(st.text(max_size=40), st.ip_addresses().map(str), st.integers(0, 2**32).map(str),
+                      st.sampled_from(["localhost", "metadata.google.internal", "feeds.council.gov.uk", "::1]",
+                                       "[::ffff:7f00:1]", "127.0.0.1.nip.io", "0", "1e100"]))
+
+    @settings(max_examples=400, deadline=None)
+    @given(parts, hosts, st.text(max_size=20))
+    def check(scheme: str, host: str, rest: str) -> None:
+        url = f"{scheme}{host}/{rest}"
+        try:
+            target = netguard.check_url(url, _any_resolver, allow=())
+        except netguard.Refused:
+            return
+        assert target.scheme == "https" and netguard.public(target.address), url
+
+    check()
+
+
+def test_hostile_next_targets_stay_on_this_site() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from web import auth
+
+    prefix = st.sampled_from(["", "/", "//", "/\\", "/%09/", "/%2f", "\\\\", "https:", "/\t", " /", "/./"])
+
+    @settings(max_examples=500, deadline=None)
+    @given(prefix, st.text(max_size=40))
+    def check(start: str, rest: str) -> None:
+        got = auth._safe_next(start + rest)
+        assert got == "/datastore" or (got.startswith("/") and not got.startswith("//") and "\\" not in got
+                                       and not any(ord(c) < 33 or ord(c) == 127 for c in got))
+
+    check()
+
+
+def test_h11_access_changes_share_only_with_the_councils_partnerships_and_the_preview_says_whose_rows(
+        site: Site) -> None:
+    out = site.publish("Reshared", "organisation")
+    answers = []
+    editor = site.client.raw.post(f"/api/datasets/{out['id']}/access", base_url=BASE, json={"level": "public"},
+                                  headers={"Authorization": f"Bearer {site.token}"})
+    assert editor.status_code == 403 and "admins" in editor.get_json()["error"]  # dataset.share: admins only
+    for name in ("Northern data", "Nope"):
+        got = site.client.raw.post(f"/api/datasets/{out['id']}/access", base_url=BASE,
+                                   json={"level": "partnership", "partnerships": [name]},
+                                   headers={"Authorization": f"Bearer {site.admin_token}"})
+        assert got.status_code == 422
+        answers.append(json.dumps(got.get_json()["report"]["errors"]).replace(name, "X"))
+    assert answers[0] == answers[1]
+    got = site.client.raw.post(f"/api/datasets/{out['id']}/access", base_url=BASE,
+                               json={"level": "partnership", "partnerships": ["North London data"]},
+                               headers={"Authorization": f"Bearer {site.admin_token}"})
+    assert got.status_code == 200 and got.get_json()["access"]["partnerships"] == ["North London data"]
+    # the browser's check and preview: another council's rows are errors, not "valid"
+    idx = site.store.area_index("lsoa11")
+    hackney = idx[idx["authority"] == "E09000012"]["code"].tolist()[:3]
+    body = camden_csv(site.store) + "".join(f"{c},1,x\n" for c in hackney).encode()
+    web = site.signed_in("editor@camden.gov.uk")
+    token = web.csrf("/datastore/publish")
+    staged = web.post("/datastore/publish", data={"csrf_token": token, "level": "lsoa11", "organisation": CAMDEN,
+                                                  "file": (io.BytesIO(body), "places.csv")},
+                      content_type="multipart/form-data").headers["Location"]
+    checked = web.post(staged, data={"csrf_token": web.csrf(staged), "code_column": "code", "use_1": "1",
+                                     "title": "Mixed", "source": "s", "licence": "OGL", "as_of": "2024-04-01",
+                                     "access": "public", "action": "check"})
+    html = checked.get_data(as_text=True)
+    assert checked.status_code == 422 and "E09000012" in html and "valid:" not in html

@@ -47,7 +47,8 @@ from wtforms.validators import DataRequired, Length
 from atlas import access, accounts, audit, db, registry, sessions, settings, store
 from web import errors, ratelimit
 
-__all__ = ["CSRF", "FRAMEWORK_ACTIONS", "actor", "blueprint", "endpoint_action", "init_app", "login_required_page"]
+__all__ = ["CSRF", "FRAMEWORK_ACTIONS", "FRAMEWORK_CALLBACKS", "actor", "blueprint", "callback_action",
+           "endpoint_action", "init_app", "login_required_page"]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,8 @@ FRAMEWORK_ACTIONS: dict[str, str] = {endpoint: "site.view" for endpoint in (
     "static", "_dash_assets.static", "datastore.static", "/", "/<path:path>", "/_dash-layout", "/_dash-dependencies",
     "/_dash-update-component", "/_reload-hash", "/_favicon.ico",
     "/_dash-component-suites/<string:package_name>/<path:fingerprinted_path>")}
+#: Callbacks Dash registers itself (its pages router), by their outputs, with the action each performs.
+FRAMEWORK_CALLBACKS: dict[str, str] = {".._pages_content.children..._pages_store.data..": "site.view"}
 SIGNIN_LIMIT, SIGNIN_CLIENT_LIMIT = "ATLAS_SIGNIN_RATE_LIMIT", "ATLAS_SIGNIN_CLIENT_RATE_LIMIT"
 
 
@@ -92,6 +95,11 @@ def _load(ident: str) -> SessionUser | None:
 def actor() -> access.Actor:
     """This request's actor, resolved once by ``_begin`` (anonymous before it, or outside a request)."""
     return flask.g.get("atlas_actor", access.ANONYMOUS) if flask.has_request_context() else access.ANONYMOUS
+
+
+def callback_action(key: str, function: Any) -> str | None:
+    """The action a Dash callback (``key``: its outputs, as in Dash's callback map) declared, or None."""
+    return access.action_of(function) or FRAMEWORK_CALLBACKS.get(key)
 
 
 def endpoint_action(server: flask.Flask, endpoint: str | None) -> str | None:

@@ -803,3 +803,32 @@ def test_h11_access_changes_share_only_with_the_councils_partnerships_and_the_pr
                                      "access": "public", "action": "check"})
     html = checked.get_data(as_text=True)
     assert checked.status_code == 422 and "E09000012" in html and "valid:" not in html
+
+
+def test_h03_the_migration_removes_feed_addresses_from_earlier_notes(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+    from alembic import command
+
+    from atlas import db
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as con:
+        cfg = db._alembic_config(url)
+        cfg.attributes["connection"] = con
+        command.upgrade(cfg, "0001")
+        con.execute(sa.text("INSERT INTO organisation (id, code, name, created) VALUES (1, 'X', 'X', '2024-01-01')"))
+        con.execute(sa.text("INSERT INTO dataset (id, org_id, title, description, topic, level, code_column, source, "
+                            "licence, access, created, updated) VALUES (1, 1, 't', '', 't', 'lsoa11', 'code', 's', "
+                            "'l', 'public', '2024-01-01', '2024-01-01')"))
+        for n, (via, note) in enumerate([("pull", "pulled from https://feed.example/x.csv?api_key=SECRET"),
+                                         ("api", "pulled from my own notes")], start=1):
+            con.execute(sa.text("INSERT INTO version (dataset_id, number, as_of, file, sha256, rows, via, note, "
+                                "created) VALUES (1, :n, '2024-01-01', 'f', 's', 1, :via, :note, '2024-01-01')"),
+                        {"n": n, "via": via, "note": note})
+    with engine.begin() as con:
+        cfg = db._alembic_config(url)
+        cfg.attributes["connection"] = con
+        command.upgrade(cfg, "head")
+        notes = [r[0] for r in con.execute(sa.text("SELECT note FROM version ORDER BY number"))]
+    assert notes == ["pulled from its live feed", "pulled from my own notes"]

@@ -832,3 +832,41 @@ def test_h03_the_migration_removes_feed_addresses_from_earlier_notes(tmp_path: P
         command.upgrade(cfg, "head")
         notes = [r[0] for r in con.execute(sa.text("SELECT note FROM version ORDER BY number"))]
     assert notes == ["pulled from its live feed", "pulled from my own notes"]
+
+
+def _valid_html(text: str, where: str) -> None:
+    import html5lib
+
+    parser = html5lib.HTMLParser(strict=True, namespaceHTMLElements=False)
+    try:
+        parser.parse(text)
+    except html5lib.html5parser.ParseError as exc:
+        pytest.fail(f"{where}: {exc}")
+
+
+def test_the_new_pages_are_valid_html_and_a_link_is_used_once_under_concurrency(site: Site) -> None:
+    from atlas import accounts
+
+    root, admin = site.signed_in("root@atlas.example"), site.signed_in("admin@camden.gov.uk")
+    _valid_html(root.get("/-/allowed?actor=member%40camden.gov.uk&action=org.view&resource=" + CAMDEN)
+                .get_data(as_text=True), "/-/allowed")
+    _valid_html(admin.get(f"/datastore/org/{CAMDEN}").get_data(as_text=True), "the organisation page as admin")
+    _valid_html(admin.get("/account").get_data(as_text=True), "/account")
+    _valid_html(Client(site.server).get("/account/sign-in").get_data(as_text=True), "/account/sign-in")
+    path = accounts.invite("twice@camden.gov.uk", CAMDEN, "member")
+    _valid_html(Client(site.server).get(path).get_data(as_text=True), "the invitation page")
+    secret = path.rsplit("/", 1)[1]
+    outcomes: list[str] = []
+
+    def redeem() -> None:
+        try:
+            accounts.redeem_link(secret, "a long enough password")
+            outcomes.append("joined")
+        except accounts.AccountError:
+            outcomes.append("refused")
+    threads = [threading.Thread(target=redeem) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["joined", "refused", "refused", "refused"]

@@ -528,6 +528,13 @@ def test_h08_h09_exports_follow_versions_and_every_restricted_read_is_audited(si
         assert got.status_code == 200 and got.headers["Cache-Control"] == "private, no-store"
         counts.append(len([e for e in _audit("data.read") if e["dataset_id"] == private["id"]]))
     assert counts[0] >= 1 and counts[1] == counts[0] + 1
+    # ...and so is every read through the view's JSON twin, whose classification is cached too
+    view = f"/api/view.json?authority={CAMDEN}&level=lsoa11&variable={private['variables'][0]}"
+    for _ in range(2):
+        got = member.get(view)
+        assert got.status_code == 200 and got.headers["Cache-Control"] == "private, no-store"
+        counts.append(len([e for e in _audit("data.read") if e["dataset_id"] == private["id"]]))
+    assert counts[2] == counts[1] + 1 and counts[3] == counts[2] + 1
     reads = [e for e in _audit("data.read") if e["dataset_id"] == private["id"]]
     assert all(e["email"] == "member@camden.gov.uk" for e in reads)
     assert site.api("/api/datasets", site.token).status_code == 200
@@ -826,12 +833,18 @@ def test_h03_the_migration_removes_feed_addresses_from_earlier_notes(tmp_path: P
             con.execute(sa.text("INSERT INTO version (dataset_id, number, as_of, file, sha256, rows, via, note, "
                                 "created) VALUES (1, :n, '2024-01-01', 'f', 's', 1, :via, :note, '2024-01-01')"),
                         {"n": n, "via": via, "note": note})
+        con.execute(sa.text("INSERT INTO user_account (id, email, name, site_admin, active, feed_secret, "
+                            "session_nonce, created) VALUES (1, 'a@x', '', 0, 1, 'f', 'n', '2024-01-01')"))
+        con.execute(sa.text("INSERT INTO api_token (user_id, digest, prefix, name, created) VALUES "
+                            "(1, 'd', 'atlas_', 'forever', '2024-01-01')"))
     with engine.begin() as con:
         cfg = db._alembic_config(url)
         cfg.attributes["connection"] = con
         command.upgrade(cfg, "head")
         notes = [r[0] for r in con.execute(sa.text("SELECT note FROM version ORDER BY number"))]
+        expires = con.execute(sa.text("SELECT expires FROM api_token")).scalar_one()
     assert notes == ["pulled from its live feed", "pulled from my own notes"]
+    assert expires is not None  # a token made without an expiry now has one
 
 
 def _valid_html(text: str, where: str) -> None:

@@ -1,5 +1,6 @@
-"""Server-side sessions (revocable), invitations and password resets (one-time, expiring links), and live
-feeds' addresses removed from version notes (they may hold credentials: issue 16).
+"""Server-side sessions (revocable), invitations and password resets (one-time, expiring links), live feeds'
+addresses removed from version notes (they may hold credentials), and an expiry for every API token made
+without one (issue 16).
 
 Revision ID: 0002
 Revises: 0001
@@ -45,6 +46,15 @@ def upgrade() -> None:
     version = sa.table("version", sa.column("via", sa.String), sa.column("note", sa.Text))
     op.execute(version.update().where(version.c.via == "pull").where(version.c.note.like("pulled from %"))
                .values(note="pulled from its live feed"))
+    # Tokens now expire: one made before, without an expiry, lives ATLAS_TOKEN_DEFAULT_DAYS from now.
+    from datetime import UTC, datetime, timedelta  # noqa: PLC0415
+
+    from atlas import settings  # noqa: PLC0415
+
+    token = sa.table("api_token", sa.column("expires", sa.DateTime), sa.column("revoked", sa.DateTime))
+    until = datetime.now(UTC).replace(tzinfo=None) + timedelta(days=settings.load().token_default_days)
+    op.execute(token.update().where(token.c.expires.is_(None)).where(token.c.revoked.is_(None))
+               .values(expires=until))
 
 
 def downgrade() -> None:

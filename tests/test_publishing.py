@@ -270,8 +270,10 @@ publish.publish_dataset(actor, publish.parse_metadata(metadata("Killed", "public
     assert (count, versions) == before[:2] and len(files) == len(before[2]) + 1
     assert "Killed" not in site.client.get("/datastore?q=killed").get_data(as_text=True)
     assert publish.sweep(site.data_dir, older_than=3600) == []  # a publish in progress is never swept
+    assert len(publish.check_files(site.data_dir, orphan_age=0)) == 1  # the unreferenced file, said
     removed = publish.sweep(site.data_dir, older_than=0)
     assert len(removed) == 1 and site.stored() == before
+    assert publish.check_files(site.data_dir, orphan_age=0) == []
 
 
 def test_publishing_in_the_browser(site: Site) -> None:

@@ -883,3 +883,21 @@ def test_the_new_pages_are_valid_html_and_a_link_is_used_once_under_concurrency(
     for t in threads:
         t.join()
     assert sorted(outcomes) == ["joined", "refused", "refused", "refused"]
+
+
+def test_h08_a_partnerships_export_follows_its_membership(site: Site) -> None:
+    from atlas import accounts
+
+    member = site.signed_in("member@camden.gov.uk")
+    url = f"/export/map.svg?authority=P{site.partnership}&level=lsoa11&variable=ks102ew0002"
+    first = member.get(url)
+    assert first.status_code == 200, first.get_data(as_text=True)[:300]
+    accounts.invite_to_partnership(site.partnership, "E09000012")
+    accounts.accept_partnership(site.partnership, "E09000012")  # Hackney joins: the area grows
+    try:
+        grown = member.get(url)
+        assert grown.status_code == 200 and grown.headers["ETag"] != first.headers["ETag"]
+        assert grown.headers["X-Map-Bounds"] != first.headers["X-Map-Bounds"]
+    finally:
+        accounts.leave_partnership(site.partnership, "E09000012")
+    assert member.get(url).headers["X-Map-Bounds"] == first.headers["X-Map-Bounds"]

@@ -182,7 +182,8 @@ def fetch(url: str, limit: int, resolver: Resolver | None = None, allow: Sequenc
 
 
 def _get(t: Target, limit: int, remaining: float, deadline: float) -> tuple[int, str | None, bytes]:
-    headers = {"Host": t.host if t.port in (80, 443) else f"{t.host}:{t.port}",
+    host = f"[{t.host}]" if ":" in t.host else t.host  # an IPv6 literal, bracketed as in its URL
+    headers = {"Host": host if t.port in (80, 443) else f"{host}:{t.port}",
                "User-Agent": "neighbourhood-atlas-feed/2", "Accept": "text/csv, */*;q=0.5"}
     if t.user is not None:
         headers.update(urllib3.make_headers(basic_auth=f"{t.user}:{t.password or ''}"))

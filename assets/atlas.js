@@ -80,6 +80,11 @@
     return !!d._est[i];
   }
 
+  function carriedOf(d, i) {
+    // d.carried: the areas whose figures are another area's (merged, split...), by index: [word, sentence].
+    return d && d.carried ? d.carried[String(i)] || null : null;
+  }
+
   function fillOf(p, i) {
     var c = classOf(p, i);
     return c >= 0 ? p.c[c] : NO_DATA;
@@ -171,6 +176,10 @@
     lines.push(escapeHtml(p.label) + ": <strong>" + escapeHtml(d.text[i]) + "</strong>");
     if (isEstimate(d, i)) {
       lines.push("<em>" + escapeHtml(d.estNote) + "</em>");
+    }
+    var carried = carriedOf(d, i);
+    if (carried) {
+      lines.push("<em>" + escapeHtml(carried[1]) + "</em>");
     }
     if (d.rank && d.rank[i] !== null && d.rank[i] !== undefined) {
       var where = p.all ? " local authority districts" : " areas in " + escapeHtml(p.place || "the authority");
@@ -290,6 +299,11 @@
         tag("span", { "class": "range" }, escapeHtml(r.label)) +
         tag("span", { "class": "count" }, escapeHtml(plural(r.count, "area"))));
     });
+    if (legend.ranges && legend.ranges.count > 0) {
+      rows.push(tag("li", { "class": "legend-row nodata" },
+        tag("span", { "class": "swatch swatch-nodata" }) + tag("span", { "class": "range" }, escapeHtml(legend.ranges.label)) +
+        tag("span", { "class": "count" }, escapeHtml(plural(legend.ranges.count, "area")))));
+    }
     if (legend.missing > 0) {
       rows.push(tag("li", { "class": "legend-row nodata" },
         tag("span", { "class": "swatch swatch-nodata" }) + tag("span", { "class": "range" }, "No data") +
@@ -380,8 +394,11 @@
         tag("span", { "class": "code" }, escapeHtml((areas.names[i] === code ? "" : " " + code) + (isSel ? " (selected)" : ""))));
       known.forEach(function (col) {
         if (col === "value") {
+          var carriedCell = carriedOf(d, i);
           cells += tag("td", { "class": "num" }, d ? escapeHtml(d.text[i]) +
-            (isEstimate(d, i) ? " " + tag("abbr", { "class": "estimate", title: d.estNote }, "(estimate)") : "") : "…");
+            (isEstimate(d, i) ? " " + tag("abbr", { "class": "estimate", title: d.estNote }, "(estimate)") : "") +
+            (carriedCell ? " " + tag("abbr", { "class": "estimate", title: carriedCell[1] }, "(" + carriedCell[0] + ")") : "")
+            : "…");
         } else if (col === "rank") {
           cells += tag("td", { "class": "num" }, d && d.rank ? count(d.rank[i]) : "–");
         } else if (col === "rn") {

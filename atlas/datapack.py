@@ -41,6 +41,8 @@ __all__ = ["DEFINITION_FIELDS", "build_zip", "dataset_file", "cache_path", "ensu
 DEFINITION_FIELDS: tuple[str, ...] = ("id", "label", "unit", "denominator", "table", "cell", "vintage", "source",
                                       "licence", "kind", "method", "coverage", "cells", "categories")
 ROW_FIELDS: tuple[str, ...] = ("code", "name", "full_name", "value", "rank", "rank_national")
+#: The row fields of figures carried from other areas (atlas.store.CARRIED_FIELDS), where a view has them.
+CARRIED: tuple[str, ...] = ("carried", "carried_note", "parts", "low", "high")
 CRS = "EPSG:4326"
 
 
@@ -70,6 +72,12 @@ def values_frame(values: pd.DataFrame, collection: dict) -> geopandas.GeoDataFra
     frame["rank_national"] = frame["rank_national"].astype("Int64")
     if "estimated" in values.columns:
         frame["estimated"] = values["estimated"].astype(bool).to_numpy()
+    for field in CARRIED:
+        # Figures carried from other areas: status, note, parts, and a split area's range.
+        if field in values.columns:
+            frame[field] = (values[field].astype("float64").to_numpy() if field in ("low", "high", "parts") else
+                            pd.array(values[field].astype(object).where(values[field].notna(), None).tolist(),
+                                     dtype="string"))
     return geopandas.GeoDataFrame(frame, geometry=geo.loc[frame["code"], "geometry"].to_numpy(), crs=CRS)
 
 
@@ -81,6 +89,7 @@ def _row_fields(frame: Any) -> list[str]:
         fields.insert(4, "label")
     if "estimated" in frame.columns:
         fields.append("estimated")
+    fields += [f for f in CARRIED if f in frame.columns]
     return fields
 
 
@@ -108,6 +117,11 @@ def values_geojson(frame: geopandas.GeoDataFrame, meta: dict) -> bytes:
         props.update({"rank": _json_number(row.rank), "rank_national": _json_number(row.rank_national)})
         if "estimated" in fields:
             props["estimated"] = bool(row.estimated)
+        for field in CARRIED:
+            if field in fields:
+                got = getattr(row, field)
+                props[field] = (None if got is None or got is pd.NA else got) if field in ("carried", "carried_note") \
+                    else _json_number(got)
         features.append({"type": "Feature", "properties": props,
                          "geometry": shapely.geometry.mapping(geom)})
     body = {"type": "FeatureCollection", "variable": _about(meta), "features": features}
@@ -236,8 +250,19 @@ def _wide(store: Any, authority: str, level: str, dataset: str, ids: list[str], 
     """One dataset's variables for the authority's areas at ``level``: one row per area (in code order,
     every area even without values), one float column per variable. The file and columns are the
     catalogue's; the authority filter is pushed into the Parquet read."""
+    from atlas.store import (  # noqa: PLC0415 - names only
+        CARRIED_HIGH,
+        CARRIED_LOW,
+        CARRIED_NOTE,
+        CARRIED_PARTS,
+        CARRIED_STATUS,
+    )
+
     path = Path(store.build_dir) / "values" / level / f"{dataset}.parquet"
-    table = pq.read_table(path, columns=["code", *ids], filters=[("authority", "==", authority)])
+    held = set(pq.read_schema(path).names)
+    carried = [c for c in (CARRIED_STATUS, CARRIED_NOTE, CARRIED_PARTS) if c in held]
+    ranges = [f"{i}{suffix}" for i in ids for suffix in (CARRIED_LOW, CARRIED_HIGH) if f"{i}{suffix}" in held]
+    table = pq.read_table(path, columns=["code", *ids, *carried, *ranges], filters=[("authority", "==", authority)])
     got = table.to_pandas().set_index("code").reindex(codes)
     frame = pd.DataFrame({"code": codes.to_numpy(), "name": np.asarray(names, dtype=object)})
     rows = {i: store.variable(i) for i in ids}
@@ -254,6 +279,20 @@ def _wide(store: Any, authority: str, level: str, dataset: str, ids: list[str], 
     else:
         values = got[ids].astype("float64")
         values.index = frame.index
+    if carried:
+        # Figures carried from other areas (deprivation 2025 on 2011 LSOAs, File 10 on 2021 districts): what each
+        # area's figures are, and a split area's range per variable (``<id>_low``, ``<id>_high``).
+        extra = {"carried": got[CARRIED_STATUS], "carried_note": got[CARRIED_NOTE]}
+        if CARRIED_PARTS in carried:
+            extra["parts"] = got[CARRIED_PARTS].astype("float64")
+        for column in ranges:
+            word = "low" if column.endswith(CARRIED_LOW) else "high"
+            extra[f"{column[:-len(CARRIED_LOW)]}_{word}"] = got[column].astype("float64")
+        more = pd.DataFrame({k: (v.astype(object).where(v.notna(), None).tolist() if k.startswith("carried")
+                                 else v.to_numpy()) for k, v in extra.items()}, index=frame.index)
+        for k in ("carried", "carried_note"):
+            more[k] = pd.array(more[k], dtype="string")
+        values = pd.concat([values, more], axis=1)
     return pd.concat([frame, values], axis=1)
 
 

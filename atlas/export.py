@@ -416,6 +416,8 @@ def _legend(ax: Any, data: MapData, scale: float, height_in: float, width_in: fl
         col.text(note, 7, style="italic", color="#555555")
     col.down(6)
     rows = [(r["colour"], r["label"], r["count"]) for r in legend["rows"]]
+    if legend.get("ranges"):
+        rows.append((None, legend["ranges"]["label"], legend["ranges"]["count"]))
     if legend["missing"]:
         rows.append((None, "No data", legend["missing"]))
     # Rows 20 pt apart, closer (down to 9 pt, with smaller type) when there are many (a categorical map's

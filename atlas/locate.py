@@ -1,7 +1,7 @@
 """Which areas contain a point: ``locate(store, lat, lon)``, behind "Near me" and ``GET /api/locate``.
 
-One shapely STRtree per level (LSOA 2011 for every district, the Output Areas held here, December 2022
-wards, districts), built from the build's display polygons the first time a process is asked, and kept for
+One shapely STRtree per level (LSOA 2011 and 2021 for every district, the Output Areas held here, December
+2022 wards, districts), built from the build's display polygons the first time a process is asked, and kept for
 the build. A query asks each tree for the polygons that cover the point (a bounding-box search, then an
 exact test on those few): no loop over the areas. The display polygons tile each level without gaps
 (coverage simplification keeps shared edges), so a point inside England and Wales is in exactly one LSOA;
@@ -22,8 +22,8 @@ import shapely
 __all__ = ["LEVELS", "Located", "locate"]
 
 #: What a look-up answers, in order: LSOA (required: outside every LSOA is outside England and Wales),
-#: Output Area (where held), ward, district.
-LEVELS = ("lsoa11", "oa11", "ward22", "lad")
+#: Output Area (where held), LSOA of 2021 (every district), ward, district.
+LEVELS = ("lsoa11", "oa11", "lsoa21", "ward22", "lad")
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,9 @@ import shapely.errors
 
 from atlas import access, audit, coverage, db, registry, settings
 
-__all__ = ["ALL", "ALL_NAME", "CATEGORICAL", "ESTIMATED_METHODS", "LEVELS", "NATIONAL_LEVEL", "PLACE_KINDS",
+__all__ = ["ALL", "ALL_NAME", "CARRIED_FIELDS", "CARRIED_HIGH", "CARRIED_LOW", "CARRIED_NOTE", "CARRIED_PARTS",
+           "CARRIED_STATUS",
+           "CATEGORICAL", "ESTIMATED_METHODS", "LEVELS", "NATIONAL_LEVEL", "PLACE_KINDS",
            "REBASED_LEVEL", "UNRANKED_UNITS", "NotFound", "Scope", "Store", "get_store", "is_categorical"]
 
 #: Every geography level the extracts may hold, in display order.
@@ -75,6 +77,15 @@ ESTIMATED_METHODS = frozenset({"apportioned", "change"})
 REBASED_LEVEL = "lsoa11"
 #: The kinds of LSOA change 2011 -> 2021, in the lookup's words and this order.
 CHANGE_KINDS: tuple[str, ...] = ("unchanged", "split", "merged", "complex")
+#: Reserved columns of a values file whose figures were carried from other areas (pipeline/deprivation2025.py):
+#: each area's status (``unchanged``, ``merged``, ``split``, ``irregular``...) and a sentence saying what its
+#: figures are; a variable's range over the parts of a split area is in ``<id>__lo`` and ``<id>__hi``.
+CARRIED_STATUS, CARRIED_NOTE, CARRIED_LOW, CARRIED_HIGH = "__status", "__note", "__lo", "__hi"
+#: How many areas a carried figure comes from (``__parts``: 1, or the parts of a split area).
+CARRIED_PARTS = "__parts"
+#: What ``values()`` adds for carried figures, in this order: status, note, how many areas the figures come
+#: from, and a split area's range (lowest, highest).
+CARRIED_FIELDS: tuple[str, ...] = ("carried", "carried_note", "parts", "low", "high")
 #: Catalogue fields searched by ``variables(q=...)``.
 _SEARCHED = ("id", "label", "table", "table_title", "cell", "topic", "description")
 
@@ -741,14 +752,17 @@ class Store:
         # The column is a quoted catalogue id and the file a catalogue dataset's; the caller's strings reach
         # DuckDB only as bound parameters. Names and ranks are joined here rather than in SQL: the areas
         # are already in memory, and one narrow Parquet scan is the cheapest query DuckDB can do.
-        sql = "SELECT code, CAST(" + column + " AS DOUBLE) AS value FROM read_parquet(?)"  # noqa: S608
+        carried = self._carried_sql(row, path)
+        sql = "SELECT code, CAST(" + column + " AS DOUBLE) AS value" + carried + " FROM read_parquet(?)"  # noqa: S608
         got = self._cursor().execute(*self._where(authority, sql, [path])).fetchnumpy()
         raw = got["value"]
         raw = raw.filled(np.nan) if np.ma.isMaskedArray(raw) else np.asarray(raw, dtype="float64")
         value = np.full(len(codes), np.nan)
         pos = codes.get_indexer(np.asarray(got["code"], dtype=object))
         value[pos[pos >= 0]] = raw[pos >= 0]
-        ranked = (row.get("unit") or "").lower() not in UNRANKED_UNITS
+        # Figures carried from other areas are shown as published and never ranked again: a merged area's
+        # figure is its 2021 area's, shared, and a split area has a range, not a figure.
+        ranked = (row.get("unit") or "").lower() not in UNRANKED_UNITS and not carried
         if ranked and level in (row.get("national_levels") or []):
             national_codes, national_ranks = self._national(level, row["id"], path)
             at = national_codes.get_indexer(codes)
@@ -758,8 +772,42 @@ class Store:
         missing = np.isnan(value)
         # The frame copies the cached code and name arrays, so a caller may modify what it is given.
         rank = _int_array(_rank_desc(value), missing | (not ranked))
-        return pd.DataFrame({"code": codes.array, "name": names, "full_name": full_names, "value": value, "rank": rank,
-                             "rank_national": rank_national})
+        frame = pd.DataFrame({"code": codes.array, "name": names, "full_name": full_names, "value": value, "rank": rank,
+                              "rank_national": rank_national})
+        if carried:
+            where = pos >= 0
+            for field in CARRIED_FIELDS:
+                if field not in got:
+                    continue
+                data = got[field]
+                if field in ("low", "high", "parts"):
+                    data = data.filled(np.nan) if np.ma.isMaskedArray(data) else np.asarray(data, dtype="float64")
+                    column = np.full(len(codes), np.nan)
+                else:
+                    mask = np.ma.getmaskarray(data) if np.ma.isMaskedArray(data) else np.zeros(len(data), bool)
+                    data = np.where(mask, None, np.asarray(data, dtype=object))
+                    data = np.where(pd.isna(data) | (data == ""), None, data)
+                    column = np.full(len(codes), None, dtype=object)
+                column[pos[where]] = np.asarray(data)[where]
+                # Text as Python objects, None where missing (pandas would infer a string dtype holding NaN).
+                frame[field] = column if field in ("low", "high", "parts") else pd.Series(column, dtype=object)
+        return frame
+
+    def _carried_sql(self, row: dict, path: str) -> str:
+        """The select list's extra columns for figures carried from other areas (``CARRIED_FIELDS``), or ""
+        where the values file holds none. Column names from the file's own schema and the catalogue id."""
+        columns = self._columns(path)
+        if CARRIED_STATUS not in columns:
+            return ""
+        out = (", " + _quote_identifier(CARRIED_STATUS) + " AS carried, " + _quote_identifier(CARRIED_NOTE)
+               + " AS carried_note")
+        if CARRIED_PARTS in columns:
+            out += ", CAST(" + _quote_identifier(CARRIED_PARTS) + " AS DOUBLE) AS parts"
+        low, high = row["id"] + CARRIED_LOW, row["id"] + CARRIED_HIGH
+        if low in columns and high in columns:
+            out += (", CAST(" + _quote_identifier(low) + " AS DOUBLE) AS low, CAST(" + _quote_identifier(high)
+                    + " AS DOUBLE) AS high")
+        return out
 
     def _category_frame(self, row: dict, path: str, column: str, authority: str, codes: pd.Index,
                         names: Any, full_names: Any) -> pd.DataFrame:
@@ -900,6 +948,18 @@ class Store:
         self._audit_read(rows[0], f"download {authority}/{level}/{dataset}")
         columns = ", ".join("CAST(" + _quote_identifier(r["id"]) + " AS DOUBLE) AS " + _quote_identifier(r["id"])
                             for r in rows)
+        held = self._columns(path)
+        if CARRIED_STATUS in held:
+            # Carried figures say per area what they are, and a split area's range (<id>_low, <id>_high).
+            columns += (", " + _quote_identifier(CARRIED_STATUS) + " AS carried, " + _quote_identifier(CARRIED_NOTE)
+                        + " AS carried_note")
+            if CARRIED_PARTS in held:
+                columns += ", CAST(" + _quote_identifier(CARRIED_PARTS) + " AS DOUBLE) AS parts"
+            for r in rows:
+                if r["id"] + CARRIED_LOW in held:
+                    columns += "".join(", CAST(" + _quote_identifier(r["id"] + suffix) + " AS DOUBLE) AS "
+                                       + _quote_identifier(f"{r['id']}_{word}")
+                                       for suffix, word in ((CARRIED_LOW, "low"), (CARRIED_HIGH, "high")))
         sql = "SELECT code, " + columns + " FROM read_parquet(?)"  # noqa: S608 - catalogue ids, quoted
         got = self._query(*self._where(authority, sql, [path]))
         codes, names, full_names = self._areas(authority, level)

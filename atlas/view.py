@@ -47,12 +47,13 @@ from typing import Any
 import numpy as np
 
 from atlas import cache, classify, mapview, palettes
-from atlas.store import UNRANKED_UNITS, is_categorical
+from atlas.store import CARRIED_FIELDS, UNRANKED_UNITS, is_categorical
 from atlas.viewstate import ALL, ViewState, effective_scheme, is_overview
 
 __all__ = [
     "CATEGORY_SCHEME", "CLASS_ALPHABET", "MAX_CLASSES", "NO_DATA", "UNRANKED_UNITS", "AreaRows", "ClassRow", "View",
-    "build", "category_colours", "centred_breaks", "centred_colours", "class_char", "class_labels", "decimals_for",
+    "build", "carried_rows", "category_colours", "centred_breaks", "centred_colours", "class_char", "class_labels",
+    "decimals_for", "range_text",
     "format_number", "format_value", "printed_breaks",
 ]
 
@@ -66,6 +67,8 @@ CATEGORY_SCHEME = "categories"
 #: What the hover card and table say of an area whose figure is an estimate.
 ESTIMATE_WORDS = ("Estimate: this 2011 LSOA was merged with others in 2021; the 2021 figure is shared among "
                   "them by their 2011 shares")
+#: What the table prints beside a figure carried from another area, by its status (the hover card says why).
+CARRIED_WORDS = {"merged": "merged", "split": "split", "irregular": "changed irregularly", "recoded": "recoded"}
 #: Qualitative ColorBrewer schemes for categories without a publisher's colour: Set2 up to 8, Set3 up to 12.
 QUALITATIVE = (("Set2", 8), ("Set3", 12))
 
@@ -278,7 +281,8 @@ def category_colours(categories: list[dict], present: list[str] | None = None) -
     missing = [c["code"] for c in categories if not c.get("colour")]
     out = dict(given)
     if not missing:
-        return out, "Colours: the publisher's."
+        return out, ("Colours: the catalogue's (the publisher's, a conventional scheme, or a diverging one for a "
+                     "change).")
     source = "the publisher's where there is one, otherwise " if given else ""
     if len(missing) <= QUALITATIVE[-1][1]:
         colours, name = _qualitative(len(missing))
@@ -330,6 +334,7 @@ class AreaRows:
     rank: list[int | None]  # within the place; None when missing or not ranked
     rank_national: list[int | None]
     estimated: list[bool] | None = None  # per area, for re-based figures (None: the variable has no estimates)
+    carried: list[dict | None] | None = None  # per area, for figures carried from other areas (``carried_rows``)
 
 
 @dataclass
@@ -355,6 +360,7 @@ class View:
     categorical: bool = False
     estimates: dict | None = None  # {"count", "note", "areas" (LSOA changes of the authority)} for re-based figures
     centre: float | None = None  # the break that divides the classes (change variables), when there is one
+    carried: dict | None = None  # {"counts" by status, "ranges", "note"} for figures carried from other areas
 
     @property
     def k(self) -> int:
@@ -414,9 +420,13 @@ class View:
 
     def legend(self) -> dict:
         """The legend as every consumer draws it."""
-        return {"title": self.legend_title, "method": self.method, "notes": list(self.notes),
-                "rows": [{"label": c.label, "count": c.count, "colour": c.colour} for c in self.classes],
-                "missing": self.missing, "foot": self.foot, "histogram": self.histogram}
+        out = {"title": self.legend_title, "method": self.method, "notes": list(self.notes),
+               "rows": [{"label": c.label, "count": c.count, "colour": c.colour} for c in self.classes],
+               "missing": self.missing, "foot": self.foot, "histogram": self.histogram}
+        if self.carried and self.carried["ranges"]:
+            # Split areas have a range, not a figure: drawn unfilled like no data, but named apart.
+            out["ranges"] = {"count": self.carried["ranges"], "label": self.carried["ranges_label"]}
+        return out
 
     def to_json(self, areas: bool = True) -> dict:
         """The view's JSON twin (GET /api/view.json): exactly what the map, legend and table show."""
@@ -435,7 +445,7 @@ class View:
             "no_data": {"count": self.missing, "colour": NO_DATA},
             "legend": self.legend(), "notes": list(self.notes), "messages": list(self.messages),
             "ranked": self.ranked, "rank_note": self.rank_note, "national": self.national,
-            "centre": self.centre, "estimates": self.estimates,
+            "centre": self.centre, "estimates": self.estimates, "carried": self.carried,
         }
         if areas:
             a = self.areas
@@ -448,6 +458,9 @@ class View:
             if a.estimated is not None:
                 for area, flag in zip(out["areas"], a.estimated, strict=True):
                     area["estimated"] = flag
+            if a.carried is not None:
+                for area, carried in zip(out["areas"], a.carried, strict=True):
+                    area.update(carried or {"carried": None})
         return out
 
     def details(self) -> dict:
@@ -462,6 +475,11 @@ class View:
             # Indices of the areas whose figure is an estimate (a few per authority), and what to say of them.
             out["est"] = [i for i, flag in enumerate(a.estimated) if flag]
             out["estNote"] = ESTIMATE_WORDS
+        if a.carried is not None:
+            # Areas whose figures are not their own (merged, split, irregular): by index, the word the table
+            # prints beside the value and the sentence the hover card and the table's tooltip say.
+            out["carried"] = {str(i): [CARRIED_WORDS.get(c["carried"], c["carried"]), c["carried_note"]]
+                              for i, c in enumerate(a.carried) if c and c["carried"] != "unchanged"}
         return out
 
     def paint(self) -> dict:
@@ -509,6 +527,83 @@ def _histogram(values: np.ndarray, breaks: list[float], colours: list[str], lowe
     return {"lo": format_value(lo, decimals, unit), "hi": format_value(hi, decimals, unit),
             "counts": [int(c) for c in counts], "colours": [colours[i] for i in cls.tolist()],
             "marks": [round(100 * (b - lo) / (hi - lo), 2) if hi > lo else 0.0 for b in breaks[:-1]]}
+
+
+def range_text(low: float, high: float, parts: int, decimals: int, unit: str) -> str:
+    """A split area's figures, never averaged: "deciles 2 and 4" (two parts), "ranks 1,204 to 9,311" (more)."""
+    word = {"rank": "ranks", "decile": "deciles", "score": "scores"}.get(unit, "")
+    a, b = format_value(low, decimals, unit), format_value(high, decimals, unit)
+    return f"{word} {a}{' and ' if parts == 2 else ' to '}{b}".strip()
+
+
+def carried_rows(df: Any, printed: list[Any], decimals: int, unit: str) -> tuple[list[dict | None], list[str]]:
+    """Per area of a view of carried figures (``store.values`` has ``carried``...): its status, note, parts
+    and range, and the text printed for its value: the figure as published, "7 (both parts)" where every part
+    of a split area has it, or the parts' range ("deciles 2 and 4") where they differ (no class then)."""
+    rows: list[dict | None] = []
+    texts: list[str] = []
+    columns = {k: df[k].tolist() if k in df.columns else [None] * len(df) for k in CARRIED_FIELDS}
+    for i, value in enumerate(printed):
+        status = columns["carried"][i]
+        if status is None:
+            rows.append(None)
+            texts.append(format_value(value, decimals, unit))
+            continue
+        parts = columns["parts"][i]
+        parts = int(parts) if parts is not None and math.isfinite(parts) else 1
+        low, high = columns["low"][i], columns["high"][i]
+        low = low if low is not None and math.isfinite(low) else None
+        high = high if high is not None and math.isfinite(high) else None
+        row = {"carried": status, "carried_note": columns["carried_note"][i] or "", "parts": parts,
+               "low": None if low is None else round(low, decimals),
+               "high": None if high is None else round(high, decimals)}
+        rows.append(row)
+        if value is None and low is not None and high is not None:
+            texts.append(range_text(low, high, parts, decimals, unit))
+        elif value is not None and parts > 1:
+            texts.append(format_value(value, decimals, unit) + (" (both parts)" if parts == 2 else
+                                                                f" (all {parts} parts)"))
+        else:
+            texts.append(format_value(value, decimals, unit))
+    return rows, texts
+
+
+def _carried(rows: list[dict | None], classes: list[int], level: str, unit: str) -> dict | None:
+    """The legend's words for carried figures: how many areas are merged, split, irregular, and how many
+    split areas have a range rather than a figure (drawn unfilled, like no data, and named apart)."""
+    flagged = [r for r in rows if r]
+    if not flagged:
+        return None
+    counts = Counter(r["carried"] for r in flagged)
+    ranges = sum(1 for r, c in zip(rows, classes, strict=True) if r and c < 0 and r["low"] is not None)
+    what = {"decile": "decile", "rank": "rank", "score": "score"}.get(unit, "figure")
+    if level == "lad":
+        note = (f"{counts.get('merged', 0):,} of these districts merged in April 2023 into larger districts: they "
+                "show their 2024 district's figures (File 10), shared and flagged; the others are File 10's own."
+                if counts.get("merged") else "Every district here is one File 10 summarises as it is.")
+        note += " Shown as published, never re-ranked."
+    else:
+        parts = [f"{counts.get('unchanged', 0):,} unchanged in 2021 (their own figures)"]
+        if counts.get("merged"):
+            parts.append(f"{counts['merged']:,} merged into a larger 2021 LSOA (its figures, shared, flagged)")
+        if counts.get("split"):
+            parts.append(f"{counts['split']:,} split (a range over their parts, never an average)")
+        if counts.get("irregular"):
+            parts.append(f"{counts['irregular']:,} changed irregularly")
+        note = ("On 2011 LSOAs these figures are carried from the 2021 LSOAs they were published for (ONS exact-fit "
+                "lookup): " + ", ".join(parts) + ".")
+        if ranges:
+            note += (f" {ranges:,} split area{'s have' if ranges != 1 else ' has'} no single {what} and "
+                     f"{'are' if ranges != 1 else 'is'} drawn unfilled.")
+        note += " Not ranked again."
+    return {"counts": dict(counts), "ranges": ranges, "note": note,
+            "ranges_label": f"No single {what}: split in 2021 (the range is in the hover card and table)"}
+
+
+def _carried_rank_note(row: dict, level: str) -> str:
+    where = "2024 districts (File 10)" if level == "lad" else "2021 LSOAs"
+    return (f"These figures are carried from the {where} they were published for, so they are shown as "
+            "published and not ranked again.")
 
 
 def _rank_note(row: dict, national: dict | None, n: int) -> str:
@@ -638,15 +733,22 @@ def build(store: Any, state: ViewState) -> View:
         return [None if m else int(r) for r, m in zip(series.to_numpy(dtype="int64", na_value=0), missing,
                                                       strict=True)]
 
+    # Figures carried from other areas (IoD 2025 on 2011 LSOAs, File 10 on 2021 districts) are never ranked again.
+    carried = "carried" in df.columns
+    ranked = ranked and not carried
     rank = ints(df["rank"]) if ranked else [None] * len(df)
     rank_national = ints(df["rank_national"]) if ranked else [None] * len(df)  # as /api/values gives them
     flags = df["estimated"].to_numpy(dtype=bool) if "estimated" in df.columns else None
+    if carried:
+        carried_area, texts = carried_rows(df, part["values"], decimals, unit)
+    else:
+        carried_area, texts = None, [format_value(v, decimals, unit) for v in part["values"]]
     areas = AreaRows(codes=df["code"].tolist(), names=df["name"].tolist(), full_names=df["full_name"].tolist(),
-                     values=part["values"],
-                     text=[format_value(v, decimals, unit) for v in part["values"]],
+                     values=part["values"], text=texts,
                      classes=[int(c) for c in cls.tolist()], rank=rank, rank_national=rank_national,
-                     estimated=None if flags is None else [bool(f) for f in flags])
+                     estimated=None if flags is None else [bool(f) for f in flags], carried=carried_area)
     estimates = _estimates(store, state, row, flags)
+    carried_summary = _carried(carried_area, areas.classes, state.level, unit) if carried_area else None
     notes = list(part["notes"])
     if centred:
         notes.append(f"Classes at or below {format_value(float(centre), decimals, unit)} are falls, those above are "
@@ -654,13 +756,18 @@ def build(store: Any, state: ViewState) -> View:
                          state.palette) == "diverging" else "."))
     if estimates:
         notes.append(estimates["note"])
+    if carried_summary:
+        notes.append(carried_summary["note"])
+    ranges = carried_summary["ranges"] if carried_summary else 0
     return View(
         state=state, scheme=scheme, place=place, variable=row, decimals=decimals, unit=unit, classes=classes,
-        k_requested=part["k_requested"] if k else state.k, missing=int(np.sum(cls < 0)),
+        k_requested=part["k_requested"] if k else state.k, missing=int(np.sum(cls < 0)) - ranges,
         # A published dataset's as-of date and version (and that it is stale) in every view of it.
         notes=[*notes, *([row["status"]] if row.get("status") else [])],
         areas=areas, ranked=ranked, estimates=estimates, centre=float(centre) if centred else None,
-        rank_note="" if ranked else _rank_note(row, national if national_ok else None, len(df)),
+        carried=carried_summary,
+        rank_note="" if ranked else (_carried_rank_note(row, state.level) if carried else
+                                     _rank_note(row, national if national_ok else None, len(df))),
         national=national if ranked else None,
         histogram=_histogram(values, breaks, colours, part["lowest"], decimals, unit) if k else None,
         messages=messages)
@@ -691,6 +798,8 @@ def _build_categorical(store: Any, state: ViewState, row: dict) -> View:
         notes.append(f"{len(rest)} of the rarest categories share the class 'Other': a map shows at most "
                      f"{MAX_CLASSES} classes.")
     colours, colour_note = category_colours(categories + extra, [c["code"] for c in order])
+    if row.get("method") == "change" and row.get("note"):
+        notes.append(row["note"])  # what was compared, and the publisher's caution (IoD 2019 to 2025)
     notes.append(colour_note)
 
     def text(c: dict) -> str:

@@ -21,7 +21,8 @@ from atlas.coverage import LEVEL_LABELS, level_label
 
 __all__ = [
     "CLASSIFICATION_KEYS", "COMPARE_KEYS", "DEFAULTS", "KEYS", "LEVEL_LABELS", "MAP_KEYS", "PLACE_NAME",
-    "PREFERRED_VARIABLES", "Resolved", "StrictError", "ViewState", "breaks_problem", "changed_keys", "data_levels",
+    "NATION_DEFAULTS", "PREFERRED_VARIABLES", "Resolved", "StrictError", "ViewState", "breaks_problem", "changed_keys",
+    "data_levels",
     "default_palette", "effective_scheme", "format_map", "ignored_for_categories", "is_overview", "level_label",
     "parse_area", "parse_map", "parse_query", "resolve", "resolve_strict", "to_query",
 ]
@@ -49,9 +50,17 @@ SCOPES: tuple[str, ...] = ("local", "national")
 MAX_QUERY = 2000  # characters; a longer query string is refused whole (nothing legitimate is this long)
 MAX_VALUE = 200
 
-#: Shown first where they have data: a census figure every area has, then deprivation.
+#: Shown first where they have data: a census figure every area has, then deprivation; on the LSOAs of 2021,
+#: a Census 2021 figure every area has, then today's indices (what compare sets beside a nation's default).
 PREFERRED_VARIABLES: tuple[str, ...] = (
-    "ks102ew0018", "ks102ew0014_pct", "imd2019_imd_decile", "wimd2019_wimd_rank", "c21_population_density")
+    "ks102ew0018", "ks102ew0014_pct", "imd2019_imd_decile", "wimd2019_wimd_rank", "c21_population_density",
+    "ts037_bad_or_very_bad_pct", "imd2025_imd_decile", "wimd2025_wimd_rank")
+
+#: What a map of an authority (or a place) opens on when the address names no variable: today's deprivation,
+#: its own nation's index as published, on the 2021 LSOAs it was published for. England's and Wales's indices
+#: are separate variables, never ranked or classed together.
+NATION_DEFAULTS: dict[str, tuple[str, str]] = {"England": ("lsoa21", "imd2025_imd_decile"),
+                                               "Wales": ("lsoa21", "wimd2025_wimd_rank")}
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -87,6 +96,9 @@ DEFAULTS = ViewState()
 class Resolved:
     state: ViewState
     messages: tuple[str, ...]  # one sentence each, for the page; empty when the URL was fine
+    #: Whether the variable is the place's default (the address named none, or one with no data here): a
+    #: new place chosen next gets its own default rather than keeping it.
+    variable_default: bool = False
 
 
 class StoreLike(Protocol):
@@ -228,6 +240,30 @@ def data_levels(info: dict, available: Callable[[str, str], list[str]]) -> list[
     return [lv for lv in _authority_levels(info) if available(info["code"], lv)]
 
 
+def _nation_default(info: dict) -> tuple[str, str] | None:
+    """(level, variable) a district or place of one nation opens on; None for England and Wales as a whole
+    and for a place across nations (a partnership's area)."""
+    if info.get("code") == ALL:
+        return None
+    return NATION_DEFAULTS.get(info.get("nation") or "")
+
+
+def _default_level(info: dict, levels: list[str], variable: str, available: Callable[[str, str], list[str]]
+                   ) -> str:
+    """The level an address without one opens at: the first with data for the variable it names, else the
+    nation's default (its deprivation index's own LSOAs), else the place's first."""
+    if variable:
+        for level in levels:
+            ids = available(info["code"], level)
+            if variable in ids or variable.lower() in ids:
+                return level
+        return levels[0]
+    chosen = _nation_default(info)
+    if chosen and chosen[0] in levels and chosen[1] in available(info["code"], chosen[0]):
+        return chosen[0]
+    return levels[0]
+
+
 def resolve(raw: dict[str, str], store: StoreLike, available: Callable[[str, str], list[str]],
             messages: list[str] | None = None) -> Resolved:
     """A valid ViewState from raw URL values, falling back field by field, with a message per fallback.
@@ -263,7 +299,7 @@ def resolve(raw: dict[str, str], store: StoreLike, available: Callable[[str, str
 
     level_raw = raw.get("level", "")
     levels = data_levels(info, available)
-    level = level_raw or levels[0]
+    level = level_raw or _default_level(info, levels, raw.get("variable", ""), available)
     if level not in levels:
         name = PLACE_NAME if authority == ALL else info["name"]
         if level in _authority_levels(info):
@@ -276,6 +312,7 @@ def resolve(raw: dict[str, str], store: StoreLike, available: Callable[[str, str
     state = replace(state, authority=authority, level=level)
 
     ids = available(authority, level)
+    chosen_by_default = False
     place = PLACE_NAME if authority == ALL else info["name"]
     variable = raw.get("variable", "")
     if variable and variable not in ids:
@@ -286,7 +323,9 @@ def resolve(raw: dict[str, str], store: StoreLike, available: Callable[[str, str
         messages.append(f"No variables have data for {place} at {level_label(level)}.")
         variable = ""
     elif variable not in ids:
-        fallback = next((v for v in PREFERRED_VARIABLES if v in ids), ids[0])
+        nation = _nation_default(info)
+        preferred = ((nation[1],) if nation else ()) + PREFERRED_VARIABLES
+        fallback = next((v for v in preferred if v in ids), ids[0])
         if variable:
             try:
                 row = store.variable(variable)
@@ -298,6 +337,7 @@ def resolve(raw: dict[str, str], store: StoreLike, available: Callable[[str, str
                 messages.append(f"There is no variable {variable!r}; showing "
                                 f"{store.variable(fallback)['label']}. Pick a variable from the list.")
         variable = fallback
+        chosen_by_default = True
     state = replace(state, variable=variable)
 
     scheme = raw.get("scheme", DEFAULTS.scheme) or DEFAULTS.scheme
@@ -379,7 +419,7 @@ def resolve(raw: dict[str, str], store: StoreLike, available: Callable[[str, str
 
     state = replace(state, scheme=scheme, k=k, breaks=breaks, scope=scope, palette=palette, reverse=reverse,
                     opacity=opacity)
-    return Resolved(state, tuple(messages))
+    return Resolved(state, tuple(messages), chosen_by_default)
 
 
 def _where(store: Any, row: dict, authority: str, level: str) -> str:

@@ -72,11 +72,14 @@ def _text(value: Any) -> str | None:
     return None
 
 
-def search_from_controls(values: dict[str, Any], previous: dict | None, palette_default: Any = None) -> str:
-    """The query string the controls ask for. A new authority opens at its own first level with breaks
+def search_from_controls(values: dict[str, Any], previous: dict | None, palette_default: Any = None,
+                         variable_default: Any = False) -> str:
+    """The query string the controls ask for. A new authority opens at its own default level with breaks
     computed locally; custom breaks are kept only with the custom scheme. A new variable gets its own
     default palette (a change 2011 -> 2021 is drawn diverging) unless the palette shown was chosen: one that
-    is not the previous variable's default (``palette_default``) is kept."""
+    is not the previous variable's default (``palette_default``) is kept. Likewise a new place gets its own
+    default variable (its nation's deprivation index) unless the variable shown was chosen: one the previous
+    view picked by default (``variable_default``) is not kept."""
     prev = previous if isinstance(previous, dict) else {}
     params: list[tuple[str, str]] = []
     authority = _text(values.get(ids.AUTHORITY))
@@ -84,6 +87,8 @@ def search_from_controls(values: dict[str, Any], previous: dict | None, palette_
     variable_changed = _text(values.get(ids.VARIABLE)) != prev.get("variable")
     for key in ids.CONTROLS:
         if key in (ids.LEVEL, ids.SCOPE) and place_changed:
+            continue
+        if key == ids.VARIABLE and place_changed and variable_default is True and not variable_changed:
             continue
         if key == ids.PALETTE and variable_changed and isinstance(palette_default, str) \
                 and _text(values.get(key)) == palette_default:
@@ -163,6 +168,7 @@ def render_view(search: str | None, previous: dict | None, s: Any, via: str = "n
     out = Rendered(state=st, messages=messages, payload=payload,
                    canonical={"state": st.as_dict(), "search": state.to_query(st), "via": via,
                               "title": shown.title, "palette_default": state.default_palette(shown.variable),
+                              "variable_default": resolved.variable_default,
                               "categorical": shown.categorical},
                    controls=controls_to_set(raw, prev, st), categorical=shown.categorical)
     info = s.authority(st.authority)
@@ -276,7 +282,8 @@ def render(nav: Any, *args: Any) -> tuple:
     via = "control" if from_control or pushed else "nav"
     prev_state = previous.get("state") if previous and isinstance(previous.get("state"), dict) else None
     # A control's change is read from the controls; a place pushed through the address's store from its search.
-    search = (search_from_controls(controls, prev_state, previous.get("palette_default") if previous else None)
+    search = (search_from_controls(controls, prev_state, previous.get("palette_default") if previous else None,
+                                   previous.get("variable_default") if previous else False)
               if from_control else _nav_search(nav))
     try:
         r = render_view(search, previous, store_module.get_store(), via)

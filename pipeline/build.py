@@ -29,9 +29,10 @@ import geopandas as gpd
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import shapely
 
 from pipeline import datasets as ds
-from pipeline import elections, geometry, national, places, readers, tiles
+from pipeline import deprivation2025, elections, geometry, national, places, readers, tiles
 from pipeline.datasets import CATALOGUE_COLUMNS, Dataset, pct
 from pipeline.readers import RawFiles, SourceError
 
@@ -43,9 +44,10 @@ LEVELS = {"lsoa11": "LSOA 2011", "oa11": "OA 2011", "lsoa21": "LSOA 2021", "oa21
           "ward22": "Ward December 2022", "lad": "LAD December 2021"}
 VINTAGE = {"lsoa11": "2011", "oa11": "2011", "lsoa21": "2021", "oa21": "2021", "ward22": "2022", "lad": "2021"}
 SMALL_LEVELS = ("lsoa11", "oa11", "lsoa21", "oa21", "ward22")
+DRKANE_LSOA21 = "later/boundaries/lsoa21_all_by_lad_drkane"
 # What the build reads (folders or single files), as in the fetch manifest (make_sources.FOLDERS).
 INPUT_FOLDERS = ("boundaries", "lookups", "deprivation", "census2011", "census2021", "national",
-                 "later/lookups/Exact_LSOA11_to_LSOA21_to_LAD22_EW.csv", "later/boundaries/lsoa21_by_lad_drkane",
+                 "later/lookups/Exact_LSOA11_to_LSOA21_to_LAD22_EW.csv", DRKANE_LSOA21, "later/deprivation_2025",
                  places.F_POSTCODES_TRAFFORD, places.F_POSTCODES_WC)
 KEEP_BUILDS = 3  # the default of ATLAS_KEEP_BUILDS
 LOCK_FILE = ".build.lock"
@@ -57,10 +59,6 @@ F_LSOA_LOOKUP = "lookups/Lower_Layer_Super_Output_Area_(2011)_to_Ward_(2019)_Loo
 F_REGION = "lookups/Local_Authority_District_to_Region_(April_2021)_Lookup_in_England.csv"
 F_KS102 = "census2011/nomis_ks102ew_lsoa11_ew/bulk.csv"
 F_GLA = "boundaries/london_lsoa11_gla/LSOA_2011_London_gen_MHW.shp"
-F_LSOA21_GM = "boundaries/gm_2021_trafforddatalab/lsoa/2021/gm_lsoa_generalised.geojson"
-DRKANE_LSOA21 = "later/boundaries/lsoa21_by_lad_drkane"
-GM_DISTRICTS = ("E08000001", "E08000002", "E08000003", "E08000004", "E08000005", "E08000006", "E08000007",
-                "E08000008", "E08000009", "E08000010")
 F_OA21 = "boundaries/gm_2021_trafforddatalab/oa/2021/trafford_oa_generalised.geojson"
 F_LOOKUP21 = "boundaries/gm_2021_trafforddatalab/lookups/2021/statistical_lookup.csv"
 
@@ -191,6 +189,7 @@ def _build_into(raw: RawFiles, out: Path, report: BuildReport, files: dict[str, 
         small_tables = [national.ruc_datasets(raw, lsoa11), imd_score,
                         national.imd_indicators_dataset(raw, pd.Index(english)),
                         national.population_dataset(raw, lsoa11), national.voa_dataset(raw, lsoa11)]
+        dep25 = deprivation2025.read(raw, rebase.group21.index)
         report.counts["imd2019_score_derived"] = imd_check
         report.counts["lsoa11_to_lsoa21"] = rebase.counts
         lsoa_wards = places.read_lsoa_wards(raw)
@@ -232,6 +231,7 @@ def _build_into(raw: RawFiles, out: Path, report: BuildReport, files: dict[str, 
             *at21,
             *at11,
             *national.change_datasets(frames2011, tables2021, rebased),
+            *deprivation2025.datasets(dep25, rebase, imd, rebase.lad22),
             oac,
             *elections.election_datasets(results),
             *_cdrc_datasets(cdrc, areas),
@@ -545,29 +545,38 @@ def _read_oa11(raw: RawFiles, lads: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 def _read_2021(raw: RawFiles, lads: gpd.GeoDataFrame, rebase: national.Rebase
                ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    """LSOA 2021 polygons wherever this collection has them: Greater Manchester's ten districts (Trafford
-    Data Lab) and five more authorities (drkane's per-authority files), each district's set exactly its
-    LSOAs in the ONS exact-fit lookup; and Trafford's OA 2021 polygons."""
+    """Every LSOA of 2021 (drkane's per-authority files of ONS's December 2021 generalised boundaries, one
+    coverage), each once, with its district from the ONS exact-fit lookup; and Trafford's OA 2021 polygons.
+
+    The files follow the districts of 2024, and three pairs hold the same LSOAs under an old and a new
+    district code (Sheffield, Barnsley, Somerset West and Taunton / Somerset): a code found in two files must
+    be the same feature in both (ONS GlobalID, and the polygon to within 1e-7 degrees), and is kept once. So
+    an LSOA's district is never the file's: it is the lookup's ``LAD22CD`` (a December 2021 district)."""
     lad22 = rebase.lad22
-    gm = readers.read_geojson(raw(F_LSOA21_GM), ["area_code", "area_name"], F_LSOA21_GM)
-    readers.require_codes(gm["area_code"], F_LSOA21_GM, "E")
-    _require_same(gm["area_code"], lad22.index[lad22.isin(GM_DISTRICTS)], F_LSOA21_GM,
-                  f"the LSOAs of 2021 of Greater Manchester's districts in {national.F_EXACT}")
-    frames = [gpd.GeoDataFrame({"code": gm["area_code"], "name": gm["area_name"], "publisher": "gm"},
-                               geometry=gm.geometry, crs=4326)]
+    frames = []
     for path in raw.glob(DRKANE_LSOA21, "*.geojson"):
         label = raw.rel(path)
-        if path.stem in GM_DISTRICTS:
-            continue  # Greater Manchester comes from Trafford Data Lab's file, simplified as one coverage
-        frame = readers.read_geojson(path, ["LSOA21CD", "LSOA21NM"], label)
+        frame = readers.read_geojson(path, ["LSOA21CD", "LSOA21NM", "GlobalID"], label)
         readers.require_codes(frame["LSOA21CD"], label, "EW")
-        _require_same(frame["LSOA21CD"], lad22.index[lad22 == path.stem], label,
-                      f"the LSOAs of 2021 of {path.stem} in {national.F_EXACT}")
         frames.append(gpd.GeoDataFrame({"code": frame["LSOA21CD"], "name": frame["LSOA21NM"],
-                                        "publisher": "drkane"}, geometry=frame.geometry, crs=4326))
-    lsoa = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=4326)
-    readers.require_codes(lsoa["code"], "LSOA 2021 polygons", "EW")
-    lsoa["authority"] = lsoa["code"].map(lad22).to_numpy()
+                                        "global_id": frame["GlobalID"], "file": label},
+                                       geometry=frame.geometry, crs=4326))
+    every = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=4326)
+    twice = every[every["code"].duplicated(keep=False)]
+    if len(twice):
+        first = twice.drop_duplicates("code", keep="first").set_index("code")
+        again = twice.drop_duplicates("code", keep="last").set_index("code").reindex(first.index)
+        same = (first["global_id"] == again["global_id"]).to_numpy() & shapely.equals_exact(
+            first.geometry.to_numpy(), again.geometry.to_numpy(), tolerance=1e-7)
+        if not same.all():
+            bad = first.index[~same]
+            raise SourceError(first.loc[bad[0], "file"], f"{len(bad)} LSOAs of 2021 are also in "
+                                                         f"{again.loc[bad[0], 'file']} with another polygon, e.g. "
+                                                         f"{list(bad[:3])}")
+    lsoa = every.drop_duplicates("code", keep="first").reset_index(drop=True)
+    _require_same(lsoa["code"], lad22.index, f"{DRKANE_LSOA21}/*.geojson", f"the LSOAs of 2021 in {national.F_EXACT}")
+    lsoa = gpd.GeoDataFrame({"code": lsoa["code"], "name": lsoa["name"], "publisher": "drkane",
+                             "authority": lsoa["code"].map(lad22).to_numpy()}, geometry=lsoa.geometry, crs=4326)
     unknown = sorted(set(lsoa["authority"]) - set(lads["LAD21CD"]))
     if unknown:
         raise SourceError(national.F_EXACT, f"districts {unknown} are not December 2021 districts")
@@ -645,15 +654,22 @@ def _ks102_dataset(ks102: pd.DataFrame, lsoa: gpd.GeoDataFrame) -> Dataset:
 def _deprivation_dataset(name: str, frame: pd.DataFrame, meta: dict, nation: str) -> Dataset:
     variables = []
     index_name = "IoD2019" if name == "imd2019" else "WIMD 2019"
+    edition = "IoD 2019" if name == "imd2019" else "WIMD 2019"
     for ident, (label, file, column, unit) in meta.items():
+        # Every label names its edition (the 2025 editions sit beside these) and which way its numbers run.
+        label = label.replace("Welsh Index of Multiple Deprivation 2019", "Welsh Index of Multiple Deprivation")
         if unit in ("rank", "decile"):
             polarity = "higher is better"  # rank 1 / decile 1 = most deprived
             note = f"1 = most deprived in {nation}; ranked within {nation} only."
+            label = f"{label}, {edition} (" + ("1 is most deprived)" if unit == "rank" else
+                                               "1 is the most deprived 10%)")
         elif unit == "score":
             polarity = "lower is better"
             note = "Higher score = more deprived."
+            label = f"{label}, {edition} (higher is more deprived)"
         else:
             polarity, note = None, "Population denominator used by the indices."
+            label = f"{label}, {edition}"
         variables.append(ds.variable(ident, label, "Deprivation", index_name, Path(file).stem, column, unit, name,
                                      index_name, polarity=polarity, description=note, note=note,
                                      cells=f"{column.strip()} ({Path(file).name})",
@@ -884,24 +900,37 @@ def _write_values(out: Path, items: list[Dataset], authority_of: pd.DataFrame
                 raise SourceError(dataset.name, f"{level} codes repeat, e.g. {twice}")
             frame = frame.copy()  # one block per dtype: frames grown column by column are fragmented
             frame["authority"] = frame["code"].map(owner).to_numpy()
+            # Figures carried from other areas (pipeline/deprivation2025.py) bring their status and note per
+            # area, and for split areas each variable's range: reserved columns, read by the store.
+            carried = _carried_columns(frame.columns, described)
             columns = ["code", "authority"] + [c for c in frame.columns if c not in ("code", "authority")]
-            orphans = [c for c in columns[2:] if c not in described]
+            orphans = [c for c in columns[2:] if c not in described and c not in carried]
             if orphans:
                 raise SourceError(dataset.name, f"columns without a catalogue row: {orphans[:5]}")
             frame = frame[columns].sort_values(["authority", "code"], ignore_index=True)
+            values = [c for c in columns[2:] if c not in carried]
+            texts = [c for c in carried if c in (deprivation2025.CARRIED_STATUS, deprivation2025.CARRIED_NOTE)]
+            for column in texts:
+                frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
             # categorical values are text codes (VARCHAR); numeric ones doubles
             if categorical:
-                for column in columns[2:]:
+                for column in values:
                     frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
             else:
-                frame[columns[2:]] = frame[columns[2:]].astype("float64")
+                numeric = [c for c in columns[2:] if c not in texts]
+                frame[numeric] = frame[numeric].astype("float64")
             (out / "values" / level).mkdir(parents=True, exist_ok=True)
             _write_table(out / "values" / level / f"{dataset.name}.parquet", frame)
             for authority, count in frame.groupby("authority").size().items():
                 coverage.append({"dataset": dataset.name, "level": level, "authority": authority, "areas": int(count)})
-            # which authorities have a value of each column (one grouped pass, not a scan per column)
-            present = frame[columns[2:]].notna().groupby(frame["authority"].to_numpy()).any()
-            for column in columns[2:]:
+            # which authorities have a value of each column (one grouped pass, not a scan per column); a split
+            # area without a single figure still has one, as a range
+            has = frame[values].notna()
+            for column in values:
+                if f"{column}{deprivation2025.LOW}" in carried:
+                    has[column] |= frame[f"{column}{deprivation2025.LOW}"].notna()
+            present = has.groupby(frame["authority"].to_numpy()).any()
+            for column in values:
                 where = present.index[present[column].to_numpy()]
                 if len(where):
                     levels_of.setdefault(column, []).append(level)
@@ -922,6 +951,14 @@ def _write_values(out: Path, items: list[Dataset], authority_of: pd.DataFrame
     frame["decimals"] = frame["decimals"].astype("int32")
     frame["centre"] = frame["centre"].astype("float64")
     return frame, pd.DataFrame(coverage)
+
+
+def _carried_columns(columns: pd.Index, described: set[str]) -> list[str]:
+    """The reserved columns of carried figures among ``columns``: status, note, parts and the ranges of described
+    variables (``<id>__lo``, ``<id>__hi``)."""
+    d = deprivation2025
+    return [c for c in columns if c in (d.CARRIED_STATUS, d.CARRIED_NOTE, d.CARRIED_PARTS)
+            or (c.endswith((d.LOW, d.HIGH)) and c[:-len(d.LOW)] in described)]
 
 
 def _authorities(lads: gpd.GeoDataFrame, areas: dict[str, gpd.GeoDataFrame], raw: RawFiles) -> pd.DataFrame:

@@ -61,6 +61,24 @@ SOURCES: dict[str, tuple[str, str]] = {
                  f"Area population density, mid-2017. {_ONS_C}.", OGL),
     "voa": ("Valuation Office Agency, Council Tax stock of properties by build period, at LSOA by the ESRC "
             "Consumer Data Research Centre (Dwelling Ages and Prices).", OGL),
+    "imd2025_file1": ("Ministry of Housing, Communities and Local Government, English Indices of Deprivation 2025 "
+                      "(30 October 2025, reissued 13 November 2025), File 1: Index of Multiple Deprivation.", OGL),
+    "imd2025_file3": ("Ministry of Housing, Communities and Local Government, English Indices of Deprivation 2025 "
+                      "(reissued 13 November 2025), File 3: supplementary indices, IDACI and IDAOPI.", OGL),
+    "imd2025_rda": ("Ministry of Housing, Communities and Local Government, English Indices of Deprivation 2025, "
+                    "File 7 (scores, ranks and deciles of the IMD, its domains and sub-domains), as R data in the "
+                    "IMD package (humaniverse/IMD).", OGL),
+    "imd2025_indicators": ("Ministry of Housing, Communities and Local Government, English Indices of Deprivation "
+                           "2025, File 8 (underlying indicators), as R data in the IMD package (humaniverse/IMD).",
+                           OGL),
+    "imd2025_file10": ("Ministry of Housing, Communities and Local Government, English Indices of Deprivation 2025, "
+                       "File 10 (local authority district summaries, corrected v2), as R data in the IMD package "
+                       "(humaniverse/IMD).", OGL),
+    "imd2025_movement": ("Ministry of Housing, Communities and Local Government, English Indices of Deprivation "
+                         "2019 and 2025 (File 1 of each), compared here for the LSOAs unchanged in 2021 (ONS exact-fit "
+                         "lookup).", OGL),
+    "wimd2025": ("Welsh Government, Welsh Index of Multiple Deprivation 2025: index and domain ranks by small "
+                 "area (November 2025).", OGL),
     "elections": ("House of Commons Library, Local Elections Handbook: results by ward (2021 and 2022). "
                   "Ward boundaries: Office for National Statistics, Wards (December 2022); contains OS data "
                   "© Crown copyright and database right.", OPL),

@@ -32,9 +32,13 @@ __all__ = ["FOLDERS", "SOURCES_JSON", "build_sources", "raw_url", "read_manifest
 
 SOURCES_JSON = Path(__file__).with_name("sources.json")
 # What the pipeline reads: the top-level folders, the national collection, and from `later/` (collected for
-# features not yet built) the LSOA 2011 -> 2021 exact-fit lookup, the LSOA 2021 polygons and the postcodes.
+# features not yet built) the LSOA 2011 -> 2021 exact-fit lookup, the LSOA 2021 polygons of every authority,
+# the 2025 deprivation indices (their data files: not the R package's licence note) and the postcodes.
 FOLDERS = ("boundaries/", "lookups/", "deprivation/", "census2011/", "census2021/", "national/",
-           "later/lookups/Exact_LSOA11_to_LSOA21_to_LAD22_EW.csv", "later/boundaries/lsoa21_by_lad_drkane/",
+           "later/lookups/Exact_LSOA11_to_LSOA21_to_LAD22_EW.csv", "later/boundaries/lsoa21_all_by_lad_drkane/",
+           "later/deprivation_2025/iod2025_england_lsoa21/File_",
+           "later/deprivation_2025/iod2025_england_lsoa21/imd2025_",
+           "later/deprivation_2025/wimd2025_wales_lsoa21/",
            "later/postcodes/trafford_E08000009_onspd_trafforddatalab/onspd_may2022_lsoa11/trafford_postcodes.csv",
            "later/postcodes/nspl_nov2021_WC_area/NSPL_NOV_2021_UK_WC.csv")
 #: Collections documented in a SOURCES.md of their own, beside their files.
@@ -52,6 +56,12 @@ _FOLDER_SOURCE = re.compile(
 _NATION_FOLDERS = re.compile(
     r"source folders\s+`(?P<a>[^`]+/)`\s*\(\d+\)\s*and\s*`(?P<b>[^`]+/)`\s*\(\d+\)\s*of\s*`(?P<repo>[^`]+)`"
     r"\s*@\s*(?:snapshot|commit)\s+`(?P<commit>[0-9a-f]{40})`")
+# The third round's sections describe their sources in prose bullets: "Source: github `repo`, `data/` @ commit
+# `sha`" after the bullet's files, or "(github `repo`, `folder/<code>.geojson` @ `sha`" for a folder of files.
+_PROSE_SOURCE = re.compile(
+    r"github\s+`(?P<repo>[^`]+)`\s*[,:]\s*`(?P<path>[^`]+)`\s*@\s*(?:snapshot\s+|commit\s+)?`(?P<commit>[0-9a-f]{40})`")
+_PROSE_FILE = re.compile(r"`(?P<file>[\w.\-/]+\.[A-Za-z]\w*)`")
+_SAME_AS = re.compile(r"same source, snapshot and licence as\s+`(?P<section>[^`]+)`")
 _XLSX_SHEET = re.compile(r"^\s*-\s+(?P<file>File_\d+):\s+sheet\s+`(?P<sheet>[^`]+)`")
 _ZIP_MEMBER = re.compile(
     r"`(?P<file>[^`]+)`\.\s*This is the zip member[^`]*`unzip\s+(?P<zipname>\S+)\s+(?P<member>[^`\s]+)`"
@@ -84,13 +94,29 @@ class _Section:
     derived_rows: list[str] = field(default_factory=list)
     folder_source: dict | None = None
     nation_folders: dict | None = None
+    prose_rows: dict[str, dict] = field(default_factory=dict)  # file -> source, from a bullet's prose
+    folder_template: dict | None = None  # every file of the folder: path with "<code>" for the file's stem
+    same_as: str = ""  # "the same source, snapshot and licence as `<section>`"
+    paragraphs: list[str] = field(default_factory=list)
 
 
 def _sections(text: str) -> list[_Section]:
     sections: list[_Section] = []
     current: _Section | None = None
     paragraph = ""
+    bullet = ""
+
+    def end_bullet() -> None:
+        if current is not None and bullet:
+            current.paragraphs.append(bullet)
+            _prose(current, bullet)
+
     for line in text.splitlines():
+        if line.startswith(("## ", "### ")) or line.startswith("- ") or not line.strip():
+            end_bullet()
+            bullet = line.strip() if line.startswith("- ") else ""
+        elif bullet and line.startswith("  "):
+            bullet += " " + line.strip()
         if line.startswith("## "):
             current = None  # a top-level section (Appendix, later/...) ends the per-file details
             continue
@@ -103,6 +129,8 @@ def _sections(text: str) -> list[_Section]:
         if current is None:
             continue
         paragraph = paragraph + " " + line.strip() if line.strip() else ""
+        if paragraph and not line.startswith(("- ", "  ", "|")):
+            current.paragraphs.append(paragraph)
         if match := _LICENCE.match(line):
             current.licence = match.group("text").strip()
         elif match := _ROW.match(line):
@@ -114,7 +142,33 @@ def _sections(text: str) -> list[_Section]:
             current.folder_source = match.groupdict()
         if current.nation_folders is None and (match := _NATION_FOLDERS.search(paragraph)):
             current.nation_folders = match.groupdict()
+    end_bullet()
     return sections
+
+
+def _prose(section: _Section, bullet: str) -> None:
+    """A bullet of a third-round section: its files and the source named at its end (see _PROSE_SOURCE)."""
+    if match := _SAME_AS.search(bullet):
+        section.same_as = match.group("section")
+    source = _PROSE_SOURCE.search(bullet)
+    if not source or not section.name.startswith("later/"):
+        return
+    repo, path, commit = source.group("repo"), source.group("path"), source.group("commit")
+    if "<code>" in path:
+        section.folder_template = {"repo": repo, "path": path, "commit": commit}
+        return
+    files = [m.group("file") for m in _PROSE_FILE.finditer(bullet[:source.start()])]
+    folder = ""
+    for name in files:
+        if "/" in name:
+            folder = name.rsplit("/", 1)[0] + "/"
+            relative = name
+        else:
+            relative = folder + name
+        inside = path + name.rsplit("/", 1)[-1] if path.endswith("/") else path
+        if not path.endswith("/") and len(files) > 1:
+            raise ValueError(f"{section.name}: a bullet names several files but one source file ({path})")
+        section.prose_rows[section.name + relative] = {"repo": repo, "path": inside, "commit": commit}
 
 
 def _derived_section(text: str) -> str:
@@ -124,8 +178,26 @@ def _derived_section(text: str) -> str:
     return match.group(0)
 
 
+def _same_licence(sections: list[_Section]) -> None:
+    """"The same source, snapshot and licence as `<section>`": that section's licence line, named."""
+    by_name = {s.name: s for s in sections}
+    for section in sections:
+        other = by_name.get(section.same_as)
+        if not section.licence and other is not None and other.licence:
+            section.licence = f"As `{other.name}`: {other.licence}"
+
+
 def _resolve_licences(sections: list[_Section]) -> None:
     # "as above" only makes sense next to the section above it; an entry must stand on its own.
+    for section in sections:
+        # The third round's sections say their licence in prose: a sentence naming the Open Government Licence.
+        if not section.licence:
+            for text in section.paragraphs:
+                sentence = next((x.strip() for x in re.split(r"(?<=\.)\s+", text) if "Open Government Licence" in x),
+                                "")
+                if sentence:
+                    section.licence = sentence.lstrip("- ")
+                    break
     previous = ""
     for section in sections:
         if section.licence.lower().startswith("as above") and previous:
@@ -141,7 +213,9 @@ def build_sources(raw_dir: Path) -> dict:
     """
     text = (raw_dir / "SOURCES.md").read_text(encoding="utf-8")
     manifest = read_manifest(raw_dir / "MANIFEST.sha256")
-    sections = [s for s in _sections(text) if not s.name.startswith("later/") or s.name.startswith(FOLDERS)
+    every = _sections(text)
+    _same_licence(every)  # before the filter: a section may name one the pipeline does not read
+    sections = [s for s in every if not s.name.startswith("later/") or s.name.startswith(FOLDERS)
                 or any(f.startswith(s.name) for f in FOLDERS)]
     derived = _derived_section(text)
     sheets = {m.group("file"): m.group("sheet") for m in map(_XLSX_SHEET.match, derived.splitlines()) if m}
@@ -195,10 +269,21 @@ def _entry(path: str, sections: list[_Section], sheets: dict[str, str], zips: di
             return {"source": None, "url": None, "collection": section.name,
                     "derive": _xlsx_derive(path, sheets, manifest)}
     for section in sections:
+        if path in section.prose_rows:
+            source = section.prose_rows[path]
+            return {"source": source, "url": raw_url(source["repo"], source["commit"], source["path"]),
+                    "collection": section.name}
+    for section in sections:
         folder = section.name
         if not (folder.endswith("/") and path.startswith(folder)):
             continue
         inside = path[len(folder):]
+        if section.folder_template and "/" not in inside:
+            t = section.folder_template
+            source = {"repo": t["repo"], "path": t["path"].replace("<code>" + Path(inside).suffix, inside),
+                      "commit": t["commit"]}
+            return {"source": source, "url": raw_url(source["repo"], source["commit"], source["path"]),
+                    "collection": section.name}
         if section.folder_source:
             src = section.folder_source
             source = {"repo": src["repo"], "path": src["path"] + inside, "commit": src["commit"]}

@@ -820,7 +820,7 @@ def census2021_datasets(tables: dict[str, Table2021Data], lsoa21_drawn: pd.Index
     re-based onto every LSOA 2011 (apportioned where 2011 LSOAs were merged). Also returns the re-based
     counts by category label, for the change variables."""
     at21, at11, rebased = [], [], {}
-    coverage21 = "areas with LSOA 2021 polygons"
+    coverage21 = "England and Wales"  # every LSOA of 2021 has a polygon
     for data in tables.values():
         spec = data.spec
         name = spec.table.lower()
@@ -828,7 +828,7 @@ def census2021_datasets(tables: dict[str, Table2021Data], lsoa21_drawn: pd.Index
         at21.append(Dataset(name, {"lsoa21": _frame_2021(data, drawn, name)},
                             _variables_2021(data, name, method="published", source="census2021",
                                             table_title=f"{spec.title} (Census 2021)", coverage=coverage21),
-                            (), coverage21))
+                            ("lsoa21",), coverage21))
         moved = rebase.apply(data.frame, weights[spec.weight], spec.file)
         rebased[spec.table] = moved
         note = (f"Census 2021 counts moved onto the 2011 LSOAs with the ONS exact-fit lookup: an unchanged LSOA "
@@ -1219,8 +1219,9 @@ def imd_indicators_dataset(raw: RawFiles, english: pd.Index) -> Dataset:
         note = "Higher = more deprived (the direction of the IoD's indicators)."
         if suppressed:
             note += f" Empty in {suppressed:,} LSOAs where the publisher suppressed a small numerator."
-        variables.append(ds.variable(ident, text, "Deprivation", "IoD2019", "File 8: underlying indicators", column,
-                                     unit, "imd2019_file8", "IoD2019", decimals=decimals, note=note,
+        variables.append(ds.variable(ident, f"{text}, IoD 2019", "Deprivation", "IoD2019",
+                                     "File 8: underlying indicators", column, unit, "imd2019_file8", "IoD2019",
+                                     decimals=decimals, note=note,
                                      coverage="England", cells=f"File 8 column {column} (snake case of "
                                                                "MHCLG's header, as in the IMD package)"))
     return Dataset("imd2019_indicators", {"lsoa11": out}, variables, ("lsoa11",), "England")

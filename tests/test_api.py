@@ -197,7 +197,7 @@ def test_etag_304_and_cache_control(client, build_id):
     ("/api/values/E07000194/lad/ks102ew0001.json", "level", "oa11"),
     ("/api/values/E09000001/oa11/ks102ew0001.csv", "level", "lsoa11"),
     ("/api/areas/E99999999/lsoa11.geojson", "authority", "all"),
-    ("/api/areas/E08000025/lsoa21.pbf", "level", "lsoa11"),
+    ("/api/areas/E08000025/oa21.pbf", "level", "lsoa21"),
     ("/api/areas/E07000194/lsoa11.shp", "format", "pbf"),
     ("/api/authorities/E99999999", "authority", "E06000001"),
     ("/api/variables/nope", "variable", None),  # 4,765 ids: truncated, pointing to /api/variables

@@ -29,6 +29,8 @@ from test_browser_explorer import _query, _wait
 
 pytestmark = pytest.mark.browser
 
+IMD_RANK_2019 = "Index of Multiple Deprivation (IMD) rank, IoD 2019 (1 is most deprived)"
+
 CAMDEN = "E09000007"
 URL = (f"/?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct&view=compare"
        "&variable_b=imd2019_imd_rank")
@@ -355,14 +357,13 @@ def test_cmp006_compare_on_a_region(duo, raw_dir: Path) -> None:
     a = next(r for r in view_a["areas"] if r["code"] == target)
     b = next(r for r in view_b["areas"] if r["code"] == target)
     assert a["value"] == pytest.approx(_raw_mean_age(raw_dir, target))
-    _tip_text(duo, "b", target, [f"A, Mean age: {a['text']}", f"B, Index of Multiple Deprivation (IMD) rank: "
-                                                              f"{b['text']}"])
+    _tip_text(duo, "b", target, [f"A, Mean age: {a['text']}", f"B, {IMD_RANK_2019}: {b['text']}"])
     rows = duo.driver.execute_script(
         "return Array.from(document.querySelectorAll('#compare-profile tbody tr')).map(function (tr) {"
         "  return [tr.querySelector('th').innerText, tr.querySelector('td').innerText]; });")
     shown = {label: cell.split("\n") for label, cell in rows}
     assert float(shown["Mean age"][0]) == pytest.approx(a["value"])
-    assert float(shown["Index of Multiple Deprivation (IMD) rank"][0].replace(",", "")) == b["value"]
+    assert float(shown[IMD_RANK_2019][0].replace(",", "")) == b["value"]
     values = [r["value"] for r in view_a["areas"]]
     pct = 100 * (sum(v < a["value"] for v in values) + 0.5 * sum(v == a["value"] for v in values)) / n
     assert shown["Mean age"][1].startswith(f"higher than {pct:.0f}% of London")
@@ -456,7 +457,7 @@ def test_cmp008_england_and_wales_at_lsoa_level_compares_from_tiles(duo, raw_dir
         point.y, point.x)
     pointer_to(duo, "compare-map-b", x, y)
     name = f"{rows[code]['LSOA11NM']}, in {rows[code]['WD19NM'].strip()} ward"
-    for text in (name, f"A, Mean age: {a['text']}", f"B, Index of Multiple Deprivation (IMD) rank: {b['text']}"):
+    for text in (name, f"A, Mean age: {a['text']}", f"B, {IMD_RANK_2019}: {b['text']}"):
         _wait(duo, f"(document.querySelector('#compare-map-b .atlas-tip') || {{}}).textContent.indexOf({text!r}) >= 0",
               20)
     # A click selects it: its profile opens, every map outlines it, the density marks its cell.

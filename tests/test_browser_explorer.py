@@ -63,12 +63,20 @@ def test_exp001_national_view_then_an_authority(duo) -> None:
     assert len(set(fills.values())) == 6  # five classes and the "no data" fill
     assert "Click a district" in duo.find_element("#view-help").text
 
-    _at(duo, CAMDEN).click().perform()  # clicking a district opens its small-area map
-    duo.wait_for_text_to_equal("#view-title", "Mean age: Camden, lower layer super output areas (2011)")
-    _fills(duo, 133)
-    assert _query(duo)["authority"] == CAMDEN
+    # clicking a district opens its small-area map, on today's deprivation index (the overview's mean age was
+    # only its default), on the LSOAs of 2021 it is published for
+    _at(duo, CAMDEN).click().perform()
+    duo.wait_for_text_to_equal("#view-title", "Index of Multiple Deprivation (IMD) decile, IoD 2025 (1 is the most "
+                                              "deprived 10%): Camden, lower layer super output areas (2021)")
+    _fills(duo, 130)
+    assert _query(duo)["authority"] == CAMDEN and _query(duo)["level"] == "lsoa21"
     assert duo.find_element("#level-row").is_displayed()
-    assert "133 areas" in duo.find_element("#level-row").text
+    assert "130 areas" in duo.find_element("#level-row").text
+    choose(duo, "level", "Lower layer super output areas (2011): 133 areas")
+    _fills(duo, 133)
+    duo.wait_for_contains_text("#legend", "carried from the 2021 LSOAs")  # 8 merged into 4: flagged
+    choose(duo, "variable", "Mean age (KS102EW)", search="mean age")
+    duo.wait_for_text_to_equal("#view-title", "Mean age: Camden, lower layer super output areas (2011)")
     choose(duo, "level", "Output areas (2011): 749 areas")
     _fills(duo, 749)
     assert _query(duo)["level"] == "oa11"

@@ -32,12 +32,15 @@ AXE_PAGES: list[tuple[str, str]] = [
     ("explorer-tiles", "/?authority=all&level=lsoa11&variable=ks102ew0018"),
     ("compare-tiles", "/?authority=all&level=lsoa11&variable=ks102ew0018&view=compare&variable_b=imd2019_imd_rank"),
     ("embed-tiles", "/embed?authority=all&level=lsoa11&variable=ks102ew0018"),
+    # Every LSOA of 2021 by today's index (England's; Wales has no IMD and is drawn unfilled), from tiles too.
+    ("explorer-lsoa21-tiles", "/?authority=all&level=lsoa21&variable=imd2025_imd_decile"),
     ("compare", f"/?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct&view=compare"
                 "&variable_b=ks102ew0015_pct"),
     ("embed", f"/embed?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct"),
     # The datastore's server-rendered pages (no Dash on them).
     ("datastore", "/datastore"),
     ("datastore-authority", f"/datastore/{CAMDEN}"),
+    ("datastore-authority-deprivation", f"/datastore/{BIRMINGHAM}"),  # File 10 and what moved 2019 -> 2025
     ("datastore-whats-new", "/datastore/whats-new"),
 ]
 
@@ -422,4 +425,26 @@ def test_pla012_a_browser_without_worker_canvases_is_told_why_the_map_is_empty(d
     duo.wait_for_page(duo.server_url + f"/?authority={CAMDEN}&level=lsoa11&variable=ks102ew0018")
     assert len(_drawn(duo)) == 133
     assert not duo.driver.find_elements("css selector", "#map .atlas-notice")
+    assert duo.get_logs() == []
+
+
+def test_pla013_a_district_chosen_from_the_overview_opens_on_its_nations_2025_index(duo) -> None:
+    # A new visitor: the overview (its own default, mean age), then Cardiff, then Birmingham chosen in the Area
+    # list: each opens on its own nation's index of 2025 on the LSOAs of 2021, never the other nation's.
+    duo.wait_for_page(duo.server_url + "/")
+    _drawn(duo)
+    for name, code, variable in (("Cardiff", "W06000015", "wimd2025_wimd_rank"),
+                                 ("Birmingham", BIRMINGHAM, "imd2025_imd_decile")):
+        duo.driver.execute_script("arguments[0].focus()", duo.find_element("#authority"))
+        _keys(duo, Keys.ENTER)
+        wait(duo, "document.activeElement && document.activeElement.matches('input.dash-dropdown-search')")
+        _keys(duo, name)
+        wait(duo, "Array.from(document.querySelectorAll('.dash-dropdown-option'))"
+                  f".some(function (o) {{ return /^{name}/.test(o.textContent.trim()); }})")
+        _keys(duo, Keys.ENTER)
+        wait(duo, f"new URLSearchParams(location.search).get('authority') === {code!r}", 20)
+        wait(duo, f"new URLSearchParams(location.search).get('variable') === {variable!r}", 20)
+        assert query(duo)["level"] == "lsoa21"
+        duo.wait_for_contains_text("#legend", "2025 (1 is", timeout=20)
+    assert "IoD 2025" in duo.find_element("#legend").text
     assert duo.get_logs() == []

@@ -41,7 +41,8 @@ def test_render_compare_shows_the_section_and_sends_both_parts(atlas_env: Path) 
     style, view, b, b_options, payload_b, relation, cstate, message, title_a, title_b, graph, stats = render(SEARCH)
     assert style == {} and view == "compare" and b == "imd2019_imd_rank" and message is None
     assert payload_b["var"] == "imd2019_imd_rank" and len(payload_b["cls"]) == 133
-    assert relation["corr"]["n"] == 133 and title_b == "B: Index of Multiple Deprivation (IMD) rank"
+    assert relation["corr"]["n"] == 133
+    assert title_b == "B: Index of Multiple Deprivation (IMD) rank, IoD 2019 (1 is most deprived)"
     assert len(relation["cls"]) == 133 and sum(relation["counts"]) + relation["missing"] == 133
     assert cstate["areas"] == ["E01000842"] and cstate["keys"].startswith("?view=compare&variable_b=")
     assert "imd2019_imd_rank" in {o["value"] for o in b_options}

@@ -217,14 +217,15 @@ def test_fewer_classes_than_asked_are_explained(s: store_module.Store) -> None:
 def test_changing_authority_resets_selection_and_sends_names(s: store_module.Store) -> None:
     first = render(f"?authority={CAMDEN}&level=lsoa11", None)
     out = render("?authority=E06000002", _out(first, "state"))
-    assert _out(out, "level") == "lsoa11"
+    # an English district with no level and no variable opens on today's index, on the LSOAs it is published for
+    assert _out(out, "level") == "lsoa21" and _out(out, "variable") == "imd2025_imd_decile"
     assert _out(out, "selected") is None
-    assert _out(out, "areas")["key"] == "E06000002/lsoa11"
+    assert _out(out, "areas")["key"] == "E06000002/lsoa21"
     outline = _out(out, "outline")["features"][0]["geometry"]
     assert outline["type"] in ("LineString", "MultiLineString")
     # Middlesbrough has ward boundaries but no ward data (no election in 2021-22): only its LSOAs are offered.
-    assert [o["value"] for o in _out(out, "level_options")] == ["lsoa11"]
-    assert _out(out, "level_row") == {"display": "none"}
+    assert [o["value"] for o in _out(out, "level_options")] == ["lsoa11", "lsoa21"]
+    assert _out(out, "level_row") == {}
     camden = render(f"?authority={CAMDEN}", _out(out, "state"))
     assert [o["value"] for o in _out(camden, "level_options")] == ["lsoa11", "oa11", "lsoa21", "ward22"]
     assert _out(camden, "level_row") == {}
@@ -233,8 +234,9 @@ def test_changing_authority_resets_selection_and_sends_names(s: store_module.Sto
 def test_state_store_holds_the_canonical_query(s: store_module.Store) -> None:
     out = render("?authority=e09000007&k=4", None)
     stored = _out(out, "state")
-    assert stored["search"] == state.to_query(state.ViewState(authority=CAMDEN, level="lsoa11",
-                                                              variable="ks102ew0018", k=4))
+    assert stored["search"] == state.to_query(state.ViewState(authority=CAMDEN, level="lsoa21",
+                                                              variable="imd2025_imd_decile", k=4))
+    assert stored["variable_default"] is True
 
 
 def test_option_lists_stay_short_and_complete(s: store_module.Store) -> None:

@@ -161,3 +161,28 @@ def test_an_estimate_is_said_in_the_hover_card_and_the_table(atlas_env: Path, no
     row = next(r for r in got["table"].split("</tr>") if "E01009198" in r)
     assert "(estimate)" in row
     assert [a["code"] for a in view["areas"] if a["estimated"]] == ["E01009198", "E01033647"]
+
+
+def test_carried_figures_are_said_in_the_hover_card_the_table_and_the_legend(atlas_env: Path, node: str) -> None:
+    """IoD 2025 on Birmingham's 2011 LSOAs: a split LSOA whose parts differ prints their range ("deciles 1 and 3"),
+    is left unfilled and says why in its hover card and beside its value in the table; a merged one carries its
+    2021 area's decile and says so; the legend names the split areas apart from no data."""
+    s = store_module.get_store()
+    frame = s.values("E08000025", "lsoa11", "imd2025_imd_decile")
+    codes = frame["code"].tolist()
+    split = next(i for i, (c, v) in enumerate(zip(frame["carried"], frame["value"], strict=True))
+                 if c == "split" and v != v)
+    merged = next(i for i, c in enumerate(frame["carried"]) if c == "merged")
+    plain = next(i for i, c in enumerate(frame["carried"]) if c == "unchanged")
+    got, payload, details, view = _run(node, "?authority=E08000025&level=lsoa11&variable=imd2025_imd_decile",
+                                       tipIds=[split, merged, plain], selected=codes[split])
+    area = view["areas"][split]
+    assert area["text"] == f"deciles {int(area['low'])} and {int(area['high'])}" and area["class"] == -1
+    assert got["fills"][split] == "#ffffff"
+    assert area["text"] in got["tips"][0] and "Split in 2021 into" in got["tips"][0]
+    assert "Merged in 2021 with" in got["tips"][1] and view["areas"][merged]["text"] in got["tips"][1]
+    assert "Split in 2021" not in got["tips"][2] and "Merged in 2021" not in got["tips"][2]
+    row = next(r for r in got["table"].split("</tr>") if codes[split] in r)
+    assert area["text"] in row and "(split)" in row
+    assert "No single decile: split in 2021" in got["legend"] and "carried from the 2021 LSOAs" in got["legend"]
+    assert f"{view['legend']['ranges']['count']:,} area" in got["legend"]

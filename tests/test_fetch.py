@@ -321,11 +321,25 @@ def test_manifest_covers_every_raw_file_the_pipeline_reads(raw_dir: Path,
               if p.startswith(make_sources.FOLDERS) and p not in make_sources.SUB_SOURCES}
     assert len(wanted) > 1100
     assert {p: e.sha256 for p, e in manifest.items()} == wanted
-    # from later/ only what the build reads: the exact-fit lookup, LSOA 2021 polygons, two postcode lookups
+    # from later/ only what the build reads: the exact-fit lookup, every authority's LSOA 2021 polygons, the
+    # 2025 deprivation indices, two postcode lookups
     assert {p.rsplit("/", 1)[0] for p in manifest if p.startswith("later/")} == {
-        "later/lookups", "later/boundaries/lsoa21_by_lad_drkane", "later/postcodes/nspl_nov2021_WC_area",
-        "later/postcodes/trafford_E08000009_onspd_trafforddatalab/onspd_may2022_lsoa11"}
+        "later/lookups", "later/boundaries/lsoa21_all_by_lad_drkane", "later/postcodes/nspl_nov2021_WC_area",
+        "later/postcodes/trafford_E08000009_onspd_trafforddatalab/onspd_may2022_lsoa11",
+        "later/deprivation_2025/iod2025_england_lsoa21", "later/deprivation_2025/wimd2025_wales_lsoa21"}
     assert "later/lookups/lsoa11_to_lsoa21_best_fit_lookup_england_wales_v2.csv" not in manifest
+    assert sum(p.startswith("later/boundaries/lsoa21_all_by_lad_drkane/") for p in manifest) == 321
+    # the third round's sections give their sources in prose: a folder template, and files after a "Source:"
+    assert manifest["later/boundaries/lsoa21_all_by_lad_drkane/W06000015.geojson"].url == (
+        "https://raw.githubusercontent.com/drkane/geo-lookups/e20a072d5fc0918437abaa3622be63f40b71d9dd/"
+        "boundaries/lsoa/W06000015.geojson")
+    assert manifest["later/deprivation_2025/iod2025_england_lsoa21/imd2025_england_ltla24.rda"].url == (
+        "https://raw.githubusercontent.com/humaniverse/IMD/2f6c9050afee99a40041eb63b02b6b0c58850704/data/"
+        "imd2025_england_ltla24.rda")
+    assert manifest["later/deprivation_2025/wimd2025_wales_lsoa21/wimd-2025-index-and-domain-ranks-by-small-area.csv"
+                    ].source["repo"] == "Sport-Wales/crowdfunder-calculator"
+    # the R package's licence statement is not a file the build reads (its address in SOURCES.md is a folder's)
+    assert "later/deprivation_2025/iod2025_england_lsoa21/LICENSE.note" not in manifest
     assert sum(p.startswith("national/") for p in manifest) == 376  # every data file of national/
     for path, entry in manifest.items():
         assert entry.size == (raw_dir / path).stat().st_size, path

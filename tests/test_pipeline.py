@@ -87,14 +87,23 @@ def test_output_areas_and_2021_areas_match_raw_files(raw_dir: Path, areas: dict)
     assert (len(lsoa21), len(oa21)) == (139, 738)
     trafford21 = areas["lsoa21"][areas["lsoa21"]["authority"] == "E08000009"]
     assert set(trafford21["code"]) == lsoa21 and set(areas["oa21"]["code"]) == oa21
-    # LSOA 2021 polygons wherever the collection has them: Greater Manchester and five more authorities
-    everywhere = {f["properties"]["area_code"] for f in _features(gm / "lsoa/2021/gm_lsoa_generalised.geojson")}
-    for code in ("E07000194", "E08000012", "E09000007", "E09000030", "W06000015"):
-        path = raw_dir / f"later/boundaries/lsoa21_by_lad_drkane/{code}.geojson"
-        mine = {f["properties"]["LSOA21CD"] for f in _features(path)}
-        assert set(areas["lsoa21"].loc[areas["lsoa21"]["authority"] == code, "code"]) == mine
-        everywhere |= mine
-    assert set(areas["lsoa21"]["code"]) == everywhere and len(everywhere) == 2583
+    # LSOA 2021 polygons of every authority (drkane's 321 files: three pairs hold the same LSOAs under an old
+    # and a new district code, taken once), each in the district the exact-fit lookup gives it
+    everywhere: dict[str, str] = {}
+    for path in sorted((raw_dir / "later/boundaries/lsoa21_all_by_lad_drkane").glob("*.geojson")):
+        for f in _features(path):
+            everywhere.setdefault(f["properties"]["LSOA21CD"], path.stem)
+    assert len(everywhere) == 35672 and len(areas["lsoa21"]) == 35672
+    exact = pd.read_csv(raw_dir / "later/lookups/Exact_LSOA11_to_LSOA21_to_LAD22_EW.csv", encoding="utf-8-sig",
+                        dtype=str).drop_duplicates("LSOA21CD").set_index("LSOA21CD")["LAD22CD"]
+    mine = areas["lsoa21"].set_index("code")["authority"]
+    assert set(mine.index) == set(everywhere) and (mine == exact.reindex(mine.index)).all()
+    # Sheffield's LSOAs sit in two files (E08000019 and E08000039) and in the 2021 district E08000019 only
+    assert (mine[[c for c, f in everywhere.items() if f == "E08000019"]] == "E08000019").all()
+    # North Yorkshire's file (2023) holds the LSOAs of seven 2021 districts
+    york = {f["properties"]["LSOA21CD"] for f in _features(raw_dir / "later/boundaries/lsoa21_all_by_lad_drkane/"
+                                                                      "E06000065.geojson")}
+    assert mine[list(york)].nunique() == 7 and mine[list(york)].str.startswith("E07").all()
     # the vintages are kept apart: Trafford 001E exists only in 2011, 001G/H only in 2021
     assert "E01006185" in set(areas["lsoa11"]["code"]) and "E01006185" not in lsoa21
     assert {"E01034000", "E01034001"} <= lsoa21
@@ -111,7 +120,7 @@ def test_authorities_list_every_uk_district_with_its_levels(raw_dir: Path, build
     assert dict(authorities["name"]) == raw
     assert list(authorities.loc["E09000007", "levels"]) == ["lsoa11", "oa11", "lsoa21", "ward22"]
     assert list(authorities.loc["E08000009", "levels"]) == ["lsoa11", "oa11", "lsoa21", "oa21", "ward22"]
-    assert list(authorities.loc["E08000025", "levels"]) == ["lsoa11", "ward22"]
+    assert list(authorities.loc["E08000025", "levels"]) == ["lsoa11", "lsoa21", "ward22"]
     assert authorities.loc["E08000009", "n_oa21"] == 738
     scotland = authorities[authorities.index.str.startswith("S")]
     assert len(scotland) == 32 and all(len(v) == 0 for v in scotland["levels"])
@@ -208,7 +217,7 @@ def test_catalogue_describes_every_column(build: Path) -> None:
     assert catalogue[required].notna().all().all()
     assert set(catalogue["unit"]) <= {"count", "percentage", "rank", "decile", "score", "years", "per hectare",
                                       "per km2", "ratio", "sum", "average", "people", "percentage points",
-                                      "percent", "km", "proportion", "rate", "category"}
+                                      "percent", "km", "proportion", "rate", "category", "average rank"}
     schemas: dict[Path, list[str]] = {}
     for row in catalogue.itertuples():
         for level in row.levels:

@@ -294,7 +294,7 @@ def test_unknown_names_list_valid_choices(s):
     assert err.value.what == "variable" and "ks102ew0001" in err.value.valid
     with pytest.raises(store.NotFound) as err:
         s.values("E09000001", "oa11", "ks102ew0001")  # City of London has no Output Areas here
-    assert err.value.valid == ["lsoa11", "ward22"]
+    assert err.value.valid == ["lsoa11", "lsoa21", "ward22"]
     with pytest.raises(store.NotFound) as err:
         s.values("E12000007", "oa21", "ks102ew0001")  # London: no Output Areas of 2021 here
     assert err.value.valid == ["lsoa11", "oa11", "lsoa21", "ward22"]
@@ -304,7 +304,7 @@ def test_unknown_names_list_valid_choices(s):
     with pytest.raises(store.NotFound):
         s.variable("nope")
     with pytest.raises(store.NotFound):
-        s.area_geojson("E08000025", "lsoa21")
+        s.area_geojson("E08000025", "oa21")  # Birmingham has no Output Areas of 2021
 
 
 @pytest.mark.parametrize("bad", INJECTIONS)

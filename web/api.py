@@ -69,8 +69,9 @@ ROUTES: tuple[Route, ...] = (
           "code, name, label, authority, level, area (the area to select), bbox, and for a postcode its lsoa "
           "and ward. `note` says when a postcode was asked for that the atlas does not cover."),
     Route("/api/locate", "locate",
-          "The areas containing a point: ?lat=&lon= (WGS84 degrees) -> the LSOA, Output Area (where held), "
-          "ward and district, with the explorer's query to open it; 404 outside England and Wales."),
+          "The areas containing a point: ?lat=&lon= (WGS84 degrees) -> the LSOA of 2011 and of 2021, Output Area "
+          "(where held), ward and district, with the explorer's queries to open them; 404 outside England and "
+          "Wales."),
     Route("/api/variables", "variables",
           "The variable catalogue, filtered by ?authority=, ?level=, ?topic= and free text ?q= "
           "(every word must match the id, label, table, table title, cell or topic). Each entry says its kind "
@@ -244,6 +245,15 @@ def values(authority: str, level: str, filename: str) -> flask.Response:
         fields.append("estimated")
         for r, flag in zip(rows, df["estimated"].tolist(), strict=True):
             r["estimated"] = bool(flag)
+    # Figures carried from other areas say what each area's figures are: its status, why, from how many
+    # areas, and a split area's range (low, high) where it has no single figure.
+    carried = [f for f in store.CARRIED_FIELDS if f in df.columns]
+    for field in carried:
+        fields.append(field)
+        for r, v in zip(rows, df[field].tolist(), strict=True):
+            missing = v is None or (isinstance(v, float) and v != v)
+            r[field] = (_number(v) if field in ("low", "high") else None if missing else
+                        int(v) if field == "parts" else v)
     rows = [{k: r[k] for k in fields} for r in rows]
     tag = f"{s.data_version(variable)}:values:{authority}:{level}:{variable}:{fmt}"
     if fmt == "csv":
@@ -264,8 +274,11 @@ def values(authority: str, level: str, filename: str) -> flask.Response:
             response.headers["X-Atlas-Status"] = meta.get("status", "")
         return _cacheable(response, tag, s.build_id)
     meta = s.variable(variable)
-    ranked = (meta.get("unit") or "").lower() not in store.UNRANKED_UNITS and not categorical
-    if categorical:
+    ranked = (meta.get("unit") or "").lower() not in store.UNRANKED_UNITS and not categorical and not carried
+    if carried:
+        meta["rank_note"] = ("These figures are carried from the areas they were published for (see `carried`), so "
+                             "they are shown as published and not ranked again: rank and rank_national are null.")
+    elif categorical:
         meta["rank_note"] = ("The value is a category code (its label beside it); categories are not ranked, so "
                              "rank and rank_national are null.")
     elif not ranked:
@@ -284,6 +297,7 @@ def values(authority: str, level: str, filename: str) -> flask.Response:
         "count": len(rows),
         "missing": sum(r["value"] is None for r in rows),
         **({"estimates": _estimates(s, authority, rows)} if "estimated" in fields else {}),
+        **({"carried": _carried(rows, level)} if carried else {}),
         "rows": rows,
         "links": {
             "variable": flask.url_for("api.variable", variable=variable),
@@ -310,6 +324,25 @@ def _estimates(s: store.Store, authority: str, rows: list[dict]) -> dict:
                    "(or changed irregularly), the 2021 figure is shared among them by their 2011 shares, an "
                    "estimate (estimated = true). Unchanged and split LSOAs are exact.",
             "lsoa11_lsoa21": s.rebasing(authority)}
+
+
+def _carried(rows: list[dict], level: str) -> dict:
+    """How many rows' figures are another area's, by status, and the rules."""
+    counts: dict[str, int] = {}
+    for r in rows:
+        if r.get("carried"):
+            counts[r["carried"]] = counts.get(r["carried"], 0) + 1
+    if level == "lad":
+        why = ("MHCLG's File 10 summarises the districts of 2024: a December 2021 district merged in April 2023 "
+               "(carried = merged) shows its 2024 district's figures, shared by its former districts; the others "
+               "(unchanged) are File 10's own.")
+    else:
+        why = ("Published for the LSOAs of 2021 and carried onto the 2011 LSOAs through the ONS exact-fit lookup: "
+               "unchanged (its own figures), merged (the 2021 LSOA it became part of: that area's figures, "
+               "shared), split (no single figure: value is null unless every part has the same one, and low and "
+               "high are the lowest and highest of its parts; never an average), irregular (ONS 'X': as merged or "
+               "split). parts = how many 2021 LSOAs the figures come from.")
+    return {"counts": counts, "why": why}
 
 
 def _licence_link(meta: dict) -> str | None:
@@ -481,10 +514,15 @@ def locate_route() -> flask.Response:
         return _error(404, f"the point {given['lat']}, {given['lon']} is outside England and Wales{where}: this atlas "
                            "maps the neighbourhoods of England and Wales", [])
     authority = areas["lsoa11"]["authority"]
+    lsoa21 = areas.get("lsoa21")
     out = {"build": s.build_id, "lat": found.lat, "lon": found.lon,
-           "lsoa": areas["lsoa11"], "oa": areas.get("oa11"), "ward": areas.get("ward22"),
+           "lsoa": areas["lsoa11"], "lsoa21": lsoa21, "oa": areas.get("oa11"), "ward": areas.get("ward22"),
            "authority": {"code": authority, "name": s.authority(authority)["name"]},
-           "url": "/" + _open_query({"authority": authority, "level": "lsoa11", "area": areas["lsoa11"]["code"]})}
+           "url": "/" + _open_query({"authority": authority, "level": "lsoa11", "area": areas["lsoa11"]["code"]}),
+           # The 2021 LSOA (today's deprivation indices and Census 2021 are published for it), opened in its own
+           # district: an LSOA of 2021 lies in one.
+           "url_lsoa21": None if lsoa21 is None else
+           "/" + _open_query({"authority": lsoa21["authority"], "level": "lsoa21", "area": lsoa21["code"]})}
     response = _json(out)
     response.headers["Cache-Control"] = "private, no-store"  # a person's whereabouts: never kept by a cache
     return response

@@ -49,6 +49,7 @@ from atlas import (
     csvsafe,
     datapack,
     db,
+    deprivation,
     feeds,
     preview,
     publish,
@@ -181,7 +182,8 @@ def authority_page(name: str) -> flask.Response:
     levels = {d["level"] for d in a.get("levels") or []}
     return _render("datastore/authority.html", a=a, topics=topics, levels=levels, formats=list(FORMATS),
                    map_link=_map_link, built=catalogue._build_created(s), count=len(items),
-                   variables=sum(d.variables for d in items))
+                   variables=sum(d.variables for d in items),
+                   deprivation=deprivation.district_summary(s, a["code"]))
 
 
 @blueprint.route("/datastore/<name>/<level>/<filename>")

@@ -97,7 +97,7 @@ def test_every_action_is_in_the_matrix_and_an_unknown_one_is_refused() -> None:
         access.declares("dataset.nothing")
 
 
-def test_every_route_callback_and_command_declares_its_action() -> None:
+def test_every_route_callback_and_command_declares_its_action(atlas_env: Path) -> None:
     import dash
 
     import app
@@ -126,22 +126,28 @@ def test_every_route_callback_and_command_declares_its_action() -> None:
     assert set(cli.COMMANDS.values()) <= set(access.ACTIONS)
 
 
-def test_a_route_that_declares_no_action_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_route_that_declares_no_action_is_refused(atlas_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What ``before_request`` does with the matched route's declaration (web/auth.py ``_check_action``)."""
     import flask
+    import werkzeug.exceptions
 
+    import app
     from web import auth
 
-    monkeypatch.setenv("ATLAS_DATA_DIR", str(tmp_path))
-    server = flask.Flask("undeclared")
-    auth.init_app(server)
-    server.add_url_rule("/forgot", "forgot", lambda: "reached")
-    server.add_url_rule("/remembered", "remembered", access.declares("site.view")(lambda: "reached"))
-    server.add_url_rule("/admins", "admins", access.declares("site.admin")(lambda: "reached"))
-    client = server.test_client()
-    got = client.get("/forgot", base_url="https://localhost")
-    assert got.status_code == 500 and b"reached" not in got.data
-    assert client.get("/remembered", base_url="https://localhost").data == b"reached"
-    assert client.get("/admins", base_url="https://localhost").status_code == 404
+    server = app.server
+    declared: dict[str, str | None] = {"api.index": None}
+    monkeypatch.setattr(auth, "endpoint_action", lambda _, endpoint: declared.get(endpoint))
+    rule = next(r for r in server.url_map.iter_rules() if r.rule == "/api")
+    with server.test_request_context("/api", base_url="https://localhost"):
+        flask.request.url_rule = rule
+        refused = auth._check_action(access.ANONYMOUS)
+        assert refused is not None and refused.status_code == 500  # declares nothing: refused
+        declared["api.index"] = "site.view"
+        assert auth._check_action(access.ANONYMOUS) is None  # declared, and allowed
+        declared["api.index"] = "site.admin"
+        with pytest.raises(werkzeug.exceptions.NotFound):  # declared, not allowed: as if it were not there
+            auth._check_action(access.ANONYMOUS)
+        assert auth._check_action(access.Actor(user_id=1, site_admin=True)) is None
 
 
 def test_the_action_table_in_the_docs_is_the_one_the_code_generates() -> None:

@@ -192,5 +192,5 @@ def level_names(levels: list[str]) -> str:
     return ", ".join(level_label(lv) for lv in levels)
 
 
-def visible_published(actor: access.Actor | None = None) -> list[registry.Published]:
+def visible_published(actor: access.Actor) -> list[registry.Published]:
     return registry.snapshot().visible(actor)

@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 import dash
 from dash import ClientsideFunction, Input, Output, State, no_update
 
-from atlas import mapview, view
+from atlas import access, mapview, view
 from atlas import store as store_module
 from atlas import viewstate as state
 from ui import ids
@@ -317,6 +317,7 @@ def _nav_search(nav: Any) -> str | None:
     State(ids.STATE, "data"),
     prevent_initial_call="initial_duplicate",
 )
+@access.declares("site.view")
 def render(nav: Any, *args: Any) -> tuple:
     """The view the controls or the address ask for. Never raises: a failure shows a message and keeps
     the map as it was."""
@@ -373,6 +374,7 @@ def render(nav: Any, *args: Any) -> tuple:
     Input(ids.GROUP, "value"), State(ids.STATE, "data"),
     prevent_initial_call=True,
 )
+@access.declares("site.view")
 def list_gaps(group: Any, stored: Any) -> tuple:
     """The Table list's "Not here" line, chosen: the list unfolds to say what exists elsewhere and why (one
     line per reason under each topic), and the Table shown stays the variable's."""
@@ -393,6 +395,7 @@ def list_gaps(group: Any, stored: Any) -> tuple:
     State(ids.STATE, "data"),
     prevent_initial_call=True,
 )
+@access.declares("site.view")
 def variable_search(typed: Any, group: Any, stored: Any) -> Any:
     """The Variable list: the chosen table's variables, or (while words are typed) the variables with data
     here that match them, from every table. The chosen variable stays in the list."""

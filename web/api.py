@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 
 import flask
 
-from atlas import coverage, csvsafe, datapack, describe, locate, mapview, search, store, viewstate
+from atlas import access, coverage, csvsafe, datapack, describe, locate, mapview, search, store, viewstate
 from atlas import view as atlas_view
 from web import compression, errors
 
@@ -175,6 +175,7 @@ def _param(name: str) -> str | None:
 
 # -- views -------------------------------------------------------------------------------------------------
 
+@access.declares("site.view")
 def index() -> flask.Response:
     s = store.get_store()
     return _json({
@@ -186,17 +187,20 @@ def index() -> flask.Response:
     })
 
 
+@access.declares("site.view")
 def authorities() -> flask.Response:
     s = store.get_store()
     return _cacheable(_json({"build": s.build_id, "authorities": s.authorities()}),
                       f"{s.build_id}:authorities", s.build_id)
 
 
+@access.declares("site.view")
 def authority(authority: str) -> flask.Response:
     s = store.get_store()
     return _cacheable(_json(s.authority(authority)), f"{s.build_id}:authority:{authority}", s.build_id)
 
 
+@access.declares("site.view")
 def variables() -> flask.Response:
     s = store.get_store()
     filters = {name: _param(name) for name in ("authority", "level", "topic", "q")}
@@ -214,12 +218,14 @@ def _described(s: store.Store, row: dict) -> dict:
     return row
 
 
+@access.declares("site.view")
 def variable(variable: str) -> flask.Response:
     s = store.get_store()
     return _cacheable(_json(_described(s, s.variable(variable))), f"{s.data_version(variable)}:variable:{variable}",
                       s.build_id)
 
 
+@access.declares("site.view")
 def values(authority: str, level: str, filename: str) -> flask.Response:
     if filename.endswith(CSVW_SUFFIX):
         return _values_csvw(authority, level, filename[:-len(CSVW_SUFFIX)])
@@ -419,6 +425,7 @@ class BadView(ValueError):
         super().__init__(message)
 
 
+@access.declares("site.view")
 def view() -> flask.Response:
     s = store.get_store()
     args = flask.request.args
@@ -482,6 +489,7 @@ def _rows_args(args: Any) -> dict:
     return out
 
 
+@access.declares("site.view")
 def tiles(level: str, z: str, x: str, filename: str) -> flask.Response:
     y, fmt = _split(filename, ("mvt",))
     coords = []
@@ -498,6 +506,7 @@ def tiles(level: str, z: str, x: str, filename: str) -> flask.Response:
     return _cacheable(response, f"{s.build_id}:tile:{level}:{zoom}:{col}:{row}", s.build_id)
 
 
+@access.declares("site.view")
 def places() -> flask.Response:
     s = store.get_store()
     return _cacheable(_json({"build": s.build_id, "places": s.larger_places()}), f"{s.build_id}:places", s.build_id)
@@ -519,6 +528,7 @@ def _only(names: tuple[str, ...]) -> None:
             raise BadQuery(key, f"{key} given more than once")
 
 
+@access.declares("site.view")
 def search_route() -> flask.Response:
     _only(("q", "limit"))
     text = flask.request.args.get("q", "")
@@ -547,6 +557,7 @@ def _open_query(result: dict) -> str:
 _NUMBER = re.compile(r"-?[0-9]{1,3}(\.[0-9]{1,12})?")
 
 
+@access.declares("site.view")
 def locate_route() -> flask.Response:
     _only(("lat", "lon"))
     given = {}
@@ -581,6 +592,7 @@ def locate_route() -> flask.Response:
     return response
 
 
+@access.declares("site.view")
 def areas(authority: str, filename: str) -> flask.Response:
     level, fmt = _split(filename, AREAS_FORMATS)
     s = store.get_store()
@@ -594,6 +606,7 @@ def areas(authority: str, filename: str) -> flask.Response:
     return _cacheable(response, f"{s.build_id}:areas:{authority}:{level}:{fmt}", s.build_id)
 
 
+@access.declares("site.view")
 def unknown(rest: str) -> flask.Response:
     if flask.request.method not in ("GET", "HEAD"):
         return _error(405, f"the data API is read-only: use GET, not {flask.request.method}",

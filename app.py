@@ -16,7 +16,7 @@ import logging
 import dash
 import flask
 
-from atlas import cache, settings
+from atlas import access, cache, settings
 from callbacks import (  # noqa: F401 - importing registers the callbacks
     compare,
     embed,
@@ -61,6 +61,7 @@ def _unknown_library(exc: Exception) -> tuple[str, int, dict[str, str]]:
 
 
 @app.server.get("/_atlas/ids.js")
+@access.declares("site.view")
 def _ids_script() -> flask.Response:
     """The component ids for assets/*.js (ui/ids.py), versioned by content: cached a year when the URL
     names this version (as the page's does), revalidated otherwise."""

@@ -18,7 +18,8 @@
   var NO_DATA = "#ffffff";
   var PAGE_SIZE = 25;
   var layers = {}; // geometry url -> [{feature, layer}] of the layers drawn last
-  var details = {}; // details url -> {promise, data}
+  var details = {}; // details url -> {promise, data}: every area's printed figures (after a first hover)
+  var pages = {}; // table page url -> {promise, data}: one page of the table (fields=rows), fetched for its rows
   var tableState = { sort: { col: "rank", dir: "asc" }, page: 0 };
 
   function ids() {
@@ -80,6 +81,14 @@
     return !!d._est[i];
   }
 
+  function whyOf(p, i) {
+    // Why area i of a categorical view has no value (an election's tie, no election there that year), from
+    // the paint's ``why`` (one character per area, "-" where it has a value).
+    var w = p && p.why;
+    var k = w ? classAt(w.at, i) : -1;
+    return k >= 0 ? w.labels[k] : null;
+  }
+
   function carriedOf(d, i) {
     // d.carried: the areas whose figures are another area's (merged, split...), by index: [word, sentence].
     return d && d.carried ? d.carried[String(i)] || null : null;
@@ -126,6 +135,66 @@
     return details[url].promise;
   }
 
+  function rowsUrl(p, sort, page, find) {
+    // One page of the table in its order, with its rows' printed figures only (GET /api/view.json?fields=rows):
+    // what the table's visible page and a selection need, instead of every area's details (issue 17 §11).
+    var url = detailsUrl(p);
+    if (!url) {
+      return null;
+    }
+    return url.replace("fields=details", "fields=rows") + "&sort=" + encodeURIComponent(sort.col) + "&dir=" +
+      (sort.dir === "desc" ? "desc" : "asc") + "&page=" + (page || 0) + "&size=" + PAGE_SIZE +
+      (find ? "&find=" + encodeURIComponent(find) : "");
+  }
+
+  function pageOf(url) {
+    var entry = url ? pages[url] : null;
+    return entry && entry.data ? entry.data : null;
+  }
+
+  function loadPage(url) {
+    if (!url || pages[url]) {
+      return;
+    }
+    var entry = pages[url] = { data: null };
+    fetch(url, { credentials: "same-origin" }).then(function (r) {
+      if (!r.ok) {
+        throw new Error("rows " + r.status);
+      }
+      return r.json();
+    }).then(function (data) {
+      entry.data = data;
+      window.dispatchEvent(new CustomEvent("atlas:details", { detail: { url: url } }));
+    }).catch(function () {
+      delete pages[url];
+    });
+  }
+
+  function figuresOf(p, i) {
+    // Area i's printed figures from whatever is here: every area's details, or a fetched table page holding
+    // its row. {text, rank, rn, est, ranked, estNote} or null.
+    var d = detailsOf(p);
+    if (d && d.var === p.var) {
+      return { text: d.text[i], rank: d.rank ? d.rank[i] : null, rn: d.rn ? d.rn[i] : null,
+               est: isEstimate(d, i), ranked: d.ranked, estNote: d.estNote, carried: carriedOf(d, i) };
+    }
+    var prefix = detailsUrl(p);
+    if (!prefix) {
+      return null;
+    }
+    prefix = prefix.replace("fields=details", "fields=rows");
+    var urls = Object.keys(pages);
+    for (var k = 0; k < urls.length; k += 1) {
+      var pg = pages[urls[k]].data;
+      if (pg && urls[k].indexOf(prefix + "&") === 0 && pg.var === p.var && pg.rows[String(i)]) {
+        var r = pg.rows[String(i)];
+        return { text: r.text, rank: r.rank, rn: r.rn, est: r.est, ranked: pg.ranked, estNote: pg.estNote,
+                 carried: r.carried || null };
+      }
+    }
+    return null;
+  }
+
   // -- map: style, hover --------------------------------------------------------------------------------------
 
   function styleFor(feature, h) {
@@ -162,36 +231,42 @@
 
   function figureLines(p, d, i) {
     // The lines about area i's value: printed value, rank (or the publisher's own rank, as published).
+    // ``d`` is unused beyond its presence: the figures come from figuresOf (details or a table page).
     var lines = [];
     if (!p.details) {
       // A categorical paint: its class line names the category, and there is nothing more to fetch.
       var c = classOf(p, i);
       if (c >= 0) {
         lines.push(escapeHtml(p.label) + ": <strong>" + escapeHtml(p.classCell[c]) + "</strong>");
+      } else if (whyOf(p, i)) {
+        lines.push("<em>" + escapeHtml(whyOf(p, i)) + "</em>");  // the "No data" line follows
       }
       return lines;
     }
-    if (!d || d.var !== p.var) {
+    var f = figuresOf(p, i);
+    if (!f) {
       lines.push("<em>Loading its figures…</em>");
       return lines;
     }
-    lines.push(escapeHtml(p.label) + ": <strong>" + escapeHtml(d.text[i]) + "</strong>");
-    if (isEstimate(d, i)) {
-      lines.push("<em>" + escapeHtml(d.estNote) + "</em>");
+    lines.push(escapeHtml(p.label) + ": <strong>" + escapeHtml(f.text) + "</strong>");
+    if (f.est) {
+      lines.push("<em>" + escapeHtml(f.estNote) + "</em>");
     }
-    var carried = carriedOf(d, i);
-    if (carried) {
-      lines.push("<em>" + escapeHtml(carried[1]) + "</em>");
+    if (f.carried) {
+      lines.push("<em>" + escapeHtml(f.carried[1]) + "</em>");
     }
-    if (d.rank && d.rank[i] !== null && d.rank[i] !== undefined) {
+    if (f.rank !== null && f.rank !== undefined) {
       var where = p.all ? " local authority districts" : " areas in " + escapeHtml(p.place || "the authority");
-      lines.push("Rank " + count(d.rank[i]) + " of " + count(d.ranked) + where + " (1 = highest)");
-    } else if (p.unranked && d.text[i] !== "no data") {
+      lines.push("Rank " + count(f.rank) + " of " + count(f.ranked) + where + " (1 = highest)");
+    } else if (p.unranked && f.text !== "no data") {
       lines.push("<em>" + escapeHtml(p.unranked) + "</em>");
     }
-    if (d.rn && d.rn[i] !== null && d.rn[i] !== undefined && p.national) {
-      lines.push("Rank " + count(d.rn[i]) + " of " + count(p.national.count) + " across " +
+    if (f.rn !== null && f.rn !== undefined && p.national) {
+      lines.push("Rank " + count(f.rn) + " of " + count(p.national.count) + " across " +
                  escapeHtml(p.national.coverage));
+    }
+    if (p.notes && p.notes.length) {  // the variable's caveats (ties, multi-member wards...), as in the legend
+      lines.push("<span class='note'>" + escapeHtml(p.notes.join(" ")) + "</span>");
     }
     return lines;
   }
@@ -410,7 +485,9 @@
     return rows;
   }
 
-  function tableHtml(p, areas, selected, sort, pageWanted, toSelected) {
+  function tableHtml(p, areas, selected, sort, pageWanted, toSelected, pageData) {
+    // ``pageData``: the server's page of the table (fields=rows) when every area's details are not here: its
+    // order and its rows' figures. Without either, the rows wait in the geometry's order, figures "…".
     var d = detailsOf(p);
     var cols = p.columns;
     var known = cols.map(function (c) { return c[0]; });
@@ -421,8 +498,23 @@
     var pages = Math.max(1, Math.ceil(rows.length / PAGE_SIZE));
     var page = Math.min(pages - 1, Math.max(0, pageWanted || 0));
     var selIndex = selected ? areas.codes.indexOf(selected) : -1;
-    if (selIndex >= 0 && toSelected) {
+    if (selIndex >= 0 && toSelected && (d || !p.details)) {
       page = Math.floor(rows.indexOf(selIndex) / PAGE_SIZE);
+    }
+    var pageRows = null;
+    if (!d && pageData) {
+      page = pageData.page;
+      pages = pageData.pages;
+      pageRows = pageData.order;
+    }
+    function fig(i) {
+      if (d) {
+        return { text: d.text[i], rank: d.rank ? d.rank[i] : null, rn: d.rn ? d.rn[i] : null, est: isEstimate(d, i),
+                 estNote: d.estNote, carried: carriedOf(d, i) };
+      }
+      var r = pageData && pageData.rows[String(i)];
+      return r ? { text: r.text, rank: r.rank, rn: r.rn, est: r.est, estNote: pageData.estNote,
+                   carried: r.carried || null } : null;
     }
     var active = sort.col;
     var dir = sort && sort.dir === "desc" ? "desc" : "asc";
@@ -433,7 +525,8 @@
         tag("button", { type: "button", "class": "sort", "data-atlas-sort": c[0] + ":" + next,
           title: "Sort by " + c[1].toLowerCase() }, escapeHtml(c[1] + (on ? (dir === "asc" ? " ▲" : " ▼") : ""))));
     }).join(""));
-    var body = rows.slice(page * PAGE_SIZE, (page + 1) * PAGE_SIZE).map(function (i) {
+    var body = (pageRows || rows.slice(page * PAGE_SIZE, (page + 1) * PAGE_SIZE)).map(function (i) {
+      var f = fig(i);
       var code = areas.codes[i];
       var isSel = code === selected;
       var c = classOf(p, i);
@@ -443,18 +536,17 @@
         tag("span", { "class": "code" }, escapeHtml((areas.names[i] === code ? "" : " " + code) + (isSel ? " (selected)" : ""))));
       known.forEach(function (col) {
         if (col === "value") {
-          var carriedCell = carriedOf(d, i);
-          cells += tag("td", { "class": "num" }, d ? escapeHtml(d.text[i]) +
-            (isEstimate(d, i) ? " " + tag("abbr", { "class": "estimate", title: d.estNote }, "(estimate)") : "") +
-            (carriedCell ? " " + tag("abbr", { "class": "estimate", title: carriedCell[1] }, "(" + carriedCell[0] + ")") : "")
+          cells += tag("td", { "class": "num" }, f ? escapeHtml(f.text) +
+            (f.est ? " " + tag("abbr", { "class": "estimate", title: f.estNote }, "(estimate)") : "") +
+            (f.carried ? " " + tag("abbr", { "class": "estimate", title: f.carried[1] }, "(" + f.carried[0] + ")") : "")
             : "…");
         } else if (col === "rank") {
-          cells += tag("td", { "class": "num" }, d && d.rank ? count(d.rank[i]) : "–");
+          cells += tag("td", { "class": "num" }, f ? count(f.rank) : "…");
         } else if (col === "rn") {
-          cells += tag("td", { "class": "num" }, d && d.rn ? count(d.rn[i]) : "–");
+          cells += tag("td", { "class": "num" }, f ? count(f.rn) : "…");
         } else if (col === "class") {
           cells += tag("td", {}, c >= 0 ? tag("span", { "class": "swatch", style: "background-color:" + p.c[c] }) +
-            " " + escapeHtml(p.classCell[c]) : "no data");
+            " " + escapeHtml(p.classCell[c]) : "no data" + (whyOf(p, i) ? ": " + escapeHtml(whyOf(p, i)) : ""));
         }
       });
       return tag("tr", { "class": isSel ? "selected" : "", "aria-current": isSel ? "true" : undefined,
@@ -481,13 +573,13 @@
     if (i < 0) {
       return "";
     }
-    var d = detailsOf(p);
+    var f = p.details ? figuresOf(p, i) : null;
     var c = classOf(p, i);
     var text = "Selected: " + areas.names[i] + (areas.names[i] === selected ? "" : " (" + selected + ")");
-    if (d && d.var === p.var) {
-      text += ", " + d.text[i];
-      if (d.rank && d.rank[i] !== null) {
-        text += ", rank " + count(d.rank[i]) + " of " + count(d.ranked);
+    if (f) {
+      text += ", " + f.text;
+      if (f.rank !== null && f.rank !== undefined) {
+        text += ", rank " + count(f.rank) + " of " + count(f.ranked);
       }
     }
     text += c >= 0 ? "; " + (p.classText[c] || p.classCell[c]) : "; no data";
@@ -519,28 +611,32 @@
     if (!box || box.offsetParent === null) {
       return; // the embed page has no table
     }
-    if (!detailsOf(h.p)) {
-      if (visibleSoon(box)) {
-        loadDetails(h.p);
-      } else if (window.IntersectionObserver && watched !== box) {
+    // A selection (a click, a search result, an address with area=) turns the table to its row, also when the
+    // row's place in the order is known only once its page arrives.
+    if (toSelected) {
+      tableState.follow = true;
+    }
+    var pageData = null;
+    if (h.p.details && !detailsOf(h.p)) {
+      // Only the visible page's figures are fetched (and the selected area's page): not every area's.
+      var sort = tableState.sort && h.p.columns.some(function (c) { return c[0] === tableState.sort.col; }) ?
+        tableState.sort : { col: h.p.sort, dir: "asc" };
+      var find = tableState.follow && h.s ? h.s : null;
+      var url = rowsUrl(h.p, sort, find ? 0 : tableState.page, find);
+      pageData = pageOf(url);
+      if (!pageData && (find || visibleSoon(box))) {
+        loadPage(url);
+      } else if (!pageData && window.IntersectionObserver && watched !== box) {
         watched = box;
-        new IntersectionObserver(function (entries, observer) {
+        new IntersectionObserver(function (entries) {
           if (entries.some(function (e) { return e.isIntersecting; })) {
-            var now = window.atlas._latest;
-            if (now && now.p) {
-              loadDetails(now.p);
-            }
+            drawTable(false);
           }
         }, { rootMargin: "200px" }).observe(box);
       }
     }
-    // A selection (a click, a search result, an address with area=) turns the table to its row, also when the
-    // row's place in the order is known only once the details arrive.
-    if (toSelected) {
-      tableState.follow = true;
-    }
-    var out = tableHtml(h.p, areas, h.s, tableState.sort, tableState.page, toSelected || tableState.follow);
-    if (h.s && detailsOf(h.p)) {
+    var out = tableHtml(h.p, areas, h.s, tableState.sort, tableState.page, toSelected || tableState.follow, pageData);
+    if (h.s && (detailsOf(h.p) || pageData)) {
       tableState.follow = false;
     }
     tableState.page = out.page;
@@ -963,9 +1059,6 @@
         if (trig.indexOf(ids().AREAS + ".data") >= 0) {
           tableState.page = 0;
           tableState.follow = !!selected;
-        }
-        if (selected && window.atlas._latest && window.atlas._latest.p && !detailsOf(window.atlas._latest.p)) {
-          loadDetails(window.atlas._latest.p);
         }
         drawTable(trig.indexOf(ids().SELECTED + ".data") >= 0);
         return nu();

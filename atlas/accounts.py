@@ -18,13 +18,15 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from atlas import access, audit, db
+from atlas import access, audit, db, sessions, settings
 
 __all__ = [
     "AccountError", "TOKEN_PREFIX", "accept_partnership", "actor_for", "add_member", "add_org", "add_partnership",
     "add_token", "add_user", "check_password", "invite_to_partnership", "list_orgs", "list_partnerships",
-    "list_tokens", "list_users", "remove_org", "remove_partnership", "remove_user", "revoke_token",
-    "seed_authorities", "set_password", "user_for_token",
+    "list_tokens", "list_users", "remove_member", "remove_org", "remove_partnership", "remove_user",
+    "revoke_token", "seed_authorities", "set_password", "set_role", "sign_out_everywhere", "user_for_token",
+    "leave_partnership", "invite", "reset_link", "peek_link", "redeem_link", "list_invitations",
+    "revoke_invitation", "on_link", "user_id",
 ]
 
 TOKEN_PREFIX = "atlas_"
@@ -137,15 +139,45 @@ def add_member(email: str, org: str, role: str, url: str | None = None) -> None:
         db.bump(s)
 
 
-def remove_member(email: str, org: str, url: str | None = None) -> None:
+def _last_admin(s: Any, org_id: int, user_id: int) -> bool:
+    admins = set(s.execute(sa.select(db.Membership.user_id).where(db.Membership.org_id == org_id,
+                                                                 db.Membership.role == "admin")).scalars())
+    return admins == {user_id}
+
+
+def set_role(email: str, org: str, role: str, url: str | None = None) -> None:
+    """Change a member's role (an organisation keeps at least one admin)."""
+    if role not in db.ROLES:
+        raise AccountError(f"role must be one of {', '.join(db.ROLES)}, not {role!r}")
     with db.session(url) as s:
         user, o = _user(s, email), _org(s, org)
         found = s.get(db.Membership, (user.id, o.id))
         if found is None:
             raise AccountError(f"{email} is not a member of {org}")
+        if found.role == "admin" and role != "admin" and _last_admin(s, o.id, user.id):
+            raise AccountError(f"{email} is the last admin of {org}: make another member admin first")
+        before, found.role = found.role, role
+        audit.record(s, "member.role", org_id=o.id, detail=f"{user.email} {before} -> {role}")
+        db.bump(s)
+
+
+def remove_member(email: str, org: str, url: str | None = None) -> None:
+    """Take a person out of an organisation: they lose what it gave them at their next request."""
+    with db.session(url) as s:
+        user, o = _user(s, email), _org(s, org)
+        found = s.get(db.Membership, (user.id, o.id))
+        if found is None:
+            raise AccountError(f"{email} is not a member of {org}")
+        if found.role == "admin" and _last_admin(s, o.id, user.id):
+            raise AccountError(f"{email} is the last admin of {org}: make another member admin first")
         s.delete(found)
         audit.record(s, "member.remove", org_id=o.id, detail=user.email)
         db.bump(s)
+
+
+def user_id(email: str, url: str | None = None) -> int:
+    with db.session(url) as s:
+        return _user(s, email).id
 
 
 def list_users(url: str | None = None) -> list[dict]:
@@ -166,11 +198,27 @@ def remove_user(email: str, url: str | None = None) -> None:
         db.bump(s)
 
 
-def set_password(email: str, password: str, url: str | None = None) -> None:
+MIN_PASSWORD = 10
+
+
+def set_password(email: str, password: str, url: str | None = None, keep_session: str | None = None) -> None:
+    """A new password; every session of the account ends (but ``keep_session``, the one changing it)."""
+    if len(password or "") < MIN_PASSWORD or len(password) > 1000:
+        raise AccountError(f"a password has {MIN_PASSWORD} to 1000 characters")
     with db.session(url) as s:
         user = _user(s, email)
         user.password_hash = _hasher.hash(password)
-        user.session_nonce = secrets.token_hex(8)  # signs the user out everywhere else
+        user.session_nonce = secrets.token_hex(8)
+        audit.record(s, "password.change", user=user, detail=user.email)
+        user_id = user.id
+    sessions.get(url).end_all(user_id, keep=keep_session)
+
+
+def sign_out_everywhere(user_id: int, keep_session: str | None = None, url: str | None = None) -> int:
+    """End every session of a user (but ``keep_session``); their API tokens stay (revoke those one by one)."""
+    ended = sessions.get(url).end_all(user_id, keep=keep_session)
+    audit.record_now("signout.everywhere", user_id=user_id, detail=f"{ended} sessions ended", url=url)
+    return ended
 
 
 def check_password(email: str, password: str, url: str | None = None) -> int | None:
@@ -218,13 +266,13 @@ def oidc_user(issuer: str, subject: str, email: str, name: str, url: str | None 
         return user.id
 
 
-def actor_for(user_id: int, via: str = "session", nonce: str | None = None, url: str | None = None
+def actor_for(user_id: int, via: str = "session", session_id: str | None = None, url: str | None = None
               ) -> access.Actor | None:
     """The actor of a user (their roles, and the partnerships their organisations accepted), or None for a
-    user that no longer exists, is disabled, or signed out everywhere since (``nonce``)."""
+    user that no longer exists or is disabled."""
     with db.session(url) as s:
         user = s.get(db.User, user_id)
-        if user is None or not user.active or (nonce is not None and nonce != user.session_nonce):
+        if user is None or not user.active:
             return None
         roles = tuple(sorted((m.org_id, m.role) for m in user.memberships))
         orgs = [org for org, _ in roles]
@@ -233,7 +281,7 @@ def actor_for(user_id: int, via: str = "session", nonce: str | None = None, url:
                 db.PartnershipMember.org_id.in_(orgs), db.PartnershipMember.status == "accepted")).scalars()
         ) if orgs else frozenset()
         return access.Actor(user_id=user.id, email=user.email, roles=roles, partnerships=partnerships,
-                            site_admin=user.site_admin, via=via)
+                            site_admin=user.site_admin, via=via, session_id=session_id)
 
 
 # -- partnerships -------------------------------------------------------------------------------------------
@@ -268,6 +316,30 @@ def invite_to_partnership(partnership_id: int, org: str, url: str | None = None)
         if s.get(db.PartnershipMember, (partnership_id, o.id)) is None:
             s.add(db.PartnershipMember(partnership_id=partnership_id, org_id=o.id, status="invited"))
             audit.record(s, "partnership.invite", org_id=o.id, detail=str(partnership_id))
+
+
+def leave_partnership(partnership_id: int, org: str, url: str | None = None) -> None:
+    """An organisation leaves a partnership (or declines its invitation): its members stop seeing what is
+    shared with the partnership at their next request; its own datasets stop being shared with it."""
+    with db.session(url) as s:
+        o = _org(s, org)
+        member = s.get(db.PartnershipMember, (partnership_id, o.id))
+        if member is None:
+            raise AccountError(f"{org} is not in partnership {partnership_id}")
+        s.delete(member)
+        s.execute(sa.delete(db.DatasetShare).where(
+            db.DatasetShare.partnership_id == partnership_id,
+            db.DatasetShare.dataset_id.in_(sa.select(db.Dataset.id).where(db.Dataset.org_id == o.id))))
+        audit.record(s, "partnership.leave", org_id=o.id, detail=str(partnership_id))
+        db.bump(s)
+
+
+def partnership_id(name: str, url: str | None = None) -> int:
+    with db.session(url) as s:
+        p = s.execute(sa.select(db.Partnership).where(db.Partnership.name == name)).scalar_one_or_none()
+        if p is None:
+            raise AccountError(f"no partnership {name!r}")
+        return p.id
 
 
 def accept_partnership(partnership_id: int, org: str, url: str | None = None) -> None:
@@ -308,11 +380,16 @@ def _digest(token: str) -> str:
 
 
 def add_token(email: str, expires_days: int | None = None, name: str = "", url: str | None = None) -> str:
-    """A new API token for ``email``: returned once, stored only as its SHA-256."""
+    """A new API token for ``email``: returned once, stored only as its SHA-256. It expires after
+    ``expires_days`` (default ATLAS_TOKEN_DEFAULT_DAYS; at most ATLAS_TOKEN_MAX_DAYS)."""
+    config = settings.load()
+    days = expires_days or config.token_default_days
+    if not 1 <= days <= config.token_max_days:
+        raise AccountError(f"a token lives 1 to {config.token_max_days} days (ATLAS_TOKEN_MAX_DAYS), not {days}")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with db.session(url) as s:
         user = _user(s, email)
-        expires = db.now() + timedelta(days=expires_days) if expires_days else None
+        expires = db.now() + timedelta(days=days)
         t = db.Token(user_id=user.id, digest=_digest(token), prefix=token[:12], name=name, expires=expires)
         s.add(t)
         audit.record(s, "token.add", user=user, detail=f"{token[:12]}... {name}".strip())
@@ -341,7 +418,7 @@ def revoke_token(token_id: int, email: str | None = None, url: str | None = None
 
 
 def user_for_token(token: str, url: str | None = None) -> int | None:
-    """The user id of a live token (not revoked, not expired), recording its use; else None."""
+    """The user id of a live token (not revoked, not expired), recording when it was last used; else None."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     with db.session(url) as s:
@@ -352,3 +429,147 @@ def user_for_token(token: str, url: str | None = None) -> int | None:
             return None
         t.last_used = db.now()
         return t.user_id
+
+
+# -- invitations and password resets ----------------------------------------------------------------------
+#
+# A link of the form /account/join/<secret>: used once, expiring after ATLAS_INVITATION_HOURS. There is no
+# e-mail server here: the link is shown to the admin who made it (and printed by `atlas user invite`), and
+# every function registered with ``on_link`` is called with it (a deployment's way to send it: SMTP, Notify).
+
+_senders: list[Any] = []
+
+
+def on_link(send: Any) -> Any:
+    """Register ``send(kind, email, path)``: called for each new invitation or reset link (``path`` is the
+    link's path on this site: /account/join/<secret>). A failing sender is logged, never fatal."""
+    _senders.append(send)
+    return send
+
+
+def _deliver(kind: str, email: str, path: str) -> None:
+    import logging  # noqa: PLC0415
+
+    for send in list(_senders):
+        try:
+            send(kind, email, path)
+        except Exception:  # noqa: BLE001 - the link is shown anyway; sending is a convenience
+            logging.getLogger(__name__).exception("sending the %s link to %s failed", kind, email)
+
+
+LINK_PATH = "/account/join/"
+
+
+def _new_link(s: Any, kind: str, email: str, org_id: int | None, role: str, by: int | None) -> str:
+    secret = secrets.token_urlsafe(24)
+    hours = settings.load().invitation_hours
+    s.add(db.Invitation(digest=_digest(secret), kind=kind, email=email, org_id=org_id, role=role, created_by=by,
+                        expires=db.now() + timedelta(hours=hours)))
+    return LINK_PATH + secret
+
+
+def invite(email: str, org: str, role: str = "member", by: int | None = None, url: str | None = None) -> str:
+    """An invitation to join ``org`` as ``role``: the link's path, shown once (and to ``on_link`` senders).
+    Whoever opens it sets a password (a new account) or, signed in as that address, simply joins."""
+    if role not in db.ROLES:
+        raise AccountError(f"role must be one of {', '.join(db.ROLES)}, not {role!r}")
+    email = _norm_email(email)
+    with db.session(url) as s:
+        o = _org(s, org)
+        user = s.execute(sa.select(db.User).where(db.User.email == email)).scalar_one_or_none()
+        if user is not None and s.get(db.Membership, (user.id, o.id)) is not None:
+            raise AccountError(f"{email} is already a member of {org}")
+        path = _new_link(s, "invite", email, o.id, role, by)
+        audit.record(s, "member.invite", org_id=o.id, detail=f"{email} {role}")
+    _deliver("invite", email, path)
+    return path
+
+
+def reset_link(email: str, by: int | None = None, url: str | None = None) -> str:
+    """A one-time link to set a new password for an existing account (made by a site or organisation admin,
+    or by `atlas user reset`)."""
+    with db.session(url) as s:
+        user = _user(s, email)
+        path = _new_link(s, "reset", user.email, None, "member", by)
+        audit.record(s, "password.reset_link", user=user, detail=user.email)
+    _deliver("reset", user.email, path)
+    return path
+
+
+def _link(s: Any, secret: str) -> db.Invitation | None:
+    if not secret or len(secret) > 100:
+        return None
+    found = s.execute(sa.select(db.Invitation).where(db.Invitation.digest == _digest(secret))).scalar_one_or_none()
+    if found is None or found.used is not None or found.revoked is not None or found.expires <= db.now():
+        return None
+    return found
+
+
+def peek_link(secret: str, url: str | None = None) -> dict | None:
+    """What a live link is for (kind, email, organisation name, role), or None (unknown, used or expired)."""
+    with db.session(url) as s:
+        found = _link(s, secret)
+        if found is None:
+            return None
+        has_account = s.execute(sa.select(db.User.id).where(db.User.email == found.email)).first() is not None
+        return {"kind": found.kind, "email": found.email, "org": found.org.name if found.org else None,
+                "org_code": found.org.code if found.org else None, "role": found.role, "has_account": has_account}
+
+
+def redeem_link(secret: str, password: str | None, url: str | None = None) -> int:
+    """Use a link once: set the password (a new account for an invitation to a new address) and join the
+    organisation. Returns the user id. AccountError when the link is not live or the password too short."""
+    if password is not None and (len(password) < MIN_PASSWORD or len(password) > 1000):
+        raise AccountError(f"a password has {MIN_PASSWORD} to 1000 characters")
+    with db.session(url) as s:
+        found = _link(s, secret)
+        if found is None:
+            raise AccountError("this link is not valid: it was used already, has expired or never existed")
+        # Claimed atomically: two tabs opening one link cannot both use it.
+        claimed = s.execute(sa.update(db.Invitation).where(db.Invitation.id == found.id,
+                                                           db.Invitation.used.is_(None))
+                            .values(used=db.now())).rowcount
+        if claimed != 1:
+            raise AccountError("this link is not valid: it was used already, has expired or never existed")
+        user = s.execute(sa.select(db.User).where(db.User.email == found.email)).scalar_one_or_none()
+        if user is None:
+            if password is None:
+                raise AccountError("choose a password")
+            user = db.User(email=found.email)
+            s.add(user)
+            s.flush()
+            audit.record(s, "user.add", user=user, org_id=found.org_id, detail=f"{found.email} by invitation")
+        if password is not None:
+            user.password_hash = _hasher.hash(password)
+        if found.kind == "invite" and found.org_id is not None:
+            if s.get(db.Membership, (user.id, found.org_id)) is None:
+                s.add(db.Membership(user_id=user.id, org_id=found.org_id, role=found.role))
+            audit.record(s, "member.join", user=user, org_id=found.org_id, detail=f"{user.email} {found.role}")
+            db.bump(s)
+        else:
+            audit.record(s, "password.reset", user=user, detail=user.email)
+        user_id = user.id
+    if password is not None:
+        sessions.get(url).end_all(user_id)
+    return user_id
+
+
+def list_invitations(org: str, url: str | None = None) -> list[dict]:
+    """An organisation's invitations that are still open (for its admins)."""
+    with db.session(url) as s:
+        o = _org(s, org)
+        rows = s.execute(sa.select(db.Invitation).where(
+            db.Invitation.org_id == o.id, db.Invitation.kind == "invite", db.Invitation.used.is_(None),
+            db.Invitation.revoked.is_(None), db.Invitation.expires > db.now()).order_by(db.Invitation.id)).scalars()
+        return [{"id": i.id, "email": i.email, "role": i.role, "expires": i.expires.isoformat(timespec="minutes")}
+                for i in rows]
+
+
+def revoke_invitation(invitation_id: int, org: str, url: str | None = None) -> None:
+    with db.session(url) as s:
+        o = _org(s, org)
+        found = s.get(db.Invitation, invitation_id)
+        if found is None or found.org_id != o.id:
+            raise AccountError(f"no invitation {invitation_id}")
+        found.revoked = db.now()
+        audit.record(s, "member.invite_revoked", org_id=o.id, detail=found.email)

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from atlas import access, db
 
-__all__ = ["entries", "read", "record", "record_now", "set_address"]
+__all__ = ["entries", "read", "record", "record_now", "restricted_read", "set_address"]
 
 log = logging.getLogger(__name__)
 
@@ -32,33 +32,42 @@ def set_address(address: str) -> object:
 
 
 def record(s: Any, action: str, *, user: db.User | None = None, org_id: int | None = None,
-           dataset_id: int | None = None, detail: str = "") -> None:
-    """Add an entry in the caller's transaction (it is kept only if the change it describes is)."""
-    actor = access.current()
+           dataset_id: int | None = None, detail: str = "", actor: access.Actor | None = None) -> None:
+    """Add an entry in the caller's transaction (it is kept only if the change it describes is). Whose act
+    it is: ``user``, else ``actor``, else the request's actor."""
+    actor = actor or access.current()
     s.add(db.AuditEntry(user_id=user.id if user else actor.user_id, email=user.email if user else actor.email,
                         org_id=org_id, dataset_id=dataset_id, action=action, detail=detail[:2000],
                         address=_address.get()))
 
 
 def record_now(action: str, *, org_id: int | None = None, dataset_id: int | None = None, detail: str = "",
-               user_id: int | None = None, email: str | None = None, url: str | None = None) -> None:
+               user_id: int | None = None, email: str | None = None, url: str | None = None,
+               actor: access.Actor | None = None) -> None:
     """Add an entry in a transaction of its own (sign-ins, refused uploads, reads)."""
-    actor = access.current()
+    actor = actor or access.current()
     with db.session(url) as s:
         s.add(db.AuditEntry(user_id=user_id if user_id is not None else actor.user_id,
                             email=email if email is not None else actor.email, org_id=org_id,
                             dataset_id=dataset_id, action=action, detail=detail[:2000], address=_address.get()))
 
 
-def read(dataset_id: int, org_id: int, detail: str, url: str | None = None) -> None:
-    """A read or download of restricted data: recorded once per request and dataset and kind of read."""
+def read(dataset_id: int, org_id: int, detail: str, url: str | None = None, actor: access.Actor | None = None
+         ) -> None:
+    """A read or download of restricted data: recorded once per request and dataset and kind of read, with
+    its reader. The request then answers ``Cache-Control: no-store`` (``restricted_read``)."""
     memo = _reads.get()
     key = (dataset_id, detail.split(" ", 1)[0])
     if memo is not None:
         if key in memo:
             return
         memo.add(key)
-    record_now("data.read", org_id=org_id, dataset_id=dataset_id, detail=detail, url=url)
+    record_now("data.read", org_id=org_id, dataset_id=dataset_id, detail=detail, url=url, actor=actor)
+
+
+def restricted_read() -> bool:
+    """Whether this request has read restricted data (its answer must never be stored by a cache)."""
+    return bool(_reads.get())
 
 
 def entries(org_id: int | None = None, limit: int = 500, url: str | None = None) -> list[dict]:

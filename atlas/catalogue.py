@@ -37,9 +37,18 @@ def licence_name(text: str) -> str:
     return re.sub(r"\s*\(https?://[^)]*\)", "", text or "").strip() or "licence not recorded"
 
 
+#: Publishers whose names hold a comma, so a source line cannot simply be cut at the first one.
+PUBLISHERS = ("Ministry of Housing, Communities and Local Government",)
+
+
 def publisher_of(source: str) -> str:
-    """The publisher named first in a source line ("Office for National Statistics, 2011 Census ...")."""
-    return (source or "").split(",", 1)[0].split(".", 1)[0].strip() or "not recorded"
+    """The publisher named first in a source line ("Office for National Statistics, 2011 Census ..."), in full
+    ("Ministry of Housing, Communities and Local Government", not "Ministry of Housing")."""
+    text = (source or "").strip()
+    for name in PUBLISHERS:
+        if text.startswith(name):
+            return name
+    return text.split(",", 1)[0].split(".", 1)[0].strip() or "not recorded"
 
 
 @dataclass
@@ -103,8 +112,6 @@ def _datasets(store: Any, build_id: str, scope: str, authority: str | None) -> t
     rows = store.variables(authority=authority) if authority else store.variables()
     groups: dict[str, list[dict]] = {}
     for row in rows:
-        if row.get("kind") == "categorical":
-            continue
         groups.setdefault(row["dataset"], []).append(row)
     built = _build_created(store)
     out = []
@@ -185,5 +192,5 @@ def level_names(levels: list[str]) -> str:
     return ", ".join(level_label(lv) for lv in levels)
 
 
-def visible_published(actor: access.Actor | None = None) -> list[registry.Published]:
+def visible_published(actor: access.Actor) -> list[registry.Published]:
     return registry.snapshot().visible(actor)

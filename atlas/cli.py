@@ -10,13 +10,22 @@ is made::
     atlas user list                    atlas user remove EMAIL
     atlas partnership add NAME --orgs CODE,CODE,...
     atlas partnership list             atlas partnership remove NAME
+    atlas user reset EMAIL             (prints a one-time link to set a new password)
+    atlas user sign-out EMAIL          (ends every session of the account)
+    atlas member invite EMAIL --org CODE --role ROLE   (prints a one-time invitation link)
+    atlas member role EMAIL --org CODE --role ROLE     atlas member remove EMAIL --org CODE
+    atlas partnership leave NAME --org CODE
     atlas token add EMAIL [--expires-days N]   (prints the new token on its last line)
     atlas token list [EMAIL]           atlas token remove ID
     atlas pull [--all]                 (pull the live feeds that are due, or all of them)
     atlas db upgrade                   (migrate the database: the app does it too, at its first use)
-    atlas sweep                        (remove version files a crash left unreferenced)
+    atlas check                        (version rows without files, files without rows, checksums)
+    atlas sweep                        (remove version files no row refers to, an hour old or more)
 
-Exit status 0 on success, 1 with a one-line message on stderr when the request cannot be carried out.
+Every command declares the action it performs (``COMMANDS``; a test fails on one that does not) and runs
+as the operator (``access.OPERATOR``, "atlas command" in the audit log): whoever runs it holds the server.
+Exit status 0 on success, 1 with a one-line message on stderr when the request cannot be carried out (and
+for ``check``, when it found a problem).
 """
 
 from __future__ import annotations
@@ -26,9 +35,20 @@ import json
 import sys
 from collections.abc import Sequence
 
-from atlas import accounts, db, settings
+from atlas import access, accounts, db, settings
 
-__all__ = ["main"]
+__all__ = ["COMMANDS", "main"]
+
+#: Every command, (what, action) as typed, with the access action it performs.
+COMMANDS: dict[tuple[str, str | None], str] = {
+    **{("org", a): "site.admin" for a in ("add", "list", "seed", "remove")},
+    **{("user", a): "site.admin" for a in ("add", "list", "remove", "role", "reset", "sign-out")},
+    **{("member", a): "site.admin" for a in ("invite", "role", "remove")},
+    **{("partnership", a): "site.admin" for a in ("add", "list", "remove", "leave")},
+    **{("token", a): "site.admin" for a in ("add", "list", "remove")},
+    ("pull", None): "site.admin", ("db", "upgrade"): "site.admin", ("sweep", None): "site.admin",
+    ("check", None): "site.admin",
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,6 +80,23 @@ def _parser() -> argparse.ArgumentParser:
     role.add_argument("email")
     role.add_argument("--org", required=True)
     role.add_argument("--role", choices=db.ROLES, required=True)
+    reset = user.add_parser("reset", help="print a one-time link to set a new password")
+    reset.add_argument("email")
+    out = user.add_parser("sign-out", help="end every session of an account")
+    out.add_argument("email")
+
+    member = sub.add_parser("member", help="members of organisations").add_subparsers(dest="action", required=True)
+    inv = member.add_parser("invite", help="print a one-time link inviting EMAIL to join an organisation")
+    inv.add_argument("email")
+    inv.add_argument("--org", required=True)
+    inv.add_argument("--role", choices=db.ROLES, default="member")
+    role = member.add_parser("role", help="change a member's role")
+    role.add_argument("email")
+    role.add_argument("--org", required=True)
+    role.add_argument("--role", choices=db.ROLES, required=True)
+    rm = member.add_parser("remove", help="take a member out of an organisation")
+    rm.add_argument("email")
+    rm.add_argument("--org", required=True)
 
     part = sub.add_parser("partnership", help="partnerships").add_subparsers(dest="action", required=True)
     add = part.add_parser("add")
@@ -69,6 +106,9 @@ def _parser() -> argparse.ArgumentParser:
     part.add_parser("list")
     rm = part.add_parser("remove")
     rm.add_argument("name")
+    leave = part.add_parser("leave", help="an organisation leaves a partnership")
+    leave.add_argument("name")
+    leave.add_argument("--org", required=True)
 
     token = sub.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
     add = token.add_parser("add")
@@ -85,7 +125,12 @@ def _parser() -> argparse.ArgumentParser:
     dbp = sub.add_parser("db", help="the database").add_subparsers(dest="action", required=True)
     dbp.add_parser("upgrade")
     sub.add_parser("sweep", help="remove unreferenced version files")
+    sub.add_parser("check", help="check every version's file against its row (and files without rows)")
     return parser
+
+
+def _link(path: str) -> str:
+    return settings.load().public_url + path
 
 
 def _print_rows(rows: list[dict]) -> None:
@@ -97,6 +142,14 @@ def run(argv: Sequence[str]) -> int:
     args = _parser().parse_args(argv)
     settings.load()  # a bad setting stops here, naming the variable
     what, action = args.what, getattr(args, "action", None)
+    declared = COMMANDS.get((what, action))
+    if declared is None or not access.allowed(access.OPERATOR, declared):
+        raise accounts.AccountError(f"`atlas {what} {action or ''}` declares no action it may perform")
+    with access.acting_as(access.OPERATOR):
+        return _run(args, what, action)
+
+
+def _run(args: argparse.Namespace, what: str, action: str | None) -> int:
     if what == "org":
         if action == "add":
             accounts.add_org(args.code, args.name, authority=args.authority)
@@ -125,9 +178,27 @@ def run(argv: Sequence[str]) -> int:
         elif action == "role":
             accounts.add_member(args.email, args.org, args.role)
             print(f"{args.email} is {args.role} of {args.org}")
+        elif action == "reset":
+            print(f"a one-time link to set a new password for {args.email} "
+                  f"(valid {settings.load().invitation_hours} hours):")
+            print(_link(accounts.reset_link(args.email)))
+        elif action == "sign-out":
+            user_id = accounts.user_id(args.email)
+            print(f"ended {accounts.sign_out_everywhere(user_id)} sessions of {args.email}")
         else:
             accounts.remove_user(args.email)
             print(f"removed user {args.email}")
+    elif what == "member":
+        if action == "invite":
+            print(f"an invitation for {args.email} to join {args.org} as {args.role} "
+                  f"(one use, valid {settings.load().invitation_hours} hours):")
+            print(_link(accounts.invite(args.email, args.org, args.role)))
+        elif action == "role":
+            accounts.set_role(args.email, args.org, args.role)
+            print(f"{args.email} is {args.role} of {args.org}")
+        else:
+            accounts.remove_member(args.email, args.org)
+            print(f"{args.email} is no longer a member of {args.org}")
     elif what == "partnership":
         if action == "add":
             orgs = [c.strip() for c in args.orgs.split(",") if c.strip()]
@@ -135,6 +206,9 @@ def run(argv: Sequence[str]) -> int:
             print(f"added partnership {pid}: {args.name} ({', '.join(orgs)})")
         elif action == "list":
             _print_rows(accounts.list_partnerships())
+        elif action == "leave":
+            accounts.leave_partnership(accounts.partnership_id(args.name), args.org)
+            print(f"{args.org} left partnership {args.name}")
         else:
             accounts.remove_partnership(args.name)
             print(f"removed partnership {args.name}")
@@ -162,6 +236,14 @@ def run(argv: Sequence[str]) -> int:
 
         removed = publish.sweep(settings.load().data_dir)
         print(f"removed {len(removed)} unreferenced version files")
+    elif what == "check":
+        from atlas import publish  # noqa: PLC0415
+
+        problems = publish.check_files(settings.load().data_dir)
+        for line in problems:
+            print(line)
+        print(f"{len(problems)} problems" if problems else "every version's file is there and matches its checksum")
+        return 1 if problems else 0
     return 0
 
 

@@ -105,10 +105,31 @@ def why_not(store: Any, row: dict, authority: str, level: str) -> str:
         if not levels:
             return "nowhere on the map"
         return "by small area only, not by district: choose an authority"
+    if level in levels and _covers(store, row, authority):
+        # The source reaches this place and level, but no area here has a value (a relative change whose
+        # 2011 base is 0 in every area): the true reason, not the source's reach.
+        place = store.authority(authority)
+        note = " (" + row["note"].split(". ")[-1].rstrip(".").lower() + ")" if "empty where" in str(
+            row.get("note") or "").lower() else ""
+        return (f"elsewhere: no area of {place['name']} has a value at {_levels_text([level])}{note}")
     text = _reach(store, row)
     if level not in (row.get("levels") or []) and levels:
         text += f", at {_levels_text(levels)}"
     return text
+
+
+def _covers(store: Any, row: dict, authority: str) -> bool:
+    """Whether the variable's source reaches ``authority``'s nation (its ``coverage``) though it has no values
+    there."""
+    try:
+        place = store.authority(authority)
+    except LookupError:
+        return False
+    coverage = str(row.get("coverage") or "")
+    nation = str(place.get("nation") or "")
+    if not coverage or not nation or row.get("published"):
+        return False
+    return coverage == "England and Wales" and nation in ("England", "Wales") or coverage == nation
 
 
 def summary(store: Any, row: dict) -> dict:

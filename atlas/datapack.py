@@ -32,15 +32,17 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from atlas import access, csvsafe, settings
+from atlas import access, csvsafe, describe, settings
 
-__all__ = ["DEFINITION_FIELDS", "build_zip", "dataset_file", "cache_path", "ensure", "values_frame", "values_geojson",
-           "values_gpkg", "values_parquet"]
+__all__ = ["CSVW_SUFFIX", "DEFINITION_FIELDS", "build_zip", "cache_path", "dataset_csvw", "dataset_file", "ensure",
+           "values_frame", "values_geojson", "values_gpkg", "values_parquet"]
 
 #: The catalogue fields a datapack's README and variables.csv list for every variable.
 DEFINITION_FIELDS: tuple[str, ...] = ("id", "label", "unit", "denominator", "table", "cell", "vintage", "source",
                                       "licence", "kind", "method", "coverage", "cells", "categories")
 ROW_FIELDS: tuple[str, ...] = ("code", "name", "full_name", "value", "rank", "rank_national")
+#: W3C CSVW: a CSV's metadata is found at the CSV's own address with this appended.
+CSVW_SUFFIX = ".csv-metadata.json"
 #: The row fields of figures carried from other areas (atlas.store.CARRIED_FIELDS), where a view has them.
 CARRIED: tuple[str, ...] = ("carried", "carried_note", "parts", "low", "high")
 CRS = "EPSG:4326"
@@ -129,10 +131,15 @@ def values_geojson(frame: geopandas.GeoDataFrame, meta: dict) -> bytes:
 
 
 def _about(meta: dict) -> dict:
+    """The variable as a download describes it: definition, notes, the cells a derived figure sums, its printed
+    precision and the rounding rule, and a title for each of the file's columns."""
     out = {k: meta.get(k) for k in ("id", "label", "unit", "denominator", "vintage", "source", "licence",
-                                    "kind", "method", "coverage")}
+                                    "kind", "method", "coverage", "cells", "note", "decimals")}
     if meta.get("categories"):
         out["categories"] = [{"code": c["code"], "label": c["label"]} for c in meta["categories"]]
+    out["description"] = describe.variable_description(meta)
+    out["columns"] = {c["name"]: c["title"] for c in describe.row_columns(
+        ["code", "name", "full_name", "value", "label", "rank", "rank_national", "estimated"], meta)}
     return out
 
 
@@ -157,7 +164,9 @@ def values_gpkg(frame: geopandas.GeoDataFrame, meta: dict, layer: str) -> bytes:
         path = Path(tmp) / "values.gpkg"
         about = {k: "; ".join(f"{c['code']}={c['label']}" for c in v) if k == "categories" else v
                  for k, v in _about(meta).items()}
+        about.pop("columns", None)
         _write_gpkg(frame, path, layer, {k.upper(): str(v) for k, v in about.items() if v})
+        describe.label_gpkg_columns(path, layer, describe.row_columns(_row_fields(frame), meta))
         return path.read_bytes()
 
 
@@ -325,6 +334,7 @@ def _build_zip(store: Any, authority: str, target: Path) -> dict:
     built = datetime.now(UTC).replace(microsecond=0).isoformat()
     summary: dict[str, Any] = {"authority": authority, "levels": {}, "variables": 0}
     definitions: dict[str, dict] = {}
+    resources: list[dict] = []  # datapackage.json's, one per CSV
     files: list[tuple[str, str]] = []
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
         for level in levels:
@@ -349,6 +359,14 @@ def _build_zip(store: Any, authority: str, target: Path) -> dict:
                             compress_type=zipfile.ZIP_STORED)
                 zf.writestr(zipfile.ZipInfo(f"{base}.csv", _date(built)), _csv_bytes(table),
                             compress_type=zipfile.ZIP_DEFLATED)
+                columns = _wide_columns(list(frame.columns), {i: definitions[i] for i in ids})
+                title = f"{info['name']}, {level}: dataset {dataset}"
+                text = (f"{len(ids):,} variables of dataset {dataset} for the {len(codes):,} areas of "
+                        f"{info['name']} at {level}, one row per area, one column per variable.")
+                zf.writestr(zipfile.ZipInfo(f"{base}.csv-metadata.json", _date(built)), _dumps(
+                    describe.csvw_table(f"values_{dataset}.csv", title, text, columns)),
+                    compress_type=zipfile.ZIP_DEFLATED)
+                resources.append(describe.resource(f"{base}.csv", title, text, columns))
                 files.append((f"{base}.parquet / .csv", f"{len(ids):,} variables of dataset `{dataset}`, "
                                                       f"{len(codes):,} areas"))
                 del frame, table, parquet
@@ -364,6 +382,11 @@ def _build_zip(store: Any, authority: str, target: Path) -> dict:
                 table = pa.Table.from_pandas(rebasing, preserve_index=False)
                 zf.writestr(zipfile.ZipInfo(f"{level}/lsoa11_lsoa21.csv", _date(built)), _csv_bytes(table),
                             compress_type=zipfile.ZIP_DEFLATED)
+                resources.append(describe.resource(
+                    f"{level}/lsoa11_lsoa21.csv", "2011 LSOAs and the 2021 LSOAs they became",
+                    "How each 2011 LSOA maps to 2021 ones (ONS exact-fit lookup).",
+                    [describe.column(c, kind="boolean" if c == "estimated" else "string")
+                     for c in rebasing.columns], primary_key=None))
                 counts = store.rebasing(authority) or {}
                 files.append((f"{level}/lsoa11_lsoa21.csv",
                               "how each 2011 LSOA maps to 2021 ones (`change`: unchanged, split, merged, complex; "
@@ -374,10 +397,37 @@ def _build_zip(store: Any, authority: str, target: Path) -> dict:
         summary["variables"] = len(definitions)
         zf.writestr(zipfile.ZipInfo("variables.csv", _date(built)), _definitions_csv(definitions.values()),
                     compress_type=zipfile.ZIP_DEFLATED)
+        resources.append(describe.resource("variables.csv", "Variable definitions",
+                                           "Every variable in this pack: its definition, source and licence.",
+                                           [describe.column(f) for f in DEFINITION_FIELDS], primary_key="id"))
+        zf.writestr(zipfile.ZipInfo("datapackage.json", _date(built)), _dumps(describe.datapackage(
+            f"neighbourhood-atlas-{authority}", f"{info['name']} ({authority}): Neighbourhood Atlas datapack",
+            f"Every open variable the atlas holds for {info['name']}, at every level it has.", resources, built)),
+            compress_type=zipfile.ZIP_DEFLATED)
         zf.writestr(zipfile.ZipInfo("README.md", _date(built)),
                     _readme(store, info, summary, definitions.values(), files, built).encode(),
                     compress_type=zipfile.ZIP_DEFLATED)
     return summary
+
+
+def _dumps(body: dict) -> bytes:
+    return json.dumps(body, ensure_ascii=False, indent=1).encode()
+
+
+def _wide_columns(names: list[str], rows: dict[str, dict]) -> list[dict]:
+    """The columns of a wide values CSV (code, name, then one per variable, and a categorical variable's
+    ``<id>_label``), described from the catalogue."""
+    out = []
+    for name in names:
+        if name in rows:
+            out.append(describe.column(name, rows[name]))
+        elif name.endswith("_label") and name[:-6] in rows:
+            row = rows[name[:-6]]
+            out.append({"name": name, "title": f"{row.get('label') or row['id']} (category label)",
+                        "type": "string", "description": f"The label of the category code in {row['id']}."})
+        else:
+            out.append(describe.column(name))
+    return out
 
 
 def _date(iso: str) -> tuple[int, int, int, int, int, int]:
@@ -431,7 +481,10 @@ def _readme(store: Any, info: dict, summary: dict, definitions: Any, files: list
     for level, d in summary["levels"].items():
         lines.append(f"| {level} | {d['areas']:,} | {d['datasets']} | {d['variables']:,} |")
     lines += ["", "## Files", "", "| file | contents |", "| --- | --- |",
-              "| README.md | this file |", "| variables.csv | the definitions below, as CSV |"]
+              "| README.md | this file |", "| variables.csv | the definitions below, as CSV |",
+              "| datapackage.json | a Frictionless Data Package: every CSV's fields, titles, types, sources, "
+              "licences |",
+              "| */*.csv-metadata.json | W3C CSV on the Web metadata beside each values CSV |"]
     lines += [f"| {name} | {what} |" for name, what in files]
     lines += ["", f"## Variables ({summary['variables']:,})", "",
               "| " + " | ".join(DEFINITION_FIELDS) + " |", "|" + " --- |" * len(DEFINITION_FIELDS)]
@@ -465,7 +518,9 @@ def dataset_file(frame: pd.DataFrame, meta: dict, fmt: str, collection: dict | N
                                                        for k, v in zip(frame.columns, row, strict=True)},
                      "geometry": shapely.geometry.mapping(geom)}
                     for row, geom in zip(frame.itertuples(index=False), gdf.geometry, strict=True)]
-        body = {"type": "FeatureCollection", "dataset": meta, "features": features}
+        columns = _wide_columns(list(frame.columns), {r["id"]: r for r in meta.get("variables") or []})
+        body = {"type": "FeatureCollection", "dataset": {**meta, "columns": {c["name"]: c["title"] for c in columns}},
+                "features": features}
         return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
     if fmt == "parquet":
         sink = io.BytesIO()
@@ -479,4 +534,14 @@ def dataset_file(frame: pd.DataFrame, meta: dict, fmt: str, collection: dict | N
     with tempfile.TemporaryDirectory(prefix="atlas-ds-") as tmp:
         path = Path(tmp) / "data.gpkg"
         _write_gpkg(gdf, path, layer, {"atlas_dataset": json.dumps(meta, ensure_ascii=False)})
+        describe.label_gpkg_columns(path, layer, _wide_columns(list(frame.columns), {
+            r["id"]: r for r in meta.get("variables") or []}))
         return path.read_bytes()
+
+
+def dataset_csvw(frame: pd.DataFrame, rows: list[dict], url: str, title: str) -> bytes:
+    """W3C CSVW metadata for ``dataset_file``'s CSV of ``frame`` (code, name, full_name, one column per
+    variable in ``rows``), at ``url``."""
+    columns = _wide_columns(list(frame.columns), {r["id"]: r for r in rows})
+    text = f"One row per area, one column per variable ({len(rows)} variables)."
+    return _dumps(describe.csvw_table(url, title, text, columns))

@@ -37,8 +37,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from atlas import settings
 
 __all__ = [
-    "ROLES", "AuditEntry", "Base", "Dataset", "DatasetShare", "Follow", "Membership", "Organisation",
-    "Partnership", "PartnershipMember", "PullState", "RegistryState", "Token", "Unavailable", "User", "Variable",
+    "ROLES", "AuditEntry", "Base", "Dataset", "DatasetShare", "Follow", "Invitation", "Membership",
+    "Organisation", "Partnership", "PartnershipMember", "PullState", "RegistryState", "Token", "Unavailable", "User",
+    "UserSession", "Variable",
     "Version", "bump", "database_url", "engine", "ensure_schema", "exists", "now", "reset", "secret_key", "session",
 ]
 
@@ -205,6 +206,41 @@ class Token(Base):
     revoked: Mapped[datetime | None] = mapped_column(nullable=True)
     last_used: Mapped[datetime | None] = mapped_column(nullable=True)
     user: Mapped[User] = relationship()
+
+
+class UserSession(Base):
+    """A signed-in browser session, kept on the server (atlas/sessions.py): the cookie holds only a random
+    secret, this row its SHA-256. Signing out ends it; "sign out everywhere" and a password change end all of
+    the user's; it ends by itself after ATLAS_SESSION_IDLE_MINUTES unused or ATLAS_SESSION_MAX_HOURS."""
+
+    __tablename__ = "user_session"
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)  # SHA-256 of the cookie's secret
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    created: Mapped[datetime] = mapped_column(default=now)
+    last_seen: Mapped[datetime] = mapped_column(default=now)
+    expires: Mapped[datetime] = mapped_column()
+    ended: Mapped[datetime | None] = mapped_column(nullable=True)
+    how: Mapped[str] = mapped_column(sa.String(300), default="")
+    address: Mapped[str] = mapped_column(sa.String(64), default="")
+
+
+class Invitation(Base):
+    """A one-time, expiring link: to join an organisation (``invite``, made by its admin) or to set a new
+    password (``reset``). Only the SHA-256 of the link's secret is stored."""
+
+    __tablename__ = "invitation"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    digest: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    kind: Mapped[str] = mapped_column(sa.String(10))  # invite | reset
+    email: Mapped[str] = mapped_column(sa.String(320))
+    org_id: Mapped[int | None] = mapped_column(sa.ForeignKey("organisation.id", ondelete="CASCADE"), nullable=True)
+    role: Mapped[str] = mapped_column(sa.String(10), default="member")
+    created_by: Mapped[int | None] = mapped_column(nullable=True)
+    created: Mapped[datetime] = mapped_column(default=now)
+    expires: Mapped[datetime] = mapped_column()
+    used: Mapped[datetime | None] = mapped_column(nullable=True)
+    revoked: Mapped[datetime | None] = mapped_column(nullable=True)
+    org: Mapped[Organisation | None] = relationship()
 
 
 class Follow(Base):

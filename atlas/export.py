@@ -189,9 +189,10 @@ def parse_export(args: Mapping[str, str], fmt: str, store: Any, max_pixels: int 
 # -- data for the drawing --------------------------------------------------------------------------------
 
 @functools.lru_cache(maxsize=16)
-def _projected(store: Any, build_id: str, authority: str, level: str) -> tuple[np.ndarray, Any]:
+def _projected(store: Any, build_id: str, authority: str, level: str, place: str = "") -> tuple[np.ndarray, Any]:
     """The areas in British National Grid (in the geometry's order, which is the values' order) and the
-    authority's outline. Per process and per build, like the store's own geometry cache: immutable data."""
+    authority's outline. Per process and per build, like the store's own geometry cache: immutable data;
+    ``place`` (the store's ``place_key``) names a partnership area's members, so one that grows is drawn anew."""
     collection = store.area_geojson(authority, level)
     geoms = np.array([shapely.geometry.shape(f["geometry"]) for f in collection["features"]], dtype=object)
     geoms = shapely.transform(geoms, lambda xy: np.column_stack(_to_bng.transform(xy[:, 0], xy[:, 1])))
@@ -243,6 +244,11 @@ class MapData:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def _place_key(store: Any, authority: str) -> str:
+    key = getattr(store, "place_key", None)  # test doubles of the store have no partnership areas
+    return key(authority) if key is not None else authority
+
+
 def map_data(store: Any, spec: ExportSpec) -> MapData:
     """What the image shows for ``spec``: the explorer's view (atlas.view.build), geometry and text."""
     st = spec.state
@@ -254,7 +260,7 @@ def map_data(store: Any, spec: ExportSpec) -> MapData:
     row = shown.variable
     classes = np.asarray(shown.areas.classes, dtype="int8")
     values = classes  # one per area, in the geometry's order
-    geoms, outline = _projected(store, store.build_id, st.authority, st.level)
+    geoms, outline = _projected(store, store.build_id, st.authority, st.level, _place_key(store, st.authority))
     if len(geoms) != len(values):
         raise RuntimeError(f"geometry and values disagree for {st.authority}/{st.level}: "
                            f"{len(geoms)} areas, {len(values)} values")
@@ -288,7 +294,7 @@ def map_data(store: Any, spec: ExportSpec) -> MapData:
         subtitle=f"{place} · {view_state.level_label(st.level)} · {len(values):,} areas",
         view=shown, classes=classes, geoms=geoms, outline=outline,
         bounds=(x0, y0, x1, y1), centre_lonlat=((west + east) / 2, (south + north) / 2),
-        attribution=view.attribution(row), vintage=vintage, unit_line=unit_line,
+        attribution=view.attribution(row, info, st.level), vintage=vintage, unit_line=unit_line,
         build=f"Neighbourhood Atlas build {store.build_id}" + (f" ({created})" if created else ""))
 
 

@@ -2,9 +2,14 @@
 
 - ``pull_due()`` claims each due feed with one atomic UPDATE (``pull_state.next_at`` moved on only if it was
   still due), so two workers, or a worker and ``atlas pull`` from cron, never pull the same feed twice.
-- A pull fetches the address (http or https only, ``ATLAS_UPLOAD_MAX_BYTES`` at most, 30 s timeout) and
+- A pull fetches the address through atlas/netguard.py (https; public addresses only, or the hosts of
+  ``ATLAS_FEED_ALLOW``; every redirect checked again; connected to the very address checked, so DNS
+  rebinding reaches nothing; ``ATLAS_UPLOAD_MAX_BYTES`` at most, ``ATLAS_FEED_TIMEOUT`` seconds) and
   publishes it through the same validation as an upload (atlas/publish.py, ``via="pull"``), acting for the
   dataset's organisation. Content equal to the current version makes no new version.
+- A feed's address may hold credentials (``?api_key=...``, ``user:password@``): it is shown to the
+  dataset's editors only (``dataset.feed``); a pulled version's note says "pulled from its live feed", and
+  failures are recorded without the address (``redact`` gives the address with its secrets masked).
 - A failed pull (unreachable, an HTTP error, too large, or rejected by validation) changes nothing: the last
   good version stays current. It is recorded on the dataset (shown to its editors on its page, with the
   count of failures in a row) and in the audit log, and the feed is tried again at its next interval.
@@ -14,40 +19,39 @@ from __future__ import annotations
 
 import logging
 import threading
-import urllib.error
-import urllib.request
 from datetime import date, timedelta
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import sqlalchemy as sa
 
-from atlas import audit, db, publish, settings
+from atlas import access, audit, db, netguard, publish, settings
 
-__all__ = ["PullError", "fetch", "pull_due", "start_scheduler"]
+__all__ = ["NOTE", "PullError", "fetch", "pull_due", "redact", "start_scheduler"]
 
 log = logging.getLogger(__name__)
-TIMEOUT = 30
-
-
-class PullError(RuntimeError):
-    pass
+NOTE = "pulled from its live feed"
+PullError = netguard.Refused
 
 
 def fetch(url: str, limit: int) -> bytes:
-    """The bytes at ``url`` (http/https), at most ``limit``; PullError with a readable reason otherwise."""
-    if not url.lower().startswith(("http://", "https://")):
-        raise PullError("only http and https addresses are pulled")
-    request = urllib.request.Request(url, headers={"User-Agent": "neighbourhood-atlas-feed/1"})
+    """The bytes at ``url``, at most ``limit``, by atlas/netguard.py's rules; PullError saying what failed."""
+    return netguard.fetch(url, limit)
+
+
+def redact(url: str | None) -> str:
+    """A feed's address with its secrets masked (user:password, every query value): what an editor's page
+    may show beside the full address, and what logs may hold."""
+    if not url:
+        return ""
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310 - scheme checked above
-            body = response.read(limit + 1)
-    except urllib.error.HTTPError as exc:
-        raise PullError(f"HTTP {exc.code} from {url}") from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise PullError(f"could not fetch {url}: {getattr(exc, 'reason', exc)}") from None
-    if len(body) > limit:
-        raise PullError(f"{url} is larger than {limit:,} bytes")
-    return body
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        netloc = ("***@" if parts.username or parts.password else "") + host + (f":{parts.port}" if parts.port else "")
+        query = urlencode([(k, "***") for k, _ in parse_qsl(parts.query, keep_blank_values=True)])
+        return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+    except ValueError:
+        return "(an address that is not a valid URL)"
 
 
 def _claim(data_dir: Path, everything: bool) -> list[tuple[int, str, int]]:
@@ -89,15 +93,16 @@ def pull_due(everything: bool = False, data_dir: Path | None = None) -> list[str
         try:
             body = fetch(pull_url, settings.load().upload_max_bytes)
             result = publish.add_version(None, dataset_id, body, "feed.csv", s, as_of=date.today().isoformat(),
-                                         note=f"pulled from {pull_url}"[:500], via="pull", unchanged_ok=True)
+                                         note=NOTE, via="pull", unchanged_ok=True)
         except (PullError, publish.Rejected) as exc:
             reason = exc.report.summary() if isinstance(exc, publish.Rejected) else str(exc)
             with db.session(url) as sess:
                 state = sess.get(db.PullState, dataset_id)
                 state.failures += 1
                 state.last_error = reason[:2000]
-            audit.record_now("pull.failed", org_id=org_id, dataset_id=dataset_id, detail=reason, user_id=None,
-                             email="live feed", url=url)
+            with access.acting_as(access.ANONYMOUS):
+                audit.record_now("pull.failed", org_id=org_id, dataset_id=dataset_id, detail=reason, user_id=None,
+                                 email="live feed", url=url)
             log.warning("live feed of dataset %s failed: %s", dataset_id, reason)
             out.append(f"ds{dataset_id}: failed ({reason}); the last good version stays current")
             continue

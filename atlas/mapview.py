@@ -7,6 +7,8 @@ the geometry's versioned URL, the title and the attribution line.
 from __future__ import annotations
 
 import functools
+import json
+import re
 from typing import Any
 
 import shapely
@@ -17,8 +19,8 @@ from atlas import cache, coverage
 from atlas.viewstate import ALL, NATIONAL_LEVEL, ViewState, level_label
 
 __all__ = [
-    "BOUNDARIES_ATTRIBUTION", "areas_data", "attribution", "authority_options", "available_variables",
-    "coverage_gaps", "geometry_url", "group_key", "group_options", "level_options", "map_geometry",
+    "BOUNDARIES_ATTRIBUTION", "areas_data", "attribution", "view_source", "authority_options", "available_variables",
+    "GAPS_OPTION", "coverage_gaps", "geometry_url", "group_key", "group_options", "level_options", "map_geometry",
     "national_no_data", "outline", "scope_options", "search_variables", "tiles_url", "title", "variable_options",
 ]
 
@@ -102,14 +104,21 @@ def group_key(row: dict) -> str:
     return f"{row.get('topic') or 'Other'}|{row.get('table') or ''}"
 
 
-def group_options(store: Any, authority: str, level: str) -> list[dict]:
+#: The Table list's one line that stands for every "Not here" line until it is chosen (then they are listed).
+GAPS_OPTION = "gaps:show"
+
+
+def group_options(store: Any, authority: str, level: str, expanded: bool = False) -> list[dict]:
     """The Table control's options: one per table with data here, under a disabled heading per topic, each
     saying how many variables it holds. At most a few hundred, whatever the authority (Camden's output
     areas: 116 tables for 4,496 variables), so the variable list itself stays short.
 
     Under each topic, disabled lines say what exists elsewhere but not here, and why ("Not here: 24
     tables, Camden only"), one line per reason, never one per table; a topic with nothing here is listed
-    with its lines too, its heading marked "(not here)"."""
+    with its lines too, its heading marked "(not here)".
+
+    Folded (``expanded`` False, as a place opens): the tables here only, and one last line
+    (``GAPS_OPTION``) counting what exists elsewhere, which lists the lines when chosen."""
     options: list[dict] = []
     by_topic: dict[str, list[dict]] = {}
     for g in _gaps(store, store.build_id, store.scope_key(), authority, level):
@@ -125,6 +134,22 @@ def group_options(store: Any, authority: str, level: str) -> list[dict]:
                         "value": f"gap:{topic}:{i}", "disabled": True, "title": "; ".join(g["examples"])})
         return out
 
+    if not expanded:
+        gaps = [g for gs in by_topic.values() for g in gs]
+        for topic in topics:
+            keys = [k for k in groups if k.split("|", 1)[0] == topic]
+            if keys:
+                options.append({"label": topic, "value": f"topic:{topic}", "disabled": True})
+            for key in keys:
+                first = groups[key][0]
+                title = f"{first.get('table') or ''} {first.get('table_title') or ''}".strip() or topic
+                options.append({"label": f"{title} ({len(groups[key])})", "value": key})
+        if gaps:
+            tables = sum(g["tables"] for g in gaps)
+            variables = sum(g["variables"] for g in gaps)
+            options.append({"label": f"Not here: {tables:,} more tables ({variables:,} variables) exist elsewhere "
+                                     "- choose to list them and why", "value": GAPS_OPTION})
+        return options
     for topic in topics:
         keys = [k for k in groups if k.split("|", 1)[0] == topic]
         heading = topic if keys else f"{topic} (not here)"
@@ -147,32 +172,93 @@ def variable_options(store: Any, authority: str, level: str, group: str | None =
     return [{"label": r["label"], "value": r["id"]} for r in groups.get(group or "", [])]
 
 
+def _search_score(row: dict, words: list[str]) -> float | None:
+    """How well a variable's words name what was typed (None: a word is missing). A word that is a whole word
+    of the label counts most, then a word inside the label, then one only in the table, topic or id; a
+    shorter label (a more general figure) ranks first among equals. "IMD" thus finds "Index of Multiple
+    Deprivation (IMD) decile" before the 40 domain and indicator variables whose ids begin ``imd2019_``."""
+    label = str(row.get("label") or "").lower()
+    rest = " ".join(str(row.get(k) or "") for k in ("table", "table_title", "topic", "id")).lower()
+    label_words = set(re.findall(r"[a-z0-9]+", label))
+    score = 0.0
+    for w in words:
+        if w in label_words:
+            score += 4 + (1 if label.startswith(w) else 0)
+        elif w in label:
+            score += 2
+        elif w in rest:
+            score += 1
+        else:
+            return None
+    return score - len(label) / 1000
+
+
+def _difference(row: dict) -> str:
+    """What sets a variable apart from another with nearly the same label: its unit, and how it was made."""
+    unit = str(row.get("unit") or "")
+    cells, cell = row.get("cells"), row.get("cell")
+    if row.get("method") == "apportioned":
+        how = "Census 2021 re-based onto 2011 LSOAs"
+    elif row.get("method") in ("derived", "change") and cells and cells != cell:
+        how = f"computed here as {cells}"
+    else:
+        source = str(row.get("source") or "").split(",", 1)[0]
+        how = "as published" + (f" by {source}" if source else "")
+    return f"{unit}, {how}" if unit else how
+
+
 def search_variables(store: Any, authority: str, level: str, text: str, limit: int = 50) -> list[dict]:
     """Options for words typed in the Variable control: every word must appear in the label, table, topic
-    or id of a variable with data here; at most ``limit``, each saying its table. When nothing here
-    matches, up to five variables elsewhere that do are listed, disabled, each saying where it exists and
-    why it is not here."""
+    or id of a variable with data here; the variables whose label names the words first (``_search_score``),
+    at most ``limit``, each saying its table, and where two labels read alike ("White: Irish (% of all usual
+    residents)" and "White: Irish (%, as published)") how they differ. Below them, up to five variables that
+    match but have no data at this level: choosable where this place has them at another level (choosing one
+    shows it there), otherwise disabled, saying where they exist and why they are not here."""
     words = [w for w in str(text or "").lower().split() if w][:10]
     if not words:
         return []
-    out = []
+    scored = []
+    here_ids = set()
     for key, rows in _groups(store, authority, level).items():
         for r in rows:
-            hay = " ".join(str(r.get(k) or "") for k in ("label", "table", "table_title", "topic", "id")).lower()
-            if all(w in hay for w in words):
-                out.append({"label": f"{r['label']} ({r.get('table') or key.split('|')[0]})", "value": r["id"]})
-                if len(out) >= limit:
-                    return out
-    if out:
-        return out
+            here_ids.add(r["id"])
+            score = _search_score(r, words)
+            if score is not None:
+                scored.append((-score, r["label"], r, key))
+    scored.sort(key=lambda t: (t[0], t[1]))
+    # The full catalogue rows (units, cells, method) of the few shown: the listing rows are slim.
+    found = [(store.variable(r["id"]), key) for _, _, r, key in scored[:limit]]
+    def alike(r: dict) -> tuple:  # labels that read the same: one stem, table and unit
+        return str(r["label"]).split(" (")[0].lower(), r.get("table"), r.get("unit")
+
+    stems: dict[tuple, int] = {}
+    for r, _ in found:
+        stems[alike(r)] = stems.get(alike(r), 0) + 1
+    out = []
+    for r, key in found:
+        label = f"{r['label']} ({r.get('table') or key.split('|')[0]})"
+        if stems[alike(r)] > 1:
+            label += f": {_difference(r)}"
+        out.append({"label": label, "value": r["id"]})
+    elsewhere = []
     for r in _catalogue(store, store.build_id, store.scope_key()):
-        hay = " ".join(str(r.get(k) or "") for k in ("label", "table", "table_title", "topic", "id")).lower()
-        if all(w in hay for w in words):
+        if r["id"] in here_ids:
+            continue
+        score = _search_score(r, words)
+        if score is not None:
+            elsewhere.append((-score, r["label"], r))
+    elsewhere.sort(key=lambda t: (t[0], t[1]))
+    levels = [lv for lv in (d["level"] for d in store.authority(authority).get("levels") or []) if lv != level]
+    for _, _, r in elsewhere[:5]:
+        there = [lv for lv in levels if r["id"] in available_variables(store, authority, lv)]
+        if there:
+            where = level_label(there[0])
+            out.append({"label": f"{r['label']}: not at this level; choose it to show it at "
+                                 f"{where[:1].lower() + where[1:]}", "value": r["id"]})
+        else:
             why = coverage.why_not(store, store.variable(r["id"]), authority, level)
             out.append({"label": f"{r['label']}: not here, {why}", "value": f"elsewhere:{r['id']}",
                         "disabled": True})
-            if len(out) >= 5:
-                break
     return out
 
 
@@ -267,13 +353,44 @@ def _outline(store: Any, authority: str, level: str) -> dict:
 
 
 def title(state: ViewState, place: str, variable_row: dict) -> str:
+    """"Mean age (Census 2011): England and Wales, local authority districts (2021)": the data's vintage is
+    said where the level's own year (its boundaries') differs from it, so a title never reads as 2021 data
+    above a source line of 2011."""
     where = "England and Wales" if state.authority == ALL else place
-    return f"{variable_row.get('label') or state.variable}: {where}, {level_label(state.level).lower()}"
+    label = variable_row.get("label") or state.variable
+    level = level_label(state.level)
+    vintage = str(variable_row.get("vintage") or "")
+    years = set(re.findall(r"(?:19|20)\d\d", vintage))
+    if years and not years & set(re.findall(r"(?:19|20)\d\d", level)) and not years & set(
+            re.findall(r"(?:19|20)\d\d", label)):
+        label = f"{label} ({vintage})"
+    return f"{label}: {where}, {level[:1].lower() + level[1:]}"
 
 
-def attribution(variable_row: dict) -> str:
-    """Source and licence of the data shown (the catalogue's own words), then the boundaries'."""
-    source = (variable_row.get("source") or "source not recorded").rstrip(". ")
+def view_source(variable_row: dict, place: dict | None = None, level: str | None = None) -> str:
+    """The source of the data shown: the catalogue's ``source``, or, for a variable several publishers give
+    (``sources``: Camden's CDRC pack beside the national Nomis tables), only those giving this ``level`` for
+    this ``place`` (an authority's or place's row), so Leeds is never credited to a pack of Camden's."""
+    source = variable_row.get("source") or ""
+    parts = variable_row.get("sources")
+    if not parts or place is None or level is None:
+        return source
+    try:
+        parts = json.loads(parts) if isinstance(parts, str) else list(parts)
+    except ValueError:
+        return source
+    names = {str(place.get("name") or ""), str(place.get("nation") or ""), "England and Wales"}
+    if place.get("code") == ALL:
+        names = {"England and Wales"}
+    chosen = [p["source"] for p in parts if level in (p.get("levels") or [])
+              and any(str(p.get("coverage") or "").startswith(n) for n in names if n)]
+    return " ".join(dict.fromkeys(chosen)) or source
+
+
+def attribution(variable_row: dict, place: dict | None = None, level: str | None = None) -> str:
+    """Source and licence of the data shown (the catalogue's own words, the view's own publishers:
+    ``view_source``), then the boundaries'."""
+    source = (view_source(variable_row, place, level) or "source not recorded").rstrip(". ")
     licence = (variable_row.get("licence") or "licence not recorded").rstrip(". ")
     status = f" {variable_row['status']}." if variable_row.get("status") else ""
     return f"Data: {source}. Licence: {licence}.{status} {BOUNDARIES_ATTRIBUTION}"

@@ -32,7 +32,7 @@ import json
 import math
 import os
 import re
-import zipfile
+import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -43,17 +43,20 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from atlas import access, audit, db, registry, settings
+from atlas import access, audit, db, netguard, registry, settings
 
-__all__ = ["Denied", "Forbidden", "Metadata", "Rejected", "Report", "add_version", "parse_metadata",
-           "publish_dataset", "read_table", "restore", "set_access", "sweep", "validate", "version_frame"]
+__all__ = ["Busy", "Denied", "Forbidden", "Metadata", "Rejected", "Report", "add_version", "check_files",
+           "owner_for", "parse_metadata", "publish_dataset", "read_table", "restore", "set_access", "sweep",
+           "validate", "version_frame"]
 
 LEVELS = ("lsoa11", "oa11", "lsoa21", "oa21", "ward22", "lad")
 MAX_COLUMNS = 200
 MAX_CELL = 1000
 MAX_LISTED = 100  # problems of one kind listed in a report (the count says how many in all)
 MISSING_MARKS = {"", "..", ".", "-", "x", "c", "*", ":", "na", "n/a", "#n/a", "null", "none", "nan", "z"}
-_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
+_THOUSANDS = re.compile(r"^[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?$")
+#: A plain decimal number, ASCII digits only (float() also takes "1_000", Arabic-Indic digits, "infinity").
+_DECIMAL = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,3})?$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SLUG = re.compile(r"[^a-z0-9]+")
 
@@ -229,8 +232,14 @@ def parse_metadata(raw: Any, report: Report | None = None, partial: bool = False
             return None
         return number
     pull_url = _text(raw.get("pull_url"), 2000) or None
-    if pull_url and not re.match(r"^https?://[^\s/]+", pull_url):
-        report.error("metadata", "pull_url must be an http(s) address of a CSV file", field="pull_url")
+    if pull_url:
+        try:
+            netguard.check_url(pull_url)
+        except netguard.Refused as exc:
+            if "could not be found" in str(exc):
+                report.notes.append("the live feed's host could not be found now; it is checked at every pull")
+            else:
+                report.error("metadata", f"pull_url: {exc}", field="pull_url")
     return Metadata(
         title=title, level=level, code_column=code_column, columns=columns, licence=licence, source=source,
         as_of=as_of, access=level_access or "organisation", partnerships=partnerships, organisations=organisations,
@@ -311,36 +320,16 @@ def _read_csv(data: bytes, report: Report, max_rows: int) -> list[list[str]]:
 
 
 def _read_xlsx(data: bytes, report: Report, max_rows: int) -> list[list[str]]:
-    import openpyxl  # noqa: PLC0415 - only for spreadsheets
+    """A workbook's first sheet, read in a separate process with memory and time limits (atlas/sheets.py)."""
+    from atlas import sheets  # noqa: PLC0415 - only for spreadsheets
 
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            # A zip bomb: the sheets' declared size, before anything is inflated.
-            if sum(i.file_size for i in zf.infolist()) > 20 * settings.load().upload_max_bytes:
-                report.error("size", "the spreadsheet expands to too much data")
-                return []
-        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable workbook is the uploader's problem, said plainly
-        report.error("format", f"not a readable XLSX workbook ({exc.__class__.__name__})")
+    out = sheets.read_xlsx(data, max_rows, MAX_COLUMNS + 1, MAX_CELL)
+    if "problem" in out:
+        kind, message = out["problem"]
+        report.error(kind, message)
         return []
-    try:
-        sheet = book.worksheets[0]
-        rows = []
-        for i, row in enumerate(sheet.iter_rows(values_only=True)):
-            if i > max_rows:
-                report.error("size", f"more than {max_rows:,} rows; at most {max_rows:,} are accepted")
-                return []
-            if len(row) > MAX_COLUMNS + 1:
-                report.error("size", f"{len(row)} columns; at most {MAX_COLUMNS + 1} are accepted")
-                return []
-            rows.append(["" if v is None else _cell_text(v) for v in row])
-        if len(book.worksheets) > 1:
-            report.notes.append(f"read the first sheet, {sheet.title!r}, of {len(book.worksheets)}")
-        while rows and not any(c.strip() for c in rows[-1]):
-            rows.pop()
-        return rows
-    finally:
-        book.close()
+    report.notes.extend(out.get("notes", []))
+    return out["rows"]
 
 
 def _cell_text(value: Any) -> str:
@@ -360,10 +349,9 @@ def _number(text: str) -> tuple[float | None, str | None]:
         t = t.replace(",", "")
     if t.endswith("%"):
         t = t[:-1].strip()
-    try:
-        value = float(t)
-    except ValueError:
-        return None, "not a number"
+    if not _DECIMAL.match(t):
+        return None, "not a plain decimal number"
+    value = float(t)
     if not math.isfinite(value):
         return None, "not a finite number"
     return value, None
@@ -374,9 +362,12 @@ def _shown(text: str) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def validate(rows: list[list[str]], meta: Metadata, areas: pd.DataFrame, report: Report) -> pd.DataFrame | None:
+def validate(rows: list[list[str]], meta: Metadata, areas: pd.DataFrame, report: Report,
+             onto: Any = None) -> pd.DataFrame | None:
     """The upload as a frame (code, authority, one float column per indicator, in ``meta.columns``' order),
-    or None when ``report`` holds errors. ``areas``: the build's areas at ``meta.level`` (code, authority)."""
+    or None when ``report`` holds errors. ``areas``: the build's areas at ``meta.level`` (code, authority).
+    ``onto(authority) -> bool``: whether the publisher may publish onto that authority's areas
+    (``place.publish``); a row of any other authority is an error naming it."""
     if not rows:
         report.error("format", "no header row")
         return None
@@ -417,6 +408,11 @@ def validate(rows: list[list[str]], meta: Metadata, areas: pd.DataFrame, report:
             continue
         if code not in known:
             report.error("unknown_code", f"{_shown(code)} is not a {meta.level} area code", row=line, code=_shown(code))
+            continue
+        if onto is not None and not onto(known[code]):
+            report.error("outside_area", f"{code} is an area of {known[code]}, which this organisation does not "
+                         "publish for (its own authority, or a partnership's it belongs to)", row=line, code=code,
+                         authority=known[code])
             continue
         if code in seen:
             report.error("duplicate_code", f"{code} is also on row {seen[code]}", row=line, code=code,
@@ -486,15 +482,17 @@ def _digest(frame: pd.DataFrame, var_ids: list[str], columns: list[str]) -> str:
     return hashlib.sha256(_parquet(frame, var_ids, columns)).hexdigest()
 
 
-def _write(root: Path, dataset_id: int, number: int, frame: pd.DataFrame, var_ids: list[str],
-           columns: list[str]) -> tuple[str, str]:
-    """Write a version's Parquet aside, fsync, rename: returns (path relative to root, sha256)."""
+def _write(root: Path, dataset_id: int, frame: pd.DataFrame, var_ids: list[str], columns: list[str]
+           ) -> tuple[str, str]:
+    """Write a version's Parquet under a name no other push can take (its checksum and a random part), to a
+    temporary name first, fsynced, then renamed: returns (path relative to root, sha256). Nothing but
+    ``sweep`` ever deletes a version file (a failed push leaves its own unreferenced file for it)."""
     folder = root / f"ds{dataset_id}"
     folder.mkdir(parents=True, exist_ok=True)
     body = _parquet(frame, var_ids, columns)
     digest = hashlib.sha256(body).hexdigest()
-    name = f"v{number}-{digest[:8]}.parquet"
-    tmp = folder / f".{name}.{os.getpid()}.tmp"
+    name = f"{digest[:16]}-{uuid.uuid4().hex[:16]}.parquet"
+    tmp = folder / f".{name}.tmp"
     with open(tmp, "wb") as handle:
         handle.write(body)
         handle.flush()
@@ -512,16 +510,60 @@ def _hook_before_commit() -> None:
     """Called after a version's file is written and before its row is committed (tests crash here)."""
 
 
+#: Seconds after which a version file no row refers to is a leftover (``sweep`` removes it; ``check`` says so).
+SWEEP_AGE = 3600
+
+
+class Busy(RuntimeError):
+    """The dataset is being changed by others right now: try again (503 with Retry-After)."""
+
+    retry_after = 2
+
+
+def _lock_dataset(s: Any, dataset_id: int) -> None:
+    """Take the dataset's write lock as the transaction's first statement (a row lock in PostgreSQL, the
+    write lock in SQLite), so version numbers are allocated one push at a time."""
+    s.execute(sa.update(db.Dataset).where(db.Dataset.id == dataset_id).values(updated=db.now()))
+
+
+def _next_number(s: Any, dataset_id: int) -> int:
+    return (s.execute(sa.select(sa.func.max(db.Version.number)).where(db.Version.dataset_id == dataset_id)
+                      ).scalar() or 0) + 1
+
+
+def _retrying(step: Any, attempts: int = 6) -> Any:
+    """Run ``step()`` (one transaction); a clash with another push (an integrity error, a busy SQLite) is
+    tried again, and after ``attempts`` answered Busy, never a 500."""
+    import time  # noqa: PLC0415
+
+    for attempt in range(attempts):
+        try:
+            return step()
+        except (sa.exc.IntegrityError, db.Unavailable) as exc:
+            if isinstance(exc, db.Unavailable) and "OperationalError" not in str(exc):
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise Busy("the dataset is being changed by someone else; try again in a moment")
+
+
+def _org_resource(store: Any, org_id: int) -> access.Org:
+    return registry.snapshot(store.data_dir).org(org_id)
+
+
+def _onto(actor: access.Actor, org: access.Org) -> Any:
+    return lambda authority: access.allowed(actor, "place.publish", access.Target(org, authority))
+
+
 def _resolve_owner(s: Any, actor: access.Actor, code: str | None, report: Report) -> db.Organisation | None:
     if code:
         org = s.execute(sa.select(db.Organisation).where(db.Organisation.code == code)).scalar_one_or_none()
-        if org is None or not (access.can_edit(actor, org.id) or actor.role(org.id)):
+        if org is None or not (access.allowed(actor, "dataset.publish", access.Org(org.id)) or actor.role(org.id)):
             report.error("metadata", f"you do not publish for an organisation {code!r}", field="organisation")
             return None
-        if not access.can_edit(actor, org.id):
+        if not access.allowed(actor, "dataset.publish", access.Org(org.id)):
             raise Forbidden(f"only editors and admins of {code} publish for it")
         return org
-    editable = [org for org, role in actor.roles if role in ("admin", "editor")]
+    editable = [org for org in sorted(actor.orgs) if access.allowed(actor, "dataset.publish", access.Org(org))]
     if len(editable) != 1:
         if not editable:
             raise Forbidden("only editors and admins of an organisation publish")
@@ -531,26 +573,34 @@ def _resolve_owner(s: Any, actor: access.Actor, code: str | None, report: Report
     return s.get(db.Organisation, editable[0])
 
 
-def _shares(s: Any, meta: Metadata, report: Report) -> tuple[list[int], list[int]]:
+def _shares(s: Any, meta: Metadata, report: Report, org_id: int | None) -> tuple[list[int], list[int]]:
+    """The partnerships (only those the owning organisation is an accepted member of: ``partnership.share``)
+    and organisations a dataset is shared with. An unknown partnership and someone else's read the same."""
     pids, oids = [], []
     for name in meta.partnerships:
         p = s.execute(sa.select(db.Partnership).where(
             (db.Partnership.name == name) | (sa.cast(db.Partnership.id, sa.String) == name))).scalar_one_or_none()
-        if p is None:
-            report.error("metadata", f"no partnership {name!r}", field="access")
+        ref = None
+        if p is not None:
+            ref = access.PartnershipRef(p.id, frozenset(m.org_id for m in p.members if m.status == "accepted"))
+        if ref is None or org_id is None or not access.allowed(access.ANONYMOUS, "partnership.share",
+                                                               access.Share(ref, org_id)):
+            report.error("metadata", f"{_shown(name)!r} is not a partnership of the publishing organisation",
+                         field="access")
         else:
             pids.append(p.id)
     for code in meta.organisations:
         o = s.execute(sa.select(db.Organisation).where(db.Organisation.code == code)).scalar_one_or_none()
         if o is None:
-            report.error("metadata", f"no organisation {code!r}", field="access")
+            report.error("metadata", f"no organisation {_shown(code)!r}", field="access")
         else:
             oids.append(o.id)
     return pids, oids
 
 
-def check(data: bytes, filename: str, meta: Metadata, store: Any, report: Report) -> pd.DataFrame | None:
-    """Read and validate an upload against the build's areas (nothing stored)."""
+def check(data: bytes, filename: str, meta: Metadata, store: Any, report: Report,
+          onto: Any = None) -> pd.DataFrame | None:
+    """Read and validate an upload against the build's areas (nothing stored). ``onto``: see ``validate``."""
     if not report.ok:
         return None
     rows = read_table(data, filename, report)
@@ -559,7 +609,19 @@ def check(data: bytes, filename: str, meta: Metadata, store: Any, report: Report
     if meta.level not in store.levels:
         report.error("metadata", f"this build has no level {meta.level!r}", field="level")
         return None
-    return validate(rows, meta, store.area_index(meta.level), report)
+    return validate(rows, meta, store.area_index(meta.level), report, onto=onto)
+
+
+def owner_for(actor: access.Actor, code: str | None, store: Any) -> access.Org | None:
+    """The organisation ``actor`` publishes for (``code``, or their only one), as a resource; None when it
+    is not clear (the browser's preview then checks no areas)."""
+    report = Report()
+    try:
+        with db.session(db.database_url(data_dir=store.data_dir)) as s:
+            org = _resolve_owner(s, actor, code, report)
+            return _org_resource(store, org.id) if org is not None else None
+    except Forbidden:
+        return None
 
 
 def publish_dataset(actor: access.Actor, meta: Metadata, data: bytes, filename: str, store: Any,
@@ -567,62 +629,68 @@ def publish_dataset(actor: access.Actor, meta: Metadata, data: bytes, filename: 
     """A new dataset with its first version. Raises Rejected (nothing stored) or Forbidden."""
     report = report or Report()
     url = db.database_url(data_dir=store.data_dir)
-    frame = check(data, filename, meta, store, report)
+    with db.session(url) as s:
+        org = _resolve_owner(s, actor, meta.organisation, report)
+        org_id = org.id if org is not None else None
+    frame = check(data, filename, meta, store, report,
+                  onto=_onto(actor, _org_resource(store, org_id)) if org_id is not None else None)
     root = registry.published_dir(store.data_dir)
-    written: Path | None = None
-    try:
-        with db.session(url) as s:
-            org = _resolve_owner(s, actor, meta.organisation, report)
-            pids, oids = _shares(s, meta, report)
-            if not report.ok or frame is None or org is None:
-                raise Rejected(report)
-            ds = db.Dataset(org_id=org.id, title=meta.title, description=meta.description, topic=meta.topic,
-                            level=meta.level, code_column=meta.code_column, source=meta.source, licence=meta.licence,
-                            access=meta.access, update_days=meta.update_days, pull_url=meta.pull_url,
-                            pull_minutes=meta.pull_minutes)
-            s.add(ds)
-            s.flush()
-            var_ids = _var_ids(ds.id, meta.columns)
-            for i, (col, vid) in enumerate(zip(meta.columns, var_ids, strict=True)):
-                s.add(db.Variable(dataset_id=ds.id, position=i, var_id=vid, column=col.name, label=col.label,
-                                  unit=col.unit, denominator=col.denominator, polarity=col.polarity,
-                                  decimals=col.decimals))
-            s.add_all([db.DatasetShare(dataset_id=ds.id, partnership_id=p) for p in pids])
-            s.add_all([db.DatasetShare(dataset_id=ds.id, org_id=o) for o in oids])
-            rel, digest = _write(root, ds.id, 1, frame, var_ids, [c.name for c in meta.columns])
-            written = root / rel
-            version = db.Version(dataset_id=ds.id, number=1, as_of=meta.as_of, file=rel, sha256=digest,
-                                 rows=len(frame), via=via, created_by=actor.user_id)
-            s.add(version)
-            s.flush()
-            ds.current_version_id = version.id
-            if meta.pull_url:
-                s.add(db.PullState(dataset_id=ds.id, next_at=db.now()))
-            audit.record(s, "dataset.publish", org_id=org.id, dataset_id=ds.id,
-                         detail=f"{meta.title!r} {meta.level} access={meta.access} via {via}: {report.summary()}")
-            db.bump(s)
-            _hook_before_commit()
-            result = {"id": ds.id, "version": 1, "variables": var_ids, "report": report.as_dict()}
-    except BaseException:
-        if written is not None:
-            written.unlink(missing_ok=True)
-        raise
+    with db.session(url) as s:
+        pids, oids = _shares(s, meta, report, org_id)
+        if not report.ok or frame is None or org_id is None:
+            raise Rejected(report)
+        ds = db.Dataset(org_id=org_id, title=meta.title, description=meta.description, topic=meta.topic,
+                        level=meta.level, code_column=meta.code_column, source=meta.source, licence=meta.licence,
+                        access=meta.access, update_days=meta.update_days, pull_url=meta.pull_url,
+                        pull_minutes=meta.pull_minutes)
+        s.add(ds)
+        s.flush()
+        var_ids = _var_ids(ds.id, meta.columns)
+        for i, (col, vid) in enumerate(zip(meta.columns, var_ids, strict=True)):
+            s.add(db.Variable(dataset_id=ds.id, position=i, var_id=vid, column=col.name, label=col.label,
+                              unit=col.unit, denominator=col.denominator, polarity=col.polarity,
+                              decimals=col.decimals))
+        s.add_all([db.DatasetShare(dataset_id=ds.id, partnership_id=p) for p in pids])
+        s.add_all([db.DatasetShare(dataset_id=ds.id, org_id=o) for o in oids])
+        rel, digest = _write(root, ds.id, frame, var_ids, [c.name for c in meta.columns])
+        version = db.Version(dataset_id=ds.id, number=1, as_of=meta.as_of, file=rel, sha256=digest,
+                             rows=len(frame), via=via, created_by=actor.user_id)
+        s.add(version)
+        s.flush()
+        ds.current_version_id = version.id
+        if meta.pull_url:
+            s.add(db.PullState(dataset_id=ds.id, next_at=db.now()))
+        audit.record(s, "dataset.publish", org_id=org_id, dataset_id=ds.id, actor=actor,
+                     detail=f"{meta.title!r} {meta.level} access={meta.access} via {via}: {report.summary()}")
+        db.bump(s)
+        _hook_before_commit()
+        result = {"id": ds.id, "version": 1, "variables": var_ids, "report": report.as_dict()}
     return result
 
 
-def _editable(s: Any, actor: access.Actor, dataset_id: int) -> db.Dataset:
-    """The dataset, when the actor may change it; Denied when they may not see it, Forbidden otherwise."""
+def _rule(s: Any, ds: db.Dataset) -> access.Rule:
+    shares = s.execute(sa.select(db.DatasetShare).where(db.DatasetShare.dataset_id == ds.id)).scalars().all()
+    return access.Rule(ds.id, ds.org_id, ds.access, frozenset(x.partnership_id for x in shares if x.partnership_id),
+                       frozenset(x.org_id for x in shares if x.org_id))
+
+
+def _editable(s: Any, actor: access.Actor, dataset_id: int, action: str = "dataset.version") -> db.Dataset:
+    """The dataset, when the actor may ``action`` it; Denied when they may not see it, Forbidden otherwise."""
     ds = s.get(db.Dataset, dataset_id)
     if ds is None:
         raise Denied(dataset_id)
-    shares = s.execute(sa.select(db.DatasetShare).where(db.DatasetShare.dataset_id == ds.id)).scalars().all()
-    rule = access.Rule(ds.id, ds.org_id, ds.access, frozenset(x.partnership_id for x in shares if x.partnership_id),
-                       frozenset(x.org_id for x in shares if x.org_id))
-    if not access.allowed(actor, rule):
+    rule = _rule(s, ds)
+    if not access.allowed(actor, "dataset.read", rule):
         raise Denied(dataset_id)
-    if not access.can_edit(actor, ds.org_id):
-        raise Forbidden("only the owning organisation's editors and admins change a dataset")
+    ok, why = access.explain(actor, action, rule)
+    if not ok:
+        raise Forbidden(f"not allowed: {why}")
     return ds
+
+
+def _feed_actor(org_id: int) -> access.Actor:
+    """The live-feed puller acts as an editor of the dataset's organisation, and only that."""
+    return access.Actor(roles=((org_id, "editor"),), via="feed")
 
 
 def add_version(actor: access.Actor | None, dataset_id: int, data: bytes, filename: str, store: Any,
@@ -630,7 +698,7 @@ def add_version(actor: access.Actor | None, dataset_id: int, data: bytes, filena
                 unchanged_ok: bool = False) -> dict:
     """A new version of a dataset (same code column and indicators). ``actor`` None: the live-feed puller,
     acting for the dataset's organisation. ``unchanged_ok``: values equal to the current version's make no
-    new version (``{"unchanged": True}``). Raises Rejected, Denied or Forbidden."""
+    new version (``{"unchanged": True}``). Raises Rejected, Denied, Forbidden or Busy."""
     report = report or Report()
     url = db.database_url(data_dir=store.data_dir)
     root = registry.published_dir(store.data_dir)
@@ -643,77 +711,90 @@ def add_version(actor: access.Actor | None, dataset_id: int, data: bytes, filena
                         columns=[Column(v.column, v.label, v.unit) for v in variables], licence=ds.licence,
                         source=ds.source, as_of=as_of or date.today().isoformat())
         org_id = ds.org_id
-    frame = check(data, filename, meta, store, report)
+    onto = _onto(actor or _feed_actor(org_id), _org_resource(store, org_id))
+    frame = check(data, filename, meta, store, report, onto=onto)
     if frame is None or not report.ok:
-        audit.record_now("version.rejected", org_id=org_id, dataset_id=dataset_id,
+        audit.record_now("version.rejected", org_id=org_id, dataset_id=dataset_id, actor=actor or _feed_actor(org_id),
                          detail=f"via {via}: {report.summary()}", url=url)
         raise Rejected(report)
+    var_ids, columns = [v.var_id for v in variables], [v.column for v in variables]
     if unchanged_ok:
         with db.session(url) as s:
             current = s.execute(sa.select(db.Version).join(db.Dataset, db.Dataset.current_version_id == db.Version.id)
                                 .where(db.Dataset.id == dataset_id)).scalar_one_or_none()
-        if current is not None and _digest(frame, [v.var_id for v in variables], [v.column for v in variables]) \
-                == current.sha256:
+        if current is not None and _digest(frame, var_ids, columns) == current.sha256:
             return {"id": dataset_id, "version": current.number, "unchanged": True, "report": report.as_dict()}
-    written: Path | None = None
-    for attempt in range(3):
-        try:
-            with db.session(url) as s:
-                ds = s.get(db.Dataset, dataset_id)
-                number = (s.execute(sa.select(sa.func.max(db.Version.number))
-                                    .where(db.Version.dataset_id == dataset_id)).scalar() or 0) + 1
-                rel, digest = _write(root, dataset_id, number, frame, [v.var_id for v in variables],
-                                     [v.column for v in variables])
-                written = root / rel
-                version = db.Version(dataset_id=dataset_id, number=number, as_of=meta.as_of, file=rel,
-                                     sha256=digest, rows=len(frame), via=via, note=note,
-                                     created_by=actor.user_id if actor else None)
-                s.add(version)
-                s.flush()
-                ds.current_version_id = version.id
-                ds.updated = db.now()
-                audit.record(s, "version.add", org_id=org_id, dataset_id=dataset_id,
-                             detail=f"version {number} as of {meta.as_of} via {via}: {report.summary()}")
-                db.bump(s)
-                _hook_before_commit()
-            return {"id": dataset_id, "version": number, "variables": [v.var_id for v in variables],
-                    "report": report.as_dict()}
-        except sa.exc.IntegrityError:
-            # Two versions numbered alike at once (another worker): the loser writes again with the next number.
-            if written is not None:
-                written.unlink(missing_ok=True)
-            written = None
-            if attempt == 2:
-                raise
-        except BaseException:
-            if written is not None:
-                written.unlink(missing_ok=True)
-            raise
-    raise AssertionError("unreachable")
+    # The file first, under its own name; then the row, numbered inside the transaction.
+    rel, digest = _write(root, dataset_id, frame, var_ids, columns)
+
+    def commit() -> int:
+        with db.session(url) as s:
+            _lock_dataset(s, dataset_id)
+            ds = s.get(db.Dataset, dataset_id)
+            if ds is None:
+                raise Denied(dataset_id)
+            number = _next_number(s, dataset_id)
+            version = db.Version(dataset_id=dataset_id, number=number, as_of=meta.as_of, file=rel,
+                                 sha256=digest, rows=len(frame), via=via, note=note,
+                                 created_by=actor.user_id if actor else None)
+            s.add(version)
+            s.flush()
+            ds.current_version_id = version.id
+            audit.record(s, "version.add", org_id=org_id, dataset_id=dataset_id, actor=actor or _feed_actor(org_id),
+                         detail=f"version {number} as of {meta.as_of} via {via}: {report.summary()}")
+            db.bump(s)
+            _hook_before_commit()
+            return number
+
+    number = _retrying(commit)
+    return {"id": dataset_id, "version": number, "variables": var_ids, "report": report.as_dict()}
+
+
+def _file_ok(root: Path, version: db.Version) -> bool:
+    path = root / version.file
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest() == version.sha256
+    except OSError:
+        return False
 
 
 def restore(actor: access.Actor, dataset_id: int, number: int, data_dir: Path) -> dict:
-    """Make an earlier version current again, as a new version (the history only grows)."""
+    """Make an earlier version current again, as a new version (the history only grows). A version whose
+    file is missing or damaged is never made current (Rejected, saying so)."""
     url = db.database_url(data_dir=data_dir)
+    root = registry.published_dir(data_dir)
     with db.session(url) as s:
-        ds = _editable(s, actor, dataset_id)
+        _editable(s, actor, dataset_id)
         old = s.execute(sa.select(db.Version).where(db.Version.dataset_id == dataset_id,
                                                     db.Version.number == number)).scalar_one_or_none()
         if old is None:
             raise Denied(f"{dataset_id}/{number}")
-        latest = s.execute(sa.select(sa.func.max(db.Version.number)).where(db.Version.dataset_id == dataset_id)
-                           ).scalar() or 0
-        version = db.Version(dataset_id=dataset_id, number=latest + 1, as_of=old.as_of, file=old.file,
-                             sha256=old.sha256, rows=old.rows, via="restore", note=f"restores version {number}",
-                             created_by=actor.user_id)
-        s.add(version)
-        s.flush()
-        ds.current_version_id = version.id
-        ds.updated = db.now()
-        audit.record(s, "version.restore", org_id=ds.org_id, dataset_id=ds.id,
-                     detail=f"version {latest + 1} restores version {number}")
-        db.bump(s)
-        return {"id": dataset_id, "version": latest + 1, "restores": number}
+        if not _file_ok(root, old):
+            report = Report()
+            report.error("version", f"version {number}'s file is missing or damaged: it cannot be restored "
+                         "(`atlas check` lists such versions)")
+            raise Rejected(report)
+
+    def commit() -> dict:
+        with db.session(url) as s:
+            _lock_dataset(s, dataset_id)
+            ds = s.get(db.Dataset, dataset_id)
+            old = s.execute(sa.select(db.Version).where(db.Version.dataset_id == dataset_id,
+                                                        db.Version.number == number)).scalar_one()
+            latest = _next_number(s, dataset_id)
+            version = db.Version(dataset_id=dataset_id, number=latest, as_of=old.as_of, file=old.file,
+                                 sha256=old.sha256, rows=old.rows, via="restore", note=f"restores version {number}",
+                                 created_by=actor.user_id)
+            s.add(version)
+            s.flush()
+            ds.current_version_id = version.id
+            audit.record(s, "version.restore", org_id=ds.org_id, dataset_id=ds.id, actor=actor,
+                         detail=f"version {latest} restores version {number}")
+            db.bump(s)
+            _hook_before_commit()
+            return {"id": dataset_id, "version": latest, "restores": number}
+
+    return _retrying(commit)
 
 
 def set_access(actor: access.Actor, dataset_id: int, level: str, partnerships: list[str], organisations: list[str],
@@ -723,13 +804,11 @@ def set_access(actor: access.Actor, dataset_id: int, level: str, partnerships: l
         raise ValueError(f"access level must be one of {', '.join(access.LEVELS)}")
     url = db.database_url(data_dir=data_dir)
     with db.session(url) as s:
-        ds = _editable(s, actor, dataset_id)
-        if not access.can_admin(actor, ds.org_id):
-            raise Forbidden("only the owning organisation's admins change who may see a dataset")
+        ds = _editable(s, actor, dataset_id, "dataset.share")
         report = Report()
         meta = Metadata("", "", "", [], "", "", "", access=level, partnerships=partnerships,
                         organisations=organisations)
-        pids, oids = _shares(s, meta, report)
+        pids, oids = _shares(s, meta, report, ds.org_id)
         if not report.ok:
             raise Rejected(report)
         s.execute(sa.delete(db.DatasetShare).where(db.DatasetShare.dataset_id == dataset_id))
@@ -737,7 +816,7 @@ def set_access(actor: access.Actor, dataset_id: int, level: str, partnerships: l
         s.add_all([db.DatasetShare(dataset_id=dataset_id, org_id=o) for o in oids])
         before = ds.access
         ds.access = level
-        audit.record(s, "dataset.access", org_id=ds.org_id, dataset_id=ds.id,
+        audit.record(s, "dataset.access", org_id=ds.org_id, dataset_id=ds.id, actor=actor,
                      detail=f"{before} -> {level}; partnerships {json.dumps(partnerships)}; "
                             f"organisations {json.dumps(organisations)}")
         db.bump(s)
@@ -756,14 +835,58 @@ def version_frame(actor: access.Actor, dataset_id: int, number: int, data_dir: P
         if version is None:
             raise Denied(f"{dataset_id}/{number}")
         path = registry.published_dir(data_dir) / version.file
-    frame = pq.read_table(path).to_pandas()
+    try:
+        frame = pq.read_table(path).to_pandas()
+    except (OSError, pa.ArrowException):
+        # A file lost outside the app (`atlas check` reports it): absent, like an unknown version.
+        raise Denied(f"{dataset_id}/{number}") from None
     frame = frame.rename(columns={v["id"]: v["cell"] for v in pub.variables})
     if pub.rule.access != "public":
-        audit.read(pub.id, pub.rule.org_id, f"download version {number}", url=db.database_url(data_dir=data_dir))
+        audit.read(pub.id, pub.rule.org_id, f"download version {number}", url=db.database_url(data_dir=data_dir),
+                   actor=actor)
     return frame, pub
 
 
-def sweep(data_dir: Path, older_than: float = 3600) -> list[Path]:
+def check_files(data_dir: Path, orphan_age: float = SWEEP_AGE) -> list[str]:
+    """What is wrong between the version rows and the files (``atlas check``): a row whose file is missing,
+    a file whose checksum differs from its row's, two rows with one number, a dataset whose current version
+    is not its own, and a file no row refers to that is older than ``orphan_age`` seconds (a younger one is a
+    push in progress, or one a crash left, which ``atlas sweep`` removes at that age). Empty when all is well."""
+    root = registry.published_dir(data_dir)
+    problems: list[str] = []
+    url = db.database_url(data_dir=data_dir)
+    if not db.exists(url):
+        return problems
+    with db.session(url) as s:
+        versions = s.execute(sa.select(db.Version).order_by(db.Version.dataset_id, db.Version.number)).scalars().all()
+        current = dict(s.execute(sa.select(db.Dataset.id, db.Dataset.current_version_id)).all())
+        own = {v.id: v.dataset_id for v in versions}
+        numbers: dict[tuple[int, int], int] = {}
+        for v in versions:
+            numbers[(v.dataset_id, v.number)] = numbers.get((v.dataset_id, v.number), 0) + 1
+            path = root / v.file
+            if not path.exists():
+                problems.append(f"ds{v.dataset_id} version {v.number}: its file {v.file} is missing")
+            elif hashlib.sha256(path.read_bytes()).hexdigest() != v.sha256:
+                problems.append(f"ds{v.dataset_id} version {v.number}: its file {v.file} does not match its checksum")
+        for (ds_id, number), n in numbers.items():
+            if n > 1:
+                problems.append(f"ds{ds_id} version {number}: {n} rows with that number")
+        for ds_id, version_id in current.items():
+            if version_id is None or own.get(version_id) != ds_id:
+                problems.append(f"ds{ds_id}: its current version is {'none' if version_id is None else 'not its own'}")
+        used = {v.file for v in versions}
+    if root.exists():
+        import time  # noqa: PLC0415
+
+        for path in sorted(root.glob("ds*/*")):
+            rel = f"{path.parent.name}/{path.name}"
+            if rel not in used and time.time() - path.stat().st_mtime >= orphan_age:
+                problems.append(f"{rel}: a file no version refers to (`atlas sweep` removes it)")
+    return problems
+
+
+def sweep(data_dir: Path, older_than: float = SWEEP_AGE) -> list[Path]:
     """Remove version files no version row refers to (left by a crash before a commit) and older than
     ``older_than`` seconds (a publish in progress elsewhere is never touched). Returns them."""
     import time  # noqa: PLC0415

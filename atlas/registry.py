@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 import threading
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -28,8 +29,8 @@ import sqlalchemy as sa
 
 from atlas import access, db, settings
 
-__all__ = ["EMPTY", "PartnershipArea", "Published", "Snapshot", "dataset_key", "published_dir", "request_scope",
-           "snapshot"]
+__all__ = ["EMPTY", "PartnershipArea", "Published", "Snapshot", "dataset_key", "embed_refusal", "published_dir",
+           "request_scope", "snapshot"]
 
 
 def published_dir(data_dir: Path) -> Path:
@@ -101,25 +102,29 @@ class Snapshot:
     generation: int
     datasets: dict[str, Published] = field(default_factory=dict)  # by key
     areas: dict[str, PartnershipArea] = field(default_factory=dict)  # by code
+    orgs: dict[int, access.Org] = field(default_factory=dict)  # by id: for place.publish
+    partnerships: dict[int, access.PartnershipRef] = field(default_factory=dict)  # by id
 
-    def areas_for(self, actor: access.Actor | None = None) -> list[PartnershipArea]:
-        """The partnership areas ``actor`` (default: the request's) may open: those of its partnerships."""
-        actor = actor or access.current()
-        return [a for a in self.areas.values() if actor.site_admin or a.partnership_id in actor.partnerships]
+    def areas_for(self, actor: access.Actor) -> list[PartnershipArea]:
+        """The partnership areas ``actor`` may open (``place.read``): those of its partnerships."""
+        return [a for a in self.areas.values()
+                if access.allowed(actor, "place.read", self.partnerships.get(a.partnership_id))]
+
+    def org(self, org_id: int) -> access.Org:
+        return self.orgs.get(org_id) or access.Org(org_id)
 
     def rules(self) -> list[access.Rule]:
         return [p.rule for p in self.datasets.values()]
 
-    def visible(self, actor: access.Actor | None = None) -> list[Published]:
-        """The datasets ``actor`` (default: the request's) may see, newest first."""
-        actor = actor or access.current()
-        return sorted((p for p in self.datasets.values() if access.allowed(actor, p.rule)),
+    def visible(self, actor: access.Actor) -> list[Published]:
+        """The datasets ``actor`` may see (``dataset.read``), newest first."""
+        return sorted((p for p in self.datasets.values() if access.allowed(actor, "dataset.read", p.rule)),
                       key=lambda p: (p.updated, p.id), reverse=True)
 
-    def by_id(self, dataset_id: int, actor: access.Actor | None = None) -> Published | None:
+    def by_id(self, dataset_id: int, actor: access.Actor) -> Published | None:
         """One dataset, or None when it does not exist *or* the actor may not see it (the same answer)."""
         found = self.datasets.get(dataset_key(dataset_id))
-        if found is None or not access.allowed(actor or access.current(), found.rule):
+        if found is None or not access.allowed(actor, "dataset.read", found.rule):
             return None
         return found
 
@@ -139,6 +144,23 @@ def request_scope() -> Iterator[None]:
         yield
     finally:
         _memo.reset(token)
+
+
+_VARIABLE = re.compile(r"(?:^|[?&])variable=ds(\d+)_")
+
+
+def embed_refusal(search: object, data_dir: Path | None = None) -> str | None:
+    """Why the view of query string ``search`` may not be embedded (``dataset.embed``: its variable is a
+    dataset that is not public), or None. An embedded map is seen by anyone, so it is never offered."""
+    found = _VARIABLE.search(search) if isinstance(search, str) else None
+    if not found:
+        return None
+    pub = snapshot(data_dir).datasets.get(dataset_key(int(found.group(1))))
+    if pub is not None and access.allowed(access.ANONYMOUS, "dataset.embed", pub.rule):
+        return None
+    # The same words for a dataset that is not public and one that does not exist: nothing is revealed.
+    return ("This map is not available to embed: its data is not public (an embedded map is seen by anyone), or "
+            "is no longer published. Share the link instead; it opens for those allowed to see the data.")
 
 
 def begin_request() -> object:
@@ -211,12 +233,22 @@ def _load(s: Any, generation: int, data_dir: Path) -> Snapshot:
             updated=version.created.isoformat(timespec="seconds"), update_days=ds.update_days,
             pull_url=ds.pull_url, variables=catalogue, authorities=authorities)
     areas: dict[str, PartnershipArea] = {}
+    partnerships: dict[int, access.PartnershipRef] = {}
+    extra: dict[int, set[str]] = {}  # organisation -> the authorities of its accepted partnerships
     for p in s.execute(sa.select(db.Partnership).order_by(db.Partnership.id)).scalars():
-        members = tuple(sorted({m.org.authority for m in p.members if m.status == "accepted" and m.org.authority}))
+        accepted = [m for m in p.members if m.status == "accepted"]
+        partnerships[p.id] = access.PartnershipRef(
+            p.id, frozenset(m.org_id for m in accepted),
+            frozenset(m.org_id for m in p.members if m.status != "accepted"))
+        members = tuple(sorted({m.org.authority for m in accepted if m.org.authority}))
+        for m in accepted:
+            extra.setdefault(m.org_id, set()).update(members)
         if members:
             code = f"P{p.id}"
             areas[code] = PartnershipArea(code=code, partnership_id=p.id, name=p.name, authorities=members)
-    return Snapshot(generation=generation, datasets=out, areas=areas)
+    orgs = {o.id: access.Org(o.id, o.authority, frozenset(extra.get(o.id, ())))
+            for o in s.execute(sa.select(db.Organisation)).scalars()}
+    return Snapshot(generation=generation, datasets=out, areas=areas, orgs=orgs, partnerships=partnerships)
 
 
 def _row(ds: db.Dataset, version: db.Version, org: db.Organisation, var: db.Variable, key: str,

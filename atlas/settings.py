@@ -113,6 +113,23 @@ def _rate_limit(value: str) -> str:
     return value.strip()
 
 
+def _networks(value: str) -> tuple[str, ...]:
+    """Host names and IP networks (``feeds.internal 10.20.0.0/16 fd00::/8``), checked here, parsed by
+    atlas/netguard.py."""
+    import ipaddress  # noqa: PLC0415
+
+    items = tuple(v.lower() for v in value.replace(",", " ").split() if v)
+    for item in items:
+        if "/" in item or item.replace(".", "").isdigit() or ":" in item:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is neither a host name nor an IP network such as 10.20.0.0/16") from None
+        elif not all(c.isalnum() or c in "-._" for c in item):
+            raise ValueError(f"{item!r} is not a host name such as feeds.council.internal")
+    return items
+
+
 def _origins(value: str) -> tuple[str, ...]:
     origins = tuple(v for v in value.split() if v)
     for origin in origins:
@@ -209,6 +226,33 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ATLAS_PULL_EVERY", "60",
             "Seconds between checks for live feeds (CSV URLs) due to be pulled, in each gunicorn worker; 0 "
             "turns the in-app scheduler off (then run `atlas pull` from cron).", _int_range(0, 86_400)),
+    Setting("ATLAS_FEED_ALLOW", "",
+            "Hosts and networks a live feed may be pulled from although they are not public addresses: a "
+            "council's own internal feed servers (host names or networks such as 10.20.0.0/16, separated by "
+            "spaces). Empty by default: feeds are pulled only from public addresses over https; an allowed host "
+            "may also use http.", _networks),
+    Setting("ATLAS_FEED_TIMEOUT", "30", "Seconds a live feed's pull may take in all (connecting, redirects, "
+            "reading).", _int_range(1, 600)),
+    Setting("ATLAS_SESSION_IDLE_MINUTES", "120",
+            "A browser session unused for this many minutes is ended (signed out).", _int_range(1, 60 * 24 * 90)),
+    Setting("ATLAS_SESSION_MAX_HOURS", "24",
+            "A browser session ends this many hours after sign-in, however busy.", _int_range(1, 24 * 366)),
+    Setting("ATLAS_TOKEN_DEFAULT_DAYS", "90",
+            "Days an API token lives when its maker names no expiry.", _int_range(1, 3660)),
+    Setting("ATLAS_TOKEN_MAX_DAYS", "366",
+            "Longest life an API token may be given, in days.", _int_range(1, 3660)),
+    Setting("ATLAS_INVITATION_HOURS", "72",
+            "Hours an invitation or password-reset link stays valid (each is used once).", _int_range(1, 24 * 31)),
+    Setting("ATLAS_SIGNIN_RATE_LIMIT", "10 per minute; 50 per hour",
+            "Password sign-in attempts allowed per account (flask-limiter syntax); over it: 429 with "
+            "Retry-After, audited. Empty: no limit.", _rate_limit),
+    Setting("ATLAS_SIGNIN_CLIENT_RATE_LIMIT", "30 per minute; 300 per hour",
+            "Password sign-in attempts allowed per client address, whichever accounts they name.", _rate_limit),
+    Setting("ATLAS_UPLOAD_PARSE_SECONDS", "30",
+            "Seconds of CPU a spreadsheet upload may take to read (in a separate process).", _int_range(1, 600)),
+    Setting("ATLAS_UPLOAD_PARSE_MEMORY_MB", "1024",
+            "Memory a spreadsheet upload may take to read, in MB (a separate process, ended beyond it).",
+            _int_range(64, 65536)),
     Setting("ATLAS_LOG_LEVEL", "INFO", "Logging level of the app and pipeline.",
             _choice("DEBUG", "INFO", "WARNING", "ERROR")),
 )
@@ -262,6 +306,17 @@ class Settings:
     upload_max_bytes: int
     upload_max_rows: int
     pull_every: int
+    feed_allow: tuple[str, ...]
+    feed_timeout: int
+    session_idle_minutes: int
+    session_max_hours: int
+    token_default_days: int
+    token_max_days: int
+    invitation_hours: int
+    signin_rate_limit: str
+    signin_client_rate_limit: str
+    upload_parse_seconds: int
+    upload_parse_memory_mb: int
     log_level: str
 
 

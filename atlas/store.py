@@ -237,6 +237,7 @@ class Store:
         self._national = functools.lru_cache(maxsize=256)(self._national_uncached)
         self._national_array = functools.lru_cache(maxsize=64)(self._national_values_uncached)
         self._scopes: dict[tuple, Scope] = {}
+        self._datasets_at: dict[tuple[str, str, str], dict[str, list[dict]]] = {}
 
     # -- connection -------------------------------------------------------------------------------------
 
@@ -770,8 +771,15 @@ class Store:
         else:
             rank_national = _no_ints(len(codes))
         missing = np.isnan(value)
+        # Ranks on the full-precision values (the extracts store them unrounded): ties only for equal values.
+        # A figure its publisher ranked (catalogue ``rank_variable``: WIMD's scores) is ordered by the
+        # publisher's rank instead, whose order the published (rounded) score cannot reproduce.
+        order = value
+        published = self._published_rank(row, path, authority, codes) if ranked else None
+        if published is not None:
+            order = np.where(np.isnan(published) | missing, np.nan, -published)
         # The frame copies the cached code and name arrays, so a caller may modify what it is given.
-        rank = _int_array(_rank_desc(value), missing | (not ranked))
+        rank = _int_array(_rank_desc(order), missing | (not ranked))
         frame = pd.DataFrame({"code": codes.array, "name": names, "full_name": full_names, "value": value, "rank": rank,
                               "rank_national": rank_national})
         if carried:
@@ -807,6 +815,22 @@ class Store:
         if low in columns and high in columns:
             out += (", CAST(" + _quote_identifier(low) + " AS DOUBLE) AS low, CAST(" + _quote_identifier(high)
                     + " AS DOUBLE) AS high")
+        return out
+
+    def _published_rank(self, row: dict, path: str, authority: str, codes: pd.Index) -> np.ndarray | None:
+        """The publisher's rank of each area's figure (float, NaN where missing), for a variable whose catalogue
+        names one (``rank_variable``, a column of the same file); None otherwise."""
+        rank_id = row.get("rank_variable")
+        if not rank_id or rank_id not in self._catalogue or rank_id not in self._columns(path):
+            return None
+        sql = ("SELECT code, CAST(" + _quote_identifier(rank_id)  # noqa: S608 - a catalogue id, quoted
+               + " AS DOUBLE) AS value FROM read_parquet(?)")
+        got = self._cursor().execute(*self._where(authority, sql, [path])).fetchnumpy()
+        raw = got["value"]
+        raw = raw.filled(np.nan) if np.ma.isMaskedArray(raw) else np.asarray(raw, dtype="float64")
+        out = np.full(len(codes), np.nan)
+        pos = codes.get_indexer(np.asarray(got["code"], dtype=object))
+        out[pos[pos >= 0]] = raw[pos >= 0]
         return out
 
     def _category_frame(self, row: dict, path: str, column: str, authority: str, codes: pd.Index,
@@ -894,7 +918,15 @@ class Store:
     def _national_uncached(self, level: str, variable: str, _path: str) -> tuple[pd.Index, np.ndarray]:
         # ``_path`` (the file read) is part of the cache key: a published variable's file changes by version.
         """Codes and national ranks of every area with a value at ``level`` (cached per build)."""
-        _, path, column = self._national_source(level, variable)
+        row, path, column = self._national_source(level, variable)
+        rank_id = row.get("rank_variable")
+        if rank_id and rank_id in self._catalogue and rank_id in self._columns(path):
+            # The publisher's own national rank (WIMD ranks its unrounded scores), as published.
+            rank_column = _quote_identifier(rank_id)
+            df = self._query("SELECT code, CAST(" + rank_column + " AS BIGINT) AS rank "  # noqa: S608
+                             "FROM read_parquet(?) WHERE " + column + " IS NOT NULL AND " + rank_column
+                             + " IS NOT NULL", [path])
+            return pd.Index(df["code"].to_numpy(dtype=object)), df["rank"].to_numpy(dtype="int64")
         df = self._query(  # column: a quoted catalogue id, never the caller's string
             "SELECT code, rank() OVER (ORDER BY " + column + " DESC) AS rank FROM read_parquet(?) "  # noqa: S608
             "WHERE " + column + " IS NOT NULL", [path])
@@ -934,20 +966,37 @@ class Store:
         return self._query("SELECT code, authority FROM read_parquet(?) ORDER BY code",
                            [self._file("areas", f"{level}.parquet")])
 
+    def datasets_at(self, authority: str, level: str) -> dict[str, list[dict]]:
+        """dataset -> its catalogue rows with data for ``authority`` at ``level``, for the requester (cached per
+        what the requester may see: a download's existence check, and DCAT's list of distributions). Treat the
+        rows as read-only. Raises NotFound for an unknown place or level."""
+        self._check_place(authority, level)
+        key = (self.scope_key(), self.place_key(authority), level)
+        found = self._datasets_at.get(key)
+        if found is None:
+            found = {}
+            for row in self.variables(authority=authority, level=level):
+                found.setdefault(row["dataset"], []).append(row)
+            with self._lock:
+                if len(self._datasets_at) > 4096:  # bounded: scopes change with the registry
+                    self._datasets_at.clear()
+                self._datasets_at[key] = found
+        return found
+
     def dataset_values(self, authority: str, level: str, dataset: str) -> tuple[pd.DataFrame, list[dict]]:
         """A whole dataset for one place, wide: code, name, then one column per variable with data there
         (the catalogue rows are returned beside it). Raises NotFound for a dataset the requester may not
         see or that has no data there."""
-        self._check_place(authority, level)
-        rows = [r for r in self.variables(authority=authority, level=level) if r.get("dataset") == dataset
-                and r.get("kind", "numeric") != "categorical"]
+        rows = self.datasets_at(authority, level).get(dataset)
         if not rows:
-            raise NotFound("dataset", dataset, sorted({r["dataset"] for r in self.variables(
-                authority=authority, level=level)}))
+            raise NotFound("dataset", dataset, sorted(self.datasets_at(authority, level)))
+        rows = [dict(r) for r in rows]
         path = self._dataset_path(rows[0], level)
         self._audit_read(rows[0], f"download {authority}/{level}/{dataset}")
-        columns = ", ".join("CAST(" + _quote_identifier(r["id"]) + " AS DOUBLE) AS " + _quote_identifier(r["id"])
-                            for r in rows)
+        # A categorical variable's column holds category codes (text), the others numbers.
+        columns = ", ".join("CAST(" + _quote_identifier(r["id"])
+                            + (" AS VARCHAR" if is_categorical(r) else " AS DOUBLE") + ") AS "
+                            + _quote_identifier(r["id"]) for r in rows)
         held = self._columns(path)
         if CARRIED_STATUS in held:
             # Carried figures say per area what they are, and a split area's range (<id>_low, <id>_high).

@@ -8,8 +8,9 @@ The rules, each decided once:
 
 - **Precision.** Every variable has a printed precision (the catalogue's ``decimals`` where the build set
   it, otherwise from its unit: percentages 1 decimal place, counts, ranks and deciles none, ages 1,
-  averages and ratios 2). Values are rounded to it *before* they are classified, so the value a person
-  reads is the value that was classified.
+  averages and ratios 2). Values are rounded to it once, from the full-precision value the extracts store,
+  halves away from zero (``round_half_away``), *before* they are classified, so the value a person reads is
+  the value that was classified.
 - **Breaks.** Quantile breaks snap down to a data value; every other scheme's breaks are rounded to the
   printed precision; custom breaks are kept as typed. A break that leaves a class holding nothing (two
   breaks rounded together, a snapped quantile) is merged, and the note says so.
@@ -53,8 +54,8 @@ from atlas.viewstate import ALL, ViewState, effective_scheme, is_overview
 __all__ = [
     "CATEGORY_SCHEME", "CLASS_ALPHABET", "MAX_CLASSES", "NO_DATA", "UNRANKED_UNITS", "AreaRows", "ClassRow", "View",
     "build", "carried_rows", "category_colours", "centred_breaks", "centred_colours", "class_char", "class_labels",
-    "decimals_for", "range_text",
-    "format_number", "format_value", "printed_breaks",
+    "decimals_for", "format_number", "format_value", "printed_breaks", "range_text", "round_half_away",
+    "variable_note",
 ]
 
 #: One character per area in a paint: class i is CLASS_ALPHABET[i], "-" is no data. Digits first, so a
@@ -102,10 +103,31 @@ def decimals_for(row: dict, values: np.ndarray | None = None) -> int:
     return 2
 
 
+#: How close (relative to the scaled value) a value must be to a half to count as one: float64 division puts
+#: a true half (249 / 2000 x 100 = 12.45) a few units in the last place either side of it, while a share of
+#: two counts below 10 million that is not a half lies at least 5e-8 from one at 1 decimal place.
+HALF_TOLERANCE = 1e-10
+
+
+def round_half_away(values: Any, decimals: int) -> Any:
+    """The one rounding rule for print: to ``decimals`` places, halves away from zero (12.45 -> 12.5,
+    -0.45 -> -0.5, 2.5 -> 3), as the publishers' own tables round; from the full-precision value, once.
+    Python's and numpy's ``round`` round halves to even and see 12.45 as 12.4499999..., which printed
+    "12.4". Takes a float or an array (NaN stays NaN); returns the same kind."""
+    x = np.asarray(values, dtype="float64")
+    scale = 10.0 ** decimals
+    scaled = np.abs(x) * scale
+    out = np.sign(x) * np.floor(scaled + 0.5 + HALF_TOLERANCE * np.maximum(scaled, 1.0)) / scale
+    out = np.where(out == 0, 0.0, out)  # no "-0"
+    return float(out) if np.ndim(out) == 0 else out
+
+
 def format_number(value: float | None, decimals: int) -> str:
-    """``1234.5`` -> "1,234.5" at exactly ``decimals`` places, a true minus sign, "no data" for missing."""
+    """``1234.5`` -> "1,234.5" at exactly ``decimals`` places (``round_half_away``), a true minus sign,
+    "no data" for missing."""
     if value is None or not math.isfinite(value):
         return "no data"
+    value = round_half_away(value, decimals)
     text = f"{abs(value):,.{decimals}f}"
     negative = value < 0 and text.strip("0.,") != ""
     return (MINUS if negative else "") + text
@@ -181,7 +203,7 @@ def printed_breaks(raw_breaks: list[float], basis: np.ndarray, scheme: str, deci
         at = np.searchsorted(basis, b + 1e-9, side="right") - 1  # the largest data value <= each break
         b = basis[np.clip(at, 0, basis.size - 1)]
     else:
-        b = np.round(b, decimals)
+        b = round_half_away(b, decimals)
     b = np.unique(b)
     b[-1] = max(b[-1], basis[-1])
     occupied = np.bincount(classify.class_index(basis, b), minlength=b.size) > 0
@@ -335,6 +357,7 @@ class AreaRows:
     rank_national: list[int | None]
     estimated: list[bool] | None = None  # per area, for re-based figures (None: the variable has no estimates)
     carried: list[dict | None] | None = None  # per area, for figures carried from other areas (``carried_rows``)
+    why: list[str | None] | None = None  # per area without a value, why (categorical views with a reason_variable)
 
 
 @dataclass
@@ -482,6 +505,62 @@ class View:
                               for i, c in enumerate(a.carried) if c and c["carried"] != "unchanged"}
         return out
 
+    def rows(self, sort: str, descending: bool, page: int, size: int, find: str | None = None) -> dict:
+        """One page of the table, in the table's order, with the figures of its rows only: what the browser
+        fetches for the table's visible page (and for a selection, ``find``: the page holding that area)
+        instead of every area's details. ``sort`` is a table column (``name``, ``value``, ``rank``, ``rn``,
+        ``class``); missing values come last in either direction, ties in geometry order (as the browser
+        sorts when it holds every area's details)."""
+        a = self.areas
+        n = len(a.codes)
+
+        def key(i: int) -> Any:
+            if sort == "name":
+                return a.names[i].casefold()
+            if sort == "value":
+                return a.values[i]
+            if sort == "rank":
+                if self.ranked:
+                    return a.rank[i]
+                return None if a.values[i] is None else -a.values[i]
+            if sort == "rn":
+                return a.rank_national[i] if self.national else None
+            if sort == "class":
+                return a.classes[i] if a.classes[i] >= 0 else None
+            return i
+
+        keyed = [(key(i), i) for i in range(n)]
+        # Stable, also reversed: ties stay in geometry order in either direction.
+        present = sorted((kv for kv in keyed if kv[0] is not None), key=lambda kv: kv[0], reverse=descending)
+        order = [i for _, i in present] + [i for k, i in keyed if k is None]
+        pages = max(1, math.ceil(n / size))
+        if find is not None and find in a.codes:
+            page = order.index(a.codes.index(find)) // size
+        page = min(pages - 1, max(0, page))
+        shown = order[page * size:(page + 1) * size]
+        if find is not None and find in a.codes and a.codes.index(find) not in shown:
+            shown.append(a.codes.index(find))
+        est = {i for i, flag in enumerate(a.estimated) if flag} if a.estimated is not None else set()
+        return {"key": f"{self.state.authority}/{self.state.level}", "var": self.state.variable,
+                "sort": sort, "dir": "desc" if descending else "asc", "page": page, "pages": pages,
+                "order": order[page * size:(page + 1) * size],
+                "ranked": sum(r is not None for r in a.rank) if self.ranked else 0,
+                "estNote": ESTIMATE_WORDS if est else None,
+                "rows": {str(i): {"text": a.text[i], "rank": a.rank[i] if self.ranked else None,
+                                  "rn": a.rank_national[i] if self.national else None, "est": i in est,
+                                  **({"carried": self._carried_words(i)} if self._carried_words(i) else {})}
+                         for i in shown}}
+
+    def _carried_words(self, i: int) -> list[str] | None:
+        """A carried figure's word and sentence for area i (as ``details`` gives them), None for the others."""
+        c = self.areas.carried[i] if self.areas.carried is not None else None
+        if not c or c["carried"] == "unchanged":
+            return None
+        return [CARRIED_WORDS.get(c["carried"], c["carried"]), c["carried_note"]]
+
+    def _why(self) -> dict:
+        return _why_paint(self.areas.why or [])
+
     def paint(self) -> dict:
         """What a switch sends the browser: one character per area (``CLASS_ALPHABET``, ``-`` for no data),
         the colours, the legend, and the words the hover card and table print for each class."""
@@ -510,7 +589,24 @@ class View:
             else "rank", "unranked": unranked, "categorical": self.categorical,
             # A published dataset's as-of date and version (and that it is stale), for the hover card.
             **({"asOf": self.variable["status"]} if self.variable.get("status") else {}),
+            # The variable's own caveat (ties, multi-member wards, definitions), in the hover card as in the legend.
+            "notes": [variable_note(self.variable)] if variable_note(self.variable) else [],
+            # A categorical view's empty areas, why (one character per area: an index into the reasons, "-"
+            # where the area has a value): its hover card and table say it without a details request.
+            **({"why": self._why()} if self.areas.why else {}),
         }
+
+
+def _why_paint(why: list[str | None]) -> dict:
+    labels = list(dict.fromkeys(w for w in why if w))
+    at = "".join("-" if w is None else CLASS_ALPHABET[labels.index(w)] for w in why)
+    return {"labels": labels, "at": at}
+
+
+def variable_note(row: dict) -> str:
+    """The catalogue's caveat of a variable, as the legend and hover card print it ("" when it has none)."""
+    note = str(row.get("note") or "").strip()
+    return f"Note: {note}" if note else ""
 
 
 def _histogram(values: np.ndarray, breaks: list[float], colours: list[str], lowest: float,
@@ -518,7 +614,9 @@ def _histogram(values: np.ndarray, breaks: list[float], colours: list[str], lowe
     finite = values[np.isfinite(values)]
     if finite.size == 0 or not breaks:
         return None
-    lo, hi = float(min(finite.min(), lowest)), float(finite.max())
+    # The axis runs over the values shown (this place's), both ends alike: with national breaks, the lowest
+    # class starts at the nation's minimum, which is not a value of this histogram.
+    lo, hi = float(finite.min()), float(finite.max())
     width = (hi - lo) / HISTOGRAM_BINS if hi > lo else 1.0
     counts = np.bincount(np.clip(((finite - lo) / width).astype(int), 0, HISTOGRAM_BINS - 1),
                          minlength=HISTOGRAM_BINS)
@@ -622,11 +720,11 @@ def _classification(store: Any, state: ViewState, scheme: str) -> dict:
     row = store.variable(state.variable)
     raw = df["value"].to_numpy(dtype="float64")
     decimals = decimals_for(row, raw)
-    printed = np.round(raw, decimals)
+    printed = round_half_away(raw, decimals)
     national_ok = state.authority != ALL and state.level in (row.get("national_levels") or [])
     basis = None
     if state.scope == "national" and national_ok:
-        basis = np.round(store.national_values(state.level, state.variable), decimals)
+        basis = round_half_away(store.national_values(state.level, state.variable), decimals)
     out: dict[str, Any] = {"decimals": decimals, "values": [None if not math.isfinite(v) else float(v)
                                                              for v in printed.tolist()],
                            "breaks": [], "lowest": None, "k_requested": state.k, "notes": []}
@@ -659,6 +757,28 @@ def _classification(store: Any, state: ViewState, scheme: str) -> dict:
     return out
 
 
+def _reasons(store: Any, state: ViewState, row: dict) -> list[str | None] | None:
+    """Why each area has no value, where the catalogue names a variable that says so (``reason_variable``:
+    an election's ``le<year>_result``): its category label per area (None where it has none), else None."""
+    reason = row.get("reason_variable")
+    if not reason:
+        return None
+    try:
+        df = store.values(state.authority, state.level, reason)
+    except LookupError:
+        return None
+    return [None if label is None or (isinstance(label, float) and math.isnan(label)) else str(label)
+            for label in df["label"].tolist()] if "label" in df.columns else None
+
+
+def _missing_note(texts: list[str], reasons: list[str | None] | None, missing: list[bool]) -> str | None:
+    """The legend's words for the areas without a value, by reason ("No data: 27 wards. No result: ...")."""
+    if not reasons or not any(missing):
+        return None
+    counts = Counter(r or "no reason recorded" for r, m in zip(reasons, missing, strict=True) if m)
+    return "No data, by reason: " + "; ".join(f"{n:,} {r[:1].lower() + r[1:]}" for r, n in counts.most_common()) + "."
+
+
 def _estimates(store: Any, state: ViewState, row: dict, flags: Any) -> dict | None:
     """The legend's words and counts for re-based figures: how many areas here are estimates, and how the
     authority's 2011 LSOAs map to 2021 ones."""
@@ -673,6 +793,13 @@ def _estimates(store: Any, state: ViewState, row: dict, flags: Any) -> dict | No
                  f"{changes['split']:,} split (summed back, exact), {changes['merged']:,} merged"
                  + (f" and {changes['complex']:,} changed irregularly" if changes.get("complex") else "") + ".")
     return {"count": count, "note": note, "areas": changes}
+
+
+def _place_row(store: Any, authority: str) -> dict | None:
+    try:
+        return store.authority(authority)
+    except LookupError:
+        return None
 
 
 def _place_key(store: Any, authority: str) -> str:
@@ -697,6 +824,8 @@ def build(store: Any, state: ViewState) -> View:
 
     Custom breaks that cannot classify these values fall back to quantiles, with a message."""
     row = store.variable(state.variable)
+    # The view credits its own publishers (a variable several give: Camden's CDRC pack and Nomis's tables).
+    row["source"] = mapview.view_source(row, _place_row(store, state.authority), state.level)
     if is_categorical(row):
         return _build_categorical(store, state, row)
     messages: list[str] = []
@@ -743,6 +872,10 @@ def build(store: Any, state: ViewState) -> View:
         carried_area, texts = carried_rows(df, part["values"], decimals, unit)
     else:
         carried_area, texts = None, [format_value(v, decimals, unit) for v in part["values"]]
+    reasons = _reasons(store, state, row)
+    if reasons is not None:  # an empty area says why (an election's tie, no election that year...)
+        texts = [f"no data: {r[:1].lower() + r[1:]}" if t == "no data" and r else t for t, r in zip(
+            texts, reasons, strict=True)]
     areas = AreaRows(codes=df["code"].tolist(), names=df["name"].tolist(), full_names=df["full_name"].tolist(),
                      values=part["values"], text=texts,
                      classes=[int(c) for c in cls.tolist()], rank=rank, rank_national=rank_national,
@@ -759,6 +892,11 @@ def build(store: Any, state: ViewState) -> View:
     if carried_summary:
         notes.append(carried_summary["note"])
     ranges = carried_summary["ranges"] if carried_summary else 0
+    why = _missing_note(texts, reasons, [v is None for v in part["values"]])
+    if why:
+        notes.append(why)
+    if variable_note(row):
+        notes.append(variable_note(row))
     return View(
         state=state, scheme=scheme, place=place, variable=row, decimals=decimals, unit=unit, classes=classes,
         k_requested=part["k_requested"] if k else state.k, missing=int(np.sum(cls < 0)) - ranges,
@@ -801,6 +939,8 @@ def _build_categorical(store: Any, state: ViewState, row: dict) -> View:
     if row.get("method") == "change" and row.get("note"):
         notes.append(row["note"])  # what was compared, and the publisher's caution (IoD 2019 to 2025)
     notes.append(colour_note)
+    if variable_note(row):
+        notes.append(variable_note(row))
 
     def text(c: dict) -> str:
         return c["label"] if c["label"] == c["code"] or c["code"] == "other" else f"{c['label']} ({c['code']})"
@@ -812,10 +952,18 @@ def _build_categorical(store: Any, state: ViewState, row: dict) -> View:
     labels = {c["code"]: text(c) for c in order}
     place = store.authority(state.authority)["name"]
     n = len(df)
+    reasons = _reasons(store, state, row) if row.get("reason_variable") != row.get("id") else None
+    why = [r if c is None and r else None for c, r in zip(codes, reasons or [None] * n, strict=True)]
+    missing_note = _missing_note([], reasons, [c is None for c in codes])
+    if missing_note:
+        notes.append(missing_note)
     areas = AreaRows(codes=df["code"].tolist(), names=df["name"].tolist(), full_names=df["full_name"].tolist(),
                      values=[None if c is None else str(c) for c in df["category"].tolist()],
-                     text=[labels.get(c, "no data") if c is not None else "no data" for c in codes],
-                     classes=cls, rank=[None] * n, rank_national=[None] * n)
+                     text=[labels.get(c, "no data") if c is not None else (
+                         f"no data: {w[:1].lower() + w[1:]}" if w else "no data") for c, w in zip(codes, why,
+                                                                                                  strict=True)],
+                     classes=cls, rank=[None] * n, rank_national=[None] * n,
+                     why=why if any(why) else None)
     return View(
         state=state, scheme=CATEGORY_SCHEME, place=place, variable=row, decimals=0, unit="category",
         classes=classes, k_requested=len(categories + extra), missing=sum(1 for c in cls if c < 0), notes=notes,

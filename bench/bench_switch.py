@@ -19,6 +19,9 @@ class digit per area and the legend) restyles the map in the browser; the addres
    classes switch) against Plotly's canonical Dash choropleth (bench/canonical_choropleth.py: a callback
    returning a new ``px.choropleth_map`` figure) on the same areas and values, in the same run, and the
    browser's part alone for 1,584 polygons (Liverpool's output areas, paints made in the page).
+3. Bytes per switch in headless Chromium: everything the page fetches after a variable switch, per area,
+   with and without a hover (``--bytes-only`` for this part alone), for Camden's output areas, London's
+   LSOAs and England and Wales's LSOAs; and how long the first hover after a switch takes to show figures.
 """
 
 from __future__ import annotations
@@ -378,17 +381,125 @@ def browser_side(repeat: int) -> None:
         canonical.wait(timeout=20)
 
 
+BYTES_CASES = [
+    # (label, areas, address, variables switched through)
+    ("Camden, output areas", 749, "?authority=E09000007&level=oa11&variable=ks102ew0018",
+     ["ks102ew0014_pct", "ks102ew0002_pct", "ks102ew0018", "ks102ew0016_pct"]),
+    ("London, LSOAs", 4835, "?authority=E12000007&level=lsoa11&variable=ks102ew0018",
+     ["ks102ew0014_pct", "ks402ew0002_pct", "ks102ew0018", "chg_tenure_owned_pp"]),
+    ("England and Wales, LSOAs (tiles)", 34753, "?authority=all&level=lsoa11&variable=ks102ew0018",
+     ["ks102ew0014_pct", "ks402ew0002_pct", "ks102ew0018", "chg_tenure_owned_pp"]),
+]
+
+_BYTES = """
+var since = arguments[0];
+var got = performance.getEntriesByType('resource').filter(function (r) { return r.startTime >= since; });
+return got.map(function (r) { return [r.name, r.encodedBodySize, r.decodedBodySize]; });
+"""
+
+
+def bytes_per_switch(repeat: int) -> None:
+    """Every byte the page fetches after a variable switch (Resource Timing, bodies as sent and as decoded),
+    per area: without a hover (the map repainted; the table below the fold), and with one (the mouse over the
+    map after the switch, until its card shows the figures), in headless Chromium against the app in this
+    process. Issue 17 §11: a switch sends at most 2 bytes per area; a hover fetches the details."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.common.action_chains import ActionChains
+    from werkzeug.serving import make_server
+
+    import app as app_module
+
+    port = _free_port()
+    httpd = make_server("127.0.0.1", port, app_module.server, threaded=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    options = Options()
+    for flag in CHROME_FLAGS:
+        options.add_argument(flag)
+    if Path("/usr/bin/chromium").exists():
+        options.binary_location = "/usr/bin/chromium"
+    driver = webdriver.Chrome(options=options)
+    rows = []
+    try:
+        def wait(script: str, timeout: float = 60):
+            end = time.monotonic() + timeout
+            while time.monotonic() < end:
+                value = driver.execute_script("try { return " + script + "; } catch (e) { return null; }")
+                if value:
+                    return value
+                time.sleep(0.02)
+            tip = driver.execute_script("var t = document.querySelector('.atlas-tip'); return t && t.innerText;")
+            raise TimeoutError(f"{script} (the card says {tip!r})")
+
+        for label, n, address, variables in BYTES_CASES:
+            driver.get(f"http://127.0.0.1:{port}/{address}")
+            wait("window.atlas._latest && window.atlas._latest.p && window.atlas._latest.p.n", 120)
+            time.sleep(2.0)  # the first map's geometry, tiles and names settle (not counted)
+            for hover in (False, True):
+                sent, raw, hover_ms, second = [], [], [], []
+                for i in range(repeat):
+                    variable = variables[i % len(variables)]
+                    if variable == driver.execute_script("return window.atlas._latest.p.var"):
+                        variable = variables[(i + 1) % len(variables)]
+                    ActionChains(driver).move_to_element(driver.find_element("css selector", "h1")).perform()
+                    since = driver.execute_script("return performance.now()")
+                    driver.execute_script(f"window.dash_clientside.set_props('variable', {{value: {variable!r}}});")
+                    wait(f"window.atlas._latest.p.var === {variable!r}")
+                    if hover:
+                        box = driver.find_element("css selector", "#map")
+                        t0 = time.perf_counter()
+                        # Two moves over the map's centre: Leaflet's canvas finds the area under a mousemove.
+                        ActionChains(driver).move_to_element(box).move_by_offset(3, 3).perform()
+                        wait("document.querySelector('.atlas-tip') && "
+                             "!/Loading/.test(document.querySelector('.atlas-tip').innerText) && "
+                             "/Rank|: /.test(document.querySelector('.atlas-tip').innerText)")
+                        hover_ms.append((time.perf_counter() - t0) * 1000)
+                        # A second hover, elsewhere: answered from what the first fetched, with no request (its
+                        # card is written in the mousemove's own task, before the next frame).
+                        before = driver.execute_script("return performance.getEntriesByType('resource').length")
+                        ActionChains(driver).move_by_offset(40, 25).move_by_offset(2, 2).perform()
+                        text = driver.execute_script("var t = document.querySelector('.atlas-tip');"
+                                                     "return t && t.innerText;")
+                        after = driver.execute_script("return performance.getEntriesByType('resource').length")
+                        second.append((after - before, "Loading" not in (text or "") and bool(text)))
+                    time.sleep(0.8)  # anything the switch fetches after the paint (a table page, details)
+                    got = driver.execute_script(_BYTES, since)
+                    sent.append(sum(e for _, e, _ in got))
+                    raw.append(sum(d for _, _, d in got))
+                rows.append((label, n, "with a hover" if hover else "no hover", statistics.median(sent),
+                             statistics.median(raw), statistics.median(hover_ms) if hover_ms else None,
+                             (f"{sum(r for r, _ in second)} requests, figures shown {sum(ok for _, ok in second)}"
+                              f" of {len(second)}") if second else ""))
+    finally:
+        driver.quit()
+        httpd.shutdown()
+    print("\n## Bytes per variable switch, everything the page fetched after it (headless Chromium)\n")
+    print("| view | areas | switch | bytes sent (p50) | B/area sent | bytes decoded | B/area decoded "
+          "| first hover answered, p50 ms (with WebDriver's own latency) | a second hover |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for label, n, what, sent, raw, ms, again in rows:
+        print(f"| {label} | {n:,} | {what} | {sent:,.0f} | {sent / n:.2f} | {raw:,.0f} | {raw / n:.2f} | "
+              f"{'' if ms is None else f'{ms:.0f}'} | {again} |")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--no-browser", action="store_true", help="skip the Chromium repaint measure")
+    parser.add_argument("--bytes-only", action="store_true",
+                        help="only the bytes per switch, with and without a hover (issue 17)")
+    parser.add_argument("--bytes-repeat", type=int, default=6)
     args = parser.parse_args()
     import logging
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    if args.bytes_only:
+        bytes_per_switch(args.bytes_repeat)
+        return 0
     server_side(args.repeat)
     if not args.no_browser:
         browser_side(max(10, args.repeat // 2))
+        bytes_per_switch(args.bytes_repeat)
     return 0
 
 

@@ -24,8 +24,8 @@ from urllib.parse import urlencode
 import dash
 from dash import ClientsideFunction, Input, Output, State, html, no_update
 
+from atlas import access, mapview
 from atlas import compare as cv
-from atlas import mapview
 from atlas import store as store_module
 from atlas import view as atlas_view
 from atlas import viewstate as state
@@ -177,6 +177,7 @@ def _b_options(s: Any, cstate: dict | None, variable_b: str | None) -> list[dict
     State(ids.STATE, "data"), State(C.STATE, "data"),
     prevent_initial_call=True,
 )
+@access.declares("site.view")
 def render_compare(trigger: Any, explorer: Any, previous: Any) -> tuple:
     """The compare view asked for. Never raises: a failure shows a message."""
     search = compare_search(trigger, explorer, previous)
@@ -209,6 +210,7 @@ def render_compare(trigger: Any, explorer: Any, previous: Any) -> tuple:
     State(C.STATE, "data"),
     prevent_initial_call=True,
 )
+@access.declares("site.view")
 def variable_b_options(typed: Any, cstate: Any) -> Any:
     """Variable B's list: B's own table, or the variables here matching the words typed."""
     if not isinstance(cstate, dict) or not isinstance(cstate.get("authority"), str) \
@@ -231,6 +233,7 @@ def variable_b_options(typed: Any, cstate: Any) -> Any:
     State(C.PICKS, "value"),
     prevent_initial_call=True,
 )
+@access.declares("site.view")
 def pick_options(typed: Any, cstate: Any, picked: Any) -> Any:
     """The profile's "pick variables" list: the variables here matching the words typed, with those
     already picked kept (a multi-select drops a value that is not among its options)."""
@@ -341,6 +344,7 @@ def _profile_table(rows: list[dict], codes: list[str], names: dict[str, str], pi
     Input(C.SELECTED, "data"), Input(C.STATE, "data"), Input(C.TOPIC, "value"), Input(C.PICKS, "value"),
     prevent_initial_call=True,
 )
+@access.declares("site.view")
 def render_profile(selected: str | None, cstate: dict | None, topic: str | None, picks: list[str] | None) -> Any:
     if not _profile_inputs_ok(selected, cstate, topic, picks):
         return no_update
@@ -370,6 +374,7 @@ def render_profile(selected: str | None, cstate: dict | None, topic: str | None,
     State(C.SELECTED, "data"), State(C.STATE, "data"), State(C.TOPIC, "value"), State(C.PICKS, "value"),
     prevent_initial_call=True,
 )
+@access.declares("site.view")
 def download_profile(_: int | None, selected: str | None, cstate: dict | None, topic: str | None,
                      picks: list[str] | None) -> Any:
     if not _profile_inputs_ok(selected, cstate, topic, picks, "authority", "level"):

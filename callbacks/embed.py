@@ -12,6 +12,7 @@ import dash
 import flask
 from dash import ClientsideFunction, Input, Output, State
 
+from atlas import access, registry
 from ui import ids
 from ui.ids import EMBED as E
 from ui.ids import SHARE as S
@@ -27,6 +28,7 @@ __all__ = ["write_snippet"]
     State(ids.STATE, "data"), State(ids.TITLE, "children"),
     prevent_initial_call=True,
 )
+@access.declares("site.view")
 def write_snippet(_: int | None, shown: list[str] | None, width: Any, height: Any, canonical: dict | None,
                   title: Any) -> tuple[str, str, str]:
     """The dialog's snippet for the view on screen when it was opened (or an option changed).
@@ -39,6 +41,9 @@ def write_snippet(_: int | None, shown: list[str] | None, width: Any, height: An
     height = height if isinstance(height, (str, int)) and not isinstance(height, bool) else None
     if not isinstance(canonical, dict):
         canonical = None
+    refusal = registry.embed_refusal(canonical.get("search", "") if canonical else "")
+    if refusal:  # dataset.embed: only public data is ever embeddable
+        return "", "", refusal
     origin = public_origin(flask.request.host_url, flask.request.host)
     return snippet_for(origin, canonical, shown, width, height, title)
 

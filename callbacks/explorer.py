@@ -25,12 +25,13 @@ from urllib.parse import urlencode
 import dash
 from dash import ClientsideFunction, Input, Output, State, no_update
 
-from atlas import mapview, view
+from atlas import access, mapview, view
 from atlas import store as store_module
 from atlas import viewstate as state
 from ui import ids
 
-__all__ = ["Rendered", "render", "render_view", "search_from_controls", "variable_search"]
+__all__ = ["Rendered", "keep_question", "list_gaps", "render", "render_view", "search_from_controls",
+           "variable_search"]
 
 log = logging.getLogger(__name__)
 
@@ -144,15 +145,59 @@ def details_url(st: state.ViewState) -> str:
                                           ("variable", st.variable), ("fields", "details")])
 
 
+def _lower(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+def keep_question(raw: dict[str, str], prev: dict, s: Any) -> tuple[list[str], str | None]:
+    """Never change the question behind the person's back (issue 17 §9). When the variable asked for has no
+    data at the level asked for (a place opened at its first level, a ward or LSOA 2021 found in search, a
+    "not here" variable chosen), the variable is kept and the level changed to one of this place where it
+    exists (the previous level first), saying so; ``raw`` is changed in place. Where it exists at no level
+    of the place, the level is kept and the message says which variables to pick (the map shows the place's
+    first headline figure meanwhile, named as such). Returns the messages and, when the level moved away
+    from a found area's level, ``"<its level>/<its code>"`` (to move the map to, not to select)."""
+    variable, authority = raw.get("variable"), raw.get("authority") or state.ALL
+    if not variable:
+        return [], None
+    try:
+        row = s.variable(variable)
+        info = s.authority(authority)
+    except LookupError:
+        return [], None  # unknown: resolve says so
+    levels = [d["level"] for d in info.get("levels") or []]
+    asked = raw.get("level") or (levels[0] if levels else "")
+    if asked in levels and variable in mapview.available_variables(s, authority, asked):
+        return [], None
+    here = [lv for lv in levels if variable in mapview.available_variables(s, authority, lv)]
+    place = state.PLACE_NAME if authority == state.ALL else info["name"]
+    label = row.get("label") or variable
+    if not here:
+        if raw.get("palette") == state.default_palette(row):
+            raw.pop("palette")  # the figure shown meanwhile takes its own colours, not a diverging one's
+        return [f"Pick a variable with data for {place} from the Topic and table list: the map shows the figure "
+                "named in its title until you do."], None
+    previous_level = prev.get("level")
+    level = previous_level if previous_level in here else here[0]
+    raw["level"] = level
+    area = state.parse_area(raw.pop("area", "")) if asked != level and raw.get("area") else None
+    said = _lower(state.level_label(asked)) if asked else "the level asked for"
+    text = (f"{label} has no data at {said} for {place}; it is shown at {_lower(state.level_label(level))}, "
+            "where it exists. To map another level, pick a variable that exists there.")
+    return [text], (f"{asked}/{area}" if area else None)
+
+
 def render_view(search: str | None, previous: dict | None, s: Any, via: str = "nav") -> Rendered:
     """The view for the query string ``search``, given the previous rendered state (``None`` on first
     load); ``via`` says whether the address ("nav") or a control ("control") asked for it."""
     raw, messages = state.parse_query(search)
+    prev = previous.get("state") if isinstance(previous, dict) else None
+    prev = prev if isinstance(prev, dict) else {}
+    kept, moved_area = keep_question(raw, prev, s)
+    messages += kept
     resolved = state.resolve(raw, s, lambda a, lv: mapview.available_variables(s, a, lv), messages)
     st = resolved.state
     messages = list(resolved.messages)
-    prev = previous.get("state") if isinstance(previous, dict) else None
-    prev = prev if isinstance(prev, dict) else {}
     place_changed = (prev.get("authority"), prev.get("level")) != (st.authority, st.level)
     shown = view.build(s, st)
     messages += shown.messages
@@ -175,7 +220,7 @@ def render_view(search: str | None, previous: dict | None, s: Any, via: str = "n
     if place_changed or prev.get("variable") != st.variable:
         row = shown.variable
         out.title = shown.title
-        out.attribution = mapview.attribution(row)
+        out.attribution = mapview.attribution(row, s.authority(st.authority), st.level)
         out.scope_options = mapview.scope_options(row, st)
         group = mapview.group_key(row)
         if place_changed or group != _group_of(s, prev.get("variable")):
@@ -198,6 +243,13 @@ def render_view(search: str | None, previous: dict | None, s: Any, via: str = "n
         out.viewport = {"bounds": [[bbox[1], bbox[0]], [bbox[3], bbox[2]]], "transition": "fitBounds"}
         out.select = True
     _map_keys(out, raw, s, st, via)
+    if moved_area:
+        # A ward or LSOA 2021 found in search, shown at the level where the variable exists: the map goes to it.
+        level, code = moved_area.split("/", 1)
+        box = s.area_bbox(level, code)
+        if box:
+            out.viewport = {"bounds": [[box[1], box[0]], [box[3], box[2]]], "transition": "flyToBounds",
+                            "options": {"maxZoom": 15, "padding": [30, 30]}}
     return out
 
 
@@ -271,6 +323,7 @@ def _nav_search(nav: Any) -> str | None:
     State(ids.STATE, "data"),
     prevent_initial_call="initial_duplicate",
 )
+@access.declares("site.view")
 def render(nav: Any, *args: Any) -> tuple:
     """The view the controls or the address ask for. Never raises: a failure shows a message and keeps
     the map as it was."""
@@ -323,11 +376,32 @@ def render(nav: Any, *args: Any) -> tuple:
 
 
 @dash.callback(
+    Output(ids.GROUP, "options", allow_duplicate=True), Output(ids.GROUP, "value", allow_duplicate=True),
+    Input(ids.GROUP, "value"), State(ids.STATE, "data"),
+    prevent_initial_call=True,
+)
+@access.declares("site.view")
+def list_gaps(group: Any, stored: Any) -> tuple:
+    """The Table list's "Not here" line, chosen: the list unfolds to say what exists elsewhere and why (one
+    line per reason under each topic), and the Table shown stays the variable's."""
+    st = stored.get("state") if isinstance(stored, dict) else None
+    if group != mapview.GAPS_OPTION or not isinstance(st, dict) or not isinstance(st.get("variable"), str):
+        return no_update, no_update
+    s = store_module.get_store()
+    try:
+        return (mapview.group_options(s, st["authority"], st["level"], expanded=True),
+                mapview.group_key(s.variable(st["variable"])))
+    except (store_module.NotFound, KeyError, TypeError):
+        return no_update, no_update
+
+
+@dash.callback(
     Output(ids.VARIABLE, "options", allow_duplicate=True),
     Input(ids.VARIABLE, "search_value"), Input(ids.GROUP, "value"),
     State(ids.STATE, "data"),
     prevent_initial_call=True,
 )
+@access.declares("site.view")
 def variable_search(typed: Any, group: Any, stored: Any) -> Any:
     """The Variable list: the chosen table's variables, or (while words are typed) the variables with data
     here that match them, from every table. The chosen variable stays in the list."""

@@ -772,6 +772,14 @@ def _ks102_dataset(ks102: pd.DataFrame, lsoa: gpd.GeoDataFrame) -> Dataset:
     return Dataset("ks102ew", {"lsoa11": frame, "lad": lad}, variables, ("lsoa11", "lad"), "England and Wales")
 
 
+#: The catalogue's title of each deprivation dataset (its variables come from several publisher files, each
+#: named in the variable's ``cells``; a file name is not a title).
+DEPRIVATION_TITLES = {
+    "imd2019": "English Indices of Deprivation 2019: index and domain ranks, deciles and population denominators",
+    "wimd2019": "Welsh Index of Multiple Deprivation 2019: index and domain ranks and scores",
+}
+
+
 def _deprivation_dataset(name: str, frame: pd.DataFrame, meta: dict, nation: str) -> Dataset:
     variables = []
     index_name = "IoD2019" if name == "imd2019" else "WIMD 2019"
@@ -787,15 +795,28 @@ def _deprivation_dataset(name: str, frame: pd.DataFrame, meta: dict, nation: str
         elif unit == "score":
             polarity = "lower is better"
             note = "Higher score = more deprived."
+            if rank_of(ident) in meta:
+                # The publisher ranked its unrounded scores; the score is published to 1 decimal, which ties
+                # and re-orders areas, so the rank shown is the publisher's (catalogue ``rank_variable``).
+                note += (f" Ranks are the publisher's own ({rank_of(ident)}): the score is published rounded "
+                         "to 1 decimal place, so areas with the same printed score still have different ranks.")
             label = f"{label}, {edition} (higher is more deprived)"
         else:
             polarity, note = None, "Population denominator used by the indices."
             label = f"{label}, {edition}"
-        variables.append(ds.variable(ident, label, "Deprivation", index_name, Path(file).stem, column, unit, name,
-                                     index_name, polarity=polarity, description=note, note=note,
+        variables.append(ds.variable(ident, label, "Deprivation", index_name,
+                                     DEPRIVATION_TITLES.get(name, f"{index_name}: ranks and scores"), column, unit,
+                                     name, index_name, polarity=polarity, description=note, note=note,
                                      cells=f"{column.strip()} ({Path(file).name})",
-                                     decimals=1 if unit == "score" else None, coverage=nation))
+                                     decimals=1 if unit == "score" else None, coverage=nation,
+                                     rank_variable=rank_of(ident) if unit == "score" and rank_of(ident) in meta
+                                     else ""))
     return Dataset(name, {"lsoa11": frame}, variables, ("lsoa11",), nation)
+
+
+def rank_of(ident: str) -> str:
+    """The id of the publisher's rank beside a score: ``wimd2019_income_score`` -> ``wimd2019_income_rank``."""
+    return ident.rsplit("_", 1)[0] + "_rank"
 
 
 GLA_COLUMNS = [("USUALRES", "Usual residents", "count"), ("HHOLDRES", "Household residents", "count"),
@@ -880,10 +901,12 @@ def _merge_same_name(items: list[Dataset]) -> list[Dataset]:
     code, and where two sources give the same cell for the same area they must agree exactly. The first
     source's catalogue row wins; the attribution names both."""
     merged: dict[str, Dataset] = {}
+    first_frames_levels: dict[str, list[str]] = {}  # the first source's own levels, before others join
     for dataset in items:
         first = merged.get(dataset.name)
         if first is None:
             merged[dataset.name] = dataset
+            first_frames_levels[dataset.name] = list(dataset.frames)
             continue
         for level, frame in dataset.frames.items():
             if level in first.frames:
@@ -892,10 +915,18 @@ def _merge_same_name(items: list[Dataset]) -> list[Dataset]:
                 first.frames[level] = frame
         theirs = {v["id"]: v for v in dataset.variables}
         levels = " and ".join(LEVELS[level] for level in dataset.frames)
+        first_levels = first_frames_levels[dataset.name]
         for variable in first.variables:
             other = theirs.pop(variable["id"], None)
             if other and other["source"] != variable["source"]:
-                # Same variable, another publisher: the attribution names both.
+                # Same variable, another publisher: the catalogue's source names both; ``sources`` says which
+                # gives which levels and places, so a view credits its own (Leeds is not credited to a pack
+                # of Camden's).
+                parts = json.loads(variable["sources"]) if variable.get("sources") else [
+                    {"source": variable["source"], "levels": first_levels, "coverage": first.coverage}]
+                parts.append({"source": other["source"], "levels": list(dataset.frames),
+                              "coverage": dataset.coverage})
+                variable["sources"] = json.dumps(parts, ensure_ascii=False)
                 variable["source"] = f"{variable['source']} {levels} ({dataset.coverage}): {other['source']}"
         first.variables.extend(theirs.values())
     return list(merged.values())

@@ -98,7 +98,7 @@ UNIT_DECIMALS: dict[str, int] = {
 CATALOGUE_COLUMNS = ["id", "label", "topic", "table", "table_title", "cell", "unit", "denominator", "polarity",
                      "vintage", "levels", "authorities", "national", "national_levels", "coverage", "source",
                      "licence", "dataset", "description", "kind", "method", "cells", "note", "decimals",
-                     "categories", "palette", "centre"]
+                     "categories", "palette", "centre", "rank_variable", "sources", "reason_variable"]
 
 
 @dataclass
@@ -118,7 +118,8 @@ def variable(id_: str, label: str, topic: str, table: str, table_title: str, cel
              source: str, vintage: str, denominator: str | None = None, polarity: str | None = None,
              description: str = "", *, method: str | None = None, cells: str | None = None, note: str = "",
              decimals: int | None = None, kind: str = "numeric", categories: list[dict] | None = None,
-             palette: str = "", centre: float | None = None, coverage: str | None = None) -> dict:
+             palette: str = "", centre: float | None = None, coverage: str | None = None,
+             rank_variable: str = "") -> dict:
     """One catalogue row. ``method`` defaults to "derived" for percentages said to be derived here and to
     "published" otherwise; ``cells`` to the cell itself; ``decimals`` to the unit's (UNIT_DECIMALS)."""
     text, licence = SOURCES[source]
@@ -139,7 +140,13 @@ def variable(id_: str, label: str, topic: str, table: str, table_title: str, cel
            "licence": licence, "description": description, "kind": kind, "method": method,
            "cells": cell if cells is None else cells, "note": note, "decimals": int(decimals),
            "categories": categories_json(categories) if categories else "", "palette": palette,
-           "centre": None if centre is None else float(centre)}
+           "centre": None if centre is None else float(centre), "rank_variable": rank_variable,
+           # Where a variable comes from several publishers, which one gives which levels and places (JSON:
+           # [{"source", "levels", "coverage"}]); "" for one source. The app credits the view's own.
+           "sources": "",
+           # A categorical variable whose label says why an area has no value (election results: a tie, no
+           # election that year...); "" for none.
+           "reason_variable": ""}
     if coverage is not None:
         row["coverage"] = coverage
     return row
@@ -163,4 +170,5 @@ def categories_json(items: list[dict]) -> str:
 def pct(frame: pd.DataFrame, column: str, total: str) -> pd.Series:
     """Percentage of the table's total; missing where the total is zero or missing (never invented)."""
     denominator = frame[total].where(frame[total] > 0)
-    return (frame[column] / denominator * 100).round(4)
+    # Full precision: the app rounds once, for print (atlas/view.py); a stored 4-dp value would be rounded twice.
+    return frame[column] / denominator * 100

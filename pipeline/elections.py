@@ -146,6 +146,20 @@ class Results:
     frame: pd.DataFrame        # index: ward code; electorate, turnout, total, seats, votes per party
     winner: pd.Series          # index: ward code; party code or None
     report: ElectionReport
+    #: index: every December 2022 ward of the authorities with results that year; a STATUS code saying why
+    #: a ward has (or has no) winner
+    status: pd.Series | None = None
+
+
+#: Why a ward has, or has no, result (the categorical ``le<year>_result``): every empty ward says why.
+STATUS = {
+    "won": "Result: one party had the most votes",
+    "tie": "No winner: two or more parties had the most votes (a tie)",
+    "lost": "No winner: votes the source lost (cells reading TRUE) could change who had the most",
+    "unresolved": "No result: the source uses this ward's code for two rows and no single ward's name matches",
+    "none": "No result: the source lists no {year} result for this ward (no election here that year, or "
+            "uncontested)",
+}
 
 
 _KEY = {2022: ("Ward code", "Ward name", "Local authority code"),
@@ -255,7 +269,23 @@ def read_results(raw: RawFiles, year: int, wards: gpd.GeoDataFrame) -> Results:
     report.ties = int(((n_best > 1) & best.notna()).sum())
     report.winner_unknown = int((~decided).sum())
     winner = leader.where(decided)
-    return Results(year, label, parties, frame.drop(columns=["code", "name", "lad", "_unknown"]), winner, report)
+    status = _status(frame.index, best, n_best, decided, wards, report)
+    return Results(year, label, parties, frame.drop(columns=["code", "name", "lad", "_unknown"]), winner, report,
+                   status)
+
+
+def _status(joined: pd.Index, best: pd.Series, n_best: pd.Series, decided: pd.Series, wards: gpd.GeoDataFrame,
+            report: ElectionReport) -> pd.Series:
+    """A STATUS code for every ward of the authorities with results: won, tie, lost (TRUE cells could change
+    the winner), unresolved (a reused code left out) or none (no row for it)."""
+    authorities = set(wards.loc[joined, "authority"])
+    every = wards.index[wards["authority"].isin(authorities)]
+    out = pd.Series("none", index=every, dtype=object)
+    tie = (n_best > 1) & best.notna()
+    out[joined] = np.where(decided, "won", np.where(tie, "tie", "lost"))
+    left_out = {code for code, _ in report.unresolved} & set(every) - set(joined)
+    out[list(left_out)] = "unresolved"
+    return out.sort_index()
 
 
 def _join(frame: pd.DataFrame, wards: gpd.GeoDataFrame, label: str, report: ElectionReport) -> pd.Series:
@@ -356,7 +386,7 @@ def election_datasets(results: list[Results]) -> list[Dataset]:
             pid = _party_id(party)
             name = PARTY_NAMES.get(party, f"{party} (party code as in the source)")
             data[f"{prefix}_votes_{pid}"] = votes.to_numpy()
-            data[f"{prefix}_share_{pid}"] = (votes / frame["total"].where(frame["total"] > 0) * 100).round(4).to_numpy()
+            data[f"{prefix}_share_{pid}"] = (votes / frame["total"].where(frame["total"] > 0) * 100).to_numpy()
             note = " ".join(n for n in (multi + true_note, join_note) if n)
             variables.append(ds.variable(f"{prefix}_votes_{pid}", f"Votes: {name}, {year}", *common, party, "count",
                                          "elections", vintage, cells=f"{party}", note=note,
@@ -374,16 +404,39 @@ def election_datasets(results: list[Results]) -> list[Dataset]:
         winners = result.winner.dropna()
         order = [p for p in result.parties if p in set(winners)]
         categories = [{"code": p, "label": PARTY_NAMES.get(p, p), "colour": PARTY_COLOURS.get(p)} for p in order]
+        # Why each ward has, or has no, result: a categorical variable of its own, named by every election
+        # variable of the year (``reason_variable``), so an empty ward's hover card and table row say why.
+        reason_id = f"{prefix}_result"
+        for v in variables:
+            v["reason_variable"] = reason_id
         winner_note = (f"The party with the most votes in the ward. In multi-member wards seats may be shared "
                        f"between parties: the source gives votes, not seats won. Empty where parties tie "
                        f"({report.ties}) or where votes the source lost (TRUE) could change the result. "
                        + join_note)
-        frame_w = pd.DataFrame({"code": result.winner.index.to_numpy(),
-                                f"{prefix}_winner": result.winner.astype(object).where(result.winner.notna(), None)
-                                .to_numpy()})
-        out.append(Dataset(f"{prefix}_winner", {"ward22": frame_w}, [ds.variable(
+        status = result.status if result.status is not None else pd.Series(dtype=object)
+        codes = status.index.union(result.winner.index)
+        frame_w = pd.DataFrame({"code": codes.to_numpy(),
+                                f"{prefix}_winner": result.winner.reindex(codes).astype(object)
+                                .where(result.winner.reindex(codes).notna(), None).to_numpy(),
+                                reason_id: status.reindex(codes).astype(object).where(
+                                    status.reindex(codes).notna(), None).to_numpy()})
+        counts = status.value_counts()
+        winner = ds.variable(
             f"{prefix}_winner", f"Party with the most votes, {year}", *common, "winner", "category", "elections",
             vintage, kind="categorical", method="derived", categories=categories, note=winner_note,
-            cells="the party column with the largest number of votes", coverage="Wards with results")],
-            (), "Wards with results"))
+            cells="the party column with the largest number of votes", coverage="Wards with results")
+        winner["reason_variable"] = reason_id
+        reason = ds.variable(
+            reason_id, f"Result of the ward, {year}: winner, tie, or why none", *common, "result", "category",
+            "elections", vintage, kind="categorical", method="derived",
+            categories=[{"code": c, "label": t.format(year=year), "colour": None} for c, t in STATUS.items()
+                        if counts.get(c)],
+            note=(f"Every ward of the authorities with {year} results: {int(counts.get('won', 0)):,} with a winner, "
+                  f"{int(counts.get('tie', 0)):,} ties, {int(counts.get('lost', 0)):,} where lost votes could change "
+                  f"the winner, {int(counts.get('unresolved', 0)):,} left out (a reused code), "
+                  f"{int(counts.get('none', 0)):,} with no result in the source. " + join_note),
+            cells="derived from the results' votes and the join to December 2022 wards",
+            coverage="Wards of authorities with results")
+        out.append(Dataset(f"{prefix}_winner", {"ward22": frame_w}, [winner, reason], (),
+                           "Wards of authorities with results"))
     return out

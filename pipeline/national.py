@@ -320,7 +320,8 @@ def ethnicity_dataset(raw: RawFiles, lsoa11: pd.Index, oa11: pd.Index) -> tuple[
             f"{ident}_pct", f"{text} (% of {ETHNIC_UNIVERSE})", "Identity", "KS201EW", "Ethnic group", cell,
             "percentage", "mlid", "Census 2011", denominator="ks201ew0001",
             description=f"Derived here: {cell} / KS201EW0001 (all usual residents) x 100",
-            cells=f"{cells if gypsy else cell} / KS201EW0001 x 100", note=note, coverage="England and Wales"))
+            cells=f"({cells}) / KS201EW0001 x 100" if gypsy else f"{cell} / KS201EW0001 x 100", note=note,
+            coverage="England and Wales"))
     coverage = "England and Wales (LSOA); Output Areas where OA polygons exist"
     return Dataset("ks201ew", frames, variables, ("lsoa11",), coverage), oa_lsoa
 
@@ -691,6 +692,8 @@ def _variables_2021(data: Table2021Data, prefix: str, *, method: str, source: st
             this_method = "derived" if method == "published" else method
         else:
             label = key if key != data.total else data.total.split(": ", 1)[-1]
+            if label.strip().lower() == "total":  # TS001's total is headed just "Total": say what it counts
+                label = f"All {spec.universe}"
             is_subtotal = any(o.startswith(f"{key}: ") for o in data.categories)
             cells = f"{spec.table} {words[key]}" + (" (published subtotal)" if is_subtotal else "")
             this_method = method
@@ -747,7 +750,7 @@ class Rebase:
             raise SourceError(label, f"cannot apportion merged areas: no 2011 weight for {list(bad[:3])}")
         share = np.where(shared, weights / np.where(totals > 0, totals, 1), 1.0)
         values = sums.reindex(group).to_numpy() * share[:, None]
-        return pd.DataFrame(np.round(values, 4), index=self.group11.index, columns=wide21.columns)
+        return pd.DataFrame(values, index=self.group11.index, columns=wide21.columns)
 
 
 def read_exact_lookup(raw: RawFiles, lsoa11: pd.Index, lad21: set[str]) -> Rebase:
@@ -978,8 +981,8 @@ def change_datasets(frames2011: dict[str, pd.DataFrame], tables: dict[str, Table
             share11 = count11 / total11.where(total11 > 0) * 100
             share21 = count21 / total21.where(total21 > 0) * 100
             ident = f"chg_{spec.topic}_{part}"
-            frame[f"{ident}_pp"] = (share21 - share11).round(4).to_numpy()
-            frame[f"{ident}_rel"] = ((count21 - count11) / count11.where(count11 > 0) * 100).round(4).to_numpy()
+            frame[f"{ident}_pp"] = (share21 - share11).to_numpy()  # full precision: rounded once, for print
+            frame[f"{ident}_rel"] = ((count21 - count11) / count11.where(count11 > 0) * 100).to_numpy()
             c11 = " + ".join(c.upper() for c in cells11)
             c21 = words(spec.table2021, cats21)
             note = " ".join(n for n in (spec.note, estimate) if n)
@@ -1000,7 +1003,7 @@ def change_datasets(frames2011: dict[str, pd.DataFrame], tables: dict[str, Table
     for part, label, theme, dataset, cell, table21, category, universe in CHANGE_TOTALS:
         old = frames2011[dataset].set_index("code")[cell].reindex(frame["code"]).to_numpy()
         new = rebased[table21][category].reindex(frame["code"]).to_numpy()
-        frame[f"chg_{part}_rel"] = np.round((new - old) / np.where(old > 0, old, np.nan) * 100, 4)
+        frame[f"chg_{part}_rel"] = (new - old) / np.where(old > 0, old, np.nan) * 100
         variables.append(ds.variable(
             f"chg_{part}_rel", f"{label}: change in number, 2011 to 2021 (% of 2011)", theme,
             f"{cell.upper()[:7]} -> {table21}", "Totals, change 2011 to 2021", part, "percent", "change",
@@ -1122,7 +1125,7 @@ def imd_score_dataset(raw: RawFiles, english: pd.Index) -> tuple[Dataset, dict]:
     if numbers.isna().any().any():
         raise SourceError(label, "has empty domain scores")
     score = sum(numbers[c] * w for c, w in FILE9_WEIGHTS)
-    out = pd.DataFrame({"code": frame[key].to_numpy(), "imd2019_score_derived": score.round(3).to_numpy()})
+    out = pd.DataFrame({"code": frame[key].to_numpy(), "imd2019_score_derived": score.to_numpy()})
     published = readers.read_csv(raw(F_FILE1), F_FILE1)
     rank = pd.Series(score.to_numpy(), index=frame[key]).rank(ascending=False, method="min")
     theirs = pd.to_numeric(published.set_index(key)["Index of Multiple Deprivation (IMD) Rank"]).reindex(rank.index)

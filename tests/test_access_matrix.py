@@ -284,3 +284,39 @@ def test_restricted_reads_are_audited_for_the_owning_organisation(world: World) 
         s.execute(db.sa.text("UPDATE audit_log SET detail = 'x'"))
     with pytest.raises(PermissionError), db.session() as s:
         s.delete(s.query(db.AuditEntry).first())
+
+
+#: Who may do each of the actions a page shows (atlas/access.py), by kind of user.
+ACTS: dict[str, set[str]] = {
+    "site.admin": {"site_admin"},
+    "org.view": {"owner_member", "editor", "admin", "site_admin"},
+    "org.members": {"admin", "site_admin"},
+    "dataset.version": {"editor", "admin", "site_admin"},
+    "dataset.share": {"admin", "site_admin"},
+    "partnership.view": {"owner_member", "editor", "admin", "site_admin"},
+}
+
+
+@pytest.mark.parametrize("user", USERS)
+def test_the_named_actions_on_the_pages(world: World, user: str) -> None:
+    """Each page shows an action's controls, and answers it, for exactly those the action allows."""
+    client = world.clients[user]
+    may = {action for action, users in ACTS.items() if user in users}
+    got = client.get("/-/allowed")
+    assert (got.status_code == 200) is ("site.admin" in may), (user, got.status_code)
+    org = client.get(f"/datastore/org/{CAMDEN}").get_data(as_text=True)
+    assert ("member@camden.gov.uk" in org) is ("org.view" in may), user
+    assert ("North London schools" in org) is ("partnership.view" in may), user
+    assert ("Audit log" in org and "Invite someone" in org) is ("org.members" in may), user
+    ds = world.datasets["public"]
+    page = client.get(f"/datastore/datasets/{ds['key']}").get_data(as_text=True)
+    assert ("Add a version" in page) is ("dataset.version" in may), user
+    assert ("Who may see it" in page) is ("dataset.share" in may), user
+    # a POST of a member change by anyone not allowed changes nothing
+    if "org.members" not in may and user != "anonymous":
+        page_url = f"/datastore/org/{CAMDEN}"
+        token = client.csrf("/datastore/publish") if "dataset.version" in may else client.csrf("/account")
+        refused = client.post(page_url, data={"csrf_token": token, "action": "remove",
+                                              "email": "member@camden.gov.uk"})
+        assert refused.status_code == 403, (user, refused.status_code)
+        assert "member@camden.gov.uk" in world.clients["admin"].get(page_url).get_data(as_text=True)

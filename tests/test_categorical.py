@@ -156,7 +156,10 @@ def test_election_winners_recomputed_from_the_votes_including_the_reused_codes(c
     assert hamlets["E05009317"]["value"] is None and hamlets["E05009317"]["label"] is None
     shown = _view(s, TOWER_HAMLETS, "ward22", "le2022_winner")
     at = shown.areas.codes.index("E05009317")
-    assert shown.areas.classes[at] == -1 and shown.areas.text[at] == "no data" and shown.missing >= 1
+    assert shown.areas.classes[at] == -1 and shown.missing >= 1
+    # and says why (issue 17 §7): the source's reused code, which no single ward's name matches
+    assert shown.areas.text[at] == ("no data: no result: the source uses this ward's code for two rows and no "
+                                    "single ward's name matches")
 
 
 # -- legends: labels, counts, colours ---------------------------------------------------------------------------
@@ -410,7 +413,9 @@ def test_a_variable_with_no_data_here_says_where_it_exists_and_why(s, client, au
 
 
 def test_the_table_list_says_what_exists_elsewhere_in_a_few_lines(s) -> None:
-    options = mapview.group_options(s, BIRMINGHAM, "lsoa11")
+    folded = mapview.group_options(s, BIRMINGHAM, "lsoa11")
+    assert not any(o["value"].startswith("gap:") for o in folded) and folded[-1]["value"] == mapview.GAPS_OPTION
+    options = mapview.group_options(s, BIRMINGHAM, "lsoa11", expanded=True)
     gaps = [o for o in options if o["value"].startswith("gap:")]
     assert gaps and all(o["disabled"] for o in gaps) and len(gaps) < 30
     labels = [o["label"] for o in gaps]
@@ -425,6 +430,8 @@ def test_the_table_list_says_what_exists_elsewhere_in_a_few_lines(s) -> None:
     assert len(here) + elsewhere == len({mapview.group_key(r) for r in s.variables()})
     found = mapview.search_variables(s, BIRMINGHAM, "lsoa11", "supergroup")
     assert found and found[0]["disabled"] and "in areas with OA polygons only" in found[0]["label"]
+    tables = sum(int(o["label"].split("Not here: ")[1].split(" table")[0]) for o in gaps)
+    assert f"Not here: {tables:,} more tables" in folded[-1]["label"]
 
 
 def test_the_catalogue_says_coverage_vintage_method_and_cells(client) -> None:

@@ -240,8 +240,13 @@ def test_a_crash_mid_publish_leaves_no_half_published_version(site: Site, monkey
     monkeypatch.setattr(publish, "_hook_before_commit", crash)
     got = site.post("/api/datasets", camden_csv(site.store), metadata("Crash", "public"))
     assert got.status_code == 500 and "Traceback" not in got.get_data(as_text=True)
-    assert site.stored() == before  # no dataset row, no version, no file left behind
+    count, versions, files = site.stored()
+    # No dataset row and no version; only the push's own file, under a name no other push can take, which
+    # nothing but `atlas sweep` ever deletes (a failed commit may have succeeded: deleting would lose it).
+    assert (count, versions) == before[:2] and len(files) == len(before[2]) + 1
     assert "Crash" not in site.client.get("/datastore?q=crash").get_data(as_text=True)
+    assert len(publish.sweep(site.data_dir, older_than=0)) == 1 and site.stored() == before
+    assert publish.check_files(site.data_dir, orphan_age=0) == []
 
 
 def test_a_killed_publisher_leaves_only_an_unreferenced_file_that_sweep_removes(site: Site) -> None:
@@ -265,8 +270,10 @@ publish.publish_dataset(actor, publish.parse_metadata(metadata("Killed", "public
     assert (count, versions) == before[:2] and len(files) == len(before[2]) + 1
     assert "Killed" not in site.client.get("/datastore?q=killed").get_data(as_text=True)
     assert publish.sweep(site.data_dir, older_than=3600) == []  # a publish in progress is never swept
+    assert len(publish.check_files(site.data_dir, orphan_age=0)) == 1  # the unreferenced file, said
     removed = publish.sweep(site.data_dir, older_than=0)
     assert len(removed) == 1 and site.stored() == before
+    assert publish.check_files(site.data_dir, orphan_age=0) == []
 
 
 def test_publishing_in_the_browser(site: Site) -> None:

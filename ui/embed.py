@@ -15,7 +15,7 @@ from dash import dcc, html
 from dash.development.base_component import Component
 
 from atlas import mapview as view
-from atlas import settings
+from atlas import registry, settings
 from atlas import store as store_module
 from atlas import viewstate as state
 from ui import ids
@@ -85,7 +85,7 @@ def _first_words(s: Any, view_query: str) -> tuple[str | None, str | None]:
         st = state.resolve(raw, s, lambda a, lv: view.available_variables(s, a, lv)).state
         row = s.variable(st.variable)
         place = "" if st.authority == state.ALL else s.authority(st.authority)["name"]
-        return view.title(st, place, row), view.attribution(row)
+        return view.title(st, place, row), view.attribution(row, s.authority(st.authority), st.level)
     except Exception:  # noqa: BLE001 - the render callback fills them in (and says what went wrong)
         return None, None
 
@@ -111,6 +111,10 @@ def embed_layout(search: str | None) -> Component:
             html.P(f"This map is not available: the data is not on this server yet ({exc}).", role="alert"),
             html.A("Neighbourhood Atlas", href="/", target="_blank", rel="noopener"),
         ])
+    refusal = registry.embed_refusal(view_query)  # dataset.embed: only public data, never a blank map
+    if refusal is not None:
+        return html.Main(className="atlas-embed embed-unavailable", children=[
+            html.P(refusal, role="alert"), html.A("Neighbourhood Atlas", href="/", target="_blank", rel="noopener")])
     title, attribution = _first_words(s, view_query)
     form = controls(authorities)
     visible, hidden = [], []

@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 
 import flask
 
-from atlas import coverage, csvsafe, datapack, locate, mapview, search, store, viewstate
+from atlas import access, coverage, csvsafe, datapack, describe, locate, mapview, search, store, viewstate
 from atlas import view as atlas_view
 from web import compression, errors
 
@@ -33,6 +33,8 @@ blueprint = flask.Blueprint("api", __name__)
 
 MAX_VALID = errors.MAX_VALID
 VALUES_FORMATS = ("json", "csv", "geojson", "gpkg", "parquet")
+#: The W3C CSVW name of a CSV's metadata: the CSV's own address with this appended.
+CSVW_SUFFIX = ".csv-metadata.json"
 #: Formats of one view's rows with each area's geometry, written by datapack.py.
 GEO_FORMATS = {"geojson": "application/geo+json", "gpkg": "application/geopackage+sqlite3",
                "parquet": "application/vnd.apache.parquet"}
@@ -94,13 +96,18 @@ ROUTES: tuple[Route, ...] = (
           "value is its category code, with the category's `label`, and no ranks; a re-based Census 2021 figure "
           "(or a change 2011 -> 2021) says per area whether it is an estimate (`estimated`). Formats: json (with "
           "the variable's metadata), csv, and with each area's geometry (WGS84): geojson, gpkg (GeoPackage) and "
-          "parquet (GeoParquet), which carry the variable's source and licence in their metadata."),
+          "parquet (GeoParquet), which carry the variable's source and licence in their metadata and a title "
+          "for every column. Beside the CSV, `<variable>.csv-metadata.json` is its W3C CSV on the Web "
+          "metadata (every column's title, datatype, unit, notes; source, licence, vintage)."),
     Route("/api/view.json", "view",
           "Exactly what the map shows for the explorer's own query string (authority, level, variable, scheme, "
           "k, breaks, scope, palette, reverse, opacity): the classes with their printed labels, bounds, counts "
           "and colours, the legend, notes, and for every area its code, name, printed value, class and rank "
           "(the same ranks as /api/values). ?fields=paint or ?fields=details gives the parts the dashboard "
-          "fetches (class digits and legend; printed values and ranks by column). A query the map would have "
+          "fetches (class digits and legend; printed values and ranks by column), and ?fields=rows one page of the "
+          "table (sort=name|value|rank|rn|class, dir=asc|desc, page from 0, size 1-100, find=<area code> for the "
+          "page holding that area): the order of the page's areas and their printed values and ranks. A query "
+          "the map would have "
           "to change is refused (400, or 404 for an unknown authority or variable), naming the parameter."),
     Route("/api/areas/<authority>/<level>.<format>", "areas",
           "Display geometry of the areas (properties code and name, ordered by code), as geojson or pbf "
@@ -177,6 +184,7 @@ def _param(name: str) -> str | None:
 
 # -- views -------------------------------------------------------------------------------------------------
 
+@access.declares("site.view")
 def index() -> flask.Response:
     s = store.get_store()
     return _json({
@@ -188,17 +196,20 @@ def index() -> flask.Response:
     })
 
 
+@access.declares("site.view")
 def authorities() -> flask.Response:
     s = store.get_store()
     return _cacheable(_json({"build": s.build_id, "authorities": s.authorities()}),
                       f"{s.build_id}:authorities", s.build_id)
 
 
+@access.declares("site.view")
 def authority(authority: str) -> flask.Response:
     s = store.get_store()
     return _cacheable(_json(s.authority(authority)), f"{s.build_id}:authority:{authority}", s.build_id)
 
 
+@access.declares("site.view")
 def variables() -> flask.Response:
     s = store.get_store()
     filters = {name: _param(name) for name in ("authority", "level", "topic", "q")}
@@ -216,13 +227,17 @@ def _described(s: store.Store, row: dict) -> dict:
     return row
 
 
+@access.declares("site.view")
 def variable(variable: str) -> flask.Response:
     s = store.get_store()
     return _cacheable(_json(_described(s, s.variable(variable))), f"{s.data_version(variable)}:variable:{variable}",
                       s.build_id)
 
 
+@access.declares("site.view")
 def values(authority: str, level: str, filename: str) -> flask.Response:
+    if filename.endswith(CSVW_SUFFIX):
+        return _values_csvw(authority, level, filename[:-len(CSVW_SUFFIX)])
     variable, fmt = _split(filename, VALUES_FORMATS)
     s = store.get_store()
     df = s.values(authority, level, variable)
@@ -238,21 +253,17 @@ def values(authority: str, level: str, filename: str) -> flask.Response:
         for code, name, full_name, value, rank, rank_national in zip(
             df["code"].tolist(), df["name"].tolist(), df["full_name"].tolist(), value_of, _ints(df["rank"]),
             _ints(df["rank_national"]), strict=True)]
-    fields = ["code", "name", "full_name", "value"]
+    fields = _values_fields(df)
     if categorical:
-        fields.append("label")
         for r, label in zip(rows, df["label"].tolist(), strict=True):
             r["label"] = label
-    fields += ["rank", "rank_national"]
     if "estimated" in df.columns:
-        fields.append("estimated")
         for r, flag in zip(rows, df["estimated"].tolist(), strict=True):
             r["estimated"] = bool(flag)
     # Figures carried from other areas say what each area's figures are: its status, why, from how many
     # areas, and a split area's range (low, high) where it has no single figure.
     carried = [f for f in store.CARRIED_FIELDS if f in df.columns]
     for field in carried:
-        fields.append(field)
         for r, v in zip(rows, df[field].tolist(), strict=True):
             missing = v is None or (isinstance(v, float) and v != v)
             r[field] = (_number(v) if field in ("low", "high") else None if missing else
@@ -269,9 +280,11 @@ def values(authority: str, level: str, filename: str) -> flask.Response:
         response.headers["Content-Disposition"] = (
             f'attachment; filename="{authority}_{level}_{variable}.csv"')
         meta = s.variable(variable)
+        # The licence, and the CSVW metadata that describes every column (W3C CSVW's "describedby").
+        csvw = flask.url_for("api.values", authority=authority, level=level, filename=variable + CSVW_SUFFIX)
+        described = f'<{csvw}>; rel="describedby"; type="application/csvm+json"'
         link = _licence_link(meta)
-        if link:
-            response.headers["Link"] = link
+        response.headers["Link"] = f"{link}, {described}" if link else described
         if meta.get("as_of"):
             response.headers["X-Atlas-As-Of"] = meta["as_of"]
             response.headers["X-Atlas-Status"] = meta.get("status", "")
@@ -313,6 +326,35 @@ def values(authority: str, level: str, filename: str) -> flask.Response:
         },
     }
     return _cacheable(_json(payload), tag, s.build_id)
+
+
+def _values_fields(df: Any) -> list[str]:
+    """The columns of a values CSV, in order (as ``values`` writes them)."""
+    fields = ["code", "name", "full_name", "value"]
+    if "category" in df.columns:
+        fields.append("label")
+    fields += ["rank", "rank_national"]
+    if "estimated" in df.columns:
+        fields.append("estimated")
+    return fields + [f for f in store.CARRIED_FIELDS if f in df.columns]
+
+
+def _values_csvw(authority: str, level: str, variable: str) -> flask.Response:
+    """W3C CSVW metadata for /api/values/<authority>/<level>/<variable>.csv: the table's title, source, licence,
+    vintage, and every column's title, datatype, unit and description (the cells a derived figure sums, notes,
+    printed precision and the rounding rule)."""
+    s = store.get_store()
+    df = s.values(authority, level, variable)
+    meta = s.variable(variable)
+    place = s.authority(authority)
+    url = flask.url_for("api.values", authority=authority, level=level, filename=f"{variable}.csv", _external=True)
+    body = describe.csvw_table(
+        url, f"{meta.get('label') or variable}: {place['name']}, {level}",
+        f"One row per area of {place['name']} ({authority}) at level {level}: the value of {variable} with its "
+        "ranks.", describe.row_columns(_values_fields(df), meta))
+    response = _json(body)
+    response.mimetype = "application/csvm+json"
+    return _cacheable(response, f"{s.data_version(variable)}:csvw:{authority}:{level}:{variable}", s.build_id)
 
 
 def _csv_flag(value: Any) -> Any:
@@ -380,7 +422,10 @@ def _geo_values(s: store.Store, df: Any, authority: str, level: str, variable: s
     return _cacheable(response, tag, s.build_id, scoped=True)
 
 
-VIEW_FIELDS = ("all", "paint", "details")
+VIEW_FIELDS = ("all", "paint", "details", "rows")
+#: fields=rows (one page of the table): its own keys, and what they take.
+ROWS_KEYS = {"sort": ("name", "value", "rank", "rn", "class"), "dir": ("asc", "desc")}
+ROWS_SIZE = (1, 100)
 
 
 class BadView(ValueError):
@@ -389,12 +434,14 @@ class BadView(ValueError):
         super().__init__(message)
 
 
+@access.declares("site.view")
 def view() -> flask.Response:
     s = store.get_store()
     args = flask.request.args
     repeated = [k for k, values in args.lists() if len(values) > 1]
-    unknown = sorted(k for k in args if k not in viewstate.KEYS and k != "fields")
     fields = args.get("fields", "all")
+    extra = ("fields", *ROWS_KEYS, "page", "size", "find") if fields == "rows" else ("fields",)
+    unknown = sorted(k for k in args if k not in viewstate.KEYS and k not in extra)
     if repeated or unknown or fields not in VIEW_FIELDS:
         bad = repeated or unknown or ["fields"]
         raise BadView(400, f"cannot show this view: {', '.join(bad)} "
@@ -411,7 +458,9 @@ def view() -> flask.Response:
         raise BadView(status, f"cannot show this view as given ({', '.join(exc.parameters)}): {exc}",
                       exc.parameters, exc.messages) from None
     canonical = viewstate.to_query(state)
-    tag = f"{s.data_version(state.variable)}:view:{hashlib.sha256((canonical + fields).encode()).hexdigest()[:24]}"
+    rows = _rows_args(args) if fields == "rows" else None
+    asked = fields + (json.dumps(rows, sort_keys=True) if rows else "")
+    tag = f"{s.data_version(state.variable)}:view:{hashlib.sha256((canonical + asked).encode()).hexdigest()[:24]}"
     scope = s.scope_key()
     tag = tag if scope == "open" else f"{tag}:{scope}"
     held = [t for t in compression.etag_variants(tag) if flask.request.if_none_match.contains(t)]
@@ -422,11 +471,34 @@ def view() -> flask.Response:
         body: dict[str, Any] = shown.paint()
     elif fields == "details":
         body = shown.details()
+    elif rows is not None:
+        if shown.categorical:  # its paint holds every category: there are no figures to page through
+            raise BadView(400, "fields=rows: a categorical view has no figures to page (its paint has them all)",
+                          ["fields"], ["use fields=paint for a categorical variable"])
+        body = shown.rows(**rows)
     else:
         body = {"build": s.build_id, "query": canonical, **shown.to_json()}
     return _cacheable(_json(body), tag, s.build_id, scoped=True)
 
 
+def _rows_args(args: Any) -> dict:
+    """fields=rows's keys, checked: sort, dir, page (from 0), size (1-100), find (an area code)."""
+    out: dict[str, Any] = {"sort": args.get("sort", "rank"), "descending": args.get("dir", "asc") == "desc",
+                           "find": args.get("find") or None}
+    for key, allowed in ROWS_KEYS.items():
+        if args.get(key, allowed[0] if key == "dir" else "rank") not in allowed:
+            raise BadView(400, f"fields=rows: {key} must be one of {', '.join(allowed)}", [key],
+                          [f"{key} is one of {', '.join(allowed)}"])
+    for key, default, (low, high) in (("page", "0", (0, 10**6)), ("size", "25", ROWS_SIZE)):
+        text = args.get(key, default)
+        if not re.fullmatch(r"[0-9]{1,7}", text) or not low <= int(text) <= high:
+            raise BadView(400, f"fields=rows: {key} must be a whole number from {low} to {high}", [key],
+                          [f"{key} is a whole number from {low} to {high}"])
+        out[key] = int(text)
+    return out
+
+
+@access.declares("site.view")
 def tiles(level: str, z: str, x: str, filename: str) -> flask.Response:
     y, fmt = _split(filename, ("mvt",))
     coords = []
@@ -443,6 +515,7 @@ def tiles(level: str, z: str, x: str, filename: str) -> flask.Response:
     return _cacheable(response, f"{s.build_id}:tile:{level}:{zoom}:{col}:{row}", s.build_id)
 
 
+@access.declares("site.view")
 def labels(filename: str) -> flask.Response:
     band, _fmt = _split(filename, ("json",))
     s = store.get_store()
@@ -450,6 +523,7 @@ def labels(filename: str) -> flask.Response:
     return _cacheable(response, f"{s.build_id}:labels:{band}", s.build_id)
 
 
+@access.declares("site.view")
 def places() -> flask.Response:
     s = store.get_store()
     return _cacheable(_json({"build": s.build_id, "places": s.larger_places()}), f"{s.build_id}:places", s.build_id)
@@ -471,6 +545,7 @@ def _only(names: tuple[str, ...]) -> None:
             raise BadQuery(key, f"{key} given more than once")
 
 
+@access.declares("site.view")
 def search_route() -> flask.Response:
     _only(("q", "limit"))
     text = flask.request.args.get("q", "")
@@ -505,6 +580,7 @@ def _open_query(result: dict) -> str:
 _NUMBER = re.compile(r"-?[0-9]{1,3}(\.[0-9]{1,12})?")
 
 
+@access.declares("site.view")
 def locate_route() -> flask.Response:
     _only(("lat", "lon"))
     given = {}
@@ -539,6 +615,7 @@ def locate_route() -> flask.Response:
     return response
 
 
+@access.declares("site.view")
 def areas(authority: str, filename: str) -> flask.Response:
     level, fmt = _split(filename, AREAS_FORMATS)
     s = store.get_store()
@@ -552,6 +629,7 @@ def areas(authority: str, filename: str) -> flask.Response:
     return _cacheable(response, f"{s.build_id}:areas:{authority}:{level}:{fmt}", s.build_id)
 
 
+@access.declares("site.view")
 def unknown(rest: str) -> flask.Response:
     if flask.request.method not in ("GET", "HEAD"):
         return _error(405, f"the data API is read-only: use GET, not {flask.request.method}",

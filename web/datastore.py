@@ -88,6 +88,8 @@ DCAT_CONTEXT = {
     "vcard": "http://www.w3.org/2006/vcard/ns#",
 }
 STAGING_HOURS = 24
+#: The units a column may be given in the browser's flow (the API takes any short text).
+UNITS = ("count", "percentage", "people", "rate", "ratio", "score", "")
 MAX_RESULTS = 200
 
 
@@ -135,12 +137,13 @@ def _find(key: str) -> catalogue.DatasetInfo:
 
 @blueprint.app_context_processor
 def _context() -> dict:
-    return {"actor": access.current(), "level_label": level_label}
+    return {"actor": auth.actor(), "level_label": level_label}
 
 
 # -- the registry ---------------------------------------------------------------------------------------------
 
 @blueprint.route("/datastore")
+@access.declares("site.view")
 def index() -> flask.Response:
     s = _store()
     args = flask.request.args
@@ -166,6 +169,7 @@ def index() -> flask.Response:
 
 
 @blueprint.route("/datastore/<name>")
+@access.declares("site.view")
 def authority_page(name: str) -> flask.Response:
     a = _authority(name)
     if catalogue.slug(a["name"]) != name and a["code"] != name:
@@ -183,45 +187,68 @@ def authority_page(name: str) -> flask.Response:
 
 
 @blueprint.route("/datastore/<name>/<level>/<filename>")
+@access.declares("site.view")
 def download(name: str, level: str, filename: str) -> flask.Response:
     a = _authority(name)
-    dataset, _, fmt = filename.rpartition(".")
+    csvw = filename.endswith(datapack.CSVW_SUFFIX)  # W3C CSVW metadata beside the CSV
+    dataset, _, fmt = (filename[:-len(datapack.CSVW_SUFFIX)] + ".csv" if csvw else filename).rpartition(".")
     if fmt not in FORMATS or not dataset:
         raise Missing(filename)
     s = _store()
+    if flask.request.method == "HEAD":
+        # Whether the download exists (the same check a GET makes), without writing it: DCAT link checkers.
+        if dataset not in s.datasets_at(a["code"], level):
+            raise Missing(filename)
+        return flask.Response(status=200, mimetype=FORMATS[fmt])
     frame, rows = s.dataset_values(a["code"], level, dataset)
+    if csvw:
+        url = flask.url_for("datastore.download", name=a["code"], level=level, filename=f"{dataset}.csv",
+                            _external=True)
+        response = flask.Response(datapack.dataset_csvw(frame, rows, url, f"{a['name']}, {level}: {dataset}"),
+                                  mimetype="application/csvm+json")
+        response.headers["Cache-Control"] = "public, max-age=3600" if not access.current().signed_in else "private"
+        return response
     meta = {"dataset": dataset, "authority": a["code"], "level": level,
             "variables": [{k: r.get(k) for k in ("id", "label", "unit", "denominator", "vintage", "as_of",
-                                                   "source", "licence")} for r in rows]}
+                                                   "source", "licence", "kind", "method", "cell", "cells", "note",
+                                                   "decimals", "categories")} for r in rows]}
     body = datapack.dataset_file(frame, meta, fmt, s.area_geojson(a["code"], level) if fmt != "csv" else None,
                                  layer=f"{a['code']}_{level}_{dataset}")
     response = flask.Response(body, mimetype=FORMATS[fmt])
     response.headers["Content-Disposition"] = f'attachment; filename="{a["code"]}_{level}_{dataset}.{fmt}"'
     url = catalogue.licence_url(rows[0].get("licence") or "")
-    if url:
-        response.headers["Link"] = f'<{url}>; rel="license"'
+    links = [f'<{url}>; rel="license"'] if url else []
+    if fmt == "csv":
+        csvw = flask.url_for("datastore.download", name=a["code"], level=level,
+                             filename=dataset + datapack.CSVW_SUFFIX)
+        links.append(f'<{csvw}>; rel="describedby"; type="application/csvm+json"')
+    if links:
+        response.headers["Link"] = ", ".join(links)
     if rows[0].get("as_of"):
         response.headers["X-Atlas-As-Of"] = rows[0]["as_of"]
-    response.headers["Cache-Control"] = "public, max-age=3600" if not access.current().signed_in else "private"
+    response.headers["Cache-Control"] = "public, max-age=3600" if not auth.actor().signed_in else "private"
     return response
 
 
 @blueprint.route("/datastore/datasets/<key>")
+@access.declares("site.view")
 def dataset_page(key: str) -> flask.Response:
     d = _find(key)
     s = _store()
     detail = None
     can_edit = can_admin = following = False
-    pull = None
+    pull = feed_url = None
     partnerships: list[dict] = []
     if d.published and d.dataset_id is not None:
         from web import publishing  # noqa: PLC0415 - the API's JSON of a dataset, shared
 
         detail = publishing.dataset_json(d.dataset_id)
         pub = s.published(key)
-        actor = access.current()
-        can_edit = pub is not None and access.can_edit(actor, pub.rule.org_id)
-        can_admin = pub is not None and access.can_admin(actor, pub.rule.org_id)
+        actor = auth.actor()
+        can_edit = pub is not None and access.allowed(actor, "dataset.version", pub.rule)
+        can_admin = pub is not None and access.allowed(actor, "dataset.share", pub.rule)
+        if pub is not None and access.allowed(actor, "dataset.feed", pub.rule):
+            feed_url = pub.pull_url
         with db.session() as sess:
             if actor.signed_in:
                 following = sess.get(db.Follow, (actor.user_id, "dataset", key)) is not None
@@ -229,23 +256,25 @@ def dataset_page(key: str) -> flask.Response:
             if state is not None and can_edit:
                 pull = {"last_success": state.last_success, "last_error": state.last_error,
                         "failures": state.failures, "next_at": state.next_at}
-        if can_admin:
-            partnerships = accounts.list_partnerships()
+        if can_admin and pub is not None:
+            partnerships = _share_choices(pub.rule.org_id)
     rows = [r for r in s.variables() if r.get("dataset") == key][:300]
     where = sorted({a for r in rows for a in (r.get("authorities") or [])})
     names = {a["code"]: a["name"] for a in s.authorities()}
     return _render("datastore/dataset.html", d=d, detail=detail, rows=rows, where=where, names=names,
                    map_link=_map_link, can_edit=can_edit, can_admin=can_admin, following=following, pull=pull,
+                   feed_url=feed_url,
                    partnerships=partnerships, levels=list(access.LEVELS))
 
 
 @blueprint.route("/datastore/datasets/<key>/v<int:number>.csv")
+@access.declares("site.view")
 def version_csv(key: str, number: int) -> flask.Response:
     m = re.fullmatch(r"ds(\d+)", key)
     if not m:
         raise Missing(key)
     try:
-        frame, pub = publish.version_frame(access.current(), int(m.group(1)), number, _store().data_dir)
+        frame, pub = publish.version_frame(auth.actor(), int(m.group(1)), number, _store().data_dir)
     except publish.Denied:
         raise Missing(key) from None
     out = io.StringIO()
@@ -258,16 +287,29 @@ def version_csv(key: str, number: int) -> flask.Response:
 
 # -- DCAT --------------------------------------------------------------------------------------------------
 
-def _dcat_dataset(d: catalogue.DatasetInfo, base: str, authority: dict | None) -> dict:
+def _dcat_description(d: catalogue.DatasetInfo) -> str:
+    """A dataset's description from the catalogue: what it holds, where, when and from whom."""
+    if d.published:
+        return d.description or d.title
+    return (f"{d.title}: {d.variables:,} variable{'s' if d.variables != 1 else ''} at "
+            f"{', '.join(level_label(lv) for lv in d.levels)}; coverage {d.coverage or 'as listed'}; "
+            f"vintage {d.vintage or 'not recorded'}. Source: {d.source}")
+
+
+def _dcat_dataset(d: catalogue.DatasetInfo, base: str, authority: dict | None, levels: list[str]) -> dict:
+    """One dcat:Dataset. ``levels``: the levels at which this authority's download of it exists (the same
+    question the download route asks), so every distribution listed answers."""
     page = f"{base}{flask.url_for('datastore.dataset_page', key=d.key)}"
     out: dict[str, Any] = {
         "@id": page, "@type": "dcat:Dataset", "dct:identifier": d.key, "dct:title": d.title,
-        "dct:description": d.description or d.title,
+        "dct:description": _dcat_description(d),
         "dct:publisher": {"@type": "foaf:Agent", "foaf:name": d.publisher},
         "dcat:theme": d.topic, "dcat:keyword": [d.topic, *d.levels],
         "dcat:landingPage": {"@id": page},
         "dct:accessRights": d.access,
     }
+    if d.source:
+        out["dct:source"] = d.source
     if d.updated:
         out["dct:modified"] = {"@value": d.updated[:10], "@type": "xsd:date"}
     if d.as_of:
@@ -278,15 +320,19 @@ def _dcat_dataset(d: catalogue.DatasetInfo, base: str, authority: dict | None) -
     distributions = []
     if authority is not None:
         out["dct:spatial"] = {"@id": f"http://statistics.data.gov.uk/id/statistical-geography/{authority['code']}"}
-        for level in d.levels:
+        for level in levels:
             for fmt, media in FORMATS.items():
                 url = base + flask.url_for("datastore.download", name=authority["code"], level=level,
                                            filename=f"{d.key}.{fmt}")
-                distributions.append({
-                    "@id": url, "@type": "dcat:Distribution", "dct:title": f"{d.title}, {authority['name']}, "
-                    f"{level_label(level)} ({fmt})", "dcat:accessURL": {"@id": page}, "dcat:downloadURL": {"@id": url},
-                    "dcat:mediaType": {"@id": f"https://www.iana.org/assignments/media-types/{media}"},
-                    "dct:format": fmt, "dct:license": licence_node})
+                dist = {"@id": url, "@type": "dcat:Distribution", "dct:title": f"{d.title}, {authority['name']}, "
+                        f"{level_label(level)} ({fmt})", "dcat:accessURL": {"@id": page},
+                        "dcat:downloadURL": {"@id": url},
+                        "dcat:mediaType": {"@id": f"https://www.iana.org/assignments/media-types/{media}"},
+                        "dct:format": fmt, "dct:license": licence_node}
+                if fmt == "csv":  # its W3C CSVW metadata, beside it
+                    dist["dct:conformsTo"] = {"@id": "http://www.w3.org/TR/tabular-metadata/"}
+                    dist["rdfs:seeAlso"] = {"@id": url + datapack.CSVW_SUFFIX[len(".csv"):]}
+                distributions.append(dist)
     else:
         distributions.append({"@id": page + "#page", "@type": "dcat:Distribution", "dct:title": f"{d.title} (pages)",
                               "dcat:accessURL": {"@id": page}, "dct:license": licence_node})
@@ -294,26 +340,42 @@ def _dcat_dataset(d: catalogue.DatasetInfo, base: str, authority: dict | None) -
     return out
 
 
+def _dcat_levels(authority: dict | None) -> dict[str, list[str]]:
+    """dataset -> the levels at which ``authority`` has data for it (the download's own condition)."""
+    if authority is None:
+        return {}
+    s = _store()
+    out: dict[str, list[str]] = {}
+    for level in (d["level"] for d in authority.get("levels") or []):
+        for dataset in s.datasets_at(authority["code"], level):
+            out.setdefault(dataset, []).append(level)
+    return out
+
+
 def _dcat(items: list[catalogue.DatasetInfo], authority: dict | None) -> flask.Response:
     base = _base()
     me = base + flask.request.path
     title = "Neighbourhood Atlas datastore" + (f": {authority['name']}" if authority else "")
+    levels = _dcat_levels(authority)
     doc = {"@context": DCAT_CONTEXT, "@id": me, "@type": "dcat:Catalog", "dct:title": title,
            "dct:description": "Census, deprivation, election and council-published datasets for every local authority "
                               "of England and Wales" + (f"; those held for {authority['name']}" if authority else ""),
            "dct:publisher": {"@type": "foaf:Agent", "foaf:name": "Neighbourhood Atlas"},
            "foaf:homepage": {"@id": base + flask.url_for("datastore.index")},
-           "dcat:dataset": [_dcat_dataset(d, base, authority) for d in items]}
+           "dcat:dataset": [_dcat_dataset(d, base, authority, levels.get(d.key, [])) for d in items
+                            if authority is None or levels.get(d.key)]}
     response = flask.Response(json.dumps(doc, ensure_ascii=False, separators=(",", ":")), mimetype=JSONLD)
     return response
 
 
 @blueprint.route("/datastore/catalog.jsonld")
+@access.declares("site.view")
 def dcat_all() -> flask.Response:
     return _dcat(catalogue.datasets(_store()), None)
 
 
 @blueprint.route("/datastore/<name>/catalog.jsonld")
+@access.declares("site.view")
 def dcat_authority(name: str) -> flask.Response:
     a = _authority(name)
     return _dcat(catalogue.datasets(_store(), a["code"]), a)
@@ -340,8 +402,9 @@ def _entries(actor: access.Actor, datasets: set[int] | None = None, authority: s
 
 
 @blueprint.route("/datastore/whats-new")
+@access.declares("site.view")
 def whats_new() -> flask.Response:
-    return _render("datastore/whats_new.html", entries=_entries(access.current()))
+    return _render("datastore/whats_new.html", entries=_entries(auth.actor()))
 
 
 def _atom(title: str, self_url: str, entries: list[dict]) -> flask.Response:
@@ -373,26 +436,30 @@ def _atom(title: str, self_url: str, entries: list[dict]) -> flask.Response:
 
 
 @blueprint.route("/datastore/feeds/whats-new.atom")
+@access.declares("site.view")
 def feed_whats_new() -> flask.Response:
-    return _atom("What's new in the Neighbourhood Atlas datastore", flask.request.path, _entries(access.current()))
+    return _atom("What's new in the Neighbourhood Atlas datastore", flask.request.path, _entries(auth.actor()))
 
 
 @blueprint.route("/datastore/feeds/datasets/<key>.atom")
+@access.declares("site.view")
 def feed_dataset(key: str) -> flask.Response:
     m = re.fullmatch(r"ds(\d+)", key)
-    pub = registry.snapshot().by_id(int(m.group(1))) if m else None
+    pub = registry.snapshot().by_id(int(m.group(1)), auth.actor()) if m else None
     if pub is None:
         raise Missing(key)
-    return _atom(f"{pub.title} ({pub.org_name})", flask.request.path, _entries(access.current(), {pub.id}))
+    return _atom(f"{pub.title} ({pub.org_name})", flask.request.path, _entries(auth.actor(), {pub.id}))
 
 
 @blueprint.route("/datastore/feeds/authorities/<code>.atom")
+@access.declares("site.view")
 def feed_authority(code: str) -> flask.Response:
     a = _authority(code)
-    return _atom(f"New data for {a['name']}", flask.request.path, _entries(access.current(), authority=a["code"]))
+    return _atom(f"New data for {a['name']}", flask.request.path, _entries(auth.actor(), authority=a["code"]))
 
 
 @blueprint.route("/datastore/feeds/user/<secret>.atom")
+@access.declares("site.view")
 def feed_user(secret: str) -> flask.Response:
     if not re.fullmatch(r"[A-Za-z0-9_-]{16,64}", secret):
         raise Missing("feed")
@@ -420,6 +487,7 @@ def feed_user(secret: str) -> flask.Response:
 
 
 @blueprint.route("/datastore/follow", methods=["POST"])
+@access.declares("account.self")
 def follow() -> flask.Response:
     actor = auth.login_required_page()
     auth.CSRF.protect()
@@ -428,7 +496,7 @@ def follow() -> flask.Response:
     stop = flask.request.form.get("stop") == "1"
     if kind == "dataset":
         m = re.fullmatch(r"ds(\d+)", target)
-        if not m or registry.snapshot().by_id(int(m.group(1))) is None:
+        if not m or registry.snapshot().by_id(int(m.group(1)), actor) is None:
             raise Missing(target)
         back = flask.url_for("datastore.dataset_page", key=target)
     elif kind == "authority":
@@ -463,18 +531,32 @@ def _staging(data_dir: Path) -> Path:
     return path
 
 
+def _share_choices(org_id: int) -> list[dict]:
+    """The partnerships a dataset of ``org_id`` may be shared with (``partnership.share``): its own."""
+    snap = registry.snapshot()
+    return [p for p in accounts.list_partnerships() if p["id"] in snap.partnerships
+            and access.allowed(auth.actor(), "partnership.share", access.Share(snap.partnerships[p["id"]], org_id))]
+
+
+def _visible_partnerships(actor: access.Actor) -> list[dict]:
+    """The partnerships ``actor`` may see (``partnership.view``): those of their organisations."""
+    snap = registry.snapshot()
+    return [p for p in accounts.list_partnerships()
+            if p["id"] in snap.partnerships and access.allowed(actor, "partnership.view", snap.partnerships[p["id"]])]
+
+
 def _editable_orgs(actor: access.Actor) -> list[tuple[str, str]]:
+    """The organisations ``actor`` may publish for (``dataset.publish``)."""
     with db.session() as s:
-        if actor.site_admin:
-            orgs = s.execute(sa.select(db.Organisation).order_by(db.Organisation.name)).scalars().all()
-        else:
-            ids = [org for org, role in actor.roles if role in ("admin", "editor")]
-            orgs = s.execute(sa.select(db.Organisation).where(db.Organisation.id.in_(ids))
-                             .order_by(db.Organisation.name)).scalars().all() if ids else []
-        return [(o.code, o.name) for o in orgs]
+        q = sa.select(db.Organisation).order_by(db.Organisation.name)
+        if not actor.site_admin:  # (a site administrator may publish for every one: no need to narrow)
+            q = q.where(db.Organisation.id.in_(sorted(actor.orgs)))
+        return [(o.code, o.name) for o in s.execute(q).scalars()
+                if access.allowed(actor, "dataset.publish", access.Org(o.id))]
 
 
 @blueprint.route("/datastore/publish", methods=["GET", "POST"])
+@access.declares("dataset.publish")
 def publish_start() -> flask.Response:
     actor = auth.login_required_page()
     form = UploadForm()
@@ -538,6 +620,7 @@ def _form_metadata(form: Any, info: dict) -> dict:
 
 
 @blueprint.route("/datastore/publish/<token>", methods=["GET", "POST"])
+@access.declares("dataset.publish")
 def publish_details(token: str) -> flask.Response:
     actor = auth.login_required_page()
     if flask.request.method == "POST":
@@ -562,16 +645,22 @@ def publish_details(token: str) -> flask.Response:
                 for suffix in (".bin", ".json"):
                     (folder / f"{token}{suffix}").unlink(missing_ok=True)
                 return flask.redirect(flask.url_for("datastore.dataset_page", key=f"ds{out['id']}"))
-        frame = publish.check(data, info["filename"], meta, s, rep) if rep.ok else None
+        owner = publish.owner_for(actor, info["organisation"], s)
+        onto = (lambda a: access.allowed(actor, "place.publish", access.Target(owner, a))) if owner else None
+        frame = publish.check(data, info["filename"], meta, s, rep, onto=onto) if rep.ok else None
         report = rep.as_dict()
         status = 200 if rep.ok else 422
         if frame is not None and meta.columns:
             preview_svg = preview.svg(s, meta.level, frame, meta.columns[0].name)
+    owner = publish.owner_for(actor, info["organisation"], _store())
+    choices = _share_choices(owner.id) if owner else []
     return _render("datastore/publish_details.html", status, info=info, token=token, form=form, report=report,
-                   preview=preview_svg, levels=list(access.LEVELS), partnerships=accounts.list_partnerships())
+                   preview=preview_svg, levels=list(access.LEVELS), partnerships=choices,
+                   units=UNITS)
 
 
 @blueprint.route("/datastore/publish/<int:dataset_id>/version", methods=["POST"])
+@access.declares("dataset.version")
 def publish_version(dataset_id: int) -> flask.Response:
     actor = auth.login_required_page()
     auth.CSRF.protect()
@@ -592,10 +681,19 @@ def publish_version(dataset_id: int) -> flask.Response:
         raise Missing(dataset_id) from None
     except publish.Forbidden as exc:
         return _render("account/message.html", 403, title="Publishing", message=str(exc))
+    except publish.Busy as exc:
+        return _busy(exc)
     return flask.redirect(flask.url_for("datastore.dataset_page", key=f"ds{dataset_id}"))
 
 
+def _busy(exc: publish.Busy) -> flask.Response:
+    response = _render("account/message.html", 503, title="Try again", message=str(exc))
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
 @blueprint.route("/datastore/datasets/<key>/restore", methods=["POST"])
+@access.declares("dataset.version")
 def restore(key: str) -> flask.Response:
     actor = auth.login_required_page()
     auth.CSRF.protect()
@@ -609,10 +707,15 @@ def restore(key: str) -> flask.Response:
         raise Missing(key) from None
     except publish.Forbidden as exc:
         return _render("account/message.html", 403, title="Restore", message=str(exc))
+    except publish.Rejected as exc:
+        return _render("datastore/publish_report.html", 409, report=exc.report.as_dict(), title="Not restored")
+    except publish.Busy as exc:
+        return _busy(exc)
     return flask.redirect(flask.url_for("datastore.dataset_page", key=key))
 
 
 @blueprint.route("/datastore/datasets/<key>/access", methods=["POST"])
+@access.declares("dataset.share")
 def change_access(key: str) -> flask.Response:
     actor = auth.login_required_page()
     auth.CSRF.protect()
@@ -638,51 +741,94 @@ def change_access(key: str) -> flask.Response:
 # -- organisations -------------------------------------------------------------------------------------------
 
 @blueprint.route("/datastore/org/<code>", methods=["GET", "POST"])
+@access.declares("org.view")
 def org_page(code: str) -> flask.Response:
-    actor = access.current()
+    """An organisation: its datasets (those the requester may see) for everyone; its members, partnerships
+    and open invitations for its members (``org.view``); managing them for its admins (``org.members``):
+    invite by e-mail (a one-time link, shown here), change a role, remove a member, a password-reset link
+    for a member, create, accept or leave a partnership. Every change is audited (atlas/accounts.py)."""
+    actor = auth.actor()
     with db.session() as s:
         org = s.execute(sa.select(db.Organisation).where(db.Organisation.code == code)).scalar_one_or_none()
         if org is None:
             raise Missing(code)
         org_id, name, authority = org.id, org.name, org.authority
-    is_admin = access.can_admin(actor, org_id)
-    message = None
+    snap = registry.snapshot()
+    resource = snap.org(org_id)
+    is_admin = access.allowed(actor, "org.members", resource)
+    is_member = access.allowed(actor, "org.view", resource)
+    message = link = None
     if flask.request.method == "POST":
         auth.login_required_page()
         auth.CSRF.protect()
         if not is_admin:
             return _render("account/message.html", 403, title=name, message="Only this organisation's admins do that.")
-        form = flask.request.form
         try:
-            if form.get("action") == "member":
-                email = form.get("email", "")
-                if not any(u["email"] == email.strip().lower() for u in accounts.list_users()):
-                    accounts.add_user(email, org=code, role=form.get("role", "member"))
-                else:
-                    accounts.add_member(email, code, form.get("role", "member"))
-                message = f"{email} is now {form.get('role')} of {name}."
-            elif form.get("action") == "partnership":
-                invited = [v.strip() for v in form.get("orgs", "").split(",") if v.strip()]
-                accounts.add_partnership(form.get("name", ""), invited, created_by=code, accepted=False,
-                                         description=form.get("description", ""))
-                message = "Partnership created; the organisations invited see it once their admins accept."
-            elif form.get("action") == "accept":
-                accounts.accept_partnership(int(form.get("partnership", "0") or 0), code)
-                message = "Partnership accepted."
+            message, link = _org_action(flask.request.form, code, name, actor)
         except (accounts.AccountError, ValueError) as exc:
             message = f"Not done: {exc}"
-    snap = registry.snapshot()
+        snap = registry.snapshot()
     datasets = [p for p in snap.visible(actor) if p.rule.org_id == org_id]
-    members = entries = []
-    if is_admin:
+    members: list[tuple[str, str]] = []
+    entries: list[dict] = []
+    invitations: list[dict] = []
+    partnerships: list[dict] = []
+    if is_member:
         with db.session() as s:
-            members = [(m.user.email, m.role) for m in s.execute(
-                sa.select(db.Membership).where(db.Membership.org_id == org_id)).scalars()]
+            members = sorted((m.user.email, m.role) for m in s.execute(
+                sa.select(db.Membership).where(db.Membership.org_id == org_id)).scalars())
+        partnerships = [p for p in _visible_partnerships(actor) if any(m["code"] == code for m in p["members"])]
+    if is_admin:
         entries = audit.entries(org_id)
-    partnerships = [p for p in accounts.list_partnerships() if any(m["code"] == code for m in p["members"])]
+        invitations = accounts.list_invitations(code)
     return _render("datastore/org.html", code=code, name=name, authority=authority, datasets=datasets,
-                   members=members, entries=entries, is_admin=is_admin, partnerships=partnerships, message=message,
+                   members=members, entries=entries, is_admin=is_admin, is_member=is_member,
+                   partnerships=partnerships, message=message, link=link, invitations=invitations,
                    roles=list(db.ROLES))
+
+
+def _org_action(form: Any, code: str, name: str, actor: access.Actor) -> tuple[str, str | None]:
+    """One admin's change on the organisation page: (what was done, a link to show once or None)."""
+    what = form.get("action")
+    email = form.get("email", "").strip().lower()
+    role = form.get("role", "member")
+    if what == "member":  # invite a new person, or change an existing member's role
+        if any(u["email"] == email and any(r.startswith(f"{code}:") for r in u["roles"])
+               for u in accounts.list_users()):
+            accounts.set_role(email, code, role)
+            return f"{email} is now {role} of {name}.", None
+        path = accounts.invite(email, code, role, by=actor.user_id)
+        return (f"Invitation for {email} ({role}). Send them this link (it works once, for "
+                f"{settings.load().invitation_hours} hours):"), _base() + path
+    if what == "role":
+        accounts.set_role(email, code, role)
+        return f"{email} is now {role} of {name}.", None
+    if what == "remove":
+        accounts.remove_member(email, code)
+        return f"{email} is no longer a member of {name}.", None
+    if what == "reset":
+        if not any(u["email"] == email and any(r.startswith(f"{code}:") for r in u["roles"])
+                   for u in accounts.list_users()):
+            raise accounts.AccountError(f"{email} is not a member of {code}")
+        path = accounts.reset_link(email, by=actor.user_id)
+        return f"A password-reset link for {email} (it works once, for {settings.load().invitation_hours} hours):", \
+            _base() + path
+    if what == "revoke_invitation":
+        accounts.revoke_invitation(int(form.get("invitation", "0") or 0), code)
+        return "Invitation withdrawn.", None
+    if what == "partnership":
+        invited = [v.strip() for v in form.get("orgs", "").split(",") if v.strip()]
+        accounts.add_partnership(form.get("name", ""), invited, created_by=code, accepted=False,
+                                 description=form.get("description", ""))
+        return "Partnership created; the organisations invited see it once their admins accept.", None
+    pid = int(form.get("partnership", "0") or 0)
+    if what == "accept":
+        accounts.accept_partnership(pid, code)
+        return "Partnership accepted.", None
+    if what == "leave":
+        accounts.leave_partnership(pid, code)
+        return "Your organisation has left the partnership.", None
+    raise ValueError(f"unknown action {what!r}")
 
 
 # -- errors ----------------------------------------------------------------------------------------------------

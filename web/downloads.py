@@ -21,7 +21,7 @@ from typing import Any
 
 import flask
 
-from atlas import datapack, export, renderpool, settings, store
+from atlas import access, audit, datapack, db, export, renderpool, settings, store
 from web import compression, errors, ratelimit
 
 __all__ = ["ROUTES", "blueprint", "init_app"]
@@ -92,6 +92,21 @@ def _spec_key(build_id: str, spec: export.ExportSpec) -> str:
     return f"{build_id}:export:{hashlib.sha256(text.encode()).hexdigest()[:24]}"
 
 
+def _export_version(s: store.Store, spec: export.ExportSpec) -> str:
+    """What an image depends on beyond its query: the build or the published dataset's current version, the
+    place's membership (a partnership's area grows) and what the requester may see. A read of restricted
+    data is audited here, so also when the image comes from the cache."""
+    st = spec.state
+    row = s.variable(st.variable)
+    if row.get("published") and row.get("access") != "public":
+        pub = s.published(row["dataset"])
+        if pub is not None:
+            audit.read(pub.id, pub.rule.org_id, f"export {st.authority}/{st.level}/{st.variable}",
+                       url=db.database_url(data_dir=s.data_dir))
+    return f"{s.data_version(st.variable)}|{s.place_key(st.authority)}|{s.scope_key()}"
+
+
+@access.declares("site.view")
 def export_map(format: str) -> flask.Response:  # noqa: A002 - the URL's own word
     s = store.get_store()
     try:
@@ -102,7 +117,7 @@ def export_map(format: str) -> flask.Response:  # noqa: A002 - the URL's own wor
                                      f"{', '.join(repr(k) for k in repeated)} given more than once")
         args = flask.request.args.to_dict()
         spec = export.parse_export(args, format, s, max_pixels=flask.current_app.config[MAX_PIXELS])
-        tag = _spec_key(s.build_id, spec)
+        tag = _spec_key(_export_version(s, spec), spec)
         held = [t for t in compression.etag_variants(tag) if flask.request.if_none_match.contains(t)]
         if held:
             # Before rendering: a 304 for the representation the client holds (an SVG may be compressed).
@@ -141,6 +156,7 @@ def export_map(format: str) -> flask.Response:  # noqa: A002 - the URL's own wor
     return response
 
 
+@access.declares("site.view")
 def datapack_zip(authority: str) -> flask.Response:
     s = store.get_store()
     path = datapack.ensure(s, authority)

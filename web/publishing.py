@@ -25,7 +25,7 @@ import flask
 import sqlalchemy as sa
 
 from atlas import access, audit, db, publish, registry, store
-from web import errors
+from web import auth, errors
 
 __all__ = ["ROUTES", "blueprint", "dataset_json", "init_app"]
 
@@ -55,7 +55,7 @@ class _NotFound(LookupError):
 
 
 def _writer() -> access.Actor:
-    actor = access.current()
+    actor = auth.actor()
     if actor.via != "token":
         flask.abort(flask.make_response(errors.json_error(
             401, "publishing takes an API token: Authorization: Bearer <token> (`atlas token add EMAIL`)",
@@ -97,11 +97,14 @@ def _links(dataset_id: int) -> dict:
             "versions": flask.url_for("publishing.versions", dataset_id=dataset_id)}
 
 
+@access.declares("dataset.publish")
 def datasets() -> flask.Response:
+    """GET lists what the requester may read (``dataset.read``); POST publishes (``dataset.publish``,
+    checked with the organisation in hand)."""
     if flask.request.method == "POST":
         return _create()
-    snap = registry.snapshot()
-    return _json({"count": len(snap.visible()), "datasets": [_summary(p) for p in snap.visible()]})
+    visible = registry.snapshot().visible(auth.actor())
+    return _json({"count": len(visible), "datasets": [_summary(p) for p in visible]})
 
 
 def _summary(pub: registry.Published) -> dict:
@@ -127,9 +130,9 @@ def _create() -> flask.Response:
     return _json({**out, "links": _links(out["id"])}, 201)
 
 
-def dataset_json(dataset_id: int) -> dict | None:
+def dataset_json(dataset_id: int, actor: access.Actor | None = None) -> dict | None:
     """A dataset's metadata, variables and versions, or None when the requester may not see it."""
-    pub = registry.snapshot().by_id(dataset_id)
+    pub = registry.snapshot().by_id(dataset_id, actor or auth.actor())
     if pub is None:
         return None
     with db.session() as s:
@@ -154,6 +157,7 @@ def dataset_json(dataset_id: int) -> dict | None:
             "versions": vs, "links": _links(pub.id)}
 
 
+@access.declares("site.view")
 def dataset(dataset_id: int) -> flask.Response:
     found = dataset_json(dataset_id)
     if found is None:
@@ -161,6 +165,7 @@ def dataset(dataset_id: int) -> flask.Response:
     return _json(found)
 
 
+@access.declares("dataset.version")
 def versions(dataset_id: int) -> flask.Response:
     if flask.request.method == "GET":
         found = dataset_json(dataset_id)
@@ -182,7 +187,14 @@ def versions(dataset_id: int) -> flask.Response:
         raise _NotFound(dataset_id) from None
     except publish.Forbidden as exc:
         return errors.json_error(403, str(exc))
+    except publish.Busy as exc:
+        return _busy(exc)
     return _json({**out, "links": _links(dataset_id)}, 201)
+
+
+def _busy(exc: publish.Busy) -> flask.Response:
+    return errors.json_error(503, str(exc), headers={"Retry-After": str(exc.retry_after)},
+                             retry_after=exc.retry_after)
 
 
 def _body() -> dict:
@@ -192,6 +204,7 @@ def _body() -> dict:
     return body
 
 
+@access.declares("dataset.version")
 def restore(dataset_id: int) -> flask.Response:
     actor = _writer()
     number = _body().get("version")
@@ -203,9 +216,14 @@ def restore(dataset_id: int) -> flask.Response:
         raise _NotFound(dataset_id) from None
     except publish.Forbidden as exc:
         return errors.json_error(403, str(exc))
+    except publish.Rejected as exc:
+        return _json({"error": "the version cannot be restored", "status": 409, "report": exc.report.as_dict()}, 409)
+    except publish.Busy as exc:
+        return _busy(exc)
     return _json(out, 201)
 
 
+@access.declares("dataset.share")
 def set_access(dataset_id: int) -> flask.Response:
     actor = _writer()
     body = _body()

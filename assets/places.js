@@ -167,6 +167,9 @@
       pinLabel = place.pinLabel || place.label || "";
     }
     window.atlas._pendingKeys = keys;
+    // The server keeps the question asked: where the variable shown has no data at the place's own level, the
+    // area of the level shown that holds the point is selected instead; the words name the one selected.
+    selectedWords = place.selected || null;
     status(words || ("Opening " + place.label + "…"));
     close();
     // On a phone the map is what the person wants to see now: the controls and the legend's sheet close, and
@@ -289,11 +292,15 @@
           var ward = b.ward ? b.ward.name + " ward, " : "";
           // Opened on the LSOA of 2021 (today's indices and Census 2021), as a searched postcode is.
           var lsoa = b.lsoa21 || b.lsoa;
-          var words = "You are in " + ward + b.authority.name + " (" + lsoa.name + " selected).";
+          var prefix = "You are in " + ward + b.authority.name;
+          var names = {};
+          [b.lsoa, b.lsoa21, b.oa].forEach(function (a) { if (a) { names[a.code] = a.name; } });
           open({ authority: b.lsoa21 ? b.lsoa21.authority : b.authority.code, level: b.lsoa21 ? "lsoa21" : "lsoa11",
                  area: lsoa.code, label: lsoa.name, point: [b.lon, b.lat], pinLabel: "You are here",
+                 selected: { prefix: prefix, names: names },
                  areas: { lsoa11: b.lsoa.code, lsoa21: b.lsoa21 ? b.lsoa21.code : null,
-                          ward22: b.ward ? b.ward.code : null, oa11: b.oa ? b.oa.code : null } }, words);
+                          ward22: b.ward ? b.ward.code : null, oa11: b.oa ? b.oa.code : null } },
+               prefix + " (" + lsoa.name + " selected).");
         })
         .catch(function () { status("Your position could not be looked up."); });
     }, function (err) {
@@ -333,6 +340,7 @@
   var pinLabel = "";
   var pinLayer = null;
   var showMapAfterRender = false;
+  var selectedWords = null; // {prefix, names: code -> name}: Near me's words, written once the view is drawn
 
   function bringMapIntoView() {
     // On a phone the map is under the title bar; a message or the controls above it may push it down.
@@ -369,6 +377,13 @@
     if (showMapAfterRender) {
       showMapAfterRender = false;
       bringMapIntoView();
+    }
+    if (selectedWords) {
+      var chosen = new URLSearchParams(window.location.search).get("area");
+      if (chosen && selectedWords.names[chosen]) {
+        status(selectedWords.prefix + " (" + selectedWords.names[chosen] + " selected).");
+      }
+      selectedWords = null;
     }
     var at = readPin();
     if (!at) {

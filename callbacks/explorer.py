@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 import dash
 from dash import ClientsideFunction, Input, Output, State, no_update
 
-from atlas import access, mapview, view
+from atlas import access, locate, mapview, view
 from atlas import store as store_module
 from atlas import viewstate as state
 from ui import ids
@@ -184,7 +184,27 @@ def keep_question(raw: dict[str, str], prev: dict, s: Any) -> tuple[list[str], s
     said = _lower(state.level_label(asked)) if asked else "the level asked for"
     text = (f"{label} has no data at {said} for {place}; it is shown at {_lower(state.level_label(level))}, "
             "where it exists. To map another level, pick a variable that exists there.")
+    if area:
+        # A pinned point (a postcode, a place, Near me) lies in one area of the level shown: that one is selected.
+        here_area = _pinned_area(raw.get("pin"), s, authority, level)
+        if here_area:
+            raw["area"] = here_area
+            return [text], None
     return [text], (f"{asked}/{area}" if area else None)
+
+
+def _pinned_area(pin: str | None, s: Any, authority: str, level: str) -> str | None:
+    """The area of ``authority`` at ``level`` holding the address's pin, None without one (or outside)."""
+    at = state.parse_pin(pin)
+    if at is None:
+        return None
+    try:
+        found = locate.locate(s, at[0], at[1]).areas.get(level)
+    except ValueError:
+        return None
+    if not found or s.area_position(authority, level, found["code"]) is None:
+        return None
+    return found["code"]
 
 
 def render_view(search: str | None, previous: dict | None, s: Any, via: str = "nav") -> Rendered:

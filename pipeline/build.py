@@ -216,8 +216,7 @@ def _build_into(raw: RawFiles, out: Path, report: BuildReport, files: dict[str, 
         oac = national.oac_datasets(raw, pd.Index(oa_lsoa.index), oa11.index)
         results = [elections.read_results(raw, year, wards) for year in (2022, 2021)]
         report.counts["elections"] = {str(r.year): r.report.as_dict() for r in results}
-        pairs = rebase.lookup[["code", "lsoa21"]].explode("lsoa21").rename(columns={"code": "lsoa11"})
-        labels = places.area_labels(areas, lsoa_wards, oa_lsoa, pairs, oa21_lsoa21, lads["LAD21NM"])
+        labels = places.area_labels(areas, lsoa_wards, oa_lsoa, oa21_lsoa21, lads["LAD21NM"])
 
     with _step(report, "indicators"):
         weights = _rebase_weights(ks102, tables2011)

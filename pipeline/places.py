@@ -8,8 +8,9 @@
 - **Friendly names** (areas' ``ward`` and ``label`` columns): an LSOA of 2011 is named with its ward from
   the ONS LSOA (2011) -> Ward (2019) lookup ("Birmingham 043C, in Nechells ward"); an Output Area with its
   LSOA (the national OA -> LSOA lookup of the MLID frame, or Trafford's 2021 statistical lookup) and that
-  LSOA's ward; an LSOA of 2021 with the wards of the 2011 LSOAs it was made from (the ONS exact-fit lookup);
-  a ward with its district.
+  LSOA's ward; an LSOA of 2021 with the December 2022 wards that hold at least a quarter of its published
+  polygon (most first: "Birmingham 079H, in Edgbaston ward"), so the 2021 areas carry the wards of their own
+  time (ONS publishes no LSOA 2021 -> ward lookup here); a ward with its district.
 - **The search index** (``search.parquet``): districts (with their Welsh names), places, every December 2022
   ward, the LSOAs and OAs that have polygons here, the gazetteer's towns, villages, hamlets and suburbs (OS
   Open Names, English and Welsh names: pipeline/postcodes.py placed them in the atlas's areas) and every
@@ -143,14 +144,35 @@ def _in_wards(names: Iterable[str]) -> str:
     return "in " + ", ".join(unique[:-1]) + f" and {unique[-1]} wards"
 
 
-def area_labels(areas: dict[str, pd.DataFrame], lsoa_wards: pd.DataFrame, oa_lsoa: pd.Series,
-                lsoa21_from_11: pd.DataFrame, oa21_lsoa21: pd.Series, authority_names: pd.Series
-                ) -> dict[str, pd.DataFrame]:
+#: A ward is named in an area's label when it holds at least this share of the area's polygon.
+WARD_SHARE = 0.25
+
+
+def wards_by_overlap(small: gpd.GeoDataFrame, wards: gpd.GeoDataFrame) -> pd.Series:
+    """Area code -> "in X ward" / "in X and Y wards": the wards holding at least ``WARD_SHARE`` of each area's
+    polygon, the largest share first (an area wholly in one ward names that ward; one straddling two names
+    both). Areas no ward touches are left out."""
+    area_geoms = small.geometry.to_numpy()
+    ward_geoms = wards.geometry.to_numpy()
+    tree = shapely.STRtree(ward_geoms)
+    at, wi = tree.query(area_geoms, predicate="intersects")
+    # Shares of each area's own area, in degrees: a ratio within one small area, so the projection cancels.
+    share = shapely.area(shapely.intersection(area_geoms[at], ward_geoms[wi])) / shapely.area(area_geoms[at])
+    pairs = pd.DataFrame({"at": at, "ward": wards["name"].to_numpy()[wi], "share": share})
+    pairs = pairs.groupby(["at", "ward"], as_index=False)["share"].sum()  # a ward in several parts
+    top = pairs.groupby("at")["share"].transform("max")
+    keep = pairs[(pairs["share"] >= WARD_SHARE) | (pairs["share"] == top)]
+    keep = keep.sort_values(["at", "share", "ward"], ascending=[True, False, True])
+    words = keep.groupby("at")["ward"].agg(_in_wards)
+    return pd.Series(words.to_numpy(), index=small["code"].to_numpy()[words.index.to_numpy()])
+
+
+def area_labels(areas: dict[str, gpd.GeoDataFrame], lsoa_wards: pd.DataFrame, oa_lsoa: pd.Series,
+                oa21_lsoa21: pd.Series, authority_names: pd.Series) -> dict[str, pd.DataFrame]:
     """Per level, ``ward`` (the ward words, "" where none is known) and ``label`` for every area.
 
-    ``areas`` maps each level to a frame with ``code``, ``name`` and ``authority``; ``oa_lsoa`` is the OA
-    2011 -> LSOA 2011 lookup, ``lsoa21_from_11`` the pairs (``lsoa11``, ``lsoa21``) of the exact-fit lookup,
-    ``oa21_lsoa21`` Trafford's OA 2021 -> LSOA 2021 lookup."""
+    ``areas`` maps each level to a frame with ``code``, ``name``, ``authority`` and the published polygons;
+    ``oa_lsoa`` is the OA 2011 -> LSOA 2011 lookup, ``oa21_lsoa21`` Trafford's OA 2021 -> LSOA 2021 lookup."""
     out: dict[str, pd.DataFrame] = {}
     lsoa = areas["lsoa11"].set_index("code")
     ward_of_11 = lsoa_wards["ward"]
@@ -161,10 +183,7 @@ def area_labels(areas: dict[str, pd.DataFrame], lsoa_wards: pd.DataFrame, oa_lso
     out["lsoa11"] = pd.DataFrame({"code": lsoa.index, "ward": words.to_numpy(),
                                   "label": (lsoa["name"] + ", " + words).to_numpy()})
 
-    pairs = lsoa21_from_11.assign(ward=lsoa21_from_11["lsoa11"].map(ward_of_11))
-    counted = pairs.groupby(["lsoa21", "ward"]).size().reset_index(name="n")
-    counted = counted.sort_values(["lsoa21", "n", "ward"], ascending=[True, False, True])
-    ward_of_21 = counted.groupby("lsoa21")["ward"].agg(_in_wards)
+    ward_of_21 = wards_by_overlap(areas["lsoa21"], areas["ward22"])
     l21 = areas["lsoa21"].set_index("code")
     w21 = ward_of_21.reindex(l21.index).fillna("")
     out["lsoa21"] = pd.DataFrame({"code": l21.index, "ward": w21.to_numpy(),

@@ -167,6 +167,38 @@ def test_every_lsoa_is_named_with_its_ward_from_the_lookup(s, lookup):
                for code, lab in zip(camden_oa["code"], camden_oa["full_name"], strict=True))
 
 
+LSOA21_POLYGONS = "later/boundaries/lsoa21_all_by_lad_drkane"
+
+
+@pytest.mark.parametrize("district", ["E09000007", "E08000025", "W06000015"])  # Camden, Birmingham, Cardiff
+def test_lsoas_of_2021_are_named_with_the_december_2022_wards_they_lie_in(s, raw_dir, district):
+    # Issue 17 §7: ward names of the level's own time. Read here from the raw polygons (the published LSOA 2021
+    # and WD22 files, not the build's display copies): the ward holding the most of each LSOA's polygon.
+    def features(path):
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)["features"]
+
+    wards = [(f["properties"]["WD22NM"].strip(), shapely.geometry.shape(f["geometry"]))
+             for f in features(raw_dir / WARDS / f"{district}.geojson")]
+    codes, labels = s.area_names(district, "lsoa21")
+    label_of = dict(zip(codes, labels, strict=True))
+    clear = 0
+    for f in features(raw_dir / LSOA21_POLYGONS / f"{district}.geojson"):
+        code, name = f["properties"]["LSOA21CD"], f["properties"]["LSOA21NM"]
+        poly = shapely.geometry.shape(f["geometry"])
+        shares = sorted(((poly.intersection(g).area / poly.area, w) for w, g in wards), reverse=True)
+        label = label_of[code]
+        assert label.startswith(name + ", in ") and shares[0][1] in label, (code, label, shares[:2])
+        if any(0.2 < sh < 0.3 for sh, _ in shares):
+            continue  # at the rule's edge: the display copy's simplified outline may fall either side
+        named = [w for sh, w in shares if sh >= 0.25] or [shares[0][1]]
+        words = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
+        assert label == f"{name}, in {words} ward{'s' if len(named) > 1 else ''}", (code, label, shares[:3])
+        clear += len(named) == 1
+    assert clear > len(codes) // 2
+    assert len(label_of) == len(codes)
+
+
 # -- search --------------------------------------------------------------------------------------------------
 
 def _found(s, text, **kw):

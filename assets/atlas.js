@@ -237,7 +237,7 @@
       // A categorical paint: its class line names the category, and there is nothing more to fetch.
       var c = classOf(p, i);
       if (c >= 0) {
-        lines.push(escapeHtml(p.label) + ": <strong>" + escapeHtml(p.classCell[c]) + "</strong>");
+        lines.push(escapeHtml(p.label) + ": <strong>" + escapeHtml(classCell(p, c)) + "</strong>");
       } else if (whyOf(p, i)) {
         lines.push("<em>" + escapeHtml(whyOf(p, i)) + "</em>");  // the "No data" line follows
       }
@@ -283,8 +283,8 @@
     lines = lines.concat(figureLines(p, detailsOf(p), i));
     var c = classOf(p, i);
     if (c >= 0) {
-      if (p.classText[c]) {
-        lines.push(escapeHtml(p.classText[c]));
+      if (classText(p, c)) {
+        lines.push(escapeHtml(classText(p, c)));
       }
     } else {
       lines.push("No data");
@@ -546,7 +546,7 @@
           cells += tag("td", { "class": "num" }, f ? count(f.rn) : "…");
         } else if (col === "class") {
           cells += tag("td", {}, c >= 0 ? tag("span", { "class": "swatch", style: "background-color:" + p.c[c] }) +
-            " " + escapeHtml(p.classCell[c]) : "no data" + (whyOf(p, i) ? ": " + escapeHtml(whyOf(p, i)) : ""));
+            " " + escapeHtml(classCell(p, c)) : "no data" + (whyOf(p, i) ? ": " + escapeHtml(whyOf(p, i)) : ""));
         }
       });
       return tag("tr", { "class": isSel ? "selected" : "", "aria-current": isSel ? "true" : undefined,
@@ -582,8 +582,24 @@
         text += ", rank " + count(f.rank) + " of " + count(f.ranked);
       }
     }
-    text += c >= 0 ? "; " + (p.classText[c] || p.classCell[c]) : "; no data";
+    text += c >= 0 ? "; " + (classText(p, c) || classCell(p, c)) : "; no data";
     return text + ". Click it again to clear.";
+  }
+
+  // A class's words, made from the paint's class labels (sent once, not thrice): the hover card's
+  // "Class 2 of 5: 3.7% – 5.1%" (a category: none, the card names it) and the table's "2 of 5 (3.7% – 5.1%)"
+  // (a category: its label).
+  function classText(p, c) {
+    var label = p.classLabels[c];
+    return p.categorical || label === undefined ? "" : "Class " + (c + 1) + " of " + p.k + ": " + label;
+  }
+
+  function classCell(p, c) {
+    var label = p.classLabels[c];
+    if (label === undefined) {
+      return "";
+    }
+    return p.categorical ? label : (c + 1) + " of " + p.k + " (" + label + ")";
   }
 
   function visibleSoon(el) {
@@ -591,7 +607,7 @@
       return false;
     }
     var box = el.getBoundingClientRect();
-    return box.top < (window.innerHeight || 800) * 1.5 && box.bottom > 0 && el.offsetParent !== null;
+    return box.top < (window.innerHeight || 800) && box.bottom > 0 && el.offsetParent !== null;
   }
 
   var watched = null;

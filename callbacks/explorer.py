@@ -131,11 +131,16 @@ def _url_text(key: str, value: Any) -> str:
     return str(value)
 
 
-def _group_of(s: Any, variable: Any) -> str | None:
+def _row_of(s: Any, variable: Any) -> dict | None:
     try:
-        return mapview.group_key(s.variable(variable)) if isinstance(variable, str) else None
+        return s.variable(variable) if isinstance(variable, str) else None
     except store_module.NotFound:
         return None
+
+
+def _group_of(s: Any, variable: Any) -> str | None:
+    row = _row_of(s, variable)
+    return mapview.group_key(row) if row is not None else None
 
 
 def details_url(st: state.ViewState) -> str:
@@ -240,8 +245,14 @@ def render_view(search: str | None, previous: dict | None, s: Any, via: str = "n
     if place_changed or prev.get("variable") != st.variable:
         row = shown.variable
         out.title = shown.title
-        out.attribution = mapview.attribution(row, s.authority(st.authority), st.level)
-        out.scope_options = mapview.scope_options(row, st)
+        before = None if place_changed else _row_of(s, prev.get("variable"))
+        # Sent only when they differ from the previous variable's (a switch within one source sends neither).
+        attribution = mapview.attribution(row, info, st.level)
+        if before is None or attribution != mapview.attribution(before, info, st.level):
+            out.attribution = attribution
+        scope_options = mapview.scope_options(row, st)
+        if before is None or scope_options != mapview.scope_options(before, st):
+            out.scope_options = scope_options
         group = mapview.group_key(row)
         if place_changed or group != _group_of(s, prev.get("variable")):
             # Only the chosen variable goes with the switch (the list must hold the value it shows): the new

@@ -581,8 +581,8 @@ class View:
             "c": self.colours, "var": self.state.variable, "label": self.variable.get("label") or "",
             "unit": self.unit, "place": self.place, "all": is_overview(self.state), "k": self.k,
             "ranked": self.ranked, "rankNote": self.rank_note, "national": self.national,
-            "legend": self.legend(), "classLabels": [c.label for c in self.classes], "columns": columns, "sort": "class" if self.categorical
-            else "rank", "unranked": unranked, "categorical": self.categorical,
+            "legend": self.legend(), "classLabels": [c.label for c in self.classes], "columns": columns,
+            "sort": "class" if self.categorical else "rank", "unranked": unranked, "categorical": self.categorical,
             # A published dataset's as-of date and version (and that it is stale), for the hover card.
             **({"asOf": self.variable["status"]} if self.variable.get("status") else {}),
             # The variable's own caveat (ties, multi-member wards, definitions), in the hover card as in the legend.

@@ -99,3 +99,36 @@ def test_without_extracts_the_page_and_the_callback_say_so(tmp_path: Path, monke
     out = explorer.render({"search": "?authority=E09000007"}, *([None] * len(ids.CONTROLS)), None)
     message = [v for v in out if isinstance(v, list) and v and hasattr(v[0], "children")]
     assert message and "not available on this server yet" in message[0][0].children
+
+
+def test_compare_maps_and_lists_are_created_only_when_the_view_opens(atlas_env: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page carries the compare view's maps and lists as layouts in a store, not drawn (assets/compare.js
+    builds them when the view is first asked for); Dash's validation layout has them in place."""
+    import ui.compare
+
+    def walk(component, found: dict) -> dict:
+        if hasattr(component, "to_plotly_json"):
+            props = component.to_plotly_json()["props"]
+            found.setdefault(type(component).__name__, []).append(props)
+            children = props.get("children")
+            for child in children if isinstance(children, (list, tuple)) else [children]:
+                walk(child, found)
+        return found
+
+    lazy = {ids.COMPARE.VARIABLE_B, ids.COMPARE.TOPIC, ids.COMPARE.PICKS, *ids.COMPARE.MAPS.values()}
+    monkeypatch.setattr(ui.compare, "validating", lambda: False)  # as for a page (inside the router's callback)
+    found = walk(layout(), {})
+    drawn = {p.get("id") for kind in ("MapContainer", "Dropdown") for p in found[kind]}
+    assert drawn.isdisjoint(lazy) and ids.MAP in drawn
+    parts = next(p["data"] for p in found["Store"] if p["id"] == ids.COMPARE.PARTS)
+    boxes = {p.get("id") for p in found["Div"]}
+    assert set(parts) <= boxes and all(box not in drawn for box in parts)
+    assert {part.id for part in parts.values()} == lazy
+    assert all(not p.get("children") for p in found["Div"] if p.get("id") in parts)
+
+    monkeypatch.setattr(ui.compare, "validating", lambda: True)
+    found = walk(layout(), {})
+    drawn = {p.get("id") for kind in ("MapContainer", "Dropdown") for p in found[kind]}
+    assert lazy <= drawn
+    assert next(p["data"] for p in found["Store"] if p["id"] == ids.COMPARE.PARTS) is None

@@ -97,7 +97,7 @@ class COMPARE:  # noqa: N801 - a namespace of ids, spelled like the other consta
     VIEW = "view"
     VARIABLE_B = "variable_b"
     SECTION = "compare"
-    BODY = "compare-body"  # the section's content, created only when the compare view opens
+    PARTS = "compare-parts"  # the layouts of the maps and lists created only when the compare view opens
     MESSAGE = "compare-message"
     PAYLOAD_B = "compare-payload-b"
     RELATION = "compare-relation"

@@ -39,7 +39,7 @@ from atlas import store as atlas_store
 from atlas import view
 
 __all__ = ["COMPARATOR_KINDS", "RATIOS", "RULES", "WEIGHTED", "Subject", "aggregate", "area_lookup", "profile",
-           "profile_csv_rows", "rule_of", "subject_for"]
+           "profile_csv_rows", "rule_of", "subject_for", "values_for"]
 
 #: How each unit aggregates (see the module's docstring); a unit not named here is not aggregable.
 RULES: dict[str, str] = {"count": "sum", "sum": "sum", "percentage": "share", "decile": "deciles",
@@ -267,17 +267,22 @@ def subject_for(s: atlas_store.Store, place: str, level: str | None = None,
 
 # -- reading ---------------------------------------------------------------------------------------------
 
-def _frames(s: atlas_store.Store, subject: Subject) -> dict[str, tuple[pd.DataFrame, list[dict]]]:
-    """dataset -> (one row per area of the subject, the catalogue rows with data there)."""
+def _frames(s: atlas_store.Store, subject: Subject, only: frozenset[str] | None = None
+            ) -> dict[str, tuple[pd.DataFrame, list[dict]]]:
+    """dataset -> (one row per area of the subject, the catalogue rows with data there); only the datasets
+    ``only`` names, when given."""
     out: dict[str, tuple[pd.DataFrame, list[dict]]] = {}
     if subject.place is not None:
         for dataset in s.datasets_at(subject.place, subject.level):
-            out[dataset] = s.dataset_values(subject.place, subject.level, dataset)
+            if only is None or dataset in only:
+                out[dataset] = s.dataset_values(subject.place, subject.level, dataset)
         return out
     wanted = pd.Index(subject.codes)
     lookup = area_lookup(s, subject.level)
     for authority in sorted(set(lookup.reindex(list(subject.codes)).dropna())):
         for dataset in s.datasets_at(authority, subject.level):
+            if only is not None and dataset not in only:
+                continue
             frame, rows = s.dataset_values(authority, subject.level, dataset)
             frame = frame[frame["code"].isin(wanted)]
             if dataset in out:
@@ -298,6 +303,16 @@ def _aggregates(s: atlas_store.Store, subject: Subject) -> tuple[dict[str, dict]
         figures.update(aggregate(rows, frame))
         rows_by_id.update({r["id"]: r for r in rows})
     return figures, rows_by_id
+
+
+def values_for(s: atlas_store.Store, subject: Subject, variables: tuple[str, ...]) -> np.ndarray:
+    """The subject's aggregated figure of each of ``variables`` (NaN where not aggregable or missing)."""
+    only = frozenset(s.variable(v)["dataset"] for v in variables)
+    figures: dict[str, dict] = {}
+    for _dataset, (frame, rows) in _frames(s, subject, only).items():
+        figures.update(aggregate([r for r in rows if r["id"] in variables], frame))
+    got = [figures.get(v, {}).get("value") for v in variables]
+    return np.array([np.nan if x is None else x for x in got], dtype="float64")
 
 
 _cache_lock = threading.Lock()

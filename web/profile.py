@@ -15,6 +15,7 @@ import flask
 
 from atlas import access, csvsafe, describe, store
 from atlas import profile as atlas_profile
+from atlas import similar as atlas_similar
 from web import errors
 
 __all__ = ["ROUTES", "blueprint", "init_app", "saved_resolver"]
@@ -32,6 +33,11 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("/api/profile/<place>.csv", "The same profile, one row per figure; its W3C CSVW metadata at "
      "<place>.csv-metadata.json."),
     ("/api/profile/<place>.pdf", "The profile as a printable PDF report with the map, drawn on the server."),
+    ("/api/similar/<level>/<code>.json",
+     "The areas at <level> most like area <code> (or a saved area taken as a whole) across England and Wales: "
+     "indicators standardised, nearest by Euclidean distance (scikit-learn). ?n= (1-100, default 10), "
+     "?variables=a,b,c (default: age, tenure, qualifications, occupation and deprivation at lsoa11). Each "
+     "area found names the indicators that make it alike and those that set it apart."),
 )
 
 #: How a saved area's code becomes a profile's subject (set by web/areas.py when it is registered).
@@ -168,12 +174,47 @@ def profile_route(filename: str) -> flask.Response:
     return _private(response)
 
 
+@access.declares("site.view")
+def similar_route(level: str, filename: str) -> flask.Response:
+    code, dot, fmt = filename.rpartition(".")
+    if not dot or fmt != "json":
+        raise store.NotFound("format", fmt if dot else "", ["json"])
+    _only(("n", "variables"))
+    text = flask.request.args.get("n", "10").strip()
+    if not text.isdigit() or not 1 <= int(text) <= atlas_similar.MAX_N:
+        raise BadQuery("n", f"n must be a whole number from 1 to {atlas_similar.MAX_N}, not {text[:20]!r}")
+    given = flask.request.args.get("variables")
+    variables = tuple(v.strip() for v in given.split(",") if v.strip()) if given is not None else None
+    if given is not None and not variables:
+        raise BadQuery("variables", "variables is empty: name one or more variables, separated by commas")
+    s = store.get_store()
+    chosen = variables or atlas_similar.DEFAULTS.get(level, ())
+    saved = None
+    for fn in _resolvers:
+        saved = fn(s, code)
+        if saved is not None:
+            break
+    if saved is not None:
+        if saved.level != level:
+            raise store.NotFound("level", level, [saved.level],
+                                 f"{saved.name} ({code}) is made of areas at level {saved.level!r}, not {level!r}")
+        atlas_similar.model(s, level, tuple(chosen))  # validates the level and variables first
+        target = atlas_profile.values_for(s, saved, tuple(chosen))
+        result = atlas_similar.similar(s, level, target, code, int(text), variables,
+                                       exclude=frozenset(saved.codes))
+        result["name"] = saved.name
+    else:
+        result = atlas_similar.similar(s, level, None, code, int(text), variables)
+    return _private(_json(result))
+
+
 @blueprint.errorhandler(BadQuery)
 def _bad_query(exc: BadQuery) -> flask.Response:
     return errors.json_error(400, str(exc), parameter=exc.parameter)
 
 
 blueprint.add_url_rule("/api/profile/<filename>", "profile", profile_route, methods=["GET"])
+blueprint.add_url_rule("/api/similar/<level>/<filename>", "similar", similar_route, methods=["GET"])
 errors.register(blueprint)
 
 

@@ -38,8 +38,8 @@ import pandas as pd
 from atlas import store as atlas_store
 from atlas import view
 
-__all__ = ["COMPARATOR_KINDS", "RATIOS", "RULES", "WEIGHTED", "Subject", "aggregate", "area_lookup", "profile",
-           "profile_csv_rows", "rule_of", "subject_for", "values_for"]
+__all__ = ["COMPARATOR_KINDS", "HEADLINE_TABLES", "RATIOS", "RULES", "WEIGHTED", "Subject", "aggregate",
+           "area_lookup", "headline", "profile", "profile_csv_rows", "rule_of", "subject_for", "values_for"]
 
 #: How each unit aggregates (see the module's docstring); a unit not named here is not aggregable.
 RULES: dict[str, str] = {"count": "sum", "sum": "sum", "percentage": "share", "decile": "deciles",
@@ -420,6 +420,23 @@ def profile(s: atlas_store.Store, subject: Subject, comparators: bool = True) ->
                       "deciles": "areas counted in each decile", "categories": "areas counted in each class",
                       "distribution": "not aggregable: lowest, quartiles, median and highest across the areas"},
             "topics": [{"topic": t, "figures": topics[t]} for t in sorted(topics)]}
+
+
+#: The tables whose figures a printed profile (the page and the PDF) shows; every figure is in the CSV and JSON.
+HEADLINE_TABLES = ("KS101EW", "KS102EW", "KS201EW", "KS402EW", "KS404EW", "KS501EW", "KS601EW", "KS608EW",
+                   "QS119EW", "TS001", "TS007A", "TS054")
+
+
+def headline(figure: dict) -> bool:
+    """Whether a figure of a profile is printed on its page and in its PDF: the shares, weighted averages and
+    ratios of ``HEADLINE_TABLES``, their totals, and every decile distribution (the IMD and its domains)."""
+    if figure["rule"] == "deciles":
+        return True
+    table = str(figure.get("table") or "").upper()
+    if table not in HEADLINE_TABLES:
+        return False
+    return figure["rule"] in ("share", "weighted", "ratio") or (
+        figure["rule"] == "sum" and str(figure.get("label") or "").lower().startswith("all "))
 
 
 def profile_csv_rows(result: dict) -> tuple[list[str], list[list[Any]]]:

@@ -150,9 +150,11 @@ def profile_route(filename: str) -> flask.Response:
     level = (flask.request.args.get("level") or "").strip() or None
     subj = subject(s, place, level)
     if fmt == "pdf":
-        from web import report  # noqa: PLC0415 - matplotlib and fpdf2 only when a report is asked for
+        from atlas import report  # noqa: PLC0415 - fpdf2 and matplotlib only when a report is asked for
 
-        return _private(report.pdf_response(s, subj))
+        response = flask.Response(report.pdf(s, subj), mimetype="application/pdf")
+        response.headers["Content-Disposition"] = f'inline; filename="profile_{place}_{subj.level}.pdf"'
+        return _private(response)
     result = atlas_profile.profile(s, subj)
     if fmt == "json":
         return _private(_json(result))

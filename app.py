@@ -18,6 +18,7 @@ import flask
 
 from atlas import access, cache, settings
 from callbacks import (  # noqa: F401 - importing registers the callbacks
+    areas,
     compare,
     embed,
     explorer,

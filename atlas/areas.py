@@ -36,7 +36,7 @@ from atlas import access, audit, db
 from atlas import store as atlas_store
 
 __all__ = ["ACCESS", "CODE", "MAX_AREAS", "MAX_RADIUS", "BadArea", "Saved", "create", "delete", "get", "points",
-           "select", "subject", "visible"]
+           "drawn", "place_centre", "population", "select", "subject", "visible"]
 
 ACCESS = ("private", "organisation", "partnership", "public")
 CODE = re.compile(r"A[1-9][0-9]{0,9}")
@@ -289,6 +289,65 @@ def subject(s: atlas_store.Store, code: str, actor: access.Actor) -> Any:
     held = [c for c in found.codes if c in lookup.index]
     return profile.Subject(code=found.code, name=found.name, kind="saved", level=found.level, codes=tuple(held),
                            authorities=tuple(sorted(set(lookup.reindex(held)))))
+
+
+#: The residents count of each level, for the running population of a selection (Census 2011 / 2021).
+POPULATION = {"lsoa11": "ks101ew0001", "oa11": "ks101ew0001", "lsoa21": "ts001_total"}
+
+
+def population(s: atlas_store.Store, level: str, codes: list[str]) -> float | None:
+    """Usual residents of ``codes`` together (the census count of ``POPULATION``), None where not held."""
+    variable = POPULATION.get(level)
+    if variable is None or not codes:
+        return None
+    from atlas import profile  # noqa: PLC0415
+
+    lookup = profile.area_lookup(s, level)
+    held = [c for c in codes if c in lookup.index]
+    subject = profile.Subject(code="selection", name="selection", kind="saved", level=level, codes=tuple(held),
+                              authorities=tuple(sorted(set(lookup.reindex(held)))))
+    value = profile.values_for(s, subject, (variable,))[0]
+    return None if not np.isfinite(value) else float(value)
+
+
+def drawn(s: atlas_store.Store, level: str, collection: Any) -> list[str]:
+    """The areas inside every shape drawn on a map (dash-leaflet's EditControl ``geojson``: polygons and
+    rectangles, and circles as a point with ``_mRadius`` in metres), together, in code order. A shape that
+    holds no area adds none. Raises BadArea for a shape that is not one."""
+    features = collection.get("features") if isinstance(collection, dict) else None
+    if not isinstance(features, list):
+        return []
+    found: set[str] = set()
+    for feature in features:
+        if not isinstance(feature, dict):
+            continue
+        geometry = feature.get("geometry") or {}
+        props = feature.get("properties") or {}
+        try:
+            if geometry.get("type") == "Point" and "_mRadius" in props:
+                lon, lat = (geometry.get("coordinates") or [None, None])[:2]
+                codes, _, _ = select(s, level, centre={"lat": lat, "lon": lon}, radius=props["_mRadius"])
+            elif geometry.get("type") in ("Polygon", "MultiPolygon"):
+                codes, _, _ = select(s, level, polygon=geometry)
+            else:
+                continue
+        except BadArea as exc:
+            if "no area" in str(exc):
+                continue
+            raise
+        found.update(codes)
+    return sorted(found)
+
+
+def place_centre(s: atlas_store.Store, text: str) -> tuple[float, float, str] | None:
+    """The centre (lat, lon) and label of the first place ``text`` finds (atlas/search.py), else None."""
+    from atlas import search  # noqa: PLC0415
+
+    for result in search.search(s, text, limit=1)["results"]:
+        box = result.get("bbox")
+        if box and len(box) == 4:
+            return (box[1] + box[3]) / 2, (box[0] + box[2]) / 2, str(result.get("label") or result.get("name"))
+    return None
 
 
 def visible(actor: access.Actor, url: str | None = None, limit: int = 200) -> list[Saved]:

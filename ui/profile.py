@@ -6,7 +6,6 @@ links to the whole profile as JSON and CSV (with CSVW), and the printable PDF.
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote
 
 import dash_leaflet as dl

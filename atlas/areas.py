@@ -292,7 +292,7 @@ def subject(s: atlas_store.Store, code: str, actor: access.Actor) -> Any:
 
 
 #: The residents count of each level, for the running population of a selection (Census 2011 / 2021).
-POPULATION = {"lsoa11": "ks101ew0001", "oa11": "ks101ew0001", "lsoa21": "ts001_total"}
+POPULATION = {"lsoa11": "ks102ew0001", "oa11": "ks102ew0001", "lsoa21": "ts001_total"}
 
 
 def population(s: atlas_store.Store, level: str, codes: list[str]) -> float | None:

@@ -38,7 +38,7 @@ import pandas as pd
 from atlas import store as atlas_store
 from atlas import view
 
-__all__ = ["COMPARATOR_KINDS", "HEADLINE_TABLES", "RATIOS", "RULES", "WEIGHTED", "Subject", "aggregate",
+__all__ = ["COMPARATOR_KINDS", "ENGLAND", "HEADLINE_TABLES", "RATIOS", "RULES", "WEIGHTED", "Subject", "aggregate",
            "area_lookup", "headline", "profile", "profile_csv_rows", "rule_of", "subject_for", "values_for"]
 
 #: How each unit aggregates (see the module's docstring); a unit not named here is not aggregable.
@@ -88,6 +88,8 @@ class Subject:
     authorities: tuple[str, ...]
     #: A built-in place's own code (read through the store as a place); None for a set of codes.
     place: str | None = None
+    #: Keep only the place's areas whose code starts so (England: ``E`` of every area of England and Wales).
+    prefix: str | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -221,6 +223,22 @@ def area_lookup(s: atlas_store.Store, level: str) -> pd.Series:
     return found
 
 
+#: England's code: not one of the store's places (Wales is, W92000004), so read from every area, kept by "E".
+ENGLAND = "E92000001"
+
+
+def _england(s: atlas_store.Store, level: str) -> Subject:
+    levels = [lv for lv in s.levels if lv != atlas_store.NATIONAL_LEVEL]
+    if level not in levels:
+        raise atlas_store.NotFound("level", level, levels)
+    codes, _ = s.area_names(atlas_store.ALL, level)
+    lookup = area_lookup(s, level)
+    mine = tuple(c for c in codes if c.startswith("E"))
+    return Subject(code=ENGLAND, name="England", kind="nation", level=level, codes=mine,
+                   authorities=tuple(sorted(set(lookup.reindex(list(mine)).dropna()))), place=atlas_store.ALL,
+                   prefix="E")
+
+
 def subject_for(s: atlas_store.Store, place: str, level: str | None = None,
                 saved: Callable[[str], Subject | None] | None = None) -> Subject:
     """The subject named by ``place``: a built-in place (a district, region, Wales, combined authority,
@@ -230,6 +248,8 @@ def subject_for(s: atlas_store.Store, place: str, level: str | None = None,
         found = saved(place)
         if found is not None:
             return found
+    if place == ENGLAND:
+        return _england(s, level or "lsoa11")
     try:
         info = s.authority(place)
     except atlas_store.NotFound:
@@ -275,7 +295,10 @@ def _frames(s: atlas_store.Store, subject: Subject, only: frozenset[str] | None 
     if subject.place is not None:
         for dataset in s.datasets_at(subject.place, subject.level):
             if only is None or dataset in only:
-                out[dataset] = s.dataset_values(subject.place, subject.level, dataset)
+                frame, rows = s.dataset_values(subject.place, subject.level, dataset)
+                if subject.prefix is not None:
+                    frame = frame[frame["code"].astype(str).str.startswith(subject.prefix)]
+                out[dataset] = (frame, rows)
         return out
     wanted = pd.Index(subject.codes)
     lookup = area_lookup(s, subject.level)
@@ -325,20 +348,9 @@ def _comparator_figures(s: atlas_store.Store, kind: str, code: str, level: str) 
     found = _cache.get(key)
     if found is not None:
         return found
-    if kind == "nation" and code in ("E92000001",):
-        # England is not one of the store's places: every area of England and Wales, those of England kept.
-        subject = Subject(code=code, name="England", kind="nation", level=level, codes=(), authorities=(),
-                          place=atlas_store.ALL)
-        figures: dict[str, dict] = {}
-        n = 0
-        for _dataset, (frame, rows) in _frames(s, subject).items():
-            part = frame[frame["code"].astype(str).str.startswith("E")]
-            n = max(n, len(part))
-            figures.update(aggregate(rows, part))
-    else:
-        subject = subject_for(s, code, level)
-        figures, _ = _aggregates(s, subject)
-        n = len(subject.codes)
+    subject = subject_for(s, code, level)
+    figures, _ = _aggregates(s, subject)
+    n = len(subject.codes)
     with _cache_lock:
         if len(_cache) > 256:
             _cache.clear()
@@ -375,7 +387,7 @@ def _comparators(s: atlas_store.Store, subject: Subject) -> list[dict]:
             members = [c for c, r in rows.items() if r.get("nation") == nation]
             if not complete(members):
                 continue
-            code = "E92000001" if nation == "England" else "W92000004"
+            code = ENGLAND if nation == "England" else "W92000004"
             out.append({"kind": "nation", "code": code, "name": nation})
     return out
 

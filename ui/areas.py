@@ -54,6 +54,13 @@ def _share_options(actor: access.Actor) -> list[dict]:
     return out
 
 
+def _field(label: str, control_id: str, control: Component) -> html.Div:
+    """A control with its label beside it (not wrapping it: a click on a wrapping label would reach a
+    dropdown's button twice and close it again)."""
+    return html.Div(className="field", children=[html.Label(label, htmlFor=control_id, id=f"{control_id}-label"),
+                                                 control])
+
+
 def page() -> Component:
     try:
         s = atlas_store.get_store()
@@ -71,12 +78,12 @@ def page() -> Component:
                "codes. An area is in a drawn shape when its point (inside its published polygon) is."),
         dcc.Store(id=IDS.SELECTED, data=[]),
         html.Div(className="areas-controls", children=[
-            html.Label(["Level", dcc.Dropdown(id=IDS.LEVEL, clearable=False, value=levels[0] if levels else None,
-                                              options=[{"label": viewstate.level_label(lv), "value": lv}
-                                                       for lv in levels])]),
-            html.Label(["Districts shown on the map", dcc.Dropdown(
+            _field("Level", IDS.LEVEL, dcc.Dropdown(
+                id=IDS.LEVEL, clearable=False, value=levels[0] if levels else None,
+                options=[{"label": viewstate.level_label(lv), "value": lv} for lv in levels])),
+            _field("Districts shown on the map", IDS.DISTRICTS, dcc.Dropdown(
                 id=IDS.DISTRICTS, multi=True, value=[], placeholder=f"Up to {MAX_DISTRICTS} districts",
-                options=[{"label": a["name"], "value": a["code"]} for a in authorities if a["levels"]])]),
+                options=[{"label": a["name"], "value": a["code"]} for a in authorities if a["levels"]])),
         ]),
         html.Div(className="profile-map-box areas-map-box", children=[dl.MapContainer(
             id=IDS.MAP, center=[52.6, -2.0], zoom=6, keyboard=True, trackViewport=False, attributionControl=False,
@@ -93,23 +100,23 @@ def page() -> Component:
                children="No areas chosen yet."),
         html.P(id=IDS.MESSAGE, className="areas-message", role="alert"),
         html.Div(className="areas-add", children=[
-            html.Label(["Paste codes (separated by spaces, commas or new lines)",
-                        dcc.Textarea(id=IDS.CODES, rows=3, style={"width": "100%"})]),
+            _field("Paste codes (separated by spaces, commas or new lines)", IDS.CODES,
+                   dcc.Textarea(id=IDS.CODES, rows=3, style={"width": "100%"})),
             html.Button("Add these codes", id=IDS.ADD_CODES, n_clicks=0, type="button"),
-            html.Label(["Place or postcode", dcc.Input(id=IDS.PLACE, type="text", debounce=False)]),
-            html.Label(["Radius in metres", dcc.Input(id=IDS.RADIUS, type="number", min=1, max=areas.MAX_RADIUS,
-                                                      value=1000)]),
+            _field("Place or postcode", IDS.PLACE, dcc.Input(id=IDS.PLACE, type="text", debounce=False)),
+            _field("Radius in metres", IDS.RADIUS, dcc.Input(id=IDS.RADIUS, type="number", min=1,
+                                                             max=areas.MAX_RADIUS, value=1000)),
             html.Button("Add the areas within the radius", id=IDS.ADD_RADIUS, n_clicks=0, type="button"),
             html.Button("Clear the selection", id=IDS.CLEAR, n_clicks=0, type="button"),
         ]),
         html.H2("Save it"),
         html.Div(className="areas-save", children=[
-            html.Label(["Name", dcc.Input(id=IDS.NAME, type="text", maxLength=200)]),
-            html.Label(["Who may see it", dcc.Dropdown(
+            _field("Name", IDS.NAME, dcc.Input(id=IDS.NAME, type="text", maxLength=200)),
+            _field("Who may see it", IDS.ACCESS, dcc.Dropdown(
                 id=IDS.ACCESS, clearable=False, value="private",
-                options=[{"label": v, "value": k} for k, v in ACCESS_LABELS.items()])]),
-            html.Label(["Shared with", dcc.Dropdown(id=IDS.SHARE_WITH, options=_share_options(actor),
-                                                    placeholder="Only for organisation or partnership")]),
+                options=[{"label": v, "value": k} for k, v in ACCESS_LABELS.items()])),
+            _field("Shared with", IDS.SHARE_WITH, dcc.Dropdown(
+                id=IDS.SHARE_WITH, options=_share_options(actor), placeholder="Only for organisation or partnership")),
             html.Button("Save the area", id=IDS.SAVE, n_clicks=0, type="button",
                         disabled=not actor.signed_in),
             html.P("Sign in to save an area." if not actor.signed_in else "", className="areas-hint"),

@@ -363,3 +363,22 @@ def visible(actor: access.Actor, url: str | None = None, limit: int = 200) -> li
         )).order_by(db.SavedArea.id.desc()).limit(limit)
         rows = [_saved(r) for r in s.execute(q).scalars()]
     return [r for r in rows if access.allowed(actor, "area.read", r.ref)]
+
+
+def _for_store(code: str) -> tuple[str, str, tuple[str, ...]] | None:
+    try:
+        found = get(access.current(), code)
+    except db.Unavailable:
+        return None
+    return None if found is None else (found.name, found.level, found.codes)
+
+
+def _listing() -> list[str]:
+    try:
+        return [a.code for a in visible(access.current())]
+    except db.Unavailable:
+        return []
+
+
+# A saved area is a place like any other: the store opens ``A<id>`` as an ``authority`` for those who may.
+atlas_store.register_saved(_for_store, _listing)

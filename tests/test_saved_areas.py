@@ -210,3 +210,30 @@ def test_a_saved_areas_profile_and_areas_like_it(world: World, raw_dir: Path) ->
     assert len(found) == 5 and not set(found) & set(codes)
     assert client.get(f"/api/similar/oa11/{made['code']}.json").status_code == 404
     assert world.clients["outsider"].get(f"/api/similar/lsoa11/{made['code']}.json").status_code == 404
+
+
+def test_a_saved_area_is_a_place_like_any_other(world: World) -> None:
+    codes = _islington_and_camden(world, 12)
+    made = _post(world, {"name": "Kings Cross to Angel", "level": "lsoa11", "codes": codes}).get_json()
+    code = made["code"]
+    owner, outsider = world.clients["owner_member"], world.clients["outsider"]
+    place = owner.get(f"/api/authorities/{code}").get_json()
+    assert place["kind"] == "saved" and place["levels"] == [{"level": "lsoa11", "vintage": "2011", "areas": 24}]
+    values = owner.get(f"/api/values/{code}/lsoa11/ks102ew0002_pct.json").get_json()
+    rows = values["rows"] if "rows" in values else values["values"]
+    assert sorted(r["code"] for r in rows) == sorted(codes)
+    assert sorted(r["rank"] for r in rows) == list(range(1, 25))  # ranked within the saved area
+    view = owner.get(f"/api/view.json?authority={code}&level=lsoa11&variable=ks102ew0002_pct")
+    assert view.status_code == 200, view.get_json()
+    shapes = owner.get(f"/api/areas/{code}/lsoa11.geojson")
+    assert sorted(f["properties"]["code"] for f in shapes.get_json()["features"]) == sorted(codes)
+    assert "private" in shapes.headers["Cache-Control"]
+    image = owner.get(f"/export/map.png?authority={code}&level=lsoa11&variable=ks102ew0002_pct")
+    assert image.status_code == 200 and image.mimetype == "image/png"
+    # for anyone else it does not exist, exactly as an unknown code
+    for path in ("/api/authorities/{}", "/api/values/{}/lsoa11/ks102ew0002_pct.json",
+                 "/api/areas/{}/lsoa11.geojson"):
+        denied, absent = outsider.get(path.format(code)), outsider.get(path.format("A987654"))
+        assert denied.status_code == absent.status_code == 404
+        assert denied.get_data(as_text=True).replace(code, "<A>") == absent.get_data(as_text=True).replace(
+            "A987654", "<A>")

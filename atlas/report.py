@@ -49,7 +49,7 @@ def _map_png(s: atlas_store.Store, subject: atlas_profile.Subject) -> bytes | No
     """The place's areas (blue) among the other areas of their districts (grey), as a PNG."""
     inside, around = [], []
     wanted = set(subject.codes)
-    sources = [subject.place] if subject.place is not None else list(subject.authorities)
+    sources = [subject.place] if subject.place is not None and subject.kind != "saved" else list(subject.authorities)
     if subject.place is not None and len(subject.codes) > atlas_store.CACHED_AREAS_MAX:
         return None  # a national map is the explorer's (vector tiles), not a report's figure
     for source in sources:

@@ -135,7 +135,7 @@ def page(place: str | None, level: str | None = None) -> Component:
             html.H1("Area profile"), html.P(f"The data is not available on this server yet: {exc}.", role="alert")])
     comps = result["comparators"]
     found = _similar(s, subject)
-    sources = [subject.place] if subject.place is not None else list(subject.authorities)
+    sources = [subject.place] if subject.place is not None and subject.kind != "saved" else list(subject.authorities)
     features: list[dict] = []
     if len(subject.codes) <= atlas_store.CACHED_AREAS_MAX:
         features = _geometry(s, subject, set(subject.codes), sources, "place")

@@ -323,12 +323,16 @@ def drawn(s: atlas_store.Store, level: str, collection: Any) -> list[str]:
     for feature in features:
         if not isinstance(feature, dict):
             continue
-        geometry = feature.get("geometry") or {}
-        props = feature.get("properties") or {}
+        geometry, props = feature.get("geometry"), feature.get("properties")
+        if not isinstance(geometry, dict):
+            continue
+        props = props if isinstance(props, dict) else {}
         try:
             if geometry.get("type") == "Point" and "_mRadius" in props:
-                lon, lat = (geometry.get("coordinates") or [None, None])[:2]
-                codes, _, _ = select(s, level, centre={"lat": lat, "lon": lon}, radius=props["_mRadius"])
+                point = geometry.get("coordinates")
+                if not isinstance(point, list) or len(point) < 2:
+                    raise BadArea("centre", "a circle's centre must be [longitude, latitude]")
+                codes, _, _ = select(s, level, centre={"lat": point[1], "lon": point[0]}, radius=props["_mRadius"])
             elif geometry.get("type") in ("Polygon", "MultiPolygon"):
                 codes, _, _ = select(s, level, polygon=geometry)
             else:

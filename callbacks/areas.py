@@ -22,7 +22,11 @@ __all__ = ["choose", "districts", "save", "summary"]
 def districts(chosen: Any, level: Any) -> tuple[dict, Any]:
     """The chosen districts' areas at the level (codes and polygons), and the map fitted to them."""
     s = atlas_store.get_store()
-    chosen = [c for c in (chosen or []) if isinstance(c, str)][:MAX_DISTRICTS]
+    known = {a["code"] for a in s.authorities()}
+    chosen = [c for c in (chosen if isinstance(chosen, list) else []) if isinstance(c, str) and c in known]
+    chosen = chosen[:MAX_DISTRICTS]
+    if not isinstance(level, str):
+        return {"type": "FeatureCollection", "features": []}, dash.no_update
     features = []
     for code in chosen:
         try:
@@ -48,13 +52,14 @@ def choose(click: Any, drawn: Any, _codes: Any, _radius: Any, _clear: Any, level
     """The selection after one event: a click toggles an area, a drawn shape, a radius or pasted codes add
     theirs, Clear (or another level) empties it."""
     trigger = dash.ctx.triggered_id
-    current = {c for c in (selected or []) if isinstance(c, str)}
+    current = {c for c in (selected if isinstance(selected, list) else []) if isinstance(c, str)}
     s = atlas_store.get_store()
     if trigger in (IDS.CLEAR, IDS.LEVEL) or not isinstance(level, str):
         return [], ""
     try:
         if trigger == IDS.LAYER:
-            code = ((click or {}).get("properties") or {}).get("code")
+            props = click.get("properties") if isinstance(click, dict) else None
+            code = props.get("code") if isinstance(props, dict) else None
             if isinstance(code, str):
                 current ^= {code}
             return sorted(current), ""
@@ -81,7 +86,7 @@ def choose(click: Any, drawn: Any, _codes: Any, _radius: Any, _clear: Any, level
 @access.declares("site.view")
 def summary(selected: Any, level: Any) -> tuple[str, dict]:
     """The running count and population of the selection, and the map's highlight of it."""
-    codes = sorted(c for c in (selected or []) if isinstance(c, str))
+    codes = sorted(c for c in (selected if isinstance(selected, list) else []) if isinstance(c, str))
     if not codes:
         return "No areas chosen yet.", {"selected": []}
     people = areas.population(atlas_store.get_store(), level, codes) if isinstance(level, str) else None
@@ -102,7 +107,7 @@ def save(_: Any, name: Any, level_of_access: Any, share_with: Any, selected: Any
         kind, _, number = share_with.partition(":")
         if number.isdigit():
             org, partnership = (int(number), None) if kind == "org" else (None, int(number))
-    codes = [c for c in (selected or []) if isinstance(c, str)]
+    codes = [c for c in (selected if isinstance(selected, list) else []) if isinstance(c, str)]
     try:
         if not codes:
             raise areas.BadArea("codes", "choose some areas first")
@@ -110,6 +115,8 @@ def save(_: Any, name: Any, level_of_access: Any, share_with: Any, selected: Any
         saved = areas.create(actor, name, level, chosen, how, definition, level_of_access, org, partnership)
     except areas.BadArea as exc:
         return html.P(str(exc), role="alert")
+    except atlas_store.NotFound as exc:
+        return html.P(exc.message, role="alert")
     except PermissionError as exc:
         return html.P(f"It cannot be saved so: {exc}.", role="alert")
     return html.P([f"Saved as {saved.code}: ", html.A(f"the profile of {saved.name}", href=f"/profile/{saved.code}")])

@@ -358,6 +358,23 @@ def _comparator_figures(s: atlas_store.Store, kind: str, code: str, level: str) 
     return figures, n
 
 
+def _subject_figures(s: atlas_store.Store, subject: Subject) -> tuple[dict[str, dict], dict[str, dict]]:
+    """The subject's own aggregates, cached like the comparators' (its page, CSV and PDF ask in turn): keyed by
+    the build, what the requester may see, and the digest of its areas' codes."""
+    import hashlib  # noqa: PLC0415
+
+    digest = hashlib.sha256(" ".join(subject.codes).encode()).hexdigest()[:16]
+    key = (s.build_id, s.scope_key(), "subject", subject.place or "", subject.prefix or "", subject.level, digest)
+    found = _cache.get(key)
+    if found is None:
+        found = _aggregates(s, subject)
+        with _cache_lock:
+            if len(_cache) > 256:
+                _cache.clear()
+            _cache[key] = found  # type: ignore[assignment]
+    return found  # type: ignore[return-value]
+
+
 def _comparators(s: atlas_store.Store, subject: Subject) -> list[dict]:
     """The containing districts (for anything smaller than a district), their regions and nations: each
     only where every one of its districts has areas at the subject's level (a partial comparator would
@@ -401,7 +418,7 @@ def _printed(row: dict, value: float | None) -> str:
 def profile(s: atlas_store.Store, subject: Subject, comparators: bool = True) -> dict:
     """The profile of ``subject``: its figures grouped by topic, each with its rule, value (full precision)
     and printed value, sums, distribution, and the same for every comparator with the difference."""
-    figures, rows = _aggregates(s, subject)
+    figures, rows = _subject_figures(s, subject)
     comps = _comparators(s, subject) if comparators else []
     comp_figures = []
     for c in comps:

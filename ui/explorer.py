@@ -139,7 +139,9 @@ def layout(search: str = "") -> html.Div:
         html.A("Skip to the map", href=f"#{ids.MAP}", id=ids.SKIP_LINK, className="skip-link"),
         html.Header(className="masthead", children=[
             html.H1("Neighbourhood Atlas"),
-            html.P("Census and deprivation figures for the neighbourhoods of England and Wales."),
+            html.P(["Census and deprivation figures for the neighbourhoods of England and Wales. ",
+                    # Saved areas, their profiles and areas like them (ui/areas.py, ui/profile.py).
+                    html.A("Make your own area", href="/areas/new", id="make-area-link")]),
             # On a phone the map comes first and the controls open from this button (assets/places.js).
             html.Button("Map controls", id=ids.CONTROLS_TOGGLE, type="button", className="controls-toggle",
                         **{"aria-expanded": "false", "aria-controls": ids.CONTROLS_PANEL}),

@@ -151,6 +151,11 @@ def page(place: str | None, level: str | None = None) -> Component:
              ("Printable report (PDF)", f"/api/profile/{place}.pdf{query}")]
     if found:
         links.append(("Areas like this (JSON)", f"/api/similar/{subject.level}/{place}.json"))
+    if subject.kind in ("authority", "saved", "area", "partnership", "combined_authority", "region"):
+        where = subject.authorities[0] if subject.kind == "area" else place
+        selected = f"&area={quote(place)}" if subject.kind == "area" else ""
+        links.append(("Open on the map", f"/?authority={quote(where)}&level={subject.level}{selected}"))
+    links.append(("Make your own area", "/areas/new"))
     tables = [t for t in (_table(g, comps, result["name"]) for g in result["topics"]) if t is not None]
     return html.Main(className="profile-page", children=[
         html.A("Back to the map", href="/", className="profile-back"),

@@ -18,12 +18,15 @@ import flask
 
 from atlas import access, cache, settings
 from callbacks import (  # noqa: F401 - importing registers the callbacks
+    areas,
     compare,
     embed,
     explorer,
 )
 from ui import ids, page
 from web import api, auth, caching, callback_guard, compression, datastore, downloads, publishing, security
+from web import areas as saved_areas
+from web import profile as profiles
 
 config = settings.load()
 logging.basicConfig(level=config.log_level)
@@ -44,6 +47,9 @@ cache.init_cache(app.server, config)
 api.init_app(app.server)
 downloads.init_app(app.server)
 publishing.init_app(app.server)
+# Area profiles, areas like mine and saved areas (issue 22).
+profiles.init_app(app.server)
+saved_areas.init_app(app.server)
 # Who is asking (sessions, API tokens, OIDC) and the datastore's pages: the actor every access decision reads.
 auth.init_app(app.server)
 datastore.init_app(app.server)

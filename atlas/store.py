@@ -26,10 +26,12 @@ from __future__ import annotations
 import fcntl
 import functools
 import gzip
+import hashlib
 import json
 import os
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +47,8 @@ from atlas import access, audit, coverage, db, registry, settings
 __all__ = ["ALL", "ALL_NAME", "CARRIED_FIELDS", "CARRIED_HIGH", "CARRIED_LOW", "CARRIED_NOTE", "CARRIED_PARTS",
            "CARRIED_STATUS",
            "CATEGORICAL", "ESTIMATED_METHODS", "LEVELS", "NATIONAL_LEVEL", "PLACE_KINDS",
-           "REBASED_LEVEL", "UNRANKED_UNITS", "NotFound", "Scope", "Store", "get_store", "is_categorical"]
+           "REBASED_LEVEL", "UNRANKED_UNITS", "NotFound", "Scope", "Store", "get_store", "is_categorical",
+           "register_saved"]
 
 #: Every geography level the extracts may hold, in display order.
 LEVELS: tuple[str, ...] = ("lsoa11", "oa11", "lsoa21", "oa21", "ward22", "lad")
@@ -56,7 +59,7 @@ ALL_NAME = "England and Wales"
 NATIONAL_LEVEL = "lad"
 #: Places larger than a district (places.parquet): what each ``kind`` is called in words.
 PLACE_KINDS = {"region": "region of England", "nation": "nation", "combined_authority": "combined authority",
-               "partnership": "partnership's area"}
+               "partnership": "partnership's area", "saved": "saved area"}
 #: Above this many areas a place's geometry is not kept in the per-process cache (it is rebuilt on the rare
 #: request for it: the whole country's LSOAs as GeoJSON are about 60 MB).
 CACHED_AREAS_MAX = 10_000
@@ -88,6 +91,21 @@ CARRIED_PARTS = "__parts"
 CARRIED_FIELDS: tuple[str, ...] = ("carried", "carried_note", "parts", "low", "high")
 #: Catalogue fields searched by ``variables(q=...)``.
 _SEARCHED = ("id", "label", "table", "table_title", "cell", "topic", "description")
+
+
+#: How a saved area's code (``A<id>``) is resolved for the request's actor, and which ones they may open:
+#: registered by atlas/areas.py (which owns saved areas: ``register_saved``). ``resolve(code)`` answers
+#: (name, level, codes) or None (unknown, or not theirs to open); ``listing()`` the codes they may open.
+_saved_hooks: dict[str, Callable[..., Any]] = {}
+#: Seconds a resolved saved area is reused within a thread (one request asks for it many times).
+SAVED_MEMO_SECONDS = 2.0
+
+
+def register_saved(resolve: Callable[[str], tuple[str, str, tuple[str, ...]] | None],
+                   listing: Callable[[], list[str]]) -> None:
+    """Let the store open saved areas as places (called once by atlas/areas.py)."""
+    _saved_hooks["resolve"] = resolve
+    _saved_hooks["listing"] = listing
 
 
 class NotFound(LookupError):
@@ -330,15 +348,69 @@ class Store:
             row = self._scope().rows.get(variable)
         return row
 
+    def _saved(self, authority: str) -> dict | None:
+        """A saved area the requester may open (``A<id>``): name, level, codes, the districts they are in;
+        else None (as if unknown). Memoised per thread for ``SAVED_MEMO_SECONDS``, per actor."""
+        resolve = _saved_hooks.get("resolve")
+        if resolve is None or not authority.startswith("A") or not authority[1:].isdigit():
+            return None
+        memo = getattr(self._local, "saved", None)
+        if memo is None:
+            memo = self._local.saved = {}
+        key = (access.current(), authority)
+        hit = memo.get(key)
+        if hit is not None and time.monotonic() - hit[0] < SAVED_MEMO_SECONDS:
+            return hit[1]
+        found = resolve(authority)
+        out = None
+        if found is not None:
+            name, level, codes = found
+            if level in self._levels:
+                index = self._area_authorities(level)
+                codes = tuple(sorted(c for c in codes if c in index))
+                out = {"code": authority, "name": name, "level": level, "codes": codes,
+                       "authorities": tuple(sorted({index[c] for c in codes})),
+                       "digest": hashlib.sha256(" ".join(codes).encode()).hexdigest()[:16]}
+        if len(memo) > 256:
+            memo.clear()
+        memo[key] = (time.monotonic(), out)
+        return out
+
+    def _area_authorities(self, level: str) -> dict[str, str]:
+        """code -> district of every area at ``level`` (per store, built once a level)."""
+        with self._lock:
+            cached = getattr(self, "_area_authority_maps", None)
+            if cached is None:
+                cached = self._area_authority_maps = {}
+            found = cached.get(level)
+            if found is None:
+                df = self.area_index(level)
+                found = cached[level] = dict(zip(df["code"], df["authority"], strict=True))
+        return found
+
+    def saved_places(self) -> list[dict]:
+        """The saved areas the requester may open, shaped like ``authorities()`` (most have none)."""
+        listing = _saved_hooks.get("listing")
+        return [self.authority(code) for code in (listing() if listing else []) if self._saved(code) is not None]
+
     def _members(self, authority: str) -> tuple[str, ...] | None:
-        """A partnership area's member authorities (when the requester may open it), else None."""
+        """A partnership area's or a saved area's districts (when the requester may open it), else None."""
+        if authority.startswith("A"):
+            saved = self._saved(authority)
+            return saved["authorities"] if saved is not None else None
         if not authority.startswith("P"):
             return None
         area = self._scope().areas.get(authority)
         return area.authorities if area is not None else None
 
     def place_key(self, authority: str) -> str:
-        """The place for cache keys: an authority's code, or a partnership area's code with its members."""
+        """The place for cache keys: an authority's code, a partnership area's code with its members, or a
+        saved area's with the digest of its codes. Raises NotFound for a saved area the requester may not open."""
+        if authority.startswith("A") and authority[1:].isdigit():
+            saved = self._saved(authority)
+            if saved is None:
+                raise NotFound("authority", authority, [ALL, *self._places, *self._authority_rows])
+            return f"{authority}[{saved['digest']}]"
         members = self._members(authority)
         return authority if members is None else f"{authority}[{','.join(members)}]"
 
@@ -348,6 +420,9 @@ class Store:
         members = self.members(authority)
         if members is None:
             return sql, params
+        saved = self._saved(authority) if authority.startswith("A") else None
+        if saved is not None:  # a saved area: its own areas, whatever districts they are in
+            return sql + " WHERE list_contains(?, code)", [*params, list(saved["codes"])]
         if len(members) == 1:
             return sql + " WHERE authority = ?", [*params, members[0]]
         return sql + " WHERE list_contains(?, authority)", [*params, list(members)]
@@ -356,6 +431,16 @@ class Store:
         """A place larger than a district (``name``, ``kind``, ``authorities``, ``bbox``): a region, Wales, a
         combined authority, or a partnership's area when the requester may open it (else None: as if unknown)."""
         place = self._places.get(authority)
+        if place is None and authority.startswith("A"):
+            saved = self._saved(authority)
+            if saved is None:
+                return None
+            boxes = [self._authority_rows[a]["bbox"] for a in saved["authorities"]
+                     if self._authority_rows.get(a, {}).get("bbox")]
+            return {"code": authority, "name": f"{saved['name']} (saved area)", "kind": "saved",
+                    "authorities": saved["authorities"], "level": saved["level"], "areas": len(saved["codes"]),
+                    "bbox": ([min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
+                              max(b[3] for b in boxes)] if boxes else None)}
         if place is not None or not authority.startswith("P"):
             return place
         members = self._members(authority)
@@ -491,6 +576,10 @@ class Store:
         self._check_authority(authority, level)
 
     def _small_levels(self, authority: str) -> list[str]:
+        if authority.startswith("A"):
+            saved = self._saved(authority)
+            if saved is not None:  # a saved area: its own level only
+                return [saved["level"]]
         members = self._members(authority)
         if members is not None:  # a partnership area: the levels any member has, in display order
             found = {lv for a in members for lv in self._small_levels(a)}
@@ -512,12 +601,17 @@ class Store:
         """The levels with areas in ``all`` (the overview ``lad`` first) or in a place (its districts')."""
         if authority == ALL:
             return [NATIONAL_LEVEL, *[lv for lv in self._levels if lv != NATIONAL_LEVEL and self._all_counts.get(lv)]]
+        if self._place_row(authority).get("kind") == "saved":
+            return [self._place_row(authority)["level"]]
         held = {lv for a in self._place_row(authority)["authorities"] for lv in self._small_levels(a)}
         return [lv for lv in self._levels if lv in held]
 
     def _level_counts(self, authority: str) -> list[dict]:
         """[{level, vintage, areas}] of a place or ``all`` (sums of their districts')."""
         vintage = {d["level"]: d["vintage"] for levels in self._area_counts.values() for d in levels}
+        place = self._place_row(authority) if authority != ALL else None
+        if place is not None and place.get("kind") == "saved":
+            return [{"level": place["level"], "vintage": vintage.get(place["level"]), "areas": place["areas"]}]
         out = []
         for level in self._place_levels(authority):
             if authority == ALL:
@@ -586,6 +680,8 @@ class Store:
         ``complex`` LSOAs, ``estimated`` (those whose re-based 2021 figures are estimates) and ``areas``;
         None where the authority has no 2011 LSOAs (or the build has no lookup). A place (a region, Wales, a
         combined authority, a partnership's area, ``all``) sums its districts'."""
+        if authority != ALL and (self._place_row(authority) or {}).get("kind") == "saved":
+            return None  # its districts' counts would not be its own
         if authority == ALL or self._place_row(authority) is not None:
             members = self._authority_rows if authority == ALL else self._place_row(authority)["authorities"]
             held = [self._rebasing[a] for a in members if a in self._rebasing]
@@ -641,7 +737,8 @@ class Store:
         place = self._place_row(code)
         if place is not None:
             out = {"code": code, "name": place["name"], "kind": place["kind"],
-                   "nation": None if place["kind"] == "partnership" else "Wales" if code.startswith("W") else "England",
+                   "nation": None if place["kind"] in ("partnership", "saved") else "Wales" if code.startswith("W")
+                   else "England",
                    "region": place["name"] if place["kind"] == "region" else None,
                    "levels": self._level_counts(code), "bbox": place.get("bbox"),
                    "authorities": list(place["authorities"])}

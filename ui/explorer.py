@@ -131,7 +131,8 @@ def layout(search: str = "") -> html.Div:
     try:
         s = store.get_store()
         # The partnership areas the requester may open (atlas/store.py) are places like the regions.
-        authorities, places, build_id = s.authorities(), s.larger_places() + s.partnership_places(), s.build_id
+        authorities, places, build_id = (s.authorities(), s.larger_places() + s.partnership_places() + s.saved_places(),
+                                         s.build_id)
     except FileNotFoundError as exc:
         return html.Main([html.H1("Neighbourhood Atlas"),
                           html.P(f"The data is not available on this server yet: {exc}.", role="alert")])

@@ -40,11 +40,13 @@ def drop_polyfill() -> None:
 
 def masthead() -> str:
     """The explorer's title bar as HTML: the skip link (the first Tab stop), the name, one line saying what
-    it is, and the phone's "Map controls" button (assets/places.js opens the controls)."""
+    it is (with the link to make your own area: ui/areas.py), and the phone's "Map controls" button
+    (assets/places.js opens the controls)."""
     return (
         f'<div class="atlas atlas-head"><a class="skip-link" id="{ids.SKIP_LINK}" href="#{ids.MAP}">Skip to the '
         f'map</a><header class="masthead"><h1>Neighbourhood Atlas</h1><p>Census and deprivation figures for '
-        f'the neighbourhoods of England and Wales.</p><button type="button" class="controls-toggle" '
+        f'the neighbourhoods of England and Wales. <a href="/areas/new" id="make-area-link">Make your own area</a>'
+        f'</p><button type="button" class="controls-toggle" '
         f'id="{ids.CONTROLS_TOGGLE}" aria-expanded="false" aria-controls="{html.escape(ids.CONTROLS_PANEL)}">'
         f'Map controls</button></header></div>')
 

@@ -22,8 +22,9 @@ from callbacks import (  # noqa: F401 - importing registers the callbacks
     embed,
     explorer,
 )
+from callbacks import points as point_callbacks  # noqa: F401 - the point layer's, the site and area cards'
 from ui import ids
-from web import api, auth, caching, callback_guard, compression, datastore, downloads, publishing, security
+from web import api, auth, caching, callback_guard, compression, datastore, downloads, points, publishing, security
 
 config = settings.load()
 logging.basicConfig(level=config.log_level)
@@ -39,6 +40,7 @@ app = dash.Dash(__name__, title="Neighbourhood Atlas", update_title=None, suppre
 app.index_string = app.index_string.replace("<html>", '<html lang="en-GB">', 1)
 cache.init_cache(app.server, config)
 api.init_app(app.server)
+points.init_app(app.server)
 downloads.init_app(app.server)
 publishing.init_app(app.server)
 # Who is asking (sessions, API tokens, OIDC) and the datastore's pages: the actor every access decision reads.

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from dash.development.base_component import Component
 
-from layers import areas, basemap, outline
+from layers import areas, basemap, outline, points
 from layers.context import MapContext
 
 __all__ = ["LAYERS", "MapContext", "build_layers"]
 
 #: Bottom to top.
-LAYERS = (basemap, areas, outline)
+LAYERS = (basemap, areas, outline, points)
 
 
 def build_layers(context: MapContext) -> list[Component]:

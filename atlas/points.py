@@ -29,7 +29,7 @@ from urllib.parse import urlencode
 import numpy as np
 import pandas as pd
 
-from atlas import palettes, printing
+from atlas import classify, palettes, printing
 from atlas.view import CLASS_ALPHABET
 from atlas.viewstate import POINT_KEYS
 
@@ -165,6 +165,29 @@ def _index_classes(m: dict) -> tuple[list[float], list[str], list[str]]:
     return bounds, labels, colours
 
 
+#: A published point dataset's indicator: classes at its quintiles (computed on the values shown).
+VALUE_CLASSES = 5
+
+
+def _value_classes(m: dict, printed: np.ndarray) -> tuple[list[float], list[str], list[str]]:
+    """A published indicator's classes (the quintiles of its printed values, atlas/classify.py), or one class
+    for a table of points without indicators."""
+    finite = printed[np.isfinite(printed)]
+    if m.get("scale") == "presence" or finite.size == 0:
+        return [math.inf], ["a point"], [palettes.colours("Blues", 3)[-1]]
+    result = classify.classify(finite, "quantiles", VALUE_CLASSES)
+    decimals, unit = int(m.get("decimals", 2)), m.get("unit") or ""
+    bounds = [float(b) for b in result.breaks]
+    bounds[-1] = math.inf
+    labels, lower = [], float(finite.min())
+    for upper in result.breaks:
+        low, high = printing.format_value(lower, decimals, unit), printing.format_value(upper, decimals, unit)
+        labels.append(f"{low} – {high}")
+        lower = float(upper)
+    colours = palettes.colours("YlGnBu", len(bounds))
+    return bounds, labels, colours
+
+
 def class_at(cls: str, i: int) -> int:
     """Site ``i``'s class in a paint's class characters (-1: no reading)."""
     return CLASS_ALPHABET.find(cls[i]) if 0 <= i < len(cls) else -1
@@ -190,6 +213,8 @@ def paint(store: Any, ps: PointState, url: str) -> dict:
     printed = printing.round_half_away(values, decimals)
     if m.get("scale") == "index":
         bounds, labels, colours = _index_classes(m)
+    elif m.get("scale") in ("value", "presence"):
+        bounds, labels, colours = _value_classes(m, printed)
     else:
         bounds, labels, colours = _threshold_classes(m)
     classes = np.full(len(sites), -1, dtype=int)

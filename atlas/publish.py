@@ -43,7 +43,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from atlas import access, audit, db, netguard, registry, settings
+from atlas import access, audit, db, netguard, pointdata, registry, settings
 
 __all__ = ["Busy", "Denied", "Forbidden", "Metadata", "Rejected", "Report", "add_version", "check_files",
            "owner_for", "parse_metadata", "publish_dataset", "read_table", "restore", "set_access", "sweep",
@@ -163,15 +163,26 @@ def parse_metadata(raw: Any, report: Report | None = None, partial: bool = False
             report.error("metadata", f"{key} is required", field=key)
         return value
     title = need("title")
-    level = need("level", 20)
-    if level and level not in LEVELS:
-        report.error("metadata", f"level must be one of {', '.join(LEVELS)}, not {level!r}", field="level")
-    code_column = need("code_column", 200)
+    # A table of points names its coordinate columns instead of a level and a code column (atlas/pointdata.py).
+    spec = pointdata.spec_from_metadata(raw, _text, report)
+    if spec is not None:
+        level, code_column = registry.POINTS, json.dumps(spec, separators=(",", ":"))
+        if len(code_column) > 200:
+            report.error("metadata", "the coordinate, id and name column names are too long together",
+                         field="lon_column")
+    else:
+        level = need("level", 20)
+        if level and level not in LEVELS:
+            report.error("metadata", f"level must be one of {', '.join(LEVELS)}, not {level!r} (or, for a table "
+                         "of points, lon_column and lat_column, or x_column, y_column and crs)", field="level")
+        code_column = need("code_column", 200)
     licence, source = need("licence", 2000), need("source", 2000)
     as_of = _date(raw.get("as_of"), report)
     columns: list[Column] = []
     given = raw.get("columns")
-    if not isinstance(given, list) or not given:
+    if given in (None, []) and spec is not None:
+        given = []  # a table of points may be just where things are: counted per area
+    elif not isinstance(given, list) or not given:
         report.error("metadata", "columns must list at least one indicator: [{name, label, unit}]",
                      field="columns")
         given = []
@@ -196,7 +207,9 @@ def parse_metadata(raw: Any, report: Report | None = None, partial: bool = False
                               polarity=_text(col.get("polarity"), 200), decimals=decimals))
     if len({c.name for c in columns}) != len(columns):
         report.error("metadata", "an indicator column is named twice", field="columns")
-    if code_column and code_column in {c.name for c in columns}:
+    if spec is not None and set(spec.columns) & {c.name for c in columns}:
+        report.error("metadata", "a coordinate, id or name column cannot also be an indicator", field="columns")
+    if spec is None and code_column and code_column in {c.name for c in columns}:
         report.error("metadata", "the code column cannot also be an indicator", field="columns")
     acc = raw.get("access")
     if isinstance(acc, str):
@@ -469,10 +482,13 @@ def _var_ids(dataset_id: int, columns: list[Column]) -> list[str]:
 
 
 def _parquet(frame: pd.DataFrame, var_ids: list[str], columns: list[str]) -> bytes:
+    # A table of points also keeps each point's coordinates, name and areas (``pt_...``: atlas/pointdata.py).
+    extra = {c: pa.array(frame[c], pa.float64() if c in ("pt_lon", "pt_lat") else pa.string(), from_pandas=True)
+             for c in frame.columns if c.startswith(pointdata.PREFIX)}
     table = pa.table({"code": pa.array(frame["code"], pa.string()),
                       "authority": pa.array(frame["authority"], pa.string()),
                       **{vid: pa.array(frame[col].to_numpy(dtype="float64"), pa.float64(), from_pandas=True)
-                         for vid, col in zip(var_ids, columns, strict=True)}})
+                         for vid, col in zip(var_ids, columns, strict=True)}, **extra})
     sink = io.BytesIO()
     pq.write_table(table, sink, compression="zstd")
     return sink.getvalue()
@@ -606,6 +622,9 @@ def check(data: bytes, filename: str, meta: Metadata, store: Any, report: Report
     rows = read_table(data, filename, report)
     if not report.ok:
         return None
+    if meta.level == registry.POINTS:
+        return pointdata.validate(rows, pointdata.parse_spec(meta.code_column), [c.name for c in meta.columns],
+                                  store, report, _number, onto=onto)
     if meta.level not in store.levels:
         report.error("metadata", f"this build has no level {meta.level!r}", field="level")
         return None

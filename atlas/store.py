@@ -40,7 +40,7 @@ import pandas as pd
 import shapely
 import shapely.errors
 
-from atlas import access, audit, coverage, db, registry, settings
+from atlas import access, audit, coverage, db, pointdata, registry, settings
 
 __all__ = ["ALL", "ALL_NAME", "CARRIED_FIELDS", "CARRIED_HIGH", "CARRIED_LOW", "CARRIED_NOTE", "CARRIED_PARTS",
            "CARRIED_STATUS",
@@ -200,10 +200,10 @@ class Scope:
         self.paths: dict[str, str] = {}
         for pub in visible:
             self.paths[pub.key] = str(pub.file)
-            self.places[pub.key] = [(a, pub.level) for a in pub.authorities]
-            self.coverage.update((pub.key, pub.level, a) for a in pub.authorities)
+            self.places[pub.key] = [(a, lv) for lv in pub.levels for a in pub.authorities]
+            self.coverage.update((pub.key, lv, a) for lv in pub.levels for a in pub.authorities)
             stale = pub.stale()
-            for row in pub.variables:
+            for row in pub.area_variables:
                 self.rows[row["id"]] = {**row, "stale": stale, "status": pub.status()}
                 self.authorities[row["id"]] = frozenset(pub.authorities)
         self.topics = {row["topic"] for row in self.rows.values() if row.get("topic")}
@@ -373,6 +373,8 @@ class Store:
         return [self.authority(code) for code in self._scope().areas]
 
     def _dataset_path(self, row: dict, level: str) -> str:
+        if row.get("points"):  # a table of points: its area variables, aggregated (atlas/pointdata.py)
+            return pointdata.level_file(self, self._scope().datasets[row["dataset"]], level)
         if row.get("published"):
             return self._scope().paths[row["dataset"]]
         return str(self.build_dir / "values" / level / f"{row['dataset']}.parquet")
@@ -1121,13 +1123,21 @@ class Store:
         """The open point datasets of the build (``id``, ``title``, ``description``, ``kind``: series or
         snapshot, ``as_of``, ``start``, ``end``, ``measures`` [{id, label, unit, decimals, scale, thresholds or
         bands, lines}], ``lockdown``, ``note``, ``source``, ``licence``, ``sites``), by id."""
-        return [dict(row) for row in self._point_catalogue().values()]
+        return [dict(row) for row in self._point_catalogue().values()] + [
+            pointdata.point_meta(p) for p in self._published_points().values()]
+
+    def _published_points(self) -> dict[str, registry.Published]:
+        # The City Datastore's tables of points the requester may see (atlas/pointdata.py), by ``ds<id>``.
+        return {k: p for k, p in self._scope().datasets.items() if p.points}
 
     def point_dataset(self, dataset: str) -> dict:
         """One point dataset's description. Raises NotFound listing the valid ids."""
         row = self._point_catalogue().get(dataset)
         if row is None:
-            raise NotFound("dataset", dataset, list(self._point_catalogue()))
+            pub = self._published_points().get(dataset)
+            if pub is None:
+                raise NotFound("dataset", dataset, list(self._point_catalogue()) + list(self._published_points()))
+            return pointdata.point_meta(pub)
         return dict(row)
 
     def _point_file(self, dataset: str, readings: bool = False) -> str:
@@ -1138,6 +1148,8 @@ class Store:
         """The sites of a point dataset (site, name, type, network, lon, lat, authority, authority_name, lsoa11,
         lsoa21, place, measures), by site code; only those in ``authority``'s districts when given (a district,
         a place, a partnership's area; ``all``: every site in England and Wales). Raises NotFound."""
+        if dataset in self._published_points():
+            return pointdata.sites(self, self._published_points()[dataset], authority)
         path = self._point_file(dataset)
         sql = "SELECT * FROM read_parquet(?)"
         params: list[Any] = [path]
@@ -1160,6 +1172,9 @@ class Store:
         measures = [m["id"] for m in row.get("measures") or []]
         if measure not in measures:
             raise NotFound("measure", measure, measures)
+        if row.get("published"):
+            found = pointdata.readings(self, self._published_points()[dataset], measure, site)
+            return found[found["time"] == time] if time is not None else found
         sql = "SELECT site, time, value, band, note FROM read_parquet(?) WHERE measure = ?"
         params: list[Any] = [self._point_file(dataset, readings=True), measure]
         if time is not None:
@@ -1172,11 +1187,15 @@ class Store:
 
     def point_times(self, dataset: str) -> list[str]:
         """Every time a point dataset has readings at (days of a daily series; one for a snapshot), in order."""
+        if dataset in self._published_points():
+            return [self._published_points()[dataset].as_of]
         path = self._point_file(dataset, readings=True)
         return [str(t) for t in self._query("SELECT DISTINCT time FROM read_parquet(?) ORDER BY time", [path])["time"]]
 
     def point_series(self, dataset: str, site: str) -> pd.DataFrame:
         """Every reading of one site (measure, time, value, band, note), by measure then time."""
+        if dataset in self._published_points():
+            return pointdata.readings(self, self._published_points()[dataset], site=site)
         path = self._point_file(dataset, readings=True)
         return self._query("SELECT measure, time, value, band, note FROM read_parquet(?) WHERE site = ? "
                            "ORDER BY measure, time", [path, site])

@@ -262,6 +262,69 @@ def validate(rows: list[list[str]], spec: CoordinateSpec, columns: list[str], st
     return frame.sort_values(["authority", "code"], kind="stable").reset_index(drop=True)
 
 
+# -- live feeds in JSON -----------------------------------------------------------------------------------------
+
+#: The LAQN's species, the columns a feed of its hourly index gives (the index 1-10 of each; none: no reading).
+LAQN_SPECIES = ("NO2", "O3", "PM10", "PM25", "SO2", "CO")
+
+
+def _listed(value: object) -> list:
+    """XML-converted JSON (the LAQN's): one item is an object, several a list, none absent."""
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _scalar(value: object) -> str:
+    if isinstance(value, bool) or value is None or isinstance(value, (dict, list)):
+        return ""
+    return str(value)
+
+
+def json_rows(data: bytes, report: Any) -> list[list[str]]:
+    """A live point feed in JSON as a table (the header first), pulled like a CSV feed: a GeoJSON
+    FeatureCollection of points (columns ``id``, ``lon``, ``lat`` and each property), or an LAQN
+    ``HourlyAirQualityIndex`` response (the model: ``SiteCode``, ``SiteName``, ``SiteType``, ``lon``, ``lat``, and
+    the index of each species, empty where the site had no reading that hour). Problems go into ``report``."""
+    try:
+        doc = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        report.error("format", f"the feed is not valid JSON: {exc}")
+        return []
+    if isinstance(doc, dict) and isinstance(doc.get("HourlyAirQualityIndex"), dict):
+        rows = [["SiteCode", "SiteName", "SiteType", "lon", "lat", *LAQN_SPECIES]]
+        for la in _listed(doc["HourlyAirQualityIndex"].get("LocalAuthority")):
+            if not isinstance(la, dict):
+                continue
+            for site in _listed(la.get("Site")):
+                if not isinstance(site, dict):
+                    continue
+                index = {}
+                for sp in _listed(site.get("Species")):
+                    if isinstance(sp, dict) and _scalar(sp.get("@AirQualityIndex")) not in ("", "0"):
+                        index[_scalar(sp.get("@SpeciesCode")).upper()] = _scalar(sp.get("@AirQualityIndex"))
+                rows.append([_scalar(site.get("@SiteCode")), _scalar(site.get("@SiteName")),
+                             _scalar(site.get("@SiteType")), _scalar(site.get("@Longitude")),
+                             _scalar(site.get("@Latitude")), *(index.get(sp, "") for sp in LAQN_SPECIES)])
+        return rows
+    if isinstance(doc, dict) and doc.get("type") == "FeatureCollection" and isinstance(doc.get("features"), list):
+        features = [f for f in doc["features"] if isinstance(f, dict)]
+        keys = sorted({k for f in features if isinstance(f.get("properties"), dict)
+                       for k, v in f["properties"].items() if k not in ("id", "lon", "lat") and _scalar(v)})
+        rows = [["id", "lon", "lat", *keys]]
+        for i, f in enumerate(features, start=1):
+            geometry = f.get("geometry") if isinstance(f.get("geometry"), dict) else {}
+            coords = geometry.get("coordinates") if geometry.get("type") == "Point" else None
+            lon, lat = (coords[:2] if isinstance(coords, list) and len(coords) >= 2 else ["", ""])
+            props = f.get("properties") if isinstance(f.get("properties"), dict) else {}
+            ident = _scalar(f.get("id")) or _scalar(props.get("id")) or str(i)
+            rows.append([ident, _scalar(lon), _scalar(lat), *(_scalar(props.get(k)) for k in keys)])
+        return rows
+    report.error("format", "a JSON feed must be a GeoJSON FeatureCollection of points or an LAQN "
+                 "HourlyAirQualityIndex response")
+    return []
+
+
 # -- aggregation to areas ---------------------------------------------------------------------------------------
 
 def _population(store: Any, level: str) -> pd.Series | None:

@@ -301,7 +301,13 @@ def read_table(data: bytes, filename: str, report: Report, max_rows: int | None 
         report.error("size", "the file is empty")
         return []
     is_xlsx = filename.lower().endswith((".xlsx", ".xlsm")) or data[:4] == b"PK\x03\x04"
-    rows = _read_xlsx(data, report, max_rows) if is_xlsx else _read_csv(data, report, max_rows)
+    if data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"["):  # a JSON point feed (atlas/pointdata.py)
+        rows = pointdata.json_rows(data, report)
+        if len(rows) > max_rows + 1:
+            report.error("size", f"{len(rows) - 1:,} rows; at most {max_rows:,} are accepted")
+            return []
+    else:
+        rows = _read_xlsx(data, report, max_rows) if is_xlsx else _read_csv(data, report, max_rows)
     if rows and len(rows[0]) > MAX_COLUMNS + 1:
         report.error("size", f"{len(rows[0])} columns; at most {MAX_COLUMNS + 1} are accepted")
         return []

@@ -222,3 +222,57 @@ def test_access_levels_hold_for_points(site: Site, raw_dir: Path) -> None:
     assert added.status_code in (200, 201), added.get_data(as_text=True)[:500]
     lad = site.get(f"/api/values/all/lad/{key}_count.json", site.token).get_json()["rows"]
     assert {r["code"]: r["value"] for r in lad if r["value"] is not None} == {CAMDEN: 2.0}
+
+
+LAQN = "later/air_quality/laqn_hourly_index_london_2019-09-26/hourly.json"
+
+
+def test_a_live_json_feed_of_points_in_the_laqn_shape_is_pulled(site: Site, raw_dir: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from test_datastore import FeedServer  # noqa: PLC0415 - the loopback feed the CSV feeds' tests use
+
+    from atlas import accounts, db, feeds, publish  # noqa: PLC0415
+
+    doc = json.loads((raw_dir / LAQN).read_text(encoding="utf-8"))
+    camden = [la for la in doc["HourlyAirQualityIndex"]["LocalAuthority"] if la["@LocalAuthorityName"] == "Camden"]
+    doc["HourlyAirQualityIndex"]["LocalAuthority"] = camden
+    sites = camden[0]["Site"] if isinstance(camden[0]["Site"], list) else [camden[0]["Site"]]
+    expected = {}
+    for s in sites:
+        for sp in s["Species"] if isinstance(s["Species"], list) else [s["Species"]]:
+            if sp["@SpeciesCode"] == "NO2" and sp["@AirQualityIndex"] != "0":
+                expected[s["@SiteCode"]] = float(sp["@AirQualityIndex"])
+    assert expected  # Camden's sites report NO2 in this response
+    monkeypatch.setenv("ATLAS_FEED_ALLOW", "127.0.0.1")
+    feed = FeedServer()
+    try:
+        feed.body = json.dumps(doc).encode()
+        editor = accounts.actor_for(accounts.check_password("editor@camden.gov.uk", PASSWORD))
+        meta = publish.parse_metadata({**_meta("Air quality index, live", "public", lon_column="lon", lat_column="lat",
+                                               id_column="SiteCode", name_column="SiteName"),
+                                       "columns": [{"name": "NO2", "label": "NO2 index", "decimals": 0}],
+                                       "pull_url": feed.url, "pull_minutes": 60})
+        out = publish.publish_dataset(editor, meta, feed.body, "feed.json", site.store)
+        key = f"ds{out['id']}"
+        assert feeds.pull_due() == [f"{key}: unchanged"]
+        # the next hour: one site's index changes, a new version
+        first = sites[0]
+        for sp in first["Species"] if isinstance(first["Species"], list) else [first["Species"]]:
+            if sp["@SpeciesCode"] == "NO2":
+                sp["@AirQualityIndex"] = "9"
+                expected[first["@SiteCode"]] = 9.0
+        feed.body = json.dumps(doc).encode()
+        assert feeds.pull_due(everything=True) == [f"{key}: version 2"]
+        geo = site.get(f"/api/points/{key}.geojson?measure={key}_no2").get_json()
+        got = {f["properties"]["site"]: f["properties"]["text"] for f in geo["features"]}
+        assert {k: v for k, v in got.items() if v is not None} == {k: f"{v:.0f}" for k, v in expected.items()}
+        names = {f["properties"]["site"]: f["properties"]["name"] for f in geo["features"]}
+        assert names[first["@SiteCode"]] == first["@SiteName"]
+        # not JSON of a known shape: rejected like a broken CSV, the last good version stays
+        feed.body = b'{"sites": []}'
+        assert "rejected: 1 format" in feeds.pull_due(everything=True)[0]
+        with db.session() as s:
+            state = s.get(db.PullState, out["id"])
+            assert state.failures == 1 and "format" in state.last_error
+    finally:
+        feed.close()

@@ -866,6 +866,11 @@ def version_frame(actor: access.Actor, dataset_id: int, number: int, data_dir: P
         # A file lost outside the app (`atlas check` reports it): absent, like an unknown version.
         raise Denied(f"{dataset_id}/{number}") from None
     frame = frame.rename(columns={v["id"]: v["cell"] for v in pub.variables})
+    if pub.points:  # a table of points: its coordinates, name and areas under plain names, where free
+        taken = set(frame.columns)
+        plain = {c: {"pt_lon": "longitude", "pt_lat": "latitude"}.get(c, c[len(pointdata.PREFIX):])
+                 for c in frame.columns if c.startswith(pointdata.PREFIX)}
+        frame = frame.rename(columns={c: n for c, n in plain.items() if n not in taken})
     if pub.rule.access != "public":
         audit.read(pub.id, pub.rule.org_id, f"download version {number}", url=db.database_url(data_dir=data_dir),
                    actor=actor)

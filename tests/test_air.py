@@ -429,3 +429,32 @@ def test_laqn_reader_handles_its_quirks_and_refuses_a_wrong_band(raw_dir: Path) 
         air.laqn_points(doc, "hourly.json")
     with pytest.raises(SourceError, match="not an LAQN"):
         air.laqn_points({"nothing": []}, "hourly.json")
+
+
+def test_monitoring_sites_in_the_datapack_and_dcat(client, raw_dir: Path, tmp_path: Path) -> None:
+    import io  # noqa: PLC0415
+    import zipfile  # noqa: PLC0415
+
+    from atlas import datapack  # noqa: PLC0415
+
+    raw = {s["code"]: s for s in _laqn_sites(raw_dir)}
+    target = tmp_path / "pack.zip"
+    summary = datapack.build_zip(store.get_store(), "E09000007", target)
+    with zipfile.ZipFile(target) as zf:
+        sites = json.loads(zf.read("points/laqn2019.geojson"))
+        readings = list(csv.DictReader(io.StringIO(zf.read("points/laqn2019_readings.csv").decode("utf-8"))))
+        assert "points/aurn2020.geojson" not in zf.namelist()  # no AURN site lies in Camden
+    placed = {f["properties"]["site"]: f["geometry"]["coordinates"] for f in sites["features"]}
+    assert summary["points"] == {"laqn2019": len(placed)} and len(placed) >= 3
+    for code, (lon, lat) in placed.items():  # Camden's sites, where the LAQN puts them
+        assert (lon, lat) == pytest.approx((raw[code]["lon"], raw[code]["lat"]), abs=1e-9)
+    # each index reading as the LAQN gave it; "No data" (index 0) kept as an empty value
+    for row in readings:
+        index, band = raw[row["site"]]["species"][row["measure"]]
+        assert (row["value"], row["band"]) == ((str(index), band) if index else ("", ""))
+    # DCAT lists the sites as GeoJSON for Camden
+    doc = client.get("/datastore/E09000007/catalog.jsonld").get_json()
+    ids = {d["dct:identifier"]: d for d in doc["dcat:dataset"]}
+    assert "laqn2019" in ids and ids["laqn2019"]["dcat:distribution"][0]["dct:format"] == "geojson"
+    url = ids["laqn2019"]["dcat:distribution"][0]["dcat:downloadURL"]["@id"]
+    assert client.get(url.split("://", 1)[1].split("/", 1)[1].join(["/", ""])).status_code == 200

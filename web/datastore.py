@@ -336,7 +336,40 @@ def _dcat_dataset(d: catalogue.DatasetInfo, base: str, authority: dict | None, l
     else:
         distributions.append({"@id": page + "#page", "@type": "dcat:Distribution", "dct:title": f"{d.title} (pages)",
                               "dcat:accessURL": {"@id": page}, "dct:license": licence_node})
+    pub = _store().published(d.key) if d.published else None
+    if pub is not None and pub.points:  # a table of points: the points themselves, as GeoJSON
+        distributions.append(_geojson_distribution(d.key, d.title, base, authority, licence_node))
     out["dcat:distribution"] = distributions
+    return out
+
+
+def _geojson_distribution(key: str, title: str, base: str, authority: dict | None, licence: dict) -> dict:
+    url = base + flask.url_for("points.point_file", filename=f"{key}.geojson",
+                               **({"authority": authority["code"]} if authority else {}))
+    return {"@id": url, "@type": "dcat:Distribution", "dct:title": f"{title}: the points (GeoJSON)",
+            "dcat:accessURL": {"@id": url}, "dcat:downloadURL": {"@id": url}, "dct:format": "geojson",
+            "dcat:mediaType": {"@id": "https://www.iana.org/assignments/media-types/application/geo+json"},
+            "dct:license": licence}
+
+
+def _dcat_points(base: str, authority: dict | None) -> list[dict]:
+    """The build's open point datasets (monitoring sites and their readings) as dcat:Datasets: their sites
+    (in ``authority``'s districts when given: listed only where it has some) as GeoJSON."""
+    s = _store()
+    out = []
+    for meta in s.point_datasets():
+        if meta.get("published") or (authority is not None and s.point_sites(meta["id"], authority["code"]).empty):
+            continue
+        licence = {"@type": "dct:LicenseDocument", "rdfs:label": meta.get("licence") or ""}
+        url = base + flask.url_for("points.point_file", filename=f"{meta['id']}.geojson")
+        out.append({"@id": url + "#dataset", "@type": "dcat:Dataset", "dct:identifier": meta["id"],
+                    "dct:title": meta["title"], "dct:description": meta.get("description") or meta["title"],
+                    "dct:source": meta.get("source") or "", "dct:accessRights": "public",
+                    "dcat:keyword": ["points", "air quality"], "dct:license": licence,
+                    "dct:temporal": {"@type": "dct:PeriodOfTime",
+                                     "dcat:startDate": {"@value": meta.get("start"), "@type": "xsd:date"},
+                                     "dcat:endDate": {"@value": meta.get("end"), "@type": "xsd:date"}},
+                    "dcat:distribution": [_geojson_distribution(meta["id"], meta["title"], base, authority, licence)]})
     return out
 
 
@@ -363,7 +396,7 @@ def _dcat(items: list[catalogue.DatasetInfo], authority: dict | None) -> flask.R
            "dct:publisher": {"@type": "foaf:Agent", "foaf:name": "Neighbourhood Atlas"},
            "foaf:homepage": {"@id": base + flask.url_for("datastore.index")},
            "dcat:dataset": [_dcat_dataset(d, base, authority, levels.get(d.key, [])) for d in items
-                            if authority is None or levels.get(d.key)]}
+                            if authority is None or levels.get(d.key)] + _dcat_points(base, authority)}
     response = flask.Response(json.dumps(doc, ensure_ascii=False, separators=(",", ":")), mimetype=JSONLD)
     return response
 

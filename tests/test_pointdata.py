@@ -276,3 +276,31 @@ def test_a_live_json_feed_of_points_in_the_laqn_shape_is_pulled(site: Site, raw_
             assert state.failures == 1 and "format" in state.last_error
     finally:
         feed.close()
+
+
+def test_publishing_points_in_the_browser(site: Site, raw_dir: Path) -> None:
+    from pyproj import Transformer  # noqa: PLC0415
+
+    web = Client(site.server)
+    assert web.sign_in("editor@camden.gov.uk").status_code == 302
+    points = _camden_points(raw_dir, 1)[:12]
+    to_bng = Transformer.from_crs("EPSG:4326", "EPSG:27700", always_xy=True)
+    body = _csv([(pid, *to_bng.transform(lon, lat), v) for pid, lon, lat, v in points], "easting", "northing")
+    token = web.csrf("/datastore/publish")
+    got = web.post("/datastore/publish", data={"csrf_token": token, "level": "points", "organisation": CAMDEN,
+                                                "file": (io.BytesIO(body), "trees.csv")},
+                   content_type="multipart/form-data")
+    assert got.status_code == 302, got.get_data(as_text=True)[:400]
+    details = got.headers["Location"]
+    page = web.get(details).get_data(as_text=True)
+    assert "Where each point is" in page and "Column of area codes" not in page
+    form = {"csrf_token": web.csrf(details), "crs": "EPSG:27700", "x_column": "easting", "y_column": "northing",
+            "id_column": "id", "use_3": "1", "label_3": "Loudness", "unit_3": "", "title": "Browser points",
+            "source": "Camden", "licence": "OGL", "as_of": "2024-04-01", "access": "public", "action": "check"}
+    checked = web.post(details, data=form)
+    assert checked.status_code == 200 and "12 points in 1 districts" in checked.get_data(as_text=True)
+    done = web.post(details, data=form | {"action": "publish"})
+    assert done.status_code == 302, done.get_data(as_text=True)[:600]
+    key = done.headers["Location"].rsplit("/", 1)[1]
+    geo = site.get(f"/api/points/{key}.geojson").get_json()
+    assert {f["properties"]["site"] for f in geo["features"]} == {p[0] for p in points}

@@ -380,15 +380,18 @@ def geojson(store: Any, dataset: str, authority: str | None = None) -> dict:
     meta = store.point_dataset(dataset)
     every = store.point_sites(dataset)
     sites = every if authority is None else store.point_sites(dataset, authority)
-    position = {code: i for i, code in enumerate(every["site"])}
-    features = []
-    for record in sites.to_dict("records"):
-        props = {k: _plain(record.get(k)) for k in ("site", "name", "type", "network", "authority",
-                                                      "authority_name", "lsoa11", "lsoa21", "place")}
-        props["measures"] = list(record.get("measures") or [])
-        props["i"] = position[record["site"]]
-        features.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [
-            round(float(record["lon"]), 5), round(float(record["lat"]), 5)]}, "properties": props})
+    position = pd.Series(np.arange(len(every)), index=every["site"].to_numpy())
+    # Column by column (20,000 published points in well under a second), each value a plain JSON type.
+    keys = ("site", "name", "type", "network", "authority", "authority_name", "lsoa11", "lsoa21", "place")
+    columns = {k: [_plain(v) for v in sites[k].astype(object).where(sites[k].notna(), None).tolist()]
+               if k in sites else [None] * len(sites) for k in keys}
+    lons = np.round(sites["lon"].to_numpy(dtype="float64"), 5).tolist()
+    lats = np.round(sites["lat"].to_numpy(dtype="float64"), 5).tolist()
+    where = position.reindex(sites["site"].to_numpy()).to_numpy().tolist()
+    measures = [list(m) if m is not None else [] for m in sites["measures"]]
+    features = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [lons[j], lats[j]]},
+                 "properties": {**{k: columns[k][j] for k in keys}, "measures": measures[j], "i": where[j]}}
+                for j in range(len(sites))]
     return {"type": "FeatureCollection", "name": dataset, "title": meta["title"], "as_of": meta.get("as_of"),
             "source": meta.get("source"), "licence": meta.get("licence"),
             "measures": [{k: m.get(k) for k in ("id", "label", "unit", "period")} for m in _measures(meta)],

@@ -78,7 +78,6 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-points-") as tmp, environment(data_folder(build_dir, Path(tmp)
                                                                                              / "data"), None):
         import app as app_module  # noqa: PLC0415
-
         from atlas import accounts, points, store  # noqa: PLC0415
 
         s = store.get_store()

@@ -103,11 +103,11 @@ def main() -> None:
             ms_geo, response = _timed(lambda u=url: client.get(u, base_url=BASE, headers=headers), args.repeat)
             raw = response.get_data()
             state, _ = points.resolve({"points": dataset}, s)
-            ms_paint, paint = _timed(lambda st=state: points.paint(s, st, url), args.repeat)
+            ms_paint, paint = _timed(lambda st=state, u=url: points.paint(s, st, u), args.repeat)
             other, _ = points.resolve({"points": dataset, switch[0]: switch[1]}, s)
             if switch[0] == "day":
                 other, _ = points.resolve({"points": dataset, "measure": state.measure, "day": switch[1]}, s)
-            ms_switch, switched = _timed(lambda st=other: points.paint(s, st, url), args.repeat)
+            ms_switch, switched = _timed(lambda st=other, u=url: points.paint(s, st, u), args.repeat)
             first_paint = len(json.dumps(paint, separators=(",", ":")).encode())
             print(f"{dataset}: {paint['n']:,} sites")
             print(f"  first draw: GeoJSON {len(raw):,} bytes ({len(gzip.compress(raw)):,} gzip) in {ms_geo:,.1f} ms; "

@@ -328,9 +328,9 @@ def test_the_named_actions_on_the_pages(world: World, user: str) -> None:
 def point_sets(world: World) -> dict[str, dict]:
     """One table of points at every access level, published by Camden's editor (five points inside Camden)."""
     import shapely  # noqa: PLC0415
+    from city_support import PASSWORD, metadata  # noqa: PLC0415
 
     from atlas import accounts, publish, store  # noqa: PLC0415
-    from city_support import PASSWORD, metadata  # noqa: PLC0415
 
     s = store.get_store()
     features = s.area_geojson(CAMDEN, "lsoa21")["features"][:5]

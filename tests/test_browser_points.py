@@ -66,7 +66,6 @@ def published_duo(data_dir: Path, dash_thread_server, tmp_path: Path, raw_dir: P
     folder = data_folder(data_dir, tmp_path / "data")
     with environment(folder, None):
         import app as app_module
-
         from atlas import accounts, store
 
         s = store.get_store()

@@ -302,5 +302,11 @@ def test_publishing_points_in_the_browser(site: Site, raw_dir: Path) -> None:
     done = web.post(details, data=form | {"action": "publish"})
     assert done.status_code == 302, done.get_data(as_text=True)[:600]
     key = done.headers["Location"].rsplit("/", 1)[1]
+    page = web.get(done.headers["Location"])
+    assert page.status_code == 200 and "Browser points" in page.get_data(as_text=True)
+    download = web.get(f"/datastore/datasets/{key}/v1.csv")
+    assert download.status_code == 200, download.status_code
+    head = download.get_data(as_text=True).splitlines()[0].split(",")
+    assert {"code", "authority", "longitude", "latitude", "lsoa21", "decibels"} <= set(head), head
     geo = site.get(f"/api/points/{key}.geojson").get_json()
     assert {f["properties"]["site"] for f in geo["features"]} == {p[0] for p in points}

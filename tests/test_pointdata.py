@@ -310,3 +310,54 @@ def test_publishing_points_in_the_browser(site: Site, raw_dir: Path) -> None:
     assert {"code", "authority", "longitude", "latitude", "lsoa21", "decibels"} <= set(head), head
     geo = site.get(f"/api/points/{key}.geojson").get_json()
     assert {f["properties"]["site"] for f in geo["features"]} == {p[0] for p in points}
+
+
+# -- hostile tables of points and feeds (Hypothesis): a report, never a traceback --------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_CELL = st.one_of(st.text(max_size=12), st.sampled_from(["-0.15", "51.55", "nan", "inf", "1e308", "", "..", "530000",
+                                                         "180000", "-1e-300", "٣", "0x1"]))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                   HealthCheck.too_slow])
+@given(rows=st.lists(st.lists(_CELL, min_size=0, max_size=6), max_size=12),
+       coords=st.sampled_from([{"lon_column": "a", "lat_column": "b"}, {"x_column": "a", "y_column": "b",
+                                                                          "crs": "EPSG:27700"},
+                               {"lon_column": "a", "lat_column": "b", "id_column": "c", "name_column": "d"}]))
+def test_hostile_tables_of_points_get_a_report(site: Site, rows: list[list[str]], coords: dict) -> None:
+    from atlas import publish  # noqa: PLC0415
+
+    report = publish.Report()
+    meta = publish.parse_metadata({**_meta("Fuzz", "public", **coords), "columns": [{"name": "e"}]}, report)
+    assert report.ok, report.as_dict()
+    table = [["a", "b", "c", "d", "e"], *rows]
+    data = "\n".join(",".join(c.replace(",", " ").replace("\n", " ").replace('"', "") for c in r)
+                     for r in table).encode()
+    frame = publish.check(data, "fuzz.csv", meta, site.store, report)
+    assert (frame is None) == (not report.ok)
+    if frame is not None:  # every point placed in England or Wales, in a district
+        assert frame["authority"].notna().all() and frame["pt_lon"].between(-6.5, 2.1).all()
+
+
+_JSON = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=8)),
+                     lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                             st.dictionaries(st.sampled_from(
+                                                 ["type", "features", "geometry", "coordinates", "properties", "id",
+                                                  "HourlyAirQualityIndex", "LocalAuthority", "Site", "Species",
+                                                  "@SiteCode", "@Latitude", "@Longitude", "@AirQualityIndex"]),
+                                                 inner, max_size=5)), max_leaves=30)
+
+
+@settings(max_examples=150, deadline=None)
+@given(doc=_JSON)
+def test_hostile_json_feeds_are_read_or_refused(doc: object) -> None:
+    from atlas import pointdata, publish  # noqa: PLC0415
+
+    report = publish.Report()
+    rows = pointdata.json_rows(json.dumps(doc).encode(), report)
+    assert (rows == []) == (not report.ok) or rows[1:] == []
+    assert all(isinstance(c, str) for r in rows for c in r)
+    assert len({len(r) for r in rows}) <= 1  # a rectangle: every row as long as the header

@@ -932,4 +932,15 @@ def sweep(data_dir: Path, older_than: float = SWEEP_AGE) -> list[Path]:
         if rel not in used and time.time() - path.stat().st_mtime >= older_than:
             path.unlink(missing_ok=True)
             removed.append(path)
+    # A table of points' area aggregates (atlas/pointdata.py) are derived again on demand: those of a version no
+    # longer current, or of another build than the current one, are removed at the same age.
+    with db.session(db.database_url(data_dir=data_dir)) as s:
+        current = set(s.execute(sa.select(db.Version.file).join(
+            db.Dataset, db.Dataset.current_version_id == db.Version.id)).scalars())
+    build = (Path(data_dir) / "current").resolve().name
+    keep = {f"{rel.replace('/', '-').removesuffix('.parquet')}.{build}" for rel in current}
+    for path in (root / pointdata.DERIVED).glob("*.parquet"):
+        if path.name.rsplit(".", 2)[0] not in keep and time.time() - path.stat().st_mtime >= older_than:
+            path.unlink(missing_ok=True)
+            removed.append(path)
     return removed

@@ -18,8 +18,9 @@ code, else its row number) and ``name_column``. The spec is stored in the datase
 - **Aggregation** (``level_file``): per area of every level, in the districts the points are in, the number
   of points (0 where none), the number per 1,000 residents (at the LSOA levels, Census 2021 usual residents,
   atlas/air.py's ``POPULATION``), and the sum and the mean of each indicator. Derived once per version, build
-  and level into ``published/.derived/`` (written aside, then renamed; ``atlas sweep`` never looks there, and a
-  lost file is derived again), so these are variables of the map, compare, exports and the API like any other.
+  and level into ``published/.derived/`` (written aside, then renamed; ``atlas sweep`` removes those of versions
+  no longer current, and a lost file is derived again), so these are variables of the map, compare, exports and
+  the API like any other.
 - **The point layer** (atlas/points.py) shows a visible point dataset like the monitoring sites: each indicator
   a measure (classed at its quintiles), the as-of date its one time.
 """

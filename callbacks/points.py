@@ -98,7 +98,10 @@ def render_points_view(s: Any, raw: dict, build_id: str) -> dict:
         out.update(paint=None, measures=[], times=[], legend=[])
         return out
     meta = s.point_dataset(state.dataset)
-    url = f"/api/points/{state.dataset}.geojson?v={build_id}"
+    # The build's sites never change within a build (?v= the build: cached for a year); a published table of
+    # points changes by version, so its address names the version too (and is cached as any other answer).
+    tag = f"{build_id}-v{meta['version']}" if meta.get("published") else build_id
+    url = f"/api/points/{state.dataset}.geojson?v={tag}"
     paint = points.paint(s, state, url)
     times = s.point_times(state.dataset)
     out.update(paint=paint, meta=meta, times=times, legend=_legend(paint, meta),

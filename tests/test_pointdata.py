@@ -157,6 +157,12 @@ def test_points_on_the_layer_and_in_the_point_api(site: Site, raw_dir: Path) -> 
     paint = point_layer.paint(site.store, state, "")
     assert messages == [] and paint["n"] == 40 and "-" not in paint["cls"]
     assert sum(r["count"] for r in paint["legend"]["rows"]) == 40
+    # the layer's address names the version: a new one is fetched afresh, never the year-long cached build's
+    from callbacks import points as point_callbacks  # noqa: PLC0415
+
+    url = point_callbacks.render_points_view(site.store, {"points": key}, site.store.build_id)["paint"]["url"]
+    assert url == f"/api/points/{key}.geojson?v={site.store.build_id}-v1"
+    assert "immutable" not in site.get(url).headers["Cache-Control"]
 
 
 def test_british_national_grid_coordinates_are_transformed(site: Site, raw_dir: Path) -> None:

@@ -435,11 +435,12 @@ def _pack_points(store: Any, authority: str, info: dict, zf: zipfile.ZipFile, bu
         name = f"points/{meta['id']}_readings.csv"
         zf.writestr(zipfile.ZipInfo(name, _date(built)), _csv_bytes(table), compress_type=zipfile.ZIP_DEFLATED)
         units = ", ".join(f"{m['id']}: {m.get('unit')}" for m in meta.get("measures") or [])
-        resources.append(describe.resource(
-            name, f"{meta['title']}: readings of the sites in {info['name']}",
-            f"One row per site, measure and time ({units}). Source: {meta.get('source')}",
-            [describe.column(c, kind="number" if c == "value" else "string") for c in readings.columns],
-            primary_key=None))
+        title = f"{meta['title']}: readings of the sites in {info['name']}"
+        text = f"One row per site, measure and time ({units}). Source: {meta.get('source')}"
+        columns = [describe.column(c, kind="number" if c == "value" else "string") for c in readings.columns]
+        zf.writestr(zipfile.ZipInfo(f"{name[:-4]}.csv-metadata.json", _date(built)), _dumps(
+            describe.csvw_table(name.rsplit("/", 1)[1], title, text, columns)), compress_type=zipfile.ZIP_DEFLATED)
+        resources.append(describe.resource(name, title, text, columns, primary_key=None))
         files.append((f"points/{meta['id']}.geojson, {name}", f"{len(sites):,} monitoring sites of "
                       f"`{meta['id']}` and their {len(readings):,} readings"))
         out[meta["id"]] = int(len(sites))

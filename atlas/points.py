@@ -385,8 +385,8 @@ def geojson(store: Any, dataset: str, authority: str | None = None) -> dict:
     keys = ("site", "name", "type", "network", "authority", "authority_name", "lsoa11", "lsoa21", "place")
     columns = {k: [_plain(v) for v in sites[k].astype(object).where(sites[k].notna(), None).tolist()]
                if k in sites else [None] * len(sites) for k in keys}
-    lons = np.round(sites["lon"].to_numpy(dtype="float64"), 5).tolist()
-    lats = np.round(sites["lat"].to_numpy(dtype="float64"), 5).tolist()
+    lons = [round(v, 5) for v in sites["lon"].to_numpy(dtype="float64").tolist()]  # Python's round, as before
+    lats = [round(v, 5) for v in sites["lat"].to_numpy(dtype="float64").tolist()]
     where = position.reindex(sites["site"].to_numpy()).to_numpy().tolist()
     measures = [list(m) if m is not None else [] for m in sites["measures"]]
     features = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [lons[j], lats[j]]},

@@ -431,7 +431,7 @@ def test_laqn_reader_handles_its_quirks_and_refuses_a_wrong_band(raw_dir: Path) 
         air.laqn_points({"nothing": []}, "hourly.json")
 
 
-def test_monitoring_sites_in_the_datapack_and_dcat(client, raw_dir: Path, tmp_path: Path) -> None:
+def test_monitoring_sites_in_the_datapack(client, raw_dir: Path, tmp_path: Path) -> None:
     import io  # noqa: PLC0415
     import zipfile  # noqa: PLC0415
 
@@ -452,9 +452,3 @@ def test_monitoring_sites_in_the_datapack_and_dcat(client, raw_dir: Path, tmp_pa
     for row in readings:
         index, band = raw[row["site"]]["species"][row["measure"]]
         assert (row["value"], row["band"]) == ((str(index), band) if index else ("", ""))
-    # DCAT lists the sites as GeoJSON for Camden
-    doc = client.get("/datastore/E09000007/catalog.jsonld").get_json()
-    ids = {d["dct:identifier"]: d for d in doc["dcat:dataset"]}
-    assert "laqn2019" in ids and ids["laqn2019"]["dcat:distribution"][0]["dct:format"] == "geojson"
-    url = ids["laqn2019"]["dcat:distribution"][0]["dcat:downloadURL"]["@id"]
-    assert client.get(url.split("://", 1)[1].split("/", 1)[1].join(["/", ""])).status_code == 200

@@ -352,27 +352,6 @@ def _geojson_distribution(key: str, title: str, base: str, authority: dict | Non
             "dct:license": licence}
 
 
-def _dcat_points(base: str, authority: dict | None) -> list[dict]:
-    """The build's open point datasets (monitoring sites and their readings) as dcat:Datasets: their sites
-    (in ``authority``'s districts when given: listed only where it has some) as GeoJSON."""
-    s = _store()
-    out = []
-    for meta in s.point_datasets():
-        if meta.get("published") or (authority is not None and s.point_sites(meta["id"], authority["code"]).empty):
-            continue
-        licence = {"@type": "dct:LicenseDocument", "rdfs:label": meta.get("licence") or ""}
-        url = base + flask.url_for("points.point_file", filename=f"{meta['id']}.geojson")
-        out.append({"@id": url + "#dataset", "@type": "dcat:Dataset", "dct:identifier": meta["id"],
-                    "dct:title": meta["title"], "dct:description": meta.get("description") or meta["title"],
-                    "dct:source": meta.get("source") or "", "dct:accessRights": "public",
-                    "dcat:keyword": ["points", "air quality"], "dct:license": licence,
-                    "dct:temporal": {"@type": "dct:PeriodOfTime",
-                                     "dcat:startDate": {"@value": meta.get("start"), "@type": "xsd:date"},
-                                     "dcat:endDate": {"@value": meta.get("end"), "@type": "xsd:date"}},
-                    "dcat:distribution": [_geojson_distribution(meta["id"], meta["title"], base, authority, licence)]})
-    return out
-
-
 def _dcat_levels(authority: dict | None) -> dict[str, list[str]]:
     """dataset -> the levels at which ``authority`` has data for it (the download's own condition)."""
     if authority is None:
@@ -396,7 +375,7 @@ def _dcat(items: list[catalogue.DatasetInfo], authority: dict | None) -> flask.R
            "dct:publisher": {"@type": "foaf:Agent", "foaf:name": "Neighbourhood Atlas"},
            "foaf:homepage": {"@id": base + flask.url_for("datastore.index")},
            "dcat:dataset": [_dcat_dataset(d, base, authority, levels.get(d.key, [])) for d in items
-                            if authority is None or levels.get(d.key)] + _dcat_points(base, authority)}
+                            if authority is None or levels.get(d.key)]}
     response = flask.Response(json.dumps(doc, ensure_ascii=False, separators=(",", ":")), mimetype=JSONLD)
     return response
 

@@ -23,11 +23,12 @@ from callbacks import (  # noqa: F401 - importing registers the callbacks
     explorer,
 )
 from callbacks import points as point_callbacks  # noqa: F401 - the point layer's, the site and area cards'
-from ui import ids
+from ui import ids, page
 from web import api, auth, caching, callback_guard, compression, datastore, downloads, points, publishing, security
 
 config = settings.load()
 logging.basicConfig(level=config.log_level)
+page.drop_polyfill()  # no page loads @babel/polyfill: ui/page.py says why
 
 IDS_SCRIPT = f"/_atlas/ids.js?v={ids.javascript_version()}"
 
@@ -38,6 +39,8 @@ app = dash.Dash(__name__, title="Neighbourhood Atlas", update_title=None, suppre
                 assets_ignore=r"\.worker\.js$")
 # The page's language, for screen readers and hyphenation (Dash's own page template has none).
 app.index_string = app.index_string.replace("<html>", '<html lang="en-GB">', 1)
+# The explorer's title bar is painted with the HTML, before any script (ui/page.py).
+app.interpolate_index = page.with_masthead(app.interpolate_index)
 cache.init_cache(app.server, config)
 api.init_app(app.server)
 points.init_app(app.server)

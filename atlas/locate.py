@@ -29,6 +29,7 @@ LEVELS = ("lsoa11", "oa11", "lsoa21", "ward22", "lad")
 @dataclass(frozen=True)
 class _Tree:
     codes: np.ndarray
+    names: np.ndarray
     labels: np.ndarray
     authorities: np.ndarray
     tree: shapely.STRtree
@@ -63,8 +64,8 @@ def _tree(store: Any, level: str) -> _Tree | None:
             if found is None:
                 for old in [k for k in _trees if k[1] != store.build_id]:
                     del _trees[old]  # one build per process
-                codes, labels, authorities, geoms = store.area_shapes(level)
-                found = _trees[key] = _Tree(codes, labels, authorities, shapely.STRtree(geoms))
+                codes, names, labels, authorities, geoms = store.area_shapes(level)
+                found = _trees[key] = _Tree(codes, names, labels, authorities, shapely.STRtree(geoms))
     return found
 
 
@@ -88,5 +89,6 @@ def locate(store: Any, lat: float, lon: float) -> Located:
             out[level] = None
             continue
         i = int(hits[np.argmin(tree.codes[hits])]) if hits.size > 1 else int(hits[0])
-        out[level] = {"code": str(tree.codes[i]), "label": str(tree.labels[i]), "authority": str(tree.authorities[i])}
+        out[level] = {"code": str(tree.codes[i]), "name": str(tree.names[i]), "label": str(tree.labels[i]),
+                      "authority": str(tree.authorities[i])}
     return Located(lat=float(lat), lon=float(lon), areas=out)

@@ -1214,18 +1214,66 @@ class Store:
                 self._search = table
         return table
 
-    def area_shapes(self, level: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Codes, labels, districts and polygons (shapely, WGS84) of every area held at ``level``, for
+    def _postcode_rows(self, sql: str, params: list[Any]) -> list[dict]:
+        path = self.build_dir / "postcodes.parquet"
+        if not path.exists():
+            return []
+        cursor = self._cursor().execute(sql, [str(path), *params])
+        names = [d[0] for d in cursor.description]
+        out = []
+        for values in cursor.fetchall():
+            row = {k: _plain(v) for k, v in zip(names, values, strict=True)}
+            for axis in ("lon", "lat"):
+                value = row.pop(f"{axis}_e6", None)
+                row[axis] = None if value is None else round(value / 1e6, 6)
+            out.append(row)
+        return out
+
+    def postcode(self, seven: str) -> dict | None:
+        """One postcode by its 7-character form ("B15 2TT", "M1  1AE", "AB101AB") from postcodes.parquet
+        (pipeline/postcodes.py: every postcode of Great Britain with the areas its point lies in), or None.
+        The file is sorted by postcode, so DuckDB reads one row group of it: the index stays on disk, and a
+        worker keeps only the file's footer."""
+        found = self._postcode_rows("SELECT * FROM read_parquet(?) WHERE pc7 = ?", [seven])
+        return found[0] if found else None
+
+    def postcodes_from(self, start: str, limit: int) -> list[dict]:
+        """Up to ``limit`` postcodes whose 7-character form starts with ``start``, in postcode order."""
+        return self._postcode_rows("SELECT * FROM read_parquet(?) WHERE pc7 >= ? AND pc7 < ? ORDER BY pc7 LIMIT ?",
+                                   [start, start + "~", int(limit)])
+
+    def search_notes(self) -> dict:
+        """What the search says of its gaps (search_notes.json, pipeline/postcodes.py): the gazetteer's absent
+        tiles and the districts they cover, and each postcode area's countries. Empty when not built."""
+        with self._lock:
+            notes = getattr(self, "_search_notes", None)
+            if notes is None:
+                path = self.build_dir / "search_notes.json"
+                notes = json.loads(path.read_text()) if path.exists() else {}
+                self._search_notes = notes = {"tiles": [], "districts": [], "postcode_areas": {}, **notes}
+        return notes
+
+    def labels(self, band: str) -> bytes:
+        """The reference layer's names of one band (labels/<band>.json, pipeline/places.py). Raises NotFound."""
+        folder = self.build_dir / "labels"
+        bands = sorted(p.stem for p in folder.glob("*.json")) if folder.exists() else []
+        if band not in bands:
+            raise NotFound("band", band, bands)
+        return (folder / f"{band}.json").read_bytes()
+
+    def area_shapes(self, level: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Codes, names, labels, districts and polygons (shapely, WGS84) of every area held at ``level``, for
         point-in-polygon look-ups (atlas/locate.py keeps them in its spatial index). Raises NotFound."""
         self._check_level(level)
         path = self._file("areas", f"{level}.parquet")
         label = "label" if "label" in self._columns(path) else "name"
-        sql = "SELECT code, " + label + ", authority, geometry FROM read_parquet(?) ORDER BY code"  # noqa: S608
+        sql = "SELECT code, name, " + label + ", authority, geometry FROM read_parquet(?) ORDER BY code"  # noqa: S608
         rows = self._cursor().execute(sql, [path]).fetchall()  # the column is one of two fixed names
         codes = np.array([r[0] for r in rows], dtype=object)
-        labels = np.array([r[1] for r in rows], dtype=object)
-        authorities = np.array([r[2] for r in rows], dtype=object)
-        return codes, labels, authorities, shapely.from_wkb([bytes(r[3]) for r in rows])
+        names = np.array([r[1] for r in rows], dtype=object)
+        labels = np.array([r[2] for r in rows], dtype=object)
+        authorities = np.array([r[3] for r in rows], dtype=object)
+        return codes, names, labels, authorities, shapely.from_wkb([bytes(r[4]) for r in rows])
 
 
 _stores: dict[tuple[int, Path], Store] = {}

@@ -503,15 +503,12 @@ class View:
         """What a switch sends the browser: one character per area (``CLASS_ALPHABET``, ``-`` for no data),
         the colours, the legend, and the words the hover card and table print for each class."""
         chars = "".join(class_char(c) for c in self.areas.classes)
+        # The hover card's and table's class words ("Class 2 of 5: 3.7% – 5.1%", "2 of 5 (3.7% – 5.1%)") are
+        # made in the browser from ``classLabels`` and ``k`` (assets/atlas.js classWords): sent once, not thrice.
         if self.categorical:
-            text = ["" for _ in self.classes]  # the hover's value line is the category itself
-            cells = [c.label for c in self.classes]
             columns = [["name", "Area"], ["class", "Category"]]
             unranked = ""
         else:
-            k = self.k
-            text = [f"Class {c.index + 1} of {k}: {c.label}" for c in self.classes]
-            cells = [f"{c.index + 1} of {k} ({c.label})" for c in self.classes]
             columns = [["name", "Area"], ["value", "Value"], ["rank", "Rank" if self.ranked else "Order"]]
             if self.national:
                 columns.append(["rn", "National rank"])
@@ -522,9 +519,8 @@ class View:
             "c": self.colours, "var": self.state.variable, "label": self.variable.get("label") or "",
             "unit": self.unit, "place": self.place, "all": is_overview(self.state), "k": self.k,
             "ranked": self.ranked, "rankNote": self.rank_note, "national": self.national,
-            "legend": self.legend(), "classLabels": [c.label for c in self.classes],
-            "classText": text, "classCell": cells, "columns": columns, "sort": "class" if self.categorical
-            else "rank", "unranked": unranked, "categorical": self.categorical,
+            "legend": self.legend(), "classLabels": [c.label for c in self.classes], "columns": columns,
+            "sort": "class" if self.categorical else "rank", "unranked": unranked, "categorical": self.categorical,
             # The place's population-weighted exposure (a variable with thresholds), for the hover card's foot.
             **({"exposure": self.exposure["lines"][:2]} if self.exposure else {}),
             # A published dataset's as-of date and version (and that it is stale), for the hover card.

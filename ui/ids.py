@@ -15,10 +15,11 @@ import json
 __all__ = [
     "AREAS", "AREA_CARD", "ATTRIBUTION", "AUTHORITY", "BREAKS", "BREAKS_ROW", "CATEGORY_NOTE", "CLASSIFICATION_ROWS",
     "COMPARE", "CONTROLS", "CONTROLS_PANEL", "CONTROLS_TOGGLE", "EMBED", "GROUP", "HELP", "K", "K_ROW", "LAYER",
-    "LEGEND", "LEVEL", "LEVEL_ROW", "MAP", "MAP_BOUNDS", "MESSAGE", "NAV", "NEAR_ME", "OPACITY", "OUTLINE",
-    "PALETTE", "PALETTE_ROW", "PAYLOAD", "PLACE_RESULTS", "PLACE_SEARCH", "PLACE_STATUS", "POINTS", "REVERSE",
-    "SCHEME", "SCHEME_ROW", "SCOPE", "SCOPE_ROW", "SELECTED", "SHARE", "SKIP_LINK", "STATE", "TABLE", "TITLE", "URL",
-    "URL_WRITTEN", "VARIABLE", "javascript", "javascript_version",
+    "LEGEND", "LEGEND_CLOSE", "LEGEND_PANEL", "LEGEND_STRIP", "LEVEL", "LEVEL_ROW", "MAP", "MAP_BOUNDS", "MESSAGE",
+    "NAV", "NEAR_ME", "OPACITY", "OUTLINE", "PALETTE", "PALETTE_ROW", "PAYLOAD", "PLACE_RESULTS", "PLACE_SEARCH",
+    "PLACE_STATUS", "POINTS", "REF_DISTRICTS", "REF_WARDS", "REVERSE", "SCHEME", "SCHEME_ROW", "SCOPE", "SCOPE_ROW",
+    "SELECTED", "SHARE", "SKIP_LINK", "STATE", "TABLE", "TITLE", "URL", "URL_WRITTEN", "VARIABLE", "javascript",
+    "javascript_version",
 ]
 
 # -- the explorer ---------------------------------------------------------------------------------------
@@ -73,6 +74,9 @@ MAP = "map"
 MAP_BOUNDS = "map-bounds"
 LAYER = "areas-layer"
 OUTLINE = "outline-layer"
+#: The reference layer (layers/reference.py, assets/reference.js): districts' and wards' boundaries.
+REF_DISTRICTS = "ref-districts"
+REF_WARDS = "ref-wards"
 TITLE = "view-title"
 #: The card of the selected area under the map: the place's exposure to the pollutant shown, the nearest
 #: monitoring sites with distances (callbacks/points.py).
@@ -80,6 +84,11 @@ AREA_CARD = "area-card"
 MESSAGE = "message"
 HELP = "view-help"
 LEGEND = "legend"
+#: The legend's panel, its compact strip over the map on a phone (the classes' colours; opens the panel as a
+#: sheet) and the sheet's close button.
+LEGEND_PANEL = "legend-panel"
+LEGEND_STRIP = "legend-strip"
+LEGEND_CLOSE = "legend-close"
 TABLE = "area-table"
 ATTRIBUTION = "data-attribution"
 

@@ -33,8 +33,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import shapely
 
-from pipeline import datasets as ds
 from pipeline import air, deprivation2025, elections, geometry, national, places, postcodes, readers, tiles
+from pipeline import datasets as ds
 from pipeline.datasets import CATALOGUE_COLUMNS, Dataset, pct
 from pipeline.readers import RawFiles, SourceError
 

@@ -23,8 +23,9 @@ from callbacks import (  # noqa: F401 - importing registers the callbacks
     embed,
     explorer,
 )
+from callbacks import points as point_callbacks  # noqa: F401 - the point layer's, the site and area cards'
 from ui import ids, page
-from web import api, auth, caching, callback_guard, compression, datastore, downloads, publishing, security
+from web import api, auth, caching, callback_guard, compression, datastore, downloads, points, publishing, security
 from web import areas as saved_areas
 from web import profile as profiles
 
@@ -45,6 +46,7 @@ app.index_string = app.index_string.replace("<html>", '<html lang="en-GB">', 1)
 app.interpolate_index = page.with_masthead(app.interpolate_index)
 cache.init_cache(app.server, config)
 api.init_app(app.server)
+points.init_app(app.server)
 downloads.init_app(app.server)
 publishing.init_app(app.server)
 # Area profiles, areas like mine and saved areas (issue 22).

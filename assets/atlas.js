@@ -289,6 +289,9 @@
     } else {
       lines.push("No data");
     }
+    if (p.exposure && p.exposure.length) {  // the place's population-weighted exposure (air pollutants)
+      lines.push("<span class='note'>" + escapeHtml(p.exposure.join(" ")) + "</span>");
+    }
     if (p.asOf) {  // a published dataset: its as-of date and version, and that it is stale
       lines.push("<span class='asof'>" + escapeHtml(p.asOf) + "</span>");
     }
@@ -451,6 +454,11 @@
     var marks = hist.marks.map(function (left) {
       return tag("span", { "class": "break", style: "left:" + Math.max(0, Math.min(100, left)).toFixed(2) + "%" });
     }).join("");
+    // A guideline or limit inside the values' range (a variable with thresholds): a labelled line.
+    (hist.lines || []).forEach(function (line) {
+      marks += tag("span", { "class": "threshold", title: line.label,
+        style: "left:" + Math.max(0, Math.min(100, line.left)).toFixed(2) + "%" });
+    });
     return tag("figure", { "class": "histogram" },
       tag("div", { "class": "bars", role: "img",
         "aria-label": "Histogram of the values from " + hist.lo + " to " + hist.hi + ", with the class breaks marked" },
@@ -956,6 +964,12 @@
               params.set(key, pending[key]);
             }
           } else if (here.has(key)) {
+            params.set(key, here.get(key));
+          }
+        });
+        // the point layer's keys (assets/points.js writes them)
+        ["points", "measure", "day", "site"].forEach(function (key) {
+          if (here.has(key)) {
             params.set(key, here.get(key));
           }
         });

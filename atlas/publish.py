@@ -43,7 +43,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from atlas import access, audit, db, netguard, registry, settings
+from atlas import access, audit, db, netguard, pointdata, registry, settings
 
 __all__ = ["Busy", "Denied", "Forbidden", "Metadata", "Rejected", "Report", "add_version", "check_files",
            "owner_for", "parse_metadata", "publish_dataset", "read_table", "restore", "set_access", "sweep",
@@ -163,15 +163,26 @@ def parse_metadata(raw: Any, report: Report | None = None, partial: bool = False
             report.error("metadata", f"{key} is required", field=key)
         return value
     title = need("title")
-    level = need("level", 20)
-    if level and level not in LEVELS:
-        report.error("metadata", f"level must be one of {', '.join(LEVELS)}, not {level!r}", field="level")
-    code_column = need("code_column", 200)
+    # A table of points names its coordinate columns instead of a level and a code column (atlas/pointdata.py).
+    spec = pointdata.spec_from_metadata(raw, _text, report)
+    if spec is not None:
+        level, code_column = registry.POINTS, json.dumps(spec, separators=(",", ":"))
+        if len(code_column) > 200:
+            report.error("metadata", "the coordinate, id and name column names are too long together",
+                         field="lon_column")
+    else:
+        level = need("level", 20)
+        if level and level not in LEVELS:
+            report.error("metadata", f"level must be one of {', '.join(LEVELS)}, not {level!r} (or, for a table "
+                         "of points, lon_column and lat_column, or x_column, y_column and crs)", field="level")
+        code_column = need("code_column", 200)
     licence, source = need("licence", 2000), need("source", 2000)
     as_of = _date(raw.get("as_of"), report)
     columns: list[Column] = []
     given = raw.get("columns")
-    if not isinstance(given, list) or not given:
+    if given in (None, []) and spec is not None:
+        given = []  # a table of points may be just where things are: counted per area
+    elif not isinstance(given, list) or not given:
         report.error("metadata", "columns must list at least one indicator: [{name, label, unit}]",
                      field="columns")
         given = []
@@ -196,7 +207,9 @@ def parse_metadata(raw: Any, report: Report | None = None, partial: bool = False
                               polarity=_text(col.get("polarity"), 200), decimals=decimals))
     if len({c.name for c in columns}) != len(columns):
         report.error("metadata", "an indicator column is named twice", field="columns")
-    if code_column and code_column in {c.name for c in columns}:
+    if spec is not None and set(spec.columns) & {c.name for c in columns}:
+        report.error("metadata", "a coordinate, id or name column cannot also be an indicator", field="columns")
+    if spec is None and code_column and code_column in {c.name for c in columns}:
         report.error("metadata", "the code column cannot also be an indicator", field="columns")
     acc = raw.get("access")
     if isinstance(acc, str):
@@ -288,7 +301,13 @@ def read_table(data: bytes, filename: str, report: Report, max_rows: int | None 
         report.error("size", "the file is empty")
         return []
     is_xlsx = filename.lower().endswith((".xlsx", ".xlsm")) or data[:4] == b"PK\x03\x04"
-    rows = _read_xlsx(data, report, max_rows) if is_xlsx else _read_csv(data, report, max_rows)
+    if data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"["):  # a JSON point feed (atlas/pointdata.py)
+        rows = pointdata.json_rows(data, report)
+        if len(rows) > max_rows + 1:
+            report.error("size", f"{len(rows) - 1:,} rows; at most {max_rows:,} are accepted")
+            return []
+    else:
+        rows = _read_xlsx(data, report, max_rows) if is_xlsx else _read_csv(data, report, max_rows)
     if rows and len(rows[0]) > MAX_COLUMNS + 1:
         report.error("size", f"{len(rows[0])} columns; at most {MAX_COLUMNS + 1} are accepted")
         return []
@@ -469,10 +488,13 @@ def _var_ids(dataset_id: int, columns: list[Column]) -> list[str]:
 
 
 def _parquet(frame: pd.DataFrame, var_ids: list[str], columns: list[str]) -> bytes:
+    # A table of points also keeps each point's coordinates, name and areas (``pt_...``: atlas/pointdata.py).
+    extra = {c: pa.array(frame[c], pa.float64() if c in ("pt_lon", "pt_lat") else pa.string(), from_pandas=True)
+             for c in frame.columns if c.startswith(pointdata.PREFIX)}
     table = pa.table({"code": pa.array(frame["code"], pa.string()),
                       "authority": pa.array(frame["authority"], pa.string()),
                       **{vid: pa.array(frame[col].to_numpy(dtype="float64"), pa.float64(), from_pandas=True)
-                         for vid, col in zip(var_ids, columns, strict=True)}})
+                         for vid, col in zip(var_ids, columns, strict=True)}, **extra})
     sink = io.BytesIO()
     pq.write_table(table, sink, compression="zstd")
     return sink.getvalue()
@@ -606,6 +628,9 @@ def check(data: bytes, filename: str, meta: Metadata, store: Any, report: Report
     rows = read_table(data, filename, report)
     if not report.ok:
         return None
+    if meta.level == registry.POINTS:
+        return pointdata.validate(rows, pointdata.parse_spec(meta.code_column), [c.name for c in meta.columns],
+                                  store, report, _number, onto=onto)
     if meta.level not in store.levels:
         report.error("metadata", f"this build has no level {meta.level!r}", field="level")
         return None
@@ -841,6 +866,11 @@ def version_frame(actor: access.Actor, dataset_id: int, number: int, data_dir: P
         # A file lost outside the app (`atlas check` reports it): absent, like an unknown version.
         raise Denied(f"{dataset_id}/{number}") from None
     frame = frame.rename(columns={v["id"]: v["cell"] for v in pub.variables})
+    if pub.points:  # a table of points: its coordinates, name and areas under plain names, where free
+        taken = set(frame.columns)
+        plain = {c: {"pt_lon": "longitude", "pt_lat": "latitude"}.get(c, c[len(pointdata.PREFIX):])
+                 for c in frame.columns if c.startswith(pointdata.PREFIX)}
+        frame = frame.rename(columns={c: n for c, n in plain.items() if n not in taken})
     if pub.rule.access != "public":
         audit.read(pub.id, pub.rule.org_id, f"download version {number}", url=db.database_url(data_dir=data_dir),
                    actor=actor)
@@ -900,6 +930,17 @@ def sweep(data_dir: Path, older_than: float = SWEEP_AGE) -> list[Path]:
     for path in root.glob("ds*/*"):
         rel = f"{path.parent.name}/{path.name}"
         if rel not in used and time.time() - path.stat().st_mtime >= older_than:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    # A table of points' area aggregates (atlas/pointdata.py) are derived again on demand: those of a version no
+    # longer current, or of another build than the current one, are removed at the same age.
+    with db.session(db.database_url(data_dir=data_dir)) as s:
+        current = set(s.execute(sa.select(db.Version.file).join(
+            db.Dataset, db.Dataset.current_version_id == db.Version.id)).scalars())
+    build = (Path(data_dir) / "current").resolve().name
+    keep = {f"{rel.replace('/', '-').removesuffix('.parquet')}.{build}" for rel in current}
+    for path in (root / pointdata.DERIVED).glob("*.parquet"):
+        if path.name.rsplit(".", 2)[0] not in keep and time.time() - path.stat().st_mtime >= older_than:
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed

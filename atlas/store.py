@@ -42,7 +42,7 @@ import pandas as pd
 import shapely
 import shapely.errors
 
-from atlas import access, audit, coverage, db, registry, settings
+from atlas import access, audit, coverage, db, pointdata, registry, settings
 
 __all__ = ["ALL", "ALL_NAME", "CARRIED_FIELDS", "CARRIED_HIGH", "CARRIED_LOW", "CARRIED_NOTE", "CARRIED_PARTS",
            "CARRIED_STATUS",
@@ -218,10 +218,10 @@ class Scope:
         self.paths: dict[str, str] = {}
         for pub in visible:
             self.paths[pub.key] = str(pub.file)
-            self.places[pub.key] = [(a, pub.level) for a in pub.authorities]
-            self.coverage.update((pub.key, pub.level, a) for a in pub.authorities)
+            self.places[pub.key] = [(a, lv) for lv in pub.levels for a in pub.authorities]
+            self.coverage.update((pub.key, lv, a) for lv in pub.levels for a in pub.authorities)
             stale = pub.stale()
-            for row in pub.variables:
+            for row in pub.area_variables:
                 self.rows[row["id"]] = {**row, "stale": stale, "status": pub.status()}
                 self.authorities[row["id"]] = frozenset(pub.authorities)
         self.topics = {row["topic"] for row in self.rows.values() if row.get("topic")}
@@ -458,6 +458,8 @@ class Store:
         return [self.authority(code) for code in self._scope().areas]
 
     def _dataset_path(self, row: dict, level: str) -> str:
+        if row.get("points"):  # a table of points: its area variables, aggregated (atlas/pointdata.py)
+            return pointdata.level_file(self, self._scope().datasets[row["dataset"]], level)
         if row.get("published"):
             return self._scope().paths[row["dataset"]]
         return str(self.build_dir / "values" / level / f"{row['dataset']}.parquet")
@@ -1000,6 +1002,16 @@ class Store:
             box = self._authority_rows[code].get("bbox")
         return [float(v) for v in box] if box else None
 
+    def area_shape(self, level: str, code: str) -> tuple[Any, str, str] | None:
+        """One area's display polygon (shapely, WGS84), its friendly name and its district; None when there is
+        no such area. Raises NotFound for an unknown level."""
+        self._check_level(level)
+        path = self._file("areas", f"{level}.parquet")
+        label = "label" if "label" in self._columns(path) else "name"
+        sql = "SELECT geometry, " + label + ", authority FROM read_parquet(?) WHERE code = ?"  # noqa: S608
+        found = self._cursor().execute(sql, [path, code]).fetchone()  # the column is one of two fixed names
+        return (shapely.from_wkb(bytes(found[0])), str(found[1]), str(found[2])) if found else None
+
     def area_names(self, authority: str, level: str) -> tuple[list[str], list[str]]:
         """Codes (in code order, the geometry's and the paint's order) and friendly names ("Birmingham 043C,
         in Nechells ward") of ``authority``'s areas at ``level``. Raises NotFound."""
@@ -1182,6 +1194,108 @@ class Store:
         if not data:
             return None
         return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+
+    # -- point datasets: monitoring sites and their readings (the build's points/) -----------------------
+    # Kept apart from the area catalogue: a point dataset is a table of sites (places with coordinates) and
+    # one of readings (site, measure, time, value), not values per area. atlas/points.py makes the layer's
+    # paint, the GeoJSON, a site's series and the nearest sites from these.
+
+    def _point_catalogue(self) -> dict[str, dict]:
+        with self._lock:
+            found = getattr(self, "_points", None)
+            if found is None:
+                path = self.build_dir / "points" / "datasets.parquet"
+                found = {}
+                if path.exists():
+                    for row in self._query("SELECT * FROM read_parquet(?) ORDER BY id", [str(path)]).to_dict("records"):
+                        row = {k: _plain(v) for k, v in row.items()}
+                        for key in ("measures", "lockdown", "inputs"):
+                            row[key] = json.loads(row[key]) if row.get(key) else None
+                        row["open"] = True
+                        found[row["id"]] = row
+                self._points = found
+        return found
+
+    def point_datasets(self) -> list[dict]:
+        """The open point datasets of the build (``id``, ``title``, ``description``, ``kind``: series or
+        snapshot, ``as_of``, ``start``, ``end``, ``measures`` [{id, label, unit, decimals, scale, thresholds or
+        bands, lines}], ``lockdown``, ``note``, ``source``, ``licence``, ``sites``), by id."""
+        return [dict(row) for row in self._point_catalogue().values()] + [
+            pointdata.point_meta(p) for p in self._published_points().values()]
+
+    def _published_points(self) -> dict[str, registry.Published]:
+        # The City Datastore's tables of points the requester may see (atlas/pointdata.py), by ``ds<id>``.
+        return {k: p for k, p in self._scope().datasets.items() if p.points}
+
+    def point_dataset(self, dataset: str) -> dict:
+        """One point dataset's description. Raises NotFound listing the valid ids."""
+        row = self._point_catalogue().get(dataset)
+        if row is None:
+            pub = self._published_points().get(dataset)
+            if pub is None:
+                raise NotFound("dataset", dataset, list(self._point_catalogue()) + list(self._published_points()))
+            return pointdata.point_meta(pub)
+        return dict(row)
+
+    def _point_file(self, dataset: str, readings: bool = False) -> str:
+        self.point_dataset(dataset)  # the id becomes a path only by being found in the catalogue
+        return self._file("points", f"{dataset}{'_readings' if readings else ''}.parquet")
+
+    def point_sites(self, dataset: str, authority: str | None = None) -> pd.DataFrame:
+        """The sites of a point dataset (site, name, type, network, lon, lat, authority, authority_name, lsoa11,
+        lsoa21, place, measures), by site code; only those in ``authority``'s districts when given (a district,
+        a place, a partnership's area; ``all``: every site in England and Wales). Raises NotFound."""
+        if dataset in self._published_points():
+            return pointdata.sites(self, self._published_points()[dataset], authority)
+        path = self._point_file(dataset)
+        sql = "SELECT * FROM read_parquet(?)"
+        params: list[Any] = [path]
+        if authority is not None:
+            members = self.members(authority)
+            if members is None:
+                sql += " WHERE lsoa11 IS NOT NULL"
+            else:
+                sql += " WHERE list_contains(?, authority)"
+                params.append(list(members))
+        frame = self._query(sql + " ORDER BY site", params)
+        frame["measures"] = [list(m) if m is not None else [] for m in frame["measures"]]
+        return frame
+
+    def point_readings(self, dataset: str, measure: str, time: str | None = None,
+                       site: str | None = None) -> pd.DataFrame:
+        """Readings of one measure (site, time, value, band, note), by time then site: of one ``time`` and/or
+        one ``site`` when given. Raises NotFound for an unknown dataset or measure."""
+        row = self.point_dataset(dataset)
+        measures = [m["id"] for m in row.get("measures") or []]
+        if measure not in measures:
+            raise NotFound("measure", measure, measures)
+        if row.get("published"):
+            found = pointdata.readings(self, self._published_points()[dataset], measure, site)
+            return found[found["time"] == time] if time is not None else found
+        sql = "SELECT site, time, value, band, note FROM read_parquet(?) WHERE measure = ?"
+        params: list[Any] = [self._point_file(dataset, readings=True), measure]
+        if time is not None:
+            sql += " AND time = ?"
+            params.append(time)
+        if site is not None:
+            sql += " AND site = ?"
+            params.append(site)
+        return self._query(sql + " ORDER BY time, site", params)
+
+    def point_times(self, dataset: str) -> list[str]:
+        """Every time a point dataset has readings at (days of a daily series; one for a snapshot), in order."""
+        if dataset in self._published_points():
+            return [self._published_points()[dataset].as_of]
+        path = self._point_file(dataset, readings=True)
+        return [str(t) for t in self._query("SELECT DISTINCT time FROM read_parquet(?) ORDER BY time", [path])["time"]]
+
+    def point_series(self, dataset: str, site: str) -> pd.DataFrame:
+        """Every reading of one site (measure, time, value, band, note), by measure then time."""
+        if dataset in self._published_points():
+            return pointdata.readings(self, self._published_points()[dataset], site=site)
+        path = self._point_file(dataset, readings=True)
+        return self._query("SELECT measure, time, value, band, note FROM read_parquet(?) WHERE site = ? "
+                           "ORDER BY measure, time", [path, site])
 
     # -- search and location ----------------------------------------------------------------------------
 

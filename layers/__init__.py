@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from dash.development.base_component import Component
 
-from layers import areas, basemap, outline, reference
+from layers import areas, basemap, outline, points, reference
 from layers.context import MapContext
 
 __all__ = ["LAYERS", "MapContext", "build_layers"]
 
 #: Bottom to top.
-LAYERS = (basemap, areas, reference, outline)
+LAYERS = (basemap, areas, reference, outline, points)
 
 
 def build_layers(context: MapContext) -> list[Component]:

@@ -33,8 +33,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import shapely
 
+from pipeline import air, deprivation2025, elections, geometry, national, places, postcodes, readers, tiles
 from pipeline import datasets as ds
-from pipeline import deprivation2025, elections, geometry, national, places, postcodes, readers, tiles
 from pipeline.datasets import CATALOGUE_COLUMNS, Dataset, pct
 from pipeline.readers import RawFiles, SourceError
 
@@ -50,7 +50,7 @@ DRKANE_LSOA21 = "later/boundaries/lsoa21_all_by_lad_drkane"
 # What the build reads (folders or single files), as in the fetch manifest (make_sources.FOLDERS).
 INPUT_FOLDERS = ("boundaries", "lookups", "deprivation", "census2011", "census2021", "national",
                  "later/lookups/Exact_LSOA11_to_LSOA21_to_LAD22_EW.csv", DRKANE_LSOA21, "later/deprivation_2025",
-                 postcodes.CODEPOINT_DIR, postcodes.F_NSPL_WC, postcodes.NAMES_DIR)
+                 postcodes.CODEPOINT_DIR, postcodes.F_NSPL_WC, postcodes.NAMES_DIR, air.AIR)
 KEEP_BUILDS = 3  # the default of ATLAS_KEEP_BUILDS
 LOCK_FILE = ".build.lock"
 CACHE_DIR = ".cache"  # parsed inputs kept between builds (see RawFiles.cache)
@@ -197,6 +197,7 @@ def _build_into(raw: RawFiles, out: Path, report: BuildReport, files: dict[str, 
         lsoa_wards = places.read_lsoa_wards(raw)
         place_rows = places.read_places(raw, lads)
         oa21_lsoa21 = places.read_oa21_lsoa21(raw)
+        points = air.read_points(raw)
 
     # Read once, only if a cached step below needs the published polygons (the display areas, or the
     # points placed in them), then dropped.
@@ -240,6 +241,7 @@ def _build_into(raw: RawFiles, out: Path, report: BuildReport, files: dict[str, 
             *elections.election_datasets(results),
             *_cdrc_datasets(cdrc, areas),
             *_c21_datasets(c21, areas),
+            *air.laei_datasets(raw, air.london_codes(areas)),
         ]
         items = _merge_same_name(items)
         national.add_summaries({d.name: d for d in items}, national.SUMMARIES, national.UNIVERSES_2011)
@@ -272,6 +274,7 @@ def _build_into(raw: RawFiles, out: Path, report: BuildReport, files: dict[str, 
         _write_table(out / "catalogue.parquet", catalogue)
         _write_table(out / "coverage.parquet", coverage)
         _write_table(out / "authorities.parquet", authorities)
+        report.counts["points"] = air.write_points(out, points, lads, area_frames, _write_table)
         report.counts.update({
             "areas": {level: int(len(f)) for level, f in area_frames.items()},
             "authorities": int(len(authorities)),

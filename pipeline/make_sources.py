@@ -43,7 +43,7 @@ FOLDERS = ("boundaries/", "lookups/", "deprivation/", "census2011/", "census2021
            "later/deprivation_2025/iod2025_england_lsoa21/imd2025_",
            "later/deprivation_2025/wimd2025_wales_lsoa21/",
            "later/postcodes/trafford_E08000009_onspd_trafforddatalab/onspd_may2022_lsoa11/trafford_postcodes.csv",
-           "later/postcodes/nspl_nov2021_WC_area/NSPL_NOV_2021_UK_WC.csv")
+           "later/postcodes/nspl_nov2021_WC_area/NSPL_NOV_2021_UK_WC.csv", "later/air_quality/")
 #: Collections documented in a SOURCES.md of their own, beside their files.
 SUB_SOURCES = ("national/SOURCES.md",)
 

@@ -37,6 +37,9 @@ AXE_PAGES: list[tuple[str, str]] = [
     ("compare", f"/?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct&view=compare"
                 "&variable_b=ks102ew0015_pct"),
     ("embed", f"/embed?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct"),
+    # The point layer over modelled NO2 classed at the guideline and limits, a site's card and chart open.
+    ("explorer-points", "/?authority=E09000030&level=lsoa21&variable=laei_no2_2019_mean&scheme=limits"
+                        "&points=aurn2020&measure=no2&day=2020-03-23&site=TH2"),
     # The datastore's server-rendered pages (no Dash on them).
     ("datastore", "/datastore"),
     ("datastore-authority", f"/datastore/{CAMDEN}"),
@@ -341,6 +344,8 @@ def test_pla006_axe_no_serious_or_critical_violations(duo, name: str, path: str)
         _drawn(duo)
     if name.startswith("compare"):
         wait(duo, "document.querySelectorAll('.bv-cell').length === 9", 30)
+    if name.endswith("-points"):
+        wait(duo, "!!document.querySelector('#site-card .js-plotly-plot .main-svg')", 30)
     duo.driver.execute_script(AXE.read_text(encoding="utf-8"))
     result = duo.driver.execute_async_script("""
         var done = arguments[arguments.length - 1];

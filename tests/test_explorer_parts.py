@@ -59,15 +59,19 @@ def test_make_key_is_stable() -> None:
 
 def test_layers_registry_and_basemap_switch() -> None:
     off = layers.build_layers(layers.MapContext(build_id="b1"))
-    # no tiles by default; the reference layer's boundaries are two panes (wards, districts)
-    assert [type(c).__name__ for c in off] == ["GeoJSON", "Pane", "Pane", "Pane"]
+    # no tiles by default; the reference layer's boundaries are two panes (wards, districts); the points one
+    assert [type(c).__name__ for c in off] == ["GeoJSON", "Pane", "Pane", "Pane", "Pane"]
     areas = off[0]
     assert areas.id == ids.LAYER and areas.format == "geobuf"
     assert areas.style == {"variable": "atlas.style"}  # a function in assets/atlas.js, by name
     on = layers.build_layers(layers.MapContext(build_id="b1", tiles_url="https://tiles.example/{z}/{x}/{y}.png",
                                                tiles_attribution="© Example"))
     assert isinstance(on[0], dl.TileLayer) and on[0].attribution == "© Example"
-    assert [layer.NAME for layer in layers.LAYERS] == ["basemap", "areas", "reference", "outline"]
+    assert [layer.NAME for layer in layers.LAYERS] == ["basemap", "areas", "reference", "outline", "points"]
+    # The points are in the same map, above the outline, clustered, drawn by assets/points.js's functions.
+    points = off[-1].children
+    assert points.id == ids.POINTS.LAYER and points.cluster is True
+    assert points.pointToLayer == {"variable": "atlas.points.marker"} and off[-1].style["zIndex"] > 450
 
 
 def test_layout_labels_every_control(atlas_env: Path) -> None:

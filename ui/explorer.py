@@ -9,7 +9,7 @@ from __future__ import annotations
 import dash_leaflet as dl
 from dash import dcc, html
 
-from atlas import classify, palettes, settings, store
+from atlas import classify, palettes, points, settings, store
 from atlas import mapview as view
 from layers import MapContext, build_layers
 from ui import compare, ids
@@ -61,7 +61,32 @@ def place_search() -> html.Div:
     ])
 
 
-def controls(authorities: list[dict], places: list[dict] | None = None) -> html.Form:
+def point_controls(options: list[dict]) -> html.Fieldset:
+    """The point layer's controls: which point dataset (monitoring sites, published points), its measure, and
+    for a daily series the day (a slider, with the previous and next day as buttons; the address has the date)."""
+    return html.Fieldset(className="points-controls", children=[
+        html.Legend("Points on the map"),
+        _field("Points", ids.POINTS.DATASET, dcc.Dropdown(
+            id=ids.POINTS.DATASET, options=[{"label": "None", "value": ""}, *options], value="", clearable=False,
+            searchable=False), "Monitoring sites and their readings, drawn over any area map."),
+        _field("Reading", ids.POINTS.MEASURE, dcc.Dropdown(id=ids.POINTS.MEASURE, clearable=False, searchable=False),
+               row_id=ids.POINTS.MEASURE_ROW, style=_HIDDEN),
+        html.Div(id=ids.POINTS.DAY_ROW, className="field day-field", style=_HIDDEN, children=[
+            html.Label("Day", htmlFor=ids.POINTS.DAY, id=f"{ids.POINTS.DAY}-label"),
+            dcc.Slider(id=ids.POINTS.DAY, min=0, max=1, step=1, value=0, marks=None, updatemode="mouseup"),
+            html.Div(className="day-steps", children=[
+                html.Button("Previous day", id=ids.POINTS.DAY_PREV, type="button", className="day-step"),
+                html.Output(id=ids.POINTS.DAY_TEXT, htmlFor=ids.POINTS.DAY, className="day-text",
+                            **{"aria-live": "polite"}),
+                html.Button("Next day", id=ids.POINTS.DAY_NEXT, type="button", className="day-step"),
+            ]),
+        ]),
+        html.P(id=ids.POINTS.NOTE, className="help points-note", **{"aria-live": "polite"}),
+    ])
+
+
+def controls(authorities: list[dict], places: list[dict] | None = None,
+             point_options: list[dict] | None = None) -> html.Form:
     return html.Form(className="controls", role="search", **{"aria-label": "Map controls"}, children=[
         _field("Area", ids.AUTHORITY, dcc.Dropdown(
             id=ids.AUTHORITY, options=view.authority_options(authorities, places), clearable=False, searchable=True,
@@ -97,6 +122,7 @@ def controls(authorities: list[dict], places: list[dict] | None = None) -> html.
                       className="field"),
         _field("Opacity", ids.OPACITY, dcc.Slider(id=ids.OPACITY, min=0.1, max=1, step=0.05, marks=None,
                                                   tooltip={"placement": "bottom"})),
+        point_controls(point_options or []),
     ])
 
 
@@ -122,7 +148,8 @@ def stores(search: str) -> list:
     ``render`` at a first load), the view last rendered, its paint, the areas' names and the selection."""
     return [dcc.Store(id=ids.NAV, data={"search": search}), dcc.Store(id=ids.STATE), dcc.Store(id=ids.PAYLOAD),
             dcc.Store(id=ids.AREAS), dcc.Store(id=ids.SELECTED), dcc.Store(id=ids.URL_WRITTEN),
-            dcc.Store(id=ids.MAP_BOUNDS)]
+            dcc.Store(id=ids.MAP_BOUNDS), dcc.Store(id=ids.POINTS.PAINT), dcc.Store(id=ids.POINTS.STATE),
+            dcc.Store(id=ids.POINTS.SELECTED)]
 
 
 def layout(search: str = "") -> html.Div:
@@ -133,6 +160,7 @@ def layout(search: str = "") -> html.Div:
         # The partnership areas the requester may open (atlas/store.py) are places like the regions.
         authorities, places, build_id = (s.authorities(), s.larger_places() + s.partnership_places() + s.saved_places(),
                                          s.build_id)
+        point_options = points.options(s)
     except FileNotFoundError as exc:
         return html.Main([html.H1("Neighbourhood Atlas"),
                           html.P(f"The data is not available on this server yet: {exc}.", role="alert")])
@@ -142,7 +170,8 @@ def layout(search: str = "") -> html.Div:
         # painted before any script: ui/page.py.
         html.Div(id=ids.MESSAGE, className="message", role="status", **{"aria-live": "polite"}),
         html.Div(className="layout", children=[
-            html.Aside(controls(authorities, places), className="panel controls-panel", id=ids.CONTROLS_PANEL),
+            html.Aside(controls(authorities, places, point_options), className="panel controls-panel",
+                       id=ids.CONTROLS_PANEL),
             html.Section(className="mapcol", children=[
                 compare.view_switch(),
                 html.H2(id=ids.TITLE, className="title"),
@@ -155,6 +184,12 @@ def layout(search: str = "") -> html.Div:
                 ]),
                 compare.section(),
                 html.P(id=ids.HELP, className="help", **{"aria-live": "polite"}),
+                # The selected area's card (its place's exposure, the nearest monitoring sites) and the open
+                # site's card (its readings as a chart, created when it opens): callbacks/points.py.
+                html.Section(id=ids.AREA_CARD, className="area-card", hidden=True,
+                             **{"aria-label": "The selected area", "aria-live": "polite"}),
+                html.Section(id=ids.POINTS.CARD, className="site-card", hidden=True,
+                             **{"aria-label": "The monitoring site chosen on the map"}),
                 html.P(id=ids.ATTRIBUTION, className="attribution"),
                 share_tools(),
             ]),
@@ -166,7 +201,8 @@ def layout(search: str = "") -> html.Div:
                     html.Button("Close", id=ids.LEGEND_CLOSE, type="button", className="legend-close",
                                 **{"aria-controls": ids.LEGEND_PANEL}),
                 ]),
-                html.Div(id=ids.LEGEND, className="legend")]),
+                html.Div(id=ids.LEGEND, className="legend"),
+                html.Div(id=ids.POINTS.LEGEND, className="legend points-legend", hidden=True)]),
         ]),
         html.Section(className="table-section", **{"aria-labelledby": "table-heading"}, children=[
             html.H2("Areas on the map", id="table-heading"),

@@ -13,14 +13,13 @@ import hashlib
 import json
 
 __all__ = [
-    "AREAS", "ATTRIBUTION", "AUTHORITY", "BREAKS", "BREAKS_ROW", "CATEGORY_NOTE", "CLASSIFICATION_ROWS", "COMPARE",
-    "CONTROLS", "CONTROLS_PANEL", "CONTROLS_TOGGLE", "EMBED", "GROUP", "HELP", "K", "K_ROW", "LAYER", "LEGEND",
-    "LEGEND_CLOSE", "LEGEND_PANEL", "LEGEND_STRIP",
-    "LEVEL", "LEVEL_ROW", "MAP", "MAP_BOUNDS", "MESSAGE", "NAV", "NEAR_ME", "OPACITY", "OUTLINE", "PALETTE",
-    "PALETTE_ROW", "PAYLOAD", "PLACE_RESULTS", "PLACE_SEARCH", "PLACE_STATUS", "REF_DISTRICTS", "REF_WARDS",
-    "REVERSE", "SCHEME", "SCHEME_ROW",
-    "SCOPE", "SCOPE_ROW", "SELECTED", "SHARE", "SKIP_LINK", "STATE", "TABLE",
-    "TITLE", "URL", "URL_WRITTEN", "VARIABLE", "javascript", "javascript_version",
+    "AREAS", "AREA_CARD", "ATTRIBUTION", "AUTHORITY", "BREAKS", "BREAKS_ROW", "CATEGORY_NOTE", "CLASSIFICATION_ROWS",
+    "COMPARE", "CONTROLS", "CONTROLS_PANEL", "CONTROLS_TOGGLE", "EMBED", "GROUP", "HELP", "K", "K_ROW", "LAYER",
+    "LEGEND", "LEGEND_CLOSE", "LEGEND_PANEL", "LEGEND_STRIP", "LEVEL", "LEVEL_ROW", "MAP", "MAP_BOUNDS", "MESSAGE",
+    "NAV", "NEAR_ME", "OPACITY", "OUTLINE", "PALETTE", "PALETTE_ROW", "PAYLOAD", "PLACE_RESULTS", "PLACE_SEARCH",
+    "PLACE_STATUS", "POINTS", "REF_DISTRICTS", "REF_WARDS", "REVERSE", "SCHEME", "SCHEME_ROW", "SCOPE", "SCOPE_ROW",
+    "SELECTED", "SHARE", "SKIP_LINK", "STATE", "TABLE", "TITLE", "URL", "URL_WRITTEN", "VARIABLE", "javascript",
+    "javascript_version",
 ]
 
 # -- the explorer ---------------------------------------------------------------------------------------
@@ -79,6 +78,9 @@ OUTLINE = "outline-layer"
 REF_DISTRICTS = "ref-districts"
 REF_WARDS = "ref-wards"
 TITLE = "view-title"
+#: The card of the selected area under the map: the place's exposure to the pollutant shown, the nearest
+#: monitoring sites with distances (callbacks/points.py).
+AREA_CARD = "area-card"
 MESSAGE = "message"
 HELP = "view-help"
 LEGEND = "legend"
@@ -89,6 +91,29 @@ LEGEND_STRIP = "legend-strip"
 LEGEND_CLOSE = "legend-close"
 TABLE = "area-table"
 ATTRIBUTION = "data-attribution"
+
+
+class POINTS:  # noqa: N801
+    """The point layer (monitoring sites, published points): its controls are named by their URL keys."""
+
+    DATASET = "points"
+    MEASURE = "measure"
+    DAY = "day"  # a slider over the dataset's days (its value is the day's position; the address has the date)
+    CONTROLS = (DATASET, MEASURE, DAY)
+    MEASURE_ROW = "measure-row"
+    DAY_ROW = "day-row"
+    DAY_TEXT = "day-text"  # the chosen day in words, beside the slider
+    DAY_PREV = "day-previous"
+    DAY_NEXT = "day-next"
+    LAYER = "points-layer"
+    PANE = "points-pane"
+    PAINT = "points-paint"  # what the layer draws: one class character per site, colours, radii, legend
+    STATE = "points-state"  # the layer's canonical state and address keys, for the address and the card
+    SELECTED = "site-selected"  # {"dataset", "site"}: the site whose card is open
+    LEGEND = "points-legend"
+    NOTE = "points-note"  # the layer's as-of time and messages
+    CARD = "site-card"
+    CARD_CLOSE = "site-card-close"
 
 
 class COMPARE:  # noqa: N801 - a namespace of ids, spelled like the other constants
@@ -172,7 +197,8 @@ def as_dict() -> dict:
     """Every id by name, grouped as here, for the browser's scripts."""
     top = {k: v for k, v in globals().items() if k.isupper() and isinstance(v, str)}
     top["CONTROLS"] = list(CONTROLS)
-    return {**top, "COMPARE": _namespace(COMPARE), "SHARE": _namespace(SHARE), "EMBED": _namespace(EMBED)}
+    return {**top, "COMPARE": _namespace(COMPARE), "SHARE": _namespace(SHARE), "EMBED": _namespace(EMBED),
+            "POINTS": _namespace(POINTS)}
 
 
 def javascript() -> str:

@@ -694,6 +694,9 @@ def _bad_view(exc: BadView) -> flask.Response:
 
 errors.register(blueprint, "/api")
 
+# Shared with the routes registered beside these (web/points.py): one way to answer, cache and refuse.
+json_response, cacheable, split, param, only, licence_link = _json, _cacheable, _split, _param, _only, _licence_link
+
 
 def init_app(server: flask.Flask) -> None:
     """Register the data API on ``server`` (the Dash app's Flask server), with the shared error handling."""

@@ -94,7 +94,7 @@ def points(s: atlas_store.Store, level: str) -> tuple[np.ndarray, np.ndarray, sh
     key = (s.build_id, level)
     found = _points.get(key)
     if found is None:
-        codes, _labels, _authorities, geoms = s.area_shapes(level)
+        codes, _names, _labels, _authorities, geoms = s.area_shapes(level)
         pts = shapely.point_on_surface(geoms)
         found = (codes, pts, shapely.STRtree(pts))
         with _lock:

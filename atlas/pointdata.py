@@ -160,20 +160,23 @@ def locate(build_dir: str, level: str, lon: np.ndarray, lat: np.ndarray) -> np.n
     return found
 
 
-def validate(rows: list[list[str]], spec: CoordinateSpec, columns: list[str], store: Any, report: Any,
-             number: Any, onto: Any = None) -> pd.DataFrame | None:
-    """A table of points as the version file's frame (see the module), or None when ``report`` holds errors.
-    ``number(text) -> (value, problem)`` reads an indicator cell as for areas; ``onto(authority) -> bool``
-    whether the publisher may publish onto that district."""
+#: Control characters taken out of a point table's header cells.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def checked_header(rows: list[list[str]], wanted: list[str], report: Any,
+                   control: re.Pattern[str]) -> tuple[list[str], dict[str, int]] | None:
+    """A table's header (points' and areas' alike, ``control`` characters taken out) checked against the
+    columns ``wanted``: duplicated and missing columns are errors in ``report`` (then None), unused ones a
+    note; else the header and column -> position."""
     if not rows:
         report.error("format", "no header row")
         return None
-    header = [re.sub(r"[\x00-\x1f\x7f]", "", h).strip().lstrip("\ufeff") for h in rows[0]]
+    header = [control.sub("", h).strip().lstrip("\ufeff") for h in rows[0]]
     dupes = sorted({h for h in header if h and header.count(h) > 1})
     for h in dupes:
         report.error("header", f"column {h!r} appears more than once")
-    wanted = [*spec.columns, *columns]
-    missing = [w for w in wanted if w not in header]
+    missing = [w for w in wanted if w and w not in header]
     for w in missing:
         report.error("header", f"no column named {w!r}; the columns are {', '.join(repr(h) for h in header[:30])}")
     if dupes or missing:
@@ -182,7 +185,18 @@ def validate(rows: list[list[str]], spec: CoordinateSpec, columns: list[str], st
     if unused:
         report.notes.append(f"{len(unused)} columns not mapped to an indicator were left out: "
                             + ", ".join(repr(h) for h in unused[:10]))
-    at = {h: i for i, h in enumerate(header)}
+    return header, {h: i for i, h in enumerate(header)}
+
+
+def validate(rows: list[list[str]], spec: CoordinateSpec, columns: list[str], store: Any, report: Any,
+             number: Any, onto: Any = None) -> pd.DataFrame | None:
+    """A table of points as the version file's frame (see the module), or None when ``report`` holds errors.
+    ``number(text) -> (value, problem)`` reads an indicator cell as for areas; ``onto(authority) -> bool``
+    whether the publisher may publish onto that district."""
+    checked = checked_header(rows, [*spec.columns, *columns], report, _CONTROL)
+    if checked is None:
+        return None
+    header, at = checked
     kept: list[dict] = []
     line = 1
     for row in rows[1:]:

@@ -387,24 +387,11 @@ def validate(rows: list[list[str]], meta: Metadata, areas: pd.DataFrame, report:
     or None when ``report`` holds errors. ``areas``: the build's areas at ``meta.level`` (code, authority).
     ``onto(authority) -> bool``: whether the publisher may publish onto that authority's areas
     (``place.publish``); a row of any other authority is an error naming it."""
-    if not rows:
-        report.error("format", "no header row")
+    checked = pointdata.checked_header(rows, [meta.code_column, *(c.name for c in meta.columns)], report,
+                                       _CONTROL)
+    if checked is None:
         return None
-    header = [_CONTROL.sub("", h).strip().lstrip("\ufeff") for h in rows[0]]
-    dupes = sorted({h for h in header if h and header.count(h) > 1})
-    for h in dupes:
-        report.error("header", f"column {h!r} appears more than once")
-    wanted = [meta.code_column, *(c.name for c in meta.columns)]
-    missing_cols = [w for w in wanted if w and w not in header]
-    for w in missing_cols:
-        report.error("header", f"no column named {w!r}; the columns are {', '.join(repr(h) for h in header[:30])}")
-    if dupes or missing_cols:
-        return None
-    unused = [h for h in header if h and h not in wanted]
-    if unused:
-        report.notes.append(f"{len(unused)} columns not mapped to an indicator were left out: "
-                            + ", ".join(repr(h) for h in unused[:10]))
-    at = {h: i for i, h in enumerate(header)}
+    header, at = checked
     known = dict(zip(areas["code"], areas["authority"], strict=True))
     seen: dict[str, int] = {}
     codes: list[str] = []

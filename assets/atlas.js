@@ -664,7 +664,24 @@
       tableState.follow = false;
     }
     tableState.page = out.page;
+    // Redrawn while a keyboard user is on one of its buttons (a page of figures arriving, a selection): the
+    // same button keeps the focus, so a key pressed next still reaches it.
+    var focused = document.activeElement && box.contains(document.activeElement) ? document.activeElement : null;
+    var again = null;
+    if (focused) {
+      ["data-atlas-select", "data-atlas-sort", "data-atlas-page"].some(function (name) {
+        var value = focused.getAttribute(name);
+        if (value !== null) {
+          again = "[" + name + "=\"" + (window.CSS && CSS.escape ? CSS.escape(value) : value) + "\"]";
+        }
+        return value !== null;
+      });
+    }
     box.innerHTML = out.html;
+    var target = again ? box.querySelector(again) : null;
+    if (target) {
+      target.focus({ preventScroll: true });
+    }
   }
 
   window.addEventListener("atlas:details", function () {

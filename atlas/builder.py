@@ -115,7 +115,8 @@ def parse(code: str) -> Definition:
     if not _NAME.match(name):
         bad = sorted({c for c in name if not _NAME.match(c)})
         shown = " ".join(repr(c) for c in bad[:5])
-        raise BuiltError(f"the name holds characters it may not ({shown}): use letters, digits, spaces and ' ( ) , + - %")
+        raise BuiltError(f"the name holds characters it may not ({shown}): use letters, digits, spaces and "
+                         "' ( ) , + - %")
     if name != " ".join(name.split()):
         raise BuiltError("the name starts or ends with a space, or has two spaces in a row")
     return Definition(table, numerator, denominator, name)
@@ -214,7 +215,7 @@ def row(table: Table | None, code: str, definition: Definition) -> dict:
         "unit": "percentage", "denominator": None, "polarity": None, "vintage": base.get("vintage"),
         "levels": levels, "authorities": authorities, "national": bool(national), "national_levels": national,
         "coverage": base.get("coverage"), "source": base.get("source"), "licence": base.get("licence"),
-        "dataset": table.dataset, "description": f"{d.name}: " + text, "kind": "numeric", "method": method,
+        "dataset": table.dataset, "description": None, "kind": "numeric", "method": method,
         "cells": text, "note": note, "decimals": 1, "categories": None, "palette": None, "centre": None,
         "rank_variable": None, "sources": base.get("sources"), "reason_variable": None, "thresholds": None,
         "built": {"table": table.dataset, "numerator": [c["id"] for c in num], "denominator": [c["id"] for c in den],

@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 import dash
 from dash import ClientsideFunction, Input, Output, State, no_update
 
-from atlas import access, locate, mapview, view
+from atlas import access, builder, locate, mapview, view
 from atlas import store as store_module
 from atlas import viewstate as state
 from ui import ids
@@ -172,9 +172,10 @@ def keep_question(raw: dict[str, str], prev: dict, s: Any) -> tuple[list[str], s
         return [], None  # unknown: resolve says so
     levels = [d["level"] for d in info.get("levels") or []]
     asked = raw.get("level") or (levels[0] if levels else "")
-    if asked in levels and variable in mapview.available_variables(s, authority, asked):
+    available, _ = state.with_built(s, variable, lambda a, lv: mapview.available_variables(s, a, lv))
+    if asked in levels and variable in available(authority, asked):
         return [], None
-    here = [lv for lv in levels if variable in mapview.available_variables(s, authority, lv)]
+    here = [lv for lv in levels if variable in available(authority, lv)]
     place = state.PLACE_NAME if authority == state.ALL else info["name"]
     label = row.get("label") or variable
     if not here:
@@ -451,6 +452,12 @@ def variable_search(typed: Any, group: Any, stored: Any) -> Any:
             found = mapview.search_variables(s, authority, level, text)
             return found or [{"label": f"No variable here matches {text!r}", "value": "", "disabled": True}]
         options = mapview.variable_options(s, authority, level, group=_text(group))
+        shown = st.get("variable")
+        if builder.is_code(shown) and options:
+            # A built indicator is in no table's list: it stays among the options, or the list would drop it.
+            row = _row_of(s, shown)
+            if row is not None:
+                options = [*options, {"label": f"{row['label']} (built)", "value": shown}]
         return options or no_update
     except store_module.NotFound:
         return no_update

@@ -7,7 +7,7 @@ A code reads ``b~<table>~<numerator cells>~<denominator cells>~<name>``, for exa
 - ``<table>`` is the dataset id of a census table in the catalogue (``ks105ew``, ``ts054``, ``ts054_lsoa11``);
 - cells are the table's count cells by number (``cells(...)`` lists them: 1 is the first in the catalogue's
   order), joined by ``-``; the numerator needs at least one; an empty denominator means the table's total;
-- ``<name>`` is what the map, legend and downloads call it: 1-60 letters, digits, spaces and ``'(),+-%``.
+- ``<name>`` is what the map, legend and downloads call it: 1-60 letters, digits, spaces and ``'()+-%``.
 
 Which cells may go together is read from the catalogue itself: a table's **universe** is a total (a count cell
 that a published share divides by: its ``denominator``) and the count cells shared over it. Every cell of a
@@ -35,7 +35,7 @@ PREFIX = "b~"
 MAX_NAME = 60
 MAX_CELLS = 40  # per side; the longest universe here has a few hundred cells, a share of 40 is already unusual
 #: What a name may hold: it is printed on maps, in file names and in CSV headers as it is.
-_NAME = re.compile(r"^[A-Za-z0-9 '(),+%-]+$")
+_NAME = re.compile(r"^[A-Za-z0-9 '()+%-]+$")  # no ",": codes are listed comma-separated (?variables=)
 _CELLS = re.compile(r"^[0-9]{1,4}(-[0-9]{1,4})*$")
 _TABLE = re.compile(r"^[a-z0-9_]{1,60}$")
 _NOMIS_CELL = re.compile(r"^[A-Z]{2}[0-9]{3}[A-Z]{2}[0-9]{4}$")  # KS105EW0002: the publisher's cell code
@@ -116,7 +116,7 @@ def parse(code: str) -> Definition:
         bad = sorted({c for c in name if not _NAME.match(c)})
         shown = " ".join(repr(c) for c in bad[:5])
         raise BuiltError(f"the name holds characters it may not ({shown}): use letters, digits, spaces and "
-                         "' ( ) , + - %")
+                         "' ( ) + - %")
     if name != " ".join(name.split()):
         raise BuiltError("the name starts or ends with a space, or has two spaces in a row")
     return Definition(table, numerator, denominator, name)

@@ -47,7 +47,7 @@ def test_bld001_build_and_map_an_indicator(duo) -> None:
     assert box.find_element(By.XPATH, "./ancestor::label").text == "2. One person household: Aged 65 and over"
     duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", box)
     box.send_keys(Keys.SPACE)  # ticked from the keyboard
-    wait(duo, "Array.from(document.querySelectorAll('#builder-numerator input')).some(function (i) { return i.checked; })")
+    wait(duo, "document.querySelector(\"#builder-numerator input[value='2']\").checked")
     name = duo.find_element("#builder-name")
     name.send_keys("Older people living alone")
     button = duo.find_element("#builder-map")

@@ -11,6 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -37,6 +38,13 @@ def s(atlas_env: Path) -> store_module.Store:
 @pytest.fixture()
 def client(atlas_env: Path):
     return api.standalone().test_client()
+
+
+@pytest.fixture()
+def client_app(atlas_env: Path):
+    import app
+
+    return app.server.test_client()
 
 
 def _csv(path: Path, key: str) -> dict[str, dict[str, str]]:
@@ -148,6 +156,7 @@ def test_tables_and_cells_are_listed(client) -> None:
     ("b~ks105ew~2~~", "no name"),
     ("b~ks105ew~2~~" + "x" * 61, "at most 60"),
     ("b~ks105ew~2~~<b>bold</b>", "characters it may not"),
+    ("b~ks105ew~2~~One, two", "characters it may not"),
     ("b~ks105ew~2~~two  spaces", "two spaces"),
     ("b~ks105ew~99~~Name", "no numerator cell 99"),
     ("b~ks105ew~2-2~~Name", "listed twice"),
@@ -268,3 +277,32 @@ def test_the_form_makes_the_code_and_maps_it(s: store_module.Store) -> None:
     shown = {"state": {**stored["state"], "variable": ALONE_OF_SINGLES}}
     _, table, name, numerator, denominator = builder_callbacks.tables(shown, None)
     assert (table, name, numerator, denominator) == ("ks105ew", "Older people of one person households", [2], [2, 3])
+
+
+def test_a_profile_sums_its_cells_over_areas_of_two_districts(s: store_module.Store, raw_dir: Path) -> None:
+    # A set of LSOAs across Trafford and Manchester: summed counts over summed denominators, from TS054 itself.
+    from atlas import profile
+
+    code = "b~ts054~3~2~Owned outright of owned homes"
+    raw = _csv(raw_dir / TS054_LSOA, "geography code")
+    trafford = list(s.values("E08000009", "lsoa21", code)["code"][:20])
+    manchester = list(s.values("E08000003", "lsoa21", code)["code"][:20])
+    codes = tuple(sorted(trafford + manchester))
+    subject = profile.Subject(code="test", name="Two districts", kind="saved", level="lsoa21", codes=codes,
+                              authorities=("E08000003", "E08000009"))
+    got = profile.values_for(s, subject, (code, "ts054_owned_pct"))
+    n = sum(int(raw[c]["Tenure of household: Owned: Owns outright"]) for c in codes)
+    d = sum(int(raw[c]["Tenure of household: Owned"]) for c in codes)
+    assert got[0] == pytest.approx(n / d * 100, rel=1e-12)
+    mean_of_shares = sum(int(raw[c]["Tenure of household: Owned: Owns outright"])
+                         / int(raw[c]["Tenure of household: Owned"]) for c in codes) / len(codes) * 100
+    assert abs(got[0] - mean_of_shares) > 1e-6  # not an average of the areas' shares
+    rule = profile.aggregate([s.variable(code)], pd.DataFrame(columns=["code"]))[code]["rule"]
+    assert rule == "share"
+
+
+def test_areas_like_mine_take_a_built_indicator(client_app) -> None:
+    code = "b~ts054~3~2~Owned outright of owned homes"
+    response = client_app.get("/api/similar/lsoa21/E01006238.json?n=3&variables=" + quote(f"{code},ts054_owned_pct"))
+    body = response.get_json()
+    assert response.status_code == 200 and body["indicators"][0]["label"] == "Owned outright of owned homes"

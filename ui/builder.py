@@ -55,7 +55,7 @@ def panel() -> html.Details:
             html.Label("Name", htmlFor=IDS.NAME, id=f"{IDS.NAME}-label"),
             dcc.Input(id=IDS.NAME, type="text", maxLength=builder.MAX_NAME, autoComplete="off",
                       placeholder="e.g. Older people living alone"),
-            html.Small(f"Up to {builder.MAX_NAME} letters, digits, spaces and ' ( ) , + - %.", className="help"),
+            html.Small(f"Up to {builder.MAX_NAME} letters, digits, spaces and ' ( ) + - %.", className="help"),
         ]),
         html.Button("Map it", id=IDS.MAP, type="button", className="builder-map"),
         html.P(id=IDS.STATUS, className="builder-status", role="status", **{"aria-live": "polite"}),

@@ -28,12 +28,14 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["MAX_CELLS", "MAX_NAME", "PREFIX", "BuiltError", "Definition", "Table", "cells_text", "describe", "encode",
-           "is_code", "parse", "row", "tables", "value_sql"]
+__all__ = ["MAX_CELLS", "MAX_CODE", "MAX_NAME", "PREFIX", "BuiltError", "Definition", "Table", "cells_text",
+           "describe", "encode", "is_code", "parse", "row", "tables", "value_sql"]
 
 PREFIX = "b~"
 MAX_NAME = 60
 MAX_CELLS = 40  # per side; the longest universe here has a few hundred cells, a share of 40 is already unusual
+#: The longest code: what an address's value may hold (atlas/viewstate.py MAX_VALUE, checked by a test).
+MAX_CODE = 200
 #: What a name may hold: it is printed on maps, in file names and in CSV headers as it is.
 _NAME = re.compile(r"^[A-Za-z0-9 '()+%-]+$")  # no ",": codes are listed comma-separated (?variables=)
 _CELLS = re.compile(r"^[0-9]{1,4}(-[0-9]{1,4})*$")
@@ -97,6 +99,9 @@ def parse(code: str) -> Definition:
     Raises BuiltError naming what is wrong."""
     if not is_code(code):
         raise BuiltError(f"a built indicator's code starts with {PREFIX!r}")
+    if len(code) > MAX_CODE:
+        raise BuiltError(f"the code is {len(code)} characters long, more than an address holds ({MAX_CODE}): "
+                         "choose fewer cells or a shorter name")
     parts = code[len(PREFIX):].split("~", 3)
     if len(parts) != 4:
         raise BuiltError("a built indicator's code has four parts after 'b~': table~numerator~denominator~name "

@@ -34,24 +34,29 @@ def _ms(fn) -> float:
     return (time.perf_counter() - start) * 1000
 
 
+def measure(s: store.Store, title: str, authority: str, level: str, pattern: str, published: str,
+            repeat: int) -> str:
+    n = s.area_count(authority, level)
+    # A new name each time: a code never seen (its row built and checked), as a new link would be.
+    first = [_ms(lambda i=i: s.values(authority, level, pattern.format(i=i))) for i in range(repeat)]
+    code = pattern.format(i=0)
+    again = [_ms(lambda: s.values(authority, level, code)) for _ in range(repeat)]
+    one = [_ms(lambda: s.values(authority, level, published)) for _ in range(repeat)]
+    state = viewstate.ViewState(authority=authority, level=level, variable=code)
+    shown = [_ms(lambda: view.build(s, state).details()) for _ in range(repeat)]
+    return (f"{title} ({n:,} areas): values of a new built code median {statistics.median(first):.0f} ms, the same "
+            f"code again {statistics.median(again):.0f} ms, a published share {statistics.median(one):.0f} ms; "
+            f"the view (classes, printed figures, ranks) {statistics.median(shown):.0f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
     s = store.get_store()
     s.values("E09000007", "oa11", "ks102ew0018")  # areas' names and DuckDB warmed once
-    for title, authority, level, pattern, published in CASES:
-        n = s.area_count(authority, level)
-        # A new name each time: a code never seen (its row built and checked), as a new link would be.
-        first = [_ms(lambda i=i: s.values(authority, level, pattern.format(i=i))) for i in range(args.repeat)]
-        code = pattern.format(i=0)
-        again = [_ms(lambda: s.values(authority, level, code)) for _ in range(args.repeat)]
-        one = [_ms(lambda: s.values(authority, level, published)) for _ in range(args.repeat)]
-        state = viewstate.ViewState(authority=authority, level=level, variable=code)
-        shown = [_ms(lambda: view.build(s, state).details()) for _ in range(args.repeat)]
-        print(f"{title} ({n:,} areas): values of a new built code median {statistics.median(first):.0f} ms, the same "
-              f"code again {statistics.median(again):.0f} ms, a published share {statistics.median(one):.0f} ms; "
-              f"the view (classes, printed figures, ranks) {statistics.median(shown):.0f} ms")
+    for case in CASES:
+        print(measure(s, *case, args.repeat))
 
 
 if __name__ == "__main__":

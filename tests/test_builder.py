@@ -165,6 +165,7 @@ def test_tables_and_cells_are_listed(client) -> None:
     ("b~nope~1~~Name", "no census table 'nope'"),
     ("b~KS105EW~1~~Name", "not a table id"),
     ("b~ks105ew~2", "four parts"),
+    ("b~qs211ew~" + "-".join(str(n) for n in range(100, 139)) + "~~Many cells", "more than an address holds"),
     ("b~ts054~2-3~~Owned twice", "its part"),
     ("b~ts054~3~4~Outright of mortgaged", "not within the denominator"),
     ("b~ts054~1~2-3~Name", "its part"),
@@ -182,6 +183,10 @@ def test_bad_definitions_are_refused_naming_what_is_wrong(s: store_module.Store,
         response = client.get(f"/api/values/{CAMDEN}/lsoa11/{quote(code, safe='')}.json")
         body = response.get_json()
         assert response.status_code == 400 and words in body["error"], body
+
+
+def test_a_code_fits_in_an_address() -> None:
+    assert builder.MAX_CODE == state.MAX_VALUE
 
 
 def test_cells_of_two_universes_are_refused() -> None:

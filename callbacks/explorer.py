@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 import dash
 from dash import ClientsideFunction, Input, Output, State, no_update
 
-from atlas import access, builder, locate, mapview, view
+from atlas import access, locate, mapview, view
 from atlas import store as store_module
 from atlas import viewstate as state
 from ui import ids
@@ -452,12 +452,7 @@ def variable_search(typed: Any, group: Any, stored: Any) -> Any:
             found = mapview.search_variables(s, authority, level, text)
             return found or [{"label": f"No variable here matches {text!r}", "value": "", "disabled": True}]
         options = mapview.variable_options(s, authority, level, group=_text(group))
-        shown = st.get("variable")
-        if builder.is_code(shown) and options:
-            # A built indicator is in no table's list: it stays among the options, or the list would drop it.
-            row = _row_of(s, shown)
-            if row is not None:
-                options = [*options, {"label": f"{row['label']} (built)", "value": shown}]
+        options = mapview.with_built_option(s, options, st.get("variable"), authority, level)
         return options or no_update
     except store_module.NotFound:
         return no_update

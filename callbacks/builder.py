@@ -46,28 +46,34 @@ def table_options(s: Any, authority: str, level: str) -> list[dict]:
 
 @dash.callback(Output(IDS.TABLE, "options"), Output(IDS.TABLE, "value"), Output(IDS.NAME, "value"),
                Output(IDS.NUMERATOR, "value", allow_duplicate=True),
-               Output(IDS.DENOMINATOR, "value", allow_duplicate=True),
-               Input(ids.STATE, "data"), State(IDS.TABLE, "value"), prevent_initial_call="initial_duplicate")
+               Output(IDS.DENOMINATOR, "value", allow_duplicate=True), Output(IDS.LISTED, "data"),
+               Input(ids.STATE, "data"), State(IDS.TABLE, "value"), State(IDS.LISTED, "data"),
+               prevent_initial_call="initial_duplicate")
 @access.declares("site.view")
-def tables(stored: Any, chosen: Any) -> tuple:
-    """The tables here; a built indicator on the map fills the form with its definition."""
+def tables(stored: Any, chosen: Any, listed: Any = None) -> tuple:
+    """The tables here (sent when the place or level changes, not on every switch); a built indicator on the
+    map fills the form with its definition."""
     st = _view(stored)
     if st is None:
-        return (no_update,) * 5
+        return (no_update,) * 6
+    key = f"{st.authority}/{st.level}"
+    built = builder.is_code(st.variable)
+    if key == listed and not built:
+        return (no_update,) * 6
     s = atlas_store.get_store()
     try:
-        options = table_options(s, st.authority, st.level)
+        options = table_options(s, st.authority, st.level) if key != listed else no_update
     except atlas_store.NotFound:
-        return (no_update,) * 5
-    if builder.is_code(st.variable):
+        return (no_update,) * 6
+    if built:
         try:
             d = builder.parse(st.variable)
         except builder.BuiltError:
             d = None
         if d is not None:
-            return options, d.table, d.name, list(d.numerator), list(d.denominator)
-    keep = chosen if any(o["value"] == chosen for o in options) else None
-    return options, keep, no_update, no_update, no_update
+            return options, d.table, d.name, list(d.numerator), list(d.denominator), key
+    keep = chosen if options is no_update or any(o["value"] == chosen for o in options) else None
+    return options, keep, no_update, no_update, no_update, key
 
 
 @dash.callback(Output(IDS.NUMERATOR, "options"), Output(IDS.DENOMINATOR, "options"), Output(IDS.TOTAL, "children"),

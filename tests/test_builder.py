@@ -11,6 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
+import dash
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -266,8 +267,9 @@ def test_the_address_compare_and_the_explorer_take_it(s: store_module.Store) -> 
 
 def test_the_form_makes_the_code_and_maps_it(s: store_module.Store) -> None:
     stored = {"state": state.ViewState(authority=CAMDEN, level="oa11", variable="ks102ew0018").as_dict()}
-    options, value, *_ = builder_callbacks.tables(stored, None)
+    options, value, *_, listed = builder_callbacks.tables(stored, None)
     assert {"label": "KS105EW Household composition (ks105ew)", "value": "ks105ew"} in options and value is None
+    assert builder_callbacks.tables(stored, None, listed) == (dash.no_update,) * 6  # same place: nothing sent
     num, den, total, *_ = builder_callbacks.cells("ks105ew", [], [])
     assert num[1] == {"label": "2. One person household: Aged 65 and over", "value": 2} and num == den
     assert total == "The table's total: All categories: Household composition."
@@ -283,7 +285,7 @@ def test_the_form_makes_the_code_and_maps_it(s: store_module.Store) -> None:
         assert status.startswith("Not mapped") and words in status, status
     # A map showing a built indicator fills the form with its definition.
     shown = {"state": {**stored["state"], "variable": ALONE_OF_SINGLES}}
-    _, table, name, numerator, denominator = builder_callbacks.tables(shown, None)
+    _, table, name, numerator, denominator, _ = builder_callbacks.tables(shown, None, listed)
     assert (table, name, numerator, denominator) == ("ks105ew", "Older people of one person households", [2], [2, 3])
 
 

@@ -24,6 +24,7 @@ class IDS:
     NAME = "builder-name"
     MAP = "builder-map"
     STATUS = "builder-status"
+    LISTED = "builder-listed"  # the place and level whose tables the list holds (sent again only on a change)
 
 
 def _cells(legend: str, control_id: str, help_text: str) -> html.Fieldset:
@@ -59,4 +60,5 @@ def panel() -> html.Details:
         ]),
         html.Button("Map it", id=IDS.MAP, type="button", className="builder-map"),
         html.P(id=IDS.STATUS, className="builder-status", role="status", **{"aria-live": "polite"}),
+        dcc.Store(id=IDS.LISTED),
     ])

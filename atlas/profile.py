@@ -96,6 +96,8 @@ class Subject:
 def rule_of(row: dict) -> str:
     """The aggregation rule of a catalogue row: sum, share, weighted, ratio, deciles, categories, or
     distribution (not aggregable)."""
+    if row.get("built"):  # a built indicator (atlas/builder.py): its cells summed, over its denominator's
+        return "share"
     if row.get("id") in WEIGHTED:
         return "weighted"
     if row.get("id") in RATIOS:
@@ -144,6 +146,9 @@ def aggregate(rows: list[dict], frame: pd.DataFrame) -> dict[str, dict]:
                        distribution={"counts": {str(k): int(c) for k, c in cats.value_counts().sort_index().items()}},
                        note="a classification: shown as how many areas fall in each class")
             out[vid] = res
+            continue
+        if row.get("built"):
+            out[vid] = _built_share(row["built"], frame, res)
             continue
         values = _col(frame, vid)
         if values is None:
@@ -201,6 +206,23 @@ def aggregate(rows: list[dict], frame: pd.DataFrame) -> dict[str, dict]:
                        distribution=_distribution(values), note=f"not aggregable: {why}")
         out[vid] = res
     return out
+
+
+def _built_share(built: dict, frame: pd.DataFrame, res: dict[str, Any]) -> dict[str, Any]:
+    """A built indicator over the areas: its numerator cells summed over its denominator cells summed x 100
+    (the areas with every cell), never an average of the areas' shares."""
+    n = len(frame)
+    parts = []
+    for side in ("numerator", "denominator"):
+        cols = [_col(frame, c) for c in built[side]]
+        parts.append(None if any(c is None for c in cols) else np.sum(cols, axis=0))
+    num, den = parts
+    if num is None or den is None:
+        return {**res, "aggregable": False, "note": "its cells are not held for these areas"}
+    ok = np.isfinite(num) & np.isfinite(den)
+    d = float(den[ok].sum())
+    return {**res, "areas": int(ok.sum()), "missing": int(n - ok.sum()), "numerator": float(num[ok].sum()),
+            "denominator": d, "value": float(num[ok].sum()) / d * 100.0 if d > 0 else None}
 
 
 # -- subjects --------------------------------------------------------------------------------------------
@@ -330,10 +352,12 @@ def _aggregates(s: atlas_store.Store, subject: Subject) -> tuple[dict[str, dict]
 
 def values_for(s: atlas_store.Store, subject: Subject, variables: tuple[str, ...]) -> np.ndarray:
     """The subject's aggregated figure of each of ``variables`` (NaN where not aggregable or missing)."""
-    only = frozenset(s.variable(v)["dataset"] for v in variables)
+    wanted = {v: s.variable(v) for v in variables}
+    only = frozenset(r["dataset"] for r in wanted.values())
     figures: dict[str, dict] = {}
-    for _dataset, (frame, rows) in _frames(s, subject, only).items():
-        figures.update(aggregate([r for r in rows if r["id"] in variables], frame))
+    for dataset, (frame, rows) in _frames(s, subject, only).items():
+        built = [r for r in wanted.values() if r.get("built") and r["dataset"] == dataset]
+        figures.update(aggregate([r for r in rows if r["id"] in variables] + built, frame))
     got = [figures.get(v, {}).get("value") for v in variables]
     return np.array([np.nan if x is None else x for x in got], dtype="float64")
 

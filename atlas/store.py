@@ -42,7 +42,7 @@ import pandas as pd
 import shapely
 import shapely.errors
 
-from atlas import access, audit, coverage, db, pointdata, registry, settings
+from atlas import access, audit, builder, coverage, db, pointdata, registry, settings
 
 __all__ = ["ALL", "ALL_NAME", "CARRIED_FIELDS", "CARRIED_HIGH", "CARRIED_LOW", "CARRIED_NOTE", "CARRIED_PARTS",
            "CARRIED_STATUS",
@@ -126,6 +126,7 @@ class NotFound(LookupError):
                 shown += f" ... ({len(self.valid)} in all)"
             message = f"unknown {what} {value!r}; valid: {shown or '(none)'}"
         self.message = message
+        self.status = 404
         super().__init__(message)
 
 
@@ -253,6 +254,7 @@ class Store:
         self._geojson_bytes = functools.lru_cache(maxsize=32)(self._encode_geojson)
         self._pbf_bytes = functools.lru_cache(maxsize=256)(self._encode_pbf)
         self._national = functools.lru_cache(maxsize=256)(self._national_uncached)
+        self._built_rows: dict[str, dict] = {}  # built indicators' rows by code (atlas/builder.py)
         self._national_array = functools.lru_cache(maxsize=64)(self._national_values_uncached)
         self._scopes: dict[tuple, Scope] = {}
         self._datasets_at: dict[tuple[str, str, str], dict[str, list[dict]]] = {}
@@ -343,6 +345,8 @@ class Store:
         return self._scope().datasets.get(dataset)
 
     def _row(self, variable: str) -> dict | None:
+        if builder.is_code(variable):
+            return self._built_row(variable)
         row = self._catalogue.get(variable)
         if row is None and variable.startswith("ds"):
             row = self._scope().rows.get(variable)
@@ -644,7 +648,7 @@ class Store:
         if authority == ALL:
             return any(lv == level for _, lv in self._dataset_places[row["dataset"]])
         return ((row["dataset"], level, authority) in self._coverage
-                and authority in self._variable_authorities[row["id"]])
+                and authority in self._variable_authorities.get(row["id"], frozenset(row.get("authorities") or ())))
 
     def _available(self, row: dict) -> list[str]:
         """Where a variable has data, as ``authority/level`` (what a values URL takes)."""
@@ -654,6 +658,46 @@ class Store:
         if self._has_data(row, ALL, NATIONAL_LEVEL):
             out.insert(0, f"{ALL}/{NATIONAL_LEVEL}")
         return out
+
+    # -- built indicators (atlas/builder.py): a code carries its definition, checked against the catalogue ----
+
+    def built_tables(self) -> dict[str, builder.Table]:
+        """The census tables indicators can be built from, by dataset id (per store, built once)."""
+        with self._lock:
+            found = getattr(self, "_built_tables", None)
+            if found is None:
+                found = self._built_tables = builder.tables(self._catalogue.values())
+        return found
+
+    def _built_row(self, code: str) -> dict:
+        """The catalogue row of a built indicator's code; NotFound saying what is wrong with it."""
+        memo = self._built_rows
+        found = memo.get(code)
+        if found is None:
+            try:
+                definition = builder.parse(code)
+                found = builder.row(self.built_tables().get(definition.table), code, definition)
+            except builder.BuiltError as exc:
+                error = NotFound("built indicator", code[:80], [], f"the built indicator {code[:80]!r} cannot be "
+                                 f"used: {exc}")
+                error.status = 400  # a definition that is wrong, not something absent: the API answers 400
+                raise error from None
+            if len(memo) > 512:
+                memo.clear()
+            memo[code] = found
+        return found
+
+    def _column_sql(self, row: dict) -> str:
+        """What a values query selects for a catalogue row: its column (a quoted catalogue id), or a built
+        indicator's share of its cells (catalogue ids, quoted)."""
+        if row.get("built"):
+            return builder.value_sql(row["built"])
+        return _quote_identifier(row["id"])
+
+    def has_data(self, variable: str, authority: str, level: str) -> bool:
+        """Whether ``variable`` has data for ``authority`` at ``level``. Raises NotFound for an unknown or
+        invalid variable (a built indicator's code says what is wrong with it)."""
+        return self._has_data(self._check_variable(variable), authority, level)
 
     # -- public API --------------------------------------------------------------------------------------
 
@@ -816,7 +860,7 @@ class Store:
                            f"{', '.join(where[:20]) or 'nowhere'}"
                            + (f" ... ({len(where)} in all)" if len(where) > 20 else ""))
         self._audit_read(row, f"values {authority}/{level}/{row['id']}")
-        return row, self._dataset_path(row, level), _quote_identifier(row["id"])
+        return row, self._dataset_path(row, level), self._column_sql(row)
 
     def _audit_read(self, row: dict, detail: str) -> None:
         """Every read of restricted published data is in its organisation's audit log (once per request)."""
@@ -1051,7 +1095,7 @@ class Store:
         if level not in (row.get("levels") or ()):
             raise NotFound("variable", variable, self._available(row),
                            f"variable {variable!r} has no data at level {level!r}")
-        return row, self._dataset_path(row, level), _quote_identifier(row["id"])
+        return row, self._dataset_path(row, level), self._column_sql(row)
 
     def national_values(self, level: str, variable: str) -> np.ndarray:
         """Every non-missing value of ``variable`` at ``level`` across all authorities (float64, in code

@@ -13,6 +13,7 @@ from atlas import classify, palettes, points, settings, store
 from atlas import mapview as view
 from layers import MapContext, build_layers
 from ui import compare, ids
+from ui.builder import panel as builder_panel
 from ui.routing import validating
 from ui.share import share_tools
 
@@ -123,6 +124,7 @@ def controls(authorities: list[dict], places: list[dict] | None = None,
         _field("Opacity", ids.OPACITY, dcc.Slider(id=ids.OPACITY, min=0.1, max=1, step=0.05, marks=None,
                                                   tooltip={"placement": "bottom"})),
         point_controls(point_options or []),
+        builder_panel(),
     ])
 
 

@@ -72,7 +72,7 @@ def _texts(component) -> str:
     ("k,variable", ["variable", "k"]),  # in the explorer's order, whatever the order asked
     ("scheme", ["scheme", "breaks"]),  # custom breaks are typed where the scheme is chosen
     ("Variable, PALETTE  opacity", ["variable", "palette", "opacity"]),
-    ("all", list(ids.CONTROLS)),
+    ("all", [*ids.CONTROLS, "points"]),  # and the point layer's controls
 ])
 def test_parse_controls(text: str | None, shown: list[str]) -> None:
     assert embed_page.parse_controls(text) == (shown, [])

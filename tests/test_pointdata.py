@@ -376,3 +376,35 @@ def test_hostile_json_feeds_are_read_or_refused(doc: object) -> None:
     assert (rows == []) == (not report.ok) or rows[1:] == []
     assert all(isinstance(c, str) for r in rows for c in r)
     assert len({len(r) for r in rows}) <= 1  # a rectangle: every row as long as the header
+
+
+def test_an_embed_shows_public_points_only(site: Site, raw_dir: Path) -> None:
+    """``/embed?...&points=`` draws a public point dataset (or the monitoring sites); a private one is refused in
+    the words used for a private variable, and the Embed dialog's snippet carries the point layer's keys."""
+    from atlas import registry  # noqa: PLC0415
+    from callbacks import embed  # noqa: PLC0415
+    from ui import embed as embed_page  # noqa: PLC0415
+
+    points = _camden_points(raw_dir, 1)[:5]
+    public = f"ds{site.post(_csv(points), _meta('Embedded trees', 'public')).get_json()['id']}"
+    private = f"ds{site.post(_csv(points), _meta('Hidden sensors', 'organisation')).get_json()['id']}"
+    view = f"?authority={CAMDEN}&level=lsoa11&variable=ks102ew0002_pct"
+    with site.server.test_request_context("/", base_url=BASE):
+        assert registry.embed_refusal(f"{view}&points={public}") is None
+        assert registry.embed_refusal(f"{view}&points=aurn2020") is None
+        refused = registry.embed_refusal(f"{view}&points={private}")
+        assert refused and refused == registry.embed_refusal(f"{view}&points=ds999999")
+        assert registry.embed_refusal(f"?points={public}&variable={private}_count") == refused
+        page = json.dumps(embed_page.embed_layout(f"{view}&points={private}").to_plotly_json(), default=str)
+        assert "not available to embed" in page and "Hidden sensors" not in page
+        page = json.dumps(embed_page.embed_layout(f"{view}&points={public}&controls=points").to_plotly_json(),
+                          default=str)
+        assert "Embedded trees" in page and "Hidden sensors" not in page  # the anonymous reader's list
+        pstate = {"dataset": public, "keys": f"points={public}&measure={public}_decibels&site={points[0][0]}"}
+        code, preview, problem = embed.write_snippet(1, ["points"], "600", "400", {"search": view}, "t", pstate)
+        assert problem == "" and f"points={public}&amp;measure={public}_decibels" in code
+        assert "site=" not in code and "controls=points" in code
+        code, _, problem = embed.write_snippet(1, [], "600", "400", {"search": view}, "t",
+                                               {"keys": f"points={private}"})
+        assert code == "" and "not available to embed" in problem
+    assert embed_page.parse_controls("points,k") == (["k", "points"], [])

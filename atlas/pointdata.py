@@ -22,7 +22,9 @@ code, else its row number) and ``name_column``. The spec is stored in the datase
   no longer current, and a lost file is derived again), so these are variables of the map, compare, exports and
   the API like any other.
 - **The point layer** (atlas/points.py) shows a visible point dataset like the monitoring sites: each indicator
-  a measure (classed at its quintiles), the as-of date its one time.
+  a measure (classed at its quintiles), the current version's as-of date its one time.
+- **A point's series** (``series``: the site card's chart, ``/api/points/<dataset>/<site>.json``) spans every
+  version: each version's as-of date is a time, a later version of the same date supersedes the earlier.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ import shapely
 from atlas import air, audit, db, registry
 
 __all__ = ["DERIVED", "PREFIX", "CoordinateSpec", "level_file", "parse_spec", "point_meta",
-           "readings", "sites", "spec_from_metadata", "validate"]
+           "readings", "series", "sites", "spec_from_metadata", "validate"]
 
 PREFIX = "pt_"
 DERIVED = ".derived"
@@ -431,6 +433,50 @@ def sites(store: Any, pub: registry.Published, authority: str | None = None) -> 
     frame["measures"] = [measures] * len(frame)
     _audit(pub, "points", store)
     return frame.sort_values("site", ignore_index=True)
+
+
+@functools.lru_cache(maxsize=256)
+def _versions(url: str, dataset_id: int, count: int) -> tuple[tuple[str, str], ...]:
+    """(as_of, file) of the version that holds each time of a dataset, by time: of the versions with one as-of
+    date, the latest (a later version of the same time supersedes the earlier; a restore is a later version
+    too). Cached by the number of versions, which only grows (a version is never changed or removed)."""
+    import sqlalchemy as sa  # noqa: PLC0415 - the registry's database, read only here and in atlas/registry.py
+
+    with db.session(url) as s:
+        rows = s.execute(sa.select(db.Version.number, db.Version.as_of, db.Version.file)
+                         .where(db.Version.dataset_id == dataset_id).order_by(db.Version.number)).all()
+    latest: dict[str, str] = {}
+    for _, as_of, file in rows:
+        latest[as_of] = file
+    return tuple(sorted(latest.items()))
+
+
+def series(store: Any, pub: registry.Published, site: str) -> pd.DataFrame:
+    """Every reading of one point of a published dataset (measure, time, value, band, note), by measure then
+    time, across all its versions (see ``_versions``): each version's as-of date is a time, so a new version
+    with new readings extends the series, and one of the same date replaces that time's readings. A version
+    whose file is lost (``atlas check`` reports it) is left out, as if it had no readings."""
+    url = db.database_url(data_dir=store.data_dir)
+    root = registry.published_dir(store.data_dir)
+    ids = [v["id"] for v in pub.variables] or ["point"]
+    parts = []
+    for as_of, file in _versions(url, pub.id, pub.versions):
+        try:
+            table = pq.read_table(root / file, filters=[("code", "=", site)])
+        except (OSError, pa.ArrowException):
+            continue
+        points = table.to_pandas()
+        if points.empty:
+            continue  # not in the table of that time: no reading then
+        for vid in ids:
+            value = points[vid].to_numpy("float64") if vid in points else (
+                np.ones(len(points)) if vid == "point" else np.full(len(points), np.nan))
+            parts.append(pd.DataFrame({"measure": vid, "time": as_of, "value": value[:1], "band": None,
+                                       "note": None}))
+    _audit(pub, "site series", store)
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=["measure", "time", "value", "band", "note"])
+    return frame.sort_values(["measure", "time"], ignore_index=True)
 
 
 def readings(store: Any, pub: registry.Published, measure: str | None = None, site: str | None = None

@@ -489,3 +489,30 @@ def test_a_points_series_spans_its_versions(site: Site, raw_dir: Path) -> None:
         ("2024-06-30", first), ("2024-07-31", 99.0)]
     for token in (None, site.leeds_token):  # others: as if it did not exist
         assert site.get(f"/api/points/{key}/{points[1][0]}.json", token).status_code == 404
+
+
+_NUMBERISH = st.one_of(
+    st.text(max_size=12), st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.from_regex(r"\A[ +-]?[0-9]{0,400}(\.[0-9]{0,20})?([eE][+-]?[0-9]{1,3})?%? ?\Z"),
+    st.sampled_from(["1,234", "1,234.5", " 7 ", "..", "n/a", "1_000", "١٢", "inf", "-0", ".5", "5.", "+.", "x"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts=st.lists(_NUMBERISH, max_size=20))
+def test_cells_parsed_together_read_as_one_by_one(texts: list[str]) -> None:
+    """The vectorised reading of a column (Arrow for plain decimals) gives exactly the publisher's ``number``
+    of each cell: the same value, bit for bit, and the same problem, for coordinates (finite) and indicators."""
+    from atlas import pointdata, publish  # noqa: PLC0415
+
+    for finite in (True, False):
+        values, problems = pointdata._numbers(texts, publish._number, finite=finite)
+        for i, text in enumerate(texts):
+            value, problem = publish._number(text)
+            bad = problem is not None or (finite and (value is None or not np.isfinite(value)))
+            assert (i in problems) == bad, (text, finite)
+            if problem is not None:
+                assert problems[i] == problem
+            if not bad and not np.isnan(value):
+                assert values[i] == value and np.signbit(values[i]) == np.signbit(value), text
+            else:
+                assert np.isnan(values[i]), text

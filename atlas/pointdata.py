@@ -285,20 +285,17 @@ def validate(rows: list[list[str]], spec: CoordinateSpec, columns: list[str], st
     for line, _, kind, message, where in sorted(problems, key=lambda p: (p[0], p[1])):
         report.error(kind, message, row=line, **where)
     names = [t.strip()[:200] for t in column(spec["name"])] if spec.get("name") else [""] * len(body)
-    kept = [{"line": line, "id": idents[i], "xy": [xy[0][i], xy[1][i]],
-             "values": [v[i] for v in indicators], "name": names[i]} for i, line in enumerate(lines)]
-    report.rows = len(kept)
-    if not kept:
+    report.rows = len(lines)
+    if not lines:
         report.error("format", "the table has a header but no rows")
         return None
     seen: dict[str, int] = {}
-    for item in kept:
-        if item["id"] in seen:
-            report.error("duplicate_id", f"{item['id']} is also on row {seen[item['id']]}", row=item["line"],
-                         code=item["id"], first_row=seen[item["id"]])
-        seen.setdefault(item["id"], item["line"])
-    xs = np.array([k["xy"][0] for k in kept], dtype="float64")
-    ys = np.array([k["xy"][1] for k in kept], dtype="float64")
+    for line, ident in zip(lines, idents, strict=True):
+        if ident in seen:
+            report.error("duplicate_id", f"{ident} is also on row {seen[ident]}", row=line, code=ident,
+                         first_row=seen[ident])
+        seen.setdefault(ident, line)
+    xs, ys = xy
     if spec.get("crs"):
         lon, lat = _transformer(spec["crs"]).transform(xs, ys)
         lon, lat = np.asarray(lon, dtype="float64"), np.asarray(lat, dtype="float64")
@@ -309,33 +306,36 @@ def validate(rows: list[list[str]], spec: CoordinateSpec, columns: list[str], st
     points = shapely.points(np.nan_to_num(lon), np.nan_to_num(lat))
     near = candidates(build_dir, points)
     district = districts(build_dir, list(store.levels), np.nan_to_num(lon), np.nan_to_num(lat), points, near)
-    for i, item in enumerate(kept):
-        if not (math.isfinite(lon[i]) and math.isfinite(lat[i])):
-            continue  # named above as a bad coordinate
+    # Only the points with a problem are visited one by one (a bad coordinate was named above).
+    allowed = {d: onto is None or bool(onto(d)) for d in set(district) if d is not None}
+    flagged = np.isfinite(lon) & np.isfinite(lat) & np.array([d is None or not allowed[d] for d in district],
+                                                              dtype=bool)
+    for i in np.flatnonzero(flagged):
+        line, ident = lines[i], idents[i]
         where = f"({lon[i]:.5f}, {lat[i]:.5f})"
         if district[i] is None:
             box = _BOX[0] <= lon[i] <= _BOX[2] and _BOX[1] <= lat[i] <= _BOX[3]
             hint = "" if box else (" (are the coordinates swapped, or not WGS84 degrees?)" if not spec.get("crs")
                                    else f" (are they really {spec['crs']}?)")
-            report.error("outside_england_wales", f"point {item['id']} at {where} is not in England or Wales{hint}",
-                         row=item["line"], code=item["id"])
-        elif onto is not None and not onto(district[i]):
-            report.error("outside_area", f"point {item['id']} at {where} is in {district[i]}, which this organisation "
+            report.error("outside_england_wales", f"point {ident} at {where} is not in England or Wales{hint}",
+                         row=line, code=ident)
+        else:
+            report.error("outside_area", f"point {ident} at {where} is in {district[i]}, which this organisation "
                          "does not publish for (its own authority, or a partnership's it belongs to)",
-                         row=item["line"], code=item["id"], authority=district[i])
+                         row=line, code=ident, authority=district[i])
     if not report.ok:
         return None
-    frame = pd.DataFrame({"code": [k["id"] for k in kept], "authority": district.astype(object)})
-    for j, col in enumerate(columns):
-        frame[col] = pd.array([k["values"][j] for k in kept], dtype="float64")
+    frame = pd.DataFrame({"code": idents, "authority": district.astype(object)})
+    for col, values in zip(columns, indicators, strict=True):
+        frame[col] = pd.array(values, dtype="float64")
     frame[f"{PREFIX}lon"], frame[f"{PREFIX}lat"] = lon, lat
-    frame[f"{PREFIX}name"] = [k["name"] for k in kept]
+    frame[f"{PREFIX}name"] = names
     for level in store.levels:
         frame[f"{PREFIX}{level}"] = district if level == "lad" else locate(build_dir, level, lon, lat, points, near)
     authorities = sorted(set(district))
-    report.areas, report.authorities = len(kept), authorities
-    placed = int(frame[f"{PREFIX}lsoa21"].notna().sum()) if f"{PREFIX}lsoa21" in frame else len(kept)
-    report.notes.append(f"{len(kept):,} points in {len(authorities)} districts; each is counted in the area of every "
+    report.areas, report.authorities = len(lines), authorities
+    placed = int(frame[f"{PREFIX}lsoa21"].notna().sum()) if f"{PREFIX}lsoa21" in frame else len(lines)
+    report.notes.append(f"{len(lines):,} points in {len(authorities)} districts; each is counted in the area of every "
                         f"level holding it ({placed:,} placed in a 2021 LSOA)")
     return frame.sort_values(["authority", "code"], kind="stable").reset_index(drop=True)
 

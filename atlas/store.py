@@ -1335,8 +1335,8 @@ class Store:
 
     def point_series(self, dataset: str, site: str) -> pd.DataFrame:
         """Every reading of one site (measure, time, value, band, note), by measure then time."""
-        if dataset in self._published_points():
-            return pointdata.readings(self, self._published_points()[dataset], site=site)
+        if dataset in self._published_points():  # every version's readings (atlas/pointdata.py)
+            return pointdata.series(self, self._published_points()[dataset], site)
         path = self._point_file(dataset, readings=True)
         return self._query("SELECT measure, time, value, band, note FROM read_parquet(?) WHERE site = ? "
                            "ORDER BY measure, time", [path, site])

@@ -114,6 +114,13 @@ def _count(duo, status_id: str, n: int | None = None) -> tuple[int, str]:
     return int(re.search(r"([\d,]+) areas? chosen", text).group(1).replace(",", "")), text
 
 
+def _none_chosen(duo) -> None:
+    try:
+        wait(duo, "document.querySelector('#make-area-status').textContent === 'No areas chosen yet.'", 30)
+    except AssertionError:
+        raise AssertionError(duo.find_element("#make-area-status").text) from None
+
+
 def test_area001_draw_save_profile_and_report(signed_duo) -> None:
     duo = signed_duo
     _sign_in(duo)
@@ -198,17 +205,19 @@ def test_area002_make_an_area_on_the_explorers_map(signed_duo) -> None:
     duo.find_element("#make-area-toggle").click()
     wait(duo, "!!document.querySelector('#map .leaflet-draw-draw-rectangle')", 30)
     assert duo.find_element("#make-area-toggle").get_attribute("aria-expanded") == "true"
-    # a click on an area of the map adds it; the same area clicked again is removed, and again added
+    # a click on an area of the map adds it; its button in the table removes it, and adds it again
     code = sorted(store.get_store().area_names("E09000019", "lsoa11")[0])[40]
     box = duo.find_element("#map")
     duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", box)
     x, y = interior_point(duo, f"window.atlas.layerOf({code!r})", min_px=80, max_zoom=14)
-    for n in (1, 0, 1):
-        ActionChains(duo.driver).move_to_element_with_offset(box, x, y).click().perform()
-        if n:
-            _count(duo, "make-area-status", n)
-        else:
-            wait(duo, "document.querySelector('#make-area-status').textContent === 'No areas chosen yet.'", 30)
+    ActionChains(duo.driver).move_to_element_with_offset(box, x, y).click().perform()
+    _count(duo, "make-area-status", 1)
+    button = f"tr[data-code='{code}'] button.select"
+    duo.wait_for_element(f"tr.selected[data-code='{code}']")
+    duo.driver.execute_script("document.querySelector(arguments[0]).click()", button)
+    _none_chosen(duo)
+    duo.driver.execute_script("document.querySelector(arguments[0]).click()", button)
+    _count(duo, "make-area-status", 1)
 
     # a rectangle across the boundary: both boroughs' areas, though the map shows only Islington's
     duo.driver.execute_script("window.atlas.tiles.map('map').setView([51.548, -0.085], 14, {animate: false})")

@@ -1,27 +1,18 @@
 """An area's profile: every indicator for a set of small areas taken as a whole, aggregated by the rule its
 unit allows, beside the containing authorities, their region and their nation.
 
-The rules (``RULES``, by the catalogue's ``unit``; ``WEIGHTED`` and ``RATIOS`` name the bases this module
-knows):
-
-- **counts** (``count``, ``sum``): summed over the areas.
-- **shares** (``percentage`` with a catalogue ``denominator``): re-derived from the summed counts, the
-  numerator's count column (``<id>`` without ``_pct``) over the summed denominator x 100; never an average
-  of the areas' percentages. Where no numerator column is held (a vote share), each area's count is
-  recovered as share x denominator / 100 first, which is the same sum.
-- **averages and rates whose base is known** (``WEIGHTED``): the mean age weighted by the residents, an
-  average household size by the households; **ratios of two counts** (``RATIOS``): a density is the summed
-  residents over the summed hectares.
-- **deciles and categories** (``decile``, ``category``): how many areas fall in each decile or class.
-- **everything else** (ranks, scores, medians, published percentages whose denominator is not held, rates
-  whose base is not held, changes 2011 -> 2021): not aggregable, said so, and shown as their distribution
-  across the areas (lowest, quartiles, median, highest); never averaged.
+The rules (counts summed; shares re-derived from summed counts over summed denominators; averages weighted by
+their base; ratios of summed parts; deciles and classifications as distributions; everything else refused
+as an aggregate and shown as its distribution) are atlas/aggregation.py's, re-exported here (``RULES``,
+``WEIGHTED``, ``RATIOS``, ``rule_of``).
 
 A profile's subject is any set of small areas of one level: a single area, a district, a place larger than
 a district (a region, Wales, a combined authority, a partnership's area, ``all``), or a saved area (its
-codes, resolved by atlas/areas.py). Every read goes through the store's ``dataset_values`` (so published
-datasets appear exactly for those who may read them); comparators' aggregates are cached per build and per
-what the requester may see.
+codes, resolved by atlas/areas.py). Its own areas are read per request through the store's
+``dataset_arrays`` (so published datasets appear exactly for those who may read them) and aggregated in one
+pass; the comparators (districts, regions, Wales, England) are read from the pipeline's extract
+(``store.comparator_stats``), and so is the profile of a district, region or nation itself. Both are cached
+per build and per what the requester may see.
 """
 
 from __future__ import annotations

@@ -1169,6 +1169,40 @@ class Store:
         frame = frame.merge(got, on="code", how="left")
         return frame, rows
 
+    def dataset_arrays(self, authority: str, level: str, dataset: str) -> tuple[dict[str, np.ndarray], list[dict]]:
+        """A whole dataset for one place as arrays, for aggregating (atlas/profile.py): ``code`` and one array per
+        variable with data there (float64 with NaN, or text codes for a categorical one), only the areas the
+        file holds, in no particular order; and the catalogue rows. The same checks and audit as
+        ``dataset_values``, without names or the carried figures' columns. Raises NotFound likewise."""
+        rows = self.datasets_at(authority, level).get(dataset)
+        if not rows:
+            raise NotFound("dataset", dataset, sorted(self.datasets_at(authority, level)))
+        rows = [dict(r) for r in rows]
+        path = self._dataset_path(rows[0], level)
+        self._audit_read(rows[0], f"profile {authority}/{level}/{dataset}")
+        columns = ", ".join("CAST(" + _quote_identifier(r["id"]) + (" AS VARCHAR" if is_categorical(r)
+                                                                     else " AS DOUBLE") + ") AS "
+                            + _quote_identifier(r["id"]) for r in rows)
+        sql = "SELECT code, " + columns + " FROM read_parquet(?)"  # noqa: S608 - catalogue ids, quoted
+        got = self._cursor().execute(*self._where(authority, sql, [path])).fetchnumpy()
+        out = {}
+        for name, data in got.items():
+            if np.ma.isMaskedArray(data):
+                data = data.filled(np.nan) if data.dtype.kind == "f" else np.where(data.mask, None, data.data)
+            out[name] = np.asarray(data)
+        return out, rows
+
+    def comparator_stats(self, place: str, level: str) -> pd.DataFrame | None:
+        """The aggregation statistics (atlas/aggregation.py ``STATS``) of every built figure of a comparator
+        (a district, region, Wales or England, ``E92000001``) at ``level``, computed by the pipeline
+        (``profiles/<level>.parquet``); None where the build has none (an older build). Published datasets are
+        not in it. Raises NotFound for an unknown level."""
+        self._check_level(level)
+        path = self.build_dir / "profiles" / f"{level}.parquet"
+        if not path.exists():
+            return None
+        return self._query("SELECT * FROM read_parquet(?) WHERE place = ?", [str(path), place])
+
     # -- geometry ----------------------------------------------------------------------------------------
 
     def _feature_collection(self, authority: str, level: str) -> dict:

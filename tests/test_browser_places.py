@@ -45,6 +45,9 @@ AXE_PAGES: list[tuple[str, str]] = [
     ("datastore-authority", f"/datastore/{CAMDEN}"),
     ("datastore-authority-deprivation", f"/datastore/{BIRMINGHAM}"),  # File 10 and what moved 2019 -> 2025
     ("datastore-whats-new", "/datastore/whats-new"),
+    # A point dataset's page (its map of points drawn on the server, its first rows) and an authority's points.
+    ("datastore-point-dataset", "/datastore/datasets/aurn2020"),
+    ("datastore-authority-with-sites", "/datastore/E09000030"),
 ]
 
 

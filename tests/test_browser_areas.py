@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_support import interior_point, start_duo, wait
+from browser_support import axe_serious, interior_point, start_duo, wait
 from city_support import ISLINGTON, PASSWORD, data_folder, environment
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.actions.action_builder import ActionBuilder
@@ -23,8 +23,6 @@ from selenium.webdriver.common.keys import Keys
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[1]
-AXE = ROOT / "js" / "node_modules" / "axe-core" / "axe.min.js"
 EMAIL = "drawer@islington.gov.uk"
 
 
@@ -66,20 +64,6 @@ def _pick(duo, control: str, text: str) -> None:
                 return
         time.sleep(0.1)
     raise AssertionError(f"no option {text!r} in #{control}")
-
-
-def _axe(duo) -> list[dict]:
-    duo.driver.execute_script(AXE.read_text(encoding="utf-8"))
-    result = duo.driver.execute_async_script("""
-        var done = arguments[arguments.length - 1];
-        axe.run(document, {resultTypes: ['violations']}).then(function (r) {
-          done(r.violations.map(function (v) {
-            return {id: v.id, impact: v.impact, help: v.help,
-                    nodes: v.nodes.slice(0, 5).map(function (n) { return n.target.join(' '); })};
-          }));
-        }, function (e) { done({error: String(e)}); });""")
-    assert not isinstance(result, dict), result
-    return [v for v in result if v["impact"] in ("serious", "critical")]
 
 
 def _drag(duo, map_id: str, start: tuple[float, float], end: tuple[float, float]) -> None:
@@ -168,7 +152,7 @@ def test_area001_draw_save_profile_and_report(signed_duo) -> None:
     text = duo.find_element(".profile-page").text
     assert "Age 0 to 4 (% of all usual residents)" in text and "Islington" in text and "England" in text
     assert len(duo.driver.find_elements(By.CSS_SELECTOR, ".profile-table tbody tr")) > 30
-    assert _axe(duo) == [], "profile page"
+    assert axe_serious(duo) == [], "profile page"
 
     # the PDF report, fetched with the session, its text read back
     data = duo.driver.execute_async_script("""var done = arguments[arguments.length - 1];
@@ -184,7 +168,7 @@ def test_area001_draw_save_profile_and_report(signed_duo) -> None:
 
     duo.driver.get(duo.server_url + "/areas/new")
     wait(duo, "!!document.querySelector('#areas-map .leaflet-draw')", 30)
-    assert _axe(duo) == [], "make an area page"
+    assert axe_serious(duo) == [], "make an area page"
     logs = [entry for entry in duo.get_logs() if entry.get("level") == "SEVERE"]
     assert logs == [], json.dumps(logs, indent=1)
 
@@ -248,6 +232,6 @@ def test_area002_make_an_area_on_the_explorers_map(signed_duo) -> None:
         fetch('/api/places/' + arguments[0]).then(function (r) { return r.json(); }).then(done);""", saved)
     assert body["access"] == "public" and set(body["codes"]) == expected and body["level"] == "lsoa11"
 
-    assert _axe(duo) == [], "the explorer with its make-an-area panel open"
+    assert axe_serious(duo) == [], "the explorer with its make-an-area panel open"
     logs = [entry for entry in duo.get_logs() if entry.get("level") == "SEVERE"]
     assert logs == [], json.dumps(logs, indent=1)

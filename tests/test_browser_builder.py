@@ -5,33 +5,15 @@ errors."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from browser_support import choose, query, wait
+from browser_support import axe_serious, choose, query, wait
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[1]
-AXE = ROOT / "js" / "node_modules" / "axe-core" / "axe.min.js"
 CAMDEN = "E09000007"
 CODE = "b~ks105ew~2~~Older people living alone"
-
-
-def _axe(duo, context: str) -> list[dict]:
-    duo.driver.execute_script(AXE.read_text(encoding="utf-8"))
-    result = duo.driver.execute_async_script("""
-        var done = arguments[arguments.length - 1];
-        axe.run(arguments[0], {resultTypes: ['violations']}).then(function (r) {
-          done(r.violations.map(function (v) {
-            return {id: v.id, impact: v.impact, help: v.help,
-                    nodes: v.nodes.slice(0, 5).map(function (n) { return n.target.join(' '); })};
-          }));
-        }, function (e) { done({error: String(e)}); });""", context)
-    assert not isinstance(result, dict), result
-    return [v for v in result if v["impact"] in ("serious", "critical")]
 
 
 def test_bld001_build_and_map_an_indicator(duo) -> None:
@@ -57,7 +39,7 @@ def test_bld001_build_and_map_an_indicator(duo) -> None:
     assert query(duo)["variable"] == CODE
     duo.wait_for_contains_text("#legend", "%")
     assert "One person household: Aged 65 and over" in duo.find_element("#legend").text
-    assert _axe(duo, "#builder-panel") == []
+    assert axe_serious(duo, "#builder-panel") == []
     # A copied link reopens it, the form showing its definition.
     duo.wait_for_page(duo.driver.current_url)
     duo.wait_for_contains_text("#view-title", "Older people living alone: Camden")

@@ -962,6 +962,25 @@
 
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     atlas: {
+      builder_ask: function (stored, opened) {
+        // The indicator builder's tables are asked for only when its form is unfolded, or when the view is a
+        // built indicator (its definition fills the form): callbacks/builder.py.
+        return stored && (opened || stored.built) ? stored : nu();
+      },
+      area_options: function (value, opened, all, shown) {
+        // The Area list: its value's option alone until the list is first opened, then every option (the
+        // dropdown indexes all of them for its search when it is given them: ui/explorer.py area_control).
+        // Whoever sets the value (render, a click on the national map), the options hold it, so the
+        // dropdown's check of its value against new options never clears it.
+        if (!Array.isArray(all) || (Array.isArray(shown) && shown.length === all.length)) {
+          return nu();
+        }
+        if (opened) {
+          return all;
+        }
+        var own = all.filter(function (o) { return o.value === value; });
+        return own.length ? own : nu();
+      },
       write_url: function (stored, cstate) {
         // The URL follows the view the server rendered (canonical), beside the map's repaint rather than
         // before the request: a control's change goes straight to the server. A view reached by the
@@ -1120,6 +1139,29 @@
       },
     },
   });
+
+  // -- the Area list's options, given when it is first focused or pressed ---------------------------------
+
+  function openAreaList(event) {
+    var area = event.target && event.target.closest ? event.target.closest("#" + CSS.escape(ids().AUTHORITY)) : null;
+    if (!area || !window.dash_clientside.set_props) {
+      return;
+    }
+    // Every time (the page's layout may have been created again): area_options sends the list once.
+    window.dash_clientside.set_props(ids().AUTHORITY_OPENED, { data: true });
+  }
+  // Focus for the keyboard; a press for browsers that do not focus a pressed button (Safari).
+  document.addEventListener("focusin", openAreaList, true);
+  document.addEventListener("pointerdown", openAreaList, true);
+
+  // The indicator builder's form, unfolded: its tables are wanted from now on (builder_ask). A details
+  // element's toggle event does not bubble; it is caught on its way down.
+  document.addEventListener("toggle", function (event) {
+    var b = ids().BUILDER;
+    if (b && event.target && event.target.id === b.PANEL && event.target.open && window.dash_clientside.set_props) {
+      window.dash_clientside.set_props(b.OPENED, { data: true });
+    }
+  }, true);
 
   // -- the table's buttons: one delegated listener (no callback per row) ----------------------------------
 

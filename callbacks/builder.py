@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 import dash
-from dash import Input, Output, State, no_update
+from dash import ClientsideFunction, Input, Output, State, no_update
 
 from atlas import access, builder
 from atlas import store as atlas_store
@@ -44,11 +44,22 @@ def table_options(s: Any, authority: str, level: str) -> list[dict]:
     return out
 
 
+# The view reaches ``tables`` only once the form is wanted (``builder_ask`` in assets/atlas.js): when it
+# is unfolded, or when the map shows a built indicator (a link holding one fills the form). Before, every
+# view switch, the first load's included, asked the server for the table list of a folded form.
+dash.clientside_callback(
+    ClientsideFunction("atlas", "builder_ask"),
+    Output(IDS.ASK, "data"),
+    Input(ids.STATE, "data"), Input(IDS.OPENED, "data"),
+    prevent_initial_call=True,
+)
+
+
 @dash.callback(Output(IDS.TABLE, "options"), Output(IDS.TABLE, "value"), Output(IDS.NAME, "value"),
                Output(IDS.NUMERATOR, "value", allow_duplicate=True),
                Output(IDS.DENOMINATOR, "value", allow_duplicate=True), Output(IDS.LISTED, "data"),
-               Input(ids.STATE, "data"), State(IDS.TABLE, "value"), State(IDS.LISTED, "data"),
-               prevent_initial_call="initial_duplicate")
+               Input(IDS.ASK, "data"), State(IDS.TABLE, "value"), State(IDS.LISTED, "data"),
+               prevent_initial_call=True)
 @access.declares("site.view")
 def tables(stored: Any, chosen: Any, listed: Any = None) -> tuple:
     """The tables here (sent when the place or level changes, not on every switch); a built indicator on the
@@ -78,7 +89,8 @@ def tables(stored: Any, chosen: Any, listed: Any = None) -> tuple:
 
 @dash.callback(Output(IDS.NUMERATOR, "options"), Output(IDS.DENOMINATOR, "options"), Output(IDS.TOTAL, "children"),
                Output(IDS.NUMERATOR, "value"), Output(IDS.DENOMINATOR, "value"),
-               Input(IDS.TABLE, "value"), State(IDS.NUMERATOR, "value"), State(IDS.DENOMINATOR, "value"))
+               Input(IDS.TABLE, "value"), State(IDS.NUMERATOR, "value"), State(IDS.DENOMINATOR, "value"),
+               prevent_initial_call=True)  # no table at a first load: nothing to list
 @access.declares("site.view")
 def cells(table: Any, numerator: Any, denominator: Any) -> tuple:
     """A table's count cells to tick on both sides, and its total (the default denominator) in words."""

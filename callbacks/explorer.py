@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 import dash
 from dash import ClientsideFunction, Input, Output, State, no_update
 
-from atlas import access, locate, mapview, view
+from atlas import access, builder, locate, mapview, view
 from atlas import store as store_module
 from atlas import viewstate as state
 from ui import ids
@@ -240,7 +240,9 @@ def render_view(search: str | None, previous: dict | None, s: Any, via: str = "n
                    canonical={"state": st.as_dict(), "search": state.to_query(st), "via": via,
                               "title": shown.title, "palette_default": state.default_palette(shown.variable),
                               "variable_default": resolved.variable_default,
-                              "categorical": shown.categorical},
+                              "categorical": shown.categorical,
+                              # a built indicator fills the builder's form (callbacks/builder.py)
+                              "built": builder.is_code(st.variable)},
                    controls=controls_to_set(raw, prev, st), categorical=shown.categorical)
     info = s.authority(st.authority)
     if place_changed or prev.get("variable") != st.variable:
@@ -459,6 +461,16 @@ def variable_search(typed: Any, group: Any, stored: Any) -> Any:
 
 
 # -- clientside: the address, the map, the legend and the table (assets/atlas.js) ------------------------
+
+# The Area list holds only its value's option until it is first focused or pressed (ui/explorer.py
+# area_control says why): then the whole list, kept from then on.
+dash.clientside_callback(
+    ClientsideFunction("atlas", "area_options"),
+    Output(ids.AUTHORITY, "options"),
+    Input(ids.AUTHORITY, "value"), Input(ids.AUTHORITY_OPENED, "data"),
+    State(ids.AUTHORITY_LIST, "data"), State(ids.AUTHORITY, "options"),
+    prevent_initial_call=True,
+)
 
 dash.clientside_callback(
     ClientsideFunction("atlas", "write_url"),

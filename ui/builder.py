@@ -25,6 +25,8 @@ class IDS:
     MAP = "builder-map"
     STATUS = "builder-status"
     LISTED = "builder-listed"  # the place and level whose tables the list holds (sent again only on a change)
+    OPENED = "builder-opened"  # set by assets/atlas.js when the form is first unfolded
+    ASK = "builder-ask"  # the view, passed on to the tables' callback only once the form is wanted
 
 
 def _cells(legend: str, control_id: str, help_text: str) -> html.Fieldset:
@@ -60,5 +62,5 @@ def panel() -> html.Details:
         ]),
         html.Button("Map it", id=IDS.MAP, type="button", className="builder-map"),
         html.P(id=IDS.STATUS, className="builder-status", role="status", **{"aria-live": "polite"}),
-        dcc.Store(id=IDS.LISTED),
+        dcc.Store(id=IDS.LISTED), dcc.Store(id=IDS.OPENED, data=False), dcc.Store(id=IDS.ASK),
     ])

@@ -13,7 +13,8 @@ import hashlib
 import json
 
 __all__ = [
-    "AREAS", "AREA_CARD", "ATTRIBUTION", "AUTHORITY", "BREAKS", "BREAKS_ROW", "CATEGORY_NOTE", "CLASSIFICATION_ROWS",
+    "AREAS", "AREA_CARD", "ATTRIBUTION", "AUTHORITY", "AUTHORITY_LIST", "AUTHORITY_OPENED", "BREAKS", "BREAKS_ROW",
+    "CATEGORY_NOTE", "CLASSIFICATION_ROWS",
     "COMPARE", "CONTROLS", "CONTROLS_PANEL", "CONTROLS_TOGGLE", "EMBED", "GROUP", "HELP", "K", "K_ROW", "LAYER",
     "LEGEND", "LEGEND_CLOSE", "LEGEND_PANEL", "LEGEND_STRIP", "LEVEL", "LEVEL_ROW", "MAP", "MAP_BOUNDS", "MESSAGE",
     "NAV", "NEAR_ME", "OPACITY", "OUTLINE", "PALETTE", "PALETTE_ROW", "PAYLOAD", "PLACE_RESULTS", "PLACE_SEARCH",
@@ -48,6 +49,11 @@ PALETTE_ROW = "palette-row"
 #: checkbox is its own row).
 CLASSIFICATION_ROWS: tuple[str, ...] = (SCHEME_ROW, K_ROW, PALETTE_ROW, REVERSE)
 CATEGORY_NOTE = "category-note"  # shown in their place: why there are no classification controls
+#: The Area list's whole option list, given to the dropdown only when it is first focused or pressed
+#: (AUTHORITY_OPENED, set by assets/atlas.js): Dash 4's dropdown indexes every substring of every option
+#: for its search as soon as it is drawn, which for the ~400 places was a quarter of a phone's first load.
+AUTHORITY_LIST = "authority-list"
+AUTHORITY_OPENED = "authority-opened"
 
 URL = "url"
 NAV = "view-nav"  # the address's query string at a first load or back/forward: the view it names
@@ -197,8 +203,10 @@ def as_dict() -> dict:
     """Every id by name, grouped as here, for the browser's scripts."""
     top = {k: v for k, v in globals().items() if k.isupper() and isinstance(v, str)}
     top["CONTROLS"] = list(CONTROLS)
+    from ui.builder import IDS as BUILDER  # noqa: PLC0415 - that module owns its ids and imports this one's package
+
     return {**top, "COMPARE": _namespace(COMPARE), "SHARE": _namespace(SHARE), "EMBED": _namespace(EMBED),
-            "POINTS": _namespace(POINTS)}
+            "POINTS": _namespace(POINTS), "BUILDER": _namespace(BUILDER)}
 
 
 def javascript() -> str:

@@ -45,12 +45,13 @@ def table_options(s: Any, authority: str, level: str) -> list[dict]:
 
 
 # The view reaches ``tables`` only once the form is wanted (``builder_ask`` in assets/atlas.js): when it
-# is unfolded, or when the map shows a built indicator (a link holding one fills the form). Before, every
-# view switch, the first load's included, asked the server for the table list of a folded form.
+# is unfolded, or when the map shows a built indicator (a link holding one fills the form); the form itself
+# is created then (ui/builder.py). Before, every view switch, the first load's included, asked the server
+# for the table list of a folded form.
 dash.clientside_callback(
     ClientsideFunction("atlas", "builder_ask"),
     Output(IDS.ASK, "data"),
-    Input(ids.STATE, "data"), Input(IDS.OPENED, "data"),
+    Input(ids.STATE, "data"), Input(IDS.OPENED, "data"), State(IDS.PARTS, "data"),
     prevent_initial_call=True,
 )
 

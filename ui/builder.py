@@ -9,6 +9,7 @@ from __future__ import annotations
 from dash import dcc, html
 
 from atlas import builder
+from ui.routing import validating
 
 __all__ = ["IDS", "panel"]
 
@@ -27,6 +28,8 @@ class IDS:
     LISTED = "builder-listed"  # the place and level whose tables the list holds (sent again only on a change)
     OPENED = "builder-opened"  # set by assets/atlas.js when the form is first unfolded
     ASK = "builder-ask"  # the view, passed on to the tables' callback only once the form is wanted
+    BODY = "builder-body"  # where the form is put when first wanted
+    PARTS = "builder-parts"  # the form's layout until then
 
 
 def _cells(legend: str, control_id: str, help_text: str) -> html.Fieldset:
@@ -39,10 +42,8 @@ def _cells(legend: str, control_id: str, help_text: str) -> html.Fieldset:
     ])
 
 
-def panel() -> html.Details:
-    """Folded under the map's controls until opened (most visits never build one)."""
-    return html.Details(id=IDS.PANEL, className="builder", children=[
-        html.Summary("Build an indicator"),
+def _form() -> list:
+    return [
         html.P("A share of some counts of one census table, over the table's total or other counts of the same "
                "table; mapped, compared and downloaded like any variable, and kept in the address.",
                className="help"),
@@ -62,5 +63,19 @@ def panel() -> html.Details:
         ]),
         html.Button("Map it", id=IDS.MAP, type="button", className="builder-map"),
         html.P(id=IDS.STATUS, className="builder-status", role="status", **{"aria-live": "polite"}),
+    ]
+
+
+def panel() -> html.Details:
+    """Folded under the map's controls until opened (most visits never build one). **Created when opened**, like
+    the compare view's maps (ui/compare.py): the form's 22 components travel in ``PARTS`` (JSON that React does
+    not draw) and ``builder_ask`` (assets/atlas.js) puts them in ``BODY`` when the form is unfolded or the map
+    shows a built indicator, before the tables' callback runs. Dash's validation layout has them in place."""
+    form = _form()
+    inline = validating()
+    return html.Details(id=IDS.PANEL, className="builder", children=[
+        html.Summary("Build an indicator"),
+        html.Div(form if inline else None, id=IDS.BODY),
+        dcc.Store(id=IDS.PARTS, data=None if inline else form),
         dcc.Store(id=IDS.LISTED), dcc.Store(id=IDS.OPENED, data=False), dcc.Store(id=IDS.ASK),
     ])

@@ -20,7 +20,8 @@ from atlas.viewstate import ALL, NATIONAL_LEVEL, ViewState, level_label
 
 __all__ = [
     "BOUNDARIES_ATTRIBUTION", "areas_data", "attribution", "view_source", "authority_options", "available_variables",
-    "GAPS_OPTION", "coverage_gaps", "geometry_url", "group_key", "group_options", "level_options", "map_geometry",
+    "GAPS_OPTION", "coverage_gaps", "geometry_url", "group_key", "group_options", "larger_places", "level_options",
+    "map_geometry",
     "national_no_data", "outline", "scope_options", "search_variables", "tiles_url", "title", "variable_options",
     "with_built_option",
 ]
@@ -278,6 +279,12 @@ def search_variables(store: Any, authority: str, level: str, text: str, limit: i
 
 
 PLACE_WORDS = {"region": "region of England", "nation": "nation", "combined_authority": "combined authority"}
+
+
+def larger_places(store: Any) -> list[dict]:
+    """The places of the Area list beside the authorities: regions, nations, combined authorities, the
+    partnership areas the requester may open (atlas/store.py) and saved areas."""
+    return store.larger_places() + store.partnership_places() + store.saved_places()
 
 
 def authority_options(authorities: list[dict], places: list[dict] | None = None) -> list[dict]:

@@ -62,6 +62,8 @@ class Rendered:
     selected: str | None = None  # the area the address selects (``area=``), set with a new place or alone
     select: bool = False  # whether ``selected`` is to be sent (a place change clears the selection)
     controls: set[str] = field(default_factory=set)  # the controls whose value must be (re)set
+    #: A first render's Area list: its value's option alone, sent with the value (ui/explorer.py area_control)
+    area_options: list[dict] | None = None
 
 
 def _text(value: Any) -> str | None:
@@ -245,6 +247,10 @@ def render_view(search: str | None, previous: dict | None, s: Any, via: str = "n
                               "built": builder.is_code(st.variable)},
                    controls=controls_to_set(raw, prev, st), categorical=shown.categorical)
     info = s.authority(st.authority)
+    if not prev:
+        own = [o for o in mapview.authority_options(s.authorities(), mapview.larger_places(s))
+               if o["value"] == st.authority]
+        out.area_options = own or None
     if place_changed or prev.get("variable") != st.variable:
         row = shown.variable
         out.title = shown.title
@@ -327,7 +333,7 @@ _OUTPUTS = [Output(key, "value") for key in ids.CONTROLS] + [
     Output(ids.SCOPE_ROW, "style"), Output(ids.BREAKS_ROW, "style"), Output(ids.PAYLOAD, "data"),
     Output(ids.AREAS, "data"), Output(ids.MAP, "viewport"), Output(ids.OUTLINE, "data"), Output(ids.STATE, "data"),
     Output(ids.MESSAGE, "children"), Output(ids.TITLE, "children"), Output(ids.ATTRIBUTION, "children"),
-    Output(ids.SELECTED, "data", allow_duplicate=True)] + [
+    Output(ids.SELECTED, "data", allow_duplicate=True), Output(ids.AUTHORITY, "options", allow_duplicate=True)] + [
     Output(row, "style") for row in ids.CLASSIFICATION_ROWS] + [
     Output(ids.CATEGORY_NOTE, "hidden"), Output(ids.CATEGORY_NOTE, "children")]
 _MESSAGE_AT = len(ids.CONTROLS) + 13
@@ -406,7 +412,7 @@ def render(nav: Any, *args: Any) -> tuple:
             _or_no_update(r.group), _or_no_update(r.variable_options), _or_no_update(r.scope_options), scope_row,
             breaks_row, _or_no_update(r.payload), _or_no_update(r.areas), _or_no_update(r.viewport),
             _or_no_update(r.outline), r.canonical, message, _or_no_update(r.title), _or_no_update(r.attribution),
-            r.selected if r.select else no_update, *rows, *note)
+            r.selected if r.select else no_update, _or_no_update(r.area_options), *rows, *note)
 
 
 @dash.callback(

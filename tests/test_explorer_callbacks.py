@@ -24,7 +24,8 @@ KS102EW_LSOA = Path("census2011/nomis_ks102ew_lsoa11_ew/bulk.csv")
 OUT = {name: i for i, name in enumerate(
     [*ids.CONTROLS, "level_options", "level_row", "group_options", "group", "variable_options", "scope_options",
      "scope_row", "breaks_row", "payload", "areas", "viewport", "outline", "state", "message", "title",
-     "attribution", "selected", *[f"{row}:style" for row in ids.CLASSIFICATION_ROWS], "category_note_hidden",
+     "attribution", "selected", "authority_options", *[f"{row}:style" for row in ids.CLASSIFICATION_ROWS],
+     "category_note_hidden",
      "category_note"])}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import dash
 import dash_leaflet as dl
 import flask
 import pytest
@@ -136,3 +137,76 @@ def test_compare_maps_and_lists_are_created_only_when_the_view_opens(atlas_env: 
     drawn = {p.get("id") for kind in ("MapContainer", "Dropdown") for p in found[kind]}
     assert lazy <= drawn
     assert next(p["data"] for p in found["Store"] if p["id"] == ids.COMPARE.PARTS) is None
+
+
+def _walk(component, found: dict) -> dict:
+    if hasattr(component, "to_plotly_json"):
+        props = component.to_plotly_json()["props"]
+        found.setdefault(type(component).__name__, []).append(props)
+        children = props.get("children")
+        for child in children if isinstance(children, (list, tuple)) else [children]:
+            _walk(child, found)
+    return found
+
+
+def test_builder_form_is_created_only_when_wanted(atlas_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The indicator builder's form travels in a store (assets/atlas.js ``builder_ask`` creates it when the form
+    is unfolded or the map shows a built indicator); Dash's validation layout has it in place."""
+    import ui.builder
+    from ui.builder import IDS
+
+    form_ids = {IDS.TABLE, IDS.NUMERATOR, IDS.DENOMINATOR, IDS.NAME, IDS.MAP, IDS.STATUS, IDS.TOTAL}
+    monkeypatch.setattr(ui.builder, "validating", lambda: False)
+    found = _walk(layout(), {})
+    drawn = {p.get("id") for props in found.values() for p in props}
+    assert drawn.isdisjoint(form_ids) and {IDS.PANEL, IDS.BODY, IDS.PARTS, IDS.ASK} <= drawn
+    parts = next(p["data"] for p in found["Store"] if p["id"] == IDS.PARTS)
+    assert form_ids <= {p.get("id") for props in _walk(ui.builder.html.Div(parts), {}).values() for p in props}
+
+    monkeypatch.setattr(ui.builder, "validating", lambda: True)
+    found = _walk(layout(), {})
+    assert form_ids <= {p.get("id") for props in found.values() for p in props}
+    assert next(p["data"] for p in found["Store"] if p["id"] == IDS.PARTS) is None
+
+
+@pytest.mark.parametrize(("search", "value"), [("", "all"), ("?authority=E09000007&level=oa11", "E09000007"),
+                                                ("?authority=<script>", "all"), ("?authority=E12000007", "E12000007"),
+                                                ("?authority=S12000005", "all")])
+def test_area_list_is_given_its_value_alone_until_opened(atlas_env: Path, search: str, value: str) -> None:
+    """The Area list is drawn empty, the whole list waiting in a store until it is first focused (Dash 4
+    indexes every option); the first render sends its value with that value's option alone, together."""
+    from atlas import mapview, store
+    from callbacks import explorer
+
+    found = _walk(layout(search), {})
+    area = next(p for p in found["Dropdown"] if p["id"] == ids.AUTHORITY)
+    every = next(p["data"] for p in found["Store"] if p["id"] == ids.AUTHORITY_LIST)
+    s = store.get_store()
+    assert every == mapview.authority_options(s.authorities(), mapview.larger_places(s)) and len(every) > 300
+    assert area["options"] == [] and area.get("value") is None
+    out = explorer.render({"search": search}, *([None] * len(ids.CONTROLS)), None)
+    at = explorer._OUTPUTS.index(next(o for o in explorer._OUTPUTS if o.component_id == ids.AUTHORITY
+                                      and o.component_property == "options"))
+    assert out[0] == value and out[at] == [o for o in every if o["value"] == value] and len(out[at]) == 1
+    # A later render (a control's change, back or forward) leaves the list as it is: area_options follows.
+    again = explorer.render({"search": search}, *([None] * len(ids.CONTROLS)), {"state": out[at - 5]["state"]})
+    assert again[at] is dash.no_update
+
+
+def test_no_server_callback_runs_for_a_folded_builder() -> None:
+    """The builder's tables are asked for through its gate (``builder_ask``), not on every view: no server
+    callback of the builder has the view itself as an input, and none runs at a first load."""
+    from dash._callback import GLOBAL_CALLBACK_LIST
+
+    import app  # noqa: F401 - registers the callbacks
+    from ui.builder import IDS
+
+    def outputs(cb: dict) -> set[str]:
+        return {part.strip(".").split(".")[0] for part in cb["output"].split("..") if part.strip(".")}
+
+    form = {IDS.TABLE, IDS.NUMERATOR, IDS.DENOMINATOR, IDS.TOTAL, IDS.STATUS}
+    server = [cb for cb in GLOBAL_CALLBACK_LIST if not cb["clientside_function"] and outputs(cb) & form]
+    assert len(server) == 3  # tables, cells, build
+    for cb in server:
+        assert ids.STATE not in {i["id"] for i in cb["inputs"]}, cb["output"]
+        assert cb["prevent_initial_call"], cb["output"]

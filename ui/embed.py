@@ -122,7 +122,7 @@ def embed_layout(search: str | None) -> Component:
         return html.Main(className="atlas-embed embed-unavailable", children=[
             html.P(refusal, role="alert"), html.A("Neighbourhood Atlas", href="/", target="_blank", rel="noopener")])
     title, attribution = _first_words(s, view_query)
-    form = controls(authorities, point_options=point_options, search=view_query)
+    form = controls(authorities, point_options=point_options)
     visible, hidden = [], []
     for field in form.children:
         (visible if _control_key(field) in shown else hidden).append(field)

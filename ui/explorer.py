@@ -9,7 +9,7 @@ from __future__ import annotations
 import dash_leaflet as dl
 from dash import dcc, html
 
-from atlas import classify, palettes, points, settings, store, viewstate
+from atlas import classify, palettes, points, settings, store
 from atlas import mapview as view
 from layers import MapContext, build_layers
 from ui import areas, compare, ids
@@ -86,34 +86,25 @@ def point_controls(options: list[dict]) -> html.Fieldset:
     ])
 
 
-def first_authority(options: list[dict], search: str = "") -> dict:
-    """The Area list's option drawn first: the address's place if the list has it, else England and Wales.
-    ``render``'s first answer sets the value it resolves; assets/atlas.js ``area_options`` follows it."""
-    raw, _ = viewstate.parse_query(search)
-    wanted = raw.get("authority")
-    return next((o for o in options if o["value"] == wanted), options[0])
-
-
-def area_control(authorities: list[dict], places: list[dict] | None = None, search: str = "") -> list:
-    """The Area list, drawn with one option (its value) and given the whole list (in ``AUTHORITY_LIST``) when
-    first focused or pressed: Dash 4's dropdown builds its search index of every substring of every option
-    as soon as it is drawn (about 1 s of a phone's main thread for the ~400 places, the largest single piece
-    of the first load). The value is in the layout so that the dropdown's check of its value against its
-    options (made when the options change) always finds it."""
-    options = view.authority_options(authorities, places)
-    first = first_authority(options, search)
+def area_control(authorities: list[dict], places: list[dict] | None = None) -> list:
+    """The Area list, drawn empty and given the whole list (kept in ``AUTHORITY_LIST``) only when first focused
+    or pressed: Dash 4's dropdown builds its search index of every substring of every option as soon as it is
+    drawn (about 1 s of a phone's main thread for the ~400 places, the largest single piece of the first
+    load). ``render``'s first answer gives its value with that value's option, together (the dropdown clears
+    a value its options lack when either changes), and assets/atlas.js ``area_options`` follows the value."""
     return [
         _field("Area", ids.AUTHORITY, dcc.Dropdown(
-            id=ids.AUTHORITY, options=[first], value=first["value"], clearable=False, searchable=True,
+            id=ids.AUTHORITY, options=[], clearable=False, searchable=True,
             placeholder="Type a local authority's name")),
-        dcc.Store(id=ids.AUTHORITY_LIST, data=options), dcc.Store(id=ids.AUTHORITY_OPENED, data=False),
+        dcc.Store(id=ids.AUTHORITY_LIST, data=view.authority_options(authorities, places)),
+        dcc.Store(id=ids.AUTHORITY_OPENED, data=False),
     ]
 
 
 def controls(authorities: list[dict], places: list[dict] | None = None,
-             point_options: list[dict] | None = None, search: str = "") -> html.Form:
+             point_options: list[dict] | None = None) -> html.Form:
     return html.Form(className="controls", role="search", **{"aria-label": "Map controls"}, children=[
-        *area_control(authorities, places, search),
+        *area_control(authorities, places),
         _field("Geography", ids.LEVEL, dcc.Dropdown(id=ids.LEVEL, clearable=False, searchable=False),
                row_id=ids.LEVEL_ROW, style=_HIDDEN),
         _field("Topic and table", ids.GROUP, dcc.Dropdown(
@@ -183,8 +174,7 @@ def layout(search: str = "") -> html.Div:
     try:
         s = store.get_store()
         # The partnership areas the requester may open (atlas/store.py) are places like the regions.
-        authorities, places, build_id = (s.authorities(), s.larger_places() + s.partnership_places() + s.saved_places(),
-                                         s.build_id)
+        authorities, places, build_id = s.authorities(), view.larger_places(s), s.build_id
         point_options = points.options(s)
     except FileNotFoundError as exc:
         return html.Main([html.H1("Neighbourhood Atlas"),
@@ -195,7 +185,7 @@ def layout(search: str = "") -> html.Div:
         # painted before any script: ui/page.py.
         html.Div(id=ids.MESSAGE, className="message", role="status", **{"aria-live": "polite"}),
         html.Div(className="layout", children=[
-            html.Aside(controls(authorities, places, point_options, search), className="panel controls-panel",
+            html.Aside(controls(authorities, places, point_options), className="panel controls-panel",
                        id=ids.CONTROLS_PANEL),
             html.Section(className="mapcol", children=[
                 compare.view_switch(),

@@ -23,7 +23,7 @@ from callbacks import (  # noqa: F401 - importing registers the callbacks
     explorer,
 )
 from ui import ids
-from web import api, auth, caching, callback_guard, compression, datastore, downloads, publishing, security
+from web import api, auth, caching, callback_guard, compression, datastore, downloads, health, publishing, security
 
 config = settings.load()
 logging.basicConfig(level=config.log_level)
@@ -44,6 +44,8 @@ publishing.init_app(app.server)
 # Who is asking (sessions, API tokens, OIDC) and the datastore's pages: the actor every access decision reads.
 auth.init_app(app.server)
 datastore.init_app(app.server)
+# /healthz, /readyz, and a real 404 page for a path no route or page serves (web/health.py).
+health.init_app(app.server)
 compression.init_app(app.server)
 caching.init_app(app.server)
 # Malformed callback requests: 400 with one log line, never a 500 (web/callback_guard.py).

@@ -1,7 +1,8 @@
 """gunicorn settings for Neighbourhood Atlas: ``gunicorn -c gunicorn.conf.py app:server``.
 
 Override any of them with GUNICORN_CMD_ARGS (e.g. ``--workers 4 --bind 127.0.0.1:8050``). With more than
-one worker, set ATLAS_CACHE_TYPE to FileSystemCache or RedisCache so the workers share classified results.
+one worker, set ATLAS_CACHE_TYPE=FileSystemCache (one host) or ATLAS_REDIS_URL (several) so the workers share
+classified results.
 """
 
 from __future__ import annotations
@@ -29,6 +30,22 @@ accesslog = "-"
 _WARM_PATHS = ("/", "/_dash-layout", "/_dash-dependencies", "/api")
 
 
+def on_starting(server) -> None:
+    """With object storage (ATLAS_STORAGE_URL), fetch and check the build its pointer names before the host
+    takes requests (atlas/builds.py): a new host joins serving the current build, never a half-downloaded one.
+    Storage unreachable: logged, and the host starts on what it has (/readyz says whether that is a build)."""
+    from atlas import builds, settings, storage  # noqa: PLC0415 - only builds' files: no DuckDB in the master
+
+    if not settings.load().storage_url:
+        return
+    log = logging.getLogger("gunicorn.error")
+    try:
+        found = builds.sync()
+        log.info("build from object storage: %s", found or "already current")
+    except (storage.Unavailable, storage.Corrupt) as exc:
+        log.warning("could not fetch the current build from object storage: %s", exc)
+
+
 def post_worker_init(worker) -> None:
     """Warm the worker before it takes its first request.
 
@@ -38,6 +55,9 @@ def post_worker_init(worker) -> None:
     request also opens this worker's store (read-only DuckDB, after the fork).
     """
     log = logging.getLogger("gunicorn.error")
+    from atlas import builds  # noqa: PLC0415 - after the fork, in the worker
+
+    builds.start_polling()  # with object storage: switch to a newer build when one is published
     client = worker.wsgi.test_client()
     for path in _WARM_PATHS:
         status = client.get(path).status_code

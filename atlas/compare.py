@@ -3,8 +3,8 @@ between the two variables (correlation, scatter plot, bivariate classes) and the
 
 The compare view is the explorer's view (``state.ViewState``: authority, level, variable A and its
 classification) plus three URL keys: ``view`` (explore|compare), ``variable_b`` and ``areas`` (pinned area
-codes, comma-separated, at most four). Everything reads the store through the same functions as the data
-API (``store.values``, ``store.national_values``), and nothing here raises on user input: a value that
+codes, comma-separated, at most four). Everything reads the request's catalogue through the same functions as the data
+API (``cat.values``, ``cat.national_values``), and nothing here raises on user input: a value that
 cannot be used falls back with a plain message, as the explorer's ``state.resolve`` does.
 """
 

@@ -183,6 +183,9 @@ class Version(Base):
     #: Relative to ATLAS_DATA_DIR/published; written (and fsynced) before this row is committed.
     file: Mapped[str] = mapped_column(sa.String(300))
     sha256: Mapped[str] = mapped_column(sa.String(64))
+    #: The authorities the version covers, a JSON list (null for a version made before migration 0003 whose
+    #: file was not at hand then: read from the file).
+    authorities: Mapped[str | None] = mapped_column(sa.Text, nullable=True, default=None)
     rows: Mapped[int] = mapped_column()
     via: Mapped[str] = mapped_column(sa.String(10))  # upload | api | pull | restore
     note: Mapped[str] = mapped_column(sa.Text, default="")

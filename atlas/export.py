@@ -15,14 +15,14 @@ ground, so the scale bar is true across the map (within 0.04%) and the north arr
 
 from __future__ import annotations
 
-import functools
 import io
 import math
 import textwrap
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import matplotlib
@@ -37,8 +37,12 @@ from matplotlib.path import Path as MplPath
 
 from atlas import mapview as view
 from atlas import viewstate as view_state
+from atlas.extracts import CACHED_AREAS_MAX
 from atlas.view import NO_DATA, View
 from atlas.view import build as build_view
+
+if TYPE_CHECKING:
+    from atlas.catalogue import Catalogue
 
 __all__ = [
     "DPI_MAX", "DPI_MIN", "EXPORT_KEYS", "FORMATS", "MIME", "ExportError", "ExportSpec", "MapData", "Rendered",
@@ -132,7 +136,7 @@ def parse_bbox(text: str) -> tuple[float, float, float, float]:
     return west, south, east, north
 
 
-def parse_export(args: Mapping[str, str], fmt: str, store: Any, max_pixels: int = MAX_PIXELS) -> ExportSpec:
+def parse_export(args: Mapping[str, str], fmt: str, cat: Catalogue, max_pixels: int = MAX_PIXELS) -> ExportSpec:
     """A valid export from a request's query arguments and format, or ExportError naming what is wrong.
 
     The view keys go through the explorer's own parser and resolver; where the resolver had to fall back
@@ -156,7 +160,7 @@ def parse_export(args: Mapping[str, str], fmt: str, store: Any, max_pixels: int 
     too_long = [k for k, v in view_args if k not in raw]
     if messages or too_long:
         raise ExportError(too_long or ["query"], " ".join(messages), messages=messages)
-    resolved = view_state.resolve(raw, store, lambda a, lv: view.available_variables(store, a, lv))
+    resolved = view_state.resolve(raw, cat, lambda a, lv: view.available_variables(cat, a, lv))
     if resolved.messages:
         bad = view_state.changed_keys(raw, resolved.state) or ["query"]
         raise ExportError(bad, f"cannot export this view as given ({', '.join(bad)}): "
@@ -188,18 +192,36 @@ def parse_export(args: Mapping[str, str], fmt: str, store: Any, max_pixels: int 
 
 # -- data for the drawing --------------------------------------------------------------------------------
 
-@functools.lru_cache(maxsize=16)
-def _projected(store: Any, build_id: str, authority: str, level: str, place: str = "") -> tuple[np.ndarray, Any]:
+#: Projected areas kept per process (the places exported most: a report's image link is fetched by every reader).
+_PROJECTED_KEPT = 8
+_projected_memo: OrderedDict[tuple[str, str, str], tuple[np.ndarray, Any]] = OrderedDict()
+_projected_lock = threading.Lock()
+
+
+def _projected(cat: Catalogue, authority: str, level: str) -> tuple[np.ndarray, Any]:
     """The areas in British National Grid (in the geometry's order, which is the values' order) and the
-    authority's outline. Per process and per build, like the store's own geometry cache: immutable data;
-    ``place`` (the store's ``place_key``) names a partnership area's members, so one that grows is drawn anew."""
-    collection = store.area_geojson(authority, level)
+    authority's outline. Kept per process, build and place (``place_key`` names a partnership area's members,
+    so one that grows is drawn anew), but for places too large for the reader's geometry cache."""
+    key = (cat.build_id, cat.place_key(authority), level)
+    with _projected_lock:
+        found = _projected_memo.get(key)
+        if found is not None:
+            _projected_memo.move_to_end(key)
+            return found
+    collection = cat.area_geojson(authority, level)
     geoms = np.array([shapely.geometry.shape(f["geometry"]) for f in collection["features"]], dtype=object)
+    del collection
     geoms = shapely.transform(geoms, lambda xy: np.column_stack(_to_bng.transform(xy[:, 0], xy[:, 1])))
     # Matplotlib fills with the non-zero rule: holes must wind against their shells.
     geoms = shapely.orient_polygons(geoms, exterior_cw=False)
     outline = None if authority == view_state.ALL else _outline(geoms)
-    return geoms, outline
+    found = (geoms, outline)
+    if len(geoms) <= CACHED_AREAS_MAX:
+        with _projected_lock:
+            _projected_memo[key] = found
+            while len(_projected_memo) > _PROJECTED_KEPT:
+                _projected_memo.popitem(last=False)
+    return found
 
 
 #: Holes smaller than this in the union of an authority's areas are gaps between neighbours' edges, not
@@ -226,7 +248,7 @@ def _outline(geoms: np.ndarray) -> Any:
 
 @dataclass
 class MapData:
-    """Everything drawn, computed from the store and the explorer's pure functions (no drawing here)."""
+    """Everything drawn, computed from the catalogue and the explorer's pure functions (no drawing here)."""
 
     spec: ExportSpec
     title: str
@@ -244,23 +266,18 @@ class MapData:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _place_key(store: Any, authority: str) -> str:
-    key = getattr(store, "place_key", None)  # test doubles of the store have no partnership areas
-    return key(authority) if key is not None else authority
-
-
-def map_data(store: Any, spec: ExportSpec) -> MapData:
+def map_data(cat: Catalogue, spec: ExportSpec) -> MapData:
     """What the image shows for ``spec``: the explorer's view (atlas.view.build), geometry and text."""
     st = spec.state
-    info = store.authority(st.authority)
+    info = cat.authority(st.authority)
     place = "England and Wales" if st.authority == view_state.ALL else info["name"]
-    shown = build_view(store, st)
+    shown = build_view(cat, st)
     if shown.messages:  # custom breaks the classifier refused: resolve() already checks, so this is a safety net
         raise ExportError(["breaks"], " ".join(shown.messages), messages=shown.messages)
     row = shown.variable
     classes = np.asarray(shown.areas.classes, dtype="int8")
     values = classes  # one per area, in the geometry's order
-    geoms, outline = _projected(store, store.build_id, st.authority, st.level, _place_key(store, st.authority))
+    geoms, outline = _projected(cat, st.authority, st.level)
     if len(geoms) != len(values):
         raise RuntimeError(f"geometry and values disagree for {st.authority}/{st.level}: "
                            f"{len(geoms)} areas, {len(values)} values")
@@ -285,17 +302,17 @@ def map_data(store: Any, spec: ExportSpec) -> MapData:
         unit_line = "Categories: the publisher's codes and labels"
     elif row.get("denominator"):
         try:
-            unit_line += f" of {store.variable(row['denominator'])['label'].lower()}"
+            unit_line += f" of {cat.variable(row['denominator'])['label'].lower()}"
         except LookupError:
             unit_line += f" of {row['denominator']}"
-    created = str(store.build.get("created", ""))[:10] if hasattr(store, "build") else ""
+    created = str(cat.build.get("created", ""))[:10]
     return MapData(
         spec=spec, title=shown.title,
         subtitle=f"{place} · {view_state.level_label(st.level)} · {len(values):,} areas",
         view=shown, classes=classes, geoms=geoms, outline=outline,
         bounds=(x0, y0, x1, y1), centre_lonlat=((west + east) / 2, (south + north) / 2),
         attribution=view.attribution(row, info, st.level), vintage=vintage, unit_line=unit_line,
-        build=f"Neighbourhood Atlas build {store.build_id}" + (f" ({created})" if created else ""))
+        build=f"Neighbourhood Atlas build {cat.build_id}" + (f" ({created})" if created else ""))
 
 
 # -- drawing -----------------------------------------------------------------------------------------------
@@ -559,6 +576,6 @@ def url(state: view_state.ViewState, fmt: str = "png", bbox: tuple[float, float,
     return f"/export/map.{fmt}{query}"
 
 
-def export(store: Any, args: Mapping[str, str], fmt: str) -> Rendered:
+def export(cat: Catalogue, args: Mapping[str, str], fmt: str) -> Rendered:
     """Parse, compute and draw: the whole export of one link (raises ExportError for a bad link)."""
-    return render(map_data(store, parse_export(args, fmt, store)))
+    return render(map_data(cat, parse_export(args, fmt, cat)))

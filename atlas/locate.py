@@ -1,4 +1,4 @@
-"""Which areas contain a point: ``locate(store, lat, lon)``, behind "Near me" and ``GET /api/locate``.
+"""Which areas contain a point: ``locate(reader, lat, lon)``, behind "Near me" and ``GET /api/locate``.
 
 One shapely STRtree per level (LSOA 2011 and 2021 for every district, the Output Areas held here, December
 2022 wards, districts), built from the build's display polygons the first time a process is asked, and kept for
@@ -14,10 +14,13 @@ import math
 import os
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import shapely
+
+if TYPE_CHECKING:
+    from atlas.extracts import Extracts
 
 __all__ = ["LEVELS", "Located", "locate"]
 
@@ -52,23 +55,23 @@ _trees: dict[tuple[int, str, str], _Tree] = {}
 _lock = threading.Lock()
 
 
-def _tree(store: Any, level: str) -> _Tree | None:
-    if level not in store.levels:
+def _tree(reader: Extracts, level: str) -> _Tree | None:
+    if level not in reader.levels:
         return None
-    key = (os.getpid(), store.build_id, level)
+    key = (os.getpid(), reader.build_id, level)
     found = _trees.get(key)
     if found is None:
         with _lock:
             found = _trees.get(key)
             if found is None:
-                for old in [k for k in _trees if k[1] != store.build_id]:
+                for old in [k for k in _trees if k[1] != reader.build_id]:
                     del _trees[old]  # one build per process
-                codes, labels, authorities, geoms = store.area_shapes(level)
+                codes, labels, authorities, geoms = reader.area_shapes(level)
                 found = _trees[key] = _Tree(codes, labels, authorities, shapely.STRtree(geoms))
     return found
 
 
-def locate(store: Any, lat: float, lon: float) -> Located:
+def locate(reader: Extracts, lat: float, lon: float) -> Located:
     """The areas containing (lat, lon) in WGS84 degrees. Raises ValueError for a point that is not a place
     on Earth (NaN, out of range)."""
     if not (isinstance(lat, (int, float)) and isinstance(lon, (int, float))) or isinstance(lat, bool) \
@@ -79,7 +82,7 @@ def locate(store: Any, lat: float, lon: float) -> Located:
     point = shapely.Point(lon, lat)
     out: dict[str, dict | None] = {}
     for level in LEVELS:
-        tree = _tree(store, level)
+        tree = _tree(reader, level)
         if tree is None:
             out[level] = None
             continue

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import html
 import math
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from atlas import classify, palettes
+
+if TYPE_CHECKING:
+    from atlas.catalogue import Catalogue
 
 __all__ = ["svg"]
 
@@ -27,15 +30,15 @@ def _rings(geometry: dict) -> list[list[list[float]]]:
     return []
 
 
-def svg(store: Any, level: str, frame: pd.DataFrame, column: str) -> str:
+def svg(cat: Catalogue, level: str, frame: pd.DataFrame, column: str) -> str:
     """The preview of ``frame`` (code, authority, indicator columns) at ``level``, as an SVG string."""
     features = []
     for authority in sorted(set(frame["authority"]))[:12]:
         if level == "lad":
-            features += [f for f in store.area_geojson("all", "lad")["features"]
+            features += [f for f in cat.area_geojson("all", "lad")["features"]
                          if f["properties"]["code"] == authority]
         else:
-            features += store.area_geojson(authority, level)["features"]
+            features += cat.area_geojson(authority, level)["features"]
     if not features:
         return ""
     values = dict(zip(frame["code"], frame[column].astype("float64"), strict=True))

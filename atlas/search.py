@@ -1,4 +1,4 @@
-"""Find a place by name, code or postcode: ``search(store, text)``, the one search behind the Area box and
+"""Find a place by name, code or postcode: ``search(reader, text)``, the one search behind the Area box and
 ``GET /api/search?q=``.
 
 The index is the build's ``search.parquet`` (pipeline/places.py): districts, regions, Wales, combined
@@ -24,10 +24,13 @@ import re
 import threading
 import unicodedata
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rapidfuzz import fuzz, process
+
+if TYPE_CHECKING:
+    from atlas.extracts import Extracts
 
 __all__ = ["KIND_WORDS", "MAX_LIMIT", "MAX_QUERY", "POSTCODE_NOTE", "looks_like_postcode", "normalise", "search"]
 
@@ -99,15 +102,15 @@ _indexes: dict[tuple[int, str], _Index] = {}
 _lock = threading.Lock()
 
 
-def _index(store: Any) -> _Index:
-    key = (os.getpid(), store.build_id)
+def _index(reader: Extracts) -> _Index:
+    key = (os.getpid(), reader.build_id)
     index = _indexes.get(key)
     if index is None:
         with _lock:
             index = _indexes.get(key)
             if index is None:
                 _indexes.clear()  # one build per process: drop the previous build's index
-                index = _indexes[key] = _build(store.search_table())
+                index = _indexes[key] = _build(reader.search_table())
     return index
 
 
@@ -137,7 +140,7 @@ def _result(row: dict, match: str) -> dict:
     return out
 
 
-def search(store: Any, text: Any, limit: int = 10, per_kind: int = 5) -> dict:
+def search(reader: Extracts, text: Any, limit: int = 10, per_kind: int = 5) -> dict:
     """Results for ``text`` (see the module's docstring): ``{"query", "results", "note"}``. ``note`` says
     when a postcode was looked for that the atlas does not cover. Never raises on user input."""
     query = str(text or "")[:MAX_QUERY].strip()
@@ -146,7 +149,7 @@ def search(store: Any, text: Any, limit: int = 10, per_kind: int = 5) -> dict:
     q = normalise(query)
     if not q:
         return out
-    index = _index(store)
+    index = _index(reader)
     scores: dict[int, tuple[float, str]] = {}
 
     def hit(i: int, score: float, match: str) -> None:

@@ -25,8 +25,7 @@ from urllib.parse import urlencode
 import dash
 from dash import ClientsideFunction, Input, Output, State, no_update
 
-from atlas import access, mapview, view
-from atlas import store as store_module
+from atlas import access, catalogue, extracts, mapview, view
 from atlas import viewstate as state
 from ui import ids
 
@@ -134,7 +133,7 @@ def _url_text(key: str, value: Any) -> str:
 def _group_of(s: Any, variable: Any) -> str | None:
     try:
         return mapview.group_key(s.variable(variable)) if isinstance(variable, str) else None
-    except store_module.NotFound:
+    except extracts.NotFound:
         return None
 
 
@@ -338,7 +337,7 @@ def render(nav: Any, *args: Any) -> tuple:
                                    previous.get("variable_default") if previous else False)
               if from_control else _nav_search(nav))
     try:
-        r = render_view(search, previous, store_module.get_store(), via)
+        r = render_view(search, previous, catalogue.of_request(), via)
     except FileNotFoundError as exc:
         return _only_message(f"The data is not available on this server yet: {exc}.")
     except Exception:  # noqa: BLE001 - a view that fails must say so, never show a traceback
@@ -381,11 +380,11 @@ def list_gaps(group: Any, stored: Any) -> tuple:
     st = stored.get("state") if isinstance(stored, dict) else None
     if group != mapview.GAPS_OPTION or not isinstance(st, dict) or not isinstance(st.get("variable"), str):
         return no_update, no_update
-    s = store_module.get_store()
+    s = catalogue.of_request()
     try:
         return (mapview.group_options(s, st["authority"], st["level"], expanded=True),
                 mapview.group_key(s.variable(st["variable"])))
-    except (store_module.NotFound, KeyError, TypeError):
+    except (extracts.NotFound, KeyError, TypeError):
         return no_update, no_update
 
 
@@ -402,7 +401,7 @@ def variable_search(typed: Any, group: Any, stored: Any) -> Any:
     st = stored.get("state") if isinstance(stored, dict) else None
     if not isinstance(st, dict) or not isinstance(st.get("authority"), str) or not isinstance(st.get("level"), str):
         return no_update
-    s = store_module.get_store()
+    s = catalogue.of_request()
     try:
         authority, level = st["authority"], st["level"]
         if dash.ctx.triggered_id == ids.VARIABLE:
@@ -415,7 +414,7 @@ def variable_search(typed: Any, group: Any, stored: Any) -> Any:
             return found or [{"label": f"No variable here matches {text!r}", "value": "", "disabled": True}]
         options = mapview.variable_options(s, authority, level, group=_text(group))
         return options or no_update
-    except store_module.NotFound:
+    except extracts.NotFound:
         return no_update
 
 

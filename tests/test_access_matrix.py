@@ -228,7 +228,7 @@ def test_explorer_callbacks_and_their_option_lists(world: World, user: str) -> N
 
 @pytest.mark.parametrize("user", USERS)
 def test_compare_sees_what_the_user_sees(world: World, user: str) -> None:
-    from atlas import access, accounts, store
+    from atlas import access, accounts, catalogue
     from callbacks import compare
 
     email = world.users.get(user)
@@ -238,7 +238,7 @@ def test_compare_sees_what_the_user_sees(world: World, user: str) -> None:
         for level in DATASETS:
             var, ok = world.datasets[level]["var"], level in EXPECTED[user]
             search = (f"?authority={CAMDEN}&level=lsoa11&variable=ks102ew0002&view=compare&variable_b={var}")
-            out = compare.render_compare_view(search, None, store.get_store())
+            out = compare.render_compare_view(search, None, catalogue.build(actor))
             assert (out["state"]["variable_b"] == var) is ok, (user, level, out["state"])
             options = compare.variable_b_options("zebra", {"authority": CAMDEN, "level": "lsoa11"})
             assert (var in json.dumps(options)) is ok, (user, level, "variable B's options")

@@ -219,10 +219,10 @@ def test_no_datapack_without_small_areas(client, authority):
 def test_simultaneous_requests_build_a_pack_once(atlas_env, tmp_path, monkeypatch):
     import threading
 
-    from atlas import store
+    from atlas import catalogue
 
     monkeypatch.setenv("ATLAS_CACHE_DIR", str(tmp_path))
-    s = store.get_store()
+    s = catalogue.build()
 
     class Arrivals:
         """The pack's per-process lock, counting the threads that have come to it."""

@@ -38,9 +38,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 class Site:
     def __init__(self, server: Any, data_dir: Path) -> None:
-        from atlas import accounts, store
+        from atlas import accounts, catalogue
 
-        self.server, self.data_dir, self.store = server, data_dir, store.get_store()
+        self.server, self.data_dir, self.store = server, data_dir, catalogue.build()
         accounts.seed_authorities(self.store.authorities())
         for email, org, role in (("editor@camden.gov.uk", CAMDEN, "editor"), ("admin@camden.gov.uk", CAMDEN, "admin"),
                                  ("member@camden.gov.uk", CAMDEN, "member"),

@@ -14,9 +14,8 @@ from urllib.parse import parse_qsl, urlencode
 from dash import dcc, html
 from dash.development.base_component import Component
 
+from atlas import catalogue, registry, settings
 from atlas import mapview as view
-from atlas import registry, settings
-from atlas import store as store_module
 from atlas import viewstate as state
 from ui import ids
 from ui.explorer import controls, stores, the_map
@@ -104,7 +103,7 @@ def embed_layout(search: str | None) -> Component:
         legend_pref = ""
     config = settings.load()
     try:
-        s = store_module.get_store()
+        s = catalogue.of_request()
         authorities, build_id = s.authorities(), s.build_id
     except FileNotFoundError as exc:
         return html.Main(className="atlas-embed embed-unavailable", children=[

@@ -46,7 +46,7 @@ from city_support import (
 ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "atlas-hosts"
 OPEN_VALUES = f"/api/values/{CAMDEN}/lsoa11/ks102ew0002.json"
-EXPORT = f"/export/map.png?authority={CAMDEN}&level=lsoa11&variable=ks102ew0002&dpi=50"
+EXPORT = f"/export/map.png?authority={CAMDEN}&level=lsoa11&variable=ks102ew0002&dpi=96"
 EDITOR, PARTNER = "admin@camden.gov.uk", "analyst@islington.gov.uk"  # EDITOR: an admin (changes access)
 #: How long a test waits for something that should happen by itself (a host switching builds, a service
 #: coming back): the assertion is that it happens, not how fast (bench/bench_hosts.py measures).
@@ -67,7 +67,7 @@ def _wait(what: str, check, timeout: float = SETTLE) -> None:
             last = check()
             if last:
                 return
-        except requests.RequestException as exc:
+        except Exception as exc:  # noqa: BLE001 - not yet (refused connections, a server still starting)
             last = exc
         time.sleep(0.2)
     pytest.fail(f"{what}: not within {timeout} s (last: {last!r})")
@@ -199,11 +199,8 @@ class Site:
 def _sign_in(host: Host, email: str) -> requests.Session:
     session = requests.Session()
     page = session.get(host.base + "/account/sign-in", timeout=60).text
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page) or \
-        re.search(r'value="([^"]+)"[^>]*name="csrf_token"', page)
-    assert token, page[:500]
     got = session.post(host.base + "/account/sign-in", timeout=60, allow_redirects=False,
-                       data={"email": email, "password": PASSWORD, "csrf_token": token.group(1)},
+                       data={"email": email, "password": PASSWORD, "csrf_token": _csrf_in(page)},
                        headers={"Referer": host.base + "/account/sign-in"})
     assert got.status_code == 302, got.text[:500]
     return session
@@ -213,8 +210,7 @@ def _cookies(session: requests.Session) -> dict:
     return {c.name: c.value for c in session.cookies}
 
 
-def _csrf(host: Host, cookies: dict) -> str:
-    page = requests.get(host.base + "/account", cookies=cookies, timeout=60).text
+def _csrf_in(page: str) -> str:
     found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page) or \
         re.search(r'value="([^"]+)"[^>]*name="csrf_token"', page)
     assert found, page[:500]
@@ -316,9 +312,12 @@ def test_a_session_made_on_a_is_accepted_on_b_and_signing_out_on_b_ends_it_on_a(
     assert site.a.get("/account", cookies=cookies).status_code == 200
     on_b = site.b.get("/account", cookies=cookies)
     assert on_b.status_code == 200 and PARTNER in on_b.text
-    out = requests.post(site.b.base + "/account/sign-out", cookies=cookies, timeout=60, allow_redirects=False,
-                        data={"csrf_token": _csrf(site.b, cookies)}, headers={"Referer": site.b.base + "/account"})
-    assert out.status_code == 302
+    # The browser, now sent to B by the balancer, keeps what B sets (the form's CSRF secret in its cookie).
+    page = site.b.get("/account", cookies=cookies)
+    browser = {**cookies, **page.cookies.get_dict()}
+    out = requests.post(site.b.base + "/account/sign-out", cookies=browser, timeout=60, allow_redirects=False,
+                        data={"csrf_token": _csrf_in(page.text)}, headers={"Referer": site.b.base + "/account"})
+    assert out.status_code == 302, out.text[:300]
     # The same cookie (a copy, as a thief would hold it) no longer signs anyone in, on either host.
     for host in (site.a, site.b):
         again = host.get("/account", cookies=cookies)
@@ -346,7 +345,7 @@ def test_a_new_build_is_switched_to_by_both_hosts_with_no_error_and_no_mixed_ans
     stop = threading.Event()
 
     def read(host: Host) -> None:
-        paths = ["/api", OPEN_VALUES, "/api/authorities", "/api/search?q=camden", f"/api/authorities/{CAMDEN}"]
+        paths = ["/api", OPEN_VALUES, "/api/authorities", "/api/search?q=camden"]
         n = 0
         while not stop.is_set():
             path = paths[n % len(paths)]
@@ -359,12 +358,11 @@ def test_a_new_build_is_switched_to_by_both_hosts_with_no_error_and_no_mixed_ans
             if got.status_code >= 500:
                 failures.append(f"{host.name} {path}: {got.status_code} {got.text[:200]}")
                 continue
-            body = got.json()
-            build = body.get("build")
-            etag = got.headers.get("ETag", "")
-            # One answer, one build: the body's build and the validator's agree.
-            if build and etag and build not in etag:
-                failures.append(f"{host.name} {path}: body of {build}, ETag {etag}")
+            # One answer, one build: every build id the body names is the same one.
+            named = set(re.findall(r"\b\d{8}T\d{6}-[0-9a-f]{8}\b", got.text))
+            if len(named) != 1:
+                failures.append(f"{host.name} {path}: names builds {sorted(named)}")
+            build = got.json().get("build")
             if build:
                 seen[host.name].append(build)
 

@@ -1,6 +1,20 @@
-# Neighbourhood Atlas: the dashboard and data API, served by gunicorn.
-#   docker build -t atlas . && docker run -p 8050:8050 -v /path/to/extracts:/data atlas
-# The extracts are built outside the image (python -m pipeline build) and mounted at /data.
+# Neighbourhood Atlas: the dashboard, data API and datastore, served by gunicorn. One image runs as any of the
+# app hosts of deploy/compose.yaml (docs/hosts.md).
+#   docker build -t atlas . && docker run -p 8050:8050 -v /path/to/data:/data atlas
+# The extracts are built outside the image (python -m pipeline build, or --publish to object storage, from
+# where each host fetches them). /data must be writable by uid 10001 (the image's user `atlas`): it keeps the
+# secret key (unless ATLAS_SECRET_KEY is set), SQLite (unless ATLAS_DATABASE_URL is set), fetched builds and
+# published files' local copies.
+
+# -- the browser bundle: the vector-tile worker (assets/vendor/tiles.worker.js), built from js/ by npm ------------
+FROM node:20-bookworm-slim AS browser
+WORKDIR /build/js
+COPY js/package.json js/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY js/ ./
+RUN mkdir -p ../assets/vendor && npm run build
+
+# -- the app --------------------------------------------------------------------------------------------------------
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -21,9 +35,12 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
     && rm /tmp/requirements.txt
 
 COPY . .
-RUN useradd --create-home --uid 10001 atlas
+# Built in the node stage: without it the England and Wales maps (vector tiles) have no worker.
+COPY --from=browser /build/assets/vendor/ ./assets/vendor/
+RUN useradd --create-home --uid 10001 atlas && mkdir -p /data && chown atlas /data
 
 USER atlas
 EXPOSE 8050
 VOLUME ["/data"]
+HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8050/healthz', timeout=4)"
 CMD ["gunicorn", "-c", "gunicorn.conf.py", "app:server"]

@@ -416,16 +416,27 @@ def secret_key(config: settings.Settings | None = None) -> str:
     if config.secret_key:
         return config.secret_key
     path = config.data_dir / "secret_key"
-    if not path.exists():
-        config.data_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".secret_key.{os.getpid()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32))
-        try:
-            os.link(tmp, path)  # fails if another process made it first: theirs is kept
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-    return path.read_text().strip()
+    try:
+        if not path.exists():
+            config.data_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".secret_key.{os.getpid()}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+            try:
+                os.link(tmp, path)  # fails if another process made it first: theirs is kept
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
+        return path.read_text().strip()
+    except PermissionError:
+        # A data folder mounted read-only, or owned by another user (a container's volume): say what to change
+        # rather than let every worker die on a traceback.
+        import getpass  # noqa: PLC0415
+
+        raise SystemExit(
+            f"ATLAS_DATA_DIR={config.data_dir} must be writable by the user the app runs as ({getpass.getuser()}, "
+            f"uid {os.getuid()}): it keeps the secret key there, the database (SQLite), fetched builds and "
+            "published files. Make that folder theirs (chown), or set ATLAS_SECRET_KEY and point ATLAS_DATA_DIR "
+            "at a folder they can write.") from None

@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import dash
 import flask
 import sqlalchemy as sa
 
@@ -98,13 +97,10 @@ def readyz() -> flask.Response:
     return response
 
 
-def is_page(path: str) -> bool:
+def is_page(path: str, pages: Callable[[], list[str]]) -> bool:
     """Whether ``path`` is one of the Dash pages (the explorer, the embed), as Dash's router would match it."""
     wanted = "/" + path.strip("/")
-    for page in dash.page_registry.values():
-        if wanted in ("/" + page["path"].strip("/"), "/" + str(page.get("relative_path", "")).strip("/")):
-            return True
-    return False
+    return any(wanted == "/" + page.strip("/") for page in pages())
 
 
 def _not_found_page() -> flask.Response | None:
@@ -112,7 +108,7 @@ def _not_found_page() -> flask.Response | None:
     rule = request.url_rule
     if request.method not in ("GET", "HEAD") or rule is None or rule.rule not in ("/", CATCH_ALL):
         return None
-    if is_page(request.path):
+    if is_page(request.path, flask.current_app.extensions["atlas_pages"]):
         return None
     body = flask.render_template("not_found.html", path=request.path)
     response = flask.Response(body, status=404, mimetype="text/html")
@@ -120,9 +116,12 @@ def _not_found_page() -> flask.Response | None:
     return response
 
 
-def init_app(server: flask.Flask) -> None:
+def init_app(server: flask.Flask, pages: Callable[[], list[str]]) -> None:
+    """The routes, and the 404 page for every path but ``pages()`` (the Dash pages' paths: app.py passes them,
+    since the HTTP layer does not import the UI framework)."""
     if server.extensions.get("atlas_health"):
         return
     server.extensions["atlas_health"] = True
+    server.extensions["atlas_pages"] = pages
     server.register_blueprint(blueprint)
     server.before_request(_not_found_page)

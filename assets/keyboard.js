@@ -17,6 +17,7 @@
 
   var typed = "";
   var typedAt = 0;
+  var chosen = null;  // the option type-ahead last moved to: {popover, el, at}
   var navigated = typeof WeakSet === "function" ? new WeakSet() : null;  // lists moved through by arrow keys
   var NAVIGATION = ["ArrowDown", "ArrowUp", "PageDown", "PageUp", "Home", "End", "Tab"];
 
@@ -44,6 +45,18 @@
 
   function popoverOf(el) {
     return el && el.closest ? el.closest(".dash-dropdown-content") : null;
+  }
+
+  // A key pressed on a list's button while its list is open (typed before focus has moved into the list)
+  // belongs to that list.
+  function openPopoverOf(el) {
+    if (!el || !el.getAttribute || el.getAttribute("aria-expanded") !== "true") {
+      return null;
+    }
+    var controlled = el.getAttribute("aria-controls");
+    var target = controlled ? document.getElementById(controlled) : null;
+    return popoverOf(target) || (target && target.classList.contains("dash-dropdown-content") ? target : null) ||
+      document.querySelector(".dash-dropdown-content");
   }
 
   function printable(event) {
@@ -89,6 +102,13 @@
   document.addEventListener("focusin", function (event) {
     var popover = popoverOf(event.target);
     var box = searchBox(popover);
+    // Radix focuses the chosen option once the list has opened; a letter typed before that has already moved
+    // focus to the option it names, which keeps it.
+    if (!box && chosen && chosen.popover === popover && event.target !== chosen.el &&
+        Date.now() - chosen.at < 1000 && !(navigated && navigated.has(popover)) && document.body.contains(chosen.el)) {
+      chosen.el.focus();
+      return;
+    }
     if (box && event.target !== box && !(navigated && navigated.has(popover)) &&
         event.target.closest("[role='option']")) {
       box.focus();
@@ -96,7 +116,7 @@
   }, true);
 
   document.addEventListener("keydown", function (event) {
-    var popover = popoverOf(event.target);
+    var popover = popoverOf(event.target) || (printable(event) ? openPopoverOf(event.target) : null);
     if (popover && navigated && NAVIGATION.indexOf(event.key) >= 0) {
       navigated.add(popover);
     }
@@ -123,6 +143,7 @@
       if (text.indexOf(typed) === 0) {
         var input = options[i].querySelector("input") || options[i];
         event.preventDefault();
+        chosen = { popover: popover, el: input, at: now };
         input.focus();
         if (options[i].scrollIntoView) {
           options[i].scrollIntoView({ block: "nearest" });

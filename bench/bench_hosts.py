@@ -139,7 +139,9 @@ def main() -> int:
             wait(bases[-1] + "/readyz", proc)
             print(f"host {name.upper()} fetched, checked and serves the build: ready in "
                   f"{time.perf_counter() - started:.1f} s")
-        load(bases, 5, args.clients)  # warm both
+        for base in bases:  # warm both: every kind once (the search index, locate's trees, the caches)
+            for path in MIX:
+                requests.get(base + path, timeout=300)
         print(f"{args.clients} clients, {args.seconds:.0f} s each, {args.workers} worker(s) x 4 threads per host")
         results = {}
         for label, targets in (("one host", bases[:1]), ("two hosts", bases)):

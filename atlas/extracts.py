@@ -12,7 +12,7 @@ leaves this file.
   "Gotchas"). DuckDB's memory is bounded (``ATLAS_DUCKDB_MEMORY_MB``), one thread per query.
 - A reader is bound to one build folder for its life. ``current()`` gives the reader of the build
   ``ATLAS_DATA_DIR/current`` names now: when the link moves (a new build, or a newer build synced from
-  object storage by atlas/buildsync.py), the next request gets a reader on the new build while requests
+  object storage by atlas/builds.py), the next request gets a reader on the new build while requests
   under way finish on theirs, so no answer ever mixes two builds.
 - Each reader holds a shared ``flock`` on its build's ``build.json`` (taken with its connection, after
   any fork), and the pipeline never prunes a build it cannot lock exclusively: a build in use is never

@@ -2,7 +2,7 @@
 API tokens, follows, live-feed state and the audit log. SQLAlchemy 2 over SQLite (by default, in
 ATLAS_DATA_DIR/atlas.db: nothing to install) or PostgreSQL (``ATLAS_DATABASE_URL``), with Alembic migrations
 (atlas/migrations). DuckDB never sees these tables: the published values themselves are Parquet files
-beside the builds, read by atlas/store.py.
+beside the builds, read by atlas/catalogue.py.
 
 - ``engine()`` is opened per process (after gunicorn's fork) and per database URL, with ``pool_pre_ping``
   so a restarted database server costs the requests made while it is down (they fail with

@@ -201,7 +201,7 @@ def test_datapack_is_built_once_and_revalidated(client, monkeypatch):
     assert client.get(f"/datapack/{TRAFFORD}.zip",
                       headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
     # Nothing half-written is left beside it.
-    folder = datapack.cache_path(__import__("atlas.store", fromlist=["get_store"]).get_store(), TRAFFORD).parent
+    folder = datapack.cache_path(__import__("atlas.catalogue", fromlist=["build"]).build(), TRAFFORD).parent
     assert not [p for p in folder.iterdir() if p.name.endswith(".part")]
 
 

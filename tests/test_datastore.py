@@ -83,10 +83,10 @@ def test_every_link_answers_200_and_every_page_is_valid_html(world: World, user:
         start += ["/account", "/datastore/publish"]
     seen: set[str] = set()
     pages = 0
-    from atlas import catalogue
+    from atlas import catalogue, datasets
 
     places = {a["code"] for a in catalogue.build().authorities()} | {
-        catalogue.slug(a["name"]) for a in catalogue.build().authorities()}
+        datasets.slug(a["name"]) for a in catalogue.build().authorities()}
     place_page = re.compile(r"^/datastore/([^/?]+)$")
     special = {"whats-new", "publish", "catalog.jsonld", "follow"}
     sampled = 0

@@ -349,12 +349,12 @@ def test_locate_and_search_return_the_2021_area(atlas_env: Path, raw_dir: Path) 
         geom = shapely.geometry.shape(feat["geometry"])
         inner = geom.buffer(-0.0003)
         point = (inner if not inner.is_empty else geom).representative_point()
-        got = locate.locate(s, point.y, point.x).areas["lsoa21"]
+        got = locate.locate(s.extracts, point.y, point.x).areas["lsoa21"]
         assert got is not None and got["code"] == feat["properties"]["LSOA21CD"], feat["properties"]["LSOA21CD"]
     body = api.standalone().test_client().get("/api/locate?lat=52.4612&lon=-1.9256").get_json()
     assert body["lsoa21"]["code"].startswith("E01") and body["lsoa21"]["authority"] == BIRMINGHAM
     assert body["url_lsoa21"] == f"/?authority={BIRMINGHAM}&level=lsoa21&area={body['lsoa21']['code']}"
-    found = search.search(s, "E01035188")["results"]
+    found = search.search(s.extracts, "E01035188")["results"]
     assert found and found[0]["level"] == "lsoa21" and found[0]["what"] == "LSOA (2021)"
 
 

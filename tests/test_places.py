@@ -170,7 +170,7 @@ def test_every_lsoa_is_named_with_its_ward_from_the_lookup(s, lookup):
 # -- search --------------------------------------------------------------------------------------------------
 
 def _found(s, text, **kw):
-    return search.search(s, text, **kw)["results"]
+    return search.search(s.extracts, text, **kw)["results"]
 
 
 def test_wards_are_found_by_code_and_by_name(s, wards):
@@ -235,14 +235,14 @@ def test_postcodes_give_their_lsoa_and_ward_from_the_raw_lookups(s, raw_dir, loo
     terminated = next(r for r in _rows(raw_dir / WC_PC) if r["doterm"])
     assert not any(x["kind"] == "postcode" and x["code"] == terminated["pcds"] for x in _found(s, terminated["pcds"]))
     # a postcode the atlas has no directory for: said plainly, not guessed
-    out = search.search(s, "SW1A 1AA")
+    out = search.search(s.extracts, "SW1A 1AA")
     assert out["results"] == [] and "not covered" in out["note"]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.text(max_size=150), limit=st.integers(min_value=-5, max_value=500))
 def test_any_text_gives_a_bounded_list(s, text, limit):
-    out = search.search(s, text, limit=limit)
+    out = search.search(s.extracts, text, limit=limit)
     assert len(out["results"]) <= max(1, min(limit, search.MAX_LIMIT))
     assert all(r["kind"] in search.KIND_WORDS for r in out["results"])
 
@@ -261,7 +261,7 @@ def test_points_inside_raw_lsoa_polygons_are_found_in_them(s, raw_dir):
             # well inside the published polygon: the display polygons are simplified by 8 m
             inner = geom.buffer(-0.0003)
             point = (inner if not inner.is_empty else geom).representative_point()
-            got = locate.locate(s, point.y, point.x)
+            got = locate.locate(s.extracts, point.y, point.x)
             tried += 1
             found += got.areas["lsoa11"] is not None and got.areas["lsoa11"]["code"] == feat["properties"]["LSOA11CD"]
     assert tried >= 100 and found == tried
@@ -269,7 +269,7 @@ def test_points_inside_raw_lsoa_polygons_are_found_in_them(s, raw_dir):
 
 def test_trafford_postcodes_fall_in_their_own_lsoa(s, raw_dir):
     rows = _rows(raw_dir / TRAFFORD_PC)
-    same = sum(locate.locate(s, float(r["lat"]), float(r["lon"])).areas["lsoa11"]["code"] == r["lsoa_code"]
+    same = sum(locate.locate(s.extracts, float(r["lat"]), float(r["lon"])).areas["lsoa11"]["code"] == r["lsoa_code"]
                for r in rows[::10])
     # SOURCES.md: 11,095 of 11,127 (99.7%) lie in their own published polygon; the rest sit on an edge
     assert same / len(rows[::10]) > 0.99

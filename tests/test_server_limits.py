@@ -243,10 +243,10 @@ def test_export_rate_limit_is_per_client_with_429_and_retry_after(thread_pool, m
     assert client.get("/api").status_code == 200  # and the data API is not limited
 
 
-def test_rate_limit_counts_live_where_the_cache_lives() -> None:
+def test_rate_limit_counts_live_in_redis_when_the_hosts_share_one() -> None:
     assert ratelimit.storage_uri(settings.load({})) == "memory://"
     assert ratelimit.storage_uri(settings.load({"ATLAS_CACHE_TYPE": "FileSystemCache"})) == "memory://"
-    config = settings.load({"ATLAS_CACHE_TYPE": "RedisCache", "ATLAS_CACHE_REDIS_URL": "redis://cache.internal:6380/2"})
+    config = settings.load({"ATLAS_REDIS_URL": "redis://cache.internal:6380/2"})
     assert ratelimit.storage_uri(config) == "redis://cache.internal:6380/2"
 
 
@@ -302,7 +302,7 @@ def test_wrong_method_on_a_download_is_json_405(client) -> None:
 
 @pytest.mark.parametrize("path", ["/api/authorities", f"/export/map.png?{SMALL}", f"/datapack/{CAMDEN}.zip"])
 def test_every_data_blueprint_answers_errors_alike(client, monkeypatch, path, caplog) -> None:
-    def broken() -> None:
+    def broken(*_: object, **__: object) -> None:
         raise RuntimeError("the disk caught fire")
 
     monkeypatch.setattr(catalogue, "build", broken)
@@ -310,7 +310,7 @@ def test_every_data_blueprint_answers_errors_alike(client, monkeypatch, path, ca
     assert body == {"error": "internal error; it has been logged", "status": 500}
     assert any(r.exc_info for r in caplog.records)  # the traceback is in the log, not the answer
 
-    def missing() -> None:
+    def missing(*_: object, **__: object) -> None:
         raise FileNotFoundError("no extracts")
 
     monkeypatch.setattr(catalogue, "build", missing)

@@ -447,13 +447,13 @@ def test_a_partnerships_area_is_a_place_for_its_members_only(world: World) -> No
     actor = accounts.actor_for(accounts.check_password(world.users["partner_member"], PASSWORD))
     with access.acting_as(actor), world.server.test_request_context("/"):
         shown = explorer_callbacks.render_view(f"?authority={code}&level=lsoa11&variable={var}", None,
-                                               catalogue.build())
+                                               catalogue.build(access.current()))
         assert shown.state.authority == code and shown.state.variable == var, shown.messages
         assert len(shown.areas["codes"]) == len(rows)
         assert shown.outline["features"] and "lsoa11" in [o["value"] for o in shown.level_options]
     with access.acting_as(access.ANONYMOUS), world.server.test_request_context("/"):
         shown = explorer_callbacks.render_view(f"?authority={code}&level=lsoa11&variable={var}", None,
-                                               catalogue.build())
+                                               catalogue.build(access.current()))
         assert shown.state.authority == "all" and any("no local authority" in m for m in shown.messages)
     # everyone else: exactly as for a place that does not exist
     for role in ("anonymous", "outsider", "invited_not_accepted", "nonpartner_member"):
@@ -504,7 +504,7 @@ def test_the_hover_card_says_a_published_datasets_as_of_date(world: World) -> No
     actor = accounts.actor_for(accounts.check_password(world.users["partner_member"], PASSWORD))
     with access.acting_as(actor), world.server.test_request_context("/"):
         r = explorer_callbacks.render_view(f"?authority={CAMDEN}&level=lsoa11&variable={var}", None,
-                                           catalogue.build())
+                                           catalogue.build(access.current()))
     details = world.clients["partner_member"].get(r.payload["details"]).get_json()
     done = subprocess.run(["node", "-e", NODE_SCRIPT, str(ROOT)], capture_output=True, text=True, timeout=60,
                           input=json.dumps({"payload": r.payload, "areas": r.areas, "details": details,
@@ -517,5 +517,5 @@ def test_the_hover_card_says_a_published_datasets_as_of_date(world: World) -> No
     # an open variable's hover card has no such line
     with world.server.test_request_context("/"):
         r = explorer_callbacks.render_view(f"?authority={CAMDEN}&level=lsoa11&variable=ks102ew0002", None,
-                                           catalogue.build())
+                                           catalogue.build(access.current()))
     assert "asOf" not in r.payload

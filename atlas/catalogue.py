@@ -647,5 +647,5 @@ def of_request() -> Catalogue:
         return build(access.current())
     found = flask.g.get("atlas_catalogue")
     if found is None:
-        found = flask.g.atlas_catalogue = build(flask.g.get("atlas_actor", access.ANONYMOUS))
+        found = flask.g.atlas_catalogue = build(flask.g.get("atlas_actor", access.current()))
     return found

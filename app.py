@@ -18,15 +18,32 @@ import flask
 
 from atlas import access, cache, settings
 from callbacks import (  # noqa: F401 - importing registers the callbacks
+    areas,
     compare,
     embed,
     explorer,
 )
-from ui import ids
-from web import api, auth, caching, callback_guard, compression, datastore, downloads, health, publishing, security
+from callbacks import points as point_callbacks  # noqa: F401 - the point layer's, the site and area cards'
+from ui import ids, page
+from web import (
+    api,
+    auth,
+    caching,
+    callback_guard,
+    compression,
+    datastore,
+    downloads,
+    health,
+    points,
+    publishing,
+    security,
+)
+from web import areas as saved_areas
+from web import profile as profiles
 
 config = settings.load()
 logging.basicConfig(level=config.log_level)
+page.drop_polyfill()  # no page loads @babel/polyfill: ui/page.py says why
 
 IDS_SCRIPT = f"/_atlas/ids.js?v={ids.javascript_version()}"
 
@@ -37,10 +54,16 @@ app = dash.Dash(__name__, title="Neighbourhood Atlas", update_title=None, suppre
                 assets_ignore=r"\.worker\.js$")
 # The page's language, for screen readers and hyphenation (Dash's own page template has none).
 app.index_string = app.index_string.replace("<html>", '<html lang="en-GB">', 1)
+# The explorer's title bar is painted with the HTML, before any script (ui/page.py).
+app.interpolate_index = page.with_masthead(app.interpolate_index)
 cache.init_cache(app.server, config)
 api.init_app(app.server)
+points.init_app(app.server)
 downloads.init_app(app.server)
 publishing.init_app(app.server)
+# Area profiles, areas like mine and saved areas (issue 22).
+profiles.init_app(app.server)
+saved_areas.init_app(app.server)
 # Who is asking (sessions, API tokens, OIDC) and the datastore's pages: the actor every access decision reads.
 auth.init_app(app.server)
 datastore.init_app(app.server)

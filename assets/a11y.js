@@ -94,6 +94,12 @@
       for (var i = 0; i < records.length; i += 1) {
         var r = records[i];
         var target = r.target;
+        // The map's own DOM (Leaflet's panes, tiles, tooltips) and the HTML the page's scripts write (legend,
+        // table, search results) hold no Dash list or slider: their many changes are not looked through.
+        if (target.closest && target.closest(".leaflet-container, .legend, .legend-strip, .table-wrap, " +
+            ".place-results")) {
+          continue;
+        }
         if (r.type === "childList" || (target.classList && (target.classList.contains("dash-options-list") ||
             target.classList.contains("dash-options-list-option") || target.classList.contains("dash-slider-thumb")))) {
           later();

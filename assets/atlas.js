@@ -219,6 +219,8 @@
       base.dashArray = "2 2";
     }
     if (h.s && feature.properties.code === h.s) {
+      // Its own edge heavier, and above everything the selection's own outline (outlineSelected: a white
+      // casing, which hides this edge, under a dashed near-black line).
       base.weight = 3.5;
       base.color = "#000000";
       base.opacity = 1;
@@ -235,7 +237,7 @@
       // A categorical paint: its class line names the category, and there is nothing more to fetch.
       var c = classOf(p, i);
       if (c >= 0) {
-        lines.push(escapeHtml(p.label) + ": <strong>" + escapeHtml(p.classCell[c]) + "</strong>");
+        lines.push(escapeHtml(p.label) + ": <strong>" + escapeHtml(classCell(p, c)) + "</strong>");
       } else if (whyOf(p, i)) {
         lines.push("<em>" + escapeHtml(whyOf(p, i)) + "</em>");  // the "No data" line follows
       }
@@ -281,11 +283,14 @@
     lines = lines.concat(figureLines(p, detailsOf(p), i));
     var c = classOf(p, i);
     if (c >= 0) {
-      if (p.classText[c]) {
-        lines.push(escapeHtml(p.classText[c]));
+      if (classText(p, c)) {
+        lines.push(escapeHtml(classText(p, c)));
       }
     } else {
       lines.push("No data");
+    }
+    if (p.exposure && p.exposure.length) {  // the place's population-weighted exposure (air pollutants)
+      lines.push("<span class='note'>" + escapeHtml(p.exposure.join(" ")) + "</span>");
     }
     if (p.asOf) {  // a published dataset: its as-of date and version, and that it is stale
       lines.push("<span class='asof'>" + escapeHtml(p.asOf) + "</span>");
@@ -331,7 +336,38 @@
   function styled(url, n) {
     // Tells the benchmark and tests that every area of ``url`` has its new style (the canvas paints it
     // in the next animation frame).
+    var h = window.atlas._latest;
+    outlineSelected(h && h.p && h.p.url === url && h.p.geom !== "tiles" && h.s ? window.atlas.layerOf(h.s) : null);
     window.dispatchEvent(new CustomEvent("atlas:styled", { detail: { url: url, n: n } }));
+  }
+
+  // The selected area (a searched postcode's or place's area, a clicked one) is outlined in a style no boundary
+  // uses: a white casing under a dashed near-black line, in a pane of its own above the authority's outline,
+  // so it reads over every palette and is never mistaken for the district's border (a plain black line).
+  var SELECTION_CASING = { color: "#ffffff", weight: 7, opacity: 0.95, fill: false, dashArray: null };
+  var SELECTION_LINE = { color: "#111111", weight: 3, opacity: 1, fill: false, dashArray: "9 6" };
+  var selection = null;
+
+  function outlineSelected(layer) {
+    if (selection) {
+      selection.remove();
+      selection = null;
+    }
+    var map = layer && layer._map;
+    if (!map || !layer.feature) {
+      return;
+    }
+    if (!map.getPane("selection")) {
+      var pane = map.createPane("selection");
+      pane.style.zIndex = 460;
+      pane.style.pointerEvents = "none";
+    }
+    var geometry = layer.feature.geometry;
+    selection = window.L.layerGroup([
+      window.L.geoJSON(geometry, { style: SELECTION_CASING, pane: "selection", interactive: false }),
+      window.L.geoJSON(geometry, { style: SELECTION_LINE, pane: "selection", interactive: false }),
+    ]).addTo(map);
+    selection._atlasCode = layer.feature.properties.code;
   }
 
   function refreshOpenTooltips() {
@@ -390,6 +426,22 @@
     return out;
   }
 
+  function stripHtml(legend) {
+    // The legend's compact strip over the map on a phone: the classes' colours in a row, the first class's lower
+    // and the last's upper bound, and a button that opens the whole legend (assets/places.js).
+    var rows = legend.rows || [];
+    var swatches = rows.map(function (r) {
+      return tag("span", { "class": "strip-swatch", style: "background-color:" + r.colour, title: r.label });
+    }).join("");
+    var first = rows.length ? String(rows[0].label).split(" – ")[0] : "";
+    var last = rows.length ? String(rows[rows.length - 1].label).split(" – ").pop() : "";
+    var range = rows.length > 1 && first !== rows[0].label ? first + " – " + last : rows.length + " categories";
+    return tag("button", { type: "button", "class": "legend-open", "aria-expanded": "false",
+                           "aria-controls": ids().LEGEND_PANEL },
+      tag("span", { "class": "strip-swatches", "aria-hidden": "true" }, swatches) +
+      tag("span", { "class": "strip-text" }, tag("strong", {}, escapeHtml(legend.title)) + " " + escapeHtml(range)));
+  }
+
   function histogramHtml(hist) {
     if (!hist) {
       return "";
@@ -402,6 +454,11 @@
     var marks = hist.marks.map(function (left) {
       return tag("span", { "class": "break", style: "left:" + Math.max(0, Math.min(100, left)).toFixed(2) + "%" });
     }).join("");
+    // A guideline or limit inside the values' range (a variable with thresholds): a labelled line.
+    (hist.lines || []).forEach(function (line) {
+      marks += tag("span", { "class": "threshold", title: line.label,
+        style: "left:" + Math.max(0, Math.min(100, line.left)).toFixed(2) + "%" });
+    });
     return tag("figure", { "class": "histogram" },
       tag("div", { "class": "bars", role: "img",
         "aria-label": "Histogram of the values from " + hist.lo + " to " + hist.hi + ", with the class breaks marked" },
@@ -497,7 +554,7 @@
           cells += tag("td", { "class": "num" }, f ? count(f.rn) : "…");
         } else if (col === "class") {
           cells += tag("td", {}, c >= 0 ? tag("span", { "class": "swatch", style: "background-color:" + p.c[c] }) +
-            " " + escapeHtml(p.classCell[c]) : "no data" + (whyOf(p, i) ? ": " + escapeHtml(whyOf(p, i)) : ""));
+            " " + escapeHtml(classCell(p, c)) : "no data" + (whyOf(p, i) ? ": " + escapeHtml(whyOf(p, i)) : ""));
         }
       });
       return tag("tr", { "class": isSel ? "selected" : "", "aria-current": isSel ? "true" : undefined,
@@ -533,8 +590,24 @@
         text += ", rank " + count(f.rank) + " of " + count(f.ranked);
       }
     }
-    text += c >= 0 ? "; " + (p.classText[c] || p.classCell[c]) : "; no data";
+    text += c >= 0 ? "; " + (classText(p, c) || classCell(p, c)) : "; no data";
     return text + ". Click it again to clear.";
+  }
+
+  // A class's words, made from the paint's class labels (sent once, not thrice): the hover card's
+  // "Class 2 of 5: 3.7% – 5.1%" (a category: none, the card names it) and the table's "2 of 5 (3.7% – 5.1%)"
+  // (a category: its label).
+  function classText(p, c) {
+    var label = p.classLabels[c];
+    return p.categorical || label === undefined ? "" : "Class " + (c + 1) + " of " + p.k + ": " + label;
+  }
+
+  function classCell(p, c) {
+    var label = p.classLabels[c];
+    if (label === undefined) {
+      return "";
+    }
+    return p.categorical ? label : (c + 1) + " of " + p.k + " (" + label + ")";
   }
 
   function visibleSoon(el) {
@@ -542,7 +615,7 @@
       return false;
     }
     var box = el.getBoundingClientRect();
-    return box.top < (window.innerHeight || 800) * 1.5 && box.bottom > 0 && el.offsetParent !== null;
+    return box.top < (window.innerHeight || 800) && box.bottom > 0 && el.offsetParent !== null;
   }
 
   var watched = null;
@@ -591,7 +664,24 @@
       tableState.follow = false;
     }
     tableState.page = out.page;
+    // Redrawn while a keyboard user is on one of its buttons (a page of figures arriving, a selection): the
+    // same button keeps the focus, so a key pressed next still reaches it.
+    var focused = document.activeElement && box.contains(document.activeElement) ? document.activeElement : null;
+    var again = null;
+    if (focused) {
+      ["data-atlas-select", "data-atlas-sort", "data-atlas-page"].some(function (name) {
+        var value = focused.getAttribute(name);
+        if (value !== null) {
+          again = "[" + name + "=\"" + (window.CSS && CSS.escape ? CSS.escape(value) : value) + "\"]";
+        }
+        return value !== null;
+      });
+    }
     box.innerHTML = out.html;
+    var target = again ? box.querySelector(again) : null;
+    if (target) {
+      target.focus({ preventScroll: true });
+    }
   }
 
   window.addEventListener("atlas:details", function () {
@@ -648,6 +738,11 @@
     },
 
     // What is drawn now, for tests, the benchmark and the console.
+    // The area outlined as selected (a district's map; England and Wales's tiles draw it in the workers).
+    outlined: function () {
+      return selection ? selection._atlasCode : null;
+    },
+
     layerOf: function (code) {
       var h = window.atlas._latest;
       var list = h && h.p ? layers[h.p.url] || [] : [];
@@ -876,7 +971,21 @@
             params.set(key, here.get(key));
           }
         });
-        ["map"].forEach(function (key) {  // the map's position: written as it moves (syncAddress)
+        // The map's position (written as it moves: syncAddress) and the pin stay, unless a place was just
+        // chosen in the search (assets/places.js): then they are that place's.
+        var pending = window.atlas._pendingKeys;
+        window.atlas._pendingKeys = null;
+        ["map", "pin"].forEach(function (key) {
+          if (pending && Object.prototype.hasOwnProperty.call(pending, key)) {
+            if (pending[key]) {
+              params.set(key, pending[key]);
+            }
+          } else if (here.has(key)) {
+            params.set(key, here.get(key));
+          }
+        });
+        // the point layer's keys (assets/points.js writes them)
+        ["points", "measure", "day", "site"].forEach(function (key) {
           if (here.has(key)) {
             params.set(key, here.get(key));
           }
@@ -893,6 +1002,11 @@
         if (next === window.location.search) {
           return nu();
         }
+        window.setTimeout(function () {
+          if (window.atlas.places && window.atlas.places.drawPin) {
+            window.atlas.places.drawPin();
+          }
+        }, 0);
         var ctx = window.dash_clientside.callback_context;
         var trig = ctx && ctx.triggered ? ctx.triggered.map(function (t) { return t.prop_id; }) : [];
         var byCompare = trig.indexOf(ids().COMPARE.STATE + ".data") >= 0 && trig.indexOf(ids().STATE + ".data") < 0;
@@ -970,6 +1084,10 @@
           var box = document.getElementById(ids().LEGEND);
           if (box) {
             box.innerHTML = legendHtml(payload.legend);
+          }
+          var strip = document.getElementById(ids().LEGEND_STRIP);
+          if (strip) {
+            strip.innerHTML = stripHtml(payload.legend);
           }
         }
         return nu();

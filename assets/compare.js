@@ -462,95 +462,138 @@
   }
 
   window.dash_clientside = Object.assign({}, window.dash_clientside);
-  window.dash_clientside.compare = {
-    gate: function (st, view, variableB, pins, cstate, nav) {
-      // What reaches the server: the address's compare keys (first load, back or forward), a change of
-      // the explorer's view while the compare view is open, or a compare control. Nothing otherwise.
-      var ctx = window.dash_clientside.callback_context;
-      var trig = ctx && ctx.triggered ? ctx.triggered.map(function (t) { return t.prop_id; }) : [];
-      var cur = cstate || { view: "explore", areas: [] };
-      var on = cur.view === "compare";
-      if (trig.indexOf(window.atlas.ids.STATE + ".data") >= 0) {
-        if (!st) {
+  function gateWhy(st, view, variableB, pins, cstate, nav) {
+    // What reaches the server: the address's compare keys (first load, back or forward), a change of
+    // the explorer's view while the compare view is open, or a compare control. Nothing otherwise.
+    var ctx = window.dash_clientside.callback_context;
+    var trig = ctx && ctx.triggered ? ctx.triggered.map(function (t) { return t.prop_id; }) : [];
+    var cur = cstate || { view: "explore", areas: [] };
+    var on = cur.view === "compare";
+    if (trig.indexOf(window.atlas.ids.STATE + ".data") >= 0) {
+      if (!st) {
+        return nu();
+      }
+      if (st.via !== "control") {
+        var search = (nav && nav.search) || "";
+        var named = new URLSearchParams(search).get("view");
+        if (!named && !on) {
           return nu();
         }
-        if (st.via !== "control") {
-          var search = (nav && nav.search) || "";
-          var named = new URLSearchParams(search).get("view");
-          if (!named && !on) {
-            return nu();
-          }
-          return { source: "nav", search: search, t: Date.now() };
+        return { source: "nav", search: search, t: Date.now() };
+      }
+      // Also when a message stands in the explore view (compare not offered there): the new view clears it.
+      return on || cur.said ? { source: "view", t: Date.now() } : nu();
+    }
+    if (!view) {
+      return nu();
+    }
+    var pinsNow = Array.isArray(pins) ? pins : (cur.areas || []);
+    if (view === cur.view && (!variableB || variableB === cur.variable_b) && sameList(pinsNow, cur.areas || [])) {
+      return nu();
+    }
+    if (view === "explore" && !on) {
+      return nu();
+    }
+    return { source: "control", view: view, variable_b: variableB || cur.variable_b || "", pins: pinsNow,
+             t: Date.now() };
+  }
+
+  function combineOut(pa, pb, rel, areas, highlight, cstate, opacity) {
+    var on = !!(cstate && cstate.view === "compare");
+    lastState = cstate || lastState;
+    document.body.classList.toggle("atlas-compare", on);
+    var out = [nu(), nu(), nu(), nu(), nu(), nu()];
+    if (!on) {
+      fitted = null; // hidden: sized to nothing; shown again, the maps are sized and fitted anew
+    }
+    if (!on || !ready(pa, pb, rel, areas)) {
+      return out;
+    }
+    var hl = (highlight && highlight.codes) || [];
+    var fromTiles = rel.geom === "tiles";
+    KEYS.forEach(function (m, j) {
+      var h = { m: m, url: rel.url, f: fills(m, pa, pb, rel), hl: hl, o: opacity, pa: pa, pb: pb, rel: rel };
+      latest[m] = h;
+      if (fromTiles) {
+        if (!tiled[m]) {
+          out[2 * j] = null; // the GeoJSON layer emptied: the tiles draw this map
+          reg[m] = { url: null, list: [] };
         }
-        // Also when a message stands in the explore view (compare not offered there): the new view clears it.
-        return on || cur.said ? { source: "view", t: Date.now() } : nu();
+        tiled[m] = true;
+        return;
       }
-      if (!view) {
-        return nu();
+      if (tiled[m]) {
+        window.atlas.tiles.clear(mapId(m));
+        hideTip(m);
+        tiled[m] = false;
       }
-      var pinsNow = Array.isArray(pins) ? pins : (cur.areas || []);
-      if (view === cur.view && (!variableB || variableB === cur.variable_b) && sameList(pinsNow, cur.areas || [])) {
-        return nu();
+      if (reg[m].url === rel.url && reg[m].list.length === pa.n) {
+        restyle(m);
+      } else {
+        out[2 * j] = rel.url;
+        out[2 * j + 1] = { m: m, url: rel.url, f: h.f, o: opacity };
       }
-      if (view === "explore" && !on) {
-        return nu();
+    });
+    write(C().LEGEND_A, window.atlas.legendHtml(pa.legend));
+    write(C().LEGEND_B, window.atlas.legendHtml(pb.legend));
+    write(C().LEGEND_BV, bivariateLegend(rel));
+    if (fromTiles) {
+      lastSelected = hl.length === 1 ? hl[0] : null;
+      window.requestAnimationFrame(function () { drawTiled(rel); });
+      return out;
+    }
+    if (fitted !== rel.key) {
+      // Shown just now, or a new place: size the maps to their boxes and fit them, once drawn.
+      window.requestAnimationFrame(function () { fit(rel); });
+    }
+    if (out[0] === nu()) {
+      window.requestAnimationFrame(function () { drawnAll(rel.url); });
+    }
+    return out;
+  }
+
+  var builtFrom = null; // the parts last built (a new page brings new ones)
+
+  function build(parts) {
+    // The compare view's maps and lists (ui/compare.py), each put in its box once, when the view is first
+    // asked for: set_props updates Dash's layout at once, so the callbacks that follow find them.
+    if (!parts || parts === builtFrom) {
+      return;
+    }
+    builtFrom = parts;
+    Object.keys(parts).forEach(function (box) {
+      window.dash_clientside.set_props(box, { children: parts[box] });
+    });
+  }
+
+  window.dash_clientside.compare = {
+    gate: function (st, view, variableB, pins, cstate, nav, parts) {
+      // What reaches the server: the address's compare keys (first load, back or forward), a change of
+      // the explorer's view while the compare view is open, or a compare control. Nothing otherwise.
+      // What passes first creates the view's maps and lists (ui/compare.py), before its callbacks run.
+      var out = gateWhy(st, view, variableB, pins, cstate, nav);
+      if (out !== nu()) {
+        build(parts);
       }
-      return { source: "control", view: view, variable_b: variableB || cur.variable_b || "", pins: pinsNow,
-               t: Date.now() };
+      return out;
     },
 
     combine: function (pa, pb, rel, areas, highlight, cstate, opacity) {
-      var on = !!(cstate && cstate.view === "compare");
-      lastState = cstate || lastState;
-      document.body.classList.toggle("atlas-compare", on);
-      var out = [nu(), nu(), nu(), nu(), nu(), nu()];
-      if (!on) {
-        fitted = null; // hidden: sized to nothing; shown again, the maps are sized and fitted anew
-      }
-      if (!on || !ready(pa, pb, rel, areas)) {
-        return out;
-      }
-      var hl = (highlight && highlight.codes) || [];
-      var fromTiles = rel.geom === "tiles";
+      // The maps' layers exist only once the view was opened: their props are set, not returned.
+      var out = combineOut(pa, pb, rel, areas, highlight, cstate, opacity);
       KEYS.forEach(function (m, j) {
-        var h = { m: m, url: rel.url, f: fills(m, pa, pb, rel), hl: hl, o: opacity, pa: pa, pb: pb, rel: rel };
-        latest[m] = h;
-        if (fromTiles) {
-          if (!tiled[m]) {
-            out[2 * j] = null; // the GeoJSON layer emptied: the tiles draw this map
-            reg[m] = { url: null, list: [] };
-          }
-          tiled[m] = true;
-          return;
+        var props = {};
+        if (out[2 * j] !== nu()) {
+          props.url = out[2 * j];
         }
-        if (tiled[m]) {
-          window.atlas.tiles.clear(mapId(m));
-          hideTip(m);
-          tiled[m] = false;
+        if (out[2 * j + 1] !== nu()) {
+          props.hideout = out[2 * j + 1];
         }
-        if (reg[m].url === rel.url && reg[m].list.length === pa.n) {
-          restyle(m);
-        } else {
-          out[2 * j] = rel.url;
-          out[2 * j + 1] = { m: m, url: rel.url, f: h.f, o: opacity };
+        if (Object.keys(props).length) {
+          window.dash_clientside.set_props({ a: C().LAYER_A, b: C().LAYER_B, bv: C().LAYER_BV }[m], props);
         }
       });
-      write(C().LEGEND_A, window.atlas.legendHtml(pa.legend));
-      write(C().LEGEND_B, window.atlas.legendHtml(pb.legend));
-      write(C().LEGEND_BV, bivariateLegend(rel));
-      if (fromTiles) {
-        lastSelected = hl.length === 1 ? hl[0] : null;
-        window.requestAnimationFrame(function () { drawTiled(rel); });
-        return out;
-      }
-      if (fitted !== rel.key) {
-        // Shown just now, or a new place: size the maps to their boxes and fit them, once drawn.
-        window.requestAnimationFrame(function () { fit(rel); });
-      }
-      if (out[0] === nu()) {
-        window.requestAnimationFrame(function () { drawnAll(rel.url); });
-      }
-      return out;
+      return nu();
     },
 
     map_click: function (clickA, clickB, clickBV, selected) {

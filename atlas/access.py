@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 __all__ = ["ACTIONS", "ANONYMOUS", "LEVELS", "OPERATOR", "Action", "Actor", "Org", "PartnershipRef", "Rule",
-           "Share", "Target", "acting_as", "action_of", "action_table", "allowed", "current", "declares",
+           "SavedArea", "Share", "Target", "acting_as", "action_of", "action_table", "allowed", "current", "declares",
            "explain", "reset_current", "set_current", "visibility_key"]
 
 LEVELS = ("public", "registered", "organisation", "partnership")
@@ -120,6 +120,18 @@ class PartnershipRef:
     id: int
     accepted: frozenset[int] = field(default_factory=frozenset)
     invited: frozenset[int] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class SavedArea:
+    """A saved area (atlas/areas.py), as far as decisions need it: its owner and who it is shared with
+    (``private``: the owner; ``organisation``: members of ``org_id``; ``partnership``: members of the
+    organisations that accepted ``partnership_id``; ``public``: everyone)."""
+
+    owner_id: int | None
+    access: str = "private"
+    org_id: int | None = None
+    partnership_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -222,6 +234,44 @@ def _place_read(actor: Actor, p: PartnershipRef | str | None) -> Decision:
     return False, "a partnership's area is opened by its members only"
 
 
+def _area_read(actor: Actor, a: SavedArea) -> Decision:
+    if a.access == "public":
+        return True, "the saved area is public"
+    if not actor.signed_in:
+        return False, f"the saved area is {a.access} and nobody is signed in"
+    if actor.site_admin:
+        return True, "site administrators see every saved area"
+    if a.owner_id is not None and actor.user_id == a.owner_id:
+        return True, "the saved area's owner"
+    if a.access == "organisation" and a.org_id is not None and a.org_id in actor.orgs:
+        return True, "a member of the organisation it is shared with"
+    if a.access == "partnership" and a.partnership_id is not None and a.partnership_id in actor.partnerships:
+        return True, "a member of an organisation in the partnership it is shared with"
+    return False, f"the saved area is {a.access} and not shared with them"
+
+
+def _area_save(actor: Actor, a: SavedArea) -> Decision:
+    if not actor.signed_in or actor.user_id is None:
+        return False, "only people signed in save areas (a saved area has an owner)"
+    if a.access == "organisation":
+        if a.org_id is None or (a.org_id not in actor.orgs and not actor.site_admin):
+            return False, "an area is shared only with an organisation one is a member of"
+    elif a.access == "partnership":
+        if a.partnership_id is None or (a.partnership_id not in actor.partnerships and not actor.site_admin):
+            return False, "an area is shared only with a partnership one's organisation accepted"
+    elif a.access not in ("private", "public"):
+        return False, f"unknown access {a.access!r}"
+    return True, f"anyone signed in may save an area ({a.access})"
+
+
+def _area_delete(actor: Actor, a: SavedArea) -> Decision:
+    if actor.site_admin:
+        return True, "site administrators may"
+    if a.owner_id is not None and actor.user_id == a.owner_id:
+        return True, "the saved area's owner"
+    return False, "only the saved area's owner deletes it"
+
+
 def _everyone(actor: Actor, _: Any) -> Decision:
     return True, "open to everyone"
 
@@ -277,6 +327,11 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
            "are not councils", _publish_onto),
     Action("place.read", "place", "everyone for authorities and larger places; a partnership's area: "
            "members of its accepted organisations and site administrators", _place_read),
+    Action("area.read", "saved area", "everyone for a public one; its owner; members of the organisation or "
+           "partnership it is shared with; site administrators", _area_read),
+    Action("area.save", "saved area", "anyone signed in (private or public); shared with an organisation: its "
+           "members; with a partnership: members of its accepted organisations", _area_save),
+    Action("area.delete", "saved area", "its owner; site administrators", _area_delete),
     Action("partnership.view", "partnership", "members of its organisations (accepted or invited); site "
            "administrators", _partnership_view),
     Action("partnership.share", "partnership + organisation", "a dataset's organisation must be an accepted "

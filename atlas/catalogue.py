@@ -20,6 +20,7 @@ cached answer keyed by them is shared by requesters who may see the same things,
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -29,34 +30,60 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
-from atlas import access, audit, coverage, db, extracts, registry, settings, storage
-from atlas.extracts import ALL, ALL_NAME, NATIONAL_LEVEL, Extracts, NotFound, is_categorical
+from atlas import access, audit, coverage, db, extracts, pointdata, registry, settings, storage
+from atlas.extracts import ALL, ALL_NAME, NATIONAL_LEVEL, AreaCodes, Extracts, NotFound, is_categorical
 
-__all__ = ["Catalogue", "Place", "Scope", "Variable", "build", "of_request"]
+__all__ = ["Catalogue", "Place", "Scope", "Variable", "build", "of_request", "register_saved"]
 
 #: Catalogue fields searched by ``variables(q=...)``.
 _SEARCHED = ("id", "label", "table", "table_title", "cell", "topic", "description")
 
 T = TypeVar("T")
 
+#: How a saved area's code (``A<id>``) is resolved for the request's actor, and which ones they may open:
+#: registered by atlas/areas.py (which owns saved areas: ``register_saved``). ``resolve(code)`` answers
+#: (name, level, codes) or None (unknown, or not theirs to open); ``listing()`` the codes they may open. Both
+#: read the actor of ``access.acting_as`` (the web layer sets the request's).
+_saved_hooks: dict[str, Callable[..., Any]] = {}
+
+
+def register_saved(resolve: Callable[[str], tuple[str, str, tuple[str, ...]] | None],
+                   listing: Callable[[], list[str]]) -> None:
+    """Let catalogues open saved areas as places (called once by atlas/areas.py)."""
+    _saved_hooks["resolve"] = resolve
+    _saved_hooks["listing"] = listing
+
+
+def _is_saved(code: str) -> bool:
+    return code.startswith("A") and code[1:].isdigit()
+
 
 @dataclass(frozen=True)
 class Place:
     """A place a view can show: a district, a place larger than one (a region, Wales, a combined authority),
-    a partnership's area (``P<id>``, for its members only) or ``all`` (England and Wales)."""
+    a partnership's area (``P<id>``, for its members only), a saved area (``A<id>``, for whom may open it: its
+    own areas at one level) or ``all`` (England and Wales)."""
 
     code: str
     name: str
-    kind: str  # district | region | nation | combined_authority | partnership | country
+    kind: str  # district | region | nation | combined_authority | partnership | saved | country
     #: Its districts; None for ``all`` (every area the extracts hold).
     members: tuple[str, ...] | None
-    #: For cache keys: the code, and a partnership area's members (its area grows when a council joins).
+    #: For cache keys: the code, and a partnership area's members (its area grows when a council joins), or a
+    #: saved area's digest of its areas (it is redrawn in place).
     key: str
     levels: tuple[str, ...]
+    #: A saved area's own areas (its districts hold more); None for every other place.
+    codes: AreaCodes | None = None
 
     @property
     def is_all(self) -> bool:
         return self.members is None
+
+    @property
+    def areas(self) -> extracts.Members:
+        """What the reader is handed for this place's areas: a saved area's codes, else its districts."""
+        return self.codes if self.codes is not None else self.members
 
 
 class Variable(dict):
@@ -115,9 +142,9 @@ class Scope:
         self.places: dict[str, list[tuple[str, str]]] = {}
         self.authorities: dict[str, frozenset[str]] = {}
         for pub in visible:
-            self.places[pub.key] = [(a, pub.level) for a in pub.authorities]
+            self.places[pub.key] = [(a, lv) for lv in pub.levels for a in pub.authorities]
             stale = pub.stale()
-            for row in pub.variables:
+            for row in pub.area_variables:
                 self.rows[row["id"]] = {**row, "stale": stale, "status": pub.status()}
                 self.authorities[row["id"]] = frozenset(pub.authorities)
         self.topics = {row["topic"] for row in self.rows.values() if row.get("topic")}
@@ -159,6 +186,7 @@ class Catalogue:
         self.extracts = reader
         self.scope = _scope_for(actor, snapshot, reader)
         self._places: dict[str, Place] = {}
+        self._saved_areas: dict[str, dict | None] = {}
 
     def anonymous(self) -> Catalogue:
         """The same build and registry as nobody sees them (what is built once for everyone: datapacks)."""
@@ -219,11 +247,48 @@ class Catalogue:
         return self.scope.datasets.get(dataset)
 
     def place_key(self, authority: str) -> str:
-        """The place for cache keys: an authority's code, or a partnership area's code with its members."""
+        """The place for cache keys: an authority's code, a partnership area's code with its members, or a
+        saved area's with the digest of its codes. Raises NotFound for a saved area the requester may not open."""
+        if _is_saved(authority):
+            saved = self._saved(authority)
+            if saved is None:
+                raise NotFound("authority", authority, [ALL, *self.extracts.places, *self.extracts.authority_rows])
+            return f"{authority}[{saved['digest']}]"
         members = self._partnership(authority)
         return authority if members is None else f"{authority}[{','.join(members)}]"
 
     # -- places ---------------------------------------------------------------------------------------------
+
+    def _saved(self, authority: str) -> dict | None:
+        """A saved area the requester may open (``A<id>``): name, level, codes, the districts they are in;
+        else None (as if unknown). Resolved once per catalogue (per request), for its actor."""
+        resolve = _saved_hooks.get("resolve")
+        if resolve is None or not _is_saved(authority):
+            return None
+        if authority in self._saved_areas:
+            return self._saved_areas[authority]
+        with access.acting_as(self.actor):
+            found = resolve(authority)
+        out = None
+        if found is not None:
+            name, level, codes = found
+            if level in self.extracts.levels:
+                index = self.extracts.area_authorities(level)
+                codes = tuple(sorted(c for c in codes if c in index))
+                out = {"code": authority, "name": name, "level": level, "codes": codes,
+                       "authorities": tuple(sorted({index[c] for c in codes})),
+                       "digest": hashlib.sha256(" ".join(codes).encode()).hexdigest()[:16]}
+        self._saved_areas[authority] = out
+        return out
+
+    def saved_places(self) -> list[dict]:
+        """The saved areas the requester may open, shaped like ``authorities()`` (most have none)."""
+        listing = _saved_hooks.get("listing")
+        if listing is None:
+            return []
+        with access.acting_as(self.actor):
+            codes = listing()
+        return [self.authority(code) for code in codes if self._saved(code) is not None]
 
     def _partnership(self, authority: str) -> tuple[str, ...] | None:
         """A partnership area's member authorities (when the requester may open it), else None."""
@@ -236,6 +301,16 @@ class Catalogue:
         """A place larger than a district (``name``, ``kind``, ``authorities``, ``bbox``): a region, Wales, a
         combined authority, or a partnership's area when the requester may open it (else None: as if unknown)."""
         place = self.extracts.places.get(authority)
+        if place is None and _is_saved(authority):
+            saved = self._saved(authority)
+            if saved is None:
+                return None
+            rows = self.extracts.authority_rows
+            boxes = [rows[a]["bbox"] for a in saved["authorities"] if rows.get(a, {}).get("bbox")]
+            return {"code": authority, "name": f"{saved['name']} (saved area)", "kind": "saved",
+                    "authorities": saved["authorities"], "level": saved["level"], "areas": len(saved["codes"]),
+                    "bbox": ([min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
+                              max(b[3] for b in boxes)] if boxes else None)}
         if place is not None or not authority.startswith("P"):
             return place
         members = self._partnership(authority)
@@ -261,6 +336,9 @@ class Catalogue:
         reader = self.extracts
         if authority == ALL:
             return [NATIONAL_LEVEL, *[lv for lv in reader.levels if lv != NATIONAL_LEVEL and reader.all_counts.get(lv)]]
+        row = self._place_row(authority)
+        if row.get("kind") == "saved":  # a saved area: its own level only
+            return [row["level"]]
         held = {lv for a in self._place_row(authority)["authorities"] for lv in reader.small_levels(a)}
         return [lv for lv in reader.levels if lv in held]
 
@@ -277,8 +355,9 @@ class Catalogue:
             row = self._place_row(code)
             if row is not None:
                 members = tuple(row["authorities"])
+                saved = self._saved(code) if row["kind"] == "saved" else None
                 found = Place(code, row["name"], row["kind"], members, self.place_key(code),
-                              tuple(self._place_levels(code)))
+                              tuple(self._place_levels(code)), AreaCodes(saved["codes"]) if saved else None)
             elif code in reader.authority_rows:
                 found = Place(code, str(reader.authority_rows[code].get("name") or code), "district", (code,), code,
                               tuple(self._small_levels(code)))
@@ -325,6 +404,8 @@ class Catalogue:
     def _level_counts(self, place: Place) -> list[dict]:
         """[{level, vintage, areas}] of a place or ``all`` (sums of their districts')."""
         reader = self.extracts
+        if place.codes is not None:  # a saved area: its own areas
+            return [{"level": lv, "vintage": reader.vintages.get(lv), "areas": len(place.codes)} for lv in place.levels]
         out = []
         for level in place.levels:
             if place.members is None:
@@ -356,7 +437,8 @@ class Catalogue:
         if place.kind != "district":
             row = self._place_row(code)
             out = {"code": code, "name": place.name, "kind": place.kind,
-                   "nation": None if place.kind == "partnership" else "Wales" if code.startswith("W") else "England",
+                   "nation": None if place.kind in ("partnership", "saved") else "Wales" if code.startswith("W")
+                   else "England",
                    "region": place.name if place.kind == "region" else None,
                    "levels": self._level_counts(place), "bbox": row.get("bbox"),
                    "authorities": list(place.members or ())}
@@ -380,8 +462,10 @@ class Catalogue:
     def rebasing(self, authority: str) -> dict[str, int] | None:
         """How the place's 2011 LSOAs map to 2021 ones: counts of ``unchanged``, ``split``, ``merged`` and
         ``complex`` LSOAs, ``estimated`` (those whose re-based 2021 figures are estimates) and ``areas``;
-        None where it has no 2011 LSOAs (or the build has no lookup). Raises NotFound."""
-        return self.extracts.rebasing(self.place(authority).members)
+        None where it has no 2011 LSOAs (or the build has no lookup; a saved area: its districts' counts would
+        not be its own). Raises NotFound."""
+        place = self.place(authority)
+        return None if place.codes is not None else self.extracts.rebasing(place.members)
 
     def rebasing_rows(self, authority: str) -> pd.DataFrame | None:
         """A district's rows of the LSOA 2011 -> 2021 lookup (see ``Extracts.rebasing_rows``)."""
@@ -390,7 +474,7 @@ class Catalogue:
     def estimates(self, row: Mapping, authority: str, level: str) -> frozenset[str] | None:
         """Codes of the areas whose figures of the variable ``row`` are estimates there, or None when the
         variable has no estimates at all (not a re-based figure, or another level)."""
-        return self.extracts.estimates(row, self.place(authority).members, level)
+        return self.extracts.estimates(row, self.place(authority).areas, level)
 
     # -- variables ------------------------------------------------------------------------------------------
 
@@ -475,6 +559,8 @@ class Catalogue:
     def _file(self, variable: Variable, level: str) -> str:
         """The Parquet file a variable's values are read from: the build's, or the published version's local
         copy (fetched from object storage and checked the first time; storage.Unavailable while it cannot be)."""
+        if variable.get("points"):  # a table of points: its area variables, aggregated (atlas/pointdata.py)
+            return pointdata.level_file(self, self.scope.datasets[variable["dataset"]], level)
         if variable.published is not None:
             pub = variable.published
             return str(storage.local_copy(pub.object_key, pub.sha256, self.data_dir))
@@ -524,7 +610,7 @@ class Catalogue:
         from other areas add ``extracts.CARRIED_FIELDS``."""
         place, var = self._resolve(authority, level, variable)
         self.audit_read(var, f"values {authority}/{level}/{var.id}")
-        return self.extracts.values(var, self._file(var, level), place.members, level)
+        return self.extracts.values(var, self._file(var, level), place.areas, level)
 
     def _national(self, level: str, variable: str) -> tuple[Variable, str]:
         self._check_level(level)
@@ -550,19 +636,19 @@ class Catalogue:
         """Codes (in code order, the geometry's and the paint's order) and friendly names ("Birmingham 043C,
         in Nechells ward") of ``authority``'s areas at ``level``. Raises NotFound."""
         place = self._check_place(authority, level)
-        codes, _names, full_names = self.extracts.areas(place.members, level)
+        codes, _names, full_names = self.extracts.areas(place.areas, level)
         return codes.tolist(), list(full_names)
 
     def area_count(self, authority: str, level: str) -> int:
         """How many areas ``authority`` (a district, a place or ``all``) has at ``level``. Raises NotFound."""
         place = self._check_place(authority, level)
-        return len(self.extracts.areas(place.members, level)[0])
+        return len(self.extracts.areas(place.areas, level)[0])
 
     def area_position(self, authority: str, level: str, code: str) -> int | None:
         """Where area ``code`` is in ``authority``'s areas at ``level`` (code order), None if it is not one of
         them. Raises NotFound for an unknown place or level."""
         place = self._check_place(authority, level)
-        at = self.extracts.areas(place.members, level)[0].get_indexer([code])[0]
+        at = self.extracts.areas(place.areas, level)[0].get_indexer([code])[0]
         return int(at) if at >= 0 else None
 
     def area_index(self, level: str) -> pd.DataFrame:
@@ -575,13 +661,13 @@ class Catalogue:
 
     def _keep_geometry(self, place: Place, level: str) -> bool:
         # The whole country's LSOAs as GeoJSON are about 60 MB: made on the rare request for them, never kept.
-        return len(self.extracts.areas(place.members, level)[0]) <= extracts.CACHED_AREAS_MAX
+        return len(self.extracts.areas(place.areas, level)[0]) <= extracts.CACHED_AREAS_MAX
 
     def area_geojson_bytes(self, authority: str, level: str) -> bytes:
         """The GeoJSON of ``area_geojson``, serialised compactly (kept per build, but for places of more than
         ``CACHED_AREAS_MAX`` areas). Raises NotFound."""
         place = self._check_place(authority, level)
-        return self.extracts.geojson_bytes(place.members, level, self._keep_geometry(place, level))
+        return self.extracts.geojson_bytes(place.areas, level, self._keep_geometry(place, level))
 
     def area_geojson(self, authority: str, level: str) -> dict:
         """FeatureCollection of the display geometry of ``authority`` at ``level``, properties code and
@@ -589,15 +675,15 @@ class Catalogue:
         (callers may modify it). Raises NotFound."""
         place = self._check_place(authority, level)
         if not self._keep_geometry(place, level):
-            return self.extracts.feature_collection(place.members, level)
+            return self.extracts.feature_collection(place.areas, level)
         import json  # noqa: PLC0415
 
-        return json.loads(self.extracts.geojson_bytes(place.members, level))
+        return json.loads(self.extracts.geojson_bytes(place.areas, level))
 
     def area_pbf(self, authority: str, level: str) -> bytes:
         """The same features as ``area_geojson``, as geobuf (kept per build, as above). Raises NotFound."""
         place = self._check_place(authority, level)
-        return self.extracts.pbf(place.members, level, self._keep_geometry(place, level))
+        return self.extracts.pbf(place.areas, level, self._keep_geometry(place, level))
 
     # -- whole datasets -------------------------------------------------------------------------------------
 
@@ -625,8 +711,90 @@ class Catalogue:
         rows = [dict(r) for r in rows]
         var = self.variable(rows[0]["id"])
         self.audit_read(var, f"download {authority}/{level}/{dataset}")
-        frame = self.extracts.dataset_frame(rows, self._file(var, level), self.place(authority).members, level)
+        frame = self.extracts.dataset_frame(rows, self._file(var, level), self.place(authority).areas, level)
         return frame, rows
+
+    # -- point datasets: monitoring sites and their readings ---------------------------------------------
+    # The build's point datasets (open to everyone, atlas/extracts.py) and the council's tables of points the
+    # requester may see (atlas/pointdata.py), by id; atlas/points.py makes the layer's paint, the GeoJSON, a
+    # site's series and the nearest sites from these.
+
+    def _published_points(self) -> dict[str, registry.Published]:
+        return {k: p for k, p in self.scope.datasets.items() if p.points}
+
+    def point_datasets(self) -> list[dict]:
+        """The point datasets the requester may see (``id``, ``title``, ``description``, ``kind``: series or
+        snapshot, ``as_of``, ``start``, ``end``, ``measures`` [{id, label, unit, decimals, scale, thresholds or
+        bands, lines}], ``lockdown``, ``note``, ``source``, ``licence``, ``sites``), by id."""
+        return [dict(row) for row in self.extracts.point_catalogue().values()] + [
+            pointdata.point_meta(p) for p in self._published_points().values()]
+
+    def point_dataset(self, dataset: str) -> dict:
+        """One point dataset's description. Raises NotFound listing the valid ids."""
+        row = self.extracts.point_catalogue().get(dataset)
+        if row is None:
+            pub = self._published_points().get(dataset)
+            if pub is None:
+                raise NotFound("dataset", dataset,
+                               list(self.extracts.point_catalogue()) + list(self._published_points()))
+            return pointdata.point_meta(pub)
+        return dict(row)
+
+    def point_sites(self, dataset: str, authority: str | None = None) -> pd.DataFrame:
+        """The sites of a point dataset (site, name, type, network, lon, lat, authority, authority_name, lsoa11,
+        lsoa21, place, measures), by site code; only those in ``authority``'s districts when given (a district,
+        a place, a partnership's area; ``all``: every site in England and Wales). Raises NotFound."""
+        published = self._published_points().get(dataset)
+        if published is not None:
+            return pointdata.sites(self, published, authority)
+        self.point_dataset(dataset)
+        if authority is None:
+            return self.extracts.point_sites(dataset, None)
+        members = self.members(authority)
+        return self.extracts.point_sites(dataset, members, located_only=members is None)
+
+    def point_readings(self, dataset: str, measure: str, time: str | None = None,
+                       site: str | None = None) -> pd.DataFrame:
+        """Readings of one measure (site, time, value, band, note), by time then site: of one ``time`` and/or
+        one ``site`` when given. Raises NotFound for an unknown dataset or measure."""
+        row = self.point_dataset(dataset)
+        measures = [m["id"] for m in row.get("measures") or []]
+        if measure not in measures:
+            raise NotFound("measure", measure, measures)
+        if row.get("published"):
+            found = pointdata.readings(self, self._published_points()[dataset], measure, site)
+            return found[found["time"] == time] if time is not None else found
+        return self.extracts.point_readings(dataset, measure, time, site)
+
+    def point_times(self, dataset: str) -> list[str]:
+        """Every time a point dataset has readings at (days of a daily series; one for a snapshot), in order."""
+        published = self._published_points().get(dataset)
+        if published is not None:
+            return [published.as_of]
+        self.point_dataset(dataset)
+        return self.extracts.point_times(dataset)
+
+    def point_series(self, dataset: str, site: str) -> pd.DataFrame:
+        """Every reading of one site (measure, time, value, band, note), by measure then time."""
+        published = self._published_points().get(dataset)
+        if published is not None:
+            return pointdata.readings(self, published, site=site)
+        self.point_dataset(dataset)
+        return self.extracts.point_series(dataset, site)
+
+    # -- what depends on no one: answered by the reader ------------------------------------------------------
+
+    def area_shape(self, level: str, code: str) -> tuple[Any, str, str] | None:
+        """One area's display polygon, friendly name and district (see ``Extracts.area_shape``)."""
+        return self.extracts.area_shape(level, code)
+
+    def area_shapes(self, level: str, codes: list[str] | None = None) -> tuple:
+        """Codes, names, labels, districts and polygons of the areas at ``level`` (see ``Extracts.area_shapes``)."""
+        return self.extracts.area_shapes(level, codes)
+
+    def labels(self, band: str) -> bytes:
+        """The reference layer's names of one band (see ``Extracts.labels``). Raises NotFound."""
+        return self.extracts.labels(band)
 
 
 def build(actor: access.Actor = access.ANONYMOUS, data_dir: Path | None = None) -> Catalogue:

@@ -27,6 +27,7 @@ __all__ = [
     "K_MAX",
     "K_MIN",
     "SCHEMES",
+    "GIVEN_BREAKS",
     "Classification",
     "ClassifyError",
     "class_index",
@@ -43,7 +44,12 @@ SCHEMES: dict[str, str] = {
     "std_mean": "Standard deviation",
     "head_tail": "Head/tail breaks",
     "custom": "Custom breaks",
+    # Breaks at the thresholds a figure is judged against (the catalogue's ``thresholds``: an air pollutant's WHO
+    # guideline, interim targets and the UK's legal limit), passed in as ``custom_breaks`` (atlas/air.py).
+    "limits": "Guideline and limits",
 }
+#: Schemes whose breaks are given rather than computed: the typed custom breaks, and a variable's thresholds.
+GIVEN_BREAKS = frozenset({"custom", "limits"})
 
 # Above this many values Fisher-Jenks runs on a sample: its cost grows with n squared (about 70 ms for
 # 3,000 values and 9 classes here), while breaks from 1,000 values (FisherJenksSampled's own cap) are
@@ -231,6 +237,8 @@ def _quantiles(y: np.ndarray, k: int, _custom: Any = None) -> tuple[np.ndarray, 
 
 
 def _equal_interval(y: np.ndarray, k: int, _custom: Any = None) -> tuple[np.ndarray, str | None]:
+    if not (float(y.max()) - float(y.min())) / k > 0:  # a range too narrow to divide (subnormal): mapclassify
+        return np.unique(y), None  # asks numpy for an enormous array; each distinct value is its own class
     return _quiet(lambda: mapclassify.EqualInterval(y, k=k)).bins, None
 
 
@@ -332,6 +340,14 @@ def _custom(
     return bins, note
 
 
+def _limits(
+    basis: np.ndarray, k: int | None, thresholds: Sequence[float] | None
+) -> tuple[np.ndarray, str | None]:
+    if not thresholds:
+        raise ClassifyError("the classes at the guideline and limits need the variable's thresholds; it has none")
+    return _custom(basis, k, thresholds)
+
+
 # The one dispatch table: same keys as SCHEMES (a test holds them together).
 _SCHEMES: dict[str, SchemeFn] = {
     "quantiles": _quantiles,
@@ -340,6 +356,7 @@ _SCHEMES: dict[str, SchemeFn] = {
     "std_mean": _std_mean,
     "head_tail": _head_tail,
     "custom": _custom,
+    "limits": _limits,
 }
 
 
@@ -370,7 +387,7 @@ def classify(
     """
     if not isinstance(scheme, str) or scheme not in SCHEMES:
         raise ClassifyError(f"unknown classification scheme {scheme!r}; valid schemes: {', '.join(SCHEMES)}")
-    if scheme != "custom":
+    if scheme not in GIVEN_BREAKS:
         k = _check_k(k)
 
     y, missing = _finite(values)
@@ -389,7 +406,7 @@ def classify(
 
     notes: list[str] = []
     distinct = int(np.unique(basis).size)
-    if distinct == 1 and scheme != "custom":  # no scheme can split one value; some would raise
+    if distinct == 1 and scheme not in GIVEN_BREAKS:  # no scheme can split one value; some would raise
         bins, note = basis[:1], None
         every = "every value" if reference is None else "every reference value"
         notes.append(f"{k} classes asked, 1 given: {every} is {_fmt(basis[0])}.")
@@ -401,7 +418,7 @@ def classify(
         except (ValueError, ArithmeticError) as exc:  # e.g. a range too small for float arithmetic
             raise ClassifyError(f"{SCHEMES[scheme]} cannot classify these values: {exc}") from exc
     # Custom breaks set the classes themselves: nothing was asked for that they did not give.
-    k_requested = len(bins) if scheme == "custom" else k
+    k_requested = len(bins) if scheme in GIVEN_BREAKS else k
     bins = np.unique(np.asarray(bins, dtype=np.float64))  # sorted, tied breaks merged
 
     top = float(y.max())

@@ -21,6 +21,7 @@ import numpy as np
 from scipy import stats
 
 from atlas import csvsafe, view
+from atlas.printing import UNIT_WORDS
 from atlas.view import View
 from atlas.viewstate import ALL, PREFERRED_VARIABLES, ViewState, level_label, to_query
 
@@ -274,7 +275,7 @@ DENSITY_CELLS = 60
 
 def _hover_format(v: View, axis: str) -> str:
     # The value as the maps print it, at the variable's precision with its unit: no text per point.
-    unit = "%" if v.unit == "percentage" else (f" {v.unit}" if v.unit in ("years", "per hectare", "per km2") else "")
+    unit = "%" if v.unit == "percentage" else (f" {v.unit}" if v.unit in UNIT_WORDS else "")
     return f"%{{{axis}:,.{v.decimals}f}}{unit}"
 
 

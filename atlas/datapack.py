@@ -396,6 +396,7 @@ def _build_zip(cat: Catalogue, authority: str, target: Path) -> dict:
                               f"changes 2011 -> 2021) are estimates: {counts.get('estimated', 0):,} of "
                               f"{len(rebasing):,} here"))
             summary["levels"][level] = {"areas": len(codes), "datasets": len(by_dataset), "variables": len(rows)}
+        summary["points"] = _pack_points(cat, authority, info, zf, built, resources, files)
         summary["variables"] = len(definitions)
         zf.writestr(zipfile.ZipInfo("variables.csv", _date(built)), _definitions_csv(definitions.values()),
                     compress_type=zipfile.ZIP_DEFLATED)
@@ -410,6 +411,42 @@ def _build_zip(cat: Catalogue, authority: str, target: Path) -> dict:
                     _readme(cat, info, summary, definitions.values(), files, built).encode(),
                     compress_type=zipfile.ZIP_DEFLATED)
     return summary
+
+
+def _pack_points(store: Any, authority: str, info: dict, zf: zipfile.ZipFile, built: str, resources: list[dict],
+                 files: list[tuple[str, str]]) -> dict[str, int]:
+    """The build's open point datasets (monitoring sites) with sites in the authority: ``points/<id>.geojson``
+    (the sites) and ``points/<id>_readings.csv`` (every reading of those sites). Sites per dataset."""
+    out: dict[str, int] = {}
+    for meta in store.point_datasets():
+        if meta.get("published"):
+            continue  # council-published points are downloaded by those who may see them, never packed
+        sites = store.point_sites(meta["id"], authority)
+        if sites.empty:
+            continue
+        features = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [float(r.lon), float(r.lat)]},
+                     "properties": {"site": r.site, "name": r.name, "type": r.type, "network": r.network}}
+                    for r in sites.itertuples()]
+        zf.writestr(zipfile.ZipInfo(f"points/{meta['id']}.geojson", _date(built)), _dumps(
+            {"type": "FeatureCollection", "name": meta["id"], "title": meta["title"], "as_of": meta.get("as_of"),
+             "source": meta.get("source"), "licence": meta.get("licence"), "features": features}),
+            compress_type=zipfile.ZIP_DEFLATED)
+        readings = pd.concat([store.point_series(meta["id"], code).assign(site=code) for code in sites["site"]],
+                             ignore_index=True)[["site", "measure", "time", "value", "band"]]
+        table = pa.Table.from_pandas(readings, preserve_index=False)
+        name = f"points/{meta['id']}_readings.csv"
+        zf.writestr(zipfile.ZipInfo(name, _date(built)), _csv_bytes(table), compress_type=zipfile.ZIP_DEFLATED)
+        units = ", ".join(f"{m['id']}: {m.get('unit')}" for m in meta.get("measures") or [])
+        title = f"{meta['title']}: readings of the sites in {info['name']}"
+        text = f"One row per site, measure and time ({units}). Source: {meta.get('source')}"
+        columns = [describe.column(c, kind="number" if c == "value" else "string") for c in readings.columns]
+        zf.writestr(zipfile.ZipInfo(f"{name[:-4]}.csv-metadata.json", _date(built)), _dumps(
+            describe.csvw_table(name.rsplit("/", 1)[1], title, text, columns)), compress_type=zipfile.ZIP_DEFLATED)
+        resources.append(describe.resource(name, title, text, columns, primary_key=None))
+        files.append((f"points/{meta['id']}.geojson, {name}", f"{len(sites):,} monitoring sites of "
+                      f"`{meta['id']}` and their {len(readings):,} readings"))
+        out[meta["id"]] = int(len(sites))
+    return out
 
 
 def _dumps(body: dict) -> bytes:

@@ -129,7 +129,7 @@ def _datasets(cat: Catalogue, authority: str | None) -> tuple[DatasetInfo, ...]:
                 continue
             out.append(DatasetInfo(
                 key=key, title=pub.title, topic=pub.topic, description=pub.description, source=pub.source,
-                licence=pub.licence, publisher=pub.org_name, levels=[pub.level],
+                licence=pub.licence, publisher=pub.org_name, levels=list(pub.levels),
                 coverage=f"published by {pub.org_name}",
                 vintage=pub.as_of, variables=len(members), access=pub.rule.access, updated=pub.updated[:10],
                 published=True, as_of=pub.as_of, stale=pub.stale(), version=pub.version, dataset_id=pub.id,

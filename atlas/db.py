@@ -38,8 +38,8 @@ from atlas import settings
 
 __all__ = [
     "ROLES", "AuditEntry", "Base", "Dataset", "DatasetShare", "Follow", "Invitation", "Membership",
-    "Organisation", "Partnership", "PartnershipMember", "PullState", "RegistryState", "Token", "Unavailable", "User",
-    "UserSession", "Variable",
+    "Organisation", "Partnership", "PartnershipMember", "PullState", "RegistryState", "SavedArea", "Token",
+    "Unavailable", "User", "UserSession", "Variable",
     "Version", "bump", "database_url", "engine", "ensure_schema", "exists", "now", "reset", "secret_key", "session",
 ]
 
@@ -183,7 +183,7 @@ class Version(Base):
     #: Relative to ATLAS_DATA_DIR/published; written (and fsynced) before this row is committed.
     file: Mapped[str] = mapped_column(sa.String(300))
     sha256: Mapped[str] = mapped_column(sa.String(64))
-    #: The authorities the version covers, a JSON list (null for a version made before migration 0003 whose
+    #: The authorities the version covers, a JSON list (null for a version made before migration 0004 whose
     #: file was not at hand then: read from the file).
     authorities: Mapped[str | None] = mapped_column(sa.Text, nullable=True, default=None)
     rows: Mapped[int] = mapped_column()
@@ -275,6 +275,27 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(sa.String(40))
     detail: Mapped[str] = mapped_column(sa.Text, default="")
     address: Mapped[str] = mapped_column(sa.String(64), default="")
+
+
+class SavedArea(Base):
+    """A person's own area (issue 22): a set of small areas of one level, opened as a place by code
+    ``A<id>`` by whoever ``access`` allows (atlas/areas.py)."""
+
+    __tablename__ = "saved_area"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    level: Mapped[str] = mapped_column(sa.String(10))
+    #: The areas' codes, space-separated, in code order.
+    codes: Mapped[str] = mapped_column(sa.Text)
+    #: How it was made (codes | polygon | radius) and what was given (the polygon, or centre and radius), JSON.
+    how: Mapped[str] = mapped_column(sa.String(10), default="codes")
+    definition: Mapped[str] = mapped_column(sa.Text, default="")
+    access: Mapped[str] = mapped_column(sa.String(12), default="private")
+    org_id: Mapped[int | None] = mapped_column(sa.ForeignKey("organisation.id", ondelete="CASCADE"), nullable=True)
+    partnership_id: Mapped[int | None] = mapped_column(sa.ForeignKey("partnership.id", ondelete="CASCADE"),
+                                                       nullable=True)
+    created: Mapped[datetime] = mapped_column(default=now)
 
 
 class RegistryState(Base):

@@ -45,7 +45,7 @@ import shapely.errors
 from atlas import settings
 
 __all__ = ["ALL", "ALL_NAME", "CARRIED_FIELDS", "CARRIED_HIGH", "CARRIED_LOW", "CARRIED_NOTE", "CARRIED_PARTS",
-           "CARRIED_STATUS", "CATEGORICAL", "CHANGE_KINDS", "ESTIMATED_METHODS", "Extracts", "LEVELS",
+           "CARRIED_STATUS", "CATEGORICAL", "CHANGE_KINDS", "AreaCodes", "ESTIMATED_METHODS", "Extracts", "LEVELS",
            "NATIONAL_LEVEL", "NotFound", "PLACE_KINDS", "PRECISION", "REBASED_LEVEL", "UNRANKED_UNITS", "current",
            "is_categorical", "quote_identifier"]
 
@@ -58,7 +58,7 @@ ALL_NAME = "England and Wales"
 NATIONAL_LEVEL = "lad"
 #: Places larger than a district (places.parquet): what each ``kind`` is called in words.
 PLACE_KINDS = {"region": "region of England", "nation": "nation", "combined_authority": "combined authority",
-               "partnership": "partnership's area"}
+               "partnership": "partnership's area", "saved": "saved area"}
 #: Above this many areas a place's geometry is not kept in the per-build cache (it is rebuilt on the rare
 #: request for it: the whole country's LSOAs as GeoJSON are about 60 MB).
 CACHED_AREAS_MAX = 10_000
@@ -93,7 +93,24 @@ CARRIED_PARTS = "__parts"
 #: from, and a split area's range (lowest, highest).
 CARRIED_FIELDS: tuple[str, ...] = ("carried", "carried_note", "parts", "low", "high")
 
-#: A place's districts as the reader takes them: a tuple of district codes, or None for every area.
+class AreaCodes(tuple):
+    """A saved area's own area codes (atlas/areas.py), handed to the reader in place of districts: its areas
+    are those codes, whatever districts they are in."""
+
+    __slots__ = ()
+
+    def __hash__(self) -> int:  # never the same cache key as a tuple of districts
+        return hash(("codes", tuple(self)))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AreaCodes) and tuple.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+
+#: A place's areas as the reader takes them: a tuple of district codes, a saved area's own codes
+#: (``AreaCodes``), or None for every area.
 Members = tuple[str, ...] | None
 
 
@@ -473,6 +490,9 @@ class Extracts:
             return None
         if members is None:
             return frozenset().union(*self._estimated.values()) if self._estimated else frozenset()
+        if isinstance(members, AreaCodes):
+            every = frozenset().union(*self._estimated.values()) if self._estimated else frozenset()
+            return every & frozenset(members)
         return frozenset().union(*(self._estimated.get(a, frozenset()) for a in members))
 
     def values_file(self, row: Mapping, level: str) -> str:
@@ -487,6 +507,8 @@ class Extracts:
         districts only as bound parameters."""
         if members is None:
             return sql, params
+        if isinstance(members, AreaCodes):  # a saved area: its own areas, whatever districts they are in
+            return sql + " WHERE list_contains(?, code)", [*params, list(members)]
         if len(members) == 1:
             return sql + " WHERE authority = ?", [*params, members[0]]
         return sql + " WHERE list_contains(?, authority)", [*params, list(members)]
@@ -794,24 +816,157 @@ class Extracts:
         return [float(v) for v in found[0]]
 
     def area_shapes(self, level: str, codes: list[str] | None = None
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Codes, labels, districts and polygons (shapely, WGS84) of the areas held at ``level`` (only those of
-        ``codes`` when given), for point-in-polygon look-ups (atlas/locate.py). Raises NotFound."""
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Codes, names, labels, districts and polygons (shapely, WGS84) of the areas held at ``level`` (only
+        those of ``codes`` when given), for point-in-polygon look-ups (atlas/locate.py) and saved areas' shapes
+        (atlas/areas.py). Raises NotFound."""
         if level not in self.levels:
             raise NotFound("level", level, self.levels)
         path = self.file("areas", f"{level}.parquet")
         label = "label" if "label" in self.columns(path) else "name"
-        sql = "SELECT code, " + label + ", authority, geometry FROM read_parquet(?)"  # noqa: S608
+        sql = "SELECT code, name, " + label + ", authority, geometry FROM read_parquet(?)"  # noqa: S608
         params: list[Any] = [path]
         if codes is not None:
             sql += " WHERE list_contains(?, code)"
             params.append(list(codes))
         rows = self.rows_of(sql + " ORDER BY code", params)  # the column is one of two fixed names
         out_codes = np.array([r[0] for r in rows], dtype=object)
-        labels = np.array([r[1] for r in rows], dtype=object)
-        authorities = np.array([r[2] for r in rows], dtype=object)
-        return out_codes, labels, authorities, shapely.from_wkb([bytes(r[3]) for r in rows])
+        names = np.array([r[1] for r in rows], dtype=object)
+        labels = np.array([r[2] for r in rows], dtype=object)
+        authorities = np.array([r[3] for r in rows], dtype=object)
+        return out_codes, names, labels, authorities, shapely.from_wkb([bytes(r[4]) for r in rows])
 
+    def area_shape(self, level: str, code: str) -> tuple[Any, str, str] | None:
+        """One area's display polygon (shapely, WGS84), its friendly name and its district; None when there is
+        no such area. Raises NotFound for an unknown level."""
+        if level not in self.levels:
+            raise NotFound("level", level, self.levels)
+        path = self.file("areas", f"{level}.parquet")
+        label = "label" if "label" in self.columns(path) else "name"
+        sql = "SELECT geometry, " + label + ", authority FROM read_parquet(?) WHERE code = ?"  # noqa: S608
+        found = self.rows_of(sql, [path, code])  # the column is one of two fixed names
+        return (shapely.from_wkb(bytes(found[0][0])), str(found[0][1]), str(found[0][2])) if found else None
+
+    def area_authorities(self, level: str) -> dict[str, str]:
+        """code -> district of every area at ``level`` (kept per reader, one level at a time)."""
+        def compute() -> dict[str, str]:
+            df = self.area_index(level)
+            return dict(zip(df["code"], df["authority"], strict=True))
+
+        return self.memo(f"area_authorities:{level}", compute)
+
+    def _postcode_rows(self, sql: str, params: list[Any]) -> list[dict]:
+        path = self.build_dir / "postcodes.parquet"
+        if not path.exists():
+            return []
+        cursor = self._cursor().execute(sql, [str(path), *params])
+        names = [d[0] for d in cursor.description]
+        out = []
+        for values in cursor.fetchall():
+            row = {k: plain(v) for k, v in zip(names, values, strict=True)}
+            for axis in ("lon", "lat"):
+                value = row.pop(f"{axis}_e6", None)
+                row[axis] = None if value is None else round(value / 1e6, 6)
+            out.append(row)
+        return out
+
+    def postcode(self, seven: str) -> dict | None:
+        """One postcode by its 7-character form ("B15 2TT", "M1  1AE", "AB101AB") from postcodes.parquet
+        (pipeline/postcodes.py: every postcode of Great Britain with the areas its point lies in), or None.
+        The file is sorted by postcode, so DuckDB reads one row group of it: the index stays on disk, and a
+        worker keeps only the file's footer."""
+        found = self._postcode_rows("SELECT * FROM read_parquet(?) WHERE pc7 = ?", [seven])
+        return found[0] if found else None
+
+    def postcodes_from(self, start: str, limit: int) -> list[dict]:
+        """Up to ``limit`` postcodes whose 7-character form starts with ``start``, in postcode order."""
+        return self._postcode_rows("SELECT * FROM read_parquet(?) WHERE pc7 >= ? AND pc7 < ? ORDER BY pc7 LIMIT ?",
+                                   [start, start + "~", int(limit)])
+
+    def search_notes(self) -> dict:
+        """What the search says of its gaps (search_notes.json, pipeline/postcodes.py): the gazetteer's absent
+        tiles and the districts they cover, and each postcode area's countries. Empty when not built."""
+        def compute() -> dict:
+            path = self.build_dir / "search_notes.json"
+            notes = json.loads(path.read_text()) if path.exists() else {}
+            return {"tiles": [], "districts": [], "postcode_areas": {}, **notes}
+
+        return self.memo("search_notes", compute)
+
+    def labels(self, band: str) -> bytes:
+        """The reference layer's names of one band (labels/<band>.json, pipeline/places.py). Raises NotFound."""
+        folder = self.build_dir / "labels"
+        bands = sorted(p.stem for p in folder.glob("*.json")) if folder.exists() else []
+        if band not in bands:
+            raise NotFound("band", band, bands)
+        return (folder / f"{band}.json").read_bytes()
+
+    # -- point datasets of the build: monitoring sites and their readings (the build's points/) ---------
+    # Kept apart from the area tables: a point dataset is a table of sites (places with coordinates) and one
+    # of readings (site, measure, time, value), not values per area. The catalogue joins the council's tables
+    # of points to these (atlas/pointdata.py); atlas/points.py makes the layer's paint, the GeoJSON, a site's
+    # series and the nearest sites.
+
+    def point_catalogue(self) -> dict[str, dict]:
+        """The build's point datasets by id (points/datasets.parquet; empty when the build has none). Treat the
+        rows as read-only."""
+        def compute() -> dict[str, dict]:
+            path = self.build_dir / "points" / "datasets.parquet"
+            found: dict[str, dict] = {}
+            if path.exists():
+                for row in self.query("SELECT * FROM read_parquet(?) ORDER BY id", [str(path)]).to_dict("records"):
+                    row = {k: plain(v) for k, v in row.items()}
+                    for key in ("measures", "lockdown", "inputs"):
+                        row[key] = json.loads(row[key]) if row.get(key) else None
+                    row["open"] = True
+                    found[row["id"]] = row
+            return found
+
+        return self.memo("point_catalogue", compute)
+
+    def _point_file(self, dataset: str, readings: bool = False) -> str:
+        if dataset not in self.point_catalogue():  # the id becomes a path only by being found in the catalogue
+            raise NotFound("dataset", dataset, list(self.point_catalogue()))
+        return self.file("points", f"{dataset}{'_readings' if readings else ''}.parquet")
+
+    def point_sites(self, dataset: str, members: Members, located_only: bool = False) -> pd.DataFrame:
+        """The sites of one of the build's point datasets, by site code: those in the districts ``members``
+        (every site for None; with ``located_only``, only those inside England and Wales). Raises NotFound."""
+        sql = "SELECT * FROM read_parquet(?)"
+        params: list[Any] = [self._point_file(dataset)]
+        if members is not None:
+            sql += " WHERE list_contains(?, authority)"
+            params.append(list(members))
+        elif located_only:
+            sql += " WHERE lsoa11 IS NOT NULL"
+        frame = self.query(sql + " ORDER BY site", params)
+        frame["measures"] = [list(m) if m is not None else [] for m in frame["measures"]]
+        return frame
+
+    def point_readings(self, dataset: str, measure: str, time: str | None = None,
+                       site: str | None = None) -> pd.DataFrame:
+        """Readings of one measure (site, time, value, band, note) of one of the build's point datasets, by time
+        then site: of one ``time`` and/or one ``site`` when given. Raises NotFound for an unknown dataset."""
+        sql = "SELECT site, time, value, band, note FROM read_parquet(?) WHERE measure = ?"
+        params: list[Any] = [self._point_file(dataset, readings=True), measure]
+        if time is not None:
+            sql += " AND time = ?"
+            params.append(time)
+        if site is not None:
+            sql += " AND site = ?"
+            params.append(site)
+        return self.query(sql + " ORDER BY time, site", params)
+
+    def point_times(self, dataset: str) -> list[str]:
+        """Every time one of the build's point datasets has readings at, in order. Raises NotFound."""
+        path = self._point_file(dataset, readings=True)
+        return [str(t) for t in self.query("SELECT DISTINCT time FROM read_parquet(?) ORDER BY time", [path])["time"]]
+
+    def point_series(self, dataset: str, site: str) -> pd.DataFrame:
+        """Every reading of one site (measure, time, value, band, note), by measure then time. Raises NotFound."""
+        path = self._point_file(dataset, readings=True)
+        return self.query("SELECT measure, time, value, band, note FROM read_parquet(?) WHERE site = ? "
+                          "ORDER BY measure, time", [path, site])
 
 _readers: dict[tuple[int, Path], Extracts] = {}
 _readers_lock = threading.Lock()

@@ -32,6 +32,7 @@ LEVELS = ("lsoa11", "oa11", "lsoa21", "ward22", "lad")
 @dataclass(frozen=True)
 class _Tree:
     codes: np.ndarray
+    names: np.ndarray
     labels: np.ndarray
     authorities: np.ndarray
     tree: shapely.STRtree
@@ -66,8 +67,8 @@ def _tree(reader: Extracts, level: str) -> _Tree | None:
             if found is None:
                 for old in [k for k in _trees if k[1] != reader.build_id]:
                     del _trees[old]  # one build per process
-                codes, labels, authorities, geoms = reader.area_shapes(level)
-                found = _trees[key] = _Tree(codes, labels, authorities, shapely.STRtree(geoms))
+                codes, names, labels, authorities, geoms = reader.area_shapes(level)
+                found = _trees[key] = _Tree(codes, names, labels, authorities, shapely.STRtree(geoms))
     return found
 
 
@@ -91,5 +92,6 @@ def locate(reader: Extracts, lat: float, lon: float) -> Located:
             out[level] = None
             continue
         i = int(hits[np.argmin(tree.codes[hits])]) if hits.size > 1 else int(hits[0])
-        out[level] = {"code": str(tree.codes[i]), "label": str(tree.labels[i]), "authority": str(tree.authorities[i])}
+        out[level] = {"code": str(tree.codes[i]), "name": str(tree.names[i]), "label": str(tree.labels[i]),
+                      "authority": str(tree.authorities[i])}
     return Located(lat=float(lat), lon=float(lon), areas=out)

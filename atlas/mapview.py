@@ -272,6 +272,10 @@ def authority_options(authorities: list[dict], places: list[dict] | None = None)
     authorities) and every authority by name; those without small-area data say so."""
     options = [{"label": "England and Wales: all local authorities", "value": ALL}]
     for p in sorted(places or [], key=lambda p: (p.get("kind") != "region", p.get("kind") != "nation", p["name"])):
+        if p.get("kind") == "saved":  # a saved area (atlas/areas.py): its own areas, across any boundary
+            held = sum(d.get("areas") or 0 for d in p.get("levels") or [])
+            options.append({"label": f"{p['name']} ({held:,} areas)", "value": p["code"]})
+            continue
         n = len(p.get("authorities") or [])
         words = ("" if p.get("kind") == "partnership" else f"{PLACE_WORDS.get(p.get('kind'), 'place')}, ")
         options.append({"label": f"{p['name']} ({words}{n} districts)", "value": p["code"]})

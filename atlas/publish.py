@@ -46,7 +46,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from atlas import access, audit, builds, db, netguard, registry, settings, storage
+from atlas import access, audit, builds, db, netguard, pointdata, registry, settings, storage
 
 if TYPE_CHECKING:
     from atlas.extracts import Extracts
@@ -169,15 +169,26 @@ def parse_metadata(raw: Any, report: Report | None = None, partial: bool = False
             report.error("metadata", f"{key} is required", field=key)
         return value
     title = need("title")
-    level = need("level", 20)
-    if level and level not in LEVELS:
-        report.error("metadata", f"level must be one of {', '.join(LEVELS)}, not {level!r}", field="level")
-    code_column = need("code_column", 200)
+    # A table of points names its coordinate columns instead of a level and a code column (atlas/pointdata.py).
+    spec = pointdata.spec_from_metadata(raw, _text, report)
+    if spec is not None:
+        level, code_column = registry.POINTS, json.dumps(spec, separators=(",", ":"))
+        if len(code_column) > 200:
+            report.error("metadata", "the coordinate, id and name column names are too long together",
+                         field="lon_column")
+    else:
+        level = need("level", 20)
+        if level and level not in LEVELS:
+            report.error("metadata", f"level must be one of {', '.join(LEVELS)}, not {level!r} (or, for a table "
+                         "of points, lon_column and lat_column, or x_column, y_column and crs)", field="level")
+        code_column = need("code_column", 200)
     licence, source = need("licence", 2000), need("source", 2000)
     as_of = _date(raw.get("as_of"), report)
     columns: list[Column] = []
     given = raw.get("columns")
-    if not isinstance(given, list) or not given:
+    if given in (None, []) and spec is not None:
+        given = []  # a table of points may be just where things are: counted per area
+    elif not isinstance(given, list) or not given:
         report.error("metadata", "columns must list at least one indicator: [{name, label, unit}]",
                      field="columns")
         given = []
@@ -202,7 +213,9 @@ def parse_metadata(raw: Any, report: Report | None = None, partial: bool = False
                               polarity=_text(col.get("polarity"), 200), decimals=decimals))
     if len({c.name for c in columns}) != len(columns):
         report.error("metadata", "an indicator column is named twice", field="columns")
-    if code_column and code_column in {c.name for c in columns}:
+    if spec is not None and set(spec.columns) & {c.name for c in columns}:
+        report.error("metadata", "a coordinate, id or name column cannot also be an indicator", field="columns")
+    if spec is None and code_column and code_column in {c.name for c in columns}:
         report.error("metadata", "the code column cannot also be an indicator", field="columns")
     acc = raw.get("access")
     if isinstance(acc, str):
@@ -294,7 +307,13 @@ def read_table(data: bytes, filename: str, report: Report, max_rows: int | None 
         report.error("size", "the file is empty")
         return []
     is_xlsx = filename.lower().endswith((".xlsx", ".xlsm")) or data[:4] == b"PK\x03\x04"
-    rows = _read_xlsx(data, report, max_rows) if is_xlsx else _read_csv(data, report, max_rows)
+    if data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"["):  # a JSON point feed (atlas/pointdata.py)
+        rows = pointdata.json_rows(data, report)
+        if len(rows) > max_rows + 1:
+            report.error("size", f"{len(rows) - 1:,} rows; at most {max_rows:,} are accepted")
+            return []
+    else:
+        rows = _read_xlsx(data, report, max_rows) if is_xlsx else _read_csv(data, report, max_rows)
     if rows and len(rows[0]) > MAX_COLUMNS + 1:
         report.error("size", f"{len(rows[0])} columns; at most {MAX_COLUMNS + 1} are accepted")
         return []
@@ -374,24 +393,11 @@ def validate(rows: list[list[str]], meta: Metadata, areas: pd.DataFrame, report:
     or None when ``report`` holds errors. ``areas``: the build's areas at ``meta.level`` (code, authority).
     ``onto(authority) -> bool``: whether the publisher may publish onto that authority's areas
     (``place.publish``); a row of any other authority is an error naming it."""
-    if not rows:
-        report.error("format", "no header row")
+    checked = pointdata.checked_header(rows, [meta.code_column, *(c.name for c in meta.columns)], report,
+                                       _CONTROL)
+    if checked is None:
         return None
-    header = [_CONTROL.sub("", h).strip().lstrip("\ufeff") for h in rows[0]]
-    dupes = sorted({h for h in header if h and header.count(h) > 1})
-    for h in dupes:
-        report.error("header", f"column {h!r} appears more than once")
-    wanted = [meta.code_column, *(c.name for c in meta.columns)]
-    missing_cols = [w for w in wanted if w and w not in header]
-    for w in missing_cols:
-        report.error("header", f"no column named {w!r}; the columns are {', '.join(repr(h) for h in header[:30])}")
-    if dupes or missing_cols:
-        return None
-    unused = [h for h in header if h and h not in wanted]
-    if unused:
-        report.notes.append(f"{len(unused)} columns not mapped to an indicator were left out: "
-                            + ", ".join(repr(h) for h in unused[:10]))
-    at = {h: i for i, h in enumerate(header)}
+    header, at = checked
     known = dict(zip(areas["code"], areas["authority"], strict=True))
     seen: dict[str, int] = {}
     codes: list[str] = []
@@ -475,10 +481,13 @@ def _var_ids(dataset_id: int, columns: list[Column]) -> list[str]:
 
 
 def _parquet(frame: pd.DataFrame, var_ids: list[str], columns: list[str]) -> bytes:
+    # A table of points also keeps each point's coordinates, name and areas (``pt_...``: atlas/pointdata.py).
+    extra = {c: pa.array(frame[c], pa.float64() if c in ("pt_lon", "pt_lat") else pa.string(), from_pandas=True)
+             for c in frame.columns if c.startswith(pointdata.PREFIX)}
     table = pa.table({"code": pa.array(frame["code"], pa.string()),
                       "authority": pa.array(frame["authority"], pa.string()),
                       **{vid: pa.array(frame[col].to_numpy(dtype="float64"), pa.float64(), from_pandas=True)
-                         for vid, col in zip(var_ids, columns, strict=True)}})
+                         for vid, col in zip(var_ids, columns, strict=True)}, **extra})
     sink = io.BytesIO()
     pq.write_table(table, sink, compression="zstd")
     return sink.getvalue()
@@ -612,6 +621,9 @@ def check(data: bytes, filename: str, meta: Metadata, reader: Extracts, report: 
     rows = read_table(data, filename, report)
     if not report.ok:
         return None
+    if meta.level == registry.POINTS:
+        return pointdata.validate(rows, pointdata.parse_spec(meta.code_column), [c.name for c in meta.columns],
+                                  reader, report, _number, onto=onto)
     if meta.level not in reader.levels:
         report.error("metadata", f"this build has no level {meta.level!r}", field="level")
         return None
@@ -847,6 +859,11 @@ def version_frame(actor: access.Actor, dataset_id: int, number: int, data_dir: P
         # A file lost outside the app (`atlas check` reports it): absent, like an unknown version.
         raise Denied(f"{dataset_id}/{number}") from None
     frame = frame.rename(columns={v["id"]: v["cell"] for v in pub.variables})
+    if pub.points:  # a table of points: its coordinates, name and areas under plain names, where free
+        taken = set(frame.columns)
+        plain = {c: {"pt_lon": "longitude", "pt_lat": "latitude"}.get(c, c[len(pointdata.PREFIX):])
+                 for c in frame.columns if c.startswith(pointdata.PREFIX)}
+        frame = frame.rename(columns={c: n for c, n in plain.items() if n not in taken})
     if pub.rule.access != "public":
         audit.read(pub.id, pub.rule.org_id, f"download version {number}", url=db.database_url(data_dir=data_dir),
                    actor=actor)
@@ -901,17 +918,28 @@ def check_files(data_dir: Path, orphan_age: float = SWEEP_AGE) -> list[str]:
 def sweep(data_dir: Path, older_than: float = SWEEP_AGE) -> list[str]:
     """Remove version files no version row refers to (left by a crash before a commit) and older than
     ``older_than`` seconds (a publish in progress elsewhere is never touched), and with object storage the
-    objects of build uploads that never finished. Returns their keys."""
+    objects of build uploads that never finished; and a table of points' area aggregates (atlas/pointdata.py,
+    derived again on demand, in this host's folder) of a version no longer current or of another build than
+    the current one, at the same age. Returns their keys (paths, for the aggregates)."""
     store = storage.get(data_dir)
     removed = builds.sweep_stored(store, older_than)
     url = db.database_url(data_dir=data_dir)
     if not db.exists(url):
         return removed
     with db.session(url) as s:
-        used = {registry.object_key(f) for f in s.execute(sa.select(db.Version.file)).scalars()}
+        versions = list(s.execute(sa.select(db.Version.file)).scalars())
+        current = set(s.execute(sa.select(db.Version.file).join(
+            db.Dataset, db.Dataset.current_version_id == db.Version.id)).scalars())
+    used = {registry.object_key(f) for f in versions}
     now = time.time()
     for entry in store.list(registry.PUBLISHED + "/"):
         if entry.key not in used and now - entry.modified >= older_than:
             store.delete(entry.key)
             removed.append(entry.key)
+    build = (Path(data_dir) / "current").resolve().name
+    keep = {f"{rel.replace('/', '-').removesuffix('.parquet')}.{build}" for rel in current}
+    for path in (registry.published_dir(data_dir) / pointdata.DERIVED).glob("*.parquet"):
+        if path.name.rsplit(".", 2)[0] not in keep and now - path.stat().st_mtime >= older_than:
+            path.unlink(missing_ok=True)
+            removed.append(str(path))
     return removed

@@ -14,6 +14,7 @@ for every catalogue and values path, the pages for theirs).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import re
@@ -28,7 +29,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from atlas import access, db, settings, storage
+from atlas import access, air, db, settings, storage
 
 __all__ = ["EMPTY", "PartnershipArea", "Published", "Snapshot", "dataset_key", "embed_refusal", "published_dir",
            "request_scope", "snapshot"]
@@ -47,6 +48,11 @@ def published_dir(data_dir: Path) -> Path:
 def object_key(file: str) -> str:
     """The object key of a version's file (``Version.file``, relative to ``published/``)."""
     return f"{PUBLISHED}/{file}"
+
+
+#: The level of a published table of points (atlas/pointdata.py), and the levels it is aggregated to.
+POINTS = "points"
+POINT_LEVELS = ("lsoa11", "oa11", "lsoa21", "oa21", "ward22", "lad")
 
 
 def dataset_key(dataset_id: int) -> str:
@@ -83,6 +89,24 @@ class Published:
     pull_url: str | None
     variables: tuple[dict, ...]
     authorities: tuple[str, ...]
+    #: A point dataset's area variables (count, per 1,000 residents, sum and mean: atlas/pointdata.py); its
+    #: ``variables`` are then the points' own indicator columns, shown on the point layer.
+    aggregates: tuple[dict, ...] = ()
+
+    @property
+    def points(self) -> bool:
+        """A table of points (level ``points``), rather than one row per area."""
+        return self.level == POINTS
+
+    @property
+    def levels(self) -> tuple[str, ...]:
+        """The levels its variables have values at: a point dataset's are aggregated to every level."""
+        return POINT_LEVELS if self.points else (self.level,)
+
+    @property
+    def area_variables(self) -> tuple[dict, ...]:
+        """The catalogue rows of its variables by area (the map's, the API's)."""
+        return self.aggregates if self.points else self.variables
 
     def stale(self, today: date | None = None) -> bool:
         """Past its expected update interval: the newest data is older than promised."""
@@ -195,7 +219,7 @@ def _authorities_in(path: str) -> tuple[str, ...]:
 
 
 def authorities_of(version: db.Version, data_dir: Path) -> tuple[str, ...] | None:
-    """The authorities a version covers: recorded with it (migration 0003 on), else read from its file when
+    """The authorities a version covers: recorded with it (migration 0004 on), else read from its file when
     this host has it (None when it has not and the store cannot be reached: the dataset waits)."""
     if version.authorities:
         return tuple(json.loads(version.authorities))
@@ -263,6 +287,8 @@ def _load(s: Any, generation: int, data_dir: Path) -> Snapshot:
             file=path, object_key=key, sha256=version.sha256, created=ds.created.isoformat(timespec="seconds"),
             updated=version.created.isoformat(timespec="seconds"), update_days=ds.update_days,
             pull_url=ds.pull_url, variables=catalogue, authorities=authorities)
+        if ds.level == POINTS:
+            out[name] = dataclasses.replace(out[name], aggregates=tuple(aggregate_rows(out[name])))
     areas: dict[str, PartnershipArea] = {}
     partnerships: dict[int, access.PartnershipRef] = {}
     extra: dict[int, set[str]] = {}  # organisation -> the authorities of its accepted partnerships
@@ -280,6 +306,41 @@ def _load(s: Any, generation: int, data_dir: Path) -> Snapshot:
     orgs = {o.id: access.Org(o.id, o.authority, frozenset(extra.get(o.id, ())))
             for o in s.execute(sa.select(db.Organisation)).scalars()}
     return Snapshot(generation=generation, datasets=out, areas=areas, orgs=orgs, partnerships=partnerships)
+
+
+def aggregate_rows(pub: Published) -> list[dict]:
+    """The catalogue rows of a point dataset's area variables: the count, the count per 1,000 residents (LSOA
+    levels), and the sum and mean of each indicator (see the module)."""
+    base = {"topic": pub.topic, "table": pub.key.upper(), "table_title": pub.title, "vintage": pub.as_of,
+            "authorities": list(pub.authorities), "national": False, "national_levels": [],
+            "coverage": f"published by {pub.org_name}", "source": pub.source, "licence": pub.licence,
+            "dataset": pub.key, "description": pub.description, "kind": "numeric", "categories": None,
+            "palette": None, "centre": None, "published": True, "dataset_id": pub.id, "publisher": pub.org_name,
+            "publisher_code": pub.org_code, "access": pub.rule.access, "as_of": pub.as_of, "version": pub.version}
+    out = []
+    levels = list(POINT_LEVELS)
+
+    def row(vid: str, label: str, unit: str, cell: str, levels_: list[str], decimals: int | None,
+            method: str = "derived", note: str = "") -> dict:
+        return {**base, "id": vid, "label": label, "unit": unit, "cell": cell, "cells": cell, "levels": levels_,
+                "decimals": decimals, "method": method, "denominator": None, "polarity": None,
+                "note": note, "points": True}
+
+    counted = f"{pub.title}: number of points"
+    out.append(row(f"{pub.key}_count", counted, "count", "count", levels, 0,
+                   note="Points counted in the area holding each (point-in-polygon on the published boundaries); "
+                        "0 where none."))
+    out.append(row(f"{pub.key}_per_1000", f"{pub.title}: points per 1,000 residents", "rate", "count per 1,000 "
+                   "residents", list(air.POPULATION), 2,
+                   note="Points in the area per 1,000 usual residents at Census 2021 (re-based onto 2011 LSOAs "
+                        "at that level)."))
+    for var in pub.variables:
+        decimals = var.get("decimals")
+        out.append(row(f"{var['id']}_sum", f"{var['label']}: sum over the area's points", var.get("unit") or "",
+                       f"sum of {var['cell']}", levels, decimals, note="0 where the area holds no points."))
+        out.append(row(f"{var['id']}_mean", f"{var['label']}: mean of the area's points", var.get("unit") or "",
+                       f"mean of {var['cell']}", levels, decimals, note="No data where the area holds no points."))
+    return out
 
 
 def _row(ds: db.Dataset, version: db.Version, org: db.Organisation, var: db.Variable, key: str,

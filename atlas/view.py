@@ -47,8 +47,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from atlas import cache, classify, mapview, palettes
+from atlas import air, cache, classify, mapview, palettes
 from atlas.extracts import CARRIED_FIELDS, UNRANKED_UNITS, is_categorical
+from atlas.printing import MINUS, decimals_for, format_number, format_value, round_half_away
 from atlas.viewstate import ALL, ViewState, effective_scheme, is_overview
 
 if TYPE_CHECKING:
@@ -77,63 +78,8 @@ CARRIED_WORDS = {"merged": "merged", "split": "split", "irregular": "changed irr
 QUALITATIVE = (("Set2", 8), ("Set3", 12))
 
 NO_DATA = "#ffffff"
-#: Printed precision by unit, where the catalogue does not give one.
-_DECIMALS_BY_UNIT = {
-    "percentage": 1, "count": 0, "people": 0, "rank": 0, "decile": 0, "sum": 0, "years": 1, "average": 2,
-    "ratio": 2, "per hectare": 1, "per km2": 1,
-}
-MINUS = "\u2212"  # a true minus sign in printed numbers
 DASH = " \u2013 "  # between the bounds of a class
 HISTOGRAM_BINS = 24
-
-
-# -- numbers -----------------------------------------------------------------------------------------------
-
-def decimals_for(row: dict, values: np.ndarray | None = None) -> int:
-    """The printed precision of a variable: the catalogue's ``decimals``, else by unit, else the fewest
-    decimals (at most 2) that print the values as published."""
-    given = row.get("decimals")
-    if given is not None and not (isinstance(given, float) and math.isnan(given)):
-        return int(given)
-    unit = (row.get("unit") or "").lower()
-    if unit in _DECIMALS_BY_UNIT:
-        return _DECIMALS_BY_UNIT[unit]
-    if values is not None:
-        finite = values[np.isfinite(values)]
-        for d in range(3):
-            if finite.size == 0 or np.allclose(finite, np.round(finite, d), rtol=0, atol=1e-9):
-                return d
-    return 2
-
-
-#: How close (relative to the scaled value) a value must be to a half to count as one: float64 division puts
-#: a true half (249 / 2000 x 100 = 12.45) a few units in the last place either side of it, while a share of
-#: two counts below 10 million that is not a half lies at least 5e-8 from one at 1 decimal place.
-HALF_TOLERANCE = 1e-10
-
-
-def round_half_away(values: Any, decimals: int) -> Any:
-    """The one rounding rule for print: to ``decimals`` places, halves away from zero (12.45 -> 12.5,
-    -0.45 -> -0.5, 2.5 -> 3), as the publishers' own tables round; from the full-precision value, once.
-    Python's and numpy's ``round`` round halves to even and see 12.45 as 12.4499999..., which printed
-    "12.4". Takes a float or an array (NaN stays NaN); returns the same kind."""
-    x = np.asarray(values, dtype="float64")
-    scale = 10.0 ** decimals
-    scaled = np.abs(x) * scale
-    out = np.sign(x) * np.floor(scaled + 0.5 + HALF_TOLERANCE * np.maximum(scaled, 1.0)) / scale
-    out = np.where(out == 0, 0.0, out)  # no "-0"
-    return float(out) if np.ndim(out) == 0 else out
-
-
-def format_number(value: float | None, decimals: int) -> str:
-    """``1234.5`` -> "1,234.5" at exactly ``decimals`` places (``round_half_away``), a true minus sign,
-    "no data" for missing."""
-    if value is None or not math.isfinite(value):
-        return "no data"
-    value = round_half_away(value, decimals)
-    text = f"{abs(value):,.{decimals}f}"
-    negative = value < 0 and text.strip("0.,") != ""
-    return (MINUS if negative else "") + text
 
 
 def _break_text(value: float, decimals: int) -> str:
@@ -142,18 +88,6 @@ def _break_text(value: float, decimals: int) -> str:
         return format_number(value, decimals)
     text = f"{abs(value):,.6f}".rstrip("0").rstrip(".")
     return (MINUS if value < 0 else "") + text
-
-
-def format_value(value: float | None, decimals: int, unit: str) -> str:
-    """A value as the map prints it: with "%" for percentages, the unit word for rates."""
-    text = format_number(value, decimals)
-    if text == "no data":
-        return text
-    if unit == "percentage":
-        return text + "%"
-    if unit in ("per hectare", "per km2", "years"):
-        return f"{text} {unit}"
-    return text
 
 
 def _step(decimals: int) -> float:
@@ -200,7 +134,7 @@ def printed_breaks(raw_breaks: list[float], basis: np.ndarray, scheme: str, deci
     that leaves a class of ``basis`` empty is dropped (merged into the class above), except for custom
     breaks, whose classes are the person's own."""
     b = np.asarray(raw_breaks, dtype="float64")
-    if scheme == "custom":
+    if scheme in classify.GIVEN_BREAKS:
         return [float(x) for x in b]
     if scheme == "quantiles":
         at = np.searchsorted(basis, b + 1e-9, side="right") - 1  # the largest data value <= each break
@@ -387,6 +321,8 @@ class View:
     estimates: dict | None = None  # {"count", "note", "areas" (LSOA changes of the authority)} for re-based figures
     centre: float | None = None  # the break that divides the classes (change variables), when there is one
     carried: dict | None = None  # {"counts" by status, "ranges", "note"} for figures carried from other areas
+    #: Population-weighted exposure of the place (atlas/air.py) for a variable with thresholds, with its words.
+    exposure: dict | None = None
 
     @property
     def k(self) -> int:
@@ -472,6 +408,8 @@ class View:
             "legend": self.legend(), "notes": list(self.notes), "messages": list(self.messages),
             "ranked": self.ranked, "rank_note": self.rank_note, "national": self.national,
             "centre": self.centre, "estimates": self.estimates, "carried": self.carried,
+            "thresholds": air.thresholds(v) or None,
+            "exposure": ({k: x for k, x in self.exposure.items() if k != "decimals"} if self.exposure else None),
         }
         if areas:
             a = self.areas
@@ -568,15 +506,12 @@ class View:
         """What a switch sends the browser: one character per area (``CLASS_ALPHABET``, ``-`` for no data),
         the colours, the legend, and the words the hover card and table print for each class."""
         chars = "".join(class_char(c) for c in self.areas.classes)
+        # The hover card's and table's class words ("Class 2 of 5: 3.7% – 5.1%", "2 of 5 (3.7% – 5.1%)") are
+        # made in the browser from ``classLabels`` and ``k`` (assets/atlas.js classWords): sent once, not thrice.
         if self.categorical:
-            text = ["" for _ in self.classes]  # the hover's value line is the category itself
-            cells = [c.label for c in self.classes]
             columns = [["name", "Area"], ["class", "Category"]]
             unranked = ""
         else:
-            k = self.k
-            text = [f"Class {c.index + 1} of {k}: {c.label}" for c in self.classes]
-            cells = [f"{c.index + 1} of {k} ({c.label})" for c in self.classes]
             columns = [["name", "Area"], ["value", "Value"], ["rank", "Rank" if self.ranked else "Order"]]
             if self.national:
                 columns.append(["rn", "National rank"])
@@ -587,9 +522,10 @@ class View:
             "c": self.colours, "var": self.state.variable, "label": self.variable.get("label") or "",
             "unit": self.unit, "place": self.place, "all": is_overview(self.state), "k": self.k,
             "ranked": self.ranked, "rankNote": self.rank_note, "national": self.national,
-            "legend": self.legend(), "classLabels": [c.label for c in self.classes],
-            "classText": text, "classCell": cells, "columns": columns, "sort": "class" if self.categorical
-            else "rank", "unranked": unranked, "categorical": self.categorical,
+            "legend": self.legend(), "classLabels": [c.label for c in self.classes], "columns": columns,
+            "sort": "class" if self.categorical else "rank", "unranked": unranked, "categorical": self.categorical,
+            # The place's population-weighted exposure (a variable with thresholds), for the hover card's foot.
+            **({"exposure": self.exposure["lines"][:2]} if self.exposure else {}),
             # A published dataset's as-of date and version (and that it is stale), for the hover card.
             **({"asOf": self.variable["status"]} if self.variable.get("status") else {}),
             # The variable's own caveat (ties, multi-member wards, definitions), in the hover card as in the legend.
@@ -628,6 +564,41 @@ def _histogram(values: np.ndarray, breaks: list[float], colours: list[str], lowe
     return {"lo": format_value(lo, decimals, unit), "hi": format_value(hi, decimals, unit),
             "counts": [int(c) for c in counts], "colours": [colours[i] for i in cls.tolist()],
             "marks": [round(100 * (b - lo) / (hi - lo), 2) if hi > lo else 0.0 for b in breaks[:-1]]}
+
+
+def _threshold_lines(values: np.ndarray, items: list[dict], decimals: int, unit: str) -> list[dict]:
+    """Where the thresholds fall on the histogram's axis (% from its left end), those inside its range."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return []
+    lo, hi = float(finite.min()), float(finite.max())
+    return [{"left": round(100 * (t["value"] - lo) / (hi - lo), 2) if hi > lo else 0.0,
+             "label": f"{t['label']}: {format_value(t['value'], decimals, unit)}"}
+            for t in items if lo <= t["value"] <= hi]
+
+
+def _limits(store: Any, state: ViewState, row: dict, scheme: str, decimals: int, unit: str
+            ) -> tuple[list[str], dict | None]:
+    """A variable judged against thresholds (atlas/air.py): the legend's words for them (which breaks the
+    "Guideline and limits" classes use; how many areas and people are above each) and the place's exposure."""
+    items = air.thresholds(row)
+    if not items:
+        return [], None
+    named = "; ".join(f"{format_value(t['value'], decimals, unit)} {t['label']}" for t in items)
+    basis = items[0].get("basis") or ""
+    if scheme == "limits":
+        notes = [f"Classes break at the guideline and limits ({basis}s): {named}. Each class includes its upper "
+                 "bound, so an area at exactly a threshold meets it."]
+    else:
+        notes = [f"Guideline and limits ({basis}s): {named}. Choose the classes \"Guideline and limits\" to map "
+                 "areas against them."]
+    try:
+        summary = air.exposure(store, state.authority, state.level, state.variable)
+    except air.ExposureError as exc:
+        return [*notes, f"Population-weighted exposure is not available here: {exc}."], None
+    place = store.authority(state.authority)["name"]
+    lines = air.exposure_lines(summary, place)
+    return [*notes, *lines], {**summary, "lines": lines, "place": place}
 
 
 def range_text(low: float, high: float, parts: int, decimals: int, unit: str) -> str:
@@ -732,10 +703,10 @@ def _classification(cat: Catalogue, state: ViewState, scheme: str) -> dict:
                                                              for v in printed.tolist()],
                            "breaks": [], "lowest": None, "k_requested": state.k, "notes": []}
     try:
-        result = classify.classify(printed, scheme, state.k,
-                                   custom_breaks=state.breaks if scheme == "custom" else None, reference=basis)
+        given = air.preset_breaks(row) if scheme == "limits" else state.breaks if scheme == "custom" else None
+        result = classify.classify(printed, scheme, state.k, custom_breaks=given, reference=basis)
     except classify.ClassifyError as exc:
-        if scheme == "custom":
+        if scheme in classify.GIVEN_BREAKS:
             raise
         out["notes"] = [str(exc).capitalize() + "."]  # nothing to classify: every area is "no data"
         return out
@@ -746,12 +717,12 @@ def _classification(cat: Catalogue, state: ViewState, scheme: str) -> dict:
         breaks[-1] = float(np.nanmax(printed))
     notes = [result.note] if result.note else []
     centre = row.get("centre")
-    if centre is not None and math.isfinite(centre) and scheme != "custom":
+    if centre is not None and math.isfinite(centre) and scheme not in classify.GIVEN_BREAKS:
         breaks, added = centred_breaks(breaks, sorted_basis, float(centre))
         if added:
             notes.append(f"A break at {format_number(float(centre), decimals)} was added so that falls and rises "
                          "never share a class.")
-    if len(breaks) < result.k and scheme != "custom":
+    if len(breaks) < result.k and scheme not in classify.GIVEN_BREAKS:
         notes.append(f"{result.k} classes were computed, {len(breaks)} shown: at the printed precision "
                      f"({decimals} decimal place{'s' if decimals != 1 else ''}) some breaks fell together or "
                      "bounded a class holding no area.")
@@ -839,7 +810,7 @@ def build(cat: Catalogue, state: ViewState) -> View:
     breaks = part["breaks"]
     k = len(breaks)
     centre = row.get("centre")
-    centred = centre is not None and math.isfinite(centre) and scheme != "custom" and k > 0
+    centred = centre is not None and math.isfinite(centre) and scheme not in classify.GIVEN_BREAKS and k > 0
     colours = ((centred and centred_colours(state.palette, breaks, float(centre), state.reverse))
                or palettes.colours(state.palette, k, state.reverse)) if k else []
     cls = classify.class_index(values, breaks) if k else np.full(values.size, -1, dtype="int8")
@@ -891,8 +862,13 @@ def build(cat: Catalogue, state: ViewState) -> View:
     why = _missing_note(texts, reasons, [v is None for v in part["values"]])
     if why:
         notes.append(why)
+    limits, exposure = _limits(cat, state, row, scheme, decimals, unit)
+    notes += limits
     if variable_note(row):
         notes.append(variable_note(row))
+    histogram = _histogram(values, breaks, colours, part["lowest"], decimals, unit) if k else None
+    if histogram and air.thresholds(row):
+        histogram["lines"] = _threshold_lines(values, air.thresholds(row), decimals, unit)
     return View(
         state=state, scheme=scheme, place=place, variable=row, decimals=decimals, unit=unit, classes=classes,
         k_requested=part["k_requested"] if k else state.k, missing=int(np.sum(cls < 0)) - ranges,
@@ -902,9 +878,7 @@ def build(cat: Catalogue, state: ViewState) -> View:
         carried=carried_summary,
         rank_note="" if ranked else (_carried_rank_note(row, state.level) if carried else
                                      _rank_note(row, national if national_ok else None, len(df))),
-        national=national if ranked else None,
-        histogram=_histogram(values, breaks, colours, part["lowest"], decimals, unit) if k else None,
-        messages=messages)
+        national=national if ranked else None, histogram=histogram, messages=messages, exposure=exposure)
 
 
 def _build_categorical(cat: Catalogue, state: ViewState, row: dict) -> View:

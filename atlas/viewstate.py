@@ -16,15 +16,15 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode
 
-from atlas import classify, coverage, palettes
+from atlas import air, classify, coverage, palettes
 from atlas.coverage import LEVEL_LABELS, level_label
 
 __all__ = [
-    "CLASSIFICATION_KEYS", "COMPARE_KEYS", "DEFAULTS", "KEYS", "LEVEL_LABELS", "MAP_KEYS", "PLACE_NAME",
+    "CLASSIFICATION_KEYS", "COMPARE_KEYS", "DEFAULTS", "KEYS", "LEVEL_LABELS", "MAP_KEYS", "PLACE_NAME", "POINT_KEYS",
     "NATION_DEFAULTS", "PREFERRED_VARIABLES", "Resolved", "StrictError", "ViewState", "breaks_problem", "changed_keys",
-    "data_levels",
-    "default_palette", "effective_scheme", "format_map", "ignored_for_categories", "is_overview", "level_label",
-    "parse_area", "parse_map", "parse_query", "resolve", "resolve_strict", "to_query",
+    "data_levels", "default_palette", "effective_scheme", "format_map", "format_pin", "ignored_for_categories",
+    "is_overview", "level_label", "parse_area", "parse_map", "parse_pin", "parse_query", "resolve", "resolve_strict",
+    "to_query",
 ]
 
 ALL = "all"
@@ -41,7 +41,10 @@ EMBED_KEYS: tuple[str, ...] = ("controls", "legend")
 #: Keys of the map itself, beside the view: the selected area (``area=E01009203``) and the map's position
 #: (``map=<zoom>/<lat>/<lon>``, as OpenStreetMap writes it). The browser writes them as they change; a link
 #: with them reopens the same area selected at the same place (see ``parse_map``).
-MAP_KEYS: tuple[str, ...] = ("area", "map")
+MAP_KEYS: tuple[str, ...] = ("area", "map", "pin")
+#: Keys of the point layer beside the view (atlas/points.py resolves them): the point dataset, its measure, the
+#: day (or time) shown and the site whose card is open.
+POINT_KEYS: tuple[str, ...] = ("points", "measure", "day", "site")
 MAP_ZOOM = (4, 18)
 MAP_BOUNDS = (49.0, -9.0, 61.0, 3.0)  # south, west, north, east: around England and Wales
 #: The path of the embeddable page (ui/pages/embed.py); web/security.py lets other sites frame it.
@@ -124,7 +127,7 @@ def parse_query(search: str | None) -> tuple[dict[str, str], list[str]]:
         value = _CONTROL_CHARS.sub("", value).strip()
         if key in EMBED_KEYS:  # the embed page's own keys (ui/embed.py), not part of any view
             continue
-        if key in KEYS or key in COMPARE_KEYS or key in MAP_KEYS:
+        if key in KEYS or key in COMPARE_KEYS or key in MAP_KEYS or key in POINT_KEYS:
             if len(value) > MAX_VALUE:
                 messages.append(f"The value given for {key} is too long ({len(value)} characters); ignored.")
                 continue
@@ -157,6 +160,24 @@ def parse_map(text: str | None) -> tuple[int, float, float] | None:
 
 def format_map(zoom: int, lat: float, lon: float) -> str:
     return f"{zoom}/{lat:.5f}/{lon:.5f}"
+
+
+_PIN = re.compile(r"^(-?[0-9]{1,2}(?:\.[0-9]{1,6})?),(-?[0-9]{1,3}(?:\.[0-9]{1,6})?)$")
+
+
+def parse_pin(text: str | None) -> tuple[float, float] | None:
+    """``"52.45327,-1.92790"`` (a searched postcode's or place's point, or the reader's own: ``pin=``) ->
+    (lat, lon); None for anything else or a point far from England and Wales."""
+    match = _PIN.match(str(text or "").strip())
+    if not match:
+        return None
+    lat, lon = float(match.group(1)), float(match.group(2))
+    south, west, north, east = MAP_BOUNDS
+    return (lat, lon) if south <= lat <= north and west <= lon <= east else None
+
+
+def format_pin(lat: float, lon: float) -> str:
+    return f"{lat:.5f},{lon:.5f}"
 
 
 def parse_area(text: str | None) -> str | None:
@@ -361,6 +382,11 @@ def resolve(raw: dict[str, str], cat: CatalogueLike, available: Callable[[str, s
     # switching back to a numeric variable keeps them, but say nothing about them here (the explorer says
     # once, on opening an address, that they do not apply: ignored_for_categories).
     categorical = bool(variable) and cat.variable(variable).get("kind") == "categorical"
+    if scheme == "limits" and variable and not categorical and not air.thresholds(cat.variable(variable)):
+        messages.append(f"The classes \"Guideline and limits\" are for figures judged against a guideline or legal "
+                        f"limit (an air pollutant's); {cat.variable(variable)['label']} has none, so quantiles "
+                        "are shown.")
+        scheme = DEFAULTS.scheme
     breaks = raw.get("breaks", "")
     if scheme == "custom":
         problem = breaks_problem(breaks)

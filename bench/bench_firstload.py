@@ -3,6 +3,7 @@
     (cd bench && npm install)                     # Lighthouse, once (bench/package.json; needs Node 18+)
     python bench/bench_firstload.py               # this checkout
     python bench/bench_firstload.py --rev 017be4f # the same, for a commit (e.g. before compression)
+    python bench/bench_firstload.py --against main --runs 5  # Lighthouse mobile, main and this checkout in turn
 
 Reads the extracts in ATLAS_DATA_DIR. Serves the app as in production, ``gunicorn -c gunicorn.conf.py
 app:server`` (2 workers, FileSystemCache in a temporary folder, no basemap tiles), from this checkout or,
@@ -16,7 +17,10 @@ with ``--rev``, from that commit exported by ``git archive`` to a temporary fold
    same URL again). A load ends when the map is drawn and no request is in flight for half a second.
 2. Lighthouse (bench/node_modules, ``CHROME_PATH=/usr/bin/chromium``, offline), mobile (its default:
    simulated slow 4G and a 4x slower CPU) and desktop presets: performance, accessibility and
-   best-practices scores, with the metrics behind the performance score; the median run by performance.
+   best-practices scores, with the metrics behind the performance score; the median run by performance,
+   every run's total blocking time, and where the median run's main-thread time went (by kind, by script).
+   ``--against REV``: mobile only, the runs alternating between REV and this checkout, served at once, so
+   that a shared machine's changing load falls on both alike.
 
 Figures depend on the machine: these 2-core machines are shared, so run it more than once.
 """
@@ -257,41 +261,65 @@ def lighthouse_bin() -> Path:
     return path
 
 
-def lighthouse(url: str, preset: str, runs: int) -> dict:
-    """The median run (by performance score) of ``runs`` Lighthouse runs with ``preset``."""
-    reports = []
-    for _ in range(runs):
-        with tempfile.TemporaryDirectory(prefix="atlas-lh-") as tmp:
-            out = Path(tmp) / "report.json"
-            command = [str(lighthouse_bin()), url, "--quiet", "--output=json", f"--output-path={out}",
-                       f"--only-categories={','.join(LIGHTHOUSE_CATEGORIES)}",
-                       f"--chrome-flags={' '.join(CHROME_FLAGS)}"]
-            if preset == "desktop":
-                command.append("--preset=desktop")
-            for attempt in (1, 2):
-                done = subprocess.run(command, env={**os.environ, "CHROME_PATH": CHROMIUM}, text=True,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=300)
-                if done.returncode == 0:
-                    break
-                print(f"(Lighthouse {preset} failed, attempt {attempt}: {done.stderr.strip()[-1500:]})",
-                      file=sys.stderr)
-            else:
-                raise RuntimeError(f"Lighthouse {preset} failed twice")
-            report = json.loads(out.read_text())
-        reports.append({
-            "scores": {c: round(report["categories"][c]["score"] * 100) for c in LIGHTHOUSE_CATEGORIES},
-            "metrics": {short: report["audits"][audit]["numericValue"] for audit, short in LIGHTHOUSE_METRICS},
-            "audits": {a: (report["audits"][a].get("score"), report["audits"][a].get("displayValue", ""))
-                       for a in LIGHTHOUSE_AUDITS if a in report["audits"]},
-            "failing": {c: [a["id"] for a in report["categories"][c]["auditRefs"]
-                            if a["weight"] and (report["audits"][a["id"]]["score"] or 0) < 0.9
-                            and report["audits"][a["id"]]["scoreDisplayMode"] in ("binary", "numeric")]
-                        for c in ("accessibility", "best-practices")},
-        })
-    reports.sort(key=lambda r: r["scores"]["performance"])
+def lighthouse_run(url: str, preset: str) -> dict:
+    """One Lighthouse run with ``preset``: scores, metrics, audits, and where the main thread's time went."""
+    with tempfile.TemporaryDirectory(prefix="atlas-lh-") as tmp:
+        out = Path(tmp) / "report.json"
+        command = [str(lighthouse_bin()), url, "--quiet", "--output=json", f"--output-path={out}",
+                   f"--only-categories={','.join(LIGHTHOUSE_CATEGORIES)}",
+                   f"--chrome-flags={' '.join(CHROME_FLAGS)}"]
+        if preset == "desktop":
+            command.append("--preset=desktop")
+        for attempt in (1, 2):
+            done = subprocess.run(command, env={**os.environ, "CHROME_PATH": CHROMIUM}, text=True,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=300)
+            if done.returncode == 0:
+                break
+            print(f"(Lighthouse {preset} failed, attempt {attempt}: {done.stderr.strip()[-1500:]})",
+                  file=sys.stderr)
+        else:
+            raise RuntimeError(f"Lighthouse {preset} failed twice")
+        report = json.loads(out.read_text())
+    audits = report["audits"]
+    return {
+        "scores": {c: round(report["categories"][c]["score"] * 100) for c in LIGHTHOUSE_CATEGORIES},
+        "metrics": {short: audits[audit]["numericValue"] for audit, short in LIGHTHOUSE_METRICS},
+        "audits": {a: (audits[a].get("score"), audits[a].get("displayValue", ""))
+                   for a in LIGHTHOUSE_AUDITS if a in audits},
+        "failing": {c: [a["id"] for a in report["categories"][c]["auditRefs"]
+                        if a["weight"] and (audits[a["id"]]["score"] or 0) < 0.9
+                        and audits[a["id"]]["scoreDisplayMode"] in ("binary", "numeric")]
+                    for c in ("accessibility", "best-practices")},
+        # The main thread's time by kind, and the scripts that took most of it (ms, after the CPU slowdown).
+        "main_thread": {i["groupLabel"]: round(i["duration"])
+                        for i in audits["mainthread-work-breakdown"]["details"]["items"]},
+        "scripts": {i["url"].rsplit("/", 1)[-1].split("?")[0][:40] or "(page)": round(i["total"])
+                    for i in audits["bootup-time"]["details"]["items"][:6]},
+    }
+
+
+def median_run(reports: list[dict]) -> dict:
+    """The median run by performance score, with every run's score."""
+    reports = sorted(reports, key=lambda r: r["scores"]["performance"])
     median = reports[len(reports) // 2]
     median["all_performance"] = [r["scores"]["performance"] for r in reports]
+    median["all_tbt"] = sorted(round(r["metrics"]["TBT"]) for r in reports)
     return median
+
+
+def lighthouse(url: str, preset: str, runs: int) -> dict:
+    """The median run (by performance score) of ``runs`` Lighthouse runs with ``preset``."""
+    return median_run([lighthouse_run(url, preset) for _ in range(runs)])
+
+
+def alternating(urls: dict[str, str], runs: int) -> dict[str, dict]:
+    """Mobile runs alternating between the servers of ``urls`` (label: URL), the order turned each round,
+    so that a machine's changing load falls on each alike; the median run of each."""
+    reports: dict[str, list[dict]] = {label: [] for label in urls}
+    for i in range(runs):
+        for label in (list(urls) if i % 2 == 0 else list(reversed(urls))):
+            reports[label].append(lighthouse_run(urls[label], "mobile"))
+    return {label: median_run(r) for label, r in reports.items()}
 
 
 def print_lighthouse(label: str, results: dict[str, dict]) -> None:
@@ -304,6 +332,10 @@ def print_lighthouse(label: str, results: dict[str, dict]) -> None:
         print(f"| {preset} | {s['performance']} ({', '.join(map(str, r['all_performance']))}) "
               f"| {s['accessibility']} | {s['best-practices']} | {m['FCP'] / 1000:.1f} | {m['LCP'] / 1000:.1f} "
               f"| {m['TBT']:.0f} | {m['SI'] / 1000:.1f} | {m['CLS']:.3f} |")
+    for preset, r in results.items():
+        print(f"- {preset}, total blocking time of every run: {', '.join(map(str, r['all_tbt']))} ms; main thread: "
+              + ", ".join(f"{k} {v} ms" for k, v in r["main_thread"].items())
+              + "; by script: " + ", ".join(f"{k} {v} ms" for k, v in r["scripts"].items()))
     for preset, r in results.items():
         audits = "; ".join(f"{a} {'-' if score is None else round(score * 100)}{f' ({shown})' if shown else ''}"
                            for a, (score, shown) in r["audits"].items())
@@ -320,6 +352,8 @@ def main() -> None:
                         "'?authority=E09000007&level=oa11&variable=ks102ew0018' (default: the explorer's first view)")
     parser.add_argument("--runs", type=int, default=3, help="browser loads and Lighthouse runs per figure")
     parser.add_argument("--no-lighthouse", action="store_true")
+    parser.add_argument("--against", metavar="REV", help="Lighthouse mobile only, runs alternating between "
+                        "commit REV (before) and this checkout (after), both served at once")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     data_dir = Path(os.environ.get("ATLAS_DATA_DIR", ROOT / "data")).resolve()
@@ -332,6 +366,15 @@ def main() -> None:
     print(f"# First load of the explorer{(' ' + args.view) if args.view else ''}: {label}")
     print(f"\n{chromium}; gunicorn, 2 workers, loopback; {os.cpu_count()} cores shared with other work.")
     figures: dict = {"label": label, "view": args.view}
+    if args.against:
+        lighthouse_bin()
+        with checkout(args.against) as before, serve(before, data_dir) as base_before, \
+                serve(ROOT, data_dir) as base_after:
+            results = alternating({f"commit {args.against}": base_before + "/" + args.view,
+                                   "this checkout": base_after + "/" + args.view}, args.runs)
+        for side, r in results.items():
+            print_lighthouse(side, {"mobile": r})
+        return
     with checkout(args.rev) as root, serve(root, data_dir) as base:
         figures["bytes"] = print_bytes(label, first_loads(base, args.view, args.runs))
         if not args.no_lighthouse:

@@ -340,7 +340,9 @@ def _profile_table(rows: list[dict], codes: list[str], names: dict[str, str], pi
 
 @dash.callback(
     Output(C.PROFILE, "children"),
-    Input(C.SELECTED, "data"), Input(C.STATE, "data"), Input(C.TOPIC, "value"), Input(C.PICKS, "value"),
+    Input(C.SELECTED, "data"), Input(C.STATE, "data"),
+    # The lists are created with the compare view (ui/compare.py); the explorer's table selects before.
+    Input(C.TOPIC, "value", allow_optional=True), Input(C.PICKS, "value", allow_optional=True),
     prevent_initial_call=True,
 )
 @access.declares("site.view")
@@ -370,7 +372,8 @@ def render_profile(selected: str | None, cstate: dict | None, topic: str | None,
 @dash.callback(
     Output(C.DOWNLOAD, "data"),
     Input(C.DOWNLOAD_BUTTON, "n_clicks"),
-    State(C.SELECTED, "data"), State(C.STATE, "data"), State(C.TOPIC, "value"), State(C.PICKS, "value"),
+    State(C.SELECTED, "data"), State(C.STATE, "data"), State(C.TOPIC, "value", allow_optional=True),
+    State(C.PICKS, "value", allow_optional=True),
     prevent_initial_call=True,
 )
 @access.declares("site.view")
@@ -395,16 +398,17 @@ def download_profile(_: int | None, selected: str | None, cstate: dict | None, t
 dash.clientside_callback(
     ClientsideFunction("compare", "gate"),
     Output(C.SEARCH, "data"),
-    Input(ids.STATE, "data"), Input(C.VIEW, "value"), Input(C.VARIABLE_B, "value"), Input(C.PINS, "data"),
-    State(C.STATE, "data"), State(ids.NAV, "data"),
+    Input(ids.STATE, "data"), Input(C.VIEW, "value"), Input(C.VARIABLE_B, "value", allow_optional=True),
+    Input(C.PINS, "data"), State(C.STATE, "data"), State(ids.NAV, "data"), State(C.PARTS, "data"),
     prevent_initial_call=True,
 )
 
+# The maps' layers are created with the compare view (ui/compare.py), after the explorer's first paint has
+# already run this: compare.combine sets their url and hideout with set_props once they exist. The output
+# named here is never set: it keeps the callback to pages with the compare section (not /embed).
 dash.clientside_callback(
     ClientsideFunction("compare", "combine"),
-    Output(C.LAYER_A, "url"), Output(C.LAYER_A, "hideout"),
-    Output(C.LAYER_B, "url"), Output(C.LAYER_B, "hideout"),
-    Output(C.LAYER_BV, "url"), Output(C.LAYER_BV, "hideout"),
+    Output(C.SECTION, "className"),
     Input(ids.PAYLOAD, "data"), Input(C.PAYLOAD_B, "data"), Input(C.RELATION, "data"), Input(ids.AREAS, "data"),
     Input(C.HIGHLIGHT, "data"), Input(C.STATE, "data"), Input(ids.OPACITY, "value"),
     prevent_initial_call=True,

@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 import dash
 from dash import ClientsideFunction, Input, Output, State, no_update
 
-from atlas import access, catalogue, extracts, mapview, view
+from atlas import access, catalogue, extracts, locate, mapview, view
 from atlas import viewstate as state
 from ui import ids
 
@@ -130,11 +130,16 @@ def _url_text(key: str, value: Any) -> str:
     return str(value)
 
 
-def _group_of(s: Any, variable: Any) -> str | None:
+def _row_of(s: Any, variable: Any) -> dict | None:
     try:
-        return mapview.group_key(s.variable(variable)) if isinstance(variable, str) else None
+        return s.variable(variable) if isinstance(variable, str) else None
     except extracts.NotFound:
         return None
+
+
+def _group_of(s: Any, variable: Any) -> str | None:
+    row = _row_of(s, variable)
+    return mapview.group_key(row) if row is not None else None
 
 
 def details_url(st: state.ViewState) -> str:
@@ -183,7 +188,27 @@ def keep_question(raw: dict[str, str], prev: dict, s: Any) -> tuple[list[str], s
     said = _lower(state.level_label(asked)) if asked else "the level asked for"
     text = (f"{label} has no data at {said} for {place}; it is shown at {_lower(state.level_label(level))}, "
             "where it exists. To map another level, pick a variable that exists there.")
+    if area:
+        # A pinned point (a postcode, a place, Near me) lies in one area of the level shown: that one is selected.
+        here_area = _pinned_area(raw.get("pin"), s, authority, level)
+        if here_area:
+            raw["area"] = here_area
+            return [text], None
     return [text], (f"{asked}/{area}" if area else None)
+
+
+def _pinned_area(pin: str | None, s: Any, authority: str, level: str) -> str | None:
+    """The area of ``authority`` at ``level`` holding the address's pin, None without one (or outside)."""
+    at = state.parse_pin(pin)
+    if at is None:
+        return None
+    try:
+        found = locate.locate(s.extracts, at[0], at[1]).areas.get(level)
+    except ValueError:
+        return None
+    if not found or s.area_position(authority, level, found["code"]) is None:
+        return None
+    return found["code"]
 
 
 def render_view(search: str | None, previous: dict | None, s: Any, via: str = "nav") -> Rendered:
@@ -219,8 +244,14 @@ def render_view(search: str | None, previous: dict | None, s: Any, via: str = "n
     if place_changed or prev.get("variable") != st.variable:
         row = shown.variable
         out.title = shown.title
-        out.attribution = mapview.attribution(row, s.authority(st.authority), st.level)
-        out.scope_options = mapview.scope_options(row, st)
+        before = None if place_changed else _row_of(s, prev.get("variable"))
+        # Sent only when they differ from the previous variable's (a switch within one source sends neither).
+        attribution = mapview.attribution(row, info, st.level)
+        if before is None or attribution != mapview.attribution(before, info, st.level):
+            out.attribution = attribution
+        scope_options = mapview.scope_options(row, st)
+        if before is None or scope_options != mapview.scope_options(before, st):
+            out.scope_options = scope_options
         group = mapview.group_key(row)
         if place_changed or group != _group_of(s, prev.get("variable")):
             # Only the chosen variable goes with the switch (the list must hold the value it shows): the new
@@ -268,7 +299,7 @@ def _map_keys(out: Rendered, raw: dict[str, str], s: Any, st: state.ViewState, v
                 # A chosen area is flown to; one opened by a link is shown at once.
                 out.viewport = {"bounds": [[box[1], box[0]], [box[3], box[2]]],
                                 "transition": "flyToBounds" if via == "control" else "fitBounds",
-                                "options": {"maxZoom": 14, "padding": [30, 30]}}
+                                "options": {"maxZoom": 16, "padding": [30, 30]}}
     if "map" in raw:
         place = state.parse_map(raw["map"])
         if place is None:
@@ -276,7 +307,13 @@ def _map_keys(out: Rendered, raw: dict[str, str], s: Any, st: state.ViewState, v
                                 "zoom/latitude/longitude, e.g. 14/52.46120/-1.92560); the map shows the whole area.")
         else:
             zoom, lat, lon = place
-            out.viewport = {"center": [lat, lon], "zoom": zoom, "transition": "setView"}
+            # A place chosen in the search flies there; a link opens there at once.
+            out.viewport = {"center": [lat, lon], "zoom": zoom,
+                            "transition": "flyTo" if via == "control" else "setView"}
+    if "pin" in raw and state.parse_pin(raw["pin"]) is None:
+        # The pin itself is drawn by the browser (assets/places.js) from the address.
+        out.messages.append(f"The pin {raw['pin'][:40]!r} was not understood (it is written latitude,longitude, e.g. "
+                            "52.45327,-1.92790); no pin is shown.")
     return out
 
 

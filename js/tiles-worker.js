@@ -149,14 +149,22 @@ function draw(tile, job) {
     ctx.stroke(tile.all);
   }
   if (style.selected.size) {
+    // The selected area in a style no boundary uses (as assets/atlas.js draws it on a district's map): a white
+    // casing under a dashed near-black line.
     ctx.globalAlpha = 1;
-    ctx.strokeStyle = "#000000";
-    ctx.lineWidth = 3 * job.ratio / k;
     for (const f of visible) {
       if (style.selected.has(f.i)) {
+        ctx.setLineDash([]);
+        ctx.strokeStyle = "#ffffff";
+        ctx.lineWidth = 7 * job.ratio / k;
+        ctx.stroke(f.path);
+        ctx.setLineDash([9 * job.ratio / k, 6 * job.ratio / k]);
+        ctx.strokeStyle = "#111111";
+        ctx.lineWidth = 3 * job.ratio / k;
         ctx.stroke(f.path);
       }
     }
+    ctx.setLineDash([]);
   }
   return canvas.transferToImageBitmap();
 }

@@ -8,6 +8,7 @@ file contents, same pipeline code) returns at once.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import json
@@ -16,8 +17,9 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,8 +35,8 @@ import shapely
 from atlas import storage
 from atlas.builds import LOCK_FILE, BuildBusy, build_lock, clear_leftovers, prune, swap
 from atlas.builds import publish as publish_build
+from pipeline import air, deprivation2025, elections, geometry, national, places, postcodes, readers, tiles
 from pipeline import datasets as ds
-from pipeline import deprivation2025, elections, geometry, national, places, readers, tiles
 from pipeline.datasets import CATALOGUE_COLUMNS, Dataset, pct
 from pipeline.readers import RawFiles, SourceError
 
@@ -50,7 +52,7 @@ DRKANE_LSOA21 = "later/boundaries/lsoa21_all_by_lad_drkane"
 # What the build reads (folders or single files), as in the fetch manifest (make_sources.FOLDERS).
 INPUT_FOLDERS = ("boundaries", "lookups", "deprivation", "census2011", "census2021", "national",
                  "later/lookups/Exact_LSOA11_to_LSOA21_to_LAD22_EW.csv", DRKANE_LSOA21, "later/deprivation_2025",
-                 places.F_POSTCODES_TRAFFORD, places.F_POSTCODES_WC)
+                 postcodes.CODEPOINT_DIR, postcodes.F_NSPL_WC, postcodes.NAMES_DIR, air.AIR)
 KEEP_BUILDS = 3  # the default of ATLAS_KEEP_BUILDS
 CACHE_DIR = ".cache"  # parsed inputs kept between builds (see RawFiles.cache)
 ROW_GROUP = 2048
@@ -201,8 +203,15 @@ def _build_into(raw: RawFiles, out: Path, report: BuildReport, files: dict[str, 
         lsoa_wards = places.read_lsoa_wards(raw)
         place_rows = places.read_places(raw, lads)
         oa21_lsoa21 = places.read_oa21_lsoa21(raw)
+        points = air.read_points(raw)
 
-    areas, lad_display, gla = _areas(raw, lookup, lads, rebase, files, report)
+    # Read once, only if a cached step below needs the published polygons (the display areas, or the
+    # points placed in them), then dropped.
+    boundaries = functools.cache(lambda: _read_boundaries(raw, lookup, lads, rebase))
+    areas, lad_display, gla = _areas(raw, boundaries, lads, files, report)
+    with _step(report, "postcodes"):
+        placed = _postcodes(raw, boundaries, lads, files, report)
+    boundaries.cache_clear()
     lsoa, oa11, wards = areas["lsoa11"], areas["oa11"], areas["ward22"]
     lsoa21 = areas["lsoa21"]
 
@@ -214,11 +223,7 @@ def _build_into(raw: RawFiles, out: Path, report: BuildReport, files: dict[str, 
         oac = national.oac_datasets(raw, pd.Index(oa_lsoa.index), oa11.index)
         results = [elections.read_results(raw, year, wards) for year in (2022, 2021)]
         report.counts["elections"] = {str(r.year): r.report.as_dict() for r in results}
-        ward_names = {**dict(zip(lsoa_wards["ward_code"], lsoa_wards["ward"], strict=True)),
-                      **dict(zip(wards["code"], wards["name"], strict=True))}
-        postcodes = places.read_postcodes(raw, lsoa11, ward_names)
-        pairs = rebase.lookup[["code", "lsoa21"]].explode("lsoa21").rename(columns={"code": "lsoa11"})
-        labels = places.area_labels(areas, lsoa_wards, oa_lsoa, pairs, oa21_lsoa21, lads["LAD21NM"])
+        labels = places.area_labels(areas, lsoa_wards, oa_lsoa, oa21_lsoa21, lads["LAD21NM"])
 
     with _step(report, "indicators"):
         weights = _rebase_weights(ks102, tables2011)
@@ -242,6 +247,7 @@ def _build_into(raw: RawFiles, out: Path, report: BuildReport, files: dict[str, 
             *elections.election_datasets(results),
             *_cdrc_datasets(cdrc, areas),
             *_c21_datasets(c21, areas),
+            *air.laei_datasets(raw, air.london_codes(areas)),
         ]
         items = _merge_same_name(items)
         national.add_summaries({d.name: d for d in items}, national.SUMMARIES, national.UNIVERSES_2011)
@@ -262,12 +268,19 @@ def _build_into(raw: RawFiles, out: Path, report: BuildReport, files: dict[str, 
         _write_lookup(out, rebase, area_frames["lsoa11"])
         authorities = _authorities(lads, area_frames, raw)
         place_table = _places(place_rows, authorities)
-        search = places.search_index(area_frames, place_table, authorities, postcodes)
+        search = places.search_index(area_frames, place_table, authorities, placed.settlements, placed.districts)
+        _link(placed.index, out / "postcodes.parquet")
+        (out / "search_notes.json").write_text(json.dumps(placed.notes))
+        (out / "labels").mkdir()
+        gap_boxes = [t["box"] for t in placed.notes.get("tiles", [])]
+        for band, names in places.label_points(lads, area_frames["ward22"], placed.settlements, gap_boxes).items():
+            (out / "labels" / f"{band}.json").write_text(json.dumps(names, separators=(",", ":"), ensure_ascii=False))
         _write_table(out / "places.parquet", place_table)
         _write_table(out / "search.parquet", search)
         _write_table(out / "catalogue.parquet", catalogue)
         _write_table(out / "coverage.parquet", coverage)
         _write_table(out / "authorities.parquet", authorities)
+        report.counts["points"] = air.write_points(out, points, lads, area_frames, _write_table)
         report.counts.update({
             "areas": {level: int(len(f)) for level, f in area_frames.items()},
             "authorities": int(len(authorities)),
@@ -308,8 +321,8 @@ def _areas_key(files: dict[str, str]) -> str:
     return digest.hexdigest()[:32]
 
 
-def _areas(raw: RawFiles, lookup: pd.DataFrame, lads: gpd.GeoDataFrame, rebase: national.Rebase,
-           files: dict[str, str], report: BuildReport) -> tuple[dict, gpd.GeoDataFrame, pd.DataFrame]:
+def _areas(raw: RawFiles, boundaries: Callable[[], tuple], lads: gpd.GeoDataFrame, files: dict[str, str],
+           report: BuildReport) -> tuple[dict, gpd.GeoDataFrame, pd.DataFrame]:
     """The display areas of every level, the districts' display geometry, and the GLA's LSOA attributes.
 
     Reading and simplifying boundaries is a third of a build: the result is kept in the cache, keyed by the
@@ -331,7 +344,7 @@ def _areas(raw: RawFiles, lookup: pd.DataFrame, lads: gpd.GeoDataFrame, rebase: 
                 report.counts["areas_cache"] = "reused"
             return areas, lad_display, gla
     with _step(report, "boundaries"):
-        lsoa, gla, london, oa11, lsoa21, oa21, wards = _read_boundaries(raw, lookup, lads, rebase)
+        lsoa, gla, london, oa11, lsoa21, oa21, wards = boundaries()
     with _step(report, "geometry"):
         areas, lad_display, repaired = _display_areas(lsoa, gla, london, oa11, lsoa21, oa21, wards, lads)
     report.counts["repaired_polygons"] = repaired
@@ -353,6 +366,112 @@ def _areas(raw: RawFiles, lookup: pd.DataFrame, lads: gpd.GeoDataFrame, rebase: 
         os.replace(part, folder)
         report.counts["areas_cache"] = "made"
     return areas, lad_display, gla_attributes
+
+
+# --------------------------------------------------------------------------------------------------
+# postcodes and the gazetteer: points placed in the published polygons (or reused from the cache)
+
+#: Raw files whose contents decide where the postcodes and settlements lie.
+POSTCODE_INPUTS = (*AREA_INPUTS, postcodes.CODEPOINT_DIR, postcodes.F_NSPL_WC, postcodes.NAMES_DIR)
+POSTCODE_ROW_GROUP = 16384  # a look-up reads one row group of postcodes.parquet (sorted by postcode): 3-10 ms
+
+
+@dataclass
+class Placed:
+    """What the postcode step made (pipeline/postcodes.py): the paths of its files in the cache (or the
+    build), the postcode districts and the settlements (for the search index), and what the search says of
+    its gaps (the gazetteer's absent tiles, the postcode areas and their countries: search_notes.json)."""
+
+    index: Path
+    districts: pd.DataFrame
+    settlements: pd.DataFrame
+    notes: dict
+
+
+def _postcodes_key(files: dict[str, str]) -> str:
+    digest = hashlib.sha256()
+    for path, sha in sorted(files.items()):
+        if path.startswith(POSTCODE_INPUTS):
+            digest.update(f"{path}\0{sha}\n".encode())
+    for code in [*_area_code(), _postcodes, _place_all, postcodes]:
+        digest.update(inspect.getsource(code).encode())
+    return digest.hexdigest()[:32]
+
+
+def _postcodes(raw: RawFiles, boundaries: Callable[[], tuple], lads: gpd.GeoDataFrame, files: dict[str, str],
+               report: BuildReport) -> Placed:
+    """postcodes.parquet and the gazetteer's settlements, placed in the published polygons of every level.
+    About 40 s from cold (reading the polygons is most of it), so, like the display areas, the result is
+    kept in the cache, keyed by its inputs' SHA-256 and the code that makes it."""
+    key = f"postcodes-{_postcodes_key(files)}"
+    folder = raw.cache / key if raw.cache is not None else None
+    if folder is not None:
+        raw.used.add(key)
+    if folder is None or not (folder / "done").exists():
+        part = (folder.with_name(f".{key}.{os.getpid()}") if folder is not None
+                else Path(tempfile.mkdtemp(prefix="atlas-postcodes-")))
+        shutil.rmtree(part, ignore_errors=True)
+        part.mkdir(parents=True)
+        counts = _place_all(raw, boundaries, lads, part)
+        (part / "report.json").write_text(json.dumps(counts))
+        (part / "done").write_text(key)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+            os.replace(part, folder)
+        else:
+            folder = part
+        report.counts["postcodes_cache"] = "made"
+    else:
+        report.counts["postcodes_cache"] = "reused"
+    report.counts["postcodes"] = json.loads((folder / "report.json").read_text())
+    return Placed(index=folder / "postcodes.parquet", districts=pd.read_parquet(folder / "districts.parquet"),
+                  settlements=pd.read_parquet(folder / "settlements.parquet"),
+                  notes=json.loads((folder / "notes.json").read_text()))
+
+
+def _place_all(raw: RawFiles, boundaries: Callable[[], tuple], lads: gpd.GeoDataFrame, part: Path) -> dict:
+    """The postcode step's work (see ``_postcodes``): writes postcodes.parquet, districts.parquet,
+    settlements.parquet and notes.json into ``part``; returns its counts."""
+    codepoint = postcodes.read_codepoint(raw)
+    nspl = postcodes.read_nspl_wc(raw)
+    settlements = postcodes.read_settlements(raw)
+    missing = postcodes.read_missing_tiles(raw)
+    current = {**dict(zip(lads["LAD21CD"], lads["LAD21NM"], strict=True)), **postcodes.authority_names(raw)}
+    lsoa, gla, london, oa11, lsoa21, oa21, wards = boundaries()
+    lsoa11 = lsoa.copy()
+    lsoa11.loc[london, "geometry"] = gla.geometry.reindex(london).to_numpy()  # as on the map
+    polygons = {"lsoa11": lsoa11, "lsoa21": lsoa21, "oa11": oa11, "oa21": oa21, "ward22": wards}
+    polygons = {level: frame.set_geometry(geometry.repair(frame.geometry)[0].to_numpy())
+                for level, frame in polygons.items()}
+    names = dict(zip(lads["LAD21CD"], lads["LAD21NM"], strict=True))
+    index = postcodes.postcode_index(codepoint, nspl, polygons, names, current)
+    # Sorted by postcode, so a look-up's filter skips every row group but one; the point's integers and the
+    # sorted postcodes stored as deltas (15 MB, against 62 MB as floats and plain text).
+    encodings = {"lon_e6": "DELTA_BINARY_PACKED", "lat_e6": "DELTA_BINARY_PACKED", "pc7": "DELTA_BYTE_ARRAY"}
+    pq.write_table(pa.Table.from_pandas(index, preserve_index=False), part / "postcodes.parquet",
+                   row_group_size=POSTCODE_ROW_GROUP, compression="zstd", column_encoding=encodings,
+                   use_dictionary=[c for c in index.columns if c not in encodings])
+    districts = postcodes.postcode_districts(index)
+    districts.to_parquet(part / "districts.parquet", index=False)
+    places_index = postcodes.settlement_index(settlements, polygons, names)
+    places_index.to_parquet(part / "settlements.parquet", index=False)
+    notes = {**postcodes.gazetteer_gaps(missing, lads[lads["LAD21CD"].str[0].isin(["E", "W"])], names),
+             "postcode_areas": postcodes.postcode_areas(index)}
+    (part / "notes.json").write_text(json.dumps(notes))
+    ew = index["country"] != "S92000003"
+    live = index["status"] == "live"
+    return {
+        "rows": int(len(index)), "live_england_wales": int((ew & live).sum()),
+        "live_scotland": int((~ew).sum()), "terminated": int((index["status"] == "terminated").sum()),
+        "no_position": int((index["lon_e6"].isna() & ew).sum()),
+        **{f"in_{level}": int(index[level].notna().sum()) for level in postcodes.LEVELS},
+        **{f"nearest_{level}": int(index[f"{level}_m"].notna().sum()) for level in ("lsoa11", "lsoa21", "ward22")},
+        "nearest_oa": int(index["oa_m"].notna().sum()),
+        "districts_reorganised": int((ew & index["district_now"].notna()
+                                      & (index["district_now"] != index["authority"])).sum()),
+        "postcode_districts": int(len(districts)), "settlements": int(len(places_index)),
+        "settlements_unplaced": int(places_index["authority"].isna().sum()), "gazetteer_missing_tiles": len(missing),
+    }
 
 
 def _read_boundaries(raw: RawFiles, lookup: pd.DataFrame, lads: gpd.GeoDataFrame, rebase: national.Rebase
@@ -423,12 +542,16 @@ def _tiles(raw: RawFiles, out: Path, area_frames: dict[str, gpd.GeoDataFrame], f
         os.replace(part, folder)
     (out / "tiles").mkdir(exist_ok=True)
     for level in levels:
-        source = folder / f"{level}.pmtiles"
-        try:
-            os.link(source, out / "tiles" / source.name)  # the cache and the build share the file
-        except OSError:
-            shutil.copy2(source, out / "tiles" / source.name)
+        _link(folder / f"{level}.pmtiles", out / "tiles" / f"{level}.pmtiles")
     return json.loads((folder / "report.json").read_text())
+
+
+def _link(source: Path, target: Path) -> None:
+    """The cache and the build share the file (a hard link), or it is copied."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def _rebase_weights(ks102: pd.DataFrame, tables2011: list[Dataset]) -> pd.DataFrame:

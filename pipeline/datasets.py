@@ -79,6 +79,10 @@ SOURCES: dict[str, tuple[str, str]] = {
                          "lookup).", OGL),
     "wimd2025": ("Welsh Government, Welsh Index of Multiple Deprivation 2025: index and domain ranks by small "
                  "area (November 2025).", OGL),
+    "laei": ("Greater London Authority and Transport for London, London Atmospheric Emissions Inventory (LAEI): "
+             "modelled annual mean concentrations on a 20 m grid (2013, 2016 and 2019 releases), summarised to LSOAs "
+             "by James Millington (King's College London, jamesdamillington/london-data).",
+             "Open Government Licence v2.0 (https://www.nationalarchives.gov.uk/doc/open-government-licence/version/2/)"),
     "elections": ("House of Commons Library, Local Elections Handbook: results by ward (2021 and 2022). "
                   "Ward boundaries: Office for National Statistics, Wards (December 2022); contains OS data "
                   "© Crown copyright and database right.", OPL),
@@ -92,13 +96,14 @@ METHODS = ("published", "derived", "re-based", "apportioned", "change")
 UNIT_DECIMALS: dict[str, int] = {
     "count": 0, "percentage": 1, "percentage points": 1, "percent": 1, "rank": 0, "decile": 0, "years": 1,
     "score": 2, "per hectare": 1, "per km2": 1, "ratio": 2, "sum": 0, "average": 1, "people": 2, "km": 3,
-    "proportion": 3, "rate": 3, "category": 0,
+    "proportion": 3, "rate": 3, "category": 0, "µg/m³": 1,
 }
 
 CATALOGUE_COLUMNS = ["id", "label", "topic", "table", "table_title", "cell", "unit", "denominator", "polarity",
                      "vintage", "levels", "authorities", "national", "national_levels", "coverage", "source",
                      "licence", "dataset", "description", "kind", "method", "cells", "note", "decimals",
-                     "categories", "palette", "centre", "rank_variable", "sources", "reason_variable"]
+                     "categories", "palette", "centre", "rank_variable", "sources", "reason_variable",
+                     "thresholds"]
 
 
 @dataclass
@@ -119,7 +124,7 @@ def variable(id_: str, label: str, topic: str, table: str, table_title: str, cel
              description: str = "", *, method: str | None = None, cells: str | None = None, note: str = "",
              decimals: int | None = None, kind: str = "numeric", categories: list[dict] | None = None,
              palette: str = "", centre: float | None = None, coverage: str | None = None,
-             rank_variable: str = "") -> dict:
+             rank_variable: str = "", thresholds: str = "") -> dict:
     """One catalogue row. ``method`` defaults to "derived" for percentages said to be derived here and to
     "published" otherwise; ``cells`` to the cell itself; ``decimals`` to the unit's (UNIT_DECIMALS)."""
     text, licence = SOURCES[source]
@@ -146,7 +151,11 @@ def variable(id_: str, label: str, topic: str, table: str, table_title: str, cel
            "sources": "",
            # A categorical variable whose label says why an area has no value (election results: a tie, no
            # election that year...); "" for none.
-           "reason_variable": ""}
+           "reason_variable": "",
+           # Values a figure is judged against (JSON: [{"value", "label", "kind": guideline|target|limit,
+           # "basis"}], increasing), e.g. the WHO guideline and the UK legal limit of an air pollutant: the map's
+           # "Guideline and limits" classes and the population-weighted exposure (atlas/air.py); "" for none.
+           "thresholds": thresholds}
     if coverage is not None:
         row["coverage"] = coverage
     return row

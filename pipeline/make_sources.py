@@ -33,14 +33,17 @@ __all__ = ["FOLDERS", "SOURCES_JSON", "build_sources", "raw_url", "read_manifest
 SOURCES_JSON = Path(__file__).with_name("sources.json")
 # What the pipeline reads: the top-level folders, the national collection, and from `later/` (collected for
 # features not yet built) the LSOA 2011 -> 2021 exact-fit lookup, the LSOA 2021 polygons of every authority,
-# the 2025 deprivation indices (their data files: not the R package's licence note) and the postcodes.
+# the 2025 deprivation indices (their data files: not the R package's licence note), the postcodes (OS
+# Code-Point Open and the WC area's NSPL) and the gazetteer (OS Open Names). Trafford's ONSPD is not read by
+# the build: the tests check the postcodes' LSOAs against the ONS's own assignment in it.
 FOLDERS = ("boundaries/", "lookups/", "deprivation/", "census2011/", "census2021/", "national/",
            "later/lookups/Exact_LSOA11_to_LSOA21_to_LAD22_EW.csv", "later/boundaries/lsoa21_all_by_lad_drkane/",
+           "later/postcodes/codepoint_open_2025_4/", "later/places/os_open_names_2021_settlements_EW_partial/",
            "later/deprivation_2025/iod2025_england_lsoa21/File_",
            "later/deprivation_2025/iod2025_england_lsoa21/imd2025_",
            "later/deprivation_2025/wimd2025_wales_lsoa21/",
            "later/postcodes/trafford_E08000009_onspd_trafforddatalab/onspd_may2022_lsoa11/trafford_postcodes.csv",
-           "later/postcodes/nspl_nov2021_WC_area/NSPL_NOV_2021_UK_WC.csv")
+           "later/postcodes/nspl_nov2021_WC_area/NSPL_NOV_2021_UK_WC.csv", "later/air_quality/")
 #: Collections documented in a SOURCES.md of their own, beside their files.
 SUB_SOURCES = ("national/SOURCES.md",)
 
@@ -62,6 +65,9 @@ _PROSE_SOURCE = re.compile(
     r"github\s+`(?P<repo>[^`]+)`\s*[,:]\s*`(?P<path>[^`]+)`\s*@\s*(?:snapshot\s+|commit\s+)?`(?P<commit>[0-9a-f]{40})`")
 _PROSE_FILE = re.compile(r"`(?P<file>[\w.\-/]+\.[A-Za-z]\w*)`")
 _SAME_AS = re.compile(r"same source, snapshot and licence as\s+`(?P<section>[^`]+)`")
+# A collection packed or filtered from its source (Code-Point Open's CSVs in one .tar.xz; OS Open Names' rows):
+# no address holds its files.
+_MADE_HERE = re.compile(r"packed with xz|Derived, not a byte-for-byte copy")
 _XLSX_SHEET = re.compile(r"^\s*-\s+(?P<file>File_\d+):\s+sheet\s+`(?P<sheet>[^`]+)`")
 _ZIP_MEMBER = re.compile(
     r"`(?P<file>[^`]+)`\.\s*This is the zip member[^`]*`unzip\s+(?P<zipname>\S+)\s+(?P<member>[^`\s]+)`"
@@ -98,6 +104,7 @@ class _Section:
     folder_template: dict | None = None  # every file of the folder: path with "<code>" for the file's stem
     same_as: str = ""  # "the same source, snapshot and licence as `<section>`"
     paragraphs: list[str] = field(default_factory=list)
+    made_here: bool = False  # the section's files were packed or filtered for the collection
 
 
 def _sections(text: str) -> list[_Section]:
@@ -142,6 +149,8 @@ def _sections(text: str) -> list[_Section]:
             current.folder_source = match.groupdict()
         if current.nation_folders is None and (match := _NATION_FOLDERS.search(paragraph)):
             current.nation_folders = match.groupdict()
+        if _MADE_HERE.search(paragraph):
+            current.made_here = True
     end_bullet()
     return sections
 
@@ -278,6 +287,10 @@ def _entry(path: str, sections: list[_Section], sheets: dict[str, str], zips: di
         if not (folder.endswith("/") and path.startswith(folder)):
             continue
         inside = path[len(folder):]
+        if section.made_here:
+            return {"source": None, "url": None, "collection": section.name,
+                    "unresolved": "made for the collection from its source (packed or filtered, as SOURCES.md "
+                                  "says), so no address holds it: copy it from a machine that has it"}
         if section.folder_template and "/" not in inside:
             t = section.folder_template
             source = {"repo": t["repo"], "path": t["path"].replace("<code>" + Path(inside).suffix, inside),

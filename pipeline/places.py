@@ -8,12 +8,14 @@
 - **Friendly names** (areas' ``ward`` and ``label`` columns): an LSOA of 2011 is named with its ward from
   the ONS LSOA (2011) -> Ward (2019) lookup ("Birmingham 043C, in Nechells ward"); an Output Area with its
   LSOA (the national OA -> LSOA lookup of the MLID frame, or Trafford's 2021 statistical lookup) and that
-  LSOA's ward; an LSOA of 2021 with the wards of the 2011 LSOAs it was made from (the ONS exact-fit lookup);
-  a ward with its district.
-- **The search index** (``search.parquet``): districts, places, every December 2022 ward, the LSOAs and
-  OAs that have polygons here, and the postcodes of the two postcode lookups in the collection (Trafford's
-  ONSPD, May 2022, and the NSPL's WC postcode area, November 2021, live postcodes only): each with the
-  district and level it opens, its bounding box, and for a postcode its LSOA and ward.
+  LSOA's ward; an LSOA of 2021 with the December 2022 wards that hold at least a quarter of its published
+  polygon (most first: "Birmingham 079H, in Edgbaston ward"), so the 2021 areas carry the wards of their own
+  time (ONS publishes no LSOA 2021 -> ward lookup here); a ward with its district.
+- **The search index** (``search.parquet``): districts (with their Welsh names), places, every December 2022
+  ward, the LSOAs and OAs that have polygons here, the gazetteer's towns, villages, hamlets and suburbs (OS
+  Open Names, English and Welsh names: pipeline/postcodes.py placed them in the atlas's areas) and every
+  postcode district (outward code) with its box: each with the district and level it opens and its bounding
+  box. Postcodes themselves are not here: ``postcodes.parquet`` holds them, looked up on disk by the store.
 """
 
 from __future__ import annotations
@@ -25,26 +27,29 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
+import shapely
 
 from pipeline import readers
 from pipeline.readers import RawFiles, SourceError
 
-__all__ = ["F_CA_NAMES", "F_POSTCODES_TRAFFORD", "F_POSTCODES_WC", "WALES", "area_labels", "read_lsoa_wards",
-           "read_places", "read_postcodes", "search_index"]
+__all__ = ["F_CA_NAMES", "LABEL_BANDS", "LABEL_KINDS", "WALES", "area_labels", "label_points", "read_lsoa_wards",
+           "read_places", "search_index"]
 
 F_LSOA_WARD = "lookups/Lower_Layer_Super_Output_Area_(2011)_to_Ward_(2019)_Lookup_in_England_and_Wales.csv"
 F_REGION = "lookups/Local_Authority_District_to_Region_(April_2021)_Lookup_in_England.csv"
 WARDS_DIR = "national/elections/wd22_by_lad"
 F_CA_NAMES = f"{WARDS_DIR}/README_drkane_boundaries.md"
 F_LOOKUP21 = "boundaries/gm_2021_trafforddatalab/lookups/2021/statistical_lookup.csv"
-F_POSTCODES_TRAFFORD = ("later/postcodes/trafford_E08000009_onspd_trafforddatalab/onspd_may2022_lsoa11/"
-                        "trafford_postcodes.csv")
-F_POSTCODES_WC = "later/postcodes/nspl_nov2021_WC_area/NSPL_NOV_2021_UK_WC.csv"
 WALES = "W92000004"
 #: What a search result says it is, in the order results of equal match are listed.
-KINDS = ("country", "region", "nation", "combined_authority", "authority", "ward", "postcode", "lsoa", "oa")
-SEARCH_COLUMNS = ["kind", "code", "name", "label", "authority", "authority_name", "level", "lsoa", "lsoa_name",
-                  "ward", "ward_code", "lon", "lat", "west", "south", "east", "north"]
+KINDS = ("country", "region", "nation", "combined_authority", "authority", "place", "ward", "postcode_district",
+         "lsoa", "oa")
+#: ``type`` is a place's kind of settlement (city, town, suburb, village, hamlet, settlement); ``other_name``
+#: the other language's name of a place or district (Welsh or English), ``where`` the gazetteer's district
+#: and county ("Richmondshire, North Yorkshire"); ``lsoa`` the 2011 LSOA a place's point lies in.
+SEARCH_COLUMNS = ["kind", "code", "name", "label", "other_name", "type", "where", "authority", "authority_name",
+                  "level", "lsoa", "lsoa_name", "lsoa21", "oa11", "oa21", "ward", "ward_code", "lon", "lat", "west",
+                  "south", "east", "north"]
 
 
 # -- places ------------------------------------------------------------------------------------------------
@@ -139,14 +144,35 @@ def _in_wards(names: Iterable[str]) -> str:
     return "in " + ", ".join(unique[:-1]) + f" and {unique[-1]} wards"
 
 
-def area_labels(areas: dict[str, pd.DataFrame], lsoa_wards: pd.DataFrame, oa_lsoa: pd.Series,
-                lsoa21_from_11: pd.DataFrame, oa21_lsoa21: pd.Series, authority_names: pd.Series
-                ) -> dict[str, pd.DataFrame]:
+#: A ward is named in an area's label when it holds at least this share of the area's polygon.
+WARD_SHARE = 0.25
+
+
+def wards_by_overlap(small: gpd.GeoDataFrame, wards: gpd.GeoDataFrame) -> pd.Series:
+    """Area code -> "in X ward" / "in X and Y wards": the wards holding at least ``WARD_SHARE`` of each area's
+    polygon, the largest share first (an area wholly in one ward names that ward; one straddling two names
+    both). Areas no ward touches are left out."""
+    area_geoms = small.geometry.to_numpy()
+    ward_geoms = wards.geometry.to_numpy()
+    tree = shapely.STRtree(ward_geoms)
+    at, wi = tree.query(area_geoms, predicate="intersects")
+    # Shares of each area's own area, in degrees: a ratio within one small area, so the projection cancels.
+    share = shapely.area(shapely.intersection(area_geoms[at], ward_geoms[wi])) / shapely.area(area_geoms[at])
+    pairs = pd.DataFrame({"at": at, "ward": wards["name"].to_numpy()[wi], "share": share})
+    pairs = pairs.groupby(["at", "ward"], as_index=False)["share"].sum()  # a ward in several parts
+    top = pairs.groupby("at")["share"].transform("max")
+    keep = pairs[(pairs["share"] >= WARD_SHARE) | (pairs["share"] == top)]
+    keep = keep.sort_values(["at", "share", "ward"], ascending=[True, False, True])
+    words = keep.groupby("at")["ward"].agg(_in_wards)
+    return pd.Series(words.to_numpy(), index=small["code"].to_numpy()[words.index.to_numpy()])
+
+
+def area_labels(areas: dict[str, gpd.GeoDataFrame], lsoa_wards: pd.DataFrame, oa_lsoa: pd.Series,
+                oa21_lsoa21: pd.Series, authority_names: pd.Series) -> dict[str, pd.DataFrame]:
     """Per level, ``ward`` (the ward words, "" where none is known) and ``label`` for every area.
 
-    ``areas`` maps each level to a frame with ``code``, ``name`` and ``authority``; ``oa_lsoa`` is the OA
-    2011 -> LSOA 2011 lookup, ``lsoa21_from_11`` the pairs (``lsoa11``, ``lsoa21``) of the exact-fit lookup,
-    ``oa21_lsoa21`` Trafford's OA 2021 -> LSOA 2021 lookup."""
+    ``areas`` maps each level to a frame with ``code``, ``name``, ``authority`` and the published polygons;
+    ``oa_lsoa`` is the OA 2011 -> LSOA 2011 lookup, ``oa21_lsoa21`` Trafford's OA 2021 -> LSOA 2021 lookup."""
     out: dict[str, pd.DataFrame] = {}
     lsoa = areas["lsoa11"].set_index("code")
     ward_of_11 = lsoa_wards["ward"]
@@ -157,10 +183,7 @@ def area_labels(areas: dict[str, pd.DataFrame], lsoa_wards: pd.DataFrame, oa_lso
     out["lsoa11"] = pd.DataFrame({"code": lsoa.index, "ward": words.to_numpy(),
                                   "label": (lsoa["name"] + ", " + words).to_numpy()})
 
-    pairs = lsoa21_from_11.assign(ward=lsoa21_from_11["lsoa11"].map(ward_of_11))
-    counted = pairs.groupby(["lsoa21", "ward"]).size().reset_index(name="n")
-    counted = counted.sort_values(["lsoa21", "n", "ward"], ascending=[True, False, True])
-    ward_of_21 = counted.groupby("lsoa21")["ward"].agg(_in_wards)
+    ward_of_21 = wards_by_overlap(areas["lsoa21"], areas["ward22"])
     l21 = areas["lsoa21"].set_index("code")
     w21 = ward_of_21.reindex(l21.index).fillna("")
     out["lsoa21"] = pd.DataFrame({"code": l21.index, "ward": w21.to_numpy(),
@@ -199,56 +222,6 @@ def read_oa21_lsoa21(raw: RawFiles) -> pd.Series:
     return pd.Series(frame["lsoa21cd"].to_numpy(), index=frame["oa21cd"].to_numpy())
 
 
-# -- postcodes -------------------------------------------------------------------------------------------
-
-_POSTCODE = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]? [0-9][A-Z]{2}$")
-
-
-def _coordinates(frame: pd.DataFrame, lon: str, lat: str, label: str) -> tuple[np.ndarray, np.ndarray]:
-    x = pd.to_numeric(frame[lon], errors="coerce").to_numpy()
-    y = pd.to_numeric(frame[lat], errors="coerce").to_numpy()
-    bad = np.isnan(x) | np.isnan(y) | (x < -6.5) | (x > 2) | (y < 49.8) | (y > 56)
-    if bad.any():
-        raise SourceError(label, f"{int(bad.sum())} postcodes have no position in England and Wales, e.g. "
-                                 f"{list(frame.loc[bad, frame.columns[0]][:3])}")
-    return x, y
-
-
-def read_postcodes(raw: RawFiles, lsoa11: pd.Index, ward_names: dict[str, str]) -> pd.DataFrame:
-    """Postcodes with their position, LSOA 2011 and ward: Trafford (ONSPD May 2022; every postcode, as the
-    Data Lab filtered it) and the WC postcode area (NSPL November 2021; live postcodes with a position).
-    Columns ``postcode`` (display form, "M15 4AB"), ``lsoa``, ``ward_code``, ``ward``, ``lon``, ``lat``,
-    ``source``. Ward names the NSPL lacks come from ``ward_names`` (code -> name)."""
-    trafford = readers.read_csv(raw(F_POSTCODES_TRAFFORD), F_POSTCODES_TRAFFORD)
-    readers.require_columns(trafford, ["postcode", "ward_code", "ward_name", "lsoa_code", "lon", "lat"],
-                            F_POSTCODES_TRAFFORD)
-    x, y = _coordinates(trafford, "lon", "lat", F_POSTCODES_TRAFFORD)
-    a = pd.DataFrame({"postcode": trafford["postcode"].str.strip().str.upper(), "lsoa": trafford["lsoa_code"],
-                      "ward_code": trafford["ward_code"], "ward": trafford["ward_name"].str.strip(),
-                      "lon": x, "lat": y, "source": "ONSPD May 2022 (Trafford Data Lab)"})
-
-    wc = readers.read_csv(raw(F_POSTCODES_WC), F_POSTCODES_WC)
-    readers.require_columns(wc, ["pcds", "doterm", "lsoa11", "ward", "lat", "long"], F_POSTCODES_WC)
-    live = (wc["doterm"].str.strip() == "") & (wc["lat"].str.strip() != "99.999999")
-    wc = wc[live]
-    x, y = _coordinates(wc, "long", "lat", F_POSTCODES_WC)
-    b = pd.DataFrame({"postcode": wc["pcds"].str.strip().str.upper(), "lsoa": wc["lsoa11"],
-                      "ward_code": wc["ward"], "ward": wc["ward"].map(ward_names).fillna(""),
-                      "lon": x, "lat": y, "source": "NSPL November 2021 (ONS), WC postcode area"})
-    out = pd.concat([a, b], ignore_index=True)
-    for label, frame in ((F_POSTCODES_TRAFFORD, a), (F_POSTCODES_WC, b)):
-        odd = frame["postcode"][~frame["postcode"].str.match(_POSTCODE)]
-        if len(odd):
-            raise SourceError(label, f"{len(odd)} postcodes are not in the form 'M15 4AB', e.g. {list(odd[:3])}")
-        unknown = sorted(set(frame["lsoa"]) - set(lsoa11))
-        if unknown:
-            raise SourceError(label, f"{len(unknown)} postcodes' LSOAs are not LSOAs of 2011, e.g. {unknown[:3]}")
-    twice = out["postcode"][out["postcode"].duplicated()]
-    if len(twice):
-        raise SourceError(F_POSTCODES_WC, f"postcodes listed twice: {list(twice[:3])}")
-    return out
-
-
 # -- the search index ------------------------------------------------------------------------------------
 
 def _bounds(frame: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -258,11 +231,14 @@ def _bounds(frame: gpd.GeoDataFrame) -> pd.DataFrame:
 
 
 def search_index(area_frames: dict[str, gpd.GeoDataFrame], places: pd.DataFrame, authorities: pd.DataFrame,
-                 postcodes: pd.DataFrame) -> pd.DataFrame:
+                 settlements: pd.DataFrame, districts: pd.DataFrame) -> pd.DataFrame:
     """One row per searchable thing (see the module's docstring); columns ``SEARCH_COLUMNS``.
 
     ``area_frames`` are the written areas (with ``label``, ``ward`` and ``authority_name``), ``authorities``
-    the written districts (``code``, ``name``, ``levels``, ``bbox``)."""
+    the written districts (``code``, ``name``, ``name_welsh``, ``levels``, ``bbox``), ``settlements`` the
+    gazetteer placed in the areas (pipeline/postcodes.settlement_index) and ``districts`` the postcode
+    districts (pipeline/postcodes.postcode_districts). A place with a Welsh and an English name has a row for
+    each, with the same code."""
     rows: list[pd.DataFrame] = []
     names = authorities.set_index("code")["name"]
     kinds = {"lsoa11": "lsoa", "lsoa21": "lsoa", "oa11": "oa", "oa21": "oa", "ward22": "ward"}
@@ -277,18 +253,25 @@ def search_index(area_frames: dict[str, gpd.GeoDataFrame], places: pd.DataFrame,
             "ward_code": None if kind != "ward" else f["code"].to_numpy(), "lon": np.nan, "lat": np.nan,
             **{k: box[k].to_numpy() for k in ("west", "south", "east", "north")}}))
 
-    def whole(code: str, name: str, kind: str, members: list[str], label: str, level: str) -> dict:
+    def whole(code: str, name: str, kind: str, members: list[str], label: str, level: str,
+              other: str | None = None) -> dict:
         boxes = np.array([b for b in authorities.set_index("code")["bbox"].reindex(members) if b is not None])
-        return {"kind": kind, "code": code, "name": name, "label": label, "authority": code,
+        return {"kind": kind, "code": code, "name": name, "label": label, "other_name": other, "authority": code,
                 "authority_name": name, "level": level, "lsoa": None, "lsoa_name": None, "ward": "",
                 "ward_code": None, "lon": np.nan, "lat": np.nan,
                 "west": boxes[:, 0].min(), "south": boxes[:, 1].min(), "east": boxes[:, 2].max(),
                 "north": boxes[:, 3].max()}
 
     small = authorities[authorities["levels"].map(len) > 0]
-    extra = [whole(r["code"], r["name"], "authority", [r["code"]],
-                   f"{r['name']} ({r['region']})" if r["region"] != r["name"] else r["name"], r["levels"][0])
-             for _, r in small.iterrows()]
+    extra = []
+    for _, r in small.iterrows():
+        label = f"{r['name']} ({r['region']})" if r["region"] != r["name"] else r["name"]
+        extra.append(whole(r["code"], r["name"], "authority", [r["code"]], label, r["levels"][0]))
+        welsh = r.get("name_welsh")
+        if isinstance(welsh, str) and welsh.strip() and welsh.strip() != r["name"]:
+            # "Caerdydd" finds Cardiff: the Welsh name is a row of its own, naming the English one.
+            extra.append(whole(r["code"], welsh.strip(), "authority", [r["code"]], f"{welsh.strip()} ({r['name']})",
+                               r["levels"][0], other=r["name"]))
     words = {"region": "region of England", "nation": "nation", "combined_authority": "combined authority"}
     extra += [whole(r["code"], r["name"], r["kind"], list(r["authorities"]),
                     f"{r['name']} ({words[r['kind']]}, {len(r['authorities'])} districts)", "lsoa11")
@@ -297,23 +280,86 @@ def search_index(area_frames: dict[str, gpd.GeoDataFrame], places: pd.DataFrame,
                        "England and Wales (every district)", "lad"))
     rows.append(pd.DataFrame(extra))
 
-    lsoa = area_frames["lsoa11"].set_index("code")
-    lbox = _bounds(area_frames["lsoa11"]).set_index(area_frames["lsoa11"]["code"])
-    pc = postcodes.set_index("postcode")
-    at = pc["lsoa"].to_numpy()
-    ward_words = np.where(pc["ward"] != "", pc["ward"] + " ward", pc["ward_code"])
+    lsoa_names = area_frames["lsoa11"].set_index("code")["name"]
+    placed = settlements[settlements["authority"].notna()]
+    for name_col, other_col in (("name", "other_name"), ("other_name", "name")):
+        part = placed[placed[name_col].notna()]
+        other = part[other_col].astype(object).where(part[other_col].notna(), None)
+        label = np.where(other.notna(), part[name_col] + " (" + other.fillna("") + ")", part[name_col])
+        rows.append(pd.DataFrame({
+            "kind": "place", "code": part["code"].to_numpy(), "name": part[name_col].to_numpy(), "label": label,
+            "other_name": other.to_numpy(), "type": part["type"].to_numpy(), "where": part["where"].to_numpy(),
+            "authority": part["authority"].to_numpy(), "authority_name": part["authority_name"].to_numpy(),
+            "level": "lsoa11", "lsoa": part["lsoa11"].to_numpy(),
+            "lsoa_name": lsoa_names.reindex(part["lsoa11"]).to_numpy(), "lsoa21": part["lsoa21"].to_numpy(),
+            "oa11": part["oa11"].to_numpy(), "oa21": part["oa21"].to_numpy(), "ward": part["ward22_name"].to_numpy(),
+            "ward_code": part["ward22"].to_numpy(), "lon": part["lon"].to_numpy(), "lat": part["lat"].to_numpy(),
+            **{k: part[k].to_numpy() for k in ("west", "south", "east", "north")}}))
     rows.append(pd.DataFrame({
-        "kind": "postcode", "code": pc.index, "name": pc.index,
-        "label": pc.index + ", in " + lsoa["name"].reindex(at).to_numpy() + ", " + ward_words,
-        "authority": lsoa["authority"].reindex(at).to_numpy(),
-        "authority_name": lsoa["authority_name"].reindex(at).to_numpy(), "level": "lsoa11",
-        "lsoa": at, "lsoa_name": lsoa["name"].reindex(at).to_numpy(), "ward": pc["ward"].to_numpy(),
-        "ward_code": pc["ward_code"].to_numpy(), "lon": pc["lon"].to_numpy(), "lat": pc["lat"].to_numpy(),
-        **{k: lbox[k].reindex(at).to_numpy() for k in ("west", "south", "east", "north")}}))
-    out = pd.concat(rows, ignore_index=True)[SEARCH_COLUMNS]
+        "kind": "postcode_district", "code": districts["outward"].to_numpy(), "name": districts["outward"].to_numpy(),
+        "label": districts["outward"].to_numpy(), "type": None,
+        "where": np.where(districts["authorities"] > 1, districts["authority_name"] + " and "
+                          + (districts["authorities"] - 1).astype(str) + " more", districts["authority_name"]),
+        "authority": districts["authority"].to_numpy(), "authority_name": districts["authority_name"].to_numpy(),
+        "level": "lsoa11", "lsoa": None, "lsoa_name": None, "ward": "", "ward_code": None,
+        "lon": ((districts["west"] + districts["east"]) / 2).to_numpy(),
+        "lat": ((districts["south"] + districts["north"]) / 2).to_numpy(),
+        **{k: districts[k].to_numpy() for k in ("west", "south", "east", "north")}}))
+    out = pd.concat(rows, ignore_index=True)
+    for column in SEARCH_COLUMNS:
+        if column not in out:
+            out[column] = None
+    out = out[SEARCH_COLUMNS]
     out["authority_name"] = out["authority_name"].fillna(out["authority"].map(names))
-    for column in ("lsoa", "lsoa_name", "ward_code"):
+    for column in ("lsoa", "lsoa_name", "lsoa21", "oa11", "oa21", "ward_code", "other_name", "type", "where"):
         out[column] = out[column].astype(object).where(out[column].notna(), None)
     order = {k: i for i, k in enumerate(KINDS)}
     out["_k"] = out["kind"].map(order)
-    return out.sort_values(["_k", "code", "level"], ignore_index=True).drop(columns="_k")
+    return out.sort_values(["_k", "code", "level", "name"], ignore_index=True).drop(columns="_k")
+
+
+# -- the reference layer's names ---------------------------------------------------------------------------
+
+#: Each name's kind on the map, its code in labels/*.json, the zoom it shows from (and to: districts give way
+#: to towns and wards close up), in the order they claim space (earlier wins a collision).
+LABEL_KINDS = (("authority", "a", 6, 11), ("city", "c", 7, 18), ("town", "t", 9, 18), ("suburb", "s", 12, 18),
+               ("village", "v", 11, 18), ("ward", "w", 13, 18), ("hamlet", "h", 13, 18),
+               ("settlement", "o", 14, 18))
+#: Where the gazetteer has no places (its absent tiles), wards are named from this zoom instead.
+WARD_ZOOM_IN_GAPS = 11
+#: labels/<band>.json: the main band (districts, cities, towns) is read with the first map; the local band
+#: (suburbs, villages, wards, hamlets) once the map is zoomed to 11 or closer.
+LABEL_BANDS = {"main": ("a", "c", "t"), "local": ("s", "v", "w", "h", "o")}
+
+
+def label_points(lads: gpd.GeoDataFrame, wards: gpd.GeoDataFrame, settlements: pd.DataFrame,
+                 gap_boxes: list[list[float]]) -> dict[str, dict]:
+    """The names the reference layer places on the map, per band: ``{"kinds": {code: [from, to]}, "rows":
+    [[name, kind, lon, lat, from_zoom], ...]}``. Districts at the ONS label point of each (``LONG``/``LAT``
+    of the December 2021 boundaries), wards at a point inside each (shapely's point on surface), the
+    gazetteer's places at their point. ``gap_boxes`` are the gazetteer's absent tiles (west, south, east,
+    north in WGS84): a ward there is named from ``WARD_ZOOM_IN_GAPS``, where no town or village would be."""
+    kinds = {code: (start, end) for _kind, code, start, end in LABEL_KINDS}
+    codes = {kind: code for kind, code, _s, _e in LABEL_KINDS}
+    rows: list[list] = []
+    ew = lads[lads["LAD21CD"].str[0].isin(["E", "W"])]
+    for name, lon, lat in zip(ew["LAD21NM"], pd.to_numeric(ew["LONG"]), pd.to_numeric(ew["LAT"]), strict=True):
+        rows.append([re.sub(r", City of$", "", str(name)), "a", round(float(lon), 5), round(float(lat), 5),
+                     kinds["a"][0]])
+    inside = shapely.point_on_surface(np.asarray(wards.geometry.values))
+    x, y = shapely.get_x(inside), shapely.get_y(inside)
+    boxes = np.array(gap_boxes, dtype="float64").reshape(-1, 4)
+    in_gap = ((x[:, None] >= boxes[:, 0]) & (x[:, None] < boxes[:, 2]) & (y[:, None] >= boxes[:, 1])
+              & (y[:, None] < boxes[:, 3])).any(axis=1) if len(boxes) else np.zeros(len(x), dtype=bool)
+    for name, lon, lat, gap in zip(wards["name"], x, y, in_gap, strict=True):
+        rows.append([str(name), "w", round(float(lon), 5), round(float(lat), 5),
+                     WARD_ZOOM_IN_GAPS if gap else kinds["w"][0]])
+    placed = settlements[settlements["authority"].notna()]
+    for name, kind, lon, lat in zip(placed["name"], placed["type"], placed["lon"], placed["lat"], strict=True):
+        code = codes[kind]
+        rows.append([str(name), code, round(float(lon), 5), round(float(lat), 5), kinds[code][0]])
+    out = {}
+    for band, members in LABEL_BANDS.items():
+        out[band] = {"kinds": {c: list(kinds[c]) for c in members},
+                     "rows": [r for r in rows if r[1] in members]}
+    return out

@@ -97,12 +97,18 @@ def interior_point(duo, layer_js: str, min_px: int = 80, max_zoom: int = 14) -> 
           return c;
         }}
         var cx = (p0.x + p1.x) / 2, cy = (p0.y + p1.y) / 2, bestD = Infinity;
+        // Not under the map's own controls (zoom buttons, the reference layer's button): a click there is theirs.
+        var box = map.getContainer().getBoundingClientRect();
+        function free(x, y) {{
+          var el = document.elementFromPoint(box.left + x, box.top + y);
+          return !el || !el.closest('.leaflet-control, .place-search, .legend-strip');
+        }}
         for (var s = 1; s <= 19; s += 1) {{
           for (var t = 1; t <= 19; t += 1) {{
             var x = Math.round(p0.x + (p1.x - p0.x) * s / 20), y = Math.round(p0.y + (p1.y - p0.y) * t / 20);
             var dist = (x - cx) * (x - cx) + (y - cy) * (y - cy);
             if (x > 5 && y > 5 && x < size.x - 5 && y < size.y - 5 && dist < bestD && inside(x, y) &&
-                inside(x - 3, y) && inside(x + 3, y) && inside(x, y - 3) && inside(x, y + 3)) {{
+                inside(x - 3, y) && inside(x + 3, y) && inside(x, y - 3) && inside(x, y + 3) && free(x, y)) {{
               best = [x, y]; bestD = dist;
             }}
           }}

@@ -320,3 +320,46 @@ def test_the_named_actions_on_the_pages(world: World, user: str) -> None:
                                               "email": "member@camden.gov.uk"})
         assert refused.status_code == 403, (user, refused.status_code)
         assert "member@camden.gov.uk" in world.clients["admin"].get(page_url).get_data(as_text=True)
+
+
+# -- tables of points (atlas/pointdata.py): the same matrix ----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def point_sets(world: World) -> dict[str, dict]:
+    """One table of points at every access level, published by Camden's editor (five points inside Camden)."""
+    import shapely  # noqa: PLC0415
+    from city_support import PASSWORD, metadata  # noqa: PLC0415
+
+    from atlas import accounts, catalogue, publish  # noqa: PLC0415
+
+    s = catalogue.of_request()
+    features = s.area_geojson(CAMDEN, "lsoa21")["features"][:5]
+    inside = [shapely.geometry.shape(f["geometry"]).buffer(-0.0003).representative_point() for f in features]
+    body = ("id,lon,lat,n\n" + "".join(f"pt{i},{p.x:.6f},{p.y:.6f},{i}\n" for i, p in enumerate(inside))).encode()
+    editor = accounts.actor_for(accounts.check_password(world.users["editor"], PASSWORD))
+    out = {}
+    for level in DATASETS:
+        meta = metadata(f"Zebra points {level}", level)
+        meta.pop("level"), meta.pop("code_column")
+        meta.update(lon_column="lon", lat_column="lat", id_column="id", columns=[{"name": "n"}])
+        got = publish.publish_dataset(editor, publish.parse_metadata(meta), body, "points.csv", s, via="api")
+        out[level] = {"key": f"ds{got['id']}", "var": f"ds{got['id']}_count"}
+    return out
+
+
+@pytest.mark.parametrize("user", USERS)
+def test_tables_of_points_are_seen_exactly_as_the_matrix_says(world: World, point_sets: dict, user: str) -> None:
+    client = world.clients[user]
+    listed = {d["id"] for d in client.get("/api/points").get_json()["datasets"]}
+    absent = f"ds{NOBODY_ID}"
+    for level in DATASETS:
+        key, ok = point_sets[level]["key"], level in EXPECTED[user]
+        assert (key in listed) is ok, (user, level, "listed")
+        paths = ["/api/points/{k}.geojson", "/api/points/{k}/pt1.json", "/api/points/{k}.geojson?measure={k}_n",
+                 f"/api/values/{CAMDEN}/lsoa21/{{k}}_count.json", f"/api/values/{CAMDEN}/lsoa11/{{k}}_n_mean.json"]
+        for path in paths:
+            got = client.get(path.format(k=key))
+            if ok:
+                assert got.status_code == 200, (user, level, path, got.status_code, got.get_data(as_text=True)[:200])
+            else:
+                _same_as_absent(got, client.get(path.format(k=absent)), key, absent, f"{user} {level} {path}")

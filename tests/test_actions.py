@@ -33,6 +33,14 @@ RESOURCES = {
     "registered": access.Rule(2, CAMDEN, "registered"),
     "organisation": access.Rule(3, CAMDEN, "organisation"),
     "partnership": access.Rule(4, CAMDEN, "partnership", partnerships=frozenset({7})),
+    # saved areas of owner_member (user 11), and areas asked to be saved so
+    "area private": access.SavedArea(11, "private"),
+    "area organisation": access.SavedArea(11, "organisation", org_id=CAMDEN),
+    "area partnership": access.SavedArea(11, "partnership", partnership_id=7),
+    "area public": access.SavedArea(11, "public"),
+    "new private": access.SavedArea(None, "private"),
+    "new organisation": access.SavedArea(None, "organisation", org_id=CAMDEN),
+    "new partnership": access.SavedArea(None, "partnership", partnership_id=7),
 }
 Y, N = True, False
 #: (action, resource) -> who may, in the order of ACTORS.
@@ -57,6 +65,15 @@ EXPECTED: dict[tuple[str, str], tuple[bool, ...]] = {
     ("place.read", "P7"):             (N, N, Y, Y, Y, Y, N, N, Y),
     ("place.read", "E09000007"):      (Y, Y, Y, Y, Y, Y, Y, Y, Y),
     ("partnership.view", "P7"):       (N, N, Y, Y, Y, Y, Y, N, Y),
+    ("area.read", "area private"):    (N, N, Y, N, N, N, N, N, Y),
+    ("area.read", "area organisation"): (N, N, Y, Y, Y, N, N, N, Y),
+    ("area.read", "area partnership"): (N, N, Y, Y, Y, Y, N, N, Y),
+    ("area.read", "area public"):     (Y, Y, Y, Y, Y, Y, Y, Y, Y),
+    ("area.save", "new private"):     (N, Y, Y, Y, Y, Y, Y, Y, Y),
+    ("area.save", "new organisation"): (N, N, Y, Y, Y, N, N, N, Y),
+    ("area.save", "new partnership"): (N, N, Y, Y, Y, Y, N, N, Y),
+    ("area.delete", "area public"):   (N, N, Y, N, N, N, N, N, Y),
+    ("area.delete", "area private"):  (N, N, Y, N, N, N, N, N, Y),
     ("org.view", "camden"):           (N, N, Y, Y, Y, N, N, N, Y),
     ("org.members", "camden"):        (N, N, N, N, Y, N, N, N, Y),
     ("account.self", "-"):            (N, Y, Y, Y, Y, Y, Y, Y, Y),

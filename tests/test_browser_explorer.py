@@ -52,8 +52,10 @@ def _map_point(duo, code: str) -> tuple[int, int]:
 
 
 def _at(duo, code: str) -> ActionChains:
-    x, y = _map_point(duo, code)
     box = duo.find_element("#map")
+    # The whole map in view first: Selenium would scroll it under the pointer between measuring and clicking.
+    duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", box)
+    x, y = _map_point(duo, code)
     # Selenium 4.2 offsets from the top left corner of the element (4.3 onwards: from its centre).
     return ActionChains(duo.driver).move_to_element_with_offset(box, x, y)
 

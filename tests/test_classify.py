@@ -19,7 +19,7 @@ from atlas import classify
 from atlas.classify import SCHEMES, ClassifyError, class_index, parse_breaks
 
 ROOT = Path(__file__).resolve().parents[1]
-COMPUTED = [s for s in SCHEMES if s != "custom"]
+COMPUTED = [s for s in SCHEMES if s not in classify.GIVEN_BREAKS]
 KS102EW = "census2011/nomis_ks102ew_lsoa11_ew/bulk.csv"
 LSOA_LOOKUP = "lookups/Lower_Layer_Super_Output_Area_(2011)_to_Ward_(2019)_Lookup_in_England_and_Wales.csv"
 MEAN_AGE = "Age: Mean Age; measures: Value"
@@ -183,6 +183,17 @@ def test_custom_breaks_by_hand():
     assert "above the last break (30)" in result.note and "maximum (50)" in result.note
     inside = classify.classify([1, 15, 25], "custom", 5, custom_breaks=[10, 20, 30])
     assert inside.breaks == [10.0, 20.0, 30.0] and inside.counts == [1, 1, 1] and inside.note is None
+
+
+def test_limits_are_given_breaks_at_the_thresholds():
+    # The WHO 2021 guideline (5), interim target 4 (10), 3 (15) and the UK legal limit (20) for PM2.5: an area at
+    # exactly a threshold meets it (each class includes its upper bound); classes below every value stay, empty.
+    result = classify.classify([10.0, 10.1, 12.5, 15.0, 21.0], "limits", None, custom_breaks=[5, 10, 15, 20])
+    assert result.breaks == [5.0, 10.0, 15.0, 20.0, 21.0]
+    assert result.counts == [0, 1, 3, 0, 1]
+    assert result.k == 5 and result.k_requested == 5
+    with pytest.raises(classify.ClassifyError, match="thresholds"):
+        classify.classify([1.0, 2.0], "limits", None)
 
 
 def test_real_column_quantiles_and_equal_interval(raw_dir):
@@ -418,6 +429,8 @@ def _values() -> st.SearchStrategy[list]:
 @given(values=_values(), scheme=st.sampled_from(COMPUTED), k=st.integers(min_value=3, max_value=9))
 # Found by Hypothesis: the mean of three equal values fell one float below them, an empty head/tail class.
 @example(values=[0.0, 699050.8449783695, 699050.8449783695, 699050.8449783695], scheme="head_tail", k=3)
+# And a range too narrow to divide into equal intervals (mapclassify asked numpy for an enormous array).
+@example(values=[0.0, 5e-324], scheme="equal_interval", k=3)
 def test_invariants(values, scheme, k):
     if all(v is None or math.isnan(v) for v in values):
         with pytest.raises(ClassifyError):

@@ -59,14 +59,19 @@ def test_make_key_is_stable() -> None:
 
 def test_layers_registry_and_basemap_switch() -> None:
     off = layers.build_layers(layers.MapContext(build_id="b1"))
-    assert [type(c).__name__ for c in off] == ["GeoJSON", "Pane"]  # no tiles by default
+    # no tiles by default; the reference layer's boundaries are two panes (wards, districts); the points one
+    assert [type(c).__name__ for c in off] == ["GeoJSON", "Pane", "Pane", "Pane", "Pane"]
     areas = off[0]
     assert areas.id == ids.LAYER and areas.format == "geobuf"
     assert areas.style == {"variable": "atlas.style"}  # a function in assets/atlas.js, by name
     on = layers.build_layers(layers.MapContext(build_id="b1", tiles_url="https://tiles.example/{z}/{x}/{y}.png",
                                                tiles_attribution="© Example"))
     assert isinstance(on[0], dl.TileLayer) and on[0].attribution == "© Example"
-    assert [layer.NAME for layer in layers.LAYERS] == ["basemap", "areas", "outline"]
+    assert [layer.NAME for layer in layers.LAYERS] == ["basemap", "areas", "reference", "outline", "points"]
+    # The points are in the same map, above the outline, clustered, drawn by assets/points.js's functions.
+    points = off[-1].children
+    assert points.id == ids.POINTS.LAYER and points.cluster is True
+    assert points.pointToLayer == {"variable": "atlas.points.marker"} and off[-1].style["zIndex"] > 450
 
 
 def test_layout_labels_every_control(atlas_env: Path) -> None:
@@ -98,3 +103,36 @@ def test_without_extracts_the_page_and_the_callback_say_so(tmp_path: Path, monke
     out = explorer.render({"search": "?authority=E09000007"}, *([None] * len(ids.CONTROLS)), None)
     message = [v for v in out if isinstance(v, list) and v and hasattr(v[0], "children")]
     assert message and "not available on this server yet" in message[0][0].children
+
+
+def test_compare_maps_and_lists_are_created_only_when_the_view_opens(atlas_env: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page carries the compare view's maps and lists as layouts in a store, not drawn (assets/compare.js
+    builds them when the view is first asked for); Dash's validation layout has them in place."""
+    import ui.compare
+
+    def walk(component, found: dict) -> dict:
+        if hasattr(component, "to_plotly_json"):
+            props = component.to_plotly_json()["props"]
+            found.setdefault(type(component).__name__, []).append(props)
+            children = props.get("children")
+            for child in children if isinstance(children, (list, tuple)) else [children]:
+                walk(child, found)
+        return found
+
+    lazy = {ids.COMPARE.VARIABLE_B, ids.COMPARE.TOPIC, ids.COMPARE.PICKS, *ids.COMPARE.MAPS.values()}
+    monkeypatch.setattr(ui.compare, "validating", lambda: False)  # as for a page (inside the router's callback)
+    found = walk(layout(), {})
+    drawn = {p.get("id") for kind in ("MapContainer", "Dropdown") for p in found[kind]}
+    assert drawn.isdisjoint(lazy) and ids.MAP in drawn
+    parts = next(p["data"] for p in found["Store"] if p["id"] == ids.COMPARE.PARTS)
+    boxes = {p.get("id") for p in found["Div"]}
+    assert set(parts) <= boxes and all(box not in drawn for box in parts)
+    assert {part.id for part in parts.values()} == lazy
+    assert all(not p.get("children") for p in found["Div"] if p.get("id") in parts)
+
+    monkeypatch.setattr(ui.compare, "validating", lambda: True)
+    found = walk(layout(), {})
+    drawn = {p.get("id") for kind in ("MapContainer", "Dropdown") for p in found[kind]}
+    assert lazy <= drawn
+    assert next(p["data"] for p in found["Store"] if p["id"] == ids.COMPARE.PARTS) is None

@@ -322,11 +322,21 @@ def test_manifest_covers_every_raw_file_the_pipeline_reads(raw_dir: Path,
     assert len(wanted) > 1100
     assert {p: e.sha256 for p, e in manifest.items()} == wanted
     # from later/ only what the build reads: the exact-fit lookup, every authority's LSOA 2021 polygons, the
-    # 2025 deprivation indices, two postcode lookups
+    # 2025 deprivation indices, Code-Point Open and the WC NSPL, the gazetteer; and Trafford's ONSPD, which the
+    # tests check the postcodes' LSOAs against
     assert {p.rsplit("/", 1)[0] for p in manifest if p.startswith("later/")} == {
         "later/lookups", "later/boundaries/lsoa21_all_by_lad_drkane", "later/postcodes/nspl_nov2021_WC_area",
         "later/postcodes/trafford_E08000009_onspd_trafforddatalab/onspd_may2022_lsoa11",
-        "later/deprivation_2025/iod2025_england_lsoa21", "later/deprivation_2025/wimd2025_wales_lsoa21"}
+        "later/deprivation_2025/iod2025_england_lsoa21", "later/deprivation_2025/wimd2025_wales_lsoa21",
+        "later/postcodes/codepoint_open_2025_4", "later/places/os_open_names_2021_settlements_EW_partial",
+        # air quality (pipeline/air.py): the LAEI by LSOA, the AURN daily means, the LAQN index response
+        "later/air_quality/laei_modelled_london_lsoa_jamesdamillington",
+        "later/air_quality/aurn_daily_feb-aug2020_gampelt",
+        "later/air_quality/laqn_hourly_index_london_2019-09-26"}
+    # packed or filtered for the collection: no address holds them, and fetch says so
+    assert {p for p, e in manifest.items() if e.unresolved} == {
+        p for p in wanted if p.startswith(("later/postcodes/codepoint_open_2025_4/",
+                                           "later/places/os_open_names_2021_settlements_EW_partial/"))}
     assert "later/lookups/lsoa11_to_lsoa21_best_fit_lookup_england_wales_v2.csv" not in manifest
     assert sum(p.startswith("later/boundaries/lsoa21_all_by_lad_drkane/") for p in manifest) == 321
     # the third round's sections give their sources in prose: a folder template, and files after a "Source:"

@@ -217,7 +217,8 @@ def test_catalogue_describes_every_column(build: Path) -> None:
     assert catalogue[required].notna().all().all()
     assert set(catalogue["unit"]) <= {"count", "percentage", "rank", "decile", "score", "years", "per hectare",
                                       "per km2", "ratio", "sum", "average", "people", "percentage points",
-                                      "percent", "km", "proportion", "rate", "category", "average rank"}
+                                      "percent", "km", "proportion", "rate", "category", "average rank",
+                                      "µg/m³"}  # the LAEI's modelled concentrations
     schemas: dict[Path, list[str]] = {}
     for row in catalogue.itertuples():
         for level in row.levels:

@@ -150,7 +150,9 @@ def embed_layout(search: str | None) -> Component:
                    title="Open this map in the full Neighbourhood Atlas (new tab)"),
             html.P(attribution, id=ids.ATTRIBUTION, className="attribution"),
         ]),
-        # Parts the explorer's callbacks also write to; the embed shows neither a table nor its help line.
+        # Parts the explorer's callbacks also write to; the embed shows neither a table nor its help line, nor
+        # the area and site cards (an embedded map of points draws its markers and their legend only).
         html.Div(hidden=True, className=_HIDDEN_CLASS, children=[
-            html.P(id=ids.HELP), html.Div(id=ids.TABLE)]),
+            html.P(id=ids.HELP), html.Div(id=ids.TABLE), html.Section(id=ids.AREA_CARD),
+            html.Section(id=ids.POINTS.CARD), html.Div(id=ids.POINTS.LEGEND)]),
     ])

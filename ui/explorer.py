@@ -9,7 +9,7 @@ from __future__ import annotations
 import dash_leaflet as dl
 from dash import dcc, html
 
-from atlas import catalogue, classify, palettes, settings
+from atlas import catalogue, classify, palettes, points, settings
 from atlas import mapview as view
 from layers import MapContext, build_layers
 from ui import compare, ids
@@ -19,6 +19,8 @@ from ui.share import share_tools
 __all__ = ["controls", "layout", "stores", "the_map"]
 
 _HIDDEN = {"display": "none"}
+#: The closest zoom of every map (atlas/viewstate.py MAP_ZOOM agrees).
+MAX_ZOOM = 18
 
 
 def _field(label: str, control_id: str, control, help_text: str | None = None, row_id: str | None = None,
@@ -47,21 +49,45 @@ def place_search() -> html.Div:
             # dcc.Input takes no ARIA attributes: assets/places.js gives it the combobox's (role, expanded,
             # controls, described by) as soon as it is drawn.
             dcc.Input(id=ids.PLACE_SEARCH, type="search", autoComplete="off", spellCheck=False, debounce=False,
-                      placeholder="A name, ward, area code or postcode", className="place-input"),
+                      placeholder="A postcode, town, ward or area", className="place-input"),
             html.Button("Near me", id=ids.NEAR_ME, type="button", className="near-me",
                         title="Find the neighbourhood you are in (your browser asks first)"),
         ]),
         html.Ul(id=ids.PLACE_RESULTS, role="listbox", className="place-results", hidden=True,
                 **{"aria-label": "Places found"}),
-        html.Small("Districts, regions, wards, LSOAs and output areas by name or code; postcodes in Trafford and "
-                   "the WC area only.", id=f"{ids.PLACE_SEARCH}-help", className="help"),
+        html.Small("A postcode, a town, village or suburb (in English or Welsh), a ward, district or region, an "
+                   "LSOA or output area by name or code.", id=f"{ids.PLACE_SEARCH}-help", className="help"),
         html.P(id=ids.PLACE_STATUS, className="place-status", role="status", **{"aria-live": "polite"}),
     ])
 
 
-def controls(authorities: list[dict], places: list[dict] | None = None) -> html.Form:
+def point_controls(options: list[dict]) -> html.Fieldset:
+    """The point layer's controls: which point dataset (monitoring sites, published points), its measure, and
+    for a daily series the day (a slider, with the previous and next day as buttons; the address has the date)."""
+    return html.Fieldset(className="points-controls", children=[
+        html.Legend("Points on the map"),
+        _field("Points", ids.POINTS.DATASET, dcc.Dropdown(
+            id=ids.POINTS.DATASET, options=[{"label": "None", "value": ""}, *options], value="", clearable=False,
+            searchable=False), "Monitoring sites and their readings, drawn over any area map."),
+        _field("Reading", ids.POINTS.MEASURE, dcc.Dropdown(id=ids.POINTS.MEASURE, clearable=False, searchable=False),
+               row_id=ids.POINTS.MEASURE_ROW, style=_HIDDEN),
+        html.Div(id=ids.POINTS.DAY_ROW, className="field day-field", style=_HIDDEN, children=[
+            html.Label("Day", htmlFor=ids.POINTS.DAY, id=f"{ids.POINTS.DAY}-label"),
+            dcc.Slider(id=ids.POINTS.DAY, min=0, max=1, step=1, value=0, marks=None, updatemode="mouseup"),
+            html.Div(className="day-steps", children=[
+                html.Button("Previous day", id=ids.POINTS.DAY_PREV, type="button", className="day-step"),
+                html.Output(id=ids.POINTS.DAY_TEXT, htmlFor=ids.POINTS.DAY, className="day-text",
+                            **{"aria-live": "polite"}),
+                html.Button("Next day", id=ids.POINTS.DAY_NEXT, type="button", className="day-step"),
+            ]),
+        ]),
+        html.P(id=ids.POINTS.NOTE, className="help points-note", **{"aria-live": "polite"}),
+    ])
+
+
+def controls(authorities: list[dict], places: list[dict] | None = None,
+             point_options: list[dict] | None = None) -> html.Form:
     return html.Form(className="controls", role="search", **{"aria-label": "Map controls"}, children=[
-        place_search(),
         _field("Area", ids.AUTHORITY, dcc.Dropdown(
             id=ids.AUTHORITY, options=view.authority_options(authorities, places), clearable=False, searchable=True,
             placeholder="Type a local authority's name")),
@@ -96,6 +122,7 @@ def controls(authorities: list[dict], places: list[dict] | None = None) -> html.
                       className="field"),
         _field("Opacity", ids.OPACITY, dcc.Slider(id=ids.OPACITY, min=0.1, max=1, step=0.05, marks=None,
                                                   tooltip={"placement": "bottom"})),
+        point_controls(point_options or []),
     ])
 
 
@@ -107,10 +134,13 @@ def the_map(config: settings.Settings, build_id: str) -> dl.MapContainer:
     written by assets/atlas.js."""
     context = MapContext(build_id=build_id, tiles_url=config.tiles_url,
                          tiles_attribution=config.tiles_attribution)
+    # Zoom stops at 18 (a pixel is 0.6 m): the polygons are simplified by 5-15 m, so closer shows nothing
+    # more, only one flat colour. ``has-basemap`` tells assets/reference.js to start with its names and
+    # boundaries off, the site's own basemap having its own.
     return dl.MapContainer(
         id=ids.MAP, children=build_layers(context), center=[52.6, -2.0], zoom=6, preferCanvas=True,
-        style={"height": "100%", "width": "100%"}, className="map", attributionControl=bool(config.tiles_url),
-        keyboard=True, trackViewport=False)
+        style={"height": "100%", "width": "100%"}, className="map has-basemap" if config.tiles_url else "map",
+        attributionControl=bool(config.tiles_url), keyboard=True, trackViewport=False, maxZoom=MAX_ZOOM)
 
 
 def stores(search: str) -> list:
@@ -118,7 +148,8 @@ def stores(search: str) -> list:
     ``render`` at a first load), the view last rendered, its paint, the areas' names and the selection."""
     return [dcc.Store(id=ids.NAV, data={"search": search}), dcc.Store(id=ids.STATE), dcc.Store(id=ids.PAYLOAD),
             dcc.Store(id=ids.AREAS), dcc.Store(id=ids.SELECTED), dcc.Store(id=ids.URL_WRITTEN),
-            dcc.Store(id=ids.MAP_BOUNDS)]
+            dcc.Store(id=ids.MAP_BOUNDS), dcc.Store(id=ids.POINTS.PAINT), dcc.Store(id=ids.POINTS.STATE),
+            dcc.Store(id=ids.POINTS.SELECTED)]
 
 
 def layout(search: str = "") -> html.Div:
@@ -126,39 +157,52 @@ def layout(search: str = "") -> html.Div:
     config = settings.load()
     try:
         s = catalogue.of_request()
-        # The partnership areas the requester may open (atlas/catalogue.py) are places like the regions.
-        authorities, places, build_id = s.authorities(), s.larger_places() + s.partnership_places(), s.build_id
+        # The partnership and saved areas the requester may open (atlas/catalogue.py) are places like the regions.
+        authorities, places, build_id = (s.authorities(), s.larger_places() + s.partnership_places() + s.saved_places(),
+                                         s.build_id)
+        point_options = points.options(s)
     except FileNotFoundError as exc:
         return html.Main([html.H1("Neighbourhood Atlas"),
                           html.P(f"The data is not available on this server yet: {exc}.", role="alert")])
     return html.Div(className="atlas", children=[
         *stores(search),
-        # The first thing a keyboard reaches: past the controls, straight to the map (its container takes focus
-        # and its arrow keys pan it).
-        html.A("Skip to the map", href=f"#{ids.MAP}", id=ids.SKIP_LINK, className="skip-link"),
-        html.Header(className="masthead", children=[
-            html.H1("Neighbourhood Atlas"),
-            html.P("Census and deprivation figures for the neighbourhoods of England and Wales."),
-            # On a phone the map comes first and the controls open from this button (assets/places.js).
-            html.Button("Map controls", id=ids.CONTROLS_TOGGLE, type="button", className="controls-toggle",
-                        **{"aria-expanded": "false", "aria-controls": ids.CONTROLS_PANEL}),
-        ]),
+        # The skip link and the title bar (with the phone's "Map controls" button) are in the page's HTML,
+        # painted before any script: ui/page.py.
         html.Div(id=ids.MESSAGE, className="message", role="status", **{"aria-live": "polite"}),
         html.Div(className="layout", children=[
-            html.Aside(controls(authorities, places), className="panel controls-panel", id=ids.CONTROLS_PANEL),
+            html.Aside(controls(authorities, places, point_options), className="panel controls-panel",
+                       id=ids.CONTROLS_PANEL),
             html.Section(className="mapcol", children=[
                 compare.view_switch(),
                 html.H2(id=ids.TITLE, className="title"),
-                html.Div(the_map(config, build_id), className="mapbox"),
+                # The search sits on the map (over its top on a phone), and the legend's compact strip over its
+                # foot on a phone, opening the whole legend (assets/places.js).
+                html.Div(className="mapwrap", children=[
+                    place_search(),
+                    html.Div(the_map(config, build_id), className="mapbox"),
+                    html.Div(id=ids.LEGEND_STRIP, className="legend-strip"),
+                ]),
                 compare.section(),
                 html.P(id=ids.HELP, className="help", **{"aria-live": "polite"}),
+                # The selected area's card (its place's exposure, the nearest monitoring sites) and the open
+                # site's card (its readings as a chart, created when it opens): callbacks/points.py.
+                html.Section(id=ids.AREA_CARD, className="area-card", hidden=True,
+                             **{"aria-label": "The selected area", "aria-live": "polite"}),
+                html.Section(id=ids.POINTS.CARD, className="site-card", hidden=True,
+                             **{"aria-label": "The monitoring site chosen on the map"}),
                 html.P(id=ids.ATTRIBUTION, className="attribution"),
                 share_tools(),
             ]),
-            # A disclosure: on a phone it starts folded (assets/places.js), so the map keeps the screen.
-            html.Aside(className="panel legend-panel", children=[
-                html.Details(open=True, className="legend-fold", children=[
-                    html.Summary(html.H2("Legend")), html.Div(id=ids.LEGEND, className="legend")])]),
+            # Beside the map on a wide screen; on a phone a sheet over the map's foot, opened from the strip.
+            html.Aside(id=ids.LEGEND_PANEL, className="panel legend-panel", **{"aria-labelledby": "legend-heading"},
+                       children=[
+                html.Div(className="legend-head", children=[
+                    html.H2("Legend", id="legend-heading"),
+                    html.Button("Close", id=ids.LEGEND_CLOSE, type="button", className="legend-close",
+                                **{"aria-controls": ids.LEGEND_PANEL}),
+                ]),
+                html.Div(id=ids.LEGEND, className="legend"),
+                html.Div(id=ids.POINTS.LEGEND, className="legend points-legend", hidden=True)]),
         ]),
         html.Section(className="table-section", **{"aria-labelledby": "table-heading"}, children=[
             html.H2("Areas on the map", id="table-heading"),

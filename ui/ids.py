@@ -13,12 +13,13 @@ import hashlib
 import json
 
 __all__ = [
-    "AREAS", "ATTRIBUTION", "AUTHORITY", "BREAKS", "BREAKS_ROW", "CATEGORY_NOTE", "CLASSIFICATION_ROWS", "COMPARE",
-    "CONTROLS", "CONTROLS_PANEL", "CONTROLS_TOGGLE", "EMBED", "GROUP", "HELP", "K", "K_ROW", "LAYER", "LEGEND",
-    "LEVEL", "LEVEL_ROW", "MAP", "MAP_BOUNDS", "MESSAGE", "NAV", "NEAR_ME", "OPACITY", "OUTLINE", "PALETTE",
-    "PALETTE_ROW", "PAYLOAD", "PLACE_RESULTS", "PLACE_SEARCH", "PLACE_STATUS", "REVERSE", "SCHEME", "SCHEME_ROW",
-    "SCOPE", "SCOPE_ROW", "SELECTED", "SHARE", "SKIP_LINK", "STATE", "TABLE",
-    "TITLE", "URL", "URL_WRITTEN", "VARIABLE", "javascript", "javascript_version",
+    "AREAS", "AREA_CARD", "ATTRIBUTION", "AUTHORITY", "BREAKS", "BREAKS_ROW", "CATEGORY_NOTE", "CLASSIFICATION_ROWS",
+    "COMPARE", "CONTROLS", "CONTROLS_PANEL", "CONTROLS_TOGGLE", "EMBED", "GROUP", "HELP", "K", "K_ROW", "LAYER",
+    "LEGEND", "LEGEND_CLOSE", "LEGEND_PANEL", "LEGEND_STRIP", "LEVEL", "LEVEL_ROW", "MAP", "MAP_BOUNDS", "MESSAGE",
+    "NAV", "NEAR_ME", "OPACITY", "OUTLINE", "PALETTE", "PALETTE_ROW", "PAYLOAD", "PLACE_RESULTS", "PLACE_SEARCH",
+    "PLACE_STATUS", "POINTS", "REF_DISTRICTS", "REF_WARDS", "REVERSE", "SCHEME", "SCHEME_ROW", "SCOPE", "SCOPE_ROW",
+    "SELECTED", "SHARE", "SKIP_LINK", "STATE", "TABLE", "TITLE", "URL", "URL_WRITTEN", "VARIABLE", "javascript",
+    "javascript_version",
 ]
 
 # -- the explorer ---------------------------------------------------------------------------------------
@@ -73,12 +74,46 @@ MAP = "map"
 MAP_BOUNDS = "map-bounds"
 LAYER = "areas-layer"
 OUTLINE = "outline-layer"
+#: The reference layer (layers/reference.py, assets/reference.js): districts' and wards' boundaries.
+REF_DISTRICTS = "ref-districts"
+REF_WARDS = "ref-wards"
 TITLE = "view-title"
+#: The card of the selected area under the map: the place's exposure to the pollutant shown, the nearest
+#: monitoring sites with distances (callbacks/points.py).
+AREA_CARD = "area-card"
 MESSAGE = "message"
 HELP = "view-help"
 LEGEND = "legend"
+#: The legend's panel, its compact strip over the map on a phone (the classes' colours; opens the panel as a
+#: sheet) and the sheet's close button.
+LEGEND_PANEL = "legend-panel"
+LEGEND_STRIP = "legend-strip"
+LEGEND_CLOSE = "legend-close"
 TABLE = "area-table"
 ATTRIBUTION = "data-attribution"
+
+
+class POINTS:  # noqa: N801
+    """The point layer (monitoring sites, published points): its controls are named by their URL keys."""
+
+    DATASET = "points"
+    MEASURE = "measure"
+    DAY = "day"  # a slider over the dataset's days (its value is the day's position; the address has the date)
+    CONTROLS = (DATASET, MEASURE, DAY)
+    MEASURE_ROW = "measure-row"
+    DAY_ROW = "day-row"
+    DAY_TEXT = "day-text"  # the chosen day in words, beside the slider
+    DAY_PREV = "day-previous"
+    DAY_NEXT = "day-next"
+    LAYER = "points-layer"
+    PANE = "points-pane"
+    PAINT = "points-paint"  # what the layer draws: one class character per site, colours, radii, legend
+    STATE = "points-state"  # the layer's canonical state and address keys, for the address and the card
+    SELECTED = "site-selected"  # {"dataset", "site"}: the site whose card is open
+    LEGEND = "points-legend"
+    NOTE = "points-note"  # the layer's as-of time and messages
+    CARD = "site-card"
+    CARD_CLOSE = "site-card-close"
 
 
 class COMPARE:  # noqa: N801 - a namespace of ids, spelled like the other constants
@@ -87,7 +122,7 @@ class COMPARE:  # noqa: N801 - a namespace of ids, spelled like the other consta
     VIEW = "view"
     VARIABLE_B = "variable_b"
     SECTION = "compare"
-    BODY = "compare-body"  # the section's content, created only when the compare view opens
+    PARTS = "compare-parts"  # the layouts of the maps and lists created only when the compare view opens
     MESSAGE = "compare-message"
     PAYLOAD_B = "compare-payload-b"
     RELATION = "compare-relation"
@@ -162,7 +197,8 @@ def as_dict() -> dict:
     """Every id by name, grouped as here, for the browser's scripts."""
     top = {k: v for k, v in globals().items() if k.isupper() and isinstance(v, str)}
     top["CONTROLS"] = list(CONTROLS)
-    return {**top, "COMPARE": _namespace(COMPARE), "SHARE": _namespace(SHARE), "EMBED": _namespace(EMBED)}
+    return {**top, "COMPARE": _namespace(COMPARE), "SHARE": _namespace(SHARE), "EMBED": _namespace(EMBED),
+            "POINTS": _namespace(POINTS)}
 
 
 def javascript() -> str:

@@ -67,10 +67,19 @@ ROUTES: tuple[Route, ...] = (
           "Every place larger than a district (regions, Wales, combined authorities): code, name, kind, its "
           "districts, levels (with area counts) and bbox. Each is an `authority` everywhere a district is."),
     Route("/api/search", "search",
-          "Find a place: ?q=<text> (a name, code or postcode, typos forgiven) and ?limit= (1-50, default 10). "
-          "Each result: kind (country, region, nation, combined_authority, authority, ward, postcode, lsoa, oa), "
-          "code, name, label, authority, level, area (the area to select), bbox, and for a postcode its lsoa "
-          "and ward. `note` says when a postcode was asked for that the atlas does not cover."),
+          "Find a place: ?q=<text> (a name in English or Welsh, a code, or a postcode in any spacing and case; "
+          "typos forgiven) and ?limit= (1-50, default 10). Each result: kind (country, region, nation, "
+          "combined_authority, authority, place, ward, postcode_district, postcode, lsoa, oa), what it is and "
+          "where ('village' in 'Richmondshire, North Yorkshire'), code, name, label, authority, level, area (the "
+          "area to select), bbox, url (the explorer's view of it); a place or postcode also its point and zoom, "
+          "and the areas its point lies in (LSOA 2011 and 2021, Output Area where held, ward); a postcode its "
+          "status (live, or terminated with its date) and, where its council changed after 2021, district_now. "
+          "`note` says what the atlas cannot answer (a Scottish, Northern Irish or unknown postcode, a name the "
+          "gazetteer lacks)."),
+    Route("/api/labels/<band>.json", "labels",
+          "The reference layer's names: band `main` (districts, cities, towns) or `local` (suburbs, villages, "
+          "wards, hamlets): {kinds: {code: [from zoom, to zoom]}, rows: [[name, kind, lon, lat, from zoom]]}. "
+          "Add ?v=<build> to cache it for a year."),
     Route("/api/locate", "locate",
           "The areas containing a point: ?lat=&lon= (WGS84 degrees) -> the LSOA of 2011 and of 2021, Output Area "
           "(where held), ward and district, with the explorer's queries to open them; 404 outside England and "
@@ -508,6 +517,14 @@ def tiles(level: str, z: str, x: str, filename: str) -> flask.Response:
 
 
 @access.declares("site.view")
+def labels(filename: str) -> flask.Response:
+    band, _fmt = _split(filename, ("json",))
+    s = catalogue.of_request()
+    response = flask.Response(s.labels(band), mimetype="application/json")
+    return _cacheable(response, f"{s.build_id}:labels:{band}", s.build_id)
+
+
+@access.declares("site.view")
 def places() -> flask.Response:
     s = catalogue.of_request()
     return _cacheable(_json({"build": s.build_id, "places": s.larger_places()}), f"{s.build_id}:places", s.build_id)
@@ -548,11 +565,17 @@ def search_route() -> flask.Response:
 
 def _open_query(result: dict) -> str:
     """The explorer's query string that opens a search result (its district or place and level, the area
-    selected)."""
+    selected; a postcode or a place pinned at its point, the map there at its zoom)."""
     params = [("authority", result["authority"]), ("level", result["level"])]
     if result.get("area"):
         params.append(("area", result["area"]))
-    return "?" + urlencode(params)
+    point = result.get("point")
+    if point and point[0] is not None:
+        lon, lat = point
+        if result.get("zoom"):
+            params.append(("map", viewstate.format_map(int(result["zoom"]), lat, lon)))
+        params.append(("pin", viewstate.format_pin(lat, lon)))
+    return "?" + urlencode(params, safe="/,")
 
 
 _NUMBER = re.compile(r"-?[0-9]{1,3}(\.[0-9]{1,12})?")
@@ -629,6 +652,7 @@ _VIEWS: dict[str, tuple[str, Callable[..., flask.Response]]] = {
     "tiles": ("/api/tiles/<level>/<z>/<x>/<filename>", tiles),
     "places": ("/api/places", places),
     "search": ("/api/search", search_route),
+    "labels": ("/api/labels/<filename>", labels),
     "locate": ("/api/locate", locate_route),
     "areas": ("/api/areas/<authority>/<filename>", areas),
 }
@@ -670,6 +694,9 @@ def _bad_view(exc: BadView) -> flask.Response:
 
 
 errors.register(blueprint, "/api")
+
+# Shared with the routes registered beside these (web/points.py): one way to answer, cache and refuse.
+json_response, cacheable, split, param, only, licence_link = _json, _cacheable, _split, _param, _only, _licence_link
 
 
 def init_app(server: flask.Flask) -> None:

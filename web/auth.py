@@ -220,7 +220,8 @@ def _private(response: flask.Response) -> flask.Response:
         cc = response.headers.get("Cache-Control", "")
         # Geometry is open to all and named by its build, except a partnership area's (/api/areas/P<id>/...),
         # which is its members' only: private like the rest.
-        if "immutable" in cc and path.startswith("/api/areas/") and not path.startswith("/api/areas/P"):
+        if "immutable" in cc and path.startswith("/api/areas/") and not path.startswith(("/api/areas/P",
+                                                                                         "/api/areas/A")):
             return response
         response.headers["Cache-Control"] = "private, no-cache"
     return response

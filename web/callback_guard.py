@@ -142,6 +142,12 @@ def problem(body: Any, callback_map: Mapping[str, Mapping[str, Any]]) -> str | N
     changed = body.get("changedPropIds", [])
     if not isinstance(changed, list) or not all(isinstance(c, str) for c in changed):
         return "changedPropIds must be a list of strings"
+    # Dash's own page router matches the address's path against the pages' templates (/profile/<place>):
+    # a path that is not text would fail inside Dash, not in a callback of ours.
+    for item in body.get("inputs") or []:
+        if isinstance(item, Mapping) and item.get("id") == "_pages_location" and item.get("property") == "pathname" \
+                and not isinstance(item.get("value"), str):
+            return "_pages_location.pathname must be text"
     return None
 
 

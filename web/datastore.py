@@ -338,8 +338,20 @@ def _dcat_dataset(d: datasets.DatasetInfo, base: str, authority: dict | None, le
     else:
         distributions.append({"@id": page + "#page", "@type": "dcat:Distribution", "dct:title": f"{d.title} (pages)",
                               "dcat:accessURL": {"@id": page}, "dct:license": licence_node})
+    pub = _store().published(d.key) if d.published else None
+    if pub is not None and pub.points:  # a table of points: the points themselves, as GeoJSON
+        distributions.append(_geojson_distribution(d.key, d.title, base, authority, licence_node))
     out["dcat:distribution"] = distributions
     return out
+
+
+def _geojson_distribution(key: str, title: str, base: str, authority: dict | None, licence: dict) -> dict:
+    url = base + flask.url_for("points.point_file", filename=f"{key}.geojson",
+                               **({"authority": authority["code"]} if authority else {}))
+    return {"@id": url, "@type": "dcat:Distribution", "dct:title": f"{title}: the points (GeoJSON)",
+            "dcat:accessURL": {"@id": url}, "dcat:downloadURL": {"@id": url}, "dct:format": "geojson",
+            "dcat:mediaType": {"@id": "https://www.iana.org/assignments/media-types/application/geo+json"},
+            "dct:license": licence}
 
 
 def _dcat_levels(authority: dict | None) -> dict[str, list[str]]:
@@ -518,7 +530,8 @@ def follow() -> flask.Response:
 
 class UploadForm(FlaskForm):
     file = FileField("CSV or XLSX file, one row per area")
-    level = SelectField("Level of the areas", choices=[(k, v) for k, v in LEVEL_LABELS.items()])
+    level = SelectField("Level of the areas", choices=[(k, v) for k, v in LEVEL_LABELS.items()] + [
+        (registry.POINTS, "Points: one row per place, with its coordinates (atlas/pointdata.py)")])
     organisation = SelectField("Publish for", choices=[])
 
 
@@ -611,8 +624,17 @@ def _form_metadata(form: Any, info: dict) -> dict:
                             "denominator": form.get(f"denominator_{i}", ""), "polarity": form.get(f"polarity_{i}", "")})
     def listed(key: str) -> list[str]:
         return [v.strip() for v in form.get(key, "").split(",") if v.strip()]
+    if info["level"] == registry.POINTS:  # a table of points: coordinate columns instead of a code column
+        roles = {k: form.get(k) or "" for k in ("x_column", "y_column", "id_column", "name_column")}
+        columns = [c for c in columns if c["name"] not in roles.values()]
+        wgs84 = form.get("crs", "EPSG:4326") == "EPSG:4326"
+        where: dict[str, Any] = ({"lon_column": roles["x_column"], "lat_column": roles["y_column"]} if wgs84 else
+                                 {"x_column": roles["x_column"], "y_column": roles["y_column"], "crs": form.get("crs")})
+        where.update({k: roles[k] for k in ("id_column", "name_column") if roles[k]})
+    else:
+        where = {"level": info["level"], "code_column": form.get("code_column")}
     return {"title": form.get("title"), "description": form.get("description"), "topic": form.get("topic"),
-            "level": info["level"], "code_column": form.get("code_column"), "columns": columns,
+            **where, "columns": columns,
             "licence": form.get("licence"), "source": form.get("source"), "as_of": form.get("as_of"),
             "organisation": info["organisation"], "update_days": form.get("update_days") or None,
             "pull_url": form.get("pull_url") or None, "pull_minutes": form.get("pull_minutes") or None,
@@ -652,7 +674,7 @@ def publish_details(token: str) -> flask.Response:
         frame = publish.check(data, info["filename"], meta, s.extracts, rep, onto=onto) if rep.ok else None
         report = rep.as_dict()
         status = 200 if rep.ok else 422
-        if frame is not None and meta.columns:
+        if frame is not None and meta.columns and meta.level != registry.POINTS:
             preview_svg = preview.svg(s, meta.level, frame, meta.columns[0].name)
     owner = publish.owner_for(actor, info["organisation"], _store().extracts)
     choices = _share_choices(owner.id) if owner else []

@@ -2,8 +2,8 @@
 coverage from the database alone, before (or without) fetching its file from object storage (issue 20).
 Existing versions are filled in from their files in ATLAS_DATA_DIR/published, where they were kept.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003_saved_areas
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import json
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003_saved_areas"
 branch_labels = None
 depends_on = None
 

@@ -792,10 +792,6 @@ class Catalogue:
         """Codes, names, labels, districts and polygons of the areas at ``level`` (see ``Extracts.area_shapes``)."""
         return self.extracts.area_shapes(level, codes)
 
-    def labels(self, band: str) -> bytes:
-        """The reference layer's names of one band (see ``Extracts.labels``). Raises NotFound."""
-        return self.extracts.labels(band)
-
 
 def build(actor: access.Actor = access.ANONYMOUS, data_dir: Path | None = None) -> Catalogue:
     """A catalogue for ``actor`` on the current build of ``data_dir`` (``ATLAS_DATA_DIR``) and the registry as it

@@ -342,7 +342,7 @@ def point_sets(world: World) -> dict[str, dict]:
         meta = metadata(f"Zebra points {level}", level)
         meta.pop("level"), meta.pop("code_column")
         meta.update(lon_column="lon", lat_column="lat", id_column="id", columns=[{"name": "n"}])
-        got = publish.publish_dataset(editor, publish.parse_metadata(meta), body, "points.csv", s, via="api")
+        got = publish.publish_dataset(editor, publish.parse_metadata(meta), body, "points.csv", s.extracts, via="api")
         out[level] = {"key": f"ds{got['id']}", "var": f"ds{got['id']}_count"}
     return out
 

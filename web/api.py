@@ -519,9 +519,9 @@ def tiles(level: str, z: str, x: str, filename: str) -> flask.Response:
 @access.declares("site.view")
 def labels(filename: str) -> flask.Response:
     band, _fmt = _split(filename, ("json",))
-    s = catalogue.of_request()
+    s = extracts.current()  # the build's files only: the same names for everyone
     response = flask.Response(s.labels(band), mimetype="application/json")
-    return _cacheable(response, f"{s.build_id}:labels:{band}", s.build_id)
+    return _cacheable(response, f"{s.build_id}:labels:{band}", s.build_id, scoped=True)
 
 
 @access.declares("site.view")

@@ -19,6 +19,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -49,6 +50,8 @@ CSVW_SUFFIX = ".csv-metadata.json"
 #: The row fields of figures carried from other areas (atlas.cat.CARRIED_FIELDS), where a view has them.
 CARRIED: tuple[str, ...] = ("carried", "carried_note", "parts", "low", "high")
 CRS = "EPSG:4326"
+#: Seconds a removed build's packs are kept after their folder was last written (see ``_prune_old_builds``).
+PRUNE_AGE = 3600
 
 
 # -- one view's rows ----------------------------------------------------------------------------------------
@@ -250,10 +253,14 @@ def ensure(cat: Catalogue, authority: str) -> Path:
 
 
 def _prune_old_builds(cat: Catalogue, root: Path) -> None:
-    """Drop the packs of builds the pipeline has since removed (it keeps the newest few)."""
+    """Drop the packs of builds the pipeline has since removed (it keeps the newest few), once nothing has been
+    written there for ``PRUNE_AGE`` seconds: a cache folder may be shared by data folders with other builds
+    (several apps on one machine, tests' worlds), whose packs under way must not vanish before their rename."""
     builds = Path(cat.data_dir) / "builds"
+    now = time.time()
     for folder in root.iterdir() if root.exists() else ():
-        if folder.is_dir() and folder.name != cat.build_id and not (builds / folder.name).exists():
+        if (folder.is_dir() and folder.name != cat.build_id and not (builds / folder.name).exists()
+                and now - folder.stat().st_mtime > PRUNE_AGE):
             shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -888,7 +888,7 @@ def check_files(data_dir: Path, orphan_age: float = SWEEP_AGE) -> list[str]:
         current = dict(s.execute(sa.select(db.Dataset.id, db.Dataset.current_version_id)).all())
     own = {v.id: v.dataset_id for v in versions}
     numbers: dict[tuple[int, int], int] = {}
-    stored = {e.key: e for e in store.list(registry.PUBLISHED + "/")}
+    stored = {e.key: e for e in _version_objects(store)}
     checked: dict[str, bool] = {}
     for v in versions:
         numbers[(v.dataset_id, v.number)] = numbers.get((v.dataset_id, v.number), 0) + 1
@@ -915,6 +915,14 @@ def check_files(data_dir: Path, orphan_age: float = SWEEP_AGE) -> list[str]:
     return problems
 
 
+def _version_objects(store: storage.Storage) -> list[storage.Entry]:
+    """The stored objects under ``published/`` that are versions' files: not a table of points' aggregates,
+    which a file storage keeps beside them (``published/.derived/``, atlas/pointdata.py: derived by each host,
+    swept apart)."""
+    derived = f"{registry.PUBLISHED}/{pointdata.DERIVED}/"
+    return [e for e in store.list(registry.PUBLISHED + "/") if not e.key.startswith(derived)]
+
+
 def sweep(data_dir: Path, older_than: float = SWEEP_AGE) -> list[str]:
     """Remove version files no version row refers to (left by a crash before a commit) and older than
     ``older_than`` seconds (a publish in progress elsewhere is never touched), and with object storage the
@@ -932,7 +940,7 @@ def sweep(data_dir: Path, older_than: float = SWEEP_AGE) -> list[str]:
             db.Dataset, db.Dataset.current_version_id == db.Version.id)).scalars())
     used = {registry.object_key(f) for f in versions}
     now = time.time()
-    for entry in store.list(registry.PUBLISHED + "/"):
+    for entry in _version_objects(store):
         if entry.key not in used and now - entry.modified >= older_than:
             store.delete(entry.key)
             removed.append(entry.key)

@@ -271,3 +271,22 @@ def test_simultaneous_requests_build_a_pack_once(atlas_env, tmp_path, monkeypatc
     assert errors == []
     assert calls == ["E09000001"] and len(set(paths)) == 1 and paths[0].exists()
     assert zipfile.ZipFile(paths[0]).testzip() is None
+
+
+def test_a_removed_builds_packs_are_pruned_only_once_idle(tmp_path):
+    """Packs of a build the data folder no longer holds are dropped, but not while that folder is still being
+    written: a cache folder shared with another data folder (another build) never loses a pack under way."""
+    import os
+    import time
+    from types import SimpleNamespace
+
+    data = tmp_path / "data"
+    (data / "builds" / "mine").mkdir(parents=True)
+    root = tmp_path / "cache" / "datapacks"
+    for name in ("mine", "removed", "elsewhere"):
+        (root / name).mkdir(parents=True)
+        (root / name / "E09000007.zip").write_bytes(b"pk")
+    old = time.time() - datapack.PRUNE_AGE - 60
+    os.utime(root / "removed", (old, old))
+    datapack._prune_old_builds(SimpleNamespace(data_dir=data, build_id="mine"), root)
+    assert sorted(p.name for p in root.iterdir()) == ["elsewhere", "mine"]

@@ -6,8 +6,13 @@
 # secret key (unless ATLAS_SECRET_KEY is set), SQLite (unless ATLAS_DATABASE_URL is set), fetched builds and
 # published files' local copies.
 
-# -- the browser bundle: the vector-tile worker (assets/vendor/tiles.worker.js), built from js/ by npm ------------
-FROM node:20-bookworm-slim AS browser
+# The base images are build arguments so that a machine that cannot pull them builds this same file on local ones
+# (deploy/build-test-image.sh: Debian root filesystems made with debootstrap, imported with podman).
+ARG NODE_IMAGE=node:20-bookworm-slim
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+# -- the browser bundle: assets/vendor/tiles.worker.js (the vector-tile worker) and regenerator.js, built from js/ --
+FROM ${NODE_IMAGE} AS browser
 WORKDIR /build/js
 COPY js/package.json js/package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -15,7 +20,7 @@ COPY js/ ./
 RUN mkdir -p ../assets/vendor && npm run build
 
 # -- the app --------------------------------------------------------------------------------------------------------
-FROM python:3.11-slim
+FROM ${PYTHON_IMAGE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -35,6 +40,9 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
     && rm /tmp/requirements.txt
 
 COPY . .
+# The app's own packages, editable (no copies beside /app) and without dependencies (installed above): this adds the
+# `atlas` command (docs/datastore.md) that deploy/README.md runs in a host.
+RUN pip install --no-deps -e .
 # Built in the node stage: without it the England and Wales maps (vector tiles) have no worker.
 COPY --from=browser /build/assets/vendor/ ./assets/vendor/
 RUN useradd --create-home --uid 10001 atlas && mkdir -p /data && chown atlas /data

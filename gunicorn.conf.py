@@ -31,12 +31,18 @@ _WARM_PATHS = ("/", "/_dash-layout", "/_dash-dependencies", "/api")
 
 
 def on_starting(server) -> None:
-    """With object storage (ATLAS_STORAGE_URL), fetch and check the build its pointer names before the host
+    """Stop at once, with one message, when ATLAS_DATA_DIR cannot be written (atlas/db.py).
+
+    With object storage (ATLAS_STORAGE_URL), fetch and check the build its pointer names before the host
     takes requests (atlas/builds.py): a new host joins serving the current build, never a half-downloaded one.
     Storage unreachable: logged, and the host starts on what it has (/readyz says whether that is a build)."""
-    from atlas import builds, settings, storage  # noqa: PLC0415 - only builds' files: no DuckDB in the master
+    from atlas import builds, db, settings, storage  # noqa: PLC0415 - only builds' files: no DuckDB in the master
 
-    if not settings.load().storage_url:
+    config = settings.load()
+    # A data folder this user cannot write (a container's volume owned by root, a read-only mount): stop here with
+    # one message naming the folder and the user, rather than start workers that each stop on it, for ever.
+    db.require_writable_data_dir(config)
+    if not config.storage_url:
         return
     log = logging.getLogger("gunicorn.error")
     try:

@@ -24,6 +24,7 @@ import contextlib
 import fcntl
 import os
 import secrets
+import tempfile
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -451,13 +452,37 @@ def secret_key(config: settings.Settings | None = None) -> str:
             finally:
                 tmp.unlink()
         return path.read_text().strip()
-    except PermissionError:
+    except OSError as exc:
         # A data folder mounted read-only, or owned by another user (a container's volume): say what to change
         # rather than let every worker die on a traceback.
-        import getpass  # noqa: PLC0415
+        raise unwritable_data_dir(config, exc) from None
 
-        raise SystemExit(
-            f"ATLAS_DATA_DIR={config.data_dir} must be writable by the user the app runs as ({getpass.getuser()}, "
-            f"uid {os.getuid()}): it keeps the secret key there, the database (SQLite), fetched builds and "
-            "published files. Make that folder theirs (chown), or set ATLAS_SECRET_KEY and point ATLAS_DATA_DIR "
-            "at a folder they can write.") from None
+
+def require_writable_data_dir(config: settings.Settings | None = None) -> None:
+    """Stop with ``unwritable_data_dir``'s message unless this user can create files in ATLAS_DATA_DIR.
+
+    gunicorn's master calls it before it starts a worker (gunicorn.conf.py): a worker that stopped on the
+    folder instead would be started again for ever, each one importing the app only to stop."""
+    config = config or settings.load()
+    try:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=config.data_dir):
+            pass
+    except OSError as exc:
+        raise unwritable_data_dir(config, exc) from None
+
+
+def unwritable_data_dir(config: settings.Settings, exc: OSError) -> SystemExit:
+    """The one message for a data folder this process cannot write: the folder, the user, why, what to do."""
+    import pwd  # noqa: PLC0415
+
+    uid = os.getuid()
+    try:
+        user = f"{pwd.getpwuid(uid).pw_name}, uid {uid}"
+    except KeyError:  # a container run with --user <uid> that has no account
+        user = f"uid {uid}"
+    return SystemExit(
+        f"ATLAS_DATA_DIR={config.data_dir} must be writable by the user the app runs as ({user}), and is not "
+        f"({exc.strerror or exc}): it keeps the secret key there, the database (SQLite), fetched builds and "
+        f"published files. Make that folder theirs (chown {uid} on the host or the volume; not read-only), or "
+        "point ATLAS_DATA_DIR at a folder they can write.")

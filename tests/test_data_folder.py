@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -55,12 +56,16 @@ def test_gunicorn_stops_before_starting_a_worker(tmp_path: Path) -> None:
     folder = _blocked(tmp_path)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "ATLAS_DATA_DIR": str(folder), "ATLAS_STORAGE_URL": ""}
     env.pop("ATLAS_SECRET_KEY", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", "127.0.0.1:0", "app:server"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", "127.0.0.1:0", "app:server"],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    except subprocess.TimeoutExpired as exc:  # the old behaviour: workers stopping and started again for ever
-        pytest.fail(f"gunicorn kept running on an unwritable data folder: {exc.stderr!r}"[:2000])
+        _, stderr = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:  # the old behaviour: workers stopping and started again for ever
+        os.killpg(process.pid, signal.SIGKILL)  # the master and its workers: nothing left behind
+        _, stderr = process.communicate()
+        pytest.fail(f"gunicorn kept running on an unwritable data folder: {stderr[-2000:]!r}")
+    done = subprocess.CompletedProcess(process.args, process.returncode, "", stderr)
     assert done.returncode == 1, done.stderr
     _says_folder_and_user(done.stderr, folder)
     assert "Booting worker" not in done.stderr

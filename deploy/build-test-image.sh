@@ -68,10 +68,10 @@ if [[ ${REBUILD_BASE:-0} == 1 ]] || ! podman image exists "$BASE"; then
     # proxy has one): the test bases trust what the machine trusts. Public bases need nothing of the kind.
     if compgen -G '/usr/local/share/ca-certificates/*.crt' > /dev/null; then
         cp /usr/local/share/ca-certificates/*.crt "$WORK/rootfs/usr/local/share/ca-certificates/"
-        chroot "$WORK/rootfs" update-ca-certificates > /dev/null
+        chroot "$WORK/rootfs" update-ca-certificates > /dev/null 2>&1
     fi
     rm -rf "$WORK"/rootfs/var/cache/apt/archives/*.deb "$WORK"/rootfs/var/lib/apt/lists/*
-    tar -C "$WORK/rootfs" -c . | podman import --change 'CMD ["/bin/bash"]' - "$BASE" > /dev/null
+    tar -C "$WORK/rootfs" -c . | podman import --quiet --change 'CMD ["/bin/bash"]' - "$BASE" > /dev/null
     rm -rf "$WORK/rootfs"
 fi
 if [[ ${REBUILD_BASE:-0} == 1 ]] || ! podman image exists "$PYTHON_BASE"; then
@@ -149,9 +149,8 @@ for _ in $(seq 300); do curl -sf -o /dev/null "$base/healthz" && break; sleep 1;
 for _ in $(seq 120); do [[ $(grep -c warmed "$WORK/serve.log") -ge 2 ]] && break; sleep 1; done
 
 get() {  # get PATH: status, content type and size into $status $type $bytes; the body in $WORK/body
-    read -r status type bytes < <(curl -s -m 120 -o "$WORK/body" -w '%{http_code} %{content_type} %{size_download}\n' \
-        "$base$1")
-    type=${type%;}
+    IFS='|' read -r status type bytes < <(curl -s -m 120 -o "$WORK/body" \
+        -w '%{http_code}|%{content_type}|%{size_download}\n' "$base$1")
 }
 expect() {  # expect STATUS TYPE PATH: the answer's status and content type (prefix)
     get "$3"
@@ -182,9 +181,12 @@ expect 200 application/json "/api/locate?lat=51.53&lon=-0.14"
 expect 200 image/svg+xml "/export/map.svg?authority=E09000007&level=lsoa11&variable=ks102ew0002"
 expect 200 image/png "/export/map.png?authority=E09000007&level=lsoa11&variable=ks102ew0002&dpi=72&width=400"
 expect 200 application/zip "/datapack/E09000007.zip"
-mapfile -t envs < "$WORK/image.env"
-check "the atlas command runs in the image as $user" chroot --userspec="$uid:$gid" "$root" /usr/bin/env -i "${envs[@]}" \
-    atlas --help > /dev/null
+atlas_command() {
+    local envs
+    mapfile -t envs < "$WORK/image.env"
+    chroot --userspec="$uid:$gid" "$root" /usr/bin/env -i "${envs[@]}" atlas --help > /dev/null
+}
+check "the atlas command runs in the image as $user" atlas_command
 check "no traceback in the log" bash -c "! grep -q Traceback '$WORK/serve.log'"
 stop "$pid"
 

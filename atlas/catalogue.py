@@ -583,7 +583,9 @@ class Catalogue:
         place = self._check_place(authority, level)
         try:
             var = self.variable(variable)
-        except NotFound:
+        except NotFound as exc:
+            if exc.status != 404:  # a built indicator's definition that is wrong: its own message
+                raise
             here = [r["id"] for r in self.variables(authority=authority, level=level)]
             where = "the national overview" if authority == ALL else authority
             raise NotFound("variable", variable, here,

@@ -100,11 +100,16 @@ rm -rf "$WORK/src"
 git clone -q "$REPO" "$WORK/src"
 commit=$(git -C "$WORK/src" rev-parse --short HEAD)
 say "podman build --isolation chroot of a fresh clone at $commit (log: $WORK/build.log)"
+previous=$(podman image inspect --format '{{.Id}}' "$IMAGE" 2> /dev/null || true)
 start=$(date +%s)
 podman build --isolation chroot --format docker --no-cache --build-arg NODE_IMAGE="$NODE_BASE" \
     --build-arg PYTHON_IMAGE="$PYTHON_BASE" -t "$IMAGE" "$WORK/src" > "$WORK/build.log" 2>&1 \
     || { tail -30 "$WORK/build.log"; exit 1; }
 seconds=$(( $(date +%s) - start ))
+# The previous run's image, now untagged (the node stage's stays too, untagged: `podman image prune` by hand).
+if [[ -n $previous && $previous != $(podman image inspect --format '{{.Id}}' "$IMAGE") ]]; then
+    podman rmi "$previous" > /dev/null 2>&1 || true
+fi
 size=$(podman image inspect --format '{{.Size}}' "$IMAGE")
 base_size=$(podman image inspect --format '{{.Size}}' "$PYTHON_BASE")
 echo "built in ${seconds} s; image $((size / 1000000)) MB (its base $((base_size / 1000000)) MB)"

@@ -810,16 +810,18 @@ class Extracts:
 
     # -- search and location ----------------------------------------------------------------------------
 
-    def search_batches(self, size: int = 16_384) -> Iterator[Any]:
+    def search_batches(self, size: int = 8_192) -> Iterator[Any]:
         """The search index (search.parquet: districts, places, wards, LSOAs, OAs, postcode districts) in
-        pyarrow slices of ``size`` rows, in the file's order, each row with its number (``row``): what
+        pyarrow slices of ``size`` rows, each row with its number in the file (``row``): what
         atlas/search.py derives its matching columns from, a slice at a time, so the index is never whole in a
         worker's memory. Nothing for a build made before the index existed."""
         path = self.build_dir / "search.parquet"
         if not path.exists():
             return
+        # Not sorted (a sort would hold the whole table in DuckDB's memory): the scan keeps the file's order, and
+        # every reader of the derived index orders by ``row`` itself.
         relation = self._cursor().sql("SELECT file_row_number AS row, * EXCLUDE (file_row_number) "
-                                      "FROM read_parquet(?, file_row_number = true) ORDER BY row", params=[str(path)])
+                                      "FROM read_parquet(?, file_row_number = true)", params=[str(path)])
         yield from relation.to_arrow_reader(size)  # pyarrow RecordBatches: one schema, whatever a slice holds
 
     def search_matches(self, path: str, key: str, q: str, words: list[str], starts: bool, by_words: bool,

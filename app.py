@@ -19,6 +19,7 @@ import flask
 from atlas import access, cache, settings
 from callbacks import (  # noqa: F401 - importing registers the callbacks
     areas,
+    builder,
     compare,
     embed,
     explorer,

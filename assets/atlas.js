@@ -773,9 +773,16 @@
     }
     var params = new URLSearchParams(window.location.search);
     var chosen = h.s || (h.pending ? h.want : null); // a selection waiting for the names stays in the address
+    // A view drawn before the address has caught up with it (near me, a search result in another authority):
+    // its area waits for the address's authority and level, so the two never disagree.
+    var named = params.get("authority") && params.get("level") ? params.get("authority") + "/" + params.get("level")
+      : h.p.key;
+    if (named !== h.p.key) {
+      chosen = undefined;
+    }
     if (chosen) {
       params.set("area", chosen);
-    } else {
+    } else if (chosen === null) {
       params.delete("area");
     }
     var map = window.atlas.tiles && window.atlas.tiles.map(ids().MAP);
@@ -787,6 +794,7 @@
     if (next !== window.location.search) {
       window.history.replaceState(window.history.state, "", window.location.pathname + next);
     }
+    window.dispatchEvent(new CustomEvent("atlas:view", { detail: { key: h.p.key } })); // places.js: Near me's words
   }
 
   function publishBounds(map) {

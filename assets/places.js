@@ -363,6 +363,23 @@
                               popupAnchor: [0, -38] });
   }
 
+  function settleWords() {
+    // Near me's words name the area the drawn view selected, once the view drawn is the one the address
+    // names (the server may have kept the question at another level: the area of that level holding the point).
+    var h = window.atlas._latest;
+    var q = new URLSearchParams(window.location.search);
+    if (!selectedWords || !h || !h.p || h.p.key !== q.get("authority") + "/" + q.get("level")) {
+      return;
+    }
+    var chosen = h.s || (h.pending ? h.want : null);
+    if (chosen && selectedWords.names[chosen]) {
+      status(selectedWords.prefix + " (" + selectedWords.names[chosen] + " selected).");
+      selectedWords = null;
+    }
+  }
+
+  window.addEventListener("atlas:view", settleWords);
+
   function readPin() {
     var text = new URLSearchParams(window.location.search).get("pin") || "";
     var m = /^(-?\d{1,2}(?:\.\d{1,6})?),(-?\d{1,3}(?:\.\d{1,6})?)$/.exec(text.trim());
@@ -378,13 +395,7 @@
       showMapAfterRender = false;
       bringMapIntoView();
     }
-    if (selectedWords) {
-      var chosen = new URLSearchParams(window.location.search).get("area");
-      if (chosen && selectedWords.names[chosen]) {
-        status(selectedWords.prefix + " (" + selectedWords.names[chosen] + " selected).");
-      }
-      selectedWords = null;
-    }
+    settleWords();
     var at = readPin();
     if (!at) {
       if (pinLayer) {

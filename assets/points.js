@@ -98,6 +98,7 @@
   }
 
   function restyle(h) {
+    var started = window.performance ? window.performance.now() : 0;
     var markers = drawn[h.url] = alive(drawn[h.url]);
     markers.forEach(function (e) {
       var style = markerStyle(h, e.feature.properties.i);
@@ -118,7 +119,29 @@
       }
     });
     window.dispatchEvent(new CustomEvent("atlas:points", { detail: { url: h.url, n: markers.length } }));
+    if (window.performance && window.performance.measure) {
+      window.performance.measure("atlas-points-restyle", { start: started, end: window.performance.now() });
+    }
     return markers.length + clusters.length;
+  }
+
+  function timeDraw(url) {
+    // Performance marks for bench/bench_points.py: from the layer's new address to the first frame with its
+    // markers (or clusters) on the map ("atlas-points-draw"); gives up after about ten seconds of frames.
+    if (!window.performance || !window.performance.mark) {
+      return;
+    }
+    window.performance.mark("atlas-points-url");
+    var frames = 0;
+    function check() {
+      if (alive(drawn[url]).length || alive(clustered[url]).length) {
+        window.performance.mark("atlas-points-drawn");
+        window.performance.measure("atlas-points-draw", "atlas-points-url", "atlas-points-drawn");
+      } else if (frames++ < 600) {
+        window.requestAnimationFrame(check);
+      }
+    }
+    window.requestAnimationFrame(check);
   }
 
   function choose(dataset, site) {
@@ -178,6 +201,7 @@
           restyle(paint);
           return [nu(), nu()];
         }
+        timeDraw(paint.url);
         return [paint.url, paint];
       },
 

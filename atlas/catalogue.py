@@ -28,9 +28,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import pandas as pd
 
-from atlas import access, audit, coverage, db, extracts, pointdata, registry, settings, storage
+from atlas import access, audit, builder, coverage, db, extracts, pointdata, registry, settings, storage
 from atlas.extracts import ALL, ALL_NAME, NATIONAL_LEVEL, AreaCodes, Extracts, NotFound, is_categorical
 
 __all__ = ["Catalogue", "Place", "Scope", "Variable", "build", "of_request", "register_saved"]
@@ -479,6 +480,8 @@ class Catalogue:
     # -- variables ------------------------------------------------------------------------------------------
 
     def _row(self, variable: str) -> dict | None:
+        if builder.is_code(variable):  # a built indicator: its code carries its definition, checked here
+            return self.extracts.built_row(variable)
         row = self.extracts.rows.get(variable)
         if row is None and variable.startswith("ds"):
             row = self.scope.rows.get(variable)
@@ -505,6 +508,15 @@ class Catalogue:
                 return any(lv == level for _, lv in self.scope.places.get(row["dataset"], []))
             return authority in self.scope.authorities.get(row["id"], ())
         return self.extracts.has_data(row, authority, level)
+
+    def has_data(self, variable: str, authority: str, level: str) -> bool:
+        """Whether ``variable`` has data for ``authority`` at ``level``. Raises NotFound for an unknown or
+        invalid variable (a built indicator's code says what is wrong with it)."""
+        return self._has_data(self.variable(variable), authority, level)
+
+    def built_tables(self) -> dict[str, builder.Table]:
+        """The census tables indicators can be built from, by dataset id (atlas/builder.py)."""
+        return self.extracts.built_tables()
 
     def _available(self, row: Mapping) -> list[str]:
         """Where a variable has data, as ``authority/level`` (what a values URL takes)."""
@@ -571,7 +583,9 @@ class Catalogue:
         place = self._check_place(authority, level)
         try:
             var = self.variable(variable)
-        except NotFound:
+        except NotFound as exc:
+            if exc.status != 404:  # a built indicator's definition that is wrong: its own message
+                raise
             here = [r["id"] for r in self.variables(authority=authority, level=level)]
             where = "the national overview" if authority == ALL else authority
             raise NotFound("variable", variable, here,
@@ -714,6 +728,26 @@ class Catalogue:
         frame = self.extracts.dataset_frame(rows, self._file(var, level), self.place(authority).areas, level)
         return frame, rows
 
+    def dataset_arrays(self, authority: str, level: str, dataset: str) -> tuple[dict[str, np.ndarray], list[dict]]:
+        """A whole dataset for one place as arrays, for aggregating (atlas/profile.py): ``code`` and one array per
+        variable with data there (float64 with NaN, or text codes for a categorical one), only the areas the
+        file holds, in no particular order; and the catalogue rows. The same checks and audit as
+        ``dataset_values``, without names or the carried figures' columns. Raises NotFound likewise."""
+        rows = self.datasets_at(authority, level).get(dataset)
+        if not rows:
+            raise NotFound("dataset", dataset, sorted(self.datasets_at(authority, level)))
+        rows = [dict(r) for r in rows]
+        var = self.variable(rows[0]["id"])
+        self.audit_read(var, f"profile {authority}/{level}/{dataset}")
+        return self.extracts.dataset_arrays(rows, self._file(var, level), self.place(authority).areas), rows
+
+    def comparator_stats(self, place: str, level: str) -> pd.DataFrame | None:
+        """The aggregation statistics of every built figure of a comparator (a district, region, Wales or
+        England, ``E92000001``) at ``level``, computed by the pipeline (``profiles/<level>.parquet``); None where
+        the build has none. Published datasets are not in it. Raises NotFound for an unknown level."""
+        self._check_level(level)
+        return self.extracts.comparator_stats(place, level)
+
     # -- point datasets: monitoring sites and their readings ---------------------------------------------
     # The build's point datasets (open to everyone, atlas/extracts.py) and the council's tables of points the
     # requester may see (atlas/pointdata.py), by id; atlas/points.py makes the layer's paint, the GeoJSON, a
@@ -777,8 +811,8 @@ class Catalogue:
     def point_series(self, dataset: str, site: str) -> pd.DataFrame:
         """Every reading of one site (measure, time, value, band, note), by measure then time."""
         published = self._published_points().get(dataset)
-        if published is not None:
-            return pointdata.readings(self, published, site=site)
+        if published is not None:  # every version's readings (atlas/pointdata.py)
+            return pointdata.series(self, published, site)
         self.point_dataset(dataset)
         return self.extracts.point_series(dataset, site)
 

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 import numpy as np
 
-from atlas import csvsafe, view
+from atlas import csvsafe, view, viewstate
 from atlas.printing import UNIT_WORDS
 from atlas.view import View
 from atlas.viewstate import ALL, PREFERRED_VARIABLES, ViewState, level_label, to_query
@@ -76,6 +76,8 @@ def resolve_compare(raw: dict[str, str], base: ViewState, s: Any, available: lis
         chosen = "explore"
 
     b = raw.get("variable_b", "")
+    built_b, built_problem = viewstate.with_built(s, b, lambda a, lv: list(available))
+    available = built_b(base.authority, base.level)  # a built indicator for B, where it has data here
     if b and b not in available and b.lower() in available:
         b = b.lower()
     if b and b == base.variable:
@@ -85,13 +87,16 @@ def resolve_compare(raw: dict[str, str], base: ViewState, s: Any, available: lis
         b = fallback
     elif b and b not in available:
         fallback = _default_b(available, base.variable)
-        try:
-            row = s.variable(b)
-            messages.append(f"{row['label']} ({b}) has no data for {where}; showing {_label(s, fallback)} as "
-                            "variable B instead.")
-        except LookupError:
-            messages.append(f"There is no variable {b!r} for variable B; showing {_label(s, fallback)}. Pick one "
-                            "from the Variable B list.")
+        if built_problem:
+            messages.append(f"Variable B: {built_problem}; showing {_label(s, fallback)} as variable B instead.")
+        else:
+            try:
+                row = s.variable(b)
+                messages.append(f"{row['label']} ({b}) has no data for {where}; showing {_label(s, fallback)} as "
+                                "variable B instead.")
+            except LookupError:
+                messages.append(f"There is no variable {b!r} for variable B; showing {_label(s, fallback)}. Pick "
+                                "one from the Variable B list.")
         b = fallback
     elif not b:
         b = _default_b(available, base.variable)

@@ -19,8 +19,8 @@ from atlas.viewstate import level_label
 if TYPE_CHECKING:
     from atlas.catalogue import Catalogue
 
-__all__ = ["DatasetInfo", "FACETS", "authority_counts", "datasets", "facet_counts", "licence_url", "publisher_of",
-           "search", "slug"]
+__all__ = ["DatasetInfo", "FACETS", "MONITORING_PUBLISHERS", "authority_counts", "datasets", "facet_counts",
+           "licence_url", "monitoring_publisher", "publisher_of", "search", "slug"]
 
 FACETS = ("topic", "publisher", "level", "licence", "access", "updated")
 _URL = re.compile(r"https?://[^\s)]+")
@@ -42,6 +42,23 @@ def licence_name(text: str) -> str:
 
 #: Publishers whose names hold a comma, so a source line cannot simply be cut at the first one.
 PUBLISHERS = ("Ministry of Housing, Communities and Local Government",)
+
+
+#: The publishers of the build's monitoring sites, by the start of their source line (see the data's SOURCES.md):
+#: (start, the publisher's name, its site).
+MONITORING_PUBLISHERS: tuple[tuple[str, str, str], ...] = (
+    ("Defra", "Department for Environment, Food and Rural Affairs (Defra), UK-AIR", "https://uk-air.defra.gov.uk/"),
+    ("Environmental Research Group", "London Air Quality Network (London Air): Environmental Research Group, "
+     "Imperial College London (formerly King's College London)", "https://www.londonair.org.uk/"),
+)
+
+
+def monitoring_publisher(source: str) -> tuple[str, str]:
+    """The publisher of a build's monitoring dataset from its source line: (name, site; "" when not known)."""
+    for start, name, url in MONITORING_PUBLISHERS:
+        if (source or "").startswith(start):
+            return name, url
+    return publisher_of(source), ""
 
 
 def publisher_of(source: str) -> str:
@@ -77,6 +94,10 @@ class DatasetInfo:
     status: str = ""
     first_variable: str = ""
     authorities: list[str] = field(default_factory=list)
+    #: A point dataset (a published table of points, or the build's monitoring sites: ``monitoring``).
+    points: bool = False
+    monitoring: bool = False
+    publisher_url: str = ""
 
     @property
     def licence_name(self) -> str:
@@ -133,7 +154,8 @@ def _datasets(cat: Catalogue, authority: str | None) -> tuple[DatasetInfo, ...]:
                 coverage=f"published by {pub.org_name}",
                 vintage=pub.as_of, variables=len(members), access=pub.rule.access, updated=pub.updated[:10],
                 published=True, as_of=pub.as_of, stale=pub.stale(), version=pub.version, dataset_id=pub.id,
-                status=pub.status(), first_variable=first["id"], authorities=list(pub.authorities)))
+                status=pub.status(), first_variable=first["id"], authorities=list(pub.authorities),
+                points=pub.points))
             continue
         title = first.get("table_title") or first.get("table") or key
         if first.get("table") and first.get("table") not in title:
@@ -144,8 +166,30 @@ def _datasets(cat: Catalogue, authority: str | None) -> tuple[DatasetInfo, ...]:
             licence=first.get("licence") or "", publisher=publisher_of(first.get("source") or ""),
             levels=levels, coverage=first.get("coverage") or "", vintage=str(first.get("vintage") or ""),
             variables=len(members), updated=built, first_variable=first["id"]))
+    out.extend(_monitoring(cat, built, authority))
     out.sort(key=lambda d: (d.topic, d.title.lower()))
     return tuple(out)
+
+
+def _monitoring(cat: Catalogue, built: str, authority: str | None) -> list[DatasetInfo]:
+    """The build's monitoring sites (atlas/points.py's open point datasets: the AURN, the LAQN), those with sites
+    in ``authority`` when given. They have no area levels: they are points, downloaded as GeoJSON."""
+    out = []
+    for row in cat.point_datasets():
+        if not row.get("monitoring"):
+            continue
+        where = sorted({a for a in cat.point_sites(row["id"], authority)["authority"] if isinstance(a, str)})
+        if authority is not None and not where:
+            continue
+        name, url = monitoring_publisher(row.get("source") or "")
+        out.append(DatasetInfo(
+            key=row["id"], title=row["title"], topic="Air quality", description=row.get("description") or "",
+            source=row.get("source") or "", licence=row.get("licence") or "", publisher=name, levels=[],
+            coverage=f"{row.get('sites') or 0:,} monitoring sites", vintage=f"{row.get('start')} to {row.get('end')}"
+            if row.get("start") != row.get("end") else str(row.get("as_of") or ""),
+            variables=len(row.get("measures") or []), updated=built, as_of=str(row.get("as_of") or "")[:10],
+            authorities=where, points=True, monitoring=True, publisher_url=url))
+    return out
 
 
 def search(items: list[DatasetInfo], q: str = "", facets: dict[str, str] | None = None) -> list[DatasetInfo]:

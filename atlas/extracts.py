@@ -43,7 +43,7 @@ import pandas as pd
 import shapely
 import shapely.errors
 
-from atlas import settings
+from atlas import builder, settings
 
 __all__ = ["ALL", "ALL_NAME", "CARRIED_FIELDS", "CARRIED_HIGH", "CARRIED_LOW", "CARRIED_NOTE", "CARRIED_PARTS",
            "CARRIED_STATUS", "CATEGORICAL", "CHANGE_KINDS", "AreaCodes", "ESTIMATED_METHODS", "Extracts", "LEVELS",
@@ -137,6 +137,7 @@ class NotFound(LookupError):
                 shown += f" ... ({len(self.valid)} in all)"
             message = f"unknown {what} {value!r}; valid: {shown or '(none)'}"
         self.message = message
+        self.status = 404
         super().__init__(message)
 
 
@@ -173,6 +174,14 @@ def _categories(text: Any) -> list[dict] | None:
 def quote_identifier(name: str) -> str:
     # Only ever called with catalogue ids, but quoted properly anyway so no name can end the identifier.
     return '"' + name.replace('"', '""') + '"'
+
+
+def column_sql(row: Mapping) -> str:
+    """What a values query selects for a catalogue row: its column (a quoted catalogue id), or a built
+    indicator's share of its cells (catalogue ids, quoted: atlas/builder.py)."""
+    if row.get("built"):
+        return builder.value_sql(row["built"])
+    return quote_identifier(row["id"])
 
 
 def _rank_desc(values: np.ndarray) -> np.ndarray:
@@ -475,7 +484,7 @@ class Extracts:
         if authority == ALL:
             return any(lv == level for _, lv in self.dataset_places.get(row["dataset"], []))
         return ((row["dataset"], level, authority) in self.coverage
-                and authority in self.variable_authorities.get(row["id"], ()))
+                and authority in self.variable_authorities.get(row["id"], frozenset(row.get("authorities") or ())))
 
     def rebasing(self, members: Members) -> dict[str, int] | None:
         """Counts of the 2011 LSOAs of ``members`` (None: every district) by kind of change 2011 -> 2021,
@@ -561,7 +570,7 @@ class Extracts:
         variable's ``national_levels``); ``estimated`` for re-based figures, ``category`` and ``label`` for a
         categorical variable (its value NaN and its ranks <NA>), and the carried fields where the file has
         them. ``row`` is the variable's catalogue row and ``path`` its values file (the catalogue's)."""
-        column = quote_identifier(row["id"])
+        column = column_sql(row)
         codes, names, full_names = self.areas(members, level)
         if is_categorical(row):
             frame = self._category_frame(row, path, column, members, codes, names, full_names)
@@ -686,7 +695,7 @@ class Extracts:
         the file read: a published variable's file changes with its version)."""
 
         def read() -> tuple[pd.Index, np.ndarray]:
-            column = quote_identifier(row["id"])
+            column = column_sql(row)
             rank_id = self._rank_column(row, path)
             if rank_id is not None:
                 # The publisher's own national rank (WIMD ranks its unrounded scores), as published.
@@ -707,7 +716,7 @@ class Extracts:
         classifying against the national distribution. A fresh copy each call (cached per reader)."""
 
         def read() -> np.ndarray:
-            column = quote_identifier(row["id"])
+            column = column_sql(row)
             df = self.query("SELECT CAST(" + column + " AS DOUBLE) AS value FROM read_parquet(?) "  # noqa: S608
                             "WHERE " + column + " IS NOT NULL ORDER BY code", [path])
             values = df["value"].to_numpy(dtype="float64")
@@ -748,6 +757,54 @@ class Extracts:
         codes, names, full_names = self.areas(members, level)
         frame = pd.DataFrame({"code": codes.array, "name": names, "full_name": full_names})
         return frame.merge(got, on="code", how="left")
+
+    def dataset_arrays(self, rows: list[Mapping], path: str, members: Members) -> dict[str, np.ndarray]:
+        """A whole dataset for the areas of ``members`` as arrays, for aggregating (atlas/profile.py): ``code``
+        and one array per variable of ``rows`` (float64 with NaN, or text codes for a categorical one), only the
+        areas the file holds, in no particular order; without names or the carried figures' columns."""
+        columns = ", ".join("CAST(" + quote_identifier(r["id"]) + (" AS VARCHAR" if is_categorical(r)
+                                                                    else " AS DOUBLE") + ") AS "
+                            + quote_identifier(r["id"]) for r in rows)
+        sql = "SELECT code, " + columns + " FROM read_parquet(?)"  # noqa: S608 - catalogue ids, quoted
+        got = self._cursor().execute(*self._where(members, sql, [path])).fetchnumpy()
+        out = {}
+        for name, data in got.items():
+            if np.ma.isMaskedArray(data):
+                data = data.filled(np.nan) if data.dtype.kind == "f" else np.where(data.mask, None, data.data)
+            out[name] = np.asarray(data)
+        return out
+
+    def comparator_stats(self, place: str, level: str) -> pd.DataFrame | None:
+        """The aggregation statistics (atlas/aggregation.py ``STATS``) of every built figure of a comparator
+        (a district, region, Wales or England, ``E92000001``) at ``level``, computed by the pipeline
+        (``profiles/<level>.parquet``); None where the build has none (an older build)."""
+        path = self.build_dir / "profiles" / f"{level}.parquet"
+        if not path.exists():
+            return None
+        return self.query("SELECT * FROM read_parquet(?) WHERE place = ?", [str(path), place])
+
+    def built_tables(self) -> dict[str, builder.Table]:
+        """The census tables indicators can be built from, by dataset id (built once per reader)."""
+        return self.memo("built_tables", lambda: builder.tables(self.rows.values()))
+
+    def built_row(self, code: str) -> dict:
+        """The catalogue row of a built indicator's code (atlas/builder.py); NotFound (status 400) saying what
+        is wrong with it. Depends on the build alone: kept per reader, at most 512 codes."""
+        memo = self.memo("built_rows", dict)
+        found = memo.get(code)
+        if found is None:
+            try:
+                definition = builder.parse(code)
+                found = builder.row(self.built_tables().get(definition.table), code, definition)
+            except builder.BuiltError as exc:
+                error = NotFound("built indicator", code[:80], [], f"the built indicator {code[:80]!r} cannot be "
+                                 f"used: {exc}")
+                error.status = 400  # a definition that is wrong, not something absent: the API answers 400
+                raise error from None
+            if len(memo) > 512:
+                memo.clear()
+            memo[code] = found
+        return dict(found)
 
     # -- geometry ----------------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import shapely
 import shapely.errors
 import shapely.geometry
 
-from atlas import cache, coverage
+from atlas import builder, cache, coverage
 from atlas.viewstate import ALL, NATIONAL_LEVEL, ViewState, level_label
 
 if TYPE_CHECKING:
@@ -24,6 +24,7 @@ __all__ = [
     "BOUNDARIES_ATTRIBUTION", "areas_data", "attribution", "view_source", "authority_options", "available_variables",
     "GAPS_OPTION", "coverage_gaps", "geometry_url", "group_key", "group_options", "level_options", "map_geometry",
     "national_no_data", "outline", "scope_options", "search_variables", "tiles_url", "title", "variable_options",
+    "with_built_option",
 ]
 
 BOUNDARIES_ATTRIBUTION = ("Boundaries: Office for National Statistics, Open Government Licence v3.0; "
@@ -172,6 +173,21 @@ def variable_options(cat: Catalogue, authority: str, level: str, group: str | No
     if group not in groups and variable:
         group = next((k for k, rows in groups.items() if any(r["id"] == variable for r in rows)), None)
     return [{"label": r["label"], "value": r["id"]} for r in groups.get(group or "", [])]
+
+
+def with_built_option(cat: Catalogue, options: list[dict], variable: object, authority: str, level: str
+                      ) -> list[dict]:
+    """``options`` with the built indicator ``variable`` (atlas/builder.py) at the end, where it has data here:
+    it is in no table's list, and a dropdown drops a value its options do not hold."""
+    if not options or not builder.is_code(variable) or any(o.get("value") == variable for o in options):
+        return options
+    try:
+        if not cat.has_data(str(variable), authority, level):
+            return options
+        label = cat.variable(str(variable))["label"]
+    except LookupError:
+        return options
+    return [*options, {"label": f"{label} (built)", "value": variable}]
 
 
 def _search_score(row: dict, words: list[str]) -> float | None:

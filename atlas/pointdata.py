@@ -22,7 +22,9 @@ code, else its row number) and ``name_column``. The spec is stored in the datase
   no longer current, and a lost file is derived again), so these are variables of the map, compare, exports and
   the API like any other.
 - **The point layer** (atlas/points.py) shows a visible point dataset like the monitoring sites: each indicator
-  a measure (classed at its quintiles), the as-of date its one time.
+  a measure (classed at its quintiles), the current version's as-of date its one time.
+- **A point's series** (``series``: the site card's chart, ``/api/points/<dataset>/<site>.json``) spans every
+  version: each version's as-of date is a time, a later version of the same date supersedes the earlier.
 """
 
 from __future__ import annotations
@@ -39,13 +41,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
 
 from atlas import air, audit, db, registry, storage
 
-__all__ = ["DERIVED", "PREFIX", "CoordinateSpec", "level_file", "parse_spec", "point_meta",
-           "readings", "sites", "spec_from_metadata", "validate"]
+__all__ = ["DERIVED", "PREFIX", "CoordinateSpec", "candidates", "districts", "level_file", "locate", "parse_spec",
+           "point_meta", "readings", "series", "sites", "spec_from_metadata", "validate"]
+
 
 PREFIX = "pt_"
 DERIVED = ".derived"
@@ -118,45 +122,69 @@ def _transformer(crs: str) -> Any:
     return Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
 
 
-@functools.lru_cache(maxsize=16)
-def _polygons(build_dir: str, level: str) -> tuple[Any, np.ndarray, np.ndarray]:
-    """The build's published polygons of one level (an STRtree, codes, districts), per build."""
-    table = pq.read_table(Path(build_dir) / "areas" / f"{level}.parquet", columns=["code", "authority", "geometry"])
+@functools.lru_cache(maxsize=64)
+def _polygons(build_dir: str, level: str, authorities: tuple[str, ...] | None = None
+              ) -> tuple[Any, np.ndarray, np.ndarray]:
+    """The build's published polygons of one level (an STRtree, codes, districts), per build: only those of
+    the districts ``authorities`` when given (Parquet's row-group statistics skip the rest: reading and
+    parsing every LSOA of England and Wales was most of a first publication's time)."""
+    if authorities is not None and not authorities:  # no district near: nothing to search
+        return shapely.STRtree([]), np.array([], dtype=object), np.array([], dtype=object)
+    filters = [("authority", "in", list(authorities))] if authorities is not None else None
+    table = pq.read_table(Path(build_dir) / "areas" / f"{level}.parquet", columns=["code", "authority", "geometry"],
+                          filters=filters)
     geoms = shapely.from_wkb(table.column("geometry").to_numpy(zero_copy_only=False))
     return (shapely.STRtree(geoms), np.asarray(table.column("code").to_pylist(), dtype=object),
             np.asarray(table.column("authority").to_pylist(), dtype=object))
 
 
-def districts(build_dir: str, levels: list[str], lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+#: How far (degrees) from a district's polygon a point may be for that district's smaller areas to be searched:
+#: generous beside the display polygons' simplification (5-15 m), so a point is never missed by an area holding it.
+_NEAR = 0.02
+
+
+def candidates(build_dir: str, points: np.ndarray) -> tuple[str, ...]:
+    """The districts whose polygons are within ``_NEAR`` of any of ``points`` (shapely Points), sorted."""
+    tree, _, authorities = _polygons(build_dir, "lad")
+    if len(points) == 0:
+        return ()
+    hits = tree.query(points, predicate="dwithin", distance=_NEAR)[1]
+    return tuple(sorted({a for a in authorities[np.unique(hits)] if isinstance(a, str)}))
+
+
+def districts(build_dir: str, levels: list[str], lon: np.ndarray, lat: np.ndarray,
+              points: np.ndarray | None = None, near: tuple[str, ...] | None = None) -> np.ndarray:
     """The district of each point: that of the LSOA holding it (2021, else 2011: the finest polygons, so a
     point agrees with the areas it is counted in), else of the district polygon holding it; None outside all."""
+    points = shapely.points(lon, lat) if points is None else points
+    near = candidates(build_dir, points) if near is None else near
     found = np.full(len(lon), None, dtype=object)
     for level in [lv for lv in ("lsoa21", "lsoa11") if lv in levels] + ["lad"]:
         todo = np.flatnonzero(pd.isna(found))
         if todo.size == 0:
             break
-        _, codes, authorities = _polygons(build_dir, level)
+        within = None if level == "lad" else near
+        _, codes, authorities = _polygons(build_dir, level, within)
         at = dict(zip(codes, authorities, strict=True))
-        for i, code in zip(todo, locate(build_dir, level, lon[todo], lat[todo]), strict=True):
+        for i, code in zip(todo, locate(build_dir, level, lon[todo], lat[todo], points[todo], within), strict=True):
             found[i] = at.get(code) if code is not None else None
     return found
 
 
-def locate(build_dir: str, level: str, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+def locate(build_dir: str, level: str, lon: np.ndarray, lat: np.ndarray, points: np.ndarray | None = None,
+           authorities: tuple[str, ...] | None = None) -> np.ndarray:
     """The code of the ``level`` area holding each point (None where none does; on a shared edge, the lowest
-    code), by point-in-polygon on the build's polygons."""
-    tree, codes, _ = _polygons(build_dir, level)
-    points = shapely.points(lon, lat)
+    code), by point-in-polygon on the build's polygons (of the districts ``authorities`` only, when given:
+    see ``candidates``). ``points``: the same points as shapely Points, when already made."""
+    tree, codes, _ = _polygons(build_dir, level, authorities)
     found = np.full(len(lon), None, dtype=object)
-    if len(lon) == 0:
+    if len(lon) == 0 or len(codes) == 0:
         return found
+    points = shapely.points(lon, lat) if points is None else points
     pairs = tree.query(points, predicate="intersects")
     order = np.lexsort((codes[pairs[1]], pairs[0]))
-    first = {}
-    for p, g in zip(pairs[0][order], pairs[1][order], strict=True):
-        first.setdefault(int(p), g)
-    for p, g in first.items():
-        found[p] = codes[g]
+    which, first = np.unique(pairs[0][order], return_index=True)  # each point's lowest code
+    found[which] = codes[pairs[1][order][first]]
     return found
 
 
@@ -188,6 +216,31 @@ def checked_header(rows: list[list[str]], wanted: list[str], report: Any,
     return header, {h: i for i, h in enumerate(header)}
 
 
+#: A plain decimal without sign oddities or exponent: what Arrow's parser reads exactly as ``float()`` does
+#: (both round correctly); every other cell goes through the publisher's own ``number``.
+_PLAIN = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)"
+
+
+def _numbers(texts: list[str], number: Any, finite: bool = True) -> tuple[np.ndarray, dict[int, str]]:
+    """``number`` (``(text) -> (value, problem)``) of every cell, vectorised: plain decimals are cast by Arrow,
+    the rest (missing marks, thousands separators, percentages, anything wrong) read one by one. The values
+    (NaN where missing or wrong) and, by position, each problem (with ``finite``, a non-finite number is one)."""
+    arr = pa.array(texts, type=pa.string())
+    plain = pc.fill_null(pc.match_substring_regex(arr, f"^{_PLAIN}$"), False)
+    values = np.full(len(texts), np.nan)
+    mask = plain.to_numpy(zero_copy_only=False)
+    if mask.any():
+        values[mask] = pc.cast(pc.filter(arr, plain), pa.float64()).to_numpy(zero_copy_only=False)
+    problems: dict[int, str] = {}
+    for i in np.flatnonzero(~mask | ~np.isfinite(values)):
+        value, problem = number(texts[i])
+        if problem is not None or (finite and (value is None or not math.isfinite(value))):
+            problems[int(i)] = problem or "missing"
+            value = math.nan
+        values[i] = value if value is not None else math.nan
+    return values, problems
+
+
 def validate(rows: list[list[str]], spec: CoordinateSpec, columns: list[str], store: Any, report: Any,
              number: Any, onto: Any = None) -> pd.DataFrame | None:
     """A table of points as the version file's frame (see the module), or None when ``report`` holds errors.
@@ -197,82 +250,92 @@ def validate(rows: list[list[str]], spec: CoordinateSpec, columns: list[str], st
     if checked is None:
         return None
     header, at = checked
-    kept: list[dict] = []
-    line = 1
-    for row in rows[1:]:
-        line += 1
-        if not any(c.strip() for c in row):
-            continue
-        cells = row + [""] * (len(header) - len(row))
-        xy = []
-        for key in (("lon", "lat") if spec.get("lon") else ("x", "y")):
-            text = cells[at[spec[key]]].strip()
-            value, problem = number(text)
-            if problem or value is None or not math.isfinite(value):
-                report.error("bad_coordinate", f"{spec[key]}: {text[:40]!r} is not a coordinate", row=line,
-                             column=spec[key], value=text[:40])
-            xy.append(value if value is not None and not problem else math.nan)
-        ident = cells[at[spec["id"]]].strip() if spec.get("id") else str(line)
-        if spec.get("id") and not _ID.match(ident):
-            report.error("bad_id", f"{spec['id']}: {ident[:40]!r} is not an id (1 to 40 letters, digits, . _ -)",
-                         row=line, column=spec["id"], value=ident[:40])
-        values = []
-        for col in columns:
-            text = cells[at[col]]
-            value, problem = number(text)
-            if problem:
-                report.error("not_numeric", f"{col}: {text[:60]!r} is {problem}", row=line, column=col,
-                             value=text[:60])
-                value = math.nan
-            values.append(value)
-        kept.append({"line": line, "id": ident, "xy": xy, "values": values,
-                     "name": cells[at[spec["name"]]].strip()[:200] if spec.get("name") else ""})
-    report.rows = len(kept)
-    if not kept:
+    # Column by column (numbers parsed by Arrow where plain: see ``_numbers``); the problems are then reported
+    # row by row, in the order a row-by-row reading names them.
+    body = [(line, row) for line, row in enumerate(rows[1:], start=2) if "".join(row).strip()]
+    lines = [line for line, _ in body]
+
+    def column(name: str) -> list[str]:
+        i = at[name]
+        return [row[i] if i < len(row) else "" for _, row in body]
+
+    problems: list[tuple[int, int, str, str, dict]] = []
+    xy = []
+    for seq, key in enumerate(("lon", "lat") if spec.get("lon") else ("x", "y")):
+        texts = [t.strip() for t in column(spec[key])]
+        values, bad = _numbers(texts, number)
+        for i in bad:
+            problems.append((lines[i], seq, "bad_coordinate", f"{spec[key]}: {texts[i][:40]!r} is not a coordinate",
+                             {"column": spec[key], "value": texts[i][:40]}))
+        xy.append(values)
+    idents = [t.strip() for t in column(spec["id"])] if spec.get("id") else [str(line) for line in lines]
+    if spec.get("id"):
+        for i, ident in enumerate(idents):
+            if not _ID.match(ident):
+                problems.append((lines[i], 2, "bad_id", f"{spec['id']}: {ident[:40]!r} is not an id (1 to 40 "
+                                 "letters, digits, . _ -)", {"column": spec["id"], "value": ident[:40]}))
+    indicators = []
+    for j, col in enumerate(columns):
+        texts = column(col)
+        values, bad = _numbers(texts, number, finite=False)
+        for i, problem in bad.items():
+            problems.append((lines[i], 3 + j, "not_numeric", f"{col}: {texts[i][:60]!r} is {problem}",
+                             {"column": col, "value": texts[i][:60]}))
+        indicators.append(values)
+    for line, _, kind, message, where in sorted(problems, key=lambda p: (p[0], p[1])):
+        report.error(kind, message, row=line, **where)
+    names = [t.strip()[:200] for t in column(spec["name"])] if spec.get("name") else [""] * len(body)
+    report.rows = len(lines)
+    if not lines:
         report.error("format", "the table has a header but no rows")
         return None
     seen: dict[str, int] = {}
-    for item in kept:
-        if item["id"] in seen:
-            report.error("duplicate_id", f"{item['id']} is also on row {seen[item['id']]}", row=item["line"],
-                         code=item["id"], first_row=seen[item["id"]])
-        seen.setdefault(item["id"], item["line"])
-    xs = np.array([k["xy"][0] for k in kept], dtype="float64")
-    ys = np.array([k["xy"][1] for k in kept], dtype="float64")
+    for line, ident in zip(lines, idents, strict=True):
+        if ident in seen:
+            report.error("duplicate_id", f"{ident} is also on row {seen[ident]}", row=line, code=ident,
+                         first_row=seen[ident])
+        seen.setdefault(ident, line)
+    xs, ys = xy
     if spec.get("crs"):
         lon, lat = _transformer(spec["crs"]).transform(xs, ys)
         lon, lat = np.asarray(lon, dtype="float64"), np.asarray(lat, dtype="float64")
     else:
         lon, lat = xs, ys
     build_dir = str(store.build_dir)
-    district = districts(build_dir, list(store.levels), np.nan_to_num(lon), np.nan_to_num(lat))
-    for i, item in enumerate(kept):
-        if not (math.isfinite(lon[i]) and math.isfinite(lat[i])):
-            continue  # named above as a bad coordinate
+    # The points are made once (shapely), for the districts and every level's areas.
+    points = shapely.points(np.nan_to_num(lon), np.nan_to_num(lat))
+    near = candidates(build_dir, points)
+    district = districts(build_dir, list(store.levels), np.nan_to_num(lon), np.nan_to_num(lat), points, near)
+    # Only the points with a problem are visited one by one (a bad coordinate was named above).
+    allowed = {d: onto is None or bool(onto(d)) for d in set(district) if d is not None}
+    flagged = np.isfinite(lon) & np.isfinite(lat) & np.array([d is None or not allowed[d] for d in district],
+                                                              dtype=bool)
+    for i in np.flatnonzero(flagged):
+        line, ident = lines[i], idents[i]
         where = f"({lon[i]:.5f}, {lat[i]:.5f})"
         if district[i] is None:
             box = _BOX[0] <= lon[i] <= _BOX[2] and _BOX[1] <= lat[i] <= _BOX[3]
             hint = "" if box else (" (are the coordinates swapped, or not WGS84 degrees?)" if not spec.get("crs")
                                    else f" (are they really {spec['crs']}?)")
-            report.error("outside_england_wales", f"point {item['id']} at {where} is not in England or Wales{hint}",
-                         row=item["line"], code=item["id"])
-        elif onto is not None and not onto(district[i]):
-            report.error("outside_area", f"point {item['id']} at {where} is in {district[i]}, which this organisation "
+            report.error("outside_england_wales", f"point {ident} at {where} is not in England or Wales{hint}",
+                         row=line, code=ident)
+        else:
+            report.error("outside_area", f"point {ident} at {where} is in {district[i]}, which this organisation "
                          "does not publish for (its own authority, or a partnership's it belongs to)",
-                         row=item["line"], code=item["id"], authority=district[i])
+                         row=line, code=ident, authority=district[i])
     if not report.ok:
         return None
-    frame = pd.DataFrame({"code": [k["id"] for k in kept], "authority": district.astype(object)})
-    for j, col in enumerate(columns):
-        frame[col] = pd.array([k["values"][j] for k in kept], dtype="float64")
+    frame = pd.DataFrame({"code": idents, "authority": district.astype(object)})
+    for col, values in zip(columns, indicators, strict=True):
+        frame[col] = pd.array(values, dtype="float64")
     frame[f"{PREFIX}lon"], frame[f"{PREFIX}lat"] = lon, lat
-    frame[f"{PREFIX}name"] = [k["name"] for k in kept]
+    frame[f"{PREFIX}name"] = names
     for level in store.levels:
-        frame[f"{PREFIX}{level}"] = district if level == "lad" else locate(build_dir, level, lon, lat)
+        frame[f"{PREFIX}{level}"] = district if level == "lad" else locate(build_dir, level, lon, lat, points, near)
     authorities = sorted(set(district))
-    report.areas, report.authorities = len(kept), authorities
-    placed = int(frame[f"{PREFIX}lsoa21"].notna().sum()) if f"{PREFIX}lsoa21" in frame else len(kept)
-    report.notes.append(f"{len(kept):,} points in {len(authorities)} districts; each is counted in the area of every "
+    report.areas, report.authorities = len(lines), authorities
+    placed = int(frame[f"{PREFIX}lsoa21"].notna().sum()) if f"{PREFIX}lsoa21" in frame else len(lines)
+    report.notes.append(f"{len(lines):,} points in {len(authorities)} districts; each is counted in the area of every "
                         f"level holding it ({placed:,} placed in a 2021 LSOA)")
     return frame.sort_values(["authority", "code"], kind="stable").reset_index(drop=True)
 
@@ -439,6 +502,51 @@ def sites(store: Any, pub: registry.Published, authority: str | None = None) -> 
     frame["measures"] = [measures] * len(frame)
     _audit(pub, "points", store)
     return frame.sort_values("site", ignore_index=True)
+
+
+@functools.lru_cache(maxsize=256)
+def _versions(url: str, dataset_id: int, count: int) -> tuple[tuple[str, str, str], ...]:
+    """(as_of, file, sha256) of the version that holds each time of a dataset, by time: of the versions with one as-of
+    date, the latest (a later version of the same time supersedes the earlier; a restore is a later version
+    too). Cached by the number of versions, which only grows (a version is never changed or removed)."""
+    import sqlalchemy as sa  # noqa: PLC0415 - the registry's database, read only here and in atlas/registry.py
+
+    with db.session(url) as s:
+        rows = s.execute(sa.select(db.Version.number, db.Version.as_of, db.Version.file, db.Version.sha256)
+                         .where(db.Version.dataset_id == dataset_id).order_by(db.Version.number)).all()
+    latest: dict[str, tuple[str, str]] = {}
+    for _, as_of, file, sha256 in rows:
+        latest[as_of] = (file, sha256)
+    return tuple((as_of, file, sha256) for as_of, (file, sha256) in sorted(latest.items()))
+
+
+def series(store: Any, pub: registry.Published, site: str) -> pd.DataFrame:
+    """Every reading of one point of a published dataset (measure, time, value, band, note), by measure then
+    time, across all its versions (see ``_versions``): each version's as-of date is a time, so a new version
+    with new readings extends the series, and one of the same date replaces that time's readings. A version
+    whose object is lost or damaged (``atlas check`` reports it) is left out, as if it had no readings; object
+    storage out of reach answers storage.Unavailable (a 503), as for the latest version."""
+    url = db.database_url(data_dir=store.data_dir)
+    ids = [v["id"] for v in pub.variables] or ["point"]
+    parts = []
+    for as_of, file, sha256 in _versions(url, pub.id, pub.versions):
+        try:
+            path = storage.local_copy(registry.object_key(file), sha256, Path(store.data_dir))
+            table = pq.read_table(path, filters=[("code", "=", site)])
+        except (OSError, pa.ArrowException, storage.Corrupt):
+            continue
+        points = table.to_pandas()
+        if points.empty:
+            continue  # not in the table of that time: no reading then
+        for vid in ids:
+            value = points[vid].to_numpy("float64") if vid in points else (
+                np.ones(len(points)) if vid == "point" else np.full(len(points), np.nan))
+            parts.append(pd.DataFrame({"measure": vid, "time": as_of, "value": value[:1], "band": None,
+                                       "note": None}))
+    _audit(pub, "site series", store)
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=["measure", "time", "value", "band", "note"])
+    return frame.sort_values(["measure", "time"], ignore_index=True)
 
 
 def readings(store: Any, pub: registry.Published, measure: str | None = None, site: str | None = None

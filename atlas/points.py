@@ -15,6 +15,7 @@ one is decided here, as atlas/view.py decides an area view's:
 - **A site** (``site``): what it is, what it measures, every reading, each measure's guideline and limit lines,
   and the 2020 lockdown comparison (``lockdown``): the mean of its daily readings before the first lockdown
   (1 February to 22 March) and during it (23 March to 31 May), and the change.
+- **The datastore's preview** (``preview``): counts, the first points as a table, and their coordinates.
 - **Nearest sites** (``nearest``, ``near_area``): great-circle distances from a point or an area's
   representative point (a site inside the area is 0 km away and said to be in it).
 """
@@ -33,8 +34,8 @@ from atlas import classify, palettes, printing
 from atlas.view import CLASS_ALPHABET
 from atlas.viewstate import POINT_KEYS
 
-__all__ = ["KEYS", "PointError", "PointState", "class_at", "geojson", "lockdown", "near_area", "nearest", "options",
-           "paint", "resolve", "site", "site_figure", "to_query"]
+__all__ = ["KEYS", "PREVIEW_ROWS", "PointError", "PointState", "class_at", "geojson", "lockdown", "near_area",
+           "nearest", "options", "paint", "preview", "resolve", "site", "site_figure", "to_query"]
 
 #: The address's keys of the point layer: the dataset, its measure, the day (or time) shown, the open site.
 KEYS: tuple[str, ...] = POINT_KEYS
@@ -448,3 +449,49 @@ def site_figure(detail: dict, measure: str, time: str | None = None, lockdown_da
                    "shapes": shapes, "annotations": annotations, "paper_bgcolor": "#ffffff",
                    "plot_bgcolor": "#ffffff"},
     }
+
+
+# -- the datastore's preview of a point dataset ------------------------------------------------------------------
+
+#: How many points the datastore's preview tables list.
+PREVIEW_ROWS = 10
+
+
+def preview(store: Any, dataset: str, authority: str | None = None, n: int = PREVIEW_ROWS) -> dict:
+    """What the datastore pages show of a point dataset (in ``authority``'s districts when given): how many
+    points there are (``count``; ``total`` in the whole dataset), in how many districts (``districts``: name ->
+    count, most first), the first ``n`` points by code as a table (``columns``, ``rows`` of printed cells: code,
+    name, type, district, latitude and longitude, and each measure's reading at the dataset's time for a
+    snapshot, or the measures a series site reports), and the points' coordinates for a preview map
+    (``lon``, ``lat``, ``authorities``). Raises NotFound for a dataset the requester may not see."""
+    meta = store.point_dataset(dataset)
+    everywhere = store.point_sites(dataset)
+    sites = store.point_sites(dataset, authority) if authority else everywhere
+    named = sites["authority_name"].where(sites["authority_name"].notna(), "outside England and Wales")
+    districts = {str(k): int(v) for k, v in named.value_counts().sort_index().sort_values(
+        ascending=False, kind="stable").items()}
+    head = sites.head(n)
+    measures = [m for m in _measures(meta) if m["id"] != "highest"]
+    snapshot = meta.get("kind") == "snapshot"
+    columns = ["Code", "Name", "Type", "District", "Latitude, longitude"]
+    cells: list[list[str]] = [[str(r["site"]), str(r["name"]), str(r.get("type") or ""),
+                               str(r["authority_name"]) if isinstance(r["authority_name"], str) else "outside",
+                               f"{r['lat']:.5f}, {r['lon']:.5f}"] for r in head.to_dict("records")]
+    if snapshot:
+        time = store.point_times(dataset)[-1]
+        for m in measures:
+            columns.append(f"{m['label']}" + (f" ({m['unit']})" if m.get("unit") else ""))
+            values, _ = _site_values(store, meta, m["id"], time, head)
+            for row, v in zip(cells, values, strict=True):
+                row.append(_text(printing.round_half_away(v, int(m.get("decimals", 1))), m) or "no reading"
+                           if math.isfinite(v) else "no reading")
+    else:
+        labels = {m["id"]: m["label"] for m in measures}
+        columns.append("Measures")
+        for row, ms in zip(cells, head["measures"], strict=True):
+            row.append(", ".join(labels.get(x, x) for x in ms))
+    return {"dataset": dataset, "title": meta["title"], "kind": meta.get("kind"), "as_of": meta.get("as_of"),
+            "count": len(sites), "total": len(everywhere), "districts": districts, "columns": columns,
+            "rows": cells, "shown": len(cells), "lon": sites["lon"].to_numpy("float64"),
+            "lat": sites["lat"].to_numpy("float64"),
+            "authorities": sorted({a for a in sites["authority"] if isinstance(a, str)})}

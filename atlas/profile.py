@@ -1,27 +1,18 @@
 """An area's profile: every indicator for a set of small areas taken as a whole, aggregated by the rule its
 unit allows, beside the containing authorities, their region and their nation.
 
-The rules (``RULES``, by the catalogue's ``unit``; ``WEIGHTED`` and ``RATIOS`` name the bases this module
-knows):
-
-- **counts** (``count``, ``sum``): summed over the areas.
-- **shares** (``percentage`` with a catalogue ``denominator``): re-derived from the summed counts, the
-  numerator's count column (``<id>`` without ``_pct``) over the summed denominator x 100; never an average
-  of the areas' percentages. Where no numerator column is held (a vote share), each area's count is
-  recovered as share x denominator / 100 first, which is the same sum.
-- **averages and rates whose base is known** (``WEIGHTED``): the mean age weighted by the residents, an
-  average household size by the households; **ratios of two counts** (``RATIOS``): a density is the summed
-  residents over the summed hectares.
-- **deciles and categories** (``decile``, ``category``): how many areas fall in each decile or class.
-- **everything else** (ranks, scores, medians, published percentages whose denominator is not held, rates
-  whose base is not held, changes 2011 -> 2021): not aggregable, said so, and shown as their distribution
-  across the areas (lowest, quartiles, median, highest); never averaged.
+The rules (counts summed; shares re-derived from summed counts over summed denominators; averages weighted by
+their base; ratios of summed parts; deciles and classifications as distributions; everything else refused
+as an aggregate and shown as its distribution) are atlas/aggregation.py's, re-exported here (``RULES``,
+``WEIGHTED``, ``RATIOS``, ``rule_of``).
 
 A profile's subject is any set of small areas of one level: a single area, a district, a place larger than
 a district (a region, Wales, a combined authority, a partnership's area, ``all``), or a saved area (its
-codes, resolved by atlas/areas.py). Every read goes through the store's ``dataset_values`` (so published
-datasets appear exactly for those who may read them); comparators' aggregates are cached per build and per
-what the requester may see.
+codes, resolved by atlas/areas.py). Its own areas are read per request through the catalogue's
+``dataset_arrays`` (so published datasets appear exactly for those who may read them) and aggregated in one
+pass; the comparators (districts, regions, Wales, England) are read from the pipeline's extract
+(``catalogue.comparator_stats``), and so is the profile of a district, region or nation itself. Both are cached
+per build and per what the requester may see.
 """
 
 from __future__ import annotations
@@ -35,43 +26,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from atlas import catalogue, extracts, view
+from atlas import aggregation, catalogue, extracts, view
+from atlas.aggregation import RATIOS, RULES, WEIGHTED, rule_of
 
 __all__ = ["COMPARATOR_KINDS", "ENGLAND", "HEADLINE_TABLES", "RATIOS", "RULES", "WEIGHTED", "Subject", "aggregate",
            "area_lookup", "headline", "profile", "profile_csv_rows", "rule_of", "subject_for", "values_for"]
 
-#: How each unit aggregates (see the module's docstring); a unit not named here is not aggregable.
-RULES: dict[str, str] = {"count": "sum", "sum": "sum", "percentage": "share", "decile": "deciles",
-                         "category": "categories"}
-#: Averages whose base (a count of the same dataset) is known: the area's figure weighted by it.
-WEIGHTED: dict[str, str] = {
-    "ks102ew0018": "ks102ew0001",  # mean age, by all usual residents
-    "ks403ew0006": "ks403ew0001",  # average household size, by households
-    "ks403ew0007": "ks403ew0001",  # average rooms per household, by households
-    "ks403ew0008": "ks403ew0001",  # average bedrooms per household, by households
-    "gla2011_avhholdsz": "gla2011_hholds",  # average household size, by households
-}
-#: Ratios of two counts of the same dataset: summed numerator over summed denominator (x scale).
-RATIOS: dict[str, tuple[str, str]] = {
-    "ks101ew0008": ("ks101ew0001", "ks101ew0007"),  # persons per hectare
-    "qs102ew0003": ("qs102ew0001", "qs102ew0002"),  # persons per hectare
-    "pop2017_density": ("pop2017_population", "pop2017_area_km2"),  # people per km2
-}
 #: What a comparator is, in words.
 COMPARATOR_KINDS = {"authority": "local authority", "region": "region", "nation": "nation"}
-#: Why a figure is not aggregated, by unit (else the general sentence).
-_WHY_NOT = {
-    "rank": "a rank among all areas cannot be added up or averaged",
-    "average rank": "a rank among all areas cannot be added up or averaged",
-    "score": "an index score is published per area; averaging it would weight every area alike",
-    "years": "a median cannot be recovered from the areas' medians",
-    "percentage": "a published percentage whose denominator is not held here",
-    "percent": "a change between censuses is published per area",
-    "percentage points": "a change between censuses is published per area",
-    "rate": "a rate whose base population is not published with it",
-    "proportion": "a proportion whose base population is not published with it",
-    "ratio": "a ratio whose parts are not published with it",
-}
 
 
 @dataclass(frozen=True)
@@ -85,27 +47,11 @@ class Subject:
     level: str
     codes: tuple[str, ...]
     authorities: tuple[str, ...]
-    #: A built-in place's own code (read through the store as a place); None for a set of codes.
+    #: A built-in place's own code (read through the catalogue as a place); None for a set of codes.
     place: str | None = None
     #: Keep only the place's areas whose code starts so (England: ``E`` of every area of England and Wales).
     prefix: str | None = None
     extra: dict = field(default_factory=dict)
-
-
-def rule_of(row: dict) -> str:
-    """The aggregation rule of a catalogue row: sum, share, weighted, ratio, deciles, categories, or
-    distribution (not aggregable)."""
-    if row.get("id") in WEIGHTED:
-        return "weighted"
-    if row.get("id") in RATIOS:
-        return "ratio"
-    if row.get("kind") == extracts.CATEGORICAL:
-        return "categories"
-    unit = (row.get("unit") or "").lower()
-    found = RULES.get(unit)
-    if found == "share" and not row.get("denominator"):
-        return "distribution"
-    return found or "distribution"
 
 
 def _col(frame: pd.DataFrame, name: str) -> np.ndarray | None:
@@ -114,92 +60,44 @@ def _col(frame: pd.DataFrame, name: str) -> np.ndarray | None:
     return pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype="float64")
 
 
-def _distribution(values: np.ndarray) -> dict | None:
-    v = values[np.isfinite(values)]
-    if v.size == 0:
-        return None
-    q = np.quantile(v, [0.0, 0.25, 0.5, 0.75, 1.0])
-    return {"n": int(v.size), "min": float(q[0]), "q1": float(q[1]), "median": float(q[2]), "q3": float(q[3]),
-            "max": float(q[4])}
-
-
 def aggregate(rows: list[dict], frame: pd.DataFrame) -> dict[str, dict]:
     """Every variable of ``rows`` (catalogue rows of one dataset) over the areas of ``frame`` (one row per
-    area, one column per variable id), by its rule. Each result: rule, value (None where not aggregable
-    or no area has a figure), numerator and denominator (a share's or a ratio's sums, a weighted mean's
-    base), areas (with a figure), missing (without), distribution (deciles: counts per decile 1-10;
-    categories: counts per code; not aggregable: lowest, quartiles, median, highest), aggregable, note."""
+    area, one column per variable id), by its rule (atlas/aggregation.py, one vectorised pass), in the order
+    of ``rows``. Each result: rule, value (None where not aggregable or no area has a figure), numerator and
+    denominator (a share's or a ratio's sums, a weighted mean's base), areas (with a figure), missing
+    (without), distribution (deciles: counts per decile 1-10; categories: counts per code; not aggregable:
+    lowest, quartiles, median, highest), aggregable, note. A built indicator (atlas/builder.py): its cells
+    summed over its denominator's."""
+    plain = [r for r in rows if not r.get("built")]
+    found: dict[str, dict] = {}
+    if plain:
+        by_id = {r["id"]: r for r in plain}
+        stats = aggregation.group_stats(plain, frame.reset_index(drop=True))
+        found = {rec["variable"]: aggregation.figure(by_id[rec["variable"]], rec) for rec in stats.to_dict("records")}
     n = len(frame)
-    out: dict[str, dict] = {}
     for row in rows:
-        vid = row["id"]
-        rule = rule_of(row)
-        res: dict[str, Any] = {"rule": rule, "value": None, "numerator": None, "denominator": None,
-                               "areas": 0, "missing": n, "distribution": None, "aggregable": True, "note": None}
-        if rule == "categories":
-            cats = frame[vid] if vid in frame.columns else pd.Series([], dtype=object)
-            cats = cats[cats.notna() & (cats.astype(str) != "")].astype(str)
-            res.update(areas=int(len(cats)), missing=n - int(len(cats)), aggregable=False,
-                       distribution={"counts": {str(k): int(c) for k, c in cats.value_counts().sort_index().items()}},
-                       note="a classification: shown as how many areas fall in each class")
-            out[vid] = res
-            continue
-        values = _col(frame, vid)
-        if values is None:
-            values = np.full(n, np.nan)
-        have = np.isfinite(values)
-        if rule == "sum":
-            res.update(areas=int(have.sum()), missing=int(n - have.sum()),
-                       value=float(values[have].sum()) if have.any() else None)
-        elif rule == "share":
-            den = _col(frame, row["denominator"])
-            num = _col(frame, vid[:-4]) if vid.endswith("_pct") else None
-            if den is None:
-                res.update(aggregable=False, note="its denominator is not held for these areas")
-            else:
-                if num is None:  # each area's count recovered from its share and its denominator
-                    num = values * den / 100.0
-                ok = np.isfinite(num) & np.isfinite(den) & have
-                d = float(den[ok].sum())
-                res.update(areas=int(ok.sum()), missing=int(n - ok.sum()), numerator=float(num[ok].sum()),
-                           denominator=d, value=(float(num[ok].sum()) / d * 100.0) if d > 0 else None)
-        elif rule == "weighted":
-            base = _col(frame, WEIGHTED[vid])
-            if base is None:
-                res.update(aggregable=False, note="its base is not held for these areas")
-            else:
-                ok = have & np.isfinite(base)
-                b = float(base[ok].sum())
-                res.update(areas=int(ok.sum()), missing=int(n - ok.sum()), denominator=b,
-                           numerator=float((values[ok] * base[ok]).sum()),
-                           value=float((values[ok] * base[ok]).sum()) / b if b > 0 else None,
-                           note=f"weighted by {WEIGHTED[vid]}")
-        elif rule == "ratio":
-            top_id, bottom_id = RATIOS[vid]
-            top, bottom = _col(frame, top_id), _col(frame, bottom_id)
-            if top is None or bottom is None:
-                res.update(aggregable=False, note="its parts are not held for these areas")
-            else:
-                ok = np.isfinite(top) & np.isfinite(bottom)
-                b = float(bottom[ok].sum())
-                res.update(areas=int(ok.sum()), missing=int(n - ok.sum()), numerator=float(top[ok].sum()),
-                           denominator=b, value=float(top[ok].sum()) / b if b > 0 else None,
-                           note=f"{top_id} summed over {bottom_id} summed")
-        elif rule == "deciles":
-            d = values[have]
-            counts = {str(k): int((d == k).sum()) for k in range(1, 11)}
-            res.update(areas=int(have.sum()), missing=int(n - have.sum()), aggregable=False,
-                       distribution={"counts": counts},
-                       note="deciles are shown as how many areas fall in each, never averaged")
-        else:
-            unit = (row.get("unit") or "").lower()
-            why = _WHY_NOT.get(unit, "published for each area, with no base to weight it by")
-            if "median" in str(row.get("label") or "").lower():
-                why = "a median cannot be recovered from the areas' medians"
-            res.update(areas=int(have.sum()), missing=int(n - have.sum()), aggregable=False,
-                       distribution=_distribution(values), note=f"not aggregable: {why}")
-        out[vid] = res
-    return out
+        if row.get("built"):
+            found[row["id"]] = _built_share(row["built"], frame, {
+                "rule": "share", "value": None, "numerator": None, "denominator": None, "areas": 0, "missing": n,
+                "distribution": None, "aggregable": True, "note": None})
+    return {r["id"]: found[r["id"]] for r in rows if r["id"] in found}
+
+
+def _built_share(built: dict, frame: pd.DataFrame, res: dict[str, Any]) -> dict[str, Any]:
+    """A built indicator over the areas: its numerator cells summed over its denominator cells summed x 100
+    (the areas with every cell), never an average of the areas' shares."""
+    n = len(frame)
+    parts = []
+    for side in ("numerator", "denominator"):
+        cols = [_col(frame, c) for c in built[side]]
+        parts.append(None if any(c is None for c in cols) else np.sum(cols, axis=0))
+    num, den = parts
+    if num is None or den is None:
+        return {**res, "aggregable": False, "note": "its cells are not held for these areas"}
+    ok = np.isfinite(num) & np.isfinite(den)
+    d = float(den[ok].sum())
+    return {**res, "areas": int(ok.sum()), "missing": int(n - ok.sum()), "numerator": float(num[ok].sum()),
+            "denominator": d, "value": float(num[ok].sum()) / d * 100.0 if d > 0 else None}
 
 
 # -- subjects --------------------------------------------------------------------------------------------
@@ -209,7 +107,7 @@ _lookups: dict[tuple[str, str], pd.Series] = {}
 
 
 def area_lookup(s: catalogue.Catalogue, level: str) -> pd.Series:
-    """code -> district of every area at ``level`` in the store's build (cached per build)."""
+    """code -> district of every area at ``level`` in the catalogue's build (cached per build)."""
     key = (s.build_id, level)
     found = _lookups.get(key)
     if found is None:
@@ -222,7 +120,7 @@ def area_lookup(s: catalogue.Catalogue, level: str) -> pd.Series:
     return found
 
 
-#: England's code: not one of the store's places (Wales is, W92000004), so read from every area, kept by "E".
+#: England's code: not one of the catalogue's places (Wales is, W92000004), so read from every area, kept by "E".
 ENGLAND = "E92000001"
 
 
@@ -286,53 +184,72 @@ def subject_for(s: catalogue.Catalogue, place: str, level: str | None = None,
 
 # -- reading ---------------------------------------------------------------------------------------------
 
+def _frame(codes: pd.Index, parts: list[dict[str, np.ndarray]]) -> pd.DataFrame:
+    """One row per area of ``codes`` (in that order; NaN or None where a part holds no figure), from the
+    catalogue's arrays of one dataset (``dataset_arrays``, one part per place read)."""
+    columns: dict[str, np.ndarray] = {}
+    for got in parts:
+        pos = codes.get_indexer(np.asarray(got["code"], dtype=object))
+        keep = pos >= 0
+        for name, data in got.items():
+            if name == "code":
+                continue
+            column = columns.get(name)
+            if column is None:
+                column = columns[name] = (np.full(len(codes), np.nan) if data.dtype.kind == "f"
+                                          else np.full(len(codes), None, dtype=object))
+            column[pos[keep]] = data[keep]
+    return pd.DataFrame({"code": codes.to_numpy(dtype=object), **columns})
+
+
 def _frames(s: catalogue.Catalogue, subject: Subject, only: frozenset[str] | None = None
             ) -> dict[str, tuple[pd.DataFrame, list[dict]]]:
     """dataset -> (one row per area of the subject, the catalogue rows with data there); only the datasets
-    ``only`` names, when given."""
+    ``only`` names, when given. One query per dataset (per district for a set of codes that is not a place)."""
     out: dict[str, tuple[pd.DataFrame, list[dict]]] = {}
     if subject.place is not None:
+        codes = pd.Index(subject.codes)
         for dataset in s.datasets_at(subject.place, subject.level):
             if only is None or dataset in only:
-                frame, rows = s.dataset_values(subject.place, subject.level, dataset)
-                if subject.prefix is not None:
-                    frame = frame[frame["code"].astype(str).str.startswith(subject.prefix)]
-                out[dataset] = (frame, rows)
+                got, rows = s.dataset_arrays(subject.place, subject.level, dataset)
+                out[dataset] = (_frame(codes, [got]), rows)
         return out
-    wanted = pd.Index(subject.codes)
     lookup = area_lookup(s, subject.level)
-    for authority in sorted(set(lookup.reindex(list(subject.codes)).dropna())):
+    held = lookup.reindex(list(subject.codes)).dropna()
+    codes = pd.Index(held.index)
+    parts: dict[str, tuple[list[dict], list[dict]]] = {}
+    for authority in sorted(set(held)):
         for dataset in s.datasets_at(authority, subject.level):
             if only is not None and dataset not in only:
                 continue
-            frame, rows = s.dataset_values(authority, subject.level, dataset)
-            frame = frame[frame["code"].isin(wanted)]
-            if dataset in out:
-                old, old_rows = out[dataset]
-                known = {r["id"] for r in old_rows}
-                out[dataset] = (pd.concat([old, frame], ignore_index=True),
-                                old_rows + [r for r in rows if r["id"] not in known])
-            else:
-                out[dataset] = (frame, rows)
-    return out
+            got, rows = s.dataset_arrays(authority, subject.level, dataset)
+            found, known = parts.setdefault(dataset, ([], []))
+            found.append(got)
+            ids = {r["id"] for r in known}
+            known.extend(r for r in rows if r["id"] not in ids)
+    return {dataset: (_frame(codes, found), known) for dataset, (found, known) in parts.items()}
 
 
 def _aggregates(s: catalogue.Catalogue, subject: Subject) -> tuple[dict[str, dict], dict[str, dict]]:
     """(variable id -> aggregate, variable id -> catalogue row) for the subject."""
-    figures: dict[str, dict] = {}
-    rows_by_id: dict[str, dict] = {}
-    for _dataset, (frame, rows) in _frames(s, subject).items():
-        figures.update(aggregate(rows, frame))
-        rows_by_id.update({r["id"]: r for r in rows})
-    return figures, rows_by_id
+    frames = _frames(s, subject)
+    rows = [r for _frame, held in frames.values() for r in held]
+    if not rows:
+        return {}, {}
+    # One pass over every dataset's columns side by side (every area in the same order; a variable's
+    # denominator, base and parts are of its own dataset, and ids are unique across datasets).
+    wide = pd.concat([frame.drop(columns="code") for frame, _rows in frames.values()], axis=1)
+    return aggregate(rows, wide), {r["id"]: r for r in rows}
 
 
 def values_for(s: catalogue.Catalogue, subject: Subject, variables: tuple[str, ...]) -> np.ndarray:
     """The subject's aggregated figure of each of ``variables`` (NaN where not aggregable or missing)."""
-    only = frozenset(s.variable(v)["dataset"] for v in variables)
+    wanted = {v: s.variable(v) for v in variables}
+    only = frozenset(r["dataset"] for r in wanted.values())
     figures: dict[str, dict] = {}
-    for _dataset, (frame, rows) in _frames(s, subject, only).items():
-        figures.update(aggregate([r for r in rows if r["id"] in variables], frame))
+    for dataset, (frame, rows) in _frames(s, subject, only).items():
+        built = [r for r in wanted.values() if r.get("built") and r["dataset"] == dataset]
+        figures.update(aggregate([r for r in rows if r["id"] in variables] + built, frame))
     got = [figures.get(v, {}).get("value") for v in variables]
     return np.array([np.nan if x is None else x for x in got], dtype="float64")
 
@@ -341,20 +258,50 @@ _cache_lock = threading.Lock()
 _cache: dict[tuple, tuple[dict[str, dict], int]] = {}
 
 
+def _precomputed(s: catalogue.Catalogue, code: str, level: str
+                 ) -> tuple[dict[str, dict], dict[str, dict], int] | None:
+    """(figures, catalogue rows, areas) of a district, region, Wales or England from the pipeline's extract
+    (``catalogue.comparator_stats``): each built figure the requester's catalogue has data for there (as reading
+    it would give), in the catalogue's order; a published dataset's figures aggregated here from its values.
+    None where the build has no extract for it."""
+    stats = s.comparator_stats(code, level)
+    if stats is None or stats.empty:
+        return None
+    by_variable = {rec["variable"]: rec for rec in stats.to_dict("records")}
+    figures: dict[str, dict] = {}
+    rows_by_id: dict[str, dict] = {}
+    visible = s.datasets_at(extracts.ALL if code == ENGLAND else code, level)
+    for dataset, rows in visible.items():
+        if any(r.get("published") or r.get("points") for r in rows):
+            for _dataset, (frame, held) in _frames(s, subject_for(s, code, level), frozenset([dataset])).items():
+                figures.update(aggregate(held, frame))
+                rows_by_id.update({r["id"]: r for r in held})
+            continue
+        for row in rows:
+            rec = by_variable.get(row["id"])
+            if rec is not None:
+                figures[row["id"]] = aggregation.figure(row, rec)
+                rows_by_id[row["id"]] = dict(row)
+    return figures, rows_by_id, int(stats["size"].iloc[0])
+
+
 def _comparator_figures(s: catalogue.Catalogue, kind: str, code: str, level: str) -> tuple[dict[str, dict], int]:
     """A comparator's aggregates and area count, cached per build and what the requester may see."""
     key = (s.build_id, s.scope_key(), kind, code, level)
     found = _cache.get(key)
     if found is not None:
         return found
-    subject = subject_for(s, code, level)
-    figures, _ = _aggregates(s, subject)
-    n = len(subject.codes)
+    built = _precomputed(s, code, level)
+    if built is None:  # a build without the extract: read and aggregate every dataset
+        subject = subject_for(s, code, level)
+        found = (_aggregates(s, subject)[0], len(subject.codes))
+    else:
+        found = (built[0], built[2])
     with _cache_lock:
         if len(_cache) > 256:
             _cache.clear()
-        _cache[key] = (figures, n)
-    return figures, n
+        _cache[key] = found
+    return found
 
 
 def _subject_figures(s: catalogue.Catalogue, subject: Subject) -> tuple[dict[str, dict], dict[str, dict]]:
@@ -366,7 +313,11 @@ def _subject_figures(s: catalogue.Catalogue, subject: Subject) -> tuple[dict[str
     key = (s.build_id, s.scope_key(), "subject", subject.place or "", subject.prefix or "", subject.level, digest)
     found = _cache.get(key)
     if found is None:
-        found = _aggregates(s, subject)
+        built = None
+        if subject.kind in ("authority", "region", "nation") and (subject.place == subject.code or (
+                subject.code == ENGLAND and subject.prefix == "E")):
+            built = _precomputed(s, subject.code, subject.level)  # a comparator's own profile: built already
+        found = built[:2] if built is not None else _aggregates(s, subject)
         with _cache_lock:
             if len(_cache) > 256:
                 _cache.clear()

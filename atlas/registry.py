@@ -186,17 +186,20 @@ def request_scope() -> Iterator[None]:
         _memo.reset(token)
 
 
-_VARIABLE = re.compile(r"(?:^|[?&])variable=ds(\d+)_")
+#: The published datasets a view's query string shows: its variable's, and its point layer's (``points=ds<id>``).
+_SHOWN = re.compile(r"(?:^|[?&])(?:variable=ds(\d{1,12})_|points=ds(\d{1,12})(?=&|$))")
 
 
 def embed_refusal(search: object, data_dir: Path | None = None) -> str | None:
-    """Why the view of query string ``search`` may not be embedded (``dataset.embed``: its variable is a
-    dataset that is not public), or None. An embedded map is seen by anyone, so it is never offered."""
-    found = _VARIABLE.search(search) if isinstance(search, str) else None
+    """Why the view of query string ``search`` may not be embedded (``dataset.embed``: its variable, or the
+    point dataset its map shows, is a dataset that is not public), or None. An embedded map is seen by anyone,
+    so it is never offered."""
+    found = _SHOWN.findall(search) if isinstance(search, str) else []
     if not found:
         return None
-    pub = snapshot(data_dir).datasets.get(dataset_key(int(found.group(1))))
-    if pub is not None and access.allowed(access.ANONYMOUS, "dataset.embed", pub.rule):
+    datasets = snapshot(data_dir).datasets
+    pubs = [datasets.get(dataset_key(int(a or b))) for a, b in found]
+    if all(p is not None and access.allowed(access.ANONYMOUS, "dataset.embed", p.rule) for p in pubs):
         return None
     # The same words for a dataset that is not public and one that does not exist: nothing is revealed.
     return ("This map is not available to embed: its data is not public (an embedded map is seen by anyone), or "

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode
 
-from atlas import air, classify, coverage, palettes
+from atlas import air, builder, classify, coverage, palettes
 from atlas.coverage import LEVEL_LABELS, level_label
 
 __all__ = [
@@ -24,7 +24,7 @@ __all__ = [
     "NATION_DEFAULTS", "PREFERRED_VARIABLES", "Resolved", "StrictError", "ViewState", "breaks_problem", "changed_keys",
     "data_levels", "default_palette", "effective_scheme", "format_map", "format_pin", "ignored_for_categories",
     "is_overview", "level_label", "parse_area", "parse_map", "parse_pin", "parse_query", "resolve", "resolve_strict",
-    "to_query",
+    "to_query", "with_built",
 ]
 
 ALL = "all"
@@ -107,6 +107,7 @@ class Resolved:
 class CatalogueLike(Protocol):
     def authority(self, code: str) -> dict: ...
     def variable(self, id: str) -> dict: ...
+    def has_data(self, variable: str, authority: str, level: str) -> bool: ...
 
 
 def parse_query(search: str | None) -> tuple[dict[str, str], list[str]]:
@@ -294,6 +295,7 @@ def resolve(raw: dict[str, str], cat: CatalogueLike, available: Callable[[str, s
     """
     messages = list(messages or [])
     state = DEFAULTS
+    available, built_problem = with_built(cat, raw.get("variable", ""), available)
 
     # Authority and level decide which variables exist, so they come first.
     authority = raw.get("authority", ALL) or ALL
@@ -347,7 +349,10 @@ def resolve(raw: dict[str, str], cat: CatalogueLike, available: Callable[[str, s
         nation = _nation_default(info)
         preferred = ((nation[1],) if nation else ()) + PREFERRED_VARIABLES
         fallback = next((v for v in preferred if v in ids), ids[0])
-        if variable:
+        if built_problem:
+            messages.append(f"{built_problem[0].upper()}{built_problem[1:]}; showing "
+                            f"{cat.variable(fallback)['label']} instead.")
+        elif variable:
             try:
                 row = cat.variable(variable)
                 where = _where(cat, row, authority, level)
@@ -448,6 +453,28 @@ def resolve(raw: dict[str, str], cat: CatalogueLike, available: Callable[[str, s
     return Resolved(state, tuple(messages), chosen_by_default)
 
 
+def with_built(cat: CatalogueLike, variable: str, available: Callable[[str, str], list[str]]
+               ) -> tuple[Callable[[str, str], list[str]], str | None]:
+    """``available`` with the built indicator ``variable`` (atlas/builder.py) added where it has data, and
+    None; or ``available`` unchanged and what is wrong with the code (a sentence from the catalogue). Any other
+    ``variable`` changes nothing."""
+    if not builder.is_code(variable):
+        return available, None
+    try:
+        cat.variable(variable)
+    except LookupError as exc:
+        return available, str(getattr(exc, "message", exc))
+
+    def with_it(authority: str, level: str) -> list[str]:
+        ids = available(authority, level)
+        try:
+            here = cat.has_data(variable, authority, level)
+        except (LookupError, AttributeError):
+            here = False
+        return [*ids, variable] if here else ids
+    return with_it, None
+
+
 def _where(cat: CatalogueLike, row: dict, authority: str, level: str) -> str:
     """Where a variable with no data here exists, and why (atlas.coverage); empty if it cannot be said."""
     try:
@@ -463,7 +490,8 @@ def changed_keys(raw: dict[str, str], st: ViewState) -> list[str]:
         bad.append("authority")
     if raw.get("level") and raw["level"] != st.level:
         bad.append("level")
-    if (raw.get("variable") and raw["variable"].lower() != st.variable) or not st.variable:
+    if (raw.get("variable") and raw["variable"] != st.variable and raw["variable"].lower() != st.variable) \
+            or not st.variable:
         bad.append("variable")
     if raw.get("scheme") and raw["scheme"] != st.scheme:
         bad.append("scheme")

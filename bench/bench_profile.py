@@ -1,7 +1,8 @@
 """What a profile and areas like mine cost on the server: the profile of a 300-area custom place spanning
-three boroughs and of England (every figure, aggregated by its rule), cold (the comparators' aggregates
-computed) and warm (cached per process), and the nearest areas at LSOA (the standardised table and the
-neighbours index built once, then each query).
+three boroughs and of England (every figure, aggregated by its rule), first in the process (the comparators'
+figures read from the build's profiles extract, or computed where the build has none) and warm (cached per
+process), and the nearest areas at LSOA (the standardised table and the neighbours index built once, then
+each query).
 
     python bench/bench_profile.py [--repeat 5]
 
@@ -55,14 +56,15 @@ def main() -> None:
         fresh.append(_timed(lambda: profile.profile(s, custom))[0])
     again = [_timed(lambda: profile.profile(s, custom))[0] for _ in range(args.repeat)]
     print(f"profile, 300 LSOAs across {len(BOROUGHS)} boroughs ({figures:,} figures, comparators "
-          f"{', '.join(c['name'] for c in result['comparators'])}): cold {cold:.1f} s (computes the comparators); "
+          f"{', '.join(c['name'] for c in result['comparators'])}): first {cold:.2f} s (the comparators read); "
           f"its own figures with the comparators cached, median {statistics.median(fresh):.2f} s; asked again "
           f"(cached), median {statistics.median(again) * 1000:.0f} ms")
     england = profile.subject_for(s, profile.ENGLAND, "lsoa11")
     cold, result = _timed(lambda: profile.profile(s, england))
     _forget_subjects()
     fresh, _ = _timed(lambda: profile.profile(s, england))
-    print(f"profile, England ({len(england.codes):,} LSOAs): first {cold:.1f} s, computed again {fresh:.1f} s")
+    print(f"profile, England ({len(england.codes):,} LSOAs): first {cold:.2f} s, again with its figures dropped "
+          f"{fresh:.2f} s")
     build, _ = _timed(lambda: similar.model(s, "lsoa11", similar.DEFAULTS["lsoa11"]))
     queries = [_timed(lambda c=c: similar.similar(s, "lsoa11", None, c, 10))[0] for c in codes[:50]]
     print(f"areas like mine, LSOA 2011 ({len(similar.DEFAULTS['lsoa11'])} indicators, 34,753 areas): model built "

@@ -1,18 +1,21 @@
 """Callbacks of the "make your own area" page (ui/areas.py): the districts' areas on the map, the selection
 (clicks, drawn shapes, a radius around a place, pasted codes), its running count and population, and saving
-it (atlas/areas.py decides everything; these parse and pass on)."""
+it (atlas/areas.py decides everything; these parse and pass on); and of the explorer's "make an area" mode,
+the same selection, status and save on the explorer's own map."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import dash
-from dash import Input, Output, State, html
+from dash import ALL, ClientsideFunction, Input, Output, State, html
 
 from atlas import access, areas, catalogue, extracts
-from ui.areas import IDS, MAX_DISTRICTS
+from ui import ids
+from ui.areas import IDS, MAKE, MAX_DISTRICTS, edit_control, status_text
 
-__all__ = ["choose", "districts", "save", "summary"]
+__all__ = ["choose", "districts", "make_choose", "make_mode", "make_save", "make_summary", "save", "summary"]
 
 
 @dash.callback(Output(IDS.LAYER, "data"), Output(IDS.MAP, "viewport"), Input(IDS.DISTRICTS, "value"),
@@ -86,30 +89,22 @@ def choose(click: Any, drawn: Any, _codes: Any, _radius: Any, _clear: Any, level
 def summary(selected: Any, level: Any) -> tuple[str, dict]:
     """The running count and population of the selection, and the map's highlight of it."""
     codes = sorted(c for c in (selected if isinstance(selected, list) else []) if isinstance(c, str))
-    if not codes:
-        return "No areas chosen yet.", {"selected": []}
-    people = areas.population(catalogue.of_request(), level, codes) if isinstance(level, str) else None
-    text = f"{len(codes):,} area{'s' if len(codes) != 1 else ''} chosen"
-    text += f", {people:,.0f} usual residents (census)." if people is not None else "."
-    return text, {"selected": codes}
+    return status_text(catalogue.of_request(), level, codes), {"selected": codes}
 
 
-@dash.callback(Output(IDS.SAVED, "children"), Input(IDS.SAVE, "n_clicks"), State(IDS.NAME, "value"),
-               State(IDS.ACCESS, "value"), State(IDS.SHARE_WITH, "value"), State(IDS.SELECTED, "data"),
-               State(IDS.LEVEL, "value"), prevent_initial_call=True)
-@access.declares("area.save")
-def save(_: Any, name: Any, level_of_access: Any, share_with: Any, selected: Any, level: Any) -> Any:
-    """Save the selection for the signed-in person; a link to its profile, or what was wrong."""
+def _save(name: Any, level_of_access: Any, share_with: Any, codes: list[str], level: Any) -> Any:
+    """Save ``codes`` for the signed-in person (both pages' Save): a link to its profile, or what was wrong."""
     actor = access.current()
     org = partnership = None
     if isinstance(share_with, str) and ":" in share_with:
         kind, _, number = share_with.partition(":")
         if number.isdigit():
             org, partnership = (int(number), None) if kind == "org" else (None, int(number))
-    codes = [c for c in (selected if isinstance(selected, list) else []) if isinstance(c, str)]
     try:
         if not codes:
             raise areas.BadArea("codes", "choose some areas first")
+        if not isinstance(level, str):
+            raise areas.BadArea("level", "choose a level first")
         chosen, how, definition = areas.select(catalogue.of_request(), level, codes=codes)
         saved = areas.create(actor, name, level, chosen, how, definition, level_of_access, org, partnership)
     except areas.BadArea as exc:
@@ -119,3 +114,92 @@ def save(_: Any, name: Any, level_of_access: Any, share_with: Any, selected: Any
     except PermissionError as exc:
         return html.P(f"It cannot be saved so: {exc}.", role="alert")
     return html.P([f"Saved as {saved.code}: ", html.A(f"the profile of {saved.name}", href=f"/profile/{saved.code}")])
+
+
+@dash.callback(Output(IDS.SAVED, "children"), Input(IDS.SAVE, "n_clicks"), State(IDS.NAME, "value"),
+               State(IDS.ACCESS, "value"), State(IDS.SHARE_WITH, "value"), State(IDS.SELECTED, "data"),
+               State(IDS.LEVEL, "value"), prevent_initial_call=True)
+@access.declares("area.save")
+def save(_: Any, name: Any, level_of_access: Any, share_with: Any, selected: Any, level: Any) -> Any:
+    """Save the selection for the signed-in person; a link to its profile, or what was wrong."""
+    codes = [c for c in (selected if isinstance(selected, list) else []) if isinstance(c, str)]
+    return _save(name, level_of_access, share_with, codes, level)
+
+
+# -- the explorer's "make an area" mode (ui/areas.py MAKE): the same selection on the explorer's own map -----
+
+@dash.callback(Output(MAKE.PANEL, "hidden"), Output(MAKE.TOGGLE, "aria-expanded"),
+               Output(MAKE.DRAW_GROUP, "children"), Input(MAKE.TOGGLE, "n_clicks"), prevent_initial_call=True)
+@access.declares("site.view")
+def make_mode(clicks: Any) -> tuple[bool, str, list]:
+    """Open or close the mode: its panel, and the drawing control inside the explorer's map (created only
+    now, so the explorer's first load carries none of Leaflet.draw)."""
+    opened = isinstance(clicks, int) and clicks % 2 == 1
+    return not opened, "true" if opened else "false", [edit_control({"type": MAKE.DRAW, "i": 0})] if opened else []
+
+
+# The explorer's clicks and view changes reach the server only while the mode is open (assets/areas.js).
+dash.clientside_callback(ClientsideFunction("areas", "event"), Output(MAKE.EVENT, "data"),
+                         Input(ids.SELECTED, "data"), Input(ids.STATE, "data"), State(MAKE.PANEL, "hidden"),
+                         prevent_initial_call=True)
+
+
+@dash.callback(Output(MAKE.SELECTED, "data"), Output(MAKE.MESSAGE, "children"),
+               Input(MAKE.EVENT, "data"), Input({"type": MAKE.DRAW, "i": ALL}, "geojson"),
+               Input(MAKE.CLEAR, "n_clicks"), State(ids.STATE, "data"), State(MAKE.SELECTED, "data"),
+               prevent_initial_call=True)
+@access.declares("site.view")
+def make_choose(event: Any, drawn: Any, _clear: Any, state: Any, selection: Any) -> tuple[dict, str]:
+    """The mode's selection after one event: an area clicked on the explorer's map (or in its table) is
+    added, clicked again removed; a drawn shape adds the areas of the map's level inside it; Clear, or another
+    level, empties it."""
+    held = selection if isinstance(selection, dict) else {}
+    view = state.get("state") if isinstance(state, dict) else None
+    level = view.get("level") if isinstance(view, dict) else None
+    level = level if isinstance(level, str) and level != extracts.NATIONAL_LEVEL else None
+    trigger = dash.ctx.triggered_id
+    if trigger == MAKE.CLEAR or held.get("level") not in (None, level):
+        return {"codes": [], "last": None, "level": level}, ""
+    if level is None:
+        return ({"codes": [], "last": None, "level": None},
+                "Choose a small-area geography (not the districts overview) to make an area.")
+    codes = {c for c in held.get("codes") or [] if isinstance(c, str)}
+    last = held.get("last") if isinstance(held.get("last"), str) else None
+    if trigger == MAKE.EVENT and isinstance(event, dict) and event.get("click") is True:
+        # The explorer's click selects an area and a second click on it deselects it (null): each toggles it.
+        clicked = event.get("selected") if isinstance(event.get("selected"), str) else None
+        code = clicked or last
+        if code is not None:
+            codes ^= {code}
+        return {"codes": sorted(codes), "last": clicked, "level": level}, ""
+    if isinstance(trigger, dict) and trigger.get("type") == MAKE.DRAW:
+        collection = next((d for d in drawn or [] if isinstance(d, dict)), None)
+        try:
+            found = areas.drawn(catalogue.of_request(), level, collection)
+        except areas.BadArea as exc:
+            return dash.no_update, str(exc)
+        return {"codes": sorted(codes | set(found)), "last": last, "level": level}, ""
+    return {"codes": sorted(codes), "last": last, "level": level}, ""
+
+
+@dash.callback(Output(MAKE.STATUS, "children"), Output(MAKE.PROFILE, "href"), Input(MAKE.SELECTED, "data"),
+               prevent_initial_call=True)
+@access.declares("site.view")
+def make_summary(selection: Any) -> tuple[str, str]:
+    """The running count and population, and the address that opens the selection on /areas/new."""
+    held = selection if isinstance(selection, dict) else {}
+    codes = sorted(c for c in held.get("codes") or [] if isinstance(c, str))
+    level = held.get("level") if isinstance(held.get("level"), str) else None
+    href = "/areas/new" + (f"?{urlencode({'level': level, 'codes': ' '.join(codes)})}" if codes and level else "")
+    return status_text(catalogue.of_request(), level, codes), href
+
+
+@dash.callback(Output(MAKE.SAVED, "children"), Input(MAKE.SAVE, "n_clicks"), State(MAKE.NAME, "value"),
+               State(MAKE.ACCESS, "value"), State(MAKE.SHARE_WITH, "value"), State(MAKE.SELECTED, "data"),
+               prevent_initial_call=True)
+@access.declares("area.save")
+def make_save(_: Any, name: Any, level_of_access: Any, share_with: Any, selection: Any) -> Any:
+    """Save the mode's selection, at the level it was made at."""
+    held = selection if isinstance(selection, dict) else {}
+    codes = [c for c in held.get("codes") or [] if isinstance(c, str)]
+    return _save(name, level_of_access, share_with, codes, held.get("level"))

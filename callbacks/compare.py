@@ -164,7 +164,8 @@ def _b_options(s: Any, cstate: dict | None, variable_b: str | None) -> list[dict
         row = s.variable(variable_b)
     except extracts.NotFound:
         return None
-    return mapview.variable_options(s, cstate["authority"], cstate["level"], group=mapview.group_key(row))
+    options = mapview.variable_options(s, cstate["authority"], cstate["level"], group=mapview.group_key(row))
+    return mapview.with_built_option(s, options, variable_b, cstate["authority"], cstate["level"])
 
 
 @dash.callback(

@@ -25,13 +25,14 @@ __all__ = ["write_snippet"]
     Output(S.DIALOG_SNIPPET, "value"), Output(S.DIALOG_PREVIEW, "href"), Output(S.DIALOG_PROBLEM, "children"),
     Input(S.EMBED_BUTTON, "n_clicks"), Input(S.DIALOG_CONTROLS, "value"), Input(S.DIALOG_WIDTH, "value"),
     Input(S.DIALOG_HEIGHT, "value"),
-    State(ids.STATE, "data"), State(ids.TITLE, "children"),
+    State(ids.STATE, "data"), State(ids.TITLE, "children"), State(ids.POINTS.STATE, "data"),
     prevent_initial_call=True,
 )
 @access.declares("site.view")
 def write_snippet(_: int | None, shown: list[str] | None, width: Any, height: Any, canonical: dict | None,
-                  title: Any) -> tuple[str, str, str]:
-    """The dialog's snippet for the view on screen when it was opened (or an option changed).
+                  title: Any, points: Any = None) -> tuple[str, str, str]:
+    """The dialog's snippet for the view on screen when it was opened (or an option changed), with the
+    point layer drawn over it (``points``: its state, whose ``keys`` are its part of the address).
 
     The snippet's address is ATLAS_PUBLIC_URL, or this request's only when its Host is allowed (ui/share.py)."""
     # Values come from the browser and may be anything: keep only the types the dialog sends.
@@ -41,6 +42,9 @@ def write_snippet(_: int | None, shown: list[str] | None, width: Any, height: An
     height = height if isinstance(height, (str, int)) and not isinstance(height, bool) else None
     if not isinstance(canonical, dict):
         canonical = None
+    keys = points.get("keys") if isinstance(points, dict) else None
+    if canonical and isinstance(canonical.get("search"), str) and isinstance(keys, str) and keys:
+        canonical = {**canonical, "search": canonical["search"] + ("&" if canonical["search"] else "?") + keys}
     refusal = registry.embed_refusal(canonical.get("search", "") if canonical else "")
     if refusal:  # dataset.embed: only public data is ever embeddable
         return "", "", refusal

@@ -171,9 +171,10 @@ def keep_question(raw: dict[str, str], prev: dict, s: Any) -> tuple[list[str], s
         return [], None  # unknown: resolve says so
     levels = [d["level"] for d in info.get("levels") or []]
     asked = raw.get("level") or (levels[0] if levels else "")
-    if asked in levels and variable in mapview.available_variables(s, authority, asked):
+    available, _ = state.with_built(s, variable, lambda a, lv: mapview.available_variables(s, a, lv))
+    if asked in levels and variable in available(authority, asked):
         return [], None
-    here = [lv for lv in levels if variable in mapview.available_variables(s, authority, lv)]
+    here = [lv for lv in levels if variable in available(authority, lv)]
     place = state.PLACE_NAME if authority == state.ALL else info["name"]
     label = row.get("label") or variable
     if not here:
@@ -450,6 +451,7 @@ def variable_search(typed: Any, group: Any, stored: Any) -> Any:
             found = mapview.search_variables(s, authority, level, text)
             return found or [{"label": f"No variable here matches {text!r}", "value": "", "disabled": True}]
         options = mapview.variable_options(s, authority, level, group=_text(group))
+        options = mapview.with_built_option(s, options, st.get("variable"), authority, level)
         return options or no_update
     except extracts.NotFound:
         return no_update

@@ -167,6 +167,12 @@ def render_points(nav: Any, dataset: Any, measure: Any, day: Any, _prev: Any, _n
 
 # -- the site's card ---------------------------------------------------------------------------------------------
 
+def _reading_at(readings: list[dict], time: Any) -> str:
+    """The printed reading at ``time``, else the latest, else "no data"."""
+    found = next((r for r in readings if r["time"] == time), readings[-1] if readings else None)
+    return found["text"] if found else "no data"
+
+
 def site_card_children(s: Any, dataset: str, site: str, measure: str, time: str) -> list:
     """The card of one site (pure: tested without a browser)."""
     detail = points.site(s, dataset, site)
@@ -200,8 +206,8 @@ def site_card_children(s: Any, dataset: str, site: str, measure: str, time: str)
                                    f"{m['mean_text']} (annual guidelines and limits apply to a year's mean).",
                                    className="help"))
         if m["id"] == chosen and meta.get("kind") == "snapshot":
-            index = [f"{x['label']}: {x['readings'][0]['text'] if x['readings'] else 'no data'}"
-                     for x in detail["measures"]]
+            # the reading of the time shown (a published dataset's series spans its versions: the current one's)
+            index = [f"{x['label']}: {_reading_at(x['readings'], meta.get('as_of'))}" for x in detail["measures"]]
             children.append(html.Ul([html.Li(x) for x in index], className="site-index"))
     figure = points.site_figure(detail, chosen, time, meta.get("lockdown"))
     m = next((x for x in detail["measures"] if x["id"] == chosen), None)

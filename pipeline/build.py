@@ -35,7 +35,7 @@ import shapely
 from atlas import storage
 from atlas.builds import LOCK_FILE, BuildBusy, build_lock, clear_leftovers, prune, swap
 from atlas.builds import publish as publish_build
-from pipeline import air, deprivation2025, elections, geometry, national, places, postcodes, readers, tiles
+from pipeline import air, deprivation2025, elections, geometry, national, places, postcodes, profiles, readers, tiles
 from pipeline import datasets as ds
 from pipeline.datasets import CATALOGUE_COLUMNS, Dataset, pct
 from pipeline.readers import RawFiles, SourceError
@@ -280,6 +280,9 @@ def _build_into(raw: RawFiles, out: Path, report: BuildReport, files: dict[str, 
         _write_table(out / "catalogue.parquet", catalogue)
         _write_table(out / "coverage.parquet", coverage)
         _write_table(out / "authorities.parquet", authorities)
+    with _step(report, "profiles"):
+        report.counts["profiles"] = profiles.write(out, catalogue, place_table, SMALL_LEVELS)
+    with _step(report, "write"):
         report.counts["points"] = air.write_points(out, points, lads, area_frames, _write_table)
         report.counts.update({
             "areas": {level: int(len(f)) for level, f in area_frames.items()},
@@ -1172,6 +1175,7 @@ def _fingerprint(raw: RawFiles) -> dict:
     code = hashlib.sha256()
     for path in sorted(Path(__file__).parent.glob("*.py")):
         code.update(path.read_bytes())
+    code.update(Path(profiles.aggregation.__file__).read_bytes())  # the profiles' rules (pipeline/profiles.py)
     total = hashlib.sha256(json.dumps(files, sort_keys=True).encode() + code.digest())
     return {"files": files, "fingerprint": total.hexdigest()}
 

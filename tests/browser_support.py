@@ -23,6 +23,25 @@ __all__ = ["CHROME_FLAGS", "blend", "chrome_options", "choose", "free_port", "in
            "screen_pixel", "shows", "start_duo", "wait"]
 
 # Flags known to work on these machines (a closed network: no background connections).
+AXE = Path(__file__).resolve().parents[1] / "js" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def axe_serious(duo, context: str | None = None) -> list[dict]:
+    """axe-core's serious and critical violations on the page (or inside the CSS selector ``context``)."""
+    assert AXE.exists(), "axe-core comes from npm: cd js && npm ci"
+    duo.driver.execute_script(AXE.read_text(encoding="utf-8"))
+    result = duo.driver.execute_async_script("""
+        var done = arguments[arguments.length - 1];
+        axe.run(arguments[0] || document, {resultTypes: ['violations']}).then(function (r) {
+          done(r.violations.map(function (v) {
+            return {id: v.id, impact: v.impact, help: v.help,
+                    nodes: v.nodes.slice(0, 5).map(function (n) { return n.target.join(' '); })};
+          }));
+        }, function (e) { done({error: String(e)}); });""", context)
+    assert not isinstance(result, dict), result
+    return [v for v in result if v["impact"] in ("serious", "critical")]
+
+
 CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--window-size=1400,1000")

@@ -549,7 +549,7 @@ def test_cmp009_areas_table_recovers_after_changing_a(duo) -> None:
     # Through a categorical A and back, with the table on screen all along (as a keyboard user would).
     for variable in ("ruc11", "ks102ew0016_pct"):
         duo.driver.execute_script(f"window.dash_clientside.set_props('variable', {{value: {variable!r}}});")
-        _wait(duo, f"window.atlas._latest.p.var === {variable!r}")
+        _wait(duo, f"window.atlas._latest.p.var === {variable!r}", 30)  # a categorical A: a slower view
     duo.wait_for_contains_text("#compare-legend-a", "Age 85")
     _wait(duo, "document.querySelector('#area-table tbody tr td.num') && "
                "document.querySelector('#area-table tbody tr td.num').innerText.endsWith('%')")

@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
 
 import pytest
 import shapely
-from browser_support import blend, choose, pointer_to, query, shows, wait
+from browser_support import axe_serious, blend, choose, pointer_to, query, shows, wait
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[1]
-AXE = ROOT / "js" / "node_modules" / "axe-core" / "axe.min.js"
 CAMDEN = "E09000007"
 BIRMINGHAM = "E08000025"
 PHONE = (390, 844)
@@ -45,6 +42,9 @@ AXE_PAGES: list[tuple[str, str]] = [
     ("datastore-authority", f"/datastore/{CAMDEN}"),
     ("datastore-authority-deprivation", f"/datastore/{BIRMINGHAM}"),  # File 10 and what moved 2019 -> 2025
     ("datastore-whats-new", "/datastore/whats-new"),
+    # A point dataset's page (its map of points drawn on the server, its first rows) and an authority's points.
+    ("datastore-point-dataset", "/datastore/datasets/aurn2020"),
+    ("datastore-authority-with-sites", "/datastore/E09000030"),
 ]
 
 
@@ -264,7 +264,6 @@ def test_pla015_phone_search_result_shows_the_map_with_its_pin(duo) -> None:
 
 
 def test_pla016_axe_on_the_phone_layout(duo) -> None:
-    assert AXE.exists(), "axe-core comes from npm: cd js && npm ci"
     _phone(duo)
     try:
         duo.wait_for_page(duo.server_url + f"/?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct")
@@ -277,17 +276,7 @@ def test_pla016_axe_on_the_phone_layout(duo) -> None:
                 duo.find_element("#place-search").send_keys(Keys.ESCAPE)
                 duo.find_element(".legend-open").click()
                 wait(duo, "document.getElementById('legend-panel').offsetHeight > 0")
-            duo.driver.execute_script(AXE.read_text(encoding="utf-8"))
-            result = duo.driver.execute_async_script("""
-                var done = arguments[arguments.length - 1];
-                axe.run(document, {resultTypes: ['violations']}).then(function (r) {
-                  done(r.violations.map(function (v) {
-                    return {id: v.id, impact: v.impact, help: v.help,
-                            nodes: v.nodes.slice(0, 5).map(function (n) { return n.target.join(' '); })};
-                  }));
-                }, function (e) { done({error: String(e)}); });""")
-            assert not isinstance(result, dict), result
-            serious = [v for v in result if v["impact"] in ("serious", "critical")]
+            serious = axe_serious(duo)
             assert serious == [], (state, json.dumps(serious, indent=1))
         assert duo.get_logs() == []
     finally:
@@ -330,7 +319,6 @@ def test_pla005_phone_compare_stacks(duo) -> None:
 
 @pytest.mark.parametrize(("name", "path"), AXE_PAGES, ids=[p[0] for p in AXE_PAGES])
 def test_pla006_axe_no_serious_or_critical_violations(duo, name: str, path: str) -> None:
-    assert AXE.exists(), "axe-core comes from npm: cd js && npm ci"
     if path.startswith("/datastore"):
         duo.driver.get(duo.server_url + path)
         wait(duo, "document.readyState === 'complete' && !!document.querySelector('main h1')", 30)
@@ -346,17 +334,7 @@ def test_pla006_axe_no_serious_or_critical_violations(duo, name: str, path: str)
         wait(duo, "document.querySelectorAll('.bv-cell').length === 9", 30)
     if name.endswith("-points"):
         wait(duo, "!!document.querySelector('#site-card .js-plotly-plot .main-svg')", 30)
-    duo.driver.execute_script(AXE.read_text(encoding="utf-8"))
-    result = duo.driver.execute_async_script("""
-        var done = arguments[arguments.length - 1];
-        axe.run(document, {resultTypes: ['violations']}).then(function (r) {
-          done(r.violations.map(function (v) {
-            return {id: v.id, impact: v.impact, help: v.help,
-                    nodes: v.nodes.slice(0, 5).map(function (n) { return n.target.join(' '); })};
-          }));
-        }, function (e) { done({error: String(e)}); });""")
-    assert not isinstance(result, dict), result
-    serious = [v for v in result if v["impact"] in ("serious", "critical")]
+    serious = axe_serious(duo)
     assert serious == [], json.dumps(serious, indent=1)
 
 

@@ -103,3 +103,27 @@ def test_pts002_a_published_table_of_points_as_points_and_as_a_choropleth(publis
     counts = duo.driver.execute_script("return window.atlas.drawn().length")
     assert counts == 133  # every Camden LSOA drawn, most with no complaint (0)
     assert duo.get_logs() == []
+
+
+def test_pts003_an_embed_draws_published_points_and_the_monitoring_sites(published_duo) -> None:
+    duo, key = published_duo, published_duo.published
+    duo.wait_for_page(duo.server_url + f"/embed?authority={CAMDEN}&level=lsoa11&variable=ks102ew0002_pct"
+                                       f"&points={key}&controls=points")
+    _areas(duo)
+    assert _sites(duo) >= 1
+    # the same clustered layer as the explorer's, its legend inside the embed's legend box
+    wait(duo, "document.querySelector('#embed-legend #points-legend') && "
+              "!document.getElementById('points-legend').hidden && "
+              "document.getElementById('points-legend').innerText.indexOf('as of 2024-06-30') >= 0", 20)
+    assert "Published by Camden" in duo.find_element("#points-legend").text
+    assert duo.find_element("#points").is_displayed()  # controls=points: readers may switch
+    assert not duo.find_element("#variable").is_displayed()
+    assert duo.driver.execute_script("return document.cookie") == ""
+    # the build's monitoring sites, by day, in an embed with no controls
+    duo.wait_for_page(duo.server_url + f"/embed?authority={TOWER_HAMLETS}&level=lsoa21&variable=laei_no2_2019_mean"
+                                       "&points=aurn2020&measure=no2&day=2020-03-23")
+    _areas(duo)
+    assert _sites(duo) >= 1
+    wait(duo, "document.getElementById('points-legend').innerText.indexOf('2020-03-23') >= 0", 20)
+    assert not duo.find_element("#points").is_displayed()
+    assert duo.get_logs() == []

@@ -172,7 +172,10 @@ def test_dcat_documents_conform_to_the_dcat_shape(world: World, path: str) -> No
     assert not pyshacl.validate(graph, shacl_graph=shapes, inference="none")[0]
     if CITY_OF_LONDON in path:
         downloads = [str(o) for o in graph.objects(None, dcat.downloadURL)]
-        assert downloads and all(f"/datastore/{CITY_OF_LONDON}/" in d for d in downloads)
+        # its datasets' downloads, and the LAQN monitoring sites in it as GeoJSON
+        assert downloads and all(f"/datastore/{CITY_OF_LONDON}/" in d or d.endswith(
+            f"/api/points/laqn2019.geojson?authority={CITY_OF_LONDON}") for d in downloads)
+        assert any("/api/points/laqn2019.geojson" in d for d in downloads)
         sample = urlparse(downloads[0])
         assert world.clients["editor"].get(sample.path).status_code == 200
 

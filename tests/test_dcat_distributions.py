@@ -53,6 +53,9 @@ def test_every_distribution_of_every_authority_answers(client, data_dir: Path, s
         doc = _document(client, a["code"])
         # What the values API serves here (the store's variable listing, as /api/variables gives it).
         served = {r["dataset"] for lv in a["levels"] for r in s.variables(authority=a["code"], level=lv["level"])}
+        # and the build's monitoring sites where it has sites (their points, as GeoJSON)
+        served |= {row["id"] for row in s.point_datasets() if row.get("monitoring")
+                   and len(s.point_sites(row["id"], a["code"]))}
         listed = {d["dct:identifier"] for d in doc["dcat:dataset"]}
         assert listed == served, (a["code"], served ^ listed)  # every dataset, and only those with data here
         for d in doc["dcat:dataset"]:
@@ -89,6 +92,17 @@ def test_publishers_and_titles_come_from_the_catalogue(client) -> None:
     assert "English Indices of Deprivation 2019" in by_key["imd2019"]["dct:title"]
     assert {"ruc11", "oac11", "le2022_winner"} <= set(by_key)  # categorical datasets are datasets too
     assert "variables at" in by_key["ks402ew"]["dct:description"]
+    # the monitoring sites' publishers (the data's SOURCES.md): Defra's AURN, the LAQN of Imperial College London
+    aurn, laqn = by_key["aurn2020"]["dct:publisher"], by_key["laqn2019"]["dct:publisher"]
+    assert aurn["foaf:name"].startswith("Department for Environment, Food and Rural Affairs (Defra)")
+    assert aurn["foaf:homepage"] == {"@id": "https://uk-air.defra.gov.uk/"}
+    assert "London Air" in laqn["foaf:name"] and "Imperial College London" in laqn["foaf:name"]
+    assert laqn["foaf:homepage"] == {"@id": "https://www.londonair.org.uk/"}
+    geo = [x["dcat:downloadURL"]["@id"] for x in by_key["aurn2020"]["dcat:distribution"]]
+    assert [(urlparse(g).path, urlparse(g).query) for g in geo] == [("/api/points/aurn2020.geojson",
+                                                                     "authority=E09000030")]
+    sites = client.get(urlparse(geo[0]).path + "?authority=E09000030").get_json()
+    assert [f["properties"]["site"] for f in sites["features"]] == ["TH2"]  # Tower Hamlets Roadside, in SOURCES.md
     wales = _document(client, "W06000002")
     assert any("Welsh Index of Multiple Deprivation 2019" in d["dct:title"] for d in wales["dcat:dataset"])
     bad = client.head("/datastore/E09000030/oa11/ks402ew.csv")  # Tower Hamlets' OAs hold KS201EW only

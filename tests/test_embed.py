@@ -71,7 +71,7 @@ def _texts(component) -> str:
     ("k,variable", ["variable", "k"]),  # in the explorer's order, whatever the order asked
     ("scheme", ["scheme", "breaks"]),  # custom breaks are typed where the scheme is chosen
     ("Variable, PALETTE  opacity", ["variable", "palette", "opacity"]),
-    ("all", list(ids.CONTROLS)),
+    ("all", [*ids.CONTROLS, "points"]),  # and the point layer's controls
 ])
 def test_parse_controls(text: str | None, shown: list[str]) -> None:
     assert embed_page.parse_controls(text) == (shown, [])
@@ -327,3 +327,37 @@ def test_embed_js_links_agree_with_export_url() -> None:
     assert got[1][0] == export.url(national, "png", (-10, 48, 4, 62), 96)
     assert got[1][-2:] == ["#", True]  # no datapack for the national view
     assert got[2][2] == export.url(st, "svg")
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_POINT_KEYS = st.one_of(
+    st.text(max_size=80),
+    st.lists(st.tuples(st.sampled_from(["points", "measure", "day", "site", "variable", "controls", "x"]),
+                       st.one_of(st.text(max_size=20), st.from_regex(r"\Ads[0-9]{1,14}(_[a-z]{1,5})?\Z"))),
+             max_size=5).map(lambda pairs: "&".join(f"{k}={v}" for k, v in pairs)),
+    st.none(), st.integers(), st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=3))
+
+
+@settings(max_examples=150, deadline=None)
+@given(keys=_POINT_KEYS)
+def test_hostile_point_keys_never_break_the_snippet(keys: object) -> None:
+    """The point layer's state comes from the browser: whatever its ``keys``, the snippet is made or refused
+    with words, its address holds only the view's and the point layer's keys (never ``site``), and a point
+    dataset of the City Datastore that is not public (here: none is) is never offered."""
+    from urllib.parse import parse_qsl, urlparse  # noqa: PLC0415
+
+    from atlas import registry  # noqa: PLC0415
+
+    canonical = {"state": {}, "search": "?authority=all&level=lad&variable=ks102ew0018"}
+    with flask.Flask(__name__).test_request_context("/_dash-update-component", base_url="http://127.0.0.1:8050"):
+        code, preview, problem = embed.write_snippet(1, ["points"], "600", "400", canonical, "t",
+                                                     {"keys": keys} if not isinstance(keys, dict) else keys)
+    if not code:
+        assert problem
+        return
+    allowed = set(state.KEYS) | set(share.EMBED_POINT_KEYS) | {"controls"}
+    pairs = parse_qsl(urlparse(preview).query, keep_blank_values=True)
+    assert {k for k, _ in pairs} <= allowed and "site" not in {k for k, _ in pairs}
+    assert registry.embed_refusal(urlparse(preview).query) is None

@@ -383,3 +383,143 @@ def test_hostile_json_feeds_are_read_or_refused(doc: object) -> None:
     assert (rows == []) == (not report.ok) or rows[1:] == []
     assert all(isinstance(c, str) for r in rows for c in r)
     assert len({len(r) for r in rows}) <= 1  # a rectangle: every row as long as the header
+
+
+def test_an_embed_shows_public_points_only(site: Site, raw_dir: Path) -> None:
+    """``/embed?...&points=`` draws a public point dataset (or the monitoring sites); a private one is refused in
+    the words used for a private variable, and the Embed dialog's snippet carries the point layer's keys."""
+    from atlas import registry  # noqa: PLC0415
+    from callbacks import embed  # noqa: PLC0415
+    from ui import embed as embed_page  # noqa: PLC0415
+
+    points = _camden_points(raw_dir, 1)[:5]
+    public = f"ds{site.post(_csv(points), _meta('Embedded trees', 'public')).get_json()['id']}"
+    private = f"ds{site.post(_csv(points), _meta('Hidden sensors', 'organisation')).get_json()['id']}"
+    view = f"?authority={CAMDEN}&level=lsoa11&variable=ks102ew0002_pct"
+    with site.server.test_request_context("/", base_url=BASE):
+        assert registry.embed_refusal(f"{view}&points={public}") is None
+        assert registry.embed_refusal(f"{view}&points=aurn2020") is None
+        refused = registry.embed_refusal(f"{view}&points={private}")
+        assert refused and refused == registry.embed_refusal(f"{view}&points=ds999999")
+        assert registry.embed_refusal(f"?points={public}&variable={private}_count") == refused
+        page = json.dumps(embed_page.embed_layout(f"{view}&points={private}").to_plotly_json(), default=str)
+        assert "not available to embed" in page and "Hidden sensors" not in page
+        page = json.dumps(embed_page.embed_layout(f"{view}&points={public}&controls=points").to_plotly_json(),
+                          default=str)
+        assert "Embedded trees" in page and "Hidden sensors" not in page  # the anonymous reader's list
+        pstate = {"dataset": public, "keys": f"points={public}&measure={public}_decibels&site={points[0][0]}"}
+        code, preview, problem = embed.write_snippet(1, ["points"], "600", "400", {"search": view}, "t", pstate)
+        assert problem == "" and f"points={public}&amp;measure={public}_decibels" in code
+        assert "site=" not in code and "controls=points" in code
+        code, _, problem = embed.write_snippet(1, [], "600", "400", {"search": view}, "t",
+                                               {"keys": f"points={private}"})
+        assert code == "" and "not available to embed" in problem
+    assert embed_page.parse_controls("points,k") == (["k", "points"], [])
+
+
+def test_the_datastore_pages_preview_points(site: Site, raw_dir: Path) -> None:
+    """A point dataset's page shows its points (counts, a map, the first rows with their readings) and the
+    authority's page lists them with a count; the build's monitoring sites have pages and appear there too."""
+    import re  # noqa: PLC0415
+
+    points = _camden_points(raw_dir, 1)[:25]
+    body = site.post(_csv(points), _meta("Previewed benches", "public")).get_json()
+    key = f"ds{body['id']}"
+    page = site.get(f"/datastore/datasets/{key}").get_data(as_text=True)
+    assert "25 points in 1 district, as of 2024-06-30" in page and "<svg" in page
+    assert len(re.findall(r"<circle ", page)) == 25  # every point on the preview map
+    table = page[page.index('class="ds-points-table"'):]
+    table = table[:table.index("</table>")]
+    first = sorted(points)[:10]  # the first ten by code, each with its reading as uploaded
+    cells = re.findall(r"<tr><th scope=\"row\"><code>([^<]+)</code></th>(.*?)</tr>", table)
+    assert [c for c, _ in cells] == [p[0] for p in first]
+    for (_, rest), (_, lon, lat, value) in zip(cells, first, strict=True):
+        assert f"<td>{lat:.5f}, {lon:.5f}</td>" in rest and rest.endswith(f"<td>{value:.0f}</td>")
+    # the authority's page: the count here, and the first five
+    camden = site.get(f"/datastore/{CAMDEN}").get_data(as_text=True)
+    assert "25 of its 25 points are in Camden" in camden
+    assert "Previewed benches: the first 5 of the 25 points here" in camden
+    # the LAQN's five Camden sites (SOURCES.md: BL0, CD1, CD9, IM1, KX4), with their index readings
+    assert "5 of its 105 points are in Camden" in camden
+    laqn = site.get("/datastore/datasets/laqn2019").get_data(as_text=True)
+    assert "105 points in" in laqn and "London Air Quality Network (London Air)" in site.get(
+        "/datastore/catalog.jsonld").get_data(as_text=True)
+    assert re.search(r"<code>BL0</code></th><td>Camden - Bloomsbury</td>", camden)
+    # a private dataset's page and preview are absent to others, like the dataset
+    hidden = site.post(_csv(points[:3]), _meta("Private benches", "organisation")).get_json()
+    assert site.get(f"/datastore/datasets/ds{hidden['id']}").status_code == 404
+    assert "Private benches" not in site.get(f"/datastore/{CAMDEN}").get_data(as_text=True)
+
+
+def _new_version(site: Site, dataset_id: int, data: bytes, as_of: str) -> None:
+    form = {"file": (io.BytesIO(data), "p.csv"), "metadata": json.dumps({"as_of": as_of})}
+    added = site.client.raw.post(f"/api/datasets/{dataset_id}/versions", base_url=BASE, data=form,
+                                 content_type="multipart/form-data", headers={"Authorization": f"Bearer {site.token}"})
+    assert added.status_code in (200, 201), added.get_data(as_text=True)[:500]
+
+
+def test_a_points_series_spans_its_versions(site: Site, raw_dir: Path) -> None:
+    """A published point's series (the API and the site card) has a reading for every version's as-of date:
+    a new version extends it, a later version of the same date replaces that date's reading, and a point
+    missing from a version has no reading then. Private: only those who may see the dataset see any of it."""
+    from callbacks import points as point_callbacks  # noqa: PLC0415
+
+    points = _camden_points(raw_dir, 1)[:6]
+    body = site.post(_csv(points), _meta("Noise sensors", "organisation")).get_json()
+    key, (pid, lon, lat, first) = f"ds{body['id']}", points[0]
+    second = [(i, x, y, v + 10) for i, x, y, v in points]  # July: every reading 10 dB louder
+    _new_version(site, body["id"], _csv(second), "2024-07-31")
+    corrected = [(i, x, y, v + 20) for i, x, y, v in points[1:]] + [(pid, lon, lat, 99.0)]
+    _new_version(site, body["id"], _csv(corrected), "2024-07-31")  # July again: supersedes the first July
+    august = points[1:]  # August: the first point is gone
+    _new_version(site, body["id"], _csv(august), "2024-08-31")
+
+    got = site.get(f"/api/points/{key}/{points[1][0]}.json", site.token).get_json()
+    assert [(r["time"], r["value"]) for r in got["measures"][0]["readings"]] == [
+        ("2024-06-30", points[1][3]), ("2024-07-31", points[1][3] + 20), ("2024-08-31", points[1][3])]
+    assert got["measures"][0]["mean"] == pytest.approx((3 * points[1][3] + 20) / 3)
+    # the first point is not in the current version: not on the map, so it has no series to open
+    assert site.get(f"/api/points/{key}/{pid}.json", site.token).status_code == 404
+    # the site card charts the whole series and names the reading of the time on the map (the current one)
+    with site.server.test_request_context("/", base_url=BASE, headers={"Authorization": f"Bearer {site.token}"}):
+        site.server.preprocess_request()  # the request's actor, from its token
+        card = json.dumps([c.to_plotly_json() for c in point_callbacks.site_card_children(
+            site.store, key, points[1][0], f"{key}_decibels", "2024-08-31")], default=str)
+    assert "3 readings" in card and f"Loudness: {points[1][3]:.0f}" in card
+    # restoring the first version makes its table current again: a new version of its date, so the first
+    # point is back, with June's reading again and its corrected July one
+    restored = site.client.raw.post(f"/api/datasets/{body['id']}/restore", base_url=BASE, json={"version": 1},
+                                    headers={"Authorization": f"Bearer {site.token}"})
+    assert restored.status_code in (200, 201), restored.get_data(as_text=True)[:300]
+    got = site.get(f"/api/points/{key}/{pid}.json", site.token).get_json()
+    assert [(r["time"], r["value"]) for r in got["measures"][0]["readings"]] == [
+        ("2024-06-30", first), ("2024-07-31", 99.0)]
+    for token in (None, site.leeds_token):  # others: as if it did not exist
+        assert site.get(f"/api/points/{key}/{points[1][0]}.json", token).status_code == 404
+
+
+_NUMBERISH = st.one_of(
+    st.text(max_size=12), st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.from_regex(r"\A[ +-]?[0-9]{0,400}(\.[0-9]{0,20})?([eE][+-]?[0-9]{1,3})?%? ?\Z"),
+    st.sampled_from(["1,234", "1,234.5", " 7 ", "..", "n/a", "1_000", "١٢", "inf", "-0", ".5", "5.", "+.", "x"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts=st.lists(_NUMBERISH, max_size=20))
+def test_cells_parsed_together_read_as_one_by_one(texts: list[str]) -> None:
+    """The vectorised reading of a column (Arrow for plain decimals) gives exactly the publisher's ``number``
+    of each cell: the same value, bit for bit, and the same problem, for coordinates (finite) and indicators."""
+    from atlas import pointdata, publish  # noqa: PLC0415
+
+    for finite in (True, False):
+        values, problems = pointdata._numbers(texts, publish._number, finite=finite)
+        for i, text in enumerate(texts):
+            value, problem = publish._number(text)
+            bad = problem is not None or (finite and (value is None or not np.isfinite(value)))
+            assert (i in problems) == bad, (text, finite)
+            if problem is not None:
+                assert problems[i] == problem
+            if not bad and not np.isnan(value):
+                assert values[i] == value and np.signbit(values[i]) == np.signbit(value), text
+            else:
+                assert np.isnan(values[i]), text

@@ -172,3 +172,68 @@ def test_a_single_area_and_the_api(atlas_env: Path) -> None:
     assert bad.status_code == 400 and bad.get_json()["parameter"] == "colour"
     assert client.get("/api/profile/E09000019.xlsx").status_code == 404
 
+
+
+def test_grouped_statistics_equal_each_group_computed_alone() -> None:
+    """The pipeline computes every comparator in one grouped pass; each group's figures must be those of its
+    areas taken alone (the per-request computation), whatever the mix of missing figures."""
+    import pandas as pd
+
+    from atlas import aggregation
+
+    rng = np.random.default_rng(22)
+    n = 60
+    rows = [{"id": "t1", "unit": "count"}, {"id": "t2", "unit": "count"},
+            {"id": "t2_pct", "unit": "percentage", "denominator": "t1"},
+            {"id": "v_share", "unit": "percentage", "denominator": "t1"},
+            {"id": "ks102ew0018", "unit": "years"}, {"id": "ks102ew0001", "unit": "count"},
+            {"id": "r", "unit": "rank"}, {"id": "d", "unit": "decile"},
+            {"id": "c", "unit": "category", "kind": "categorical"}]
+    t1 = rng.integers(50, 500, n).astype(float)
+    t2 = np.floor(t1 * rng.random(n))
+    frame = pd.DataFrame({"t1": t1, "t2": t2, "t2_pct": t2 / t1 * 100, "v_share": rng.random(n) * 100,
+                          "ks102ew0018": rng.random(n) * 60, "ks102ew0001": t1, "r": rng.permutation(n) + 1.0,
+                          "d": rng.integers(1, 11, n).astype(float), "c": rng.choice(["a", "b", "c"], n)})
+    for column in ("t1", "t2_pct", "v_share", "ks102ew0018", "r", "d"):
+        frame.loc[rng.random(n) < 0.15, column] = np.nan
+    frame.loc[rng.random(n) < 0.15, "c"] = None
+    groups = rng.choice(["G1", "G2", "G3"], n)
+    stats = aggregation.group_stats(rows, frame, groups)
+    by_id = {r["id"]: r for r in rows}
+    for group in ("G1", "G2", "G3"):
+        alone = profile.aggregate(rows, frame[groups == group])
+        mine = stats[stats["group"] == group]
+        assert set(mine["variable"]) == set(alone)
+        for rec in mine.to_dict("records"):
+            got, want = aggregation.figure(by_id[rec["variable"]], rec), alone[rec["variable"]]
+            assert got.keys() == want.keys()
+            for key, value in want.items():
+                if isinstance(value, float):
+                    assert got[key] == pytest.approx(value, rel=1e-12), (group, rec["variable"], key)
+                else:
+                    assert got[key] == value, (group, rec["variable"], key)
+    # the shares are re-derived from the group's counts, never averaged
+    g1 = (groups == "G1") & frame["t1"].notna() & frame["t2_pct"].notna()
+    share = aggregation.figure(by_id["t2_pct"], stats[(stats["group"] == "G1") & (stats["variable"] == "t2_pct")]
+                               .to_dict("records")[0])
+    assert share["value"] == pytest.approx(frame["t2"][g1].sum() / frame["t1"][g1].sum() * 100, rel=1e-12)
+
+
+def test_the_built_comparators_equal_the_figures_read_from_the_values(atlas_env: Path) -> None:
+    """A district's figures from the pipeline's extract (profiles/<level>.parquet) are those computed from its
+    values per request: the same figures, the same rules, the same order."""
+    s = catalogue.of_request()
+    assert (s.build_dir / "profiles" / "lsoa11.parquet").exists()
+    subject = profile.subject_for(s, ISLINGTON, "lsoa11")
+    built = profile._precomputed(s, ISLINGTON, "lsoa11")
+    assert built is not None
+    figures, rows, n = built
+    live, live_rows = profile._aggregates(s, subject)
+    assert n == len(subject.codes) and list(figures) == list(live) and rows.keys() == live_rows.keys()
+    for vid, want in live.items():
+        got = figures[vid]
+        for key, value in want.items():
+            if isinstance(value, float):
+                assert got[key] == pytest.approx(value, rel=1e-12), (vid, key)
+            else:
+                assert got[key] == value, (vid, key)

@@ -237,3 +237,58 @@ def test_a_saved_area_is_a_place_like_any_other(world: World) -> None:
         assert denied.status_code == absent.status_code == 404
         assert denied.get_data(as_text=True).replace(code, "<A>") == absent.get_data(as_text=True).replace(
             "A987654", "<A>")
+
+
+def _triggered(prop_id: str) -> None:
+    """Dash's callback context as a request whose ``prop_id`` fired (the callbacks are called directly)."""
+    from dash._callback_context import context_value
+    from dash._utils import AttributeDict
+
+    context_value.set(AttributeDict(triggered_inputs=[{"prop_id": prop_id, "value": None}]))
+
+
+def test_the_explorers_make_an_area_mode(atlas_env: Path) -> None:
+    """The explorer's mode, its callbacks called directly: a click toggles an area (the explorer's second
+    click on it arrives as null), a drawn shape adds the areas of the view's level inside it, whatever
+    district the view shows, another level empties it, and the national overview is refused in words; the
+    control is created only when the mode opens."""
+    from atlas import areas, catalogue
+    from callbacks import areas as make
+    from ui.areas import MAKE
+
+    s = catalogue.of_request()
+    hidden, expanded, children = make.make_mode(1)
+    assert hidden is False and expanded == "true" and children[0].id == {"type": MAKE.DRAW, "i": 0}
+    assert make.make_mode(2) == (True, "false", [])
+    view = {"state": {"authority": "E09000019", "level": "lsoa11"}}
+    code = s.area_names("E09000019", "lsoa11")[0][3]
+    _triggered(f"{MAKE.EVENT}.data")
+    held, _ = make.make_choose({"click": True, "selected": code}, [], 0, view, None)
+    assert held["codes"] == [code] and held["level"] == "lsoa11"
+    gone, _ = make.make_choose({"click": True, "selected": None}, [], 0, view, held)
+    assert gone["codes"] == []
+    again, _ = make.make_choose({"click": True, "selected": code}, [], 0, view, gone)
+    assert again["codes"] == [code]
+    # a rectangle across the Islington-Hackney boundary, drawn on a map of Islington
+    box = {"type": "Polygon", "coordinates": [[[-0.095, 51.543], [-0.075, 51.543], [-0.075, 51.553],
+                                               [-0.095, 51.553], [-0.095, 51.543]]]}
+    _triggered('{"i":0,"type":"' + MAKE.DRAW + '"}.geojson')
+    drawn = {"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": box, "properties": {}}]}
+    both, message = make.make_choose(None, [drawn], 0, view, again)
+    inside, _, _ = areas.select(s, "lsoa11", polygon=box)
+    assert message == "" and both["codes"] == sorted(set(inside) | {code})
+    lookup = s.area_index("lsoa11").set_index("code")["authority"]
+    assert {lookup[c] for c in inside} == {"E09000019", "E09000012"}
+    status, href = make.make_summary(both)
+    assert status.startswith(f"{len(both['codes'])} areas chosen, ") and "usual residents" in status
+    assert href.startswith("/areas/new?level=lsoa11&codes=")
+    # another level empties it; the districts overview is refused in words
+    _triggered(f"{MAKE.EVENT}.data")
+    other = {"state": {"authority": "E09000019", "level": "oa11"}}
+    assert make.make_choose({"click": False, "selected": None}, [], 0, other, both)[0]["codes"] == []
+    overview = {"state": {"authority": "all", "level": "lad"}}
+    empty, said = make.make_choose({"click": True, "selected": "E09000019"}, [], 0, overview, None)
+    assert empty["codes"] == [] and "small-area geography" in said
+    # saving needs someone signed in: a clear sentence, nothing saved
+    answer = make.make_save(1, "Mine", "private", None, both)
+    assert "signed in" in str(answer.children) or "cannot be saved" in str(answer.children)

@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, urlencode
 from dash import dcc, html
 from dash.development.base_component import Component
 
-from atlas import catalogue, registry, settings
+from atlas import catalogue, points, registry, settings
 from atlas import mapview as view
 from atlas import viewstate as state
 from ui import ids
@@ -22,13 +22,15 @@ from ui.explorer import controls, stores, the_map
 from ui.ids import EMBED as E
 from ui.share import CONTROL_LABELS
 
-__all__ = ["EMBED_KEYS", "TINY", "embed_layout", "parse_controls"]
+__all__ = ["EMBED_KEYS", "POINTS_CONTROL", "TINY", "embed_layout", "parse_controls"]
 
 #: The embed page's own URL keys, beside the explorer's view keys.
 EMBED_KEYS: tuple[str, ...] = state.EMBED_KEYS
 #: Shown with the control of the key (custom breaks are typed where the scheme is chosen).
 _COMPANIONS = {"scheme": ("breaks",)}
 _HIDDEN_CLASS = "embed-hidden"
+#: The ``controls=`` word of the point layer's controls (its dataset, reading and day: one fieldset).
+POINTS_CONTROL = "points"
 TINY = (420, 320)  # width, height in CSS px under which the legend starts folded
 
 
@@ -39,7 +41,7 @@ def parse_controls(text: str | None) -> tuple[list[str], list[str]]:
         return [], []
     words = [w.strip().lower() for w in re.split(r"[,\s]+", text) if w.strip()]
     if "all" in words:
-        return list(ids.CONTROLS), []
+        return [*ids.CONTROLS, POINTS_CONTROL], []
     unknown = [w for w in words if w not in CONTROL_LABELS]
     chosen = {w for w in words if w in CONTROL_LABELS}
     for key in list(chosen):
@@ -49,7 +51,7 @@ def parse_controls(text: str | None) -> tuple[list[str], list[str]]:
         shown = ", ".join(repr(w[:30]) for w in unknown[:5])
         messages.append(f"The embed cannot show the control{'s' if len(unknown) > 1 else ''} {shown}; "
                         f"controls= takes any of {', '.join(CONTROL_LABELS)} (comma-separated), or all.")
-    return [k for k in ids.CONTROLS if k in chosen], messages
+    return [k for k in (*ids.CONTROLS, POINTS_CONTROL) if k in chosen], messages
 
 
 def _split_query(search: str | None) -> tuple[dict[str, str], str]:
@@ -63,6 +65,8 @@ def _split_query(search: str | None) -> tuple[dict[str, str], str]:
 def _control_key(field: Any) -> str | None:
     """The URL key of the control a field of ``layout.controls`` holds (the Table list goes with the
     Variable list it fills)."""
+    if "points-controls" in (getattr(field, "className", None) or ""):
+        return POINTS_CONTROL
     found = [getattr(field, "id", None)] + [getattr(child, "id", None)
                                              for child in getattr(field, "children", None) or []]
     for control_id in found:
@@ -104,7 +108,9 @@ def embed_layout(search: str | None) -> Component:
     config = settings.load()
     try:
         s = catalogue.of_request()
-        authorities, build_id = s.authorities(), s.build_id
+        # The layout is fetched by a request under /embed: anonymous (web/auth.py), so the point datasets
+        # listed are the public ones, the only ones an embed may show.
+        authorities, build_id, point_options = s.authorities(), s.build_id, points.options(s)
     except FileNotFoundError as exc:
         return html.Main(className="atlas-embed embed-unavailable", children=[
             html.P(f"This map is not available: the data is not on this server yet ({exc}).", role="alert"),
@@ -115,7 +121,7 @@ def embed_layout(search: str | None) -> Component:
         return html.Main(className="atlas-embed embed-unavailable", children=[
             html.P(refusal, role="alert"), html.A("Neighbourhood Atlas", href="/", target="_blank", rel="noopener")])
     title, attribution = _first_words(s, view_query)
-    form = controls(authorities)
+    form = controls(authorities, point_options=point_options)
     visible, hidden = [], []
     for field in form.children:
         (visible if _control_key(field) in shown else hidden).append(field)
@@ -141,6 +147,8 @@ def embed_layout(search: str | None) -> Component:
                          className="embed-legend" + ("" if legend_pref else " legend-auto"), children=[
                 html.Summary("Legend"),
                 html.Div(id=ids.LEGEND, className="legend"),
+                # The point layer's legend (its classes, as-of time, source), shown when the address has points=.
+                html.Div(id=ids.POINTS.LEGEND, className="legend points-legend", hidden=True),
             ]),
         ]),
         html.Footer(className="embed-foot", children=[
@@ -154,5 +162,5 @@ def embed_layout(search: str | None) -> Component:
         # the area and site cards (an embedded map of points draws its markers and their legend only).
         html.Div(hidden=True, className=_HIDDEN_CLASS, children=[
             html.P(id=ids.HELP), html.Div(id=ids.TABLE), html.Section(id=ids.AREA_CARD),
-            html.Section(id=ids.POINTS.CARD), html.Div(id=ids.POINTS.LEGEND)]),
+            html.Section(id=ids.POINTS.CARD)]),
     ])

@@ -12,7 +12,8 @@ from dash import dcc, html
 from atlas import catalogue, classify, palettes, points, settings
 from atlas import mapview as view
 from layers import MapContext, build_layers
-from ui import compare, ids
+from ui import areas, compare, ids
+from ui.builder import panel as builder_panel
 from ui.routing import validating
 from ui.share import share_tools
 
@@ -123,6 +124,7 @@ def controls(authorities: list[dict], places: list[dict] | None = None,
         _field("Opacity", ids.OPACITY, dcc.Slider(id=ids.OPACITY, min=0.1, max=1, step=0.05, marks=None,
                                                   tooltip={"placement": "bottom"})),
         point_controls(point_options or []),
+        builder_panel(),
     ])
 
 
@@ -138,7 +140,8 @@ def the_map(config: settings.Settings, build_id: str) -> dl.MapContainer:
     # more, only one flat colour. ``has-basemap`` tells assets/reference.js to start with its names and
     # boundaries off, the site's own basemap having its own.
     return dl.MapContainer(
-        id=ids.MAP, children=build_layers(context), center=[52.6, -2.0], zoom=6, preferCanvas=True,
+        id=ids.MAP, children=[*build_layers(context), dl.FeatureGroup(id=areas.MAKE.DRAW_GROUP, children=[])],
+        center=[52.6, -2.0], zoom=6, preferCanvas=True,
         style={"height": "100%", "width": "100%"}, className="map has-basemap" if config.tiles_url else "map",
         attributionControl=bool(config.tiles_url), keyboard=True, trackViewport=False, maxZoom=MAX_ZOOM)
 
@@ -184,6 +187,8 @@ def layout(search: str = "") -> html.Div:
                 ]),
                 compare.section(),
                 html.P(id=ids.HELP, className="help", **{"aria-live": "polite"}),
+                # "Make an area" on this map (ui/areas.py, callbacks/areas.py): shared with /areas/new.
+                *areas.make_panel(),
                 # The selected area's card (its place's exposure, the nearest monitoring sites) and the open
                 # site's card (its readings as a chart, created when it opens): callbacks/points.py.
                 html.Section(id=ids.AREA_CARD, className="area-card", hidden=True,

@@ -20,8 +20,8 @@ from atlas import viewstate as state
 from ui.ids import SHARE as S
 
 __all__ = [
-    "CONTROL_LABELS", "DATA_FORMATS", "EXPORT_LINKS", "HEIGHT_PX", "WIDTH_PX", "parse_size", "public_origin",
-    "share_tools", "snippet", "snippet_for",
+    "CONTROL_LABELS", "DATA_FORMATS", "EMBED_POINT_KEYS", "EXPORT_LINKS", "HEIGHT_PX", "WIDTH_PX", "parse_size",
+    "public_origin", "share_tools", "snippet", "snippet_for",
 ]
 
 #: Controls an embed may show, by URL key, with the words used in the Embed dialog.
@@ -29,7 +29,10 @@ CONTROL_LABELS: dict[str, str] = {
     "authority": "Area", "level": "Geography", "variable": "Variable", "scheme": "Classification method",
     "k": "Number of classes", "scope": "Breaks computed (local or national)", "palette": "Colours",
     "reverse": "Reverse colours", "opacity": "Opacity",
+    "points": "Points on the map (which points, their reading and day)",
 }
+#: The point layer's keys an embed carries (its site card is not shown there: no ``site``).
+EMBED_POINT_KEYS: tuple[str, ...] = ("points", "measure", "day")
 #: (id, label, format, dpi) of the Export links.
 EXPORT_LINKS: tuple[tuple[str, str, str, int | None], ...] = (
     (S.EXPORT_PNG, "PNG for screens (96 dpi)", "png", 96),
@@ -84,10 +87,11 @@ def parse_size(text: Any, limits: tuple[int, int], what: str) -> tuple[str | Non
 
 
 def snippet(origin: str, view_query: str, shown: list[str], width: str, height: str, title: str) -> str:
-    """The ``<iframe>`` for the view ``view_query`` (the explorer's canonical query string) on the site
-    ``origin``, showing the controls ``shown``; attribute values escaped."""
+    """The ``<iframe>`` for the view ``view_query`` (the explorer's canonical query string, with the point
+    layer's keys when it shows points) on the site ``origin``, showing the controls ``shown``; attribute values
+    escaped."""
     pairs = parse_qsl((view_query or "").lstrip("?"), keep_blank_values=True)
-    pairs = [(k, v) for k, v in pairs if k in state.KEYS]
+    pairs = [(k, v) for k, v in pairs if k in state.KEYS or k in EMBED_POINT_KEYS]
     keys = [k for k in CONTROL_LABELS if k in shown]
     if keys:
         pairs.append(("controls", ",".join(keys)))

@@ -22,7 +22,20 @@ from urllib.parse import urlencode
 
 import flask
 
-from atlas import access, catalogue, coverage, csvsafe, datapack, describe, extracts, locate, mapview, search, viewstate
+from atlas import (
+    access,
+    builder,
+    catalogue,
+    coverage,
+    csvsafe,
+    datapack,
+    describe,
+    extracts,
+    locate,
+    mapview,
+    search,
+    viewstate,
+)
 from atlas import view as atlas_view
 from web import compression, errors
 
@@ -89,7 +102,16 @@ ROUTES: tuple[Route, ...] = (
           "(every word must match the id, label, table, table title, cell or topic). Each entry says its kind "
           "(numeric or categorical, with its categories), method (published, derived, re-based, apportioned, "
           "change), the exact cells it uses, its coverage and vintage, and where it has data (`where`)."),
-    Route("/api/variables/<variable>", "variable", "One variable's catalogue entry."),
+    Route("/api/variables/<variable>", "variable",
+          "One variable's catalogue entry; also a built indicator's (`b~<table>~<cells>~<cells>~<name>`, see "
+          "/api/builder), with its definition under `built` (400 naming what is wrong with a bad one)."),
+    Route("/api/builder", "builder_tables",
+          "The census tables indicators can be built from (a share of some of a table's counts over its total or "
+          "other counts of the same universe): table id, title, levels, cells; ?authority= and ?level= keep "
+          "those with data there. A built indicator's code goes wherever a variable code goes."),
+    Route("/api/builder/<table>", "builder_table",
+          "One table's count cells, numbered as a built indicator's code names them, each with its label and "
+          "its universe's total (the default denominator)."),
     Route("/api/values/<authority>/<level>/<variable>.<format>", "values",
           "One row per area: code, name, full_name (its friendly name: 'Birmingham 043C, in Nechells ward'), "
           "value, rank (within the authority or place, 1 = highest value) and "
@@ -233,6 +255,32 @@ def variable(variable: str) -> flask.Response:
     s = catalogue.of_request()
     return _cacheable(_json(_described(s, s.variable(variable))), f"{s.data_version(variable)}:variable:{variable}",
                       s.build_id)
+
+
+@access.declares("site.view")
+def builder_tables() -> flask.Response:
+    _only(("authority", "level"))
+    s = catalogue.of_request()
+    authority, level = _param("authority"), _param("level")
+    if (authority is None) != (level is None):
+        raise BadQuery("level" if level is None else "authority", "give both ?authority= and ?level=, or neither")
+    if authority is not None and level is not None:
+        s.area_count(authority, level)  # NotFound for an unknown place or level
+    rows = [{k: v for k, v in builder.describe(t).items() if k != "cells"} | {"cells": len(t.cells)}
+            for t in s.built_tables().values()
+            if authority is None or level is None or s.has_data(t.cells[0]["id"], authority, level)]
+    digest = hashlib.sha256(f"{authority}|{level}".encode()).hexdigest()[:20]
+    return _cacheable(_json({"build": s.build_id, "count": len(rows), "tables": rows}),
+                      f"{s.build_id}:builder:{digest}", s.build_id)
+
+
+@access.declares("site.view")
+def builder_table(table: str) -> flask.Response:
+    s = catalogue.of_request()
+    found = s.built_tables().get(table)
+    if found is None:
+        raise extracts.NotFound("table", table[:60], sorted(s.built_tables()))
+    return _cacheable(_json(builder.describe(found)), f"{s.build_id}:builder:{table}", s.build_id)
 
 
 @access.declares("site.view")
@@ -645,6 +693,8 @@ _VIEWS: dict[str, tuple[str, Callable[..., flask.Response]]] = {
     "authority": ("/api/authorities/<authority>", authority),
     "variables": ("/api/variables", variables),
     "variable": ("/api/variables/<variable>", variable),
+    "builder_tables": ("/api/builder", builder_tables),
+    "builder_table": ("/api/builder/<table>", builder_table),
     # <variable>.<format> and <level>.<format> are one path segment, split by the view so that an unknown
     # format gets the same helpful 404 as any other unknown name.
     "values": ("/api/values/<authority>/<level>/<filename>", values),

@@ -66,7 +66,14 @@ def _declared(items: Any) -> list[tuple[Any, str]]:
     out = []
     for item in items:
         if isinstance(item, Mapping):
-            out.append((item.get("id"), str(item.get("property"))))
+            cid = item.get("id")
+            if isinstance(cid, str) and cid.startswith("{"):
+                # Dash's callback_map keeps a pattern-matching id as its JSON text ({"i":["ALL"],...})
+                try:
+                    cid = json.loads(cid)
+                except ValueError:
+                    pass
+            out.append((cid, str(item.get("property"))))
         else:
             out.append((getattr(item, "component_id", None), str(getattr(item, "component_property", ""))))
     return out

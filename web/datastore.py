@@ -53,6 +53,7 @@ from atlas import (
     deprivation,
     extracts,
     feeds,
+    points,
     preview,
     publish,
     registry,
@@ -130,6 +131,21 @@ def _map_link(authority: str, level: str, variable: str) -> str:
     return "/?" + urlencode([("authority", authority), ("level", level), ("variable", variable)])
 
 
+def _points_link(authority: str, dataset: str) -> str:
+    """The explorer showing a point dataset over ``authority``'s map."""
+    return "/?" + urlencode([("authority", authority), ("points", dataset)])
+
+
+def _points_preview(s: catalogue.Catalogue, d: datasets.DatasetInfo) -> dict | None:
+    """A point dataset's preview for its page: counts, the first points, and a map of them (an SVG)."""
+    if not d.points:
+        return None
+    found = points.preview(s, d.key)
+    found["svg"] = preview.points_svg(s, found["lon"], found["lat"], found["authorities"],
+                                      f"Map of the {found['count']:,} points of {d.title}")
+    return found
+
+
 def _find(key: str) -> datasets.DatasetInfo:
     for d in datasets.datasets(_store()):
         if d.key == key:
@@ -182,7 +198,10 @@ def authority_page(name: str) -> flask.Response:
     for d in items:
         topics.setdefault(d.topic, []).append(d)
     levels = {d["level"] for d in a.get("levels") or []}
+    # Point datasets (the monitoring sites, published tables of points): how many points here, the first ones.
+    previews = {d.key: points.preview(s, d.key, a["code"], n=5) for d in items if d.points}
     return _render("datastore/authority.html", a=a, topics=topics, levels=levels, formats=list(FORMATS),
+                   previews=previews, points_link=_points_link,
                    map_link=_map_link, built=datasets._build_created(s), count=len(items),
                    variables=sum(d.variables for d in items),
                    deprivation=deprivation.district_summary(s, a["code"]))
@@ -261,10 +280,12 @@ def dataset_page(key: str) -> flask.Response:
         if can_admin and pub is not None:
             partnerships = _share_choices(pub.rule.org_id)
     rows = [r for r in s.variables() if r.get("dataset") == key][:300]
-    where = sorted({a for r in rows for a in (r.get("authorities") or [])})
+    where = sorted({a for r in rows for a in (r.get("authorities") or [])} | set(d.authorities if d.monitoring
+                                                                                  else ()))
     names = {a["code"]: a["name"] for a in s.authorities()}
     return _render("datastore/dataset.html", d=d, detail=detail, rows=rows, where=where, names=names,
-                   map_link=_map_link, can_edit=can_edit, can_admin=can_admin, following=following, pull=pull,
+                   map_link=_map_link, points_preview=_points_preview(s, d), points_link=_points_link,
+                   can_edit=can_edit, can_admin=can_admin, following=following, pull=pull,
                    feed_url=feed_url,
                    partnerships=partnerships, levels=list(access.LEVELS))
 
@@ -305,7 +326,8 @@ def _dcat_dataset(d: datasets.DatasetInfo, base: str, authority: dict | None, le
     out: dict[str, Any] = {
         "@id": page, "@type": "dcat:Dataset", "dct:identifier": d.key, "dct:title": d.title,
         "dct:description": _dcat_description(d),
-        "dct:publisher": {"@type": "foaf:Agent", "foaf:name": d.publisher},
+        "dct:publisher": {"@type": "foaf:Agent", "foaf:name": d.publisher,
+                          **({"foaf:homepage": {"@id": d.publisher_url}} if d.publisher_url else {})},
         "dcat:theme": d.topic, "dcat:keyword": [d.topic, *d.levels],
         "dcat:landingPage": {"@id": page},
         "dct:accessRights": d.access,
@@ -338,8 +360,7 @@ def _dcat_dataset(d: datasets.DatasetInfo, base: str, authority: dict | None, le
     else:
         distributions.append({"@id": page + "#page", "@type": "dcat:Distribution", "dct:title": f"{d.title} (pages)",
                               "dcat:accessURL": {"@id": page}, "dct:license": licence_node})
-    pub = _store().published(d.key) if d.published else None
-    if pub is not None and pub.points:  # a table of points: the points themselves, as GeoJSON
+    if d.points:  # a table of points or the monitoring sites: the points themselves, as GeoJSON
         distributions.append(_geojson_distribution(d.key, d.title, base, authority, licence_node))
     out["dcat:distribution"] = distributions
     return out
@@ -377,7 +398,7 @@ def _dcat(items: list[datasets.DatasetInfo], authority: dict | None) -> flask.Re
            "dct:publisher": {"@type": "foaf:Agent", "foaf:name": "Neighbourhood Atlas"},
            "foaf:homepage": {"@id": base + flask.url_for("datastore.index")},
            "dcat:dataset": [_dcat_dataset(d, base, authority, levels.get(d.key, [])) for d in items
-                            if authority is None or levels.get(d.key)]}
+                            if authority is None or levels.get(d.key) or d.monitoring]}
     response = flask.Response(json.dumps(doc, ensure_ascii=False, separators=(",", ":")), mimetype=JSONLD)
     return response
 

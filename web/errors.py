@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 #: Longest list of valid choices put in an error body; the body says how many there are in all.
 MAX_VALID = 100
 #: Where the full list of valid choices lives, for lists too long for an error body.
-SEE = {"authority": "/api/authorities", "variable": "/api/variables", "topic": "/api/variables"}
+SEE = {"authority": "/api/authorities", "variable": "/api/variables", "topic": "/api/variables",
+       "built indicator": "/api/builder", "table": "/api/builder"}
 _PREFIXES = "atlas_data_prefixes"
 #: The routes that take an upload, and so a larger body (ATLAS_UPLOAD_MAX_BYTES): the publishing API and
 #: the browser's upload form.
@@ -108,7 +109,7 @@ def unavailable(exc: Exception) -> flask.Response:
 
 def _not_found(exc: extracts.NotFound) -> flask.Response:
     extra = {"see": SEE[exc.what]} if exc.what in SEE else {}
-    return json_error(404, exc.message, exc.valid, what=exc.what, value=exc.value, **extra)
+    return json_error(getattr(exc, "status", 404), exc.message, exc.valid, what=exc.what, value=exc.value, **extra)
 
 
 def _no_extracts(exc: FileNotFoundError) -> flask.Response:

@@ -140,7 +140,8 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("/api/points/<dataset>/<site>.json",
      "One site's time series: for each measure every reading (time, value, printed text, band), the period's "
      "mean, the guideline and limit lines, and (AURN 2020) the lockdown comparison: mean before (1 Feb - 22 Mar) "
-     "and during (23 Mar - 31 May) the first lockdown, and the change."),
+     "and during (23 Mar - 31 May) the first lockdown, and the change. A published point's series covers every "
+     "version of its dataset (each version's as-of date a time; a later version of the same date supersedes it)."),
     ("/api/points/near/<level>/<area>.json",
      "The monitoring sites nearest to an area (from a point inside it), each dataset's ?n= (1-20, default 3) "
      "nearest with distances in km; a site inside the area is 0 km away ('in this area')."),

@@ -13,5 +13,5 @@ dash.register_page(__name__, path="/areas/new", name="Make your own area",
                    title="Make your own area – Neighbourhood Atlas")
 
 
-def layout(**_: Any) -> Component:
-    return areas.page()
+def layout(level: Any = None, codes: Any = None, **_: Any) -> Component:
+    return areas.page(level, codes)

@@ -382,12 +382,15 @@ class Extracts:
                                                 for row in auth.to_dict("records")}
         cat = self.query("SELECT * FROM read_parquet(?) ORDER BY id", [self.file("catalogue.parquet")])
         #: The build's catalogue: a row per variable, by id. Treat as read-only.
-        # 6,000 variables list the same few hundred sets of districts and levels: equal lists are kept as one
-        # object (of interned codes), and so are the sets made of them (35 MB a worker otherwise).
+        # 6,000 variables list the same few hundred sets of districts and levels, and repeat their dataset's
+        # texts: equal lists and texts are kept as one object, and so are the sets made of the lists (35 MB a
+        # worker otherwise).
         lists: dict[tuple, list] = {}
         sets: dict[tuple, frozenset] = {}
 
         def one(value: Any) -> Any:
+            if isinstance(value, str):
+                return sys.intern(value)  # a dataset's source, licence and notes, repeated for each variable
             if isinstance(value, list) and all(isinstance(v, str) for v in value):
                 key = tuple(value)
                 return lists.setdefault(key, [sys.intern(v) for v in key])

@@ -18,7 +18,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import numpy as np
-from scipy import stats
 
 from atlas import csvsafe, view, viewstate
 from atlas.printing import UNIT_WORDS
@@ -180,6 +179,8 @@ def correlation(a: Any, b: Any) -> dict:
     if np.ptp(x) == 0 or np.ptp(y) == 0:
         out["note"] = "One of the variables has the same value in every area with both values: no correlation."
         return out
+    from scipy import stats  # noqa: PLC0415 - on the first comparison, not in every worker at start (80 MB)
+
     r, p = stats.pearsonr(x, y)
     rho, p_rho = stats.spearmanr(x, y)
     out.update(r=float(r), p_r=float(p), rho=float(rho), p_rho=float(p_rho))

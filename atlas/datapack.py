@@ -26,7 +26,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import geopandas
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -36,6 +35,8 @@ import pyarrow.parquet as pq
 from atlas import csvsafe, describe, settings
 
 if TYPE_CHECKING:
+    import geopandas
+
     from atlas.catalogue import Catalogue
 
 __all__ = ["CSVW_SUFFIX", "DEFINITION_FIELDS", "build_zip", "cache_path", "dataset_csvw", "dataset_file", "ensure",
@@ -63,6 +64,8 @@ def values_frame(values: pd.DataFrame, collection: dict) -> geopandas.GeoDataFra
     ``values`` is ``Store.values``; ``collection`` is ``Store.area_geojson`` of the same place. Joined by
     code rather than position, so a disagreement is an error rather than a quietly misplaced value.
     """
+    import geopandas  # noqa: PLC0415 - only for a download with geometry (about 100 MB a process)
+
     geo = geopandas.GeoDataFrame.from_features(collection["features"], crs=CRS)
     geo = geo.set_index("code")
     missing = set(values["code"]) - set(geo.index)
@@ -338,6 +341,8 @@ def build_zip(cat: Catalogue, authority: str, target: Path) -> dict:
 
 
 def _build_zip(cat: Catalogue, authority: str, target: Path) -> dict:
+    import geopandas  # noqa: PLC0415 - imported by the rare request that builds a pack (about 100 MB a process)
+
     info = cat.authority(authority)
     levels = [d["level"] for d in info.get("levels") or []]
     built = datetime.now(UTC).replace(microsecond=0).isoformat()
@@ -545,6 +550,8 @@ def dataset_file(frame: pd.DataFrame, meta: dict, fmt: str, collection: dict | N
     """A dataset for one place (``Store.dataset_values``: code, name, full_name, one column per variable) as csv,
     geojson, gpkg or parquet; the geographic formats carry each area's geometry (``collection``) and the
     variables' definitions, source and licence (GeoJSON foreign member, GeoPackage/Parquet metadata)."""
+    import geopandas  # noqa: PLC0415 - only for a download in a geographic format (about 100 MB a process)
+
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")

@@ -15,6 +15,7 @@ ground, so the scale bar is true across the map (within 0.04%) and the north arr
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import textwrap
@@ -25,15 +26,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-import matplotlib
 import numpy as np
 import pyproj
 import shapely
 import shapely.geometry
-from matplotlib.collections import PathCollection
-from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
-from matplotlib.path import Path as MplPath
 
 from atlas import mapview as view
 from atlas import viewstate as view_state
@@ -42,6 +38,9 @@ from atlas.view import NO_DATA, View
 from atlas.view import build as build_view
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+    from matplotlib.path import Path as MplPath
+
     from atlas.catalogue import Catalogue
 
 __all__ = [
@@ -65,10 +64,24 @@ CRS = "EPSG:27700"
 NATIONAL_BBOX = (-5.8, 49.9, 1.8, 55.9)
 EDGE_RGBA = (0x4d / 255, 0x4d / 255, 0x4d / 255, 0.7)  # the explorer's area border, #4d4d4d at 0.7
 
-# Text as text, so a title can be searched, selected and edited in SVG and PDF. These are read only at save
-# time and every render wants the same, so they are set once here rather than through rc_context, which
-# changes the process-wide rcParams and is not safe across threads.
-matplotlib.rcParams.update({"svg.fonttype": "none", "pdf.fonttype": 42, "svg.hashsalt": "neighbourhood-atlas"})
+
+
+@functools.cache
+def _matplotlib() -> Any:
+    """matplotlib, imported on the first render: renders run in the render pool's processes
+    (atlas/renderpool.py), so a web worker, which only reads an export's data (``map_data``), never holds it
+    (about 50 MB a process).
+    Text as text, so a title can be searched, selected and edited in SVG and PDF. These are read only at save
+    time and every render wants the same, so they are set once here rather than through rc_context, which
+    changes the process-wide rcParams and is not safe across threads."""
+    import matplotlib  # noqa: PLC0415
+    import matplotlib.collections  # noqa: PLC0415
+    import matplotlib.figure  # noqa: PLC0415
+    import matplotlib.patches  # noqa: PLC0415
+    import matplotlib.path  # noqa: PLC0415
+
+    matplotlib.rcParams.update({"svg.fonttype": "none", "pdf.fonttype": 42, "svg.hashsalt": "neighbourhood-atlas"})
+    return matplotlib
 
 # At most two renders at a time per process: each holds a canvas of up to MAX_PIXELS and a CPU core.
 _renders = threading.BoundedSemaphore(2)
@@ -319,6 +332,7 @@ def map_data(cat: Catalogue, spec: ExportSpec) -> MapData:
 
 def _path(geom: Any) -> MplPath:
     """One compound path per area: every ring of every part, closed, so one area is one artist item."""
+    MplPath = _matplotlib().path.Path
     verts: list[np.ndarray] = []
     codes: list[np.ndarray] = []
     for poly in getattr(geom, "geoms", [geom]):
@@ -367,6 +381,7 @@ def _nice_length(metres: float) -> float:
 
 
 def _scale_bar(ax: Any, limits: tuple[float, float, float, float], scale: float) -> None:
+    Rectangle = _matplotlib().patches.Rectangle
     x0, y0, x1, y1 = limits
     length = _nice_length((x1 - x0) * 0.22)
     left, bottom = x0 + (x1 - x0) * 0.03, y0 + (y1 - y0) * 0.035
@@ -445,9 +460,9 @@ def _legend(ax: Any, data: MapData, scale: float, height_in: float, width_in: fl
     swatch_h = min(14.0, step * 0.7) * scale / 72 / height_in
     for colour, text, count in rows:
         # Swatches in the class colours at full strength, as the explorer's legend shows them.
-        ax.add_patch(Rectangle((0, col.y - swatch_h), 0.12, swatch_h, facecolor=colour or NO_DATA,
-                               edgecolor="#666666", linewidth=0.6 * scale,
-                               hatch=None if colour else "////", linestyle="-" if colour else "--"))
+        ax.add_patch(_matplotlib().patches.Rectangle(
+            (0, col.y - swatch_h), 0.12, swatch_h, facecolor=colour or NO_DATA, edgecolor="#666666",
+            linewidth=0.6 * scale, hatch=None if colour else "////", linestyle="-" if colour else "--"))
         middle = col.y - swatch_h / 2
         ax.text(0.16, middle, text, fontsize=size * scale, va="center")
         ax.text(1.0, middle, f"{count:,} area{'s' if count != 1 else ''}", fontsize=(size - 0.5) * scale,
@@ -488,7 +503,8 @@ def render(data: MapData) -> Rendered:
     w_in, h_in = spec.size_in
     # Type, lines and symbols keep their proportions to the page whatever its size.
     scale = min(w_in / A4_LANDSCAPE_IN[0], h_in / A4_LANDSCAPE_IN[1])
-    fig = Figure(figsize=(w_in, h_in), dpi=spec.dpi, facecolor="white")
+    mpl = _matplotlib()
+    fig = mpl.figure.Figure(figsize=(w_in, h_in), dpi=spec.dpi, facecolor="white")
 
     def fraction(points: float) -> float:  # a height in points, as a fraction of the figure's
         return points * scale / 72 / h_in
@@ -526,8 +542,9 @@ def render(data: MapData) -> Rendered:
     alpha = spec.state.opacity
     faces = [_hex_rgba(colours[c] if c >= 0 else NO_DATA, alpha) for c in data.classes.tolist()]
     small = spec.state.level.startswith("oa")
-    areas = PathCollection([_path(g) for g in data.geoms], facecolors=faces, edgecolors=[EDGE_RGBA],
-                           linewidths=(0.25 if small else 0.4) * scale, zorder=2)
+    areas = mpl.collections.PathCollection([_path(g) for g in data.geoms], facecolors=faces,
+                                           edgecolors=[EDGE_RGBA], linewidths=(0.25 if small else 0.4) * scale,
+                                           zorder=2)
     areas.set_transform(ax.transData)
     ax.add_collection(areas, autolim=False)
     for line in _lines(data.outline):

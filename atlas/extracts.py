@@ -29,9 +29,10 @@ import fcntl
 import gzip
 import json
 import os
+import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -66,6 +67,9 @@ CACHED_AREAS_MAX = 10_000
 GEOMETRY_CACHE_BYTES = 24 * 1024 * 1024
 #: Places whose area codes and names a reader keeps (the whole country's LSOAs are about 6 MB of them).
 NAMES_CACHED = 48
+#: Degrees an area's stored bounding box (5 decimal places) is widened by when looking for the areas around a
+#: point: twice the most that rounding can have taken off.
+BOX_MARGIN = 1e-5
 #: Decimal places of coordinates served to browsers: 5 places is about 1 m, well inside the display
 #: simplification (5-150 m), and 6 would cost a quarter more gzipped geobuf (Liverpool OAs: 97 KB against
 #: 74 KB). Neighbours round their shared vertices alike, so shared edges stay shared. geobuf uses the same
@@ -378,7 +382,21 @@ class Extracts:
                                                 for row in auth.to_dict("records")}
         cat = self.query("SELECT * FROM read_parquet(?) ORDER BY id", [self.file("catalogue.parquet")])
         #: The build's catalogue: a row per variable, by id. Treat as read-only.
-        self.rows: dict[str, dict] = {row["id"]: {k: plain(v) for k, v in row.items()}
+        # 6,000 variables list the same few hundred sets of districts and levels, and repeat their dataset's
+        # texts: equal lists and texts are kept as one object, and so are the sets made of the lists (35 MB a
+        # worker otherwise).
+        lists: dict[tuple, list] = {}
+        sets: dict[tuple, frozenset] = {}
+
+        def one(value: Any) -> Any:
+            if isinstance(value, str):
+                return sys.intern(value)  # a dataset's source, licence and notes, repeated for each variable
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                key = tuple(value)
+                return lists.setdefault(key, [sys.intern(v) for v in key])
+            return value
+
+        self.rows: dict[str, dict] = {row["id"]: {k: one(plain(v)) for k, v in row.items()}
                                       for row in cat.to_dict("records")}
         for row in self.rows.values():
             # Categorical variables carry their categories (code, label, colour) in the publisher's order;
@@ -386,8 +404,9 @@ class Extracts:
             row["categories"] = _categories(row.get("categories"))
         cov = self.query("SELECT dataset, level, authority, areas FROM read_parquet(?)",
                          [self.file("coverage.parquet")])
-        self.coverage: set[tuple[str, str, str]] = set(
-            zip(cov["dataset"], cov["level"], cov["authority"], strict=True))
+        self.coverage: set[tuple[str, str, str]] = {
+            (sys.intern(d), sys.intern(lv), sys.intern(a))
+            for d, lv, a in zip(cov["dataset"], cov["level"], cov["authority"], strict=True)}
         #: dataset -> [(authority, level)] where its file has rows.
         self.dataset_places: dict[str, list[tuple[str, str]]] = {}
         for dataset, level, authority in sorted(self.coverage):
@@ -395,7 +414,9 @@ class Extracts:
         # A dataset's file at a level need not hold every variable of the dataset (the median age has no
         # district figure), and a column may be empty for an authority: the catalogue says where each
         # variable has values, coverage which files exist. Both must agree before a query is built.
-        self.variable_authorities = {id_: frozenset(row.get("authorities") or ()) for id_, row in self.rows.items()}
+        self.variable_authorities = {id_: sets.setdefault(tuple(row.get("authorities") or ()),
+                                                          frozenset(row.get("authorities") or ()))
+                                     for id_, row in self.rows.items()}
         self.levels: list[str] = [lv for lv in LEVELS if (self.build_dir / "areas" / f"{lv}.parquet").exists()]
         counts = []
         for level in self.levels:
@@ -849,13 +870,61 @@ class Extracts:
 
     # -- search and location ----------------------------------------------------------------------------
 
-    def search_table(self) -> pd.DataFrame:
-        """The search index (search.parquet: districts, places, wards, LSOAs, OAs, postcodes), read whole (for
-        building atlas/search.py's index). Empty (with its columns) in a build made before the index existed."""
+    def search_batches(self, size: int = 8_192) -> Iterator[Any]:
+        """The search index (search.parquet: districts, places, wards, LSOAs, OAs, postcode districts) in
+        pyarrow slices of ``size`` rows, each row with its number in the file (``row``): what
+        atlas/search.py derives its matching columns from, a slice at a time, so the index is never whole in a
+        worker's memory. Nothing for a build made before the index existed."""
         path = self.build_dir / "search.parquet"
-        if path.exists():
-            return self.query("SELECT * FROM read_parquet(?)", [str(path)])
-        return pd.DataFrame(columns=["kind", "code", "name", "label", "authority", "authority_name", "level"])
+        if not path.exists():
+            return
+        # Not sorted (a sort would hold the whole table in DuckDB's memory): the scan keeps the file's order, and
+        # every reader of the derived index orders by ``row`` itself.
+        relation = self._cursor().sql("SELECT file_row_number AS row, * EXCLUDE (file_row_number) "
+                                      "FROM read_parquet(?, file_row_number = true)", params=[str(path)])
+        yield from relation.to_arrow_reader(size)  # pyarrow RecordBatches: one schema, whatever a slice holds
+
+    def search_matches(self, path: str, key: str, q: str, words: list[str], starts: bool, by_words: bool,
+                       within: bool) -> list[tuple[int, str, str, int, int, int]]:
+        """The rows of a derived search index (``path``, written by atlas/search.py from ``search_batches``)
+        that match, each once with the first way it matched (``stage``): 0 its code is ``key``, 1 its name is
+        ``q``, 2 (``starts``) its name starts with ``q``, 3 (``by_words``) a word of its name starts with each
+        of ``words``, 4 (``by_words``) so does a word of its name or of where it is, 5 (``within``) its name
+        holds ``q``. Each as (row, kind, code, name's length, kind's rank, stage), in row order."""
+        return self.rows_of(
+            "SELECT row, kind, code, length, kind_rank, stage FROM (SELECT row, kind, code, length, kind_rank, "
+            "CASE WHEN key = ? THEN 0 WHEN norm = ? THEN 1 WHEN ? AND starts_with(norm, ?) THEN 2 "
+            "WHEN ? AND list_bool_and(list_transform(?, lambda w: contains(' ' || norm, ' ' || w))) THEN 3 "
+            "WHEN ? AND list_bool_and(list_transform(?, lambda w: contains(context, ' ' || w))) THEN 4 "
+            "WHEN ? AND contains(' ' || norm, ?) THEN 5 END AS stage FROM read_parquet(?)) "
+            "WHERE stage IS NOT NULL ORDER BY row",
+            [key, q, starts, q, by_words, words, by_words, words, within, q, path])
+
+    def search_names(self, path: str, shortest: int, longest: int) -> list[str]:
+        """The distinct names (normalised) of a derived search index from ``shortest`` to ``longest``
+        characters long, in the order of their first row (the candidates for a close spelling)."""
+        return [r[0] for r in self.rows_of(
+            "SELECT norm FROM read_parquet(?) WHERE length BETWEEN ? AND ? GROUP BY norm ORDER BY min(row)",
+            [path, shortest, longest])]
+
+    def search_named(self, path: str, names: list[str]) -> list[tuple[int, str, str, int, int, str]]:
+        """The rows of a derived search index whose name (normalised) is one of ``names``: (row, kind, code,
+        name's length, kind's rank, name), in row order."""
+        return self.rows_of("SELECT row, kind, code, length, kind_rank, norm FROM read_parquet(?) "
+                            "WHERE list_contains(?, norm) ORDER BY row", [path, names])
+
+    def search_rows(self, path: str, rows: list[int]) -> dict[int, dict]:
+        """Whole rows of a derived search index by row number (the index's own columns, missing as None)."""
+        cursor = self._cursor().execute(
+            "SELECT * EXCLUDE (norm, context, key, kind_rank, length) FROM read_parquet(?) "
+            "WHERE list_contains(?, row)", [path, [int(r) for r in rows]])
+        names = [d[0] for d in cursor.description]
+        out = {}
+        for values in cursor.fetchall():
+            row = {k: (None if isinstance(v, float) and v != v else plain(v))
+                   for k, v in zip(names, values, strict=True)}
+            out[int(row.pop("row"))] = row
+        return out
 
     def area_bbox(self, level: str, code: str) -> list[float] | None:
         """[west, south, east, north] of an area (from the search index, on disk), None when unknown."""
@@ -872,11 +941,12 @@ class Extracts:
             return None
         return [float(v) for v in found[0]]
 
-    def area_shapes(self, level: str, codes: list[str] | None = None
+    def area_shapes(self, level: str, codes: list[str] | None = None, districts: tuple[str, str] | None = None
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Codes, names, labels, districts and polygons (shapely, WGS84) of the areas held at ``level`` (only
-        those of ``codes`` when given), for point-in-polygon look-ups (atlas/locate.py) and saved areas' shapes
-        (atlas/areas.py). Raises NotFound."""
+        those of ``codes`` when given, and only those of districts from ``districts[0]`` to ``districts[1]``
+        when given), for point-in-polygon look-ups (atlas/locate.py) and saved areas' shapes (atlas/areas.py).
+        Raises NotFound."""
         if level not in self.levels:
             raise NotFound("level", level, self.levels)
         path = self.file("areas", f"{level}.parquet")
@@ -886,12 +956,48 @@ class Extracts:
         if codes is not None:
             sql += " WHERE list_contains(?, code)"
             params.append(list(codes))
+            if districts is not None:
+                sql += " AND authority BETWEEN ? AND ?"
+                params.extend(districts)
         rows = self.rows_of(sql + " ORDER BY code", params)  # the column is one of two fixed names
         out_codes = np.array([r[0] for r in rows], dtype=object)
         names = np.array([r[1] for r in rows], dtype=object)
         labels = np.array([r[2] for r in rows], dtype=object)
         authorities = np.array([r[3] for r in rows], dtype=object)
         return out_codes, names, labels, authorities, shapely.from_wkb([bytes(r[4]) for r in rows])
+
+    def _has_boxes(self) -> bool:
+        path = self.build_dir / "search.parquet"
+        return path.exists() and "west" in self.columns(str(path))
+
+    def areas_around(self, level: str, lon: float, lat: float
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``area_shapes`` of the areas at ``level`` whose bounding box holds (lon, lat): the few candidates a
+        point-in-polygon look-up tests (atlas/locate.py). The boxes are read where the build keeps them, on
+        disk (the search index's for small areas and wards, the districts' table for districts), never a
+        spatial index per worker. Boxes are stored to 5 decimal places, so each is widened by
+        ``BOX_MARGIN``: a candidate too many costs one exact test, a candidate missed would be a wrong
+        answer. Raises NotFound for a level the build does not hold."""
+        if level not in self.levels:
+            raise NotFound("level", level, self.levels)
+        if level == NATIONAL_LEVEL:
+            codes = [code for code, row in self.authority_rows.items() if row.get("bbox") is not None
+                     and row["bbox"][0] - BOX_MARGIN <= lon <= row["bbox"][2] + BOX_MARGIN
+                     and row["bbox"][1] - BOX_MARGIN <= lat <= row["bbox"][3] + BOX_MARGIN]
+            return self.area_shapes(level, codes)
+        if not self._has_boxes():
+            return self.area_shapes(level)  # a build made before the index kept boxes: every area is a candidate
+        found = self.rows_of(
+            "SELECT code, authority FROM read_parquet(?) WHERE level = ? AND kind IN ('lsoa', 'oa', 'ward') "
+            "AND west <= ? AND east >= ? AND south <= ? AND north >= ?",
+            [self.file("search.parquet"), level, lon + BOX_MARGIN, lon - BOX_MARGIN, lat + BOX_MARGIN,
+             lat - BOX_MARGIN])
+        if not found:
+            return self.area_shapes(level, [])
+        # The areas' files are written by district: the candidates' range of districts lets DuckDB skip the row
+        # groups of every other district (4 ms instead of 30-40 for the whole country's LSOAs).
+        authorities = [r[1] for r in found]
+        return self.area_shapes(level, [r[0] for r in found], (min(authorities), max(authorities)))
 
     def area_shape(self, level: str, code: str) -> tuple[Any, str, str] | None:
         """One area's display polygon (shapely, WGS84), its friendly name and its district; None when there is

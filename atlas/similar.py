@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.neighbors import NearestNeighbors
-from sklearn.preprocessing import StandardScaler
 
 from atlas import catalogue, extracts, view
+
+if TYPE_CHECKING:
+    from sklearn.neighbors import NearestNeighbors
+    from sklearn.preprocessing import StandardScaler
 
 __all__ = ["DEFAULTS", "MAX_N", "MAX_VARIABLES", "Model", "model", "similar"]
 
@@ -100,6 +103,10 @@ def model(s: catalogue.Catalogue, level: str, variables: tuple[str, ...]) -> Mod
     keep = np.isfinite(raw).all(axis=1)
     codes, raw = codes[keep], raw[keep]
     names = frames[0]["full_name"].to_numpy(dtype=object)[keep]
+    # scikit-learn on the first model a worker makes, not at start: it costs a process about 160 MB.
+    from sklearn.neighbors import NearestNeighbors  # noqa: PLC0415
+    from sklearn.preprocessing import StandardScaler  # noqa: PLC0415
+
     scaler = StandardScaler().fit(raw)
     z = scaler.transform(raw)
     index = NearestNeighbors(algorithm="auto").fit(z)

@@ -2,18 +2,22 @@
 
     python bench/bench_memory.py [--workers 2] [--rounds 3]
 
-Starts gunicorn (gunicorn.conf.py, ``--workers`` x 4 threads, exports drawn in a thread of the worker so
-their memory counts) on a data folder whose ``current`` is ATLAS_DATA_DIR's build and whose database is a new
-SQLite one (an editor and a token are made in it), then ``--rounds`` times sends a fixed mix, one kind after
-the other, each kind several times with different parameters: the national overview (districts, and all
-34,753 LSOAs), a district's values, geometry (geobuf), vector tiles, search, locate, the compare view, PNG
-exports, a datapack, and publishing (an upload and a new version). After each kind it prints the RSS of every
-worker (psutil, MB), and at the end the largest per worker. The issue's budget is 400 MB per worker.
+Starts gunicorn (gunicorn.conf.py, ``--workers`` x 4 threads; exports drawn as deployed, in each worker's
+render pool of processes, or with ``--export-pool thread`` in threads of the worker itself) on a data folder
+whose ``current`` is ATLAS_DATA_DIR's build and whose database is a new SQLite one (an editor and a token are
+made in it), then ``--rounds`` times sends a fixed mix, one kind after the other, each kind several times
+with different parameters: the national overview (districts, and all 34,753 LSOAs), a district's values,
+geometry (geobuf), vector tiles, search, locate, the compare view, PNG exports, a datapack, and publishing
+(an upload and a new version). After each kind it prints the RSS of every worker (psutil, MB), and at the
+end the largest per worker, each worker's unique and proportional set (USS: what it alone holds, what ending
+it would free; PSS: shared pages divided among their sharers) and those of its render processes. The
+issue's budget is 400 MB resident per worker.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import socket
@@ -44,6 +48,11 @@ def workers(proc: subprocess.Popen) -> list[psutil.Process]:
 
 def rss(proc: subprocess.Popen) -> list[float]:
     return [round(p.memory_info().rss / 2**20) for p in workers(proc)]
+
+
+def full(process: psutil.Process) -> tuple[int, int, int]:
+    info = process.memory_full_info()
+    return round(info.rss / 2**20), round(info.uss / 2**20), round(info.pss / 2**20)
 
 
 def setup(folder: Path, build: Path) -> str:
@@ -111,6 +120,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--export-pool", choices=("process", "thread"), default="process",
+                        help="ATLAS_EXPORT_POOL: process (as deployed) or thread (renders counted in the worker)")
     args = parser.parse_args()
     build = (Path(os.environ.get("ATLAS_DATA_DIR", ROOT / "data")) / "current").resolve()
     if not (build / "build.json").exists():
@@ -122,7 +133,7 @@ def main() -> int:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "ATLAS_DATA_DIR": str(folder), "ATLAS_TILES_URL": "",
            "ATLAS_CACHE_TYPE": "FileSystemCache", "ATLAS_CACHE_DIR": str(folder / "cache"),
-           "ATLAS_EXPORT_POOL": "thread", "ATLAS_EXPORT_RATE_LIMIT": "", "ATLAS_PULL_EVERY": "0",
+           "ATLAS_EXPORT_POOL": args.export_pool, "ATLAS_EXPORT_RATE_LIMIT": "", "ATLAS_PULL_EVERY": "0",
            "ATLAS_LOG_LEVEL": "WARNING"}
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind",
                              f"127.0.0.1:{port}", "--workers", str(args.workers), "--access-logfile", "/dev/null",
@@ -152,6 +163,13 @@ def main() -> int:
                 bad = sorted({s for s in statuses if s >= 400})
                 print(f"round {round_no + 1}: {kind:24s} {now}" + (f"  (answers {bad})" if bad else ""))
         print(f"{'largest, per worker':32s} {peak}  (budget 400 MB)")
+        for worker in workers(proc):
+            rss_mb, uss, pss = full(worker)
+            print(f"worker {worker.pid}: RSS {rss_mb} MB, USS {uss} MB, PSS {pss} MB")
+            for child in worker.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    rss_mb, uss, pss = full(child)
+                    print(f"  its {child.name()} {child.pid}: RSS {rss_mb} MB, USS {uss} MB, PSS {pss} MB")
     finally:
         proc.terminate()
         proc.wait(timeout=60)

@@ -281,6 +281,28 @@ def test_points_inside_raw_lsoa_polygons_are_found_in_them(s, raw_dir):
     assert tried >= 100 and found == tried
 
 
+def test_locate_finds_what_every_polygon_of_the_level_finds(s):
+    """The look-up reads only the areas whose stored box holds the point: its answer must be the one a test of
+    every polygon of the level gives, on the hardest points too (vertices on shared edges and the corners of
+    the boxes, where a box rounded inwards would lose the area)."""
+    rng = np.random.default_rng(5)
+    reader = s.extracts
+    for level in ("lsoa11", "oa11", "ward22", "lad"):
+        codes, *_, geoms = reader.area_shapes(level)
+        picks = rng.choice(len(geoms), 12, replace=False)
+        points = []
+        for i in picks:
+            ring = shapely.get_coordinates(geoms[i])
+            points += [tuple(ring[rng.integers(len(ring))]), tuple(ring[np.argmin(ring[:, 0])]),
+                       tuple(ring[np.argmax(ring[:, 1])]), tuple(shapely.get_coordinates(
+                           shapely.point_on_surface(geoms[i]))[0])]
+        for lon, lat in points:
+            hits = np.flatnonzero(shapely.intersects(geoms, shapely.Point(lon, lat)))
+            want = str(min(codes[hits])) if hits.size else None
+            got = locate.locate(reader, float(lat), float(lon)).areas[level]
+            assert (got or {}).get("code") == want, (level, lon, lat)
+
+
 def test_trafford_postcodes_fall_in_their_own_lsoa(s, raw_dir):
     rows = _rows(raw_dir / TRAFFORD_PC)
     same = sum(locate.locate(s.extracts, float(r["lat"]), float(r["lon"])).areas["lsoa11"]["code"] == r["lsoa_code"]

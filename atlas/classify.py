@@ -1,8 +1,4 @@
-"""Classify a variable's values into map classes: pure functions, mapclassify's schemes in numpy.
-
-The schemes compute exactly what mapclassify's classifiers of the same names compute (tests/test_classify.py
-checks them against mapclassify on every kind of input), without importing it: its package imports scipy,
-scikit-learn, numba and matplotlib (about 330 MB in every web worker) for the few lines of arithmetic used here.
+"""Classify a variable's values into map classes: pure functions over mapclassify.
 
 A classification is a list of upper bounds (`breaks`). Class i holds the values v with
 breaks[i-1] < v <= breaks[i]; the lowest class has no lower bound (it holds everything up to breaks[0],
@@ -24,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import mapclassify
 import numpy as np
 
 __all__ = [
@@ -220,108 +217,6 @@ def class_index(values: Any, breaks: Sequence[float]) -> np.ndarray:
 SchemeFn = Callable[[np.ndarray, int, Any], tuple[np.ndarray, str | None]]
 
 
-# mapclassify's arithmetic (mapclassify/classifiers.py, 2.10), step for step, so the breaks are the same to the
-# last bit; its classifiers also classify and summarise the values, which classify() does itself.
-
-def _mc_quantiles(y: np.ndarray, k: int) -> np.ndarray:
-    """``mapclassify.Quantiles(y, k).bins``: scipy's scoreatpercentile ("fraction") at k even steps."""
-    w = 100.0 / k
-    p = np.arange(w, 100 + w, w)
-    if p[-1] > 100.0:
-        p[-1] = 100.0
-    ordered = np.sort(np.asarray(y, dtype="f8"))
-    scores = []
-    for per in p:
-        idx = per / 100.0 * (ordered.size - 1)
-        i = int(idx)
-        if i == idx:
-            scores.append(ordered[i] * 1.0 / 1.0)
-        else:
-            weights = np.array([(i + 1 - idx), (idx - i)], float)
-            scores.append(np.add.reduce(ordered[i:i + 2] * weights) / weights.sum())
-    return np.unique(np.array(scores))
-
-
-def _mc_equal_interval(y: np.ndarray, k: int) -> np.ndarray:
-    """``mapclassify.EqualInterval(y, k).bins``."""
-    max_y, min_y = max(y), min(y)
-    width = (max_y - min_y) * 1.0 / k
-    cuts = np.arange(min_y + width, max_y + width, width)
-    if len(cuts) > k:  # overshooting
-        cuts = cuts[0:k]
-    cuts[-1] = max_y
-    return cuts.copy()
-
-
-def _mc_std_mean(y: np.ndarray, multiples: list[float]) -> np.ndarray:
-    """``mapclassify.StdMean(y, multiples).bins``."""
-    s, m = y.std(ddof=1), y.mean()
-    cuts = [m + s * w for w in multiples]
-    if cuts[-1] < y.max():
-        cuts.append(y.max())
-    return np.array(cuts)
-
-
-def _mc_head_tail(y: np.ndarray) -> np.ndarray:
-    """``mapclassify.HeadTailBreaks(y).bins``: the mean, then the mean of the values above it, and so on."""
-    cuts: list[float] = []
-    values = np.array(y)
-    while True:
-        mean = np.mean(values)
-        if cuts and cuts[-1] == mean:  # floating point (mapclassify GH#117)
-            break
-        cuts.append(mean)
-        if len(set(values)) <= 1:
-            break
-        values = values[values > mean]
-    return np.array(cuts)
-
-
-def _mc_user_defined(y: np.ndarray, bins: list[float]) -> np.ndarray:
-    """``mapclassify.UserDefined(y, bins).bins``: the maximum added when the values go above the last."""
-    if bins[-1] < max(y):
-        bins = np.append(bins, max(y))
-    return np.array(bins)
-
-
-def _mc_fisher_jenks(y: np.ndarray, k: int) -> np.ndarray:
-    """``mapclassify.FisherJenks(y, k).bins``: Fisher's optimal partition by dynamic programming, accumulated
-    in float32 as mapclassify's compiled loop does. Each row of the table is computed at once over every
-    split and class (numpy), where mapclassify loops over them one at a time: ties go, as there, to the
-    split nearest the row's start."""
-    values = np.sort(np.asarray(y)).astype("f8")
-    n = values.size
-    mat1 = np.zeros((n + 1, k + 1), dtype=np.int32)
-    mat2 = np.zeros((n + 1, k + 1), dtype=np.float32)
-    mat1[1, 1:] = 1
-    mat2[2:, 1:] = np.inf
-    as32 = values.astype(np.float32)
-    for row in range(2, n + 1):
-        backwards = as32[row - 1::-1]  # values[row-1], values[row-2], ..., values[0]
-        s1 = np.cumsum(backwards, dtype=np.float32)
-        s2 = np.cumsum(backwards * backwards, dtype=np.float32)
-        w = np.arange(1, row + 1, dtype=np.float32)
-        v = s2 - (s1 * s1) / w  # v[m-1]: the variance sum of the last m values up to this row
-        if k >= 2:
-            # Splits m = 1 .. row-1 (the class from i3 = row-m+1 to row, the rest ending at i4 = row-m).
-            cand = v[:row - 1, None] + mat2[row - 1:0:-1, 1:k]
-            best = cand.min(axis=0)
-            last = (row - 2) - np.argmax(cand[::-1] == best, axis=0)  # the last split reaching the minimum
-            mat1[row, 2:] = row - last  # where its class starts (i3)
-            mat2[row, 2:] = best
-        mat1[row, 1] = 1
-        mat2[row, 1] = v[row - 1]
-    kclass = np.zeros(k + 1, dtype=values.dtype)
-    kclass[k] = values[n - 1]
-    kclass[0] = values[0]
-    at = n
-    for count in range(k, 1, -1):
-        pivot = mat1[at, count]
-        kclass[count - 1] = values[int(pivot - 2)]
-        at = int(pivot - 1)
-    return np.delete(kclass, 0)
-
-
 def _quiet(make: Callable[[], Any]) -> Any:
     # mapclassify warns (UserWarning) when it merges tied breaks; the note says the same to the user,
     # so the warning would only be log noise. catch_warnings is not thread-safe before Python 3.14: the
@@ -333,7 +228,7 @@ def _quiet(make: Callable[[], Any]) -> Any:
 
 
 def _quantiles(y: np.ndarray, k: int, _custom: Any = None) -> tuple[np.ndarray, str | None]:
-    bins = np.unique(_quiet(lambda: _mc_quantiles(y, k)))
+    bins = np.unique(_quiet(lambda: mapclassify.Quantiles(y, k=k)).bins)
     # With heavy ties an interpolated quantile can fall between two data values and bound a class that
     # no value is in ([0, 0, 0, 1, 1], k=5 gives 0, 0.4, 1): drop such bounds, merging the empty class
     # into the one above, which holds exactly the same values.
@@ -344,7 +239,7 @@ def _quantiles(y: np.ndarray, k: int, _custom: Any = None) -> tuple[np.ndarray, 
 def _equal_interval(y: np.ndarray, k: int, _custom: Any = None) -> tuple[np.ndarray, str | None]:
     if not (float(y.max()) - float(y.min())) / k > 0:  # a range too narrow to divide (subnormal): mapclassify
         return np.unique(y), None  # asks numpy for an enormous array; each distinct value is its own class
-    return _quiet(lambda: _mc_equal_interval(y, k)), None
+    return _quiet(lambda: mapclassify.EqualInterval(y, k=k)).bins, None
 
 
 def _fisher_jenks(y: np.ndarray, k: int, _custom: Any = None) -> tuple[np.ndarray, str | None]:
@@ -353,7 +248,7 @@ def _fisher_jenks(y: np.ndarray, k: int, _custom: Any = None) -> tuple[np.ndarra
         # Each distinct value in a class of its own is the optimal partition (mapclassify refuses it).
         return distinct, None
     if y.size <= FISHER_JENKS_FULL_MAX:
-        return _mc_fisher_jenks(y, k), None
+        return mapclassify.FisherJenks(y, k=k).bins, None
     # FisherJenksSampled draws its sample from numpy's global random state, so repeatable breaks would
     # mean seeding state shared by every thread of the worker. Same method, private generator: a sample
     # of FISHER_JENKS_SAMPLE values (without replacement) that always holds the minimum and maximum.
@@ -365,7 +260,7 @@ def _fisher_jenks(y: np.ndarray, k: int, _custom: Any = None) -> tuple[np.ndarra
         f"Natural breaks were computed from a fixed sample of {FISHER_JENKS_SAMPLE:,} of the "
         f"{y.size:,} values, which keeps them quick and repeatable."
     )
-    return _mc_fisher_jenks(sample, k_sample), note
+    return mapclassify.FisherJenks(sample, k=k_sample).bins, note
 
 
 def _std_multiples(k: int) -> list[float]:
@@ -381,11 +276,11 @@ def _std_multiples(k: int) -> list[float]:
 
 
 def _std_mean(y: np.ndarray, k: int, _custom: Any = None) -> tuple[np.ndarray, str | None]:
-    sm_bins = _mc_std_mean(y, _std_multiples(k))
+    sm = mapclassify.StdMean(y, multiples=_std_multiples(k))
     lo, hi = y[0], y[-1]
     # Bounds outside the data would be classes nobody is in, with ranges of impossible values (a negative
     # share, say): keep the bounds inside the data and close the top class on the maximum.
-    bins = [b for b in sm_bins if lo <= b < hi] + [hi]
+    bins = [b for b in sm.bins if lo <= b < hi] + [hi]
     mean, sd = float(y.mean()), float(y.std(ddof=1))
     note = (
         f"Standard deviation classes break at whole multiples of the standard deviation ({_fmt(sd)}) "
@@ -397,7 +292,7 @@ def _std_mean(y: np.ndarray, k: int, _custom: Any = None) -> tuple[np.ndarray, s
 def _head_tail(y: np.ndarray, k: int, _custom: Any = None) -> tuple[np.ndarray, str | None]:
     # When a head's mean rounds to its maximum (values one float apart), mapclassify recurses on an empty
     # head and appends NaN, with a RuntimeWarning: drop it; the last finite mean is then the maximum.
-    bins = _quiet(lambda: _mc_head_tail(y))
+    bins = _quiet(lambda: mapclassify.HeadTailBreaks(y)).bins
     bins = bins[np.isfinite(bins)]
     if bins[-1] < y[-1]:
         bins = np.append(bins, y[-1])
@@ -435,7 +330,7 @@ def _custom(
         if len(typed) > K_MAX:
             raise ClassifyError(f"{len(typed)} custom breaks given; at most {K_MAX} (one per class)")
     # UserDefined adds a class from the last typed break up to the maximum when the data goes above it.
-    bins = _mc_user_defined(basis, typed)
+    bins = mapclassify.UserDefined(basis, bins=typed).bins
     note = None
     if len(bins) > len(typed):
         note = (

@@ -10,7 +10,6 @@ import json
 import math
 from pathlib import Path
 
-import mapclassify
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -157,7 +156,7 @@ def test_head_tail_by_hand():
 
 def test_head_tail_merges_the_tail_beyond_k():
     values = np.random.default_rng(1).lognormal(size=500)  # a heavy tail: head/tail breaks finds 7 classes
-    found = mapclassify.HeadTailBreaks(values).bins
+    found = classify.mapclassify.HeadTailBreaks(values).bins
     assert len(found) == 7
     result = classify.classify(values, "head_tail", 3)
     assert result.breaks == pytest.approx([found[0], found[1], values.max()], rel=1e-12)
@@ -259,7 +258,7 @@ def test_fisher_jenks_sampled_above_3000_is_repeatable_and_leaves_numpy_alone(ra
     check_consistent(first, national.tolist())
     # A sample's breaks should cost little against the best 5 classes of all the values.
     x = np.sort(national)
-    full = mapclassify.FisherJenks(x[:: max(1, x.size // 3000)], k=5).bins.tolist()
+    full = classify.mapclassify.FisherJenks(x[:: max(1, x.size // 3000)], k=5).bins.tolist()
     assert within_ssd(x, first.breaks) < 1.1 * within_ssd(x, full[:-1] + [float(x[-1])])
 
 
@@ -495,48 +494,3 @@ def test_fisher_jenks_matches_the_exact_optimum(values, k):
 def test_one_dispatch_table_for_every_scheme():
     assert list(classify._SCHEMES) == list(SCHEMES)
     assert all(isinstance(label, str) and label for label in SCHEMES.values())
-
-
-# --------------------------------------------------------------------------------------------------
-# The schemes' arithmetic is mapclassify's, without importing it in the app (atlas/classify.py): checked here
-# against mapclassify itself, bit for bit, on ties, heavy tails, negatives, tiny and huge magnitudes.
-
-_ORACLE_VALUES = st.lists(st.one_of(
-    st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False, width=32),
-    st.integers(min_value=0, max_value=6).map(float),
-    st.floats(min_value=0, max_value=1e-3, allow_nan=False, allow_infinity=False)), min_size=2, max_size=300)
-
-
-@settings(max_examples=300, deadline=None)
-@given(values=_ORACLE_VALUES, k=st.integers(min_value=2, max_value=9))
-@example(values=[0.0, 0.0, 0.0, 1.0, 1.0], k=5)
-@example(values=[1.0] * 9 + [11.0], k=3)
-def test_schemes_compute_what_mapclassify_computes(values, k):
-    import warnings
-
-    y = np.sort(np.asarray(values, dtype="f8"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        pairs = [(classify._mc_quantiles(y, k), mapclassify.Quantiles(y, k=k).bins),
-                 (classify._mc_head_tail(y), mapclassify.HeadTailBreaks(y).bins),
-                 (classify._mc_std_mean(y, [-2.0, -1.0, 1.0, 2.0]),
-                  mapclassify.StdMean(y, multiples=[-2.0, -1.0, 1.0, 2.0]).bins),
-                 (classify._mc_user_defined(y, [float(y[len(y) // 2])]),
-                  mapclassify.UserDefined(y, bins=[float(y[len(y) // 2])]).bins)]
-        if (float(y.max()) - float(y.min())) / k > 0:
-            pairs.append((classify._mc_equal_interval(y, k), mapclassify.EqualInterval(y, k=k).bins))
-        if np.unique(y).size > k:
-            pairs.append((classify._mc_fisher_jenks(y, k), mapclassify.FisherJenks(y, k=k).bins))
-    for ours, theirs in pairs:
-        assert ours.shape == theirs.shape and np.array_equal(ours, theirs, equal_nan=True), (ours, theirs)
-
-
-def test_the_app_never_imports_mapclassify():
-    """It costs a worker about 330 MB (scipy, scikit-learn, numba, matplotlib): classify must work without it."""
-    import subprocess
-    import sys
-
-    code = ("import sys, atlas.classify as c; c.classify([1, 2, 3, 4, 5, 6, 7], 'fisher_jenks', 3); "
-            "print(sorted(m for m in ('mapclassify', 'scipy', 'sklearn', 'numba', 'matplotlib') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "[]"

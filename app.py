@@ -26,7 +26,19 @@ from callbacks import (  # noqa: F401 - importing registers the callbacks
 )
 from callbacks import points as point_callbacks  # noqa: F401 - the point layer's, the site and area cards'
 from ui import ids, page
-from web import api, auth, caching, callback_guard, compression, datastore, downloads, points, publishing, security
+from web import (
+    api,
+    auth,
+    caching,
+    callback_guard,
+    compression,
+    datastore,
+    downloads,
+    health,
+    points,
+    publishing,
+    security,
+)
 from web import areas as saved_areas
 from web import profile as profiles
 
@@ -56,6 +68,8 @@ saved_areas.init_app(app.server)
 # Who is asking (sessions, API tokens, OIDC) and the datastore's pages: the actor every access decision reads.
 auth.init_app(app.server)
 datastore.init_app(app.server)
+# /healthz, /readyz, and a real 404 page for a path no route or page serves (web/health.py).
+health.init_app(app.server, pages=lambda: [page["path"] for page in dash.page_registry.values()])
 compression.init_app(app.server)
 caching.init_app(app.server)
 # Malformed callback requests: 400 with one log line, never a 500 (web/callback_guard.py).

@@ -1,7 +1,8 @@
 """gunicorn settings for Neighbourhood Atlas: ``gunicorn -c gunicorn.conf.py app:server``.
 
 Override any of them with GUNICORN_CMD_ARGS (e.g. ``--workers 4 --bind 127.0.0.1:8050``). With more than
-one worker, set ATLAS_CACHE_TYPE to FileSystemCache or RedisCache so the workers share classified results.
+one worker, set ATLAS_CACHE_TYPE=FileSystemCache (one host) or ATLAS_REDIS_URL (several) so the workers share
+classified results.
 """
 
 from __future__ import annotations
@@ -29,6 +30,51 @@ accesslog = "-"
 _WARM_PATHS = ("/", "/_dash-layout", "/_dash-dependencies", "/api")
 
 
+def on_starting(server) -> None:
+    """Stop at once, with one message, when ATLAS_DATA_DIR cannot be written (atlas/db.py).
+
+    With object storage (ATLAS_STORAGE_URL), fetch and check the build its pointer names before the host
+    takes requests (atlas/builds.py): a new host joins serving the current build, never a half-downloaded one.
+    Storage unreachable: logged, and the host starts on what it has (/readyz says whether that is a build)."""
+    from atlas import builds, db, settings, storage  # noqa: PLC0415 - only builds' files: no DuckDB in the master
+
+    config = settings.load()
+    # A data folder this user cannot write (a container's volume owned by root, a read-only mount): stop here with
+    # one message naming the folder and the user, rather than start workers that each stop on it, for ever.
+    db.require_writable_data_dir(config)
+    if not config.storage_url:
+        return
+    log = logging.getLogger("gunicorn.error")
+    try:
+        found = builds.sync()
+        log.info("build from object storage: %s", found or "already current")
+    except (storage.Unavailable, storage.Corrupt) as exc:
+        log.warning("could not fetch the current build from object storage: %s", exc)
+
+
+#: glibc's malloc arenas a worker may have. By default glibc gives each thread that contends for the heap an
+#: arena of its own, up to 8 per core, and memory freed in one is not reused by another: with 4 threads, a
+#: worker's freed frames stayed resident across several arenas. Two is the usual setting for threaded Python
+#: servers (MALLOC_ARENA_MAX=2).
+MALLOC_ARENAS = 2
+
+
+def post_fork(server, worker) -> None:
+    """Limit the worker's malloc arenas before it starts any thread. Set here, with glibc's ``mallopt``, because
+    the MALLOC_ARENA_MAX variable is read once, when a process starts: a worker is forked from the master, so
+    the variable would have to be in the master's environment already (the Dockerfile sets it too)."""
+    import ctypes  # noqa: PLC0415
+    import ctypes.util  # noqa: PLC0415
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        libc = None
+    if libc is not None and hasattr(libc, "mallopt"):  # glibc (musl has no arenas to limit)
+        libc.mallopt(-8, MALLOC_ARENAS)  # M_ARENA_MAX
+
+
 def post_worker_init(worker) -> None:
     """Warm the worker before it takes its first request.
 
@@ -38,6 +84,9 @@ def post_worker_init(worker) -> None:
     request also opens this worker's store (read-only DuckDB, after the fork).
     """
     log = logging.getLogger("gunicorn.error")
+    from atlas import builds  # noqa: PLC0415 - after the fork, in the worker
+
+    builds.start_polling()  # with object storage: switch to a newer build when one is published
     client = worker.wsgi.test_client()
     for path in _WARM_PATHS:
         status = client.get(path).status_code

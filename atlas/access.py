@@ -9,7 +9,7 @@ datasette's ``allowed()``). Resource-level decisions (this dataset, this organis
 with the resource in hand.
 
 Reads: every path that can reveal a value, a variable's existence or its metadata goes through
-atlas/store.py or atlas/registry.py, and both ask ``allowed(actor, "dataset.read", rule)`` for every
+atlas/catalogue.py or atlas/registry.py, and both ask ``allowed(actor, "dataset.read", rule)`` for every
 published dataset they consider. What is denied is simply not there: the store's NotFound for it is the
 NotFound of a variable that never existed (CKAN's permission labels, datasette's ``permission_allowed``).
 

@@ -32,8 +32,7 @@ import shapely
 import shapely.geometry
 import sqlalchemy as sa
 
-from atlas import access, audit, db
-from atlas import store as atlas_store
+from atlas import access, audit, catalogue, db, extracts
 
 __all__ = ["ACCESS", "CODE", "MAX_AREAS", "MAX_RADIUS", "BadArea", "Saved", "create", "delete", "get", "points",
            "drawn", "place_centre", "population", "select", "subject", "visible"]
@@ -88,7 +87,7 @@ _lock = threading.Lock()
 _points: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, shapely.STRtree]] = {}
 
 
-def points(s: atlas_store.Store, level: str) -> tuple[np.ndarray, np.ndarray, shapely.STRtree]:
+def points(s: catalogue.Catalogue, level: str) -> tuple[np.ndarray, np.ndarray, shapely.STRtree]:
     """Codes, representative points (shapely, WGS84) and their STRtree of every area at ``level`` (cached
     per build). Raises NotFound for an unknown level."""
     key = (s.build_id, level)
@@ -132,12 +131,12 @@ def _polygon(given: Any) -> shapely.Geometry:
     return shape
 
 
-def select(s: atlas_store.Store, level: str, *, codes: Any = None, polygon: Any = None, centre: Any = None,
+def select(s: catalogue.Catalogue, level: str, *, codes: Any = None, polygon: Any = None, centre: Any = None,
            radius: Any = None) -> tuple[list[str], str, Any]:
     """(the codes chosen, in code order; how: codes | polygon | radius; the definition as given, cleaned).
-    Exactly one of codes, polygon, or centre with radius. Raises BadArea or store.NotFound (level)."""
-    if level not in s.levels or level == atlas_store.NATIONAL_LEVEL:
-        raise atlas_store.NotFound("level", str(level), [lv for lv in s.levels if lv != atlas_store.NATIONAL_LEVEL])
+    Exactly one of codes, polygon, or centre with radius. Raises BadArea or extracts.NotFound (level)."""
+    if level not in s.levels or level == extracts.NATIONAL_LEVEL:
+        raise extracts.NotFound("level", str(level), [lv for lv in s.levels if lv != extracts.NATIONAL_LEVEL])
     given = [k for k, v in (("codes", codes), ("polygon", polygon), ("centre", centre)) if v is not None]
     if len(given) != 1:
         raise BadArea("codes", "give exactly one of codes, polygon, or centre with radius")
@@ -273,7 +272,7 @@ def delete(actor: access.Actor, code: str, url: str | None = None) -> bool:
     return True
 
 
-def subject(s: atlas_store.Store, code: str, actor: access.Actor) -> Any:
+def subject(s: catalogue.Catalogue, code: str, actor: access.Actor) -> Any:
     """A saved area ``actor`` may open as a profile's subject (atlas.profile.Subject), else None."""
     from atlas import profile  # noqa: PLC0415 - profile reads the store; areas is imported by the web layer
 
@@ -297,7 +296,7 @@ def subject(s: atlas_store.Store, code: str, actor: access.Actor) -> Any:
 POPULATION = {"lsoa11": "ks102ew0001", "oa11": "ks102ew0001", "lsoa21": "ts001_total"}
 
 
-def population(s: atlas_store.Store, level: str, codes: list[str]) -> float | None:
+def population(s: catalogue.Catalogue, level: str, codes: list[str]) -> float | None:
     """Usual residents of ``codes`` together (the census count of ``POPULATION``), None where not held."""
     variable = POPULATION.get(level)
     if variable is None or not codes:
@@ -312,7 +311,7 @@ def population(s: atlas_store.Store, level: str, codes: list[str]) -> float | No
     return None if not np.isfinite(value) else float(value)
 
 
-def drawn(s: atlas_store.Store, level: str, collection: Any) -> list[str]:
+def drawn(s: catalogue.Catalogue, level: str, collection: Any) -> list[str]:
     """The areas inside every shape drawn on a map (dash-leaflet's EditControl ``geojson``: polygons and
     rectangles, and circles as a point with ``_mRadius`` in metres), together, in code order. A shape that
     holds no area adds none. Raises BadArea for a shape that is not one."""
@@ -345,11 +344,11 @@ def drawn(s: atlas_store.Store, level: str, collection: Any) -> list[str]:
     return sorted(found)
 
 
-def place_centre(s: atlas_store.Store, text: str) -> tuple[float, float, str] | None:
+def place_centre(s: catalogue.Catalogue, text: str) -> tuple[float, float, str] | None:
     """The centre (lat, lon) and label of the first place ``text`` finds (atlas/search.py), else None."""
     from atlas import search  # noqa: PLC0415
 
-    for result in search.search(s, text, limit=1)["results"]:
+    for result in search.search(s.extracts, text, limit=1)["results"]:
         box = result.get("bbox")
         if box and len(box) == 4:
             return (box[1] + box[3]) / 2, (box[0] + box[2]) / 2, str(result.get("label") or result.get("name"))
@@ -387,4 +386,4 @@ def _listing() -> list[str]:
 
 
 # A saved area is a place like any other: the store opens ``A<id>`` as an ``authority`` for those who may.
-atlas_store.register_saved(_for_store, _listing)
+catalogue.register_saved(_for_store, _listing)

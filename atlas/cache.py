@@ -1,11 +1,14 @@
 """The cache of classified results, shared by the Dash callbacks (flask-caching, vizro's pattern).
 
 ``cache`` is created here without an app and bound to the Flask server by ``init_cache`` in app.py, with
-its backend from settings (``ATLAS_CACHE_TYPE``: in-process ``SimpleCache`` for one worker, ``FileSystemCache``
-or ``RedisCache`` when gunicorn runs several). Keys are built only from the request's parameters and the
-build id, never from ``id()`` or ``hash()`` of objects (which differ between workers), so every worker
-finds what another stored. Results come back as copies: a caller may change what it gets without changing
-what the next caller gets.
+its backend from settings: Redis when ``ATLAS_REDIS_URL`` is set (every worker of every host), else
+``ATLAS_CACHE_TYPE`` (in-process ``SimpleCache``, or ``FileSystemCache`` for the workers of one host). Keys
+are built only from the request's parameters and what the answer depends on (the build, a published
+dataset's version, what the requester may see: the request's catalogue names them), never from ``id()`` or
+``hash()`` of objects (which differ between workers), so every worker finds what another stored, and a new
+version is a new key on every host at once. Results come back as copies: a caller may change what it gets
+without changing what the next caller gets. A cache that cannot be reached (Redis down) is skipped: the
+answer is computed, and the next request tries it again once ``shared.BACKOFF`` has passed.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any, TypeVar
 import flask
 from flask_caching import Cache
 
-from atlas import settings
+from atlas import settings, shared
 
 __all__ = ["cache", "cached", "init_cache", "make_key"]
 
@@ -38,13 +41,18 @@ def init_cache(server: flask.Flask, config: settings.Settings | None = None) -> 
         "CACHE_DEFAULT_TIMEOUT": config.cache_timeout,
         "CACHE_KEY_PREFIX": "atlas:",
     }
-    if config.cache_type == "FileSystemCache":
+    if config.redis_url:
+        options["CACHE_TYPE"] = "RedisCache"
+        options["CACHE_REDIS_URL"] = config.redis_url
+        # A Redis that is down must cost a request a second at most, once (then shared.BACKOFF skips it).
+        options["CACHE_OPTIONS"] = {"socket_timeout": shared.TIMEOUT, "socket_connect_timeout": shared.TIMEOUT}
+    elif config.cache_type == "FileSystemCache":
         options["CACHE_DIR"] = str(config.cache_dir)
         options["CACHE_THRESHOLD"] = 5000
-    elif config.cache_type == "RedisCache":
-        options["CACHE_REDIS_URL"] = config.cache_redis_url
     elif config.cache_type == "SimpleCache":
-        options["CACHE_THRESHOLD"] = 2000
+        # Bounded by entries, not bytes: a national view's classification is tens of KB, so this stays a few
+        # tens of MB per worker at most.
+        options["CACHE_THRESHOLD"] = 500
     cache.init_app(server, config=options)
 
 
@@ -66,19 +74,21 @@ def cached(key: str, compute: Callable[[], T]) -> T:
     Outside a Flask app context (unit tests calling functions directly) it simply computes. A cache
     backend that fails (Redis down) is logged and bypassed: the answer is the same, only slower.
     """
-    if not _bound():
+    if not _bound() or shared.resting():
         return compute()
     try:
         hit = cache.get(key)
-    except Exception:  # noqa: BLE001 - a broken cache must never break the map
-        log.warning("cache get failed for %r; computing instead", key, exc_info=True)
-        hit = None
+    except Exception as exc:  # noqa: BLE001 - a broken cache must never break the map
+        log.warning("cache get failed for %r; computing instead: %s", key, exc)
+        shared.rest()
+        return compute()
     if hit is not None:
         # SimpleCache keeps the object itself in memory: hand out a copy, never the stored one.
         return copy.deepcopy(hit)
     value = compute()
     try:
         cache.set(key, value)
-    except Exception:  # noqa: BLE001
-        log.warning("cache set failed for %r", key, exc_info=True)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("cache set failed for %r: %s", key, exc)
+        shared.rest()
     return copy.deepcopy(value)

@@ -21,6 +21,7 @@ is made::
     atlas db upgrade                   (migrate the database: the app does it too, at its first use)
     atlas check                        (version rows without files, files without rows, checksums)
     atlas sweep                        (remove version files no row refers to, an hour old or more)
+    atlas sync                         (fetch the build object storage names current, check it, switch to it)
 
 Every command declares the action it performs (``COMMANDS``; a test fails on one that does not) and runs
 as the operator (``access.OPERATOR``, "atlas command" in the audit log): whoever runs it holds the server.
@@ -35,7 +36,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from atlas import access, accounts, db, settings
+from atlas import access, accounts, db, settings, storage
 
 __all__ = ["COMMANDS", "main"]
 
@@ -47,7 +48,7 @@ COMMANDS: dict[tuple[str, str | None], str] = {
     **{("partnership", a): "site.admin" for a in ("add", "list", "remove", "leave")},
     **{("token", a): "site.admin" for a in ("add", "list", "remove")},
     ("pull", None): "site.admin", ("db", "upgrade"): "site.admin", ("sweep", None): "site.admin",
-    ("check", None): "site.admin",
+    ("check", None): "site.admin", ("sync", None): "site.admin",
 }
 
 
@@ -125,7 +126,10 @@ def _parser() -> argparse.ArgumentParser:
     dbp = sub.add_parser("db", help="the database").add_subparsers(dest="action", required=True)
     dbp.add_parser("upgrade")
     sub.add_parser("sweep", help="remove unreferenced version files")
-    sub.add_parser("check", help="check every version's file against its row (and files without rows)")
+    sub.add_parser("check", help="check every version's file against its row (and files without rows), and the "
+                                 "builds in object storage against their manifests")
+    sub.add_parser("sync", help="fetch the build object storage names current (ATLAS_STORAGE_URL), check every "
+                                "file and switch this host to it (app hosts also do this by themselves)")
     return parser
 
 
@@ -157,9 +161,11 @@ def _run(args: argparse.Namespace, what: str, action: str | None) -> int:
         elif action == "list":
             _print_rows(accounts.list_orgs())
         elif action == "seed":
-            from atlas import store  # noqa: PLC0415 - only this command needs the build
+            from atlas import extracts  # noqa: PLC0415 - only this command needs the build
 
-            print(f"added {accounts.seed_authorities(store.get_store().authorities())} authorities")
+            reader = extracts.current()
+            print(f"added {accounts.seed_authorities([reader.authority_dict(c) for c in reader.authority_rows])} "
+                  "authorities")
         else:
             accounts.remove_org(args.code)
             print(f"removed organisation {args.code}")
@@ -235,7 +241,7 @@ def _run(args: argparse.Namespace, what: str, action: str | None) -> int:
         from atlas import publish  # noqa: PLC0415
 
         removed = publish.sweep(settings.load().data_dir)
-        print(f"removed {len(removed)} unreferenced version files")
+        print(f"removed {len(removed)} unreferenced files")
     elif what == "check":
         from atlas import publish  # noqa: PLC0415
 
@@ -244,13 +250,21 @@ def _run(args: argparse.Namespace, what: str, action: str | None) -> int:
             print(line)
         print(f"{len(problems)} problems" if problems else "every version's file is there and matches its checksum")
         return 1 if problems else 0
+    elif what == "sync":
+        from atlas import builds  # noqa: PLC0415
+
+        found = builds.sync()
+        state = builds.status(settings.load().data_dir)
+        print(f"switched to build {found}" if found else f"build {state['id'] or '(none)'} is current here"
+              + (f"; object storage names {state.get('stored')}" if "stored" in state else ""))
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(list(sys.argv[1:] if argv is None else argv))
-    except (accounts.AccountError, settings.SettingsError, db.Unavailable) as exc:
+    except (accounts.AccountError, settings.SettingsError, db.Unavailable, storage.Unavailable,
+            storage.Corrupt) as exc:
         print(f"atlas: {exc}", file=sys.stderr)
         return 1
 

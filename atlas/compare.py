@@ -3,8 +3,8 @@ between the two variables (correlation, scatter plot, bivariate classes) and the
 
 The compare view is the explorer's view (``state.ViewState``: authority, level, variable A and its
 classification) plus three URL keys: ``view`` (explore|compare), ``variable_b`` and ``areas`` (pinned area
-codes, comma-separated, at most four). Everything reads the store through the same functions as the data
-API (``store.values``, ``store.national_values``), and nothing here raises on user input: a value that
+codes, comma-separated, at most four). Everything reads the request's catalogue through the same functions as the data
+API (``cat.values``, ``cat.national_values``), and nothing here raises on user input: a value that
 cannot be used falls back with a plain message, as the explorer's ``state.resolve`` does.
 """
 
@@ -18,7 +18,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import numpy as np
-from scipy import stats
 
 from atlas import csvsafe, view, viewstate
 from atlas.printing import UNIT_WORDS
@@ -180,6 +179,8 @@ def correlation(a: Any, b: Any) -> dict:
     if np.ptp(x) == 0 or np.ptp(y) == 0:
         out["note"] = "One of the variables has the same value in every area with both values: no correlation."
         return out
+    from scipy import stats  # noqa: PLC0415 - on the first comparison, not in every worker at start (80 MB)
+
     r, p = stats.pearsonr(x, y)
     rho, p_rho = stats.spearmanr(x, y)
     out.update(r=float(r), p_r=float(p), rho=float(rho), p_rho=float(p_rho))

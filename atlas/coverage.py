@@ -2,22 +2,25 @@
 
 The catalogue says for each variable its ``coverage`` (the source's own reach: England, Wales, Camden,
 Trafford, Output Areas where OA polygons exist...), its ``levels`` and the ``authorities`` with values; the
-store says which (authority, level) pairs hold a file. From these, for a place (authority and level):
+reader says which (authority, level) pairs hold a file. From these, for a place (authority and level):
 
-- ``why_not(store, row, authority, level)``: why the variable has no data there, in a short phrase that
+- ``why_not(cat, row, authority, level)``: why the variable has no data there, in a short phrase that
   completes "it exists ..." ("in Camden only", "in England only", "for this authority at electoral wards
   (December 2022) only", "in areas with OA polygons only (7 authorities: Camden, Cardiff, ...), at output
   areas (2011)").
-- ``gaps(store, authority, level, available)``: the tables that exist elsewhere but not here, grouped by
+- ``gaps(cat, authority, level, available)``: the tables that exist elsewhere but not here, grouped by
   topic and reason, so the picker can list them in a few lines instead of thousands of options.
-- ``summary(store, row)``: where a variable exists, for the catalogue (levels, number of authorities).
+- ``summary(cat, row)``: where a variable exists, for the catalogue (levels, number of authorities).
 
-Pure functions over the store passed in (its public methods only); nothing here reads files.
+Pure functions over the request's catalogue passed in (its public methods only); nothing here reads files.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from atlas.catalogue import Catalogue
 
 __all__ = ["LEVEL_LABELS", "NAMED_UP_TO", "gaps", "level_label", "summary", "why_not"]
 
@@ -53,20 +56,20 @@ def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:]
 
 
-def _name(store: Any, code: str) -> str:
+def _name(cat: Catalogue, code: str) -> str:
     try:
-        return str(store.authority(code).get("name") or code)
+        return str(cat.authority(code).get("name") or code)
     except LookupError:
         return code
 
 
-def _reach(store: Any, row: dict) -> str:
+def _reach(cat: Catalogue, row: dict) -> str:
     """The source's reach in a few words: "in Camden only", "in England only", "in areas with LSOA 2021
     polygons only (15 authorities)", "in wards with results only (181 authorities)"."""
     authorities = sorted(row.get("authorities") or [])
     coverage = str(row.get("coverage") or "").strip()
     if len(authorities) == 1:
-        return f"in {_name(store, authorities[0])} only"
+        return f"in {_name(cat, authorities[0])} only"
     if coverage in _PLACES:
         return f"in {coverage} only"
     words = _SHORTER.get(coverage) or (coverage[:1].lower() + coverage[1:] if coverage else "some areas")
@@ -74,30 +77,30 @@ def _reach(store: Any, row: dict) -> str:
     if not n:
         return f"in {words} only"
     if n <= NAMED_UP_TO:
-        names = sorted(_name(store, a) for a in authorities)
+        names = sorted(_name(cat, a) for a in authorities)
         return f"in {words} only ({n} authorities: {', '.join(names)})"
     return f"in {words} only ({n} authorities)"
 
 
-def _levels_here(store: Any, row: dict, authority: str, level: str) -> list[str]:
+def _levels_here(cat: Catalogue, row: dict, authority: str, level: str) -> list[str]:
     """The other levels at which ``authority`` has this variable."""
     if authority == ALL:
         return []
-    places = _places(store, row)
+    places = _places(cat, row)
     return [lv for a, lv in places if a == authority and lv != level]
 
 
-def _places(store: Any, row: dict) -> list[tuple[str, str]]:
+def _places(cat: Catalogue, row: dict) -> list[tuple[str, str]]:
     try:
-        return list(store.places(row["id"]))
+        return list(cat.places(row["id"]))
     except (LookupError, AttributeError):
         return []
 
 
-def why_not(store: Any, row: dict, authority: str, level: str) -> str:
+def why_not(cat: Catalogue, row: dict, authority: str, level: str) -> str:
     """Why the variable of catalogue ``row`` has no data for ``authority`` at ``level``, as a phrase that
     completes "it exists ...": where it does exist, and the source's reach."""
-    here = _levels_here(store, row, authority, level)
+    here = _levels_here(cat, row, authority, level)
     if here:
         return f"for this authority at {_levels_text(here)} only"
     levels = [lv for lv in row.get("levels") or [] if lv != NATIONAL_LEVEL]
@@ -105,24 +108,24 @@ def why_not(store: Any, row: dict, authority: str, level: str) -> str:
         if not levels:
             return "nowhere on the map"
         return "by small area only, not by district: choose an authority"
-    if level in levels and _covers(store, row, authority):
+    if level in levels and _covers(cat, row, authority):
         # The source reaches this place and level, but no area here has a value (a relative change whose
         # 2011 base is 0 in every area): the true reason, not the source's reach.
-        place = store.authority(authority)
+        place = cat.authority(authority)
         note = " (" + row["note"].split(". ")[-1].rstrip(".").lower() + ")" if "empty where" in str(
             row.get("note") or "").lower() else ""
         return (f"elsewhere: no area of {place['name']} has a value at {_levels_text([level])}{note}")
-    text = _reach(store, row)
+    text = _reach(cat, row)
     if level not in (row.get("levels") or []) and levels:
         text += f", at {_levels_text(levels)}"
     return text
 
 
-def _covers(store: Any, row: dict, authority: str) -> bool:
+def _covers(cat: Catalogue, row: dict, authority: str) -> bool:
     """Whether the variable's source reaches ``authority``'s nation (its ``coverage``) though it has no values
     there."""
     try:
-        place = store.authority(authority)
+        place = cat.authority(authority)
     except LookupError:
         return False
     coverage = str(row.get("coverage") or "")
@@ -132,15 +135,15 @@ def _covers(store: Any, row: dict, authority: str) -> bool:
     return coverage == "England and Wales" and nation in ("England", "Wales") or coverage == nation
 
 
-def summary(store: Any, row: dict) -> dict:
+def summary(cat: Catalogue, row: dict) -> dict:
     """Where a variable exists, for the catalogue: its levels, the number of authorities with values, and
     the source's reach in words."""
     authorities = row.get("authorities") or []
     return {"levels": list(row.get("levels") or []), "authorities": len(authorities),
-            "reach": _reach(store, row)}
+            "reach": _reach(cat, row)}
 
 
-def gaps(store: Any, authority: str, level: str, available: set[str], catalogue: list[dict]) -> list[dict]:
+def gaps(cat: Catalogue, authority: str, level: str, available: set[str], catalogue: list[dict]) -> list[dict]:
     """The tables with no data here that exist elsewhere, grouped by topic and reason, in topic order:
     ``[{topic, reason, tables, variables, examples}]`` (``examples``: up to three table names).
 
@@ -153,7 +156,7 @@ def gaps(store: Any, authority: str, level: str, available: set[str], catalogue:
     for (topic, table), rows in tables.items():
         if any(r["id"] in available for r in rows):
             continue
-        reason = why_not(store, rows[0], authority, level)
+        reason = why_not(cat, rows[0], authority, level)
         entry = grouped.setdefault((topic, reason), {"topic": topic, "reason": reason, "tables": 0,
                                                      "variables": 0, "examples": []})
         entry["tables"] += 1

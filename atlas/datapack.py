@@ -19,20 +19,25 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import geopandas
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from atlas import access, csvsafe, describe, settings
+from atlas import csvsafe, describe, settings
+
+if TYPE_CHECKING:
+    import geopandas
+
+    from atlas.catalogue import Catalogue
 
 __all__ = ["CSVW_SUFFIX", "DEFINITION_FIELDS", "build_zip", "cache_path", "dataset_csvw", "dataset_file", "ensure",
            "values_frame", "values_geojson", "values_gpkg", "values_parquet"]
@@ -43,9 +48,11 @@ DEFINITION_FIELDS: tuple[str, ...] = ("id", "label", "unit", "denominator", "tab
 ROW_FIELDS: tuple[str, ...] = ("code", "name", "full_name", "value", "rank", "rank_national")
 #: W3C CSVW: a CSV's metadata is found at the CSV's own address with this appended.
 CSVW_SUFFIX = ".csv-metadata.json"
-#: The row fields of figures carried from other areas (atlas.store.CARRIED_FIELDS), where a view has them.
+#: The row fields of figures carried from other areas (atlas.cat.CARRIED_FIELDS), where a view has them.
 CARRIED: tuple[str, ...] = ("carried", "carried_note", "parts", "low", "high")
 CRS = "EPSG:4326"
+#: Seconds a removed build's packs are kept after their folder was last written (see ``_prune_old_builds``).
+PRUNE_AGE = 3600
 
 
 # -- one view's rows ----------------------------------------------------------------------------------------
@@ -57,6 +64,8 @@ def values_frame(values: pd.DataFrame, collection: dict) -> geopandas.GeoDataFra
     ``values`` is ``Store.values``; ``collection`` is ``Store.area_geojson`` of the same place. Joined by
     code rather than position, so a disagreement is an error rather than a quietly misplaced value.
     """
+    import geopandas  # noqa: PLC0415 - only for a download with geometry (about 100 MB a process)
+
     geo = geopandas.GeoDataFrame.from_features(collection["features"], crs=CRS)
     geo = geo.set_index("code")
     missing = set(values["code"]) - set(geo.index)
@@ -180,9 +189,9 @@ def _write_gpkg(frame: geopandas.GeoDataFrame, path: Path, layer: str, metadata:
 
 # -- the whole-authority zip --------------------------------------------------------------------------------
 
-def cache_path(store: Any, authority: str) -> Path:
-    """Where the zip of ``authority`` for the store's build lives (built or not)."""
-    return settings.load().cache_dir / "datapacks" / store.build_id / f"{authority}.zip"
+def cache_path(cat: Catalogue, authority: str) -> Path:
+    """Where the zip of ``authority`` for the catalogue's build lives (built or not)."""
+    return settings.load().cache_dir / "datapacks" / cat.build_id / f"{authority}.zip"
 
 
 _locks: dict[str, threading.Lock] = {}
@@ -204,16 +213,16 @@ def _exclusive(path: Path) -> Iterator[None]:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def ensure(store: Any, authority: str) -> Path:
-    """The path of the authority's datapack for the store's build, building it first if need be.
+def ensure(cat: Catalogue, authority: str) -> Path:
+    """The path of the authority's datapack for the catalogue's build, building it first if need be.
 
-    Raises store.NotFound for an unknown authority (or one with no small areas)."""
-    from atlas.store import NotFound  # noqa: PLC0415 - store is the caller's; imported for its error only
+    Raises cat.NotFound for an unknown authority (or one with no small areas)."""
+    from atlas.extracts import NotFound  # noqa: PLC0415 - for its error only
 
-    with_areas = [a["code"] for a in store.authorities() if a.get("levels")]
+    with_areas = [a["code"] for a in cat.authorities() if a.get("levels")]
     if authority not in with_areas:
         try:
-            info = store.authority(authority)
+            info = cat.authority(authority)
             members = info.get("authorities") or ([] if authority != "all" else with_areas)
             if info.get("partnership"):  # the open datapack is per authority: each member has its own
                 message = (f"{info['name']} ({authority}) is a partnership's area: the open datapacks are per "
@@ -229,16 +238,16 @@ def ensure(store: Any, authority: str) -> Path:
         except NotFound:
             message = f"unknown authority {authority!r}; {len(with_areas)} authorities have a datapack"
         raise NotFound("authority", authority, with_areas, message)
-    path = cache_path(store, authority)
+    path = cache_path(cat, authority)
     if path.exists():
         return path
     with _exclusive(path):
         if not path.exists():  # another worker may have built it while this one waited
-            _prune_old_builds(store, path.parent.parent)
+            _prune_old_builds(cat, path.parent.parent)
             fd, tmp = tempfile.mkstemp(prefix=f".{authority}-", suffix=".zip.part", dir=path.parent)
             os.close(fd)
             try:
-                build_zip(store, authority, Path(tmp))
+                build_zip(cat, authority, Path(tmp))
                 os.replace(tmp, path)  # atomic: a reader sees the whole zip or none
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
@@ -246,20 +255,24 @@ def ensure(store: Any, authority: str) -> Path:
     return path
 
 
-def _prune_old_builds(store: Any, root: Path) -> None:
-    """Drop the packs of builds the pipeline has since removed (it keeps the newest few)."""
-    builds = Path(store.data_dir) / "builds"
+def _prune_old_builds(cat: Catalogue, root: Path) -> None:
+    """Drop the packs of builds the pipeline has since removed (it keeps the newest few), once nothing has been
+    written there for ``PRUNE_AGE`` seconds: a cache folder may be shared by data folders with other builds
+    (several apps on one machine, tests' worlds), whose packs under way must not vanish before their rename."""
+    builds = Path(cat.data_dir) / "builds"
+    now = time.time()
     for folder in root.iterdir() if root.exists() else ():
-        if folder.is_dir() and folder.name != store.build_id and not (builds / folder.name).exists():
+        if (folder.is_dir() and folder.name != cat.build_id and not (builds / folder.name).exists()
+                and now - folder.stat().st_mtime > PRUNE_AGE):
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _wide(store: Any, authority: str, level: str, dataset: str, ids: list[str], codes: pd.Index,
+def _wide(cat: Catalogue, authority: str, level: str, dataset: str, ids: list[str], codes: pd.Index,
           names: Any) -> pd.DataFrame:
     """One dataset's variables for the authority's areas at ``level``: one row per area (in code order,
     every area even without values), one float column per variable. The file and columns are the
     catalogue's; the authority filter is pushed into the Parquet read."""
-    from atlas.store import (  # noqa: PLC0415 - names only
+    from atlas.extracts import (  # noqa: PLC0415 - names only
         CARRIED_HIGH,
         CARRIED_LOW,
         CARRIED_NOTE,
@@ -267,14 +280,14 @@ def _wide(store: Any, authority: str, level: str, dataset: str, ids: list[str], 
         CARRIED_STATUS,
     )
 
-    path = Path(store.build_dir) / "values" / level / f"{dataset}.parquet"
+    path = Path(cat.build_dir) / "values" / level / f"{dataset}.parquet"
     held = set(pq.read_schema(path).names)
     carried = [c for c in (CARRIED_STATUS, CARRIED_NOTE, CARRIED_PARTS) if c in held]
     ranges = [f"{i}{suffix}" for i in ids for suffix in (CARRIED_LOW, CARRIED_HIGH) if f"{i}{suffix}" in held]
     table = pq.read_table(path, columns=["code", *ids, *carried, *ranges], filters=[("authority", "==", authority)])
     got = table.to_pandas().set_index("code").reindex(codes)
     frame = pd.DataFrame({"code": codes.to_numpy(), "name": np.asarray(names, dtype=object)})
-    rows = {i: store.variable(i) for i in ids}
+    rows = {i: cat.variable(i) for i in ids}
     if any(r.get("kind") == "categorical" for r in rows.values()):
         # A dataset of categorical variables (never mixed with numeric ones): each code column as text,
         # followed by its labels (``<id>_label``).
@@ -318,18 +331,19 @@ def _csv_bytes(table: pa.Table) -> bytes:
     return out.getvalue()
 
 
-def build_zip(store: Any, authority: str, target: Path) -> dict:
+def build_zip(cat: Catalogue, authority: str, target: Path) -> dict:
     """Write the authority's datapack to ``target``; returns a summary (levels, datasets, variables).
 
     The pack is the build's open data only, whoever asks: it is built as nobody (anonymous) and leaves out
     every published dataset, so restricted data is never in it, and one pack per build serves everyone.
     Councils' published datasets have their own downloads on their datastore pages."""
-    with access.acting_as(access.ANONYMOUS):
-        return _build_zip(store, authority, target)
+    return _build_zip(cat.anonymous(), authority, target)
 
 
-def _build_zip(store: Any, authority: str, target: Path) -> dict:
-    info = store.authority(authority)
+def _build_zip(cat: Catalogue, authority: str, target: Path) -> dict:
+    import geopandas  # noqa: PLC0415 - imported by the rare request that builds a pack (about 100 MB a process)
+
+    info = cat.authority(authority)
     levels = [d["level"] for d in info.get("levels") or []]
     built = datetime.now(UTC).replace(microsecond=0).isoformat()
     summary: dict[str, Any] = {"authority": authority, "levels": {}, "variables": 0}
@@ -338,10 +352,10 @@ def _build_zip(store: Any, authority: str, target: Path) -> dict:
     files: list[tuple[str, str]] = []
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
         for level in levels:
-            rows = [r for r in store.variables(authority=authority, level=level) if not r.get("published")]
+            rows = [r for r in cat.variables(authority=authority, level=level) if not r.get("published")]
             if not rows:
                 continue
-            area_values = store.values(authority, level, rows[0]["id"])
+            area_values = cat.values(authority, level, rows[0]["id"])
             codes = pd.Index(area_values["code"].astype(str))
             names = area_values["name"].astype(str).to_numpy()
             by_dataset: dict[str, list[str]] = {}
@@ -349,7 +363,7 @@ def _build_zip(store: Any, authority: str, target: Path) -> dict:
                 by_dataset.setdefault(row["dataset"], []).append(row["id"])
                 definitions.setdefault(row["id"], row)
             for dataset, ids in sorted(by_dataset.items()):
-                frame = _wide(store, authority, level, dataset, ids, codes, names)
+                frame = _wide(cat, authority, level, dataset, ids, codes, names)
                 base = f"{level}/values_{dataset}"
                 table = pa.Table.from_pandas(frame, preserve_index=False)
                 parquet = io.BytesIO()
@@ -370,14 +384,14 @@ def _build_zip(store: Any, authority: str, target: Path) -> dict:
                 files.append((f"{base}.parquet / .csv", f"{len(ids):,} variables of dataset `{dataset}`, "
                                                       f"{len(codes):,} areas"))
                 del frame, table, parquet
-            areas = geopandas.GeoDataFrame.from_features(store.area_geojson(authority, level)["features"],
+            areas = geopandas.GeoDataFrame.from_features(cat.area_geojson(authority, level)["features"],
                                                          crs=CRS)
             with tempfile.TemporaryDirectory(prefix="atlas-pack-") as tmp:
                 gpkg = Path(tmp) / "areas.gpkg"
                 _write_gpkg(areas[["code", "name", "geometry"]], gpkg, f"{authority}_{level}")
                 zf.write(gpkg, f"{level}/areas.gpkg", compress_type=zipfile.ZIP_DEFLATED)
             files.append((f"{level}/areas.gpkg", f"{len(areas):,} areas (layer `{authority}_{level}`), WGS84"))
-            rebasing = store.rebasing_rows(authority) if level == "lsoa11" else None
+            rebasing = cat.rebasing_rows(authority) if level == "lsoa11" else None
             if rebasing is not None and any(r.get("method") in ("apportioned", "change") for r in rows):
                 table = pa.Table.from_pandas(rebasing, preserve_index=False)
                 zf.writestr(zipfile.ZipInfo(f"{level}/lsoa11_lsoa21.csv", _date(built)), _csv_bytes(table),
@@ -387,14 +401,14 @@ def _build_zip(store: Any, authority: str, target: Path) -> dict:
                     "How each 2011 LSOA maps to 2021 ones (ONS exact-fit lookup).",
                     [describe.column(c, kind="boolean" if c == "estimated" else "string")
                      for c in rebasing.columns], primary_key=None))
-                counts = store.rebasing(authority) or {}
+                counts = cat.rebasing(authority) or {}
                 files.append((f"{level}/lsoa11_lsoa21.csv",
                               "how each 2011 LSOA maps to 2021 ones (`change`: unchanged, split, merged, complex; "
                               "`lsoa21`); `estimated` = true where the re-based Census 2021 figures (and the "
                               f"changes 2011 -> 2021) are estimates: {counts.get('estimated', 0):,} of "
                               f"{len(rebasing):,} here"))
             summary["levels"][level] = {"areas": len(codes), "datasets": len(by_dataset), "variables": len(rows)}
-        summary["points"] = _pack_points(store, authority, info, zf, built, resources, files)
+        summary["points"] = _pack_points(cat, authority, info, zf, built, resources, files)
         summary["variables"] = len(definitions)
         zf.writestr(zipfile.ZipInfo("variables.csv", _date(built)), _definitions_csv(definitions.values()),
                     compress_type=zipfile.ZIP_DEFLATED)
@@ -406,7 +420,7 @@ def _build_zip(store: Any, authority: str, target: Path) -> dict:
             f"Every open variable the atlas holds for {info['name']}, at every level it has.", resources, built)),
             compress_type=zipfile.ZIP_DEFLATED)
         zf.writestr(zipfile.ZipInfo("README.md", _date(built)),
-                    _readme(store, info, summary, definitions.values(), files, built).encode(),
+                    _readme(cat, info, summary, definitions.values(), files, built).encode(),
                     compress_type=zipfile.ZIP_DEFLATED)
     return summary
 
@@ -493,9 +507,9 @@ def _cell(value: Any) -> str:
     return "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
 
 
-def _readme(store: Any, info: dict, summary: dict, definitions: Any, files: list[tuple[str, str]],
+def _readme(cat: Catalogue, info: dict, summary: dict, definitions: Any, files: list[tuple[str, str]],
             built: str) -> str:
-    created = str(getattr(store, "build", {}).get("created", "")) or "not recorded"
+    created = str(getattr(cat, "build", {}).get("created", "")) or "not recorded"
     lines = [
         f"# {info['name']} ({info['code']}): Neighbourhood Atlas datapack",
         "",
@@ -503,7 +517,7 @@ def _readme(store: Any, info: dict, summary: dict, definitions: Any, files: list
         "geometry. Values are one row per area and one column per variable (named by the variable id "
         "below); an empty cell is a missing value.",
         "",
-        f"- Build: `{store.build_id}` (extracts built {created}); pack written {built}.",
+        f"- Build: `{cat.build_id}` (extracts built {created}); pack written {built}.",
         f"- Authority: {info['name']}, {info.get('region') or info.get('nation') or ''} ({info['code']}).",
         "- Geometry: display-simplified boundaries in WGS84 (EPSG:4326), coordinates to 5 decimals, as the "
         "map draws them; join to the values by `code`.",
@@ -536,6 +550,8 @@ def dataset_file(frame: pd.DataFrame, meta: dict, fmt: str, collection: dict | N
     """A dataset for one place (``Store.dataset_values``: code, name, full_name, one column per variable) as csv,
     geojson, gpkg or parquet; the geographic formats carry each area's geometry (``collection``) and the
     variables' definitions, source and licence (GeoJSON foreign member, GeoPackage/Parquet metadata)."""
+    import geopandas  # noqa: PLC0415 - only for a download in a geographic format (about 100 MB a process)
+
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")

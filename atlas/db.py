@@ -2,7 +2,7 @@
 API tokens, follows, live-feed state and the audit log. SQLAlchemy 2 over SQLite (by default, in
 ATLAS_DATA_DIR/atlas.db: nothing to install) or PostgreSQL (``ATLAS_DATABASE_URL``), with Alembic migrations
 (atlas/migrations). DuckDB never sees these tables: the published values themselves are Parquet files
-beside the builds, read by atlas/store.py.
+beside the builds, read by atlas/catalogue.py.
 
 - ``engine()`` is opened per process (after gunicorn's fork) and per database URL, with ``pool_pre_ping``
   so a restarted database server costs the requests made while it is down (they fail with
@@ -24,6 +24,7 @@ import contextlib
 import fcntl
 import os
 import secrets
+import tempfile
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -183,6 +184,9 @@ class Version(Base):
     #: Relative to ATLAS_DATA_DIR/published; written (and fsynced) before this row is committed.
     file: Mapped[str] = mapped_column(sa.String(300))
     sha256: Mapped[str] = mapped_column(sa.String(64))
+    #: The authorities the version covers, a JSON list (null for a version made before migration 0004 whose
+    #: file was not at hand then: read from the file).
+    authorities: Mapped[str | None] = mapped_column(sa.Text, nullable=True, default=None)
     rows: Mapped[int] = mapped_column()
     via: Mapped[str] = mapped_column(sa.String(10))  # upload | api | pull | restore
     note: Mapped[str] = mapped_column(sa.Text, default="")
@@ -434,16 +438,51 @@ def secret_key(config: settings.Settings | None = None) -> str:
     if config.secret_key:
         return config.secret_key
     path = config.data_dir / "secret_key"
-    if not path.exists():
+    try:
+        if not path.exists():
+            config.data_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".secret_key.{os.getpid()}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+            try:
+                os.link(tmp, path)  # fails if another process made it first: theirs is kept
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
+        return path.read_text().strip()
+    except OSError as exc:
+        # A data folder mounted read-only, or owned by another user (a container's volume): say what to change
+        # rather than let every worker die on a traceback.
+        raise unwritable_data_dir(config, exc) from None
+
+
+def require_writable_data_dir(config: settings.Settings | None = None) -> None:
+    """Stop with ``unwritable_data_dir``'s message unless this user can create files in ATLAS_DATA_DIR.
+
+    gunicorn's master calls it before it starts a worker (gunicorn.conf.py): a worker that stopped on the
+    folder instead would be started again for ever, each one importing the app only to stop."""
+    config = config or settings.load()
+    try:
         config.data_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".secret_key.{os.getpid()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32))
-        try:
-            os.link(tmp, path)  # fails if another process made it first: theirs is kept
-        except FileExistsError:
+        with tempfile.TemporaryFile(dir=config.data_dir):
             pass
-        finally:
-            tmp.unlink()
-    return path.read_text().strip()
+    except OSError as exc:
+        raise unwritable_data_dir(config, exc) from None
+
+
+def unwritable_data_dir(config: settings.Settings, exc: OSError) -> SystemExit:
+    """The one message for a data folder this process cannot write: the folder, the user, why, what to do."""
+    import pwd  # noqa: PLC0415
+
+    uid = os.getuid()
+    try:
+        user = f"{pwd.getpwuid(uid).pw_name}, uid {uid}"
+    except KeyError:  # a container run with --user <uid> that has no account
+        user = f"uid {uid}"
+    return SystemExit(
+        f"ATLAS_DATA_DIR={config.data_dir} must be writable by the user the app runs as ({user}), and is not "
+        f"({exc.strerror or exc}): it keeps the secret key there, the database (SQLite), fetched builds and "
+        f"published files. Make that folder theirs (chown {uid} on the host or the volume; not read-only), or "
+        "point ATLAS_DATA_DIR at a folder they can write.")

@@ -1,7 +1,7 @@
 """Today's deprivation for one district, in words: the figures of MHCLG's district summaries (IoD 2025 File 10)
 and what moved between the 2019 and 2025 editions, for the datastore's authority pages.
 
-Everything comes from the store's values at the ``lad`` level (the build's ``imd2025_districts`` and
+Everything comes from the catalogue's values at the ``lad`` level (the build's ``imd2025_districts`` and
 ``imd2019_2025_counts`` datasets), printed by the view's own rules (``atlas.view.format_value``), so the page
 says what the map, the API and the downloads say. A December 2021 district merged in April 2023 shows its 2024
 district's figures, and the page says so.
@@ -9,10 +9,13 @@ district's figures, and the page says so.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atlas import view
-from atlas.store import ALL, NATIONAL_LEVEL, NotFound
+from atlas.extracts import ALL, NATIONAL_LEVEL, NotFound
+
+if TYPE_CHECKING:
+    from atlas.catalogue import Catalogue
 
 __all__ = ["CAUTION", "DISTRICT_MEASURES", "MOVEMENT", "district_summary"]
 
@@ -45,25 +48,25 @@ CAUTION = ("The indices measure relative deprivation: a move between deciles mea
            "edition uses updated indicators and methods (MHCLG's guidance).")
 
 
-def _at(store: Any, variable: str, code: str) -> tuple[Any, dict] | None:
+def _at(cat: Catalogue, variable: str, code: str) -> tuple[Any, dict] | None:
     try:
-        frame = store.values(ALL, NATIONAL_LEVEL, variable)
+        frame = cat.values(ALL, NATIONAL_LEVEL, variable)
     except NotFound:
         return None
     rows = frame[frame["code"] == code]
-    return (rows.iloc[0], store.variable(variable)) if len(rows) else None
+    return (rows.iloc[0], cat.variable(variable)) if len(rows) else None
 
 
-def district_summary(store: Any, code: str) -> dict | None:
+def district_summary(cat: Catalogue, code: str) -> dict | None:
     """File 10's summaries and the 2019 -> 2025 move for district ``code``, as printed; None where the build
     has none (a Welsh, Scottish or Northern Irish district, or a build without the 2025 indices)."""
-    first = _at(store, DISTRICT_MEASURES[0][1], code)
+    first = _at(cat, DISTRICT_MEASURES[0][1], code)
     if first is None or first[0]["value"] != first[0]["value"]:  # absent, or NaN
         return None
     note = first[0].get("carried_note")
     rows = []
     for label, variable, rank in DISTRICT_MEASURES:
-        got, ranked = _at(store, variable, code), _at(store, rank, code)
+        got, ranked = _at(cat, variable, code), _at(cat, rank, code)
         if got is None:
             continue
         value, row = got
@@ -72,7 +75,7 @@ def district_summary(store: Any, code: str) -> dict | None:
         rows.append({"label": label, "value": text, "rank": rank_text, "variable": variable})
     moved = []
     for words, variable in MOVEMENT:
-        got = _at(store, variable, code)
+        got = _at(cat, variable, code)
         if got is not None and got[0]["value"] == got[0]["value"]:
             moved.append({"label": words, "count": int(got[0]["value"]), "variable": variable})
     return {"code": code, "rows": rows, "note": note if isinstance(note, str) else "", "movement": moved,

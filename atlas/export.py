@@ -20,25 +20,28 @@ import io
 import math
 import textwrap
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-import matplotlib
 import numpy as np
 import pyproj
 import shapely
 import shapely.geometry
-from matplotlib.collections import PathCollection
-from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
-from matplotlib.path import Path as MplPath
 
 from atlas import mapview as view
 from atlas import viewstate as view_state
+from atlas.extracts import CACHED_AREAS_MAX
 from atlas.view import NO_DATA, View
 from atlas.view import build as build_view
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+    from matplotlib.path import Path as MplPath
+
+    from atlas.catalogue import Catalogue
 
 __all__ = [
     "DPI_MAX", "DPI_MIN", "EXPORT_KEYS", "FORMATS", "MIME", "ExportError", "ExportSpec", "MapData", "Rendered",
@@ -61,10 +64,24 @@ CRS = "EPSG:27700"
 NATIONAL_BBOX = (-5.8, 49.9, 1.8, 55.9)
 EDGE_RGBA = (0x4d / 255, 0x4d / 255, 0x4d / 255, 0.7)  # the explorer's area border, #4d4d4d at 0.7
 
-# Text as text, so a title can be searched, selected and edited in SVG and PDF. These are read only at save
-# time and every render wants the same, so they are set once here rather than through rc_context, which
-# changes the process-wide rcParams and is not safe across threads.
-matplotlib.rcParams.update({"svg.fonttype": "none", "pdf.fonttype": 42, "svg.hashsalt": "neighbourhood-atlas"})
+
+
+@functools.cache
+def _matplotlib() -> Any:
+    """matplotlib, imported on the first render: renders run in the render pool's processes
+    (atlas/renderpool.py), so a web worker, which only reads an export's data (``map_data``), never holds it
+    (about 50 MB a process).
+    Text as text, so a title can be searched, selected and edited in SVG and PDF. These are read only at save
+    time and every render wants the same, so they are set once here rather than through rc_context, which
+    changes the process-wide rcParams and is not safe across threads."""
+    import matplotlib  # noqa: PLC0415
+    import matplotlib.collections  # noqa: PLC0415
+    import matplotlib.figure  # noqa: PLC0415
+    import matplotlib.patches  # noqa: PLC0415
+    import matplotlib.path  # noqa: PLC0415
+
+    matplotlib.rcParams.update({"svg.fonttype": "none", "pdf.fonttype": 42, "svg.hashsalt": "neighbourhood-atlas"})
+    return matplotlib
 
 # At most two renders at a time per process: each holds a canvas of up to MAX_PIXELS and a CPU core.
 _renders = threading.BoundedSemaphore(2)
@@ -132,7 +149,7 @@ def parse_bbox(text: str) -> tuple[float, float, float, float]:
     return west, south, east, north
 
 
-def parse_export(args: Mapping[str, str], fmt: str, store: Any, max_pixels: int = MAX_PIXELS) -> ExportSpec:
+def parse_export(args: Mapping[str, str], fmt: str, cat: Catalogue, max_pixels: int = MAX_PIXELS) -> ExportSpec:
     """A valid export from a request's query arguments and format, or ExportError naming what is wrong.
 
     The view keys go through the explorer's own parser and resolver; where the resolver had to fall back
@@ -156,7 +173,7 @@ def parse_export(args: Mapping[str, str], fmt: str, store: Any, max_pixels: int 
     too_long = [k for k, v in view_args if k not in raw]
     if messages or too_long:
         raise ExportError(too_long or ["query"], " ".join(messages), messages=messages)
-    resolved = view_state.resolve(raw, store, lambda a, lv: view.available_variables(store, a, lv))
+    resolved = view_state.resolve(raw, cat, lambda a, lv: view.available_variables(cat, a, lv))
     if resolved.messages:
         bad = view_state.changed_keys(raw, resolved.state) or ["query"]
         raise ExportError(bad, f"cannot export this view as given ({', '.join(bad)}): "
@@ -188,18 +205,36 @@ def parse_export(args: Mapping[str, str], fmt: str, store: Any, max_pixels: int 
 
 # -- data for the drawing --------------------------------------------------------------------------------
 
-@functools.lru_cache(maxsize=16)
-def _projected(store: Any, build_id: str, authority: str, level: str, place: str = "") -> tuple[np.ndarray, Any]:
+#: Projected areas kept per process (the places exported most: a report's image link is fetched by every reader).
+_PROJECTED_KEPT = 8
+_projected_memo: OrderedDict[tuple[str, str, str], tuple[np.ndarray, Any]] = OrderedDict()
+_projected_lock = threading.Lock()
+
+
+def _projected(cat: Catalogue, authority: str, level: str) -> tuple[np.ndarray, Any]:
     """The areas in British National Grid (in the geometry's order, which is the values' order) and the
-    authority's outline. Per process and per build, like the store's own geometry cache: immutable data;
-    ``place`` (the store's ``place_key``) names a partnership area's members, so one that grows is drawn anew."""
-    collection = store.area_geojson(authority, level)
+    authority's outline. Kept per process, build and place (``place_key`` names a partnership area's members,
+    so one that grows is drawn anew), but for places too large for the reader's geometry cache."""
+    key = (cat.build_id, cat.place_key(authority), level)
+    with _projected_lock:
+        found = _projected_memo.get(key)
+        if found is not None:
+            _projected_memo.move_to_end(key)
+            return found
+    collection = cat.area_geojson(authority, level)
     geoms = np.array([shapely.geometry.shape(f["geometry"]) for f in collection["features"]], dtype=object)
+    del collection
     geoms = shapely.transform(geoms, lambda xy: np.column_stack(_to_bng.transform(xy[:, 0], xy[:, 1])))
     # Matplotlib fills with the non-zero rule: holes must wind against their shells.
     geoms = shapely.orient_polygons(geoms, exterior_cw=False)
     outline = None if authority == view_state.ALL else _outline(geoms)
-    return geoms, outline
+    found = (geoms, outline)
+    if len(geoms) <= CACHED_AREAS_MAX:
+        with _projected_lock:
+            _projected_memo[key] = found
+            while len(_projected_memo) > _PROJECTED_KEPT:
+                _projected_memo.popitem(last=False)
+    return found
 
 
 #: Holes smaller than this in the union of an authority's areas are gaps between neighbours' edges, not
@@ -226,7 +261,7 @@ def _outline(geoms: np.ndarray) -> Any:
 
 @dataclass
 class MapData:
-    """Everything drawn, computed from the store and the explorer's pure functions (no drawing here)."""
+    """Everything drawn, computed from the catalogue and the explorer's pure functions (no drawing here)."""
 
     spec: ExportSpec
     title: str
@@ -244,23 +279,18 @@ class MapData:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _place_key(store: Any, authority: str) -> str:
-    key = getattr(store, "place_key", None)  # test doubles of the store have no partnership areas
-    return key(authority) if key is not None else authority
-
-
-def map_data(store: Any, spec: ExportSpec) -> MapData:
+def map_data(cat: Catalogue, spec: ExportSpec) -> MapData:
     """What the image shows for ``spec``: the explorer's view (atlas.view.build), geometry and text."""
     st = spec.state
-    info = store.authority(st.authority)
+    info = cat.authority(st.authority)
     place = "England and Wales" if st.authority == view_state.ALL else info["name"]
-    shown = build_view(store, st)
+    shown = build_view(cat, st)
     if shown.messages:  # custom breaks the classifier refused: resolve() already checks, so this is a safety net
         raise ExportError(["breaks"], " ".join(shown.messages), messages=shown.messages)
     row = shown.variable
     classes = np.asarray(shown.areas.classes, dtype="int8")
     values = classes  # one per area, in the geometry's order
-    geoms, outline = _projected(store, store.build_id, st.authority, st.level, _place_key(store, st.authority))
+    geoms, outline = _projected(cat, st.authority, st.level)
     if len(geoms) != len(values):
         raise RuntimeError(f"geometry and values disagree for {st.authority}/{st.level}: "
                            f"{len(geoms)} areas, {len(values)} values")
@@ -285,23 +315,24 @@ def map_data(store: Any, spec: ExportSpec) -> MapData:
         unit_line = "Categories: the publisher's codes and labels"
     elif row.get("denominator"):
         try:
-            unit_line += f" of {store.variable(row['denominator'])['label'].lower()}"
+            unit_line += f" of {cat.variable(row['denominator'])['label'].lower()}"
         except LookupError:
             unit_line += f" of {row['denominator']}"
-    created = str(store.build.get("created", ""))[:10] if hasattr(store, "build") else ""
+    created = str(cat.build.get("created", ""))[:10]
     return MapData(
         spec=spec, title=shown.title,
         subtitle=f"{place} · {view_state.level_label(st.level)} · {len(values):,} areas",
         view=shown, classes=classes, geoms=geoms, outline=outline,
         bounds=(x0, y0, x1, y1), centre_lonlat=((west + east) / 2, (south + north) / 2),
         attribution=view.attribution(row, info, st.level), vintage=vintage, unit_line=unit_line,
-        build=f"Neighbourhood Atlas build {store.build_id}" + (f" ({created})" if created else ""))
+        build=f"Neighbourhood Atlas build {cat.build_id}" + (f" ({created})" if created else ""))
 
 
 # -- drawing -----------------------------------------------------------------------------------------------
 
 def _path(geom: Any) -> MplPath:
     """One compound path per area: every ring of every part, closed, so one area is one artist item."""
+    MplPath = _matplotlib().path.Path
     verts: list[np.ndarray] = []
     codes: list[np.ndarray] = []
     for poly in getattr(geom, "geoms", [geom]):
@@ -350,6 +381,7 @@ def _nice_length(metres: float) -> float:
 
 
 def _scale_bar(ax: Any, limits: tuple[float, float, float, float], scale: float) -> None:
+    Rectangle = _matplotlib().patches.Rectangle
     x0, y0, x1, y1 = limits
     length = _nice_length((x1 - x0) * 0.22)
     left, bottom = x0 + (x1 - x0) * 0.03, y0 + (y1 - y0) * 0.035
@@ -428,9 +460,9 @@ def _legend(ax: Any, data: MapData, scale: float, height_in: float, width_in: fl
     swatch_h = min(14.0, step * 0.7) * scale / 72 / height_in
     for colour, text, count in rows:
         # Swatches in the class colours at full strength, as the explorer's legend shows them.
-        ax.add_patch(Rectangle((0, col.y - swatch_h), 0.12, swatch_h, facecolor=colour or NO_DATA,
-                               edgecolor="#666666", linewidth=0.6 * scale,
-                               hatch=None if colour else "////", linestyle="-" if colour else "--"))
+        ax.add_patch(_matplotlib().patches.Rectangle(
+            (0, col.y - swatch_h), 0.12, swatch_h, facecolor=colour or NO_DATA, edgecolor="#666666",
+            linewidth=0.6 * scale, hatch=None if colour else "////", linestyle="-" if colour else "--"))
         middle = col.y - swatch_h / 2
         ax.text(0.16, middle, text, fontsize=size * scale, va="center")
         ax.text(1.0, middle, f"{count:,} area{'s' if count != 1 else ''}", fontsize=(size - 0.5) * scale,
@@ -471,7 +503,8 @@ def render(data: MapData) -> Rendered:
     w_in, h_in = spec.size_in
     # Type, lines and symbols keep their proportions to the page whatever its size.
     scale = min(w_in / A4_LANDSCAPE_IN[0], h_in / A4_LANDSCAPE_IN[1])
-    fig = Figure(figsize=(w_in, h_in), dpi=spec.dpi, facecolor="white")
+    mpl = _matplotlib()
+    fig = mpl.figure.Figure(figsize=(w_in, h_in), dpi=spec.dpi, facecolor="white")
 
     def fraction(points: float) -> float:  # a height in points, as a fraction of the figure's
         return points * scale / 72 / h_in
@@ -509,8 +542,9 @@ def render(data: MapData) -> Rendered:
     alpha = spec.state.opacity
     faces = [_hex_rgba(colours[c] if c >= 0 else NO_DATA, alpha) for c in data.classes.tolist()]
     small = spec.state.level.startswith("oa")
-    areas = PathCollection([_path(g) for g in data.geoms], facecolors=faces, edgecolors=[EDGE_RGBA],
-                           linewidths=(0.25 if small else 0.4) * scale, zorder=2)
+    areas = mpl.collections.PathCollection([_path(g) for g in data.geoms], facecolors=faces,
+                                           edgecolors=[EDGE_RGBA], linewidths=(0.25 if small else 0.4) * scale,
+                                           zorder=2)
     areas.set_transform(ax.transData)
     ax.add_collection(areas, autolim=False)
     for line in _lines(data.outline):
@@ -559,6 +593,6 @@ def url(state: view_state.ViewState, fmt: str = "png", bbox: tuple[float, float,
     return f"/export/map.{fmt}{query}"
 
 
-def export(store: Any, args: Mapping[str, str], fmt: str) -> Rendered:
+def export(cat: Catalogue, args: Mapping[str, str], fmt: str) -> Rendered:
     """Parse, compute and draw: the whole export of one link (raises ExportError for a bad link)."""
-    return render(map_data(store, parse_export(args, fmt, store)))
+    return render(map_data(cat, parse_export(args, fmt, cat)))

@@ -79,13 +79,13 @@ def _claim(data_dir: Path, everything: bool) -> list[tuple[int, str, int]]:
 
 def pull_due(everything: bool = False, data_dir: Path | None = None) -> list[str]:
     """Pull every due live feed (every one with ``everything``); one line per feed saying what happened."""
-    from atlas import store  # noqa: PLC0415 - the build's areas validate the codes
+    from atlas import extracts  # noqa: PLC0415 - the build's areas validate the codes
 
     data_dir = Path(data_dir or settings.load().data_dir)
     url = db.database_url(data_dir=data_dir)
     if not db.exists(url):
         return []
-    s = store.get_store()
+    s = extracts.current(data_dir)
     out = []
     for dataset_id, pull_url, _ in _claim(data_dir, everything):
         with db.session(url) as sess:

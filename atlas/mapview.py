@@ -6,10 +6,9 @@ the geometry's versioned URL, the title and the attribution line.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING
 
 import shapely
 import shapely.errors
@@ -17,6 +16,9 @@ import shapely.geometry
 
 from atlas import builder, cache, coverage
 from atlas.viewstate import ALL, NATIONAL_LEVEL, ViewState, level_label
+
+if TYPE_CHECKING:
+    from atlas.catalogue import Catalogue
 
 __all__ = [
     "BOUNDARIES_ATTRIBUTION", "areas_data", "attribution", "view_source", "authority_options", "available_variables",
@@ -45,55 +47,55 @@ def tiles_url(build_id: str, level: str) -> str:
     return f"/api/tiles/{level}/{{z}}/{{x}}/{{y}}.mvt?v={build_id}"
 
 
-def map_geometry(store: Any, authority: str, level: str) -> dict:
+def map_geometry(cat: Catalogue, authority: str, level: str) -> dict:
     """How a view's areas are drawn: ``{"geom": "tiles", "url": <tile template>}`` for England and Wales at a
     small-area level (up to 34,753 areas: only the tiles on screen are fetched, see assets/tiles.js), else
     ``{"geom": "geobuf", "url": <the place's areas, fetched whole>}``. Either URL names the build, so the
     browser keeps what it fetched for a year and a switch never fetches geometry again."""
-    if authority == ALL and level != NATIONAL_LEVEL and level in store.tile_levels():
-        return {"geom": "tiles", "url": tiles_url(store.build_id, level)}
-    return {"geom": "geobuf", "url": geometry_url(store.build_id, authority, level)}
+    if authority == ALL and level != NATIONAL_LEVEL and level in cat.tile_levels():
+        return {"geom": "tiles", "url": tiles_url(cat.build_id, level)}
+    return {"geom": "geobuf", "url": geometry_url(cat.build_id, authority, level)}
 
 
-@functools.lru_cache(maxsize=512)
-def _variable_rows(store: Any, build_id: str, scope: str, authority: str, level: str) -> tuple[dict, ...]:
-    # Keyed on the store object, its build and what the requester may see (store.scope_key(): "open", or the
-    # registry's generation and the published datasets visible to them): a per-process memo of immutable
-    # data that requesters seeing the same datasets share, and no one else is served.
-    rows = store.variables(authority=authority, level=level)
-    return tuple({k: r.get(k) for k in ("id", "label", "topic", "table", "table_title")} for r in rows)
+def _variable_rows(cat: Catalogue, authority: str, level: str) -> tuple[dict, ...]:
+    # Kept per what the requester may see (the catalogue's scope: "open", or the registry's generation and
+    # the published datasets visible to them): shared by requesters who see the same datasets, no one else.
+    return cat.memo("variable_rows", authority, level, compute=lambda: tuple(
+        {k: r.get(k) for k in ("id", "label", "topic", "table", "table_title")}
+        for r in cat.variables(authority=authority, level=level)))
 
 
 _CATALOGUE_FIELDS = ("id", "label", "topic", "table", "table_title", "levels", "authorities", "coverage")
 
 
-@functools.lru_cache(maxsize=32)
-def _catalogue(store: Any, build_id: str, scope: str) -> tuple[dict, ...]:
-    # Per process, build and what the requester may see, like _variable_rows: the fields coverage messages
-    # need, for every variable.
-    return tuple({k: r.get(k) for k in _CATALOGUE_FIELDS} for r in store.variables())
+def _catalogue(cat: Catalogue) -> tuple[dict, ...]:
+    # Per scope, like _variable_rows: the fields coverage messages need, for every variable.
+    return cat.memo("catalogue_fields", compute=lambda: tuple(
+        {k: r.get(k) for k in _CATALOGUE_FIELDS} for r in cat.variables()))
 
 
-@functools.lru_cache(maxsize=512)
-def _gaps(store: Any, build_id: str, scope: str, authority: str, level: str) -> tuple[dict, ...]:
-    here = {r["id"] for r in _variable_rows(store, build_id, scope, authority, level)}
-    return tuple(coverage.gaps(store, authority, level, here, list(_catalogue(store, build_id, scope))))
+def _gaps(cat: Catalogue, authority: str, level: str) -> tuple[dict, ...]:
+    def compute() -> tuple[dict, ...]:
+        here = {r["id"] for r in _variable_rows(cat, authority, level)}
+        return tuple(coverage.gaps(cat, authority, level, here, list(_catalogue(cat))))
+
+    return cat.memo("gaps", authority, level, compute=compute)
 
 
-def coverage_gaps(store: Any, authority: str, level: str) -> list[dict]:
+def coverage_gaps(cat: Catalogue, authority: str, level: str) -> list[dict]:
     """The tables that exist elsewhere but not for ``authority`` at ``level``, by topic and reason
     (atlas.coverage.gaps): what the Table list says is missing here, and why."""
-    return [dict(g) for g in _gaps(store, store.build_id, store.scope_key(), authority, level)]
+    return [dict(g) for g in _gaps(cat, authority, level)]
 
 
-def available_variables(store: Any, authority: str, level: str) -> list[str]:
+def available_variables(cat: Catalogue, authority: str, level: str) -> list[str]:
     """Ids of the variables with data for ``authority`` at ``level``, in catalogue order."""
-    return [r["id"] for r in _variable_rows(store, store.build_id, store.scope_key(), authority, level)]
+    return [r["id"] for r in _variable_rows(cat, authority, level)]
 
 
-def _groups(store: Any, authority: str, level: str) -> dict[str, list[dict]]:
+def _groups(cat: Catalogue, authority: str, level: str) -> dict[str, list[dict]]:
     """The variables available here by group (topic and table), in topic, table, id order."""
-    rows = sorted(_variable_rows(store, store.build_id, store.scope_key(), authority, level),
+    rows = sorted(_variable_rows(cat, authority, level),
                   key=lambda r: (r.get("topic") or "~", r.get("table") or "", r["id"]))
     out: dict[str, list[dict]] = {}
     for r in rows:
@@ -110,7 +112,7 @@ def group_key(row: dict) -> str:
 GAPS_OPTION = "gaps:show"
 
 
-def group_options(store: Any, authority: str, level: str, expanded: bool = False) -> list[dict]:
+def group_options(cat: Catalogue, authority: str, level: str, expanded: bool = False) -> list[dict]:
     """The Table control's options: one per table with data here, under a disabled heading per topic, each
     saying how many variables it holds. At most a few hundred, whatever the authority (Camden's output
     areas: 116 tables for 4,496 variables), so the variable list itself stays short.
@@ -123,9 +125,9 @@ def group_options(store: Any, authority: str, level: str, expanded: bool = False
     (``GAPS_OPTION``) counting what exists elsewhere, which lists the lines when chosen."""
     options: list[dict] = []
     by_topic: dict[str, list[dict]] = {}
-    for g in _gaps(store, store.build_id, store.scope_key(), authority, level):
+    for g in _gaps(cat, authority, level):
         by_topic.setdefault(g["topic"], []).append(g)
-    groups = _groups(store, authority, level)
+    groups = _groups(cat, authority, level)
     topics = sorted({k.split("|", 1)[0] for k in groups} | set(by_topic), key=lambda t: (t == "Other", t))
 
     def missing(topic: str) -> list[dict]:
@@ -165,24 +167,25 @@ def group_options(store: Any, authority: str, level: str, expanded: bool = False
     return options
 
 
-def variable_options(store: Any, authority: str, level: str, group: str | None = None,
+def variable_options(cat: Catalogue, authority: str, level: str, group: str | None = None,
                      variable: str | None = None) -> list[dict]:
     """The Variable control's options: the variables of ``group`` (by default the group of ``variable``)."""
-    groups = _groups(store, authority, level)
+    groups = _groups(cat, authority, level)
     if group not in groups and variable:
         group = next((k for k, rows in groups.items() if any(r["id"] == variable for r in rows)), None)
     return [{"label": r["label"], "value": r["id"]} for r in groups.get(group or "", [])]
 
 
-def with_built_option(store: Any, options: list[dict], variable: Any, authority: str, level: str) -> list[dict]:
+def with_built_option(cat: Catalogue, options: list[dict], variable: object, authority: str, level: str
+                      ) -> list[dict]:
     """``options`` with the built indicator ``variable`` (atlas/builder.py) at the end, where it has data here:
     it is in no table's list, and a dropdown drops a value its options do not hold."""
     if not options or not builder.is_code(variable) or any(o.get("value") == variable for o in options):
         return options
     try:
-        if not store.has_data(variable, authority, level):
+        if not cat.has_data(str(variable), authority, level):
             return options
-        label = store.variable(variable)["label"]
+        label = cat.variable(str(variable))["label"]
     except LookupError:
         return options
     return [*options, {"label": f"{label} (built)", "value": variable}]
@@ -223,7 +226,7 @@ def _difference(row: dict) -> str:
     return f"{unit}, {how}" if unit else how
 
 
-def search_variables(store: Any, authority: str, level: str, text: str, limit: int = 50) -> list[dict]:
+def search_variables(cat: Catalogue, authority: str, level: str, text: str, limit: int = 50) -> list[dict]:
     """Options for words typed in the Variable control: every word must appear in the label, table, topic
     or id of a variable with data here; the variables whose label names the words first (``_search_score``),
     at most ``limit``, each saying its table, and where two labels read alike ("White: Irish (% of all usual
@@ -235,7 +238,7 @@ def search_variables(store: Any, authority: str, level: str, text: str, limit: i
         return []
     scored = []
     here_ids = set()
-    for key, rows in _groups(store, authority, level).items():
+    for key, rows in _groups(cat, authority, level).items():
         for r in rows:
             here_ids.add(r["id"])
             score = _search_score(r, words)
@@ -243,7 +246,7 @@ def search_variables(store: Any, authority: str, level: str, text: str, limit: i
                 scored.append((-score, r["label"], r, key))
     scored.sort(key=lambda t: (t[0], t[1]))
     # The full catalogue rows (units, cells, method) of the few shown: the listing rows are slim.
-    found = [(store.variable(r["id"]), key) for _, _, r, key in scored[:limit]]
+    found = [(cat.variable(r["id"]), key) for _, _, r, key in scored[:limit]]
     def alike(r: dict) -> tuple:  # labels that read the same: one stem, table and unit
         return str(r["label"]).split(" (")[0].lower(), r.get("table"), r.get("unit")
 
@@ -257,22 +260,22 @@ def search_variables(store: Any, authority: str, level: str, text: str, limit: i
             label += f": {_difference(r)}"
         out.append({"label": label, "value": r["id"]})
     elsewhere = []
-    for r in _catalogue(store, store.build_id, store.scope_key()):
+    for r in _catalogue(cat):
         if r["id"] in here_ids:
             continue
         score = _search_score(r, words)
         if score is not None:
             elsewhere.append((-score, r["label"], r))
     elsewhere.sort(key=lambda t: (t[0], t[1]))
-    levels = [lv for lv in (d["level"] for d in store.authority(authority).get("levels") or []) if lv != level]
+    levels = [lv for lv in (d["level"] for d in cat.authority(authority).get("levels") or []) if lv != level]
     for _, _, r in elsewhere[:5]:
-        there = [lv for lv in levels if r["id"] in available_variables(store, authority, lv)]
+        there = [lv for lv in levels if r["id"] in available_variables(cat, authority, lv)]
         if there:
             where = level_label(there[0])
             out.append({"label": f"{r['label']}: not at this level; choose it to show it at "
                                  f"{where[:1].lower() + where[1:]}", "value": r["id"]})
         else:
-            why = coverage.why_not(store, store.variable(r["id"]), authority, level)
+            why = coverage.why_not(cat, cat.variable(r["id"]), authority, level)
             out.append({"label": f"{r['label']}: not here, {why}", "value": f"elsewhere:{r['id']}",
                         "disabled": True})
     return out
@@ -281,10 +284,10 @@ def search_variables(store: Any, authority: str, level: str, text: str, limit: i
 PLACE_WORDS = {"region": "region of England", "nation": "nation", "combined_authority": "combined authority"}
 
 
-def larger_places(store: Any) -> list[dict]:
+def larger_places(cat: Catalogue) -> list[dict]:
     """The places of the Area list beside the authorities: regions, nations, combined authorities, the
-    partnership areas the requester may open (atlas/store.py) and saved areas."""
-    return store.larger_places() + store.partnership_places() + store.saved_places()
+    partnership areas the requester may open (atlas/catalogue.py) and saved areas."""
+    return cat.larger_places() + cat.partnership_places() + cat.saved_places()
 
 
 def authority_options(authorities: list[dict], places: list[dict] | None = None) -> list[dict]:
@@ -308,14 +311,14 @@ def authority_options(authorities: list[dict], places: list[dict] | None = None)
     return options
 
 
-def level_options(store: Any, authority_info: dict | None) -> list[dict]:
+def level_options(cat: Catalogue, authority_info: dict | None) -> list[dict]:
     """The levels with data for the authority or place (a level with boundaries but no variable is left out)."""
     if authority_info is None:
-        authority_info = store.authority(ALL)
+        authority_info = cat.authority(ALL)
     return [{"label": (f"{level_label(d['level'])}: {d['areas']:,} areas" if d["level"] != NATIONAL_LEVEL
                        else f"{level_label(d['level'])} (the national overview)"), "value": d["level"]}
             for d in authority_info.get("levels") or []
-            if available_variables(store, authority_info["code"], d["level"])]
+            if available_variables(cat, authority_info["code"], d["level"])]
 
 
 def scope_options(variable_row: dict, state: ViewState) -> list[dict]:
@@ -334,33 +337,33 @@ def national_no_data(authorities: list[dict], codes: list[str]) -> list[int]:
     return [i for i, code in enumerate(codes) if code in without]
 
 
-def areas_data(store: Any, state: ViewState) -> dict:
+def areas_data(cat: Catalogue, state: ViewState) -> dict:
     """Codes and friendly names ("Birmingham 043C, in Nechells ward") of the areas on the map, in the
     geometry's order: sent once per place and level. For a tiled view (England and Wales at a small-area
     level: 34,753 LSOAs, 1.9 MB of codes and names) only their versioned URL (``names_url``): the browser
     fetches it beside the tiles and keeps it for a year, and paints without it (a paint is one class
     character per area, by position); hover, table and selection use the names once they have arrived."""
-    if map_geometry(store, state.authority, state.level)["geom"] == "tiles":
+    if map_geometry(cat, state.authority, state.level)["geom"] == "tiles":
         return {"key": f"{state.authority}/{state.level}",
-                "url": names_url(store.build_id, state.authority, state.level)}
-    df = store.values(state.authority, state.level, state.variable)
+                "url": names_url(cat.build_id, state.authority, state.level)}
+    df = cat.values(state.authority, state.level, state.variable)
     return {"key": f"{state.authority}/{state.level}", "codes": df["code"].tolist(),
             "names": df["full_name"].tolist()}
 
 
-def outline(store: Any, authority: str, level: str) -> dict:
+def outline(cat: Catalogue, authority: str, level: str) -> dict:
     """The authority's outline as GeoJSON: the union of its areas (so it matches their edges exactly),
     sent once per authority and level and cached. Empty for the national view, whose districts' own
     borders are the outlines."""
     if authority == ALL:
         return {"type": "FeatureCollection", "features": []}
     # place_key: a partnership area's key names its members, so a change of members is a new outline.
-    return cache.cached(cache.make_key("outline", store.build_id, store.place_key(authority), level),
-                        lambda: _outline(store, authority, level))
+    return cache.cached(cache.make_key("outline", cat.build_id, cat.place_key(authority), level),
+                        lambda: _outline(cat, authority, level))
 
 
-def _outline(store: Any, authority: str, level: str) -> dict:
-    collection = store.area_geojson(authority, level)
+def _outline(cat: Catalogue, authority: str, level: str) -> dict:
+    collection = cat.area_geojson(authority, level)
     geoms = [shapely.geometry.shape(f["geometry"]) for f in collection["features"]]
     try:
         # The areas tile the authority with shared edges, which coverage union dissolves in milliseconds.

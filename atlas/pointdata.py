@@ -45,7 +45,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
 
-from atlas import air, audit, db, registry
+from atlas import air, audit, db, registry, storage
 
 __all__ = ["DERIVED", "PREFIX", "CoordinateSpec", "candidates", "districts", "level_file", "locate", "parse_spec",
            "point_meta", "readings", "series", "sites", "spec_from_metadata", "validate"]
@@ -405,6 +405,12 @@ def json_rows(data: bytes, report: Any) -> list[list[str]]:
 
 # -- aggregation to areas ---------------------------------------------------------------------------------------
 
+def _points(store: Any, pub: registry.Published) -> pd.DataFrame:
+    """A published table of points as stored: this host's checked copy of its version (atlas/storage.py: the
+    file itself in a file storage, else fetched from object storage once). Raises storage.Unavailable."""
+    return pq.read_table(storage.local_copy(pub.object_key, pub.sha256, Path(store.data_dir))).to_pandas()
+
+
 def _population(store: Any, level: str) -> pd.Series | None:
     pop_id = air.POPULATION.get(level)
     if pop_id is None:
@@ -416,7 +422,7 @@ def _population(store: Any, level: str) -> pd.Series | None:
 
 
 def _aggregate(store: Any, pub: registry.Published, level: str) -> pd.DataFrame:
-    points = pq.read_table(pub.file).to_pandas()
+    points = _points(store, pub)
     areas = store.area_index(level)
     areas = areas[areas["authority"].isin(pub.authorities)][["code", "authority"]].reset_index(drop=True)
     column = f"{PREFIX}{level}"
@@ -441,7 +447,9 @@ def level_file(store: Any, pub: registry.Published, level: str) -> str:
     """The file of a point dataset's area variables at ``level`` (of its current version), derived on first use
     (see the module)."""
     path = Path(pub.file)
-    folder = path.parent.parent / DERIVED
+    # In this host's folder beside the published versions (atlas/publish.py's sweep removes those of old
+    # versions and builds), whichever storage the versions are kept in.
+    folder = registry.published_dir(Path(store.data_dir)) / DERIVED
     target = folder / f"{path.parent.name}-{path.stem}.{store.build_id}.{level}.parquet"
     if not target.exists():
         folder.mkdir(parents=True, exist_ok=True)
@@ -478,7 +486,7 @@ def sites(store: Any, pub: registry.Published, authority: str | None = None) -> 
     """A published point dataset's points shaped as the build's sites (site, name, type, network, lon, lat,
     authority, authority_name, lsoa11, lsoa21, place, measures), by code; those in ``authority``'s districts
     when given."""
-    points = pq.read_table(pub.file).to_pandas()
+    points = _points(store, pub)
     if authority is not None:
         members = store.members(authority)
         if members is not None:
@@ -497,34 +505,35 @@ def sites(store: Any, pub: registry.Published, authority: str | None = None) -> 
 
 
 @functools.lru_cache(maxsize=256)
-def _versions(url: str, dataset_id: int, count: int) -> tuple[tuple[str, str], ...]:
-    """(as_of, file) of the version that holds each time of a dataset, by time: of the versions with one as-of
+def _versions(url: str, dataset_id: int, count: int) -> tuple[tuple[str, str, str], ...]:
+    """(as_of, file, sha256) of the version that holds each time of a dataset, by time: of the versions with one as-of
     date, the latest (a later version of the same time supersedes the earlier; a restore is a later version
     too). Cached by the number of versions, which only grows (a version is never changed or removed)."""
     import sqlalchemy as sa  # noqa: PLC0415 - the registry's database, read only here and in atlas/registry.py
 
     with db.session(url) as s:
-        rows = s.execute(sa.select(db.Version.number, db.Version.as_of, db.Version.file)
+        rows = s.execute(sa.select(db.Version.number, db.Version.as_of, db.Version.file, db.Version.sha256)
                          .where(db.Version.dataset_id == dataset_id).order_by(db.Version.number)).all()
-    latest: dict[str, str] = {}
-    for _, as_of, file in rows:
-        latest[as_of] = file
-    return tuple(sorted(latest.items()))
+    latest: dict[str, tuple[str, str]] = {}
+    for _, as_of, file, sha256 in rows:
+        latest[as_of] = (file, sha256)
+    return tuple((as_of, file, sha256) for as_of, (file, sha256) in sorted(latest.items()))
 
 
 def series(store: Any, pub: registry.Published, site: str) -> pd.DataFrame:
     """Every reading of one point of a published dataset (measure, time, value, band, note), by measure then
     time, across all its versions (see ``_versions``): each version's as-of date is a time, so a new version
     with new readings extends the series, and one of the same date replaces that time's readings. A version
-    whose file is lost (``atlas check`` reports it) is left out, as if it had no readings."""
+    whose object is lost or damaged (``atlas check`` reports it) is left out, as if it had no readings; object
+    storage out of reach answers storage.Unavailable (a 503), as for the latest version."""
     url = db.database_url(data_dir=store.data_dir)
-    root = registry.published_dir(store.data_dir)
     ids = [v["id"] for v in pub.variables] or ["point"]
     parts = []
-    for as_of, file in _versions(url, pub.id, pub.versions):
+    for as_of, file, sha256 in _versions(url, pub.id, pub.versions):
         try:
-            table = pq.read_table(root / file, filters=[("code", "=", site)])
-        except (OSError, pa.ArrowException):
+            path = storage.local_copy(registry.object_key(file), sha256, Path(store.data_dir))
+            table = pq.read_table(path, filters=[("code", "=", site)])
+        except (OSError, pa.ArrowException, storage.Corrupt):
             continue
         points = table.to_pandas()
         if points.empty:
@@ -543,7 +552,7 @@ def series(store: Any, pub: registry.Published, site: str) -> pd.DataFrame:
 def readings(store: Any, pub: registry.Published, measure: str | None = None, site: str | None = None
              ) -> pd.DataFrame:
     """The points' values as readings (site, measure, time: the as-of date, value, band, note)."""
-    points = pq.read_table(pub.file).to_pandas()
+    points = _points(store, pub)
     if site is not None:
         points = points[points["code"].astype(str) == site]
     ids = [v["id"] for v in pub.variables] or ["point"]

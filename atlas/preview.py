@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import html
 import math
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from atlas import classify, palettes
+
+if TYPE_CHECKING:
+    from atlas.catalogue import Catalogue
 
 __all__ = ["MAX_OUTLINES", "points_svg", "svg"]
 
@@ -28,15 +31,15 @@ def _rings(geometry: dict) -> list[list[list[float]]]:
     return []
 
 
-def svg(store: Any, level: str, frame: pd.DataFrame, column: str) -> str:
+def svg(cat: Catalogue, level: str, frame: pd.DataFrame, column: str) -> str:
     """The preview of ``frame`` (code, authority, indicator columns) at ``level``, as an SVG string."""
     features = []
     for authority in sorted(set(frame["authority"]))[:12]:
         if level == "lad":
-            features += [f for f in store.area_geojson("all", "lad")["features"]
+            features += [f for f in cat.area_geojson("all", "lad")["features"]
                          if f["properties"]["code"] == authority]
         else:
-            features += store.area_geojson(authority, level)["features"]
+            features += cat.area_geojson(authority, level)["features"]
     if not features:
         return ""
     values = dict(zip(frame["code"], frame[column].astype("float64"), strict=True))
@@ -79,7 +82,7 @@ def svg(store: Any, level: str, frame: pd.DataFrame, column: str) -> str:
 MAX_OUTLINES = 40
 
 
-def points_svg(store: Any, lon: np.ndarray, lat: np.ndarray, authorities: list[str], label: str) -> str:
+def points_svg(cat: Catalogue, lon: np.ndarray, lat: np.ndarray, authorities: list[str], label: str) -> str:
     """A preview map of points (an SVG string, "" when none has coordinates): each point a dot, over the
     outlines of the districts ``authorities`` (the build's district polygons)."""
     ok = np.isfinite(lon) & np.isfinite(lat)
@@ -87,7 +90,7 @@ def points_svg(store: Any, lon: np.ndarray, lat: np.ndarray, authorities: list[s
     if lon.size == 0:
         return ""
     wanted = set(authorities[:MAX_OUTLINES])
-    features = [f for f in store.area_geojson("all", "lad")["features"] if f["properties"]["code"] in wanted]
+    features = [f for f in cat.area_geojson("all", "lad")["features"] if f["properties"]["code"] in wanted]
     xs = [p[0] for f in features for r in _rings(f["geometry"]) for p in r] + lon.tolist()
     ys = [p[1] for f in features for r in _rings(f["geometry"]) for p in r] + lat.tolist()
     west, east, south, north = min(xs), max(xs), min(ys), max(ys)

@@ -8,10 +8,10 @@ as an aggregate and shown as its distribution) are atlas/aggregation.py's, re-ex
 
 A profile's subject is any set of small areas of one level: a single area, a district, a place larger than
 a district (a region, Wales, a combined authority, a partnership's area, ``all``), or a saved area (its
-codes, resolved by atlas/areas.py). Its own areas are read per request through the store's
+codes, resolved by atlas/areas.py). Its own areas are read per request through the catalogue's
 ``dataset_arrays`` (so published datasets appear exactly for those who may read them) and aggregated in one
 pass; the comparators (districts, regions, Wales, England) are read from the pipeline's extract
-(``store.comparator_stats``), and so is the profile of a district, region or nation itself. Both are cached
+(``catalogue.comparator_stats``), and so is the profile of a district, region or nation itself. Both are cached
 per build and per what the requester may see.
 """
 
@@ -26,8 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from atlas import aggregation, view
-from atlas import store as atlas_store
+from atlas import aggregation, catalogue, extracts, view
 from atlas.aggregation import RATIOS, RULES, WEIGHTED, rule_of
 
 __all__ = ["COMPARATOR_KINDS", "ENGLAND", "HEADLINE_TABLES", "RATIOS", "RULES", "WEIGHTED", "Subject", "aggregate",
@@ -48,7 +47,7 @@ class Subject:
     level: str
     codes: tuple[str, ...]
     authorities: tuple[str, ...]
-    #: A built-in place's own code (read through the store as a place); None for a set of codes.
+    #: A built-in place's own code (read through the catalogue as a place); None for a set of codes.
     place: str | None = None
     #: Keep only the place's areas whose code starts so (England: ``E`` of every area of England and Wales).
     prefix: str | None = None
@@ -107,8 +106,8 @@ _lookup_lock = threading.Lock()
 _lookups: dict[tuple[str, str], pd.Series] = {}
 
 
-def area_lookup(s: atlas_store.Store, level: str) -> pd.Series:
-    """code -> district of every area at ``level`` in the store's build (cached per build)."""
+def area_lookup(s: catalogue.Catalogue, level: str) -> pd.Series:
+    """code -> district of every area at ``level`` in the catalogue's build (cached per build)."""
     key = (s.build_id, level)
     found = _lookups.get(key)
     if found is None:
@@ -121,27 +120,27 @@ def area_lookup(s: atlas_store.Store, level: str) -> pd.Series:
     return found
 
 
-#: England's code: not one of the store's places (Wales is, W92000004), so read from every area, kept by "E".
+#: England's code: not one of the catalogue's places (Wales is, W92000004), so read from every area, kept by "E".
 ENGLAND = "E92000001"
 
 
-def _england(s: atlas_store.Store, level: str) -> Subject:
-    levels = [lv for lv in s.levels if lv != atlas_store.NATIONAL_LEVEL]
+def _england(s: catalogue.Catalogue, level: str) -> Subject:
+    levels = [lv for lv in s.levels if lv != extracts.NATIONAL_LEVEL]
     if level not in levels:
-        raise atlas_store.NotFound("level", level, levels)
-    codes, _ = s.area_names(atlas_store.ALL, level)
+        raise extracts.NotFound("level", level, levels)
+    codes, _ = s.area_names(extracts.ALL, level)
     lookup = area_lookup(s, level)
     mine = tuple(c for c in codes if c.startswith("E"))
     return Subject(code=ENGLAND, name="England", kind="nation", level=level, codes=mine,
-                   authorities=tuple(sorted(set(lookup.reindex(list(mine)).dropna()))), place=atlas_store.ALL,
+                   authorities=tuple(sorted(set(lookup.reindex(list(mine)).dropna()))), place=extracts.ALL,
                    prefix="E")
 
 
-def subject_for(s: atlas_store.Store, place: str, level: str | None = None,
+def subject_for(s: catalogue.Catalogue, place: str, level: str | None = None,
                 saved: Callable[[str], Subject | None] | None = None) -> Subject:
     """The subject named by ``place``: a built-in place (a district, region, Wales, combined authority,
     partnership area or ``all``; at ``level``, else its first small-area level), a single area's code
-    (its own level), or a saved area (``saved(code)``). Raises store.NotFound naming what was wrong."""
+    (its own level), or a saved area (``saved(code)``). Raises extracts.NotFound naming what was wrong."""
     if saved is not None:
         found = saved(place)
         if found is not None:
@@ -150,16 +149,16 @@ def subject_for(s: atlas_store.Store, place: str, level: str | None = None,
         return _england(s, level or "lsoa11")
     try:
         info = s.authority(place)
-    except atlas_store.NotFound:
+    except extracts.NotFound:
         info = None
     if info is not None:
-        levels = [d["level"] for d in info["levels"] if d["level"] != atlas_store.NATIONAL_LEVEL and d["areas"]]
+        levels = [d["level"] for d in info["levels"] if d["level"] != extracts.NATIONAL_LEVEL and d["areas"]]
         if level is None:
             if not levels:
-                raise atlas_store.NotFound("level", "", [], f"{info['name']} ({place}) has no small areas")
+                raise extracts.NotFound("level", "", [], f"{info['name']} ({place}) has no small areas")
             level = levels[0]
         elif level not in levels:
-            raise atlas_store.NotFound("level", level, levels,
+            raise extracts.NotFound("level", level, levels,
                                        f"{info['name']} ({place}) has no areas at level {level!r}; it has "
                                        f"{', '.join(levels) or 'none'}")
         codes, _ = s.area_names(place, level)
@@ -169,7 +168,7 @@ def subject_for(s: atlas_store.Store, place: str, level: str | None = None,
         return Subject(code=place, name=str(info["name"]), kind=kind, level=level, codes=tuple(codes),
                        authorities=authorities, place=place)
     for lv in s.levels:
-        if lv == atlas_store.NATIONAL_LEVEL or (level is not None and lv != level):
+        if lv == extracts.NATIONAL_LEVEL or (level is not None and lv != level):
             continue
         lookup = area_lookup(s, lv)
         if place in lookup.index:
@@ -177,7 +176,7 @@ def subject_for(s: atlas_store.Store, place: str, level: str | None = None,
             names = dict(zip(*s.area_names(authority, lv), strict=True))
             return Subject(code=place, name=names.get(place, place), kind="area", level=lv, codes=(place,),
                            authorities=(authority,))
-    raise atlas_store.NotFound(
+    raise extracts.NotFound(
         "place", place, [], f"unknown place {place!r}: give a district, region, Wales (W92000004), combined "
         "authority or partnership code, 'all', a saved area's code, or the code of an LSOA, output area or ward"
         + (f" at level {level!r}" if level else ""))
@@ -187,7 +186,7 @@ def subject_for(s: atlas_store.Store, place: str, level: str | None = None,
 
 def _frame(codes: pd.Index, parts: list[dict[str, np.ndarray]]) -> pd.DataFrame:
     """One row per area of ``codes`` (in that order; NaN or None where a part holds no figure), from the
-    store's arrays of one dataset (``dataset_arrays``, one part per place read)."""
+    catalogue's arrays of one dataset (``dataset_arrays``, one part per place read)."""
     columns: dict[str, np.ndarray] = {}
     for got in parts:
         pos = codes.get_indexer(np.asarray(got["code"], dtype=object))
@@ -203,7 +202,7 @@ def _frame(codes: pd.Index, parts: list[dict[str, np.ndarray]]) -> pd.DataFrame:
     return pd.DataFrame({"code": codes.to_numpy(dtype=object), **columns})
 
 
-def _frames(s: atlas_store.Store, subject: Subject, only: frozenset[str] | None = None
+def _frames(s: catalogue.Catalogue, subject: Subject, only: frozenset[str] | None = None
             ) -> dict[str, tuple[pd.DataFrame, list[dict]]]:
     """dataset -> (one row per area of the subject, the catalogue rows with data there); only the datasets
     ``only`` names, when given. One query per dataset (per district for a set of codes that is not a place)."""
@@ -231,7 +230,7 @@ def _frames(s: atlas_store.Store, subject: Subject, only: frozenset[str] | None 
     return {dataset: (_frame(codes, found), known) for dataset, (found, known) in parts.items()}
 
 
-def _aggregates(s: atlas_store.Store, subject: Subject) -> tuple[dict[str, dict], dict[str, dict]]:
+def _aggregates(s: catalogue.Catalogue, subject: Subject) -> tuple[dict[str, dict], dict[str, dict]]:
     """(variable id -> aggregate, variable id -> catalogue row) for the subject."""
     frames = _frames(s, subject)
     rows = [r for _frame, held in frames.values() for r in held]
@@ -243,7 +242,7 @@ def _aggregates(s: atlas_store.Store, subject: Subject) -> tuple[dict[str, dict]
     return aggregate(rows, wide), {r["id"]: r for r in rows}
 
 
-def values_for(s: atlas_store.Store, subject: Subject, variables: tuple[str, ...]) -> np.ndarray:
+def values_for(s: catalogue.Catalogue, subject: Subject, variables: tuple[str, ...]) -> np.ndarray:
     """The subject's aggregated figure of each of ``variables`` (NaN where not aggregable or missing)."""
     wanted = {v: s.variable(v) for v in variables}
     only = frozenset(r["dataset"] for r in wanted.values())
@@ -259,10 +258,10 @@ _cache_lock = threading.Lock()
 _cache: dict[tuple, tuple[dict[str, dict], int]] = {}
 
 
-def _precomputed(s: atlas_store.Store, code: str, level: str
+def _precomputed(s: catalogue.Catalogue, code: str, level: str
                  ) -> tuple[dict[str, dict], dict[str, dict], int] | None:
     """(figures, catalogue rows, areas) of a district, region, Wales or England from the pipeline's extract
-    (``store.comparator_stats``): each built figure the requester's catalogue has data for there (as reading
+    (``catalogue.comparator_stats``): each built figure the requester's catalogue has data for there (as reading
     it would give), in the catalogue's order; a published dataset's figures aggregated here from its values.
     None where the build has no extract for it."""
     stats = s.comparator_stats(code, level)
@@ -271,7 +270,7 @@ def _precomputed(s: atlas_store.Store, code: str, level: str
     by_variable = {rec["variable"]: rec for rec in stats.to_dict("records")}
     figures: dict[str, dict] = {}
     rows_by_id: dict[str, dict] = {}
-    visible = s.datasets_at(atlas_store.ALL if code == ENGLAND else code, level)
+    visible = s.datasets_at(extracts.ALL if code == ENGLAND else code, level)
     for dataset, rows in visible.items():
         if any(r.get("published") or r.get("points") for r in rows):
             for _dataset, (frame, held) in _frames(s, subject_for(s, code, level), frozenset([dataset])).items():
@@ -286,7 +285,7 @@ def _precomputed(s: atlas_store.Store, code: str, level: str
     return figures, rows_by_id, int(stats["size"].iloc[0])
 
 
-def _comparator_figures(s: atlas_store.Store, kind: str, code: str, level: str) -> tuple[dict[str, dict], int]:
+def _comparator_figures(s: catalogue.Catalogue, kind: str, code: str, level: str) -> tuple[dict[str, dict], int]:
     """A comparator's aggregates and area count, cached per build and what the requester may see."""
     key = (s.build_id, s.scope_key(), kind, code, level)
     found = _cache.get(key)
@@ -305,7 +304,7 @@ def _comparator_figures(s: atlas_store.Store, kind: str, code: str, level: str) 
     return found
 
 
-def _subject_figures(s: atlas_store.Store, subject: Subject) -> tuple[dict[str, dict], dict[str, dict]]:
+def _subject_figures(s: catalogue.Catalogue, subject: Subject) -> tuple[dict[str, dict], dict[str, dict]]:
     """The subject's own aggregates, cached like the comparators' (its page, CSV and PDF ask in turn): keyed by
     the build, what the requester may see, and the digest of its areas' codes."""
     import hashlib  # noqa: PLC0415
@@ -326,7 +325,7 @@ def _subject_figures(s: atlas_store.Store, subject: Subject) -> tuple[dict[str, 
     return found  # type: ignore[return-value]
 
 
-def _comparators(s: atlas_store.Store, subject: Subject) -> list[dict]:
+def _comparators(s: catalogue.Catalogue, subject: Subject) -> list[dict]:
     """The containing districts (for anything smaller than a district), their regions and nations: each
     only where every one of its districts has areas at the subject's level (a partial comparator would
     mislead)."""
@@ -366,7 +365,7 @@ def _printed(row: dict, value: float | None) -> str:
     return view.format_value(value, view.decimals_for(row), (row.get("unit") or "").lower())
 
 
-def profile(s: atlas_store.Store, subject: Subject, comparators: bool = True) -> dict:
+def profile(s: catalogue.Catalogue, subject: Subject, comparators: bool = True) -> dict:
     """The profile of ``subject``: its figures grouped by topic, each with its rule, value (full precision)
     and printed value, sums, distribution, and the same for every comparator with the difference."""
     figures, rows = _subject_figures(s, subject)

@@ -15,10 +15,12 @@ Nothing is stored before the whole upload passed validation (``Rejected`` carrie
   access are required; text has control characters removed; formula-looking text is kept as written and
   made safe wherever a CSV is written (atlas/csvsafe.py).
 
-Storing: the values go to ``ATLAS_DATA_DIR/published/ds<id>/v<n>-<sha8>.parquet`` (code, authority, one
-column per variable), written aside, fsynced and renamed, *then* the version row is committed with the
-dataset's new current version in the same transaction. A crash before the commit leaves at most an
-unreferenced file (``sweep`` removes it) and no version: never a half-published one. The registry's
+Storing: the values go to the object ``published/ds<id>/<sha16>-<random>.parquet`` (code, authority, one
+column per variable) in the storage ``ATLAS_STORAGE_URL`` names (atlas/storage.py: the data folder, written
+aside, fsynced and linked into place; or an S3 bucket, by a conditional put that never replaces an object),
+*then* the version row is committed with the dataset's new current version in the same transaction. A crash
+before the commit leaves at most an unreferenced object (``sweep`` removes it) and no version: never a
+half-published one. The registry's
 generation is bumped in that transaction, so every worker shows the new version on its next request.
 """
 
@@ -32,18 +34,22 @@ import json
 import math
 import os
 import re
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from atlas import access, audit, db, netguard, pointdata, registry, settings
+from atlas import access, audit, builds, db, netguard, pointdata, registry, settings, storage
+
+if TYPE_CHECKING:
+    from atlas.extracts import Extracts
 
 __all__ = ["Busy", "Denied", "Forbidden", "Metadata", "Rejected", "Report", "add_version", "check_files",
            "owner_for", "parse_metadata", "publish_dataset", "read_table", "restore", "set_access", "sweep",
@@ -491,28 +497,28 @@ def _digest(frame: pd.DataFrame, var_ids: list[str], columns: list[str]) -> str:
     return hashlib.sha256(_parquet(frame, var_ids, columns)).hexdigest()
 
 
-def _write(root: Path, dataset_id: int, frame: pd.DataFrame, var_ids: list[str], columns: list[str]
-           ) -> tuple[str, str]:
-    """Write a version's Parquet under a name no other push can take (its checksum and a random part), to a
-    temporary name first, fsynced, then renamed: returns (path relative to root, sha256). Nothing but
-    ``sweep`` ever deletes a version file (a failed push leaves its own unreferenced file for it)."""
-    folder = root / f"ds{dataset_id}"
-    folder.mkdir(parents=True, exist_ok=True)
+def _write(data_dir: Path, dataset_id: int, frame: pd.DataFrame, var_ids: list[str], columns: list[str]
+           ) -> tuple[str, str, str]:
+    """Store a version's Parquet as a new immutable object (atlas/storage.py: written aside and linked into
+    place in the data folder, or a conditional put to object storage) under a name no other push can take
+    (its checksum and a random part): returns (path relative to ``published/``, sha256, the authorities it
+    covers as JSON). Nothing but ``sweep`` ever deletes a version file (a failed push leaves its own
+    unreferenced file for it)."""
     body = _parquet(frame, var_ids, columns)
     digest = hashlib.sha256(body).hexdigest()
-    name = f"{digest[:16]}-{uuid.uuid4().hex[:16]}.parquet"
-    tmp = folder / f".{name}.tmp"
-    with open(tmp, "wb") as handle:
-        handle.write(body)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, folder / name)
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    return f"ds{dataset_id}/{name}", digest
+    rel = f"ds{dataset_id}/{digest[:16]}-{uuid.uuid4().hex[:16]}.parquet"
+    key = registry.object_key(rel)
+    store = storage.get(data_dir)
+    store.put(key, body)
+    if not store.local:
+        # This host's copy, written now rather than fetched back (the same bytes, checked by their digest).
+        local = storage.local_path(key, data_dir)
+        local.parent.mkdir(parents=True, exist_ok=True)
+        tmp = local.with_name(f".{local.name}.{uuid.uuid4().hex[:8]}.part")
+        tmp.write_bytes(body)
+        os.replace(tmp, local)
+    authorities = sorted({a for a in frame["authority"].tolist() if a})
+    return rel, digest, json.dumps(authorities)
 
 
 def _hook_before_commit() -> None:
@@ -555,8 +561,8 @@ def _retrying(step: Any, attempts: int = 6) -> Any:
     raise Busy("the dataset is being changed by someone else; try again in a moment")
 
 
-def _org_resource(store: Any, org_id: int) -> access.Org:
-    return registry.snapshot(store.data_dir).org(org_id)
+def _org_resource(reader: Extracts, org_id: int) -> access.Org:
+    return registry.snapshot(reader.data_dir).org(org_id)
 
 
 def _onto(actor: access.Actor, org: access.Org) -> Any:
@@ -607,7 +613,7 @@ def _shares(s: Any, meta: Metadata, report: Report, org_id: int | None) -> tuple
     return pids, oids
 
 
-def check(data: bytes, filename: str, meta: Metadata, store: Any, report: Report,
+def check(data: bytes, filename: str, meta: Metadata, reader: Extracts, report: Report,
           onto: Any = None) -> pd.DataFrame | None:
     """Read and validate an upload against the build's areas (nothing stored). ``onto``: see ``validate``."""
     if not report.ok:
@@ -617,36 +623,35 @@ def check(data: bytes, filename: str, meta: Metadata, store: Any, report: Report
         return None
     if meta.level == registry.POINTS:
         return pointdata.validate(rows, pointdata.parse_spec(meta.code_column), [c.name for c in meta.columns],
-                                  store, report, _number, onto=onto)
-    if meta.level not in store.levels:
+                                  reader, report, _number, onto=onto)
+    if meta.level not in reader.levels:
         report.error("metadata", f"this build has no level {meta.level!r}", field="level")
         return None
-    return validate(rows, meta, store.area_index(meta.level), report, onto=onto)
+    return validate(rows, meta, reader.area_index(meta.level), report, onto=onto)
 
 
-def owner_for(actor: access.Actor, code: str | None, store: Any) -> access.Org | None:
+def owner_for(actor: access.Actor, code: str | None, reader: Extracts) -> access.Org | None:
     """The organisation ``actor`` publishes for (``code``, or their only one), as a resource; None when it
     is not clear (the browser's preview then checks no areas)."""
     report = Report()
     try:
-        with db.session(db.database_url(data_dir=store.data_dir)) as s:
+        with db.session(db.database_url(data_dir=reader.data_dir)) as s:
             org = _resolve_owner(s, actor, code, report)
-            return _org_resource(store, org.id) if org is not None else None
+            return _org_resource(reader, org.id) if org is not None else None
     except Forbidden:
         return None
 
 
-def publish_dataset(actor: access.Actor, meta: Metadata, data: bytes, filename: str, store: Any,
+def publish_dataset(actor: access.Actor, meta: Metadata, data: bytes, filename: str, reader: Extracts,
                     via: str = "api", report: Report | None = None) -> dict:
     """A new dataset with its first version. Raises Rejected (nothing stored) or Forbidden."""
     report = report or Report()
-    url = db.database_url(data_dir=store.data_dir)
+    url = db.database_url(data_dir=reader.data_dir)
     with db.session(url) as s:
         org = _resolve_owner(s, actor, meta.organisation, report)
         org_id = org.id if org is not None else None
-    frame = check(data, filename, meta, store, report,
-                  onto=_onto(actor, _org_resource(store, org_id)) if org_id is not None else None)
-    root = registry.published_dir(store.data_dir)
+    frame = check(data, filename, meta, reader, report,
+                  onto=_onto(actor, _org_resource(reader, org_id)) if org_id is not None else None)
     with db.session(url) as s:
         pids, oids = _shares(s, meta, report, org_id)
         if not report.ok or frame is None or org_id is None:
@@ -664,9 +669,9 @@ def publish_dataset(actor: access.Actor, meta: Metadata, data: bytes, filename: 
                               decimals=col.decimals))
         s.add_all([db.DatasetShare(dataset_id=ds.id, partnership_id=p) for p in pids])
         s.add_all([db.DatasetShare(dataset_id=ds.id, org_id=o) for o in oids])
-        rel, digest = _write(root, ds.id, frame, var_ids, [c.name for c in meta.columns])
+        rel, digest, covers = _write(reader.data_dir, ds.id, frame, var_ids, [c.name for c in meta.columns])
         version = db.Version(dataset_id=ds.id, number=1, as_of=meta.as_of, file=rel, sha256=digest,
-                             rows=len(frame), via=via, created_by=actor.user_id)
+                             authorities=covers, rows=len(frame), via=via, created_by=actor.user_id)
         s.add(version)
         s.flush()
         ds.current_version_id = version.id
@@ -705,15 +710,14 @@ def _feed_actor(org_id: int) -> access.Actor:
     return access.Actor(roles=((org_id, "editor"),), via="feed")
 
 
-def add_version(actor: access.Actor | None, dataset_id: int, data: bytes, filename: str, store: Any,
+def add_version(actor: access.Actor | None, dataset_id: int, data: bytes, filename: str, reader: Extracts,
                 as_of: str | None = None, note: str = "", via: str = "api", report: Report | None = None,
                 unchanged_ok: bool = False) -> dict:
     """A new version of a dataset (same code column and indicators). ``actor`` None: the live-feed puller,
     acting for the dataset's organisation. ``unchanged_ok``: values equal to the current version's make no
     new version (``{"unchanged": True}``). Raises Rejected, Denied, Forbidden or Busy."""
     report = report or Report()
-    url = db.database_url(data_dir=store.data_dir)
-    root = registry.published_dir(store.data_dir)
+    url = db.database_url(data_dir=reader.data_dir)
     with db.session(url) as s:
         ds = s.get(db.Dataset, dataset_id) if actor is None else _editable(s, actor, dataset_id)
         if ds is None:
@@ -723,8 +727,8 @@ def add_version(actor: access.Actor | None, dataset_id: int, data: bytes, filena
                         columns=[Column(v.column, v.label, v.unit) for v in variables], licence=ds.licence,
                         source=ds.source, as_of=as_of or date.today().isoformat())
         org_id = ds.org_id
-    onto = _onto(actor or _feed_actor(org_id), _org_resource(store, org_id))
-    frame = check(data, filename, meta, store, report, onto=onto)
+    onto = _onto(actor or _feed_actor(org_id), _org_resource(reader, org_id))
+    frame = check(data, filename, meta, reader, report, onto=onto)
     if frame is None or not report.ok:
         audit.record_now("version.rejected", org_id=org_id, dataset_id=dataset_id, actor=actor or _feed_actor(org_id),
                          detail=f"via {via}: {report.summary()}", url=url)
@@ -737,7 +741,7 @@ def add_version(actor: access.Actor | None, dataset_id: int, data: bytes, filena
         if current is not None and _digest(frame, var_ids, columns) == current.sha256:
             return {"id": dataset_id, "version": current.number, "unchanged": True, "report": report.as_dict()}
     # The file first, under its own name; then the row, numbered inside the transaction.
-    rel, digest = _write(root, dataset_id, frame, var_ids, columns)
+    rel, digest, covers = _write(reader.data_dir, dataset_id, frame, var_ids, columns)
 
     def commit() -> int:
         with db.session(url) as s:
@@ -747,7 +751,7 @@ def add_version(actor: access.Actor | None, dataset_id: int, data: bytes, filena
                 raise Denied(dataset_id)
             number = _next_number(s, dataset_id)
             version = db.Version(dataset_id=dataset_id, number=number, as_of=meta.as_of, file=rel,
-                                 sha256=digest, rows=len(frame), via=via, note=note,
+                                 sha256=digest, authorities=covers, rows=len(frame), via=via, note=note,
                                  created_by=actor.user_id if actor else None)
             s.add(version)
             s.flush()
@@ -762,11 +766,13 @@ def add_version(actor: access.Actor | None, dataset_id: int, data: bytes, filena
     return {"id": dataset_id, "version": number, "variables": var_ids, "report": report.as_dict()}
 
 
-def _file_ok(root: Path, version: db.Version) -> bool:
-    path = root / version.file
+def _file_ok(data_dir: Path, version: db.Version) -> bool:
+    """Whether a version's file is there with the bytes its row names (fetched to this host if need be).
+    Raises storage.Unavailable while object storage cannot be reached."""
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest() == version.sha256
-    except OSError:
+        path = storage.local_copy(registry.object_key(version.file), version.sha256, data_dir)
+        return storage.sha256_file(path) == version.sha256
+    except (FileNotFoundError, storage.Corrupt):
         return False
 
 
@@ -774,14 +780,13 @@ def restore(actor: access.Actor, dataset_id: int, number: int, data_dir: Path) -
     """Make an earlier version current again, as a new version (the history only grows). A version whose
     file is missing or damaged is never made current (Rejected, saying so)."""
     url = db.database_url(data_dir=data_dir)
-    root = registry.published_dir(data_dir)
     with db.session(url) as s:
         _editable(s, actor, dataset_id)
         old = s.execute(sa.select(db.Version).where(db.Version.dataset_id == dataset_id,
                                                     db.Version.number == number)).scalar_one_or_none()
         if old is None:
             raise Denied(f"{dataset_id}/{number}")
-        if not _file_ok(root, old):
+        if not _file_ok(data_dir, old):
             report = Report()
             report.error("version", f"version {number}'s file is missing or damaged: it cannot be restored "
                          "(`atlas check` lists such versions)")
@@ -795,7 +800,8 @@ def restore(actor: access.Actor, dataset_id: int, number: int, data_dir: Path) -
                                                         db.Version.number == number)).scalar_one()
             latest = _next_number(s, dataset_id)
             version = db.Version(dataset_id=dataset_id, number=latest, as_of=old.as_of, file=old.file,
-                                 sha256=old.sha256, rows=old.rows, via="restore", note=f"restores version {number}",
+                                 sha256=old.sha256, authorities=old.authorities, rows=old.rows, via="restore",
+                                 note=f"restores version {number}",
                                  created_by=actor.user_id)
             s.add(version)
             s.flush()
@@ -846,10 +852,10 @@ def version_frame(actor: access.Actor, dataset_id: int, number: int, data_dir: P
                                                         db.Version.number == number)).scalar_one_or_none()
         if version is None:
             raise Denied(f"{dataset_id}/{number}")
-        path = registry.published_dir(data_dir) / version.file
+        key, sha256 = registry.object_key(version.file), version.sha256
     try:
-        frame = pq.read_table(path).to_pandas()
-    except (OSError, pa.ArrowException):
+        frame = pq.read_table(storage.local_copy(key, sha256, data_dir)).to_pandas()
+    except (OSError, pa.ArrowException, storage.Corrupt):
         # A file lost outside the app (`atlas check` reports it): absent, like an unknown version.
         raise Denied(f"{dataset_id}/{number}") from None
     frame = frame.rename(columns={v["id"]: v["cell"] for v in pub.variables})
@@ -865,69 +871,83 @@ def version_frame(actor: access.Actor, dataset_id: int, number: int, data_dir: P
 
 
 def check_files(data_dir: Path, orphan_age: float = SWEEP_AGE) -> list[str]:
-    """What is wrong between the version rows and the files (``atlas check``): a row whose file is missing,
-    a file whose checksum differs from its row's, two rows with one number, a dataset whose current version
-    is not its own, and a file no row refers to that is older than ``orphan_age`` seconds (a younger one is a
-    push in progress, or one a crash left, which ``atlas sweep`` removes at that age). Empty when all is well."""
-    root = registry.published_dir(data_dir)
+    """What is wrong between the version rows and the stored files (``atlas check``): a row whose file is
+    missing, a file whose checksum differs from its row's, two rows with one number, a dataset whose current
+    version is not its own, and a file no row refers to that is older than ``orphan_age`` seconds (a younger
+    one is a push in progress, or one a crash left, which ``atlas sweep`` removes at that age); with object
+    storage, also the builds stored there (atlas/builds.py). Empty when all is well. Raises
+    storage.Unavailable while object storage cannot be reached."""
     problems: list[str] = []
     url = db.database_url(data_dir=data_dir)
+    store = storage.get(data_dir)
+    problems += builds.check_stored(store, orphan_age)
     if not db.exists(url):
         return problems
     with db.session(url) as s:
         versions = s.execute(sa.select(db.Version).order_by(db.Version.dataset_id, db.Version.number)).scalars().all()
         current = dict(s.execute(sa.select(db.Dataset.id, db.Dataset.current_version_id)).all())
-        own = {v.id: v.dataset_id for v in versions}
-        numbers: dict[tuple[int, int], int] = {}
-        for v in versions:
-            numbers[(v.dataset_id, v.number)] = numbers.get((v.dataset_id, v.number), 0) + 1
-            path = root / v.file
-            if not path.exists():
-                problems.append(f"ds{v.dataset_id} version {v.number}: its file {v.file} is missing")
-            elif hashlib.sha256(path.read_bytes()).hexdigest() != v.sha256:
-                problems.append(f"ds{v.dataset_id} version {v.number}: its file {v.file} does not match its checksum")
-        for (ds_id, number), n in numbers.items():
-            if n > 1:
-                problems.append(f"ds{ds_id} version {number}: {n} rows with that number")
-        for ds_id, version_id in current.items():
-            if version_id is None or own.get(version_id) != ds_id:
-                problems.append(f"ds{ds_id}: its current version is {'none' if version_id is None else 'not its own'}")
-        used = {v.file for v in versions}
-    if root.exists():
-        import time  # noqa: PLC0415
-
-        for path in sorted(root.glob("ds*/*")):
-            rel = f"{path.parent.name}/{path.name}"
-            if rel not in used and time.time() - path.stat().st_mtime >= orphan_age:
-                problems.append(f"{rel}: a file no version refers to (`atlas sweep` removes it)")
+    own = {v.id: v.dataset_id for v in versions}
+    numbers: dict[tuple[int, int], int] = {}
+    stored = {e.key: e for e in _version_objects(store)}
+    checked: dict[str, bool] = {}
+    for v in versions:
+        numbers[(v.dataset_id, v.number)] = numbers.get((v.dataset_id, v.number), 0) + 1
+        key = registry.object_key(v.file)
+        if key not in stored:
+            problems.append(f"ds{v.dataset_id} version {v.number}: its file {v.file} is missing")
+            continue
+        if key not in checked:  # a restore shares its file with the version it restores
+            checked[key] = hashlib.sha256(store.get(key)).hexdigest() == v.sha256
+        if not checked[key]:
+            problems.append(f"ds{v.dataset_id} version {v.number}: its file {v.file} does not match its checksum")
+    for (ds_id, number), n in numbers.items():
+        if n > 1:
+            problems.append(f"ds{ds_id} version {number}: {n} rows with that number")
+    for ds_id, version_id in current.items():
+        if version_id is None or own.get(version_id) != ds_id:
+            problems.append(f"ds{ds_id}: its current version is {'none' if version_id is None else 'not its own'}")
+    used = {registry.object_key(v.file) for v in versions}
+    now = time.time()
+    for key, entry in sorted(stored.items()):
+        if key not in used and now - entry.modified >= orphan_age:
+            problems.append(f"{key.removeprefix(registry.PUBLISHED + '/')}: a file no version refers to "
+                            "(`atlas sweep` removes it)")
     return problems
 
 
-def sweep(data_dir: Path, older_than: float = SWEEP_AGE) -> list[Path]:
-    """Remove version files no version row refers to (left by a crash before a commit) and older than
-    ``older_than`` seconds (a publish in progress elsewhere is never touched). Returns them."""
-    import time  # noqa: PLC0415
+def _version_objects(store: storage.Storage) -> list[storage.Entry]:
+    """The stored objects under ``published/`` that are versions' files: not a table of points' aggregates,
+    which a file storage keeps beside them (``published/.derived/``, atlas/pointdata.py: derived by each host,
+    swept apart)."""
+    derived = f"{registry.PUBLISHED}/{pointdata.DERIVED}/"
+    return [e for e in store.list(registry.PUBLISHED + "/") if not e.key.startswith(derived)]
 
-    root = registry.published_dir(data_dir)
-    if not root.exists():
-        return []
-    with db.session(db.database_url(data_dir=data_dir)) as s:
-        used = set(s.execute(sa.select(db.Version.file)).scalars())
-    removed = []
-    for path in root.glob("ds*/*"):
-        rel = f"{path.parent.name}/{path.name}"
-        if rel not in used and time.time() - path.stat().st_mtime >= older_than:
-            path.unlink(missing_ok=True)
-            removed.append(path)
-    # A table of points' area aggregates (atlas/pointdata.py) are derived again on demand: those of a version no
-    # longer current, or of another build than the current one, are removed at the same age.
-    with db.session(db.database_url(data_dir=data_dir)) as s:
+
+def sweep(data_dir: Path, older_than: float = SWEEP_AGE) -> list[str]:
+    """Remove version files no version row refers to (left by a crash before a commit) and older than
+    ``older_than`` seconds (a publish in progress elsewhere is never touched), and with object storage the
+    objects of build uploads that never finished; and a table of points' area aggregates (atlas/pointdata.py,
+    derived again on demand, in this host's folder) of a version no longer current or of another build than
+    the current one, at the same age. Returns their keys (paths, for the aggregates)."""
+    store = storage.get(data_dir)
+    removed = builds.sweep_stored(store, older_than)
+    url = db.database_url(data_dir=data_dir)
+    if not db.exists(url):
+        return removed
+    with db.session(url) as s:
+        versions = list(s.execute(sa.select(db.Version.file)).scalars())
         current = set(s.execute(sa.select(db.Version.file).join(
             db.Dataset, db.Dataset.current_version_id == db.Version.id)).scalars())
+    used = {registry.object_key(f) for f in versions}
+    now = time.time()
+    for entry in _version_objects(store):
+        if entry.key not in used and now - entry.modified >= older_than:
+            store.delete(entry.key)
+            removed.append(entry.key)
     build = (Path(data_dir) / "current").resolve().name
     keep = {f"{rel.replace('/', '-').removesuffix('.parquet')}.{build}" for rel in current}
-    for path in (root / pointdata.DERIVED).glob("*.parquet"):
-        if path.name.rsplit(".", 2)[0] not in keep and time.time() - path.stat().st_mtime >= older_than:
+    for path in (registry.published_dir(data_dir) / pointdata.DERIVED).glob("*.parquet"):
+        if path.name.rsplit(".", 2)[0] not in keep and now - path.stat().st_mtime >= older_than:
             path.unlink(missing_ok=True)
-            removed.append(path)
+            removed.append(str(path))
     return removed

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import json
 import re
 import threading
 from collections.abc import Iterator
@@ -28,15 +29,25 @@ from typing import Any
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from atlas import access, air, db, settings
+from atlas import access, air, db, settings, storage
 
 __all__ = ["EMPTY", "PartnershipArea", "Published", "Snapshot", "dataset_key", "embed_refusal", "published_dir",
            "request_scope", "snapshot"]
 
 
+#: Object keys of published versions start with this (``published/ds<id>/<sha16>-<random>.parquet``).
+PUBLISHED = "published"
+
+
 def published_dir(data_dir: Path) -> Path:
-    """Where published versions live: beside the builds, never inside one (a rebuild never touches it)."""
-    return Path(data_dir) / "published"
+    """Where published versions live in a file storage: beside the builds, never inside one (a rebuild never
+    touches it). With object storage (ATLAS_STORAGE_URL) they are objects under ``published/``."""
+    return Path(data_dir) / PUBLISHED
+
+
+def object_key(file: str) -> str:
+    """The object key of a version's file (``Version.file``, relative to ``published/``)."""
+    return f"{PUBLISHED}/{file}"
 
 
 #: The level of a published table of points (atlas/pointdata.py), and the levels it is aggregated to.
@@ -66,7 +77,12 @@ class Published:
     version: int
     versions: int
     as_of: str
+    #: Where this host reads the current version: the object itself (file storage) or its checked local copy
+    #: (object storage: fetched on first read, atlas/storage.py).
     file: Path
+    #: The version's object key and SHA-256 (what a local copy is checked against).
+    object_key: str
+    sha256: str
     created: str
     updated: str
     update_days: int | None
@@ -205,6 +221,18 @@ def _authorities_in(path: str) -> tuple[str, ...]:
     return tuple(sorted(set(table.column("authority").to_pylist()) - {None}))
 
 
+def authorities_of(version: db.Version, data_dir: Path) -> tuple[str, ...] | None:
+    """The authorities a version covers: recorded with it (migration 0004 on), else read from its file when
+    this host has it (None when it has not and the store cannot be reached: the dataset waits)."""
+    if version.authorities:
+        return tuple(json.loads(version.authorities))
+    try:
+        path = storage.local_copy(object_key(version.file), version.sha256, data_dir)
+    except (storage.Unavailable, FileNotFoundError, storage.Corrupt):
+        return None
+    return _authorities_in(str(path))
+
+
 def snapshot(data_dir: Path | None = None) -> Snapshot:
     """The published datasets now (see the module's docstring). Raises db.Unavailable when the database
     cannot be read. A data folder with no database yet has nothing published: EMPTY, and nothing created."""
@@ -240,27 +268,30 @@ def _load(s: Any, generation: int, data_dir: Path) -> Snapshot:
         variables.setdefault(var.dataset_id, []).append(var)
     counts = dict(s.execute(sa.select(db.Version.dataset_id, sa.func.count()).group_by(db.Version.dataset_id)).all())
     out: dict[str, Published] = {}
-    root = published_dir(data_dir)
+    local = storage.get(data_dir).local
     for ds, version, org in rows:
-        path = root / version.file
-        if not path.exists():
+        key = object_key(version.file)
+        path = storage.local_path(key, data_dir)
+        if local and not path.exists():
             continue  # a file lost outside the app: shown nowhere rather than failing every query
+        authorities = authorities_of(version, data_dir)
+        if authorities is None:
+            continue
         ds_shares = shares.get(ds.id, [])
         rule = access.Rule(ds.id, ds.org_id, ds.access,
                            frozenset(x.partnership_id for x in ds_shares if x.partnership_id is not None),
                            frozenset(x.org_id for x in ds_shares if x.org_id is not None))
-        key = dataset_key(ds.id)
-        authorities = _authorities_in(str(path))
-        catalogue = tuple(_row(ds, version, org, var, key, authorities) for var in variables.get(ds.id, []))
-        out[key] = Published(
-            rule=rule, key=key, id=ds.id, title=ds.title, description=ds.description, topic=ds.topic,
+        name = dataset_key(ds.id)
+        catalogue = tuple(_row(ds, version, org, var, name, authorities) for var in variables.get(ds.id, []))
+        out[name] = Published(
+            rule=rule, key=name, id=ds.id, title=ds.title, description=ds.description, topic=ds.topic,
             level=ds.level, source=ds.source, licence=ds.licence, org_code=org.code, org_name=org.name,
             org_authority=org.authority, version=version.number, versions=counts.get(ds.id, 0), as_of=version.as_of,
-            file=path, created=ds.created.isoformat(timespec="seconds"),
+            file=path, object_key=key, sha256=version.sha256, created=ds.created.isoformat(timespec="seconds"),
             updated=version.created.isoformat(timespec="seconds"), update_days=ds.update_days,
             pull_url=ds.pull_url, variables=catalogue, authorities=authorities)
         if ds.level == POINTS:
-            out[key] = dataclasses.replace(out[key], aggregates=tuple(aggregate_rows(out[key])))
+            out[name] = dataclasses.replace(out[name], aggregates=tuple(aggregate_rows(out[name])))
     areas: dict[str, PartnershipArea] = {}
     partnerships: dict[int, access.PartnershipRef] = {}
     extra: dict[int, set[str]] = {}  # organisation -> the authorities of its accepted partnerships

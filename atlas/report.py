@@ -23,8 +23,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import PathPatch
 from matplotlib.path import Path as MplPath
 
+from atlas import catalogue, extracts
 from atlas import profile as atlas_profile
-from atlas import store as atlas_store
 
 __all__ = ["pdf"]
 
@@ -45,12 +45,12 @@ def _path(geom: Any) -> MplPath:
     return MplPath(np.concatenate(verts), codes)
 
 
-def _map_png(s: atlas_store.Store, subject: atlas_profile.Subject) -> bytes | None:
+def _map_png(s: catalogue.Catalogue, subject: atlas_profile.Subject) -> bytes | None:
     """The place's areas (blue) among the other areas of their districts (grey), as a PNG."""
     inside, around = [], []
     wanted = set(subject.codes)
     sources = [subject.place] if subject.place is not None and subject.kind != "saved" else list(subject.authorities)
-    if subject.place is not None and len(subject.codes) > atlas_store.CACHED_AREAS_MAX:
+    if subject.place is not None and len(subject.codes) > extracts.CACHED_AREAS_MAX:
         return None  # a national map is the explorer's (vector tiles), not a report's figure
     for source in sources:
         collection = s.area_geojson(source, subject.level)
@@ -86,7 +86,7 @@ class _Report(FPDF):
         self.cell(0, 5, f"Neighbourhood Atlas: area profile. Page {self.page_no()}", align="C")
 
 
-def pdf(s: atlas_store.Store, subject: atlas_profile.Subject, result: dict | None = None) -> bytes:
+def pdf(s: catalogue.Catalogue, subject: atlas_profile.Subject, result: dict | None = None) -> bytes:
     """The PDF report of ``subject`` (its profile computed here unless given)."""
     result = result or atlas_profile.profile(s, subject)
     comps = result["comparators"]

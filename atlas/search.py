@@ -1,19 +1,21 @@
-"""Find a place by name, code or postcode: ``search(store, text)``, the one search behind the search box and
+"""Find a place by name, code or postcode: ``search(reader, text)``, the one search behind the search box and
 ``GET /api/search?q=``.
 
 Two indexes, both built by the pipeline:
 
 - **Postcodes** (``postcodes.parquet``, pipeline/postcodes.py): every postcode of Great Britain (OS Code-Point
   Open, October 2025) and the WC area's terminated ones (NSPL, November 2021), each with its point and the
-  areas it lies in. It stays on disk: the store looks one postcode up (atlas/store.py, one row group read).
+  areas it lies in. It stays on disk: the extracts reader looks one postcode up (one row group read).
   A postcode typed whole, in any spacing and case ("b152tt", "B15  2TT") is found or answered: a Scottish
   one "in Scotland, not covered", a terminated one with its date, a Northern Irish, Channel Islands or Isle
   of Man one as not covered, one that is not in the directory as such. A postcode's start ("M15 4",
   "B15") offers its postcode district and its first postcodes.
-- **Names** (``search.parquet``, in memory: about 80,000 short rows): England and Wales, regions, Wales,
-  combined authorities, districts (in English and Welsh), the gazetteer's cities, towns, suburbs, villages
-  and hamlets (OS Open Names 2021, English and Welsh names), December 2022 wards, postcode districts, and
-  the LSOAs and OAs held, by name or code.
+- **Names** (``search.parquet``: about 110,000 short rows): England and Wales, regions, Wales, combined
+  authorities, districts (in English and Welsh), the gazetteer's cities, towns, suburbs, villages and hamlets
+  (OS Open Names 2021, English and Welsh names), December 2022 wards, postcode districts, and the LSOAs and
+  OAs held, by name or code. It stays on disk too: the first worker of a host that searches a build writes
+  the index with its matching columns (names normalised, where they are, codes as typed) beside the built
+  datapacks, and every search is one DuckDB query on that file; a worker holds none of it.
 
 Matching a name, best first:
 
@@ -38,16 +40,26 @@ the wards and districts that match instead.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 import re
+import tempfile
 import threading
+import time
 import unicodedata
-from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from rapidfuzz import fuzz, process
+
+from atlas import settings
+
+if TYPE_CHECKING:
+    from atlas.extracts import Extracts
 
 __all__ = ["KIND_WORDS", "MAX_LIMIT", "MAX_QUERY", "PLACE_ZOOM", "looks_like_postcode",
            "normalise", "postcode_parts", "search"]
@@ -110,26 +122,6 @@ def _month(yyyymm: str | None) -> str | None:
 
 # -- the names ---------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class _Index:
-    """The names' index: columns, not a dict per row (80,000 rows: a dict each cost 160 MB a worker)."""
-
-    table: pd.DataFrame  # search.parquet as read
-    names: np.ndarray  # normalised name per row (object)
-    lengths: np.ndarray  # their lengths
-    codes: np.ndarray  # each row's code, as text
-    by_code: dict[str, list[int]]  # upper-case code without spaces -> rows
-    unique: list[str]  # distinct normalised names, for close spellings
-    by_name: dict[str, list[int]]
-    kind_rank: np.ndarray
-    padded: np.ndarray  # b" " + normalised name (bytes: the names are ASCII once normalised, a quarter the size)
-    context: np.ndarray  # b" " + normalised name and where it is ("newchurch powys"), for words that say where
-
-    def row(self, i: int) -> dict:
-        return {k: (None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else
-                    (v.item() if isinstance(v, np.generic) else v)) for k, v in self.table.iloc[i].items()}
-
-
 def _normalised(values: pd.Series) -> pd.Series:
     """``normalise`` over a column at once (the same steps, in pandas' string methods)."""
     text = values.fillna("").astype(str).str.normalize("NFKD").str.replace(r"[\u0300-\u036f]", "", regex=True)
@@ -137,45 +129,89 @@ def _normalised(values: pd.Series) -> pd.Series:
     return text.str.replace(r"[^a-z0-9]+", " ", regex=True).str.strip()
 
 
-def _build(table: pd.DataFrame) -> _Index:
-    table = table.reset_index(drop=True)  # kept as read (Arrow strings): a Python object per cell cost 100 MB
-    names = _normalised(table["name"]).to_numpy(dtype=object)
-    where = _normalised(table.get("where", pd.Series(None, index=table.index)).fillna("") + " "
-                        + table["authority_name"].fillna("")).to_numpy(dtype=object)
-    codes = table["code"].astype(str).to_numpy(dtype=object)
-    by_code: dict[str, list[int]] = {}
-    for i, code in enumerate(codes):
-        by_code.setdefault(code.replace(" ", "").upper(), []).append(i)
-    by_name: dict[str, list[int]] = {}
-    for i, name in enumerate(names):
-        by_name.setdefault(name, []).append(i)
-    order = {k: n for n, k in enumerate(KIND_ORDER)}
-    types = {t: n for n, t in enumerate(PLACE_ORDER)}
-    levels = {lv: n for n, lv in enumerate(("lad", "lsoa11", "oa11", "lsoa21", "oa21", "ward22"))}
-    kind_type = table.get("type", pd.Series(None, index=table.index))
-    rank = [order.get(k, len(order)) * 100 + types.get(t, 9) * 10 + levels.get(lv, 9)
-            for k, t, lv in zip(table["kind"], kind_type, table["level"], strict=True)]
-    padded = np.array([(" " + n).encode("ascii", "ignore") for n in names])
-    context = np.array([(" " + n + " " + w).encode("ascii", "ignore") for n, w in zip(names, where, strict=True)])
-    return _Index(table=table, names=names, lengths=np.array([len(n) for n in names]), codes=codes,
-                  by_code=by_code, unique=list(by_name), by_name=by_name, kind_rank=np.array(rank), padded=padded,
-                  context=context)
-
-
-_indexes: dict[tuple[int, str], _Index] = {}
+#: The matching columns a derived index adds to the build's search.parquet; a new version is written under a
+#: new name when they change.
+DERIVED_VERSION = 1
+_DERIVED = pa.schema([("norm", pa.string()), ("context", pa.string()), ("key", pa.string()),
+                      ("kind_rank", pa.int32()), ("length", pa.int32())])
 _lock = threading.Lock()
 
 
-def _index(store: Any) -> _Index:
-    key = (os.getpid(), store.build_id)
-    index = _indexes.get(key)
-    if index is None:
+def _kind_ranks(kind: pd.Series, place_type: pd.Series, level: pd.Series) -> list[int]:
+    """The order results of equal match are listed in: by kind, a place by its type, an area by its level."""
+    order = {k: n for n, k in enumerate(KIND_ORDER)}
+    types = {t: n for n, t in enumerate(PLACE_ORDER)}
+    levels = {lv: n for n, lv in enumerate(("lad", "lsoa11", "oa11", "lsoa21", "oa21", "ward22"))}
+    return [order.get(k, len(order)) * 100 + types.get(t, 9) * 10 + levels.get(lv, 9)
+            for k, t, lv in zip(kind, place_type, level, strict=True)]
+
+
+def _matching_columns(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """A slice of the index with its matching columns: the name normalised (``norm``), the same with where it
+    is (``context``: " name where", for words that say where), the code as typed whole (``key``), the kind's
+    rank and the name's length."""
+    table = batch.to_pandas()
+    none = pd.Series(None, index=table.index, dtype=object)
+    names = _normalised(table["name"])
+    where = _normalised(table.get("where", none).fillna("") + " " + table["authority_name"].fillna(""))
+    columns = {
+        "norm": names.tolist(),
+        "context": (" " + names + " " + where).tolist(),
+        "key": table["code"].astype(str).str.replace(" ", "").str.upper().tolist(),
+        "kind_rank": _kind_ranks(table["kind"], table.get("type", none), table["level"]),
+        "length": names.str.len().tolist(),
+    }
+    arrays = [*batch.columns, *(pa.array(columns[f.name], type=f.type) for f in _DERIVED)]
+    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema([*batch.schema, *_DERIVED]))
+
+
+def _write_index(reader: Extracts, path: Path) -> None:
+    """Write the build's index with its matching columns to ``path``, a slice at a time, under a temporary name
+    renamed into place when whole: a worker reading it never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.close(handle)
+    writer = None
+    try:
+        for batch in reader.search_batches():
+            batch = _matching_columns(batch)
+            if writer is None:
+                writer = pq.ParquetWriter(temporary, batch.schema, compression="zstd")
+            writer.write_batch(batch)
+        if writer is None:  # a build made before the index existed: no rows, but the columns searched
+            columns = [("row", pa.int64()), *((c, pa.string()) for c in ("kind", "code", "name", "label",
+                                                                         "authority", "authority_name", "level"))]
+            pq.write_table(pa.schema([*columns, *_DERIVED]).empty_table(), temporary)
+        else:
+            writer.close()
+        os.chmod(temporary, 0o644)  # mkstemp's 0600: any worker of the host reads it
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    # Indexes of builds this data folder no longer has go, once a day old: the cache folder may be shared with
+    # another data folder whose builds are not listed here, and its workers derive theirs again if need be.
+    for old in path.parent.glob("*.parquet"):
+        build = old.name.rsplit("-v", 1)[0]
+        with contextlib.suppress(OSError):
+            if not (reader.data_dir / "builds" / build).exists() and time.time() - old.stat().st_mtime > 86_400:
+                old.unlink()
+
+
+def _index_path(reader: Extracts) -> Path:
+    return settings.load().cache_dir / "search" / f"{reader.build_id}-v{DERIVED_VERSION}.parquet"
+
+
+def _index(reader: Extracts) -> str:
+    """The build's names index with its matching columns (a Parquet file searched through DuckDB per request,
+    never held in a worker): derived once per build and host from the build's search.parquet by the first
+    worker that searches, into ATLAS_CACHE_DIR (beside the built datapacks), and read by every worker."""
+    path = _index_path(reader)
+    if not path.exists():
         with _lock:
-            index = _indexes.get(key)
-            if index is None:
-                _indexes.clear()  # one build per process: drop the previous build's index
-                index = _indexes[key] = _build(store.search_table())
-    return index
+            if not path.exists():
+                _write_index(reader, path)
+    return str(path)
 
 
 def _areas(row: dict, level11: str = "lsoa11") -> dict[str, str]:
@@ -222,46 +258,38 @@ def _result(row: dict, match: str) -> dict:
     return out
 
 
-def _names(index: _Index, query: str, q: str, postcode_like: bool) -> dict[int, tuple[float, str]]:
-    """Every row that matches ``q`` (normalised), with its score and how it matched."""
-    scores: dict[int, tuple[float, str]] = {}
+#: How each way of matching scores (a name's start also by how much of the name was typed), best first: a row
+#: that matches in several ways is scored by the first.
+_MATCHES = ("code", "name", "name starts", "words start", "words and where", "within name")
+_SCORES = (100.0, 98.0, 90.0, 85.0, 84.0, 80.0)
 
-    def hit(i: int, score: float, match: str) -> None:
-        if score > scores.get(i, (-1.0, ""))[0]:
-            scores[i] = (score, match)
 
+def _names(reader: Extracts, path: str, query: str, q: str, postcode_like: bool
+           ) -> list[tuple[int, str, str, str]]:
+    """Every row of the index at ``path`` that matches ``q`` (normalised), best first: (row, kind, code, how it
+    matched). Results of equal score go by kind, then shorter names, then code; then by the first way they
+    matched and their row."""
     compact = re.sub(r"[^A-Za-z0-9]", "", query).upper()
-    for i in index.by_code.get(compact, []):
-        hit(i, 100.0, "code")
-    for i in index.by_name.get(q, []):
-        hit(i, 98.0, "name")
-    if len(q) >= 2:
-        # numpy's string functions loop in C over the ~80,000 names: a few ms where a Python loop took 150.
-        b = q.encode("ascii", "ignore")
-        for i in np.flatnonzero(np.char.startswith(index.padded, b" " + b)):
-            hit(int(i), 90.0 - min(int(index.lengths[i]) - len(q), 20) * 0.1, "name starts")
-        if len(q) >= 3 and " " in q:
-            every = np.ones(len(index.names), dtype=bool)
-            for word in b.split():
-                every &= np.char.find(index.padded, b" " + word) >= 0
-            for i in np.flatnonzero(every):
-                hit(int(i), 85.0, "words start")
-            # Words that say where: "newchurch powys", "richmond north yorkshire", "high street camden".
-            every = np.ones(len(index.names), dtype=bool)
-            for word in b.split():
-                every &= np.char.find(index.context, b" " + word) >= 0
-            for i in np.flatnonzero(every):
-                hit(int(i), 84.0, "words and where")
-        if len(q) >= 4:
-            for i in np.flatnonzero(np.char.find(index.padded, b) >= 0):
-                hit(int(i), 80.0, "within name")
-    if not scores and len(q) >= 4 and not postcode_like:
-        # A close spelling of a whole name (ratio, not WRatio: a part of the words typed is not a match).
-        for name, score, _ in process.extract(q, index.unique, scorer=fuzz.ratio, limit=30,
-                                              score_cutoff=FUZZY_CUTOFF):
-            for i in index.by_name[name]:
-                hit(i, 60.0 + (score - FUZZY_CUTOFF) * 0.5, "close spelling")
-    return scores
+    words = q.split()
+    found = reader.search_matches(path, compact, q, words, starts=len(q) >= 2,
+                                  by_words=len(q) >= 3 and " " in q, within=len(q) >= 4)
+    scored = []
+    for row, kind, code, length, kind_rank, stage in found:
+        score = _SCORES[stage] - (min(length - len(q), 20) * 0.1 if stage == 2 else 0.0)
+        scored.append(((-score, kind_rank, length, code, stage, row), (row, kind, code, _MATCHES[stage])))
+    if not scored and len(q) >= 4 and not postcode_like:
+        # A close spelling of a whole name (ratio, not WRatio: a part of the words typed is not a match). A
+        # ratio of FUZZY_CUTOFF or more needs the shorter name to be at least 0.74 of the longer: only names of
+        # such lengths are read (a little wider), in the order of their first row.
+        names = reader.search_names(path, int(len(q) * 0.7), math.ceil(len(q) / 0.7) + 1)
+        close = process.extract(q, names, scorer=fuzz.ratio, limit=30, score_cutoff=FUZZY_CUTOFF)
+        scores = {name: 60.0 + (score - FUZZY_CUTOFF) * 0.5 for name, score, _ in close}
+        order = {name: n for n, (name, _, _) in enumerate(close)}
+        for row, kind, code, length, kind_rank, name in reader.search_named(path, list(scores)):
+            scored.append(((-scores[name], kind_rank, length, code, order[name], row),
+                           (row, kind, code, "close spelling")))
+    scored.sort(key=lambda item: item[0])
+    return [hit for _, hit in scored]
 
 
 # -- postcodes ---------------------------------------------------------------------------------------------
@@ -306,7 +334,7 @@ def _postcode_result(row: dict) -> dict:
     return out
 
 
-def _postcode_note(store: Any, outward: str, inward: str, row: dict | None) -> str | None:
+def _postcode_note(reader: Extracts, outward: str, inward: str, row: dict | None) -> str | None:
     """What to say of a whole postcode that gives no result (or a terminated one)."""
     display = f"{outward} {inward}"
     area = re.match(r"^[A-Z]{1,2}", outward).group(0)
@@ -327,7 +355,7 @@ def _postcode_note(store: Any, outward: str, inward: str, row: dict | None) -> s
         return None
     if area in NOT_GB:
         return f"{display} is a postcode of {NOT_GB[area]}: not covered (this atlas maps England and Wales)."
-    areas = store.search_notes().get("postcode_areas") or {}
+    areas = reader.search_notes().get("postcode_areas") or {}
     if areas and area not in areas:
         return f"{display} is not a postcode: there is no postcode area {area}."
     if areas.get(area) == ["Scotland"]:
@@ -337,12 +365,12 @@ def _postcode_note(store: Any, outward: str, inward: str, row: dict | None) -> s
             "of the directories held (only the WC area's terminated postcodes are kept): check it.")
 
 
-def _postcodes(store: Any, query: str, out: dict, limit: int) -> list[dict] | None:
+def _postcodes(reader: Extracts, query: str, out: dict, limit: int) -> list[dict] | None:
     """Results for a postcode or a postcode's start, or None when ``query`` is neither."""
     parts = postcode_parts(query)
     if parts:
-        row = store.postcode(_seven(*parts))
-        note = _postcode_note(store, *parts, row)
+        row = reader.postcode(_seven(*parts))
+        note = _postcode_note(reader, *parts, row)
         out["note"] = note
         if row is not None and row.get("authority") is not None and row.get("lon") is not None:
             return [_postcode_result(row)]
@@ -362,13 +390,13 @@ def _postcodes(store: Any, query: str, out: dict, limit: int) -> list[dict] | No
                 starts.append(_seven(head, tail) if tail else _seven(head))
     found: list[dict] = []
     for start in starts:
-        for row in store.postcodes_from(start, limit):
+        for row in reader.postcodes_from(start, limit):
             if row.get("authority") is not None and row.get("lon") is not None and len(found) < limit:
                 found.append(_postcode_result(row))
     return found
 
 
-def search(store: Any, text: Any, limit: int = 10, per_kind: int = 5) -> dict:
+def search(reader: Extracts, text: Any, limit: int = 10, per_kind: int = 5) -> dict:
     """Results for ``text`` (see the module's docstring): ``{"query", "results", "note"}``. ``note`` says what
     the atlas cannot answer (a Scottish or unknown postcode, a name the gazetteer may lack). Never raises on
     user input."""
@@ -378,30 +406,29 @@ def search(store: Any, text: Any, limit: int = 10, per_kind: int = 5) -> dict:
     q = normalise(query)
     if not q:
         return out
-    postcodes = _postcodes(store, query, out, limit)
+    postcodes = _postcodes(reader, query, out, limit)
     if postcodes is not None and postcode_parts(query):
         out["results"] = postcodes
         return out
-    index = _index(store)
-    scores = _names(index, query, q, postcodes is not None)
-    ranked = sorted(scores.items(), key=lambda kv: (-kv[1][0], index.kind_rank[kv[0]], index.lengths[kv[0]],
-                                                   index.codes[kv[0]]))
-    exact_code = set(index.by_code.get(re.sub(r"[^A-Za-z0-9]", "", query).upper(), []))
+    path = _index(reader)
+    ranked = _names(reader, path, query, q, postcodes is not None)
+    exact_code = {row for row, _, _, match in ranked if match == "code"}
     per: dict[str, int] = {}
     seen: set[tuple[str, str]] = set()
-    results = []
-    kinds = index.table["kind"].to_numpy()
-    for i, (_score, match) in ranked:
-        key = (kinds[i], index.codes[i])
+    chosen: list[tuple[int, str]] = []
+    for row, kind, code, match in ranked:
+        key = (kind, code)
         if key in seen:
             continue  # a place found by its Welsh and its English name
-        if i not in exact_code and per.get(key[0], 0) >= per_kind:
+        if row not in exact_code and per.get(kind, 0) >= per_kind:
             continue
         seen.add(key)
-        per[key[0]] = per.get(key[0], 0) + 1
-        results.append(_result(index.row(i), match))
-        if len(results) >= limit:
+        per[kind] = per.get(kind, 0) + 1
+        chosen.append((row, match))
+        if len(chosen) >= limit:
             break
+    rows = reader.search_rows(path, [row for row, _ in chosen])
+    results = [_result(rows[row], match) for row, match in chosen]
     if postcodes:
         # A postcode's start: its district first, then its first postcodes, then any name that matched.
         districts = [r for r in results if r["kind"] == "postcode_district"]
@@ -412,7 +439,7 @@ def search(store: Any, text: Any, limit: int = 10, per_kind: int = 5) -> dict:
         "country", "region", "nation", "combined_authority", "authority")
     if postcodes is None and len(q) >= 3 and not whole and not any(r["kind"] == "place" for r in results) \
             and not any(r["match"] == "code" for r in results):
-        out["note"] = _gazetteer_note(store, query, results)
+        out["note"] = _gazetteer_note(reader, query, results)
     elif postcodes is not None and not results:
         out["note"] = f"No postcode starts {query.strip().upper()!r}."
     return out
@@ -423,9 +450,9 @@ CORE_CITIES = ("E08000025", "E06000023", "W06000015", "E08000035", "E08000012", 
                "E06000018", "E08000019")
 
 
-def _gazetteer_note(store: Any, query: str, results: list[dict]) -> str:
+def _gazetteer_note(reader: Extracts, query: str, results: list[dict]) -> str:
     """Said when a name finds no town, village or suburb: the gazetteer's gap, and what is offered instead."""
-    notes = store.search_notes()
+    notes = reader.search_notes()
     half = [d for d in notes.get("districts", []) if d.get("share", 0) >= 0.5]
     london = sum(1 for d in half if d["code"].startswith("E09"))
     cities = [re.sub(r", City of$", "", d["name"]) for code in CORE_CITIES for d in half if d["code"] == code]

@@ -86,6 +86,22 @@ def _database_url(value: str) -> str:
     return value
 
 
+def _storage_url(value: str) -> str:
+    """Empty (ATLAS_DATA_DIR), or s3://bucket/prefix."""
+    if not value:
+        return ""
+    parsed = urlparse(value)
+    if parsed.scheme != "s3" or not parsed.netloc or parsed.query or parsed.fragment:
+        raise ValueError("must be empty or s3://bucket/prefix (an S3-compatible store named by AWS_ENDPOINT_URL)")
+    return value.rstrip("/")
+
+
+def _redis_url_or_empty(value: str) -> str:
+    if value and urlparse(value).scheme not in ("redis", "rediss", "unix"):
+        raise ValueError("must be empty or a Redis URL such as redis://127.0.0.1:6379/0")
+    return value
+
+
 def _flag(value: str) -> bool:
     if value.lower() in ("1", "true", "yes", "on"):
         return True
@@ -160,11 +176,12 @@ SETTINGS: tuple[Setting, ...] = (
             "Base URL of a mirror laid out like ATLAS_RAW_DIR; when set, `pipeline fetch` downloads from "
             "it instead of each file's source address.", _url_or_empty),
     Setting("ATLAS_CACHE_TYPE", "SimpleCache",
-            "flask-caching backend for classified results: SimpleCache (one worker), FileSystemCache or "
-            "RedisCache (several workers).", _choice("SimpleCache", "FileSystemCache", "RedisCache", "NullCache")),
-    Setting("ATLAS_CACHE_DIR", "/tmp/atlas-cache", "Folder used when ATLAS_CACHE_TYPE is FileSystemCache.", _path),
-    Setting("ATLAS_CACHE_REDIS_URL", "redis://127.0.0.1:6379/0",
-            "Redis URL used when ATLAS_CACHE_TYPE is RedisCache.", str),
+            "flask-caching backend for classified results when ATLAS_REDIS_URL is empty: SimpleCache (each "
+            "worker's memory), FileSystemCache (shared by the workers of one host) or NullCache (none). With "
+            "ATLAS_REDIS_URL set, results are cached in Redis whatever this says.",
+            _choice("SimpleCache", "FileSystemCache", "NullCache")),
+    Setting("ATLAS_CACHE_DIR", "/tmp/atlas-cache", "Folder used when ATLAS_CACHE_TYPE is FileSystemCache (and "
+            "for built datapacks).", _path),
     Setting("ATLAS_CACHE_TIMEOUT", "3600", "Seconds a cached result is kept.", _positive_int),
     Setting("ATLAS_TILES_URL", "",
             "Basemap tile URL template ({z}/{x}/{y}); empty for no basemap (the map is complete without it).",
@@ -199,12 +216,28 @@ SETTINGS: tuple[Setting, ...] = (
             "Most pixels (width x height) an exported image may have: A4 at 600 dpi is 34.8 million.",
             _int_range(40_000, 100_000_000)),
     Setting("ATLAS_EXPORT_RATE_LIMIT", "20 per minute; 300 per hour",
-            "Exports one client (IP address) may ask for, as flask-limiter limits; empty for none. Kept in each "
-            "worker's memory, or in Redis when ATLAS_CACHE_TYPE is RedisCache.", _rate_limit),
+            "Exports one client (IP address) may ask for, as flask-limiter limits; empty for none. Counted in "
+            "Redis when ATLAS_REDIS_URL is set (every host), else in each worker's memory.", _rate_limit),
     Setting("ATLAS_DATABASE_URL", "",
             "Where accounts, organisations, partnerships, dataset metadata, tokens, follows and the audit log are "
             "kept: empty for SQLite in ATLAS_DATA_DIR/atlas.db (nothing to install), or a PostgreSQL URL "
             "(postgresql+psycopg://user:password@host/database) for several hosts.", _database_url),
+    Setting("ATLAS_STORAGE_URL", "",
+            "Where what must outlive a host is kept (published versions, builds): empty for ATLAS_DATA_DIR itself "
+            "(one host), or s3://bucket/prefix for any S3-compatible object store (AWS, MinIO...), configured by "
+            "the standard AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION variables. "
+            "Each host then keeps checked local copies in ATLAS_DATA_DIR.", _storage_url),
+    Setting("ATLAS_BUILD_POLL", "10",
+            "Seconds between a host's checks of object storage for a newer build (with ATLAS_STORAGE_URL set): a "
+            "build published by `python -m pipeline build --publish` is fetched, checked and switched to; 0 "
+            "checks only at start.", _int_range(0, 86_400)),
+    Setting("ATLAS_REDIS_URL", "",
+            "Redis shared by every host (redis://host:6379/0): cached results, rate limits (exports, sign-in), "
+            "sessions and the exported-image cache. Empty: each worker's memory (sessions in the database).",
+            _redis_url_or_empty),
+    Setting("ATLAS_DUCKDB_MEMORY_MB", "160",
+            "Memory DuckDB may use per worker process, in MB (its buffer of decompressed Parquet); a query needing "
+            "more spills to the temporary folder.", _int_range(32, 65_536)),
     Setting("ATLAS_SECRET_KEY", "",
             "Key signing sessions and forms. Empty: one is generated once and kept in ATLAS_DATA_DIR/secret_key "
             "(set the same key on every host when several serve the site).", str),
@@ -282,7 +315,6 @@ class Settings:
     fetch_mirror: str
     cache_type: str
     cache_dir: Path
-    cache_redis_url: str
     cache_timeout: int
     tiles_url: str
     tiles_attribution: str
@@ -298,6 +330,10 @@ class Settings:
     export_max_pixels: int
     export_rate_limit: str
     database_url: str
+    storage_url: str
+    build_poll: int
+    redis_url: str
+    duckdb_memory_mb: int
     secret_key: str
     cookie_secure: bool
     oidc_issuers: tuple[str, ...]

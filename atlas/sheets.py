@@ -129,6 +129,11 @@ def _child() -> None:
     sys.stdout.write(json.dumps(result))
 
 
+def wall_seconds(cpu_seconds: int) -> int:
+    """How long the parent waits for the child (its CPU time limit, twice over, and its start-up)."""
+    return cpu_seconds * 2 + 10
+
+
 def read_xlsx(data: bytes, max_rows: int, max_columns: int, max_cell: int) -> dict:
     """{"rows": [...], "notes": [...]} or {"problem": [kind, message]}, read in a limited child process."""
     from atlas import settings  # noqa: PLC0415 - not in the child
@@ -141,13 +146,14 @@ def read_xlsx(data: bytes, max_rows: int, max_columns: int, max_cell: int) -> di
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.path.dirname(os.path.dirname(__file__)),
                                                       env.get("PYTHONPATH", "")]))
     env.update({"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
+    wall = wall_seconds(config.upload_parse_seconds)
     # One answer for every limit reached (the CPU time, the memory, or the parent's wall-clock wait, which a
     # busy machine may reach first): which one is hit first depends on the machine, not on the workbook.
     too_big = {"problem": ["size", "the spreadsheet needs more time or memory to read than an upload may take "
                            f"({config.upload_parse_seconds} s, {config.upload_parse_memory_mb} MB)"]}
     try:
         done = subprocess.run([sys.executable, "-m", "atlas.sheets", json.dumps(args)], input=data,
-                              capture_output=True, timeout=config.upload_parse_seconds * 2 + 10, env=env,
+                              capture_output=True, timeout=wall, env=env,
                               check=False)
     except subprocess.TimeoutExpired:
         return too_big

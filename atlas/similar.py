@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.neighbors import NearestNeighbors
-from sklearn.preprocessing import StandardScaler
 
-from atlas import store as atlas_store
-from atlas import view
+from atlas import catalogue, extracts, view
+
+if TYPE_CHECKING:
+    from sklearn.neighbors import NearestNeighbors
+    from sklearn.preprocessing import StandardScaler
 
 __all__ = ["DEFAULTS", "MAX_N", "MAX_VARIABLES", "Model", "model", "similar"]
 
@@ -67,27 +69,27 @@ _lock = threading.Lock()
 _models: dict[tuple, Model] = {}
 
 
-def _check(s: atlas_store.Store, level: str, variables: tuple[str, ...]) -> list[dict]:
-    if level not in s.levels or level == atlas_store.NATIONAL_LEVEL:
-        raise atlas_store.NotFound("level", level, [lv for lv in s.levels if lv != atlas_store.NATIONAL_LEVEL])
+def _check(s: catalogue.Catalogue, level: str, variables: tuple[str, ...]) -> list[dict]:
+    if level not in s.levels or level == extracts.NATIONAL_LEVEL:
+        raise extracts.NotFound("level", level, [lv for lv in s.levels if lv != extracts.NATIONAL_LEVEL])
     if not variables:
-        raise atlas_store.NotFound("variables", "", [], f"no default indicators at level {level!r} (defaults exist "
+        raise extracts.NotFound("variables", "", [], f"no default indicators at level {level!r} (defaults exist "
                                    f"for {', '.join(DEFAULTS)}): name them with ?variables=a,b,c")
     if len(variables) > MAX_VARIABLES or len(set(variables)) != len(variables):
-        raise atlas_store.NotFound("variables", ",".join(variables)[:60], [],
+        raise extracts.NotFound("variables", ",".join(variables)[:60], [],
                                    f"give 1 to {MAX_VARIABLES} different variables")
     rows = []
     for v in variables:
         row = s.variable(v)  # NotFound for an unknown one, or one the requester may not see
-        if row.get("kind") == atlas_store.CATEGORICAL or level not in (row.get("national_levels") or []):
-            raise atlas_store.NotFound(
+        if row.get("kind") == extracts.CATEGORICAL or level not in (row.get("national_levels") or []):
+            raise extracts.NotFound(
                 "variable", v, [], f"variable {v!r} cannot be compared across England and Wales at level "
                 f"{level!r}: it needs numbers for every area (a national variable at that level)")
         rows.append(row)
     return rows
 
 
-def model(s: atlas_store.Store, level: str, variables: tuple[str, ...]) -> Model:
+def model(s: catalogue.Catalogue, level: str, variables: tuple[str, ...]) -> Model:
     """The standardised table and neighbours index of ``level`` on ``variables`` (cached per build and what
     the requester may see). Raises NotFound for a level or variable that cannot be used."""
     rows = _check(s, level, variables)
@@ -95,12 +97,16 @@ def model(s: atlas_store.Store, level: str, variables: tuple[str, ...]) -> Model
     found = _models.get(key)
     if found is not None:
         return found
-    frames = [s.values(atlas_store.ALL, level, v) for v in variables]
+    frames = [s.values(extracts.ALL, level, v) for v in variables]
     codes = frames[0]["code"].to_numpy(dtype=object)
     raw = np.column_stack([f["value"].to_numpy(dtype="float64") for f in frames])
     keep = np.isfinite(raw).all(axis=1)
     codes, raw = codes[keep], raw[keep]
     names = frames[0]["full_name"].to_numpy(dtype=object)[keep]
+    # scikit-learn on the first model a worker makes, not at start: it costs a process about 160 MB.
+    from sklearn.neighbors import NearestNeighbors  # noqa: PLC0415
+    from sklearn.preprocessing import StandardScaler  # noqa: PLC0415
+
     scaler = StandardScaler().fit(raw)
     z = scaler.transform(raw)
     index = NearestNeighbors(algorithm="auto").fit(z)
@@ -117,7 +123,7 @@ def _printed(row: dict, value: float) -> str:
     return view.format_value(value, view.decimals_for(row), (row.get("unit") or "").lower())
 
 
-def similar(s: atlas_store.Store, level: str, target: np.ndarray | None, code: str, n: int,
+def similar(s: catalogue.Catalogue, level: str, target: np.ndarray | None, code: str, n: int,
             variables: tuple[str, ...] | None = None, exclude: frozenset[str] = frozenset()) -> dict:
     """The ``n`` areas at ``level`` nearest to ``code`` (an area of the level, whose own figures are used)
     or to ``target`` (a saved area's aggregated figures, in the order of ``variables``), leaving out
@@ -127,7 +133,7 @@ def similar(s: atlas_store.Store, level: str, target: np.ndarray | None, code: s
     if target is None:
         at = m.position.get(code)
         if at is None:
-            raise atlas_store.NotFound("area", code, [], f"{code!r} is not an area at level {level!r} with every "
+            raise extracts.NotFound("area", code, [], f"{code!r} is not an area at level {level!r} with every "
                                        f"indicator ({', '.join(variables)})")
         vector_raw = m.raw[at]
         exclude = exclude | {code}
@@ -135,7 +141,7 @@ def similar(s: atlas_store.Store, level: str, target: np.ndarray | None, code: s
         vector_raw = np.asarray(target, dtype="float64")
         missing = [v for v, x in zip(variables, vector_raw, strict=True) if not np.isfinite(x)]
         if missing:
-            raise atlas_store.NotFound("area", code, [], f"{code!r} has no figure for {', '.join(missing)}")
+            raise extracts.NotFound("area", code, [], f"{code!r} has no figure for {', '.join(missing)}")
     vector = m.scaler.transform(vector_raw.reshape(1, -1))
     k = min(len(m.codes), n + len(exclude))
     distances, found = m.index.kneighbors(vector, n_neighbors=k)

@@ -1,4 +1,4 @@
-"""The one function that decides what a view shows: ``build(store, state) -> View``.
+"""The one function that decides what a view shows: ``build(cat, state) -> View``.
 
 Every place that shows a view — the explorer's map, legend, hover card and table, the compare view, the
 image export, the embed page and ``GET /api/view.json`` — takes its classes, printed labels, counts,
@@ -8,7 +8,7 @@ The rules, each decided once:
 
 - **Precision.** Every variable has a printed precision (the catalogue's ``decimals`` where the build set
   it, otherwise from its unit: percentages 1 decimal place, counts, ranks and deciles none, ages 1,
-  averages and ratios 2). Values are rounded to it once, from the full-precision value the extracts store,
+  averages and ratios 2). Values are rounded to it once, from the full-precision value the extracts cat,
   halves away from zero (``round_half_away``), *before* they are classified, so the value a person reads is
   the value that was classified.
 - **Breaks.** Quantile breaks snap down to a data value; every other scheme's breaks are rounded to the
@@ -19,7 +19,7 @@ The rules, each decided once:
   own break; the lowest class starts at the lowest value. So integer variables get "1 – 2", "3 – 4", a
   class of one value reads "7", and every printed value lies inside its class's printed label. Custom
   breaks below every value give an empty lowest class labelled "up to ..." everywhere.
-- **Ranks** are the store's (``store.values``: 1 = highest value, ties share the best rank), on the
+- **Ranks** are the extracts reader's (``Catalogue.values``: 1 = highest value, ties share the best rank), on the
   full-precision values, so the view and ``/api/values`` give the same numbers. A variable that is itself
   a publisher's rank or decile is not ranked again: its rank fields are empty and ``ranked`` is False.
 - **Centred classes.** A variable with a catalogue ``centre`` (the changes 2011 -> 2021: centre 0) always
@@ -43,14 +43,17 @@ import colorsys
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from atlas import air, cache, classify, mapview, palettes
+from atlas.extracts import CARRIED_FIELDS, UNRANKED_UNITS, is_categorical
 from atlas.printing import MINUS, decimals_for, format_number, format_value, round_half_away
-from atlas.store import CARRIED_FIELDS, UNRANKED_UNITS, is_categorical
 from atlas.viewstate import ALL, ViewState, effective_scheme, is_overview
+
+if TYPE_CHECKING:
+    from atlas.catalogue import Catalogue
 
 __all__ = [
     "CATEGORY_SCHEME", "CLASS_ALPHABET", "MAX_CLASSES", "NO_DATA", "UNRANKED_UNITS", "AreaRows", "ClassRow", "View",
@@ -606,7 +609,7 @@ def range_text(low: float, high: float, parts: int, decimals: int, unit: str) ->
 
 
 def carried_rows(df: Any, printed: list[Any], decimals: int, unit: str) -> tuple[list[dict | None], list[str]]:
-    """Per area of a view of carried figures (``store.values`` has ``carried``...): its status, note, parts
+    """Per area of a view of carried figures (``Catalogue.values`` has ``carried``...): its status, note, parts
     and range, and the text printed for its value: the figure as published, "7 (both parts)" where every part
     of a split area has it, or the parts' range ("deciles 2 and 4") where they differ (no class then)."""
     rows: list[dict | None] = []
@@ -684,18 +687,18 @@ def _rank_note(row: dict, national: dict | None, n: int) -> str:
             + (f"; {polarity}" if polarity else "") + "), shown as published and not ranked again.")
 
 
-def _classification(store: Any, state: ViewState, scheme: str) -> dict:
+def _classification(cat: Catalogue, state: ViewState, scheme: str) -> dict:
     """The palette-free part of a view: printed values, breaks, counts and notes (cached across workers).
     Raises classify.ClassifyError for custom breaks that cannot be used."""
-    df = store.values(state.authority, state.level, state.variable)
-    row = store.variable(state.variable)
+    df = cat.values(state.authority, state.level, state.variable)
+    row = cat.variable(state.variable)
     raw = df["value"].to_numpy(dtype="float64")
     decimals = decimals_for(row, raw)
     printed = round_half_away(raw, decimals)
     national_ok = state.authority != ALL and state.level in (row.get("national_levels") or [])
     basis = None
     if state.scope == "national" and national_ok:
-        basis = round_half_away(store.national_values(state.level, state.variable), decimals)
+        basis = round_half_away(cat.national_values(state.level, state.variable), decimals)
     out: dict[str, Any] = {"decimals": decimals, "values": [None if not math.isfinite(v) else float(v)
                                                              for v in printed.tolist()],
                            "breaks": [], "lowest": None, "k_requested": state.k, "notes": []}
@@ -728,14 +731,14 @@ def _classification(store: Any, state: ViewState, scheme: str) -> dict:
     return out
 
 
-def _reasons(store: Any, state: ViewState, row: dict) -> list[str | None] | None:
+def _reasons(cat: Catalogue, state: ViewState, row: dict) -> list[str | None] | None:
     """Why each area has no value, where the catalogue names a variable that says so (``reason_variable``:
     an election's ``le<year>_result``): its category label per area (None where it has none), else None."""
     reason = row.get("reason_variable")
     if not reason:
         return None
     try:
-        df = store.values(state.authority, state.level, reason)
+        df = cat.values(state.authority, state.level, reason)
     except LookupError:
         return None
     return [None if label is None or (isinstance(label, float) and math.isnan(label)) else str(label)
@@ -750,13 +753,13 @@ def _missing_note(texts: list[str], reasons: list[str | None] | None, missing: l
     return "No data, by reason: " + "; ".join(f"{n:,} {r[:1].lower() + r[1:]}" for r, n in counts.most_common()) + "."
 
 
-def _estimates(store: Any, state: ViewState, row: dict, flags: Any) -> dict | None:
+def _estimates(cat: Catalogue, state: ViewState, row: dict, flags: Any) -> dict | None:
     """The legend's words and counts for re-based figures: how many areas here are estimates, and how the
     authority's 2011 LSOAs map to 2021 ones."""
     if flags is None:
         return None
     count = int(np.sum(flags))
-    changes = store.rebasing(state.authority)
+    changes = cat.rebasing(state.authority)
     note = (f"{count:,} of these {len(flags):,} areas' figures {'is an estimate' if count == 1 else 'are estimates'}"
             " (2011 LSOAs merged into one 2021 LSOA, whose figure is shared among them by their 2011 shares).")
     if changes:
@@ -766,48 +769,41 @@ def _estimates(store: Any, state: ViewState, row: dict, flags: Any) -> dict | No
     return {"count": count, "note": note, "areas": changes}
 
 
-def _place_row(store: Any, authority: str) -> dict | None:
+def _place_row(cat: Catalogue, authority: str) -> dict | None:
     try:
-        return store.authority(authority)
+        return cat.authority(authority)
     except LookupError:
         return None
 
 
-def _place_key(store: Any, authority: str) -> str:
-    # A partnership area's cache key names its members (atlas.store.Store.place_key); stores without
-    # partnership areas (test doubles) use the code.
-    key = getattr(store, "place_key", None)
-    return key(authority) if key is not None else authority
-
-
-def classification(store: Any, state: ViewState, scheme: str) -> dict:
+def classification(cat: Catalogue, state: ViewState, scheme: str) -> dict:
     # data_version: the build, or a published dataset's current version; it raises NotFound for a variable
     # the requester may not see, so a cached classification is never served to someone denied it.
-    key = cache.make_key("view", store.data_version(state.variable), _place_key(store, state.authority), state.level,
+    key = cache.make_key("view", cat.data_version(state.variable), cat.place_key(state.authority), state.level,
                          state.variable,
                          scheme, state.k,
                          state.breaks if scheme == "custom" else "", state.scope)
-    return cache.cached(key, lambda: _classification(store, state, scheme))
+    return cache.cached(key, lambda: _classification(cat, state, scheme))
 
 
-def build(store: Any, state: ViewState) -> View:
+def build(cat: Catalogue, state: ViewState) -> View:
     """The whole view of ``state`` (a resolved, valid ViewState: see viewstate.resolve).
 
     Custom breaks that cannot classify these values fall back to quantiles, with a message."""
-    row = store.variable(state.variable)
+    row = dict(cat.variable(state.variable))
     # The view credits its own publishers (a variable several give: Camden's CDRC pack and Nomis's tables).
-    row["source"] = mapview.view_source(row, _place_row(store, state.authority), state.level)
+    row["source"] = mapview.view_source(row, _place_row(cat, state.authority), state.level)
     if is_categorical(row):
-        return _build_categorical(store, state, row)
+        return _build_categorical(cat, state, row)
     messages: list[str] = []
     scheme = effective_scheme(state)
     try:
-        part = classification(store, state, scheme)
+        part = classification(cat, state, scheme)
     except classify.ClassifyError as exc:
         messages.append(f"Custom breaks {state.breaks!r} cannot be used: {exc}. Quantiles are shown instead.")
         scheme = "quantiles"
-        part = classification(store, state, scheme)
-    df = store.values(state.authority, state.level, state.variable)
+        part = classification(cat, state, scheme)
+    df = cat.values(state.authority, state.level, state.variable)
     decimals = part["decimals"]
     unit = (row.get("unit") or "").lower()
     values = np.array([np.nan if v is None else v for v in part["values"]], dtype="float64")
@@ -822,10 +818,10 @@ def build(store: Any, state: ViewState) -> View:
     labels = class_labels(breaks, part["lowest"], decimals, unit) if k else []
     classes = [ClassRow(i, lab["lower"], lab["upper"], lab["label"], int(counts[i]), colours[i])
                for i, lab in enumerate(labels)]
-    place = store.authority(state.authority)["name"]
+    place = cat.authority(state.authority)["name"]
     ranked = unit not in UNRANKED_UNITS
     national_ok = state.authority != ALL and state.level in (row.get("national_levels") or [])
-    national = ({"count": int(store.national_values(state.level, state.variable).size),
+    national = ({"count": int(cat.national_values(state.level, state.variable).size),
                  "coverage": row.get("coverage") or "the nation"} if national_ok else None)
 
     def ints(series: Any) -> list[int | None]:
@@ -843,7 +839,7 @@ def build(store: Any, state: ViewState) -> View:
         carried_area, texts = carried_rows(df, part["values"], decimals, unit)
     else:
         carried_area, texts = None, [format_value(v, decimals, unit) for v in part["values"]]
-    reasons = _reasons(store, state, row)
+    reasons = _reasons(cat, state, row)
     if reasons is not None:  # an empty area says why (an election's tie, no election that year...)
         texts = [f"no data: {r[:1].lower() + r[1:]}" if t == "no data" and r else t for t, r in zip(
             texts, reasons, strict=True)]
@@ -851,7 +847,7 @@ def build(store: Any, state: ViewState) -> View:
                      values=part["values"], text=texts,
                      classes=[int(c) for c in cls.tolist()], rank=rank, rank_national=rank_national,
                      estimated=None if flags is None else [bool(f) for f in flags], carried=carried_area)
-    estimates = _estimates(store, state, row, flags)
+    estimates = _estimates(cat, state, row, flags)
     carried_summary = _carried(carried_area, areas.classes, state.level, unit) if carried_area else None
     notes = list(part["notes"])
     if centred:
@@ -866,7 +862,7 @@ def build(store: Any, state: ViewState) -> View:
     why = _missing_note(texts, reasons, [v is None for v in part["values"]])
     if why:
         notes.append(why)
-    limits, exposure = _limits(store, state, row, scheme, decimals, unit)
+    limits, exposure = _limits(cat, state, row, scheme, decimals, unit)
     notes += limits
     if variable_note(row):
         notes.append(variable_note(row))
@@ -885,10 +881,10 @@ def build(store: Any, state: ViewState) -> View:
         national=national if ranked else None, histogram=histogram, messages=messages, exposure=exposure)
 
 
-def _build_categorical(store: Any, state: ViewState, row: dict) -> View:
+def _build_categorical(cat: Catalogue, state: ViewState, row: dict) -> View:
     """A categorical view: one class per category present (the catalogue's order), labelled with its label
     and code, coloured by ``category_colours``, counted; no scheme, classes, scope or palette apply."""
-    df = store.values(state.authority, state.level, state.variable)
+    df = cat.values(state.authority, state.level, state.variable)
     codes = df["category"].tolist()
     categories = list(row.get("categories") or [])
     known = {c["code"] for c in categories}
@@ -924,9 +920,9 @@ def _build_categorical(store: Any, state: ViewState, row: dict) -> View:
                         code=c["code"]) for i, c in enumerate(order)]
     cls = [index.get(c, -1) if c is not None else -1 for c in codes]
     labels = {c["code"]: text(c) for c in order}
-    place = store.authority(state.authority)["name"]
+    place = cat.authority(state.authority)["name"]
     n = len(df)
-    reasons = _reasons(store, state, row) if row.get("reason_variable") != row.get("id") else None
+    reasons = _reasons(cat, state, row) if row.get("reason_variable") != row.get("id") else None
     why = [r if c is None and r else None for c, r in zip(codes, reasons or [None] * n, strict=True)]
     missing_note = _missing_note([], reasons, [c is None for c in codes])
     if missing_note:

@@ -1,7 +1,7 @@
 """The URL is the state: parse a query string into a valid view, with a message for everything refused.
 
 Pure functions: ``parse_query`` turns any string into at most one raw value per known key, and
-``resolve`` checks each value against the extracts (through the store passed in) and the classification
+``resolve`` checks each value against the extracts (through the request's catalogue passed in) and the classification
 and palette modules, replacing what is unusable by a sensible fallback and saying so in plain words.
 ``to_query`` is the inverse, so ``resolve(parse_query(to_query(s)))`` gives ``s`` back with no message.
 Nothing here raises on user input.
@@ -104,9 +104,10 @@ class Resolved:
     variable_default: bool = False
 
 
-class StoreLike(Protocol):
+class CatalogueLike(Protocol):
     def authority(self, code: str) -> dict: ...
     def variable(self, id: str) -> dict: ...
+    def has_data(self, variable: str, authority: str, level: str) -> bool: ...
 
 
 def parse_query(search: str | None) -> tuple[dict[str, str], list[str]]:
@@ -257,7 +258,7 @@ def _authority_levels(info: dict) -> list[str]:
 
 def data_levels(info: dict, available: Callable[[str, str], list[str]]) -> list[str]:
     """The authority's levels that have at least one variable (some have boundaries only, e.g. OAs
-    outside Camden), in the store's order."""
+    outside Camden), in the catalogue's order."""
     return [lv for lv in _authority_levels(info) if available(info["code"], lv)]
 
 
@@ -285,26 +286,26 @@ def _default_level(info: dict, levels: list[str], variable: str, available: Call
     return levels[0]
 
 
-def resolve(raw: dict[str, str], store: StoreLike, available: Callable[[str, str], list[str]],
+def resolve(raw: dict[str, str], cat: CatalogueLike, available: Callable[[str, str], list[str]],
             messages: list[str] | None = None) -> Resolved:
     """A valid ViewState from raw URL values, falling back field by field, with a message per fallback.
 
     ``available(authority, level)`` lists the variable ids with data there (catalogue order); it is
-    passed in so the caller can cache it. The store answers ``authority`` and ``variable`` look-ups.
+    passed in so the caller can cache it. The catalogue answers ``authority`` and ``variable`` look-ups.
     """
     messages = list(messages or [])
     state = DEFAULTS
-    available, built_problem = with_built(store, raw.get("variable", ""), available)
+    available, built_problem = with_built(cat, raw.get("variable", ""), available)
 
     # Authority and level decide which variables exist, so they come first.
     authority = raw.get("authority", ALL) or ALL
     info: dict | None = None
     try:
-        info = store.authority(authority)
+        info = cat.authority(authority)
     except LookupError:
         upper = authority.upper()
         try:
-            info = store.authority(upper)
+            info = cat.authority(upper)
             authority = upper
         except LookupError:
             messages.append(f"There is no local authority or place with code {authority!r}; showing England and "
@@ -317,7 +318,7 @@ def resolve(raw: dict[str, str], store: StoreLike, available: Callable[[str, str
                         "and Wales; showing the national view.")
         authority, info = ALL, None
     if info is None:
-        info = store.authority(ALL)
+        info = cat.authority(ALL)
 
     level_raw = raw.get("level", "")
     levels = data_levels(info, available)
@@ -350,17 +351,17 @@ def resolve(raw: dict[str, str], store: StoreLike, available: Callable[[str, str
         fallback = next((v for v in preferred if v in ids), ids[0])
         if built_problem:
             messages.append(f"{built_problem[0].upper()}{built_problem[1:]}; showing "
-                            f"{store.variable(fallback)['label']} instead.")
+                            f"{cat.variable(fallback)['label']} instead.")
         elif variable:
             try:
-                row = store.variable(variable)
-                where = _where(store, row, authority, level)
+                row = cat.variable(variable)
+                where = _where(cat, row, authority, level)
                 messages.append(f"{row['label']} ({variable}) has no data for {place} at "
                                 f"{level_label(level).lower()}" + (f": it exists {where}" if where else "")
-                                + f"; showing {store.variable(fallback)['label']} instead.")
+                                + f"; showing {cat.variable(fallback)['label']} instead.")
             except LookupError:
                 messages.append(f"There is no variable {variable!r}; showing "
-                                f"{store.variable(fallback)['label']}. Pick a variable from the list.")
+                                f"{cat.variable(fallback)['label']}. Pick a variable from the list.")
         variable = fallback
         chosen_by_default = True
     state = replace(state, variable=variable)
@@ -385,10 +386,10 @@ def resolve(raw: dict[str, str], store: StoreLike, available: Callable[[str, str
     # A categorical variable is drawn by category: the classification keys are kept as given (valid), so
     # switching back to a numeric variable keeps them, but say nothing about them here (the explorer says
     # once, on opening an address, that they do not apply: ignored_for_categories).
-    categorical = bool(variable) and store.variable(variable).get("kind") == "categorical"
-    if scheme == "limits" and variable and not categorical and not air.thresholds(store.variable(variable)):
+    categorical = bool(variable) and cat.variable(variable).get("kind") == "categorical"
+    if scheme == "limits" and variable and not categorical and not air.thresholds(cat.variable(variable)):
         messages.append(f"The classes \"Guideline and limits\" are for figures judged against a guideline or legal "
-                        f"limit (an air pollutant's); {store.variable(variable)['label']} has none, so quantiles "
+                        f"limit (an air pollutant's); {cat.variable(variable)['label']} has none, so quantiles "
                         "are shown.")
         scheme = DEFAULTS.scheme
     breaks = raw.get("breaks", "")
@@ -405,7 +406,7 @@ def resolve(raw: dict[str, str], store: StoreLike, available: Callable[[str, str
                         "'national'ly; using local.")
         scope = "local"
     if scope == "national" and variable and not categorical:
-        row = store.variable(variable)
+        row = cat.variable(variable)
         if authority == ALL:
             scope = "local"  # the national view is national already: one scope, no message needed
         elif level not in (row.get("national_levels") or []):
@@ -415,7 +416,7 @@ def resolve(raw: dict[str, str], store: StoreLike, available: Callable[[str, str
     elif authority == ALL:
         scope = "local"
 
-    fallback_palette = default_palette(store.variable(variable)) if variable else DEFAULTS.palette
+    fallback_palette = default_palette(cat.variable(variable)) if variable else DEFAULTS.palette
     palette = raw.get("palette", "") or fallback_palette
     known = {name.lower(): name for name in palettes.PALETTES}
     if palette.lower() in known:
@@ -452,32 +453,32 @@ def resolve(raw: dict[str, str], store: StoreLike, available: Callable[[str, str
     return Resolved(state, tuple(messages), chosen_by_default)
 
 
-def with_built(store: Any, variable: str, available: Callable[[str, str], list[str]]
+def with_built(cat: CatalogueLike, variable: str, available: Callable[[str, str], list[str]]
                ) -> tuple[Callable[[str, str], list[str]], str | None]:
     """``available`` with the built indicator ``variable`` (atlas/builder.py) added where it has data, and
-    None; or ``available`` unchanged and what is wrong with the code (a sentence from the store). Any other
+    None; or ``available`` unchanged and what is wrong with the code (a sentence from the catalogue). Any other
     ``variable`` changes nothing."""
     if not builder.is_code(variable):
         return available, None
     try:
-        store.variable(variable)
+        cat.variable(variable)
     except LookupError as exc:
         return available, str(getattr(exc, "message", exc))
 
     def with_it(authority: str, level: str) -> list[str]:
         ids = available(authority, level)
         try:
-            here = store.has_data(variable, authority, level)
+            here = cat.has_data(variable, authority, level)
         except (LookupError, AttributeError):
             here = False
         return [*ids, variable] if here else ids
     return with_it, None
 
 
-def _where(store: Any, row: dict, authority: str, level: str) -> str:
+def _where(cat: CatalogueLike, row: dict, authority: str, level: str) -> str:
     """Where a variable with no data here exists, and why (atlas.coverage); empty if it cannot be said."""
     try:
-        return coverage.why_not(store, row, authority, level)
+        return coverage.why_not(cat, row, authority, level)
     except (LookupError, AttributeError, TypeError):
         return ""
 
@@ -523,10 +524,10 @@ class StrictError(ValueError):
         super().__init__(" ".join(messages))
 
 
-def resolve_strict(raw: dict[str, str], store: StoreLike, available: Callable[[str, str], list[str]]) -> ViewState:
+def resolve_strict(raw: dict[str, str], cat: CatalogueLike, available: Callable[[str, str], list[str]]) -> ViewState:
     """The view of ``raw`` exactly as asked, or StrictError naming every key the explorer would have had to
     change (for links that must mean one thing: exports and the view's JSON twin)."""
-    resolved = resolve(raw, store, available)
+    resolved = resolve(raw, cat, available)
     if resolved.messages:
         raise StrictError(changed_keys(raw, resolved.state) or ["query"], list(resolved.messages))
     return resolved.state

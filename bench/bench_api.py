@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 import flask  # noqa: E402
 
-from atlas import store  # noqa: E402
+from atlas import catalogue  # noqa: E402
 from web import api  # noqa: E402
 
 CASES = [
@@ -55,7 +55,7 @@ def main() -> int:
     parser.add_argument("--gunicorn", action="store_true",
                         help="also time the same URLs over HTTP through gunicorn (2 workers x 4 threads)")
     args = parser.parse_args()
-    s = store.get_store()
+    s = catalogue.build()
     app = flask.Flask(__name__)
     api.init_app(app)
     client = app.test_client()

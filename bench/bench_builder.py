@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from atlas import store, view, viewstate  # noqa: E402
+from atlas import catalogue, view, viewstate  # noqa: E402
 
 CASES = (
     ("Camden, Output Areas", "E09000007", "oa11", "b~ks105ew~2-4~1-2-3~Older households {i}", "ks105ew0002_pct"),
@@ -34,7 +34,7 @@ def _ms(fn) -> float:
     return (time.perf_counter() - start) * 1000
 
 
-def measure(s: store.Store, title: str, authority: str, level: str, pattern: str, published: str,
+def measure(s: catalogue.Catalogue, title: str, authority: str, level: str, pattern: str, published: str,
             repeat: int) -> str:
     n = s.area_count(authority, level)
     # A new name each time: a code never seen (its row built and checked), as a new link would be.
@@ -53,7 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
-    s = store.get_store()
+    s = catalogue.of_request()
     s.values("E09000007", "oa11", "ks102ew0018")  # areas' names and DuckDB warmed once
     for case in CASES:
         print(measure(s, *case, args.repeat))

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 import flask  # noqa: E402
 
-from atlas import export, store  # noqa: E402
+from atlas import catalogue, export  # noqa: E402
 from web import api  # noqa: E402
 
 CASES = [
@@ -41,14 +41,14 @@ PACKS = [("Camden (most variables)", "E09000007"), ("Birmingham (most LSOAs)", "
 PACK_CHILD = """
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
-from atlas import datapack, store
+from atlas import catalogue, datapack, extracts
 
 def peak_kb():
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over execve from the (large) parent process.
     with open("/proc/self/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
 
-s = store.get_store()
+s = catalogue.build()
 s.authorities(); s.variables(authority=sys.argv[2])
 before = peak_kb()
 start = time.perf_counter()
@@ -80,7 +80,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-packs", action="store_true")
     args = parser.parse_args()
-    s = store.get_store()
+    s = catalogue.build()
     print(f"build {s.build_id}\n")
 
     print("Map export (server time, no network)")

@@ -150,9 +150,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-points-") as tmp, environment(data_folder(build_dir, Path(tmp)
                                                                                              / "data"), None):
         import app as app_module  # noqa: PLC0415
-        from atlas import accounts, points, store  # noqa: PLC0415
+        from atlas import accounts, catalogue, points  # noqa: PLC0415
 
-        s = store.get_store()
+        s = catalogue.of_request()
         accounts.seed_authorities(s.authorities())
         accounts.add_user("bench@camden.gov.uk", org=CAMDEN, role="editor", password="a bench password")
         token = accounts.add_token("bench@camden.gov.uk")

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from atlas import profile, similar, store  # noqa: E402
+from atlas import catalogue, profile, similar  # noqa: E402
 
 BOROUGHS = ("E09000019", "E09000012", "E09000007")  # Islington, Hackney, Camden
 
@@ -41,11 +41,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    s = store.get_store()
+    s = catalogue.of_request()
     index = s.area_index("lsoa11")
     codes = tuple(sorted(index[index["authority"].isin(BOROUGHS)]["code"].tolist()[:300]))
     # A saved area as the store opens one (atlas/areas.py registers the database's; here one held in memory).
-    store.register_saved(lambda code: ("300 LSOAs", "lsoa11", codes) if code == "A1" else None, lambda: ["A1"])
+    catalogue.register_saved(lambda code: ("300 LSOAs", "lsoa11", codes) if code == "A1" else None, lambda: ["A1"])
     custom = profile.Subject(code="A1", name="300 LSOAs of three boroughs", kind="saved", level="lsoa11",
                              codes=codes, authorities=BOROUGHS, place="A1")
     cold, result = _timed(lambda: profile.profile(s, custom))

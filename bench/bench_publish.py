@@ -69,9 +69,9 @@ def post(base: str, path: str, token: str, fields: dict) -> tuple[int, float, di
 
 def camden_csv(scale: float) -> bytes:
     sys.path.insert(0, str(ROOT / "tests"))
-    from atlas import store
+    from atlas import catalogue
 
-    idx = store.get_store().area_index("lsoa11")
+    idx = catalogue.build().area_index("lsoa11")
     codes = idx[idx["authority"] == CAMDEN]["code"].tolist()
     return ("code,value\n" + "".join(f"{c},{(i + 1) * scale:g}\n" for i, c in enumerate(codes))).encode()
 
@@ -139,9 +139,9 @@ def main() -> None:
     if args.database_url:
         env["ATLAS_DATABASE_URL"] = args.database_url
     os.environ.update(env)
-    from atlas import accounts, publish, store
+    from atlas import accounts, catalogue, publish
 
-    s = store.get_store()
+    s = catalogue.build()
     accounts.seed_authorities(s.authorities())
     accounts.add_user("editor@camden.gov.uk", org=CAMDEN, role="editor", password=PASSWORD)
     token = accounts.add_token("editor@camden.gov.uk")

@@ -199,9 +199,9 @@ def server_side(repeat: int) -> None:
     print("| view | areas | bytes (raw) | brotli | of which the Table list (raw) | its options | variables here "
           "| their labels alone (raw) |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    from atlas import mapview, store
+    from atlas import catalogue, mapview
 
-    s = store.get_store()
+    s = catalogue.build()
     for label, n, raw, gz, answer in opened:
         groups = answer["variable-group"]["options"]
         state = answer["view-state"]["data"]["state"]

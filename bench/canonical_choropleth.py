@@ -23,10 +23,10 @@ def main() -> None:
     from dash import Input, Output, dcc, html
     from werkzeug.serving import make_server
 
-    from atlas import store
+    from atlas import catalogue
 
     port, authority, level, *variables = sys.argv[1:]
-    s = store.get_store()
+    s = catalogue.build()
     geojson = s.area_geojson(authority, level)
     for feature in geojson["features"]:
         feature["id"] = feature["properties"]["code"]

@@ -11,8 +11,7 @@ from urllib.parse import urlencode
 import dash
 from dash import ALL, ClientsideFunction, Input, Output, State, html
 
-from atlas import access, areas
-from atlas import store as atlas_store
+from atlas import access, areas, catalogue, extracts
 from ui import ids
 from ui.areas import IDS, MAKE, MAX_DISTRICTS, edit_control, status_text
 
@@ -24,7 +23,7 @@ __all__ = ["choose", "districts", "make_choose", "make_mode", "make_save", "make
 @access.declares("site.view")
 def districts(chosen: Any, level: Any) -> tuple[dict, Any]:
     """The chosen districts' areas at the level (codes and polygons), and the map fitted to them."""
-    s = atlas_store.get_store()
+    s = catalogue.of_request()
     known = {a["code"] for a in s.authorities()}
     chosen = [c for c in (chosen if isinstance(chosen, list) else []) if isinstance(c, str) and c in known]
     chosen = chosen[:MAX_DISTRICTS]
@@ -34,7 +33,7 @@ def districts(chosen: Any, level: Any) -> tuple[dict, Any]:
     for code in chosen:
         try:
             features += s.area_geojson(code, level)["features"]
-        except atlas_store.NotFound:
+        except extracts.NotFound:
             continue  # a district without areas at this level: nothing to draw for it
     boxes = [s.authority(c)["bbox"] for c in chosen if s.authority(c).get("bbox")]
     viewport = dash.no_update
@@ -56,7 +55,7 @@ def choose(click: Any, drawn: Any, _codes: Any, _radius: Any, _clear: Any, level
     theirs, Clear (or another level) empties it."""
     trigger = dash.ctx.triggered_id
     current = {c for c in (selected if isinstance(selected, list) else []) if isinstance(c, str)}
-    s = atlas_store.get_store()
+    s = catalogue.of_request()
     if trigger in (IDS.CLEAR, IDS.LEVEL) or not isinstance(level, str):
         return [], ""
     try:
@@ -79,7 +78,7 @@ def choose(click: Any, drawn: Any, _codes: Any, _radius: Any, _clear: Any, level
             return sorted(current | set(found)), f"Added the areas within {radius:,} m of {centre[2]}."
     except areas.BadArea as exc:
         return sorted(current), str(exc)
-    except atlas_store.NotFound as exc:
+    except extracts.NotFound as exc:
         return sorted(current), exc.message
     return sorted(current), ""
 
@@ -90,7 +89,7 @@ def choose(click: Any, drawn: Any, _codes: Any, _radius: Any, _clear: Any, level
 def summary(selected: Any, level: Any) -> tuple[str, dict]:
     """The running count and population of the selection, and the map's highlight of it."""
     codes = sorted(c for c in (selected if isinstance(selected, list) else []) if isinstance(c, str))
-    return status_text(atlas_store.get_store(), level, codes), {"selected": codes}
+    return status_text(catalogue.of_request(), level, codes), {"selected": codes}
 
 
 def _save(name: Any, level_of_access: Any, share_with: Any, codes: list[str], level: Any) -> Any:
@@ -106,11 +105,11 @@ def _save(name: Any, level_of_access: Any, share_with: Any, codes: list[str], le
             raise areas.BadArea("codes", "choose some areas first")
         if not isinstance(level, str):
             raise areas.BadArea("level", "choose a level first")
-        chosen, how, definition = areas.select(atlas_store.get_store(), level, codes=codes)
+        chosen, how, definition = areas.select(catalogue.of_request(), level, codes=codes)
         saved = areas.create(actor, name, level, chosen, how, definition, level_of_access, org, partnership)
     except areas.BadArea as exc:
         return html.P(str(exc), role="alert")
-    except atlas_store.NotFound as exc:
+    except extracts.NotFound as exc:
         return html.P(exc.message, role="alert")
     except PermissionError as exc:
         return html.P(f"It cannot be saved so: {exc}.", role="alert")
@@ -157,7 +156,7 @@ def make_choose(event: Any, drawn: Any, _clear: Any, state: Any, selection: Any)
     held = selection if isinstance(selection, dict) else {}
     view = state.get("state") if isinstance(state, dict) else None
     level = view.get("level") if isinstance(view, dict) else None
-    level = level if isinstance(level, str) and level != atlas_store.NATIONAL_LEVEL else None
+    level = level if isinstance(level, str) and level != extracts.NATIONAL_LEVEL else None
     trigger = dash.ctx.triggered_id
     if trigger == MAKE.CLEAR or held.get("level") not in (None, level):
         return {"codes": [], "last": None, "level": level}, ""
@@ -176,7 +175,7 @@ def make_choose(event: Any, drawn: Any, _clear: Any, state: Any, selection: Any)
     if isinstance(trigger, dict) and trigger.get("type") == MAKE.DRAW:
         collection = next((d for d in drawn or [] if isinstance(d, dict)), None)
         try:
-            found = areas.drawn(atlas_store.get_store(), level, collection)
+            found = areas.drawn(catalogue.of_request(), level, collection)
         except areas.BadArea as exc:
             return dash.no_update, str(exc)
         return {"codes": sorted(codes | set(found)), "last": last, "level": level}, ""
@@ -192,7 +191,7 @@ def make_summary(selection: Any) -> tuple[str, str]:
     codes = sorted(c for c in held.get("codes") or [] if isinstance(c, str))
     level = held.get("level") if isinstance(held.get("level"), str) else None
     href = "/areas/new" + (f"?{urlencode({'level': level, 'codes': ' '.join(codes)})}" if codes and level else "")
-    return status_text(atlas_store.get_store(), level, codes), href
+    return status_text(catalogue.of_request(), level, codes), href
 
 
 @dash.callback(Output(MAKE.SAVED, "children"), Input(MAKE.SAVE, "n_clicks"), State(MAKE.NAME, "value"),

@@ -1,5 +1,5 @@
 """Callbacks of the indicator builder (ui/builder.py): the tables with data at the map's place and level, a
-table's cells, and "Map it", which checks the definition (atlas/builder.py, through the store) and opens it on
+table's cells, and "Map it", which checks the definition (atlas/builder.py, through the catalogue) and opens it on
 the map through the address, or says what is wrong. When the map shows a built indicator (a link opened), the
 form shows its definition."""
 
@@ -12,8 +12,7 @@ from typing import Any
 import dash
 from dash import ClientsideFunction, Input, Output, State, no_update
 
-from atlas import access, builder
-from atlas import store as atlas_store
+from atlas import access, builder, catalogue, extracts
 from atlas import viewstate as state
 from ui import ids
 from ui.builder import IDS
@@ -72,10 +71,10 @@ def tables(stored: Any, chosen: Any, listed: Any = None) -> tuple:
     built = builder.is_code(st.variable)
     if key == listed and not built:
         return (no_update,) * 6
-    s = atlas_store.get_store()
+    s = catalogue.of_request()
     try:
         options = table_options(s, st.authority, st.level) if key != listed else no_update
-    except atlas_store.NotFound:
+    except extracts.NotFound:
         return (no_update,) * 6
     if built:
         try:
@@ -95,7 +94,7 @@ def tables(stored: Any, chosen: Any, listed: Any = None) -> tuple:
 @access.declares("site.view")
 def cells(table: Any, numerator: Any, denominator: Any) -> tuple:
     """A table's count cells to tick on both sides, and its total (the default denominator) in words."""
-    s = atlas_store.get_store()
+    s = catalogue.of_request()
     found = s.built_tables().get(table) if isinstance(table, str) else None
     if found is None:
         return [], [], "", [], []
@@ -133,14 +132,14 @@ def build(_clicks: Any, table: Any, numerator: Any, denominator: Any, name: Any,
     st = _view(stored)
     if st is None:
         return no_update, "The map is not ready yet; try again in a moment."
-    s = atlas_store.get_store()
+    s = catalogue.of_request()
     try:
         code = definition_code(table, numerator, denominator, name)
         row = s.variable(code)
         here = s.has_data(code, st.authority, st.level)
     except builder.BuiltError as exc:
         return no_update, f"Not mapped: {exc}."
-    except atlas_store.NotFound as exc:
+    except extracts.NotFound as exc:
         return no_update, f"Not mapped: {exc.message.split(': ', 1)[-1]}."
     if not here:
         return no_update, (f"Not mapped: {row['table']} has no data for this place at this geography; choose a "

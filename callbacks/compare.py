@@ -24,9 +24,8 @@ from urllib.parse import urlencode
 import dash
 from dash import ClientsideFunction, Input, Output, State, html, no_update
 
-from atlas import access, mapview
+from atlas import access, catalogue, extracts, mapview
 from atlas import compare as cv
-from atlas import store as store_module
 from atlas import view as atlas_view
 from atlas import viewstate as state
 from ui import compare as layout
@@ -163,7 +162,7 @@ def _b_options(s: Any, cstate: dict | None, variable_b: str | None) -> list[dict
         return None
     try:
         row = s.variable(variable_b)
-    except store_module.NotFound:
+    except extracts.NotFound:
         return None
     options = mapview.variable_options(s, cstate["authority"], cstate["level"], group=mapview.group_key(row))
     return mapview.with_built_option(s, options, variable_b, cstate["authority"], cstate["level"])
@@ -186,7 +185,7 @@ def render_compare(trigger: Any, explorer: Any, previous: Any) -> tuple:
         return (no_update,) * 12
     via = "control" if trigger.get("source") == "control" else "nav" if trigger.get("source") == "nav" else "view"
     try:
-        s = store_module.get_store()
+        s = catalogue.of_request()
         r = render_compare_view(search, previous if isinstance(previous, dict) else None, s, via)
         options = _b_options(s, r["state"], r["variable_b"])
     except FileNotFoundError:
@@ -217,13 +216,13 @@ def variable_b_options(typed: Any, cstate: Any) -> Any:
     if not isinstance(cstate, dict) or not isinstance(cstate.get("authority"), str) \
             or not isinstance(cstate.get("level"), str):
         return no_update
-    s = store_module.get_store()
+    s = catalogue.of_request()
     text = _text(typed)
     try:
         if not text.strip():
             return no_update  # keep the results: a B just picked from them must stay among the options
         found = mapview.search_variables(s, cstate["authority"], cstate["level"], text)
-    except store_module.NotFound:
+    except extracts.NotFound:
         return no_update
     return found or [{"label": f"No variable here matches {text!r}", "value": "", "disabled": True}]
 
@@ -241,17 +240,17 @@ def pick_options(typed: Any, cstate: Any, picked: Any) -> Any:
     if not isinstance(cstate, dict) or cstate.get("view") != "compare" or not isinstance(cstate.get("authority"), str) \
             or not isinstance(cstate.get("level"), str):
         return no_update
-    s = store_module.get_store()
+    s = catalogue.of_request()
     kept = [p for p in picked if isinstance(p, str)][:cv.PROFILE_MAX] if isinstance(picked, list) else []
     options = []
     for variable in kept:
         try:
             options.append({"label": s.variable(variable)["label"], "value": variable})
-        except store_module.NotFound:
+        except extracts.NotFound:
             continue
     try:
         found = mapview.search_variables(s, cstate["authority"], cstate["level"], _text(typed) or "")
-    except store_module.NotFound:
+    except extracts.NotFound:
         return no_update
     return options + [o for o in found if o["value"] not in set(kept)]
 
@@ -354,7 +353,7 @@ def render_profile(selected: str | None, cstate: dict | None, topic: str | None,
     if not cstate or cstate.get("view") != "compare" or not cstate.get("search"):
         return no_update
     try:
-        notes, rows, codes, names, place = render_profile_view(store_module.get_store(), cstate, selected, topic,
+        notes, rows, codes, names, place = render_profile_view(catalogue.of_request(), cstate, selected, topic,
                                                                picks)
     except Exception:  # noqa: BLE001
         log.exception("could not render the profile")
@@ -385,7 +384,7 @@ def download_profile(_: int | None, selected: str | None, cstate: dict | None, t
         return no_update
     if not cstate or not cstate.get("search"):
         return no_update
-    _, rows, codes, names, place = render_profile_view(store_module.get_store(), cstate, selected, topic, picks)
+    _, rows, codes, names, place = render_profile_view(catalogue.of_request(), cstate, selected, topic, picks)
     if not codes:
         return no_update
     filename = f"profile-{cstate['authority']}-{cstate['level']}-{'-'.join(codes)}.csv"

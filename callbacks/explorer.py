@@ -25,8 +25,7 @@ from urllib.parse import urlencode
 import dash
 from dash import ClientsideFunction, Input, Output, State, no_update
 
-from atlas import access, builder, locate, mapview, view
-from atlas import store as store_module
+from atlas import access, builder, catalogue, extracts, locate, mapview, view
 from atlas import viewstate as state
 from ui import ids
 
@@ -136,7 +135,7 @@ def _url_text(key: str, value: Any) -> str:
 def _row_of(s: Any, variable: Any) -> dict | None:
     try:
         return s.variable(variable) if isinstance(variable, str) else None
-    except store_module.NotFound:
+    except extracts.NotFound:
         return None
 
 
@@ -207,7 +206,7 @@ def _pinned_area(pin: str | None, s: Any, authority: str, level: str) -> str | N
     if at is None:
         return None
     try:
-        found = locate.locate(s, at[0], at[1]).areas.get(level)
+        found = locate.locate(s.extracts, at[0], at[1]).areas.get(level)
     except ValueError:
         return None
     if not found or s.area_position(authority, level, found["code"]) is None:
@@ -384,7 +383,7 @@ def render(nav: Any, *args: Any) -> tuple:
                                    previous.get("variable_default") if previous else False)
               if from_control else _nav_search(nav))
     try:
-        r = render_view(search, previous, store_module.get_store(), via)
+        r = render_view(search, previous, catalogue.of_request(), via)
     except FileNotFoundError as exc:
         return _only_message(f"The data is not available on this server yet: {exc}.")
     except Exception:  # noqa: BLE001 - a view that fails must say so, never show a traceback
@@ -427,11 +426,11 @@ def list_gaps(group: Any, stored: Any) -> tuple:
     st = stored.get("state") if isinstance(stored, dict) else None
     if group != mapview.GAPS_OPTION or not isinstance(st, dict) or not isinstance(st.get("variable"), str):
         return no_update, no_update
-    s = store_module.get_store()
+    s = catalogue.of_request()
     try:
         return (mapview.group_options(s, st["authority"], st["level"], expanded=True),
                 mapview.group_key(s.variable(st["variable"])))
-    except (store_module.NotFound, KeyError, TypeError):
+    except (extracts.NotFound, KeyError, TypeError):
         return no_update, no_update
 
 
@@ -448,7 +447,7 @@ def variable_search(typed: Any, group: Any, stored: Any) -> Any:
     st = stored.get("state") if isinstance(stored, dict) else None
     if not isinstance(st, dict) or not isinstance(st.get("authority"), str) or not isinstance(st.get("level"), str):
         return no_update
-    s = store_module.get_store()
+    s = catalogue.of_request()
     try:
         authority, level = st["authority"], st["level"]
         if dash.ctx.triggered_id == ids.VARIABLE:
@@ -462,7 +461,7 @@ def variable_search(typed: Any, group: Any, stored: Any) -> Any:
         options = mapview.variable_options(s, authority, level, group=_text(group))
         options = mapview.with_built_option(s, options, st.get("variable"), authority, level)
         return options or no_update
-    except store_module.NotFound:
+    except extracts.NotFound:
         return no_update
 
 

@@ -24,8 +24,7 @@ from typing import Any
 import dash
 from dash import ClientsideFunction, Input, Output, State, dcc, html, no_update
 
-from atlas import access, air, points, viewstate
-from atlas import store as store_module
+from atlas import access, air, catalogue, points, viewstate
 from ui import ids
 
 __all__ = ["area_card", "area_card_children", "render_points", "render_points_view", "site_card",
@@ -131,7 +130,7 @@ def render_points(nav: Any, dataset: Any, measure: Any, day: Any, _prev: Any, _n
     except Exception:  # noqa: BLE001 - called outside a callback (tests): the address decides
         triggered = None
     prev = previous if isinstance(previous, dict) else {}
-    s = store_module.get_store()
+    s = catalogue.of_request()
     try:
         if triggered in (P.DATASET, P.MEASURE, P.DAY, P.DAY_PREV, P.DAY_NEXT):
             step = -1 if triggered == P.DAY_PREV else 1 if triggered == P.DAY_NEXT else 0
@@ -236,7 +235,7 @@ def site_card(selected: Any, pstate: Any) -> tuple:
     ps = pstate if isinstance(pstate, dict) else {}
     same = ps.get("dataset") == selected["dataset"]
     try:
-        children = site_card_children(store_module.get_store(), selected["dataset"], selected["site"],
+        children = site_card_children(catalogue.of_request(), selected["dataset"], selected["site"],
                                       ps.get("measure") if same else "", ps.get("time") if same else "")
     except LookupError:
         return [html.P("That site is not in this dataset.", role="alert")], False
@@ -288,7 +287,7 @@ def area_card(selected: Any, stored: Any) -> tuple:
             or not all(isinstance(st.get(k), str) for k in ("authority", "level", "variable")):
         return [], True
     try:
-        children = area_card_children(store_module.get_store(), st, selected[:20])
+        children = area_card_children(catalogue.of_request(), st, selected[:20])
     except Exception:  # noqa: BLE001 - the card is extra: it must never break the map
         log.exception("could not make the card of %r", selected)
         return [], True

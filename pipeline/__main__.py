@@ -17,6 +17,9 @@ def main(argv: list[str] | None = None) -> int:
                          help="only files whose path starts with this prefix (repeatable)")
     build_p = sub.add_parser("build", help="build the extracts from ATLAS_RAW_DIR into ATLAS_DATA_DIR")
     build_p.add_argument("--force", action="store_true", help="rebuild even when the inputs are unchanged")
+    build_p.add_argument("--publish", action="store_true",
+                         help="then upload the build to object storage (ATLAS_STORAGE_URL) with its manifest and "
+                              "move the current pointer there: every app host fetches it, checks it and switches")
     args = parser.parse_args(argv)
     try:
         conf = settings.load()
@@ -30,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         return fetch.main(conf, only=args.only)
     from pipeline import build
 
-    return build.main(conf, force=args.force)
+    return build.main(conf, force=args.force, publish=args.publish)
 
 
 if __name__ == "__main__":

@@ -136,7 +136,7 @@ LAEI_NOTE = ("Modelled, not measured: the LAEI's modelled annual mean on a 20 m 
              "2019 is the LAEI 2019 base year (before the COVID-19 lockdowns); 2016 and 2013 are earlier releases.")
 _HEADER = re.compile(r"^(NO2|PM25)-(\d{4})-(min|max|mean|std|median)$")
 
-#: The open point datasets' tables under ``points/`` of a build (atlas/store.py reads them).
+#: The open point datasets' tables under ``points/`` of a build (atlas/extracts.py reads them).
 POINT_TABLES = ("datasets.parquet",)
 
 

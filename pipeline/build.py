@@ -8,8 +8,6 @@ file contents, same pipeline code) returns at once.
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import functools
 import hashlib
 import inspect
@@ -33,12 +31,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import shapely
 
+# Swapping, pruning and the build lock are shared with the app hosts that fetch builds from object storage.
+from atlas import storage
+from atlas.builds import LOCK_FILE, BuildBusy, build_lock, clear_leftovers, prune, swap
+from atlas.builds import publish as publish_build
 from pipeline import air, deprivation2025, elections, geometry, national, places, postcodes, profiles, readers, tiles
 from pipeline import datasets as ds
 from pipeline.datasets import CATALOGUE_COLUMNS, Dataset, pct
 from pipeline.readers import RawFiles, SourceError
 
-__all__ = ["build", "main", "BuildBusy", "BuildReport", "LEVELS", "INPUT_FOLDERS", "KEEP_BUILDS"]
+__all__ = ["build", "main", "BuildBusy", "BuildReport", "LEVELS", "INPUT_FOLDERS", "KEEP_BUILDS", "LOCK_FILE"]
 
 log = logging.getLogger("atlas.pipeline")
 
@@ -52,7 +54,6 @@ INPUT_FOLDERS = ("boundaries", "lookups", "deprivation", "census2011", "census20
                  "later/lookups/Exact_LSOA11_to_LSOA21_to_LAD22_EW.csv", DRKANE_LSOA21, "later/deprivation_2025",
                  postcodes.CODEPOINT_DIR, postcodes.F_NSPL_WC, postcodes.NAMES_DIR, air.AIR)
 KEEP_BUILDS = 3  # the default of ATLAS_KEEP_BUILDS
-LOCK_FILE = ".build.lock"
 CACHE_DIR = ".cache"  # parsed inputs kept between builds (see RawFiles.cache)
 ROW_GROUP = 2048
 
@@ -76,10 +77,6 @@ C21_TOPICS = {"population": "Population", "ethnicity": "Identity", "education": 
               "labour_market_travel_to_work": "Work"}
 
 
-class BuildBusy(RuntimeError):
-    """Another build holds the data folder's lock: two builds never run at once."""
-
-
 @dataclass
 class BuildReport:
     id: str
@@ -93,7 +90,9 @@ class BuildReport:
 # --------------------------------------------------------------------------------------------------
 # entry points
 
-def main(conf, force: bool = False) -> int:
+def main(conf, force: bool = False, publish: bool = False) -> int:
+    """Build; with ``publish``, upload the finished build (also an unchanged one) to object storage and move
+    its ``current`` pointer there (atlas/builds.py), from where every app host fetches it."""
     try:
         report = build(conf.raw_dir, conf.data_dir, force=force, keep=conf.keep_builds)
     except BuildBusy as exc:
@@ -108,6 +107,13 @@ def main(conf, force: bool = False) -> int:
     else:
         steps = ", ".join(f"{k} {v:.1f} s" for k, v in report.steps.items())
         print(f"built {report.id} in {report.seconds:.1f} s ({steps})\n{json.dumps(report.counts, indent=1)}")
+    if publish:
+        try:
+            pointer = publish_build(report.path)
+        except (ValueError, storage.Unavailable) as exc:
+            print(f"not published: {exc}", file=sys.stderr)
+            return 1
+        print(f"published build {pointer['id']} to {storage.get().url}; app hosts switch to it on their next check")
     return 0
 
 
@@ -117,7 +123,7 @@ def build(raw_dir: Path, data_dir: Path, force: bool = False, keep: int = KEEP_B
     Only one build runs per data folder at a time (an exclusive lock on ``.build.lock``; a second one
     raises BuildBusy). Holding it, the build first clears what killed builds left behind (staging folders,
     half-made symlinks), and after a successful build keeps the newest ``keep`` builds: older ones are
-    removed unless a running process still reads them (see ``_prune``). An unchanged re-run does the
+    removed unless a running process still reads them (see ``atlas.builds.prune``). An unchanged re-run does the
     clearing and pruning too, so it is the cheap way to tidy a data folder.
     """
     started = time.perf_counter()
@@ -127,13 +133,13 @@ def build(raw_dir: Path, data_dir: Path, force: bool = False, keep: int = KEEP_B
     raw = RawFiles(Path(raw_dir), cache=data_dir / CACHE_DIR)
     builds = data_dir / "builds"
     builds.mkdir(parents=True, exist_ok=True)
-    with _build_lock(data_dir):
-        _clear_leftovers(data_dir)
+    with build_lock(data_dir):
+        clear_leftovers(data_dir)
         inputs = _fingerprint(raw)
         current = data_dir / "current"
         previous = _read_json(current / "build.json")
         if not force and previous and previous.get("fingerprint") == inputs["fingerprint"]:
-            _prune(builds, keep, current.resolve())
+            prune(builds, keep, current.resolve())
             return BuildReport(previous["id"], current.resolve(), time.perf_counter() - started, skipped=True)
 
         build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + inputs["fingerprint"][:8]
@@ -153,8 +159,8 @@ def build(raw_dir: Path, data_dir: Path, force: bool = False, keep: int = KEEP_B
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        _swap(current, report.path)
-        _prune(builds, keep, report.path)
+        swap(current, report.path)
+        prune(builds, keep, report.path)
         _prune_cache(raw)
     log.info("built %s in %.1f s", build_id, report.seconds)
     return report
@@ -1181,76 +1187,6 @@ def _read_json(path: Path) -> dict | None:
         return None
 
 
-def _swap(current: Path, target: Path) -> None:
-    """Point ``current`` at the new build with one atomic rename of a fresh symlink over the old one."""
-    link = current.with_name(f".current-{os.getpid()}")
-    link.unlink(missing_ok=True)
-    link.symlink_to(Path("builds") / target.name)
-    os.replace(link, current)
-
-
-@contextmanager
-def _build_lock(data_dir: Path) -> Iterator[None]:
-    """An exclusive flock on ``data_dir/.build.lock`` for the whole build; the kernel drops it when the
-    process ends, however it ends (a SIGKILL'd build leaves no stale lock)."""
-    path = data_dir / LOCK_FILE
-    handle = open(path, "a+")  # held for the whole build, closed below
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            raise BuildBusy(f"another build (pid {holder}) is running in {data_dir}; wait for it to "
-                            "finish") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        yield
-    finally:
-        handle.close()
-
-
-def _clear_leftovers(data_dir: Path) -> None:
-    """Remove what killed builds left: ``builds/.staging-*`` folders and ``.current-*`` symlinks.
-
-    Called with the build lock held, which proves no other build is running, so every such leftover is
-    stale: a build that was alive would still hold the lock.
-    """
-    builds = data_dir / "builds"
-    for path in builds.glob(".staging-*"):
-        log.info("removing %s, left by a build that did not finish", path.name)
-        shutil.rmtree(path, ignore_errors=True)
-    for link in data_dir.glob(".current-*"):
-        link.unlink(missing_ok=True)
-
-
-def _remove_unless_read(build: Path) -> bool:
-    """Remove ``build`` unless a running process reads it; returns whether it was removed.
-
-    The store holds a shared flock on its build's build.json for its whole life, so an exclusive one
-    cannot be had (non-blocking) while any reader lives. It is held while the folder is removed, so a
-    reader that opens the build meanwhile fails to lock it rather than reading half a folder.
-    """
-    try:
-        handle = open(build / "build.json", "rb")
-    except FileNotFoundError:
-        shutil.rmtree(build, ignore_errors=True)  # not a complete build: nothing can be reading it
-        return True
-    with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno in (errno.EAGAIN, errno.EACCES):
-                return False
-            raise
-        shutil.rmtree(build, ignore_errors=True)
-        return True
-
-
 def _prune_cache(raw: RawFiles) -> None:
     """Drop cached parses that this build did not use (their file changed, or the reader did)."""
     if raw.cache is None or not raw.cache.exists():
@@ -1263,19 +1199,3 @@ def _prune_cache(raw: RawFiles) -> None:
                 path.unlink(missing_ok=True)
 
 
-def _prune(builds: Path, keep: int, current: Path) -> list[str]:
-    """Keep the newest ``keep`` complete builds (and always the one ``current`` points at); remove older
-    ones unless a running process still reads them. Returns the names removed."""
-    done = sorted((p for p in builds.iterdir() if p.is_dir() and not p.name.startswith(".")),
-                  key=lambda p: p.name, reverse=True)
-    removed = []
-    for old in done[keep:]:
-        if old.resolve() == current.resolve():
-            continue
-        if _remove_unless_read(old):
-            removed.append(old.name)
-        else:
-            log.info("keeping %s: a running process still reads it", old.name)
-    if removed:
-        log.info("removed %d old build(s): %s", len(removed), ", ".join(removed))
-    return removed

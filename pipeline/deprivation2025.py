@@ -62,7 +62,7 @@ F_LTLA = f"{E25}/imd2025_england_ltla24.rda"
 F_WIMD = f"{D25}/wimd2025_wales_lsoa21/wimd-2025-index-and-domain-ranks-by-small-area.csv"
 SHEET1, SHEET3 = "IMD25", "IoD2025 IDACI & IDAOPI"
 
-#: Reserved columns of a values file whose figures were carried from other areas (read by atlas/store.py):
+#: Reserved columns of a values file whose figures were carried from other areas (read by atlas/extracts.py):
 #: the area's status (unchanged, merged, split, irregular) and a sentence saying what its figures are.
 CARRIED_STATUS = "__status"
 CARRIED_NOTE = "__note"

@@ -206,9 +206,9 @@ def metadata(title: str, access_level: str, **extra: Any) -> dict:
 
 
 def build_world(server: Any, data_dir: Path, url: str) -> World:
-    from atlas import accounts, publish, store  # noqa: PLC0415
+    from atlas import accounts, catalogue, publish  # noqa: PLC0415
 
-    s = store.get_store()
+    s = catalogue.build()
     accounts.seed_authorities(s.authorities())
     users = {
         "outsider": ("outsider@example.org", None, "member"),
@@ -231,7 +231,7 @@ def build_world(server: Any, data_dir: Path, url: str) -> World:
     for level in DATASETS:
         title = f"Zebra {level.replace('_', ' ')} places"
         meta = publish.parse_metadata(metadata(title, level))
-        out = publish.publish_dataset(editor, meta, camden_csv(s), "places.csv", s, via="api")
+        out = publish.publish_dataset(editor, meta, camden_csv(s), "places.csv", s.extracts, via="api")
         world.datasets[level] = {"id": out["id"], "var": out["variables"][0], "title": title, "key": f"ds{out['id']}"}
     world.clients["anonymous"] = Client(server)
     for role, email in world.users.items():

@@ -228,7 +228,7 @@ def test_explorer_callbacks_and_their_option_lists(world: World, user: str) -> N
 
 @pytest.mark.parametrize("user", USERS)
 def test_compare_sees_what_the_user_sees(world: World, user: str) -> None:
-    from atlas import access, accounts, store
+    from atlas import access, accounts, catalogue
     from callbacks import compare
 
     email = world.users.get(user)
@@ -238,7 +238,7 @@ def test_compare_sees_what_the_user_sees(world: World, user: str) -> None:
         for level in DATASETS:
             var, ok = world.datasets[level]["var"], level in EXPECTED[user]
             search = (f"?authority={CAMDEN}&level=lsoa11&variable=ks102ew0002&view=compare&variable_b={var}")
-            out = compare.render_compare_view(search, None, store.get_store())
+            out = compare.render_compare_view(search, None, catalogue.build(actor))
             assert (out["state"]["variable_b"] == var) is ok, (user, level, out["state"])
             options = compare.variable_b_options("zebra", {"authority": CAMDEN, "level": "lsoa11"})
             assert (var in json.dumps(options)) is ok, (user, level, "variable B's options")
@@ -330,9 +330,9 @@ def point_sets(world: World) -> dict[str, dict]:
     import shapely  # noqa: PLC0415
     from city_support import PASSWORD, metadata  # noqa: PLC0415
 
-    from atlas import accounts, publish, store  # noqa: PLC0415
+    from atlas import accounts, catalogue, publish  # noqa: PLC0415
 
-    s = store.get_store()
+    s = catalogue.of_request()
     features = s.area_geojson(CAMDEN, "lsoa21")["features"][:5]
     inside = [shapely.geometry.shape(f["geometry"]).buffer(-0.0003).representative_point() for f in features]
     body = ("id,lon,lat,n\n" + "".join(f"pt{i},{p.x:.6f},{p.y:.6f},{i}\n" for i, p in enumerate(inside))).encode()
@@ -342,7 +342,7 @@ def point_sets(world: World) -> dict[str, dict]:
         meta = metadata(f"Zebra points {level}", level)
         meta.pop("level"), meta.pop("code_column")
         meta.update(lon_column="lon", lat_column="lat", id_column="id", columns=[{"name": "n"}])
-        got = publish.publish_dataset(editor, publish.parse_metadata(meta), body, "points.csv", s, via="api")
+        got = publish.publish_dataset(editor, publish.parse_metadata(meta), body, "points.csv", s.extracts, via="api")
         out[level] = {"key": f"ds{got['id']}", "var": f"ds{got['id']}_count"}
     return out
 

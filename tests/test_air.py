@@ -16,7 +16,7 @@ import pytest
 import shapely
 
 from atlas import air as atlas_air
-from atlas import points, store, viewstate
+from atlas import catalogue, extracts, points, viewstate
 from pipeline import air
 from pipeline.readers import RawFiles, SourceError
 
@@ -116,7 +116,7 @@ def test_laei_values_of_four_boroughs_are_the_publishers(client, raw_dir: Path, 
 
 
 def test_laei_covers_every_london_lsoa_and_no_other(atlas_env: Path, raw_dir: Path) -> None:
-    s = store.get_store()
+    s = catalogue.of_request()
     for level in ("lsoa11", "lsoa21"):
         codes = set(_laei(raw_dir, level, "2019", "no2"))
         london = set(s.values("E12000007", level, "laei_no2_2019_mean")["code"])
@@ -128,7 +128,7 @@ def test_laei_covers_every_london_lsoa_and_no_other(atlas_env: Path, raw_dir: Pa
     assert [t["value"] for t in atlas_air.thresholds(s.variable("laei_no2_2016_max"))] == NO2_LIMITS
     change = s.variable("laei_no2_mean_change_2013_2019")
     assert change["method"] == "change" and change["palette"] == "RdBu" and change["centre"] == 0
-    with pytest.raises(store.NotFound):  # modelled for London only: Birmingham has none
+    with pytest.raises(extracts.NotFound):  # modelled for London only: Birmingham has none
         s.values("E08000025", "lsoa11", "laei_no2_2019_mean")
 
 
@@ -184,7 +184,7 @@ def test_exposure_refuses_what_it_cannot_answer(client) -> None:
 
 
 def test_limits_scheme_only_for_variables_with_thresholds(client, atlas_env: Path) -> None:
-    s = store.get_store()
+    s = catalogue.of_request()
     raw, _ = viewstate.parse_query("?authority=E09000007&level=lsoa11&variable=ks102ew0018&scheme=limits")
     from atlas import mapview  # noqa: PLC0415
 
@@ -347,7 +347,7 @@ def test_point_routes_refuse_with_the_valid_choices(client) -> None:
 def test_point_layer_paint_and_the_address(atlas_env: Path, raw_dir: Path) -> None:
     from callbacks import points as cb  # noqa: PLC0415
 
-    s = store.get_store()
+    s = catalogue.of_request()
     out = cb.render_points_view(s, {"points": "aurn2020", "measure": "pm25", "day": "2020-04-10"}, s.build_id)
     paint = out["paint"]
     sites = list(s.point_sites("aurn2020")["site"])
@@ -368,7 +368,7 @@ def test_point_layer_paint_and_the_address(atlas_env: Path, raw_dir: Path) -> No
 
 def test_site_card_and_area_card(atlas_env: Path) -> None:
     from callbacks import points as cb  # noqa: PLC0415
-    s = store.get_store()
+    s = catalogue.of_request()
     card = cb.site_card_children(s, "aurn2020", "TH2", "no2", "2020-03-23")
     words = _words(card)
     assert "Tower Hamlets Roadside (TH2)" in words and "Urban Traffic" in words and "Tower Hamlets" in words
@@ -439,7 +439,7 @@ def test_monitoring_sites_in_the_datapack(client, raw_dir: Path, tmp_path: Path)
 
     raw = {s["code"]: s for s in _laqn_sites(raw_dir)}
     target = tmp_path / "pack.zip"
-    summary = datapack.build_zip(store.get_store(), "E09000007", target)
+    summary = datapack.build_zip(catalogue.of_request(), "E09000007", target)
     with zipfile.ZipFile(target) as zf:
         sites = json.loads(zf.read("points/laqn2019.geojson"))
         readings = list(csv.DictReader(io.StringIO(zf.read("points/laqn2019_readings.csv").decode("utf-8"))))

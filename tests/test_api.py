@@ -21,7 +21,7 @@ import geobuf
 import pytest
 from server_support import first_answer, listening_socket, spawn_on
 
-from atlas import store
+from atlas import catalogue
 from web import api
 
 IMD_FILE_1 = "deprivation/imd2019_england/csv_from_xlsx/File_1_-_IMD2019_Index_of_Multiple_Deprivation.csv"
@@ -116,7 +116,7 @@ def test_values_csv_is_the_json_as_a_table(client):
 
 
 def test_values_match_the_store(client, atlas_env):
-    df = store.get_store().values("E09000007", "lsoa11", "gla2011_popden")
+    df = catalogue.build().values("E09000007", "lsoa11", "gla2011_popden")
     rows = client.get("/api/values/E09000007/lsoa11/gla2011_popden.json").get_json()["rows"]
     assert [r["code"] for r in rows] == list(df["code"])
     assert [r["value"] for r in rows] == pytest.approx(list(df["value"]))
@@ -252,7 +252,7 @@ def test_an_internal_error_is_json_without_a_traceback(client, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("secret internal detail /etc/passwd")
 
-    monkeypatch.setattr(store.Store, "values", broken)
+    monkeypatch.setattr(catalogue.Catalogue, "values", broken)
     response = client.get("/api/values/E07000194/lsoa11/ks102ew0001.json")
     body = assert_json_error(response, 500)
     assert "secret" not in response.get_data(as_text=True)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from atlas import areas, store
+from atlas import areas, catalogue, extracts
 
 numbers = st.none() | st.booleans() | st.integers(-(2**64), 2**64) | st.floats(allow_nan=True, allow_infinity=True)
 scalars = numbers | st.text(max_size=30) | st.sampled_from(["E01000001", "E01002704", "Polygon", "Point"])
@@ -28,7 +28,7 @@ def the_store(data_dir: Path) -> Any:
     old = os.environ.get("ATLAS_DATA_DIR")
     os.environ["ATLAS_DATA_DIR"] = str(data_dir)
     try:
-        yield store.get_store()
+        yield catalogue.of_request()
     finally:
         if old is None:
             os.environ.pop("ATLAS_DATA_DIR", None)
@@ -61,5 +61,5 @@ def test_shapes_from_the_drawing_control_never_raise_anything_else(the_store: An
 
 
 def test_an_unknown_level_is_named(the_store: Any) -> None:
-    with pytest.raises(store.NotFound, match="level"):
+    with pytest.raises(extracts.NotFound, match="level"):
         areas.select(the_store, "lsoa99", codes=["E01000001"])

@@ -31,9 +31,9 @@ def signed_duo(data_dir: Path, dash_thread_server, tmp_path: Path) -> Iterator:
     """The app on its own data folder and database, with one user, in headless Chromium."""
     folder = data_folder(data_dir, tmp_path / "data")
     with environment(folder, None):
-        from atlas import accounts, store
+        from atlas import accounts, catalogue
 
-        accounts.seed_authorities(store.get_store().authorities())
+        accounts.seed_authorities(catalogue.of_request().authorities())
         accounts.add_user(EMAIL, org=ISLINGTON, role="member", password=PASSWORD)
         import app as app_module
 
@@ -126,16 +126,16 @@ def test_area001_draw_save_profile_and_report(signed_duo) -> None:
           out = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]; } });
         return out;""")
     assert bounds, "no rectangle was drawn"
-    from atlas import areas, store
+    from atlas import areas, catalogue
 
     w, so, e, n = bounds
-    expected, _, _ = areas.select(store.get_store(), "lsoa11", polygon={
+    expected, _, _ = areas.select(catalogue.of_request(), "lsoa11", polygon={
         "type": "Polygon", "coordinates": [[[w, so], [e, so], [e, n], [w, n], [w, so]]]})
     count = int(re.search(r"([\d,]+) areas? chosen", status).group(1).replace(",", ""))
     assert count == len(expected) and count > 5, (status, len(expected))
     assert re.search(r"[\d,]+ usual residents", status), status
     # both districts' areas were taken, across the boundary
-    lookup = store.get_store().area_index("lsoa11").set_index("code")["authority"]
+    lookup = catalogue.of_request().area_index("lsoa11").set_index("code")["authority"]
     assert len({lookup[c] for c in expected}) == 2
 
     duo.find_element("#areas-name").send_keys("Highbury and Dalston")
@@ -177,7 +177,7 @@ def test_area002_make_an_area_on_the_explorers_map(signed_duo) -> None:
     """The explorer's own map: no drawing control until "Make an area" opens (Leaflet.draw's script not even
     fetched), then a click on an area adds it, a rectangle drawn across the Islington-Hackney boundary adds
     the areas of both boroughs inside it (checked against point-in-polygon), and the area is saved public."""
-    from atlas import areas, store
+    from atlas import areas, catalogue
 
     duo = signed_duo
     _sign_in(duo)
@@ -190,7 +190,7 @@ def test_area002_make_an_area_on_the_explorers_map(signed_duo) -> None:
     wait(duo, "!!document.querySelector('#map .leaflet-draw-draw-rectangle')", 30)
     assert duo.find_element("#make-area-toggle").get_attribute("aria-expanded") == "true"
     # a click on an area of the map adds it; its button in the table removes it, and adds it again
-    code = sorted(store.get_store().area_names("E09000019", "lsoa11")[0])[40]
+    code = sorted(catalogue.of_request().area_names("E09000019", "lsoa11")[0])[40]
     box = duo.find_element("#map")
     duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", box)
     x, y = interior_point(duo, f"window.atlas.layerOf({code!r})", min_px=80, max_zoom=14)
@@ -212,12 +212,12 @@ def test_area002_make_an_area_on_the_explorers_map(signed_duo) -> None:
           out = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]; } });
         return out; })()""", 30)
     w, so, e, n = bounds
-    inside, _, _ = areas.select(store.get_store(), "lsoa11", polygon={
+    inside, _, _ = areas.select(catalogue.of_request(), "lsoa11", polygon={
         "type": "Polygon", "coordinates": [[[w, so], [e, so], [e, n], [w, n], [w, so]]]})
     expected = set(inside) | {code}
     count, status = _count(duo, "make-area-status", len(expected))
     assert count > 5 and re.search(r"[\d,]+ usual residents", status), status
-    lookup = store.get_store().area_index("lsoa11").set_index("code")["authority"]
+    lookup = catalogue.of_request().area_index("lsoa11").set_index("code")["authority"]
     assert {lookup[c] for c in inside} == {"E09000019", "E09000012"}
     # the same selection opens on /areas/new
     href = duo.find_element("#make-area-profile").get_attribute("href")

@@ -66,9 +66,9 @@ def published_duo(data_dir: Path, dash_thread_server, tmp_path: Path, raw_dir: P
     folder = data_folder(data_dir, tmp_path / "data")
     with environment(folder, None):
         import app as app_module
-        from atlas import accounts, store
+        from atlas import accounts, catalogue
 
-        s = store.get_store()
+        s = catalogue.of_request()
         accounts.seed_authorities(s.authorities())
         accounts.add_user("editor@camden.gov.uk", org=CAMDEN, role="editor", password=PASSWORD)
         token = accounts.add_token("editor@camden.gov.uk")

@@ -17,8 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from atlas import builder, compare, mapview, view
-from atlas import store as store_module
+from atlas import builder, catalogue, compare, extracts, mapview, view
 from atlas import viewstate as state
 from callbacks import builder as builder_callbacks
 from callbacks import explorer
@@ -32,8 +31,8 @@ ALONE_OF_SINGLES = "b~ks105ew~2~2-3~Older people of one person households"  # 00
 
 
 @pytest.fixture()
-def s(atlas_env: Path) -> store_module.Store:
-    return store_module.get_store()
+def s(atlas_env: Path) -> catalogue.Catalogue:
+    return catalogue.of_request()
 
 
 @pytest.fixture()
@@ -58,7 +57,7 @@ def _printed(share: Decimal) -> str:
     return f"{share.quantize(Decimal('0.1'), rounding=ROUND_HALF_UP)}%"
 
 
-def test_camden_output_areas_are_the_publishers_counts(s: store_module.Store, raw_dir: Path) -> None:
+def test_camden_output_areas_are_the_publishers_counts(s: catalogue.Catalogue, raw_dir: Path) -> None:
     raw = _csv(raw_dir / KS105EW_OA, "GeographyCode")
     for code, num, den in ((ALONE, ["KS105EW0002"], ["KS105EW0001"]),
                            (ALONE_OF_SINGLES, ["KS105EW0002"], ["KS105EW0002", "KS105EW0003"])):
@@ -77,7 +76,7 @@ def test_camden_output_areas_are_the_publishers_counts(s: store_module.Store, ra
         assert value == pytest.approx(float(raw[area]["KS105EW0017"]), abs=1e-9)
 
 
-def test_printed_once_half_away_and_ranked_at_full_precision(s: store_module.Store, raw_dir: Path) -> None:
+def test_printed_once_half_away_and_ranked_at_full_precision(s: catalogue.Catalogue, raw_dir: Path) -> None:
     raw = _csv(raw_dir / KS105EW_OA, "GeographyCode")
     shown = view.build(s, state.ViewState(authority=CAMDEN, level="oa11", variable=ALONE_OF_SINGLES))
     details = shown.details()
@@ -96,7 +95,7 @@ def test_printed_once_half_away_and_ranked_at_full_precision(s: store_module.Sto
         assert (rank[a1] > rank[a2]) if v1 < v2 else (rank[a1] == rank[a2])
 
 
-def test_every_lsoa_of_england_and_wales_is_the_nomis_table(s: store_module.Store, raw_dir: Path) -> None:
+def test_every_lsoa_of_england_and_wales_is_the_nomis_table(s: catalogue.Catalogue, raw_dir: Path) -> None:
     # Owned outright as a share of owned homes (a part over its subtotal): cells 3 over 2 of TS054.
     table = s.built_tables()["ts054"]
     labels = {n: c["label"] for n, c in enumerate(table.cells, 1)}
@@ -113,7 +112,7 @@ def test_every_lsoa_of_england_and_wales_is_the_nomis_table(s: store_module.Stor
     assert s.variable(code)["national_levels"] == ["lsoa21"]
 
 
-def test_the_definition_is_in_the_notes_and_every_download(s: store_module.Store, client) -> None:
+def test_the_definition_is_in_the_notes_and_every_download(s: catalogue.Catalogue, client) -> None:
     row = s.variable(ALONE_OF_SINGLES)
     assert row["built"]["numerator_labels"] == ["One person household: Aged 65 and over"]
     assert row["built"]["denominator_labels"] == ["One person household: Aged 65 and over",
@@ -171,9 +170,9 @@ def test_tables_and_cells_are_listed(client) -> None:
     ("b~ts054~3~4~Outright of mortgaged", "not within the denominator"),
     ("b~ts054~1~2-3~Name", "its part"),
 ])
-def test_bad_definitions_are_refused_naming_what_is_wrong(s: store_module.Store, client, code: str,
+def test_bad_definitions_are_refused_naming_what_is_wrong(s: catalogue.Catalogue, client, code: str,
                                                           words: str) -> None:
-    with pytest.raises(store_module.NotFound) as caught:
+    with pytest.raises(extracts.NotFound) as caught:
         s.variable(code)
     assert words in caught.value.message
     # The view's JSON takes any text (a "/" in a path segment is no route at all: Flask's own 404).
@@ -220,11 +219,11 @@ _CODE_ALPHABET = st.sampled_from(list("b~-0123456789 ks105ewts054_'(),+%<>\"\\/\
               st.text(st.sampled_from(list("0123456789-")), max_size=12),
               st.text(st.sampled_from(list("0123456789-")), max_size=12),
               st.text(max_size=70))))
-def test_hostile_definitions_get_an_answer_never_a_crash(s: store_module.Store, client, tail: str) -> None:
+def test_hostile_definitions_get_an_answer_never_a_crash(s: catalogue.Catalogue, client, tail: str) -> None:
     code = "b~" + tail
     try:
         row = s.variable(code)
-    except store_module.NotFound as exc:
+    except extracts.NotFound as exc:
         assert exc.message and exc.status in (400, 404)
     else:
         assert row["unit"] == "percentage" and row["built"]["numerator"]
@@ -239,7 +238,7 @@ def test_hostile_definitions_get_an_answer_never_a_crash(s: store_module.Store, 
     assert resolved.state.variable == code or resolved.messages
 
 
-def test_the_address_compare_and_the_explorer_take_it(s: store_module.Store) -> None:
+def test_the_address_compare_and_the_explorer_take_it(s: catalogue.Catalogue) -> None:
     raw = {"authority": CAMDEN, "level": "oa11", "variable": ALONE}
     available = lambda a, lv: mapview.available_variables(s, a, lv)  # noqa: E731
     resolved = state.resolve(raw, s, available)
@@ -265,7 +264,7 @@ def test_the_address_compare_and_the_explorer_take_it(s: store_module.Store) -> 
     assert r.variable_options == [{"label": "Older people living alone", "value": ALONE}]
 
 
-def test_the_form_makes_the_code_and_maps_it(s: store_module.Store) -> None:
+def test_the_form_makes_the_code_and_maps_it(s: catalogue.Catalogue) -> None:
     stored = {"state": state.ViewState(authority=CAMDEN, level="oa11", variable="ks102ew0018").as_dict()}
     options, value, *_, listed = builder_callbacks.tables(stored, None)
     assert {"label": "KS105EW Household composition (ks105ew)", "value": "ks105ew"} in options and value is None
@@ -289,7 +288,7 @@ def test_the_form_makes_the_code_and_maps_it(s: store_module.Store) -> None:
     assert (table, name, numerator, denominator) == ("ks105ew", "Older people of one person households", [2], [2, 3])
 
 
-def test_a_profile_sums_its_cells_over_areas_of_two_districts(s: store_module.Store, raw_dir: Path) -> None:
+def test_a_profile_sums_its_cells_over_areas_of_two_districts(s: catalogue.Catalogue, raw_dir: Path) -> None:
     # A set of LSOAs across Trafford and Manchester: summed counts over summed denominators, from TS054 itself.
     from atlas import profile
 
@@ -318,7 +317,7 @@ def test_areas_like_mine_take_a_built_indicator(client_app) -> None:
     assert response.status_code == 200 and body["indicators"][0]["label"] == "Owned outright of owned homes"
 
 
-def test_the_variable_lists_keep_a_built_indicator(s: store_module.Store) -> None:
+def test_the_variable_lists_keep_a_built_indicator(s: catalogue.Catalogue) -> None:
     from callbacks import compare as compare_callbacks
 
     options = compare_callbacks._b_options(s, {"authority": CAMDEN, "level": "oa11"}, ALONE)

@@ -23,8 +23,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from atlas import mapview, palettes
-from atlas import store as store_module
+from atlas import catalogue, mapview, palettes
 from atlas import view as atlas_view
 from atlas import viewstate as state
 from callbacks import explorer
@@ -48,8 +47,8 @@ def client(atlas_env: Path):
 
 
 @pytest.fixture()
-def s(atlas_env: Path) -> store_module.Store:
-    return store_module.get_store()
+def s(atlas_env: Path) -> catalogue.Catalogue:
+    return catalogue.build()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from dash import no_update
 
-from atlas import store
+from atlas import catalogue
 from callbacks import compare
 
 CAMDEN = "E09000007"
@@ -80,7 +80,7 @@ def test_download_profile_is_the_table_as_csv(atlas_env: Path) -> None:
     assert got["filename"] == f"profile-{CAMDEN}-lsoa11-E01000850-E01000842.csv" and got["type"] == "text/csv"
     rows = list(csv.reader(io.StringIO(got["content"])))
     assert rows[1][3] == "Camden 026A" and rows[1][5] == "Camden 011A"  # the areas' names
-    deprivation = {v["id"] for v in store.get_store().variables(topic="Deprivation")}
+    deprivation = {v["id"] for v in catalogue.build().variables(topic="Deprivation")}
     assert all(r[0] in deprivation for r in rows[2:]) and len(rows) - 2 == 25  # Deprivation, capped
 
 

@@ -13,9 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from atlas import catalogue, mapview, palettes
 from atlas import compare as cv
-from atlas import mapview, palettes
-from atlas import store as store_module
 from atlas import view as atlas_view
 from atlas import viewstate as state
 from callbacks import compare
@@ -26,8 +25,8 @@ IMD = "deprivation/imd2019_england/csv_from_xlsx/File_1_-_IMD2019_Index_of_Multi
 
 
 @pytest.fixture()
-def s(atlas_env: Path) -> store_module.Store:
-    return store_module.get_store()
+def s(atlas_env: Path) -> catalogue.Catalogue:
+    return catalogue.build()
 
 
 @pytest.fixture(scope="module")
@@ -50,13 +49,13 @@ def _camden(raw: pd.DataFrame) -> pd.DataFrame:
     return raw[raw["lad"] == CAMDEN].sort_values("code").reset_index(drop=True)
 
 
-def _resolve(s: store_module.Store, search: str) -> tuple[state.ViewState, cv.CompareState, list[str]]:
+def _resolve(s: catalogue.Catalogue, search: str) -> tuple[state.ViewState, cv.CompareState, list[str]]:
     return compare.compare_view_of(search, s)
 
 
 # -- correlation ---------------------------------------------------------------------------------------------
 
-def test_correlation_matches_the_raw_files(s: store_module.Store, raw: pd.DataFrame) -> None:
+def test_correlation_matches_the_raw_files(s: catalogue.Catalogue, raw: pd.DataFrame) -> None:
     base, cmp, messages = _resolve(s, f"?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct&view=compare"
                                       "&variable_b=imd2019_imd_rank")
     assert messages == [] and cmp.variable_b == "imd2019_imd_rank"
@@ -84,7 +83,7 @@ def test_correlation_leaves_out_and_counts_areas_lacking_a_value() -> None:
 
 # -- bivariate classes ------------------------------------------------------------------------------------------
 
-def test_bivariate_classes_are_thirds_of_each(s: store_module.Store, raw: pd.DataFrame) -> None:
+def test_bivariate_classes_are_thirds_of_each(s: catalogue.Catalogue, raw: pd.DataFrame) -> None:
     base, cmp, _ = _resolve(s, f"?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct&view=compare"
                                "&variable_b=imd2019_imd_rank")
     rel = cv.relation(s, atlas_view.build(s, base), atlas_view.build(s, cv.state_b(s, base, cmp.variable_b)))
@@ -114,7 +113,7 @@ def test_bivariate_missing_and_two_classes() -> None:
 
 # -- profile ------------------------------------------------------------------------------------------------
 
-def test_profile_values_medians_and_percentiles_from_the_raw_files(s: store_module.Store, raw: pd.DataFrame) -> None:
+def test_profile_values_medians_and_percentiles_from_the_raw_files(s: catalogue.Catalogue, raw: pd.DataFrame) -> None:
     base, _, _ = _resolve(s, f"?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct&view=compare")
     codes = ["E01000842", "E01000850"]
     rows = {r["variable"]: r for r in cv.profile(s, base, codes, ["ks102ew0014_pct", "imd2019_imd_rank",
@@ -154,7 +153,7 @@ def test_versus_the_median_follows_the_polarity() -> None:
     assert cv.versus(5, 3, None) is None and cv.versus(None, 3, "higher is better") is None
 
 
-def test_profile_csv_round_trips(s: store_module.Store) -> None:
+def test_profile_csv_round_trips(s: catalogue.Catalogue) -> None:
     base, _, _ = _resolve(s, f"?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct")
     rows = cv.profile(s, base, ["E01000842"], ["ks102ew0014_pct", "imd2019_imd_rank"])
     text = cv.profile_csv(rows, {"E01000842": "Camden 011A"}, "Camden")
@@ -165,7 +164,7 @@ def test_profile_csv_round_trips(s: store_module.Store) -> None:
     assert float(imd[3]) == rows[1]["areas"][0]["value"] and imd[-1].startswith("Higher is better")
 
 
-def test_profile_variables_topic_is_capped_and_picks_win(s: store_module.Store) -> None:
+def test_profile_variables_topic_is_capped_and_picks_win(s: catalogue.Catalogue) -> None:
     base, _, _ = _resolve(s, f"?authority={CAMDEN}&level=oa11&variable=ks102ew0014_pct")
     available = mapview.available_variables(s, CAMDEN, "oa11")
     chosen, note = cv.profile_variables(s, base, "ks102ew0018", "Identity", None, available)
@@ -176,7 +175,7 @@ def test_profile_variables_topic_is_capped_and_picks_win(s: store_module.Store) 
 
 # -- URL keys ----------------------------------------------------------------------------------------------
 
-def test_compare_url_round_trips(s: store_module.Store) -> None:
+def test_compare_url_round_trips(s: catalogue.Catalogue) -> None:
     search = (f"?authority={CAMDEN}&level=lsoa11&variable=ks102ew0014_pct&scheme=quantiles&k=5&scope=local"
               "&palette=YlGnBu&reverse=0&opacity=0.8&view=compare&variable_b=imd2019_imd_rank"
               "&areas=E01000842,E01000850")
@@ -196,7 +195,7 @@ def test_compare_url_round_trips(s: store_module.Store) -> None:
     ("&areas=E01000842,E01000843,E01000844,E01000845,E01000846", "At most 4", lambda c: len(c.areas) == 4),
     ("&view=sideways", "Unknown view", lambda c: c.view == "explore"),
 ])
-def test_bad_compare_parameters_get_a_clear_message(s: store_module.Store, query: str, words: str | None,
+def test_bad_compare_parameters_get_a_clear_message(s: catalogue.Catalogue, query: str, words: str | None,
                                                     check) -> None:
     search = f"?authority={CAMDEN}&variable=ks102ew0014_pct&view=compare" + query
     if "level=" not in query:
@@ -211,7 +210,7 @@ def test_bad_compare_parameters_get_a_clear_message(s: store_module.Store, query
 
 # -- what a switch sends ------------------------------------------------------------------------------------
 
-def test_switches_send_only_what_changed(s: store_module.Store) -> None:
+def test_switches_send_only_what_changed(s: catalogue.Catalogue) -> None:
     first = f"?authority={CAMDEN}&level=oa11&variable=ks102ew0014_pct&view=compare&variable_b=ks102ew0018"
     r1 = compare.render_compare_view(first, None, s)
     assert r1["payload_b"]["var"] == "ks102ew0018" and r1["relation"]["corr"]["n"] > 700
@@ -233,7 +232,7 @@ def test_switches_send_only_what_changed(s: store_module.Store) -> None:
     assert r5["payload_b"] is None and r5["relation"] is None and r5["view"] == "explore"
 
 
-def test_scatter_is_svg_however_many_points(s: store_module.Store) -> None:
+def test_scatter_is_svg_however_many_points(s: catalogue.Catalogue) -> None:
     base, cmp, _ = _resolve(s, "?authority=E08000025&level=lsoa11&variable=ks102ew0014_pct&view=compare")
     view_a, view_b = atlas_view.build(s, base), atlas_view.build(s, cv.state_b(s, base, cmp.variable_b))
     figure = cv.scatter_figure(view_a, view_b)
@@ -250,7 +249,7 @@ def test_scatter_is_svg_however_many_points(s: store_module.Store) -> None:
     assert big["type"] == "scatter" and len(big["x"]) == 4 * len(figure["data"][0]["x"])
 
 
-def test_england_and_wales_at_lsoa_level_compares_with_a_density(s: store_module.Store, raw_dir) -> None:
+def test_england_and_wales_at_lsoa_level_compares_with_a_density(s: catalogue.Catalogue, raw_dir) -> None:
     """England and Wales's 34,753 LSOAs compare like a district: the relation names the tiles the three maps are
     drawn from, and the plot is a density (counts per cell), not 32,844 SVG points. Every LSOA with both values
     is counted once, in the cell holding its values (from the store, read apart from the figure); the Welsh

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from atlas import compare, csvsafe, datapack, store
+from atlas import catalogue, compare, csvsafe, datapack
 from web import api
 
 CAMDEN = "E09000007"
@@ -58,14 +58,14 @@ def _names(n: int) -> list[str]:
 @pytest.fixture()
 def hostile_names(atlas_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every area name is hostile text (as a council's own upload could be); values stay numbers."""
-    real = store.Store.values
+    real = catalogue.Catalogue.values
 
     def values(self, authority: str, level: str, variable: str) -> pd.DataFrame:
         frame = real(self, authority, level, variable).copy()
         frame["name"] = _names(len(frame))
         return frame
 
-    monkeypatch.setattr(store.Store, "values", values)
+    monkeypatch.setattr(catalogue.Catalogue, "values", values)
 
 
 def test_values_csv_escapes_names_and_keeps_numbers(hostile_names) -> None:
@@ -81,15 +81,15 @@ def test_values_csv_escapes_names_and_keeps_numbers(hostile_names) -> None:
 
 
 def test_datapack_csvs_escape_names_and_labels(hostile_names, monkeypatch, tmp_path) -> None:
-    real_variables = store.Store.variables
+    real_variables = catalogue.Catalogue.variables
 
     def variables(self, *args, **kwargs) -> list[dict]:
         rows = real_variables(self, *args, **kwargs)
         return [{**r, "label": HOSTILE[i % len(HOSTILE)], "unit": "=1+1"} for i, r in enumerate(rows)]
 
-    monkeypatch.setattr(store.Store, "variables", variables)
+    monkeypatch.setattr(catalogue.Catalogue, "variables", variables)
     target = tmp_path / "pack.zip"
-    datapack.build_zip(store.get_store(), "E06000001", target)  # Hartlepool: small, every LSOA dataset
+    datapack.build_zip(catalogue.build(), "E06000001", target)  # Hartlepool: small, every LSOA dataset
     with zipfile.ZipFile(target) as zf:
         names = [n for n in zf.namelist() if n.endswith(".csv")]
         assert "variables.csv" in names and any(n.startswith("lsoa11/values_") for n in names)

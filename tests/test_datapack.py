@@ -201,7 +201,7 @@ def test_datapack_is_built_once_and_revalidated(client, monkeypatch):
     assert client.get(f"/datapack/{TRAFFORD}.zip",
                       headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
     # Nothing half-written is left beside it.
-    folder = datapack.cache_path(__import__("atlas.store", fromlist=["get_store"]).get_store(), TRAFFORD).parent
+    folder = datapack.cache_path(__import__("atlas.catalogue", fromlist=["build"]).build(), TRAFFORD).parent
     assert not [p for p in folder.iterdir() if p.name.endswith(".part")]
 
 
@@ -219,10 +219,10 @@ def test_no_datapack_without_small_areas(client, authority):
 def test_simultaneous_requests_build_a_pack_once(atlas_env, tmp_path, monkeypatch):
     import threading
 
-    from atlas import store
+    from atlas import catalogue
 
     monkeypatch.setenv("ATLAS_CACHE_DIR", str(tmp_path))
-    s = store.get_store()
+    s = catalogue.build()
 
     class Arrivals:
         """The pack's per-process lock, counting the threads that have come to it."""
@@ -271,3 +271,22 @@ def test_simultaneous_requests_build_a_pack_once(atlas_env, tmp_path, monkeypatc
     assert errors == []
     assert calls == ["E09000001"] and len(set(paths)) == 1 and paths[0].exists()
     assert zipfile.ZipFile(paths[0]).testzip() is None
+
+
+def test_a_removed_builds_packs_are_pruned_only_once_idle(tmp_path):
+    """Packs of a build the data folder no longer holds are dropped, but not while that folder is still being
+    written: a cache folder shared with another data folder (another build) never loses a pack under way."""
+    import os
+    import time
+    from types import SimpleNamespace
+
+    data = tmp_path / "data"
+    (data / "builds" / "mine").mkdir(parents=True)
+    root = tmp_path / "cache" / "datapacks"
+    for name in ("mine", "removed", "elsewhere"):
+        (root / name).mkdir(parents=True)
+        (root / name / "E09000007.zip").write_bytes(b"pk")
+    old = time.time() - datapack.PRUNE_AGE - 60
+    os.utime(root / "removed", (old, old))
+    datapack._prune_old_builds(SimpleNamespace(data_dir=data, build_id="mine"), root)
+    assert sorted(p.name for p in root.iterdir()) == ["elsewhere", "mine"]

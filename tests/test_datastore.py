@@ -83,10 +83,10 @@ def test_every_link_answers_200_and_every_page_is_valid_html(world: World, user:
         start += ["/account", "/datastore/publish"]
     seen: set[str] = set()
     pages = 0
-    from atlas import catalogue, store
+    from atlas import catalogue, datasets
 
-    places = {a["code"] for a in store.get_store().authorities()} | {
-        catalogue.slug(a["name"]) for a in store.get_store().authorities()}
+    places = {a["code"] for a in catalogue.build().authorities()} | {
+        datasets.slug(a["name"]) for a in catalogue.build().authorities()}
     place_page = re.compile(r"^/datastore/([^/?]+)$")
     special = {"whats-new", "publish", "catalog.jsonld", "follow"}
     sampled = 0
@@ -206,18 +206,18 @@ class FeedServer:
 
 def test_live_feeds_pull_keep_the_last_good_version_on_failure_and_say_so(world: World,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    from atlas import accounts, db, feeds, publish, store
+    from atlas import accounts, catalogue, db, feeds, publish
 
     # The feed server is on loopback: allowed only through the allow-list (atlas/netguard.py).
     monkeypatch.setenv("ATLAS_FEED_ALLOW", "127.0.0.1")
-    s = store.get_store()
+    s = catalogue.build()
     feed = FeedServer()
     try:
         feed.body = camden_csv(s)
         editor = accounts.actor_for(accounts.check_password("editor@camden.gov.uk", PASSWORD))
         meta = publish.parse_metadata(metadata("Live places", "public", pull_url=feed.url, pull_minutes=60,
                                                update_days=2))
-        out = publish.publish_dataset(editor, meta, camden_csv(s), "first.csv", s)
+        out = publish.publish_dataset(editor, meta, camden_csv(s), "first.csv", s.extracts)
         dataset, var = out["id"], out["variables"][0]
         client = world.clients["anonymous"]
         values = lambda: [r["value"] for r in client.get(  # noqa: E731
@@ -295,11 +295,11 @@ def test_follows_atom_feeds_and_whats_new(world: World) -> None:
     assert root.findtext("a:id", namespaces=ns) and root.findtext("a:updated", namespaces=ns)
     assert anonymous.get("/datastore/feeds/user/not-a-real-secret-at-all.atom").status_code == 404
     # a new version shows up in the follower's feed and in what's new
-    from atlas import accounts, publish, store
+    from atlas import accounts, catalogue, publish
 
-    s = store.get_store()
+    s = catalogue.build()
     actor = accounts.actor_for(accounts.check_password("editor@camden.gov.uk", PASSWORD))
-    publish.add_version(actor, world.datasets["partnership"]["id"], camden_csv(s, scale=2), "v2.csv", s,
+    publish.add_version(actor, world.datasets["partnership"]["id"], camden_csv(s, scale=2), "v2.csv", s.extracts,
                         as_of="2024-06-30", note="summer count")
     root = ET.fromstring(anonymous.get(feed_url).data)
     assert "Version 2" in root.find("a:entry", ns).findtext("a:title", namespaces=ns)
@@ -444,19 +444,19 @@ def test_a_partnerships_area_is_a_place_for_its_members_only(world: World) -> No
                 access.reset_current(token)
     assert f'"value": "{code}"' in places("partner_member") and "North London schools" in places("owner_member")
     # the explorer's render, as the partnership's member: its map, levels and outline
-    from atlas import access, store
+    from atlas import access, catalogue
     from callbacks import explorer as explorer_callbacks
 
     actor = accounts.actor_for(accounts.check_password(world.users["partner_member"], PASSWORD))
     with access.acting_as(actor), world.server.test_request_context("/"):
         shown = explorer_callbacks.render_view(f"?authority={code}&level=lsoa11&variable={var}", None,
-                                               store.get_store())
+                                               catalogue.build(access.current()))
         assert shown.state.authority == code and shown.state.variable == var, shown.messages
         assert len(shown.areas["codes"]) == len(rows)
         assert shown.outline["features"] and "lsoa11" in [o["value"] for o in shown.level_options]
     with access.acting_as(access.ANONYMOUS), world.server.test_request_context("/"):
         shown = explorer_callbacks.render_view(f"?authority={code}&level=lsoa11&variable={var}", None,
-                                               store.get_store())
+                                               catalogue.build(access.current()))
         assert shown.state.authority == "all" and any("no local authority" in m for m in shown.messages)
     # everyone else: exactly as for a place that does not exist
     for role in ("anonymous", "outsider", "invited_not_accepted", "nonpartner_member"):
@@ -499,7 +499,7 @@ def test_the_hover_card_says_a_published_datasets_as_of_date(world: World) -> No
 
     from test_explorer_js import NODE_SCRIPT, ROOT
 
-    from atlas import access, accounts, store
+    from atlas import access, accounts, catalogue
     from callbacks import explorer as explorer_callbacks
     from ui import ids
 
@@ -507,7 +507,7 @@ def test_the_hover_card_says_a_published_datasets_as_of_date(world: World) -> No
     actor = accounts.actor_for(accounts.check_password(world.users["partner_member"], PASSWORD))
     with access.acting_as(actor), world.server.test_request_context("/"):
         r = explorer_callbacks.render_view(f"?authority={CAMDEN}&level=lsoa11&variable={var}", None,
-                                           store.get_store())
+                                           catalogue.build(access.current()))
     details = world.clients["partner_member"].get(r.payload["details"]).get_json()
     done = subprocess.run(["node", "-e", NODE_SCRIPT, str(ROOT)], capture_output=True, text=True, timeout=60,
                           input=json.dumps({"payload": r.payload, "areas": r.areas, "details": details,
@@ -520,5 +520,5 @@ def test_the_hover_card_says_a_published_datasets_as_of_date(world: World) -> No
     # an open variable's hover card has no such line
     with world.server.test_request_context("/"):
         r = explorer_callbacks.render_view(f"?authority={CAMDEN}&level=lsoa11&variable=ks102ew0002", None,
-                                           store.get_store())
+                                           catalogue.build(access.current()))
     assert "asOf" not in r.payload

@@ -43,9 +43,9 @@ def _document(client, code: str) -> dict:
 
 @pytest.mark.parametrize("shard", range(SHARDS))
 def test_every_distribution_of_every_authority_answers(client, data_dir: Path, shard: int) -> None:
-    from atlas import store
+    from atlas import catalogue
 
-    s = store.Store(data_dir)
+    s = catalogue.build(data_dir=data_dir)
     authorities = _authorities(client)
     assert len(authorities) > 300
     fetched = 0

@@ -20,8 +20,7 @@ import pandas as pd
 import pytest
 import shapely.geometry
 
-from atlas import store as store_module
-from atlas import view, viewstate
+from atlas import catalogue, view, viewstate
 from atlas.viewstate import ViewState
 
 D25 = "later/deprivation_2025/iod2025_england_lsoa21"
@@ -215,7 +214,7 @@ def test_carried_onto_2011_lsoas_by_the_rules(build: Path, file1: pd.DataFrame, 
 
 
 def test_carried_figures_in_view_hover_table_legend_and_api(atlas_env: Path, lookup: pd.DataFrame) -> None:
-    s = store_module.get_store()
+    s = catalogue.build()
     st = ViewState(authority=BIRMINGHAM, level="lsoa11", variable="imd2025_imd_decile")
     shown = view.build(s, st)
     j = shown.to_json()
@@ -309,7 +308,7 @@ def test_movement_2019_2025_recomputed(raw_dir: Path, build: Path, file1: pd.Dat
 
 
 def test_movement_maps_are_diverging_and_say_the_caution(atlas_env: Path) -> None:
-    s = store_module.get_store()
+    s = catalogue.build()
     row = s.variable("imd_2019_2025_decile_change")
     colours = {c["code"]: c["colour"] for c in row["categories"]}
     assert colours["0"] == "#f7f7f7" and colours["-1"] != colours["+1"]  # no change is the neutral middle
@@ -323,7 +322,7 @@ def test_movement_maps_are_diverging_and_say_the_caution(atlas_env: Path) -> Non
 # -- LSOAs of 2021 everywhere ----------------------------------------------------------------------------------
 
 def test_every_authority_and_place_has_its_2021_lsoas(atlas_env: Path, lookup: pd.DataFrame) -> None:
-    s = store_module.get_store()
+    s = catalogue.build()
     per = lookup.drop_duplicates("LSOA21CD").groupby("LAD22CD").size()
     for a in s.authorities():
         n = {d["level"]: d["areas"] for d in a["levels"]}.get("lsoa21", 0)
@@ -343,19 +342,19 @@ def test_locate_and_search_return_the_2021_area(atlas_env: Path, raw_dir: Path) 
     from atlas import locate, search
     from web import api
 
-    s = store_module.get_store()
+    s = catalogue.build()
     with open(raw_dir / "later/boundaries/lsoa21_all_by_lad_drkane/E08000025.geojson", encoding="utf-8") as f:
         features = json.load(f)["features"]
     for feat in features[::60]:
         geom = shapely.geometry.shape(feat["geometry"])
         inner = geom.buffer(-0.0003)
         point = (inner if not inner.is_empty else geom).representative_point()
-        got = locate.locate(s, point.y, point.x).areas["lsoa21"]
+        got = locate.locate(s.extracts, point.y, point.x).areas["lsoa21"]
         assert got is not None and got["code"] == feat["properties"]["LSOA21CD"], feat["properties"]["LSOA21CD"]
     body = api.standalone().test_client().get("/api/locate?lat=52.4612&lon=-1.9256").get_json()
     assert body["lsoa21"]["code"].startswith("E01") and body["lsoa21"]["authority"] == BIRMINGHAM
     assert body["url_lsoa21"] == f"/?authority={BIRMINGHAM}&level=lsoa21&area={body['lsoa21']['code']}"
-    found = search.search(s, "E01035188")["results"]
+    found = search.search(s.extracts, "E01035188")["results"]
     assert found and found[0]["level"] == "lsoa21" and found[0]["what"] == "LSOA (2021)"
 
 
@@ -364,7 +363,7 @@ def test_locate_and_search_return_the_2021_area(atlas_env: Path, raw_dir: Path) 
 def test_an_authority_opens_on_its_own_nations_2025_index(atlas_env: Path) -> None:
     from atlas import mapview
 
-    s = store_module.get_store()
+    s = catalogue.build()
 
     def resolve(query: str) -> viewstate.Resolved:
         raw, messages = viewstate.parse_query(query)
@@ -389,7 +388,7 @@ def test_choosing_a_district_from_the_overview_opens_on_its_default(atlas_env: P
     from callbacks import explorer
     from ui import ids
 
-    s = store_module.get_store()
+    s = catalogue.build()
     first = explorer.render_view("?", None, s)
     assert first.canonical["variable_default"] is True and first.state.variable == "ks102ew0018"
     controls = {**{k: v for k, v in first.state.as_dict().items() if k in ids.CONTROLS}, "authority": CARDIFF}

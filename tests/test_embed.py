@@ -13,8 +13,7 @@ from pathlib import Path
 import flask
 import pytest
 
-from atlas import export
-from atlas import store as store_module
+from atlas import catalogue, export
 from atlas import viewstate as state
 from callbacks import embed, explorer
 from ui import embed as embed_page
@@ -106,7 +105,7 @@ def test_embed_layout_shows_the_map_legend_attribution_and_only_the_controls_ask
     assert found[E.NOTICE][0].children == []
     assert found[E.LEGEND_BOX][0].open is True
     # Written into the page, as the render callback will write them (so the map's box never changes size).
-    rendered = explorer.render_view(VIEW, None, store_module.get_store())
+    rendered = explorer.render_view(VIEW, None, catalogue.build())
     assert found[ids.TITLE][0].children == rendered.title and "Camden" in rendered.title
     assert found[ids.ATTRIBUTION][0].children == rendered.attribution and "Licence" in rendered.attribution
 
@@ -130,7 +129,7 @@ def test_embed_layout_legend_closed(atlas_env: Path) -> None:
 
 def test_embed_keys_raise_no_message_in_the_view(atlas_env: Path) -> None:
     """The render callback reads the same URL: controls= and legend= are the embed's, not unknown keys."""
-    s = store_module.get_store()
+    s = catalogue.build()
     plain = explorer.render_view(VIEW, None, s)
     embedded = explorer.render_view(VIEW + "&controls=variable,scheme&legend=closed", None, s)
     assert embedded.messages == plain.messages == []
@@ -140,7 +139,7 @@ def test_embed_keys_raise_no_message_in_the_view(atlas_env: Path) -> None:
 
 def test_embed_with_a_bad_view_renders_the_fallback_with_a_message(atlas_env: Path) -> None:
     r = explorer.render_view("?authority=E09999999&variable=nonsense&controls=variable", None,
-                             store_module.get_store())
+                             catalogue.build())
     assert r.state.authority == "all"
     assert any("E09999999" in m for m in r.messages)
     assert r.payload and r.payload["cls"]  # a map, not a blank frame

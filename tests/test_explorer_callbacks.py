@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 from dash import no_update
 
-from atlas import mapview, palettes
-from atlas import store as store_module
+from atlas import catalogue, mapview, palettes
 from atlas import viewstate as state
 from callbacks import explorer
 from ui import ids
@@ -30,8 +29,8 @@ OUT = {name: i for i, name in enumerate(
 
 
 @pytest.fixture()
-def s(atlas_env: Path) -> store_module.Store:
-    return store_module.get_store()
+def s(atlas_env: Path) -> catalogue.Catalogue:
+    return catalogue.build()
 
 
 def render(search: str | None, previous: dict | None) -> tuple:
@@ -48,7 +47,7 @@ def _raw_rows(raw_dir: Path) -> dict[str, dict[str, str]]:
         return {row["geography code"]: row for row in csv.DictReader(handle)}
 
 
-def test_first_load_is_the_national_view(s: store_module.Store) -> None:
+def test_first_load_is_the_national_view(s: catalogue.Catalogue) -> None:
     out = render("", None)
     assert len(out) == len(OUT) == len(explorer._OUTPUTS)
     assert _out(out, "authority") == "all" and _out(out, "level") == "lad"
@@ -68,7 +67,7 @@ def test_first_load_is_the_national_view(s: store_module.Store) -> None:
     assert _out(out, "state")["via"] == "nav"
 
 
-def test_camden_values_and_ranks_match_the_publisher_csv(s: store_module.Store, raw_dir: Path) -> None:
+def test_camden_values_and_ranks_match_the_publisher_csv(s: catalogue.Catalogue, raw_dir: Path) -> None:
     """The printed values and ranks the hover card and table show (the view's details) against Nomis'
     KS102EW file, read here independently."""
     rows = _raw_rows(raw_dir)
@@ -96,7 +95,7 @@ def _get(url: str) -> bytes:
     return response.data
 
 
-def test_paint_is_the_view_and_its_colours(s: store_module.Store) -> None:
+def test_paint_is_the_view_and_its_colours(s: catalogue.Catalogue) -> None:
     search = f"?authority={CAMDEN}&level=oa11&variable=ks102ew0014_pct&scheme=fisher_jenks&k=6&palette=PuOr&reverse=1"
     p = _out(render(search, None), "payload")
     view = json.loads(_get("/api/view.json" + search))
@@ -107,7 +106,7 @@ def test_paint_is_the_view_and_its_colours(s: store_module.Store) -> None:
     assert counts == [r["count"] for r in p["legend"]["rows"]] and sum(counts) == 749
 
 
-def test_national_scope_uses_every_area_for_breaks(s: store_module.Store) -> None:
+def test_national_scope_uses_every_area_for_breaks(s: catalogue.Catalogue) -> None:
     local = _out(render(f"?authority={CAMDEN}&level=lsoa11&variable=ks102ew0018", None), "payload")
     national = _out(render(f"?authority={CAMDEN}&level=lsoa11&variable=ks102ew0018&scope=national", None),
                     "payload")
@@ -126,7 +125,7 @@ def test_national_scope_uses_every_area_for_breaks(s: store_module.Store) -> Non
     ("?opacity=-1&reverse=2", "Opacity"),
     ("?%zz%&&=", None),
 ])
-def test_bad_urls_give_a_message_and_a_whole_view(s: store_module.Store, search: str, words: str | None) -> None:
+def test_bad_urls_give_a_message_and_a_whole_view(s: catalogue.Catalogue, search: str, words: str | None) -> None:
     out = render(search, None)
     payload = _out(out, "payload")
     assert payload["cls"] and payload["k"] and len(payload["c"]) == payload["k"]
@@ -137,12 +136,12 @@ def test_bad_urls_give_a_message_and_a_whole_view(s: store_module.Store, search:
 
 
 @pytest.mark.parametrize("nav", [None, 7, ["?k=3"], {"search": {"x": 1}}, {"search": "?" + "k=4&" * 5000}])
-def test_a_forged_address_is_a_view_not_a_crash(s: store_module.Store, nav) -> None:
+def test_a_forged_address_is_a_view_not_a_crash(s: catalogue.Catalogue, nav) -> None:
     out = explorer.render(nav, *([None] * len(ids.CONTROLS)), {"state": 3})
     assert _out(out, "payload")["cls"]
 
 
-def test_custom_breaks_above_nine_classes_fall_back(s: store_module.Store) -> None:
+def test_custom_breaks_above_nine_classes_fall_back(s: catalogue.Catalogue) -> None:
     # Nine typed breaks below the maximum make ten classes once the top class is added: refused.
     out = render("?authority=E09000007&level=lsoa11&variable=ks102ew0018&scheme=custom"
                  "&breaks=30,31,32,33,34,35,36,37,38", None)
@@ -154,7 +153,7 @@ def test_custom_breaks_above_nine_classes_fall_back(s: store_module.Store) -> No
     assert _out(out, "breaks_row") == {}
 
 
-def test_a_switch_sends_only_what_changed(s: store_module.Store) -> None:
+def test_a_switch_sends_only_what_changed(s: catalogue.Catalogue) -> None:
     first = render(f"?authority={CAMDEN}&level=oa11&variable=ks102ew0018", None)
     previous = _out(first, "state")
     switch = render(f"?authority={CAMDEN}&level=oa11&variable=ks102ew0014_pct&k=7", previous)
@@ -173,7 +172,7 @@ def test_a_switch_sends_only_what_changed(s: store_module.Store) -> None:
     assert _out(again, "variable_options") is no_update and _out(again, "group") is no_update
 
 
-def test_the_controls_ask_directly_and_the_address_follows(s: store_module.Store) -> None:
+def test_the_controls_ask_directly_and_the_address_follows(s: catalogue.Catalogue) -> None:
     first = render(f"?authority={CAMDEN}&level=oa11&variable=ks102ew0018", None)
     previous = _out(first, "state")
     controls = {**previous["state"], "reverse": [], "k": 7, "variable": "ks102ew0014_pct"}
@@ -191,7 +190,7 @@ def test_the_controls_ask_directly_and_the_address_follows(s: store_module.Store
     assert explorer.render_view(odd, previous, s, via="control").state.authority == "all"
 
 
-def test_controls_are_set_when_the_url_was_refused_or_history_moves(s: store_module.Store) -> None:
+def test_controls_are_set_when_the_url_was_refused_or_history_moves(s: catalogue.Catalogue) -> None:
     first = render(f"?authority={CAMDEN}&level=lsoa11&k=5", None)
     previous = _out(first, "state")
     # The user picked a k the check refuses: the control must be put back to the value shown.
@@ -203,14 +202,14 @@ def test_controls_are_set_when_the_url_was_refused_or_history_moves(s: store_mod
     assert _out(out, "scheme") is no_update
 
 
-def test_an_opacity_change_sends_no_payload(s: store_module.Store) -> None:
+def test_an_opacity_change_sends_no_payload(s: catalogue.Catalogue) -> None:
     first = render(f"?authority={CAMDEN}&level=oa11", None)
     out = render(f"?authority={CAMDEN}&level=oa11&opacity=0.5", _out(first, "state"))
     assert _out(out, "payload") is no_update
     assert _out(out, "opacity") == 0.5 and _out(out, "state")["state"]["opacity"] == 0.5
 
 
-def test_fewer_classes_than_asked_are_explained(s: store_module.Store) -> None:
+def test_fewer_classes_than_asked_are_explained(s: catalogue.Catalogue) -> None:
     # The City of London has 6 LSOAs: 9 quantile classes cannot be made from 6 values.
     p = _out(render("?authority=E09000001&variable=ks102ew0018&k=9", None), "payload")
     assert p["k"] == 6 and len(p["c"]) == 6
@@ -218,7 +217,7 @@ def test_fewer_classes_than_asked_are_explained(s: store_module.Store) -> None:
     assert any("9 classes asked, 6 given" in n for n in p["legend"]["notes"])
 
 
-def test_changing_authority_resets_selection_and_sends_names(s: store_module.Store) -> None:
+def test_changing_authority_resets_selection_and_sends_names(s: catalogue.Catalogue) -> None:
     first = render(f"?authority={CAMDEN}&level=lsoa11", None)
     out = render("?authority=E06000002", _out(first, "state"))
     # an English district with no level and no variable opens on today's index, on the LSOAs it is published for
@@ -235,7 +234,7 @@ def test_changing_authority_resets_selection_and_sends_names(s: store_module.Sto
     assert _out(camden, "level_row") == {}
 
 
-def test_state_store_holds_the_canonical_query(s: store_module.Store) -> None:
+def test_state_store_holds_the_canonical_query(s: catalogue.Catalogue) -> None:
     out = render("?authority=e09000007&k=4", None)
     stored = _out(out, "state")
     assert stored["search"] == state.to_query(state.ViewState(authority=CAMDEN, level="lsoa21",
@@ -243,7 +242,7 @@ def test_state_store_holds_the_canonical_query(s: store_module.Store) -> None:
     assert stored["variable_default"] is True
 
 
-def test_option_lists_stay_short_and_complete(s: store_module.Store) -> None:
+def test_option_lists_stay_short_and_complete(s: catalogue.Catalogue) -> None:
     """Camden's output areas have 4,496 variables: the Table list names each table once (under its topic)
     and the Variable list holds one table's variables; together they reach every variable."""
     groups = mapview.group_options(s, CAMDEN, "oa11")
@@ -263,7 +262,7 @@ def test_option_lists_stay_short_and_complete(s: store_module.Store) -> None:
     assert "qs211ew0002" in {o["value"] for o in _out(out, "variable_options")}
 
 
-def test_typed_words_search_every_variable_here(s: store_module.Store) -> None:
+def test_typed_words_search_every_variable_here(s: catalogue.Catalogue) -> None:
     found = mapview.search_variables(s, CAMDEN, "oa11", "65 to 74 %")
     assert any(o["value"] == "ks102ew0014_pct" for o in found) and len(found) <= 50
     assert all("(" in o["label"] for o in found)  # each says its table

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from atlas import store as store_module
+from atlas import catalogue
 from callbacks import explorer
 from ui import ids
 
@@ -65,7 +65,7 @@ def node() -> str:
 def _run(node: str, search: str, **extra) -> tuple[dict, dict, dict, dict]:
     import app as app_module
 
-    s = store_module.get_store()
+    s = catalogue.build()
     r = explorer.render_view(search, None, s)
     client = app_module.server.test_client()
     # A categorical paint names no details: it carries everything its hover card and table show.
@@ -148,7 +148,7 @@ def test_a_categorical_map_is_painted_by_category(atlas_env: Path, node: str) ->
 def test_an_estimate_is_said_in_the_hover_card_and_the_table(atlas_env: Path, node: str) -> None:
     """Birmingham's change in owner occupation: the two 2011 LSOAs merged in 2021 (E01009198 and E01033647)
     are estimates, said in their hover cards and beside their value in the table; the others are not."""
-    s = store_module.get_store()
+    s = catalogue.build()
     codes = s.values("E08000025", "lsoa11", "chg_tenure_owned_pp")["code"].tolist()
     merged = [codes.index("E01009198"), codes.index("E01033647")]
     got, payload, details, view = _run(node, "?authority=E08000025&level=lsoa11&variable=chg_tenure_owned_pp",
@@ -167,7 +167,7 @@ def test_carried_figures_are_said_in_the_hover_card_the_table_and_the_legend(atl
     """IoD 2025 on Birmingham's 2011 LSOAs: a split LSOA whose parts differ prints their range ("deciles 1 and 3"),
     is left unfilled and says why in its hover card and beside its value in the table; a merged one carries its
     2021 area's decile and says so; the legend names the split areas apart from no data."""
-    s = store_module.get_store()
+    s = catalogue.build()
     frame = s.values("E08000025", "lsoa11", "imd2025_imd_decile")
     codes = frame["code"].tolist()
     split = next(i for i, (c, v) in enumerate(zip(frame["carried"], frame["value"], strict=True))

@@ -6,22 +6,22 @@ from pathlib import Path
 
 import pytest
 
+from atlas import catalogue
 from atlas import mapview as view
-from atlas import store as store_module
 from atlas import viewstate as state
 
 
 @pytest.fixture()
-def s(atlas_env: Path) -> store_module.Store:
-    return store_module.get_store()
+def s(atlas_env: Path) -> catalogue.Catalogue:
+    return catalogue.build()
 
 
-def _resolve(s: store_module.Store, search: str) -> state.Resolved:
+def _resolve(s: catalogue.Catalogue, search: str) -> state.Resolved:
     raw, messages = state.parse_query(search)
     return state.resolve(raw, s, lambda a, lv: view.available_variables(s, a, lv), messages)
 
 
-def test_empty_url_is_the_national_view(s: store_module.Store) -> None:
+def test_empty_url_is_the_national_view(s: catalogue.Catalogue) -> None:
     r = _resolve(s, "")
     assert r.messages == ()
     assert (r.state.authority, r.state.level) == ("all", "lad")
@@ -29,7 +29,7 @@ def test_empty_url_is_the_national_view(s: store_module.Store) -> None:
     assert r.state.variable == "ks102ew0018"  # mean age: every district of England and Wales has it
 
 
-def test_full_url_round_trips_without_messages(s: store_module.Store) -> None:
+def test_full_url_round_trips_without_messages(s: catalogue.Catalogue) -> None:
     search = ("?authority=E09000007&level=oa11&variable=ks102ew0014_pct&scheme=fisher_jenks&k=7&scope=local"
               "&palette=RdBu&reverse=1&opacity=0.55")
     r = _resolve(s, search)
@@ -40,7 +40,7 @@ def test_full_url_round_trips_without_messages(s: store_module.Store) -> None:
     assert again.state == r.state and again.messages == ()
 
 
-def test_custom_breaks_round_trip(s: store_module.Store) -> None:
+def test_custom_breaks_round_trip(s: catalogue.Catalogue) -> None:
     r = _resolve(s, "?authority=E09000007&level=lsoa11&variable=ks102ew0018&scheme=custom&breaks=30,+35,40")
     assert r.messages == ()
     assert (r.state.scheme, r.state.breaks) == ("custom", "30, 35,40")
@@ -72,7 +72,7 @@ def test_custom_breaks_round_trip(s: store_module.Store) -> None:
      "does not cover a whole nation"),
     ("?authority=E09000007&level=lsoa11&variable=ks102ew0018&scope=national", "scope", "national", None),
 ])
-def test_bad_values_fall_back_with_a_message(s: store_module.Store, search: str, field: str, expected: object,
+def test_bad_values_fall_back_with_a_message(s: catalogue.Catalogue, search: str, field: str, expected: object,
                                              words: str | None) -> None:
     r = _resolve(s, search)
     assert getattr(r.state, field) == expected
@@ -86,19 +86,19 @@ def test_bad_values_fall_back_with_a_message(s: store_module.Store, search: str,
     "?%%%&&==", "?authority=%00%01&k=%ff", "?" + "x" * 5000, "?authority=" + "A" * 500, "garbage",
     "?authority=E09000007&authority=E08000012", "?k=&variable=&scheme=", "?foo=bar&baz", None, "?\u2603=\u2603",
 ])
-def test_garbage_never_raises_and_gives_a_valid_view(s: store_module.Store, search: str | None) -> None:
+def test_garbage_never_raises_and_gives_a_valid_view(s: catalogue.Catalogue, search: str | None) -> None:
     r = _resolve(s, search)
     assert r.state.authority in ("all", "E08000012")
     assert r.state.variable
     assert all(isinstance(m, str) and m for m in r.messages)
 
 
-def test_unknown_keys_are_named(s: store_module.Store) -> None:
+def test_unknown_keys_are_named(s: catalogue.Catalogue) -> None:
     r = _resolve(s, "?foo=1&variable=ks102ew0018")
     assert any("'foo'" in m for m in r.messages)
 
 
-def test_bad_custom_breaks_keep_the_text_and_show_quantiles(s: store_module.Store) -> None:
+def test_bad_custom_breaks_keep_the_text_and_show_quantiles(s: catalogue.Catalogue) -> None:
     r = _resolve(s, "?authority=E09000007&scheme=custom&breaks=10,abc")
     assert r.state.scheme == "custom" and r.state.breaks == "10,abc"
     assert state.effective_scheme(r.state) == "quantiles"
@@ -114,7 +114,7 @@ def test_to_query_drops_breaks_unless_custom() -> None:
     assert q.startswith("?authority=all&level=lad&")
 
 
-def test_any_query_string_gives_a_valid_view(s: store_module.Store) -> None:
+def test_any_query_string_gives_a_valid_view(s: catalogue.Catalogue) -> None:
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 

@@ -19,7 +19,7 @@ import shapely
 import shapely.geometry
 from PIL import Image
 
-from atlas import classify, export, palettes, store
+from atlas import catalogue, classify, export, palettes
 from web import api, downloads, security
 
 CAMDEN = "E09000007"
@@ -205,7 +205,7 @@ def test_pdf_is_a4_landscape_and_carries_the_title(client):
 
 
 def test_same_link_same_bytes(atlas_env):
-    s = store.get_store()
+    s = catalogue.build()
     args = dict(p.split("=") for p in VIEW.split("&"))
     for fmt in export.FORMATS:
         spec = export.parse_export(args, fmt, s)
@@ -288,7 +288,7 @@ def test_bad_parameters_get_400_naming_them(client, path, query, parameter):
 def test_export_url_of_a_view_reopens_the_same_view(client):
     from atlas import viewstate as view_state
 
-    s = store.get_store()
+    s = catalogue.build()
     raw, _ = view_state.parse_query(f"?{VIEW}&reverse=1&opacity=0.65&scope=national")
     st = view_state.resolve(raw, s, lambda a, lv: [v["id"] for v in s.variables(authority=a, level=lv)]).state
     link = export.url(st, "png", bbox=(-0.2, 51.52, -0.11, 51.57), dpi=300)
@@ -310,7 +310,7 @@ def test_renders_in_parallel_threads_equal_serial_ones(atlas_env):
     """Each render has its own Figure (no pyplot state): threads must not see each other's drawing."""
     from concurrent.futures import ThreadPoolExecutor
 
-    s = store.get_store()
+    s = catalogue.build()
     specs = [export.parse_export(dict(parse_qsl(q)), fmt, s) for q, fmt in [
         (VIEW, "png"), (_view(palette="OrRd", k="7"), "png"), (_view(level="oa11", variable="ks102ew0018"), "svg"),
         (_view(scheme="equal_interval"), "png")]]

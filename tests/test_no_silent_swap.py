@@ -9,16 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from atlas import coverage, mapview
-from atlas import store as store_module
+from atlas import catalogue, coverage, mapview
 from callbacks import explorer
 
 TOWER_HAMLETS, TRAFFORD, LONDON, BIRMINGHAM, CAMDEN = "E09000030", "E08000009", "E12000007", "E08000025", "E09000007"
 
 
 @pytest.fixture(scope="module")
-def s(data_dir: Path) -> store_module.Store:
-    return store_module.Store(data_dir)
+def s(data_dir: Path) -> catalogue.Catalogue:
+    return catalogue.build(data_dir=data_dir)
 
 
 @pytest.fixture(autouse=True)
@@ -26,12 +25,12 @@ def _env(atlas_env: Path) -> None:
     return None
 
 
-def _first(s: store_module.Store, level: str, authority: str) -> str:
+def _first(s: catalogue.Catalogue, level: str, authority: str) -> str:
     index = s.area_index(level)
     return str(index[index["authority"] == authority]["code"].iloc[0])
 
 
-def test_a_ward_found_in_search_keeps_the_variable(s: store_module.Store) -> None:
+def test_a_ward_found_in_search_keeps_the_variable(s: catalogue.Catalogue) -> None:
     ward = _first(s, "ward22", TOWER_HAMLETS)
     prev = {"state": {"authority": TOWER_HAMLETS, "level": "lsoa11", "variable": "ks102ew0018"}}
     r = explorer.render_view(f"?authority={TOWER_HAMLETS}&level=ward22&variable=ks102ew0018&area={ward}",
@@ -42,7 +41,7 @@ def test_a_ward_found_in_search_keeps_the_variable(s: store_module.Store) -> Non
     assert r.viewport["bounds"] == [[box[1], box[0]], [box[3], box[2]]]  # the map goes to the ward
 
 
-def test_an_lsoa21_found_in_search_keeps_the_variable(s: store_module.Store) -> None:
+def test_an_lsoa21_found_in_search_keeps_the_variable(s: catalogue.Catalogue) -> None:
     code = _first(s, "lsoa21", TRAFFORD)
     prev = {"state": {"authority": TRAFFORD, "level": "lsoa11", "variable": "ks102ew0014_pct"}}
     r = explorer.render_view(f"?authority={TRAFFORD}&level=lsoa21&variable=ks102ew0014_pct&area={code}",
@@ -50,7 +49,7 @@ def test_an_lsoa21_found_in_search_keeps_the_variable(s: store_module.Store) -> 
     assert (r.state.level, r.state.variable) == ("lsoa11", "ks102ew0014_pct")
 
 
-def test_london_to_england_and_wales_keeps_the_change_and_its_palette(s: store_module.Store) -> None:
+def test_london_to_england_and_wales_keeps_the_change_and_its_palette(s: catalogue.Catalogue) -> None:
     prev = {"state": {"authority": LONDON, "level": "lsoa11", "variable": "chg_tenure_owned_pp", "palette": "RdBu"},
             "palette_default": "RdBu"}
     search = explorer.search_from_controls(
@@ -61,7 +60,7 @@ def test_london_to_england_and_wales_keeps_the_change_and_its_palette(s: store_m
         "all", "lsoa11", "chg_tenure_owned_pp", "RdBu")
 
 
-def test_a_variable_of_no_level_here_keeps_the_level_and_says_what_to_pick(s: store_module.Store) -> None:
+def test_a_variable_of_no_level_here_keeps_the_level_and_says_what_to_pick(s: catalogue.Catalogue) -> None:
     prev = {"state": {"authority": TOWER_HAMLETS, "level": "lsoa11", "variable": "ks102ew0018"}}
     r = explorer.render_view(f"?authority={TOWER_HAMLETS}&level=lsoa11&variable=wimd2019_wimd_score&palette=YlGnBu",
                              prev, s, "control")
@@ -70,7 +69,7 @@ def test_a_variable_of_no_level_here_keeps_the_level_and_says_what_to_pick(s: st
     assert any("in Wales only" in m and "instead" in m for m in r.messages)  # what is shown, said
 
 
-def test_search_ranks_what_the_words_name_first(s: store_module.Store) -> None:
+def test_search_ranks_what_the_words_name_first(s: catalogue.Catalogue) -> None:
     found = mapview.search_variables(s, BIRMINGHAM, "lsoa11", "IMD")
     # Every figure whose label names the IMD comes first (2019 and 2025, and the movement between them): the
     # IMD's own rank and decile among the first eight, not 27th of 50 as when ids counted as much as labels.
@@ -85,7 +84,7 @@ def test_search_ranks_what_the_words_name_first(s: store_module.Store) -> None:
     assert any(o["value"] == "le2022_electorate" and not o.get("disabled") for o in wards)
 
 
-def test_no_area_with_a_value_says_so_not_the_sources_reach(s: store_module.Store) -> None:
+def test_no_area_with_a_value_says_so_not_the_sources_reach(s: catalogue.Catalogue) -> None:
     """A relative change whose 2011 base is 0 in every area of a place (found by search over the catalogue)."""
     for row in s.variables():
         if not row["id"].endswith("_rel") or "lsoa11" not in (row.get("levels") or []):
@@ -104,7 +103,7 @@ GWYNEDD = "W06000002"
 RESULTS_2022 = "national/elections/results/local-elections-2022_Wards-results-Table 1.csv"
 
 
-def test_every_empty_ward_says_why(s: store_module.Store, raw_dir: Path) -> None:
+def test_every_empty_ward_says_why(s: catalogue.Catalogue, raw_dir: Path) -> None:
     """Gwynedd's wards with no row in the House of Commons Library's 2022 table (counted from the raw file)
     say so in the view (hover card and table text, legend note), and no empty ward anywhere in London's
     boroughs or Gwynedd goes without a reason."""

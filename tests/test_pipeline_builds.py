@@ -135,8 +135,8 @@ def test_a_build_read_by_a_running_process_survives_pruning(raw_dir: Path, previ
     _copy_build(good, previous, read)
     _point_current(previous, read)
     script = ("import sys\n"
-              "from atlas.store import Store\n"
-              "s = Store(sys.argv[1])\n"
+              "from atlas import catalogue\n"
+              "s = catalogue.build(data_dir=sys.argv[1])\n"
               "assert len(s.values('E07000194', 'lsoa11', 'ks102ew0001')) == 58\n"
               "print('ready', s.build_id, flush=True)\n"
               "sys.stdin.read()\n")  # until the test closes stdin

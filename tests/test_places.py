@@ -18,7 +18,7 @@ import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from atlas import locate, search, store, view, viewstate
+from atlas import catalogue, extracts, locate, search, view, viewstate
 from web import api
 
 LOOKUP = "lookups/Lower_Layer_Super_Output_Area_(2011)_to_Ward_(2019)_Lookup_in_England_and_Wales.csv"
@@ -29,8 +29,8 @@ WARDS = "national/elections/wd22_by_lad"
 
 
 @pytest.fixture(scope="module")
-def s(data_dir: Path) -> store.Store:
-    return store.Store(data_dir)
+def s(data_dir: Path) -> catalogue.Catalogue:
+    return catalogue.build(data_dir=data_dir)
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +56,8 @@ def test_place_area_counts_are_the_lookups(s, lookup):
     assert (london, wales, len(lookup)) == (4835, 1909, 34753)
     assert s.area_count("E12000007", "lsoa11") == london
     assert s.area_count("W92000004", "lsoa11") == wales
-    assert s.area_count(store.ALL, "lsoa11") == len(lookup)
-    assert s.area_count(store.ALL, "lad") == 374  # the national overview: every UK district, as before
+    assert s.area_count(extracts.ALL, "lsoa11") == len(lookup)
+    assert s.area_count(extracts.ALL, "lad") == 374  # the national overview: every UK district, as before
     assert set(s.values("E12000007", "lsoa11", "ks102ew0018")["code"]) == {
         c for c, r in lookup.items() if r["LAD19CD"].startswith("E09")}
 
@@ -92,7 +92,7 @@ def test_ranks_within_a_place_are_the_raw_mean_ages_ranked(s, raw_dir, lookup):
         code_at = header.index("geography code")
         mean = {row[code_at]: float(row[cells[17]]) for row in reader}  # KS102EW0018, the mean age
     for place, codes in (("E12000007", [c for c, r in lookup.items() if r["LAD19CD"].startswith("E09")]),
-                         (store.ALL, list(lookup))):
+                         (extracts.ALL, list(lookup))):
         df = s.values(place, "lsoa11", "ks102ew0018").set_index("code")
         values = np.array([mean[c] for c in codes])
         # rank 1 = highest; ties share the best rank (1 + how many are strictly higher)
@@ -112,14 +112,14 @@ RUC = ("national/classifications/Rural_Urban_Classification_(2011)_of_Lower_Laye
        "and_Wales.csv")
 
 
-@pytest.mark.parametrize("place", ["E12000007", "E12000002", "W92000004", store.ALL])  # districts unchanged 2019-21
+@pytest.mark.parametrize("place", ["E12000007", "E12000002", "W92000004", extracts.ALL])  # districts unchanged 2019-21
 def test_a_categorical_map_of_a_place_is_the_publishers_classification(s, raw_dir, lookup, place):
     """Rural-urban classes across a region, Wales and England and Wales: one class per category, every LSOA
     of the place with the publisher's code and label, counted, and its friendly name beside them."""
     with open(raw_dir / RUC, newline="", encoding="utf-8-sig") as f:
         ruc = {r["LSOA11CD"]: (r["RUC11CD"], r["RUC11"]) for r in csv.DictReader(f)}
     members = set(s.members(place) or [])
-    codes = sorted(c for c, r in lookup.items() if place == store.ALL or r["LAD19CD"] in members)
+    codes = sorted(c for c, r in lookup.items() if place == extracts.ALL or r["LAD19CD"] in members)
     df = s.values(place, "lsoa11", "ruc11")
     assert df["code"].tolist() == codes
     assert list(zip(df["category"], df["label"], strict=True)) == [ruc[c] for c in codes]
@@ -146,10 +146,10 @@ def test_england_and_wales_at_lsoa_switch_is_at_most_two_bytes_an_area(s):
 
 
 def test_unknown_place_and_level_say_what_exists(s):
-    with pytest.raises(store.NotFound) as err:
+    with pytest.raises(extracts.NotFound) as err:
         s.values("E12000099", "lsoa11", "ks102ew0018")
     assert err.value.what == "authority" and "E12000007" in err.value.valid and "W92000004" in err.value.valid
-    with pytest.raises(store.NotFound) as err:
+    with pytest.raises(extracts.NotFound) as err:
         s.values("W92000004", "oa21", "ks102ew0018")
     assert err.value.what == "level" and err.value.valid == ["lsoa11", "oa11", "lsoa21", "ward22"]
 
@@ -157,7 +157,7 @@ def test_unknown_place_and_level_say_what_exists(s):
 # -- friendly names ---------------------------------------------------------------------------------------
 
 def test_every_lsoa_is_named_with_its_ward_from_the_lookup(s, lookup):
-    df = s.values(store.ALL, "lsoa11", "ks102ew0018")
+    df = s.values(extracts.ALL, "lsoa11", "ks102ew0018")
     for code, name, label in zip(df["code"], df["name"], df["full_name"], strict=True):
         raw = lookup[code]
         assert name == raw["LSOA11NM"]
@@ -202,7 +202,7 @@ def test_lsoas_of_2021_are_named_with_the_december_2022_wards_they_lie_in(s, raw
 # -- search --------------------------------------------------------------------------------------------------
 
 def _found(s, text, **kw):
-    return search.search(s, text, **kw)["results"]
+    return search.search(s.extracts, text, **kw)["results"]
 
 
 def test_wards_are_found_by_code_and_by_name(s, wards):
@@ -256,7 +256,7 @@ def _rows(path: Path, **kw) -> list[dict]:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.text(max_size=150), limit=st.integers(min_value=-5, max_value=500))
 def test_any_text_gives_a_bounded_list(s, text, limit):
-    out = search.search(s, text, limit=limit)
+    out = search.search(s.extracts, text, limit=limit)
     assert len(out["results"]) <= max(1, min(limit, search.MAX_LIMIT))
     assert all(r["kind"] in search.KIND_WORDS for r in out["results"])
 
@@ -275,15 +275,37 @@ def test_points_inside_raw_lsoa_polygons_are_found_in_them(s, raw_dir):
             # well inside the published polygon: the display polygons are simplified by 8 m
             inner = geom.buffer(-0.0003)
             point = (inner if not inner.is_empty else geom).representative_point()
-            got = locate.locate(s, point.y, point.x)
+            got = locate.locate(s.extracts, point.y, point.x)
             tried += 1
             found += got.areas["lsoa11"] is not None and got.areas["lsoa11"]["code"] == feat["properties"]["LSOA11CD"]
     assert tried >= 100 and found == tried
 
 
+def test_locate_finds_what_every_polygon_of_the_level_finds(s):
+    """The look-up reads only the areas whose stored box holds the point: its answer must be the one a test of
+    every polygon of the level gives, on the hardest points too (vertices on shared edges and the corners of
+    the boxes, where a box rounded inwards would lose the area)."""
+    rng = np.random.default_rng(5)
+    reader = s.extracts
+    for level in ("lsoa11", "oa11", "ward22", "lad"):
+        codes, *_, geoms = reader.area_shapes(level)
+        picks = rng.choice(len(geoms), 12, replace=False)
+        points = []
+        for i in picks:
+            ring = shapely.get_coordinates(geoms[i])
+            points += [tuple(ring[rng.integers(len(ring))]), tuple(ring[np.argmin(ring[:, 0])]),
+                       tuple(ring[np.argmax(ring[:, 1])]), tuple(shapely.get_coordinates(
+                           shapely.point_on_surface(geoms[i]))[0])]
+        for lon, lat in points:
+            hits = np.flatnonzero(shapely.intersects(geoms, shapely.Point(lon, lat)))
+            want = str(min(codes[hits])) if hits.size else None
+            got = locate.locate(reader, float(lat), float(lon)).areas[level]
+            assert (got or {}).get("code") == want, (level, lon, lat)
+
+
 def test_trafford_postcodes_fall_in_their_own_lsoa(s, raw_dir):
     rows = _rows(raw_dir / TRAFFORD_PC)
-    same = sum(locate.locate(s, float(r["lat"]), float(r["lon"])).areas["lsoa11"]["code"] == r["lsoa_code"]
+    same = sum(locate.locate(s.extracts, float(r["lat"]), float(r["lon"])).areas["lsoa11"]["code"] == r["lsoa_code"]
                for r in rows[::10])
     # SOURCES.md: 11,095 of 11,127 (99.7%) lie in their own published polygon; the rest sit on an edge
     assert same / len(rows[::10]) > 0.99
@@ -374,7 +396,7 @@ def test_tiled_view_names_come_by_a_versioned_url(atlas_env, s, lookup):
     from atlas import mapview  # noqa: PLC0415
     from atlas.viewstate import ViewState  # noqa: PLC0415
 
-    st_all = ViewState(authority=store.ALL, level="lsoa11", variable="ks102ew0018")
+    st_all = ViewState(authority=extracts.ALL, level="lsoa11", variable="ks102ew0018")
     areas = mapview.areas_data(s, st_all)
     assert areas == {"key": "all/lsoa11", "url": f"/api/areas/all/lsoa11.json?v={s.build_id}"}
     client = api.standalone().test_client()

@@ -22,7 +22,7 @@ import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from atlas import search, store
+from atlas import extracts, search
 from web import api
 
 CODEPOINT = "later/postcodes/codepoint_open_2025_4/codepo_gb_2025.4.0_csv.tar.xz"
@@ -37,8 +37,8 @@ TO_BNG = pyproj.Transformer.from_crs(4326, 27700, always_xy=True)
 
 
 @pytest.fixture(scope="module")
-def s(data_dir: Path) -> store.Store:
-    return store.Store(data_dir)
+def s(data_dir: Path) -> extracts.Extracts:
+    return extracts.Extracts.open(data_dir)
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from atlas import store as store_module
+from atlas import catalogue
 from atlas import view as atlas_view
 from atlas import viewstate as state
 
@@ -54,8 +54,8 @@ def near_half(exact: Fraction, decimals: int, within: Fraction = Fraction(5, 10_
 
 
 @pytest.fixture(scope="module")
-def s(data_dir: Path) -> store_module.Store:
-    return store_module.Store(data_dir)
+def s(data_dir: Path) -> catalogue.Catalogue:
+    return catalogue.build(data_dir=data_dir)
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ def shares(tenure: dict[str, dict[str, int]]) -> dict[str, dict[str, Fraction]]:
     return out
 
 
-def _views(s: store_module.Store, wanted: dict[tuple[str, str], set[str]]) -> dict:
+def _views(s: catalogue.Catalogue, wanted: dict[tuple[str, str], set[str]]) -> dict:
     """(authority, variable) -> (view, {code: index}) for every place holding a boundary area."""
     out = {}
     for (authority, variable) in wanted:
@@ -89,7 +89,7 @@ def _printed(text: str) -> Fraction:
     return Fraction(text.replace("%", "").replace(",", "").replace("\u2212", "-").split()[0])
 
 
-def _check_printed(s: store_module.Store, exact: dict[str, dict[str, Fraction]], decimals: int,
+def _check_printed(s: catalogue.Catalogue, exact: dict[str, dict[str, Fraction]], decimals: int,
                    lsoa_authority: dict[str, str]) -> int:
     """Every boundary area's printed value is the exact value rounded once, and lies in its printed class."""
     wanted: dict[tuple[str, str], set[str]] = defaultdict(set)
@@ -114,13 +114,13 @@ def _check_printed(s: store_module.Store, exact: dict[str, dict[str, Fraction]],
 
 
 @pytest.fixture(scope="module")
-def lsoa_authority(s: store_module.Store) -> dict[str, str]:
+def lsoa_authority(s: catalogue.Catalogue) -> dict[str, str]:
     index = s.area_index("lsoa11")
     return dict(zip(index["code"], index["authority"], strict=True))
 
 
 def test_shares_on_rounding_boundaries_print_the_exact_value_rounded_once(
-        s: store_module.Store, shares: dict, lsoa_authority: dict[str, str]) -> None:
+        s: catalogue.Catalogue, shares: dict, lsoa_authority: dict[str, str]) -> None:
     exact_halves = sum(1 for by_code in shares.values() for v in by_code.values() if (v * 20).denominator == 1
                        and (v * 10).denominator != 1)
     assert exact_halves > 100  # the search finds real ties (x.x5 exactly), not only near ones
@@ -129,7 +129,7 @@ def test_shares_on_rounding_boundaries_print_the_exact_value_rounded_once(
 
 
 @pytest.fixture(scope="module")
-def owned_change(raw_dir: Path, s: store_module.Store, tenure: dict) -> dict[str, Fraction]:
+def owned_change(raw_dir: Path, s: catalogue.Catalogue, tenure: dict) -> dict[str, Fraction]:
     """chg_tenure_owned_pp (2021 share less 2011 share, percentage points), exact, for the LSOAs unchanged in
     2021, where the 2021 figure is the published one."""
     lookup = pd.read_parquet(Path(s.build_dir) / "lookups/lsoa11_lsoa21.parquet").set_index("code")
@@ -146,14 +146,14 @@ def owned_change(raw_dir: Path, s: store_module.Store, tenure: dict) -> dict[str
     return exact
 
 
-def test_changes_on_rounding_boundaries_including_falls(s: store_module.Store, owned_change: dict,
+def test_changes_on_rounding_boundaries_including_falls(s: catalogue.Catalogue, owned_change: dict,
                                                         lsoa_authority: dict[str, str]) -> None:
     """Negative halves print away from zero (-0.45 -> -0.5) and sit in the falls' classes."""
     assert sum(1 for v in owned_change.values() if v < 0 and near_half(v, 1)) > 10
     assert _check_printed(s, {"chg_tenure_owned_pp": owned_change}, 1, lsoa_authority) > 30
 
 
-def test_ranks_tie_only_equal_values(s: store_module.Store, owned_change: dict, lsoa_authority: dict[str, str]
+def test_ranks_tie_only_equal_values(s: catalogue.Catalogue, owned_change: dict, lsoa_authority: dict[str, str]
                                      ) -> None:
     """Areas whose exact changes differ but agree to 4 decimal places (found by searching every unchanged
     LSOA) are ranked apart, in their exact order, nationally and within their authority; in authorities whose
@@ -184,7 +184,7 @@ def test_ranks_tie_only_equal_values(s: store_module.Store, owned_change: dict, 
     assert checked >= 1
 
 
-def test_wimd_score_ranks_are_wimd_published_ranks(raw_dir: Path, s: store_module.Store) -> None:
+def test_wimd_score_ranks_are_wimd_published_ranks(raw_dir: Path, s: catalogue.Catalogue) -> None:
     with open(raw_dir / WIMD_RANKS, newline="", encoding="utf-8-sig") as handle:
         published = {row["LSOA code"]: int(row["WIMD 2019 "]) for row in csv.DictReader(handle)}
     df = s.values(GWYNEDD, "lsoa11", "wimd2019_wimd_score").set_index("code")
@@ -197,7 +197,7 @@ def test_wimd_score_ranks_are_wimd_published_ranks(raw_dir: Path, s: store_modul
     assert "publisher's own" in s.variable("wimd2019_wimd_score")["note"]
 
 
-def test_derived_imd_score_note_states_the_measured_rank_difference(raw_dir: Path, s: store_module.Store) -> None:
+def test_derived_imd_score_note_states_the_measured_rank_difference(raw_dir: Path, s: catalogue.Catalogue) -> None:
     """The note's "up to N places" is the largest gap between the rank the app shows and File 1's rank."""
     file1 = pd.read_csv(raw_dir / FILE1).set_index("LSOA code (2011)")["Index of Multiple Deprivation (IMD) Rank"]
     gaps = []

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from atlas import profile, store
+from atlas import catalogue, profile
 
 KS102 = "census2011/nomis_ks102ew_lsoa11_ew/bulk.csv"
 IMD_FILE_1 = "deprivation/imd2019_england/csv_from_xlsx/File_1_-_IMD2019_Index_of_Multiple_Deprivation.csv"
@@ -58,7 +58,7 @@ def _custom(codes: list[str]) -> profile.Subject:
 def test_a_place_across_two_boroughs_is_aggregated_by_each_units_rule(atlas_env: Path, ks102_rows: dict,
                                                                       imd_rows: dict) -> None:
     codes = _two_boroughs(imd_rows)
-    s = store.get_store()
+    s = catalogue.of_request()
     result = profile.profile(s, _custom(codes), comparators=False)
     got = _figures(result)
     raw = [ks102_rows[c] for c in codes]
@@ -123,7 +123,7 @@ def test_the_aggregation_rules_on_a_small_frame() -> None:
 
 
 def test_a_district_beside_its_region_and_england(atlas_env: Path, ks102_rows: dict, imd_rows: dict) -> None:
-    s = store.get_store()
+    s = catalogue.of_request()
     subject = profile.subject_for(s, ISLINGTON)
     assert subject.level == "lsoa11" and subject.kind == "authority"
     result = profile.profile(s, subject)
@@ -222,7 +222,7 @@ def test_grouped_statistics_equal_each_group_computed_alone() -> None:
 def test_the_built_comparators_equal_the_figures_read_from_the_values(atlas_env: Path) -> None:
     """A district's figures from the pipeline's extract (profiles/<level>.parquet) are those computed from its
     values per request: the same figures, the same rules, the same order."""
-    s = store.get_store()
+    s = catalogue.of_request()
     assert (s.build_dir / "profiles" / "lsoa11.parquet").exists()
     subject = profile.subject_for(s, ISLINGTON, "lsoa11")
     built = profile._precomputed(s, ISLINGTON, "lsoa11")

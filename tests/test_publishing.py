@@ -36,9 +36,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 class Site:
     def __init__(self, server: Any, data_dir: Path) -> None:
-        from atlas import accounts, store
+        from atlas import accounts, catalogue
 
-        self.server, self.data_dir, self.store = server, data_dir, store.get_store()
+        self.server, self.data_dir, self.store = server, data_dir, catalogue.build()
         accounts.seed_authorities(self.store.authorities())
         accounts.add_user("editor@camden.gov.uk", org=CAMDEN, role="editor", password=PASSWORD)
         accounts.add_user("member@camden.gov.uk", org=CAMDEN, role="member", password=PASSWORD)
@@ -256,13 +256,13 @@ def test_a_killed_publisher_leaves_only_an_unreferenced_file_that_sweep_removes(
     script = f"""
 import os, sys
 sys.path.insert(0, {str(ROOT)!r})
-from atlas import accounts, publish, store
+from atlas import accounts, catalogue, extracts, publish
 sys.path.insert(0, {str(ROOT / 'tests')!r})
 from city_support import camden_csv, metadata
 publish._hook_before_commit = lambda: os._exit(9)  # killed after the file is written, before the commit
-s = store.get_store()
+s = catalogue.build()
 actor = accounts.actor_for(accounts.check_password("editor@camden.gov.uk", {PASSWORD!r}))
-publish.publish_dataset(actor, publish.parse_metadata(metadata("Killed", "public")), camden_csv(s), "k.csv", s)
+publish.publish_dataset(actor, publish.parse_metadata(metadata("Killed", "public")), camden_csv(s), "k.csv", s.extracts)
 """
     done = subprocess.run([sys.executable, "-c", script], env=os.environ.copy(), capture_output=True, timeout=120)
     assert done.returncode == 9, done.stderr.decode()[-800:]

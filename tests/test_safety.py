@@ -38,9 +38,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 class Site:
     def __init__(self, server: Any, data_dir: Path) -> None:
-        from atlas import accounts, store
+        from atlas import accounts, catalogue
 
-        self.server, self.data_dir, self.store = server, data_dir, store.get_store()
+        self.server, self.data_dir, self.store = server, data_dir, catalogue.build()
         accounts.seed_authorities(self.store.authorities())
         for email, org, role in (("editor@camden.gov.uk", CAMDEN, "editor"), ("admin@camden.gov.uk", CAMDEN, "admin"),
                                  ("member@camden.gov.uk", CAMDEN, "member"),
@@ -484,26 +484,34 @@ def test_h07_spreadsheet_bombs_are_refused_in_a_limited_process(site: Site, monk
     assert len(declared) < 300_000
     cells = _xlsx((f'<row r="{i}">'.encode() + b'<c><v>1</v></c>' * 20 + b"</row>") for i in range(1, 25_001))
     wide = _xlsx([b'<row r="1"><c r="A1"><v>1</v></c></row>'], dimension="A1:XFD1048576")
-    before = _rss()
-    for data, said in ((declared, "declares"), (cells, "more time or memory"), (wide, "declares 1,048,576 rows")):
-        report = publish.Report()
-        started = time.monotonic()
-        assert publish.read_table(data, "bomb.xlsx", report) == []
-        assert not report.ok and said in json.dumps(report.as_dict()), report.as_dict()
-        assert time.monotonic() - started < 30
-    assert _rss() - before < 60 * 1024 * 1024  # the worker's own memory barely moves: the child did the reading
-    got = site.post("/api/datasets", declared, metadata("Bomb", "public"), filename="bomb.xlsx")
-    assert got.status_code == 422 and "declares" in got.get_data(as_text=True)
-    # an ordinary workbook still reads, in the child
     import openpyxl
+
+    from atlas import sheets
 
     book = openpyxl.Workbook()
     book.active.append(["code", "value"])
     book.active.append(["E01000001", 3.5])
     plain = io.BytesIO()
     book.save(plain)
+    # An ordinary workbook reads, in the child; how long that takes on this host now (the child's start-up,
+    # slower on a loaded machine) is the baseline the bombs' refusals are measured against.
     report = publish.Report()
+    started = time.monotonic()
     assert publish.read_table(plain.getvalue(), "ok.xlsx", report) == [["code", "value"], ["E01000001", "3.5"]]
+    baseline = time.monotonic() - started
+    # However the child ends (its own limits, or the parent's wait running out), the refusal comes within the
+    # parent's wait and a few start-ups, on a loaded host as on an idle one.
+    bound = sheets.wall_seconds(2) + 3 * baseline
+    before = _rss()
+    for data, said in ((declared, "declares"), (cells, "more time or memory"), (wide, "declares 1,048,576 rows")):
+        report = publish.Report()
+        started = time.monotonic()
+        assert publish.read_table(data, "bomb.xlsx", report) == []
+        assert not report.ok and said in json.dumps(report.as_dict()), report.as_dict()
+        assert time.monotonic() - started < bound, (time.monotonic() - started, baseline)
+    assert _rss() - before < 60 * 1024 * 1024  # the worker's own memory barely moves: the child did the reading
+    got = site.post("/api/datasets", declared, metadata("Bomb", "public"), filename="bomb.xlsx")
+    assert got.status_code == 422 and "declares" in got.get_data(as_text=True)
 
 
 # 8 and 9. Exported images keyed by what they show; every restricted read audited with its user ------------------------

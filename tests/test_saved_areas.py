@@ -70,9 +70,9 @@ def _post(world: World, body: dict, who: str = "owner_member") -> Any:
 
 
 def _islington_and_camden(world: World, n: int = 10) -> list[str]:
-    from atlas import store
+    from atlas import catalogue
 
-    idx = store.get_store().area_index("lsoa11")
+    idx = catalogue.of_request().area_index("lsoa11")
     return (idx[idx["authority"] == CAMDEN]["code"].tolist()[:n]
             + idx[idx["authority"] == ISLINGTON]["code"].tolist()[:n])
 
@@ -126,12 +126,12 @@ def _delete(world: World, code: str, who: str) -> Any:
 
 
 def test_a_drawn_polygon_takes_the_areas_whose_point_is_inside(world: World) -> None:
-    from atlas import store
+    from atlas import catalogue
 
     got = _post(world, {"name": "Drawn", "level": "lsoa11", "polygon": BOX})
     assert got.status_code == 201, got.get_json()
     # the published polygons, read here with geopandas, each area's point on its surface, tested one by one
-    frame = geopandas.read_parquet(store.get_store().build_dir / "areas" / "lsoa11.parquet", columns=["code",
+    frame = geopandas.read_parquet(catalogue.of_request().build_dir / "areas" / "lsoa11.parquet", columns=["code",
                                                                                                    "geometry"])
     box = shapely.geometry.shape(BOX)
     expected = sorted(c for c, g in zip(frame["code"], frame.geometry, strict=True)
@@ -143,12 +143,12 @@ def test_a_drawn_polygon_takes_the_areas_whose_point_is_inside(world: World) -> 
 def test_a_radius_takes_the_areas_within_it(world: World) -> None:
     from pyproj import Geod
 
-    from atlas import store
+    from atlas import catalogue
 
     centre = {"lat": 51.5465, "lon": -0.1058}  # Highbury Corner
     got = _post(world, {"name": "Round", "level": "lsoa11", "centre": centre, "radius": 1500})
     assert got.status_code == 201, got.get_json()
-    frame = geopandas.read_parquet(store.get_store().build_dir / "areas" / "lsoa11.parquet", columns=["code",
+    frame = geopandas.read_parquet(catalogue.of_request().build_dir / "areas" / "lsoa11.parquet", columns=["code",
                                                                                                    "geometry"])
     near = frame[frame.geometry.intersects(shapely.box(-0.14, 51.52, -0.07, 51.57))]
     points = near.geometry.representative_point()
@@ -252,11 +252,11 @@ def test_the_explorers_make_an_area_mode(atlas_env: Path) -> None:
     click on it arrives as null), a drawn shape adds the areas of the view's level inside it, whatever
     district the view shows, another level empties it, and the national overview is refused in words; the
     control is created only when the mode opens."""
-    from atlas import areas, store
+    from atlas import areas, catalogue
     from callbacks import areas as make
     from ui.areas import MAKE
 
-    s = store.get_store()
+    s = catalogue.of_request()
     hidden, expanded, children = make.make_mode(1)
     assert hidden is False and expanded == "true" and children[0].id == {"type": MAKE.DRAW, "i": 0}
     assert make.make_mode(2) == (True, "false", [])

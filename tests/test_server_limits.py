@@ -14,7 +14,7 @@ import flask
 import psutil
 import pytest
 
-from atlas import export, renderpool, settings, store
+from atlas import catalogue, export, renderpool, settings
 from web import api, downloads, errors, ratelimit
 
 CAMDEN = "E09000007"
@@ -55,12 +55,12 @@ def _json_error(response, status: int) -> dict:
 # -- the render pool ---------------------------------------------------------------------------------------
 
 def _spec(query: str = SMALL, fmt: str = "png") -> export.ExportSpec:
-    return export.parse_export(dict(parse_qsl(query)), fmt, store.get_store())
+    return export.parse_export(dict(parse_qsl(query)), fmt, catalogue.build())
 
 
 def test_process_pool_draws_the_same_bytes_as_drawing_here(atlas_env) -> None:
     """MapData crosses to a forkserver process and back; the image is byte for byte the same."""
-    data = export.map_data(store.get_store(), _spec())
+    data = export.map_data(catalogue.build(), _spec())
     pool = renderpool.RenderPool("process", workers=1, queue=0, timeout=120)
     try:
         here = export.render(data)
@@ -109,7 +109,7 @@ def test_the_queue_holds_exports_while_one_is_drawn(thread_pool, monkeypatch) ->
     blocking = _Blocking()
     monkeypatch.setattr(renderpool, "_render_in_child", blocking)
     pool = renderpool.RenderPool("thread", workers=1, queue=1, timeout=60)
-    data = export.map_data(store.get_store(), _spec())
+    data = export.map_data(catalogue.build(), _spec())
     results: list = []
     threads = [threading.Thread(target=lambda: results.append(pool.render(data))) for _ in range(2)]
     threads[0].start()
@@ -129,7 +129,7 @@ def test_a_slow_image_times_out_with_503(thread_pool, monkeypatch) -> None:
     monkeypatch.setattr(renderpool, "_render_in_child", blocking)
     pool = renderpool.RenderPool("thread", workers=1, queue=0, timeout=0.2)
     with pytest.raises(renderpool.Timeout) as raised:
-        pool.render(export.map_data(store.get_store(), _spec()))
+        pool.render(export.map_data(catalogue.build(), _spec()))
     assert raised.value.retry_after >= 1
     assert pool.in_flight == 1  # the image is still being drawn and keeps its slot...
     blocking.release.set()
@@ -155,7 +155,7 @@ def test_a_killed_render_process_is_replaced(atlas_env) -> None:
     pool = renderpool.RenderPool("process", workers=1, queue=0, timeout=120)
     try:
         pool.warm()
-        data = export.map_data(store.get_store(), _spec(f"{VIEW}&dpi=600"))  # seconds to draw
+        data = export.map_data(catalogue.build(), _spec(f"{VIEW}&dpi=600"))  # seconds to draw
         outcome: dict = {}
         drawing = threading.Thread(target=lambda: outcome.update(error=_raises(pool.render, data)))
         drawing.start()
@@ -166,7 +166,7 @@ def test_a_killed_render_process_is_replaced(atlas_env) -> None:
         victims[0].kill()
         drawing.join(timeout=120)
         assert isinstance(outcome["error"], renderpool.Busy)
-        assert pool.render(export.map_data(store.get_store(), _spec())).body.startswith(b"\x89PNG")
+        assert pool.render(export.map_data(catalogue.build(), _spec())).body.startswith(b"\x89PNG")
     finally:
         pool.shutdown()
 
@@ -213,7 +213,7 @@ def test_figures_are_freed_after_drawing(atlas_env) -> None:
     from matplotlib.backends.backend_agg import RendererAgg
     from matplotlib.figure import Figure
 
-    data = export.map_data(store.get_store(), _spec(f"{VIEW}&dpi=150"))
+    data = export.map_data(catalogue.build(), _spec(f"{VIEW}&dpi=150"))
     gc.collect()
     gc.disable()
     try:
@@ -243,10 +243,10 @@ def test_export_rate_limit_is_per_client_with_429_and_retry_after(thread_pool, m
     assert client.get("/api").status_code == 200  # and the data API is not limited
 
 
-def test_rate_limit_counts_live_where_the_cache_lives() -> None:
+def test_rate_limit_counts_live_in_redis_when_the_hosts_share_one() -> None:
     assert ratelimit.storage_uri(settings.load({})) == "memory://"
     assert ratelimit.storage_uri(settings.load({"ATLAS_CACHE_TYPE": "FileSystemCache"})) == "memory://"
-    config = settings.load({"ATLAS_CACHE_TYPE": "RedisCache", "ATLAS_CACHE_REDIS_URL": "redis://cache.internal:6380/2"})
+    config = settings.load({"ATLAS_REDIS_URL": "redis://cache.internal:6380/2"})
     assert ratelimit.storage_uri(config) == "redis://cache.internal:6380/2"
 
 
@@ -302,18 +302,18 @@ def test_wrong_method_on_a_download_is_json_405(client) -> None:
 
 @pytest.mark.parametrize("path", ["/api/authorities", f"/export/map.png?{SMALL}", f"/datapack/{CAMDEN}.zip"])
 def test_every_data_blueprint_answers_errors_alike(client, monkeypatch, path, caplog) -> None:
-    def broken() -> None:
+    def broken(*_: object, **__: object) -> None:
         raise RuntimeError("the disk caught fire")
 
-    monkeypatch.setattr(store, "get_store", broken)
+    monkeypatch.setattr(catalogue, "build", broken)
     body = _json_error(client.get(path), 500)
     assert body == {"error": "internal error; it has been logged", "status": 500}
     assert any(r.exc_info for r in caplog.records)  # the traceback is in the log, not the answer
 
-    def missing() -> None:
+    def missing(*_: object, **__: object) -> None:
         raise FileNotFoundError("no extracts")
 
-    monkeypatch.setattr(store, "get_store", missing)
+    monkeypatch.setattr(catalogue, "build", missing)
     assert "pipeline build" in _json_error(client.get(path), 503)["error"]
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from atlas import similar, store
+from atlas import catalogue, extracts, similar
 
 KS102 = "census2011/nomis_ks102ew_lsoa11_ew/bulk.csv"
 TARGET = "E01002704"  # Islington 023D
@@ -18,8 +18,8 @@ TARGET = "E01002704"  # Islington 023D
 
 def _brute_force(level: str, variables: tuple[str, ...], vector: np.ndarray | None, code: str | None,
                  exclude: set[str], n: int) -> list[tuple[str, float]]:
-    s = store.get_store()
-    frames = [s.values(store.ALL, level, v) for v in variables]
+    s = catalogue.of_request()
+    frames = [s.values(extracts.ALL, level, v) for v in variables]
     codes = frames[0]["code"].to_numpy(dtype=object)
     raw = np.column_stack([f["value"].to_numpy(dtype="float64") for f in frames])
     keep = np.isfinite(raw).all(axis=1)
@@ -34,7 +34,7 @@ def _brute_force(level: str, variables: tuple[str, ...], vector: np.ndarray | No
 
 
 def test_the_nearest_areas_are_those_of_a_brute_force_search(atlas_env: Path) -> None:
-    s = store.get_store()
+    s = catalogue.of_request()
     got = similar.similar(s, "lsoa11", None, TARGET, 12)
     expected = _brute_force("lsoa11", similar.DEFAULTS["lsoa11"], None, TARGET, set(), 12)
     assert [a["code"] for a in got["similar"]] == [c for c, _ in expected]
@@ -53,13 +53,13 @@ def test_the_targets_figures_are_the_census_tables(atlas_env: Path, raw_dir: Pat
     total = int(row["Age: All usual residents; measures: Value"])
     old = sum(int(row[f"Age: Age {band}; measures: Value"]) for band in
               ("65 to 74", "75 to 84", "85 to 89", "90 and over"))
-    got = similar.similar(store.get_store(), "lsoa11", None, TARGET, 1)
+    got = similar.similar(catalogue.of_request(), "lsoa11", None, TARGET, 1)
     by = {i["variable"]: i for i in got["indicators"]}
     assert by["ks102ew_age_65_plus_pct"]["value"] == pytest.approx(old / total * 100, rel=1e-9)
 
 
 def test_a_chosen_set_of_indicators_and_a_target_vector(atlas_env: Path) -> None:
-    s = store.get_store()
+    s = catalogue.of_request()
     chosen = ("ks102ew_age_65_plus_pct", "ks402ew_owned_pct")
     vector = np.array([30.0, 80.0])
     got = similar.similar(s, "lsoa11", vector, "X1", 5, chosen, exclude=frozenset({"E01000001"}))

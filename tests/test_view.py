@@ -17,8 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from atlas import classify, mapview
-from atlas import store as store_module
+from atlas import catalogue, classify, mapview
 from atlas import view as atlas_view
 from atlas import viewstate as state
 
@@ -42,8 +41,8 @@ NUMBER = re.compile(r"\u2212?\d[\d,]*(?:\.\d+)?")
 
 
 @pytest.fixture(scope="module")
-def s(data_dir: Path) -> store_module.Store:
-    return store_module.Store(data_dir)
+def s(data_dir: Path) -> catalogue.Catalogue:
+    return catalogue.build(data_dir=data_dir)
 
 
 def _number(text: str) -> float:
@@ -114,7 +113,7 @@ def views(draw) -> state.ViewState:
 
 @settings(max_examples=160, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(wanted=views())
-def test_every_printed_value_lies_inside_its_printed_class(s: store_module.Store, wanted: state.ViewState) -> None:
+def test_every_printed_value_lies_inside_its_printed_class(s: catalogue.Catalogue, wanted: state.ViewState) -> None:
     raw, _ = state.parse_query(state.to_query(wanted))
     resolved = state.resolve(raw, s, lambda a, lv: mapview.available_variables(s, a, lv))
     _check_view(atlas_view.build(s, resolved.state))
@@ -126,7 +125,7 @@ def test_the_twin_gives_the_data_apis_ranks(atlas_env: Path, wanted: state.ViewS
     import app as app_module
 
     client = app_module.server.test_client()
-    s = store_module.get_store()
+    s = catalogue.build()
     resolved = state.resolve(state.parse_query(state.to_query(wanted))[0], s,
                              lambda a, lv: mapview.available_variables(s, a, lv)).state
     twin = client.get("/api/view.json" + state.to_query(resolved))
@@ -149,7 +148,7 @@ def _imd(raw_dir: Path) -> dict[str, tuple[int, int]]:
                 for r in csv.DictReader(f)}
 
 
-def test_hartlepool_deciles_in_four_quantiles(s: store_module.Store, raw_dir: Path) -> None:
+def test_hartlepool_deciles_in_four_quantiles(s: catalogue.Catalogue, raw_dir: Path) -> None:
     """The case that misled: IMD deciles with k=4 gave breaks [1, 2, 6.75, 10], printed "2 – 7" and
     "7 – 10" with decile 7 in the higher class. Now the breaks are deciles some area has."""
     shown = atlas_view.build(s, state.ViewState(authority=HARTLEPOOL, level="lsoa11", variable="imd2019_imd_decile",
@@ -165,7 +164,7 @@ def test_hartlepool_deciles_in_four_quantiles(s: store_module.Store, raw_dir: Pa
     _check_view(shown)
 
 
-def test_integer_labels_do_not_overlap_and_percentages_have_one_decimal(s: store_module.Store) -> None:
+def test_integer_labels_do_not_overlap_and_percentages_have_one_decimal(s: catalogue.Catalogue) -> None:
     counts = atlas_view.build(s, state.ViewState(authority="E08000025", level="lsoa11", variable="ks102ew0001",
                                                  scheme="equal_interval", k=5))
     assert counts.decimals == 0
@@ -176,7 +175,7 @@ def test_integer_labels_do_not_overlap_and_percentages_have_one_decimal(s: store
     assert all(re.fullmatch(r"\d+\.\d% \u2013 \d+\.\d%", c.label) for c in shares.classes)
 
 
-def test_custom_breaks_below_and_above_the_data_are_labelled_alike(s: store_module.Store) -> None:
+def test_custom_breaks_below_and_above_the_data_are_labelled_alike(s: catalogue.Catalogue) -> None:
     shown = atlas_view.build(s, state.ViewState(authority="E09000007", level="lsoa11", variable="ks102ew0018",
                                                 scheme="custom", breaks="10, 30, 90, 95"))
     labels = [c.label for c in shown.classes]

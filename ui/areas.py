@@ -13,8 +13,7 @@ import dash_leaflet as dl
 from dash import dcc, html
 from dash.development.base_component import Component
 
-from atlas import access, areas, viewstate
-from atlas import store as atlas_store
+from atlas import access, areas, catalogue, extracts, viewstate
 
 __all__ = ["IDS", "MAKE", "MAX_DISTRICTS", "edit_control", "make_panel", "page", "save_form", "status_text"]
 
@@ -111,7 +110,7 @@ def save_form(ids: type[IDS] | type[MAKE], actor: access.Actor) -> html.Div:
     ])
 
 
-def status_text(s: atlas_store.Store, level: Any, codes: list[str]) -> str:
+def status_text(s: catalogue.Catalogue, level: Any, codes: list[str]) -> str:
     """The running count and usual residents of a selection (what both status lines say)."""
     if not codes:
         return "No areas chosen yet."
@@ -153,12 +152,12 @@ def page(level: Any = None, codes: Any = None) -> Component:
     """The page; ``level`` and ``codes`` (text, as the explorer's "Open it on the make-an-area page" link
     gives them) start the selection, when every code is an area of that level."""
     try:
-        s = atlas_store.get_store()
+        s = catalogue.of_request()
         authorities = s.authorities()
     except FileNotFoundError as exc:
         return html.Main([html.H1("Make your own area"), html.P(f"The data is not available yet: {exc}.",
                                                                 role="alert")])
-    levels = [lv for lv in s.levels if lv != atlas_store.NATIONAL_LEVEL and lv != "ward22"]
+    levels = [lv for lv in s.levels if lv != extracts.NATIONAL_LEVEL and lv != "ward22"]
     actor = access.current()
     chosen: list[str] = []
     if level in levels and isinstance(codes, str) and codes.strip():

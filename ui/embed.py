@@ -14,9 +14,8 @@ from urllib.parse import parse_qsl, urlencode
 from dash import dcc, html
 from dash.development.base_component import Component
 
+from atlas import catalogue, points, registry, settings
 from atlas import mapview as view
-from atlas import points, registry, settings
-from atlas import store as store_module
 from atlas import viewstate as state
 from ui import ids
 from ui.explorer import controls, stores, the_map
@@ -108,7 +107,7 @@ def embed_layout(search: str | None) -> Component:
         legend_pref = ""
     config = settings.load()
     try:
-        s = store_module.get_store()
+        s = catalogue.of_request()
         # The layout is fetched by a request under /embed: anonymous (web/auth.py), so the point datasets
         # listed are the public ones, the only ones an embed may show.
         authorities, build_id, point_options = s.authorities(), s.build_id, points.options(s)

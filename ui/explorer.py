@@ -1,7 +1,7 @@
 """The explorer's page: labelled controls (ids = URL keys), the map, its legend, the table, attribution.
 
-``layout()`` is called by Dash for every page load (never at import): it asks the store only for the list
-of authorities. Everything that depends on the view is filled in by callbacks from the URL.
+``layout()`` is called by Dash for every page load (never at import): it asks the request's catalogue only for
+the list of authorities. Everything that depends on the view is filled in by callbacks from the URL.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import dash_leaflet as dl
 from dash import dcc, html
 
-from atlas import classify, palettes, points, settings, store
+from atlas import catalogue, classify, palettes, points, settings
 from atlas import mapview as view
 from layers import MapContext, build_layers
 from ui import areas, compare, ids
@@ -172,8 +172,8 @@ def layout(search: str = "") -> html.Div:
     """The whole page for the address's query string ``search``; the view itself is drawn by callbacks."""
     config = settings.load()
     try:
-        s = store.get_store()
-        # The partnership areas the requester may open (atlas/store.py) are places like the regions.
+        s = catalogue.of_request()
+        # The partnership and saved areas the requester may open (atlas/catalogue.py) are places like the regions.
         authorities, places, build_id = s.authorities(), view.larger_places(s), s.build_id
         point_options = points.options(s)
     except FileNotFoundError as exc:

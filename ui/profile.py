@@ -12,9 +12,8 @@ import dash_leaflet as dl
 from dash import html
 from dash.development.base_component import Component
 
-from atlas import access, areas, similar
+from atlas import access, areas, catalogue, extracts, similar
 from atlas import profile as atlas_profile
-from atlas import store as atlas_store
 from atlas import view as atlas_view
 
 __all__ = ["MAP_ID", "page"]
@@ -25,7 +24,7 @@ SIMILAR_N = 10
 BARS = ("#2166ac", "#92c5de", "#d1e5f0", "#f4a582")
 
 
-def _geometry(s: atlas_store.Store, subject: atlas_profile.Subject, codes: set[str], sources: list[str],
+def _geometry(s: catalogue.Catalogue, subject: atlas_profile.Subject, codes: set[str], sources: list[str],
               kind: str) -> list[dict]:
     out = []
     for source in sources:
@@ -87,7 +86,7 @@ def _table(group: dict, comps: list[dict], name: str) -> Component | None:
         html.Table(className="profile-table", children=[html.Thead(head), html.Tbody(rows)])])
 
 
-def _similar(s: atlas_store.Store, subject: atlas_profile.Subject) -> dict | None:
+def _similar(s: catalogue.Catalogue, subject: atlas_profile.Subject) -> dict | None:
     if subject.level not in similar.DEFAULTS or subject.kind not in ("area", "saved"):
         return None
     if subject.kind == "area":
@@ -123,11 +122,11 @@ def page(place: str | None, level: str | None = None) -> Component:
         return html.Main(className="profile-page", children=[html.H1("Area profile"),
                                                               html.P("Name a place: /profile/<code>.")])
     try:
-        s = atlas_store.get_store()
+        s = catalogue.of_request()
         subject = atlas_profile.subject_for(s, place, level,
                                             saved=lambda code: areas.subject(s, code, access.current()))
         result = atlas_profile.profile(s, subject)
-    except atlas_store.NotFound as exc:
+    except extracts.NotFound as exc:
         return html.Main(className="profile-page", children=[
             html.H1("Area profile"), html.P(exc.message, role="alert"), html.A("Back to the map", href="/")])
     except FileNotFoundError as exc:
@@ -137,7 +136,7 @@ def page(place: str | None, level: str | None = None) -> Component:
     found = _similar(s, subject)
     sources = [subject.place] if subject.place is not None and subject.kind != "saved" else list(subject.authorities)
     features: list[dict] = []
-    if len(subject.codes) <= atlas_store.CACHED_AREAS_MAX:
+    if len(subject.codes) <= extracts.CACHED_AREAS_MAX:
         features = _geometry(s, subject, set(subject.codes), sources, "place")
     alike: list[dict] = []
     if found:

@@ -1,8 +1,9 @@
-"""The data API: every view's data as a URL (JSON, CSV, GeoJSON, geobuf), served from the store.
+"""The data API: every view's data as a URL (JSON, CSV, GeoJSON, geobuf), served from the request's catalogue.
 
 ``ROUTES`` below is the whole URL surface, in one table (the datasette pattern); ``GET /api`` serves it.
-Routes only parse the URL, ask ``store`` and format the answer: no SQL, no data logic. Every error is JSON
-with the valid choices, and no traceback ever reaches a client.
+Routes only parse the URL, ask the request's catalogue (atlas/catalogue.py: what this requester may see) or,
+for what depends on no one (tiles, search, locate), the extracts reader, and format the answer: no SQL, no
+data logic. Every error is JSON with the valid choices, and no traceback ever reaches a client.
 """
 
 from __future__ import annotations
@@ -21,7 +22,20 @@ from urllib.parse import urlencode
 
 import flask
 
-from atlas import access, builder, coverage, csvsafe, datapack, describe, locate, mapview, search, store, viewstate
+from atlas import (
+    access,
+    builder,
+    catalogue,
+    coverage,
+    csvsafe,
+    datapack,
+    describe,
+    extracts,
+    locate,
+    mapview,
+    search,
+    viewstate,
+)
 from atlas import view as atlas_view
 from web import compression, errors
 
@@ -149,7 +163,7 @@ def _cacheable(response: flask.Response, tag: str, build_id: str, scoped: bool =
     gives each encoding its own tag (``<tag>:br``); a conditional request for an encoded tag is answered
     there, after compressing.
     """
-    scope = "open" if scoped else store.get_store().scope_key()
+    scope = "open" if scoped else catalogue.of_request().scope_key()
     if scope != "open":
         # What the requester may see is part of the representation: one requester's 304 never validates
         # another's list (web/auth.py makes such answers private and varies them on Cookie, Authorization).
@@ -195,11 +209,11 @@ def _param(name: str) -> str | None:
 
 @access.declares("site.view")
 def index() -> flask.Response:
-    s = store.get_store()
+    s = catalogue.of_request()
     return _json({
         "build": s.build_id,
         "levels": s.levels,
-        "national_overview": f"/api/values/{store.ALL}/{store.NATIONAL_LEVEL}/<variable>.json",
+        "national_overview": f"/api/values/{extracts.ALL}/{extracts.NATIONAL_LEVEL}/<variable>.json",
         "routes": [{"rule": r.rule, "help": r.help} for r in ROUTES]
         + [{"rule": rule, "help": help} for rule, help in flask.current_app.extensions.get("atlas_routes", [])],
     })
@@ -207,20 +221,20 @@ def index() -> flask.Response:
 
 @access.declares("site.view")
 def authorities() -> flask.Response:
-    s = store.get_store()
+    s = catalogue.of_request()
     return _cacheable(_json({"build": s.build_id, "authorities": s.authorities()}),
                       f"{s.build_id}:authorities", s.build_id)
 
 
 @access.declares("site.view")
 def authority(authority: str) -> flask.Response:
-    s = store.get_store()
+    s = catalogue.of_request()
     return _cacheable(_json(s.authority(authority)), f"{s.build_id}:authority:{authority}", s.build_id)
 
 
 @access.declares("site.view")
 def variables() -> flask.Response:
-    s = store.get_store()
+    s = catalogue.of_request()
     filters = {name: _param(name) for name in ("authority", "level", "topic", "q")}
     rows = [_described(s, row) for row in s.variables(**filters)]
     # The filters are free text: they enter the ETag only as a digest.
@@ -229,7 +243,7 @@ def variables() -> flask.Response:
                       f"{s.build_id}:variables:{digest}", s.build_id)
 
 
-def _described(s: store.Store, row: dict) -> dict:
+def _described(s: catalogue.Catalogue, row: dict) -> dict:
     """A catalogue row as the API gives it: every column (kind, method, cells, coverage, vintage, note,
     categories...) and ``where``: its levels, how many authorities have values, and the source's reach."""
     row["where"] = coverage.summary(s, row)
@@ -238,7 +252,7 @@ def _described(s: store.Store, row: dict) -> dict:
 
 @access.declares("site.view")
 def variable(variable: str) -> flask.Response:
-    s = store.get_store()
+    s = catalogue.of_request()
     return _cacheable(_json(_described(s, s.variable(variable))), f"{s.data_version(variable)}:variable:{variable}",
                       s.build_id)
 
@@ -246,7 +260,7 @@ def variable(variable: str) -> flask.Response:
 @access.declares("site.view")
 def builder_tables() -> flask.Response:
     _only(("authority", "level"))
-    s = store.get_store()
+    s = catalogue.of_request()
     authority, level = _param("authority"), _param("level")
     if (authority is None) != (level is None):
         raise BadQuery("level" if level is None else "authority", "give both ?authority= and ?level=, or neither")
@@ -262,10 +276,10 @@ def builder_tables() -> flask.Response:
 
 @access.declares("site.view")
 def builder_table(table: str) -> flask.Response:
-    s = store.get_store()
+    s = catalogue.of_request()
     found = s.built_tables().get(table)
     if found is None:
-        raise store.NotFound("table", table[:60], sorted(s.built_tables()))
+        raise extracts.NotFound("table", table[:60], sorted(s.built_tables()))
     return _cacheable(_json(builder.describe(found)), f"{s.build_id}:builder:{table}", s.build_id)
 
 
@@ -274,7 +288,7 @@ def values(authority: str, level: str, filename: str) -> flask.Response:
     if filename.endswith(CSVW_SUFFIX):
         return _values_csvw(authority, level, filename[:-len(CSVW_SUFFIX)])
     variable, fmt = _split(filename, VALUES_FORMATS)
-    s = store.get_store()
+    s = catalogue.of_request()
     df = s.values(authority, level, variable)
     if fmt in GEO_FORMATS:
         return _geo_values(s, df, authority, level, variable, fmt)
@@ -297,7 +311,7 @@ def values(authority: str, level: str, filename: str) -> flask.Response:
             r["estimated"] = bool(flag)
     # Figures carried from other areas say what each area's figures are: its status, why, from how many
     # areas, and a split area's range (low, high) where it has no single figure.
-    carried = [f for f in store.CARRIED_FIELDS if f in df.columns]
+    carried = [f for f in extracts.CARRIED_FIELDS if f in df.columns]
     for field in carried:
         for r, v in zip(rows, df[field].tolist(), strict=True):
             missing = v is None or (isinstance(v, float) and v != v)
@@ -325,7 +339,7 @@ def values(authority: str, level: str, filename: str) -> flask.Response:
             response.headers["X-Atlas-Status"] = meta.get("status", "")
         return _cacheable(response, tag, s.build_id)
     meta = s.variable(variable)
-    ranked = (meta.get("unit") or "").lower() not in store.UNRANKED_UNITS and not categorical and not carried
+    ranked = (meta.get("unit") or "").lower() not in extracts.UNRANKED_UNITS and not categorical and not carried
     if carried:
         meta["rank_note"] = ("These figures are carried from the areas they were published for (see `carried`), so "
                              "they are shown as published and not ranked again: rank and rank_national are null.")
@@ -371,14 +385,14 @@ def _values_fields(df: Any) -> list[str]:
     fields += ["rank", "rank_national"]
     if "estimated" in df.columns:
         fields.append("estimated")
-    return fields + [f for f in store.CARRIED_FIELDS if f in df.columns]
+    return fields + [f for f in extracts.CARRIED_FIELDS if f in df.columns]
 
 
 def _values_csvw(authority: str, level: str, variable: str) -> flask.Response:
     """W3C CSVW metadata for /api/values/<authority>/<level>/<variable>.csv: the table's title, source, licence,
     vintage, and every column's title, datatype, unit and description (the cells a derived figure sums, notes,
     printed precision and the rounding rule)."""
-    s = store.get_store()
+    s = catalogue.of_request()
     df = s.values(authority, level, variable)
     meta = s.variable(variable)
     place = s.authority(authority)
@@ -397,7 +411,7 @@ def _csv_flag(value: Any) -> Any:
     return ("true" if value else "false") if isinstance(value, bool) else value
 
 
-def _estimates(s: store.Store, authority: str, rows: list[dict]) -> dict:
+def _estimates(s: catalogue.Catalogue, authority: str, rows: list[dict]) -> dict:
     """How many rows are estimates, why, and how the authority's 2011 LSOAs map to 2021 ones."""
     return {"count": sum(1 for r in rows if r.get("estimated")),
             "why": "Census 2021 figures re-based onto 2011 LSOAs: where 2011 LSOAs were merged into one 2021 LSOA "
@@ -430,7 +444,7 @@ def _licence_link(meta: dict) -> str | None:
     return f'<{match.group(0)}>; rel="license"' if match else None
 
 
-def _geo_values(s: store.Store, df: Any, authority: str, level: str, variable: str, fmt: str
+def _geo_values(s: catalogue.Catalogue, df: Any, authority: str, level: str, variable: str, fmt: str
                 ) -> flask.Response:
     """The same rows as the JSON, with each area's geometry, as GeoJSON, GeoPackage or GeoParquet."""
     tag = f"{s.data_version(variable)}:values:{authority}:{level}:{variable}:{fmt}"
@@ -471,7 +485,7 @@ class BadView(ValueError):
 
 @access.declares("site.view")
 def view() -> flask.Response:
-    s = store.get_store()
+    s = catalogue.of_request()
     args = flask.request.args
     repeated = [k for k, values in args.lists() if len(values) > 1]
     fields = args.get("fields", "all")
@@ -544,23 +558,23 @@ def tiles(level: str, z: str, x: str, filename: str) -> flask.Response:
     zoom, col, row = coords
     if zoom > 24 or col >= 2**zoom or row >= 2**zoom:
         raise BadQuery("z", "no such tile: x and y must be below 2^z, z at most 24")
-    s = store.get_store()
+    s = extracts.current()  # the build's files only: no catalogue (and no database) for a tile
     data = s.tile(level, zoom, col, row)
     response = flask.Response(data or b"", status=200 if data else 204, mimetype="application/vnd.mapbox-vector-tile")
-    return _cacheable(response, f"{s.build_id}:tile:{level}:{zoom}:{col}:{row}", s.build_id)
+    return _cacheable(response, f"{s.build_id}:tile:{level}:{zoom}:{col}:{row}", s.build_id, scoped=True)
 
 
 @access.declares("site.view")
 def labels(filename: str) -> flask.Response:
     band, _fmt = _split(filename, ("json",))
-    s = store.get_store()
+    s = extracts.current()  # the build's files only: the same names for everyone
     response = flask.Response(s.labels(band), mimetype="application/json")
-    return _cacheable(response, f"{s.build_id}:labels:{band}", s.build_id)
+    return _cacheable(response, f"{s.build_id}:labels:{band}", s.build_id, scoped=True)
 
 
 @access.declares("site.view")
 def places() -> flask.Response:
-    s = store.get_store()
+    s = catalogue.of_request()
     return _cacheable(_json({"build": s.build_id, "places": s.larger_places()}), f"{s.build_id}:places", s.build_id)
 
 
@@ -589,12 +603,12 @@ def search_route() -> flask.Response:
     limit = flask.request.args.get("limit", "10")
     if not re.fullmatch(r"[0-9]{1,3}", limit) or not 1 <= int(limit) <= search.MAX_LIMIT:
         raise BadQuery("limit", f"limit must be a whole number from 1 to {search.MAX_LIMIT}")
-    s = store.get_store()
+    s = extracts.current()
     found = search.search(s, text, limit=int(limit))
     for r in found["results"]:
         r["url"] = "/" + _open_query(r)
     tag = f"{s.build_id}:search:{hashlib.sha256(f'{text}|{limit}'.encode()).hexdigest()[:24]}"
-    return _cacheable(_json({"build": s.build_id, **found}), tag, s.build_id)
+    return _cacheable(_json({"build": s.build_id, **found}), tag, s.build_id, scoped=True)
 
 
 def _open_query(result: dict) -> str:
@@ -624,7 +638,7 @@ def locate_route() -> flask.Response:
         if not _NUMBER.fullmatch(value):
             raise BadQuery(key, f"{key} must be a number in decimal degrees (WGS84), e.g. lat=52.4612&lon=-1.9256")
         given[key] = float(value)
-    s = store.get_store()
+    s = extracts.current()
     try:
         found = locate.locate(s, given["lat"], given["lon"])
     except ValueError as exc:
@@ -639,7 +653,7 @@ def locate_route() -> flask.Response:
     lsoa21 = areas.get("lsoa21")
     out = {"build": s.build_id, "lat": found.lat, "lon": found.lon,
            "lsoa": areas["lsoa11"], "lsoa21": lsoa21, "oa": areas.get("oa11"), "ward": areas.get("ward22"),
-           "authority": {"code": authority, "name": s.authority(authority)["name"]},
+           "authority": {"code": authority, "name": s.authority_rows[authority]["name"]},
            "url": "/" + _open_query({"authority": authority, "level": "lsoa11", "area": areas["lsoa11"]["code"]}),
            # The 2021 LSOA (today's deprivation indices and Census 2021 are published for it), opened in its own
            # district: an LSOA of 2021 lies in one.
@@ -653,7 +667,7 @@ def locate_route() -> flask.Response:
 @access.declares("site.view")
 def areas(authority: str, filename: str) -> flask.Response:
     level, fmt = _split(filename, AREAS_FORMATS)
-    s = store.get_store()
+    s = catalogue.of_request()
     if fmt == "json":
         codes, names = s.area_names(authority, level)
         response = _json({"authority": authority, "level": level, "codes": codes, "names": names})

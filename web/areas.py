@@ -12,7 +12,7 @@ from typing import Any
 
 import flask
 
-from atlas import access, areas, store
+from atlas import access, areas, catalogue
 from atlas import profile as atlas_profile
 from web import auth, errors
 from web import profile as web_profile
@@ -59,7 +59,7 @@ def create() -> flask.Response:
     if extra:
         return errors.json_error(400, f"unknown field {extra[0][:40]!r}; fields: {', '.join(sorted(known))}",
                                  parameter=extra[0][:40])
-    s = store.get_store()
+    s = catalogue.of_request()
     level = body.get("level")
     if not isinstance(level, str):
         return errors.json_error(400, "level must be one of " + ", ".join(lv for lv in s.levels if lv != "lad"),
@@ -98,7 +98,7 @@ def remove(code: str) -> flask.Response:
     return _unknown(code) if not done else flask.Response(status=204)
 
 
-def _resolve(s: store.Store, code: str) -> atlas_profile.Subject | None:
+def _resolve(s: catalogue.Catalogue, code: str) -> atlas_profile.Subject | None:
     """A saved area as a profile's subject, for the request's actor (None: not one, or not theirs to open)."""
     return areas.subject(s, code, auth.actor())
 

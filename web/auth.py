@@ -44,7 +44,7 @@ from flask_wtf.csrf import CSRFProtect
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from atlas import access, accounts, audit, db, registry, sessions, settings, store
+from atlas import access, accounts, audit, catalogue, db, extracts, registry, sessions, settings
 from web import errors, ratelimit
 
 __all__ = ["CSRF", "FRAMEWORK_ACTIONS", "FRAMEWORK_CALLBACKS", "actor", "blueprint", "callback_action",
@@ -62,7 +62,7 @@ PRIVATE_PREFIXES = ("/api", "/export", "/datapack", "/datastore", "/_dash-update
 
 
 #: Routes the frameworks register (Dash's, Flask's static files), by endpoint, with the action each performs:
-#: all open (what Dash's callbacks answer is decided by each callback's own action and the store).
+#: all open (what Dash's callbacks answer is decided by each callback's own action and the request's catalogue).
 FRAMEWORK_ACTIONS: dict[str, str] = {endpoint: "site.view" for endpoint in (
     "static", "_dash_assets.static", "datastore.static", "/", "/<path:path>", "/_dash-layout", "/_dash-dependencies",
     "/_dash-update-component", "/_reload-hash", "/_favicon.ico",
@@ -156,11 +156,13 @@ def _begin() -> flask.Response | flask.typing.ResponseReturnValue | None:
         g._atlas_actor_token = access.set_current(access.ANONYMOUS)
         return errors.json_error(401, "the API token is not valid (unknown, revoked or expired)",
                                  headers={"WWW-Authenticate": 'Bearer realm="atlas"'})
-    except db.Unavailable as exc:
+    except tuple(errors.SHARED) as exc:  # the database (a token, an account) or Redis (a session)
         g._atlas_actor_token = access.set_current(access.ANONYMOUS)
-        return _unavailable(exc)
+        return errors.unavailable(exc)
     g.atlas_actor = who
-    g._atlas_actor_token = access.set_current(who)  # for the store (atlas/store.py), which reads it there
+    # The audit log's ``who`` (atlas/audit.py) when a caller names none; everything that reads data is handed
+    # the request's catalogue, built from this actor (atlas/catalogue.py).
+    g._atlas_actor_token = access.set_current(who)
     return _check_action(who)
 
 
@@ -192,15 +194,6 @@ def _end(_: BaseException | None) -> None:
     tokens = g.pop("_atlas_tokens", None)
     if tokens is not None:
         registry.end_request(tokens[0])
-
-
-def _unavailable(exc: Exception) -> flask.Response:
-    log.error("503 %s: %s", flask.request.path, exc)
-    if errors.is_data_path(flask.request.path) or flask.request.path.startswith("/_dash"):
-        return errors.json_error(503, "the datastore's database is unavailable; try again shortly",
-                                 headers={"Retry-After": "5"})
-    return flask.Response("The datastore's database is unavailable; try again shortly.\n", status=503,
-                          mimetype="text/plain", headers={"Retry-After": "5"})
 
 
 SHORT = "public, max-age=60, must-revalidate"
@@ -241,7 +234,7 @@ def _shows_published() -> bool:
     if _PUBLISHED.search(request.path) or _PUBLISHED.search(request.query_string.decode("latin-1")):
         return True
     try:
-        return store.get_store().scope_key() != "open"
+        return catalogue.of_request().scope_key() != "open"
     except (db.Unavailable, FileNotFoundError):
         return True
 
@@ -623,7 +616,6 @@ def init_app(server: flask.Flask) -> None:
     server.before_request(_begin)
     server.teardown_request(_end)
     server.after_request(_private)
-    server.register_error_handler(db.Unavailable, _unavailable)
     from authlib.integrations.flask_client import OAuth  # noqa: PLC0415
 
     _oauth = OAuth(server)  # clients are registered on first use, one per allowed issuer (_oidc_client)
@@ -636,7 +628,8 @@ def init_app(server: flask.Flask) -> None:
         if server.extensions.get("atlas_seeded"):
             return
         try:
-            accounts.seed_authorities(store.get_store().authorities())
+            reader = extracts.current()
+            accounts.seed_authorities([reader.authority_dict(c) for c in reader.authority_rows])
         except (db.Unavailable, FileNotFoundError):
             return
         server.extensions["atlas_seeded"] = True

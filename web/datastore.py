@@ -1,5 +1,5 @@
 """The datastore: server-rendered pages (readable without JavaScript), its DCAT documents and Atom feeds, and
-the browser's publishing flow. Every list, count and document is what the requester may see (atlas/catalogue.py
+the browser's publishing flow. Every list, count and document is what the requester may see (atlas/datasets.py
 and atlas/registry.py ask ``access.allowed``); a dataset they may not see answers 404 like one that never
 existed.
 
@@ -48,15 +48,16 @@ from atlas import (
     catalogue,
     csvsafe,
     datapack,
+    datasets,
     db,
     deprivation,
+    extracts,
     feeds,
     points,
     preview,
     publish,
     registry,
     settings,
-    store,
 )
 from atlas.viewstate import LEVEL_LABELS, level_label
 from web import auth, errors
@@ -100,8 +101,9 @@ class Missing(LookupError):
 
 # -- helpers ------------------------------------------------------------------------------------------------
 
-def _store() -> store.Store:
-    return store.get_store()
+def _store() -> catalogue.Catalogue:
+    """The request's catalogue (what this requester may see), built once per request."""
+    return catalogue.of_request()
 
 
 def _render(template: str, status: int = 200, **context: Any) -> flask.Response:
@@ -115,7 +117,7 @@ def _authority(name: str) -> dict:
     s = _store()
     upper = name.upper()
     for a in s.authorities():
-        if a["code"] == upper or catalogue.slug(a["name"]) == name.lower():
+        if a["code"] == upper or datasets.slug(a["name"]) == name.lower():
             return a
     raise Missing(name)
 
@@ -134,7 +136,7 @@ def _points_link(authority: str, dataset: str) -> str:
     return "/?" + urlencode([("authority", authority), ("points", dataset)])
 
 
-def _points_preview(s: store.Store, d: catalogue.DatasetInfo) -> dict | None:
+def _points_preview(s: catalogue.Catalogue, d: datasets.DatasetInfo) -> dict | None:
     """A point dataset's preview for its page: counts, the first points, and a map of them (an SVG)."""
     if not d.points:
         return None
@@ -144,8 +146,8 @@ def _points_preview(s: store.Store, d: catalogue.DatasetInfo) -> dict | None:
     return found
 
 
-def _find(key: str) -> catalogue.DatasetInfo:
-    for d in catalogue.datasets(_store()):
+def _find(key: str) -> datasets.DatasetInfo:
+    for d in datasets.datasets(_store()):
         if d.key == key:
             return d
     raise Missing(key)
@@ -164,12 +166,12 @@ def index() -> flask.Response:
     s = _store()
     args = flask.request.args
     q = args.get("q", "").strip()[:200]
-    chosen = {name: args.get(name, "").strip()[:200] for name in catalogue.FACETS if args.get(name, "").strip()}
-    items = catalogue.datasets(s)
-    found = catalogue.search(items, q, chosen)
-    counts = catalogue.authority_counts(s)
+    chosen = {name: args.get(name, "").strip()[:200] for name in datasets.FACETS if args.get(name, "").strip()}
+    items = datasets.datasets(s)
+    found = datasets.search(items, q, chosen)
+    counts = datasets.authority_counts(s)
     words = q.lower().split()
-    authorities = [dict(a, slug=catalogue.slug(a["name"]), counts=counts.get(a["code"], (0, 0)))
+    authorities = [dict(a, slug=datasets.slug(a["name"]), counts=counts.get(a["code"], (0, 0)))
                    for a in sorted(s.authorities(), key=lambda a: a["name"])
                    if a.get("levels") and all(w in a["name"].lower() or w in a["code"].lower() for w in words)]
     def facet_link(name: str, value: str | None) -> str:
@@ -180,7 +182,7 @@ def index() -> flask.Response:
             params[name] = value
         return flask.url_for("datastore.index", **{k: v for k, v in params.items() if v})
     return _render("datastore/index.html", q=q, chosen=chosen, results=found[:MAX_RESULTS], total=len(found),
-                   facets=catalogue.facet_counts(found), facet_link=facet_link, authorities=authorities,
+                   facets=datasets.facet_counts(found), facet_link=facet_link, authorities=authorities,
                    all_count=len(items))
 
 
@@ -188,11 +190,11 @@ def index() -> flask.Response:
 @access.declares("site.view")
 def authority_page(name: str) -> flask.Response:
     a = _authority(name)
-    if catalogue.slug(a["name"]) != name and a["code"] != name:
+    if datasets.slug(a["name"]) != name and a["code"] != name:
         return flask.redirect(flask.url_for("datastore.authority_page", name=a["code"]), 301)
     s = _store()
-    items = catalogue.datasets(s, a["code"])
-    topics: dict[str, list[catalogue.DatasetInfo]] = {}
+    items = datasets.datasets(s, a["code"])
+    topics: dict[str, list[datasets.DatasetInfo]] = {}
     for d in items:
         topics.setdefault(d.topic, []).append(d)
     levels = {d["level"] for d in a.get("levels") or []}
@@ -200,7 +202,7 @@ def authority_page(name: str) -> flask.Response:
     previews = {d.key: points.preview(s, d.key, a["code"], n=5) for d in items if d.points}
     return _render("datastore/authority.html", a=a, topics=topics, levels=levels, formats=list(FORMATS),
                    previews=previews, points_link=_points_link,
-                   map_link=_map_link, built=catalogue._build_created(s), count=len(items),
+                   map_link=_map_link, built=datasets._build_created(s), count=len(items),
                    variables=sum(d.variables for d in items),
                    deprivation=deprivation.district_summary(s, a["code"]))
 
@@ -225,7 +227,7 @@ def download(name: str, level: str, filename: str) -> flask.Response:
                             _external=True)
         response = flask.Response(datapack.dataset_csvw(frame, rows, url, f"{a['name']}, {level}: {dataset}"),
                                   mimetype="application/csvm+json")
-        response.headers["Cache-Control"] = "public, max-age=3600" if not access.current().signed_in else "private"
+        response.headers["Cache-Control"] = "public, max-age=3600" if not auth.actor().signed_in else "private"
         return response
     meta = {"dataset": dataset, "authority": a["code"], "level": level,
             "variables": [{k: r.get(k) for k in ("id", "label", "unit", "denominator", "vintage", "as_of",
@@ -235,7 +237,7 @@ def download(name: str, level: str, filename: str) -> flask.Response:
                                  layer=f"{a['code']}_{level}_{dataset}")
     response = flask.Response(body, mimetype=FORMATS[fmt])
     response.headers["Content-Disposition"] = f'attachment; filename="{a["code"]}_{level}_{dataset}.{fmt}"'
-    url = catalogue.licence_url(rows[0].get("licence") or "")
+    url = datasets.licence_url(rows[0].get("licence") or "")
     links = [f'<{url}>; rel="license"'] if url else []
     if fmt == "csv":
         csvw = flask.url_for("datastore.download", name=a["code"], level=level,
@@ -308,7 +310,7 @@ def version_csv(key: str, number: int) -> flask.Response:
 
 # -- DCAT --------------------------------------------------------------------------------------------------
 
-def _dcat_description(d: catalogue.DatasetInfo) -> str:
+def _dcat_description(d: datasets.DatasetInfo) -> str:
     """A dataset's description from the catalogue: what it holds, where, when and from whom."""
     if d.published:
         return d.description or d.title
@@ -317,7 +319,7 @@ def _dcat_description(d: catalogue.DatasetInfo) -> str:
             f"vintage {d.vintage or 'not recorded'}. Source: {d.source}")
 
 
-def _dcat_dataset(d: catalogue.DatasetInfo, base: str, authority: dict | None, levels: list[str]) -> dict:
+def _dcat_dataset(d: datasets.DatasetInfo, base: str, authority: dict | None, levels: list[str]) -> dict:
     """One dcat:Dataset. ``levels``: the levels at which this authority's download of it exists (the same
     question the download route asks), so every distribution listed answers."""
     page = f"{base}{flask.url_for('datastore.dataset_page', key=d.key)}"
@@ -385,7 +387,7 @@ def _dcat_levels(authority: dict | None) -> dict[str, list[str]]:
     return out
 
 
-def _dcat(items: list[catalogue.DatasetInfo], authority: dict | None) -> flask.Response:
+def _dcat(items: list[datasets.DatasetInfo], authority: dict | None) -> flask.Response:
     base = _base()
     me = base + flask.request.path
     title = "Neighbourhood Atlas datastore" + (f": {authority['name']}" if authority else "")
@@ -404,14 +406,14 @@ def _dcat(items: list[catalogue.DatasetInfo], authority: dict | None) -> flask.R
 @blueprint.route("/datastore/catalog.jsonld")
 @access.declares("site.view")
 def dcat_all() -> flask.Response:
-    return _dcat(catalogue.datasets(_store()), None)
+    return _dcat(datasets.datasets(_store()), None)
 
 
 @blueprint.route("/datastore/<name>/catalog.jsonld")
 @access.declares("site.view")
 def dcat_authority(name: str) -> flask.Response:
     a = _authority(name)
-    return _dcat(catalogue.datasets(_store(), a["code"]), a)
+    return _dcat(datasets.datasets(_store(), a["code"]), a)
 
 
 # -- what's new and Atom feeds ----------------------------------------------------------------------------------
@@ -508,10 +510,9 @@ def feed_user(secret: str) -> flask.Response:
         raise Missing("feed")
     ids = {int(t[2:]) for k, t in follows if k == "dataset" and re.fullmatch(r"ds\d+", t)}
     authorities = [t for k, t in follows if k == "authority"]
-    with access.acting_as(actor):
-        entries = _entries(actor, ids) if ids else []
-        for code in authorities:
-            entries += _entries(actor, authority=code)
+    entries = _entries(actor, ids) if ids else []
+    for code in authorities:
+        entries += _entries(actor, authority=code)
     unique = {(e["dataset"].id, e["number"]): e for e in entries}
     entries = sorted(unique.values(), key=lambda e: e["created"], reverse=True)[:100]
     response = _atom(f"Followed by {actor.email}", flask.request.path, entries)
@@ -678,7 +679,8 @@ def publish_details(token: str) -> flask.Response:
         s = _store()
         if form.get("action") == "publish" and rep.ok:
             try:
-                out = publish.publish_dataset(actor, meta, data, info["filename"], s, via="upload", report=rep)
+                out = publish.publish_dataset(actor, meta, data, info["filename"], s.extracts, via="upload",
+                                              report=rep)
             except publish.Rejected as exc:
                 rep = exc.report
             except publish.Forbidden as exc:
@@ -688,14 +690,14 @@ def publish_details(token: str) -> flask.Response:
                 for suffix in (".bin", ".json"):
                     (folder / f"{token}{suffix}").unlink(missing_ok=True)
                 return flask.redirect(flask.url_for("datastore.dataset_page", key=f"ds{out['id']}"))
-        owner = publish.owner_for(actor, info["organisation"], s)
+        owner = publish.owner_for(actor, info["organisation"], s.extracts)
         onto = (lambda a: access.allowed(actor, "place.publish", access.Target(owner, a))) if owner else None
-        frame = publish.check(data, info["filename"], meta, s, rep, onto=onto) if rep.ok else None
+        frame = publish.check(data, info["filename"], meta, s.extracts, rep, onto=onto) if rep.ok else None
         report = rep.as_dict()
         status = 200 if rep.ok else 422
         if frame is not None and meta.columns and meta.level != registry.POINTS:
             preview_svg = preview.svg(s, meta.level, frame, meta.columns[0].name)
-    owner = publish.owner_for(actor, info["organisation"], _store())
+    owner = publish.owner_for(actor, info["organisation"], _store().extracts)
     choices = _share_choices(owner.id) if owner else []
     return _render("datastore/publish_details.html", status, info=info, token=token, form=form, report=report,
                    preview=preview_svg, levels=list(access.LEVELS), partnerships=choices,
@@ -716,7 +718,7 @@ def publish_version(dataset_id: int) -> flask.Response:
             report.error("size", "choose a file")
         return _render("datastore/publish_report.html", 422, report=report.as_dict(), title="Nothing was stored")
     try:
-        publish.add_version(actor, dataset_id, data, upload.filename or "upload.csv", _store(), as_of=as_of,
+        publish.add_version(actor, dataset_id, data, upload.filename or "upload.csv", _store().extracts, as_of=as_of,
                             note=flask.request.form.get("note", "")[:500], via="upload", report=report)
     except publish.Rejected as exc:
         return _render("datastore/publish_report.html", 422, report=exc.report.as_dict(), title="Nothing was stored")
@@ -877,7 +879,7 @@ def _org_action(form: Any, code: str, name: str, actor: access.Actor) -> tuple[s
 # -- errors ----------------------------------------------------------------------------------------------------
 
 @blueprint.errorhandler(Missing)
-@blueprint.errorhandler(store.NotFound)
+@blueprint.errorhandler(extracts.NotFound)
 def _missing(exc: Exception) -> flask.Response:
     # The same answer whether the thing does not exist or is not shared with the requester.
     if flask.request.endpoint in ("datastore.download", "datastore.dcat_authority", "datastore.feed_dataset",

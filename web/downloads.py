@@ -14,6 +14,7 @@ image may have at most ``ATLAS_EXPORT_MAX_PIXELS`` pixels (400 naming dpi, width
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import threading
 from collections import OrderedDict
@@ -21,7 +22,7 @@ from typing import Any
 
 import flask
 
-from atlas import access, audit, datapack, db, export, renderpool, settings, store
+from atlas import access, catalogue, datapack, export, renderpool, settings, shared
 from web import compression, errors, ratelimit
 
 __all__ = ["ROUTES", "blueprint", "init_app"]
@@ -81,7 +82,51 @@ class _Bytes:
                 self._size -= dropped
 
 
-_images = _Bytes(64 * 1024 * 1024)
+class _Images:
+    """Rendered images: in Redis when ``ATLAS_REDIS_URL`` is set (drawn once for every worker of every host,
+    kept ``ATLAS_CACHE_TIMEOUT`` seconds), else in this worker's small LRU. The key names everything the image
+    depends on (the data's version, the place, what the requester may see), so a new version is a new key on
+    every host at once. Redis down: the image is drawn here (and the next attempt waits shared.BACKOFF)."""
+
+    KEY = shared.PREFIX + "image:"
+    #: Images larger than this are not sent to Redis (a 600-dpi PNG of a dense map can be tens of MB).
+    SHARED_MAX = 8 * 1024 * 1024
+
+    def __init__(self, limit: int) -> None:
+        self.local = _Bytes(limit)
+
+    def get(self, key: str) -> export.Rendered | None:
+        if not shared.enabled():
+            return self.local.get(key)
+        try:
+            raw = shared.call(lambda r: r.get(self.KEY + key))
+        except shared.Unavailable:
+            return None
+        if raw is None:
+            return None
+        meta_len = int.from_bytes(raw[:4], "big")
+        meta = json.loads(raw[4:4 + meta_len])
+        return export.Rendered(body=raw[4 + meta_len:], mimetype=meta["mimetype"], crs=meta["crs"],
+                               limits=tuple(meta["limits"]), frame=tuple(meta["frame"]))
+
+    def put(self, key: str, value: export.Rendered) -> None:
+        if not shared.enabled():
+            self.local.put(key, value)
+            return
+        if len(value.body) > self.SHARED_MAX:
+            return
+        # A plain layout (not pickle): what is read back from a shared store is never executed.
+        meta = json.dumps({"mimetype": value.mimetype, "crs": value.crs, "limits": list(value.limits),
+                           "frame": list(value.frame)}).encode()
+        raw = len(meta).to_bytes(4, "big") + meta + value.body
+        ttl = settings.load().cache_timeout
+        try:
+            shared.call(lambda r: r.set(self.KEY + key, raw, ex=ttl))
+        except shared.Unavailable:
+            pass
+
+
+_images = _Images(32 * 1024 * 1024)
 
 
 def _spec_key(build_id: str, spec: export.ExportSpec) -> str:
@@ -92,23 +137,19 @@ def _spec_key(build_id: str, spec: export.ExportSpec) -> str:
     return f"{build_id}:export:{hashlib.sha256(text.encode()).hexdigest()[:24]}"
 
 
-def _export_version(s: store.Store, spec: export.ExportSpec) -> str:
+def _export_version(s: catalogue.Catalogue, spec: export.ExportSpec) -> str:
     """What an image depends on beyond its query: the build or the published dataset's current version, the
     place's membership (a partnership's area grows) and what the requester may see. A read of restricted
     data is audited here, so also when the image comes from the cache."""
     st = spec.state
-    row = s.variable(st.variable)
-    if row.get("published") and row.get("access") != "public":
-        pub = s.published(row["dataset"])
-        if pub is not None:
-            audit.read(pub.id, pub.rule.org_id, f"export {st.authority}/{st.level}/{st.variable}",
-                       url=db.database_url(data_dir=s.data_dir))
-    return f"{s.data_version(st.variable)}|{s.place_key(st.authority)}|{s.scope_key()}"
+    variable = s.variable(st.variable)
+    s.audit_read(variable, f"export {st.authority}/{st.level}/{st.variable}")
+    return f"{variable.key}|{s.place_key(st.authority)}|{s.scope_key()}"
 
 
 @access.declares("site.view")
 def export_map(format: str) -> flask.Response:  # noqa: A002 - the URL's own word
-    s = store.get_store()
+    s = catalogue.of_request()
     try:
         repeated = [k for k, values in flask.request.args.lists() if len(values) > 1]
         if repeated:
@@ -127,7 +168,7 @@ def export_map(format: str) -> flask.Response:  # noqa: A002 - the URL's own wor
             return response
         rendered = _images.get(tag)
         if rendered is None:
-            # Reading the store stays here; drawing (seconds of CPU, a canvas of up to 140 MB) goes to the pool.
+            # Reading the data stays here; drawing (seconds of CPU, a canvas of up to 140 MB) goes to the pool.
             rendered = renderpool.get_pool().render(export.map_data(s, spec))
             _images.put(tag, rendered)
     except renderpool.Busy as exc:
@@ -158,7 +199,7 @@ def export_map(format: str) -> flask.Response:  # noqa: A002 - the URL's own wor
 
 @access.declares("site.view")
 def datapack_zip(authority: str) -> flask.Response:
-    s = store.get_store()
+    s = catalogue.of_request()
     path = datapack.ensure(s, authority)
     tag = f"{s.build_id}:datapack:{authority}"
     response = flask.send_file(path, mimetype="application/zip", as_attachment=True,

@@ -4,8 +4,10 @@
 plus what helps (the valid choices, capped at ``MAX_VALID`` with their count; the parameter at fault).
 ``register(blueprint, prefix, ...)`` gives a blueprint the shared handlers:
 
-- ``store.NotFound`` -> 404 naming what was not found and listing what is valid;
+- ``extracts.NotFound`` -> 404 naming what was not found and listing what is valid;
 - any ``HTTPException`` (405, 413, 429 from flask-limiter...) -> its status, as JSON;
+- a shared service that cannot be reached (``SHARED``: the database, object storage, Redis) -> 503 with
+  ``Retry-After``, saying which; the workers stay up and recover by themselves when it returns;
 - ``FileNotFoundError`` (no extracts yet) -> 503 saying to run the pipeline;
 - anything else -> 500, logged with its traceback here and never sent to the client.
 
@@ -26,11 +28,12 @@ import re
 from typing import Any
 
 import flask
+import redis
 from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 
-from atlas import settings, store
+from atlas import db, extracts, settings, shared, storage
 
-__all__ = ["MAX_VALID", "init_app", "is_data_path", "json_error", "register"]
+__all__ = ["MAX_VALID", "SHARED", "init_app", "is_data_path", "json_error", "register", "unavailable"]
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +85,29 @@ def _http_error(exc: HTTPException) -> flask.Response:
     return json_error(status, exc.description or exc.name, headers=headers)
 
 
-def _not_found(exc: store.NotFound) -> flask.Response:
+#: Shared services a request may need, by the exception raised while one cannot be reached, with its name.
+SHARED: dict[type[Exception], str] = {
+    db.Unavailable: "the datastore's database", storage.Unavailable: "object storage",
+    shared.Unavailable: "the shared store of sessions and limits (Redis)",
+    # flask-limiter's Redis storage raises redis-py's own errors from its before_request check.
+    redis.ConnectionError: "the shared store of sessions and limits (Redis)",
+    redis.TimeoutError: "the shared store of sessions and limits (Redis)"}
+
+
+def unavailable(exc: Exception) -> flask.Response:
+    """503 with Retry-After for a shared service that cannot be reached: JSON on data paths and Dash's
+    callbacks, one line of plain text elsewhere. Logged in one line, never a traceback."""
+    what = next((name for cls, name in SHARED.items() if isinstance(exc, cls)), "a service this needs")
+    retry = str(getattr(exc, "retry_after", 5))
+    log.error("503 %s: %s unavailable: %s", flask.request.path, what, exc)
+    message = f"{what} is unavailable; try again shortly"
+    if is_data_path(flask.request.path) or flask.request.path.startswith("/_dash"):
+        return json_error(503, message, headers={"Retry-After": retry}, retry_after=int(retry))
+    return flask.Response(message[:1].upper() + message[1:] + ".\n", status=503, mimetype="text/plain",
+                          headers={"Retry-After": retry})
+
+
+def _not_found(exc: extracts.NotFound) -> flask.Response:
     extra = {"see": SEE[exc.what]} if exc.what in SEE else {}
     return json_error(getattr(exc, "status", 404), exc.message, exc.valid, what=exc.what, value=exc.value, **extra)
 
@@ -101,8 +126,10 @@ def register(blueprint: flask.Blueprint, *prefixes: str) -> flask.Blueprint:
     """Give ``blueprint`` the shared JSON error handlers, and claim ``prefixes`` (e.g. ``/api``) for it: an
     unmatched path under them is a JSON 404 rather than Dash's page. A blueprint's own handlers for more
     specific exceptions still win (Flask looks them up by the exception's class first)."""
-    blueprint.register_error_handler(store.NotFound, _not_found)
+    blueprint.register_error_handler(extracts.NotFound, _not_found)
     blueprint.register_error_handler(HTTPException, _http_error)
+    for cls in SHARED:
+        blueprint.register_error_handler(cls, unavailable)
     blueprint.register_error_handler(FileNotFoundError, _no_extracts)
     blueprint.register_error_handler(Exception, _internal)
 
@@ -131,6 +158,8 @@ def init_app(server: flask.Flask, config: settings.Settings | None = None) -> No
     config = config or settings.load()
     server.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     server.register_error_handler(RequestEntityTooLarge, _too_large)
+    for cls in SHARED:
+        server.register_error_handler(cls, unavailable)
 
 
     @server.before_request

@@ -11,7 +11,7 @@ import re
 
 import flask
 
-from atlas import access, air, points, store
+from atlas import access, air, catalogue, points
 from web import api, errors
 
 __all__ = ["ROUTES", "blueprint", "init_app"]
@@ -36,7 +36,7 @@ def _dataset_summary(row: dict) -> dict:
 @access.declares("site.view")
 def point_datasets() -> flask.Response:
     api.only(())
-    s = store.get_store()
+    s = catalogue.of_request()
     rows = [_dataset_summary(row) for row in s.point_datasets()]
     return api.cacheable(api.json_response({"build": s.build_id, "count": len(rows), "datasets": rows}),
                          f"{s.build_id}:points", s.build_id)
@@ -46,7 +46,7 @@ def point_datasets() -> flask.Response:
 def point_file(filename: str) -> flask.Response:
     dataset, _fmt = api.split(filename, ("geojson",))
     api.only(("authority", "measure", "day", "v"))
-    s = store.get_store()
+    s = catalogue.of_request()
     authority = api.param("authority")
     body = points.geojson(s, dataset, authority)
     measure, day = api.param("measure"), api.param("day")
@@ -83,7 +83,7 @@ def point_file(filename: str) -> flask.Response:
 def point_site(dataset: str, filename: str) -> flask.Response:
     code, _fmt = api.split(filename, ("json",))
     api.only(())
-    s = store.get_store()
+    s = catalogue.of_request()
     body = points.site(s, dataset, code)
     return api.cacheable(api.json_response({"build": s.build_id, **body}),
                          f"{s.build_id}:points:{dataset}:site:{code}", s.build_id)
@@ -96,7 +96,7 @@ def point_near(level: str, filename: str) -> flask.Response:
     n = api.param("n") or "3"
     if not re.fullmatch(r"[0-9]{1,2}", n) or not 1 <= int(n) <= 20:
         raise api.BadQuery("n", "n must be a whole number from 1 to 20")
-    s = store.get_store()
+    s = catalogue.of_request()
     body = points.near_area(s, level, code, int(n))
     return api.cacheable(api.json_response({"build": s.build_id, **body}),
                          f"{s.build_id}:near:{level}:{code}:{n}", s.build_id)
@@ -112,7 +112,7 @@ def exposure(authority: str, level: str, filename: str) -> flask.Response:
         if not _THRESHOLD.fullmatch(given):
             raise api.BadQuery("threshold", "threshold must be a number (µg/m³ for an air pollutant), e.g. 12.5")
         extra = (float(given),)
-    s = store.get_store()
+    s = catalogue.of_request()
     try:
         summary = air.exposure(s, authority, level, variable, extra)
     except air.ExposureError as exc:

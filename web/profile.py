@@ -13,7 +13,7 @@ from typing import Any
 
 import flask
 
-from atlas import access, csvsafe, describe, store
+from atlas import access, catalogue, csvsafe, describe, extracts
 from atlas import profile as atlas_profile
 from atlas import similar as atlas_similar
 from web import errors
@@ -41,10 +41,10 @@ ROUTES: tuple[tuple[str, str], ...] = (
 )
 
 #: How a saved area's code becomes a profile's subject (set by web/areas.py when it is registered).
-_resolvers: list[Callable[[store.Store, str], atlas_profile.Subject | None]] = []
+_resolvers: list[Callable[[catalogue.Catalogue, str], atlas_profile.Subject | None]] = []
 
 
-def saved_resolver(fn: Callable[[store.Store, str], atlas_profile.Subject | None]) -> None:
+def saved_resolver(fn: Callable[[catalogue.Catalogue, str], atlas_profile.Subject | None]) -> None:
     """Register how saved areas' codes are resolved (for the requester, by their access)."""
     if fn not in _resolvers:
         _resolvers.append(fn)
@@ -62,7 +62,7 @@ def _only(names: tuple[str, ...]) -> None:
             raise BadQuery(key, f"unknown parameter {key[:40]!r}; this route reads {', '.join(names) or 'none'}")
 
 
-def subject(s: store.Store, place: str, level: str | None) -> atlas_profile.Subject:
+def subject(s: catalogue.Catalogue, place: str, level: str | None) -> atlas_profile.Subject:
     """The subject a URL names (a saved area first, then a built-in place or an area). Raises NotFound."""
     def saved(code: str) -> atlas_profile.Subject | None:
         for fn in _resolvers:
@@ -77,7 +77,7 @@ def _split(filename: str) -> tuple[str, str]:
     for fmt in sorted(PROFILE_FORMATS, key=len, reverse=True):
         if filename.endswith("." + fmt):
             return filename[: -len(fmt) - 1], fmt
-    raise store.NotFound("format", filename.rpartition(".")[2], list(PROFILE_FORMATS))
+    raise extracts.NotFound("format", filename.rpartition(".")[2], list(PROFILE_FORMATS))
 
 
 def _clean(value: Any) -> Any:
@@ -146,7 +146,7 @@ def _csvw(result: dict, url: str) -> dict:
 def profile_route(filename: str) -> flask.Response:
     place, fmt = _split(filename)
     _only(("level",))
-    s = store.get_store()
+    s = catalogue.of_request()
     level = (flask.request.args.get("level") or "").strip() or None
     subj = subject(s, place, level)
     if fmt == "pdf":
@@ -180,7 +180,7 @@ def profile_route(filename: str) -> flask.Response:
 def similar_route(level: str, filename: str) -> flask.Response:
     code, dot, fmt = filename.rpartition(".")
     if not dot or fmt != "json":
-        raise store.NotFound("format", fmt if dot else "", ["json"])
+        raise extracts.NotFound("format", fmt if dot else "", ["json"])
     _only(("n", "variables"))
     text = flask.request.args.get("n", "10").strip()
     if not text.isdigit() or not 1 <= int(text) <= atlas_similar.MAX_N:
@@ -189,7 +189,7 @@ def similar_route(level: str, filename: str) -> flask.Response:
     variables = tuple(v.strip() for v in given.split(",") if v.strip()) if given is not None else None
     if given is not None and not variables:
         raise BadQuery("variables", "variables is empty: name one or more variables, separated by commas")
-    s = store.get_store()
+    s = catalogue.of_request()
     chosen = variables or atlas_similar.DEFAULTS.get(level, ())
     saved = None
     for fn in _resolvers:
@@ -198,7 +198,7 @@ def similar_route(level: str, filename: str) -> flask.Response:
             break
     if saved is not None:
         if saved.level != level:
-            raise store.NotFound("level", level, [saved.level],
+            raise extracts.NotFound("level", level, [saved.level],
                                  f"{saved.name} ({code}) is made of areas at level {saved.level!r}, not {level!r}")
         atlas_similar.model(s, level, tuple(chosen))  # validates the level and variables first
         target = atlas_profile.values_for(s, saved, tuple(chosen))

@@ -24,7 +24,7 @@ from typing import Any
 import flask
 import sqlalchemy as sa
 
-from atlas import access, audit, db, publish, registry, store
+from atlas import access, audit, db, extracts, publish, registry
 from web import auth, errors
 
 __all__ = ["ROUTES", "blueprint", "dataset_json", "init_app"]
@@ -119,7 +119,7 @@ def _create() -> flask.Response:
     data, filename = _upload()
     report = publish.Report()
     meta = publish.parse_metadata(_metadata(True), report)
-    s = store.get_store()
+    s = extracts.current()
     try:
         out = publish.publish_dataset(actor, meta, data, filename, s, via="api", report=report)
     except publish.Rejected as exc:
@@ -179,7 +179,7 @@ def versions(dataset_id: int) -> flask.Response:
     if not report.ok:
         return _rejected(publish.Rejected(report))
     try:
-        out = publish.add_version(actor, dataset_id, data, filename, store.get_store(), as_of=meta.get("as_of"),
+        out = publish.add_version(actor, dataset_id, data, filename, extracts.current(), as_of=meta.get("as_of"),
                                   note=meta.get("note", ""), via="api", report=report)
     except publish.Rejected as exc:
         return _rejected(exc)
@@ -211,7 +211,7 @@ def restore(dataset_id: int) -> flask.Response:
     if not isinstance(number, int) or isinstance(number, bool) or number < 1:
         return errors.json_error(400, "`version` must be a version number", parameter="version")
     try:
-        out = publish.restore(actor, dataset_id, number, store.get_store().data_dir)
+        out = publish.restore(actor, dataset_id, number, extracts.current().data_dir)
     except publish.Denied:
         raise _NotFound(dataset_id) from None
     except publish.Forbidden as exc:
@@ -234,7 +234,7 @@ def set_access(dataset_id: int) -> flask.Response:
         return errors.json_error(400, f"`level` must be one of {', '.join(access.LEVELS)}; partnerships and "
                                  "organisations lists of names", parameter="level")
     try:
-        publish.set_access(actor, dataset_id, level, lists[0][:100], lists[1][:100], store.get_store().data_dir)
+        publish.set_access(actor, dataset_id, level, lists[0][:100], lists[1][:100], extracts.current().data_dir)
     except publish.Denied:
         raise _NotFound(dataset_id) from None
     except publish.Forbidden as exc:

@@ -1,15 +1,17 @@
 """Per-client rate limits (flask-limiter), for the routes that cost the server most: map exports.
 
-Clients are told apart by their IP address (``get_remote_address``; behind a reverse proxy, configure
-Werkzeug's ProxyFix first, or every client is the proxy). The counts are kept where the app's cache is:
+Clients are told apart by their IP address (``get_remote_address``; behind a reverse proxy, the app trusts
+one proxy's ``X-Forwarded-For``: web/security.py's ProxyFix, or every client would be the proxy). The counts
+are kept:
 
-- ``ATLAS_CACHE_TYPE=RedisCache``: in Redis (``ATLAS_CACHE_REDIS_URL``), shared by every worker and server;
-- ``SimpleCache`` or ``FileSystemCache``: in each gunicorn worker's memory (``memory://``). The limit then
-  holds per worker: with 2 workers a client may get up to twice the limit through.
+- with ``ATLAS_REDIS_URL``: in Redis, shared by every worker of every host, so a limit holds for the site.
+  While Redis cannot be reached, a limited request (an export, a sign-in) is answered 503 with Retry-After
+  rather than let through uncounted (web/errors.py), and the limits hold again by themselves when it returns;
+- without: in each gunicorn worker's memory (``memory://``). The limit then holds per worker: with 2 workers
+  a client may get up to twice the limit through.
 
 Over the limit: 429, JSON from the blueprint's error handler (web/errors.py), with ``Retry-After`` and the
-``X-RateLimit-*`` headers. If Redis is unreachable the limiter logs it and falls back to memory: the map
-still exports.
+``X-RateLimit-*`` headers.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import flask
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
-from atlas import settings
+from atlas import settings, shared
 
 __all__ = ["EXPORT_LIMIT", "export_limit", "init_app", "limiter", "storage_uri"]
 
@@ -31,8 +33,8 @@ limiter = Limiter(key_func=get_remote_address)
 
 
 def storage_uri(config: settings.Settings) -> str:
-    """Where the counts live: Redis when the cache is Redis, else this worker's memory."""
-    return config.cache_redis_url if config.cache_type == "RedisCache" else "memory://"
+    """Where the counts live: Redis when ATLAS_REDIS_URL is set, else this worker's memory."""
+    return config.redis_url or "memory://"
 
 
 def _limit_text() -> str:
@@ -58,7 +60,14 @@ def init_app(server: flask.Flask, config: settings.Settings | None = None) -> No
     server.config[EXPORT_LIMIT] = config.export_rate_limit
     server.config.setdefault("RATELIMIT_STORAGE_URI", storage_uri(config))
     server.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
-    server.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
-    server.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    if config.redis_url:
+        # Shared counts or none: a storage error reaches web/errors.py as shared.Unavailable (503, Retry-After).
+        server.config.setdefault("RATELIMIT_SWALLOW_ERRORS", False)
+        server.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", False)
+        server.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_timeout": shared.TIMEOUT,
+                                                              "socket_connect_timeout": shared.TIMEOUT})
+    else:
+        server.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
+        server.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     server.config.setdefault("RATELIMIT_KEY_PREFIX", "atlas-limit")
     limiter.init_app(server)

@@ -1,4 +1,5 @@
-"""store.py against the real extracts, checked against the publishers' raw files read here independently."""
+"""The extracts reader and the request's catalogue (atlas/extracts.py, atlas/catalogue.py) against the real
+extracts, checked against the publishers' raw files read here independently."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from atlas import store
+from atlas import catalogue, extracts
 
 KS102 = "census2011/nomis_ks102ew_lsoa11_ew/bulk.csv"
 IMD_FILE_1 = "deprivation/imd2019_england/csv_from_xlsx/File_1_-_IMD2019_Index_of_Multiple_Deprivation.csv"
@@ -39,8 +40,8 @@ INJECTIONS = [
 
 
 @pytest.fixture(scope="module")
-def s(data_dir: Path) -> store.Store:
-    return store.Store(data_dir)
+def s(data_dir: Path) -> catalogue.Catalogue:
+    return catalogue.build(data_dir=data_dir)
 
 
 @pytest.fixture(scope="module")
@@ -163,13 +164,13 @@ def test_wimd_ranks_exactly_as_published_and_ranked_within_wales_only(s, wimd):
 
 
 def test_indices_of_two_nations_are_never_mixed(s):
-    with pytest.raises(store.NotFound) as err:
+    with pytest.raises(extracts.NotFound) as err:
         s.values("E07000194", "lsoa11", "wimd2019_wimd_rank")
     assert err.value.what == "variable"
     assert "W06000015/lsoa11" in err.value.valid
     assert all(v.startswith("W") for v in err.value.valid)
     assert "available for" in str(err.value)
-    with pytest.raises(store.NotFound):
+    with pytest.raises(extracts.NotFound):
         s.values("W06000015", "lsoa11", "imd2019_imd_rank")
     assert len(s.national_values("lsoa11", "imd2019_imd_rank")) == 32844
     assert sorted(s.national_values("lsoa11", "wimd2019_wimd_rank")) == list(range(1, 1910))
@@ -187,7 +188,7 @@ def test_rank_national_only_where_the_variable_is_national(s):
 
 
 def test_national_overview_has_every_authority_of_england_and_wales(s, ks102):
-    got = rows(s.values(store.ALL, "lad", "ks102ew0001"))
+    got = rows(s.values(extracts.ALL, "lad", "ks102ew0001"))
     assert len(got) == len(s.authorities())
     ew = [r for r in got if r["code"][0] in "EW"]
     assert ew and all(r["value"] is not None for r in ew)
@@ -242,7 +243,7 @@ def test_callers_may_modify_what_they_are_given(s):
 
 
 def test_values_rows_line_up_with_the_geometry(s):
-    for authority, level in [("E09000007", "oa11"), ("E08000009", "lsoa21"), (store.ALL, "lad")]:
+    for authority, level in [("E09000007", "oa11"), ("E08000009", "lsoa21"), (extracts.ALL, "lad")]:
         variable = s.variables(authority=authority, level=level)[0]["id"]
         codes = list(s.values(authority, level, variable)["code"])
         assert codes == [f["properties"]["code"] for f in s.area_geojson(authority, level)["features"]]
@@ -274,7 +275,7 @@ def test_variables_filters(s):
     deprivation = s.variables(topic="Deprivation")
     assert deprivation and all(v["topic"] == "Deprivation" for v in deprivation)
     json.dumps(s.variables())
-    with pytest.raises(store.NotFound) as err:
+    with pytest.raises(extracts.NotFound) as err:
         s.variables(topic="Nope")
     assert "Deprivation" in err.value.valid
 
@@ -282,28 +283,28 @@ def test_variables_filters(s):
 # -- bad input -------------------------------------------------------------------------------------------
 
 def test_unknown_names_list_valid_choices(s):
-    with pytest.raises(store.NotFound) as err:
+    with pytest.raises(extracts.NotFound) as err:
         s.values("E99999999", "lsoa11", "ks102ew0001")
     assert (err.value.what, err.value.value) == ("authority", "E99999999")
-    assert "E07000194" in err.value.valid and store.ALL in err.value.valid
-    with pytest.raises(store.NotFound) as err:
+    assert "E07000194" in err.value.valid and extracts.ALL in err.value.valid
+    with pytest.raises(extracts.NotFound) as err:
         s.values("E07000194", "msoa11", "ks102ew0001")
     assert err.value.what == "level" and "lsoa11" in err.value.valid
-    with pytest.raises(store.NotFound) as err:
+    with pytest.raises(extracts.NotFound) as err:
         s.values("E07000194", "lsoa11", "nope")
     assert err.value.what == "variable" and "ks102ew0001" in err.value.valid
-    with pytest.raises(store.NotFound) as err:
+    with pytest.raises(extracts.NotFound) as err:
         s.values("E09000001", "oa11", "ks102ew0001")  # City of London has no Output Areas here
     assert err.value.valid == ["lsoa11", "lsoa21", "ward22"]
-    with pytest.raises(store.NotFound) as err:
+    with pytest.raises(extracts.NotFound) as err:
         s.values("E12000007", "oa21", "ks102ew0001")  # London: no Output Areas of 2021 here
     assert err.value.valid == ["lsoa11", "oa11", "lsoa21", "ward22"]
-    with pytest.raises(store.NotFound) as err:
-        s.values(store.ALL, "lad", "ks102ew0019")  # median age: not derivable for districts
+    with pytest.raises(extracts.NotFound) as err:
+        s.values(extracts.ALL, "lad", "ks102ew0019")  # median age: not derivable for districts
     assert "available for" in str(err.value)
-    with pytest.raises(store.NotFound):
+    with pytest.raises(extracts.NotFound):
         s.variable("nope")
-    with pytest.raises(store.NotFound):
+    with pytest.raises(extracts.NotFound):
         s.area_geojson("E08000025", "oa21")  # Birmingham has no Output Areas of 2021
 
 
@@ -315,7 +316,7 @@ def test_injection_looking_input_is_rejected_before_any_sql(s, bad):
                  lambda: s.area_pbf(bad, "lsoa11"),
                  lambda: s.national_values(bad, "ks102ew0001"),
                  lambda: s.variables(authority=bad)):
-        with pytest.raises(store.NotFound):
+        with pytest.raises(extracts.NotFound):
             call()
     # ... and the store still answers.
     assert len(s.values("E07000194", "lsoa11", "ks102ew0001")) == 58
@@ -334,7 +335,7 @@ def _coordinates(geometry: dict):
 
 
 @pytest.mark.parametrize("authority,level,count", [("E07000194", "lsoa11", 58), ("E07000194", "oa11", 325),
-                                                   ("E08000009", "oa21", 738), (store.ALL, "lad", 374)])
+                                                   ("E08000009", "oa21", 738), (extracts.ALL, "lad", 374)])
 def test_geometry_geojson_and_geobuf_agree(s, authority, level, count):
     collection = s.area_geojson(authority, level)
     features = collection["features"]
@@ -346,7 +347,7 @@ def test_geometry_geojson_and_geobuf_agree(s, authority, level, count):
     for f in features[:50]:
         for x, y in _coordinates(f["geometry"]):
             assert -9 < x < 2.1 and 49 < y < 61
-            assert len(repr(x).split(".")[-1]) <= store.PRECISION >= len(repr(y).split(".")[-1])
+            assert len(repr(x).split(".")[-1]) <= extracts.PRECISION >= len(repr(y).split(".")[-1])
     for f in features:
         polygons = [f["geometry"]["coordinates"]] if f["geometry"]["type"] == "Polygon" \
             else f["geometry"]["coordinates"]
@@ -363,7 +364,7 @@ def test_geometry_geojson_and_geobuf_agree(s, authority, level, count):
 def test_many_threads_at_once_get_their_own_right_answers(s):
     jobs = [(a, "lsoa11", v) for a in AUTHORITIES for v in ("ks102ew0001", "ks102ew0009_pct", "ks102ew0018")]
     jobs += [("E09000007", "oa11", s.variables(authority="E09000007", level="oa11")[0]["id"]),
-             (store.ALL, "lad", "ks102ew0001")]
+             (extracts.ALL, "lad", "ks102ew0001")]
     expected = {job: rows(s.values(*job)) for job in jobs}
     work = jobs * 12
     with ThreadPoolExecutor(max_workers=16) as pool:
@@ -376,7 +377,7 @@ def test_many_threads_at_once_get_their_own_right_answers(s):
 def test_every_thread_cursor_caches_parquet_metadata(s):
     # A session-local SET on the connection does not reach cursors; the cache must hold in each thread.
     def setting(_: int) -> tuple:
-        return s._cursor().execute("SELECT current_setting('parquet_metadata_cache'), "
+        return s.extracts._cursor().execute("SELECT current_setting('parquet_metadata_cache'), "
                                    "current_setting('enable_object_cache')").fetchone()
 
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -388,57 +389,55 @@ def test_a_forked_worker_opens_its_own_connection(s, monkeypatch):
     opens a connection of its own and never touches the inherited one.
 
     No process is forked here: forking a process while DuckDB's threads run can hang the child (it did,
-    in CI). The store notices a fork by its pid, so a different pid is what a forked worker looks like.
+    in CI). The reader notices a fork by its pid, so a different pid is what a forked worker looks like.
     """
     before = rows(s.values("E07000194", "lsoa11", "ks102ew0001"))  # the parent's connection is open
-    inherited = s._con
+    reader = s.extracts
+    inherited = reader._con
     assert inherited is not None
     child = os.getpid() + 1_000_000
-    monkeypatch.setattr(store.os, "getpid", lambda: child)
+    monkeypatch.setattr(extracts.os, "getpid", lambda: child)
     assert rows(s.values("E07000194", "lsoa11", "ks102ew0001")) == before
-    assert s._con is not inherited and s._pid == child
+    assert reader._con is not inherited and reader._pid == child
     monkeypatch.undo()
     assert rows(s.values("E07000194", "lsoa11", "ks102ew0001")) == before  # and back in the parent
 
 
-def test_the_build_in_use_is_kept_when_current_is_swapped(data_dir, tmp_path):
-    build = (data_dir / "current").resolve()
-    (tmp_path / "current").symlink_to(build)
-    mine = store.Store(tmp_path)
-    first = rows(mine.values("E07000194", "lsoa11", "ks102ew0001"))
-    assert mine.build_id == json.loads((build / "build.json").read_text())["id"]
-    other = tmp_path / "other"
-    other.mkdir()
-    (other / "build.json").write_text(json.dumps({"id": "other"}))
-    (tmp_path / "current").unlink()
-    (tmp_path / "current").symlink_to(other)
-    assert rows(mine.values("E07000194", "lsoa11", "ks102ew0001")) == first
-    assert mine.build_id != "other"
+def test_a_request_keeps_its_build_and_the_next_one_gets_the_new_build(data_dir, tmp_path, monkeypatch):
+    """A new build (or one fetched from object storage) is served from the next request on; a request
+    under way finishes on the build it started with, so no answer mixes two builds; a build a reader holds
+    is never pruned, and once no request holds it, it can be."""
+    from atlas import builds
 
-
-def test_a_pruned_build_is_replaced_by_current(data_dir, tmp_path, monkeypatch):
     real = (data_dir / "current").resolve()
     for name in ("a", "b"):  # hard links: two whole builds at no cost
         shutil.copytree(real, tmp_path / "builds" / name, copy_function=os.link)
+        # but build.json of its own: a reader's lock is on the file, and a hard link is the same file
+        (tmp_path / "builds" / name / "build.json").unlink()
+        shutil.copy(real / "build.json", tmp_path / "builds" / name / "build.json")
     (tmp_path / "current").symlink_to(Path("builds") / "a")
     monkeypatch.setenv("ATLAS_DATA_DIR", str(tmp_path))
-    first = store.get_store()
-    assert first.build_dir.name == "a"
-    (tmp_path / "current").unlink()
-    (tmp_path / "current").symlink_to(Path("builds") / "b")
-    assert store.get_store() is first  # a swap alone changes nothing for this process
-    shutil.rmtree(tmp_path / "builds" / "a")
-    second = store.get_store()
-    assert second.build_dir.name == "b"
+    first = catalogue.build()
+    before = rows(first.values("E07000194", "lsoa11", "ks102ew0001"))
+    assert first.build_dir.name == "a" and catalogue.build().extracts is first.extracts
+    builds.swap(tmp_path / "current", tmp_path / "builds" / "b")
+    second = catalogue.build()
+    assert second.build_dir.name == "b" and first.build_dir.name == "a"
+    assert rows(first.values("E07000194", "lsoa11", "ks102ew0001")) == before  # the request under way
+    assert builds.prune(tmp_path / "builds", 1, tmp_path / "builds" / "b") == []  # "a" is read: kept
+    reader = first.extracts
+    del first
+    reader.close()  # what dropping the last reference does (the reader's open build.json goes with it)
+    assert builds.prune(tmp_path / "builds", 1, tmp_path / "builds" / "b") == ["a"]
     assert len(second.values("E07000194", "lsoa11", "ks102ew0001")) == 58
 
 
-def test_get_store_follows_the_settings(atlas_env):
-    got = store.get_store()
-    assert got.data_dir == atlas_env and got is store.get_store()
+def test_the_catalogue_follows_the_settings(atlas_env):
+    got = catalogue.build()
+    assert got.data_dir == atlas_env and got.extracts is catalogue.build().extracts
     assert re.fullmatch(r"\S+", got.build_id)
 
 
 def test_missing_extracts_say_how_to_build_them(tmp_path):
     with pytest.raises(FileNotFoundError, match="pipeline build"):
-        store.Store(tmp_path)
+        catalogue.build(data_dir=tmp_path)

@@ -51,7 +51,7 @@ RATIOS: dict[str, tuple[str, str]] = {
     "qs102ew0003": ("qs102ew0001", "qs102ew0002"),  # persons per hectare
     "pop2017_density": ("pop2017_population", "pop2017_area_km2"),  # people per km2
 }
-#: The catalogue's ``kind`` of a classification (atlas/store.py's CATEGORICAL; the pipeline writes it).
+#: The catalogue's ``kind`` of a classification (atlas/extracts.py's CATEGORICAL; the pipeline writes it).
 CATEGORICAL = "categorical"
 #: Why a figure is not aggregated, by unit (else the general sentence).
 _WHY_NOT = {

@@ -274,7 +274,7 @@ def delete(actor: access.Actor, code: str, url: str | None = None) -> bool:
 
 def subject(s: catalogue.Catalogue, code: str, actor: access.Actor) -> Any:
     """A saved area ``actor`` may open as a profile's subject (atlas.profile.Subject), else None."""
-    from atlas import profile  # noqa: PLC0415 - profile reads the store; areas is imported by the web layer
+    from atlas import profile  # noqa: PLC0415 - profile reads the catalogue; areas is imported by the web layer
 
     if not isinstance(code, str) or not CODE.fullmatch(code):
         return None

@@ -175,13 +175,13 @@ def test_builder_form_is_created_only_when_wanted(atlas_env: Path, monkeypatch: 
 def test_area_list_is_given_its_value_alone_until_opened(atlas_env: Path, search: str, value: str) -> None:
     """The Area list is drawn empty, the whole list waiting in a store until it is first focused (Dash 4
     indexes every option); the first render sends its value with that value's option alone, together."""
-    from atlas import mapview, store
+    from atlas import catalogue, mapview
     from callbacks import explorer
 
     found = _walk(layout(search), {})
     area = next(p for p in found["Dropdown"] if p["id"] == ids.AUTHORITY)
     every = next(p["data"] for p in found["Store"] if p["id"] == ids.AUTHORITY_LIST)
-    s = store.get_store()
+    s = catalogue.of_request()
     assert every == mapview.authority_options(s.authorities(), mapview.larger_places(s)) and len(every) > 300
     assert area["options"] == [] and area.get("value") is None
     out = explorer.render({"search": search}, *([None] * len(ids.CONTROLS)), None)

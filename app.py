@@ -69,7 +69,8 @@ saved_areas.init_app(app.server)
 auth.init_app(app.server)
 datastore.init_app(app.server)
 # /healthz, /readyz, and a real 404 page for a path no route or page serves (web/health.py).
-health.init_app(app.server, pages=lambda: [page["path"] for page in dash.page_registry.values()])
+health.init_app(app.server, pages=lambda: [page.get("path_template") or page["path"]
+                                           for page in dash.page_registry.values()])
 compression.init_app(app.server)
 caching.init_app(app.server)
 # Malformed callback requests: 400 with one log line, never a 500 (web/callback_guard.py).

@@ -294,6 +294,31 @@ def test_unknown_data_paths_are_json_404_even_in_the_dash_app(atlas_env, path) -
     assert "/api" in body["error"] or "route" in body["error"]
 
 
+def test_the_icon_browsers_ask_for_is_dashs_and_an_unknown_page_is_a_real_404(atlas_env) -> None:
+    """A server-rendered page names no icon, so the browser asks /favicon.ico: it finds Dash's (a 404 there
+    is an error in every such page's console); any other unknown path is a 404 page, not the app's page."""
+    import app as app_module
+
+    client = app_module.server.test_client()
+    icon = client.get("/favicon.ico", follow_redirects=True)
+    assert icon.status_code == 200 and icon.mimetype in ("image/x-icon", "image/vnd.microsoft.icon")
+    missing = client.get("/favicon.icon")
+    assert missing.status_code == 404 and "Page not found" in missing.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("path", "status"), [("/profile/E09000019", 200), ("/profile/A1", 200), ("/embed", 200),
+                                              ("/areas/new", 200), ("/profile", 404), ("/profile/a/b", 404),
+                                              ("/embedx", 404), ("/areas/new/x", 404)])
+def test_pages_with_a_path_template_are_pages_and_nothing_else_is(atlas_env, path: str, status: int) -> None:
+    """A Dash page with a variable in its path (a place's profile, a saved area's code) is served, not the
+    404 page; a path its template does not match is the 404 page."""
+    import app as app_module
+
+    response = app_module.server.test_client().get(path)
+    assert response.status_code == status, path
+    assert ("Page not found" in response.get_data(as_text=True)) == (status == 404)
+
+
 def test_wrong_method_on_a_download_is_json_405(client) -> None:
     response = client.post(f"/export/map.png?{VIEW}")
     _json_error(response, 405)

@@ -6,6 +6,8 @@
   storage: fetched and checked against its manifest, atlas/builds.py), and the database, Redis (when
   ``ATLAS_REDIS_URL`` is set) and object storage (when ``ATLAS_STORAGE_URL`` is set) answer. 200 when all do,
   else 503 with ``Retry-After``; the JSON names each check and what failed.
+- ``GET /favicon.ico``: where browsers look for an icon on a page that names none (the datastore's and the
+  report's server-rendered pages): a redirect to Dash's own favicon, not a 404 in every such page's console.
 - Every path that no route and no Dash page serves is answered 404 with a short page linking to the explorer
   (Dash's catch-all route would otherwise serve the app's page with 200 for any path: a soft 404 that fools
   monitors and search engines).
@@ -14,6 +16,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -39,6 +42,12 @@ RETRY_AFTER = 5
 @access.declares("site.view")
 def healthz() -> flask.Response:
     return flask.jsonify({"status": "ok"})
+
+
+@blueprint.get("/favicon.ico")
+@access.declares("site.view")
+def favicon() -> flask.Response:
+    return flask.redirect("/_favicon.ico", 301)
 
 
 def _check(fn: Callable[[], Any]) -> dict:
@@ -97,10 +106,18 @@ def readyz() -> flask.Response:
     return response
 
 
+def _page_pattern(page: str) -> re.Pattern:
+    """A Dash page's path or path template ("/profile/<place>") as a pattern of whole paths: each ``<name>`` is
+    one non-empty segment, as Dash's router reads it."""
+    parts = re.split(r"(<[^<>/]+>)", "/" + page.strip("/"))
+    return re.compile("".join("[^/]+" if part.startswith("<") else re.escape(part) for part in parts))
+
+
 def is_page(path: str, pages: Callable[[], list[str]]) -> bool:
-    """Whether ``path`` is one of the Dash pages (the explorer, the embed), as Dash's router would match it."""
+    """Whether ``path`` is one of the Dash pages (the explorer, the embed, a place's profile), as Dash's router
+    would match it: ``pages()`` gives their paths, or their path templates for pages with variables."""
     wanted = "/" + path.strip("/")
-    return any(wanted == "/" + page.strip("/") for page in pages())
+    return any(_page_pattern(page).fullmatch(wanted) for page in pages())
 
 
 def _not_found_page() -> flask.Response | None:

@@ -166,6 +166,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--export-pool", choices=("process", "thread"), default="process",
                         help="ATLAS_EXPORT_POOL: process (as deployed) or thread (renders counted in the worker)")
+    parser.add_argument("--duckdb-memory-mb", type=int, default=None,
+                        help="ATLAS_DUCKDB_MEMORY_MB for the workers (default: the setting's, 160): run twice to see "
+                             "what DuckDB's buffer adds")
     args = parser.parse_args()
     build = (Path(os.environ.get("ATLAS_DATA_DIR", ROOT / "data")) / "current").resolve()
     if not (build / "build.json").exists():
@@ -179,6 +182,8 @@ def main() -> int:
            "ATLAS_CACHE_TYPE": "FileSystemCache", "ATLAS_CACHE_DIR": str(folder / "cache"),
            "ATLAS_EXPORT_POOL": args.export_pool, "ATLAS_EXPORT_RATE_LIMIT": "", "ATLAS_PULL_EVERY": "0",
            "ATLAS_LOG_LEVEL": "WARNING"}
+    if args.duckdb_memory_mb is not None:
+        env["ATLAS_DUCKDB_MEMORY_MB"] = str(args.duckdb_memory_mb)
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind",
                              f"127.0.0.1:{port}", "--workers", str(args.workers), "--access-logfile", "/dev/null",
                              "app:server"], cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
@@ -195,7 +200,8 @@ def main() -> int:
                 raise SystemExit("gunicorn did not start")
             time.sleep(0.5)
         time.sleep(3)  # the workers' warm-up requests (gunicorn.conf.py)
-        print(f"build {build.name}, {args.workers} workers; RSS per worker in MB")
+        print(f"build {build.name}, {args.workers} workers, DuckDB memory limit "
+              f"{env.get('ATLAS_DUCKDB_MEMORY_MB', 'default')} MB; RSS per worker in MB")
         print(f"{'after start':32s} {rss(proc)}")
         peak = [0.0] * args.workers
         state: dict = {}

@@ -29,11 +29,11 @@ import tempfile
 import threading
 import time
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from atlas.catalogue import Catalogue
 
 __all__ = ["CSVW_SUFFIX", "DEFINITION_FIELDS", "FORMAT_NAMES", "PACK_TIMEOUT", "PackData", "PackLevel", "build_zip",
-           "cache_path", "dataset_csvw", "dataset_file", "ensure", "in_pool", "pack_data", "values_frame",
+           "cache_path", "dataset_csvw", "dataset_file", "ensure", "pack_data", "values_frame",
            "values_geojson", "values_gpkg", "values_parquet", "view_file", "write_zip"]
 
 #: The catalogue fields a datapack's README and variables.csv list for every variable.
@@ -65,15 +65,8 @@ CRS = "EPSG:4326"
 PRUNE_AGE = 3600
 
 
-T = TypeVar("T")
 #: What the pool's messages call a file of each geographic format ("the GeoPackage was not ready within 30 s").
 FORMAT_NAMES = {"geojson": "GeoJSON file", "gpkg": "GeoPackage", "parquet": "GeoParquet file"}
-
-
-def in_pool(fn: Callable[..., T], *args: Any, what: str, timeout: float | None = None) -> T:
-    """``fn(*args)`` in this worker's pool (atlas/renderpool.py): a web worker never imports geopandas or GDAL.
-    Raises renderpool.Busy (503 with Retry-After) when the pool is full, too slow or its process died."""
-    return renderpool.get_pool().run(fn, *args, what=what, timeout=timeout)
 
 
 # -- one view's rows ----------------------------------------------------------------------------------------
@@ -82,7 +75,7 @@ def view_file(values: pd.DataFrame, geojson: bytes, meta: dict, fmt: str, layer:
     """One view's rows (``Catalogue.values``) with each area's geometry (``geojson``: the place's
     ``area_geojson_bytes``) as geojson, gpkg (one layer, ``layer``) or parquet, written in the worker's pool.
     ``meta`` is the variable's catalogue row."""
-    return in_pool(_view_file, values, geojson, dict(meta), fmt, layer, what=FORMAT_NAMES[fmt])
+    return renderpool.run(_view_file, values, geojson, dict(meta), fmt, layer, what=FORMAT_NAMES[fmt])
 
 
 def _view_file(values: pd.DataFrame, geojson: bytes, meta: dict, fmt: str, layer: str) -> bytes:
@@ -410,7 +403,7 @@ def build_zip(cat: Catalogue, authority: str, target: Path) -> dict:
     here (``pack_data``); the zip is written in the worker's pool (``write_zip``, atlas/renderpool.py), whose
     processes import geopandas and GDAL so that a web worker never does."""
     data = pack_data(cat.anonymous(), authority)
-    return in_pool(write_zip, data, str(target), what="datapack", timeout=PACK_TIMEOUT)
+    return renderpool.run(write_zip, data, str(target), what="datapack", timeout=PACK_TIMEOUT)
 
 
 def pack_data(cat: Catalogue, authority: str) -> PackData:
@@ -643,7 +636,7 @@ def dataset_file(frame: pd.DataFrame, meta: dict, fmt: str, geojson: bytes | Non
     """A dataset for one place (``Catalogue.dataset_values``: code, name, full_name, one column per variable) as
     csv, geojson, gpkg or parquet; the geographic formats carry each area's geometry (``geojson``: the place's
     ``area_geojson_bytes``) and the variables' definitions, source and licence (GeoJSON foreign member,
-    GeoPackage/Parquet metadata), and are written in the worker's pool (``in_pool``)."""
+    GeoPackage/Parquet metadata), and are written in the worker's pool (``renderpool.run``)."""
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
@@ -653,7 +646,7 @@ def dataset_file(frame: pd.DataFrame, meta: dict, fmt: str, geojson: bytes | Non
                                         else _json_number(v) if not isinstance(v, str) else v for v in row))
         return out.getvalue().encode()
     assert geojson is not None
-    return in_pool(_dataset_geo_file, frame, meta, fmt, geojson, layer, what=FORMAT_NAMES[fmt])
+    return renderpool.run(_dataset_geo_file, frame, meta, fmt, geojson, layer, what=FORMAT_NAMES[fmt])
 
 
 def _dataset_geo_file(frame: pd.DataFrame, meta: dict, fmt: str, geojson: bytes, layer: str) -> bytes:

@@ -38,15 +38,15 @@ from typing import Any, TypeVar
 
 from atlas import export, settings
 
-__all__ = ["Busy", "RenderPool", "Timeout", "get_pool", "reset_pool"]
+__all__ = ["Busy", "RenderPool", "Timeout", "get_pool", "reset_pool", "run"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 #: Modules the fork server imports once, so that every pool process forks from it ready to work: the map
-#: drawing (matplotlib comes with the first render) and the files' writers with geopandas and GDAL.
-PRELOAD = ("atlas.export", "atlas.datapack", "geopandas", "pyogrio")
+#: drawing (matplotlib comes with the first render), the files' writers with geopandas and GDAL, the PDF report.
+PRELOAD = ("atlas.export", "atlas.datapack", "atlas.report", "geopandas", "pyogrio", "fpdf")
 
 
 class Busy(RuntimeError):
@@ -237,6 +237,13 @@ def get_pool(config: Any | None = None) -> RenderPool:
             _pool = RenderPool(c.export_pool, c.export_workers, c.export_queue, c.export_timeout,
                                c.export_tasks_per_child)
         return _pool
+
+
+def run(fn: Callable[..., T], *args: Any, what: str, timeout: float | None = None) -> T:
+    """``fn(*args)`` in this process's pool (``RenderPool.run``): how files with geometry (atlas/datapack.py) and
+    PDF reports (atlas/report.py) are written off the web worker, which never imports geopandas, GDAL, fpdf2 or
+    matplotlib. Raises ``Busy`` (a 503 with Retry-After) when the pool is full, too slow or its process died."""
+    return get_pool().run(fn, *args, what=what, timeout=timeout)
 
 
 def reset_pool() -> None:

@@ -9,11 +9,13 @@ made in it), then ``--rounds`` times sends a fixed mix, one kind after the other
 with different parameters: the national overview (districts, and all 34,753 LSOAs), districts' values (LSOAs
 and output areas), geometry (geobuf), vector tiles, search, locate, the compare view (Dash's callbacks, posted
 as the browser posts them, for a district and for the whole country), PNG exports, downloads with geometry
-(GeoJSON, GeoPackage, GeoParquet, a datastore dataset), a datapack, and publishing (an upload and a new
-version). Every request must answer 2xx: the bench stops at the first that does not, naming it (a figure
-taken after an error page measures nothing). After each kind it prints the RSS of every worker (psutil, MB), and at the
-end the largest per worker, each worker's unique and proportional set (USS: what it alone holds, what ending
-it would free; PSS: shared pages divided among their sharers) and those of its render processes. The
+(GeoJSON, GeoPackage, GeoParquet, a datastore dataset), a datapack, area profiles (JSON, CSV and the PDF
+report), and publishing (an upload and a new version). Every request must answer 2xx: the bench stops at the
+first that does not, naming it (a figure taken after an error page measures nothing). After each kind it
+prints the RSS of every worker (psutil, MB), and at the end the largest per worker, each worker's unique and
+proportional set (USS: what it alone holds, what ending it would free; PSS: shared pages divided among their
+sharers) and those of its pool's processes (the fork server, the processes that draw images and write files
+with geometry and PDF reports). ``--duckdb-memory-mb`` sets DuckDB's buffer (ATLAS_DUCKDB_MEMORY_MB). The
 issue's budget is 400 MB resident per worker.
 """
 
@@ -105,6 +107,7 @@ def mix(base: str, token: str, folder: Path, round_no: int) -> dict[str, list[st
         "downloads with geometry": [f"/api/values/{CAMDEN}/lsoa11/{var}.{f}" for f in ("geojson", "gpkg", "parquet")]
         + [f"/datastore/{LEEDS}/lsoa11/ks102ew.{f}" for f in ("geojson", "gpkg")],
         "datapack": [f"/datapack/{CAMDEN}.zip"],
+        "profiles": [f"/api/profile/{CAMDEN}.json", f"/api/profile/{LEEDS}.csv", f"/api/profile/{CAMDEN}.pdf"],
         "publishing": ["upload", "version"],
     }
 

@@ -1,6 +1,7 @@
-"""Files with geometry written in the worker's pool (atlas/renderpool.py, atlas/datapack.py): a web worker never
-imports geopandas, GDAL (pyogrio, fiona) or matplotlib; the files are those the worker wrote itself; a full pool
-answers 503 with Retry-After; a pool process killed mid-pack gives a clear 503 and the next request works."""
+"""Files with geometry and PDF reports written in the worker's pool (atlas/renderpool.py, atlas/datapack.py,
+atlas/report.py): a web worker never imports geopandas, GDAL (pyogrio, fiona), fpdf2 or matplotlib; the files
+are those the worker wrote itself; a full pool answers 503 with Retry-After; a pool process killed mid-pack
+gives a clear 503 and the next request works."""
 
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ from web import api, downloads
 
 ROOT = Path(__file__).resolve().parent.parent
 CAMDEN, HARTLEPOOL, VARIABLE = "E09000007", "E06000001", "ks102ew0002"
-#: What a web worker must never import: the files' writers and the map drawing live in the pool's processes.
-NEVER_IN_A_WORKER = ("geopandas", "pyogrio", "fiona", "matplotlib")
+#: What a web worker must never import: the files' writers, the PDF report's and the map drawing live in the
+#: pool's processes.
+NEVER_IN_A_WORKER = ("geopandas", "pyogrio", "fiona", "fpdf", "matplotlib")
 
 
 @pytest.fixture()
@@ -89,11 +91,12 @@ print(json.dumps({{"statuses": statuses, "before": sorted(before),
 
 def test_a_web_worker_never_imports_geopandas(atlas_env, tmp_path) -> None:
     """The whole app in a process of its own (as a gunicorn worker), its pool of processes as deployed, serves a
-    datapack and downloads with geometry (a view's rows and a datastore dataset): none of the writers' libraries
-    is imported by it, before or after."""
+    datapack, downloads with geometry (a view's rows and a datastore dataset) and a PDF report: none of the
+    writers' libraries is imported by it, before or after."""
     paths = [f"/datapack/{HARTLEPOOL}.zip", f"/api/values/{CAMDEN}/lsoa11/{VARIABLE}.gpkg",
              f"/api/values/{CAMDEN}/lsoa11/{VARIABLE}.geojson", f"/api/values/{CAMDEN}/lsoa11/{VARIABLE}.parquet",
-             f"/datastore/{CAMDEN}/lsoa11/ks102ew.gpkg", f"/datastore/{CAMDEN}/lsoa11/ks102ew.geojson"]
+             f"/datastore/{CAMDEN}/lsoa11/ks102ew.gpkg", f"/datastore/{CAMDEN}/lsoa11/ks102ew.geojson",
+             f"/api/profile/{CAMDEN}.pdf"]
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("ATLAS_")}
     env.update({"PYTHONPATH": str(ROOT), "ATLAS_DATA_DIR": str(atlas_env), "ATLAS_TILES_URL": "",
                 "ATLAS_CACHE_TYPE": "SimpleCache", "ATLAS_CACHE_DIR": str(tmp_path / "cache"),
@@ -106,7 +109,7 @@ def test_a_web_worker_never_imports_geopandas(atlas_env, tmp_path) -> None:
                        cwd=ROOT, env=env, check=True)
     got = json.loads(out.read_text().strip().splitlines()[-1])
     assert got["statuses"] == {path: 200 for path in paths}
-    assert "geopandas" not in got["before"] and "pyogrio" not in got["before"]
+    assert not {"geopandas", "pyogrio", "fiona", "fpdf"} & set(got["before"]), got
     # matplotlib may come with the classifier's imports (mapclassify) until that leaves the worker; serving
     # these files adds none of the four.
     assert set(got["after"]) == set(got["before"]) and "geopandas" not in got["after"], got

@@ -1,17 +1,18 @@
-"""Map images drawn, and geographic files written, off the request threads, a few at a time, with a bounded
-queue.
+"""Map images drawn, and files with geometry and PDF reports written, off the request threads, a few at a time,
+with a bounded queue.
 
 Drawing a map at print size is seconds of matplotlib and Agg holding the GIL and a canvas of up to 140 MB
 (34.8 million pixels at 4 bytes). Drawn in a request thread, 24 of them at once stalled every other request
 of the worker for 22 s and grew it to 3.6 GB. Here only ``export.map_data`` (which reads the store) runs in
 the request thread; ``export.render`` takes that plain, picklable data to a pool. Files with geometry
-(GeoPackage, GeoJSON, GeoParquet downloads and the datapack zip, ``atlas.datapack``) go the same way: their
-writers need geopandas and GDAL (pyogrio), about 160 MB that a worker would import once and keep, so the
-worker reads the rows and the areas' GeoJSON and a pool process writes the file (``run``):
+(GeoPackage, GeoJSON, GeoParquet downloads and the datapack zip, ``atlas.datapack``) and the PDF report
+(``atlas.report``) go the same way: their writers need geopandas and GDAL (pyogrio), or fpdf2 and matplotlib,
+about 160 MB that a worker would import once and keep, so the worker reads the rows and the areas' GeoJSON
+and a pool process writes the file (``run``):
 
 - ``process`` (the default): a ``ProcessPoolExecutor`` per gunicorn worker, its processes started by
-  ``forkserver`` (a fresh interpreter that has imported ``atlas.export`` and never DuckDB's threads: never
-  ``fork`` a process running DuckDB), each replaced after ``tasks_per_child`` images so its memory returns
+  ``forkserver`` (a fresh interpreter that has imported ``PRELOAD`` and never DuckDB's threads: never
+  ``fork`` a process running DuckDB), each replaced after ``tasks_per_child`` tasks so its memory returns
   to the system, and run at a lower CPU priority (nice 10). Drawing then holds another process's GIL, and
   the worker's threads stay free.
 - ``thread``: a ``ThreadPoolExecutor`` in the worker itself (cheaper to start; measured in
@@ -114,7 +115,7 @@ def _ready() -> int:
 
 class RenderPool:
     """A bounded pool of processes (or threads) that draws ``export.MapData`` into ``export.Rendered``
-    (``render``) and runs the geographic files' writers (``run``)."""
+    (``render``) and runs the writers of files with geometry and PDF reports (``run``)."""
 
     def __init__(self, kind: str = "process", workers: int = 1, queue: int = 1, timeout: float = 30,
                  tasks_per_child: int = 25) -> None:

@@ -200,9 +200,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ATLAS_MAX_BODY_BYTES", "1048576",
             "Largest request body accepted, in bytes; a larger one is answered 413.", _int_range(1024, 100_000_000)),
     Setting("ATLAS_EXPORT_POOL", "process",
-            "Where map images are drawn and files with geometry written (GeoPackage, GeoJSON, GeoParquet, datapacks): "
-            "process (a pool of processes per worker, started by forkserver; the worker never imports geopandas or "
-            "matplotlib) or thread (threads of the worker itself).", _choice("process", "thread")),
+            "Where map images are drawn, and files with geometry (GeoPackage, GeoJSON, GeoParquet, datapacks) and PDF "
+            "reports written: process (a pool of processes per worker, started by forkserver; the worker never imports "
+            "geopandas, fpdf2 or matplotlib) or thread (threads of the worker itself).", _choice("process", "thread")),
+    Setting("ATLAS_CLASSIFIER", "host",
+            "Where mapclassify computes breaks under gunicorn: host (one classification process per host, started "
+            "by the master; workers never import mapclassify, about 230 MB less each) or worker (in each worker).",
+            _choice("host", "worker")),
     Setting("ATLAS_EXPORT_WORKERS", "1",
             "Map images drawn (or files with geometry written) at once per gunicorn worker.", _int_range(1, 16)),
     Setting("ATLAS_EXPORT_QUEUE", "1",
@@ -325,6 +329,7 @@ class Settings:
     allowed_hosts: tuple[str, ...]
     max_body_bytes: int
     export_pool: str
+    classifier: str
     export_workers: int
     export_queue: int
     export_timeout: int

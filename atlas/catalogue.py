@@ -21,6 +21,7 @@ cached answer keyed by them is shared by requesters who may see the same things,
 from __future__ import annotations
 
 import hashlib
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -108,23 +109,27 @@ class Variable(dict):
         return f"Variable({self.id!r}, {self.key!r})"
 
 
-class _Memo:
-    """A bounded memo (oldest dropped first) for answers shared by requesters who see the same things."""
+#: Bytes (roughly: containers and the rows directly in them) of the answers kept for requesters who see the
+#: same things, all scopes together. A listing of a place's variables is 1-7 MB and there is one per place and
+#: level served: kept without a bound by bytes, they grew a worker by every place it had shown.
+MEMO_BYTES = 32 * 1024 * 1024
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._items: dict[tuple, Any] = {}
-        self._lock = threading.Lock()
 
-    def get(self, key: tuple, compute: Callable[[], T]) -> T:
-        found = self._items.get(key)
-        if found is None:
-            found = compute()
-            with self._lock:
-                if len(self._items) >= self.limit:
-                    self._items.pop(next(iter(self._items)))
-                self._items[key] = found
-        return found
+def _footprint(value: Any) -> int:
+    """Roughly the bytes a memo's answer holds of its own: its containers and the rows directly in them (whose
+    values are the catalogue's, shared)."""
+    size = sys.getsizeof(value)
+    items = (value.values() if isinstance(value, dict)
+             else value if isinstance(value, (list, tuple, set, frozenset)) else ())
+    for item in items:
+        size += sys.getsizeof(item) + (sys.getsizeof(item.__dict__) if hasattr(item, "__dict__") else 0)
+        if isinstance(item, (list, tuple)):  # a dataset's rows (``datasets_at``)
+            size += sum(sys.getsizeof(row) for row in item)
+    return size
+
+
+#: Answers shared by requesters who see the same things, keyed by their scope (least recently used dropped first).
+_memo = extracts.Bounded(MEMO_BYTES, _footprint)
 
 
 class Scope:
@@ -133,7 +138,7 @@ class Scope:
     areas, day) and shared by every requester who sees the same ones, with a memo of what they share."""
 
     def __init__(self, snap: registry.Snapshot, visible: list[registry.Published], key: str,
-                 areas: list[registry.PartnershipArea] = ()) -> None:
+                 areas: list[registry.PartnershipArea] = (), ident: tuple = ()) -> None:
         self.key = key
         self.snapshot = snap
         #: The partnership areas the requester may open as places (code ``P<id>`` -> its member authorities).
@@ -149,7 +154,11 @@ class Scope:
                 self.rows[row["id"]] = {**row, "stale": stale, "status": pub.status()}
                 self.authorities[row["id"]] = frozenset(pub.authorities)
         self.topics = {row["topic"] for row in self.rows.values() if row.get("topic")}
-        self.memo = _Memo(2048)
+        #: What tells this scope from others in the shared memo (its build, folder, registry and visibility).
+        self.ident = ident
+
+    def memo(self, key: tuple, compute: Callable[[], T]) -> T:
+        return _memo.get((self.ident, *key), compute)
 
 
 _scopes: dict[tuple, Scope] = {}
@@ -173,7 +182,7 @@ def _scope_for(actor: access.Actor, snap: registry.Snapshot, reader: Extracts) -
                     _scopes.clear()
                 vis = access.visibility_key(actor, snap.rules())
                 name = f"{snap.generation}:{vis}:{','.join(codes)}" if ids or codes else "open"
-                found = _scopes[key] = Scope(snap, visible, name, areas)
+                found = _scopes[key] = Scope(snap, visible, name, areas, key)
     return found
 
 
@@ -236,7 +245,7 @@ class Catalogue:
     def memo(self, name: str, *args: Any, compute: Callable[[], T]) -> T:
         """``compute()``, kept for every requester who sees the same datasets (per scope: per build,
         registry generation and visibility). Treat the answer as read-only."""
-        return self.scope.memo.get((name, *args), compute)
+        return self.scope.memo((name, *args), compute)
 
     def data_version(self, variable: str) -> str:
         """The data a variable's values come from, for cache keys. Raises NotFound (for a variable the
@@ -274,7 +283,7 @@ class Catalogue:
         if found is not None:
             name, level, codes = found
             if level in self.extracts.levels:
-                index = self.extracts.area_authorities(level)
+                index = self.extracts.area_authorities(level, codes)
                 codes = tuple(sorted(c for c in codes if c in index))
                 out = {"code": authority, "name": name, "level": level, "codes": codes,
                        "authorities": tuple(sorted({index[c] for c in codes})),
@@ -547,8 +556,8 @@ class Catalogue:
         if topic is not None and topic not in self.extracts.topics and topic not in scope.topics:
             raise NotFound("topic", topic, self.topics)
         words = (q or "").lower().split()
-        out = []
-        for row in (*self.extracts.rows.values(), *scope.rows.values()):
+        out = self._build_variables(authority, level, topic, words)
+        for row in scope.rows.values():
             if topic is not None and row.get("topic") != topic:
                 continue
             if authority is not None and level is not None:
@@ -567,6 +576,31 @@ class Catalogue:
                     continue
             out.append(dict(row))
         return out
+
+    def _build_variables(self, authority: str | None, level: str | None, topic: str | None,
+                         words: list[str]) -> list[dict]:
+        """``variables()`` of the build's catalogue: the same filters as the published rows', computed on the
+        reader's columns (atlas/extracts.py ``CatalogueRows``), then only the rows kept made into dicts."""
+        rows = self.extracts.rows
+        kept = np.ones(len(rows), dtype=bool)
+        if topic is not None:
+            kept &= rows.where("topic", lambda t: t == topic)
+        if authority is not None:
+            place = self._place_row(authority) if authority != ALL else None
+            # A region, Wales, a combined authority, a partnership's or a saved area: any of its districts.
+            members = None if authority == ALL else tuple(place["authorities"]) if place is not None else (authority,)
+            levels = ([level] if level is not None
+                      else [lv for lv in self.extracts.coverage.levels if lv != NATIONAL_LEVEL])
+            here = np.zeros(len(rows), dtype=bool)
+            for lv in levels:
+                here |= self.extracts.rows_with_data(members, lv)
+            kept &= here
+        elif level is not None:
+            kept &= rows.where("levels", lambda held: level in (held or ()))
+        at = np.flatnonzero(kept)
+        if words and len(at):
+            at = at[rows.matching(_SEARCHED, words, at)]
+        return rows.select(at)
 
     def _file(self, variable: Variable, level: str) -> str:
         """The Parquet file a variable's values are read from: the build's, or the published version's local

@@ -46,9 +46,9 @@ import shapely.errors
 from atlas import builder, settings
 
 __all__ = ["ALL", "ALL_NAME", "CARRIED_FIELDS", "CARRIED_HIGH", "CARRIED_LOW", "CARRIED_NOTE", "CARRIED_PARTS",
-           "CARRIED_STATUS", "CATEGORICAL", "CHANGE_KINDS", "AreaCodes", "ESTIMATED_METHODS", "Extracts", "LEVELS",
-           "NATIONAL_LEVEL", "NotFound", "PLACE_KINDS", "PRECISION", "REBASED_LEVEL", "UNRANKED_UNITS", "current",
-           "is_categorical", "quote_identifier"]
+           "CARRIED_STATUS", "CATEGORICAL", "CHANGE_KINDS", "AreaCodes", "Bounded", "CatalogueRows", "Coverage",
+           "ESTIMATED_METHODS", "Extracts", "LEVELS", "NATIONAL_LEVEL", "NotFound", "PLACE_KINDS", "PRECISION",
+           "REBASED_LEVEL", "UNRANKED_UNITS", "current", "is_categorical", "quote_identifier"]
 
 #: Every geography level the extracts may hold, in display order.
 LEVELS: tuple[str, ...] = ("lsoa11", "oa11", "lsoa21", "oa21", "ward22", "lad")
@@ -226,7 +226,7 @@ def _floats(data: Any) -> np.ndarray:
 V = TypeVar("V")
 
 
-class _Bounded:
+class Bounded:
     """A small thread-safe LRU memo, bounded by entries or by the bytes of its values (``size``)."""
 
     def __init__(self, limit: int, size: Callable[[Any], int] | None = None) -> None:
@@ -261,6 +261,228 @@ class _Bounded:
             self._used = 0
 
 
+#: Catalogue rows a reader keeps as dicts once asked for (a variable switch asks for the same few again and again).
+ROWS_CACHED = 512
+
+
+def _python_value(value: Any, name: str) -> Any:
+    """A catalogue value as the rows give it: plain Python, NaN as None, text interned (a dataset's source and
+    licence repeat for each of its variables), a list of texts as a list, categories parsed."""
+    value = plain(value)
+    if name == "categories":
+        return _categories(value)
+    if isinstance(value, str):
+        return sys.intern(value)
+    if isinstance(value, list):
+        return [sys.intern(v) if isinstance(v, str) else v for v in value]
+    return value
+
+
+def _objects(values: list) -> np.ndarray:
+    """A 1-d object array of ``values`` (numpy would make a list of lists two-dimensional)."""
+    out = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):
+        out[i] = v
+    return out
+
+
+#: What joins a list's texts into one to encode the list (never in a district code or a level's name; a list
+#: holding it is encoded one by one).
+_JOIN = "\x1f"
+
+
+def _encoded(array: Any) -> tuple[np.ndarray, list]:
+    """Codes (int32, one per value) and the distinct values (Python) of an Arrow array: by Arrow's dictionary
+    encoding, a list of texts by its texts joined; by Python where Arrow cannot (a list holding ``_JOIN``)."""
+    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.compute as pc  # noqa: PLC0415
+
+    try:
+        if pa.types.is_list(array.type) or pa.types.is_large_list(array.type):
+            if not pa.types.is_string(array.type.value_type) or pc.any(
+                    pc.match_substring(pc.list_flatten(array), _JOIN)).as_py():
+                raise NotImplementedError("not a list of texts that joins")
+            encoded = pc.dictionary_encode(pc.binary_join(array, _JOIN), null_encoding="encode")
+            distinct = [None if v is None else v.split(_JOIN) if v else [] for v in encoded.dictionary.to_pylist()]
+            # "" is both [] and [""]: kept only if every list's length agrees with its decoding.
+            lengths = np.array([-1 if v is None else len(v) for v in distinct], dtype=np.int64)
+            held = pc.fill_null(pc.list_value_length(array), -1).to_numpy(zero_copy_only=False)
+            codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32)
+            if not np.array_equal(lengths[codes], held):
+                raise NotImplementedError("lists of empty texts")
+            return codes, distinct
+        encoded = pc.dictionary_encode(array, null_encoding="encode")
+        return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32), encoded.dictionary.to_pylist()
+    except NotImplementedError:  # pyarrow's ArrowNotImplementedError too: a type it cannot encode
+        found: dict[Any, int] = {}
+        values = array.to_pylist()
+        codes = np.fromiter((found.setdefault(tuple(v) if isinstance(v, list) else v, len(found)) for v in values),
+                            dtype=np.int32, count=len(values))
+        return codes, [list(v) if isinstance(v, tuple) else v for v in found]
+
+
+class CatalogueRows(Mapping):
+    """The build's catalogue, a row per variable by id (in id order), held as columns rather than 6,000 dicts:
+    each column as numpy codes into its distinct values, each value kept once (a dataset's source and licence,
+    a set of districts, repeated by thousands of variables, are one object each). Rows are made into dicts when
+    asked for: ``rows[id]`` from a small cache (treat it as read-only), ``select`` fresh ones for listings.
+    Filters over every row (``where``, ``matching``) are computed on the codes. Immutable but for its caches,
+    so threads share it."""
+
+    def __init__(self, names: list[str], ids: list[str], columns: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+        #: The catalogue's columns, in the file's order (the order of every row dict's keys).
+        self.names = names
+        self._ids = ids
+        self._pos = {id_: i for i, id_ in enumerate(ids)}
+        #: name -> (codes: one per row, distinct values: an object array).
+        self._columns = columns
+        self._cache = Bounded(ROWS_CACHED)
+        self._texts: dict[tuple[str, ...], list[str]] = {}
+        self._lock = threading.Lock()
+
+    def __getitem__(self, id_: str) -> dict:
+        at = self._pos[id_]  # KeyError for an unknown id, as a dict
+        return self._cache.get(id_, lambda: self.select(np.array([at]))[0])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __contains__(self, id_: object) -> bool:
+        return id_ in self._pos
+
+    def values(self) -> list[dict]:  # type: ignore[override] - every row at once, fresh, not one by one
+        return self.select(np.arange(len(self._ids)))
+
+    def items(self) -> list[tuple[str, dict]]:  # type: ignore[override]
+        return list(zip(self._ids, self.values(), strict=True))
+
+    def position(self, id_: str) -> int | None:
+        """Where a variable is in the catalogue's order, None for an id the build does not hold."""
+        return self._pos.get(id_)
+
+    def column(self, name: str) -> list:
+        """Every row's value of one column (None for a column the build does not have), in order."""
+        return self._values(name, np.arange(len(self._ids)))
+
+    def _values(self, name: str, at: np.ndarray) -> list:
+        held = self._columns.get(name)
+        if held is None:
+            return [None] * len(at)
+        codes, distinct = held
+        return distinct[codes[at]].tolist()
+
+    def select(self, positions: np.ndarray) -> list[dict]:
+        """Fresh dicts of the rows at ``positions`` (catalogue order), with every column of the file. Their
+        values are shared with every other row holding the same: treat lists as read-only, as ever."""
+        columns = [self._values(name, positions) for name in self.names]
+        names = self.names
+        return [dict(zip(names, values)) for values in zip(*columns)]  # noqa: B905 - equal lengths by making
+
+    def codes(self, name: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """A column's codes (one per row) and distinct values; None for a column the build does not have."""
+        return self._columns.get(name)
+
+    def where(self, name: str, test: Callable[[Any], bool]) -> np.ndarray:
+        """For every row, in order: ``test(value)`` of its ``name``, tested once per distinct value."""
+        held = self._columns.get(name)
+        if held is None:
+            return np.full(len(self._ids), bool(test(None)))
+        codes, distinct = held
+        return np.fromiter((bool(test(v)) for v in distinct), dtype=bool, count=len(distinct))[codes]
+
+    def matching(self, fields: tuple[str, ...], words: list[str], among: np.ndarray) -> np.ndarray:
+        """Which of the rows at positions ``among`` hold each of ``words`` (lower case) in their ``fields``
+        joined by spaces and lowered (as callers lower the words). The lowered texts are made on the first
+        search and kept (1.5 MB)."""
+        texts = self._texts.get(fields)
+        if texts is None:
+            columns = [self.column(f) for f in fields]
+            made = [" ".join(str(v or "") for v in values).lower() for values in zip(*columns)]  # noqa: B905
+            with self._lock:
+                texts = self._texts.setdefault(fields, made)
+        return np.fromiter((all(w in texts[i] for w in words) for i in among.tolist()), dtype=bool,
+                           count=len(among))
+
+
+class Coverage:
+    """Which districts each dataset's values file has rows for, at each level (coverage.parquet), as one boolean
+    array [dataset, level, district] (22,000 rows of text otherwise), with each catalogue row's dataset and set
+    of districts as codes into it: what ``has_data`` and the catalogue's filters ask."""
+
+    def __init__(self, datasets: list[str], levels: list[str], authorities: list[str], held: np.ndarray,
+                 row_dataset: np.ndarray, row_authorities: np.ndarray, authority_sets: np.ndarray) -> None:
+        self.datasets = {d: i for i, d in enumerate(datasets)}
+        self.levels = {lv: i for i, lv in enumerate(levels)}
+        self.authorities = {a: i for i, a in enumerate(authorities)}
+        self._dataset_names, self._level_names, self._authority_names = datasets, levels, authorities
+        self.held = held
+        #: Per catalogue row: its dataset's index (-1: no file anywhere), its set of districts' index.
+        self.row_dataset = row_dataset
+        self.row_authorities = row_authorities
+        #: [set of districts, district]: whether the catalogue says the variable has values there.
+        self.authority_sets = authority_sets
+
+    def __contains__(self, key: object) -> bool:
+        """(dataset, level, district): whether the dataset's file at that level has rows for the district."""
+        try:
+            dataset, level, authority = key  # type: ignore[misc]
+            return bool(self.held[self.datasets[dataset], self.levels[level], self.authorities[authority]])
+        except (KeyError, TypeError, ValueError):
+            return False
+
+    def anywhere(self, dataset: str, level: str) -> bool:
+        d, lv = self.datasets.get(dataset), self.levels.get(level)
+        return d is not None and lv is not None and bool(self.held[d, lv].any())
+
+    def places(self, dataset: str) -> list[tuple[str, str]]:
+        """[(district, level)] where the dataset's files have rows, by level then district."""
+        d = self.datasets.get(dataset)
+        if d is None:
+            return []
+        levels, authorities = np.nonzero(self.held[d])
+        return [(self._authority_names[a], self._level_names[lv])
+                for lv, a in zip(levels.tolist(), authorities.tolist(), strict=True)]
+
+    def rows_with_data(self, members: Iterable[str] | None, level: str) -> np.ndarray:
+        """For every catalogue row: whether its dataset's file at ``level`` has rows for one of ``members``
+        (None: for any district) and the catalogue says it has values there (its districts)."""
+        n = len(self.row_dataset)
+        lv = self.levels.get(level)
+        if lv is None:
+            return np.zeros(n, dtype=bool)
+        known = self.row_dataset >= 0
+        dataset = np.where(known, self.row_dataset, 0)
+        if members is None:
+            return known & self.held[:, lv, :].any(axis=1)[dataset]
+        found = np.zeros(n, dtype=bool)
+        for authority in members:
+            a = self.authorities.get(authority)
+            if a is not None:
+                found |= self.held[:, lv, a][dataset] & self.authority_sets[self.row_authorities, a]
+        return found & known
+
+
+class _DatasetPlaces(Mapping):
+    """dataset -> [(district, level)] where its file has rows, made from the coverage array when asked."""
+
+    def __init__(self, coverage: Coverage) -> None:
+        self._coverage = coverage
+
+    def __getitem__(self, dataset: str) -> list[tuple[str, str]]:
+        if dataset not in self._coverage.datasets:
+            raise KeyError(dataset)
+        return self._coverage.places(dataset)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._coverage.datasets)
+
+    def __len__(self) -> int:
+        return len(self._coverage.datasets)
+
+
 class Extracts:
     """Read-only access to one build of the extracts (a folder ``builds/<id>``)."""
 
@@ -278,10 +500,10 @@ class Extracts:
         self._reading: Any = None  # this process's open build.json, holding the shared lock
         self._local = threading.local()
         self._lock = threading.RLock()
-        self._names = _Bounded(NAMES_CACHED)
-        self._geometry = _Bounded(GEOMETRY_CACHE_BYTES, len)
-        self._national = _Bounded(64)
-        self._columns_memo = _Bounded(256)
+        self._names = Bounded(NAMES_CACHED)
+        self._geometry = Bounded(GEOMETRY_CACHE_BYTES, len)
+        self._national = Bounded(64)
+        self._columns_memo = Bounded(256)
         self._tile_readers: dict[str, Any] = {}
         self._memo: dict[str, Any] = {}
         self._load_tables()
@@ -380,43 +602,12 @@ class Extracts:
         #: Every district (UK local authority, December 2021) by code, as the build holds it.
         self.authority_rows: dict[str, dict] = {row["code"]: {k: plain(v) for k, v in row.items()}
                                                 for row in auth.to_dict("records")}
-        cat = self.query("SELECT * FROM read_parquet(?) ORDER BY id", [self.file("catalogue.parquet")])
-        #: The build's catalogue: a row per variable, by id. Treat as read-only.
-        # 6,000 variables list the same few hundred sets of districts and levels, and repeat their dataset's
-        # texts: equal lists and texts are kept as one object, and so are the sets made of the lists (35 MB a
-        # worker otherwise).
-        lists: dict[tuple, list] = {}
-        sets: dict[tuple, frozenset] = {}
-
-        def one(value: Any) -> Any:
-            if isinstance(value, str):
-                return sys.intern(value)  # a dataset's source, licence and notes, repeated for each variable
-            if isinstance(value, list) and all(isinstance(v, str) for v in value):
-                key = tuple(value)
-                return lists.setdefault(key, [sys.intern(v) for v in key])
-            return value
-
-        self.rows: dict[str, dict] = {row["id"]: {k: one(plain(v)) for k, v in row.items()}
-                                      for row in cat.to_dict("records")}
-        for row in self.rows.values():
-            # Categorical variables carry their categories (code, label, colour) in the publisher's order;
-            # parsed once here, so every caller gets a list.
-            row["categories"] = _categories(row.get("categories"))
-        cov = self.query("SELECT dataset, level, authority, areas FROM read_parquet(?)",
-                         [self.file("coverage.parquet")])
-        self.coverage: set[tuple[str, str, str]] = {
-            (sys.intern(d), sys.intern(lv), sys.intern(a))
-            for d, lv, a in zip(cov["dataset"], cov["level"], cov["authority"], strict=True)}
+        #: The build's catalogue: a row per variable, by id (held as columns: ``CatalogueRows``).
+        self.rows: CatalogueRows = self._load_catalogue(self.file("catalogue.parquet"))
+        #: Where each dataset's files have rows, and where the catalogue says each variable has values.
+        self.coverage: Coverage = self._load_coverage(self.file("coverage.parquet"))
         #: dataset -> [(authority, level)] where its file has rows.
-        self.dataset_places: dict[str, list[tuple[str, str]]] = {}
-        for dataset, level, authority in sorted(self.coverage):
-            self.dataset_places.setdefault(dataset, []).append((authority, level))
-        # A dataset's file at a level need not hold every variable of the dataset (the median age has no
-        # district figure), and a column may be empty for an authority: the catalogue says where each
-        # variable has values, coverage which files exist. Both must agree before a query is built.
-        self.variable_authorities = {id_: sets.setdefault(tuple(row.get("authorities") or ()),
-                                                          frozenset(row.get("authorities") or ()))
-                                     for id_, row in self.rows.items()}
+        self.dataset_places: Mapping[str, list[tuple[str, str]]] = _DatasetPlaces(self.coverage)
         self.levels: list[str] = [lv for lv in LEVELS if (self.build_dir / "areas" / f"{lv}.parquet").exists()]
         counts = []
         for level in self.levels:
@@ -430,7 +621,8 @@ class Extracts:
                 {"level": row["level"], "vintage": plain(row["vintage"]), "areas": int(row["areas"])})
         for levels in self.area_counts.values():
             levels.sort(key=lambda d: LEVELS.index(d["level"]) if d["level"] in LEVELS else len(LEVELS))
-        self.topics: list[str] = sorted({row["topic"] for row in self.rows.values() if row.get("topic")})
+        topics = self.rows.codes("topic")
+        self.topics: list[str] = sorted({t for t in (topics[1] if topics else self.rows.column("topic")) if t})
         #: Places larger than a district, by code: each is the set of its districts (pipeline/places.py).
         self.places: dict[str, dict] = {}
         if (self.build_dir / "places.parquet").exists():
@@ -449,6 +641,59 @@ class Extracts:
         self.vintages = {d["level"]: d["vintage"] for levels in self.area_counts.values() for d in levels}
         self._load_rebasing()
 
+    def _load_catalogue(self, path: str) -> CatalogueRows:
+        """The catalogue as columns of codes (``CatalogueRows``). Read by pyarrow, not DuckDB, and never as a
+        frame of Python objects: its lists of districts are 2 million strings, which DuckDB's reader decodes
+        into memory that stays resident (20 MB), and a frame of them left a worker 70 MB larger for good;
+        Arrow's pool gives its memory back once the columns are encoded (``release_unused``)."""
+        import pyarrow as pa  # noqa: PLC0415 - loaded with pandas' strings anyway
+        import pyarrow.compute as pc  # noqa: PLC0415
+        import pyarrow.parquet as pq  # noqa: PLC0415
+
+        table = pq.ParquetFile(path, memory_map=True).read(use_threads=False)
+        table = table.take(pc.sort_indices(table["id"]))  # id order, as every listing has always been
+        n = table.num_rows
+        ids = [sys.intern(str(v)) for v in table.column("id").to_pylist()]
+        columns: dict[str, tuple[np.ndarray, np.ndarray]] = {"id": (np.arange(n, dtype=np.int32), _objects(ids))}
+        for name in table.column_names:
+            if name != "id":
+                codes, distinct = _encoded(table.column(name).combine_chunks())
+                columns[name] = (codes, _objects([_python_value(v, name) for v in distinct]))
+        names = table.column_names
+        del table
+        pa.default_memory_pool().release_unused()
+        return CatalogueRows(names, ids, columns)
+
+    def _load_coverage(self, path: str) -> Coverage:
+        import pyarrow as pa  # noqa: PLC0415
+        import pyarrow.compute as pc  # noqa: PLC0415
+
+        cov = self._cursor().sql("SELECT dataset, level, authority FROM read_parquet(?)",
+                                 params=[path]).to_arrow_table()
+        sets = self.rows.codes("authorities")
+        listed = sets[1] if sets is not None else _objects([None])
+        row_sets = sets[0] if sets is not None else np.zeros(len(self.rows), dtype=np.int32)
+        datasets, levels = (sorted(v for v in pc.unique(cov[c]).to_pylist() if v) for c in ("dataset", "level"))
+        authorities = sorted({v for v in pc.unique(cov["authority"]).to_pylist() if v}
+                             | {a for found in listed for a in found or ()})
+
+        def index(column: str, values: list[str]) -> np.ndarray:
+            found = pc.index_in(cov[column], value_set=pa.array(values, type=pa.string()))
+            return pc.fill_null(found, -1).to_numpy(zero_copy_only=False)
+
+        at = [index("dataset", datasets), index("level", levels), index("authority", authorities)]
+        kept = (at[0] >= 0) & (at[1] >= 0) & (at[2] >= 0)
+        held = np.zeros((len(datasets), len(levels), len(authorities)), dtype=bool)
+        held[at[0][kept], at[1][kept], at[2][kept]] = True
+        where = {a: i for i, a in enumerate(authorities)}
+        authority_sets = np.zeros((len(listed), len(authorities)), dtype=bool)
+        for k, found in enumerate(listed):
+            authority_sets[k, [where[a] for a in found or ()]] = True
+        position = {d: i for i, d in enumerate(datasets)}
+        row_dataset = np.fromiter((position.get(d, -1) for d in self.rows.column("dataset")), dtype=np.int64,
+                                  count=len(self.rows))
+        return Coverage(datasets, levels, authorities, held, row_dataset, row_sets, authority_sets)
+
     def _load_rebasing(self) -> None:
         """The LSOA 2011 -> 2021 lookup: which 2011 LSOAs' re-based 2021 figures are estimates, and how many
         LSOAs of each kind of change every authority has. Small (one row per 2011 LSOA)."""
@@ -457,15 +702,21 @@ class Extracts:
         path = self.build_dir / "lookups" / "lsoa11_lsoa21.parquet"
         if not path.exists():
             return
-        df = self.query("SELECT authority, code, change, estimated FROM read_parquet(?)", [str(path)])
-        for authority, part in df.groupby("authority", sort=True):
-            counts = {kind: 0 for kind in CHANGE_KINDS}
-            for kind, n in part["change"].value_counts().items():
-                counts[str(kind)] = int(n)
-            counts["estimated"] = int(part["estimated"].sum())
-            counts["areas"] = len(part)
-            self._rebasing[str(authority)] = counts
-            self._estimated[str(authority)] = frozenset(part.loc[part["estimated"].astype(bool), "code"])
+        # Counted by DuckDB: the lookup's 34,753 rows never become Python objects.
+        for authority, change, n, estimated in self.rows_of(
+                "SELECT authority, change, count(*), count(*) FILTER (WHERE estimated) FROM read_parquet(?) "
+                "GROUP BY authority, change ORDER BY authority, change", [str(path)]):
+            counts = self._rebasing.setdefault(str(authority), {kind: 0 for kind in CHANGE_KINDS})
+            if change is not None:
+                counts[str(change)] = counts.get(str(change), 0) + int(n)
+            counts["estimated"] = counts.get("estimated", 0) + int(estimated)
+            counts["areas"] = counts.get("areas", 0) + int(n)
+        for counts in self._rebasing.values():  # estimated and areas last, as they have always been
+            counts["estimated"] = counts.pop("estimated")
+            counts["areas"] = counts.pop("areas")
+        for authority, codes in self.rows_of("SELECT authority, list(code) FROM read_parquet(?) WHERE estimated "
+                                             "GROUP BY authority", [str(path)]):
+            self._estimated[str(authority)] = frozenset(codes)
 
     # -- districts and levels ----------------------------------------------------------------------------
 
@@ -485,9 +736,20 @@ class Extracts:
         if level not in (row.get("levels") or ()):
             return False
         if authority == ALL:
-            return any(lv == level for _, lv in self.dataset_places.get(row["dataset"], []))
-        return ((row["dataset"], level, authority) in self.coverage
-                and authority in self.variable_authorities.get(row["id"], frozenset(row.get("authorities") or ())))
+            return self.coverage.anywhere(row["dataset"], level)
+        if (row["dataset"], level, authority) not in self.coverage:
+            return False
+        at = self.rows.position(row["id"])
+        a = self.coverage.authorities.get(authority)
+        if at is not None and a is not None:
+            return bool(self.coverage.authority_sets[self.coverage.row_authorities[at], a])
+        return authority in (row.get("authorities") or ())  # a built indicator's row: its table's districts
+
+    def rows_with_data(self, members: Iterable[str] | None, level: str) -> np.ndarray:
+        """For every catalogue row, in order: whether the variable has values at ``level`` for one of the
+        districts ``members`` (None: ``all``), as ``has_data`` answers for each."""
+        levels = self.rows.where("levels", lambda held: level in (held or ()))
+        return levels & self.coverage.rows_with_data(members, level)
 
     def rebasing(self, members: Members) -> dict[str, int] | None:
         """Counts of the 2011 LSOAs of ``members`` (None: every district) by kind of change 2011 -> 2021,
@@ -1010,13 +1272,14 @@ class Extracts:
         found = self.rows_of(sql, [path, code])  # the column is one of two fixed names
         return (shapely.from_wkb(bytes(found[0][0])), str(found[0][1]), str(found[0][2])) if found else None
 
-    def area_authorities(self, level: str) -> dict[str, str]:
-        """code -> district of every area at ``level`` (kept per reader, one level at a time)."""
-        def compute() -> dict[str, str]:
-            df = self.area_index(level)
-            return dict(zip(df["code"], df["authority"], strict=True))
-
-        return self.memo(f"area_authorities:{level}", compute)
+    def area_authorities(self, level: str, codes: Iterable[str]) -> dict[str, str]:
+        """code -> district of the areas of ``codes`` the build holds at ``level`` (the others left out), read
+        from the level's file (a whole level's index would be 5 MB a worker). Raises NotFound for a level the
+        build does not hold."""
+        if level not in self.levels:
+            raise NotFound("level", level, self.levels)
+        return dict(self.rows_of("SELECT code, authority FROM read_parquet(?) WHERE list_contains(?, code)",
+                                 [self.file("areas", f"{level}.parquet"), list(codes)]))
 
     def _postcode_rows(self, sql: str, params: list[Any]) -> list[dict]:
         path = self.build_dir / "postcodes.parquet"

@@ -1,5 +1,13 @@
 """Datapacks: one view's rows as GeoJSON, GeoPackage or GeoParquet, and an authority's whole open
-datastore as a zip. Pure writers (bytes or a file out, no Flask), used by api.py and downloads.py.
+datastore as a zip. Writers (bytes or a file out, no Flask), used by api.py, datastore.py and downloads.py.
+
+Each is split as map images are (atlas/renderpool.py): what a file holds is read in the request's thread,
+through the catalogue (DuckDB), and handed as plain, picklable data (frames, catalogue rows, the areas'
+GeoJSON as bytes) to a process of the worker's pool, which writes the file with geopandas and GDAL: a web
+worker never imports them (about 160 MB it would keep), and the files hold what they held when the worker
+wrote them itself (GDAL's write time aside). The zip's values alone are read by the pool process, one
+dataset at a time, straight from the build's Parquet files with pyarrow (as they always were, never through
+DuckDB): Camden's 5,000 columns would otherwise cross the pipe.
 
 The zip holds every variable at every level the authority has: values wide per level and dataset (one
 row per area, one column per variable, as Parquet and CSV), the areas' geometry per level (GeoPackage, the
@@ -22,6 +30,7 @@ import threading
 import time
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,15 +41,16 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from atlas import csvsafe, describe, settings
+from atlas import csvsafe, describe, renderpool, settings
 
 if TYPE_CHECKING:
     import geopandas
 
     from atlas.catalogue import Catalogue
 
-__all__ = ["CSVW_SUFFIX", "DEFINITION_FIELDS", "build_zip", "cache_path", "dataset_csvw", "dataset_file", "ensure",
-           "values_frame", "values_geojson", "values_gpkg", "values_parquet"]
+__all__ = ["CSVW_SUFFIX", "DEFINITION_FIELDS", "FORMAT_NAMES", "PACK_TIMEOUT", "PackData", "PackLevel", "build_zip",
+           "cache_path", "dataset_csvw", "dataset_file", "ensure", "pack_data", "values_frame",
+           "values_geojson", "values_gpkg", "values_parquet", "view_file", "write_zip"]
 
 #: The catalogue fields a datapack's README and variables.csv list for every variable.
 DEFINITION_FIELDS: tuple[str, ...] = ("id", "label", "unit", "denominator", "table", "cell", "vintage", "source",
@@ -55,7 +65,28 @@ CRS = "EPSG:4326"
 PRUNE_AGE = 3600
 
 
+#: What the pool's messages call a file of each geographic format ("the GeoPackage was not ready within 30 s").
+FORMAT_NAMES = {"geojson": "GeoJSON file", "gpkg": "GeoPackage", "parquet": "GeoParquet file"}
+
+
 # -- one view's rows ----------------------------------------------------------------------------------------
+
+def view_file(values: pd.DataFrame, geojson: bytes, meta: dict, fmt: str, layer: str) -> bytes:
+    """One view's rows (``Catalogue.values``) with each area's geometry (``geojson``: the place's
+    ``area_geojson_bytes``) as geojson, gpkg (one layer, ``layer``) or parquet, written in the worker's pool.
+    ``meta`` is the variable's catalogue row."""
+    return renderpool.run(_view_file, values, geojson, dict(meta), fmt, layer, what=FORMAT_NAMES[fmt])
+
+
+def _view_file(values: pd.DataFrame, geojson: bytes, meta: dict, fmt: str, layer: str) -> bytes:
+    """``view_file`` in a pool process."""
+    frame = values_frame(values, json.loads(geojson))
+    if fmt == "geojson":
+        return values_geojson(frame, meta)
+    if fmt == "gpkg":
+        return values_gpkg(frame, meta, layer)
+    return values_parquet(frame, meta)
+
 
 def values_frame(values: pd.DataFrame, collection: dict) -> geopandas.GeoDataFrame:
     """The API's rows (code, name, full_name, value, rank, rank_national) with each area's geometry, in code
@@ -267,11 +298,11 @@ def _prune_old_builds(cat: Catalogue, root: Path) -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _wide(cat: Catalogue, authority: str, level: str, dataset: str, ids: list[str], codes: pd.Index,
-          names: Any) -> pd.DataFrame:
-    """One dataset's variables for the authority's areas at ``level``: one row per area (in code order,
-    every area even without values), one float column per variable. The file and columns are the
-    catalogue's; the authority filter is pushed into the Parquet read."""
+def _wide(path: str, authority: str, ids: list[str], codes: pd.Index, names: Any, rows: dict[str, dict]
+          ) -> pd.DataFrame:
+    """One dataset's variables (``rows``: their catalogue rows) for the authority's areas: one row per area (in
+    code order, every area even without values), one float column per variable. The file (``path``) and
+    columns are the catalogue's; the authority filter is pushed into the Parquet read."""
     from atlas.extracts import (  # noqa: PLC0415 - names only
         CARRIED_HIGH,
         CARRIED_LOW,
@@ -280,14 +311,12 @@ def _wide(cat: Catalogue, authority: str, level: str, dataset: str, ids: list[st
         CARRIED_STATUS,
     )
 
-    path = Path(cat.build_dir) / "values" / level / f"{dataset}.parquet"
     held = set(pq.read_schema(path).names)
     carried = [c for c in (CARRIED_STATUS, CARRIED_NOTE, CARRIED_PARTS) if c in held]
     ranges = [f"{i}{suffix}" for i in ids for suffix in (CARRIED_LOW, CARRIED_HIGH) if f"{i}{suffix}" in held]
     table = pq.read_table(path, columns=["code", *ids, *carried, *ranges], filters=[("authority", "==", authority)])
     got = table.to_pandas().set_index("code").reindex(codes)
     frame = pd.DataFrame({"code": codes.to_numpy(), "name": np.asarray(names, dtype=object)})
-    rows = {i: cat.variable(i) for i in ids}
     if any(r.get("kind") == "categorical" for r in rows.values()):
         # A dataset of categorical variables (never mixed with numeric ones): each code column as text,
         # followed by its labels (``<id>_label``).
@@ -331,39 +360,106 @@ def _csv_bytes(table: pa.Table) -> bytes:
     return out.getvalue()
 
 
+@dataclass(frozen=True)
+class PackLevel:
+    """What a datapack holds at one level, as read by the worker: plain data for the process that writes it."""
+
+    level: str
+    rows: list[dict]  # the open variables with data here (catalogue rows)
+    codes: list[str]  # the areas, in code order, and their names
+    names: list[str]
+    #: (dataset, its variable ids, its values Parquet file), by dataset.
+    datasets: list[tuple[str, list[str], str]]
+    geojson: bytes  # the areas' display geometry (``area_geojson_bytes``)
+    rebasing: pd.DataFrame | None  # the LSOA 2011 -> 2021 lookup, where the pack carries it
+    rebasing_counts: dict
+
+
+@dataclass(frozen=True)
+class PackData:
+    """Everything an authority's datapack holds but the values themselves (read from the Parquet files by the
+    process that writes the zip, one dataset at a time): built by ``pack_data`` in the worker."""
+
+    authority: str
+    info: dict
+    build_id: str
+    created: str
+    levels: list[PackLevel]
+    #: Open point datasets with sites in the authority: (dataset, its sites, their readings).
+    points: list[tuple[dict, pd.DataFrame, pd.DataFrame]]
+
+
+#: Seconds a request waits for its authority's datapack to be written (Camden's, the largest: 4-5 s on an idle
+#: machine). Longer than an image's: a pack is written once per build and authority and then served from disk.
+PACK_TIMEOUT = 600
+
+
 def build_zip(cat: Catalogue, authority: str, target: Path) -> dict:
     """Write the authority's datapack to ``target``; returns a summary (levels, datasets, variables).
 
     The pack is the build's open data only, whoever asks: it is built as nobody (anonymous) and leaves out
     every published dataset, so restricted data is never in it, and one pack per build serves everyone.
-    Councils' published datasets have their own downloads on their datastore pages."""
-    return _build_zip(cat.anonymous(), authority, target)
+    Councils' published datasets have their own downloads on their datastore pages. What it holds is read
+    here (``pack_data``); the zip is written in the worker's pool (``write_zip``, atlas/renderpool.py), whose
+    processes import geopandas and GDAL so that a web worker never does."""
+    data = pack_data(cat.anonymous(), authority)
+    return renderpool.run(write_zip, data, str(target), what="datapack", timeout=PACK_TIMEOUT)
 
 
-def _build_zip(cat: Catalogue, authority: str, target: Path) -> dict:
-    import geopandas  # noqa: PLC0415 - imported by the rare request that builds a pack (about 100 MB a process)
-
+def pack_data(cat: Catalogue, authority: str) -> PackData:
+    """What ``write_zip`` needs to write the authority's datapack, read through the catalogue (``cat``: the
+    anonymous one, see ``build_zip``)."""
     info = cat.authority(authority)
-    levels = [d["level"] for d in info.get("levels") or []]
-    built = datetime.now(UTC).replace(microsecond=0).isoformat()
+    levels = []
+    for level in [d["level"] for d in info.get("levels") or []]:
+        rows = [r for r in cat.variables(authority=authority, level=level) if not r.get("published")]
+        if not rows:
+            continue
+        area_values = cat.values(authority, level, rows[0]["id"])
+        by_dataset: dict[str, list[str]] = {}
+        for row in rows:
+            by_dataset.setdefault(row["dataset"], []).append(row["id"])
+        datasets = [(dataset, ids, str(Path(cat.build_dir) / "values" / level / f"{dataset}.parquet"))
+                    for dataset, ids in sorted(by_dataset.items())]
+        rebasing = cat.rebasing_rows(authority) if level == "lsoa11" else None
+        packed = rebasing is not None and any(r.get("method") in ("apportioned", "change") for r in rows)
+        levels.append(PackLevel(
+            level, rows, area_values["code"].astype(str).tolist(),
+            area_values["name"].astype(str).tolist(), datasets, cat.area_geojson_bytes(authority, level),
+            rebasing if packed else None, (cat.rebasing(authority) or {}) if packed else {}))
+    points = []
+    for meta in cat.point_datasets():
+        if meta.get("published"):
+            continue  # council-published points are downloaded by those who may see them, never packed
+        sites = cat.point_sites(meta["id"], authority)
+        if sites.empty:
+            continue
+        readings = pd.concat([cat.point_series(meta["id"], code).assign(site=code) for code in sites["site"]],
+                             ignore_index=True)[["site", "measure", "time", "value", "band"]]
+        points.append((dict(meta), sites, readings))
+    created = str(getattr(cat, "build", {}).get("created", "")) or "not recorded"
+    return PackData(authority, dict(info), cat.build_id, created, levels, points)
+
+
+def write_zip(data: PackData, target: str) -> dict:
+    """Write the datapack ``data`` describes to ``target`` (in a pool process: geopandas writes the areas'
+    GeoPackage); returns its summary."""
+    import geopandas  # noqa: PLC0415 - in the pool's processes only (about 100 MB a process)
+
+    authority, info, built = data.authority, data.info, datetime.now(UTC).replace(microsecond=0).isoformat()
     summary: dict[str, Any] = {"authority": authority, "levels": {}, "variables": 0}
     definitions: dict[str, dict] = {}
     resources: list[dict] = []  # datapackage.json's, one per CSV
     files: list[tuple[str, str]] = []
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
-        for level in levels:
-            rows = [r for r in cat.variables(authority=authority, level=level) if not r.get("published")]
-            if not rows:
-                continue
-            area_values = cat.values(authority, level, rows[0]["id"])
-            codes = pd.Index(area_values["code"].astype(str))
-            names = area_values["name"].astype(str).to_numpy()
-            by_dataset: dict[str, list[str]] = {}
+        for lv in data.levels:
+            level, rows = lv.level, lv.rows
+            codes = pd.Index(lv.codes)
+            names = np.asarray(lv.names, dtype=object)
             for row in rows:
-                by_dataset.setdefault(row["dataset"], []).append(row["id"])
                 definitions.setdefault(row["id"], row)
-            for dataset, ids in sorted(by_dataset.items()):
-                frame = _wide(cat, authority, level, dataset, ids, codes, names)
+            for dataset, ids, path in lv.datasets:
+                frame = _wide(path, authority, ids, codes, names, {i: definitions[i] for i in ids})
                 base = f"{level}/values_{dataset}"
                 table = pa.Table.from_pandas(frame, preserve_index=False)
                 parquet = io.BytesIO()
@@ -384,15 +480,14 @@ def _build_zip(cat: Catalogue, authority: str, target: Path) -> dict:
                 files.append((f"{base}.parquet / .csv", f"{len(ids):,} variables of dataset `{dataset}`, "
                                                       f"{len(codes):,} areas"))
                 del frame, table, parquet
-            areas = geopandas.GeoDataFrame.from_features(cat.area_geojson(authority, level)["features"],
-                                                         crs=CRS)
+            areas = geopandas.GeoDataFrame.from_features(json.loads(lv.geojson)["features"], crs=CRS)
             with tempfile.TemporaryDirectory(prefix="atlas-pack-") as tmp:
                 gpkg = Path(tmp) / "areas.gpkg"
                 _write_gpkg(areas[["code", "name", "geometry"]], gpkg, f"{authority}_{level}")
                 zf.write(gpkg, f"{level}/areas.gpkg", compress_type=zipfile.ZIP_DEFLATED)
             files.append((f"{level}/areas.gpkg", f"{len(areas):,} areas (layer `{authority}_{level}`), WGS84"))
-            rebasing = cat.rebasing_rows(authority) if level == "lsoa11" else None
-            if rebasing is not None and any(r.get("method") in ("apportioned", "change") for r in rows):
+            rebasing = lv.rebasing
+            if rebasing is not None:
                 table = pa.Table.from_pandas(rebasing, preserve_index=False)
                 zf.writestr(zipfile.ZipInfo(f"{level}/lsoa11_lsoa21.csv", _date(built)), _csv_bytes(table),
                             compress_type=zipfile.ZIP_DEFLATED)
@@ -401,14 +496,13 @@ def _build_zip(cat: Catalogue, authority: str, target: Path) -> dict:
                     "How each 2011 LSOA maps to 2021 ones (ONS exact-fit lookup).",
                     [describe.column(c, kind="boolean" if c == "estimated" else "string")
                      for c in rebasing.columns], primary_key=None))
-                counts = cat.rebasing(authority) or {}
                 files.append((f"{level}/lsoa11_lsoa21.csv",
                               "how each 2011 LSOA maps to 2021 ones (`change`: unchanged, split, merged, complex; "
                               "`lsoa21`); `estimated` = true where the re-based Census 2021 figures (and the "
-                              f"changes 2011 -> 2021) are estimates: {counts.get('estimated', 0):,} of "
+                              f"changes 2011 -> 2021) are estimates: {lv.rebasing_counts.get('estimated', 0):,} of "
                               f"{len(rebasing):,} here"))
-            summary["levels"][level] = {"areas": len(codes), "datasets": len(by_dataset), "variables": len(rows)}
-        summary["points"] = _pack_points(cat, authority, info, zf, built, resources, files)
+            summary["levels"][level] = {"areas": len(codes), "datasets": len(lv.datasets), "variables": len(rows)}
+        summary["points"] = _pack_points(data.points, info, zf, built, resources, files)
         summary["variables"] = len(definitions)
         zf.writestr(zipfile.ZipInfo("variables.csv", _date(built)), _definitions_csv(definitions.values()),
                     compress_type=zipfile.ZIP_DEFLATED)
@@ -420,22 +514,17 @@ def _build_zip(cat: Catalogue, authority: str, target: Path) -> dict:
             f"Every open variable the atlas holds for {info['name']}, at every level it has.", resources, built)),
             compress_type=zipfile.ZIP_DEFLATED)
         zf.writestr(zipfile.ZipInfo("README.md", _date(built)),
-                    _readme(cat, info, summary, definitions.values(), files, built).encode(),
+                    _readme(data, summary, definitions.values(), files, built).encode(),
                     compress_type=zipfile.ZIP_DEFLATED)
     return summary
 
 
-def _pack_points(store: Any, authority: str, info: dict, zf: zipfile.ZipFile, built: str, resources: list[dict],
-                 files: list[tuple[str, str]]) -> dict[str, int]:
+def _pack_points(points: list[tuple[dict, pd.DataFrame, pd.DataFrame]], info: dict, zf: zipfile.ZipFile,
+                 built: str, resources: list[dict], files: list[tuple[str, str]]) -> dict[str, int]:
     """The build's open point datasets (monitoring sites) with sites in the authority: ``points/<id>.geojson``
     (the sites) and ``points/<id>_readings.csv`` (every reading of those sites). Sites per dataset."""
     out: dict[str, int] = {}
-    for meta in store.point_datasets():
-        if meta.get("published"):
-            continue  # council-published points are downloaded by those who may see them, never packed
-        sites = store.point_sites(meta["id"], authority)
-        if sites.empty:
-            continue
+    for meta, sites, readings in points:
         features = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [float(r.lon), float(r.lat)]},
                      "properties": {"site": r.site, "name": r.name, "type": r.type, "network": r.network}}
                     for r in sites.itertuples()]
@@ -443,8 +532,6 @@ def _pack_points(store: Any, authority: str, info: dict, zf: zipfile.ZipFile, bu
             {"type": "FeatureCollection", "name": meta["id"], "title": meta["title"], "as_of": meta.get("as_of"),
              "source": meta.get("source"), "licence": meta.get("licence"), "features": features}),
             compress_type=zipfile.ZIP_DEFLATED)
-        readings = pd.concat([store.point_series(meta["id"], code).assign(site=code) for code in sites["site"]],
-                             ignore_index=True)[["site", "measure", "time", "value", "band"]]
         table = pa.Table.from_pandas(readings, preserve_index=False)
         name = f"points/{meta['id']}_readings.csv"
         zf.writestr(zipfile.ZipInfo(name, _date(built)), _csv_bytes(table), compress_type=zipfile.ZIP_DEFLATED)
@@ -507,9 +594,8 @@ def _cell(value: Any) -> str:
     return "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
 
 
-def _readme(cat: Catalogue, info: dict, summary: dict, definitions: Any, files: list[tuple[str, str]],
-            built: str) -> str:
-    created = str(getattr(cat, "build", {}).get("created", "")) or "not recorded"
+def _readme(data: PackData, summary: dict, definitions: Any, files: list[tuple[str, str]], built: str) -> str:
+    info, created = data.info, data.created
     lines = [
         f"# {info['name']} ({info['code']}): Neighbourhood Atlas datapack",
         "",
@@ -517,7 +603,7 @@ def _readme(cat: Catalogue, info: dict, summary: dict, definitions: Any, files: 
         "geometry. Values are one row per area and one column per variable (named by the variable id "
         "below); an empty cell is a missing value.",
         "",
-        f"- Build: `{cat.build_id}` (extracts built {created}); pack written {built}.",
+        f"- Build: `{data.build_id}` (extracts built {created}); pack written {built}.",
         f"- Authority: {info['name']}, {info.get('region') or info.get('nation') or ''} ({info['code']}).",
         "- Geometry: display-simplified boundaries in WGS84 (EPSG:4326), coordinates to 5 decimals, as the "
         "map draws them; join to the values by `code`.",
@@ -546,12 +632,11 @@ def _readme(cat: Catalogue, info: dict, summary: dict, definitions: Any, files: 
 
 # -- one dataset of one place, wide (the datastore's downloads) ----------------------------------------------
 
-def dataset_file(frame: pd.DataFrame, meta: dict, fmt: str, collection: dict | None, layer: str) -> bytes:
-    """A dataset for one place (``Store.dataset_values``: code, name, full_name, one column per variable) as csv,
-    geojson, gpkg or parquet; the geographic formats carry each area's geometry (``collection``) and the
-    variables' definitions, source and licence (GeoJSON foreign member, GeoPackage/Parquet metadata)."""
-    import geopandas  # noqa: PLC0415 - only for a download in a geographic format (about 100 MB a process)
-
+def dataset_file(frame: pd.DataFrame, meta: dict, fmt: str, geojson: bytes | None, layer: str) -> bytes:
+    """A dataset for one place (``Catalogue.dataset_values``: code, name, full_name, one column per variable) as
+    csv, geojson, gpkg or parquet; the geographic formats carry each area's geometry (``geojson``: the place's
+    ``area_geojson_bytes``) and the variables' definitions, source and licence (GeoJSON foreign member,
+    GeoPackage/Parquet metadata), and are written in the worker's pool (``renderpool.run``)."""
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
@@ -560,8 +645,15 @@ def dataset_file(frame: pd.DataFrame, meta: dict, fmt: str, collection: dict | N
             writer.writerow(csvsafe.row("" if (isinstance(v, float) and not np.isfinite(v)) or v is None
                                         else _json_number(v) if not isinstance(v, str) else v for v in row))
         return out.getvalue().encode()
-    assert collection is not None
-    geo = geopandas.GeoDataFrame.from_features(collection["features"], crs=CRS).set_index("code")
+    assert geojson is not None
+    return renderpool.run(_dataset_geo_file, frame, meta, fmt, geojson, layer, what=FORMAT_NAMES[fmt])
+
+
+def _dataset_geo_file(frame: pd.DataFrame, meta: dict, fmt: str, geojson: bytes, layer: str) -> bytes:
+    """``dataset_file`` in a geographic format (in a pool process)."""
+    import geopandas  # noqa: PLC0415 - in the pool's processes only (about 100 MB a process)
+
+    geo = geopandas.GeoDataFrame.from_features(json.loads(geojson)["features"], crs=CRS).set_index("code")
     frame = frame[frame["code"].isin(geo.index)].reset_index(drop=True)
     gdf = geopandas.GeoDataFrame(frame, geometry=geo.loc[frame["code"], "geometry"].to_numpy(), crs=CRS)
     if fmt == "geojson":

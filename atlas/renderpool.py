@@ -1,21 +1,26 @@
-"""Map images drawn off the request threads, a few at a time, with a bounded queue.
+"""Map images drawn, and files with geometry and PDF reports written, off the request threads, a few at a time,
+with a bounded queue.
 
 Drawing a map at print size is seconds of matplotlib and Agg holding the GIL and a canvas of up to 140 MB
 (34.8 million pixels at 4 bytes). Drawn in a request thread, 24 of them at once stalled every other request
 of the worker for 22 s and grew it to 3.6 GB. Here only ``export.map_data`` (which reads the store) runs in
-the request thread; ``export.render`` takes that plain, picklable data to a pool:
+the request thread; ``export.render`` takes that plain, picklable data to a pool. Files with geometry
+(GeoPackage, GeoJSON, GeoParquet downloads and the datapack zip, ``atlas.datapack``) and the PDF report
+(``atlas.report``) go the same way: their writers need geopandas and GDAL (pyogrio), or fpdf2 and matplotlib,
+about 160 MB that a worker would import once and keep, so the worker reads the rows and the areas' GeoJSON
+and a pool process writes the file (``run``):
 
 - ``process`` (the default): a ``ProcessPoolExecutor`` per gunicorn worker, its processes started by
-  ``forkserver`` (a fresh interpreter that has imported ``atlas.export`` and never DuckDB's threads: never
-  ``fork`` a process running DuckDB), each replaced after ``tasks_per_child`` images so its memory returns
+  ``forkserver`` (a fresh interpreter that has imported ``PRELOAD`` and never DuckDB's threads: never
+  ``fork`` a process running DuckDB), each replaced after ``tasks_per_child`` tasks so its memory returns
   to the system, and run at a lower CPU priority (nice 10). Drawing then holds another process's GIL, and
   the worker's threads stay free.
 - ``thread``: a ``ThreadPoolExecutor`` in the worker itself (cheaper to start; measured in
   bench/bench_load.py: it still stalls the worker's other requests while it draws).
 
-At most ``workers`` images are drawn at once and ``queue`` more wait; ``submit`` refuses the next one at once
-with ``Busy`` (the route answers 503 with ``Retry-After``), so waiting exports never hold every request
-thread. A request waits ``timeout`` seconds at most (``Timeout``, also 503).
+At most ``workers`` tasks (images and files alike) run at once and ``queue`` more wait; the next one is refused
+at once with ``Busy`` (the route answers 503 with ``Retry-After``), so waiting exports never hold every request
+thread. A request waits ``timeout`` seconds at most (``Timeout``, also 503), or what its caller asks.
 """
 
 from __future__ import annotations
@@ -26,20 +31,27 @@ import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import Any, TypeVar
 
 from atlas import export, settings
 
-__all__ = ["Busy", "RenderPool", "Timeout", "get_pool", "reset_pool"]
+__all__ = ["Busy", "RenderPool", "Timeout", "get_pool", "reset_pool", "run"]
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
+#: Modules the fork server imports once, so that every pool process forks from it ready to work: the map
+#: drawing (matplotlib comes with the first render), the files' writers with geopandas and GDAL, the PDF report.
+PRELOAD = ("atlas.export", "atlas.datapack", "atlas.report", "geopandas", "pyogrio", "fpdf")
+
 
 class Busy(RuntimeError):
-    """Every render slot and queue place is taken; ``retry_after`` is a fair guess in whole seconds."""
+    """Every slot and queue place of the pool is taken; ``retry_after`` is a fair guess in whole seconds."""
 
     def __init__(self, retry_after: int, message: str) -> None:
         self.retry_after = retry_after
@@ -47,8 +59,8 @@ class Busy(RuntimeError):
 
 
 class Timeout(Busy):
-    """The image was not drawn within the pool's timeout; ``future`` will still have it when it is drawn
-    (the route keeps it for the client's retry)."""
+    """The task was not done within its timeout; ``future`` will still have it when it is done (the export
+    route keeps an image for the client's retry)."""
 
     def __init__(self, retry_after: int, message: str, future: Future | None = None) -> None:
         super().__init__(retry_after, message)
@@ -102,7 +114,8 @@ def _ready() -> int:
 
 
 class RenderPool:
-    """A bounded pool drawing ``export.MapData`` into ``export.Rendered``."""
+    """A bounded pool of processes (or threads) that draws ``export.MapData`` into ``export.Rendered``
+    (``render``) and runs the writers of files with geometry and PDF reports (``run``)."""
 
     def __init__(self, kind: str = "process", workers: int = 1, queue: int = 1, timeout: float = 30,
                  tasks_per_child: int = 25) -> None:
@@ -122,7 +135,7 @@ class RenderPool:
             return ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="atlas-render")
         context = multiprocessing.get_context("forkserver")
         # The fork server imports the drawing code once; every render process forks from it ready to draw.
-        context.set_forkserver_preload(["atlas.export"])
+        context.set_forkserver_preload(list(PRELOAD))
         return ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
                                    max_tasks_per_child=self.tasks_per_child, initializer=_start_render_process,
                                    initargs=(os.getpid(),))
@@ -145,36 +158,43 @@ class RenderPool:
         return self._in_flight
 
     def render(self, data: export.MapData) -> export.Rendered:
-        """Draw ``data`` in the pool and wait for it; ``Busy`` at once when the pool and its queue are full,
-        ``Timeout`` when the image took longer than the pool's timeout."""
+        """Draw ``data`` in the pool and wait for it (``run``)."""
+        return self.run(_render_in_child, data, what="map image", hint=", or ask for fewer pixels")
+
+    def run(self, fn: Callable[..., T], *args: Any, what: str = "file", hint: str = "",
+            timeout: float | None = None) -> T:
+        """``fn(*args)`` in the pool (a module-level function and picklable arguments), waited for: ``Busy`` at
+        once when the pool and its queue are full, ``Timeout`` after ``timeout`` seconds (the pool's by
+        default), ``Busy`` when the process doing it died. ``what`` names the task in those messages."""
         if not self._slots.acquire(blocking=False):
-            raise Busy(self._retry_after(), f"the server is drawing {self._in_flight} map images already; "
+            raise Busy(self._retry_after(), f"the server is making {self._in_flight} map images or files already; "
                        "try again shortly")
         with self._lock:
             self._in_flight += 1
         started = time.monotonic()
+        wait = self.timeout if timeout is None else timeout
         try:
             try:
-                future = self._executor_now().submit(_render_in_child, data)
+                future = self._executor_now().submit(fn, *args)
             except BrokenProcessPool:
-                future = self._replace_broken().submit(_render_in_child, data)
+                future = self._replace_broken().submit(fn, *args)
         except BaseException:
             self._release()
             raise
-        # The slot is freed when the image is done, even if its request stopped waiting: a render that
-        # outlives its request still holds a render process.
+        # The slot is freed when the task is done, even if its request stopped waiting: a task that outlives
+        # its request still holds a pool process.
         future.add_done_callback(self._release)
         try:
-            rendered = future.result(timeout=self.timeout)
+            done = future.result(timeout=wait)
         except FutureTimeout:
-            raise Timeout(self._retry_after(), f"the map image was not ready within {self.timeout:g} s; "
-                          "try again shortly, or ask for fewer pixels", future) from None
+            raise Timeout(self._retry_after(), f"the {what} was not ready within {wait:g} s; try again "
+                          f"shortly{hint}", future) from None
         except BrokenProcessPool:
             self._replace_broken()
-            raise Busy(self._retry_after(), "the render process stopped while drawing this map; "
+            raise Busy(self._retry_after(), f"the process making this {what} stopped before it was done; "
                        "try again shortly") from None
         self._seconds = 0.8 * self._seconds + 0.2 * (time.monotonic() - started)
-        return rendered
+        return done
 
     def _release(self, _: Any = None) -> None:
         with self._lock:
@@ -182,17 +202,17 @@ class RenderPool:
         self._slots.release()
 
     def warm(self) -> int:
-        """Start the pool (and, for processes, the fork server and one render process); its pid."""
+        """Start the pool (and, for processes, the fork server and one pool process); its pid."""
         return self._executor_now().submit(_ready).result(timeout=60)
 
     def _replace_broken(self) -> Executor:
-        """A render process died (killed for memory, say): the executor is unusable; start a new one."""
+        """A pool process died (killed for memory, say): the executor is unusable; start a new one."""
         with self._lock:
             old = self._executor
             if not self._closed:
                 self._executor = None
         if old is not None:
-            log.error("a render process died; starting a new render pool")
+            log.error("a pool process died; starting a new pool")
             old.shutdown(wait=False, cancel_futures=True)
         return self._executor_now()
 
@@ -218,6 +238,13 @@ def get_pool(config: Any | None = None) -> RenderPool:
             _pool = RenderPool(c.export_pool, c.export_workers, c.export_queue, c.export_timeout,
                                c.export_tasks_per_child)
         return _pool
+
+
+def run(fn: Callable[..., T], *args: Any, what: str, timeout: float | None = None) -> T:
+    """``fn(*args)`` in this process's pool (``RenderPool.run``): how files with geometry (atlas/datapack.py) and
+    PDF reports (atlas/report.py) are written off the web worker, which never imports geopandas, GDAL, fpdf2 or
+    matplotlib. Raises ``Busy`` (a 503 with Retry-After) when the pool is full, too slow or its process died."""
+    return get_pool().run(fn, *args, what=what, timeout=timeout)
 
 
 def reset_pool() -> None:

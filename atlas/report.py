@@ -1,5 +1,7 @@
 """The printable profile: a PDF report of a place, drawn on the server (fpdf2 for the pages, matplotlib for the
-map), from the same profile as ``/api/profile/<place>.json``.
+map), from the same profile as ``/api/profile/<place>.json``. The profile and the map's areas are read in the
+request's thread; the PDF is drawn in the worker's pool (atlas/renderpool.py), as map images are, so a web
+worker never imports fpdf2 or matplotlib.
 
 The report holds the map of the place's areas within their districts, then, topic by topic, every figure of
 the headline tables (``profile.HEADLINE_TABLES``: population, age, ethnic group, tenure, cars, qualifications,
@@ -11,31 +13,33 @@ full profile (every figure) is the CSV and the JSON; the report says so.
 from __future__ import annotations
 
 import io
+import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
 import numpy as np
 import shapely
-from fpdf import FPDF
-from matplotlib.collections import PatchCollection
-from matplotlib.figure import Figure
-from matplotlib.patches import PathPatch
-from matplotlib.path import Path as MplPath
 
-from atlas import catalogue, extracts
+from atlas import catalogue, extracts, renderpool
 from atlas import profile as atlas_profile
 
-__all__ = ["pdf"]
+if TYPE_CHECKING:
+    from fpdf import FPDF
+    from matplotlib.path import Path as MplPath
 
-FONT = os.path.join(matplotlib.get_data_path(), "fonts", "ttf", "DejaVuSans.ttf")
-BOLD = os.path.join(matplotlib.get_data_path(), "fonts", "ttf", "DejaVuSans-Bold.ttf")
+__all__ = ["draw", "pdf"]
+
 PLACE_COLOUR, OTHER_COLOUR = (0.13, 0.4, 0.67), (0.75, 0.75, 0.75)
 #: Bar colours: the place, then each comparator.
 BARS = [(33, 102, 172), (146, 197, 222), (209, 229, 240), (244, 165, 130)]
+#: What the report's map is drawn from: the GeoJSON (``area_geojson_bytes``) of each district (or the place)
+#: the map shows, and the codes of the place's own areas.
+MapAreas = tuple[list[bytes], list[str]]
 
 
 def _path(geom: Any) -> MplPath:
+    from matplotlib.path import Path as MplPath  # noqa: PLC0415 - in the pool's processes only
+
     verts, codes = [], []
     for poly in getattr(geom, "geoms", [geom]):
         for ring in (poly.exterior, *poly.interiors):
@@ -45,16 +49,25 @@ def _path(geom: Any) -> MplPath:
     return MplPath(np.concatenate(verts), codes)
 
 
-def _map_png(s: catalogue.Catalogue, subject: atlas_profile.Subject) -> bytes | None:
-    """The place's areas (blue) among the other areas of their districts (grey), as a PNG."""
-    inside, around = [], []
-    wanted = set(subject.codes)
+def _map_areas(s: catalogue.Catalogue, subject: atlas_profile.Subject) -> MapAreas | None:
+    """What the report's map shows (read here, through the catalogue), or None for no map."""
     sources = [subject.place] if subject.place is not None and subject.kind != "saved" else list(subject.authorities)
     if subject.place is not None and len(subject.codes) > extracts.CACHED_AREAS_MAX:
         return None  # a national map is the explorer's (vector tiles), not a report's figure
-    for source in sources:
-        collection = s.area_geojson(source, subject.level)
-        for feature in collection["features"]:
+    return [s.area_geojson_bytes(source, subject.level) for source in sources], sorted(subject.codes)
+
+
+def _map_png(areas: MapAreas) -> bytes | None:
+    """The place's areas (blue) among the other areas of their districts (grey), as a PNG."""
+    from matplotlib.collections import PatchCollection  # noqa: PLC0415 - in the pool's processes only
+    from matplotlib.figure import Figure  # noqa: PLC0415
+    from matplotlib.patches import PathPatch  # noqa: PLC0415
+
+    inside, around = [], []
+    geojsons, codes = areas
+    wanted = set(codes)
+    for geojson in geojsons:
+        for feature in json.loads(geojson)["features"]:
             geom = shapely.geometry.shape(feature["geometry"])
             if geom.is_empty:
                 continue
@@ -78,21 +91,30 @@ def _map_png(s: catalogue.Catalogue, subject: atlas_profile.Subject) -> bytes | 
     return out.getvalue()
 
 
-class _Report(FPDF):
-    def footer(self) -> None:
-        self.set_y(-12)
-        self.set_font("dejavu", size=7)
-        self.set_text_color(90, 90, 90)
-        self.cell(0, 5, f"Neighbourhood Atlas: area profile. Page {self.page_no()}", align="C")
-
-
 def pdf(s: catalogue.Catalogue, subject: atlas_profile.Subject, result: dict | None = None) -> bytes:
-    """The PDF report of ``subject`` (its profile computed here unless given)."""
+    """The PDF report of ``subject`` (its profile computed here unless given): read here, drawn in the worker's
+    pool (atlas/renderpool.py), so a web worker never imports fpdf2 or matplotlib. Raises renderpool.Busy."""
     result = result or atlas_profile.profile(s, subject)
+    return renderpool.run(draw, result, _map_areas(s, subject), what="PDF report")
+
+
+def draw(result: dict, areas: MapAreas | None) -> bytes:
+    """The PDF report of a profile (``atlas.profile.profile``) with its map (``areas``), in a pool process."""
+    import matplotlib  # noqa: PLC0415 - in the pool's processes only
+    from fpdf import FPDF  # noqa: PLC0415
+
+    class _Report(FPDF):
+        def footer(self) -> None:
+            self.set_y(-12)
+            self.set_font("dejavu", size=7)
+            self.set_text_color(90, 90, 90)
+            self.cell(0, 5, f"Neighbourhood Atlas: area profile. Page {self.page_no()}", align="C")
+
+    fonts = os.path.join(matplotlib.get_data_path(), "fonts", "ttf")
     comps = result["comparators"]
     doc = _Report(orientation="P", unit="mm", format="A4")
-    doc.add_font("dejavu", "", FONT)
-    doc.add_font("dejavu", "B", BOLD)
+    doc.add_font("dejavu", "", os.path.join(fonts, "DejaVuSans.ttf"))
+    doc.add_font("dejavu", "B", os.path.join(fonts, "DejaVuSans-Bold.ttf"))
     doc.set_auto_page_break(True, margin=16)
     doc.set_title(f"Profile of {result['name']}")
     doc.set_author("Neighbourhood Atlas")
@@ -106,7 +128,7 @@ def pdf(s: catalogue.Catalogue, subject: atlas_profile.Subject, result: dict | N
                          + (" ..." if len(result['authorities']) > 8 else "") + ". Compared with "
                          + (", ".join(c["name"] for c in comps) or "no larger place") + ".",
                    new_x="LMARGIN", new_y="NEXT")
-    png = _map_png(s, subject)
+    png = _map_png(areas) if areas is not None else None
     if png is not None:
         doc.image(io.BytesIO(png), w=180)
     doc.set_font("dejavu", size=8)

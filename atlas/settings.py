@@ -200,21 +200,23 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ATLAS_MAX_BODY_BYTES", "1048576",
             "Largest request body accepted, in bytes; a larger one is answered 413.", _int_range(1024, 100_000_000)),
     Setting("ATLAS_EXPORT_POOL", "process",
-            "Where map images are drawn: process (a pool of render processes per worker, started by forkserver) or "
-            "thread (threads of the worker itself).", _choice("process", "thread")),
+            "Where map images are drawn, and files with geometry (GeoPackage, GeoJSON, GeoParquet, datapacks) and PDF "
+            "reports written: process (a pool of processes per worker, started by forkserver; the worker never imports "
+            "geopandas, fpdf2 or matplotlib) or thread (threads of the worker itself).", _choice("process", "thread")),
     Setting("ATLAS_CLASSIFIER", "host",
             "Where mapclassify computes breaks under gunicorn: host (one classification process per host, started "
             "by the master; workers never import mapclassify, about 230 MB less each) or worker (in each worker).",
             _choice("host", "worker")),
     Setting("ATLAS_EXPORT_WORKERS", "1",
-            "Map images drawn at once per gunicorn worker.", _int_range(1, 16)),
+            "Map images drawn (or files with geometry written) at once per gunicorn worker.", _int_range(1, 16)),
     Setting("ATLAS_EXPORT_QUEUE", "1",
-            "Map images that may wait per gunicorn worker while the others are drawn; beyond that an export is "
-            "answered 503 with Retry-After.", _int_range(0, 64)),
+            "Map images or files with geometry that may wait per gunicorn worker while the others are made; beyond "
+            "that the request is answered 503 with Retry-After.", _int_range(0, 64)),
     Setting("ATLAS_EXPORT_TIMEOUT", "30",
-            "Seconds an export request waits for its image before it is answered 503.", _int_range(1, 600)),
+            "Seconds a request waits for its image or file with geometry before it is answered 503 (a datapack "
+            "waits up to 600).", _int_range(1, 600)),
     Setting("ATLAS_EXPORT_TASKS_PER_CHILD", "25",
-            "Images a render process draws before it is replaced by a fresh one (returns its memory).",
+            "Images or files a pool process makes before it is replaced by a fresh one (returns its memory).",
             _int_range(1, 10_000)),
     Setting("ATLAS_EXPORT_MAX_PIXELS", "36000000",
             "Most pixels (width x height) an exported image may have: A4 at 600 dpi is 34.8 million.",

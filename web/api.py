@@ -456,13 +456,8 @@ def _geo_values(s: catalogue.Catalogue, df: Any, authority: str, level: str, var
         # representation the client holds (identity, or an encoding web.compression made).
         return _cacheable(flask.Response(b"", mimetype=GEO_FORMATS[fmt]), held[0], s.build_id, scoped=True)
     meta = s.variable(variable)
-    frame = datapack.values_frame(df, s.area_geojson(authority, level))
-    if fmt == "geojson":
-        body = datapack.values_geojson(frame, meta)
-    elif fmt == "gpkg":
-        body = datapack.values_gpkg(frame, meta, layer=f"{authority}_{level}_{variable}")
-    else:
-        body = datapack.values_parquet(frame, meta)
+    # Written in the worker's pool (geopandas and GDAL never in a web worker); renderpool.Busy is a 503.
+    body = datapack.view_file(df, s.area_geojson_bytes(authority, level), meta, fmt, f"{authority}_{level}_{variable}")
     response = flask.Response(body, mimetype=GEO_FORMATS[fmt])
     response.headers["Content-Disposition"] = f'attachment; filename="{authority}_{level}_{variable}.{fmt}"'
     link = _licence_link(meta)

@@ -233,7 +233,7 @@ def download(name: str, level: str, filename: str) -> flask.Response:
             "variables": [{k: r.get(k) for k in ("id", "label", "unit", "denominator", "vintage", "as_of",
                                                    "source", "licence", "kind", "method", "cell", "cells", "note",
                                                    "decimals", "categories")} for r in rows]}
-    body = datapack.dataset_file(frame, meta, fmt, s.area_geojson(a["code"], level) if fmt != "csv" else None,
+    body = datapack.dataset_file(frame, meta, fmt, s.area_geojson_bytes(a["code"], level) if fmt != "csv" else None,
                                  layer=f"{a['code']}_{level}_{dataset}")
     response = flask.Response(body, mimetype=FORMATS[fmt])
     response.headers["Content-Disposition"] = f'attachment; filename="{a["code"]}_{level}_{dataset}.{fmt}"'

@@ -8,6 +8,8 @@ plus what helps (the valid choices, capped at ``MAX_VALID`` with their count; th
 - any ``HTTPException`` (405, 413, 429 from flask-limiter...) -> its status, as JSON;
 - a shared service that cannot be reached (``SHARED``: the database, object storage, Redis) -> 503 with
   ``Retry-After``, saying which; the workers stay up and recover by themselves when it returns;
+- ``renderpool.Busy`` (the worker's pool of image and file processes is full, too slow, or lost the process
+  doing the work) -> 503 with ``Retry-After``, saying which;
 - ``FileNotFoundError`` (no extracts yet) -> 503 saying to run the pipeline;
 - anything else -> 500, logged with its traceback here and never sent to the client.
 
@@ -31,9 +33,9 @@ import flask
 import redis
 from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 
-from atlas import db, extracts, settings, shared, storage
+from atlas import db, extracts, renderpool, settings, shared, storage
 
-__all__ = ["MAX_VALID", "SHARED", "init_app", "is_data_path", "json_error", "register", "unavailable"]
+__all__ = ["MAX_VALID", "SHARED", "busy", "init_app", "is_data_path", "json_error", "register", "unavailable"]
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +100,20 @@ def unavailable(exc: Exception) -> flask.Response:
     """503 with Retry-After for a shared service that cannot be reached: JSON on data paths and Dash's
     callbacks, one line of plain text elsewhere. Logged in one line, never a traceback."""
     what = next((name for cls, name in SHARED.items() if isinstance(exc, cls)), "a service this needs")
-    retry = str(getattr(exc, "retry_after", 5))
     log.error("503 %s: %s unavailable: %s", flask.request.path, what, exc)
-    message = f"{what} is unavailable; try again shortly"
+    return _retry_later(f"{what} is unavailable; try again shortly", getattr(exc, "retry_after", 5))
+
+
+def busy(exc: renderpool.Busy) -> flask.Response:
+    """503 with Retry-After when the worker's pool (map images, files with geometry) is full, its task too slow,
+    or the process doing it died; the message says which."""
+    log.warning("503 %s: %s", flask.request.path, exc)
+    return _retry_later(str(exc), exc.retry_after)
+
+
+def _retry_later(message: str, retry_after: int) -> flask.Response:
+    """A 503 with Retry-After: JSON on data paths and Dash's callbacks, one line of plain text elsewhere."""
+    retry = str(retry_after)
     if is_data_path(flask.request.path) or flask.request.path.startswith("/_dash"):
         return json_error(503, message, headers={"Retry-After": retry}, retry_after=int(retry))
     return flask.Response(message[:1].upper() + message[1:] + ".\n", status=503, mimetype="text/plain",
@@ -130,6 +143,7 @@ def register(blueprint: flask.Blueprint, *prefixes: str) -> flask.Blueprint:
     blueprint.register_error_handler(HTTPException, _http_error)
     for cls in SHARED:
         blueprint.register_error_handler(cls, unavailable)
+    blueprint.register_error_handler(renderpool.Busy, busy)
     blueprint.register_error_handler(FileNotFoundError, _no_extracts)
     blueprint.register_error_handler(Exception, _internal)
 
@@ -160,6 +174,7 @@ def init_app(server: flask.Flask, config: settings.Settings | None = None) -> No
     server.register_error_handler(RequestEntityTooLarge, _too_large)
     for cls in SHARED:
         server.register_error_handler(cls, unavailable)
+    server.register_error_handler(renderpool.Busy, busy)
 
 
     @server.before_request

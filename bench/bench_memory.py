@@ -15,7 +15,8 @@ first that does not, naming it (a figure taken after an error page measures noth
 prints the RSS of every worker (psutil, MB), and at the end the largest per worker, each worker's unique and
 proportional set (USS: what it alone holds, what ending it would free; PSS: shared pages divided among their
 sharers) and those of its pool's processes (the fork server, the processes that draw images and write files
-with geometry and PDF reports). ``--duckdb-memory-mb`` sets DuckDB's buffer (ATLAS_DUCKDB_MEMORY_MB). The
+with geometry and PDF reports), then the host's classification process (atlas/classifyd.py).
+``--duckdb-memory-mb`` sets DuckDB's buffer (ATLAS_DUCKDB_MEMORY_MB). The
 issue's budget is 400 MB resident per worker.
 """
 
@@ -227,6 +228,10 @@ def main() -> int:
                 with contextlib.suppress(psutil.Error):
                     rss_mb, uss, pss = full(child)
                     print(f"  its {child.name()} {child.pid}: RSS {rss_mb} MB, USS {uss} MB, PSS {pss} MB")
+        for other in psutil.Process(proc.pid).children():  # the host's own: the classification process
+            if "atlas.classifyd" in " ".join(other.cmdline()):
+                rss_mb, uss, pss = full(other)
+                print(f"the host's classification process {other.pid}: RSS {rss_mb} MB, USS {uss} MB, PSS {pss} MB")
     finally:
         proc.terminate()
         proc.wait(timeout=60)

@@ -173,6 +173,9 @@ class SHARE:  # noqa: N801
     DATAPACK = "data-datapack"
     DATAPACK_ITEM = "data-datapack-item"
     EMBED_BUTTON = "embed-button"
+    DIALOG_BOX = "embed-dialog-box"  # where the dialog is put when the tools are first approached
+    PARTS = "share-parts"  # the menus' links and the dialog, until then (ui/share.py)
+    OPENED = "share-opened"  # set by assets/embed.js when the tools are first focused or pressed
     DIALOG = "embed-dialog"
     DIALOG_TITLE = "embed-dialog-title"
     DIALOG_CONTROLS = "embed-controls"

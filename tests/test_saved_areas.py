@@ -262,9 +262,9 @@ def test_the_explorers_make_an_area_mode(atlas_env: Path) -> None:
     click on it arrives as null), a drawn shape adds the areas of the view's level inside it, whatever
     district the view shows, another level empties it, and the national overview is refused in words; the
     control is created only when the mode opens."""
-    from atlas import areas, catalogue
     import dash
 
+    from atlas import areas, catalogue
     from callbacks import areas as make
     from ui.areas import MAKE
 

@@ -16,7 +16,8 @@ from dash.development.base_component import Component
 from atlas import access, areas, catalogue, extracts, viewstate
 from ui.routing import validating
 
-__all__ = ["IDS", "MAKE", "MAX_DISTRICTS", "edit_control", "make_body", "make_panel", "page", "save_form", "status_text"]
+__all__ = ["IDS", "MAKE", "MAX_DISTRICTS", "edit_control", "make_body", "make_panel", "page", "save_form",
+           "status_text"]
 
 
 class IDS:

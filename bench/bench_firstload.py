@@ -21,6 +21,9 @@ with ``--rev``, from that commit exported by ``git archive`` to a temporary fold
    every run's total blocking time, and where the median run's main-thread time went (by kind, by script).
    ``--against REV``: mobile only, the runs alternating between REV and this checkout, served at once, so
    that a shared machine's changing load falls on both alike.
+3. Work counted in one first load (each side, before Lighthouse with ``--against``): server callbacks,
+   updates of Dash's store (each re-runs every mounted component's selector), Dash components in the
+   layout, elements in the document. Counts do not depend on the machine's load.
 
 Figures depend on the machine: these 2-core machines are shared, so run it more than once.
 """
@@ -193,6 +196,40 @@ def browser(profile: Path):
     options.binary_location = CHROMIUM
     options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     return webdriver.Chrome(options=options)
+
+
+#: Counts every update of Dash's store (a redux store the renderer names ``window.store``): each makes
+#: every mounted Dash component re-run its selector. Injected before any page script (DevTools protocol).
+COUNT_UPDATES = """Object.defineProperty(window, "store", {configurable: true,
+  get: function () { return this._atlasStore; },
+  set: function (s) { this._atlasStore = s; window._atlasUpdates = 0;
+    s.subscribe(function () { window._atlasUpdates += 1; }); }});"""
+#: Dash components in the renderer's layout, and elements in the document.
+COUNT_COMPONENTS = """var n = 0; (function walk(c) { if (Array.isArray(c)) { c.forEach(walk); return; }
+  if (c && typeof c === "object" && c.type && c.props) { n += 1;
+    Object.keys(c.props).forEach(function (k) { walk(c.props[k]); }); } })(window.store.getState().layout);
+  return [n, document.getElementsByTagName("*").length, window._atlasUpdates];"""
+
+
+def first_load_work(url: str) -> dict[str, int]:
+    """What one first load of ``url`` makes the browser do, counted (not timed, so not at the mercy of the
+    machine's load): server callbacks (``/_dash-update-component`` requests), updates of Dash's store, Dash
+    components in the layout and elements in the document, once the map is drawn and the network quiet."""
+    with tempfile.TemporaryDirectory(prefix="atlas-chrome-") as profile:
+        driver = browser(Path(profile))
+        try:
+            driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": COUNT_UPDATES})
+            requests, _ = load(driver, url)
+            components, elements, updates = driver.execute_script(COUNT_COMPONENTS)
+        finally:
+            driver.quit()
+    callbacks = sum(1 for r in requests if "/_dash-update-component" in r["url"])
+    return {"server callbacks": callbacks, "store updates": updates, "Dash components": components,
+            "elements": elements}
+
+
+def print_work(label: str, work: dict[str, int]) -> None:
+    print(f"- {label}, one first load: " + ", ".join(f"{k} {v}" for k, v in work.items()))
 
 
 def first_loads(base: str, view: str, runs: int) -> dict[str, list[tuple[list[dict], float]]]:
@@ -370,13 +407,20 @@ def main() -> None:
         lighthouse_bin()
         with checkout(args.against) as before, serve(before, data_dir) as base_before, \
                 serve(ROOT, data_dir) as base_after:
-            results = alternating({f"commit {args.against}": base_before + "/" + args.view,
-                                   "this checkout": base_after + "/" + args.view}, args.runs)
+            urls = {f"commit {args.against}": base_before + "/" + args.view,
+                    "this checkout": base_after + "/" + args.view}
+            print()
+            for side, url in urls.items():
+                print_work(side, first_load_work(url))
+            results = alternating(urls, args.runs)
         for side, r in results.items():
             print_lighthouse(side, {"mobile": r})
         return
     with checkout(args.rev) as root, serve(root, data_dir) as base:
         figures["bytes"] = print_bytes(label, first_loads(base, args.view, args.runs))
+        figures["work"] = first_load_work(base + "/" + args.view)
+        print()
+        print_work(label, figures["work"])
         if not args.no_lighthouse:
             results = {preset: lighthouse(base + "/" + args.view, preset, args.runs)
                        for preset in ("mobile", "desktop")}

@@ -128,7 +128,8 @@ class COMPARE:  # noqa: N801 - a namespace of ids, spelled like the other consta
     VIEW = "view"
     VARIABLE_B = "variable_b"
     SECTION = "compare"
-    PARTS = "compare-parts"  # the layouts of the maps and lists created only when the compare view opens
+    PARTS = "compare-parts"  # the layout of the view's body, created only when the compare view opens
+    BODY = "compare-body"  # where it is put
     MESSAGE = "compare-message"
     PAYLOAD_B = "compare-payload-b"
     RELATION = "compare-relation"

@@ -204,10 +204,12 @@ COUNT_UPDATES = """Object.defineProperty(window, "store", {configurable: true,
   get: function () { return this._atlasStore; },
   set: function (s) { this._atlasStore = s; window._atlasUpdates = 0;
     s.subscribe(function () { window._atlasUpdates += 1; }); }});"""
-#: Dash components in the renderer's layout, and elements in the document.
+#: Dash components in the renderer's layout (not the layouts a store holds for later), and elements in the
+#: document.
 COUNT_COMPONENTS = """var n = 0; (function walk(c) { if (Array.isArray(c)) { c.forEach(walk); return; }
-  if (c && typeof c === "object" && c.type && c.props) { n += 1;
-    Object.keys(c.props).forEach(function (k) { walk(c.props[k]); }); } })(window.store.getState().layout);
+  if (!c || typeof c !== "object") { return; }
+  if (c.type && c.namespace && c.props) { n += 1; if (c.type === "Store") { return; } walk(c.props); return; }
+  Object.keys(c).forEach(function (k) { walk(c[k]); }); })(window.store.getState().layout);
   return [n, document.getElementsByTagName("*").length, window._atlasUpdates];"""
 
 

@@ -13,8 +13,8 @@ import hashlib
 import json
 
 __all__ = [
-    "AREAS", "AREA_CARD", "ATTRIBUTION", "AUTHORITY", "AUTHORITY_LIST", "AUTHORITY_OPENED", "BREAKS", "BREAKS_ROW",
-    "CATEGORY_NOTE", "CLASSIFICATION_ROWS",
+    "AREAS", "AREA_CARD", "AREA_CARD_ASK", "ATTRIBUTION", "AUTHORITY", "AUTHORITY_LIST", "AUTHORITY_OPENED",
+    "BREAKS", "BREAKS_ROW", "CATEGORY_NOTE", "CLASSIFICATION_ROWS",
     "COMPARE", "CONTROLS", "CONTROLS_PANEL", "CONTROLS_TOGGLE", "EMBED", "GROUP", "HELP", "K", "K_ROW", "LAYER",
     "LEGEND", "LEGEND_CLOSE", "LEGEND_PANEL", "LEGEND_STRIP", "LEVEL", "LEVEL_ROW", "MAP", "MAP_BOUNDS", "MESSAGE",
     "NAV", "NEAR_ME", "OPACITY", "OUTLINE", "PALETTE", "PALETTE_ROW", "PAYLOAD", "PLACE_RESULTS", "PLACE_SEARCH",
@@ -87,6 +87,9 @@ TITLE = "view-title"
 #: The card of the selected area under the map: the place's exposure to the pollutant shown, the nearest
 #: monitoring sites with distances (callbacks/points.py).
 AREA_CARD = "area-card"
+#: The selected area, passed on to the card's callback only when there is one or the card is shown
+#: (assets/points.js ``card_ask``): a first load asks the server for no empty card.
+AREA_CARD_ASK = "area-card-ask"
 MESSAGE = "message"
 HELP = "view-help"
 LEGEND = "legend"
@@ -114,6 +117,9 @@ class POINTS:  # noqa: N801
     LAYER = "points-layer"
     PANE = "points-pane"
     PAINT = "points-paint"  # what the layer draws: one class character per site, colours, radii, legend
+    #: The address's view, passed on to the layer's callback only when it names a point layer or one is drawn
+    #: (assets/points.js ``ask``): a first load without points makes no request for none.
+    ASK = "points-ask"
     STATE = "points-state"  # the layer's canonical state and address keys, for the address and the card
     SELECTED = "site-selected"  # {"dataset", "site"}: the site whose card is open
     LEGEND = "points-legend"

@@ -23,7 +23,8 @@ with ``--rev``, from that commit exported by ``git archive`` to a temporary fold
    that a shared machine's changing load falls on both alike.
 3. Work counted in one first load (each side, before Lighthouse with ``--against``): server callbacks,
    updates of Dash's store (each re-runs every mounted component's selector), Dash components in the
-   layout, elements in the document. Counts do not depend on the machine's load.
+   layout, elements in the document. Counts do not depend on the machine's load. ``--profile N``: N CPU
+   profiles of a first load at a 4x slower CPU on each side (DevTools ``Profiler``), script time by file.
 
 Figures depend on the machine: these 2-core machines are shared, so run it more than once.
 """
@@ -230,6 +231,42 @@ def first_load_work(url: str) -> dict[str, int]:
             "elements": elements}
 
 
+def cpu_profile(url: str, rate: float = 4) -> dict[str, float]:
+    """One first load of ``url`` with the CPU slowed ``rate`` times (DevTools ``Emulation``), profiled by
+    DevTools' ``Profiler`` (a sample every 0.5 ms) from navigation until the map is drawn and the network quiet:
+    milliseconds of main-thread time by script (its file name), the whole under ``all``."""
+    with tempfile.TemporaryDirectory(prefix="atlas-chrome-") as profile:
+        driver = browser(Path(profile))
+        try:
+            driver.execute_cdp_cmd("Emulation.setCPUThrottlingRate", {"rate": rate})
+            driver.execute_cdp_cmd("Profiler.enable", {})
+            driver.execute_cdp_cmd("Profiler.setSamplingInterval", {"interval": 500})
+            driver.execute_cdp_cmd("Profiler.start", {})
+            load(driver, url)
+            result = driver.execute_cdp_cmd("Profiler.stop", {})["profile"]
+        finally:
+            driver.quit()
+    nodes = {n["id"]: n for n in result["nodes"]}
+    by_node: dict[int, float] = defaultdict(float)
+    for node_id, delta in zip(result["samples"], result["timeDeltas"], strict=False):
+        by_node[node_id] += delta / 1000
+    out: dict[str, float] = defaultdict(float)
+    for node_id, ms in by_node.items():
+        frame = nodes[node_id]["callFrame"]
+        if frame["functionName"] in ("(idle)", "(program)", "(root)"):
+            continue
+        name = frame["url"].rsplit("/", 1)[-1].split("?")[0][:40] or frame["functionName"] or "(anonymous)"
+        out[name] += ms
+        out["all"] += ms
+    return dict(out)
+
+
+def print_profile(label: str, ms: dict[str, float]) -> None:
+    top = sorted(((k, v) for k, v in ms.items() if k != "all"), key=lambda kv: -kv[1])[:6]
+    print(f"- {label}, CPU profile of one first load at 4x slowdown: {ms.get('all', 0):,.0f} ms of script; "
+          + ", ".join(f"{k} {v:,.0f}" for k, v in top))
+
+
 def print_work(label: str, work: dict[str, int]) -> None:
     print(f"- {label}, one first load: " + ", ".join(f"{k} {v}" for k, v in work.items()))
 
@@ -394,6 +431,8 @@ def main() -> None:
     parser.add_argument("--against", metavar="REV", help="Lighthouse mobile only, runs alternating between "
                         "commit REV (before) and this checkout (after), both served at once")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--profile", type=int, default=0, metavar="N", help="with --against: N CPU profiles of "
+                        "a 4x-slowed first load on each side, in turn (script time by file)")
     args = parser.parse_args()
     data_dir = Path(os.environ.get("ATLAS_DATA_DIR", ROOT / "data")).resolve()
     if not (data_dir / "current").exists():
@@ -414,6 +453,10 @@ def main() -> None:
             print()
             for side, url in urls.items():
                 print_work(side, first_load_work(url))
+            if args.profile:
+                for _ in range(args.profile):
+                    for side, url in urls.items():
+                        print_profile(side, cpu_profile(url))
             results = alternating(urls, args.runs)
         for side, r in results.items():
             print_lighthouse(side, {"mobile": r})

@@ -14,7 +14,7 @@ import json
 
 __all__ = [
     "AREAS", "AREA_CARD", "AREA_CARD_ASK", "ATTRIBUTION", "AUTHORITY", "AUTHORITY_LIST", "AUTHORITY_OPENED",
-    "BREAKS", "BREAKS_ROW", "CATEGORY_NOTE", "CLASSIFICATION_ROWS",
+    "BREAKS", "BREAKS_ROW", "CATEGORY_NOTE", "CLASSIFICATION_ROWS", "GROUP_GAPS_ASK",
     "COMPARE", "CONTROLS", "CONTROLS_PANEL", "CONTROLS_TOGGLE", "EMBED", "GROUP", "HELP", "K", "K_ROW", "LAYER",
     "LEGEND", "LEGEND_CLOSE", "LEGEND_PANEL", "LEGEND_STRIP", "LEVEL", "LEVEL_ROW", "MAP", "MAP_BOUNDS", "MESSAGE",
     "NAV", "NEAR_ME", "OPACITY", "OUTLINE", "PALETTE", "PALETTE_ROW", "PAYLOAD", "PLACE_RESULTS", "PLACE_SEARCH",
@@ -60,6 +60,9 @@ NAV = "view-nav"  # the address's query string at a first load or back/forward: 
 STATE = "view-state"  # the view as last rendered (normalised), with its canonical query string
 URL_WRITTEN = "view-url-written"  # orders atlas.write_url after the view (its output is never set)
 GROUP = "variable-group"  # the Table control: which table's variables the Variable list shows
+#: The Table list's value, passed on to its "Not here" callback only when that line is chosen (assets/atlas.js
+#: ``gaps_ask``): a first load and every table switch asked the server for nothing.
+GROUP_GAPS_ASK = "variable-group-gaps-ask"
 PAYLOAD = "view-payload"  # what a switch sends: classes, labels, colours (atlas.view.paint)
 AREAS = "view-areas"  # codes and names of the areas on the map, sent once per authority and level
 SELECTED = "selected-area"

@@ -42,6 +42,7 @@ def on_starting(server) -> None:
     # A data folder this user cannot write (a container's volume owned by root, a read-only mount): stop here with
     # one message naming the folder and the user, rather than start workers that each stop on it, for ever.
     db.require_writable_data_dir(config)
+    _start_classifier(config)
     if not config.storage_url:
         return
     log = logging.getLogger("gunicorn.error")
@@ -50,6 +51,28 @@ def on_starting(server) -> None:
         log.info("build from object storage: %s", found or "already current")
     except (storage.Unavailable, storage.Corrupt) as exc:
         log.warning("could not fetch the current build from object storage: %s", exc)
+
+
+_classifier = None
+
+
+def _start_classifier(config) -> None:
+    """With ATLAS_CLASSIFIER=host, start this host's classification process (atlas/classifyd.py) before any
+    worker forks: the workers inherit its address and key, and none of them imports mapclassify."""
+    global _classifier
+    if config.classifier != "host":
+        return
+    from atlas import classifyd  # noqa: PLC0415 - numpy only: mapclassify is imported in the process it starts
+
+    _classifier = classifyd.Service().start()
+    classifyd.use(_classifier.address, _classifier.authkey)
+    logging.getLogger("gunicorn.error").info("classification process %s at %s", _classifier.pid, _classifier.address)
+
+
+def on_exit(server) -> None:
+    """Stop the classification process with the master."""
+    if _classifier is not None:
+        _classifier.stop()
 
 
 #: glibc's malloc arenas a worker may have. By default glibc gives each thread that contends for the heap an

@@ -1,5 +1,8 @@
 """Classify a variable's values into map classes: pure functions over mapclassify.
 
+mapclassify itself runs where atlas/classifyd.py says: in this host's classification process under gunicorn,
+else in this process (``classifyd.bins``); every rule below runs here either way.
+
 A classification is a list of upper bounds (`breaks`). Class i holds the values v with
 breaks[i-1] < v <= breaks[i]; the lowest class has no lower bound (it holds everything up to breaks[0],
 so it includes the minimum, as in mapclassify). `class_index` is that rule, and assets/classify.js is
@@ -15,13 +18,13 @@ from __future__ import annotations
 import math
 import numbers
 import re
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import mapclassify
 import numpy as np
+
+from atlas import classifyd
 
 __all__ = [
     "K_MAX",
@@ -217,18 +220,8 @@ def class_index(values: Any, breaks: Sequence[float]) -> np.ndarray:
 SchemeFn = Callable[[np.ndarray, int, Any], tuple[np.ndarray, str | None]]
 
 
-def _quiet(make: Callable[[], Any]) -> Any:
-    # mapclassify warns (UserWarning) when it merges tied breaks; the note says the same to the user,
-    # so the warning would only be log noise. catch_warnings is not thread-safe before Python 3.14: the
-    # worst a race can do is let one such warning through, never change a result.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return make()
-
-
 def _quantiles(y: np.ndarray, k: int, _custom: Any = None) -> tuple[np.ndarray, str | None]:
-    bins = np.unique(_quiet(lambda: mapclassify.Quantiles(y, k=k)).bins)
+    bins = np.unique(classifyd.bins("Quantiles", y, k=k))
     # With heavy ties an interpolated quantile can fall between two data values and bound a class that
     # no value is in ([0, 0, 0, 1, 1], k=5 gives 0, 0.4, 1): drop such bounds, merging the empty class
     # into the one above, which holds exactly the same values.
@@ -239,7 +232,7 @@ def _quantiles(y: np.ndarray, k: int, _custom: Any = None) -> tuple[np.ndarray, 
 def _equal_interval(y: np.ndarray, k: int, _custom: Any = None) -> tuple[np.ndarray, str | None]:
     if not (float(y.max()) - float(y.min())) / k > 0:  # a range too narrow to divide (subnormal): mapclassify
         return np.unique(y), None  # asks numpy for an enormous array; each distinct value is its own class
-    return _quiet(lambda: mapclassify.EqualInterval(y, k=k)).bins, None
+    return classifyd.bins("EqualInterval", y, k=k), None
 
 
 def _fisher_jenks(y: np.ndarray, k: int, _custom: Any = None) -> tuple[np.ndarray, str | None]:
@@ -248,7 +241,7 @@ def _fisher_jenks(y: np.ndarray, k: int, _custom: Any = None) -> tuple[np.ndarra
         # Each distinct value in a class of its own is the optimal partition (mapclassify refuses it).
         return distinct, None
     if y.size <= FISHER_JENKS_FULL_MAX:
-        return mapclassify.FisherJenks(y, k=k).bins, None
+        return classifyd.bins("FisherJenks", y, k=k), None
     # FisherJenksSampled draws its sample from numpy's global random state, so repeatable breaks would
     # mean seeding state shared by every thread of the worker. Same method, private generator: a sample
     # of FISHER_JENKS_SAMPLE values (without replacement) that always holds the minimum and maximum.
@@ -260,7 +253,7 @@ def _fisher_jenks(y: np.ndarray, k: int, _custom: Any = None) -> tuple[np.ndarra
         f"Natural breaks were computed from a fixed sample of {FISHER_JENKS_SAMPLE:,} of the "
         f"{y.size:,} values, which keeps them quick and repeatable."
     )
-    return mapclassify.FisherJenks(sample, k=k_sample).bins, note
+    return classifyd.bins("FisherJenks", sample, k=k_sample), note
 
 
 def _std_multiples(k: int) -> list[float]:
@@ -276,11 +269,11 @@ def _std_multiples(k: int) -> list[float]:
 
 
 def _std_mean(y: np.ndarray, k: int, _custom: Any = None) -> tuple[np.ndarray, str | None]:
-    sm = mapclassify.StdMean(y, multiples=_std_multiples(k))
+    breaks = classifyd.bins("StdMean", y, multiples=_std_multiples(k))
     lo, hi = y[0], y[-1]
     # Bounds outside the data would be classes nobody is in, with ranges of impossible values (a negative
     # share, say): keep the bounds inside the data and close the top class on the maximum.
-    bins = [b for b in sm.bins if lo <= b < hi] + [hi]
+    bins = [b for b in breaks if lo <= b < hi] + [hi]
     mean, sd = float(y.mean()), float(y.std(ddof=1))
     note = (
         f"Standard deviation classes break at whole multiples of the standard deviation ({_fmt(sd)}) "
@@ -292,7 +285,7 @@ def _std_mean(y: np.ndarray, k: int, _custom: Any = None) -> tuple[np.ndarray, s
 def _head_tail(y: np.ndarray, k: int, _custom: Any = None) -> tuple[np.ndarray, str | None]:
     # When a head's mean rounds to its maximum (values one float apart), mapclassify recurses on an empty
     # head and appends NaN, with a RuntimeWarning: drop it; the last finite mean is then the maximum.
-    bins = _quiet(lambda: mapclassify.HeadTailBreaks(y)).bins
+    bins = classifyd.bins("HeadTailBreaks", y)
     bins = bins[np.isfinite(bins)]
     if bins[-1] < y[-1]:
         bins = np.append(bins, y[-1])
@@ -330,7 +323,7 @@ def _custom(
         if len(typed) > K_MAX:
             raise ClassifyError(f"{len(typed)} custom breaks given; at most {K_MAX} (one per class)")
     # UserDefined adds a class from the last typed break up to the maximum when the data goes above it.
-    bins = mapclassify.UserDefined(basis, bins=typed).bins
+    bins = classifyd.bins("UserDefined", basis, bins=typed)
     note = None
     if len(bins) > len(typed):
         note = (

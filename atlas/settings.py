@@ -202,6 +202,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ATLAS_EXPORT_POOL", "process",
             "Where map images are drawn: process (a pool of render processes per worker, started by forkserver) or "
             "thread (threads of the worker itself).", _choice("process", "thread")),
+    Setting("ATLAS_CLASSIFIER", "host",
+            "Where mapclassify computes breaks under gunicorn: host (one classification process per host, started "
+            "by the master; workers never import mapclassify, about 230 MB less each) or worker (in each worker).",
+            _choice("host", "worker")),
     Setting("ATLAS_EXPORT_WORKERS", "1",
             "Map images drawn at once per gunicorn worker.", _int_range(1, 16)),
     Setting("ATLAS_EXPORT_QUEUE", "1",
@@ -323,6 +327,7 @@ class Settings:
     allowed_hosts: tuple[str, ...]
     max_body_bytes: int
     export_pool: str
+    classifier: str
     export_workers: int
     export_queue: int
     export_timeout: int

@@ -2,7 +2,10 @@
 
 Values are real: KS102EW mean age of every LSOA in England and Wales (34,753, the national scope) and a
 fixed random 1,500 of them (the size of the largest authority at Output Area level). Run from the
-project folder:  python bench/bench_classify.py [--repeat 30]
+project folder:  python bench/bench_classify.py [--repeat 30] [--via host]
+
+``--via host`` sends mapclassify's arithmetic to a classification process, as a gunicorn worker does
+(atlas/classifyd.py), and prints that process's memory: compare with a run without it for the round trip.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from atlas import (
     classify,  # noqa: E402
+    classifyd,  # noqa: E402
     settings,  # noqa: E402
 )
 
@@ -45,14 +49,33 @@ def timings(values: np.ndarray, scheme: str, k: int, repeat: int, **kwargs: obje
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--via", choices=("process", "host"), default="process",
+                        help="classify in this process, or in a classification process (as under gunicorn)")
     args = parser.parse_args()
+    service = None
+    if args.via == "host":
+        service = classifyd.Service().start()
+        classifyd.use(service.address, service.authkey)
+    try:
+        run(args)
+    finally:
+        if service is not None:
+            import psutil  # noqa: PLC0415
+
+            print(f"the classification process: RSS {psutil.Process(service.pid).memory_info().rss / 2**20:.0f} MB; "
+                  f"this process: {psutil.Process().memory_info().rss / 2**20:.0f} MB")
+            service.stop()
+
+
+def run(args: argparse.Namespace) -> None:
 
     national = national_mean_age(settings.load().raw_dir)
     local = np.random.default_rng(1500).choice(national, 1500, replace=False)
     cases = [(s, 5, {}) for s in classify.SCHEMES if s not in classify.GIVEN_BREAKS]
     cases += [("fisher_jenks", 9, {}), ("custom", None, {"custom_breaks": "35, 40, 45"})]
 
-    print(f"classify() warm, ms over {args.repeat} runs: median (p95)")
+    print(f"classify() warm, in {'a classification process' if args.via == 'host' else 'this process'}, "
+          f"ms over {args.repeat} runs: median (p95)")
     print(f"{'scheme':<16}{'k':>3}  {'1,500 values':>16}  {f'{national.size:,} values':>16}  {'1,500 vs national':>18}")
     for scheme, k, kwargs in cases:
         cells = []

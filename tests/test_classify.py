@@ -10,6 +10,7 @@ import json
 import math
 from pathlib import Path
 
+import mapclassify
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -156,7 +157,7 @@ def test_head_tail_by_hand():
 
 def test_head_tail_merges_the_tail_beyond_k():
     values = np.random.default_rng(1).lognormal(size=500)  # a heavy tail: head/tail breaks finds 7 classes
-    found = classify.mapclassify.HeadTailBreaks(values).bins
+    found = mapclassify.HeadTailBreaks(values).bins
     assert len(found) == 7
     result = classify.classify(values, "head_tail", 3)
     assert result.breaks == pytest.approx([found[0], found[1], values.max()], rel=1e-12)
@@ -258,7 +259,7 @@ def test_fisher_jenks_sampled_above_3000_is_repeatable_and_leaves_numpy_alone(ra
     check_consistent(first, national.tolist())
     # A sample's breaks should cost little against the best 5 classes of all the values.
     x = np.sort(national)
-    full = classify.mapclassify.FisherJenks(x[:: max(1, x.size // 3000)], k=5).bins.tolist()
+    full = mapclassify.FisherJenks(x[:: max(1, x.size // 3000)], k=5).bins.tolist()
     assert within_ssd(x, first.breaks) < 1.1 * within_ssd(x, full[:-1] + [float(x[-1])])
 
 

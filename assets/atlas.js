@@ -961,6 +961,7 @@
   // -- clientside callbacks ------------------------------------------------------------------------------
 
   var builderFrom = null;  // the indicator builder's form, once created from these parts
+  var GAPS_OPTION = "gaps:show";  // atlas/mapview.py GAPS_OPTION (tests/test_explorer_js.py checks they agree)
 
   function viewPath() {
     return window.location.pathname;
@@ -981,6 +982,10 @@
           window.dash_clientside.set_props(b.BODY, { children: parts });
         }
         return stored || nu();
+      },
+      gaps_ask: function (group) {
+        // The Table list's "Not here" line (atlas/mapview.py GAPS_OPTION) alone goes to the server.
+        return group === GAPS_OPTION ? { group: group, t: Date.now() } : nu();
       },
       area_options: function (value, opened, all, shown) {
         // The Area list: its value's option alone until the list is first opened, then every option (the

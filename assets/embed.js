@@ -110,15 +110,66 @@
     }).observe(box);
   }
 
+  // -- the tools' links and dialog, created when first approached (ui/share.py) ------------------------------
+
+  var builtFrom = null;  // the parts last put in place (a page laid out again brings new ones)
+  var shown = [];  // the links' addresses last set
+
+  function build(parts) {
+    if (!parts || parts === builtFrom) {
+      return;
+    }
+    builtFrom = parts;
+    shown = [];
+    Object.keys(parts).forEach(function (box) {
+      window.dash_clientside.set_props(box, { children: parts[box] });
+    });
+  }
+
+  function linkTargets() {
+    // (id, property) in the order links() gives its values.
+    var s = S();
+    return [[s.EXPORT_PNG, "href"], [s.EXPORT_PNG_PRINT, "href"], [s.EXPORT_SVG, "href"], [s.EXPORT_PDF, "href"],
+            [s.DATA_CSV, "href"], [s.DATA_GEOJSON, "href"], [s.DATA_GPKG, "href"], [s.DATA_PARQUET, "href"],
+            [s.DATAPACK, "href"], [s.DATAPACK_ITEM, "hidden"]];
+  }
+
+  function approach(event) {
+    // The first focus (the keyboard) or press (a pointer) inside the tools creates them, before the click.
+    var s = window.atlas.ids && S();
+    var tools = s && event.target && event.target.closest ? event.target.closest("#" + s.TOOLS) : null;
+    if (tools && !byId(s.DIALOG) && window.dash_clientside.set_props) {
+      window.dash_clientside.set_props(s.OPENED, { data: true });
+    }
+  }
+  document.addEventListener("focusin", approach, true);
+  document.addEventListener("pointerdown", approach, true);
+
   window.atlas = Object.assign({}, window.atlas, {
     embed: { bbox: bbox, exportUrl: exportUrl, links: links },
   });
 
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     atlas_embed: {
-      links: function (stored, bounds) {
+      links: function (stored, bounds, opened, parts) {
+        // Nothing until the tools were first approached; then their links and dialog are created (once)
+        // and the links' addresses set, only those that changed (each set is an update of Dash's store).
+        if (!opened) {
+          return nu();
+        }
+        build(parts);
         var out = links(stored, bounds);
-        return out || new Array(EXPORTS.length + DATA.length + 2).fill(nu());
+        if (out) {
+          var targets = linkTargets();
+          out.forEach(function (value, i) {
+            if (shown[i] !== value) {
+              shown[i] = value;
+              var t = targets[i];
+              window.dash_clientside.set_props(t[0], t[1] === "href" ? { href: value } : { hidden: value });
+            }
+          });
+        }
+        return nu();
       },
 
       open_link: function (stored) {
@@ -159,6 +210,17 @@
     done(ok);
   }
 
+  function whenDrawn(id, then) {
+    var tries = 0;
+    (function look() {
+      if (byId(id)) {
+        then();
+      } else if (++tries < 120) {
+        window.requestAnimationFrame(look);
+      }
+    })();
+  }
+
   document.addEventListener("click", function (event) {
     var ids = window.atlas.ids && S();
     var target = ids && event.target.closest ?
@@ -167,6 +229,13 @@
       return;
     }
     var dialog = byId(S().DIALOG);
+    if (!dialog && target.id === S().EMBED_BUTTON) {
+      // Pressed before the tools were created (a click without a press or focus first): create them, and
+      // open the dialog once it is drawn.
+      window.dash_clientside.set_props(S().OPENED, { data: true });
+      whenDrawn(S().DIALOG, function () { target.click(); });
+      return;
+    }
     if (!dialog) {
       return;
     }

@@ -13,6 +13,7 @@
   "use strict";
 
   var NO_READING = "#ffffff";
+  var KEYS = ["points", "measure", "day", "site"]; // the address's point keys (atlas/viewstate.py POINT_KEYS)
   var drawn = {}; // geometry url -> [{feature, layer}] of the markers created (some since removed by a zoom)
   var clustered = {}; // geometry url -> [{feature, layer, index}] of the cluster markers created
 
@@ -205,13 +206,29 @@
         return [paint.url, paint];
       },
 
+      ask: function (nav, pstate) {
+        // The address's view, on to render_points only when it names a point layer or one is drawn.
+        var params = new URLSearchParams((nav && nav.search) || "");
+        var named = KEYS.some(function (key) { return params.has(key); });
+        return named || (pstate && pstate.dataset) ? nav : nu();
+      },
+
+      card_ask: function (selected, stored, hidden) {
+        // The selected area's card is asked for only when an area is selected or the card is shown (to hide
+        // it); the time makes a new view with the same area a change.
+        if (typeof selected !== "string" && hidden !== false) {
+          return nu();
+        }
+        return { selected: typeof selected === "string" ? selected : null, t: Date.now() };
+      },
+
       write_url: function (pstate, selected) {
         // The point layer's keys follow what is drawn (replaceState: a new day adds no history entry).
         if (window.self !== window.top && window.location.pathname.indexOf("/embed") === 0) {
           return nu();
         }
         var params = new URLSearchParams(window.location.search);
-        ["points", "measure", "day", "site"].forEach(function (key) { params.delete(key); });
+        KEYS.forEach(function (key) { params.delete(key); });
         if (pstate && pstate.keys) {
           new URLSearchParams(pstate.keys).forEach(function (value, key) {
             if (key !== "site") {

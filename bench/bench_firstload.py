@@ -21,6 +21,10 @@ with ``--rev``, from that commit exported by ``git archive`` to a temporary fold
    every run's total blocking time, and where the median run's main-thread time went (by kind, by script).
    ``--against REV``: mobile only, the runs alternating between REV and this checkout, served at once, so
    that a shared machine's changing load falls on both alike.
+3. Work counted in one first load (each side, before Lighthouse with ``--against``): server callbacks,
+   updates of Dash's store (each re-runs every mounted component's selector), Dash components in the
+   layout, elements in the document. Counts do not depend on the machine's load. ``--profile N``: N CPU
+   profiles of a first load at a 4x slower CPU on each side (DevTools ``Profiler``), script time by file.
 
 Figures depend on the machine: these 2-core machines are shared, so run it more than once.
 """
@@ -195,6 +199,78 @@ def browser(profile: Path):
     return webdriver.Chrome(options=options)
 
 
+#: Counts every update of Dash's store (a redux store the renderer names ``window.store``): each makes
+#: every mounted Dash component re-run its selector. Injected before any page script (DevTools protocol).
+COUNT_UPDATES = """Object.defineProperty(window, "store", {configurable: true,
+  get: function () { return this._atlasStore; },
+  set: function (s) { this._atlasStore = s; window._atlasUpdates = 0;
+    s.subscribe(function () { window._atlasUpdates += 1; }); }});"""
+#: Dash components in the renderer's layout (not the layouts a store holds for later), and elements in the
+#: document.
+COUNT_COMPONENTS = """var n = 0; (function walk(c) { if (Array.isArray(c)) { c.forEach(walk); return; }
+  if (!c || typeof c !== "object") { return; }
+  if (c.type && c.namespace && c.props) { n += 1; if (c.type === "Store") { return; } walk(c.props); return; }
+  Object.keys(c).forEach(function (k) { walk(c[k]); }); })(window.store.getState().layout);
+  return [n, document.getElementsByTagName("*").length, window._atlasUpdates];"""
+
+
+def first_load_work(url: str) -> dict[str, int]:
+    """What one first load of ``url`` makes the browser do, counted (not timed, so not at the mercy of the
+    machine's load): server callbacks (``/_dash-update-component`` requests), updates of Dash's store, Dash
+    components in the layout and elements in the document, once the map is drawn and the network quiet."""
+    with tempfile.TemporaryDirectory(prefix="atlas-chrome-") as profile:
+        driver = browser(Path(profile))
+        try:
+            driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": COUNT_UPDATES})
+            requests, _ = load(driver, url)
+            components, elements, updates = driver.execute_script(COUNT_COMPONENTS)
+        finally:
+            driver.quit()
+    callbacks = sum(1 for r in requests if "/_dash-update-component" in r["url"])
+    return {"server callbacks": callbacks, "store updates": updates, "Dash components": components,
+            "elements": elements}
+
+
+def cpu_profile(url: str, rate: float = 4) -> dict[str, float]:
+    """One first load of ``url`` with the CPU slowed ``rate`` times (DevTools ``Emulation``), profiled by
+    DevTools' ``Profiler`` (a sample every 0.5 ms) from navigation until the map is drawn and the network quiet:
+    milliseconds of main-thread time by script (its file name), the whole under ``all``."""
+    with tempfile.TemporaryDirectory(prefix="atlas-chrome-") as profile:
+        driver = browser(Path(profile))
+        try:
+            driver.execute_cdp_cmd("Emulation.setCPUThrottlingRate", {"rate": rate})
+            driver.execute_cdp_cmd("Profiler.enable", {})
+            driver.execute_cdp_cmd("Profiler.setSamplingInterval", {"interval": 500})
+            driver.execute_cdp_cmd("Profiler.start", {})
+            load(driver, url)
+            result = driver.execute_cdp_cmd("Profiler.stop", {})["profile"]
+        finally:
+            driver.quit()
+    nodes = {n["id"]: n for n in result["nodes"]}
+    by_node: dict[int, float] = defaultdict(float)
+    for node_id, delta in zip(result["samples"], result["timeDeltas"], strict=False):
+        by_node[node_id] += delta / 1000
+    out: dict[str, float] = defaultdict(float)
+    for node_id, ms in by_node.items():
+        frame = nodes[node_id]["callFrame"]
+        if frame["functionName"] in ("(idle)", "(program)", "(root)"):
+            continue
+        name = frame["url"].rsplit("/", 1)[-1].split("?")[0][:40] or frame["functionName"] or "(anonymous)"
+        out[name] += ms
+        out["all"] += ms
+    return dict(out)
+
+
+def print_profile(label: str, ms: dict[str, float]) -> None:
+    top = sorted(((k, v) for k, v in ms.items() if k != "all"), key=lambda kv: -kv[1])[:6]
+    print(f"- {label}, CPU profile of one first load at 4x slowdown: {ms.get('all', 0):,.0f} ms of script; "
+          + ", ".join(f"{k} {v:,.0f}" for k, v in top))
+
+
+def print_work(label: str, work: dict[str, int]) -> None:
+    print(f"- {label}, one first load: " + ", ".join(f"{k} {v}" for k, v in work.items()))
+
+
 def first_loads(base: str, view: str, runs: int) -> dict[str, list[tuple[list[dict], float]]]:
     """``runs`` cold and warm loads of the explorer, each run in a fresh browser profile."""
     out: dict[str, list] = {"cold": [], "warm": []}
@@ -355,6 +431,8 @@ def main() -> None:
     parser.add_argument("--against", metavar="REV", help="Lighthouse mobile only, runs alternating between "
                         "commit REV (before) and this checkout (after), both served at once")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--profile", type=int, default=0, metavar="N", help="with --against: N CPU profiles of "
+                        "a 4x-slowed first load on each side, in turn (script time by file)")
     args = parser.parse_args()
     data_dir = Path(os.environ.get("ATLAS_DATA_DIR", ROOT / "data")).resolve()
     if not (data_dir / "current").exists():
@@ -370,13 +448,24 @@ def main() -> None:
         lighthouse_bin()
         with checkout(args.against) as before, serve(before, data_dir) as base_before, \
                 serve(ROOT, data_dir) as base_after:
-            results = alternating({f"commit {args.against}": base_before + "/" + args.view,
-                                   "this checkout": base_after + "/" + args.view}, args.runs)
+            urls = {f"commit {args.against}": base_before + "/" + args.view,
+                    "this checkout": base_after + "/" + args.view}
+            print()
+            for side, url in urls.items():
+                print_work(side, first_load_work(url))
+            if args.profile:
+                for _ in range(args.profile):
+                    for side, url in urls.items():
+                        print_profile(side, cpu_profile(url))
+            results = alternating(urls, args.runs)
         for side, r in results.items():
             print_lighthouse(side, {"mobile": r})
         return
     with checkout(args.rev) as root, serve(root, data_dir) as base:
         figures["bytes"] = print_bytes(label, first_loads(base, args.view, args.runs))
+        figures["work"] = first_load_work(base + "/" + args.view)
+        print()
+        print_work(label, figures["work"])
         if not args.no_lighthouse:
             results = {preset: lighthouse(base + "/" + args.view, preset, args.runs)
                        for preset in ("mobile", "desktop")}

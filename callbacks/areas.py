@@ -13,7 +13,7 @@ from dash import ALL, ClientsideFunction, Input, Output, State, html
 
 from atlas import access, areas, catalogue, extracts
 from ui import ids
-from ui.areas import IDS, MAKE, MAX_DISTRICTS, edit_control, status_text
+from ui.areas import IDS, MAKE, MAX_DISTRICTS, edit_control, make_body, status_text
 
 __all__ = ["choose", "districts", "make_choose", "make_mode", "make_save", "make_summary", "save", "summary"]
 
@@ -129,13 +129,19 @@ def save(_: Any, name: Any, level_of_access: Any, share_with: Any, selected: Any
 # -- the explorer's "make an area" mode (ui/areas.py MAKE): the same selection on the explorer's own map -----
 
 @dash.callback(Output(MAKE.PANEL, "hidden"), Output(MAKE.TOGGLE, "aria-expanded"),
-               Output(MAKE.DRAW_GROUP, "children"), Input(MAKE.TOGGLE, "n_clicks"), prevent_initial_call=True)
+               Output(MAKE.DRAW_GROUP, "children"), Output(MAKE.BODY, "children"),
+               Input(MAKE.TOGGLE, "n_clicks"), State(MAKE.CLEAR, "n_clicks", allow_optional=True),
+               prevent_initial_call=True)
 @access.declares("site.view")
-def make_mode(clicks: Any) -> tuple[bool, str, list]:
+def make_mode(clicks: Any, made: Any = None) -> tuple[bool, str, list, Any]:
     """Open or close the mode: its panel, and the drawing control inside the explorer's map (created only
-    now, so the explorer's first load carries none of Leaflet.draw)."""
+    now, so the explorer's first load carries none of Leaflet.draw). The panel's form comes with the first
+    opening (ui/areas.py make_panel) and stays, with what was typed into it, when the mode closes: ``made``,
+    the form's Clear button's count, is None until the form exists."""
     opened = isinstance(clicks, int) and clicks % 2 == 1
-    return not opened, "true" if opened else "false", [edit_control({"type": MAKE.DRAW, "i": 0})] if opened else []
+    body = make_body(access.current()) if opened and made is None else dash.no_update
+    return (not opened, "true" if opened else "false", [edit_control({"type": MAKE.DRAW, "i": 0})] if opened else [],
+            body)
 
 
 # The explorer's clicks and view changes reach the server only while the mode is open (assets/areas.js).
@@ -146,7 +152,8 @@ dash.clientside_callback(ClientsideFunction("areas", "event"), Output(MAKE.EVENT
 
 @dash.callback(Output(MAKE.SELECTED, "data"), Output(MAKE.MESSAGE, "children"),
                Input(MAKE.EVENT, "data"), Input({"type": MAKE.DRAW, "i": ALL}, "geojson"),
-               Input(MAKE.CLEAR, "n_clicks"), State(ids.STATE, "data"), State(MAKE.SELECTED, "data"),
+               Input(MAKE.CLEAR, "n_clicks", allow_optional=True), State(ids.STATE, "data"),
+               State(MAKE.SELECTED, "data"),
                prevent_initial_call=True)
 @access.declares("site.view")
 def make_choose(event: Any, drawn: Any, _clear: Any, state: Any, selection: Any) -> tuple[dict, str]:

@@ -16,15 +16,17 @@ from atlas import access, registry
 from ui import ids
 from ui.ids import EMBED as E
 from ui.ids import SHARE as S
-from ui.share import DATA_FORMATS, EXPORT_LINKS, public_origin, snippet_for
+from ui.share import public_origin, snippet_for
 
 __all__ = ["write_snippet"]
 
 
 @dash.callback(
     Output(S.DIALOG_SNIPPET, "value"), Output(S.DIALOG_PREVIEW, "href"), Output(S.DIALOG_PROBLEM, "children"),
-    Input(S.EMBED_BUTTON, "n_clicks"), Input(S.DIALOG_CONTROLS, "value"), Input(S.DIALOG_WIDTH, "value"),
-    Input(S.DIALOG_HEIGHT, "value"),
+    # The dialog's fields are optional: it is created when the tools are first approached (ui/share.py), and
+    # the button's press may in principle reach Dash first.
+    Input(S.EMBED_BUTTON, "n_clicks"), Input(S.DIALOG_CONTROLS, "value", allow_optional=True),
+    Input(S.DIALOG_WIDTH, "value", allow_optional=True), Input(S.DIALOG_HEIGHT, "value", allow_optional=True),
     State(ids.STATE, "data"), State(ids.TITLE, "children"), State(ids.POINTS.STATE, "data"),
     prevent_initial_call=True,
 )
@@ -52,13 +54,14 @@ def write_snippet(_: int | None, shown: list[str] | None, width: Any, height: An
     return snippet_for(origin, canonical, shown, width, height, title)
 
 
-# Export and download links follow the view and the map's bounds (assets/embed.js).
+# Export and download links follow the view and the map's bounds (assets/embed.js), once the share tools were
+# first approached (``OPENED``): the links and the dialog are created then (ui/share.py). The links are set with
+# ``set_props``, as they do not exist before; the output named here is never set: it keeps the callback to
+# the explorer's page.
 dash.clientside_callback(
     ClientsideFunction("atlas_embed", "links"),
-    [Output(link_id, "href") for link_id, *_ in EXPORT_LINKS] +
-    [Output(link_id, "href") for link_id, *_ in DATA_FORMATS] +
-    [Output(S.DATAPACK, "href"), Output(S.DATAPACK_ITEM, "hidden")],
-    Input(ids.STATE, "data"), Input(ids.MAP_BOUNDS, "data"),
+    Output(S.TOOLS, "className"),
+    Input(ids.STATE, "data"), Input(ids.MAP_BOUNDS, "data"), Input(S.OPENED, "data"), State(S.PARTS, "data"),
     prevent_initial_call=True,
 )
 

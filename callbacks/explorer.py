@@ -414,15 +414,26 @@ def render(nav: Any, *args: Any) -> tuple:
             r.selected if r.select else no_update, _or_no_update(r.area_options), *rows, *note)
 
 
+# The Table list's value reaches list_gaps only when its "Not here" line is chosen (``gaps_ask``).
+dash.clientside_callback(
+    ClientsideFunction("atlas", "gaps_ask"),
+    Output(ids.GROUP_GAPS_ASK, "data"),
+    Input(ids.GROUP, "value"),
+    prevent_initial_call=True,
+)
+
+
 @dash.callback(
     Output(ids.GROUP, "options", allow_duplicate=True), Output(ids.GROUP, "value", allow_duplicate=True),
-    Input(ids.GROUP, "value"), State(ids.STATE, "data"),
+    Input(ids.GROUP_GAPS_ASK, "data"), State(ids.STATE, "data"),
     prevent_initial_call=True,
 )
 @access.declares("site.view")
-def list_gaps(group: Any, stored: Any) -> tuple:
-    """The Table list's "Not here" line, chosen: the list unfolds to say what exists elsewhere and why (one
-    line per reason under each topic), and the Table shown stays the variable's."""
+def list_gaps(ask: Any, stored: Any) -> tuple:
+    """The Table list's "Not here" line, chosen (``ask``: ``{"group": value}`` from ``gaps_ask``): the list
+    unfolds to say what exists elsewhere and why (one line per reason under each topic), and the Table shown
+    stays the variable's."""
+    group = ask.get("group") if isinstance(ask, dict) else None
     st = stored.get("state") if isinstance(stored, dict) else None
     if group != mapview.GAPS_OPTION or not isinstance(st, dict) or not isinstance(st.get("variable"), str):
         return no_update, no_update

@@ -116,11 +116,21 @@ _OUTPUTS = [
 ]
 
 
+# The address's view reaches render_points only when it names a point layer or one is drawn (``ask`` in
+# assets/points.js): a first load without points asked the server for none, and each of its 15 outputs was an
+# update of Dash's store.
+dash.clientside_callback(
+    ClientsideFunction("points", "ask"),
+    Output(P.ASK, "data"),
+    Input(ids.NAV, "data"), State(P.STATE, "data"),
+)
+
+
 @dash.callback(
     *_OUTPUTS,
-    Input(ids.NAV, "data"), Input(P.DATASET, "value"), Input(P.MEASURE, "value"), Input(P.DAY, "value"),
+    Input(P.ASK, "data"), Input(P.DATASET, "value"), Input(P.MEASURE, "value"), Input(P.DAY, "value"),
     Input(P.DAY_PREV, "n_clicks"), Input(P.DAY_NEXT, "n_clicks"), State(P.STATE, "data"),
-    prevent_initial_call="initial_duplicate",
+    prevent_initial_call=True,
 )
 @access.declares("site.view")
 def render_points(nav: Any, dataset: Any, measure: Any, day: Any, _prev: Any, _next: Any, previous: Any) -> tuple:
@@ -274,14 +284,26 @@ def area_card_children(s: Any, st: dict, code: str) -> list:
     return children
 
 
+# The selection and the view reach area_card only when an area is selected or the card is shown (``card_ask``
+# in assets/points.js): a first load asked the server for an empty card.
+dash.clientside_callback(
+    ClientsideFunction("points", "card_ask"),
+    Output(ids.AREA_CARD_ASK, "data"),
+    Input(ids.SELECTED, "data"), Input(ids.STATE, "data"), State(ids.AREA_CARD, "hidden"),
+    prevent_initial_call=True,
+)
+
+
 @dash.callback(
     Output(ids.AREA_CARD, "children"), Output(ids.AREA_CARD, "hidden"),
-    Input(ids.SELECTED, "data"), Input(ids.STATE, "data"),
+    Input(ids.AREA_CARD_ASK, "data"), State(ids.STATE, "data"),
     prevent_initial_call=True,
 )
 @access.declares("site.view")
-def area_card(selected: Any, stored: Any) -> tuple:
-    """The selected area's card, or hidden when no area is selected."""
+def area_card(ask: Any, stored: Any) -> tuple:
+    """The selected area's card (``ask``: ``{"selected": code}`` from ``card_ask``), or hidden when no area is
+    selected."""
+    selected = ask.get("selected") if isinstance(ask, dict) else None
     st = stored.get("state") if isinstance(stored, dict) else None
     if not isinstance(selected, str) or not isinstance(st, dict) or st.get("level") == "lad" \
             or not all(isinstance(st.get(k), str) for k in ("authority", "level", "variable")):

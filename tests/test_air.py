@@ -383,7 +383,9 @@ def test_site_card_and_area_card(atlas_env: Path) -> None:
     assert "Tower Hamlets Roadside (TH2)" in area and "in this area" in area
     assert "above the WHO 2021 guideline" in area and "residents" in area
     assert "Population-weighted mean for Tower Hamlets" in area
-    assert cb.area_card("<x>", {"state": {"authority": 1}}) == ([], True)
+    assert cb.area_card({"selected": "<x>"}, {"state": {"authority": 1}}) == ([], True)
+    assert cb.area_card({"selected": code}, {"state": st})[1] is False
+    assert cb.area_card(None, {"state": st}) == ([], True)
     assert cb.site_card({"dataset": "aurn2020", "site": "NOPE"}, None)[1] is False  # says it is not there
 
 

@@ -174,6 +174,8 @@ def test_emb003_export_and_download_links_follow_the_view_and_the_map(duo) -> No
         return [export.url(st, "png", box, 96), export.url(st, "png", box, 300), export.url(st, "svg", box),
                 export.url(st, "pdf", box)]
 
+    # The links are created when the tools are first approached (ui/share.py): here from the keyboard.
+    duo.driver.find_element(By.CSS_SELECTOR, "#share-tools details summary").send_keys(Keys.ENTER)
     _wait(duo, "document.getElementById('export-png').getAttribute('href').indexOf('bbox=') > 0")
     # The links follow each moveend: wait until the fitted map and its links agree (no fixed pause).
     end = time.monotonic() + 15
@@ -188,9 +190,7 @@ def test_emb003_export_and_download_links_follow_the_view_and_the_map(duo) -> No
     duo.driver.execute_script(f"{MAP_JS}.panBy([200, 120], {{animate: false}});")
     _wait(duo, f"document.getElementById('export-png').getAttribute('href') !== {before[0]!r}")
     assert _hrefs(duo, export_ids) == expected()
-    # The menu opens from the keyboard and the link is a real PNG of the view.
-    summary = duo.driver.find_element(By.CSS_SELECTOR, "#share-tools details summary")
-    summary.send_keys(Keys.ENTER)
+    # The menu opened from the keyboard and the link is a real PNG of the view.
     assert duo.find_element("#export-png").is_displayed()
     with urllib.request.urlopen(duo.server_url.rstrip("/") + _hrefs(duo, ["export-png"])[0], timeout=60) as r:
         assert r.status == 200 and r.headers["Content-Type"] == "image/png"
@@ -247,3 +247,48 @@ def test_emb004_embed_dialog_from_the_keyboard(duo) -> None:
     _wait(duo, "window.atlas.drawn().length === 749")
     assert duo.find_element("#variable").is_displayed() and not duo.find_element("#k").is_displayed()
     assert duo.get_logs() == []
+
+
+def test_emb005_share_tools_and_make_an_area_created_when_approached(duo) -> None:
+    """The share tools' links and dialog and the "Make an area" form are not in the page's first DOM (nor
+    in Dash's layout); reached by the keyboard alone, they are created and work: the Download menu's links
+    follow the view, the Embed dialog opens with its code, the form opens with its status."""
+    duo.wait_for_page(f"{duo.server_url}/{VIEW}")
+    _wait(duo, "window.atlas.drawn().length === 749")
+    deferred = [SHARE.EXPORT_PNG, SHARE.DATA_CSV, SHARE.DATAPACK, SHARE.DIALOG, SHARE.DIALOG_SNIPPET,
+                "make-area-status", "make-area-clear", "make-area-save"]
+    present = "return arguments[0].filter(function (i) { return document.getElementById(i); });"
+    assert duo.driver.execute_script(present, deferred) == []
+    assert duo.driver.find_elements(By.CSS_SELECTOR, f"#{SHARE.DATA_LIST} li") == []
+    # Tab from the Export menu to the Download menu: the first focus creates the tools.
+    export_menu, data_menu = duo.driver.find_elements(By.CSS_SELECTOR, "#share-tools details summary")
+    duo.driver.execute_script("arguments[0].focus();", export_menu)
+    duo.driver.switch_to.active_element.send_keys(Keys.TAB)
+    assert duo.driver.execute_script("return document.activeElement === arguments[0]", data_menu)
+    duo.driver.switch_to.active_element.send_keys(Keys.ENTER)
+    _wait(duo, f"document.getElementById({SHARE.DATA_CSV!r}) && "
+               f"document.getElementById({SHARE.DATA_CSV!r}).getAttribute('href') === "
+               f"'/api/values/{CAMDEN}/oa11/ks102ew0002_pct.csv'")
+    assert duo.find_element(f"#{SHARE.DATA_CSV}").is_displayed()
+    # Tab on to the Embed button and press Enter: the dialog opens on its code.
+    duo.driver.switch_to.active_element.send_keys(Keys.ESCAPE)
+    duo.driver.execute_script("document.getElementById(arguments[0]).focus();", SHARE.EMBED_BUTTON)
+    duo.driver.switch_to.active_element.send_keys(Keys.ENTER)
+    _wait(duo, f"document.getElementById({SHARE.DIALOG!r}).open")
+    _wait(duo, f"document.getElementById({SHARE.DIALOG_SNIPPET!r}).value.indexOf('<iframe') === 0")
+    duo.driver.switch_to.active_element.send_keys(Keys.ESCAPE)
+    _wait(duo, f"!document.getElementById({SHARE.DIALOG!r}).open")
+    # "Make an area" from the keyboard: its form arrives with the first opening and stays when closed.
+    toggle = duo.find_element("#make-area-toggle")
+    toggle.send_keys(Keys.ENTER)
+    _wait(duo, "document.getElementById('make-area-status') && "
+               "document.getElementById('make-area-status').textContent === 'No areas chosen yet.'")
+    assert toggle.get_attribute("aria-expanded") == "true" and duo.find_element("#make-area-clear").is_displayed()
+    duo.find_element("#make-area-name").send_keys("Kept")
+    toggle.send_keys(Keys.ENTER)
+    _wait(duo, "document.getElementById('make-area-panel').hidden")
+    toggle.send_keys(Keys.ENTER)
+    _wait(duo, "!document.getElementById('make-area-panel').hidden")
+    assert duo.find_element("#make-area-name").get_attribute("value") == "Kept"
+    logs = duo.get_logs()
+    assert logs == [], [e["message"] for e in logs]

@@ -318,3 +318,31 @@ def test_exp006_two_browsers_two_workers_no_leaks(gunicorn_url: str, tmp_path: P
     finally:
         one.quit()
         two.quit()
+
+
+def _not_here_lines(duo) -> list[str]:
+    """The Table list's "Not here" lines, read from its options in Dash's layout (the open menu draws only
+    the options in sight)."""
+    return duo.driver.execute_script("""var st = window.store.getState();
+        var node = st.layout; st.paths.strs['variable-group'].forEach(function (k) { node = node[k]; });
+        return node.props.options.map(function (o) { return o.label; })
+            .filter(function (t) { return typeof t === 'string' && t.indexOf('Not here') === 0; });""")
+
+
+def test_exp008_not_here_unfolds_through_its_gate(duo) -> None:
+    """The Table list's "Not here" line, chosen, lists what exists elsewhere and why, and the Table shown stays
+    the variable's: its server callback is asked only then (``gaps_ask``), never by a first load."""
+    duo.wait_for_page(f"{duo.server_url}/?authority={CAMDEN}&level=oa11&variable=ks102ew0002_pct")
+    _drawn(duo, 749)
+    folded = _not_here_lines(duo)
+    assert len(folded) == 1 and "choose to list them" in folded[0]
+    group = duo.driver.execute_script("return document.querySelector('#variable-group').textContent")
+    duo.driver.execute_script("window.dash_clientside.set_props('variable-group', {value: 'gaps:show'});")
+    end = time.monotonic() + 15
+    lines = folded
+    while time.monotonic() < end and lines == folded:
+        time.sleep(0.2)
+        lines = _not_here_lines(duo)
+    assert len(lines) > 1 and all("choose to list them" not in line for line in lines)
+    assert duo.driver.execute_script("return document.querySelector('#variable-group').textContent") == group
+    assert duo.get_logs() == []

@@ -186,3 +186,11 @@ def test_carried_figures_are_said_in_the_hover_card_the_table_and_the_legend(atl
     assert area["text"] in row and "(split)" in row
     assert "No single decile: split in 2021" in got["legend"] and "carried from the 2021 LSOAs" in got["legend"]
     assert f"{view['legend']['ranges']['count']:,} area" in got["legend"]
+
+
+def test_the_not_here_line_is_named_alike_in_python_and_javascript() -> None:
+    """``gaps_ask`` (assets/atlas.js) passes the Table list's "Not here" line on to list_gaps by its value."""
+    from atlas import mapview
+
+    assert f'var GAPS_OPTION = "{mapview.GAPS_OPTION}";' in (ROOT / "assets" / "atlas.js").read_text()
+    assert explorer.list_gaps(None, {"state": {"variable": "x"}}) == (explorer.no_update, explorer.no_update)

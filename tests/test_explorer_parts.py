@@ -106,37 +106,62 @@ def test_without_extracts_the_page_and_the_callback_say_so(tmp_path: Path, monke
     assert message and "not available on this server yet" in message[0][0].children
 
 
-def test_compare_maps_and_lists_are_created_only_when_the_view_opens(atlas_env: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    """A page carries the compare view's maps and lists as layouts in a store, not drawn (assets/compare.js
-    builds them when the view is first asked for); Dash's validation layout has them in place."""
+def test_compare_body_is_created_only_when_the_view_opens(atlas_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page carries the compare view's stores, and its body (maps, lists, scatter's box, profile) as a
+    layout in a store, not drawn (assets/compare.js builds it when the view is first asked for); Dash's
+    validation layout has it in place."""
     import ui.compare
 
-    def walk(component, found: dict) -> dict:
-        if hasattr(component, "to_plotly_json"):
-            props = component.to_plotly_json()["props"]
-            found.setdefault(type(component).__name__, []).append(props)
-            children = props.get("children")
-            for child in children if isinstance(children, (list, tuple)) else [children]:
-                walk(child, found)
-        return found
-
-    lazy = {ids.COMPARE.VARIABLE_B, ids.COMPARE.TOPIC, ids.COMPARE.PICKS, *ids.COMPARE.MAPS.values()}
+    C = ids.COMPARE
+    lazy = {C.VARIABLE_B, C.TOPIC, C.PICKS, *C.MAPS.values(), *C.LAYERS.values(), *C.LEGENDS.values(),
+            *C.TITLES.values(), C.SCATTER, C.STATS, C.PROFILE, C.DOWNLOAD_BUTTON, C.DOWNLOAD}
+    stores = {C.PAYLOAD_B, C.RELATION, C.STATE, C.SELECTED, C.HIGHLIGHT, C.SEARCH, C.PINS, C.HOVERED, C.PARTS}
     monkeypatch.setattr(ui.compare, "validating", lambda: False)  # as for a page (inside the router's callback)
-    found = walk(layout(), {})
-    drawn = {p.get("id") for kind in ("MapContainer", "Dropdown") for p in found[kind]}
-    assert drawn.isdisjoint(lazy) and ids.MAP in drawn
-    parts = next(p["data"] for p in found["Store"] if p["id"] == ids.COMPARE.PARTS)
-    boxes = {p.get("id") for p in found["Div"]}
-    assert set(parts) <= boxes and all(box not in drawn for box in parts)
-    assert {part.id for part in parts.values()} == lazy
-    assert all(not p.get("children") for p in found["Div"] if p.get("id") in parts)
+    found = _walk(layout(), {})
+    drawn = {p.get("id") for props in found.values() for p in props}
+    assert drawn.isdisjoint(lazy) and stores | {C.SECTION, C.BODY, C.VIEW, C.MESSAGE, ids.MAP} <= drawn
+    assert all(not p.get("children") for p in found["Div"] if p.get("id") == C.BODY)
+    parts = next(p["data"] for p in found["Store"] if p["id"] == C.PARTS)
+    assert set(parts) == {C.BODY}
+    assert {p.get("id") for props in _walk(ui.compare.html.Div(parts[C.BODY]), {}).values() for p in props} >= lazy
 
     monkeypatch.setattr(ui.compare, "validating", lambda: True)
-    found = walk(layout(), {})
-    drawn = {p.get("id") for kind in ("MapContainer", "Dropdown") for p in found[kind]}
-    assert lazy <= drawn
-    assert next(p["data"] for p in found["Store"] if p["id"] == ids.COMPARE.PARTS) is None
+    found = _walk(layout(), {})
+    assert lazy <= {p.get("id") for props in found.values() for p in props}
+    assert next(p["data"] for p in found["Store"] if p["id"] == C.PARTS) is None
+
+
+def test_share_tools_and_make_an_area_form_are_created_when_approached(atlas_env: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The share tools' links and Embed dialog travel in a store (assets/embed.js creates them when the tools
+    are first focused or pressed), and "Make an area"'s form comes with the mode's first opening
+    (callbacks/areas.py make_mode); the buttons that open them are drawn. Dash's validation layout has all."""
+    import ui.areas
+    import ui.share
+    from ui.areas import MAKE
+
+    S = ids.SHARE
+    links = {i for i, *_ in ui.share.EXPORT_LINKS + ui.share.DATA_FORMATS} | {S.DATAPACK, S.DATAPACK_ITEM}
+    lazy = links | {S.DIALOG, S.DIALOG_CONTROLS, S.DIALOG_WIDTH, S.DIALOG_HEIGHT, S.DIALOG_SNIPPET,
+                    MAKE.STATUS, MAKE.CLEAR, MAKE.SAVE, MAKE.NAME, MAKE.PROFILE}
+    for module in (ui.share, ui.areas):
+        monkeypatch.setattr(module, "validating", lambda: False)
+    found = _walk(layout(), {})
+    drawn = {p.get("id") for props in found.values() for p in props}
+    assert drawn.isdisjoint(lazy)
+    assert {S.TOOLS, S.EXPORT_LIST, S.DATA_LIST, S.EMBED_BUTTON, S.DIALOG_BOX, S.PARTS, S.OPENED, MAKE.TOGGLE,
+            MAKE.PANEL, MAKE.BODY, MAKE.SELECTED, MAKE.EVENT} <= drawn
+    parts = next(p["data"] for p in found["Store"] if p["id"] == S.PARTS)
+    assert set(parts) == {S.EXPORT_LIST, S.DATA_LIST, S.DIALOG_BOX}
+    made = ui.share.html.Div([*parts[S.EXPORT_LIST], *parts[S.DATA_LIST], parts[S.DIALOG_BOX]])
+    inside = {p.get("id") for props in _walk(made, {}).values() for p in props}
+    assert links | {S.DIALOG, S.DIALOG_SNIPPET} <= inside
+
+    for module in (ui.share, ui.areas):
+        monkeypatch.setattr(module, "validating", lambda: True)
+    found = _walk(layout(), {})
+    assert lazy <= {p.get("id") for props in found.values() for p in props}
+    assert next(p["data"] for p in found["Store"] if p["id"] == S.PARTS) is None
 
 
 def _walk(component, found: dict) -> dict:

@@ -239,6 +239,16 @@ def test_a_saved_area_is_a_place_like_any_other(world: World) -> None:
             "A987654", "<A>")
 
 
+def _components(tree: Any) -> Iterator[Any]:
+    """Every component of a layout (a component or a list of them), depth first."""
+    for node in tree if isinstance(tree, list) else [tree]:
+        if hasattr(node, "to_plotly_json"):
+            yield node
+            yield from _components(getattr(node, "children", None) or [])
+        elif isinstance(node, list):
+            yield from _components(node)
+
+
 def _triggered(prop_id: str) -> None:
     """Dash's callback context as a request whose ``prop_id`` fired (the callbacks are called directly)."""
     from dash._callback_context import context_value
@@ -252,14 +262,19 @@ def test_the_explorers_make_an_area_mode(atlas_env: Path) -> None:
     click on it arrives as null), a drawn shape adds the areas of the view's level inside it, whatever
     district the view shows, another level empties it, and the national overview is refused in words; the
     control is created only when the mode opens."""
+    import dash
+
     from atlas import areas, catalogue
     from callbacks import areas as make
     from ui.areas import MAKE
 
     s = catalogue.of_request()
-    hidden, expanded, children = make.make_mode(1)
+    hidden, expanded, children, body = make.make_mode(1)
     assert hidden is False and expanded == "true" and children[0].id == {"type": MAKE.DRAW, "i": 0}
-    assert make.make_mode(2) == (True, "false", [])
+    # The panel's form comes with the first opening, and only then (its Clear button counts 0 once drawn).
+    assert {MAKE.CLEAR, MAKE.STATUS, MAKE.SAVE} <= {getattr(c, "id", None) for c in _components(body)}
+    assert make.make_mode(2, 0) == (True, "false", [], dash.no_update)
+    assert make.make_mode(3, 0)[3] is dash.no_update
     view = {"state": {"authority": "E09000019", "level": "lsoa11"}}
     code = s.area_names("E09000019", "lsoa11")[0][3]
     _triggered(f"{MAKE.EVENT}.data")

@@ -14,8 +14,10 @@ from dash import dcc, html
 from dash.development.base_component import Component
 
 from atlas import access, areas, catalogue, extracts, viewstate
+from ui.routing import validating
 
-__all__ = ["IDS", "MAKE", "MAX_DISTRICTS", "edit_control", "make_panel", "page", "save_form", "status_text"]
+__all__ = ["IDS", "MAKE", "MAX_DISTRICTS", "edit_control", "make_body", "make_panel", "page", "save_form",
+           "status_text"]
 
 
 class IDS:
@@ -66,6 +68,7 @@ class MAKE:
     SHARE_WITH = "make-area-share-with"
     SAVE = "make-area-save"
     SAVED = "make-area-saved"
+    BODY = "make-area-body"  # the panel's form, put here by the first press of TOGGLE
 
 
 #: Most districts drawn on the map at once (their areas are sent as GeoJSON).
@@ -127,24 +130,36 @@ def _status(ids: type[IDS] | type[MAKE], text: str = "No areas chosen yet.") -> 
 
 def make_panel() -> list[Component]:
     """The explorer's "Make an area" button and its panel (hidden until opened): click areas on the map (or in
-    the table) to add or remove them, or draw shapes; the running count and population; save."""
-    actor = access.current()
+    the table) to add or remove them, or draw shapes; the running count and population; save.
+
+    **Created when opened**: the panel's form (``make_body``) comes with ``make_mode``'s answer to the first
+    press (callbacks/areas.py), not with the page: most visits never open it, and each component drawn costs
+    a phone's first load (Dash's renderer re-runs every mounted component's selector at each store update).
+    Its two stores stay in the page: the mode's callbacks read them while it is closed. Dash's validation
+    layout has the form in place."""
     return [
         html.Button("Make an area", id=MAKE.TOGGLE, n_clicks=0, type="button", className="make-area-toggle",
                     **{"aria-expanded": "false", "aria-controls": MAKE.PANEL}),
         html.Section(id=MAKE.PANEL, className="make-area-panel", hidden=True,
                      **{"aria-label": "Make an area"}, children=[
             dcc.Store(id=MAKE.SELECTED, data={"codes": [], "last": None}), dcc.Store(id=MAKE.EVENT),
-            html.H2("Make an area"),
-            html.P("Click areas on the map to add or remove them, or draw polygons, rectangles or circles with the "
-                   "drawing tools on the map: the areas of the map's level inside them are added, whichever "
-                   "districts they are in. An area is in a shape when its point (inside its polygon) is."),
-            *_status(MAKE),
-            html.Button("Clear the selection", id=MAKE.CLEAR, n_clicks=0, type="button"),
-            html.A("Open it on the make-an-area page", id=MAKE.PROFILE, href="/areas/new"),
-            save_form(MAKE, actor),
-            html.Div(id=MAKE.SAVED, role="status", **{"aria-live": "polite"}),
+            html.Div(make_body(access.current()) if validating() else None, id=MAKE.BODY),
         ]),
+    ]
+
+
+def make_body(actor: access.Actor) -> list[Component]:
+    """The "Make an area" panel's form, for ``actor`` (whether they may save, and whom they may share with)."""
+    return [
+        html.H2("Make an area"),
+        html.P("Click areas on the map to add or remove them, or draw polygons, rectangles or circles with the "
+               "drawing tools on the map: the areas of the map's level inside them are added, whichever "
+               "districts they are in. An area is in a shape when its point (inside its polygon) is."),
+        *_status(MAKE),
+        html.Button("Clear the selection", id=MAKE.CLEAR, n_clicks=0, type="button"),
+        html.A("Open it on the make-an-area page", id=MAKE.PROFILE, href="/areas/new"),
+        save_form(MAKE, actor),
+        html.Div(id=MAKE.SAVED, role="status", **{"aria-live": "polite"}),
     ]
 
 

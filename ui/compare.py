@@ -1,13 +1,15 @@
 """The compare view's layout: the View switch and the section holding two maps, the scatter plot, the
 bivariate map and the neighbourhood profile (callbacks/compare.py fills them in).
 
-**Created when opened.** The explorer's page carries the section hidden, but its costly parts (the three
-Leaflet maps and the three lists) are not drawn with it: under a phone's CPU budget they took 160-240 ms of
-the first load's blocking time, for a view most visits never open. Their layouts travel in a store
-(``PARTS``, JSON the browser parses but React does not draw), and ``compare.gate`` (assets/compare.js) puts
-each in its place, once, when the compare view is first asked for, before any compare callback runs. So no
-callback may write to those parts before then: the maps' layers are painted by ``compare.combine`` through
-``set_props`` (an output would have to exist), and the profile's inputs from the lists are optional.
+**Created when opened.** The explorer's page carries the section hidden with its stores alone: its body (the
+three Leaflet maps, the three lists, the scatter plot's box, the profile: about 50 components) is not drawn
+with it. Under a phone's CPU budget the maps and lists alone took 160-240 ms of the first load's blocking
+time, and every mounted component re-runs its selector at each update of Dash's store, for a view most
+visits never open. The body's layout travels in a store (``PARTS``, JSON the browser parses but React does not
+draw), and ``compare.gate`` (assets/compare.js) puts it in place, once, when the compare view is first asked
+for, before any compare callback runs. So no callback may write into the body before then: the maps' layers
+are painted by ``compare.combine`` through ``set_props`` (an output would have to exist), the lists' inputs
+are optional, and the profile's callback, whose output is in the body, is not run before it exists.
 """
 
 from __future__ import annotations
@@ -51,49 +53,35 @@ def _map(key: str) -> dl.MapContainer:
         children=[compare_areas.build(C.LAYERS[key])])
 
 
-def _parts() -> dict:
-    """The costly parts by the id of the box each goes in: the three maps and the three lists."""
+def _lists() -> dict:
+    """The three lists, by id."""
     return {
-        f"{C.MAPS['a']}-box": _map("a"), f"{C.MAPS['b']}-box": _map("b"), f"{C.MAPS['bv']}-box": _map("bv"),
-        f"{C.VARIABLE_B}-box": dcc.Dropdown(id=C.VARIABLE_B, clearable=False, searchable=True, maxHeight=420,
-                                            placeholder="Type words of a variable's name"),
-        f"{C.TOPIC}-box": dcc.Dropdown(id=C.TOPIC, clearable=True, searchable=False,
-                                       placeholder="A, B and headline figures",
-                                       options=[{"label": t, "value": t} for t in TOPICS]),
-        f"{C.PICKS}-box": dcc.Dropdown(id=C.PICKS, multi=True, searchable=True,
-                                       placeholder="Type words of a variable's name"),
+        C.VARIABLE_B: dcc.Dropdown(id=C.VARIABLE_B, clearable=False, searchable=True, maxHeight=420,
+                                   placeholder="Type words of a variable's name"),
+        C.TOPIC: dcc.Dropdown(id=C.TOPIC, clearable=True, searchable=False, placeholder="A, B and headline figures",
+                              options=[{"label": t, "value": t} for t in TOPICS]),
+        C.PICKS: dcc.Dropdown(id=C.PICKS, multi=True, searchable=True,
+                              placeholder="Type words of a variable's name"),
     }
 
 
-def _box(part_id: str, parts: dict | None, **kwargs) -> html.Div:
-    """The box a part goes in: empty on a page (``compare.gate`` fills it), filled for Dash's validation
-    layout, which must list every component a callback names."""
-    return html.Div(parts[f"{part_id}-box"] if parts else None, id=f"{part_id}-box", **kwargs)
-
-
-def _figure(key: str, heading: str, parts: dict | None) -> html.Figure:
+def _figure(key: str, heading: str) -> html.Figure:
     return html.Figure(className="compare-figure", children=[
         html.H3(heading, id=C.TITLES.get(key, f"compare-title-{key}"), className="compare-title"),
-        _box(C.MAPS[key], parts, className="compare-mapbox"),
+        html.Div(_map(key), className="compare-mapbox"),
         html.Div(id=C.LEGENDS[key], className="legend compare-legend"),
     ])
 
 
-def section() -> html.Section:
-    """The compare view's body, hidden in the explore view; its maps and lists are created when it opens."""
-    parts = _parts()
-    inline = parts if validating() else None
-    return html.Section(id=C.SECTION, className="compare", style=_HIDE, **{"aria-label": "Compare two variables"},
-                        children=[
-        dcc.Store(id=C.PAYLOAD_B), dcc.Store(id=C.RELATION), dcc.Store(id=C.STATE), dcc.Store(id=C.SELECTED),
-        dcc.Store(id=C.HIGHLIGHT, data={"codes": []}), dcc.Store(id=C.SEARCH), dcc.Store(id=C.PINS),
-        dcc.Store(id=C.HOVERED), dcc.Store(id=C.PARTS, data=None if inline else parts),
+def _body() -> list:
+    """Everything the view shows: its list, maps, scatter plot, bivariate map and profile."""
+    lists = _lists()
+    return [
         html.Div(className="field compare-b", children=[
             html.Label("Variable B (variable A is chosen in the Variable list)", htmlFor=C.VARIABLE_B),
-            _box(C.VARIABLE_B, inline),
+            lists[C.VARIABLE_B],
         ]),
-        html.Div(className="compare-pair", children=[_figure("a", "Variable A", inline),
-                                                     _figure("b", "Variable B", inline)]),
+        html.Div(className="compare-pair", children=[_figure("a", "Variable A"), _figure("b", "Variable B")]),
         html.P("The two maps pan and zoom together. Click an area to open its profile below; it is "
                "highlighted on every map and in the scatter plot.", className="help"),
         html.Div(className="compare-pair", children=[
@@ -111,28 +99,35 @@ def section() -> html.Section:
             ]),
             html.Figure(className="compare-figure", children=[
                 html.H3("A and B together (bivariate, thirds of each)", className="compare-title"),
-                _box(C.MAPS["bv"], inline, className="compare-mapbox"),
+                html.Div(_map("bv"), className="compare-mapbox"),
                 html.Div(id=C.LEGENDS["bv"], className="legend compare-legend"),
                 html.P(cv.BIVARIATE_SOURCE, className="attribution"),
             ]),
         ]),
         html.H3("Neighbourhood profile", id="profile-heading"),
         html.Div(className="compare-profile-controls", children=[
-            html.Div(className="field", children=[
-                html.Label("Topic", htmlFor=C.TOPIC),
-                _box(C.TOPIC, inline),
-            ]),
-            html.Div(className="field", children=[
-                html.Label("Or pick variables", htmlFor=C.PICKS),
-                _box(C.PICKS, inline),
-            ]),
+            html.Div(className="field", children=[html.Label("Topic", htmlFor=C.TOPIC), lists[C.TOPIC]]),
+            html.Div(className="field", children=[html.Label("Or pick variables", htmlFor=C.PICKS),
+                                                  lists[C.PICKS]]),
             html.Button("Download profile (CSV)", id=C.DOWNLOAD_BUTTON, type="button", className="compare-button"),
             dcc.Download(id=C.DOWNLOAD),
         ]),
         html.Div(id=C.PROFILE, className="compare-profile", **{"aria-live": "polite"}),
+    ]
+
+
+def section() -> html.Section:
+    """The compare view's stores, and its body, created when the view first opens (``PARTS``: the body's
+    layout by the id of the box it goes in)."""
+    body = _body()
+    inline = validating()
+    return html.Section(id=C.SECTION, className="compare", style=_HIDE, **{"aria-label": "Compare two variables"},
+                        children=[
+        dcc.Store(id=C.PAYLOAD_B), dcc.Store(id=C.RELATION), dcc.Store(id=C.STATE), dcc.Store(id=C.SELECTED),
+        dcc.Store(id=C.HIGHLIGHT, data={"codes": []}), dcc.Store(id=C.SEARCH), dcc.Store(id=C.PINS),
+        dcc.Store(id=C.HOVERED), dcc.Store(id=C.PARTS, data=None if inline else {C.BODY: body}),
+        html.Div(body if inline else None, id=C.BODY),
     ])
-
-
 
 
 def graph(figure: dict) -> dcc.Graph:

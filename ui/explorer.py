@@ -165,7 +165,8 @@ def stores(search: str) -> list:
     return [dcc.Store(id=ids.NAV, data={"search": search}), dcc.Store(id=ids.STATE), dcc.Store(id=ids.PAYLOAD),
             dcc.Store(id=ids.AREAS), dcc.Store(id=ids.SELECTED), dcc.Store(id=ids.URL_WRITTEN),
             dcc.Store(id=ids.MAP_BOUNDS), dcc.Store(id=ids.POINTS.PAINT), dcc.Store(id=ids.POINTS.STATE),
-            dcc.Store(id=ids.POINTS.SELECTED)]
+            dcc.Store(id=ids.POINTS.SELECTED), dcc.Store(id=ids.POINTS.ASK), dcc.Store(id=ids.AREA_CARD_ASK),
+            dcc.Store(id=ids.GROUP_GAPS_ASK)]
 
 
 def layout(search: str = "") -> html.Div:

@@ -13,8 +13,8 @@ import hashlib
 import json
 
 __all__ = [
-    "AREAS", "AREA_CARD", "ATTRIBUTION", "AUTHORITY", "AUTHORITY_LIST", "AUTHORITY_OPENED", "BREAKS", "BREAKS_ROW",
-    "CATEGORY_NOTE", "CLASSIFICATION_ROWS",
+    "AREAS", "AREA_CARD", "AREA_CARD_ASK", "ATTRIBUTION", "AUTHORITY", "AUTHORITY_LIST", "AUTHORITY_OPENED",
+    "BREAKS", "BREAKS_ROW", "CATEGORY_NOTE", "CLASSIFICATION_ROWS", "GROUP_GAPS_ASK",
     "COMPARE", "CONTROLS", "CONTROLS_PANEL", "CONTROLS_TOGGLE", "EMBED", "GROUP", "HELP", "K", "K_ROW", "LAYER",
     "LEGEND", "LEGEND_CLOSE", "LEGEND_PANEL", "LEGEND_STRIP", "LEVEL", "LEVEL_ROW", "MAP", "MAP_BOUNDS", "MESSAGE",
     "NAV", "NEAR_ME", "OPACITY", "OUTLINE", "PALETTE", "PALETTE_ROW", "PAYLOAD", "PLACE_RESULTS", "PLACE_SEARCH",
@@ -60,6 +60,9 @@ NAV = "view-nav"  # the address's query string at a first load or back/forward: 
 STATE = "view-state"  # the view as last rendered (normalised), with its canonical query string
 URL_WRITTEN = "view-url-written"  # orders atlas.write_url after the view (its output is never set)
 GROUP = "variable-group"  # the Table control: which table's variables the Variable list shows
+#: The Table list's value, passed on to its "Not here" callback only when that line is chosen (assets/atlas.js
+#: ``gaps_ask``): a first load and every table switch asked the server for nothing.
+GROUP_GAPS_ASK = "variable-group-gaps-ask"
 PAYLOAD = "view-payload"  # what a switch sends: classes, labels, colours (atlas.view.paint)
 AREAS = "view-areas"  # codes and names of the areas on the map, sent once per authority and level
 SELECTED = "selected-area"
@@ -87,6 +90,9 @@ TITLE = "view-title"
 #: The card of the selected area under the map: the place's exposure to the pollutant shown, the nearest
 #: monitoring sites with distances (callbacks/points.py).
 AREA_CARD = "area-card"
+#: The selected area, passed on to the card's callback only when there is one or the card is shown
+#: (assets/points.js ``card_ask``): a first load asks the server for no empty card.
+AREA_CARD_ASK = "area-card-ask"
 MESSAGE = "message"
 HELP = "view-help"
 LEGEND = "legend"
@@ -114,6 +120,9 @@ class POINTS:  # noqa: N801
     LAYER = "points-layer"
     PANE = "points-pane"
     PAINT = "points-paint"  # what the layer draws: one class character per site, colours, radii, legend
+    #: The address's view, passed on to the layer's callback only when it names a point layer or one is drawn
+    #: (assets/points.js ``ask``): a first load without points makes no request for none.
+    ASK = "points-ask"
     STATE = "points-state"  # the layer's canonical state and address keys, for the address and the card
     SELECTED = "site-selected"  # {"dataset", "site"}: the site whose card is open
     LEGEND = "points-legend"
@@ -128,7 +137,8 @@ class COMPARE:  # noqa: N801 - a namespace of ids, spelled like the other consta
     VIEW = "view"
     VARIABLE_B = "variable_b"
     SECTION = "compare"
-    PARTS = "compare-parts"  # the layouts of the maps and lists created only when the compare view opens
+    PARTS = "compare-parts"  # the layout of the view's body, created only when the compare view opens
+    BODY = "compare-body"  # where it is put
     MESSAGE = "compare-message"
     PAYLOAD_B = "compare-payload-b"
     RELATION = "compare-relation"
@@ -173,6 +183,9 @@ class SHARE:  # noqa: N801
     DATAPACK = "data-datapack"
     DATAPACK_ITEM = "data-datapack-item"
     EMBED_BUTTON = "embed-button"
+    DIALOG_BOX = "embed-dialog-box"  # where the dialog is put when the tools are first approached
+    PARTS = "share-parts"  # the menus' links and the dialog, until then (ui/share.py)
+    OPENED = "share-opened"  # set by assets/embed.js when the tools are first focused or pressed
     DIALOG = "embed-dialog"
     DIALOG_TITLE = "embed-dialog-title"
     DIALOG_CONTROLS = "embed-controls"

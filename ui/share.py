@@ -18,6 +18,7 @@ from werkzeug.sansio.utils import host_is_trusted
 from atlas import settings
 from atlas import viewstate as state
 from ui.ids import SHARE as S
+from ui.routing import validating
 
 __all__ = [
     "CONTROL_LABELS", "DATA_FORMATS", "EMBED_POINT_KEYS", "EXPORT_LINKS", "HEIGHT_PX", "WIDTH_PX", "parse_size",
@@ -122,14 +123,17 @@ def snippet_for(origin: str | None, canonical: dict | None, shown: list[str] | N
 
 # -- the explorer's share tools --------------------------------------------------------------------------
 
-def _menu(summary: str, list_id: str, items: list[Component]) -> html.Details:
+def _menu(summary: str, list_id: str, items: list[Component] | None) -> html.Details:
     return html.Details(className="share-menu", children=[
         html.Summary(summary), html.Ul(items, className="share-links", **{"aria-label": summary}, id=list_id)])
 
 
 def share_tools() -> html.Div:
-    """Export, Download data and Embed, for the explorer's map column. Every link is filled in by the
-    ``links`` clientside callback; until the view is drawn they point at the national view's defaults."""
+    """Export, Download data and Embed, for the explorer's map column. **Created when first approached**: the
+    menus' links and the Embed dialog (40 of the tools' 49 components) are not drawn with the page; their
+    layouts wait in ``PARTS`` (JSON that React does not draw) and ``atlas_embed.links`` (assets/embed.js) puts
+    them in place once the tools are first focused or pressed (``OPENED``), then writes the links' addresses,
+    which follow the view and the map's bounds from then on. Dash's validation layout has them in place."""
     export_items = [html.Li(html.A(label, id=link_id, href="/export/map." + fmt, download="",
                                    className="share-link")) for link_id, label, fmt, _ in EXPORT_LINKS]
     data_items = [html.Li(html.A(label, id=link_id, href="#", download="", className="share-link"))
@@ -137,9 +141,23 @@ def share_tools() -> html.Div:
     data_items.append(html.Li(id=S.DATAPACK_ITEM, children=html.A(
         "Whole-authority datapack (zip: every variable, every level, boundaries, README)", id=S.DATAPACK,
         href="#", download="", className="share-link")))
+    parts = {S.EXPORT_LIST: export_items, S.DATA_LIST: data_items, S.DIALOG_BOX: _dialog()}
+    inline = parts if validating() else None
+    return html.Div(id=S.TOOLS, className="share-tools", role="group", **{"aria-label": "Export, download, embed"},
+                    children=[
+        _menu("Export map", S.EXPORT_LIST, inline and inline[S.EXPORT_LIST]),
+        _menu("Download data", S.DATA_LIST, inline and inline[S.DATA_LIST]),
+        html.Button("Embed…", id=S.EMBED_BUTTON, type="button", className="share-button",
+                    **{"aria-haspopup": "dialog", "aria-controls": S.DIALOG}),
+        html.Div(inline and inline[S.DIALOG_BOX], id=S.DIALOG_BOX, className="embed-dialog-box"),
+        dcc.Store(id=S.PARTS, data=None if inline else parts), dcc.Store(id=S.OPENED, data=False),
+    ])
+
+
+def _dialog() -> html.Dialog:
+    """The Embed dialog: which controls the embedded map offers, its size, and the code to paste."""
     choices = [{"label": f" {label}", "value": key} for key, label in CONTROL_LABELS.items()]
-    dialog = html.Dialog(id=S.DIALOG, className="embed-dialog", **{"aria-labelledby": S.DIALOG_TITLE},
-                         children=[
+    return html.Dialog(id=S.DIALOG, className="embed-dialog", **{"aria-labelledby": S.DIALOG_TITLE}, children=[
         html.H2("Embed this map", id=S.DIALOG_TITLE),
         html.P("Paste this into a web page to show the current map and its legend. The map fills the frame "
                "and its source and licence are always shown.", className="help"),
@@ -167,12 +185,4 @@ def share_tools() -> html.Div:
             html.Button("Close", id=S.DIALOG_CLOSE, type="button", className="share-button"),
             html.Span(id=S.DIALOG_COPIED, className="help", role="status", **{"aria-live": "polite"}),
         ]),
-    ])
-    return html.Div(id=S.TOOLS, className="share-tools", role="group", **{"aria-label": "Export, download, embed"},
-                    children=[
-        _menu("Export map", S.EXPORT_LIST, export_items),
-        _menu("Download data", S.DATA_LIST, data_items),
-        html.Button("Embed…", id=S.EMBED_BUTTON, type="button", className="share-button",
-                    **{"aria-haspopup": "dialog", "aria-controls": S.DIALOG}),
-        dialog,
     ])

@@ -41,9 +41,13 @@ the wards and districts that match instead.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import logging
 import math
 import os
 import re
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -60,6 +64,8 @@ from atlas import settings
 
 if TYPE_CHECKING:
     from atlas.extracts import Extracts
+
+log = logging.getLogger(__name__)
 
 __all__ = ["KIND_WORDS", "MAX_LIMIT", "MAX_QUERY", "PLACE_ZOOM", "looks_like_postcode",
            "normalise", "postcode_parts", "search"]
@@ -202,16 +208,50 @@ def _index_path(reader: Extracts) -> Path:
     return settings.load().cache_dir / "search" / f"{reader.build_id}-v{DERIVED_VERSION}.parquet"
 
 
+#: Seconds the child deriving a build's index may take (about 5-15 s for the 110,000 names here).
+DERIVE_TIMEOUT = 600
+
+
 def _index(reader: Extracts) -> str:
     """The build's names index with its matching columns (a Parquet file searched through DuckDB per request,
-    never held in a worker): derived once per build and host from the build's search.parquet by the first
-    worker that searches, into ATLAS_CACHE_DIR (beside the built datapacks), and read by every worker."""
+    never held in a worker): derived once per build and host from the build's search.parquet when a worker
+    first searches, into ATLAS_CACHE_DIR (beside the built datapacks), and read by every worker.
+
+    Derived by a child process (``python -m atlas.search DATA_DIR BUILD_DIR PATH``): the derivation's pandas
+    strings left the worker that did it 50-60 MB larger for good (bench/bench_memory.py). One derivation per
+    host at a time (a lock file), so workers asking together wait for the one file. If the child fails, the
+    worker derives it itself, and says why in the log: search never fails for want of the child."""
     path = _index_path(reader)
     if not path.exists():
         with _lock:
             if not path.exists():
-                _write_index(reader, path)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with open(path.parent / ".derive.lock", "a") as held:
+                    fcntl.flock(held, fcntl.LOCK_EX)  # released when closed, or when this process ends
+                    if not path.exists():
+                        _derive_in_child(reader, path)
     return str(path)
+
+
+def _derive_in_child(reader: Extracts, path: Path) -> None:
+    command = [sys.executable, "-m", "atlas.search", str(reader.data_dir), str(reader.build_dir), str(path)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=DERIVE_TIMEOUT, check=False)  # noqa: S603
+        failed = None if done.returncode == 0 and path.exists() else (done.stderr or "").strip()[-2000:]
+    except (OSError, subprocess.SubprocessError) as exc:
+        failed = str(exc)
+    if failed is not None:
+        log.warning("the child deriving the search index %s failed (%s); deriving it in this worker", path,
+                    failed or "no message")
+        _write_index(reader, path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m atlas.search DATA_DIR BUILD_DIR PATH``: derive that build's names index into PATH."""
+    from atlas.extracts import Extracts  # noqa: PLC0415 - only the child opens a reader of its own
+
+    data_dir, build_dir, path = (argv or sys.argv[1:])[:3]
+    _write_index(Extracts(Path(build_dir), Path(data_dir)), Path(path))
 
 
 def _areas(row: dict, level11: str = "lsoa11") -> dict[str, str]:
@@ -463,3 +503,7 @@ def _gazetteer_note(reader: Extracts, query: str, results: list[dict]) -> str:
             f"Names' {notes.get('absent_tiles', 116)} densest 20 km squares, half or more of {len(half)} districts"
             + (f" (among them {', '.join(among[:-1])} and {among[-1]})" if len(among) > 1 else "")
             + f". {instead}")
+
+
+if __name__ == "__main__":
+    main()

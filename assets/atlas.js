@@ -961,7 +961,6 @@
   // -- clientside callbacks ------------------------------------------------------------------------------
 
   var builderFrom = null;  // the indicator builder's form, once created from these parts
-  var GAPS_OPTION = "gaps:show";  // atlas/mapview.py GAPS_OPTION (tests/test_explorer_js.py checks they agree)
 
   function viewPath() {
     return window.location.pathname;
@@ -985,7 +984,7 @@
       },
       gaps_ask: function (group) {
         // The Table list's "Not here" line (atlas/mapview.py GAPS_OPTION) alone goes to the server.
-        return group === GAPS_OPTION ? { group: group, t: Date.now() } : nu();
+        return group === ids().GAPS_OPTION ? { group: group, t: Date.now() } : nu();
       },
       area_options: function (value, opened, all, shown) {
         // The Area list: its value's option alone until the list is first opened, then every option (the

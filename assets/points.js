@@ -13,7 +13,6 @@
   "use strict";
 
   var NO_READING = "#ffffff";
-  var KEYS = ["points", "measure", "day", "site"]; // the address's point keys (atlas/viewstate.py POINT_KEYS)
   var drawn = {}; // geometry url -> [{feature, layer}] of the markers created (some since removed by a zoom)
   var clustered = {}; // geometry url -> [{feature, layer, index}] of the cluster markers created
 
@@ -209,7 +208,7 @@
       ask: function (nav, pstate) {
         // The address's view, on to render_points only when it names a point layer or one is drawn.
         var params = new URLSearchParams((nav && nav.search) || "");
-        var named = KEYS.some(function (key) { return params.has(key); });
+        var named = window.atlas.ids.POINT_KEYS.some(function (key) { return params.has(key); });
         return named || (pstate && pstate.dataset) ? nav : nu();
       },
 
@@ -228,7 +227,7 @@
           return nu();
         }
         var params = new URLSearchParams(window.location.search);
-        KEYS.forEach(function (key) { params.delete(key); });
+        window.atlas.ids.POINT_KEYS.forEach(function (key) { params.delete(key); });
         if (pstate && pstate.keys) {
           new URLSearchParams(pstate.keys).forEach(function (value, key) {
             if (key !== "site") {

@@ -213,10 +213,15 @@ def _namespace(cls: type) -> dict[str, str]:
 
 
 def as_dict() -> dict:
-    """Every id by name, grouped as here, for the browser's scripts."""
+    """Every id by name, grouped as here, for the browser's scripts; and the few values the scripts must spell as
+    the server does (the address's point keys, the Table list's "Not here" line), so none is copied there."""
     top = {k: v for k, v in globals().items() if k.isupper() and isinstance(v, str)}
     top["CONTROLS"] = list(CONTROLS)
+    from atlas import mapview, viewstate  # noqa: PLC0415
     from ui.builder import IDS as BUILDER  # noqa: PLC0415 - that module owns its ids and imports this one's package
+
+    top["GAPS_OPTION"] = mapview.GAPS_OPTION
+    top["POINT_KEYS"] = list(viewstate.POINT_KEYS)
 
     return {**top, "COMPARE": _namespace(COMPARE), "SHARE": _namespace(SHARE), "EMBED": _namespace(EMBED),
             "POINTS": _namespace(POINTS), "BUILDER": _namespace(BUILDER)}

@@ -96,6 +96,17 @@ def post_fork(server, worker) -> None:
         libc = None
     if libc is not None and hasattr(libc, "mallopt"):  # glibc (musl has no arenas to limit)
         libc.mallopt(-8, MALLOC_ARENAS)  # M_ARENA_MAX
+    _import_dash()
+
+
+def _import_dash() -> None:
+    """Import Dash in the worker, before the app does, with IPython marked absent (atlas/optional.py). Dash
+    imports IPython, requests, comm and nest_asyncio whenever IPython is installed, to run inside Jupyter
+    (dash/_jupyter.py): 35 MB a worker would hold for nothing where the host also has Jupyter."""
+    from atlas import optional  # noqa: PLC0415 - after the fork, in the worker
+
+    with optional.absent("IPython"):
+        import dash  # noqa: F401, PLC0415
 
 
 def post_worker_init(worker) -> None:

@@ -7,23 +7,18 @@ schemes cannot show; ``qualitative`` gives the colours of categories (atlas.view
 from __future__ import annotations
 
 import numbers
-import sys
 from typing import Any
+
+from atlas import optional
 
 
 def _colorbrewer() -> tuple[dict, Any]:
     """palettable's ColorBrewer maps and ``get_map``. palettable's package imports matplotlib's pyplot when it
-    can, for plotting helpers the atlas never calls (50 MB in every worker): it is imported here with
-    matplotlib marked absent, which palettable's own ``except ImportError`` expects, and the mark is removed
-    at once. Done when this module is imported, with the app, before any thread could import matplotlib."""
-    absent = "matplotlib" not in sys.modules
-    if absent:
-        sys.modules["matplotlib"] = None  # type: ignore[assignment] - Python's way to say "not installed"
-    try:
+    can, for plotting helpers the atlas never calls (50 MB in every worker): it is imported with matplotlib
+    marked absent (atlas/optional.py). Done when this module is imported, with the app, before any thread
+    could import matplotlib."""
+    with optional.absent("matplotlib"):
         from palettable.colorbrewer import COLOR_MAPS, get_map  # noqa: PLC0415
-    finally:
-        if absent and sys.modules.get("matplotlib", False) is None:
-            del sys.modules["matplotlib"]
     return COLOR_MAPS, get_map
 
 

@@ -1,19 +1,22 @@
-"""mapclassify in one process per host, not in every web worker.
+"""mapclassify, and scipy's correlations, in one process per host, not in every web worker.
 
 mapclassify imports scipy, scikit-learn and numba when it is imported, and numba compiles Fisher-Jenks then:
-about 230 MB in every process that imports it (docs/hosts.md, "Memory per worker"). Under gunicorn with
+about 230 MB in every process that imports it (docs/hosts.md, "Memory per worker"). The compare view's
+correlations (``correlation``: scipy.stats' Pearson and Spearman, 60 MB more to import) are computed there too,
+since that process has scipy already. Under gunicorn with
 ``ATLAS_CLASSIFIER=host`` (the default), the master starts one classification process (``Service``) before it
 forks its workers, and each worker sends the values to classify and the scheme's parameters over a Unix socket
 and gets the breaks back; the worker never imports mapclassify. Everywhere else (``python app.py``, the
 pipeline, the CLI, tests; or ``ATLAS_CLASSIFIER=worker``) ``bins`` calls mapclassify in the process itself.
 
 - **Only the arithmetic moves.** ``atlas/classify.py`` keeps every rule (input checks, samples, ties, notes):
-  what crosses the socket is one mapclassify class name from ``CLASSES``, its few numeric parameters and the
-  sorted values, and what comes back is that class's ``bins``, so the breaks are the same bits either way.
+  what crosses the socket is one mapclassify class name from ``CLASSES`` (or a computation from ``STATS``),
+  its few numeric parameters and the values, and what comes back is that class's ``bins`` (or the
+  computation's numbers), so the breaks are the same bits either way.
 - **The wire** is ``multiprocessing.connection`` over a Unix socket in a folder only this user can open, with
   its HMAC challenge on a key the master draws at start and its workers inherit by fork (never in the
   environment or on a command line). Messages are bytes, never pickles: a JSON header checked against
-  ``CLASSES`` and the values as little-endian float64; a message over ``MAX_MESSAGE_BYTES`` closes the
+  ``OPERATIONS`` and the values as little-endian float64; a message over ``MAX_MESSAGE_BYTES`` closes the
   connection.
 - **Failure.** The master restarts the process when it exits. A worker that cannot reach it retries for
   ``CONNECT_WAIT`` seconds (a restart imports mapclassify: 2-4 s, more on a busy machine), then classifies
@@ -47,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CLASSES", "MAX_MESSAGE_BYTES", "Service", "bins", "connected", "use"]
+__all__ = ["CLASSES", "MAX_MESSAGE_BYTES", "OPERATIONS", "STATS", "Service", "bins", "connected", "correlation", "use"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,12 @@ CLASSES: dict[str, dict[str, str]] = {
     "HeadTailBreaks": {},
     "UserDefined": {"bins": "floats"},
 }
+#: scipy.stats' computations the process runs besides mapclassify's classes, with their parameters (none).
+STATS: dict[str, dict[str, str]] = {
+    "correlation": {},  # Pearson's r and Spearman's rho with their p-values, of two arrays sent one after the other
+}
+#: Everything a request may name.
+OPERATIONS: dict[str, dict[str, str]] = {**CLASSES, **STATS}
 #: Largest message either way: 4 million float64 values, 20 times the Output Areas of England and Wales.
 MAX_MESSAGE_BYTES = 32 * 2**20
 MAX_INT = 1000  # k, the classes asked: classify.py allows 3-9; this only keeps a hostile header cheap
@@ -86,6 +95,8 @@ class ProtocolError(ValueError):
 
 
 def _run(name: str, y: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+    if name == "correlation":
+        return _correlation(y)
     import mapclassify  # noqa: PLC0415 - only in the process that classifies (see the module's docstring)
 
     # mapclassify warns (UserWarning) when it merges tied breaks, and numpy (RuntimeWarning) on a head/tail
@@ -97,14 +108,29 @@ def _run(name: str, y: np.ndarray, params: dict[str, Any]) -> np.ndarray:
         return np.asarray(getattr(mapclassify, name)(y, **params).bins, dtype=np.float64)
 
 
+def _correlation(y: np.ndarray) -> np.ndarray:
+    """[r, p of r, rho, p of rho] of the two halves of ``y`` (scipy.stats' pearsonr and spearmanr)."""
+    if len(y) % 2:
+        raise ValueError(f"correlation takes two arrays of the same length, one after the other: got {len(y)} values")
+    from scipy import stats  # noqa: PLC0415 - only in the process that computes (see the module's docstring)
+
+    a, b = y[: len(y) // 2], y[len(y) // 2 :]
+    with warnings.catch_warnings():  # constant or too short input: scipy warns and gives nan, which is returned
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        r, p = stats.pearsonr(a, b)
+        rho, p_rho = stats.spearmanr(a, b)
+    return np.array([r, p, rho, p_rho], dtype=np.float64)
+
+
 def _checked(name: Any, params: Any) -> dict[str, Any]:
-    """The parameters of a request, checked against CLASSES; ProtocolError names what was wrong."""
-    if not isinstance(name, str) or name not in CLASSES:
-        raise ProtocolError(f"unknown mapclassify class {name!r}; valid: {', '.join(CLASSES)}")
-    if not isinstance(params, dict) or set(params) != set(CLASSES[name]):
-        raise ProtocolError(f"{name} takes exactly the parameters {sorted(CLASSES[name])}, got {params!r}")
+    """The parameters of a request, checked against OPERATIONS; ProtocolError names what was wrong."""
+    if not isinstance(name, str) or name not in OPERATIONS:
+        raise ProtocolError(f"unknown mapclassify class or computation {name!r}; valid: {', '.join(OPERATIONS)}")
+    if not isinstance(params, dict) or set(params) != set(OPERATIONS[name]):
+        raise ProtocolError(f"{name} takes exactly the parameters {sorted(OPERATIONS[name])}, got {params!r}")
     out: dict[str, Any] = {}
-    for key, kind in CLASSES[name].items():
+    for key, kind in OPERATIONS[name].items():
         value = params[key]
         if kind == "int":
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= value <= MAX_INT:
@@ -122,6 +148,24 @@ def _checked(name: Any, params: Any) -> dict[str, Any]:
 def bins(name: str, y: np.ndarray, **params: Any) -> np.ndarray:
     """``mapclassify.<name>(y, **params).bins`` as float64: in this host's classification process when this
     process has one (``use``), else here. Raises what mapclassify raises (ValueError...)."""
+    if name not in CLASSES:
+        raise ProtocolError(f"unknown mapclassify class {name!r}; valid: {', '.join(CLASSES)}")
+    return _call(name, y, params)
+
+
+def correlation(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float, float]:
+    """scipy.stats' Pearson r and Spearman rho of ``a`` and ``b`` with their two-sided p-values, as
+    ``(r, p_r, rho, p_rho)``: in this host's classification process when this process has one (``use``),
+    else here. ``a`` and ``b`` must be finite and of the same length (the caller chooses the areas)."""
+    a = np.ascontiguousarray(a, dtype="<f8")
+    b = np.ascontiguousarray(b, dtype="<f8")
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"correlation takes two arrays of the same length, got shapes {a.shape} and {b.shape}")
+    r, p, rho, p_rho = (float(v) for v in _call("correlation", np.concatenate([a, b]), {}))
+    return r, p, rho, p_rho
+
+
+def _call(name: str, y: np.ndarray, params: dict[str, Any]) -> np.ndarray:
     params = _checked(name, params)
     y = np.ascontiguousarray(y, dtype="<f8")
     if _address is None or _fell_back.is_set():
@@ -135,7 +179,7 @@ def bins(name: str, y: np.ndarray, **params: Any) -> np.ndarray:
             _drop()
             if time.monotonic() >= deadline:
                 log.warning("the classification process at %s did not answer (%s): this worker now classifies "
-                            "in itself (mapclassify imported here: about 230 MB more)", _address, exc)
+                            "in itself (mapclassify and scipy imported here: about 230 MB more)", _address, exc)
                 _fell_back.set()
                 return _run(name, y, params)
             time.sleep(0.1)
@@ -233,6 +277,7 @@ def main(argv: list[str] | None = None) -> None:
     authkey = bytes.fromhex(sys.stdin.readline().strip())
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     _run("Quantiles", np.arange(10.0), {"k": 3})  # import and compile before the first worker asks
+    _run("correlation", np.arange(8.0), {})
     listener = Listener(address, family="AF_UNIX", authkey=authkey, backlog=64)
     sys.stdout.buffer.write(_READY)
     sys.stdout.flush()

@@ -1,7 +1,8 @@
 """mapclassify in one process per host (atlas/classifyd.py; issue 20, item 4: memory per worker).
 
 The breaks a worker gets from the host's classification process are the bits mapclassify gives in the worker
-itself, for every scheme, on the publisher's values and on hostile ones; the process refuses a wrong key and bad
+itself, for every scheme, on the publisher's values and on hostile ones, and so are the compare view's
+correlations (scipy.stats, computed there too); the process refuses a wrong key and bad
 messages and keeps serving; a killed process is started again and no classification fails meanwhile; it ends with
 its parent; and under gunicorn a worker that has drawn maps holds none of mapclassify's libraries.
 """
@@ -58,6 +59,16 @@ def mean_age(raw_dir: Path) -> np.ndarray:
     """KS102EW mean age of every LSOA in England and Wales, as Nomis publishes it."""
     with open(raw_dir / KS102EW, newline="") as f:
         return np.array([float(row[MEAN_AGE]) for row in csv.DictReader(f)])
+
+
+@pytest.fixture(scope="module")
+def share_65_plus(raw_dir: Path) -> np.ndarray:
+    """KS102EW residents aged 65 and over, as a share of all usual residents, per LSOA (Nomis's counts)."""
+    old = ("Age: Age 65 to 74; measures: Value", "Age: Age 75 to 84; measures: Value",
+           "Age: Age 85 to 89; measures: Value", "Age: Age 90 and over; measures: Value")
+    with open(raw_dir / KS102EW, newline="") as f:
+        return np.array([sum(float(row[c]) for c in old) / float(row["Age: All usual residents; measures: Value"])
+                         for row in csv.DictReader(f)])
 
 
 def _local(name: str, y: np.ndarray, **params) -> np.ndarray:
@@ -123,6 +134,50 @@ def test_hostile_values_give_the_same_bits_or_the_same_error(service, values, k,
     assert there == here
 
 
+def test_correlations_through_the_process_are_scipys(service, mean_age, share_65_plus) -> None:
+    """The compare view's correlation of two Census 2011 variables over every LSOA, and over a district-sized
+    sample, is what scipy.stats gives here, to the bit."""
+    from scipy import stats
+
+    rng = np.random.default_rng(5)
+    pick = rng.choice(len(mean_age), 180, replace=False)
+    pairs = [(mean_age, share_65_plus), (mean_age[pick], share_65_plus[pick]), (mean_age[:3], mean_age[3:6])]
+    classifyd.use(service.address, service.authkey)
+    try:
+        there = [classifyd.correlation(a, b) for a, b in pairs]
+        assert classifyd.connected()
+    finally:
+        classifyd.use(None, None)
+    for (a, b), got in zip(pairs, there, strict=True):
+        r, p = stats.pearsonr(a, b)
+        rho, p_rho = stats.spearmanr(a, b)
+        assert np.array(got).tobytes() == np.array([r, p, rho, p_rho]).tobytes()
+    # older people and a higher mean age go together: a strong positive correlation, not noise
+    assert there[0][0] > 0.8 and there[0][2] > 0.8
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pairs=st.lists(st.tuples(finite, finite), min_size=0, max_size=40))
+def test_hostile_pairs_give_the_same_correlation_or_the_same_error(service, pairs) -> None:
+    a = np.array([p[0] for p in pairs], dtype=float)
+    b = np.array([p[1] for p in pairs], dtype=float)
+
+    def outcome() -> tuple:
+        try:
+            return ("r", np.array(classifyd.correlation(a, b)).tobytes())  # bytes: nan equals nan
+        except Exception as exc:  # noqa: BLE001 - the same exception, of the same type, either way
+            return ("error", type(exc).__name__, str(exc))
+
+    classifyd.use(None, None)
+    here = outcome()
+    classifyd.use(service.address, service.authkey)
+    try:
+        there = outcome()
+    finally:
+        classifyd.use(None, None)
+    assert there == here
+
+
 def test_bad_requests_are_refused_by_name_and_the_process_keeps_serving(service) -> None:
     with Client(service.address, family="AF_UNIX", authkey=service.authkey) as conn:
         for header, data, says in [
@@ -133,6 +188,7 @@ def test_bad_requests_are_refused_by_name_and_the_process_keeps_serving(service)
             (json.dumps({"class": "Quantiles", "params": {"k": 3, "x": 1}}).encode(), b"", "exactly the parameters"),
             (json.dumps({"class": "UserDefined", "params": {"bins": ["1"]}}).encode(), b"", "finite numbers"),
             (json.dumps({"class": "Quantiles", "params": {"k": 3}}).encode(), b"1234567", "float64"),
+            (json.dumps({"class": "correlation", "params": {"k": 3}}).encode(), b"", "exactly the parameters"),
         ]:
             conn.send_bytes(header)
             conn.send_bytes(data)
@@ -142,6 +198,11 @@ def test_bad_requests_are_refused_by_name_and_the_process_keeps_serving(service)
         conn.send_bytes(np.arange(1.0, 9.0).tobytes())
         assert json.loads(conn.recv_bytes()) == {"ok": True}
         assert np.frombuffer(conn.recv_bytes()).tolist() == [2.75, 4.5, 6.25, 8.0]
+        # a correlation needs its two arrays whole: an odd count is refused by name
+        conn.send_bytes(json.dumps({"class": "correlation", "params": {}}).encode())
+        conn.send_bytes(np.arange(5.0).tobytes())
+        answer = json.loads(conn.recv_bytes())
+        assert answer["error"] == "ValueError" and "same length" in answer["message"], answer
     # a message over the limit closes that connection only
     with Client(service.address, family="AF_UNIX", authkey=service.authkey) as conn:
         with pytest.raises((EOFError, OSError)):  # closed on reading the length: the send breaks, or the answer
@@ -153,6 +214,10 @@ def test_bad_requests_are_refused_by_name_and_the_process_keeps_serving(service)
     # the caller's own checks name a wrong request before anything is sent
     with pytest.raises(classifyd.ProtocolError, match="unknown mapclassify class"):
         classifyd.bins("MaxP", np.arange(5.0), k=3)
+    with pytest.raises(classifyd.ProtocolError, match="unknown mapclassify class"):
+        classifyd.bins("correlation", np.arange(6.0))
+    with pytest.raises(ValueError, match="same length"):
+        classifyd.correlation(np.arange(5.0), np.arange(4.0))
     classifyd.use(service.address, service.authkey)
     try:
         assert classifyd.bins("Quantiles", np.arange(1.0, 9.0), k=4).tolist() == [2.75, 4.5, 6.25, 8.0]
@@ -255,8 +320,16 @@ def test_under_gunicorn_workers_draw_maps_without_mapclassify(atlas_env, tmp_pat
             served = list(pool.map(legend, views * 2))
         expected = [here.get(path).get_json()["legend"]["rows"] for path in views]
         assert served == expected * 2
+        # the compare view of a district and of England and Wales, posted as the browser posts it: its
+        # correlation is scipy's, computed in the classification process too
+        sys.path.insert(0, str(ROOT / "bench"))
+        import bench_memory  # the compare view posted as the browser posts it, as the memory bench does
+
+        for place in (CAMDEN, "all"):
+            answer = bench_memory.compare(base, f"compare:{place}:lsoa11:ks102ew0018:imd2019_imd_rank")
+            assert answer.status_code == 200 and "Pearson r = " in answer.text, answer.text[:300]
         for worker in workers:
-            assert _mapped(worker) == set(), f"worker {worker.pid} has mapclassify's libraries"
+            assert _mapped(worker) == set(), f"worker {worker.pid} has mapclassify's or scipy's libraries"
         assert _mapped(classifier), "the classification process should hold them"
         # the classification process killed while maps are asked for: every map is still drawn, it comes back
         classifier.kill()

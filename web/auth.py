@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import threading
 from typing import Any
 from urllib.parse import unquote, urlparse, urlsplit
 
@@ -55,7 +56,8 @@ log = logging.getLogger(__name__)
 blueprint = flask.Blueprint("account", __name__, template_folder="templates")
 CSRF = CSRFProtect()
 _login = flask_login.LoginManager()
-_oauth: Any = None
+_OAUTH = "atlas_oauth"  # the app's Authlib registry, in its extensions (_oauth_registry)
+_oauth_lock = threading.Lock()
 EMBED_PATH = "/embed"
 #: Paths whose responses depend on who asks (the data and the datastore pages, Dash's callbacks).
 PRIVATE_PREFIXES = ("/api", "/export", "/datapack", "/datastore", "/_dash-update-component", "/account")
@@ -416,17 +418,32 @@ def _oidc_client(index: int) -> Any:
     """The Authlib client of the allowed issuer ``index`` (registered on first use, from the settings)."""
     config = settings.load()
     issuers = config.oidc_issuers
-    if _oauth is None or not 0 <= index < len(issuers):
+    if not flask.current_app.extensions.get("atlas_auth") or not 0 <= index < len(issuers):
         flask.abort(404)
     issuer = issuers[index]
     name = "oidc_" + hashlib.sha256(f"{issuer}|{config.oidc_client_id}".encode()).hexdigest()[:12]
-    client = _oauth.create_client(name)
+    oauth = _oauth_registry()
+    client = oauth.create_client(name)
     if client is None:
-        _oauth.register(name, client_id=config.oidc_client_id, client_secret=config.oidc_client_secret,
+        oauth.register(name, client_id=config.oidc_client_id, client_secret=config.oidc_client_secret,
                         server_metadata_url=f"{issuer}/.well-known/openid-configuration",
                         client_kwargs={"scope": "openid email profile"})
-        client = _oauth.create_client(name)
+        client = oauth.create_client(name)
     return client
+
+
+def _oauth_registry() -> Any:
+    """Authlib's Flask client registry, made on the first OpenID Connect sign-in of this process: Authlib
+    imports joserfc, requests and its own clients (15 MB), which a worker that signs no one in by OIDC (no
+    issuer configured, or sign-in by password and API tokens only) need not hold."""
+    app = flask.current_app._get_current_object()
+    with _oauth_lock:
+        registry = app.extensions.get(_OAUTH)
+        if registry is None:
+            from authlib.integrations.flask_client import OAuth  # noqa: PLC0415
+
+            registry = app.extensions[_OAUTH] = OAuth(app)  # clients are registered by _oidc_client
+        return registry
 
 
 @blueprint.route("/account", methods=["GET", "POST"])
@@ -594,7 +611,6 @@ def _resource(action: str, text: str) -> Any:
 
 def init_app(server: flask.Flask) -> None:
     """Sessions, CSRF, sign-in routes and the per-request actor on ``server``."""
-    global _oauth
     if server.extensions.get("atlas_auth"):
         return
     server.extensions["atlas_auth"] = True
@@ -616,10 +632,7 @@ def init_app(server: flask.Flask) -> None:
     server.before_request(_begin)
     server.teardown_request(_end)
     server.after_request(_private)
-    from authlib.integrations.flask_client import OAuth  # noqa: PLC0415
-
-    _oauth = OAuth(server)  # clients are registered on first use, one per allowed issuer (_oidc_client)
-    server.register_blueprint(blueprint)
+    server.register_blueprint(blueprint)  # OIDC's clients: on first use, one per allowed issuer (_oidc_client)
 
     @server.before_request
     def _seed_once() -> None:

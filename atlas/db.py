@@ -403,11 +403,31 @@ def _alembic_config(url: str) -> Any:
     return cfg
 
 
+#: The newest migration's revision (atlas/migrations/versions): a database already there is used without
+#: importing Alembic (and Mako), 9 MB a web worker would otherwise hold for a check (tests/test_db.py keeps
+#: this equal to Alembic's head).
+HEAD = "0004"
+
+
+def _at_head(url: str) -> bool:
+    """Whether the database's Alembic revision is ``HEAD``: one read, no Alembic. False when it has no
+    revision table yet (a new database) or cannot be read (then the migration says why)."""
+    try:
+        with engine(url).connect() as con:
+            return con.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == [HEAD]
+    except sa.exc.SQLAlchemyError:
+        return False
+
+
 def ensure_schema(url: str | None = None) -> None:
-    """Migrate the database to the newest revision, once per process and URL (under a lock)."""
+    """Migrate the database to the newest revision, once per process and URL (under a lock); a database
+    already at ``HEAD`` is left as it is."""
     url = url or database_url()
     key = (os.getpid(), url)
     if key in _ready:
+        return
+    if _at_head(url):
+        _ready.add(key)
         return
     from alembic import command  # noqa: PLC0415
 

@@ -12,9 +12,10 @@ and a pool process writes the file (``run``):
 
 - ``process`` (the default): a ``ProcessPoolExecutor`` per gunicorn worker, its processes started by
   ``forkserver`` (a fresh interpreter that has imported ``PRELOAD`` and never DuckDB's threads: never
-  ``fork`` a process running DuckDB), each replaced after ``tasks_per_child`` tasks so its memory returns
-  to the system, and run at a lower CPU priority (nice 10). Drawing then holds another process's GIL, and
-  the worker's threads stay free.
+  ``fork`` a process running DuckDB), each replaced after ``tasks_per_child`` tasks (by default after each)
+  so its memory returns to the system, and run at a lower CPU priority (nice 10). The executor forks the
+  replacement as soon as one exits, so the next task finds a process ready. Drawing then holds another
+  process's GIL, and the worker's threads stay free.
 - ``thread``: a ``ThreadPoolExecutor`` in the worker itself (cheaper to start; measured in
   bench/bench_load.py: it still stalls the worker's other requests while it draws).
 
@@ -46,8 +47,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 #: Modules the fork server imports once, so that every pool process forks from it ready to work: the map
-#: drawing (matplotlib comes with the first render), the files' writers with geopandas and GDAL, the PDF report.
-PRELOAD = ("atlas.export", "atlas.datapack", "atlas.report", "geopandas", "pyogrio", "fpdf")
+#: drawing with matplotlib and its Agg canvas, the files' writers with geopandas and GDAL, the PDF report. A
+#: process replaced after each task (ATLAS_EXPORT_TASKS_PER_CHILD=1) then starts its image at once: importing
+#: matplotlib in each made every image 0.3 s slower (bench/bench_export.py --pool).
+PRELOAD = ("atlas.export", "atlas.datapack", "atlas.report", "geopandas", "pyogrio", "fpdf", "matplotlib",
+           "matplotlib.collections", "matplotlib.figure", "matplotlib.patches", "matplotlib.path",
+           "matplotlib.backends.backend_agg")
 
 
 class Busy(RuntimeError):
@@ -118,7 +123,7 @@ class RenderPool:
     (``render``) and runs the writers of files with geometry and PDF reports (``run``)."""
 
     def __init__(self, kind: str = "process", workers: int = 1, queue: int = 1, timeout: float = 30,
-                 tasks_per_child: int = 25) -> None:
+                 tasks_per_child: int = 1) -> None:
         if kind not in ("process", "thread"):
             raise ValueError(f"unknown pool kind {kind!r}; valid: process, thread")
         self.kind, self.workers, self.queue = kind, workers, queue

@@ -215,8 +215,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ATLAS_EXPORT_TIMEOUT", "30",
             "Seconds a request waits for its image or file with geometry before it is answered 503 (a datapack "
             "waits up to 600).", _int_range(1, 600)),
-    Setting("ATLAS_EXPORT_TASKS_PER_CHILD", "25",
-            "Images or files a pool process makes before it is replaced by a fresh one (returns its memory).",
+    Setting("ATLAS_EXPORT_TASKS_PER_CHILD", "1",
+            "Images or files a pool process makes before it is replaced by a fresh one from the fork server "
+            "(returns its memory; 1: a pool holds nothing between tasks).",
             _int_range(1, 10_000)),
     Setting("ATLAS_EXPORT_MAX_PIXELS", "36000000",
             "Most pixels (width x height) an exported image may have: A4 at 600 dpi is 34.8 million.",

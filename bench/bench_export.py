@@ -1,13 +1,16 @@
 """Exports and datapacks: time and bytes per image format, per-view download format, and whole-authority
 datapack (build time, size, peak memory).
 
-    python bench/bench_export.py [--repeat 3] [--skip-packs]
+    python bench/bench_export.py [--repeat 3] [--skip-packs] [--pool]
 
 Reads the extracts in ATLAS_DATA_DIR. Images are rendered through export.parse_export / map_data /
 render (the route's own calls, without its byte cache): "first" includes projecting the geometry (once
 per process, authority and level), "warm" is the median of ``--repeat`` renders after it. Datapacks are
 built into a temporary cache folder; peak memory is the process's high-water resident set (VmHWM),
-measured in a fresh child process per authority, before and after the build.
+measured in a fresh child process per authority, before and after the build. ``--pool`` also times images
+drawn through the render pool as deployed (atlas/renderpool.py, processes from a fork server), with each
+process replaced after 25 tasks and after every task (``ATLAS_EXPORT_TASKS_PER_CHILD``), and prints the
+pool process's resident and unique memory after them.
 """
 
 from __future__ import annotations
@@ -75,10 +78,41 @@ def _ms(fn, repeat: int) -> tuple[float, float, object]:
     return first, statistics.median(times), out
 
 
+def pool_times(s, repeat: int) -> None:
+    """Images through a process pool, with its processes replaced after 25 tasks and after each: the request's
+    wait (map_data in this process, drawing in the pool), and what the pool's processes hold afterwards."""
+    import psutil
+
+    from atlas import renderpool
+
+    print("\nImages through the render pool (map_data here, drawing in a pool process; ms per image)")
+    print(f"{'view':26} {'tasks per process':>18} {'first ms':>9} {'p50 ms':>7} {'max ms':>7} "
+          f"{'pool RSS / USS MB after':>24}")
+    for label, authority, level, variable in CASES[:1]:
+        spec = export.parse_export({"authority": authority, "level": level, "variable": variable}, "png", s)
+        for tasks in (25, 1):
+            pool = renderpool.RenderPool("process", workers=1, queue=1, timeout=120, tasks_per_child=tasks)
+            pool.warm()
+            times = []
+            for _ in range(repeat + 1):
+                start = time.perf_counter()
+                pool.render(export.map_data(s, spec))
+                times.append((time.perf_counter() - start) * 1000)
+                time.sleep(0.3)  # as requests come: a replaced process has time to start
+            held = []
+            for child in psutil.Process().children(recursive=True):
+                info = child.memory_full_info()
+                held.append(f"{info.rss / 2**20:.0f}/{info.uss / 2**20:.0f}")
+            pool.shutdown()
+            print(f"{label:26} {tasks:18} {times[0]:9.0f} {statistics.median(times[1:]):7.0f} "
+                  f"{max(times[1:]):7.0f} {' '.join(held):>24}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-packs", action="store_true")
+    parser.add_argument("--pool", action="store_true", help="also time images drawn through the render pool")
     args = parser.parse_args()
     s = catalogue.build()
     print(f"build {s.build_id}\n")
@@ -104,6 +138,8 @@ def main() -> int:
             assert response.status_code == 200, (url, response.status_code)
             print(f"{label:26} {fmt:12} {first:9.0f} {warm:9.0f} {len(response.data):11,}")
 
+    if args.pool:
+        pool_times(s, max(args.repeat, 8))
     if args.skip_packs:
         return 0
     print("\nWhole-authority datapack (built once per build, fresh process each)")

@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -151,12 +152,18 @@ def test_a_full_pool_answers_files_503_with_retry_after(atlas_env, tmp_path, mon
 
 def test_a_pool_process_killed_mid_pack_is_a_clear_503_and_the_next_request_works(process_pool) -> None:
     client = _client()
-    victim = psutil.Process(process_pool.warm())
+    process_pool.warm()
     outcome: dict = {}
     asking = threading.Thread(target=lambda: outcome.update(r=client.get(f"/datapack/{CAMDEN}.zip")))
     asking.start()
     while process_pool.in_flight == 0:  # Camden's pack takes seconds to write: killed well before it is done
         asking.join(timeout=0.01)
+    # the pool's one live process (the one warm() used was replaced after its task): the one writing the pack
+    deadline = time.monotonic() + 60
+    while len(live := [p for p in process_pool._executor._processes.values() if p.is_alive()]) != 1:  # noqa: SLF001
+        assert time.monotonic() < deadline, live
+        time.sleep(0.01)
+    victim = psutil.Process(live[0].pid)
     victim.kill()
     asking.join(timeout=300)
     lost = outcome["r"]

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import threading
+import time
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -61,13 +63,34 @@ def _spec(query: str = SMALL, fmt: str = "png") -> export.ExportSpec:
 def test_process_pool_draws_the_same_bytes_as_drawing_here(atlas_env) -> None:
     """MapData crosses to a forkserver process and back; the image is byte for byte the same."""
     data = export.map_data(catalogue.build(), _spec())
-    pool = renderpool.RenderPool("process", workers=1, queue=0, timeout=120)
+    pool = renderpool.RenderPool("process", workers=1, queue=0, timeout=120, tasks_per_child=25)
     try:
         here = export.render(data)
         there = pool.render(data)
         assert there.body == here.body and there.frame == here.frame and there.limits == here.limits
         child = psutil.Process(pool.warm())
         assert child.pid != psutil.Process().pid and child.nice() >= renderpool.RENDER_NICENESS
+    finally:
+        pool.shutdown()
+
+
+def test_as_deployed_each_task_runs_in_a_fresh_process_with_the_next_one_ready(atlas_env) -> None:
+    """ATLAS_EXPORT_TASKS_PER_CHILD's default (1): a pool process makes one image or file and is replaced, so
+    none keeps what its task grew it to; the images are the same bytes, and a process waits for the next task."""
+    assert settings.load().export_tasks_per_child == 1
+    data = export.map_data(catalogue.build(), _spec())
+    pool = renderpool.RenderPool("process", workers=1, queue=0, timeout=120,
+                                 tasks_per_child=settings.load().export_tasks_per_child)
+    try:
+        first, second = pool.render(data), pool.render(data)
+        assert first.body == second.body == export.render(data).body
+        pids = [pool.run(os.getpid, what="file") for _ in range(3)]
+        assert len(set(pids)) == 3 and psutil.Process().pid not in pids
+        deadline = time.monotonic() + 60
+        while not (ready := [p for p in pool._executor._processes.values() if p.is_alive()]):  # noqa: SLF001
+            assert time.monotonic() < deadline, "no process was started for the next task"
+            time.sleep(0.05)
+        assert ready[0].pid not in pids
     finally:
         pool.shutdown()
 
@@ -152,7 +175,7 @@ def test_an_image_that_outlives_its_request_serves_the_retry(client, monkeypatch
 
 
 def test_a_killed_render_process_is_replaced(atlas_env) -> None:
-    pool = renderpool.RenderPool("process", workers=1, queue=0, timeout=120)
+    pool = renderpool.RenderPool("process", workers=1, queue=0, timeout=120, tasks_per_child=25)
     try:
         pool.warm()
         data = export.map_data(catalogue.build(), _spec(f"{VIEW}&dpi=600"))  # seconds to draw
@@ -177,7 +200,7 @@ def test_render_processes_end_with_a_worker_that_dies(atlas_env, tmp_path) -> No
     import sys
 
     script = ("import os, psutil; from atlas import renderpool\n"
-              "pool = renderpool.RenderPool('process', workers=1, queue=0)\n"
+              "pool = renderpool.RenderPool('process', workers=1, queue=0, tasks_per_child=25)\n"
               "child = psutil.Process(pool.warm())\n"
               "print(child.pid, child.ppid(), flush=True)\n"
               "os._exit(0)\n")  # no shutdown: as if killed

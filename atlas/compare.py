@@ -191,6 +191,14 @@ def thirds(s: Any, st: ViewState) -> View:
     return view.build(s, replace(st, scheme="quantiles", k=3, breaks="", scope="local"))
 
 
+def _thirds_of(s: Any, st: ViewState) -> tuple[np.ndarray, int, list[str], str]:
+    """A variable's thirds as the relation needs them: each area's class, how many classes, their printed
+    labels and the view's notes. The whole view is dropped here: for every LSOA of England and Wales it is
+    12-14 MB of printed rows, and two at once set a worker's peak (docs/hosts.md, "Memory per worker")."""
+    t = thirds(s, st)
+    return np.asarray(t.areas.classes, dtype=np.int64), t.k, [c.label for c in t.classes], " ".join(t.notes)
+
+
 def bivariate_classes(ca: Any, cb: Any, ka: int, kb: int) -> np.ndarray:
     """Bivariate class 0..8 (= 3 * class of B + class of A, the index into BIVARIATE_COLOURS) per area, -1
     where either is missing. With fewer than three classes (ties), classes spread to the ends of the
@@ -254,16 +262,16 @@ def relation(s: Any, view_a: View, view_b: View) -> dict:
     a = s.values(base.authority, base.level, view_a.state.variable)["value"].to_numpy(dtype="float64")
     b = s.values(base.authority, base.level, view_b.state.variable)["value"].to_numpy(dtype="float64")
     corr = correlation(a, b)
-    ta, tb = thirds(s, view_a.state), thirds(s, view_b.state)
-    cls = bivariate_classes(ta.areas.classes, tb.areas.classes, ta.k, tb.k)
+    (cls_a, k_a, labels_a, notes_a), (cls_b, k_b, labels_b, notes_b) = (_thirds_of(s, view_a.state),
+                                                                        _thirds_of(s, view_b.state))
+    cls = bivariate_classes(cls_a, cls_b, k_a, k_b)
     counts = np.bincount(cls[cls >= 0], minlength=9)
     return {
         "key": f"{base.authority}/{base.level}", "a": view_a.state.variable, "b": view_b.state.variable,
         "corr": corr, "text": correlation_text(corr),
         "cls": "".join(view.class_char(c) for c in cls.tolist()), "colours": list(BIVARIATE_COLOURS),
         "counts": [int(c) for c in counts], "missing": int(np.sum(cls < 0)),
-        "thirds": {"a": [c.label for c in ta.classes], "b": [c.label for c in tb.classes],
-                   "note_a": " ".join(ta.notes), "note_b": " ".join(tb.notes)},
+        "thirds": {"a": labels_a, "b": labels_b, "note_a": notes_a, "note_b": notes_b},
         "labels": [view_a.variable.get("label") or view_a.state.variable,
                    view_b.variable.get("label") or view_b.state.variable],
     }

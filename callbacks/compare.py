@@ -122,13 +122,14 @@ def render_compare_view(search: str | None, previous: dict | None, s: Any, via: 
     key_b = sb.as_dict()
     key_rel = [base.authority, base.level, base.variable, cmp.variable_b]
     was = prev.get("view") == "compare"
+    view_b = None  # built once, for B's map and the relation alike (every LSOA: 12-14 MB a view)
     if not was or prev.get("key_b") != key_b:
         view_b = atlas_view.build(s, sb)
         out["payload_b"] = {**view_b.paint(), **mapview.map_geometry(s, sb.authority, sb.level),
                             "details": None if view_b.categorical else _details_url(sb), "which": "b"}
     if not was or prev.get("key_rel") != key_rel:
         view_a = atlas_view.build(s, replace(base, scheme="quantiles", breaks="") if base.scheme == "custom" else base)
-        view_b = atlas_view.build(s, sb)
+        view_b = view_b or atlas_view.build(s, sb)
         rel = cv.relation(s, view_a, view_b)
         outline = mapview.outline(s, base.authority, base.level)
         rel["bbox"] = outline.get("bbox") or [-5.8, 49.9, 1.8, 55.9]

@@ -64,6 +64,18 @@ def full(process: psutil.Process) -> tuple[int, int, int]:
     return round(info.rss / 2**20), round(info.uss / 2**20), round(info.pss / 2**20)
 
 
+def kinds(process: psutil.Process) -> str:
+    """The resident set by kind (Linux): its own and inherited heap (RssAnon), and mapped files (RssFile: the
+    libraries' code and the memory-mapped tile archives, held once in the page cache for every process)."""
+    try:
+        with open(f"/proc/{process.pid}/status") as status:
+            found = {k: int(v.split()[0]) // 1024 for k, v in (line.split(":", 1) for line in status)
+                     if k in ("RssAnon", "RssFile", "RssShmem")}
+    except OSError:
+        return ""
+    return ", ".join(f"{k} {v} MB" for k, v in found.items())
+
+
 def setup(folder: Path, build: Path) -> str:
     """A data folder on the build, with an editor of Camden and their API token; returns the token."""
     (folder / "builds").mkdir(parents=True)
@@ -223,7 +235,7 @@ def main() -> int:
         print(f"{'largest, per worker':32s} {peak}  (budget 400 MB)")
         for worker in workers(proc):
             rss_mb, uss, pss = full(worker)
-            print(f"worker {worker.pid}: RSS {rss_mb} MB, USS {uss} MB, PSS {pss} MB")
+            print(f"worker {worker.pid}: RSS {rss_mb} MB ({kinds(worker)}), USS {uss} MB, PSS {pss} MB")
             for child in worker.children(recursive=True):
                 with contextlib.suppress(psutil.Error):
                     rss_mb, uss, pss = full(child)

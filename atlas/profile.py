@@ -18,6 +18,7 @@ per build and per what the requester may see.
 from __future__ import annotations
 
 import math
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -254,8 +255,23 @@ def values_for(s: catalogue.Catalogue, subject: Subject, variables: tuple[str, .
     return np.array([np.nan if x is None else x for x in got], dtype="float64")
 
 
-_cache_lock = threading.Lock()
-_cache: dict[tuple, tuple[dict[str, dict], int]] = {}
+#: Bytes (roughly: each figure's dict and the containers directly in it) of the subjects' and comparators' figures
+#: kept, least recently used dropped first. A district's figures are about 1 MB and a region's or a nation's
+#: with them: kept up to 256 by count, they grew a worker by every place whose profile it had shown.
+FIGURES_BYTES = 16 * 1024 * 1024
+
+
+def _footprint(value: tuple) -> int:
+    figures = value[0]
+    size = sys.getsizeof(figures)
+    for fig in figures.values():
+        size += sys.getsizeof(fig) + sum(sys.getsizeof(v) for v in fig.values() if isinstance(v, (dict, list)))
+    if isinstance(value[1], dict):  # a subject's catalogue rows: the catalogue's own, only their index is held
+        size += sys.getsizeof(value[1])
+    return size
+
+
+_cache = extracts.Bounded(FIGURES_BYTES, _footprint)
 
 
 def _precomputed(s: catalogue.Catalogue, code: str, level: str
@@ -281,27 +297,22 @@ def _precomputed(s: catalogue.Catalogue, code: str, level: str
             rec = by_variable.get(row["id"])
             if rec is not None:
                 figures[row["id"]] = aggregation.figure(row, rec)
-                rows_by_id[row["id"]] = dict(row)
+                rows_by_id[row["id"]] = row  # read only (``datasets_at``'s): never a copy of every row
     return figures, rows_by_id, int(stats["size"].iloc[0])
 
 
 def _comparator_figures(s: catalogue.Catalogue, kind: str, code: str, level: str) -> tuple[dict[str, dict], int]:
     """A comparator's aggregates and area count, cached per build and what the requester may see."""
     key = (s.build_id, s.scope_key(), kind, code, level)
-    found = _cache.get(key)
-    if found is not None:
-        return found
-    built = _precomputed(s, code, level)
-    if built is None:  # a build without the extract: read and aggregate every dataset
-        subject = subject_for(s, code, level)
-        found = (_aggregates(s, subject)[0], len(subject.codes))
-    else:
-        found = (built[0], built[2])
-    with _cache_lock:
-        if len(_cache) > 256:
-            _cache.clear()
-        _cache[key] = found
-    return found
+
+    def compute() -> tuple[dict[str, dict], int]:
+        built = _precomputed(s, code, level)
+        if built is None:  # a build without the extract: read and aggregate every dataset
+            subject = subject_for(s, code, level)
+            return _aggregates(s, subject)[0], len(subject.codes)
+        return built[0], built[2]
+
+    return _cache.get(key, compute)
 
 
 def _subject_figures(s: catalogue.Catalogue, subject: Subject) -> tuple[dict[str, dict], dict[str, dict]]:
@@ -311,18 +322,15 @@ def _subject_figures(s: catalogue.Catalogue, subject: Subject) -> tuple[dict[str
 
     digest = hashlib.sha256(" ".join(subject.codes).encode()).hexdigest()[:16]
     key = (s.build_id, s.scope_key(), "subject", subject.place or "", subject.prefix or "", subject.level, digest)
-    found = _cache.get(key)
-    if found is None:
+
+    def compute() -> tuple[dict[str, dict], dict[str, dict]]:
         built = None
         if subject.kind in ("authority", "region", "nation") and (subject.place == subject.code or (
                 subject.code == ENGLAND and subject.prefix == "E")):
             built = _precomputed(s, subject.code, subject.level)  # a comparator's own profile: built already
-        found = built[:2] if built is not None else _aggregates(s, subject)
-        with _cache_lock:
-            if len(_cache) > 256:
-                _cache.clear()
-            _cache[key] = found  # type: ignore[assignment]
-    return found  # type: ignore[return-value]
+        return built[:2] if built is not None else _aggregates(s, subject)
+
+    return _cache.get(key, compute)
 
 
 def _comparators(s: catalogue.Catalogue, subject: Subject) -> list[dict]:

@@ -1317,8 +1317,19 @@ class Extracts:
         build does not hold."""
         if level not in self.levels:
             raise NotFound("level", level, self.levels)
-        return dict(self.rows_of("SELECT code, authority FROM read_parquet(?) WHERE list_contains(?, code)",
+        # A join on the codes (an upload's may be every area of the level): one hash table, not a scan of the
+        # list for each area.
+        return dict(self.rows_of("SELECT a.code, a.authority FROM read_parquet(?) AS a "
+                                 "JOIN (SELECT unnest(?::VARCHAR[]) AS code) AS wanted ON a.code = wanted.code",
                                  [self.file("areas", f"{level}.parquet"), list(codes)]))
+
+    def codes_of(self, level: str, authorities: Iterable[str]) -> list[str]:
+        """The codes of every area of ``authorities`` at ``level``. Raises NotFound for a level the build does not
+        hold."""
+        if level not in self.levels:
+            raise NotFound("level", level, self.levels)
+        return [code for (code,) in self.rows_of("SELECT code FROM read_parquet(?) WHERE list_contains(?, authority)",
+                                                 [self.file("areas", f"{level}.parquet"), list(authorities)])]
 
     def _postcode_rows(self, sql: str, params: list[Any]) -> list[dict]:
         path = self.build_dir / "postcodes.parquet"

@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import math
 import sys
-import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +30,7 @@ from atlas import aggregation, catalogue, extracts, view
 from atlas.aggregation import RATIOS, RULES, WEIGHTED, rule_of
 
 __all__ = ["COMPARATOR_KINDS", "ENGLAND", "HEADLINE_TABLES", "RATIOS", "RULES", "WEIGHTED", "Subject", "aggregate",
-           "area_lookup", "headline", "profile", "profile_csv_rows", "rule_of", "subject_for", "values_for"]
+           "area_authorities", "headline", "profile", "profile_csv_rows", "rule_of", "subject_for", "values_for"]
 
 #: What a comparator is, in words.
 COMPARATOR_KINDS = {"authority": "local authority", "region": "region", "nation": "nation"}
@@ -103,22 +102,11 @@ def _built_share(built: dict, frame: pd.DataFrame, res: dict[str, Any]) -> dict[
 
 # -- subjects --------------------------------------------------------------------------------------------
 
-_lookup_lock = threading.Lock()
-_lookups: dict[tuple[str, str], pd.Series] = {}
-
-
-def area_lookup(s: catalogue.Catalogue, level: str) -> pd.Series:
-    """code -> district of every area at ``level`` in the catalogue's build (cached per build)."""
-    key = (s.build_id, level)
-    found = _lookups.get(key)
-    if found is None:
-        index = s.area_index(level)
-        found = pd.Series(index["authority"].to_numpy(dtype=object), index=index["code"].to_numpy(dtype=object))
-        with _lookup_lock:
-            if len(_lookups) > 16:
-                _lookups.clear()
-            _lookups[key] = found
-    return found
+def area_authorities(s: catalogue.Catalogue, level: str, codes: Iterable[str]) -> dict[str, str]:
+    """code -> district of those of ``codes`` the build holds at ``level`` (one query: a whole level's lookup,
+    kept per process, held 11 MB at LSOA level as Python strings and their hash table)."""
+    codes = list(codes)
+    return s.extracts.area_authorities(level, codes) if codes else {}
 
 
 #: England's code: not one of the catalogue's places (Wales is, W92000004), so read from every area, kept by "E".
@@ -130,10 +118,9 @@ def _england(s: catalogue.Catalogue, level: str) -> Subject:
     if level not in levels:
         raise extracts.NotFound("level", level, levels)
     codes, _ = s.area_names(extracts.ALL, level)
-    lookup = area_lookup(s, level)
     mine = tuple(c for c in codes if c.startswith("E"))
     return Subject(code=ENGLAND, name="England", kind="nation", level=level, codes=mine,
-                   authorities=tuple(sorted(set(lookup.reindex(list(mine)).dropna()))), place=extracts.ALL,
+                   authorities=tuple(sorted(set(area_authorities(s, level, mine).values()))), place=extracts.ALL,
                    prefix="E")
 
 
@@ -163,17 +150,15 @@ def subject_for(s: catalogue.Catalogue, place: str, level: str | None = None,
                                        f"{info['name']} ({place}) has no areas at level {level!r}; it has "
                                        f"{', '.join(levels) or 'none'}")
         codes, _ = s.area_names(place, level)
-        lookup = area_lookup(s, level)
-        authorities = tuple(sorted(set(lookup.reindex(codes).dropna())))
+        authorities = tuple(sorted(set(area_authorities(s, level, codes).values())))
         kind = info.get("kind") or "authority"
         return Subject(code=place, name=str(info["name"]), kind=kind, level=level, codes=tuple(codes),
                        authorities=authorities, place=place)
     for lv in s.levels:
         if lv == extracts.NATIONAL_LEVEL or (level is not None and lv != level):
             continue
-        lookup = area_lookup(s, lv)
-        if place in lookup.index:
-            authority = str(lookup[place])
+        authority = area_authorities(s, lv, [place]).get(place)
+        if authority is not None:
             names = dict(zip(*s.area_names(authority, lv), strict=True))
             return Subject(code=place, name=names.get(place, place), kind="area", level=lv, codes=(place,),
                            authorities=(authority,))
@@ -215,11 +200,10 @@ def _frames(s: catalogue.Catalogue, subject: Subject, only: frozenset[str] | Non
                 got, rows = s.dataset_arrays(subject.place, subject.level, dataset)
                 out[dataset] = (_frame(codes, [got]), rows)
         return out
-    lookup = area_lookup(s, subject.level)
-    held = lookup.reindex(list(subject.codes)).dropna()
-    codes = pd.Index(held.index)
+    known = area_authorities(s, subject.level, set(subject.codes))
+    codes = pd.Index([c for c in subject.codes if c in known])
     parts: dict[str, tuple[list[dict], list[dict]]] = {}
-    for authority in sorted(set(held)):
+    for authority in sorted(set(known.values())):
         for dataset in s.datasets_at(authority, subject.level):
             if only is not None and dataset not in only:
                 continue

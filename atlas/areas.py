@@ -284,12 +284,12 @@ def subject(s: catalogue.Catalogue, code: str, actor: access.Actor) -> Any:
         return None
     if found is None:
         return None
-    lookup = profile.area_lookup(s, found.level)
-    held = [c for c in found.codes if c in lookup.index]
+    known = profile.area_authorities(s, found.level, found.codes)
+    held = [c for c in found.codes if c in known]
     # Read as a place (place=its code): the store opens it for this actor and filters by its codes in one
     # query per dataset, rather than one per district.
     return profile.Subject(code=found.code, name=found.name, kind="saved", level=found.level, codes=tuple(held),
-                           authorities=tuple(sorted(set(lookup.reindex(held)))), place=found.code)
+                           authorities=tuple(sorted(set(known.values()))), place=found.code)
 
 
 #: The residents count of each level, for the running population of a selection (Census 2011 / 2021).
@@ -303,10 +303,10 @@ def population(s: catalogue.Catalogue, level: str, codes: list[str]) -> float | 
         return None
     from atlas import profile  # noqa: PLC0415
 
-    lookup = profile.area_lookup(s, level)
-    held = [c for c in codes if c in lookup.index]
+    known = profile.area_authorities(s, level, codes)
+    held = [c for c in codes if c in known]
     subject = profile.Subject(code="selection", name="selection", kind="saved", level=level, codes=tuple(held),
-                              authorities=tuple(sorted(set(lookup.reindex(held)))))
+                              authorities=tuple(sorted(set(known.values()))))
     value = profile.values_for(s, subject, (variable,))[0]
     return None if not np.isfinite(value) else float(value)
 

@@ -687,6 +687,13 @@ class Catalogue:
         codes, _names, full_names = self.extracts.areas(place.areas, level)
         return codes.tolist(), list(full_names)
 
+    def area_short_names(self, authority: str, level: str) -> tuple[list[str], list[str]]:
+        """Codes (in code order) and names ("Birmingham 043C") of ``authority``'s areas at ``level``, without
+        reading any values. Raises NotFound."""
+        place = self._check_place(authority, level)
+        codes, names, _full_names = self.extracts.areas(place.areas, level)
+        return codes.tolist(), list(names)
+
     def area_count(self, authority: str, level: str) -> int:
         """How many areas ``authority`` (a district, a place or ``all``) has at ``level``. Raises NotFound."""
         place = self._check_place(authority, level)

@@ -415,7 +415,9 @@ def pack_data(cat: Catalogue, authority: str) -> PackData:
         rows = [r for r in cat.variables(authority=authority, level=level) if not r.get("published")]
         if not rows:
             continue
-        area_values = cat.values(authority, level, rows[0]["id"])
+        # The areas' codes and names only: a variable's values would read its national ranks (at output areas,
+        # every one of 181,408) into the worker for nothing.
+        codes, names = cat.area_short_names(authority, level)
         by_dataset: dict[str, list[str]] = {}
         for row in rows:
             by_dataset.setdefault(row["dataset"], []).append(row["id"])
@@ -424,8 +426,7 @@ def pack_data(cat: Catalogue, authority: str) -> PackData:
         rebasing = cat.rebasing_rows(authority) if level == "lsoa11" else None
         packed = rebasing is not None and any(r.get("method") in ("apportioned", "change") for r in rows)
         levels.append(PackLevel(
-            level, rows, area_values["code"].astype(str).tolist(),
-            area_values["name"].astype(str).tolist(), datasets, cat.area_geojson_bytes(authority, level),
+            level, rows, codes, names, datasets, cat.area_geojson_bytes(authority, level),
             rebasing if packed else None, (cat.rebasing(authority) or {}) if packed else {}))
     points = []
     for meta in cat.point_datasets():

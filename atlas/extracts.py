@@ -65,6 +65,10 @@ PLACE_KINDS = {"region": "region of England", "nation": "nation", "combined_auth
 CACHED_AREAS_MAX = 10_000
 #: Bytes of encoded geometry (GeoJSON and geobuf) a reader keeps, least recently used dropped first.
 GEOMETRY_CACHE_BYTES = 24 * 1024 * 1024
+#: Bytes of national figures a reader keeps (each variable's ranks and values at a level, least recently used
+#: dropped first): at LSOA level 1.8 MB a variable, at output areas 9 MB. Kept by count (64), they grew a
+#: worker by every variable it had mapped at a small-area level.
+NATIONAL_BYTES = 48 * 1024 * 1024
 #: Places whose area codes and names a reader keeps (the whole country's LSOAs are about 6 MB of them).
 NAMES_CACHED = 48
 #: Degrees an area's stored bounding box (5 decimal places) is widened by when looking for the areas around a
@@ -194,6 +198,16 @@ def _rank_desc(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
+def _positions(ordered: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Where each of ``wanted`` is in ``ordered`` (distinct codes, sorted), -1 where it is not: pandas'
+    ``get_indexer`` without its hash table, which keeps a Python string of every code beside it for as long
+    as the index lives (the national ranks of one variable at LSOA level were 4 MB of it, kept per variable)."""
+    if not len(ordered):
+        return np.full(len(wanted), -1, dtype="int64")
+    at = np.minimum(np.searchsorted(ordered, wanted), len(ordered) - 1)
+    return np.where(ordered[at] == wanted, at, -1)
+
+
 def _rounded(geoms: np.ndarray) -> np.ndarray:
     """Coordinates rounded to PRECISION decimals. Rounding merges a few neighbouring vertices (18 in 69,000
     across four authorities' OAs): they are dropped. Where it collapses a tiny ring to fewer than three
@@ -224,6 +238,11 @@ def _floats(data: Any) -> np.ndarray:
 
 
 V = TypeVar("V")
+
+
+def _nbytes(value: Any) -> int:
+    """The bytes of an array, or of a tuple of arrays."""
+    return sum(a.nbytes for a in value) if isinstance(value, tuple) else value.nbytes
 
 
 class Bounded:
@@ -259,6 +278,12 @@ class Bounded:
         with self._lock:
             self._items.clear()
             self._used = 0
+
+    def discard(self, test: Callable[[Any], bool]) -> None:
+        """Drop the entries whose key passes ``test``."""
+        with self._lock:
+            for key in [k for k in self._items if test(k)]:
+                self._used -= self._items.pop(key)[1]
 
 
 #: Catalogue rows a reader keeps as dicts once asked for (a variable switch asks for the same few again and again).
@@ -502,7 +527,7 @@ class Extracts:
         self._lock = threading.RLock()
         self._names = Bounded(NAMES_CACHED)
         self._geometry = Bounded(GEOMETRY_CACHE_BYTES, len)
-        self._national = Bounded(64)
+        self._national = Bounded(NATIONAL_BYTES, _nbytes)
         self._columns_memo = Bounded(256)
         self._tile_readers: dict[str, Any] = {}
         self._memo: dict[str, Any] = {}
@@ -534,6 +559,10 @@ class Extracts:
                         # needing more spills to the temporary folder or fails, never grows the worker.
                         "memory_limit": f"{config.duckdb_memory_mb}MB",
                         "threads": 1,  # many small queries, several workers on 2 cores
+                        # jemalloc's background threads purge the pages a large query (the whole country's
+                        # LSOAs) freed: without them DuckDB's allocator keeps them until its next activity
+                        # of that size (docs/hosts.md, "Memory per worker").
+                        "allocator_background_threads": True,
                     })
                     # GLOBAL: a plain SET is session-local and would not reach the threads' cursors (found
                     # here: without it every query re-read the Parquet footers, 3 ms instead of 0.8 ms).
@@ -578,6 +607,12 @@ class Extracts:
 
     def query(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
         return self._cursor().execute(sql, params or []).df()
+
+    def arrow(self, sql: str, params: list[Any] | None = None) -> Any:
+        """The result as a pyarrow Table. For large results of text: ``query`` makes a Python string of every
+        cell on the way to a pandas frame, and their brief peak stays in the worker's heap (the 34,753 LSOAs'
+        codes, names and labels left it 16-20 MB larger for good); arrow's own pool gives its memory back."""
+        return self._cursor().sql(sql, params=params or []).to_arrow_table()
 
     def rows_of(self, sql: str, params: list[Any] | None = None) -> list[tuple]:
         return self._cursor().execute(sql, params or []).fetchall()
@@ -821,10 +856,11 @@ class Extracts:
             sql, params = self._where(members, "SELECT code, name, "  # noqa: S608
                                       + ("label" if has_label else "name AS label")
                                       + " FROM read_parquet(?)", [path])
-            df = self.query(sql + " ORDER BY code", params)
-            # Kept as pandas string arrays, so each values() frame is built without converting.
-            return (pd.Index(pd.array(df["code"], dtype="str")), pd.array(df["name"], dtype="str"),
-                    pd.array(df["label"], dtype="str"))
+            table = self.arrow(sql + " ORDER BY code", params)
+            # Kept as pandas string arrays (on arrow's buffers, never a Python string per cell), so each
+            # values() frame is built without converting.
+            return (pd.Index(pd.array(table["code"], dtype="str")), pd.array(table["name"], dtype="str"),
+                    pd.array(table["label"], dtype="str"))
 
         return self._names.get((members, level), read)
 
@@ -863,7 +899,7 @@ class Extracts:
         ranked = (row.get("unit") or "").lower() not in UNRANKED_UNITS and not carried
         if ranked and level in (row.get("national_levels") or []):
             national_codes, national_ranks = self.national_ranks(row, path, level)
-            at = national_codes.get_indexer(codes)
+            at = _positions(national_codes, codes.to_numpy(dtype=str))
             rank_national = _int_array(np.where(at >= 0, national_ranks[at], 0), at < 0)
         else:
             rank_national = _no_ints(len(codes))
@@ -955,24 +991,27 @@ class Extracts:
                              "category": pd.Series(category, dtype=object),
                              "label": pd.Series(label, dtype=object)})
 
-    def national_ranks(self, row: Mapping, path: str, level: str) -> tuple[pd.Index, np.ndarray]:
-        """Codes and national ranks of every area with a value of ``row`` at ``level`` (cached per reader, by
-        the file read: a published variable's file changes with its version)."""
+    def national_ranks(self, row: Mapping, path: str, level: str) -> tuple[np.ndarray, np.ndarray]:
+        """Codes (sorted, as fixed-width text) and national ranks of every area with a value of ``row`` at
+        ``level`` (cached per reader, by the file read: a published variable's file changes with its version)."""
 
-        def read() -> tuple[pd.Index, np.ndarray]:
+        def read() -> tuple[np.ndarray, np.ndarray]:
             column = column_sql(row)
             rank_id = self._rank_column(row, path)
             if rank_id is not None:
                 # The publisher's own national rank (WIMD ranks its unrounded scores), as published.
                 rank_column = quote_identifier(rank_id)
-                df = self.query("SELECT code, CAST(" + rank_column + " AS BIGINT) AS rank "  # noqa: S608
-                                "FROM read_parquet(?) WHERE " + column + " IS NOT NULL AND " + rank_column
-                                + " IS NOT NULL", [path])
+                sql = ("SELECT code, CAST(" + rank_column + " AS BIGINT) AS rank "  # noqa: S608
+                       "FROM read_parquet(?) WHERE " + column + " IS NOT NULL AND " + rank_column + " IS NOT NULL")
             else:
-                df = self.query(  # column: a quoted catalogue id, never the caller's string
-                    "SELECT code, rank() OVER (ORDER BY " + column + " DESC) AS rank "  # noqa: S608
-                    "FROM read_parquet(?) WHERE " + column + " IS NOT NULL", [path])
-            return pd.Index(df["code"].to_numpy(dtype=object)), df["rank"].to_numpy(dtype="int64")
+                sql = ("SELECT code, rank() OVER (ORDER BY " + column + " DESC) AS rank "  # noqa: S608
+                       "FROM read_parquet(?) WHERE " + column + " IS NOT NULL")  # a quoted catalogue id
+            got = self._cursor().execute(sql, [path]).fetchnumpy()
+            codes = np.asarray(got["code"], dtype=str)
+            order = np.argsort(codes, kind="stable")  # by code point, as ``_positions`` searches them
+            codes, ranks = codes[order], np.asarray(got["rank"], dtype="int64")[order]
+            codes.flags.writeable = ranks.flags.writeable = False
+            return codes, ranks
 
         return self._national.get(("ranks", level, row["id"], path), read)
 
@@ -1278,8 +1317,19 @@ class Extracts:
         build does not hold."""
         if level not in self.levels:
             raise NotFound("level", level, self.levels)
-        return dict(self.rows_of("SELECT code, authority FROM read_parquet(?) WHERE list_contains(?, code)",
+        # A join on the codes (an upload's may be every area of the level): one hash table, not a scan of the
+        # list for each area.
+        return dict(self.rows_of("SELECT a.code, a.authority FROM read_parquet(?) AS a "
+                                 "JOIN (SELECT unnest(?::VARCHAR[]) AS code) AS wanted ON a.code = wanted.code",
                                  [self.file("areas", f"{level}.parquet"), list(codes)]))
+
+    def codes_of(self, level: str, authorities: Iterable[str]) -> list[str]:
+        """The codes of every area of ``authorities`` at ``level``. Raises NotFound for a level the build does not
+        hold."""
+        if level not in self.levels:
+            raise NotFound("level", level, self.levels)
+        return [code for (code,) in self.rows_of("SELECT code FROM read_parquet(?) WHERE list_contains(?, authority)",
+                                                 [self.file("areas", f"{level}.parquet"), list(authorities)])]
 
     def _postcode_rows(self, sql: str, params: list[Any]) -> list[dict]:
         path = self.build_dir / "postcodes.parquet"

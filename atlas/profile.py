@@ -18,8 +18,8 @@ per build and per what the requester may see.
 from __future__ import annotations
 
 import math
-import threading
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +30,7 @@ from atlas import aggregation, catalogue, extracts, view
 from atlas.aggregation import RATIOS, RULES, WEIGHTED, rule_of
 
 __all__ = ["COMPARATOR_KINDS", "ENGLAND", "HEADLINE_TABLES", "RATIOS", "RULES", "WEIGHTED", "Subject", "aggregate",
-           "area_lookup", "headline", "profile", "profile_csv_rows", "rule_of", "subject_for", "values_for"]
+           "area_authorities", "headline", "profile", "profile_csv_rows", "rule_of", "subject_for", "values_for"]
 
 #: What a comparator is, in words.
 COMPARATOR_KINDS = {"authority": "local authority", "region": "region", "nation": "nation"}
@@ -102,22 +102,11 @@ def _built_share(built: dict, frame: pd.DataFrame, res: dict[str, Any]) -> dict[
 
 # -- subjects --------------------------------------------------------------------------------------------
 
-_lookup_lock = threading.Lock()
-_lookups: dict[tuple[str, str], pd.Series] = {}
-
-
-def area_lookup(s: catalogue.Catalogue, level: str) -> pd.Series:
-    """code -> district of every area at ``level`` in the catalogue's build (cached per build)."""
-    key = (s.build_id, level)
-    found = _lookups.get(key)
-    if found is None:
-        index = s.area_index(level)
-        found = pd.Series(index["authority"].to_numpy(dtype=object), index=index["code"].to_numpy(dtype=object))
-        with _lookup_lock:
-            if len(_lookups) > 16:
-                _lookups.clear()
-            _lookups[key] = found
-    return found
+def area_authorities(s: catalogue.Catalogue, level: str, codes: Iterable[str]) -> dict[str, str]:
+    """code -> district of those of ``codes`` the build holds at ``level`` (one query: a whole level's lookup,
+    kept per process, held 11 MB at LSOA level as Python strings and their hash table)."""
+    codes = list(codes)
+    return s.extracts.area_authorities(level, codes) if codes else {}
 
 
 #: England's code: not one of the catalogue's places (Wales is, W92000004), so read from every area, kept by "E".
@@ -129,10 +118,9 @@ def _england(s: catalogue.Catalogue, level: str) -> Subject:
     if level not in levels:
         raise extracts.NotFound("level", level, levels)
     codes, _ = s.area_names(extracts.ALL, level)
-    lookup = area_lookup(s, level)
     mine = tuple(c for c in codes if c.startswith("E"))
     return Subject(code=ENGLAND, name="England", kind="nation", level=level, codes=mine,
-                   authorities=tuple(sorted(set(lookup.reindex(list(mine)).dropna()))), place=extracts.ALL,
+                   authorities=tuple(sorted(set(area_authorities(s, level, mine).values()))), place=extracts.ALL,
                    prefix="E")
 
 
@@ -162,17 +150,15 @@ def subject_for(s: catalogue.Catalogue, place: str, level: str | None = None,
                                        f"{info['name']} ({place}) has no areas at level {level!r}; it has "
                                        f"{', '.join(levels) or 'none'}")
         codes, _ = s.area_names(place, level)
-        lookup = area_lookup(s, level)
-        authorities = tuple(sorted(set(lookup.reindex(codes).dropna())))
+        authorities = tuple(sorted(set(area_authorities(s, level, codes).values())))
         kind = info.get("kind") or "authority"
         return Subject(code=place, name=str(info["name"]), kind=kind, level=level, codes=tuple(codes),
                        authorities=authorities, place=place)
     for lv in s.levels:
         if lv == extracts.NATIONAL_LEVEL or (level is not None and lv != level):
             continue
-        lookup = area_lookup(s, lv)
-        if place in lookup.index:
-            authority = str(lookup[place])
+        authority = area_authorities(s, lv, [place]).get(place)
+        if authority is not None:
             names = dict(zip(*s.area_names(authority, lv), strict=True))
             return Subject(code=place, name=names.get(place, place), kind="area", level=lv, codes=(place,),
                            authorities=(authority,))
@@ -214,11 +200,10 @@ def _frames(s: catalogue.Catalogue, subject: Subject, only: frozenset[str] | Non
                 got, rows = s.dataset_arrays(subject.place, subject.level, dataset)
                 out[dataset] = (_frame(codes, [got]), rows)
         return out
-    lookup = area_lookup(s, subject.level)
-    held = lookup.reindex(list(subject.codes)).dropna()
-    codes = pd.Index(held.index)
+    known = area_authorities(s, subject.level, set(subject.codes))
+    codes = pd.Index([c for c in subject.codes if c in known])
     parts: dict[str, tuple[list[dict], list[dict]]] = {}
-    for authority in sorted(set(held)):
+    for authority in sorted(set(known.values())):
         for dataset in s.datasets_at(authority, subject.level):
             if only is not None and dataset not in only:
                 continue
@@ -254,8 +239,23 @@ def values_for(s: catalogue.Catalogue, subject: Subject, variables: tuple[str, .
     return np.array([np.nan if x is None else x for x in got], dtype="float64")
 
 
-_cache_lock = threading.Lock()
-_cache: dict[tuple, tuple[dict[str, dict], int]] = {}
+#: Bytes (roughly: each figure's dict and the containers directly in it) of the subjects' and comparators' figures
+#: kept, least recently used dropped first. A district's figures are about 1 MB and a region's or a nation's
+#: with them: kept up to 256 by count, they grew a worker by every place whose profile it had shown.
+FIGURES_BYTES = 16 * 1024 * 1024
+
+
+def _footprint(value: tuple) -> int:
+    figures = value[0]
+    size = sys.getsizeof(figures)
+    for fig in figures.values():
+        size += sys.getsizeof(fig) + sum(sys.getsizeof(v) for v in fig.values() if isinstance(v, (dict, list)))
+    if isinstance(value[1], dict):  # a subject's catalogue rows: the catalogue's own, only their index is held
+        size += sys.getsizeof(value[1])
+    return size
+
+
+_cache = extracts.Bounded(FIGURES_BYTES, _footprint)
 
 
 def _precomputed(s: catalogue.Catalogue, code: str, level: str
@@ -281,27 +281,22 @@ def _precomputed(s: catalogue.Catalogue, code: str, level: str
             rec = by_variable.get(row["id"])
             if rec is not None:
                 figures[row["id"]] = aggregation.figure(row, rec)
-                rows_by_id[row["id"]] = dict(row)
+                rows_by_id[row["id"]] = row  # read only (``datasets_at``'s): never a copy of every row
     return figures, rows_by_id, int(stats["size"].iloc[0])
 
 
 def _comparator_figures(s: catalogue.Catalogue, kind: str, code: str, level: str) -> tuple[dict[str, dict], int]:
     """A comparator's aggregates and area count, cached per build and what the requester may see."""
     key = (s.build_id, s.scope_key(), kind, code, level)
-    found = _cache.get(key)
-    if found is not None:
-        return found
-    built = _precomputed(s, code, level)
-    if built is None:  # a build without the extract: read and aggregate every dataset
-        subject = subject_for(s, code, level)
-        found = (_aggregates(s, subject)[0], len(subject.codes))
-    else:
-        found = (built[0], built[2])
-    with _cache_lock:
-        if len(_cache) > 256:
-            _cache.clear()
-        _cache[key] = found
-    return found
+
+    def compute() -> tuple[dict[str, dict], int]:
+        built = _precomputed(s, code, level)
+        if built is None:  # a build without the extract: read and aggregate every dataset
+            subject = subject_for(s, code, level)
+            return _aggregates(s, subject)[0], len(subject.codes)
+        return built[0], built[2]
+
+    return _cache.get(key, compute)
 
 
 def _subject_figures(s: catalogue.Catalogue, subject: Subject) -> tuple[dict[str, dict], dict[str, dict]]:
@@ -311,18 +306,15 @@ def _subject_figures(s: catalogue.Catalogue, subject: Subject) -> tuple[dict[str
 
     digest = hashlib.sha256(" ".join(subject.codes).encode()).hexdigest()[:16]
     key = (s.build_id, s.scope_key(), "subject", subject.place or "", subject.prefix or "", subject.level, digest)
-    found = _cache.get(key)
-    if found is None:
+
+    def compute() -> tuple[dict[str, dict], dict[str, dict]]:
         built = None
         if subject.kind in ("authority", "region", "nation") and (subject.place == subject.code or (
                 subject.code == ENGLAND and subject.prefix == "E")):
             built = _precomputed(s, subject.code, subject.level)  # a comparator's own profile: built already
-        found = built[:2] if built is not None else _aggregates(s, subject)
-        with _cache_lock:
-            if len(_cache) > 256:
-                _cache.clear()
-            _cache[key] = found  # type: ignore[assignment]
-    return found  # type: ignore[return-value]
+        return built[:2] if built is not None else _aggregates(s, subject)
+
+    return _cache.get(key, compute)
 
 
 def _comparators(s: catalogue.Catalogue, subject: Subject) -> list[dict]:

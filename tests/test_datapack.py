@@ -290,3 +290,23 @@ def test_a_removed_builds_packs_are_pruned_only_once_idle(tmp_path):
     os.utime(root / "removed", (old, old))
     datapack._prune_old_builds(SimpleNamespace(data_dir=data, build_id="mine"), root)
     assert sorted(p.name for p in root.iterdir()) == ["elsewhere", "mine"]
+
+
+def test_reading_a_pack_reads_no_values_beyond_its_datasets(atlas_env, monkeypatch):
+    """The request thread reads the areas' codes and names, never a variable's values for them: those would
+    read its national ranks (every output area of England and Wales) into the worker for nothing."""
+    from atlas import catalogue, extracts
+
+    s = catalogue.build()
+
+    def refused(*_args, **_kwargs):
+        raise AssertionError("the pack read a variable's values")
+
+    monkeypatch.setattr(extracts.Extracts, "values", refused)
+    monkeypatch.setattr(extracts.Extracts, "national_ranks", refused)
+    data = datapack.pack_data(s.anonymous(), "E09000007")
+    lsoa = next(lv for lv in data.levels if lv.level == "lsoa11")
+    codes, _names, full_names = s.extracts.areas(("E09000007",), "lsoa11")
+    assert lsoa.codes == codes.tolist() and len(lsoa.codes) == 133
+    assert all(full.startswith(name) for name, full in zip(lsoa.names, full_names, strict=True))
+    assert lsoa.names[0].startswith("Camden ")

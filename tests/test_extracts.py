@@ -202,6 +202,22 @@ def test_national_overview_has_every_authority_of_england_and_wales(s, ks102):
     assert all(r["rank"] == r["rank_national"] for r in got)
 
 
+def test_national_ranks_are_the_nomis_figures_ranked_and_kept_within_their_bytes(data_dir, ks102, monkeypatch):
+    """rank_national at LSOA level is 1 + how many of England and Wales's 34,753 LSOAs have a higher count
+    (Nomis's own figures); what a reader keeps of them is bounded by bytes (1.8 MB a variable at LSOA level), and
+    ranks dropped and read again are the same."""
+    fresh = catalogue.build(data_dir=data_dir)
+    monkeypatch.setattr(fresh.extracts, "_national", extracts.Bounded(8 * 1024 * 1024, extracts._nbytes))
+    variables = [f"ks102ew{n:04d}" for n in (2, 6, 11, 14, 18, 3, 8, 12, 2)]
+    for variable in variables:
+        ordered = sorted(v[variable] for v in ks102.values() if v[variable] is not None)
+        for authority in ("E09000007", "W06000015"):
+            for r in rows(fresh.values(authority, "lsoa11", variable)):
+                assert r["rank_national"] == 1 + higher(ordered, ks102[r["code"]][variable]), (variable, r["code"])
+        assert 0 < fresh.extracts._national._used <= 8 * 1024 * 1024
+    assert len(fresh.extracts._national._items) < len(set(variables))
+
+
 def test_national_values_are_every_value_at_the_level(s, ks102):
     values = s.national_values("lsoa11", "ks102ew0001")
     assert len(values) == len(ks102) == 34753

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from atlas import catalogue, profile
+from atlas import catalogue, extracts, profile
 
 KS102 = "census2011/nomis_ks102ew_lsoa11_ew/bulk.csv"
 IMD_FILE_1 = "deprivation/imd2019_england/csv_from_xlsx/File_1_-_IMD2019_Index_of_Multiple_Deprivation.csv"
@@ -237,3 +237,25 @@ def test_the_built_comparators_equal_the_figures_read_from_the_values(atlas_env:
                 assert got[key] == pytest.approx(value, rel=1e-12), (vid, key)
             else:
                 assert got[key] == value, (vid, key)
+
+
+def test_figures_kept_for_many_places_stay_within_their_bytes(atlas_env: Path, ks102_rows: dict, imd_rows: dict,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The subjects' and comparators' figures kept (about 0.3-1.7 MB a place) are bounded by bytes, not by count:
+    a worker that has shown many profiles keeps a few, and a profile whose figures were dropped is made again,
+    the same (checked against Nomis's KS102EW)."""
+    small = extracts.Bounded(3 * 1024 * 1024, profile._footprint)
+    monkeypatch.setattr(profile, "_cache", small)
+    s = catalogue.of_request()
+    first = profile.profile(s, profile.subject_for(s, ISLINGTON))
+    districts = sorted({r["Local Authority District code (2019)"] for r in imd_rows.values()})[:12]
+    for code in districts:
+        profile.profile(s, profile.subject_for(s, code))
+    assert 0 < small._used <= 3 * 1024 * 1024
+    assert len(small._items) < 2 * len(districts)
+    again = profile.profile(s, profile.subject_for(s, ISLINGTON))
+    assert again == first
+    mine = [c for c, r in imd_rows.items() if r["Local Authority District code (2019)"] == ISLINGTON]
+    young = sum(int(ks102_rows[c]["Age: Age 0 to 4; measures: Value"]) for c in mine)
+    every = sum(int(ks102_rows[c]["Age: All usual residents; measures: Value"]) for c in mine)
+    assert _figures(again)["ks102ew0002_pct"]["value"] == pytest.approx(young / every * 100, rel=1e-12)

@@ -20,6 +20,7 @@ from city_support import (
     BASE,
     CAMDEN,
     PASSWORD,
+    WESTMINSTER,
     Client,
     camden_csv,
     create_database,
@@ -392,3 +393,30 @@ def test_hostile_uploads_never_crash_and_never_store_a_rejection(site: Site, upl
         assert site.stored() == before
     else:
         json.dumps(got.get_json())
+
+
+def test_an_upload_is_checked_against_its_own_codes_and_the_areas_it_covers(data_dir: Path, raw_dir: Path) -> None:
+    """Only the upload's codes and the areas of the authorities it covers are read (publish.Areas): codes in any
+    case, another authority's (Westminster) joining the areas expected, the missing ones named, an unknown code
+    an error; the LSOAs are the ONS boundary file's."""
+    from atlas import extracts, publish
+
+    def boundary(authority: str) -> list[str]:
+        features = json.loads((raw_dir / "boundaries/lsoa11_by_lad" / f"{authority}.json").read_text())["features"]
+        return sorted(f["properties"]["LSOA11CD"] for f in features)
+
+    camden, westminster = boundary(CAMDEN), boundary(WESTMINSTER)
+    reader = extracts.Extracts.open(data_dir)
+    meta = publish.parse_metadata(metadata("Checked", "public"))
+    rows = [["code", "value"], [camden[0].lower(), "1"]] + [[c, "2"] for c in camden[1:-3]] + [[westminster[0], "3"]]
+    report = publish.Report()
+    frame = publish.validate(rows, meta, publish.Areas(reader, "lsoa11"), report)
+    assert report.ok and frame is not None
+    assert sorted(frame["code"]) == sorted([*camden[:-3], westminster[0]])
+    assert report.authorities == sorted([CAMDEN, WESTMINSTER])
+    assert report.warnings == [f"{3 + len(westminster) - 1:,} areas of the authorities covered have no row (they show "
+                               f"as no data): {', '.join(sorted([*camden[-3:], *westminster[1:]])[:20])} ..."]
+    bad = publish.Report()
+    assert publish.validate([["code", "value"], ["E01999999", "1"]], meta, publish.Areas(reader, "lsoa11"), bad) is None
+    assert [e["code"] for e in bad.errors["unknown_code"]] == ["E01999999"]
+    reader.close()

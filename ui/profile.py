@@ -140,9 +140,9 @@ def page(place: str | None, level: str | None = None) -> Component:
         features = _geometry(s, subject, set(subject.codes), sources, "place")
     alike: list[dict] = []
     if found:
-        lookup = atlas_profile.area_lookup(s, subject.level)
         codes = {a["code"] for a in found["similar"]}
-        alike = _geometry(s, subject, codes, sorted(set(lookup.reindex(list(codes)).dropna())), "similar")
+        districts = sorted(set(atlas_profile.area_authorities(s, subject.level, codes).values()))
+        alike = _geometry(s, subject, codes, districts, "similar")
     query = f"?level={subject.level}" if subject.place is not None else ""
     links = [("Whole profile (JSON)", f"/api/profile/{place}.json{query}"),
              ("CSV", f"/api/profile/{place}.csv{query}"),

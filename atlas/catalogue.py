@@ -163,6 +163,26 @@ class Scope:
 
 _scopes: dict[tuple, Scope] = {}
 _scopes_lock = threading.Lock()
+#: (build, data folder) -> the newest registry generation a scope was built for.
+_newest: dict[tuple, int] = {}
+
+
+def is_stale(ident: tuple) -> bool:
+    """Whether a scope's ``ident`` is of an older registry generation than one already seen for its build and
+    folder: what was kept for it will not be asked for again (every request reads the newest)."""
+    return len(ident) > 2 and ident[2] < _newest.get(ident[:2], ident[2])
+
+
+def _drop_stale(build_and_folder: tuple, generation: int) -> None:
+    """A new registry generation (a publish, a version, an access change): drop the scopes and memo answers of
+    the older ones at once. Kept until the least recently used went, they filled the memo's bytes with answers
+    nobody would ask for again, a worker's memory growing by each publish (docs/hosts.md)."""
+    if generation <= _newest.get(build_and_folder, generation - 1):
+        return
+    _newest[build_and_folder] = generation
+    for key in [k for k in _scopes if is_stale(k)]:
+        del _scopes[key]
+    _memo.discard(lambda k: isinstance(k, tuple) and bool(k) and isinstance(k[0], tuple) and is_stale(k[0]))
 
 
 def _scope_for(actor: access.Actor, snap: registry.Snapshot, reader: Extracts) -> Scope:
@@ -178,6 +198,7 @@ def _scope_for(actor: access.Actor, snap: registry.Snapshot, reader: Extracts) -
         with _scopes_lock:
             found = _scopes.get(key)
             if found is None:
+                _drop_stale(key[:2], snap.generation)
                 if len(_scopes) > 64:
                     _scopes.clear()
                 vis = access.visibility_key(actor, snap.rules())

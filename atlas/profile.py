@@ -21,13 +21,15 @@ import math
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from atlas import aggregation, catalogue, extracts, view
 from atlas.aggregation import RATIOS, RULES, WEIGHTED, rule_of
+
+T = TypeVar("T")
 
 __all__ = ["COMPARATOR_KINDS", "ENGLAND", "HEADLINE_TABLES", "RATIOS", "RULES", "WEIGHTED", "Subject", "aggregate",
            "area_authorities", "headline", "profile", "profile_csv_rows", "rule_of", "subject_for", "values_for"]
@@ -296,7 +298,7 @@ def _comparator_figures(s: catalogue.Catalogue, kind: str, code: str, level: str
             return _aggregates(s, subject)[0], len(subject.codes)
         return built[0], built[2]
 
-    return _cache.get(key, compute)
+    return _kept(s, key, compute)
 
 
 def _subject_figures(s: catalogue.Catalogue, subject: Subject) -> tuple[dict[str, dict], dict[str, dict]]:
@@ -314,7 +316,15 @@ def _subject_figures(s: catalogue.Catalogue, subject: Subject) -> tuple[dict[str
             built = _precomputed(s, subject.code, subject.level)  # a comparator's own profile: built already
         return built[:2] if built is not None else _aggregates(s, subject)
 
-    return _cache.get(key, compute)
+    return _kept(s, key, compute)
+
+
+def _kept(s: catalogue.Catalogue, key: tuple, compute: Callable[[], T]) -> T:
+    """``compute()`` kept in the figures' cache under ``key`` and the requester's scope. Figures of an older
+    registry generation are dropped first: no request will ask for them again (each reads the newest), and
+    left to the least recently used they filled the cache's bytes after every publish."""
+    _cache.discard(lambda k: catalogue.is_stale(k[-1]))
+    return _cache.get((*key, s.scope.ident), compute)
 
 
 def _comparators(s: catalogue.Catalogue, subject: Subject) -> list[dict]:

@@ -214,3 +214,37 @@ def test_answers_kept_for_many_places_stay_within_their_bytes(s):
     assert len(catalogue._memo._items) < 2 * len(districts)
     assert mapview.available_variables(s, districts[0], "lsoa11") == first
     assert first == [r["id"] for r in s.variables(authority=districts[0], level="lsoa11")]
+
+
+def test_a_new_registry_generation_drops_what_was_kept_for_the_older_ones(s, monkeypatch) -> None:
+    """After a publish (a new registry generation) no request asks for an older generation's answers again: they
+    are dropped when the first scope of the new one is made, not left to fill the memo's bytes (issue 20, item 4).
+    The same build in another data folder keeps its own; the answers come out the same."""
+    from atlas import access, profile, registry
+
+    memo = extracts.Bounded(catalogue.MEMO_BYTES, catalogue._footprint)
+    figures = extracts.Bounded(profile.FIGURES_BYTES, profile._footprint)
+    monkeypatch.setattr(catalogue, "_memo", memo)
+    monkeypatch.setattr(profile, "_cache", figures)
+    monkeypatch.setattr(catalogue, "_newest", {})
+    reader = s.extracts
+
+    def at(generation: int) -> catalogue.Catalogue:
+        return catalogue.Catalogue(access.ANONYMOUS, registry.Snapshot(generation=generation), reader)
+
+    old = at(1001)
+    listed = old.memo("test listing", CAMDEN, compute=lambda: tuple(old.variables(authority=CAMDEN)))
+    first = profile.profile(old, profile.subject_for(old, CAMDEN))
+    # the same build and generation in a different data folder: left alone
+    elsewhere = ((old.scope.ident[0], "/another/folder", *old.scope.ident[2:]), "test listing")
+    memo.get(elsewhere, lambda: ("kept",))
+    assert len(memo._items) >= 2 and len(figures._items) >= 2
+    new = at(1002)  # the next generation's first scope
+    assert [k for k in memo._items if k[0][2] == 1001 and k[0][1] == str(reader.data_dir)] == []
+    assert elsewhere in memo._items
+    assert new.memo("test listing", CAMDEN, compute=lambda: tuple(new.variables(authority=CAMDEN))) == listed
+    again = profile.profile(new, profile.subject_for(new, CAMDEN))
+    assert [k for k in figures._items if k[-1][2] == 1001] == []  # the older figures went when new ones came
+    assert again == first
+    # a request still holding the older snapshot finds nothing kept, and computes its answer again
+    assert catalogue.is_stale(old.scope.ident) and not catalogue.is_stale(new.scope.ident)

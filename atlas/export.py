@@ -205,9 +205,12 @@ def parse_export(args: Mapping[str, str], fmt: str, cat: Catalogue, max_pixels: 
 
 # -- data for the drawing --------------------------------------------------------------------------------
 
-#: Projected areas kept per process (the places exported most: a report's image link is fetched by every reader).
-_PROJECTED_KEPT = 8
-_projected_memo: OrderedDict[tuple[str, str, str], tuple[np.ndarray, Any]] = OrderedDict()
+#: Bytes of projected areas kept per process (the places exported most: a report's image link is fetched by every
+#: reader), counted as 16 bytes a coordinate and 100 an area; least recently used dropped first. Kept by count
+#: (8 places), they could hold 8 districts' output areas as shapely polygons, tens of MB (docs/hosts.md).
+PROJECTED_BYTES = 12 * 1024 * 1024
+_projected_memo: OrderedDict[tuple[str, str, str], tuple[np.ndarray, Any, int]] = OrderedDict()
+_projected_used = 0
 _projected_lock = threading.Lock()
 
 
@@ -215,12 +218,13 @@ def _projected(cat: Catalogue, authority: str, level: str) -> tuple[np.ndarray, 
     """The areas in British National Grid (in the geometry's order, which is the values' order) and the
     authority's outline. Kept per process, build and place (``place_key`` names a partnership area's members,
     so one that grows is drawn anew), but for places too large for the reader's geometry cache."""
+    global _projected_used
     key = (cat.build_id, cat.place_key(authority), level)
     with _projected_lock:
-        found = _projected_memo.get(key)
-        if found is not None:
+        kept = _projected_memo.get(key)
+        if kept is not None:
             _projected_memo.move_to_end(key)
-            return found
+            return kept[0], kept[1]
     collection = cat.area_geojson(authority, level)
     geoms = np.array([shapely.geometry.shape(f["geometry"]) for f in collection["features"]], dtype=object)
     del collection
@@ -228,13 +232,15 @@ def _projected(cat: Catalogue, authority: str, level: str) -> tuple[np.ndarray, 
     # Matplotlib fills with the non-zero rule: holes must wind against their shells.
     geoms = shapely.orient_polygons(geoms, exterior_cw=False)
     outline = None if authority == view_state.ALL else _outline(geoms)
-    found = (geoms, outline)
-    if len(geoms) <= CACHED_AREAS_MAX:
+    size = int(shapely.get_num_coordinates(geoms).sum()) * 16 + len(geoms) * 100
+    if len(geoms) <= CACHED_AREAS_MAX and size <= PROJECTED_BYTES:
         with _projected_lock:
-            _projected_memo[key] = found
-            while len(_projected_memo) > _PROJECTED_KEPT:
-                _projected_memo.popitem(last=False)
-    return found
+            if key not in _projected_memo:
+                _projected_memo[key] = (geoms, outline, size)
+                _projected_used += size
+            while _projected_used > PROJECTED_BYTES:
+                _projected_used -= _projected_memo.popitem(last=False)[1][2]
+    return geoms, outline
 
 
 #: Holes smaller than this in the union of an authority's areas are gaps between neighbours' edges, not

@@ -64,11 +64,11 @@ PLACE_KINDS = {"region": "region of England", "nation": "nation", "combined_auth
 #: request for it: the whole country's LSOAs as GeoJSON are about 60 MB).
 CACHED_AREAS_MAX = 10_000
 #: Bytes of encoded geometry (GeoJSON and geobuf) a reader keeps, least recently used dropped first.
-GEOMETRY_CACHE_BYTES = 24 * 1024 * 1024
+GEOMETRY_CACHE_BYTES = 16 * 1024 * 1024
 #: Bytes of national figures a reader keeps (each variable's ranks and values at a level, least recently used
 #: dropped first): at LSOA level 1.8 MB a variable, at output areas 9 MB. Kept by count (64), they grew a
 #: worker by every variable it had mapped at a small-area level.
-NATIONAL_BYTES = 48 * 1024 * 1024
+NATIONAL_BYTES = 24 * 1024 * 1024
 #: Places whose area codes and names a reader keeps (the whole country's LSOAs are about 6 MB of them).
 NAMES_CACHED = 48
 #: Degrees an area's stored bounding box (5 decimal places) is widened by when looking for the areas around a

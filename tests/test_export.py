@@ -328,3 +328,23 @@ def test_areas_without_data_are_counted_in_the_legend(client):
     texts = ["".join(el.itertext()) for el in root.iter() if el.tag.endswith("text")]
     at = texts.index("No data")
     assert texts[at + 1] == f"{missing} areas"
+
+
+def test_projected_areas_kept_stay_within_their_bytes_and_come_back_the_same(atlas_env, monkeypatch) -> None:
+    """The areas projected for images are kept by bytes (``PROJECTED_BYTES``), not by count: after drawing three
+    districts with room for about one, one or two are kept, and a district dropped is projected again the same."""
+    from collections import OrderedDict
+
+    cat = catalogue.build()
+    monkeypatch.setattr(export, "_projected_memo", OrderedDict())
+    monkeypatch.setattr(export, "_projected_used", 0)
+    first, _ = export._projected(cat, "E09000007", "lsoa11")  # Camden
+    one = export._projected_used
+    assert one == int(shapely.get_num_coordinates(first).sum()) * 16 + len(first) * 100
+    monkeypatch.setattr(export, "PROJECTED_BYTES", int(one * 1.5))
+    for place in ("E09000033", "E09000019"):  # Westminster, Islington
+        export._projected(cat, place, "lsoa11")
+        assert 0 < export._projected_used <= export.PROJECTED_BYTES
+    assert 1 <= len(export._projected_memo) < 3
+    again, _ = export._projected(cat, "E09000007", "lsoa11")
+    assert len(again) == len(first) and all(shapely.equals_exact(a, b, 0) for a, b in zip(again, first, strict=True))

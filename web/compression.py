@@ -51,7 +51,7 @@ MIN_BYTES = 1024
 BROTLI_QUALITY = 5
 GZIP_LEVEL = 6
 MAX_FILE_BYTES = 8 * 1024 * 1024
-CACHE_BYTES = 32 * 1024 * 1024
+CACHE_BYTES = 16 * 1024 * 1024
 MIMETYPES = (
     "text/html", "text/css", "text/plain", "text/csv", "text/xml",
     "text/javascript", "application/javascript", "application/x-javascript",

@@ -65,7 +65,14 @@ def hostile_names(atlas_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         frame["name"] = _names(len(frame))
         return frame
 
+    real_names = catalogue.Catalogue.area_short_names
+
+    def area_short_names(self, authority: str, level: str) -> tuple[list[str], list[str]]:
+        codes, _ = real_names(self, authority, level)  # what a datapack names its areas by
+        return codes, _names(len(codes))
+
     monkeypatch.setattr(catalogue.Catalogue, "values", values)
+    monkeypatch.setattr(catalogue.Catalogue, "area_short_names", area_short_names)
 
 
 def test_values_csv_escapes_names_and_keeps_numbers(hostile_names) -> None:

@@ -42,6 +42,7 @@ from __future__ import annotations
 import colorsys
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -285,8 +286,11 @@ class AreaRows:
     """One entry per area, in the geometry's order (by code)."""
 
     codes: list[str]
-    names: list[str]
-    full_names: list[str]  # friendly names: "Birmingham 043C, in Nechells ward"
+    #: Names ("Birmingham 043C") and friendly names ("Birmingham 043C, in Nechells ward") as the values frame
+    #: holds them: pandas string arrays on Arrow's buffers, shared with the reader's cache. Read by position or
+    #: iterated (each read makes its text then); never a list of 34,753 new strings per view of every LSOA.
+    names: Sequence[str]
+    full_names: Sequence[str]
     values: list[Any]  # as printed (rounded to the view's decimals); a categorical view's category codes
     text: list[str]  # the value as printed, with its unit; a category's label and code
     classes: list[int]  # -1: no data
@@ -843,7 +847,7 @@ def build(cat: Catalogue, state: ViewState) -> View:
     if reasons is not None:  # an empty area says why (an election's tie, no election that year...)
         texts = [f"no data: {r[:1].lower() + r[1:]}" if t == "no data" and r else t for t, r in zip(
             texts, reasons, strict=True)]
-    areas = AreaRows(codes=df["code"].tolist(), names=df["name"].tolist(), full_names=df["full_name"].tolist(),
+    areas = AreaRows(codes=df["code"].tolist(), names=df["name"].array, full_names=df["full_name"].array,
                      values=part["values"], text=texts,
                      classes=[int(c) for c in cls.tolist()], rank=rank, rank_national=rank_national,
                      estimated=None if flags is None else [bool(f) for f in flags], carried=carried_area)
@@ -927,7 +931,7 @@ def _build_categorical(cat: Catalogue, state: ViewState, row: dict) -> View:
     missing_note = _missing_note([], reasons, [c is None for c in codes])
     if missing_note:
         notes.append(missing_note)
-    areas = AreaRows(codes=df["code"].tolist(), names=df["name"].tolist(), full_names=df["full_name"].tolist(),
+    areas = AreaRows(codes=df["code"].tolist(), names=df["name"].array, full_names=df["full_name"].array,
                      values=[None if c is None else str(c) for c in df["category"].tolist()],
                      text=[labels.get(c, "no data") if c is not None else (
                          f"no data: {w[:1].lower() + w[1:]}" if w else "no data") for c, w in zip(codes, why,

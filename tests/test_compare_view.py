@@ -241,7 +241,7 @@ def test_scatter_is_svg_however_many_points(s: catalogue.Catalogue) -> None:
     # tests/test_browser_compare.py::test_cmp006, where London's 4,835 points are drawn)
     many = dataclasses.replace(view_a, areas=dataclasses.replace(view_a.areas, values=view_a.areas.values * 4,
                                                                  codes=view_a.areas.codes * 4,
-                                                                 names=view_a.areas.names * 4,
+                                                                 names=list(view_a.areas.names) * 4,
                                                                  text=view_a.areas.text * 4))
     many_b = dataclasses.replace(view_b, areas=dataclasses.replace(view_b.areas, values=view_b.areas.values * 4,
                                                                    text=view_b.areas.text * 4))

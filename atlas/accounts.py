@@ -75,13 +75,24 @@ def add_org(code: str, name: str, authority: str | None = None, url: str | None 
 
 
 def seed_authorities(authorities: list[dict], url: str | None = None) -> int:
-    """Every local authority is an organisation (code = its ONS code): add those missing. Returns how many."""
-    with db.session(url) as s:
-        have = set(s.execute(sa.select(db.Organisation.code)).scalars())
-        new = [db.Organisation(code=a["code"], name=a["name"], authority=a["code"]) for a in authorities
-               if a["code"] not in have]
-        s.add_all(new)
-        return len(new)
+    """Every local authority is an organisation (code = its ONS code): add those missing. Returns how many.
+
+    Several processes may seed at once (each gunicorn worker seeds on its first request): an insert that meets
+    rows another added meanwhile (a UNIQUE violation, its whole transaction rolled back) is tried again with
+    what is still missing."""
+    for attempt in range(3):
+        try:
+            with db.session(url) as s:
+                have = set(s.execute(sa.select(db.Organisation.code)).scalars())
+                new = [db.Organisation(code=a["code"], name=a["name"], authority=a["code"]) for a in authorities
+                       if a["code"] not in have]
+                s.add_all(new)
+                s.flush()
+                return len(new)
+        except sa.exc.IntegrityError:
+            if attempt == 2:
+                raise
+    return 0
 
 
 def list_orgs(url: str | None = None) -> list[dict]:

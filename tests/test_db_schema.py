@@ -52,3 +52,37 @@ def test_a_database_at_head_is_used_without_alembic_and_any_other_is_migrated(tm
         cfg.attributes["connection"] = con
         command.upgrade(cfg, "0003_saved_areas")
     assert _ensure_in_a_new_process(old) == {"alembic": True, "version": db.HEAD}  # one behind: migrated
+
+
+def test_workers_seeding_the_authorities_at_once_all_succeed(tmp_path: Path) -> None:
+    """Each gunicorn worker seeds the organisations on its first request; several at once (warming together)
+    met each other's rows (UNIQUE constraint failed: a 500 on the warm-up). Each now finishes, and every
+    authority is there once."""
+    import threading
+
+    from atlas import accounts
+
+    authorities = [{"code": f"E0600{n:04d}", "name": f"Authority {n}"} for n in range(300)]
+    for round_ in range(3):
+        url = f"sqlite:///{tmp_path / f'seed{round_}.db'}"
+        db.ensure_schema(url)
+        start, errors, added = threading.Barrier(4), [], []
+
+        def seed(url: str = url, start: threading.Barrier = start, errors: list = errors,
+                 added: list = added) -> None:
+            start.wait()
+            try:
+                added.append(accounts.seed_authorities(authorities, url))
+            except Exception as exc:  # noqa: BLE001 - collected for the assertion
+                errors.append(exc)
+
+        threads = [threading.Thread(target=seed) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert errors == []
+        assert sum(added) == len(authorities)  # each added once, by whichever got there first
+        with db.engine(url).connect() as con:
+            codes = con.execute(sa.text("SELECT code FROM organisation")).scalars().all()
+        assert sorted(codes) == sorted(a["code"] for a in authorities)

@@ -105,6 +105,26 @@ def test_every_scheme_gives_the_same_classification_through_the_process(service,
     assert len(there["national"]["fisher_jenks"]["breaks"]) == 5
 
 
+def _here_and_there(service, compute) -> tuple[tuple, tuple]:
+    """``compute()``'s outcome (its bytes, or its exception's type and message) in this process, then through
+    the classification process."""
+
+    def outcome() -> tuple:
+        try:
+            return ("value", compute())
+        except Exception as exc:  # noqa: BLE001 - the same exception, of the same type, either way
+            return ("error", type(exc).__name__, str(exc))
+
+    classifyd.use(None, None)
+    here = outcome()
+    classifyd.use(service.address, service.authkey)
+    try:
+        there = outcome()
+    finally:
+        classifyd.use(None, None)
+    return here, there
+
+
 finite = st.floats(min_value=-1e12, max_value=1e12, allow_nan=False, allow_subnormal=True)
 
 
@@ -118,19 +138,7 @@ def test_hostile_values_give_the_same_bits_or_the_same_error(service, values, k,
               "StdMean": {"multiples": [-2.0, -1.0, 1.0, 2.0][: max(1, k - 5)]},
               "UserDefined": {"bins": sorted({float(v) for v in values})[:k]}}[name]
 
-    def outcome() -> tuple:
-        try:
-            return ("bins", classifyd.bins(name, y, **params).tobytes())
-        except Exception as exc:  # noqa: BLE001 - the same exception, of the same type, either way
-            return ("error", type(exc).__name__, str(exc))
-
-    classifyd.use(None, None)
-    here = outcome()
-    classifyd.use(service.address, service.authkey)
-    try:
-        there = outcome()
-    finally:
-        classifyd.use(None, None)
+    here, there = _here_and_there(service, lambda: classifyd.bins(name, y, **params).tobytes())
     assert there == here
 
 
@@ -162,19 +170,8 @@ def test_hostile_pairs_give_the_same_correlation_or_the_same_error(service, pair
     a = np.array([p[0] for p in pairs], dtype=float)
     b = np.array([p[1] for p in pairs], dtype=float)
 
-    def outcome() -> tuple:
-        try:
-            return ("r", np.array(classifyd.correlation(a, b)).tobytes())  # bytes: nan equals nan
-        except Exception as exc:  # noqa: BLE001 - the same exception, of the same type, either way
-            return ("error", type(exc).__name__, str(exc))
-
-    classifyd.use(None, None)
-    here = outcome()
-    classifyd.use(service.address, service.authkey)
-    try:
-        there = outcome()
-    finally:
-        classifyd.use(None, None)
+    # bytes: nan equals nan
+    here, there = _here_and_there(service, lambda: np.array(classifyd.correlation(a, b)).tobytes())
     assert there == here
 
 

@@ -8,6 +8,11 @@ classified results.
 from __future__ import annotations
 
 import logging
+import os
+
+# Arrow allocates from the C heap, which the workers trim, rather than from mimalloc's own pages (atlas/heap.py):
+# set before any process of this server imports pyarrow (Arrow reads it once); an operator's own setting is kept.
+os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
 bind = "0.0.0.0:8050"
 workers = 2
@@ -75,28 +80,28 @@ def on_exit(server) -> None:
         _classifier.stop()
 
 
-#: glibc's malloc arenas a worker may have. By default glibc gives each thread that contends for the heap an
-#: arena of its own, up to 8 per core, and memory freed in one is not reused by another: with 4 threads, a
-#: worker's freed frames stayed resident across several arenas. Two is the usual setting for threaded Python
-#: servers (MALLOC_ARENA_MAX=2).
-MALLOC_ARENAS = 2
-
-
 def post_fork(server, worker) -> None:
-    """Limit the worker's malloc arenas before it starts any thread. Set here, with glibc's ``mallopt``, because
-    the MALLOC_ARENA_MAX variable is read once, when a process starts: a worker is forked from the master, so
-    the variable would have to be in the master's environment already (the Dockerfile sets it too)."""
-    import ctypes  # noqa: PLC0415
-    import ctypes.util  # noqa: PLC0415
+    """Limit the worker's malloc arenas before it starts any thread (atlas/heap.py). Set here, with glibc's
+    ``mallopt``, because the MALLOC_ARENA_MAX variable is read once, when a process starts: a worker is forked
+    from the master, so the variable would have to be in the master's environment already (the Dockerfile sets
+    it too). Then import Dash as the worker needs it."""
+    global _trimmer
+    from atlas import heap  # noqa: PLC0415 - ctypes only
 
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-    except OSError:
-        libc = None
-    if libc is not None and hasattr(libc, "mallopt"):  # glibc (musl has no arenas to limit)
-        libc.mallopt(-8, MALLOC_ARENAS)  # M_ARENA_MAX
+    heap.limit_arenas()
+    _trimmer = heap.Trimmer()
     _import_dash()
+
+
+#: This worker's heap trimmer (atlas/heap.py), made after the fork.
+_trimmer = None
+
+
+def post_request(worker, req, environ, resp) -> None:
+    """After each answer is sent: give the heap's freed pages back to the system, a moment later, in a thread of
+    the trimmer's (a request peaks, then frees; glibc would keep the pages)."""
+    if _trimmer is not None:
+        _trimmer.request_done()
 
 
 def _import_dash() -> None:

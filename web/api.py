@@ -147,10 +147,13 @@ class BadFormat(LookupError):
 
 # -- responses ---------------------------------------------------------------------------------------------
 
-def _json(payload: Any, status: int = 200) -> flask.Response:
+def _json_text(payload: Any) -> str:
     # allow_nan=False: a NaN that slipped through is a bug, and must not become invalid JSON for a client.
-    body = json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    return flask.Response(body, status=status, mimetype="application/json")
+    return json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def _json(payload: Any, status: int = 200) -> flask.Response:
+    return flask.Response(_json_text(payload), status=status, mimetype="application/json")
 
 
 _error = errors.json_error
@@ -293,35 +296,17 @@ def values(authority: str, level: str, filename: str) -> flask.Response:
     if fmt in GEO_FORMATS:
         return _geo_values(s, df, authority, level, variable, fmt)
     categorical = "category" in df.columns
-    # A categorical variable's value is its category code (text), with the category's label beside it; a
-    # re-based figure says per area whether it is an estimate.
-    value_of = df["category"].tolist() if categorical else [_number(v) for v in df["value"].tolist()]
     fields = _values_fields(df)
-    # Each column as a list, then one dict per row with its keys in the order of ``fields``: made once (at
-    # authority "all", 34,753 of them; a second set of reordered copies doubled this view's brief peak).
-    columns: dict[str, list] = {"code": df["code"].tolist(), "name": df["name"].tolist(),
-                                "full_name": df["full_name"].tolist(), "value": value_of,
-                                "rank": _ints(df["rank"]), "rank_national": _ints(df["rank_national"])}
-    if categorical:
-        columns["label"] = df["label"].tolist()
-    if "estimated" in df.columns:
-        columns["estimated"] = [bool(flag) for flag in df["estimated"].tolist()]
-    # Figures carried from other areas say what each area's figures are: its status, why, from how many
-    # areas, and a split area's range (low, high) where it has no single figure.
     carried = [f for f in extracts.CARRIED_FIELDS if f in df.columns]
-    for field in carried:
-        columns[field] = [_number(v) if field in ("low", "high") else
-                          None if v is None or (isinstance(v, float) and v != v) else
-                          int(v) if field == "parts" else v for v in df[field].tolist()]
-    rows = [dict(zip(fields, cells, strict=True)) for cells in zip(*(columns[k] for k in fields), strict=True)]
-    del columns, value_of
     tag = f"{s.data_version(variable)}:values:{authority}:{level}:{variable}:{fmt}"
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow(fields)
-        for r in rows:
-            writer.writerow(csvsafe.row("" if r[k] is None else _csv_flag(r[k]) for k in fields))
+        for start in range(0, len(df), ROWS_AT_ONCE):
+            columns = _value_columns(df.iloc[start:start + ROWS_AT_ONCE], fields)
+            for cells in zip(*(columns[k] for k in fields), strict=True):
+                writer.writerow(csvsafe.row("" if v is None else _csv_flag(v) for v in cells))
         response = flask.Response(out.getvalue(), mimetype="text/csv")
         response.headers["Content-Disposition"] = (
             f'attachment; filename="{authority}_{level}_{variable}.csv"')
@@ -356,11 +341,11 @@ def values(authority: str, level: str, filename: str) -> flask.Response:
         "variable": meta,
         "ranked": ranked,
         "national_ranks": ranked and level in (meta.get("national_levels") or []),
-        "count": len(rows),
-        "missing": sum(r["value"] is None for r in rows),
-        **({"estimates": _estimates(s, authority, rows)} if "estimated" in fields else {}),
-        **({"carried": _carried(rows, level)} if carried else {}),
-        "rows": rows,
+        "count": len(df),
+        "missing": int(df["category" if categorical else "value"].isna().sum()),
+        **({"estimates": _estimates(s, authority, df["estimated"].tolist())} if "estimated" in fields else {}),
+        **({"carried": _carried(df["carried"].tolist(), level)} if carried else {}),
+        "rows": _ROWS,
         "links": {
             "variable": flask.url_for("api.variable", variable=variable),
             "csv": flask.url_for("api.values", authority=authority, level=level, filename=f"{variable}.csv"),
@@ -371,7 +356,51 @@ def values(authority: str, level: str, filename: str) -> flask.Response:
             "pbf": flask.url_for("api.areas", authority=authority, filename=f"{level}.pbf", v=s.build_id),
         },
     }
-    return _cacheable(_json(payload), tag, s.build_id)
+    # The rows written a slice at a time into the answer's place for them: never one dict per area of the
+    # level at once (34,753 of them for every LSOA: 30 MB of objects for a 5 MB answer).
+    head, tail = _json_text(payload).split(json.dumps(_ROWS), 1)
+    return _cacheable(flask.Response(b"".join([head.encode(), *_json_rows(df, fields), tail.encode()]),
+                                     mimetype="application/json"), tag, s.build_id)
+
+
+#: Rows of a values answer made (and written) at once.
+ROWS_AT_ONCE = 2000
+#: Where a values answer's rows go in its JSON, until they are written there.
+_ROWS = "\x00atlas: the rows\x00"
+
+
+def _value_columns(df: Any, fields: list[str]) -> dict[str, list]:
+    """The values answer's ``fields`` of ``df``'s rows as plain values, by column: a categorical variable's
+    value is its category code (text), with the category's label beside it; a re-based figure says per area
+    whether it is an estimate; figures carried from other areas say what each area's figures are (its status,
+    why, from how many areas, and a split area's range where it has no single figure)."""
+    categorical = "category" in df.columns
+    columns: dict[str, list] = {
+        "code": df["code"].tolist(), "name": df["name"].tolist(), "full_name": df["full_name"].tolist(),
+        "value": df["category"].tolist() if categorical else [_number(v) for v in df["value"].tolist()],
+        "rank": _ints(df["rank"]), "rank_national": _ints(df["rank_national"])}
+    if categorical:
+        columns["label"] = df["label"].tolist()
+    if "estimated" in df.columns:
+        columns["estimated"] = [bool(flag) for flag in df["estimated"].tolist()]
+    for field in extracts.CARRIED_FIELDS:
+        if field in df.columns:
+            columns[field] = [_number(v) if field in ("low", "high") else
+                              None if v is None or (isinstance(v, float) and v != v) else
+                              int(v) if field == "parts" else v for v in df[field].tolist()]
+    return {k: columns[k] for k in fields}
+
+
+def _json_rows(df: Any, fields: list[str]) -> list[bytes]:
+    """``df``'s rows as the JSON list of objects (keys in the order of ``fields``) that ``_json`` would write,
+    in UTF-8 pieces, made ``ROWS_AT_ONCE`` rows at a time."""
+    parts = [b"["]
+    for start in range(0, len(df), ROWS_AT_ONCE):
+        columns = _value_columns(df.iloc[start:start + ROWS_AT_ONCE], fields)
+        rows = [dict(zip(fields, cells, strict=True)) for cells in zip(*columns.values(), strict=True)]
+        parts.append((b"," if start else b"") + _json_text(rows)[1:-1].encode())
+    parts.append(b"]")
+    return parts
 
 
 def _values_fields(df: Any) -> list[str]:
@@ -408,21 +437,22 @@ def _csv_flag(value: Any) -> Any:
     return ("true" if value else "false") if isinstance(value, bool) else value
 
 
-def _estimates(s: catalogue.Catalogue, authority: str, rows: list[dict]) -> dict:
-    """How many rows are estimates, why, and how the authority's 2011 LSOAs map to 2021 ones."""
-    return {"count": sum(1 for r in rows if r.get("estimated")),
+def _estimates(s: catalogue.Catalogue, authority: str, flags: list) -> dict:
+    """How many rows are estimates (``flags``, per row), why, and how the authority's 2011 LSOAs map to 2021
+    ones."""
+    return {"count": sum(1 for flag in flags if flag),
             "why": "Census 2021 figures re-based onto 2011 LSOAs: where 2011 LSOAs were merged into one 2021 LSOA "
                    "(or changed irregularly), the 2021 figure is shared among them by their 2011 shares, an "
                    "estimate (estimated = true). Unchanged and split LSOAs are exact.",
             "lsoa11_lsoa21": s.rebasing(authority)}
 
 
-def _carried(rows: list[dict], level: str) -> dict:
-    """How many rows' figures are another area's, by status, and the rules."""
+def _carried(statuses: list, level: str) -> dict:
+    """How many rows' figures are another area's, by status (``statuses``, per row), and the rules."""
     counts: dict[str, int] = {}
-    for r in rows:
-        if r.get("carried"):
-            counts[r["carried"]] = counts.get(r["carried"], 0) + 1
+    for status in statuses:
+        if status and status == status:  # not None, not NaN
+            counts[status] = counts.get(status, 0) + 1
     if level == "lad":
         why = ("MHCLG's File 10 summarises the districts of 2024: a December 2021 district merged in April 2023 "
                "(carried = merged) shows its 2024 district's figures, shared by its former districts; the others "

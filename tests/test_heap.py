@@ -78,12 +78,14 @@ def _wait_for(predicate, seconds: float = 5.0) -> None:
 
 def test_a_burst_of_requests_is_trimmed_once_after_its_last() -> None:
     release = _Counter()
-    trimmer = heap.Trimmer(delay=0.2, release=release)
-    time.sleep(0.3)
+    trimmer = heap.Trimmer(delay=0.5, release=release)
+    time.sleep(0.6)
     assert release.calls == []  # nothing before a request
     ended = []
+    together = threading.Barrier(4)
 
     def serve() -> None:
+        together.wait()
         for _ in range(25):
             trimmer.request_done()
         ended.append(time.monotonic())
@@ -95,12 +97,12 @@ def test_a_burst_of_requests_is_trimmed_once_after_its_last() -> None:
         t.join()
     _wait_for(lambda: len(release.calls) == 1)
     assert release.calls[0] >= max(ended)  # after the burst's last request, not during it
-    time.sleep(0.5)
+    time.sleep(0.8)
     assert len(release.calls) == 1  # one trim for the 100 requests
     assert [t.name for t in threading.enumerate()].count("atlas-heap-trim") >= 1
     trimmer.request_done()  # a later request: trimmed again
     _wait_for(lambda: len(release.calls) == 2)
-    assert release.calls[1] - release.calls[0] >= 0.2
+    assert release.calls[1] - release.calls[0] >= 0.5
 
 
 def test_requests_that_never_stop_are_trimmed_at_most_once_per_delay() -> None:

@@ -84,7 +84,7 @@ def post_fork(server, worker) -> None:
     """Limit the worker's malloc arenas before it starts any thread (atlas/heap.py). Set here, with glibc's
     ``mallopt``, because the MALLOC_ARENA_MAX variable is read once, when a process starts: a worker is forked
     from the master, so the variable would have to be in the master's environment already (the Dockerfile sets
-    it too). Then import Dash as the worker needs it."""
+    it too). Then make the worker's heap trimmer (``post_request``) and import Dash as the worker needs it."""
     global _trimmer
     from atlas import heap  # noqa: PLC0415 - ctypes only
 

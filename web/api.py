@@ -15,7 +15,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -303,9 +303,8 @@ def values(authority: str, level: str, filename: str) -> flask.Response:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow(fields)
-        for start in range(0, len(df), ROWS_AT_ONCE):
-            columns = _value_columns(df.iloc[start:start + ROWS_AT_ONCE], fields)
-            for cells in zip(*(columns[k] for k in fields), strict=True):
+        for columns in _value_slices(df, fields):
+            for cells in zip(*columns.values(), strict=True):
                 writer.writerow(csvsafe.row("" if v is None else _csv_flag(v) for v in cells))
         response = flask.Response(out.getvalue(), mimetype="text/csv")
         response.headers["Content-Disposition"] = (
@@ -369,6 +368,12 @@ ROWS_AT_ONCE = 2000
 _ROWS = "\x00atlas: the rows\x00"
 
 
+def _value_slices(df: Any, fields: list[str]) -> Iterator[dict[str, list]]:
+    """``_value_columns`` of ``df``'s rows, ``ROWS_AT_ONCE`` rows at a time (the CSV's and the JSON's)."""
+    for start in range(0, len(df), ROWS_AT_ONCE):
+        yield _value_columns(df.iloc[start:start + ROWS_AT_ONCE], fields)
+
+
 def _value_columns(df: Any, fields: list[str]) -> dict[str, list]:
     """The values answer's ``fields`` of ``df``'s rows as plain values, by column: a categorical variable's
     value is its category code (text), with the category's label beside it; a re-based figure says per area
@@ -395,10 +400,9 @@ def _json_rows(df: Any, fields: list[str]) -> list[bytes]:
     """``df``'s rows as the JSON list of objects (keys in the order of ``fields``) that ``_json`` would write,
     in UTF-8 pieces, made ``ROWS_AT_ONCE`` rows at a time."""
     parts = [b"["]
-    for start in range(0, len(df), ROWS_AT_ONCE):
-        columns = _value_columns(df.iloc[start:start + ROWS_AT_ONCE], fields)
+    for n, columns in enumerate(_value_slices(df, fields)):
         rows = [dict(zip(fields, cells, strict=True)) for cells in zip(*columns.values(), strict=True)]
-        parts.append((b"," if start else b"") + _json_text(rows)[1:-1].encode())
+        parts.append((b"," if n else b"") + _json_text(rows)[1:-1].encode())
     parts.append(b"]")
     return parts
 
